@@ -1,0 +1,16 @@
+//! The Komek domain, free of I/O: what a request and an assignment are, how they move through
+//! their lifecycles, the first triage rules, great-circle geometry and nearest-group matching.
+//!
+//! Architecture invariant: this crate depends on no gRPC, database or messaging crate, so every
+//! rule here is testable with plain unit and property tests.
+
+pub mod domain;
+pub mod geo;
+pub mod lifecycle;
+pub mod matching;
+pub mod reference;
+pub mod triage;
+
+pub use domain::{Availability, Category, Channel, IneligibleReason, Language, Priority, Skill};
+pub use geo::GeoPoint;
+pub use lifecycle::{AssignmentStatus, RequestStatus};

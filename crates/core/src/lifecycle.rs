@@ -1,0 +1,196 @@
+//! Lifecycles of requests and assignments as explicit state machines. Services ask these
+//! before writing a new status, so an illegal move is refused the same way everywhere.
+
+/// Lifecycle of a help request. Codes are the protobuf `RequestStatus` numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RequestStatus {
+    New,
+    Triaged,
+    Dispatching,
+    Assigned,
+    InProgress,
+    Resolved,
+    Closed,
+    Merged,
+    Escalated,
+    Cancelled,
+}
+
+impl RequestStatus {
+    pub const ALL: &'static [RequestStatus] = &[
+        Self::New,
+        Self::Triaged,
+        Self::Dispatching,
+        Self::Assigned,
+        Self::InProgress,
+        Self::Resolved,
+        Self::Closed,
+        Self::Merged,
+        Self::Escalated,
+        Self::Cancelled,
+    ];
+
+    pub const fn code(self) -> i32 {
+        match self {
+            Self::New => 1,
+            Self::Triaged => 2,
+            Self::Dispatching => 3,
+            Self::Assigned => 4,
+            Self::InProgress => 5,
+            Self::Resolved => 6,
+            Self::Closed => 7,
+            Self::Merged => 8,
+            Self::Escalated => 9,
+            Self::Cancelled => 10,
+        }
+    }
+
+    pub fn from_code(code: i32) -> Option<Self> {
+        Self::ALL.iter().copied().find(|s| s.code() == code)
+    }
+
+    /// No further change is possible.
+    pub const fn is_final(self) -> bool {
+        matches!(self, Self::Closed | Self::Merged | Self::Cancelled)
+    }
+
+    /// Whether a request may move from `self` to `next`.
+    pub fn can_become(self, next: RequestStatus) -> bool {
+        use RequestStatus::*;
+        if self.is_final() {
+            return false;
+        }
+        match (self, next) {
+            // Cancel and merge are possible until the request is finished.
+            (Resolved, Cancelled | Merged) => false,
+            (_, Cancelled | Merged) => true,
+            (New, Triaged) => true,
+            // Triage may run again after a dispatcher override.
+            (Triaged | Dispatching | Escalated, Triaged) => true,
+            (Triaged | Escalated, Dispatching) => true,
+            // An aborted assignment sends the request back to dispatching.
+            (Assigned | InProgress, Dispatching) => true,
+            (Triaged | Dispatching, Escalated) => true,
+            (Dispatching | Escalated, Assigned) => true,
+            (Assigned, InProgress) => true,
+            (Assigned | InProgress, Resolved) => true,
+            (Resolved, Closed) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Lifecycle of one offer of a request to one group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AssignmentStatus {
+    Offered,
+    Accepted,
+    Declined,
+    Expired,
+    Withdrawn,
+    EnRoute,
+    OnSite,
+    Completed,
+    Aborted,
+}
+
+impl AssignmentStatus {
+    pub const ALL: &'static [AssignmentStatus] = &[
+        Self::Offered,
+        Self::Accepted,
+        Self::Declined,
+        Self::Expired,
+        Self::Withdrawn,
+        Self::EnRoute,
+        Self::OnSite,
+        Self::Completed,
+        Self::Aborted,
+    ];
+
+    pub const fn code(self) -> i32 {
+        match self {
+            Self::Offered => 1,
+            Self::Accepted => 2,
+            Self::Declined => 3,
+            Self::Expired => 4,
+            Self::Withdrawn => 5,
+            Self::EnRoute => 6,
+            Self::OnSite => 7,
+            Self::Completed => 8,
+            Self::Aborted => 9,
+        }
+    }
+
+    pub fn from_code(code: i32) -> Option<Self> {
+        Self::ALL.iter().copied().find(|s| s.code() == code)
+    }
+
+    /// Holds the request and a unit of the group's capacity.
+    pub const fn is_active(self) -> bool {
+        matches!(self, Self::Offered | Self::Accepted | Self::EnRoute | Self::OnSite)
+    }
+
+    /// Whether an assignment may move from `self` to `next`.
+    pub fn can_become(self, next: AssignmentStatus) -> bool {
+        use AssignmentStatus::*;
+        match (self, next) {
+            (Offered, Accepted | Declined | Expired | Withdrawn) => true,
+            (Accepted, EnRoute | Withdrawn) => true,
+            (EnRoute, OnSite) => true,
+            (Accepted | EnRoute | OnSite, Completed) => true,
+            (Accepted | EnRoute | OnSite, Aborted) => true,
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn happy_path_of_a_request() {
+        use RequestStatus::*;
+        let path = [New, Triaged, Dispatching, Assigned, InProgress, Resolved, Closed];
+        for w in path.windows(2) {
+            assert!(w[0].can_become(w[1]), "{:?} -> {:?}", w[0], w[1]);
+        }
+    }
+
+    #[test]
+    fn aborted_assignment_returns_request_to_dispatching() {
+        assert!(RequestStatus::InProgress.can_become(RequestStatus::Dispatching));
+        assert!(AssignmentStatus::EnRoute.can_become(AssignmentStatus::Aborted));
+    }
+
+    #[test]
+    fn offer_cannot_be_accepted_after_expiry() {
+        assert!(!AssignmentStatus::Expired.can_become(AssignmentStatus::Accepted));
+        assert!(!AssignmentStatus::Declined.can_become(AssignmentStatus::Accepted));
+    }
+
+    proptest! {
+        #[test]
+        fn final_request_states_never_change(from in 0usize..10, to in 0usize..10) {
+            let (from, to) = (RequestStatus::ALL[from], RequestStatus::ALL[to]);
+            if from.is_final() {
+                prop_assert!(!from.can_become(to));
+            }
+        }
+
+        #[test]
+        fn inactive_assignments_never_come_back(from in 0usize..9, to in 0usize..9) {
+            let (from, to) = (AssignmentStatus::ALL[from], AssignmentStatus::ALL[to]);
+            if !from.is_active() {
+                prop_assert!(!from.can_become(to), "{:?} -> {:?}", from, to);
+            }
+        }
+
+        #[test]
+        fn codes_round_trip(i in 0usize..10) {
+            let s = RequestStatus::ALL[i];
+            prop_assert_eq!(RequestStatus::from_code(s.code()), Some(s));
+        }
+    }
+}
