@@ -1,0 +1,47 @@
+//! PostgreSQL: each service keeps its tables in its own schema of a shared database, so
+//! services can share a server without sharing tables, and a schema can later move to its own
+//! server unchanged.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool};
+
+/// Connects, creates `schema` when missing, and runs the service's migrations inside it.
+pub async fn connect_and_migrate(
+    url: &str,
+    schema: &str,
+    max_connections: u32,
+    migrator: &Migrator,
+) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(url)?;
+    {
+        let mut conn = PgConnection::connect_with(&options).await?;
+        // Two replicas starting together may both try to create it; the lock orders them.
+        let mut tx = conn.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('komek.schema.' || $1))")
+            .bind(schema)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema)))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+    // Every connection of the pool sees only the service's schema (plus pg_catalog).
+    let options = options.options([("search_path", schema)]);
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await?;
+    migrator.run(&pool).await?;
+    Ok(pool)
+}
+
+/// Quotes an SQL identifier; schema names come from code, but quoting keeps them literal.
+fn quote_ident(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}

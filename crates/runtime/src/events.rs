@@ -1,0 +1,353 @@
+//! The event backbone: JetStream streams, the transactional outbox and its relay, and
+//! consumers that apply each message exactly once through an inbox table.
+//!
+//! Architecture invariant: a service never publishes directly. It writes an outbox row in the
+//! transaction that changes its state ([`enqueue`]); the [`OutboxRelay`] publishes the row with
+//! `Nats-Msg-Id` set to the row's id and marks it sent only after JetStream acknowledged it. A
+//! crash between publish and mark re-publishes the same id, which JetStream's duplicate window
+//! and the consumers' inbox both discard.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, stream};
+use futures::StreamExt;
+use prost::Message;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Subjects, one per event type; payloads are `komek.events.v1` messages.
+pub mod subject {
+    pub const REQUEST_CREATED: &str = "komek.request.created";
+    pub const REQUEST_TRIAGED: &str = "komek.request.triaged";
+    pub const REQUEST_STATUS_CHANGED: &str = "komek.request.status_changed";
+    pub const REQUEST_ESCALATED: &str = "komek.request.escalated";
+    pub const ASSIGNMENT_OFFERED: &str = "komek.assignment.offered";
+    pub const ASSIGNMENT_CHANGED: &str = "komek.assignment.changed";
+    /// Followed by `.{group id}`; the roster stream keeps only the last message per subject.
+    pub const ROSTER_GROUP_PREFIX: &str = "komek.roster.group";
+
+    pub fn roster_group(group_id: &str) -> String {
+        format!("{ROSTER_GROUP_PREFIX}.{group_id}")
+    }
+}
+
+/// Stream names.
+pub mod streams {
+    pub const REQUESTS: &str = "KOMEK_REQUESTS";
+    pub const ASSIGNMENTS: &str = "KOMEK_ASSIGNMENTS";
+    pub const ROSTER: &str = "KOMEK_ROSTER";
+}
+
+/// The JetStream stream definitions. Every service ensures all of them at start, so start order
+/// does not matter.
+fn stream_configs() -> Vec<stream::Config> {
+    let duplicate_window = Duration::from_secs(120);
+    vec![
+        stream::Config {
+            name: streams::REQUESTS.into(),
+            subjects: vec!["komek.request.>".into()],
+            storage: stream::StorageType::File,
+            max_age: Duration::from_secs(90 * 24 * 3600),
+            duplicate_window,
+            ..Default::default()
+        },
+        stream::Config {
+            name: streams::ASSIGNMENTS.into(),
+            subjects: vec!["komek.assignment.>".into()],
+            storage: stream::StorageType::File,
+            max_age: Duration::from_secs(90 * 24 * 3600),
+            duplicate_window,
+            ..Default::default()
+        },
+        stream::Config {
+            name: streams::ROSTER.into(),
+            subjects: vec![format!("{}.>", subject::ROSTER_GROUP_PREFIX)],
+            storage: stream::StorageType::File,
+            // The latest state of each group is all a reader needs to rebuild.
+            max_messages_per_subject: 1,
+            duplicate_window,
+            ..Default::default()
+        },
+    ]
+}
+
+/// A connection to NATS with JetStream, and the wake-up signal of this process's outbox relay.
+#[derive(Clone)]
+pub struct Bus {
+    pub client: async_nats::Client,
+    pub jetstream: jetstream::Context,
+    outbox_wake: Arc<Notify>,
+}
+
+impl Bus {
+    /// Connects and creates the streams when missing.
+    pub async fn connect(url: &str, name: &str) -> anyhow::Result<Self> {
+        let client = async_nats::ConnectOptions::new()
+            .name(name)
+            .retry_on_initial_connect()
+            .connection_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        let jetstream = jetstream::new(client.clone());
+        for config in stream_configs() {
+            let name = config.name.clone();
+            jetstream
+                .get_or_create_stream(config)
+                .await
+                .map_err(|e| anyhow::anyhow!("creating stream {name}: {e}"))?;
+        }
+        Ok(Self { client, jetstream, outbox_wake: Arc::new(Notify::new()) })
+    }
+
+    /// Tells the relay that new outbox rows were committed, so it publishes without waiting
+    /// for its next poll.
+    pub fn wake_outbox(&self) {
+        self.outbox_wake.notify_one();
+    }
+
+    /// A durable pull consumer on `stream`, created when missing.
+    pub async fn durable_consumer(
+        &self,
+        stream: &str,
+        durable: &str,
+        filter_subjects: &[&str],
+    ) -> anyhow::Result<consumer::PullConsumer> {
+        let stream = self.jetstream.get_stream(stream).await?;
+        let config = consumer::pull::Config {
+            durable_name: Some(durable.into()),
+            filter_subjects: filter_subjects.iter().map(|s| s.to_string()).collect(),
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait: Duration::from_secs(30),
+            deliver_policy: consumer::DeliverPolicy::All,
+            ..Default::default()
+        };
+        Ok(stream.get_or_create_consumer(durable, config).await?)
+    }
+}
+
+/// Adds an event to the outbox inside the caller's transaction. Returns its message id.
+pub async fn enqueue<M: Message>(
+    tx: &mut PgConnection,
+    subject: &str,
+    event: &M,
+) -> sqlx::Result<Uuid> {
+    let id = Uuid::now_v7();
+    sqlx::query("INSERT INTO outbox (id, subject, payload) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(subject)
+        .bind(event.encode_to_vec())
+        .execute(tx)
+        .await?;
+    Ok(id)
+}
+
+/// Publishes committed outbox rows in order and marks them sent after the PubAck.
+pub struct OutboxRelay {
+    pool: PgPool,
+    bus: Bus,
+    poll: Duration,
+}
+
+const RELAY_BATCH: i64 = 256;
+
+impl OutboxRelay {
+    pub fn new(pool: PgPool, bus: Bus) -> Self {
+        // Polling covers rows committed by other replicas; local commits wake the relay at once.
+        Self { pool, bus, poll: Duration::from_millis(500) }
+    }
+
+    /// Runs until `shutdown`, then publishes what is left once more and returns.
+    pub async fn run(self, shutdown: CancellationToken) {
+        loop {
+            loop {
+                match self.relay_batch().await {
+                    Ok(n) if n == RELAY_BATCH as usize => continue,
+                    Ok(_) => break,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "outbox relay failed; retrying");
+                        break;
+                    }
+                }
+            }
+            if shutdown.is_cancelled() {
+                return;
+            }
+            tokio::select! {
+                _ = self.bus.outbox_wake.notified() => {}
+                _ = tokio::time::sleep(self.poll) => {}
+                _ = shutdown.cancelled() => {}
+            }
+        }
+    }
+
+    /// Publishes up to one batch. Rows stay locked until marked, so two relays never publish
+    /// the same row at the same time (they could after a crash, which dedupe absorbs).
+    pub async fn relay_batch(&self) -> anyhow::Result<usize> {
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<(Uuid, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, subject, payload FROM outbox WHERE sent_at IS NULL \
+             ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(RELAY_BATCH)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut acks = Vec::with_capacity(rows.len());
+        for (id, subject, payload) in &rows {
+            let publish = jetstream::message::PublishMessage::build()
+                .payload(payload.clone().into())
+                .message_id(id.to_string());
+            acks.push(self.bus.jetstream.send_publish(subject.clone(), publish).await?);
+        }
+        for ack in acks {
+            ack.await?;
+        }
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+        sqlx::query("UPDATE outbox SET sent_at = now() WHERE id = ANY($1)")
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::debug!(count = ids.len(), "outbox rows published");
+        Ok(ids.len())
+    }
+}
+
+/// What a handler says about a message it could not apply.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// A passing failure (database busy, say): the message is redelivered later.
+    #[error("retry: {0}")]
+    Retry(#[from] anyhow::Error),
+    /// The message can never be applied (it does not decode): it is logged and dropped.
+    #[error("reject: {0}")]
+    Reject(String),
+}
+
+impl From<sqlx::Error> for HandleError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Retry(err.into())
+    }
+}
+
+impl From<prost::DecodeError> for HandleError {
+    fn from(err: prost::DecodeError) -> Self {
+        Self::Reject(err.to_string())
+    }
+}
+
+/// Applies one message inside the transaction that also records it in the inbox.
+pub trait Handler: Send + Sync + 'static {
+    fn handle<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        subject: &'a str,
+        payload: &'a [u8],
+    ) -> impl Future<Output = Result<(), HandleError>> + Send + 'a;
+}
+
+/// Consumes `consumer` until `shutdown`: each message is applied in one transaction with its
+/// inbox row, the transaction commits, then the message is acked. A message already in the
+/// inbox is acked without applying it again.
+pub async fn consume<H: Handler>(
+    name: &'static str,
+    consumer: consumer::PullConsumer,
+    pool: PgPool,
+    bus: Bus,
+    handler: H,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let mut messages = match consumer.messages().await {
+            Ok(m) => m,
+            Err(err) => {
+                tracing::warn!(consumer = name, error = %err, "cannot pull; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    _ = shutdown.cancelled() => return,
+                }
+            }
+        };
+        loop {
+            let next = tokio::select! {
+                next = messages.next() => next,
+                _ = shutdown.cancelled() => return,
+            };
+            let message = match next {
+                Some(Ok(m)) => m,
+                Some(Err(err)) => {
+                    tracing::warn!(consumer = name, error = %err, "pull failed");
+                    continue;
+                }
+                None => break,
+            };
+            apply(name, &pool, &bus, &handler, message).await;
+        }
+    }
+}
+
+async fn apply<H: Handler>(
+    name: &'static str,
+    pool: &PgPool,
+    bus: &Bus,
+    handler: &H,
+    message: jetstream::Message,
+) {
+    let id = message_id(&message);
+    let result: Result<bool, HandleError> = async {
+        let mut tx = pool.begin().await?;
+        let fresh = sqlx::query(
+            "INSERT INTO inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(name)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if fresh {
+            handler.handle(&mut tx, message.subject.as_str(), &message.payload).await?;
+        }
+        tx.commit().await?;
+        Ok(fresh)
+    }
+    .await;
+    let ack = match result {
+        Ok(fresh) => {
+            if fresh {
+                bus.wake_outbox();
+            } else {
+                tracing::debug!(consumer = name, message_id = %id, "duplicate skipped");
+            }
+            jetstream::AckKind::Ack
+        }
+        Err(HandleError::Reject(reason)) => {
+            tracing::error!(consumer = name, message_id = %id, subject = %message.subject, %reason, "message rejected");
+            jetstream::AckKind::Term
+        }
+        Err(HandleError::Retry(err)) => {
+            tracing::warn!(consumer = name, message_id = %id, error = %err, "message will be retried");
+            jetstream::AckKind::Nak(Some(Duration::from_secs(1)))
+        }
+    };
+    if let Err(err) = message.ack_with(ack).await {
+        // Not fatal: the message comes back after ack_wait and the inbox skips it.
+        tracing::warn!(consumer = name, error = %err, "ack failed");
+    }
+}
+
+/// The publisher's `Nats-Msg-Id`, or the stream position for messages published without one.
+fn message_id(message: &jetstream::Message) -> String {
+    if let Some(id) = message.headers.as_ref().and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID)) {
+        return id.as_str().to_string();
+    }
+    match message.info() {
+        Ok(info) => format!("{}:{}", info.stream, info.stream_sequence),
+        Err(_) => String::new(),
+    }
+}

@@ -1,0 +1,345 @@
+//! Real servers for tests, never mocks.
+//!
+//! - [`Nats`]: a `nats-server -js` per test, on a free port with its own store directory,
+//!   killed and removed on drop.
+//! - [`TestDb`]: a fresh database per test in a PostgreSQL cluster that the test process starts
+//!   once (initdb in a temporary directory, as the `postgres` user when running as root) and
+//!   stops and removes when it exits.
+//!
+//! Servers are started from one long-lived thread with a parent-death signal, so killing the
+//! test process (even with SIGKILL) takes the servers down with it; a directory left by a killed
+//! run is removed by the next run.
+//! A missing server binary fails the test with the command that installs it; nothing is skipped.
+
+#![allow(unsafe_code)] // prctl in the spawned child and atexit; see `spawn`.
+
+mod spawn;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use sqlx::{Connection, Executor, PgConnection};
+
+const NATS_INSTALL: &str = "apt-get update && apt-get install -y nats-server";
+const PG_INSTALL: &str = "apt-get update && apt-get install -y postgresql";
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_for_port(port: u16, child: &mut Child, what: &str, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            panic!("{what} exited with {status} before listening on {port}:\n{log}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{what} did not listen on port {port} within 30 s");
+}
+
+fn find_binary(name: &str, extra_dirs: &[PathBuf]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(extra_dirs.iter().cloned())
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// A temporary directory under the system temp dir whose name carries this process id, so a
+/// later run can tell whether its owner is gone.
+fn owned_temp_dir(prefix: &str) -> PathBuf {
+    sweep_stale(prefix);
+    tempfile::Builder::new()
+        .prefix(&format!("{prefix}{}-", std::process::id()))
+        .tempdir()
+        .unwrap()
+        .keep()
+}
+
+/// Removes directories left by test processes that were killed.
+fn sweep_stale(prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(prefix) else { continue };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// A running `nats-server` with JetStream, private to one test.
+pub struct Nats {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Nats {
+    /// Starts a server; panics with the install command when `nats-server` is missing.
+    pub fn start() -> Self {
+        let bin = find_binary("nats-server", &[PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")])
+            .unwrap_or_else(|| panic!("nats-server not found on PATH or in /usr/sbin; install it: {NATS_INSTALL}"));
+        let dir = owned_temp_dir("komek-nats-");
+        let log = dir.join("nats.log");
+        for attempt in 0..5 {
+            let port = free_port();
+            let mut cmd = Command::new(&bin);
+            cmd.args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+                .arg(dir.join("store"))
+                .arg("-l")
+                .arg(&log)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let mut child = spawn::spawn_bound_to_process(cmd, libc::SIGKILL);
+            if wait_until_listening(port, &mut child) {
+                return Self { child, dir, port };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            if attempt == 4 {
+                let log = std::fs::read_to_string(&log).unwrap_or_default();
+                panic!("nats-server would not start:\n{log}");
+            }
+        }
+        unreachable!()
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// False when the child exited (port taken by someone else, say).
+fn wait_until_listening(port: u16, child: &mut Child) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The PostgreSQL cluster of this test process.
+struct Cluster {
+    child: Mutex<Option<Child>>,
+    dir: PathBuf,
+    port: u16,
+}
+
+static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+
+fn pg_bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("KOMEK_PG_BIN") {
+        return PathBuf::from(dir);
+    }
+    // Debian keeps server binaries out of PATH, one directory per major version.
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let v = e.file_name().to_string_lossy().parse::<u32>().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").is_file().then_some((v, bin))
+        })
+        .collect();
+    versions.sort();
+    if let Some((_, bin)) = versions.pop() {
+        return bin;
+    }
+    match find_binary("initdb", &[]) {
+        Some(initdb) => initdb.parent().unwrap().to_path_buf(),
+        None => panic!(
+            "PostgreSQL server binaries (initdb, postgres) not found in /usr/lib/postgresql/*/bin or PATH; install them: {PG_INSTALL} (or set KOMEK_PG_BIN)"
+        ),
+    }
+}
+
+/// uid and gid of the `postgres` user, which PostgreSQL must run as when we are root.
+fn postgres_user() -> Option<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.first() == Some(&"postgres")).then(|| Some((f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?)))?
+    })
+}
+
+fn as_postgres_user(cmd: &mut Command, dir: &Path) {
+    if !spawn::is_root() {
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let (uid, gid) = postgres_user()
+        .unwrap_or_else(|| panic!("running as root but there is no postgres user; install PostgreSQL: {PG_INSTALL}"));
+    chown_tree(dir, uid, gid);
+    cmd.uid(uid).gid(gid);
+}
+
+fn chown_tree(dir: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::chown(dir, Some(uid), Some(gid)).unwrap();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            chown_tree(&path, uid, gid);
+        } else {
+            std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
+        }
+    }
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let bin = pg_bin_dir();
+        let dir = owned_temp_dir("komek-pg-");
+        let data = dir.join("data");
+        let log = dir.join("postgres.log");
+
+        let mut initdb = Command::new(bin.join("initdb"));
+        initdb
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"])
+            .stdin(Stdio::null());
+        as_postgres_user(&mut initdb, &dir);
+        let out = initdb.output().unwrap_or_else(|e| panic!("cannot run initdb: {e}; install: {PG_INSTALL}"));
+        assert!(
+            out.status.success(),
+            "initdb failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        for attempt in 0..5 {
+            let port = free_port();
+            let log_file = std::fs::File::create(&log).unwrap();
+            let mut postgres = Command::new(bin.join("postgres"));
+            postgres
+                .arg("-D")
+                .arg(&data)
+                .args(["-p", &port.to_string(), "-k"])
+                .arg(&dir)
+                .args([
+                    "-c", "listen_addresses=127.0.0.1",
+                    // Durability is not under test here; speed is welcome.
+                    "-c", "fsync=off",
+                    "-c", "synchronous_commit=off",
+                    "-c", "full_page_writes=off",
+                    "-c", "max_connections=400",
+                    "-c", "shared_buffers=64MB",
+                ])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log_file);
+            as_postgres_user(&mut postgres, &dir);
+            // SIGQUIT is PostgreSQL's immediate shutdown: the postmaster stops its backends too.
+            let mut child = spawn::spawn_bound_to_process(postgres, libc::SIGQUIT);
+            if wait_until_listening(port, &mut child) {
+                spawn::at_exit(stop_cluster);
+                return Cluster { child: Mutex::new(Some(child)), dir, port };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            if attempt == 4 {
+                wait_for_port(port, &mut child, "postgres", &log);
+            }
+        }
+        unreachable!()
+    }
+
+    fn admin_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+/// Runs at process exit: stops the cluster and removes its directory.
+extern "C" fn stop_cluster() {
+    if let Some(cluster) = CLUSTER.get() {
+        if let Some(mut child) = cluster.child.lock().ok().and_then(|mut c| c.take()) {
+            spawn::signal(&child, libc::SIGQUIT);
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&cluster.dir);
+    }
+}
+
+/// A database of its own for one test, dropped with it.
+pub struct TestDb {
+    name: String,
+    admin_url: String,
+    url: String,
+}
+
+impl TestDb {
+    /// Creates an empty database in the test process's cluster, starting the cluster first if
+    /// this is the first database.
+    pub async fn create() -> Self {
+        let cluster = CLUSTER.get_or_init(Cluster::start);
+        let admin_url = cluster.admin_url();
+        let name = format!("komek_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = PgConnection::connect(&admin_url).await.expect("connect to test cluster");
+        conn.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create test database");
+        conn.close().await.ok();
+        let url = format!("postgres://postgres@127.0.0.1:{}/{name}", cluster.port);
+        Self { name, admin_url, url }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The postmaster's process id, to check that it stops.
+    pub fn server_pid() -> Option<u32> {
+        CLUSTER.get()?.child.lock().ok()?.as_ref().map(Child::id)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop may run inside an async test: do the async work on a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async {
+                let mut conn = PgConnection::connect(&admin_url).await.ok()?;
+                conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(_))) {
+            eprintln!("warning: test database {} was not dropped", self.name);
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Keeps each request's status current from triage and matching events.
+//!
+//! Events of the two streams can arrive in either order (an offer may be applied before the
+//! triage verdict), so every update is guarded by the request lifecycle: a move the state
+//! machine refuses is skipped, never forced.
+
+use chrono::{DateTime, Utc};
+use komek_core::{AssignmentStatus, RequestStatus};
+use komek_proto::events::v1 as ev;
+use komek_runtime::convert::{from_timestamp, parse_name};
+use komek_runtime::events::{HandleError, Handler, subject};
+use prost::Message;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::store::{self, AssignmentUpdate};
+
+pub struct StatusKeeper;
+
+impl Handler for StatusKeeper {
+    async fn handle(
+        &self,
+        tx: &mut PgConnection,
+        subject: &str,
+        payload: &[u8],
+    ) -> Result<(), HandleError> {
+        match subject {
+            subject::REQUEST_TRIAGED => triaged(tx, ev::RequestTriaged::decode(payload)?).await,
+            subject::REQUEST_ESCALATED => {
+                let e = ev::RequestEscalated::decode(payload)?;
+                let id = request_id(&e.request)?;
+                advance(tx, id, RequestStatus::Escalated, "no eligible group").await
+            }
+            subject::ASSIGNMENT_OFFERED => offered(tx, ev::AssignmentOffered::decode(payload)?).await,
+            subject::ASSIGNMENT_CHANGED => changed(tx, ev::AssignmentChanged::decode(payload)?).await,
+            other => Err(HandleError::Reject(format!("unexpected subject {other}"))),
+        }
+    }
+}
+
+fn request_id(name: &str) -> Result<Uuid, HandleError> {
+    parse_name("requests", name, "request").map_err(|v| HandleError::Reject(v.description))
+}
+
+fn time(t: Option<&prost_types::Timestamp>) -> DateTime<Utc> {
+    t.and_then(|t| from_timestamp(t, "time").ok()).unwrap_or_else(Utc::now)
+}
+
+async fn triaged(tx: &mut PgConnection, e: ev::RequestTriaged) -> Result<(), HandleError> {
+    let id = request_id(&e.request)?;
+    let duplicate = (!e.possible_duplicate_of.is_empty())
+        .then(|| request_id(&e.possible_duplicate_of))
+        .transpose()?;
+    let skills: Vec<i16> = e.required_skills.iter().map(|s| *s as i16).collect();
+    store::set_triage(tx, id, e.category as i16, e.priority as i16, &skills, duplicate).await?;
+    advance(tx, id, RequestStatus::Triaged, "triaged").await
+}
+
+/// Moves a request to `next` when its lifecycle allows it from where it is now.
+async fn advance(
+    tx: &mut PgConnection,
+    id: Uuid,
+    next: RequestStatus,
+    reason: &str,
+) -> Result<(), HandleError> {
+    let Some(row) = store::lock(tx, id).await? else {
+        // Events for a request this database never had: nothing to keep current.
+        tracing::warn!(request = %id, "event for unknown request");
+        return Ok(());
+    };
+    let current = store::status_of(&row);
+    if current != next && current.can_become(next) {
+        store::set_status(tx, &row, next, reason).await?;
+    }
+    Ok(())
+}
+
+async fn offered(tx: &mut PgConnection, e: ev::AssignmentOffered) -> Result<(), HandleError> {
+    let id = request_id(&e.request)?;
+    let assignment_id = parse_name("assignments", &e.assignment, "assignment")
+        .map_err(|v| HandleError::Reject(v.description))?;
+    let Some(row) = store::lock(tx, id).await? else { return Ok(()) };
+    let at = time(e.offer_time.as_ref());
+    // A change of an older assignment arriving late must not hide the newer offer.
+    if row.assignment_updated_at.is_some_and(|prev| prev > at) {
+        return Ok(());
+    }
+    let update = AssignmentUpdate {
+        assignment_id,
+        group: &e.group,
+        group_name: Some(&e.group_display_name),
+        status: AssignmentStatus::Offered.code() as i16,
+        distance_m: Some(e.distance_meters),
+        expire_at: e.expire_time.as_ref().and_then(|t| from_timestamp(t, "expire_time").ok()),
+        at,
+    };
+    store::set_assignment(tx, id, &update).await?;
+    advance(tx, id, RequestStatus::Dispatching, "offered").await
+}
+
+async fn changed(tx: &mut PgConnection, e: ev::AssignmentChanged) -> Result<(), HandleError> {
+    let id = request_id(&e.request)?;
+    let assignment_id = parse_name("assignments", &e.assignment, "assignment")
+        .map_err(|v| HandleError::Reject(v.description))?;
+    let Some(status) = AssignmentStatus::from_code(e.status) else {
+        return Err(HandleError::Reject(format!("unknown assignment status {}", e.status)));
+    };
+    let Some(row) = store::lock(tx, id).await? else { return Ok(()) };
+    let at = time(e.change_time.as_ref());
+    if row.assignment_id.is_some_and(|current| current != assignment_id)
+        && row.assignment_updated_at.is_some_and(|prev| prev > at)
+    {
+        return Ok(());
+    }
+    let update = AssignmentUpdate {
+        assignment_id,
+        group: &e.group,
+        group_name: None,
+        status: status.code() as i16,
+        distance_m: None,
+        expire_at: None,
+        at,
+    };
+    store::set_assignment(tx, id, &update).await?;
+    let next = match status {
+        AssignmentStatus::Offered => RequestStatus::Dispatching,
+        AssignmentStatus::Accepted => RequestStatus::Assigned,
+        AssignmentStatus::EnRoute | AssignmentStatus::OnSite => RequestStatus::InProgress,
+        AssignmentStatus::Completed => {
+            store::set_outcome(tx, id, e.outcome as i16).await?;
+            RequestStatus::Resolved
+        }
+        AssignmentStatus::Declined
+        | AssignmentStatus::Expired
+        | AssignmentStatus::Withdrawn
+        | AssignmentStatus::Aborted => RequestStatus::Dispatching,
+    };
+    advance(tx, id, next, &e.reason).await
+}

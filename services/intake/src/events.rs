@@ -1,0 +1,54 @@
+//! Event payloads intake publishes. Caller name and phone never appear here.
+
+use komek_proto::events::v1 as ev;
+use komek_proto::types::v1 as pb;
+use komek_runtime::convert::{name, timestamp};
+
+use crate::model::RequestRow;
+
+pub fn location(row: &RequestRow) -> pb::Location {
+    pb::Location {
+        point: row.lat.zip(row.lon).map(|(latitude, longitude)| pb::LatLng { latitude, longitude }),
+        // The address can identify a caller's home; events carry settlement and district only.
+        address: String::new(),
+        settlement: row.settlement.clone(),
+        district: row.district.clone(),
+        region: row.region.clone(),
+    }
+}
+
+pub fn request_created(row: &RequestRow) -> ev::RequestCreated {
+    ev::RequestCreated {
+        request: name("requests", row.id),
+        reference_code: row.reference_code.clone(),
+        channel: row.channel.into(),
+        location: Some(location(row)),
+        description: row.description.clone(),
+        operator_category: row.operator_category.into(),
+        operator_priority: row.operator_priority.into(),
+        people_count: row.people_count,
+        quantity: row
+            .quantity_value
+            .map(|value| pb::Quantity { value, unit: row.quantity_unit.clone() }),
+        wanted_window: (row.wanted_start.is_some() || row.wanted_end.is_some()).then(|| {
+            pb::TimeWindow {
+                start_time: row.wanted_start.map(timestamp),
+                end_time: row.wanted_end.map(timestamp),
+            }
+        }),
+        caller_blind_index: Vec::new(),
+        create_time: Some(timestamp(row.created_at)),
+    }
+}
+
+pub fn status_changed(row: &RequestRow, previous: i16, reason: &str) -> ev::RequestStatusChanged {
+    ev::RequestStatusChanged {
+        request: name("requests", row.id),
+        status: row.status.into(),
+        previous_status: previous.into(),
+        reason: reason.to_string(),
+        outcome: row.outcome.into(),
+        region: row.region.clone(),
+        change_time: Some(timestamp(row.updated_at)),
+    }
+}

@@ -1,0 +1,92 @@
+//! Intake: the front door. Operators, partners and the app create help requests here; each gets
+//! a reference code, is stored, and is announced as `komek.request.created` through the outbox.
+//! Intake keeps each request's status current from triage and assignment events.
+
+mod consumer;
+mod events;
+mod grpc;
+mod model;
+mod store;
+
+use std::time::Duration;
+
+use komek_proto::intake::v1::intake_service_server::{IntakeServiceServer, SERVICE_NAME};
+use komek_runtime::config::Base;
+use komek_runtime::events::{self as bus_events, streams, subject};
+use komek_runtime::service::{Background, Deps};
+use komek_runtime::{CancellationToken, grpc as rpc};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+
+/// PostgreSQL schema of this service.
+pub const SCHEMA: &str = "intake";
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    #[serde(flatten)]
+    pub base: Base,
+    /// Largest page ListRequests returns.
+    pub max_page_size: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut base = Base::default();
+        base.listen.set_port(50051);
+        Self { base, max_page_size: 100 }
+    }
+}
+
+/// Binds `config.base.listen` and serves until `shutdown`.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.base.listen).await?;
+    serve(config, listener, shutdown).await
+}
+
+/// Serves on `listener` until `shutdown`, then drains in-flight calls and background work.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let deps = Deps::connect(&config.base, SCHEMA, &MIGRATOR).await?;
+    let background = Background::new();
+    background.spawn_relay(&deps);
+
+    let requests = deps
+        .bus
+        .durable_consumer(
+            streams::REQUESTS,
+            "intake",
+            &[subject::REQUEST_TRIAGED, subject::REQUEST_ESCALATED],
+        )
+        .await?;
+    let assignments = deps
+        .bus
+        .durable_consumer(
+            streams::ASSIGNMENTS,
+            "intake",
+            &[subject::ASSIGNMENT_OFFERED, subject::ASSIGNMENT_CHANGED],
+        )
+        .await?;
+    for (name, consumer) in [("intake.requests", requests), ("intake.assignments", assignments)] {
+        background.spawn(bus_events::consume(
+            name,
+            consumer,
+            deps.pool.clone(),
+            deps.bus.clone(),
+            consumer::StatusKeeper,
+            background.token(),
+        ));
+    }
+
+    let service = grpc::Intake::new(deps.pool.clone(), deps.bus.clone(), config.max_page_size);
+    let mut routes = tonic::service::RoutesBuilder::default();
+    routes.add_service(IntakeServiceServer::new(service));
+    rpc::serve(listener, routes, &[SERVICE_NAME], config.base.reflection, shutdown).await?;
+    background.drain(Duration::from_secs(config.base.shutdown_grace_secs)).await;
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! A request as intake validated it, and as it is stored.
+
+use chrono::{DateTime, Utc};
+use komek_core::{Category, Channel, GeoPoint, Language, Priority};
+use uuid::Uuid;
+
+/// A validated CreateRequest.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    pub idempotency_key: Uuid,
+    pub channel: Channel,
+    pub anonymous: bool,
+    pub language: Option<Language>,
+    pub point: Option<GeoPoint>,
+    pub address: String,
+    pub settlement: String,
+    pub district: String,
+    pub region: String,
+    pub description: String,
+    pub operator_category: Option<Category>,
+    pub operator_priority: Option<Priority>,
+    pub people_count: i32,
+    pub quantity: Option<(f64, String)>,
+    pub wanted_start: Option<DateTime<Utc>>,
+    pub wanted_end: Option<DateTime<Utc>>,
+}
+
+/// A stored request, column for column.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RequestRow {
+    pub id: Uuid,
+    pub reference_code: String,
+    pub channel: i16,
+    pub caller_anonymous: bool,
+    pub caller_language: i16,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub address: String,
+    pub settlement: String,
+    pub district: String,
+    pub region: String,
+    pub description: String,
+    pub operator_category: i16,
+    pub operator_priority: i16,
+    pub people_count: i32,
+    pub quantity_value: Option<f64>,
+    pub quantity_unit: String,
+    pub wanted_start: Option<DateTime<Utc>>,
+    pub wanted_end: Option<DateTime<Utc>>,
+    pub status: i16,
+    pub category: i16,
+    pub priority: i16,
+    pub required_skills: Vec<i16>,
+    pub possible_duplicate_of: Option<Uuid>,
+    pub assignment_id: Option<Uuid>,
+    pub assignment_group: String,
+    pub assignment_group_name: String,
+    pub assignment_status: i16,
+    pub assignment_distance_m: f64,
+    pub assignment_expire_at: Option<DateTime<Utc>>,
+    pub assignment_updated_at: Option<DateTime<Utc>>,
+    pub cancel_reason: String,
+    pub outcome: i16,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+/// Filters of ListRequests, already validated.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub statuses: Vec<i16>,
+    pub categories: Vec<i16>,
+    pub priorities: Vec<i16>,
+    pub region: String,
+    pub district: String,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    pub text: String,
+    /// Keyset position: rows strictly older than this (created_at, id).
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: i64,
+}
