@@ -45,3 +45,46 @@ pub async fn connect_and_migrate(
 fn quote_ident(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
+
+/// What a create with this idempotency key stored before, if anything: the row id and the
+/// encoded request it came with. Tables that take creates have `id`, `idempotency_key` and
+/// `create_payload` columns.
+pub async fn created_with_key<'e, E>(
+    executor: E,
+    table: &str,
+    key: uuid::Uuid,
+) -> sqlx::Result<Option<(uuid::Uuid, Vec<u8>)>>
+where
+    E: sqlx::PgExecutor<'e>,
+{
+    sqlx::query_as(&format!(
+        "SELECT id, create_payload FROM {} WHERE idempotency_key = $1",
+        quote_ident(table)
+    ))
+    .bind(key)
+    .fetch_optional(executor)
+    .await
+}
+
+/// The outcome of an idempotent create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    /// The key is new.
+    Fresh,
+    /// The same key with the same payload: return the row `id` created first.
+    Same(uuid::Uuid),
+    /// The same key with a different payload.
+    Clash,
+}
+
+/// Tells a retry from a clash for `key` in `table`.
+pub async fn replay<'e, E>(executor: E, table: &str, key: uuid::Uuid, payload: &[u8]) -> sqlx::Result<Replay>
+where
+    E: sqlx::PgExecutor<'e>,
+{
+    Ok(match created_with_key(executor, table, key).await? {
+        None => Replay::Fresh,
+        Some((id, stored)) if stored == payload => Replay::Same(id),
+        Some(_) => Replay::Clash,
+    })
+}

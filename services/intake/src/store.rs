@@ -2,6 +2,7 @@
 
 use komek_core::RequestStatus;
 use komek_core::reference::ReferenceCode;
+use komek_runtime::db::{self, Replay};
 use komek_runtime::events::{enqueue, subject};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -75,30 +76,13 @@ pub async fn create(
         }
         tx.rollback().await?;
         // Nothing inserted: either this key was used before, or the code collided.
-        let existing: Option<(RequestRow, Vec<u8>)> = by_key(pool, new.idempotency_key).await?;
-        if let Some((row, stored_payload)) = existing {
-            if stored_payload == payload {
-                return Ok((row, false));
-            }
-            return Err(Error::IdempotencyClash);
+        match db::replay(pool, "requests", new.idempotency_key, payload).await? {
+            Replay::Same(id) => return Ok((get(pool, id).await?, false)),
+            Replay::Clash => return Err(Error::IdempotencyClash),
+            Replay::Fresh => continue,
         }
     }
     Err(Error::Db(sqlx::Error::Protocol("could not draw a unique reference code".into())))
-}
-
-async fn by_key(pool: &PgPool, key: Uuid) -> Result<Option<(RequestRow, Vec<u8>)>, Error> {
-    let row: Option<RequestRow> =
-        sqlx::query_as("SELECT * FROM requests WHERE idempotency_key = $1")
-            .bind(key)
-            .fetch_optional(pool)
-            .await?;
-    let Some(row) = row else { return Ok(None) };
-    let payload: Vec<u8> =
-        sqlx::query_scalar("SELECT create_payload FROM requests WHERE id = $1")
-            .bind(row.id)
-            .fetch_one(pool)
-            .await?;
-    Ok(Some((row, payload)))
 }
 
 fn random_bits() -> u64 {

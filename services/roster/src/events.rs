@@ -1,0 +1,53 @@
+//! The group-state event: everything the matcher needs to know about a group.
+
+use komek_proto::events::v1 as ev;
+use komek_proto::types::v1 as pb;
+use komek_runtime::convert::{name, timestamp};
+
+use crate::model::Group;
+
+pub fn skills(g: &Group) -> Vec<pb::GroupSkill> {
+    let r = &g.row;
+    r.skills
+        .iter()
+        .zip(&r.skill_certified_until)
+        .zip(&r.skill_payload_tonnes)
+        .map(|((skill, until), payload)| pb::GroupSkill {
+            skill: i32::from(*skill),
+            certified_until: until.map(timestamp),
+            payload_tonnes: *payload,
+        })
+        .collect()
+}
+
+pub fn schedule(g: &Group) -> Option<pb::WeeklySchedule> {
+    use prost::Message;
+    // Written by this service from a validated WeeklySchedule; unreadable bytes mean no schedule.
+    g.row.schedule.as_deref().and_then(|b| pb::WeeklySchedule::decode(b).ok())
+}
+
+pub fn group_state(g: &Group) -> ev::GroupState {
+    let r = &g.row;
+    ev::GroupState {
+        group: name("groups", r.id),
+        organization: name("organizations", r.organization_id),
+        display_name: r.display_name.clone(),
+        base_location: Some(pb::LatLng { latitude: r.lat, longitude: r.lon }),
+        settlement: r.settlement.clone(),
+        district: r.district.clone(),
+        region: r.region.clone(),
+        service_area: Some(pb::ServiceArea { radius_km: r.radius_km, districts: r.districts.clone() }),
+        skills: skills(g),
+        languages: r.languages.iter().map(|l| i32::from(*l)).collect(),
+        capacity: r.capacity,
+        schedule: schedule(g),
+        availability: r.availability.into(),
+        last_location: r.last_lat.zip(r.last_lon).map(|(latitude, longitude)| pb::LatLng { latitude, longitude }),
+        last_location_time: r.last_location_at.map(timestamp),
+        rest_minutes: r.rest_minutes,
+        members: g.members.iter().map(|m| name("volunteers", *m)).collect(),
+        deleted: false,
+        revision: r.version,
+        update_time: Some(timestamp(r.updated_at)),
+    }
+}

@@ -1,0 +1,500 @@
+//! RosterService: validation and conversion at the boundary.
+
+use chrono::Utc;
+use komek_core::{Availability, GeoPoint, Language, Skill};
+use komek_proto::roster::v1 as api;
+use komek_proto::types::v1 as pb;
+use komek_runtime::convert::{from_timestamp, name, parse_name, parse_request_id, timestamp};
+use komek_runtime::events::Bus;
+use komek_runtime::grpc::{FieldViolation, internal, invalid_argument};
+use prost::Message;
+use sqlx::PgPool;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::events;
+use crate::model::*;
+use crate::store;
+
+pub struct Roster {
+    pool: PgPool,
+    bus: Bus,
+    max_page_size: u32,
+}
+
+impl Roster {
+    pub fn new(pool: PgPool, bus: Bus, max_page_size: u32) -> Self {
+        Self { pool, bus, max_page_size }
+    }
+
+    fn limit(&self, page_size: i32) -> Result<i64, Status> {
+        match page_size {
+            0 => Ok(i64::from(self.max_page_size.min(50))),
+            n if n < 0 => Err(invalid_argument(&[FieldViolation::new("page_size", "must not be negative")])),
+            n => Ok(i64::from((n as u32).min(self.max_page_size))),
+        }
+    }
+}
+
+fn status_of(err: store::Error) -> Status {
+    match err {
+        store::Error::IdempotencyClash(_) => Status::already_exists(err.to_string()),
+        store::Error::NotFound(_) => Status::not_found(err.to_string()),
+        store::Error::Db(e) => internal(e),
+    }
+}
+
+fn name_arg(collection: &str, value: &str, field: &str) -> Result<Uuid, Status> {
+    parse_name(collection, value, field).map_err(|v| invalid_argument(&[v]))
+}
+
+fn page_after(token: &str) -> Result<Option<Uuid>, Status> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    Uuid::parse_str(token).map(Some).map_err(|_| {
+        invalid_argument(&[FieldViolation::new("page_token", "not a token from an earlier response")])
+    })
+}
+
+fn required_text(value: &str, field: &str, max: usize, v: &mut Vec<FieldViolation>) -> String {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
+        v.push(FieldViolation::new(field, format!("1 to {max} printable characters")));
+    }
+    value.to_string()
+}
+
+fn optional_text(value: &str, field: &str, max: usize, v: &mut Vec<FieldViolation>) -> String {
+    let value = value.trim();
+    if value.chars().count() > max || value.chars().any(char::is_control) {
+        v.push(FieldViolation::new(field, format!("at most {max} printable characters")));
+    }
+    value.to_string()
+}
+
+fn languages(values: &[i32], field: &str, v: &mut Vec<FieldViolation>) -> Vec<i16> {
+    for (i, l) in values.iter().enumerate() {
+        if Language::from_code(*l).is_none() {
+            v.push(FieldViolation::new(format!("{field}[{i}]"), "unknown or unspecified language"));
+        }
+    }
+    values.iter().map(|l| *l as i16).collect()
+}
+
+fn point(p: Option<&pb::LatLng>, field: &str, v: &mut Vec<FieldViolation>) -> Option<GeoPoint> {
+    let Some(p) = p else {
+        v.push(FieldViolation::new(field, "required"));
+        return None;
+    };
+    match GeoPoint::new(p.latitude, p.longitude) {
+        Ok(point) => Some(point),
+        Err(komek_core::geo::Error::Latitude) => {
+            v.push(FieldViolation::new(format!("{field}.latitude"), "finite, between -90 and 90"));
+            None
+        }
+        Err(komek_core::geo::Error::Longitude) => {
+            v.push(FieldViolation::new(format!("{field}.longitude"), "finite, between -180 and 180"));
+            None
+        }
+    }
+}
+
+fn validate_schedule(s: &pb::WeeklySchedule, v: &mut Vec<FieldViolation>) {
+    let tz = s.time_zone.trim();
+    if tz.is_empty() || tz.len() > 64 || !(tz == "UTC" || tz.contains('/')) {
+        v.push(FieldViolation::new("group.schedule.time_zone", "an IANA time zone such as Asia/Almaty"));
+    }
+    let check_shift = |shift: &pb::Shift, field: String, v: &mut Vec<FieldViolation>| {
+        if !(1..=7).contains(&shift.day) {
+            v.push(FieldViolation::new(format!("{field}.day"), "a day of the week"));
+        }
+        for (part, t) in [("start", &shift.start), ("end", &shift.end)] {
+            match t {
+                Some(t) if (0..=23).contains(&t.hours) && (0..=59).contains(&t.minutes) => {}
+                _ => v.push(FieldViolation::new(format!("{field}.{part}"), "a time of day 00:00-23:59")),
+            }
+        }
+    };
+    for (i, shift) in s.shifts.iter().enumerate() {
+        check_shift(shift, format!("group.schedule.shifts[{i}]"), v);
+    }
+    for (i, e) in s.exceptions.iter().enumerate() {
+        let field = format!("group.schedule.exceptions[{i}]");
+        let valid_date = e.date.as_ref().is_some_and(|d| {
+            chrono::NaiveDate::from_ymd_opt(d.year, d.month as u32, d.day as u32).is_some()
+        });
+        if !valid_date {
+            v.push(FieldViolation::new(format!("{field}.date"), "a calendar date"));
+        }
+        for (j, shift) in e.shifts.iter().enumerate() {
+            check_shift(shift, format!("{field}.shifts[{j}]"), v);
+        }
+    }
+}
+
+fn validate_group(req: &api::CreateGroupRequest) -> Result<NewGroup, Status> {
+    let mut v = Vec::new();
+    let key = parse_request_id(&req.request_id).map_err(|e| v.push(e)).ok();
+    let Some(g) = req.group.as_ref() else {
+        return Err(invalid_argument(&[FieldViolation::new("group", "required")]));
+    };
+    let organization_id = parse_name("organizations", &g.organization, "group.organization").map_err(|e| v.push(e)).ok();
+    let display_name = required_text(&g.display_name, "group.display_name", 200, &mut v);
+    let base = point(g.base_location.as_ref(), "group.base_location", &mut v);
+    let settlement = optional_text(&g.settlement, "group.settlement", 200, &mut v);
+    let district = optional_text(&g.district, "group.district", 200, &mut v);
+    let region = optional_text(&g.region, "group.region", 200, &mut v);
+    let area = g.service_area.clone().unwrap_or_default();
+    if !area.radius_km.is_finite() || !(0.0..=5000.0).contains(&area.radius_km) {
+        v.push(FieldViolation::new("group.service_area.radius_km", "between 0 (no limit) and 5000"));
+    }
+    let districts: Vec<String> = area
+        .districts
+        .iter()
+        .enumerate()
+        .map(|(i, d)| required_text(d, &format!("group.service_area.districts[{i}]"), 200, &mut v))
+        .collect();
+    let mut skills = Vec::new();
+    for (i, s) in g.skills.iter().enumerate() {
+        let field = format!("group.skills[{i}]");
+        if Skill::from_code(s.skill).is_none() {
+            v.push(FieldViolation::new(format!("{field}.skill"), "unknown or unspecified skill"));
+        } else if skills.iter().any(|e: &SkillEntry| i32::from(e.skill) == s.skill) {
+            v.push(FieldViolation::new(format!("{field}.skill"), "listed twice"));
+        }
+        if !s.payload_tonnes.is_finite() || !(0.0..=100.0).contains(&s.payload_tonnes) {
+            v.push(FieldViolation::new(format!("{field}.payload_tonnes"), "between 0 and 100"));
+        }
+        let certified_until = s
+            .certified_until
+            .as_ref()
+            .and_then(|t| from_timestamp(t, &format!("{field}.certified_until")).map_err(|e| v.push(e)).ok());
+        skills.push(SkillEntry { skill: s.skill as i16, certified_until, payload_tonnes: s.payload_tonnes });
+    }
+    let langs = languages(&g.languages, "group.languages", &mut v);
+    if !(1..=1000).contains(&g.capacity) {
+        v.push(FieldViolation::new("group.capacity", "between 1 and 1000 concurrent assignments"));
+    }
+    let availability = match g.availability {
+        // A group registers to help: available unless it says otherwise.
+        0 => Availability::Available.code() as i16,
+        a if Availability::from_code(a).is_some() => a as i16,
+        _ => {
+            v.push(FieldViolation::new("group.availability", "unknown value"));
+            0
+        }
+    };
+    if !(0..=24 * 60).contains(&g.rest_minutes) {
+        v.push(FieldViolation::new("group.rest_minutes", "between 0 and 1440"));
+    }
+    if let Some(s) = &g.schedule {
+        validate_schedule(s, &mut v);
+    }
+    if !v.is_empty() {
+        return Err(invalid_argument(&v));
+    }
+    let base = base.unwrap();
+    Ok(NewGroup {
+        key: key.unwrap(),
+        organization_id: organization_id.unwrap(),
+        display_name,
+        lat: base.lat(),
+        lon: base.lon(),
+        settlement,
+        district,
+        region,
+        radius_km: area.radius_km,
+        districts,
+        skills,
+        languages: langs,
+        capacity: g.capacity,
+        schedule: g.schedule.as_ref().map(Message::encode_to_vec),
+        availability,
+        rest_minutes: g.rest_minutes,
+    })
+}
+
+fn organization_to_api(o: &OrganizationRow) -> api::Organization {
+    api::Organization {
+        name: name("organizations", o.id),
+        display_name: o.display_name.clone(),
+        kind: o.kind.into(),
+        regions: o.regions.clone(),
+        contact_email: o.contact_email.clone(),
+        create_time: Some(timestamp(o.created_at)),
+        update_time: Some(timestamp(o.updated_at)),
+        etag: o.version.to_string(),
+    }
+}
+
+fn group_to_api(g: &Group) -> api::Group {
+    let r = &g.row;
+    api::Group {
+        name: name("groups", r.id),
+        organization: name("organizations", r.organization_id),
+        display_name: r.display_name.clone(),
+        base_location: Some(pb::LatLng { latitude: r.lat, longitude: r.lon }),
+        settlement: r.settlement.clone(),
+        district: r.district.clone(),
+        region: r.region.clone(),
+        service_area: Some(pb::ServiceArea { radius_km: r.radius_km, districts: r.districts.clone() }),
+        skills: events::skills(g),
+        languages: r.languages.iter().map(|l| i32::from(*l)).collect(),
+        capacity: r.capacity,
+        schedule: events::schedule(g),
+        availability: r.availability.into(),
+        last_location: r.last_lat.zip(r.last_lon).map(|(latitude, longitude)| pb::LatLng { latitude, longitude }),
+        last_location_time: r.last_location_at.map(timestamp),
+        rest_minutes: r.rest_minutes,
+        members: g.members.iter().map(|m| name("volunteers", *m)).collect(),
+        create_time: Some(timestamp(r.created_at)),
+        update_time: Some(timestamp(r.updated_at)),
+        etag: r.version.to_string(),
+    }
+}
+
+fn volunteer_to_api(v: &Volunteer) -> api::Volunteer {
+    api::Volunteer {
+        name: name("volunteers", v.row.id),
+        display_name: v.row.display_name.clone(),
+        phone: String::new(),
+        languages: v.row.languages.iter().map(|l| i32::from(*l)).collect(),
+        groups: v.groups.iter().map(|g| name("groups", *g)).collect(),
+        create_time: Some(timestamp(v.row.created_at)),
+        update_time: Some(timestamp(v.row.updated_at)),
+        etag: v.row.version.to_string(),
+    }
+}
+
+fn unimplemented<T>(what: &str) -> Result<Response<T>, Status> {
+    Err(Status::unimplemented(format!("{what} is not available on this server yet")))
+}
+
+#[tonic::async_trait]
+impl api::roster_service_server::RosterService for Roster {
+    async fn create_organization(
+        &self,
+        request: Request<api::CreateOrganizationRequest>,
+    ) -> Result<Response<api::Organization>, Status> {
+        let req = request.into_inner();
+        let mut v = Vec::new();
+        let key = parse_request_id(&req.request_id).map_err(|e| v.push(e)).ok();
+        let o = req.organization.clone().unwrap_or_default();
+        let display_name = required_text(&o.display_name, "organization.display_name", 200, &mut v);
+        if !(1..=5).contains(&o.kind) {
+            v.push(FieldViolation::new("organization.kind", "unknown or unspecified kind"));
+        }
+        let regions: Vec<String> = o
+            .regions
+            .iter()
+            .enumerate()
+            .map(|(i, r)| required_text(r, &format!("organization.regions[{i}]"), 200, &mut v))
+            .collect();
+        let contact_email = optional_text(&o.contact_email, "organization.contact_email", 254, &mut v);
+        if !contact_email.is_empty() && !contact_email.contains('@') {
+            v.push(FieldViolation::new("organization.contact_email", "an e-mail address"));
+        }
+        if !v.is_empty() {
+            return Err(invalid_argument(&v));
+        }
+        let new = NewOrganization { key: key.unwrap(), display_name, kind: o.kind as i16, regions, contact_email };
+        let payload = api::CreateOrganizationRequest { request_id: String::new(), ..req }.encode_to_vec();
+        let row = store::create_organization(&self.pool, &new, &payload).await.map_err(status_of)?;
+        Ok(Response::new(organization_to_api(&row)))
+    }
+
+    async fn get_organization(
+        &self,
+        request: Request<api::GetOrganizationRequest>,
+    ) -> Result<Response<api::Organization>, Status> {
+        let id = name_arg("organizations", &request.get_ref().name, "name")?;
+        let row = store::get_organization(&self.pool, id).await.map_err(status_of)?;
+        Ok(Response::new(organization_to_api(&row)))
+    }
+
+    async fn list_organizations(
+        &self,
+        request: Request<api::ListOrganizationsRequest>,
+    ) -> Result<Response<api::ListOrganizationsResponse>, Status> {
+        let req = request.into_inner();
+        let limit = self.limit(req.page_size)?;
+        let rows = store::list_organizations(&self.pool, page_after(&req.page_token)?, limit)
+            .await
+            .map_err(status_of)?;
+        let next_page_token = next_token(rows.len(), limit, rows.last().map(|r| r.id));
+        Ok(Response::new(api::ListOrganizationsResponse {
+            organizations: rows.iter().map(organization_to_api).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn update_organization(
+        &self,
+        _request: Request<api::UpdateOrganizationRequest>,
+    ) -> Result<Response<api::Organization>, Status> {
+        unimplemented("UpdateOrganization")
+    }
+
+    async fn create_group(
+        &self,
+        request: Request<api::CreateGroupRequest>,
+    ) -> Result<Response<api::Group>, Status> {
+        let req = request.into_inner();
+        let new = validate_group(&req)?;
+        let payload = api::CreateGroupRequest { request_id: String::new(), ..req }.encode_to_vec();
+        let group = store::create_group(&self.pool, &new, &payload).await.map_err(status_of)?;
+        self.bus.wake_outbox();
+        tracing::info!(group = %group.row.id, "group created");
+        Ok(Response::new(group_to_api(&group)))
+    }
+
+    async fn get_group(
+        &self,
+        request: Request<api::GetGroupRequest>,
+    ) -> Result<Response<api::Group>, Status> {
+        let id = name_arg("groups", &request.get_ref().name, "name")?;
+        let group = store::get_group(&self.pool, id).await.map_err(status_of)?;
+        Ok(Response::new(group_to_api(&group)))
+    }
+
+    async fn list_groups(
+        &self,
+        request: Request<api::ListGroupsRequest>,
+    ) -> Result<Response<api::ListGroupsResponse>, Status> {
+        let req = request.into_inner();
+        let limit = self.limit(req.page_size)?;
+        let organization = if req.organization.is_empty() {
+            None
+        } else {
+            Some(name_arg("organizations", &req.organization, "organization")?)
+        };
+        let groups = store::list_groups(&self.pool, organization, req.region.trim(), page_after(&req.page_token)?, limit)
+            .await
+            .map_err(status_of)?;
+        let next_page_token = next_token(groups.len(), limit, groups.last().map(|g| g.row.id));
+        Ok(Response::new(api::ListGroupsResponse {
+            groups: groups.iter().map(group_to_api).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn update_group(
+        &self,
+        _request: Request<api::UpdateGroupRequest>,
+    ) -> Result<Response<api::Group>, Status> {
+        unimplemented("UpdateGroup")
+    }
+
+    async fn set_group_availability(
+        &self,
+        request: Request<api::SetGroupAvailabilityRequest>,
+    ) -> Result<Response<api::Group>, Status> {
+        let req = request.into_inner();
+        let id = name_arg("groups", &req.name, "name")?;
+        if Availability::from_code(req.availability).is_none() {
+            return Err(invalid_argument(&[FieldViolation::new("availability", "AVAILABLE, BUSY or OFF_DUTY")]));
+        }
+        let group = store::set_availability(&self.pool, id, req.availability as i16).await.map_err(status_of)?;
+        self.bus.wake_outbox();
+        Ok(Response::new(group_to_api(&group)))
+    }
+
+    async fn report_group_location(
+        &self,
+        request: Request<api::ReportGroupLocationRequest>,
+    ) -> Result<Response<api::Group>, Status> {
+        let req = request.into_inner();
+        let mut v = Vec::new();
+        let id = parse_name("groups", &req.name, "name").map_err(|e| v.push(e)).ok();
+        let p = point(req.location.as_ref(), "location", &mut v);
+        let now = Utc::now();
+        let at = match &req.fix_time {
+            None => Some(now),
+            Some(t) => from_timestamp(t, "fix_time").map_err(|e| v.push(e)).ok(),
+        };
+        if at.is_some_and(|t| t > now + chrono::Duration::minutes(5)) {
+            v.push(FieldViolation::new("fix_time", "in the future"));
+        }
+        if !v.is_empty() {
+            return Err(invalid_argument(&v));
+        }
+        let p = p.unwrap();
+        let group = store::set_location(&self.pool, id.unwrap(), p.lat(), p.lon(), at.unwrap())
+            .await
+            .map_err(status_of)?;
+        self.bus.wake_outbox();
+        Ok(Response::new(group_to_api(&group)))
+    }
+
+    async fn create_volunteer(
+        &self,
+        request: Request<api::CreateVolunteerRequest>,
+    ) -> Result<Response<api::Volunteer>, Status> {
+        let req = request.into_inner();
+        let mut v = Vec::new();
+        let key = parse_request_id(&req.request_id).map_err(|e| v.push(e)).ok();
+        let vol = req.volunteer.clone().unwrap_or_default();
+        let display_name = required_text(&vol.display_name, "volunteer.display_name", 200, &mut v);
+        let langs = languages(&vol.languages, "volunteer.languages", &mut v);
+        let mut groups = Vec::new();
+        for (i, g) in vol.groups.iter().enumerate() {
+            match parse_name("groups", g, &format!("volunteer.groups[{i}]")) {
+                Ok(id) if groups.contains(&id) => v.push(FieldViolation::new(format!("volunteer.groups[{i}]"), "listed twice")),
+                Ok(id) => groups.push(id),
+                Err(e) => v.push(e),
+            }
+        }
+        if !v.is_empty() {
+            return Err(invalid_argument(&v));
+        }
+        if !vol.phone.trim().is_empty() {
+            return Err(Status::failed_precondition(
+                "volunteer.phone needs encryption at rest, which is not configured on this server",
+            ));
+        }
+        let new = NewVolunteer { key: key.unwrap(), display_name, languages: langs, groups };
+        let payload = api::CreateVolunteerRequest { request_id: String::new(), ..req }.encode_to_vec();
+        let volunteer = store::create_volunteer(&self.pool, &new, &payload).await.map_err(status_of)?;
+        self.bus.wake_outbox();
+        Ok(Response::new(volunteer_to_api(&volunteer)))
+    }
+
+    async fn get_volunteer(
+        &self,
+        request: Request<api::GetVolunteerRequest>,
+    ) -> Result<Response<api::Volunteer>, Status> {
+        let id = name_arg("volunteers", &request.get_ref().name, "name")?;
+        let volunteer = store::get_volunteer(&self.pool, id).await.map_err(status_of)?;
+        Ok(Response::new(volunteer_to_api(&volunteer)))
+    }
+
+    async fn list_volunteers(
+        &self,
+        _request: Request<api::ListVolunteersRequest>,
+    ) -> Result<Response<api::ListVolunteersResponse>, Status> {
+        unimplemented("ListVolunteers")
+    }
+
+    async fn update_volunteer(
+        &self,
+        _request: Request<api::UpdateVolunteerRequest>,
+    ) -> Result<Response<api::Volunteer>, Status> {
+        unimplemented("UpdateVolunteer")
+    }
+
+    async fn import_roster(
+        &self,
+        _request: Request<api::ImportRosterRequest>,
+    ) -> Result<Response<api::ImportRosterResponse>, Status> {
+        unimplemented("ImportRoster")
+    }
+}
+
+fn next_token(len: usize, limit: i64, last: Option<Uuid>) -> String {
+    if len as i64 == limit {
+        last.map(|id| id.to_string()).unwrap_or_default()
+    } else {
+        String::new()
+    }
+}

@@ -1,0 +1,59 @@
+//! Roster: organisations, their volunteer groups and volunteers. Every change to a group
+//! publishes the group's whole latest state on `komek.roster.group.{id}`; the roster stream keeps
+//! the last message per group, so the matcher rebuilds its index by reading the stream.
+
+mod events;
+mod grpc;
+mod model;
+mod store;
+
+use std::time::Duration;
+
+use komek_proto::roster::v1::roster_service_server::{RosterServiceServer, SERVICE_NAME};
+use komek_runtime::config::Base;
+use komek_runtime::service::{Background, Deps};
+use komek_runtime::{CancellationToken, grpc as rpc};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+
+pub const SCHEMA: &str = "roster";
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    #[serde(flatten)]
+    pub base: Base,
+    pub max_page_size: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut base = Base::default();
+        base.listen.set_port(50053);
+        Self { base, max_page_size: 100 }
+    }
+}
+
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.base.listen).await?;
+    serve(config, listener, shutdown).await
+}
+
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let deps = Deps::connect(&config.base, SCHEMA, &MIGRATOR).await?;
+    let background = Background::new();
+    background.spawn_relay(&deps);
+
+    let service = grpc::Roster::new(deps.pool.clone(), deps.bus.clone(), config.max_page_size);
+    let mut routes = tonic::service::RoutesBuilder::default();
+    routes.add_service(RosterServiceServer::new(service));
+    rpc::serve(listener, routes, &[SERVICE_NAME], config.base.reflection, shutdown).await?;
+    background.drain(Duration::from_secs(config.base.shutdown_grace_secs)).await;
+    Ok(())
+}

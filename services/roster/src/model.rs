@@ -1,0 +1,111 @@
+//! Roster records as validated and as stored.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct NewOrganization {
+    pub key: Uuid,
+    pub display_name: String,
+    pub kind: i16,
+    pub regions: Vec<String>,
+    pub contact_email: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OrganizationRow {
+    pub id: Uuid,
+    pub display_name: String,
+    pub kind: i16,
+    pub regions: Vec<String>,
+    pub contact_email: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SkillEntry {
+    pub skill: i16,
+    pub certified_until: Option<DateTime<Utc>>,
+    pub payload_tonnes: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewGroup {
+    pub key: Uuid,
+    pub organization_id: Uuid,
+    pub display_name: String,
+    pub lat: f64,
+    pub lon: f64,
+    pub settlement: String,
+    pub district: String,
+    pub region: String,
+    pub radius_km: f64,
+    pub districts: Vec<String>,
+    pub skills: Vec<SkillEntry>,
+    pub languages: Vec<i16>,
+    pub capacity: i32,
+    pub schedule: Option<Vec<u8>>,
+    pub availability: i16,
+    pub rest_minutes: i32,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GroupRow {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub display_name: String,
+    pub lat: f64,
+    pub lon: f64,
+    pub settlement: String,
+    pub district: String,
+    pub region: String,
+    pub radius_km: f64,
+    pub districts: Vec<String>,
+    pub skills: Vec<i16>,
+    pub skill_certified_until: Vec<Option<DateTime<Utc>>>,
+    pub skill_payload_tonnes: Vec<f64>,
+    pub languages: Vec<i16>,
+    pub capacity: i32,
+    pub schedule: Option<Vec<u8>>,
+    pub availability: i16,
+    pub last_lat: Option<f64>,
+    pub last_lon: Option<f64>,
+    pub last_location_at: Option<DateTime<Utc>>,
+    pub rest_minutes: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+/// A group with its members, as the API and the group-state event show it.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub row: GroupRow,
+    pub members: Vec<Uuid>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewVolunteer {
+    pub key: Uuid,
+    pub display_name: String,
+    pub languages: Vec<i16>,
+    pub groups: Vec<Uuid>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VolunteerRow {
+    pub id: Uuid,
+    pub display_name: String,
+    pub languages: Vec<i16>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Volunteer {
+    pub row: VolunteerRow,
+    pub groups: Vec<Uuid>,
+}

@@ -1,0 +1,297 @@
+//! All SQL of the roster. Every change to a group enqueues its new state in the same
+//! transaction.
+
+use chrono::{DateTime, Utc};
+use komek_runtime::db::{self, Replay};
+use komek_runtime::events::{enqueue, subject};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::events::group_state;
+use crate::model::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("request_id was already used for a different {0}")]
+    IdempotencyClash(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+pub async fn create_organization(
+    pool: &PgPool,
+    o: &NewOrganization,
+    payload: &[u8],
+) -> Result<OrganizationRow, Error> {
+    let inserted: Option<OrganizationRow> = sqlx::query_as(
+        "INSERT INTO organizations (id, idempotency_key, create_payload, display_name, kind, \
+           regions, contact_email) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (idempotency_key) DO NOTHING \
+         RETURNING id, display_name, kind, regions, contact_email, created_at, updated_at, version",
+    )
+    .bind(Uuid::now_v7())
+    .bind(o.key)
+    .bind(payload)
+    .bind(&o.display_name)
+    .bind(o.kind)
+    .bind(&o.regions)
+    .bind(&o.contact_email)
+    .fetch_optional(pool)
+    .await?;
+    match inserted {
+        Some(row) => Ok(row),
+        None => match db::replay(pool, "organizations", o.key, payload).await? {
+            Replay::Same(id) => get_organization(pool, id).await,
+            _ => Err(Error::IdempotencyClash("organization")),
+        },
+    }
+}
+
+pub async fn get_organization(pool: &PgPool, id: Uuid) -> Result<OrganizationRow, Error> {
+    sqlx::query_as(
+        "SELECT id, display_name, kind, regions, contact_email, created_at, updated_at, version \
+         FROM organizations WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(Error::NotFound("organization"))
+}
+
+pub async fn list_organizations(
+    pool: &PgPool,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<OrganizationRow>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT id, display_name, kind, regions, contact_email, created_at, updated_at, version \
+         FROM organizations WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+const GROUP_COLUMNS: &str = "id, organization_id, display_name, lat, lon, settlement, district, \
+    region, radius_km, districts, skills, skill_certified_until, skill_payload_tonnes, languages, \
+    capacity, schedule, availability, last_lat, last_lon, last_location_at, rest_minutes, \
+    created_at, updated_at, version";
+
+pub async fn create_group(pool: &PgPool, g: &NewGroup, payload: &[u8]) -> Result<Group, Error> {
+    let mut tx = pool.begin().await?;
+    let org_exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM organizations WHERE id = $1)")
+        .bind(g.organization_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    if !org_exists {
+        return Err(Error::NotFound("organization"));
+    }
+    let inserted: Option<GroupRow> = sqlx::query_as(&format!(
+        "INSERT INTO groups (id, idempotency_key, create_payload, organization_id, display_name, \
+           lat, lon, settlement, district, region, radius_km, districts, skills, \
+           skill_certified_until, skill_payload_tonnes, languages, capacity, schedule, \
+           availability, rest_minutes) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+           $19, $20) \
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING {GROUP_COLUMNS}"
+    ))
+    .bind(Uuid::now_v7())
+    .bind(g.key)
+    .bind(payload)
+    .bind(g.organization_id)
+    .bind(&g.display_name)
+    .bind(g.lat)
+    .bind(g.lon)
+    .bind(&g.settlement)
+    .bind(&g.district)
+    .bind(&g.region)
+    .bind(g.radius_km)
+    .bind(&g.districts)
+    .bind(g.skills.iter().map(|s| s.skill).collect::<Vec<_>>())
+    .bind(g.skills.iter().map(|s| s.certified_until).collect::<Vec<_>>())
+    .bind(g.skills.iter().map(|s| s.payload_tonnes).collect::<Vec<_>>())
+    .bind(&g.languages)
+    .bind(g.capacity)
+    .bind(&g.schedule)
+    .bind(g.availability)
+    .bind(g.rest_minutes)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = inserted else {
+        tx.rollback().await?;
+        return match db::replay(pool, "groups", g.key, payload).await? {
+            Replay::Same(id) => get_group(pool, id).await,
+            _ => Err(Error::IdempotencyClash("group")),
+        };
+    };
+    let group = Group { row, members: Vec::new() };
+    publish(&mut tx, &group).await?;
+    tx.commit().await?;
+    Ok(group)
+}
+
+async fn publish(tx: &mut PgConnection, group: &Group) -> sqlx::Result<()> {
+    let id = group.row.id.to_string();
+    enqueue(tx, &subject::roster_group(&id), &group_state(group)).await?;
+    Ok(())
+}
+
+async fn members(conn: &mut PgConnection, group: Uuid) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar("SELECT volunteer_id FROM group_members WHERE group_id = $1 ORDER BY volunteer_id")
+        .bind(group)
+        .fetch_all(conn)
+        .await
+}
+
+pub async fn get_group(pool: &PgPool, id: Uuid) -> Result<Group, Error> {
+    let mut conn = pool.acquire().await?;
+    let row: GroupRow = sqlx::query_as(&format!("SELECT {GROUP_COLUMNS} FROM groups WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(Error::NotFound("group"))?;
+    let members = members(&mut conn, id).await?;
+    Ok(Group { row, members })
+}
+
+pub async fn list_groups(
+    pool: &PgPool,
+    organization: Option<Uuid>,
+    region: &str,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Group>, Error> {
+    let mut conn = pool.acquire().await?;
+    let rows: Vec<GroupRow> = sqlx::query_as(&format!(
+        "SELECT {GROUP_COLUMNS} FROM groups WHERE ($1::uuid IS NULL OR organization_id = $1) \
+           AND ($2 = '' OR region = $2) AND ($3::uuid IS NULL OR id > $3) ORDER BY id LIMIT $4"
+    ))
+    .bind(organization)
+    .bind(region)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let members = members(&mut conn, row.id).await?;
+        out.push(Group { row, members });
+    }
+    Ok(out)
+}
+
+/// Applies `change` to a locked group, bumps its version and publishes its new state.
+async fn update_group(pool: &PgPool, id: Uuid, set: &str, bind: GroupChange) -> Result<Group, Error> {
+    let mut tx = pool.begin().await?;
+    let query = format!(
+        "UPDATE groups SET {set}, updated_at = now(), version = version + 1 WHERE id = $1 \
+         RETURNING {GROUP_COLUMNS}"
+    );
+    let q = sqlx::query_as::<_, GroupRow>(&query).bind(id);
+    let q = match bind {
+        GroupChange::Availability(a) => q.bind(a),
+        GroupChange::Location(lat, lon, at) => q.bind(lat).bind(lon).bind(at),
+    };
+    let row = q.fetch_optional(&mut *tx).await?.ok_or(Error::NotFound("group"))?;
+    let members = members(&mut tx, id).await?;
+    let group = Group { row, members };
+    publish(&mut tx, &group).await?;
+    tx.commit().await?;
+    Ok(group)
+}
+
+enum GroupChange {
+    Availability(i16),
+    Location(f64, f64, DateTime<Utc>),
+}
+
+pub async fn set_availability(pool: &PgPool, id: Uuid, availability: i16) -> Result<Group, Error> {
+    update_group(pool, id, "availability = $2", GroupChange::Availability(availability)).await
+}
+
+pub async fn set_location(
+    pool: &PgPool,
+    id: Uuid,
+    lat: f64,
+    lon: f64,
+    at: DateTime<Utc>,
+) -> Result<Group, Error> {
+    update_group(
+        pool,
+        id,
+        "last_lat = $2, last_lon = $3, last_location_at = $4",
+        GroupChange::Location(lat, lon, at),
+    )
+    .await
+}
+
+pub async fn create_volunteer(
+    pool: &PgPool,
+    v: &NewVolunteer,
+    payload: &[u8],
+) -> Result<Volunteer, Error> {
+    let mut tx = pool.begin().await?;
+    let inserted: Option<VolunteerRow> = sqlx::query_as(
+        "INSERT INTO volunteers (id, idempotency_key, create_payload, display_name, languages) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (idempotency_key) DO NOTHING \
+         RETURNING id, display_name, languages, created_at, updated_at, version",
+    )
+    .bind(Uuid::now_v7())
+    .bind(v.key)
+    .bind(payload)
+    .bind(&v.display_name)
+    .bind(&v.languages)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = inserted else {
+        tx.rollback().await?;
+        return match db::replay(pool, "volunteers", v.key, payload).await? {
+            Replay::Same(id) => get_volunteer(pool, id).await,
+            _ => Err(Error::IdempotencyClash("volunteer")),
+        };
+    };
+    for group in &v.groups {
+        // Lock the group so its version and published state follow membership changes in order.
+        let locked: Option<Uuid> = sqlx::query_scalar("SELECT id FROM groups WHERE id = $1 FOR UPDATE")
+            .bind(group)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if locked.is_none() {
+            return Err(Error::NotFound("group"));
+        }
+        sqlx::query("INSERT INTO group_members (group_id, volunteer_id) VALUES ($1, $2)")
+            .bind(group)
+            .bind(row.id)
+            .execute(&mut *tx)
+            .await?;
+        let group_row: GroupRow = sqlx::query_as(&format!(
+            "UPDATE groups SET updated_at = now(), version = version + 1 WHERE id = $1 \
+             RETURNING {GROUP_COLUMNS}"
+        ))
+        .bind(group)
+        .fetch_one(&mut *tx)
+        .await?;
+        let members = members(&mut tx, *group).await?;
+        publish(&mut tx, &Group { row: group_row, members }).await?;
+    }
+    tx.commit().await?;
+    Ok(Volunteer { row, groups: v.groups.clone() })
+}
+
+pub async fn get_volunteer(pool: &PgPool, id: Uuid) -> Result<Volunteer, Error> {
+    let row: VolunteerRow = sqlx::query_as(
+        "SELECT id, display_name, languages, created_at, updated_at, version FROM volunteers WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(Error::NotFound("volunteer"))?;
+    let groups = sqlx::query_scalar("SELECT group_id FROM group_members WHERE volunteer_id = $1 ORDER BY group_id")
+        .bind(id)
+        .fetch_all(pool)
+        .await?;
+    Ok(Volunteer { row, groups })
+}

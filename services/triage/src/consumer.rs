@@ -1,0 +1,114 @@
+//! Classifies each new request once; a redelivered `request.created` changes nothing.
+
+use komek_core::triage::{self, Input, RULES_VERSION};
+use komek_core::{Category, Priority};
+use komek_proto::events::v1 as ev;
+use komek_proto::types::v1 as pb;
+use komek_runtime::convert::{name, parse_name, timestamp};
+use komek_runtime::events::{HandleError, Handler, enqueue, subject};
+use prost::Message;
+use sqlx::PgConnection;
+
+use crate::store::{self, DecisionRow};
+
+pub struct Classifier;
+
+/// Actor recorded in the audit log for automatic decisions.
+pub const ACTOR: &str = "services/triage";
+
+impl Handler for Classifier {
+    async fn handle(
+        &self,
+        tx: &mut PgConnection,
+        subject: &str,
+        payload: &[u8],
+    ) -> Result<(), HandleError> {
+        if subject != subject::REQUEST_CREATED {
+            return Err(HandleError::Reject(format!("unexpected subject {subject}")));
+        }
+        let created = ev::RequestCreated::decode(payload)?;
+        let request_id = parse_name("requests", &created.request, "request")
+            .map_err(|v| HandleError::Reject(v.description))?;
+        let decision = triage::classify(&Input {
+            description: &created.description,
+            operator_category: Category::from_code(created.operator_category),
+            operator_priority: Priority::from_code(created.operator_priority),
+        });
+        let location = created.location.clone().unwrap_or_default();
+        let point = location.point.unwrap_or_default();
+        let row = DecisionRow {
+            request_id,
+            reference_code: created.reference_code.clone(),
+            category: decision.category.code() as i16,
+            priority: decision.priority.code() as i16,
+            required_skills: decision.required_skills.iter().map(|s| s.code() as i16).collect(),
+            confidence: decision.confidence,
+            fired_rules: decision
+                .fired_rules
+                .iter()
+                .map(|r| format!("{}={}", r.rule_id, r.matched_terms.join("|")))
+                .collect(),
+            rules_version: RULES_VERSION.into(),
+            possible_duplicate_of: None,
+            lat: location.point.map(|_| point.latitude),
+            lon: location.point.map(|_| point.longitude),
+            settlement: location.settlement,
+            district: location.district,
+            region: location.region,
+            people_count: created.people_count,
+            cargo_tonnes: cargo_tonnes(created.quantity.as_ref()),
+            decided_at: chrono::Utc::now(),
+            version: 1,
+            overridden: false,
+        };
+        let Some(stored) = store::insert(tx, &row).await? else {
+            return Ok(());
+        };
+        store::audit(tx, &stored, ACTOR, "automatic").await?;
+        enqueue(tx, subject::REQUEST_TRIAGED, &triaged_event(&stored)).await?;
+        tracing::info!(
+            request = %request_id,
+            category = stored.category,
+            priority = stored.priority,
+            "request triaged"
+        );
+        Ok(())
+    }
+}
+
+/// Tonnes of cargo, when the quantity is given in tonnes or kilograms.
+fn cargo_tonnes(q: Option<&pb::Quantity>) -> f64 {
+    match q {
+        Some(q) if matches!(q.unit.as_str(), "t" | "т" | "tonne" | "tonnes") => q.value,
+        Some(q) if matches!(q.unit.as_str(), "kg" | "кг") => q.value / 1000.0,
+        _ => 0.0,
+    }
+}
+
+pub fn triaged_event(d: &DecisionRow) -> ev::RequestTriaged {
+    ev::RequestTriaged {
+        request: name("requests", d.request_id),
+        reference_code: d.reference_code.clone(),
+        category: d.category.into(),
+        priority: d.priority.into(),
+        required_skills: d.required_skills.iter().map(|s| i32::from(*s)).collect(),
+        confidence: d.confidence,
+        fired_rules: d.fired_rules.clone(),
+        rules_version: d.rules_version.clone(),
+        overridden: d.overridden,
+        possible_duplicate_of: d
+            .possible_duplicate_of
+            .map(|id| name("requests", id))
+            .unwrap_or_default(),
+        location: Some(pb::Location {
+            point: d.lat.zip(d.lon).map(|(latitude, longitude)| pb::LatLng { latitude, longitude }),
+            address: String::new(),
+            settlement: d.settlement.clone(),
+            district: d.district.clone(),
+            region: d.region.clone(),
+        }),
+        cargo_tonnes: d.cargo_tonnes,
+        people_count: d.people_count,
+        decide_time: Some(timestamp(d.decided_at)),
+    }
+}
