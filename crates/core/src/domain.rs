@@ -122,6 +122,8 @@ coded_enum! {
         AlreadyDeclined = 8, "already_declined";
         Resting = 9, "resting";
         NotNearest = 10, "not_nearest";
+        NoLocation = 11, "no_location";
+        NoGroups = 12, "no_groups";
     }
 }
 

@@ -108,17 +108,20 @@ impl Bus {
         self.outbox_wake.notify_one();
     }
 
-    /// A durable pull consumer on `stream`, created when missing.
+    /// A durable pull consumer on `stream`, created when missing. Handlers skip subjects they
+    /// do not need.
     pub async fn durable_consumer(
         &self,
         stream: &str,
         durable: &str,
-        filter_subjects: &[&str],
+        filter_subject: &str,
     ) -> anyhow::Result<consumer::PullConsumer> {
         let stream = self.jetstream.get_stream(stream).await?;
         let config = consumer::pull::Config {
             durable_name: Some(durable.into()),
-            filter_subjects: filter_subjects.iter().map(|s| s.to_string()).collect(),
+            // One subject (wildcards allowed): several filters need nats-server 2.10, and
+            // Debian 12 ships 2.9.
+            filter_subject: filter_subject.into(),
             ack_policy: consumer::AckPolicy::Explicit,
             ack_wait: Duration::from_secs(30),
             deliver_policy: consumer::DeliverPolicy::All,

@@ -33,7 +33,8 @@ impl Handler for StatusKeeper {
             }
             subject::ASSIGNMENT_OFFERED => offered(tx, ev::AssignmentOffered::decode(payload)?).await,
             subject::ASSIGNMENT_CHANGED => changed(tx, ev::AssignmentChanged::decode(payload)?).await,
-            other => Err(HandleError::Reject(format!("unexpected subject {other}"))),
+            // Other events of the same streams (intake's own status changes) need nothing here.
+            _ => Ok(()),
         }
     }
 }

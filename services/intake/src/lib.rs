@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use komek_proto::intake::v1::intake_service_server::{IntakeServiceServer, SERVICE_NAME};
 use komek_runtime::config::Base;
-use komek_runtime::events::{self as bus_events, streams, subject};
+use komek_runtime::events::{self as bus_events, streams};
 use komek_runtime::service::{Background, Deps};
 use komek_runtime::{CancellationToken, grpc as rpc};
 use serde::{Deserialize, Serialize};
@@ -61,7 +61,7 @@ pub async fn serve(
         .durable_consumer(
             streams::REQUESTS,
             "intake",
-            &[subject::REQUEST_TRIAGED, subject::REQUEST_ESCALATED],
+            "komek.request.>",
         )
         .await?;
     let assignments = deps
@@ -69,7 +69,7 @@ pub async fn serve(
         .durable_consumer(
             streams::ASSIGNMENTS,
             "intake",
-            &[subject::ASSIGNMENT_OFFERED, subject::ASSIGNMENT_CHANGED],
+            "komek.assignment.>",
         )
         .await?;
     for (name, consumer) in [("intake.requests", requests), ("intake.assignments", assignments)] {

@@ -50,7 +50,7 @@ pub async fn serve(
     background.spawn_relay(&deps);
     let created = deps
         .bus
-        .durable_consumer(streams::REQUESTS, "triage", &[subject::REQUEST_CREATED])
+        .durable_consumer(streams::REQUESTS, "triage", subject::REQUEST_CREATED)
         .await?;
     background.spawn(bus_events::consume(
         "triage",

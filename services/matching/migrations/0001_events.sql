@@ -1,0 +1,1 @@
+../../../crates/runtime/sql/0001_events.sql

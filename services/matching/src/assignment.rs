@@ -1,0 +1,239 @@
+//! AssignmentService: what the volunteer app calls.
+
+use std::collections::HashSet;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use komek_proto::events::v1 as ev;
+use komek_proto::matching::v1 as api;
+use komek_proto::types::v1 as pb;
+use komek_runtime::CancellationToken;
+use komek_runtime::convert::{name, parse_name, timestamp};
+use komek_runtime::events::{Bus, subject};
+use komek_runtime::grpc::{internal, invalid_argument};
+use prost::Message;
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::index::{self, GroupIndex};
+use crate::store::{self, AssignmentRow};
+
+pub struct Assignments {
+    pool: PgPool,
+    bus: Bus,
+    index: Arc<GroupIndex>,
+    keepalive: Duration,
+    shutdown: CancellationToken,
+}
+
+impl Assignments {
+    pub fn new(
+        pool: PgPool,
+        bus: Bus,
+        index: Arc<GroupIndex>,
+        keepalive: Duration,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self { pool, bus, index, keepalive, shutdown }
+    }
+}
+
+/// An offer as the volunteer sees it: settlement and district, never the address or caller.
+fn to_api(row: &AssignmentRow) -> api::Assignment {
+    api::Assignment {
+        name: name("assignments", row.id),
+        request: name("requests", row.request_id),
+        reference_code: row.reference_code.clone(),
+        group: name("groups", row.group_id),
+        status: row.status.into(),
+        category: row.category.into(),
+        priority: row.priority.into(),
+        required_skills: row.required_skills.iter().map(|s| i32::from(*s)).collect(),
+        location: Some(pb::Location {
+            point: Some(pb::LatLng { latitude: row.lat, longitude: row.lon }),
+            address: String::new(),
+            settlement: row.settlement.clone(),
+            district: row.district.clone(),
+            region: row.region.clone(),
+        }),
+        distance_meters: row.distance_m,
+        summary: String::new(),
+        offer_time: Some(timestamp(row.offered_at)),
+        expire_time: Some(timestamp(row.expire_at)),
+        update_time: Some(timestamp(row.updated_at)),
+        caller_contact: None,
+        outcome: row.outcome.into(),
+        reason: row.reason.clone(),
+        etag: row.version.to_string(),
+    }
+}
+
+fn offered_to_api(e: &ev::AssignmentOffered) -> api::Assignment {
+    api::Assignment {
+        name: e.assignment.clone(),
+        request: e.request.clone(),
+        reference_code: e.reference_code.clone(),
+        group: e.group.clone(),
+        status: pb::AssignmentStatus::Offered as i32,
+        category: e.category,
+        priority: e.priority,
+        required_skills: e.required_skills.clone(),
+        location: e.location.clone(),
+        distance_meters: e.distance_meters,
+        offer_time: e.offer_time,
+        expire_time: e.expire_time,
+        update_time: e.offer_time,
+        etag: "1".into(),
+        ..Default::default()
+    }
+}
+
+fn unimplemented<T>(what: &str) -> Result<Response<T>, Status> {
+    Err(Status::unimplemented(format!("{what} is not available on this server yet")))
+}
+
+type OfferStream = Pin<Box<dyn futures::Stream<Item = Result<api::OfferEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl api::assignment_service_server::AssignmentService for Assignments {
+    type StreamOffersStream = OfferStream;
+
+    async fn stream_offers(
+        &self,
+        request: Request<api::StreamOffersRequest>,
+    ) -> Result<Response<Self::StreamOffersStream>, Status> {
+        let volunteer = parse_name("volunteers", &request.get_ref().volunteer, "volunteer")
+            .map_err(|v| invalid_argument(&[v]))?;
+        // A volunteer added a moment ago may not be in the index yet.
+        let head = index::roster_head(&self.bus).await.map_err(internal)?;
+        self.index.wait_for(head, Duration::from_secs(5)).await;
+        let groups = self.index.groups_of(volunteer);
+        if groups.is_empty() {
+            return Err(Status::not_found("volunteer is not a member of any group"));
+        }
+
+        // Subscribe before reading open offers, so nothing falls between the two; an offer
+        // seen both ways is sent once.
+        let mut live = self.bus.client.subscribe(format!("komek.assignment.>")).await.map_err(internal)?;
+        let open = store::open_offers(&self.pool, &groups).await.map_err(internal)?;
+
+        let (tx, rx) = mpsc::channel(64);
+        let keepalive = self.keepalive;
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            let mut sent: HashSet<String> = HashSet::new();
+            for row in &open {
+                let event = api::OfferEvent {
+                    kind: api::OfferEventKind::Pending as i32,
+                    assignment: Some(to_api(row)),
+                    cursor: String::new(),
+                };
+                sent.insert(name("assignments", row.id));
+                if tx.send(Ok(event)).await.is_err() {
+                    return;
+                }
+            }
+            let group_names: HashSet<String> = groups.iter().map(|g| name("groups", *g)).collect();
+            loop {
+                let message = tokio::select! {
+                    m = live.next() => m,
+                    _ = tokio::time::sleep(keepalive) => {
+                        let ping = api::OfferEvent { kind: api::OfferEventKind::Keepalive as i32, ..Default::default() };
+                        if tx.send(Ok(ping)).await.is_err() { return; }
+                        continue;
+                    }
+                    _ = tx.closed() => return,
+                    // Ends the stream so the server can drain on shutdown.
+                    _ = shutdown.cancelled() => return,
+                };
+                let Some(message) = message else { return };
+                let event = match message.subject.as_str() {
+                    subject::ASSIGNMENT_OFFERED => {
+                        let Ok(e) = ev::AssignmentOffered::decode(message.payload.as_ref()) else { continue };
+                        if !group_names.contains(&e.group) || !sent.insert(e.assignment.clone()) {
+                            continue;
+                        }
+                        api::OfferEvent {
+                            kind: api::OfferEventKind::Offered as i32,
+                            assignment: Some(offered_to_api(&e)),
+                            cursor: String::new(),
+                        }
+                    }
+                    subject::ASSIGNMENT_CHANGED => {
+                        let Ok(e) = ev::AssignmentChanged::decode(message.payload.as_ref()) else { continue };
+                        if !group_names.contains(&e.group) {
+                            continue;
+                        }
+                        let kind = match pb::AssignmentStatus::try_from(e.status) {
+                            Ok(pb::AssignmentStatus::Withdrawn) => api::OfferEventKind::Withdrawn,
+                            Ok(pb::AssignmentStatus::Expired) => api::OfferEventKind::Expired,
+                            _ => continue,
+                        };
+                        api::OfferEvent {
+                            kind: kind as i32,
+                            assignment: Some(api::Assignment {
+                                name: e.assignment,
+                                request: e.request,
+                                group: e.group,
+                                status: e.status,
+                                reason: e.reason,
+                                ..Default::default()
+                            }),
+                            cursor: String::new(),
+                        }
+                    }
+                    _ => continue,
+                };
+                if tx.send(Ok(event)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn accept_offer(
+        &self,
+        _request: Request<api::AcceptOfferRequest>,
+    ) -> Result<Response<api::Assignment>, Status> {
+        unimplemented("AcceptOffer")
+    }
+
+    async fn decline_offer(
+        &self,
+        _request: Request<api::DeclineOfferRequest>,
+    ) -> Result<Response<api::Assignment>, Status> {
+        unimplemented("DeclineOffer")
+    }
+
+    async fn update_progress(
+        &self,
+        _request: Request<api::UpdateProgressRequest>,
+    ) -> Result<Response<api::Assignment>, Status> {
+        unimplemented("UpdateProgress")
+    }
+
+    async fn report_position(
+        &self,
+        _request: Request<api::ReportPositionRequest>,
+    ) -> Result<Response<api::ReportPositionResponse>, Status> {
+        unimplemented("ReportPosition")
+    }
+
+    async fn get_assignment(
+        &self,
+        request: Request<api::GetAssignmentRequest>,
+    ) -> Result<Response<api::Assignment>, Status> {
+        let id: Uuid = parse_name("assignments", &request.get_ref().name, "name")
+            .map_err(|v| invalid_argument(&[v]))?;
+        match store::get(&self.pool, id).await.map_err(internal)? {
+            Some(row) => Ok(Response::new(to_api(&row))),
+            None => Err(Status::not_found("assignment not found")),
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Matching: keeps an in-memory index of volunteer groups rebuilt from the roster stream,
+//! offers each triaged request to the nearest eligible group (PostgreSQL arbitrates capacity and
+//! "one active assignment per request", so replicas never over-book), escalates when nobody is
+//! eligible, and streams offers to volunteers.
+
+mod assignment;
+mod dispatch;
+mod index;
+mod matcher;
+mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use komek_proto::matching::v1::assignment_service_server::{self, AssignmentServiceServer};
+use komek_proto::matching::v1::dispatch_service_server::{self, DispatchServiceServer};
+use komek_runtime::config::Base;
+use komek_runtime::events::{self as bus_events, streams, subject};
+use komek_runtime::service::{Background, Deps};
+use komek_runtime::{CancellationToken, grpc as rpc};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+
+pub const SCHEMA: &str = "matching";
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    #[serde(flatten)]
+    pub base: Base,
+    pub offer_ttl: OfferTtl,
+    /// Seconds between keepalive events on an idle offer stream.
+    pub keepalive_secs: u64,
+}
+
+/// How long a group has to answer an offer, by priority, in seconds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OfferTtl {
+    pub critical_secs: u64,
+    pub high_secs: u64,
+    pub normal_secs: u64,
+    pub low_secs: u64,
+}
+
+impl Default for OfferTtl {
+    fn default() -> Self {
+        Self { critical_secs: 5 * 60, high_secs: 15 * 60, normal_secs: 60 * 60, low_secs: 4 * 3600 }
+    }
+}
+
+impl OfferTtl {
+    pub fn for_priority(&self, priority: komek_core::Priority) -> Duration {
+        use komek_core::Priority::*;
+        Duration::from_secs(match priority {
+            Critical => self.critical_secs,
+            High => self.high_secs,
+            Normal => self.normal_secs,
+            Low => self.low_secs,
+        })
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut base = Base::default();
+        base.listen.set_port(50054);
+        Self { base, offer_ttl: OfferTtl::default(), keepalive_secs: 30 }
+    }
+}
+
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.base.listen).await?;
+    serve(config, listener, shutdown).await
+}
+
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let deps = Deps::connect(&config.base, SCHEMA, &MIGRATOR).await?;
+    let background = Background::new();
+    background.spawn_relay(&deps);
+
+    let index = Arc::new(index::GroupIndex::default());
+    let follower = index::RosterFollower::start(deps.bus.clone(), index.clone()).await?;
+    background.spawn(follower.run(background.token()));
+
+    let triaged = deps
+        .bus
+        .durable_consumer(streams::REQUESTS, "matching", subject::REQUEST_TRIAGED)
+        .await?;
+    let matcher = matcher::Matcher::new(index.clone(), deps.bus.clone(), config.offer_ttl.clone());
+    background.spawn(bus_events::consume(
+        "matching",
+        triaged,
+        deps.pool.clone(),
+        deps.bus.clone(),
+        matcher,
+        background.token(),
+    ));
+
+    let assignments = assignment::Assignments::new(
+        deps.pool.clone(),
+        deps.bus.clone(),
+        index.clone(),
+        Duration::from_secs(config.keepalive_secs.max(1)),
+        shutdown.clone(),
+    );
+    let mut routes = tonic::service::RoutesBuilder::default();
+    routes.add_service(AssignmentServiceServer::new(assignments));
+    routes.add_service(DispatchServiceServer::new(dispatch::Dispatch));
+    let names = [assignment_service_server::SERVICE_NAME, dispatch_service_server::SERVICE_NAME];
+    rpc::serve(listener, routes, &names, config.base.reflection, shutdown).await?;
+    background.drain(Duration::from_secs(config.base.shutdown_grace_secs)).await;
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! All SQL of matching.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+/// Active statuses, as in the partial unique index `assignments_one_active_per_request`.
+pub const ACTIVE: [i16; 4] = [1, 2, 6, 7];
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AssignmentRow {
+    pub id: Uuid,
+    pub request_id: Uuid,
+    pub group_id: Uuid,
+    pub status: i16,
+    pub attempt: i32,
+    pub reference_code: String,
+    pub category: i16,
+    pub priority: i16,
+    pub required_skills: Vec<i16>,
+    pub lat: f64,
+    pub lon: f64,
+    pub settlement: String,
+    pub district: String,
+    pub region: String,
+    pub distance_m: f64,
+    pub offered_at: DateTime<Utc>,
+    pub expire_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub reason: String,
+    pub outcome: i16,
+    pub version: i64,
+}
+
+/// What the matcher knows of a request's history: how many offers it had, which groups
+/// already said no, and whether one is active now.
+pub struct History {
+    pub attempts: i32,
+    pub excluded_groups: Vec<Uuid>,
+    pub active: bool,
+}
+
+pub async fn history(tx: &mut PgConnection, request_id: Uuid) -> sqlx::Result<History> {
+    let rows: Vec<(Uuid, i16)> =
+        sqlx::query_as("SELECT group_id, status FROM assignments WHERE request_id = $1")
+            .bind(request_id)
+            .fetch_all(tx)
+            .await?;
+    Ok(History {
+        attempts: rows.len() as i32,
+        active: rows.iter().any(|(_, s)| ACTIVE.contains(s)),
+        // Declined (3) and expired (4) offers are not made to the same group again.
+        excluded_groups: rows.iter().filter(|(_, s)| matches!(s, 3 | 4)).map(|(g, _)| *g).collect(),
+    })
+}
+
+/// Takes one unit of the group's capacity; false when the group is full. The CHECK on
+/// group_load backs this up should two replicas race.
+pub async fn take_capacity(tx: &mut PgConnection, group: Uuid, capacity: i32) -> sqlx::Result<bool> {
+    sqlx::query(
+        "INSERT INTO group_load (group_id, capacity) VALUES ($1, $2) \
+         ON CONFLICT (group_id) DO UPDATE SET capacity = GREATEST(EXCLUDED.capacity, group_load.active)",
+    )
+    .bind(group)
+    .bind(capacity)
+    .execute(&mut *tx)
+    .await?;
+    let taken = sqlx::query("UPDATE group_load SET active = active + 1 WHERE group_id = $1 AND active < capacity")
+        .bind(group)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    Ok(taken == 1)
+}
+
+/// Records an offer; `None` when the request already has an active assignment.
+pub async fn insert_offer(tx: &mut PgConnection, a: &AssignmentRow) -> sqlx::Result<Option<AssignmentRow>> {
+    sqlx::query_as(
+        "INSERT INTO assignments (id, request_id, group_id, status, attempt, reference_code, \
+           category, priority, required_skills, lat, lon, settlement, district, region, distance_m, \
+           offered_at, expire_at) \
+         VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+         ON CONFLICT (request_id) WHERE status IN (1, 2, 6, 7) DO NOTHING RETURNING *",
+    )
+    .bind(a.id)
+    .bind(a.request_id)
+    .bind(a.group_id)
+    .bind(a.attempt)
+    .bind(&a.reference_code)
+    .bind(a.category)
+    .bind(a.priority)
+    .bind(&a.required_skills)
+    .bind(a.lat)
+    .bind(a.lon)
+    .bind(&a.settlement)
+    .bind(&a.district)
+    .bind(&a.region)
+    .bind(a.distance_m)
+    .bind(a.offered_at)
+    .bind(a.expire_at)
+    .fetch_optional(tx)
+    .await
+}
+
+/// Open offers to any of `groups`.
+pub async fn open_offers(pool: &PgPool, groups: &[Uuid]) -> sqlx::Result<Vec<AssignmentRow>> {
+    sqlx::query_as(
+        "SELECT * FROM assignments WHERE group_id = ANY($1) AND status = 1 AND expire_at > now() \
+         ORDER BY offered_at",
+    )
+    .bind(groups)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<AssignmentRow>> {
+    sqlx::query_as("SELECT * FROM assignments WHERE id = $1").bind(id).fetch_optional(pool).await
+}

@@ -1,0 +1,154 @@
+//! Starts the whole system for a test: a private nats-server, a fresh database, and the four
+//! services as separate gRPC servers on their own ports, talking only over gRPC and NATS.
+
+pub mod settlements;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use komek_proto::intake::v1::intake_service_client::IntakeServiceClient;
+use komek_proto::matching::v1::assignment_service_client::AssignmentServiceClient;
+use komek_proto::roster::v1::roster_service_client::RosterServiceClient;
+use komek_proto::triage::v1::triage_service_client::TriageServiceClient;
+use komek_runtime::CancellationToken;
+use komek_runtime::config::Base;
+use komek_testkit::{Nats, TestDb};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+/// The four services, started against real NATS and PostgreSQL.
+pub struct System {
+    pub nats: Nats,
+    pub db: TestDb,
+    pub intake: SocketAddr,
+    pub triage: SocketAddr,
+    pub roster: SocketAddr,
+    pub matching: SocketAddr,
+    shutdown: CancellationToken,
+    servers: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
+}
+
+fn base(nats: &Nats, db: &TestDb) -> Base {
+    Base {
+        database_url: db.url().to_string(),
+        nats_url: nats.url(),
+        database_max_connections: 8,
+        shutdown_grace_secs: 10,
+        ..Base::default()
+    }
+}
+
+async fn listener() -> (TcpListener, SocketAddr) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    (l, addr)
+}
+
+impl System {
+    pub async fn start() -> Self {
+        let nats = Nats::start();
+        let db = TestDb::create().await;
+        Self::start_on(nats, db).await
+    }
+
+    /// Starts the services against servers the caller already runs.
+    pub async fn start_on(nats: Nats, db: TestDb) -> Self {
+        let shutdown = CancellationToken::new();
+        let mut servers = Vec::new();
+
+        let (l, intake) = listener().await;
+        let config = komek_intake::Config { base: base(&nats, &db), ..Default::default() };
+        servers.push(("intake", tokio::spawn(komek_intake::serve(config, l, shutdown.clone()))));
+
+        let (l, triage) = listener().await;
+        let config = komek_triage::Config { base: base(&nats, &db) };
+        servers.push(("triage", tokio::spawn(komek_triage::serve(config, l, shutdown.clone()))));
+
+        let (l, roster) = listener().await;
+        let config = komek_roster::Config { base: base(&nats, &db), ..Default::default() };
+        servers.push(("roster", tokio::spawn(komek_roster::serve(config, l, shutdown.clone()))));
+
+        let (l, matching) = listener().await;
+        let config = komek_matching::Config {
+            base: base(&nats, &db),
+            keepalive_secs: 2,
+            ..Default::default()
+        };
+        servers.push(("matching", tokio::spawn(komek_matching::serve(config, l, shutdown.clone()))));
+
+        let system = Self { nats, db, intake, triage, roster, matching, shutdown, servers };
+        for addr in [intake, triage, roster, matching] {
+            system.wait_serving(addr).await;
+        }
+        system
+    }
+
+    /// Waits until the server at `addr` answers health checks with SERVING.
+    async fn wait_serving(&self, addr: SocketAddr) {
+        use tonic_health::pb::health_check_response::ServingStatus;
+        use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+        for _ in 0..300 {
+            if let Some((name, handle)) = self.servers.iter().find(|(_, h)| h.is_finished()) {
+                panic!("{name} stopped during start: {handle:?}");
+            }
+            if let Ok(channel) = connect(addr).await {
+                let reply = HealthClient::new(channel)
+                    .check(HealthCheckRequest { service: String::new() })
+                    .await;
+                if reply.is_ok_and(|r| r.get_ref().status == ServingStatus::Serving as i32) {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("server at {addr} did not become SERVING in 30 s");
+    }
+
+    pub async fn intake_client(&self) -> IntakeServiceClient<Channel> {
+        IntakeServiceClient::new(connect(self.intake).await.unwrap())
+    }
+
+    pub async fn triage_client(&self) -> TriageServiceClient<Channel> {
+        TriageServiceClient::new(connect(self.triage).await.unwrap())
+    }
+
+    pub async fn roster_client(&self) -> RosterServiceClient<Channel> {
+        RosterServiceClient::new(connect(self.roster).await.unwrap())
+    }
+
+    pub async fn assignment_client(&self) -> AssignmentServiceClient<Channel> {
+        AssignmentServiceClient::new(connect(self.matching).await.unwrap())
+    }
+
+    /// Sends shutdown and checks that every service drains and returns without error.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        for (name, handle) in self.servers {
+            let result = tokio::time::timeout(Duration::from_secs(30), handle)
+                .await
+                .unwrap_or_else(|_| panic!("{name} did not stop within 30 s of shutdown"));
+            result.unwrap().unwrap_or_else(|e| panic!("{name} failed: {e:#}"));
+        }
+    }
+}
+
+pub async fn connect(addr: SocketAddr) -> Result<Channel, tonic::transport::Error> {
+    Channel::from_shared(format!("http://{addr}")).unwrap().connect().await
+}
+
+/// Polls `probe` until it returns `Some`, for at most `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut probe: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        if let Some(v) = probe().await {
+            return Some(v);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
