@@ -293,6 +293,24 @@ extern "C" fn stop_cluster() {
     }
 }
 
+/// Connects once the server accepts connections: it listens a moment before it is ready.
+async fn connect_when_ready(url: &str) -> PgConnection {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match PgConnection::connect(url).await {
+            Ok(conn) => return conn,
+            Err(err) if Instant::now() < deadline => {
+                let starting = err.as_database_error().and_then(|e| e.code()).is_some_and(|c| c == "57P03");
+                if !starting {
+                    panic!("cannot connect to the test cluster: {err}");
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(err) => panic!("test cluster not ready within 30 s: {err}"),
+        }
+    }
+}
+
 /// A database of its own for one test, dropped with it.
 pub struct TestDb {
     name: String,
@@ -307,7 +325,7 @@ impl TestDb {
         let cluster = CLUSTER.get_or_init(Cluster::start);
         let admin_url = cluster.admin_url();
         let name = format!("komek_test_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = PgConnection::connect(&admin_url).await.expect("connect to test cluster");
+        let mut conn = connect_when_ready(&admin_url).await;
         conn.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create test database");
         conn.close().await.ok();
         let url = format!("postgres://postgres@127.0.0.1:{}/{name}", cluster.port);
