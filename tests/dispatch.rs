@@ -15,7 +15,10 @@ use komek_tests::{System, eventually};
 use uuid::Uuid;
 
 fn at(s: &Settlement) -> pb::LatLng {
-    pb::LatLng { latitude: s.lat, longitude: s.lon }
+    pb::LatLng {
+        latitude: s.lat,
+        longitude: s.lon,
+    }
 }
 
 fn distance_m(a: &Settlement, b: &Settlement) -> f64 {
@@ -28,7 +31,9 @@ fn komek_core_point(lat: f64, lon: f64) -> komek_core::GeoPoint {
 }
 
 async fn create_group(
-    client: &mut komek_proto::roster::v1::roster_service_client::RosterServiceClient<tonic::transport::Channel>,
+    client: &mut komek_proto::roster::v1::roster_service_client::RosterServiceClient<
+        tonic::transport::Channel,
+    >,
     org: &str,
     name: &str,
     place: &Settlement,
@@ -45,10 +50,16 @@ async fn create_group(
                 settlement: place.name_en.clone(),
                 district: place.district.clone(),
                 region: place.region.clone(),
-                service_area: Some(pb::ServiceArea { radius_km: 150.0, districts: vec![] }),
+                service_area: Some(pb::ServiceArea {
+                    radius_km: 150.0,
+                    districts: vec![],
+                }),
                 skills: skills
                     .iter()
-                    .map(|s| pb::GroupSkill { skill: *s as i32, ..Default::default() })
+                    .map(|s| pb::GroupSkill {
+                        skill: *s as i32,
+                        ..Default::default()
+                    })
                     .collect(),
                 languages: vec![pb::Language::Kazakh as i32, pb::Language::Russian as i32],
                 capacity: 2,
@@ -86,11 +97,43 @@ async fn hotline_request_is_offered_to_the_nearest_available_group_with_the_skil
         .into_inner();
 
     // Nearest of all, but busy: must be skipped.
-    let busy = create_group(&mut roster_client, &org.name, "Almaty city searchers", almaty, &[pb::Skill::SearchRescue], pb::Availability::Busy).await;
+    let busy = create_group(
+        &mut roster_client,
+        &org.name,
+        "Almaty city searchers",
+        almaty,
+        &[pb::Skill::SearchRescue],
+        pb::Availability::Busy,
+    )
+    .await;
     // Nearer than Talgar, but cannot search.
-    let social = create_group(&mut roster_client, &org.name, "Kaskelen social care", kaskelen, &[pb::Skill::SocialCare], pb::Availability::Available).await;
-    let nearest = create_group(&mut roster_client, &org.name, "Talgar search team", talgar, &[pb::Skill::SearchRescue, pb::Skill::FirstAid], pb::Availability::Available).await;
-    let farther = create_group(&mut roster_client, &org.name, "Issyk search team", issyk, &[pb::Skill::SearchRescue], pb::Availability::Available).await;
+    let social = create_group(
+        &mut roster_client,
+        &org.name,
+        "Kaskelen social care",
+        kaskelen,
+        &[pb::Skill::SocialCare],
+        pb::Availability::Available,
+    )
+    .await;
+    let nearest = create_group(
+        &mut roster_client,
+        &org.name,
+        "Talgar search team",
+        talgar,
+        &[pb::Skill::SearchRescue, pb::Skill::FirstAid],
+        pb::Availability::Available,
+    )
+    .await;
+    let farther = create_group(
+        &mut roster_client,
+        &org.name,
+        "Issyk search team",
+        issyk,
+        &[pb::Skill::SearchRescue],
+        pb::Availability::Available,
+    )
+    .await;
     assert!(distance_m(almaty, kaskelen) < distance_m(almaty, talgar));
     assert!(distance_m(almaty, talgar) < distance_m(almaty, issyk));
 
@@ -111,7 +154,10 @@ async fn hotline_request_is_offered_to_the_nearest_available_group_with_the_skil
     // The volunteer's app is connected before the call comes in.
     let mut assignments = system.assignment_client().await;
     let mut offers = assignments
-        .stream_offers(matching::StreamOffersRequest { volunteer: volunteer.name.clone(), cursor: String::new() })
+        .stream_offers(matching::StreamOffersRequest {
+            volunteer: volunteer.name.clone(),
+            cursor: String::new(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -121,7 +167,11 @@ async fn hotline_request_is_offered_to_the_nearest_available_group_with_the_skil
         .create_request(intake::CreateRequestRequest {
             request_id: Uuid::new_v4().to_string(),
             channel: pb::Channel::Hotline as i32,
-            caller: Some(intake::Caller { anonymous: true, preferred_language: pb::Language::Russian as i32, ..Default::default() }),
+            caller: Some(intake::Caller {
+                anonymous: true,
+                preferred_language: pb::Language::Russian as i32,
+                ..Default::default()
+            }),
             location: Some(pb::Location {
                 point: Some(at(almaty)),
                 address: "мкр. Самал-2, у магазина".into(),
@@ -144,20 +194,35 @@ async fn hotline_request_is_offered_to_the_nearest_available_group_with_the_skil
         let mut client = intake_client.clone();
         let name = created.name.clone();
         async move {
-            let r = client.get_request(intake::GetRequestRequest { name }).await.ok()?.into_inner();
-            (r.status == pb::RequestStatus::Dispatching as i32 && r.assignment.is_some()).then_some(r)
+            let r = client
+                .get_request(intake::GetRequestRequest { name })
+                .await
+                .ok()?
+                .into_inner();
+            (r.status == pb::RequestStatus::Dispatching as i32 && r.assignment.is_some())
+                .then_some(r)
         }
     })
     .await
     .expect("request was not offered within 30 s");
     let assignment = request.assignment.clone().unwrap();
-    assert_eq!(assignment.group, nearest.name, "offered to {} instead", assignment.group_display_name);
+    assert_eq!(
+        assignment.group, nearest.name,
+        "offered to {} instead",
+        assignment.group_display_name
+    );
     assert_eq!(assignment.group_display_name, "Talgar search team");
     assert_eq!(assignment.status, pb::AssignmentStatus::Offered as i32);
     assert!((assignment.distance_meters - distance_m(almaty, talgar)).abs() < 1.0);
     let expire = assignment.expire_time.unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    assert!(expire.seconds > now && expire.seconds <= now + 5 * 60 + 5, "a critical offer lives minutes");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        expire.seconds > now && expire.seconds <= now + 5 * 60 + 5,
+        "a critical offer lives minutes"
+    );
     for other in [&busy, &social, &farther] {
         assert_ne!(assignment.group, other.name);
     }
@@ -170,11 +235,18 @@ async fn hotline_request_is_offered_to_the_nearest_available_group_with_the_skil
     let decision = system
         .triage_client()
         .await
-        .get_triage_decision(triage::GetTriageDecisionRequest { name: format!("{}/triage", created.name) })
+        .get_triage_decision(triage::GetTriageDecisionRequest {
+            name: format!("{}/triage", created.name),
+        })
         .await
         .unwrap()
         .into_inner();
-    assert!(decision.fired_rules.iter().any(|r| r.rule_id == "keywords.search_operation"));
+    assert!(
+        decision
+            .fired_rules
+            .iter()
+            .any(|r| r.rule_id == "keywords.search_operation")
+    );
 
     // The live stream delivers the offer, with no address or caller details.
     let event = tokio::time::timeout(Duration::from_secs(10), async {
@@ -193,16 +265,26 @@ async fn hotline_request_is_offered_to_the_nearest_available_group_with_the_skil
     assert_eq!(offered.request, created.name);
     assert_eq!(offered.group, nearest.name);
     let location = offered.location.unwrap();
-    assert!(location.address.is_empty(), "the address is revealed only after accept");
+    assert!(
+        location.address.is_empty(),
+        "the address is revealed only after accept"
+    );
     assert!(offered.caller_contact.is_none());
 
     // A volunteer connecting later gets the open offer as pending.
     let mut again = assignments
-        .stream_offers(matching::StreamOffersRequest { volunteer: volunteer.name.clone(), cursor: String::new() })
+        .stream_offers(matching::StreamOffersRequest {
+            volunteer: volunteer.name.clone(),
+            cursor: String::new(),
+        })
         .await
         .unwrap()
         .into_inner();
-    let pending = tokio::time::timeout(Duration::from_secs(10), again.next()).await.unwrap().unwrap().unwrap();
+    let pending = tokio::time::timeout(Duration::from_secs(10), again.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(pending.kind, matching::OfferEventKind::Pending as i32);
     assert_eq!(pending.assignment.unwrap().name, assignment.assignment);
 
@@ -229,7 +311,15 @@ async fn request_nobody_can_serve_is_escalated() {
         .into_inner();
     // Only a psychologist team in Semey; the request needs a truck for coal.
     let semey = find("Semey", "Abai Region");
-    create_group(&mut roster_client, &org.name, "Semey psychologists", semey, &[pb::Skill::Psychologist], pb::Availability::Available).await;
+    create_group(
+        &mut roster_client,
+        &org.name,
+        "Semey psychologists",
+        semey,
+        &[pb::Skill::Psychologist],
+        pb::Availability::Available,
+    )
+    .await;
 
     let usharal = find("Usharal", "Abai Region");
     let mut intake_client = system.intake_client().await;
@@ -237,10 +327,20 @@ async fn request_nobody_can_serve_is_escalated() {
         .create_request(intake::CreateRequestRequest {
             request_id: Uuid::new_v4().to_string(),
             channel: pb::Channel::Hotline as i32,
-            caller: Some(intake::Caller { anonymous: true, ..Default::default() }),
-            location: Some(pb::Location { point: Some(at(usharal)), settlement: usharal.name_en.clone(), ..Default::default() }),
+            caller: Some(intake::Caller {
+                anonymous: true,
+                ..Default::default()
+            }),
+            location: Some(pb::Location {
+                point: Some(at(usharal)),
+                settlement: usharal.name_en.clone(),
+                ..Default::default()
+            }),
             description: "Зейнеткерге көмір керек, 2 тонна".into(),
-            quantity: Some(pb::Quantity { value: 2.0, unit: "t".into() }),
+            quantity: Some(pb::Quantity {
+                value: 2.0,
+                unit: "t".into(),
+            }),
             ..Default::default()
         })
         .await
@@ -251,13 +351,20 @@ async fn request_nobody_can_serve_is_escalated() {
         let mut client = intake_client.clone();
         let name = created.name.clone();
         async move {
-            let r = client.get_request(intake::GetRequestRequest { name }).await.ok()?.into_inner();
+            let r = client
+                .get_request(intake::GetRequestRequest { name })
+                .await
+                .ok()?
+                .into_inner();
             (r.status == pb::RequestStatus::Escalated as i32).then_some(r)
         }
     })
     .await
     .expect("request was not escalated within 30 s");
     assert!(request.assignment.is_none());
-    assert_eq!(request.triage.unwrap().category, pb::Category::FuelDelivery as i32);
+    assert_eq!(
+        request.triage.unwrap().category,
+        pb::Category::FuelDelivery as i32
+    );
     system.stop().await;
 }

@@ -7,10 +7,10 @@ use futures::StreamExt;
 use komek_tests::{System, connect};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+use tonic_reflection::pb::v1::ServerReflectionRequest;
 use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-use tonic_reflection::pb::v1::ServerReflectionRequest;
 
 async fn list_services(addr: SocketAddr) -> Vec<String> {
     let mut client = ServerReflectionClient::new(connect(addr).await.unwrap());
@@ -34,7 +34,9 @@ async fn list_services(addr: SocketAddr) -> Vec<String> {
 
 async fn health(addr: SocketAddr, service: &str) -> i32 {
     HealthClient::new(connect(addr).await.unwrap())
-        .check(HealthCheckRequest { service: service.into() })
+        .check(HealthCheckRequest {
+            service: service.into(),
+        })
         .await
         .unwrap()
         .into_inner()
@@ -50,15 +52,28 @@ async fn every_service_answers_health_and_reflection() {
         (system.roster, vec!["komek.roster.v1.RosterService"]),
         (
             system.matching,
-            vec!["komek.matching.v1.AssignmentService", "komek.matching.v1.DispatchService"],
+            vec![
+                "komek.matching.v1.AssignmentService",
+                "komek.matching.v1.DispatchService",
+            ],
         ),
     ];
     for (addr, services) in &expected {
         let listed = list_services(*addr).await;
-        assert!(listed.iter().any(|s| s == "grpc.health.v1.Health"), "{addr}: {listed:?}");
+        assert!(
+            listed.iter().any(|s| s == "grpc.health.v1.Health"),
+            "{addr}: {listed:?}"
+        );
         for service in services {
-            assert!(listed.iter().any(|s| s == service), "{addr} lists {listed:?}, not {service}");
-            assert_eq!(health(*addr, service).await, ServingStatus::Serving as i32, "{service}");
+            assert!(
+                listed.iter().any(|s| s == service),
+                "{addr} lists {listed:?}, not {service}"
+            );
+            assert_eq!(
+                health(*addr, service).await,
+                ServingStatus::Serving as i32,
+                "{service}"
+            );
         }
         assert_eq!(health(*addr, "").await, ServingStatus::Serving as i32);
     }
@@ -81,7 +96,9 @@ async fn every_service_answers_health_and_reflection() {
         .unwrap()
         .unwrap();
     match reply.message_response.unwrap() {
-        MessageResponse::FileDescriptorResponse(files) => assert!(!files.file_descriptor_proto.is_empty()),
+        MessageResponse::FileDescriptorResponse(files) => {
+            assert!(!files.file_descriptor_proto.is_empty())
+        }
         other => panic!("unexpected reflection reply {other:?}"),
     }
 

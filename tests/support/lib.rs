@@ -58,16 +58,33 @@ impl System {
         let mut servers = Vec::new();
 
         let (l, intake) = listener().await;
-        let config = komek_intake::Config { base: base(&nats, &db), ..Default::default() };
-        servers.push(("intake", tokio::spawn(komek_intake::serve(config, l, shutdown.clone()))));
+        let config = komek_intake::Config {
+            base: base(&nats, &db),
+            ..Default::default()
+        };
+        servers.push((
+            "intake",
+            tokio::spawn(komek_intake::serve(config, l, shutdown.clone())),
+        ));
 
         let (l, triage) = listener().await;
-        let config = komek_triage::Config { base: base(&nats, &db) };
-        servers.push(("triage", tokio::spawn(komek_triage::serve(config, l, shutdown.clone()))));
+        let config = komek_triage::Config {
+            base: base(&nats, &db),
+        };
+        servers.push((
+            "triage",
+            tokio::spawn(komek_triage::serve(config, l, shutdown.clone())),
+        ));
 
         let (l, roster) = listener().await;
-        let config = komek_roster::Config { base: base(&nats, &db), ..Default::default() };
-        servers.push(("roster", tokio::spawn(komek_roster::serve(config, l, shutdown.clone()))));
+        let config = komek_roster::Config {
+            base: base(&nats, &db),
+            ..Default::default()
+        };
+        servers.push((
+            "roster",
+            tokio::spawn(komek_roster::serve(config, l, shutdown.clone())),
+        ));
 
         let (l, matching) = listener().await;
         let config = komek_matching::Config {
@@ -75,9 +92,21 @@ impl System {
             keepalive_secs: 2,
             ..Default::default()
         };
-        servers.push(("matching", tokio::spawn(komek_matching::serve(config, l, shutdown.clone()))));
+        servers.push((
+            "matching",
+            tokio::spawn(komek_matching::serve(config, l, shutdown.clone())),
+        ));
 
-        let system = Self { nats, db, intake, triage, roster, matching, shutdown, servers };
+        let system = Self {
+            nats,
+            db,
+            intake,
+            triage,
+            roster,
+            matching,
+            shutdown,
+            servers,
+        };
         for addr in [intake, triage, roster, matching] {
             system.wait_serving(addr).await;
         }
@@ -94,7 +123,9 @@ impl System {
             }
             if let Ok(channel) = connect(addr).await {
                 let reply = HealthClient::new(channel)
-                    .check(HealthCheckRequest { service: String::new() })
+                    .check(HealthCheckRequest {
+                        service: String::new(),
+                    })
                     .await;
                 if reply.is_ok_and(|r| r.get_ref().status == ServingStatus::Serving as i32) {
                     return;
@@ -128,13 +159,18 @@ impl System {
             let result = tokio::time::timeout(Duration::from_secs(30), handle)
                 .await
                 .unwrap_or_else(|_| panic!("{name} did not stop within 30 s of shutdown"));
-            result.unwrap().unwrap_or_else(|e| panic!("{name} failed: {e:#}"));
+            result
+                .unwrap()
+                .unwrap_or_else(|e| panic!("{name} failed: {e:#}"));
         }
     }
 }
 
 pub async fn connect(addr: SocketAddr) -> Result<Channel, tonic::transport::Error> {
-    Channel::from_shared(format!("http://{addr}")).unwrap().connect().await
+    Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
 }
 
 /// Polls `probe` until it returns `Some`, for at most `timeout`.

@@ -141,7 +141,11 @@ mod tests {
             assert_eq!(Skill::from_code(s.code()), Some(*s));
             assert_eq!(Skill::from_slug(s.slug()), Some(*s));
         }
-        assert_eq!(Category::from_code(0), None, "zero is UNSPECIFIED, never a domain value");
+        assert_eq!(
+            Category::from_code(0),
+            None,
+            "zero is UNSPECIFIED, never a domain value"
+        );
         assert_eq!(Priority::from_code(99), None);
     }
 

@@ -83,7 +83,7 @@ mod tests {
         fn distance_is_a_symmetric_bounded_metric(a in point(), b in point(), c in point()) {
             let ab = a.distance_m(b);
             prop_assert!((ab - b.distance_m(a)).abs() < 1e-6);
-            prop_assert!(ab >= 0.0 && ab <= std::f64::consts::PI * EARTH_RADIUS_M + 1e-6);
+            prop_assert!((0.0..=std::f64::consts::PI * EARTH_RADIUS_M + 1e-6).contains(&ab));
             prop_assert!(a.distance_m(a) < 1e-6);
             // Triangle inequality, with slack for floating-point rounding.
             prop_assert!(ab <= a.distance_m(c) + c.distance_m(b) + 1e-3);

@@ -127,20 +127,23 @@ impl AssignmentStatus {
 
     /// Holds the request and a unit of the group's capacity.
     pub const fn is_active(self) -> bool {
-        matches!(self, Self::Offered | Self::Accepted | Self::EnRoute | Self::OnSite)
+        matches!(
+            self,
+            Self::Offered | Self::Accepted | Self::EnRoute | Self::OnSite
+        )
     }
 
     /// Whether an assignment may move from `self` to `next`.
     pub fn can_become(self, next: AssignmentStatus) -> bool {
         use AssignmentStatus::*;
-        match (self, next) {
-            (Offered, Accepted | Declined | Expired | Withdrawn) => true,
-            (Accepted, EnRoute | Withdrawn) => true,
-            (EnRoute, OnSite) => true,
-            (Accepted | EnRoute | OnSite, Completed) => true,
-            (Accepted | EnRoute | OnSite, Aborted) => true,
-            _ => false,
-        }
+        matches!(
+            (self, next),
+            (Offered, Accepted | Declined | Expired | Withdrawn)
+                | (Accepted, EnRoute | Withdrawn)
+                | (EnRoute, OnSite)
+                | (Accepted | EnRoute | OnSite, Completed)
+                | (Accepted | EnRoute | OnSite, Aborted)
+        )
     }
 }
 
@@ -152,7 +155,15 @@ mod tests {
     #[test]
     fn happy_path_of_a_request() {
         use RequestStatus::*;
-        let path = [New, Triaged, Dispatching, Assigned, InProgress, Resolved, Closed];
+        let path = [
+            New,
+            Triaged,
+            Dispatching,
+            Assigned,
+            InProgress,
+            Resolved,
+            Closed,
+        ];
         for w in path.windows(2) {
             assert!(w[0].can_become(w[1]), "{:?} -> {:?}", w[0], w[1]);
         }

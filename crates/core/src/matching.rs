@@ -70,7 +70,11 @@ pub fn evaluate(need: &Need<'_>, groups: &[GroupView]) -> Vec<Evaluation> {
         .iter()
         .map(|g| {
             let distance_m = need.location.distance_m(g.location);
-            Evaluation { group: g.id.clone(), distance_m, reasons: ineligibility(g, need, distance_m) }
+            Evaluation {
+                group: g.id.clone(),
+                distance_m,
+                reasons: ineligibility(g, need, distance_m),
+            }
         })
         .collect();
     out.sort_by(|a, b| {
@@ -86,8 +90,10 @@ pub fn evaluate(need: &Need<'_>, groups: &[GroupView]) -> Vec<Evaluation> {
 
 /// The reasons to give dispatchers when nobody is eligible: each reason any group had.
 pub fn escalation_reasons(evaluations: &[Evaluation]) -> Vec<IneligibleReason> {
-    let mut reasons: Vec<IneligibleReason> =
-        evaluations.iter().flat_map(|e| e.reasons.iter().copied()).collect();
+    let mut reasons: Vec<IneligibleReason> = evaluations
+        .iter()
+        .flat_map(|e| e.reasons.iter().copied())
+        .collect();
     reasons.sort();
     reasons.dedup();
     reasons
@@ -117,9 +123,18 @@ mod tests {
         let groups = [
             group("groups/talgar", 43.30348, 77.24085, &[Skill::SocialCare]),
             group("groups/issyk", 43.3552, 77.45245, &[Skill::SearchRescue]),
-            group("groups/kaskelen", 43.19839, 76.63099, &[Skill::SearchRescue]),
+            group(
+                "groups/kaskelen",
+                43.19839,
+                76.63099,
+                &[Skill::SearchRescue],
+            ),
         ];
-        let need = Need { location: almaty, skills: &[Skill::SearchRescue], excluded: &[] };
+        let need = Need {
+            location: almaty,
+            skills: &[Skill::SearchRescue],
+            excluded: &[],
+        };
         let ranked = evaluate(&need, &groups);
         assert_eq!(ranked[0].group, "groups/kaskelen");
         assert!(ranked[0].is_eligible());
@@ -136,7 +151,11 @@ mod tests {
         full.active_assignments = 1;
         let mut far = group("groups/c", 51.18924, 71.43209, &[]);
         far.radius_km = 50.0;
-        let need = Need { location: here, skills: &[], excluded: &[] };
+        let need = Need {
+            location: here,
+            skills: &[],
+            excluded: &[],
+        };
         let ranked = evaluate(&need, &[busy, full, far]);
         assert!(ranked.iter().all(|e| !e.is_eligible()));
         assert_eq!(

@@ -29,7 +29,10 @@ fn value_of(c: char) -> Option<u32> {
         'I' | 'L' => '1',
         other => other,
     };
-    ALPHABET.iter().position(|&a| a as char == c).map(|p| p as u32)
+    ALPHABET
+        .iter()
+        .position(|&a| a as char == c)
+        .map(|p| p as u32)
 }
 
 /// Luhn mod N over the values, N = 32: the symbol that makes the weighted sum a multiple of 32.
@@ -101,7 +104,11 @@ mod tests {
     #[test]
     fn reads_back_dictation_confusions() {
         let code = ReferenceCode::from_bits(0x12_3456_789A);
-        let sloppy = code.as_str().to_lowercase().replace('-', " ").replace('1', "l");
+        let sloppy = code
+            .as_str()
+            .to_lowercase()
+            .replace('-', " ")
+            .replace('1', "l");
         assert_eq!(ReferenceCode::parse(&sloppy).unwrap(), code);
         assert_eq!(code.as_str().len(), 11);
     }

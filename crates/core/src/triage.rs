@@ -12,50 +12,126 @@ const CATEGORY_STEMS: &[(Category, &[&str])] = &[
     (
         Category::SearchOperation,
         &[
-            "пропал", "пропа", "потерял", "не вернул", "ищем", "поиск", "жоғал", "іздеу",
-            "іздест", "missing", "lost", "search",
+            "пропал",
+            "пропа",
+            "потерял",
+            "не вернул",
+            "ищем",
+            "поиск",
+            "жоғал",
+            "іздеу",
+            "іздест",
+            "missing",
+            "lost",
+            "search",
         ],
     ),
     (
         Category::FuelDelivery,
         &[
-            "угол", "угл", "уголь", "дров", "топлив", "отоплен", "көмір", "отын", "coal",
-            "firewood", "fuel",
+            "угол",
+            "угл",
+            "уголь",
+            "дров",
+            "топлив",
+            "отоплен",
+            "көмір",
+            "отын",
+            "coal",
+            "firewood",
+            "fuel",
         ],
     ),
     (
         Category::VeteranAid,
-        &["ветеран", "ардагер", "veteran", "одинок", "жалғыз", "lonely"],
+        &[
+            "ветеран",
+            "ардагер",
+            "veteran",
+            "одинок",
+            "жалғыз",
+            "lonely",
+        ],
     ),
     (
         Category::PsychologicalSupport,
         &[
-            "психолог", "депресс", "суицид", "тревог", "паник", "күйзел", "psycholog",
-            "depress", "anxiety", "suicid",
+            "психолог",
+            "депресс",
+            "суицид",
+            "тревог",
+            "паник",
+            "күйзел",
+            "psycholog",
+            "depress",
+            "anxiety",
+            "suicid",
         ],
     ),
     (
         Category::MaterialAid,
         &[
-            "продукт", "одежд", "лекарств", "азық", "киім", "дәрі", "food", "clothes",
+            "продукт",
+            "одежд",
+            "лекарств",
+            "азық",
+            "киім",
+            "дәрі",
+            "food",
+            "clothes",
             "medicine",
         ],
     ),
     (
         Category::EmergencyHq,
-        &["паводок", "наводнен", "пожар", "су тасқын", "өрт", "flood", "wildfire", "fire"],
+        &[
+            "паводок",
+            "наводнен",
+            "пожар",
+            "су тасқын",
+            "өрт",
+            "flood",
+            "wildfire",
+            "fire",
+        ],
     ),
     (
         Category::Consultation,
-        &["консульт", "пособи", "юрист", "кеңес", "жәрдемақы", "advice", "benefit", "lawyer"],
+        &[
+            "консульт",
+            "пособи",
+            "юрист",
+            "кеңес",
+            "жәрдемақы",
+            "advice",
+            "benefit",
+            "lawyer",
+        ],
     ),
 ];
 
 /// Words that make any request critical: a child or an elderly person in danger, life at risk,
 /// cold without heating.
 const CRITICAL_STEMS: &[&str] = &[
-    "ребен", "ребён", "дет", "бала", "child", "kid", "пожил", "бабушк", "дедушк", "қарт",
-    "elderly", "угроз", "жизн", "өмір", "life", "замерза", "без отоплен", "тоңып", "freezing",
+    "ребен",
+    "ребён",
+    "дет",
+    "бала",
+    "child",
+    "kid",
+    "пожил",
+    "бабушк",
+    "дедушк",
+    "қарт",
+    "elderly",
+    "угроз",
+    "жизн",
+    "өмір",
+    "life",
+    "замерза",
+    "без отоплен",
+    "тоңып",
+    "freezing",
 ];
 
 /// The skills a category needs from a group.
@@ -111,13 +187,19 @@ pub fn classify(input: &Input<'_>) -> Decision {
     let mut fired = Vec::new();
 
     let (category, confidence) = if let Some(category) = input.operator_category {
-        fired.push(FiredRule { rule_id: "operator.category".into(), matched_terms: vec![] });
+        fired.push(FiredRule {
+            rule_id: "operator.category".into(),
+            matched_terms: vec![],
+        });
         (category, 1.0)
     } else {
         let mut best: Option<(Category, Vec<String>)> = None;
         for (category, stems) in CATEGORY_STEMS {
-            let hits: Vec<String> =
-                stems.iter().filter(|s| text.contains(*s)).map(|s| s.to_string()).collect();
+            let hits: Vec<String> = stems
+                .iter()
+                .filter(|s| text.contains(*s))
+                .map(|s| s.to_string())
+                .collect();
             // The first category in table order wins ties: a missing person outranks the rest.
             if !hits.is_empty() && best.as_ref().is_none_or(|(_, b)| hits.len() > b.len()) {
                 best = Some((*category, hits));
@@ -126,7 +208,10 @@ pub fn classify(input: &Input<'_>) -> Decision {
         match best {
             Some((category, hits)) => {
                 let confidence = (0.5 + 0.2 * hits.len() as f64).min(0.95);
-                fired.push(FiredRule { rule_id: format!("keywords.{category}"), matched_terms: hits });
+                fired.push(FiredRule {
+                    rule_id: format!("keywords.{category}"),
+                    matched_terms: hits,
+                });
                 (category, confidence)
             }
             None => (Category::Other, 0.2),
@@ -134,21 +219,36 @@ pub fn classify(input: &Input<'_>) -> Decision {
     };
 
     let priority = if let Some(priority) = input.operator_priority {
-        fired.push(FiredRule { rule_id: "operator.priority".into(), matched_terms: vec![] });
+        fired.push(FiredRule {
+            rule_id: "operator.priority".into(),
+            matched_terms: vec![],
+        });
         priority
     } else {
-        let hits: Vec<String> =
-            CRITICAL_STEMS.iter().filter(|s| text.contains(*s)).map(|s| s.to_string()).collect();
+        let hits: Vec<String> = CRITICAL_STEMS
+            .iter()
+            .filter(|s| text.contains(*s))
+            .map(|s| s.to_string())
+            .collect();
         let life_at_risk = matches!(category, Category::SearchOperation | Category::FuelDelivery);
         if life_at_risk && !hits.is_empty() {
-            fired.push(FiredRule { rule_id: "priority.critical".into(), matched_terms: hits });
+            fired.push(FiredRule {
+                rule_id: "priority.critical".into(),
+                matched_terms: hits,
+            });
             Priority::Critical
         } else {
             base_priority(category)
         }
     };
 
-    Decision { category, priority, required_skills: skills_for(category), confidence, fired_rules: fired }
+    Decision {
+        category,
+        priority,
+        required_skills: skills_for(category),
+        confidence,
+        fired_rules: fired,
+    }
 }
 
 #[cfg(test)]
@@ -156,7 +256,10 @@ mod tests {
     use super::*;
 
     fn note(description: &str) -> Decision {
-        classify(&Input { description, ..Default::default() })
+        classify(&Input {
+            description,
+            ..Default::default()
+        })
     }
 
     #[test]

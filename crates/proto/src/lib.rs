@@ -4,7 +4,8 @@
 #![allow(clippy::all, clippy::pedantic, missing_docs, unreachable_pub)]
 
 /// Encoded `FileDescriptorSet` of every Komek proto, for gRPC reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/komek_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/komek_descriptor.bin"));
 
 pub mod types {
     pub mod v1 {

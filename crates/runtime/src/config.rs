@@ -10,8 +10,8 @@ use std::path::PathBuf;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 /// Settings every service has.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -56,7 +56,10 @@ pub struct Log {
 
 impl Default for Log {
     fn default() -> Self {
-        Self { filter: "info".into(), json: false }
+        Self {
+            filter: "info".into(),
+            json: false,
+        }
     }
 }
 
@@ -79,14 +82,18 @@ where
     let mut figment = Figment::from(Serialized::defaults(defaults));
     if let Some(file) = file {
         if !file.exists() {
-            return Err(Error::Args(format!("config file {} does not exist", file.display())));
+            return Err(Error::Args(format!(
+                "config file {} does not exist",
+                file.display()
+            )));
         }
         figment = figment.merge(Toml::file_exact(file));
     }
     figment = figment.merge(Env::prefixed("KOMEK_").ignore(&["config"]).split("__"));
     for (key, value) in flags {
-        let value: figment::value::Value =
-            value.parse().unwrap_or_else(|_| figment::value::Value::from(value.clone()));
+        let value: figment::value::Value = value
+            .parse()
+            .unwrap_or_else(|_| figment::value::Value::from(value.clone()));
         figment = figment.merge(Serialized::default(&key, value));
     }
     figment.extract().map_err(|e| Error::Figment(Box::new(e)))
@@ -100,12 +107,16 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<(Option<PathBuf>
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let Some(body) = arg.strip_prefix("--") else {
-            return Err(Error::Args(format!("unexpected argument {arg:?}; flags look like --key value")));
+            return Err(Error::Args(format!(
+                "unexpected argument {arg:?}; flags look like --key value"
+            )));
         };
         let (key, value) = match body.split_once('=') {
             Some((k, v)) => (k.to_string(), v.to_string()),
             None => {
-                let v = args.next().ok_or_else(|| Error::Args(format!("--{body} needs a value")))?;
+                let v = args
+                    .next()
+                    .ok_or_else(|| Error::Args(format!("--{body} needs a value")))?;
                 (body.to_string(), v)
             }
         };
@@ -136,7 +147,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("komek-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("svc.toml");
-        std::fs::write(&file, "offer_ttl_secs = 60\nnats_url = \"nats://file:4222\"\n[log]\njson = true\n").unwrap();
+        std::fs::write(
+            &file,
+            "offer_ttl_secs = 60\nnats_url = \"nats://file:4222\"\n[log]\njson = true\n",
+        )
+        .unwrap();
         let args = [
             "--config".to_string(),
             file.display().to_string(),
@@ -148,7 +163,10 @@ mod tests {
         assert_eq!(cfg.offer_ttl_secs, 60, "file beats defaults");
         assert!(cfg.base.log.json, "nested file keys apply");
         assert_eq!(cfg.base.nats_url, "nats://flag:4222", "flags beat the file");
-        assert_eq!(cfg.base.log.filter, "debug", "dotted flags reach nested keys");
+        assert_eq!(
+            cfg.base.log.filter, "debug",
+            "dotted flags reach nested keys"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -7,7 +7,10 @@ use uuid::Uuid;
 use crate::grpc::FieldViolation;
 
 pub fn timestamp(t: DateTime<Utc>) -> Timestamp {
-    Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
+    Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
 }
 
 /// A protobuf timestamp as UTC time; `field` names it in the error.
@@ -43,7 +46,10 @@ mod tests {
     #[test]
     fn names_round_trip_and_reject_other_collections() {
         let id = Uuid::now_v7();
-        assert_eq!(parse_name("requests", &name("requests", id), "name"), Ok(id));
+        assert_eq!(
+            parse_name("requests", &name("requests", id), "name"),
+            Ok(id)
+        );
         let err = parse_name("requests", &name("groups", id), "name").unwrap_err();
         assert_eq!(err.field, "name");
     }
@@ -52,6 +58,15 @@ mod tests {
     fn timestamps_round_trip() {
         let now = Utc::now();
         assert_eq!(from_timestamp(&timestamp(now), "t").unwrap(), now);
-        assert!(from_timestamp(&Timestamp { seconds: 0, nanos: -1 }, "t").is_err());
+        assert!(
+            from_timestamp(
+                &Timestamp {
+                    seconds: 0,
+                    nanos: -1
+                },
+                "t"
+            )
+            .is_err()
+        );
     }
 }

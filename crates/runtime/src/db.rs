@@ -25,9 +25,12 @@ pub async fn connect_and_migrate(
             .bind(schema)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema)))
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {}",
+            quote_ident(schema)
+        ))
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
     }
     // Every connection of the pool sees only the service's schema (plus pg_catalog).
@@ -78,7 +81,12 @@ pub enum Replay {
 }
 
 /// Tells a retry from a clash for `key` in `table`.
-pub async fn replay<'e, E>(executor: E, table: &str, key: uuid::Uuid, payload: &[u8]) -> sqlx::Result<Replay>
+pub async fn replay<'e, E>(
+    executor: E,
+    table: &str,
+    key: uuid::Uuid,
+    payload: &[u8],
+) -> sqlx::Result<Replay>
 where
     E: sqlx::PgExecutor<'e>,
 {

@@ -99,7 +99,11 @@ impl Bus {
                 .await
                 .map_err(|e| anyhow::anyhow!("creating stream {name}: {e}"))?;
         }
-        Ok(Self { client, jetstream, outbox_wake: Arc::new(Notify::new()) })
+        Ok(Self {
+            client,
+            jetstream,
+            outbox_wake: Arc::new(Notify::new()),
+        })
     }
 
     /// Tells the relay that new outbox rows were committed, so it publishes without waiting
@@ -159,7 +163,11 @@ const RELAY_BATCH: i64 = 256;
 impl OutboxRelay {
     pub fn new(pool: PgPool, bus: Bus) -> Self {
         // Polling covers rows committed by other replicas; local commits wake the relay at once.
-        Self { pool, bus, poll: Duration::from_millis(500) }
+        Self {
+            pool,
+            bus,
+            poll: Duration::from_millis(500),
+        }
     }
 
     /// Runs until `shutdown`, then publishes what is left once more and returns.
@@ -205,7 +213,12 @@ impl OutboxRelay {
             let publish = jetstream::message::PublishMessage::build()
                 .payload(payload.clone().into())
                 .message_id(id.to_string());
-            acks.push(self.bus.jetstream.send_publish(subject.clone(), publish).await?);
+            acks.push(
+                self.bus
+                    .jetstream
+                    .send_publish(subject.clone(), publish)
+                    .await?,
+            );
         }
         for ack in acks {
             ack.await?;
@@ -314,7 +327,9 @@ async fn apply<H: Handler>(
         .rows_affected()
             == 1;
         if fresh {
-            handler.handle(&mut tx, message.subject.as_str(), &message.payload).await?;
+            handler
+                .handle(&mut tx, message.subject.as_str(), &message.payload)
+                .await?;
         }
         tx.commit().await?;
         Ok(fresh)
@@ -346,7 +361,11 @@ async fn apply<H: Handler>(
 
 /// The publisher's `Nats-Msg-Id`, or the stream position for messages published without one.
 fn message_id(message: &jetstream::Message) -> String {
-    if let Some(id) = message.headers.as_ref().and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID)) {
+    if let Some(id) = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
+    {
         return id.as_str().to_string();
     }
     match message.info() {

@@ -48,7 +48,10 @@ impl Default for Background {
 
 impl Background {
     pub fn new() -> Self {
-        Self { tracker: TaskTracker::new(), stop: CancellationToken::new() }
+        Self {
+            tracker: TaskTracker::new(),
+            stop: CancellationToken::new(),
+        }
     }
 
     /// The token background tasks watch.
@@ -73,7 +76,10 @@ impl Background {
     pub async fn drain(self, grace: Duration) {
         self.stop.cancel();
         self.tracker.close();
-        if tokio::time::timeout(grace, self.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!(?grace, "background tasks did not stop in time");
         }
     }

@@ -29,9 +29,14 @@ impl Drop for Guard {
 pub fn init(service: &'static str, log: &Log) -> anyhow::Result<Guard> {
     let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&log.filter))?;
     let fmt = if log.json {
-        tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr).boxed()
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .boxed()
     } else {
-        tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed()
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .boxed()
     };
 
     let provider = match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
@@ -42,7 +47,11 @@ pub fn init(service: &'static str, log: &Log) -> anyhow::Result<Guard> {
         .as_ref()
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service)));
 
-    let installed = tracing_subscriber::registry().with(filter).with(fmt).with(otel).try_init();
+    let installed = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
+        .try_init();
     if installed.is_err() {
         // Already installed in this process; the spans of this service go to the first one.
         return Ok(Guard { provider: None });
@@ -52,8 +61,12 @@ pub fn init(service: &'static str, log: &Log) -> anyhow::Result<Guard> {
 
 fn otlp_provider(service: &'static str) -> anyhow::Result<SdkTracerProvider> {
     // The exporter reads OTEL_EXPORTER_OTLP_ENDPOINT and the other standard variables itself.
-    let exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic().build()?;
-    let resource = opentelemetry_sdk::Resource::builder().with_service_name(service).build();
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .build()?;
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(service)
+        .build();
     Ok(SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
         .with_resource(resource)

@@ -7,7 +7,9 @@ use std::time::Duration;
 use async_nats::jetstream::stream;
 use komek_proto::events::v1::RequestEscalated;
 use komek_runtime::CancellationToken;
-use komek_runtime::events::{Bus, HandleError, Handler, OutboxRelay, consume, enqueue, streams, subject};
+use komek_runtime::events::{
+    Bus, HandleError, Handler, OutboxRelay, consume, enqueue, streams, subject,
+};
 use komek_testkit::{Nats, TestDb};
 use prost::Message;
 use sqlx::{PgConnection, PgPool};
@@ -16,14 +18,24 @@ async fn setup() -> (Nats, TestDb, PgPool, Bus) {
     let nats = Nats::start();
     let db = TestDb::create().await;
     let pool = PgPool::connect(db.url()).await.unwrap();
-    sqlx::raw_sql(include_str!("../sql/0001_events.sql")).execute(&pool).await.unwrap();
-    sqlx::query("CREATE TABLE effects (message TEXT NOT NULL)").execute(&pool).await.unwrap();
+    sqlx::raw_sql(include_str!("../sql/0001_events.sql"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE effects (message TEXT NOT NULL)")
+        .execute(&pool)
+        .await
+        .unwrap();
     let bus = Bus::connect(&nats.url(), "test").await.unwrap();
     (nats, db, pool, bus)
 }
 
 fn event(n: i32) -> RequestEscalated {
-    RequestEscalated { request: format!("requests/{n}"), attempts: n, ..Default::default() }
+    RequestEscalated {
+        request: format!("requests/{n}"),
+        attempts: n,
+        ..Default::default()
+    }
 }
 
 async fn stream_messages(bus: &Bus, name: &str) -> u64 {
@@ -37,13 +49,21 @@ async fn committed_rows_are_published_with_their_id_and_marked_sent() {
     let mut tx = pool.begin().await.unwrap();
     let mut ids = Vec::new();
     for n in 1..=3 {
-        ids.push(enqueue(&mut tx, subject::REQUEST_ESCALATED, &event(n)).await.unwrap());
+        ids.push(
+            enqueue(&mut tx, subject::REQUEST_ESCALATED, &event(n))
+                .await
+                .unwrap(),
+        );
     }
     tx.commit().await.unwrap();
 
     let relay = OutboxRelay::new(pool.clone(), bus.clone());
     assert_eq!(relay.relay_batch().await.unwrap(), 3);
-    assert_eq!(relay.relay_batch().await.unwrap(), 0, "sent rows are not sent again");
+    assert_eq!(
+        relay.relay_batch().await.unwrap(),
+        0,
+        "sent rows are not sent again"
+    );
     let unsent: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
         .fetch_one(&pool)
         .await
@@ -53,13 +73,23 @@ async fn committed_rows_are_published_with_their_id_and_marked_sent() {
     let s = bus.jetstream.get_stream(streams::REQUESTS).await.unwrap();
     for (seq, id) in (1..=3).zip(&ids) {
         let m = s.get_raw_message(seq).await.unwrap();
-        assert_eq!(m.headers.get("Nats-Msg-Id").unwrap().as_str(), id.to_string());
-        assert_eq!(RequestEscalated::decode(m.payload.as_ref()).unwrap(), event(seq as i32));
+        assert_eq!(
+            m.headers.get("Nats-Msg-Id").unwrap().as_str(),
+            id.to_string()
+        );
+        assert_eq!(
+            RequestEscalated::decode(m.payload.as_ref()).unwrap(),
+            event(seq as i32)
+        );
     }
 
     // A relay that died after publishing but before marking publishes again: JetStream drops
     // the repeat by its message id.
-    sqlx::query("UPDATE outbox SET sent_at = NULL WHERE id = $1").bind(ids[1]).execute(&pool).await.unwrap();
+    sqlx::query("UPDATE outbox SET sent_at = NULL WHERE id = $1")
+        .bind(ids[1])
+        .execute(&pool)
+        .await
+        .unwrap();
     assert_eq!(relay.relay_batch().await.unwrap(), 1);
     assert_eq!(stream_messages(&bus, streams::REQUESTS).await, 3);
 }
@@ -68,7 +98,9 @@ async fn committed_rows_are_published_with_their_id_and_marked_sent() {
 async fn rolled_back_change_publishes_nothing() {
     let (_nats, _db, pool, bus) = setup().await;
     let mut tx = pool.begin().await.unwrap();
-    enqueue(&mut tx, subject::REQUEST_ESCALATED, &event(1)).await.unwrap();
+    enqueue(&mut tx, subject::REQUEST_ESCALATED, &event(1))
+        .await
+        .unwrap();
     tx.rollback().await.unwrap();
     let relay = OutboxRelay::new(pool.clone(), bus.clone());
     assert_eq!(relay.relay_batch().await.unwrap(), 0);
@@ -82,7 +114,12 @@ struct Recorder {
 }
 
 impl Handler for Recorder {
-    async fn handle(&self, tx: &mut PgConnection, _subject: &str, payload: &[u8]) -> Result<(), HandleError> {
+    async fn handle(
+        &self,
+        tx: &mut PgConnection,
+        _subject: &str,
+        payload: &[u8],
+    ) -> Result<(), HandleError> {
         sqlx::query("INSERT INTO effects (message) VALUES ($1)")
             .bind(String::from_utf8_lossy(payload).into_owned())
             .execute(tx)
@@ -95,7 +132,10 @@ impl Handler for Recorder {
 }
 
 async fn effects(pool: &PgPool) -> Vec<String> {
-    sqlx::query_scalar("SELECT message FROM effects ORDER BY message").fetch_all(pool).await.unwrap()
+    sqlx::query_scalar("SELECT message FROM effects ORDER BY message")
+        .fetch_all(pool)
+        .await
+        .unwrap()
 }
 
 async fn wait_for_effects(pool: &PgPool, n: usize) {
@@ -125,12 +165,24 @@ async fn a_message_delivered_twice_is_applied_once() {
         let publish = async_nats::jetstream::message::PublishMessage::build()
             .payload(body.into())
             .message_id(format!("id-{body}"));
-        bus.jetstream.send_publish("dupes.x", publish).await.unwrap().await.unwrap();
+        bus.jetstream
+            .send_publish("dupes.x", publish)
+            .await
+            .unwrap()
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
-    assert_eq!(stream_messages(&bus, "DUPES").await, 3, "both copies of a are in the stream");
+    assert_eq!(
+        stream_messages(&bus, "DUPES").await,
+        3,
+        "both copies of a are in the stream"
+    );
 
-    let consumer = bus.durable_consumer("DUPES", "test", "dupes.>").await.unwrap();
+    let consumer = bus
+        .durable_consumer("DUPES", "test", "dupes.>")
+        .await
+        .unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
     let stop = CancellationToken::new();
     let task = tokio::spawn(consume(
@@ -138,7 +190,10 @@ async fn a_message_delivered_twice_is_applied_once() {
         consumer,
         pool.clone(),
         bus.clone(),
-        Recorder { calls: calls.clone(), fail_first: 0 },
+        Recorder {
+            calls: calls.clone(),
+            fail_first: 0,
+        },
         stop.clone(),
     ));
     wait_for_effects(&pool, 2).await;
@@ -146,18 +201,30 @@ async fn a_message_delivered_twice_is_applied_once() {
     stop.cancel();
     task.await.unwrap();
     assert_eq!(effects(&pool).await, vec!["a", "b"]);
-    assert_eq!(calls.load(Ordering::SeqCst), 2, "the repeat never reached the handler");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "the repeat never reached the handler"
+    );
 }
 
 #[tokio::test]
 async fn a_failed_handler_leaves_no_effect_and_the_message_comes_back() {
     let (_nats, _db, pool, bus) = setup().await;
     let mut tx = pool.begin().await.unwrap();
-    enqueue(&mut tx, subject::REQUEST_ESCALATED, &event(7)).await.unwrap();
+    enqueue(&mut tx, subject::REQUEST_ESCALATED, &event(7))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
-    OutboxRelay::new(pool.clone(), bus.clone()).relay_batch().await.unwrap();
+    OutboxRelay::new(pool.clone(), bus.clone())
+        .relay_batch()
+        .await
+        .unwrap();
 
-    let consumer = bus.durable_consumer(streams::REQUESTS, "test", "komek.request.>").await.unwrap();
+    let consumer = bus
+        .durable_consumer(streams::REQUESTS, "test", "komek.request.>")
+        .await
+        .unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
     let stop = CancellationToken::new();
     let task = tokio::spawn(consume(
@@ -165,14 +232,24 @@ async fn a_failed_handler_leaves_no_effect_and_the_message_comes_back() {
         consumer,
         pool.clone(),
         bus.clone(),
-        Recorder { calls: calls.clone(), fail_first: 1 },
+        Recorder {
+            calls: calls.clone(),
+            fail_first: 1,
+        },
         stop.clone(),
     ));
     wait_for_effects(&pool, 1).await;
     stop.cancel();
     task.await.unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 2, "failed once, then applied");
-    assert_eq!(effects(&pool).await.len(), 1, "the failed attempt's write was rolled back");
-    let inbox: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox").fetch_one(&pool).await.unwrap();
+    assert_eq!(
+        effects(&pool).await.len(),
+        1,
+        "the failed attempt's write was rolled back"
+    );
+    let inbox: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(inbox, 1);
 }

@@ -28,7 +28,11 @@ const PG_INSTALL: &str = "apt-get update && apt-get install -y postgresql";
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn wait_for_port(port: u16, child: &mut Child, what: &str, log: &Path) {
@@ -68,11 +72,17 @@ fn owned_temp_dir(prefix: &str) -> PathBuf {
 
 /// Removes directories left by test processes that were killed.
 fn sweep_stale(prefix: &str) {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix(prefix) else { continue };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        let Some(rest) = name.strip_prefix(prefix) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
         if !Path::new(&format!("/proc/{pid}")).exists() {
             let _ = std::fs::remove_dir_all(entry.path());
         }
@@ -89,8 +99,13 @@ pub struct Nats {
 impl Nats {
     /// Starts a server; panics with the install command when `nats-server` is missing.
     pub fn start() -> Self {
-        let bin = find_binary("nats-server", &[PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")])
-            .unwrap_or_else(|| panic!("nats-server not found on PATH or in /usr/sbin; install it: {NATS_INSTALL}"));
+        let bin = find_binary(
+            "nats-server",
+            &[PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")],
+        )
+        .unwrap_or_else(|| {
+            panic!("nats-server not found on PATH or in /usr/sbin; install it: {NATS_INSTALL}")
+        });
         let dir = owned_temp_dir("komek-nats-");
         let log = dir.join("nats.log");
         for attempt in 0..5 {
@@ -191,7 +206,8 @@ fn postgres_user() -> Option<(u32, u32)> {
     let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
     passwd.lines().find_map(|line| {
         let f: Vec<&str> = line.split(':').collect();
-        (f.first() == Some(&"postgres")).then(|| Some((f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?)))?
+        (f.first() == Some(&"postgres"))
+            .then(|| Some((f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?)))?
     })
 }
 
@@ -200,8 +216,9 @@ fn as_postgres_user(cmd: &mut Command, dir: &Path) {
         return;
     }
     use std::os::unix::process::CommandExt;
-    let (uid, gid) = postgres_user()
-        .unwrap_or_else(|| panic!("running as root but there is no postgres user; install PostgreSQL: {PG_INSTALL}"));
+    let (uid, gid) = postgres_user().unwrap_or_else(|| {
+        panic!("running as root but there is no postgres user; install PostgreSQL: {PG_INSTALL}")
+    });
     chown_tree(dir, uid, gid);
     cmd.uid(uid).gid(gid);
 }
@@ -229,10 +246,21 @@ impl Cluster {
         initdb
             .arg("-D")
             .arg(&data)
-            .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"])
+            .args([
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ])
             .stdin(Stdio::null());
         as_postgres_user(&mut initdb, &dir);
-        let out = initdb.output().unwrap_or_else(|e| panic!("cannot run initdb: {e}; install: {PG_INSTALL}"));
+        let out = initdb
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run initdb: {e}; install: {PG_INSTALL}"));
         assert!(
             out.status.success(),
             "initdb failed: {}{}",
@@ -250,13 +278,19 @@ impl Cluster {
                 .args(["-p", &port.to_string(), "-k"])
                 .arg(&dir)
                 .args([
-                    "-c", "listen_addresses=127.0.0.1",
+                    "-c",
+                    "listen_addresses=127.0.0.1",
                     // Durability is not under test here; speed is welcome.
-                    "-c", "fsync=off",
-                    "-c", "synchronous_commit=off",
-                    "-c", "full_page_writes=off",
-                    "-c", "max_connections=400",
-                    "-c", "shared_buffers=64MB",
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "full_page_writes=off",
+                    "-c",
+                    "max_connections=400",
+                    "-c",
+                    "shared_buffers=64MB",
                 ])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -266,7 +300,11 @@ impl Cluster {
             let mut child = spawn::spawn_bound_to_process(postgres, libc::SIGQUIT);
             if wait_until_listening(port, &mut child) {
                 spawn::at_exit(stop_cluster);
-                return Cluster { child: Mutex::new(Some(child)), dir, port };
+                return Cluster {
+                    child: Mutex::new(Some(child)),
+                    dir,
+                    port,
+                };
             }
             let _ = child.kill();
             let _ = child.wait();
@@ -300,7 +338,10 @@ async fn connect_when_ready(url: &str) -> PgConnection {
         match PgConnection::connect(url).await {
             Ok(conn) => return conn,
             Err(err) if Instant::now() < deadline => {
-                let starting = err.as_database_error().and_then(|e| e.code()).is_some_and(|c| c == "57P03");
+                let starting = err
+                    .as_database_error()
+                    .and_then(|e| e.code())
+                    .is_some_and(|c| c == "57P03");
                 if !starting {
                     panic!("cannot connect to the test cluster: {err}");
                 }
@@ -326,10 +367,16 @@ impl TestDb {
         let admin_url = cluster.admin_url();
         let name = format!("komek_test_{}", uuid::Uuid::new_v4().simple());
         let mut conn = connect_when_ready(&admin_url).await;
-        conn.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create test database");
+        conn.execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create test database");
         conn.close().await.ok();
         let url = format!("postgres://postgres@127.0.0.1:{}/{name}", cluster.port);
-        Self { name, admin_url, url }
+        Self {
+            name,
+            admin_url,
+            url,
+        }
     }
 
     pub fn url(&self) -> &str {
@@ -347,7 +394,10 @@ impl Drop for TestDb {
         let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
         // Drop may run inside an async test: do the async work on a thread of its own.
         let dropped = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             rt.block_on(async {
                 let mut conn = PgConnection::connect(&admin_url).await.ok()?;
                 conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())

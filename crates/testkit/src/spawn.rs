@@ -59,7 +59,9 @@ fn spawn_with_death_signal(cmd: &mut Command, signal: i32) -> std::io::Result<Ch
 pub(crate) fn spawn_bound_to_process(cmd: Command, signal: i32) -> Child {
     let program = cmd.get_program().to_string_lossy().into_owned();
     let (reply, answer) = mpsc::channel();
-    spawner().send((cmd, signal, reply)).expect("spawner thread alive");
+    spawner()
+        .send((cmd, signal, reply))
+        .expect("spawner thread alive");
     answer
         .recv()
         .expect("spawner answered")

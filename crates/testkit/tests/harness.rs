@@ -11,7 +11,12 @@ use sqlx::Connection;
 fn alive(pid: u32) -> bool {
     // A zombie has exited; only its parent's bookkeeping is left.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
         Err(_) => false,
     }
 }
@@ -22,7 +27,10 @@ async fn each_test_gets_a_private_database() {
     let b = TestDb::create().await;
     assert_ne!(a.url(), b.url());
     let mut conn = sqlx::PgConnection::connect(a.url()).await.unwrap();
-    sqlx::query("CREATE TABLE only_in_a (x int)").execute(&mut conn).await.unwrap();
+    sqlx::query("CREATE TABLE only_in_a (x int)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
     let mut other = sqlx::PgConnection::connect(b.url()).await.unwrap();
     let seen: Option<String> = sqlx::query_scalar("SELECT to_regclass('only_in_a')::text")
         .fetch_one(&mut other)
@@ -81,7 +89,10 @@ fn killed_test_process_leaves_no_server_behind() {
         .split(' ')
         .map(|p| p.parse().unwrap())
         .collect();
-    assert!(pids.iter().all(|p| alive(*p)), "servers run while the test process runs");
+    assert!(
+        pids.iter().all(|p| alive(*p)),
+        "servers run while the test process runs"
+    );
 
     helper.kill().unwrap(); // SIGKILL: no destructor, no atexit handler runs.
     helper.wait().unwrap();

@@ -31,8 +31,12 @@ impl Handler for StatusKeeper {
                 let id = request_id(&e.request)?;
                 advance(tx, id, RequestStatus::Escalated, "no eligible group").await
             }
-            subject::ASSIGNMENT_OFFERED => offered(tx, ev::AssignmentOffered::decode(payload)?).await,
-            subject::ASSIGNMENT_CHANGED => changed(tx, ev::AssignmentChanged::decode(payload)?).await,
+            subject::ASSIGNMENT_OFFERED => {
+                offered(tx, ev::AssignmentOffered::decode(payload)?).await
+            }
+            subject::ASSIGNMENT_CHANGED => {
+                changed(tx, ev::AssignmentChanged::decode(payload)?).await
+            }
             // Other events of the same streams (intake's own status changes) need nothing here.
             _ => Ok(()),
         }
@@ -44,7 +48,8 @@ fn request_id(name: &str) -> Result<Uuid, HandleError> {
 }
 
 fn time(t: Option<&prost_types::Timestamp>) -> DateTime<Utc> {
-    t.and_then(|t| from_timestamp(t, "time").ok()).unwrap_or_else(Utc::now)
+    t.and_then(|t| from_timestamp(t, "time").ok())
+        .unwrap_or_else(Utc::now)
 }
 
 async fn triaged(tx: &mut PgConnection, e: ev::RequestTriaged) -> Result<(), HandleError> {
@@ -53,7 +58,15 @@ async fn triaged(tx: &mut PgConnection, e: ev::RequestTriaged) -> Result<(), Han
         .then(|| request_id(&e.possible_duplicate_of))
         .transpose()?;
     let skills: Vec<i16> = e.required_skills.iter().map(|s| *s as i16).collect();
-    store::set_triage(tx, id, e.category as i16, e.priority as i16, &skills, duplicate).await?;
+    store::set_triage(
+        tx,
+        id,
+        e.category as i16,
+        e.priority as i16,
+        &skills,
+        duplicate,
+    )
+    .await?;
     advance(tx, id, RequestStatus::Triaged, "triaged").await
 }
 
@@ -80,7 +93,9 @@ async fn offered(tx: &mut PgConnection, e: ev::AssignmentOffered) -> Result<(), 
     let id = request_id(&e.request)?;
     let assignment_id = parse_name("assignments", &e.assignment, "assignment")
         .map_err(|v| HandleError::Reject(v.description))?;
-    let Some(row) = store::lock(tx, id).await? else { return Ok(()) };
+    let Some(row) = store::lock(tx, id).await? else {
+        return Ok(());
+    };
     let at = time(e.offer_time.as_ref());
     // A change of an older assignment arriving late must not hide the newer offer.
     if row.assignment_updated_at.is_some_and(|prev| prev > at) {
@@ -92,7 +107,10 @@ async fn offered(tx: &mut PgConnection, e: ev::AssignmentOffered) -> Result<(), 
         group_name: Some(&e.group_display_name),
         status: AssignmentStatus::Offered.code() as i16,
         distance_m: Some(e.distance_meters),
-        expire_at: e.expire_time.as_ref().and_then(|t| from_timestamp(t, "expire_time").ok()),
+        expire_at: e
+            .expire_time
+            .as_ref()
+            .and_then(|t| from_timestamp(t, "expire_time").ok()),
         at,
     };
     store::set_assignment(tx, id, &update).await?;
@@ -104,11 +122,18 @@ async fn changed(tx: &mut PgConnection, e: ev::AssignmentChanged) -> Result<(), 
     let assignment_id = parse_name("assignments", &e.assignment, "assignment")
         .map_err(|v| HandleError::Reject(v.description))?;
     let Some(status) = AssignmentStatus::from_code(e.status) else {
-        return Err(HandleError::Reject(format!("unknown assignment status {}", e.status)));
+        return Err(HandleError::Reject(format!(
+            "unknown assignment status {}",
+            e.status
+        )));
     };
-    let Some(row) = store::lock(tx, id).await? else { return Ok(()) };
+    let Some(row) = store::lock(tx, id).await? else {
+        return Ok(());
+    };
     let at = time(e.change_time.as_ref());
-    if row.assignment_id.is_some_and(|current| current != assignment_id)
+    if row
+        .assignment_id
+        .is_some_and(|current| current != assignment_id)
         && row.assignment_updated_at.is_some_and(|prev| prev > at)
     {
         return Ok(());

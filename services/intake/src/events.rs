@@ -8,7 +8,13 @@ use crate::model::RequestRow;
 
 pub fn location(row: &RequestRow) -> pb::Location {
     pb::Location {
-        point: row.lat.zip(row.lon).map(|(latitude, longitude)| pb::LatLng { latitude, longitude }),
+        point: row
+            .lat
+            .zip(row.lon)
+            .map(|(latitude, longitude)| pb::LatLng {
+                latitude,
+                longitude,
+            }),
         // The address can identify a caller's home; events carry settlement and district only.
         address: String::new(),
         settlement: row.settlement.clone(),
@@ -27,9 +33,10 @@ pub fn request_created(row: &RequestRow) -> ev::RequestCreated {
         operator_category: row.operator_category.into(),
         operator_priority: row.operator_priority.into(),
         people_count: row.people_count,
-        quantity: row
-            .quantity_value
-            .map(|value| pb::Quantity { value, unit: row.quantity_unit.clone() }),
+        quantity: row.quantity_value.map(|value| pb::Quantity {
+            value,
+            unit: row.quantity_unit.clone(),
+        }),
         wanted_window: (row.wanted_start.is_some() || row.wanted_end.is_some()).then(|| {
             pb::TimeWindow {
                 start_time: row.wanted_start.map(timestamp),

@@ -27,7 +27,11 @@ pub struct Intake {
 
 impl Intake {
     pub fn new(pool: PgPool, bus: Bus, max_page_size: u32) -> Self {
-        Self { pool, bus, max_page_size }
+        Self {
+            pool,
+            bus,
+            max_page_size,
+        }
     }
 }
 
@@ -51,8 +55,14 @@ impl api::intake_service_server::IntakeService for Intake {
         let req = request.into_inner();
         let new = validate_create(&req)?;
         // The payload without its key identifies "the same request" for idempotent retries.
-        let payload = api::CreateRequestRequest { request_id: String::new(), ..req }.encode_to_vec();
-        let (row, created) = store::create(&self.pool, &new, &payload).await.map_err(status_of)?;
+        let payload = api::CreateRequestRequest {
+            request_id: String::new(),
+            ..req
+        }
+        .encode_to_vec();
+        let (row, created) = store::create(&self.pool, &new, &payload)
+            .await
+            .map_err(status_of)?;
         if created {
             self.bus.wake_outbox();
             tracing::info!(request = %row.id, reference = %row.reference_code, "request created");
@@ -78,7 +88,9 @@ impl api::intake_service_server::IntakeService for Intake {
         let filter = validate_list(&req, self.max_page_size)?;
         let rows = store::list(&self.pool, &filter).await.map_err(status_of)?;
         let next_page_token = if rows.len() as i64 == filter.limit {
-            rows.last().map(|r| page_token(r.created_at, r.id)).unwrap_or_default()
+            rows.last()
+                .map(|r| page_token(r.created_at, r.id))
+                .unwrap_or_default()
         } else {
             String::new()
         };
@@ -94,20 +106,32 @@ impl api::intake_service_server::IntakeService for Intake {
     ) -> Result<Response<api::Request>, Status> {
         let req = request.into_inner();
         let mut violations = Vec::new();
-        let id = parse_name("requests", &req.name, "name").map_err(|v| violations.push(v)).ok();
+        let id = parse_name("requests", &req.name, "name")
+            .map_err(|v| violations.push(v))
+            .ok();
         let reason = req.reason.trim();
         if reason.is_empty() || reason.chars().count() > MAX_DESCRIPTION_CHARS {
-            violations.push(FieldViolation::new("reason", "a reason of 1 to 4000 characters is required"));
+            violations.push(FieldViolation::new(
+                "reason",
+                "a reason of 1 to 4000 characters is required",
+            ));
         }
         let etag = if req.etag.is_empty() {
             None
         } else {
-            req.etag.parse::<i64>().map_err(|_| violations.push(FieldViolation::new("etag", "not an etag of this request"))).ok()
+            req.etag
+                .parse::<i64>()
+                .map_err(|_| {
+                    violations.push(FieldViolation::new("etag", "not an etag of this request"))
+                })
+                .ok()
         };
         let Some(id) = id.filter(|_| violations.is_empty()) else {
             return Err(invalid_argument(&violations));
         };
-        let row = store::cancel(&self.pool, id, reason, etag).await.map_err(status_of)?;
+        let row = store::cancel(&self.pool, id, reason, etag)
+            .await
+            .map_err(status_of)?;
         self.bus.wake_outbox();
         Ok(Response::new(to_api(&row)))
     }
@@ -116,9 +140,12 @@ impl api::intake_service_server::IntakeService for Intake {
         &self,
         request: Request<api::FindByReferenceRequest>,
     ) -> Result<Response<api::Request>, Status> {
-        let code = ReferenceCode::parse(&request.get_ref().reference_code)
-            .map_err(|e| invalid_argument(&[FieldViolation::new("reference_code", e.to_string())]))?;
-        let row = store::find_by_reference(&self.pool, &code).await.map_err(status_of)?;
+        let code = ReferenceCode::parse(&request.get_ref().reference_code).map_err(|e| {
+            invalid_argument(&[FieldViolation::new("reference_code", e.to_string())])
+        })?;
+        let row = store::find_by_reference(&self.pool, &code)
+            .await
+            .map_err(status_of)?;
         Ok(Response::new(to_api(&row)))
     }
 }
@@ -129,21 +156,35 @@ fn page_token(t: DateTime<Utc>, id: Uuid) -> String {
 
 fn parse_page_token(token: &str) -> Option<(DateTime<Utc>, Uuid)> {
     let (micros, id) = token.split_once('.')?;
-    Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, Uuid::parse_str(id).ok()?))
+    Some((
+        DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+        Uuid::parse_str(id).ok()?,
+    ))
 }
 
 /// A free-text field: trimmed, length-limited, no control characters but newlines and tabs.
 fn text(value: &str, field: &str, max: usize, v: &mut Vec<FieldViolation>) -> String {
     let value = value.trim();
     if value.chars().count() > max {
-        v.push(FieldViolation::new(field, format!("at most {max} characters")));
-    } else if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        v.push(FieldViolation::new(
+            field,
+            format!("at most {max} characters"),
+        ));
+    } else if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         v.push(FieldViolation::new(field, "contains control characters"));
     }
     value.to_string()
 }
 
-fn optional_enum<T>(code: i32, parse: fn(i32) -> Option<T>, field: &str, v: &mut Vec<FieldViolation>) -> Option<T> {
+fn optional_enum<T>(
+    code: i32,
+    parse: fn(i32) -> Option<T>,
+    field: &str,
+    v: &mut Vec<FieldViolation>,
+) -> Option<T> {
     if code == 0 {
         return None;
     }
@@ -157,17 +198,30 @@ fn optional_enum<T>(code: i32, parse: fn(i32) -> Option<T>, field: &str, v: &mut
 /// Every problem of a CreateRequest at once, so an operator fixes them in one go.
 fn validate_create(req: &api::CreateRequestRequest) -> Result<NewRequest, Status> {
     let mut v = Vec::new();
-    let key = parse_request_id(&req.request_id).map_err(|e| v.push(e)).ok();
+    let key = parse_request_id(&req.request_id)
+        .map_err(|e| v.push(e))
+        .ok();
     let channel = Channel::from_code(req.channel);
     if channel.is_none() {
-        v.push(FieldViolation::new("channel", "must be HOTLINE, PARTNER or APP"));
+        v.push(FieldViolation::new(
+            "channel",
+            "must be HOTLINE, PARTNER or APP",
+        ));
     }
 
     let caller = req.caller.clone().unwrap_or_default();
-    let language = optional_enum(caller.preferred_language, Language::from_code, "caller.preferred_language", &mut v);
+    let language = optional_enum(
+        caller.preferred_language,
+        Language::from_code,
+        "caller.preferred_language",
+        &mut v,
+    );
     let identifies = !caller.display_name.trim().is_empty() || !caller.phone.trim().is_empty();
     if caller.anonymous && identifies {
-        v.push(FieldViolation::new("caller.anonymous", "an anonymous caller has no name or phone"));
+        v.push(FieldViolation::new(
+            "caller.anonymous",
+            "an anonymous caller has no name or phone",
+        ));
     }
 
     let location = req.location.clone().unwrap_or_default();
@@ -176,47 +230,103 @@ fn validate_create(req: &api::CreateRequestRequest) -> Result<NewRequest, Status
         Some(p) => match GeoPoint::new(p.latitude, p.longitude) {
             Ok(point) => Some(point),
             Err(komek_core::geo::Error::Latitude) => {
-                v.push(FieldViolation::new("location.point.latitude", "finite, between -90 and 90"));
+                v.push(FieldViolation::new(
+                    "location.point.latitude",
+                    "finite, between -90 and 90",
+                ));
                 None
             }
             Err(komek_core::geo::Error::Longitude) => {
-                v.push(FieldViolation::new("location.point.longitude", "finite, between -180 and 180"));
+                v.push(FieldViolation::new(
+                    "location.point.longitude",
+                    "finite, between -180 and 180",
+                ));
                 None
             }
         },
     };
     let address = text(&location.address, "location.address", 500, &mut v);
-    let settlement = text(&location.settlement, "location.settlement", MAX_SHORT_TEXT_CHARS, &mut v);
-    let district = text(&location.district, "location.district", MAX_SHORT_TEXT_CHARS, &mut v);
-    let region = text(&location.region, "location.region", MAX_SHORT_TEXT_CHARS, &mut v);
+    let settlement = text(
+        &location.settlement,
+        "location.settlement",
+        MAX_SHORT_TEXT_CHARS,
+        &mut v,
+    );
+    let district = text(
+        &location.district,
+        "location.district",
+        MAX_SHORT_TEXT_CHARS,
+        &mut v,
+    );
+    let region = text(
+        &location.region,
+        "location.region",
+        MAX_SHORT_TEXT_CHARS,
+        &mut v,
+    );
     if location.point.is_none() && settlement.is_empty() {
-        v.push(FieldViolation::new("location", "give coordinates or at least a settlement"));
+        v.push(FieldViolation::new(
+            "location",
+            "give coordinates or at least a settlement",
+        ));
     }
 
-    let description = text(&req.description, "description", MAX_DESCRIPTION_CHARS, &mut v);
+    let description = text(
+        &req.description,
+        "description",
+        MAX_DESCRIPTION_CHARS,
+        &mut v,
+    );
     if description.is_empty() {
-        v.push(FieldViolation::new("description", "describe what the caller needs"));
+        v.push(FieldViolation::new(
+            "description",
+            "describe what the caller needs",
+        ));
     }
-    let operator_category = optional_enum(req.operator_category, Category::from_code, "operator_category", &mut v);
-    let operator_priority = optional_enum(req.operator_priority, Priority::from_code, "operator_priority", &mut v);
+    let operator_category = optional_enum(
+        req.operator_category,
+        Category::from_code,
+        "operator_category",
+        &mut v,
+    );
+    let operator_priority = optional_enum(
+        req.operator_priority,
+        Priority::from_code,
+        "operator_priority",
+        &mut v,
+    );
     if !(0..=100_000).contains(&req.people_count) {
         v.push(FieldViolation::new("people_count", "between 0 and 100000"));
     }
     let quantity = req.quantity.as_ref().map(|q| {
         if !q.value.is_finite() || q.value < 0.0 || q.value > 1e6 {
-            v.push(FieldViolation::new("quantity.value", "a finite number between 0 and 1000000"));
+            v.push(FieldViolation::new(
+                "quantity.value",
+                "a finite number between 0 and 1000000",
+            ));
         }
         let unit = text(&q.unit, "quantity.unit", 16, &mut v);
         (q.value, unit)
     });
     let (mut wanted_start, mut wanted_end) = (None, None);
     if let Some(w) = &req.wanted_window {
-        wanted_start = w.start_time.as_ref().and_then(|t| from_timestamp(t, "wanted_window.start_time").map_err(|e| v.push(e)).ok());
-        wanted_end = w.end_time.as_ref().and_then(|t| from_timestamp(t, "wanted_window.end_time").map_err(|e| v.push(e)).ok());
+        wanted_start = w.start_time.as_ref().and_then(|t| {
+            from_timestamp(t, "wanted_window.start_time")
+                .map_err(|e| v.push(e))
+                .ok()
+        });
+        wanted_end = w.end_time.as_ref().and_then(|t| {
+            from_timestamp(t, "wanted_window.end_time")
+                .map_err(|e| v.push(e))
+                .ok()
+        });
         if let (Some(s), Some(e)) = (wanted_start, wanted_end)
             && s >= e
         {
-            v.push(FieldViolation::new("wanted_window", "start_time must be before end_time"));
+            v.push(FieldViolation::new(
+                "wanted_window",
+                "start_time must be before end_time",
+            ));
         }
     }
 
@@ -260,7 +370,10 @@ fn validate_list(req: &api::ListRequestsRequest, max_page_size: u32) -> Result<L
     } else {
         let parsed = parse_page_token(&req.page_token);
         if parsed.is_none() {
-            v.push(FieldViolation::new("page_token", "not a token from an earlier response"));
+            v.push(FieldViolation::new(
+                "page_token",
+                "not a token from an earlier response",
+            ));
         }
         parsed
     };
@@ -272,18 +385,36 @@ fn validate_list(req: &api::ListRequestsRequest, max_page_size: u32) -> Result<L
         }
         values.iter().map(|x| *x as i16).collect()
     };
-    let statuses = codes(&req.statuses, "statuses", |x| RequestStatus::from_code(x).is_some());
-    let categories = codes(&req.categories, "categories", |x| Category::from_code(x).is_some());
-    let priorities = codes(&req.priorities, "priorities", |x| Priority::from_code(x).is_some());
-    let created_after = req.created_after.as_ref().and_then(|t| from_timestamp(t, "created_after").map_err(|e| v.push(e)).ok());
-    let created_before = req.created_before.as_ref().and_then(|t| from_timestamp(t, "created_before").map_err(|e| v.push(e)).ok());
+    let statuses = codes(&req.statuses, "statuses", |x| {
+        RequestStatus::from_code(x).is_some()
+    });
+    let categories = codes(&req.categories, "categories", |x| {
+        Category::from_code(x).is_some()
+    });
+    let priorities = codes(&req.priorities, "priorities", |x| {
+        Priority::from_code(x).is_some()
+    });
+    let created_after = req.created_after.as_ref().and_then(|t| {
+        from_timestamp(t, "created_after")
+            .map_err(|e| v.push(e))
+            .ok()
+    });
+    let created_before = req.created_before.as_ref().and_then(|t| {
+        from_timestamp(t, "created_before")
+            .map_err(|e| v.push(e))
+            .ok()
+    });
     let region = text(&req.region, "region", MAX_SHORT_TEXT_CHARS, &mut v);
     let district = text(&req.district, "district", MAX_SHORT_TEXT_CHARS, &mut v);
     let search = text(&req.text, "text", MAX_SHORT_TEXT_CHARS, &mut v);
     if !v.is_empty() {
         return Err(invalid_argument(&v));
     }
-    let size = if req.page_size == 0 { 50 } else { req.page_size as u32 };
+    let size = if req.page_size == 0 {
+        50
+    } else {
+        req.page_size as u32
+    };
     Ok(ListFilter {
         statuses,
         categories,
@@ -312,7 +443,10 @@ fn to_api(row: &RequestRow) -> api::Request {
         category: row.category.into(),
         priority: row.priority.into(),
         required_skills: row.required_skills.iter().map(|s| i32::from(*s)).collect(),
-        possible_duplicate_of: row.possible_duplicate_of.map(|d| name("requests", d)).unwrap_or_default(),
+        possible_duplicate_of: row
+            .possible_duplicate_of
+            .map(|d| name("requests", d))
+            .unwrap_or_default(),
     });
     let mut location = crate::events::location(row);
     location.address = row.address.clone();
@@ -331,10 +465,15 @@ fn to_api(row: &RequestRow) -> api::Request {
         operator_category: row.operator_category.into(),
         operator_priority: row.operator_priority.into(),
         people_count: row.people_count,
-        quantity: row.quantity_value.map(|value| pb::Quantity { value, unit: row.quantity_unit.clone() }),
-        wanted_window: (row.wanted_start.is_some() || row.wanted_end.is_some()).then(|| pb::TimeWindow {
-            start_time: row.wanted_start.map(timestamp),
-            end_time: row.wanted_end.map(timestamp),
+        quantity: row.quantity_value.map(|value| pb::Quantity {
+            value,
+            unit: row.quantity_unit.clone(),
+        }),
+        wanted_window: (row.wanted_start.is_some() || row.wanted_end.is_some()).then(|| {
+            pb::TimeWindow {
+                start_time: row.wanted_start.map(timestamp),
+                end_time: row.wanted_end.map(timestamp),
+            }
         }),
         status: row.status.into(),
         triage,

@@ -36,7 +36,10 @@ impl Default for Config {
     fn default() -> Self {
         let mut base = Base::default();
         base.listen.set_port(50051);
-        Self { base, max_page_size: 100 }
+        Self {
+            base,
+            max_page_size: 100,
+        }
     }
 }
 
@@ -58,21 +61,16 @@ pub async fn serve(
 
     let requests = deps
         .bus
-        .durable_consumer(
-            streams::REQUESTS,
-            "intake",
-            "komek.request.>",
-        )
+        .durable_consumer(streams::REQUESTS, "intake", "komek.request.>")
         .await?;
     let assignments = deps
         .bus
-        .durable_consumer(
-            streams::ASSIGNMENTS,
-            "intake",
-            "komek.assignment.>",
-        )
+        .durable_consumer(streams::ASSIGNMENTS, "intake", "komek.assignment.>")
         .await?;
-    for (name, consumer) in [("intake.requests", requests), ("intake.assignments", assignments)] {
+    for (name, consumer) in [
+        ("intake.requests", requests),
+        ("intake.assignments", assignments),
+    ] {
         background.spawn(bus_events::consume(
             name,
             consumer,
@@ -86,7 +84,16 @@ pub async fn serve(
     let service = grpc::Intake::new(deps.pool.clone(), deps.bus.clone(), config.max_page_size);
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(IntakeServiceServer::new(service));
-    rpc::serve(listener, routes, &[SERVICE_NAME], config.base.reflection, shutdown).await?;
-    background.drain(Duration::from_secs(config.base.shutdown_grace_secs)).await;
+    rpc::serve(
+        listener,
+        routes,
+        &[SERVICE_NAME],
+        config.base.reflection,
+        shutdown,
+    )
+    .await?;
+    background
+        .drain(Duration::from_secs(config.base.shutdown_grace_secs))
+        .await;
     Ok(())
 }

@@ -70,7 +70,12 @@ pub async fn create(
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(row) = inserted {
-            enqueue(&mut tx, subject::REQUEST_CREATED, &events::request_created(&row)).await?;
+            enqueue(
+                &mut tx,
+                subject::REQUEST_CREATED,
+                &events::request_created(&row),
+            )
+            .await?;
             tx.commit().await?;
             return Ok((row, true));
         }
@@ -82,7 +87,9 @@ pub async fn create(
             Replay::Fresh => continue,
         }
     }
-    Err(Error::Db(sqlx::Error::Protocol("could not draw a unique reference code".into())))
+    Err(Error::Db(sqlx::Error::Protocol(
+        "could not draw a unique reference code".into(),
+    )))
 }
 
 fn random_bits() -> u64 {
@@ -139,7 +146,9 @@ pub async fn list(pool: &PgPool, f: &ListFilter) -> Result<Vec<RequestRow>, Erro
 }
 
 fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 /// Cancels the request unless it is finished; publishes the status change.
@@ -167,13 +176,12 @@ pub async fn cancel(
         return Err(Error::NotCancellable(current));
     }
     let updated = set_status(&mut tx, &row, RequestStatus::Cancelled, reason).await?;
-    let updated: RequestRow = sqlx::query_as(
-        "UPDATE requests SET cancel_reason = $2 WHERE id = $1 RETURNING *",
-    )
-    .bind(updated.id)
-    .bind(reason)
-    .fetch_one(&mut *tx)
-    .await?;
+    let updated: RequestRow =
+        sqlx::query_as("UPDATE requests SET cancel_reason = $2 WHERE id = $1 RETURNING *")
+            .bind(updated.id)
+            .bind(reason)
+            .fetch_one(&mut *tx)
+            .await?;
     tx.commit().await?;
     Ok(updated)
 }
@@ -206,8 +214,12 @@ pub async fn set_status(
     .bind(next.code() as i16)
     .fetch_one(&mut *tx)
     .await?;
-    enqueue(tx, subject::REQUEST_STATUS_CHANGED, &events::status_changed(&updated, row.status, reason))
-        .await?;
+    enqueue(
+        tx,
+        subject::REQUEST_STATUS_CHANGED,
+        &events::status_changed(&updated, row.status, reason),
+    )
+    .await?;
     Ok(updated)
 }
 

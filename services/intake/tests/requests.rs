@@ -32,12 +32,22 @@ impl Intake {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let config = komek_intake::Config {
-            base: Base { database_url: db.url().into(), nats_url: nats.url(), ..Base::default() },
+            base: Base {
+                database_url: db.url().into(),
+                nats_url: nats.url(),
+                ..Base::default()
+            },
             ..Default::default()
         };
         let stop = CancellationToken::new();
         let server = tokio::spawn(komek_intake::serve(config, listener, stop.clone()));
-        Self { _nats: nats, db, addr, stop, server }
+        Self {
+            _nats: nats,
+            db,
+            addr,
+            stop,
+            server,
+        }
     }
 
     async fn client(&self) -> IntakeServiceClient<Channel> {
@@ -66,9 +76,15 @@ fn valid() -> api::CreateRequestRequest {
     api::CreateRequestRequest {
         request_id: Uuid::new_v4().to_string(),
         channel: pb::Channel::Hotline as i32,
-        caller: Some(api::Caller { anonymous: true, ..Default::default() }),
+        caller: Some(api::Caller {
+            anonymous: true,
+            ..Default::default()
+        }),
         location: Some(pb::Location {
-            point: Some(pb::LatLng { latitude: 53.28244, longitude: 69.39692 }),
+            point: Some(pb::LatLng {
+                latitude: 53.28244,
+                longitude: 69.39692,
+            }),
             settlement: "Kokshetau".into(),
             ..Default::default()
         }),
@@ -87,18 +103,35 @@ async fn concurrent_retries_create_exactly_one_request() {
         let r = request.clone();
         tokio::spawn(async move { c.create_request(r).await.map(|r| r.into_inner()) })
     });
-    let replies: Vec<api::Request> =
-        futures::future::join_all(calls).await.into_iter().map(|r| r.unwrap().unwrap()).collect();
-    assert!(replies.iter().all(|r| r.name == replies[0].name && r.reference_code == replies[0].reference_code));
-    assert_eq!(intake.count("SELECT count(*) FROM intake.requests").await, 1);
-    assert_eq!(intake.count("SELECT count(*) FROM intake.outbox").await, 1, "one request.created");
+    let replies: Vec<api::Request> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().unwrap())
+        .collect();
+    assert!(
+        replies
+            .iter()
+            .all(|r| r.name == replies[0].name && r.reference_code == replies[0].reference_code)
+    );
+    assert_eq!(
+        intake.count("SELECT count(*) FROM intake.requests").await,
+        1
+    );
+    assert_eq!(
+        intake.count("SELECT count(*) FROM intake.outbox").await,
+        1,
+        "one request.created"
+    );
 
     // The same key with another payload is refused and changes nothing.
     let mut other = request.clone();
     other.description = "Другое описание".into();
     let err = client.clone().create_request(other).await.unwrap_err();
     assert_eq!(err.code(), Code::AlreadyExists);
-    assert_eq!(intake.count("SELECT count(*) FROM intake.requests").await, 1);
+    assert_eq!(
+        intake.count("SELECT count(*) FROM intake.requests").await,
+        1
+    );
     intake.stop().await;
 }
 
@@ -110,21 +143,52 @@ async fn invalid_requests_name_the_field_and_write_nothing() {
     let cases: Vec<(&str, Edit)> = vec![
         ("request_id", |r| r.request_id = "not-a-uuid".into()),
         ("channel", |r| r.channel = 0),
-        ("location.point.latitude", |r| r.location.as_mut().unwrap().point.as_mut().unwrap().latitude = 91.0),
-        ("location.point.longitude", |r| r.location.as_mut().unwrap().point.as_mut().unwrap().longitude = f64::NAN),
+        ("location.point.latitude", |r| {
+            r.location
+                .as_mut()
+                .unwrap()
+                .point
+                .as_mut()
+                .unwrap()
+                .latitude = 91.0
+        }),
+        ("location.point.longitude", |r| {
+            r.location
+                .as_mut()
+                .unwrap()
+                .point
+                .as_mut()
+                .unwrap()
+                .longitude = f64::NAN
+        }),
         ("location", |r| r.location = None),
         ("description", |r| r.description = "   ".into()),
         ("description", |r| r.description = "x".repeat(4001)),
         ("operator_category", |r| r.operator_category = 42),
         ("operator_priority", |r| r.operator_priority = -1),
-        ("caller.preferred_language", |r| r.caller.as_mut().unwrap().preferred_language = 9),
-        ("caller.anonymous", |r| r.caller.as_mut().unwrap().phone = "+77011234567".into()),
+        ("caller.preferred_language", |r| {
+            r.caller.as_mut().unwrap().preferred_language = 9
+        }),
+        ("caller.anonymous", |r| {
+            r.caller.as_mut().unwrap().phone = "+77011234567".into()
+        }),
         ("people_count", |r| r.people_count = -3),
-        ("quantity.value", |r| r.quantity = Some(pb::Quantity { value: f64::INFINITY, unit: "t".into() })),
+        ("quantity.value", |r| {
+            r.quantity = Some(pb::Quantity {
+                value: f64::INFINITY,
+                unit: "t".into(),
+            })
+        }),
         ("wanted_window", |r| {
             r.wanted_window = Some(pb::TimeWindow {
-                start_time: Some(prost_types::Timestamp { seconds: 2_000_000_000, nanos: 0 }),
-                end_time: Some(prost_types::Timestamp { seconds: 1_900_000_000, nanos: 0 }),
+                start_time: Some(prost_types::Timestamp {
+                    seconds: 2_000_000_000,
+                    nanos: 0,
+                }),
+                end_time: Some(prost_types::Timestamp {
+                    seconds: 1_900_000_000,
+                    nanos: 0,
+                }),
             })
         }),
     ];
@@ -133,11 +197,23 @@ async fn invalid_requests_name_the_field_and_write_nothing() {
         edit(&mut request);
         let status = client.create_request(request).await.unwrap_err();
         assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
-        let details = status.get_details_bad_request().expect("BadRequest details");
-        let fields: Vec<&str> = details.field_violations.iter().map(|v| v.field.as_str()).collect();
-        assert!(fields.contains(&field), "expected a violation of {field}, got {fields:?}");
+        let details = status
+            .get_details_bad_request()
+            .expect("BadRequest details");
+        let fields: Vec<&str> = details
+            .field_violations
+            .iter()
+            .map(|v| v.field.as_str())
+            .collect();
+        assert!(
+            fields.contains(&field),
+            "expected a violation of {field}, got {fields:?}"
+        );
     }
-    assert_eq!(intake.count("SELECT count(*) FROM intake.requests").await, 0);
+    assert_eq!(
+        intake.count("SELECT count(*) FROM intake.requests").await,
+        0
+    );
     assert_eq!(intake.count("SELECT count(*) FROM intake.outbox").await, 0);
     intake.stop().await;
 }
@@ -157,9 +233,17 @@ async fn binary_drains_and_exits_cleanly_on_sigterm() {
         .unwrap();
     let mut serving = false;
     for _ in 0..300 {
-        let channel = Channel::from_shared(format!("http://127.0.0.1:{port}")).unwrap().connect().await;
+        let channel = Channel::from_shared(format!("http://127.0.0.1:{port}"))
+            .unwrap()
+            .connect()
+            .await;
         if let Ok(channel) = channel
-            && HealthClient::new(channel).check(HealthCheckRequest { service: "komek.intake.v1.IntakeService".into() }).await.is_ok()
+            && HealthClient::new(channel)
+                .check(HealthCheckRequest {
+                    service: "komek.intake.v1.IntakeService".into(),
+                })
+                .await
+                .is_ok()
         {
             serving = true;
             break;
@@ -173,6 +257,9 @@ async fn binary_drains_and_exits_cleanly_on_sigterm() {
     unsafe {
         libc::kill(pid, libc::SIGTERM);
     }
-    let status = tokio::time::timeout(Duration::from_secs(20), child.wait()).await.expect("exits after SIGTERM").unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap();
     assert!(status.success(), "exit status {status}");
 }

@@ -39,7 +39,13 @@ impl Assignments {
         keepalive: Duration,
         shutdown: CancellationToken,
     ) -> Self {
-        Self { pool, bus, index, keepalive, shutdown }
+        Self {
+            pool,
+            bus,
+            index,
+            keepalive,
+            shutdown,
+        }
     }
 }
 
@@ -55,7 +61,10 @@ fn to_api(row: &AssignmentRow) -> api::Assignment {
         priority: row.priority.into(),
         required_skills: row.required_skills.iter().map(|s| i32::from(*s)).collect(),
         location: Some(pb::Location {
-            point: Some(pb::LatLng { latitude: row.lat, longitude: row.lon }),
+            point: Some(pb::LatLng {
+                latitude: row.lat,
+                longitude: row.lon,
+            }),
             address: String::new(),
             settlement: row.settlement.clone(),
             district: row.district.clone(),
@@ -94,7 +103,9 @@ fn offered_to_api(e: &ev::AssignmentOffered) -> api::Assignment {
 }
 
 fn unimplemented<T>(what: &str) -> Result<Response<T>, Status> {
-    Err(Status::unimplemented(format!("{what} is not available on this server yet")))
+    Err(Status::unimplemented(format!(
+        "{what} is not available on this server yet"
+    )))
 }
 
 type OfferStream = Pin<Box<dyn futures::Stream<Item = Result<api::OfferEvent, Status>> + Send>>;
@@ -119,8 +130,15 @@ impl api::assignment_service_server::AssignmentService for Assignments {
 
         // Subscribe before reading open offers, so nothing falls between the two; an offer
         // seen both ways is sent once.
-        let mut live = self.bus.client.subscribe(format!("komek.assignment.>")).await.map_err(internal)?;
-        let open = store::open_offers(&self.pool, &groups).await.map_err(internal)?;
+        let mut live = self
+            .bus
+            .client
+            .subscribe("komek.assignment.>")
+            .await
+            .map_err(internal)?;
+        let open = store::open_offers(&self.pool, &groups)
+            .await
+            .map_err(internal)?;
 
         let (tx, rx) = mpsc::channel(64);
         let keepalive = self.keepalive;
@@ -154,7 +172,9 @@ impl api::assignment_service_server::AssignmentService for Assignments {
                 let Some(message) = message else { return };
                 let event = match message.subject.as_str() {
                     subject::ASSIGNMENT_OFFERED => {
-                        let Ok(e) = ev::AssignmentOffered::decode(message.payload.as_ref()) else { continue };
+                        let Ok(e) = ev::AssignmentOffered::decode(message.payload.as_ref()) else {
+                            continue;
+                        };
                         if !group_names.contains(&e.group) || !sent.insert(e.assignment.clone()) {
                             continue;
                         }
@@ -165,7 +185,9 @@ impl api::assignment_service_server::AssignmentService for Assignments {
                         }
                     }
                     subject::ASSIGNMENT_CHANGED => {
-                        let Ok(e) = ev::AssignmentChanged::decode(message.payload.as_ref()) else { continue };
+                        let Ok(e) = ev::AssignmentChanged::decode(message.payload.as_ref()) else {
+                            continue;
+                        };
                         if !group_names.contains(&e.group) {
                             continue;
                         }

@@ -40,7 +40,10 @@ impl GroupIndex {
     pub fn apply(&self, state: &ev::GroupState) -> Result<(), String> {
         let id = parse_name("groups", &state.group, "group").map_err(|v| v.description)?;
         let mut groups = self.groups.write().unwrap();
-        if groups.get(&id).is_some_and(|g| g.revision >= state.revision) {
+        if groups
+            .get(&id)
+            .is_some_and(|g| g.revision >= state.revision)
+        {
             return Ok(());
         }
         if state.deleted {
@@ -53,8 +56,13 @@ impl GroupIndex {
             id: state.group.clone(),
             location,
             radius_km: state.service_area.as_ref().map_or(0.0, |a| a.radius_km),
-            skills: state.skills.iter().filter_map(|s| Skill::from_code(s.skill)).collect(),
-            availability: Availability::from_code(state.availability).unwrap_or(Availability::OffDuty),
+            skills: state
+                .skills
+                .iter()
+                .filter_map(|s| Skill::from_code(s.skill))
+                .collect(),
+            availability: Availability::from_code(state.availability)
+                .unwrap_or(Availability::OffDuty),
             capacity: u32::try_from(state.capacity).unwrap_or(0),
             active_assignments: 0,
         };
@@ -108,7 +116,9 @@ impl GroupIndex {
     /// whether it got there.
     pub async fn wait_for(&self, seq: u64, timeout: Duration) -> bool {
         let mut rx = self.applied.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|s| *s >= seq)).await.is_ok_and(|r| r.is_ok())
+        tokio::time::timeout(timeout, rx.wait_for(|s| *s >= seq))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 }
 
@@ -151,7 +161,9 @@ impl RosterFollower {
                 m = messages.next() => m,
                 _ = shutdown.cancelled() => return Ok(()),
             };
-            let Some(message) = message else { return Ok(()) };
+            let Some(message) = message else {
+                return Ok(());
+            };
             let message = message?;
             match ev::GroupState::decode(message.payload.as_ref()) {
                 Ok(state) => {

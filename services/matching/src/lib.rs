@@ -47,7 +47,12 @@ pub struct OfferTtl {
 
 impl Default for OfferTtl {
     fn default() -> Self {
-        Self { critical_secs: 5 * 60, high_secs: 15 * 60, normal_secs: 60 * 60, low_secs: 4 * 3600 }
+        Self {
+            critical_secs: 5 * 60,
+            high_secs: 15 * 60,
+            normal_secs: 60 * 60,
+            low_secs: 4 * 3600,
+        }
     }
 }
 
@@ -67,7 +72,11 @@ impl Default for Config {
     fn default() -> Self {
         let mut base = Base::default();
         base.listen.set_port(50054);
-        Self { base, offer_ttl: OfferTtl::default(), keepalive_secs: 30 }
+        Self {
+            base,
+            offer_ttl: OfferTtl::default(),
+            keepalive_secs: 30,
+        }
     }
 }
 
@@ -113,8 +122,13 @@ pub async fn serve(
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(AssignmentServiceServer::new(assignments));
     routes.add_service(DispatchServiceServer::new(dispatch::Dispatch));
-    let names = [assignment_service_server::SERVICE_NAME, dispatch_service_server::SERVICE_NAME];
+    let names = [
+        assignment_service_server::SERVICE_NAME,
+        dispatch_service_server::SERVICE_NAME,
+    ];
     rpc::serve(listener, routes, &names, config.base.reflection, shutdown).await?;
-    background.drain(Duration::from_secs(config.base.shutdown_grace_secs)).await;
+    background
+        .drain(Duration::from_secs(config.base.shutdown_grace_secs))
+        .await;
     Ok(())
 }

@@ -51,7 +51,9 @@ impl Handler for Matcher {
         // group registered just before the call is not missed.
         let head = index::roster_head(&self.bus).await?;
         if !self.index.wait_for(head, INDEX_CATCH_UP).await {
-            return Err(HandleError::Retry(anyhow::anyhow!("roster index behind the stream")));
+            return Err(HandleError::Retry(anyhow::anyhow!(
+                "roster index behind the stream"
+            )));
         }
 
         let history = store::history(tx, request_id).await?;
@@ -61,29 +63,47 @@ impl Handler for Matcher {
         }
         let attempt = history.attempts + 1;
         let location = triaged.location.clone().unwrap_or_default();
-        let Some(point) = location.point.and_then(|p| GeoPoint::new(p.latitude, p.longitude).ok())
+        let Some(point) = location
+            .point
+            .and_then(|p| GeoPoint::new(p.latitude, p.longitude).ok())
         else {
             return escalate(tx, &triaged, vec![IneligibleReason::NoLocation], attempt).await;
         };
-        let skills: Vec<Skill> = triaged.required_skills.iter().filter_map(|s| Skill::from_code(*s)).collect();
+        let skills: Vec<Skill> = triaged
+            .required_skills
+            .iter()
+            .filter_map(|s| Skill::from_code(*s))
+            .collect();
         let groups = self.index.snapshot();
         if groups.is_empty() {
             return escalate(tx, &triaged, vec![IneligibleReason::NoGroups], attempt).await;
         }
         let views: Vec<_> = groups.iter().map(|g| g.view.clone()).collect();
-        let excluded: Vec<String> = history.excluded_groups.iter().map(|g| name("groups", *g)).collect();
-        let need = Need { location: point, skills: &skills, excluded: &excluded };
+        let excluded: Vec<String> = history
+            .excluded_groups
+            .iter()
+            .map(|g| name("groups", *g))
+            .collect();
+        let need = Need {
+            location: point,
+            skills: &skills,
+            excluded: &excluded,
+        };
         let mut ranked = matching::evaluate(&need, &views);
 
         let mut chosen = None;
-        for i in 0..ranked.len() {
-            if !ranked[i].is_eligible() {
+        for (i, evaluation) in ranked.iter_mut().enumerate() {
+            if !evaluation.is_eligible() {
                 break;
             }
-            let group_id = parse_name("groups", &ranked[i].group, "group").map_err(|v| HandleError::Reject(v.description))?;
-            let group = groups.iter().find(|g| g.id == group_id).expect("ranked from this snapshot");
+            let group_id = parse_name("groups", &evaluation.group, "group")
+                .map_err(|v| HandleError::Reject(v.description))?;
+            let group = groups
+                .iter()
+                .find(|g| g.id == group_id)
+                .expect("ranked from this snapshot");
             if !store::take_capacity(tx, group_id, group.view.capacity as i32).await? {
-                ranked[i].reasons.push(IneligibleReason::NoCapacity);
+                evaluation.reasons.push(IneligibleReason::NoCapacity);
                 continue;
             }
             chosen = Some((i, group.clone()));
@@ -97,7 +117,11 @@ impl Handler for Matcher {
                 if e.is_eligible() && chosen.as_ref().is_some_and(|(c, _)| *c != i) {
                     reasons.push(IneligibleReason::NotNearest.code());
                 }
-                ev::CandidateScore { group: e.group.clone(), distance_meters: e.distance_m, reasons }
+                ev::CandidateScore {
+                    group: e.group.clone(),
+                    distance_meters: e.distance_m,
+                    reasons,
+                }
             })
             .collect();
         let Some((i, group)) = chosen else {
@@ -133,7 +157,9 @@ impl Handler for Matcher {
         };
         let Some(row) = store::insert_offer(tx, &row).await? else {
             // Another replica made an offer first; our capacity unit rolls back with the error.
-            return Err(HandleError::Retry(anyhow::anyhow!("request already has an active offer")));
+            return Err(HandleError::Retry(anyhow::anyhow!(
+                "request already has an active offer"
+            )));
         };
         let event = ev::AssignmentOffered {
             assignment: name("assignments", row.id),
@@ -144,7 +170,10 @@ impl Handler for Matcher {
             category: triaged.category,
             priority: triaged.priority,
             required_skills: triaged.required_skills.clone(),
-            location: Some(pb::Location { address: String::new(), ..location }),
+            location: Some(pb::Location {
+                address: String::new(),
+                ..location
+            }),
             distance_meters: row.distance_m,
             attempt,
             offer_time: Some(timestamp(row.offered_at)),

@@ -50,13 +50,21 @@ pub async fn history(tx: &mut PgConnection, request_id: Uuid) -> sqlx::Result<Hi
         attempts: rows.len() as i32,
         active: rows.iter().any(|(_, s)| ACTIVE.contains(s)),
         // Declined (3) and expired (4) offers are not made to the same group again.
-        excluded_groups: rows.iter().filter(|(_, s)| matches!(s, 3 | 4)).map(|(g, _)| *g).collect(),
+        excluded_groups: rows
+            .iter()
+            .filter(|(_, s)| matches!(s, 3 | 4))
+            .map(|(g, _)| *g)
+            .collect(),
     })
 }
 
 /// Takes one unit of the group's capacity; false when the group is full. The CHECK on
 /// group_load backs this up should two replicas race.
-pub async fn take_capacity(tx: &mut PgConnection, group: Uuid, capacity: i32) -> sqlx::Result<bool> {
+pub async fn take_capacity(
+    tx: &mut PgConnection,
+    group: Uuid,
+    capacity: i32,
+) -> sqlx::Result<bool> {
     sqlx::query(
         "INSERT INTO group_load (group_id, capacity) VALUES ($1, $2) \
          ON CONFLICT (group_id) DO UPDATE SET capacity = GREATEST(EXCLUDED.capacity, group_load.active)",
@@ -65,16 +73,21 @@ pub async fn take_capacity(tx: &mut PgConnection, group: Uuid, capacity: i32) ->
     .bind(capacity)
     .execute(&mut *tx)
     .await?;
-    let taken = sqlx::query("UPDATE group_load SET active = active + 1 WHERE group_id = $1 AND active < capacity")
-        .bind(group)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+    let taken = sqlx::query(
+        "UPDATE group_load SET active = active + 1 WHERE group_id = $1 AND active < capacity",
+    )
+    .bind(group)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     Ok(taken == 1)
 }
 
 /// Records an offer; `None` when the request already has an active assignment.
-pub async fn insert_offer(tx: &mut PgConnection, a: &AssignmentRow) -> sqlx::Result<Option<AssignmentRow>> {
+pub async fn insert_offer(
+    tx: &mut PgConnection,
+    a: &AssignmentRow,
+) -> sqlx::Result<Option<AssignmentRow>> {
     sqlx::query_as(
         "INSERT INTO assignments (id, request_id, group_id, status, attempt, reference_code, \
            category, priority, required_skills, lat, lon, settlement, district, region, distance_m, \
@@ -114,5 +127,8 @@ pub async fn open_offers(pool: &PgPool, groups: &[Uuid]) -> sqlx::Result<Vec<Ass
 }
 
 pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<AssignmentRow>> {
-    sqlx::query_as("SELECT * FROM assignments WHERE id = $1").bind(id).fetch_optional(pool).await
+    sqlx::query_as("SELECT * FROM assignments WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
 }

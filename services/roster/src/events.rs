@@ -23,7 +23,10 @@ pub fn skills(g: &Group) -> Vec<pb::GroupSkill> {
 pub fn schedule(g: &Group) -> Option<pb::WeeklySchedule> {
     use prost::Message;
     // Written by this service from a validated WeeklySchedule; unreadable bytes mean no schedule.
-    g.row.schedule.as_deref().and_then(|b| pb::WeeklySchedule::decode(b).ok())
+    g.row
+        .schedule
+        .as_deref()
+        .and_then(|b| pb::WeeklySchedule::decode(b).ok())
 }
 
 pub fn group_state(g: &Group) -> ev::GroupState {
@@ -32,17 +35,29 @@ pub fn group_state(g: &Group) -> ev::GroupState {
         group: name("groups", r.id),
         organization: name("organizations", r.organization_id),
         display_name: r.display_name.clone(),
-        base_location: Some(pb::LatLng { latitude: r.lat, longitude: r.lon }),
+        base_location: Some(pb::LatLng {
+            latitude: r.lat,
+            longitude: r.lon,
+        }),
         settlement: r.settlement.clone(),
         district: r.district.clone(),
         region: r.region.clone(),
-        service_area: Some(pb::ServiceArea { radius_km: r.radius_km, districts: r.districts.clone() }),
+        service_area: Some(pb::ServiceArea {
+            radius_km: r.radius_km,
+            districts: r.districts.clone(),
+        }),
         skills: skills(g),
         languages: r.languages.iter().map(|l| i32::from(*l)).collect(),
         capacity: r.capacity,
         schedule: schedule(g),
         availability: r.availability.into(),
-        last_location: r.last_lat.zip(r.last_lon).map(|(latitude, longitude)| pb::LatLng { latitude, longitude }),
+        last_location: r
+            .last_lat
+            .zip(r.last_lon)
+            .map(|(latitude, longitude)| pb::LatLng {
+                latitude,
+                longitude,
+            }),
         last_location_time: r.last_location_at.map(timestamp),
         rest_minutes: r.rest_minutes,
         members: g.members.iter().map(|m| name("volunteers", *m)).collect(),

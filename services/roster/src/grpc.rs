@@ -24,13 +24,20 @@ pub struct Roster {
 
 impl Roster {
     pub fn new(pool: PgPool, bus: Bus, max_page_size: u32) -> Self {
-        Self { pool, bus, max_page_size }
+        Self {
+            pool,
+            bus,
+            max_page_size,
+        }
     }
 
     fn limit(&self, page_size: i32) -> Result<i64, Status> {
         match page_size {
             0 => Ok(i64::from(self.max_page_size.min(50))),
-            n if n < 0 => Err(invalid_argument(&[FieldViolation::new("page_size", "must not be negative")])),
+            n if n < 0 => Err(invalid_argument(&[FieldViolation::new(
+                "page_size",
+                "must not be negative",
+            )])),
             n => Ok(i64::from((n as u32).min(self.max_page_size))),
         }
     }
@@ -53,14 +60,20 @@ fn page_after(token: &str) -> Result<Option<Uuid>, Status> {
         return Ok(None);
     }
     Uuid::parse_str(token).map(Some).map_err(|_| {
-        invalid_argument(&[FieldViolation::new("page_token", "not a token from an earlier response")])
+        invalid_argument(&[FieldViolation::new(
+            "page_token",
+            "not a token from an earlier response",
+        )])
     })
 }
 
 fn required_text(value: &str, field: &str, max: usize, v: &mut Vec<FieldViolation>) -> String {
     let value = value.trim();
     if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
-        v.push(FieldViolation::new(field, format!("1 to {max} printable characters")));
+        v.push(FieldViolation::new(
+            field,
+            format!("1 to {max} printable characters"),
+        ));
     }
     value.to_string()
 }
@@ -68,7 +81,10 @@ fn required_text(value: &str, field: &str, max: usize, v: &mut Vec<FieldViolatio
 fn optional_text(value: &str, field: &str, max: usize, v: &mut Vec<FieldViolation>) -> String {
     let value = value.trim();
     if value.chars().count() > max || value.chars().any(char::is_control) {
-        v.push(FieldViolation::new(field, format!("at most {max} printable characters")));
+        v.push(FieldViolation::new(
+            field,
+            format!("at most {max} printable characters"),
+        ));
     }
     value.to_string()
 }
@@ -76,7 +92,10 @@ fn optional_text(value: &str, field: &str, max: usize, v: &mut Vec<FieldViolatio
 fn languages(values: &[i32], field: &str, v: &mut Vec<FieldViolation>) -> Vec<i16> {
     for (i, l) in values.iter().enumerate() {
         if Language::from_code(*l).is_none() {
-            v.push(FieldViolation::new(format!("{field}[{i}]"), "unknown or unspecified language"));
+            v.push(FieldViolation::new(
+                format!("{field}[{i}]"),
+                "unknown or unspecified language",
+            ));
         }
     }
     values.iter().map(|l| *l as i16).collect()
@@ -90,11 +109,17 @@ fn point(p: Option<&pb::LatLng>, field: &str, v: &mut Vec<FieldViolation>) -> Op
     match GeoPoint::new(p.latitude, p.longitude) {
         Ok(point) => Some(point),
         Err(komek_core::geo::Error::Latitude) => {
-            v.push(FieldViolation::new(format!("{field}.latitude"), "finite, between -90 and 90"));
+            v.push(FieldViolation::new(
+                format!("{field}.latitude"),
+                "finite, between -90 and 90",
+            ));
             None
         }
         Err(komek_core::geo::Error::Longitude) => {
-            v.push(FieldViolation::new(format!("{field}.longitude"), "finite, between -180 and 180"));
+            v.push(FieldViolation::new(
+                format!("{field}.longitude"),
+                "finite, between -180 and 180",
+            ));
             None
         }
     }
@@ -103,16 +128,25 @@ fn point(p: Option<&pb::LatLng>, field: &str, v: &mut Vec<FieldViolation>) -> Op
 fn validate_schedule(s: &pb::WeeklySchedule, v: &mut Vec<FieldViolation>) {
     let tz = s.time_zone.trim();
     if tz.is_empty() || tz.len() > 64 || !(tz == "UTC" || tz.contains('/')) {
-        v.push(FieldViolation::new("group.schedule.time_zone", "an IANA time zone such as Asia/Almaty"));
+        v.push(FieldViolation::new(
+            "group.schedule.time_zone",
+            "an IANA time zone such as Asia/Almaty",
+        ));
     }
     let check_shift = |shift: &pb::Shift, field: String, v: &mut Vec<FieldViolation>| {
         if !(1..=7).contains(&shift.day) {
-            v.push(FieldViolation::new(format!("{field}.day"), "a day of the week"));
+            v.push(FieldViolation::new(
+                format!("{field}.day"),
+                "a day of the week",
+            ));
         }
         for (part, t) in [("start", &shift.start), ("end", &shift.end)] {
             match t {
                 Some(t) if (0..=23).contains(&t.hours) && (0..=59).contains(&t.minutes) => {}
-                _ => v.push(FieldViolation::new(format!("{field}.{part}"), "a time of day 00:00-23:59")),
+                _ => v.push(FieldViolation::new(
+                    format!("{field}.{part}"),
+                    "a time of day 00:00-23:59",
+                )),
             }
         }
     };
@@ -125,7 +159,10 @@ fn validate_schedule(s: &pb::WeeklySchedule, v: &mut Vec<FieldViolation>) {
             chrono::NaiveDate::from_ymd_opt(d.year, d.month as u32, d.day as u32).is_some()
         });
         if !valid_date {
-            v.push(FieldViolation::new(format!("{field}.date"), "a calendar date"));
+            v.push(FieldViolation::new(
+                format!("{field}.date"),
+                "a calendar date",
+            ));
         }
         for (j, shift) in e.shifts.iter().enumerate() {
             check_shift(shift, format!("{field}.shifts[{j}]"), v);
@@ -135,11 +172,17 @@ fn validate_schedule(s: &pb::WeeklySchedule, v: &mut Vec<FieldViolation>) {
 
 fn validate_group(req: &api::CreateGroupRequest) -> Result<NewGroup, Status> {
     let mut v = Vec::new();
-    let key = parse_request_id(&req.request_id).map_err(|e| v.push(e)).ok();
+    let key = parse_request_id(&req.request_id)
+        .map_err(|e| v.push(e))
+        .ok();
     let Some(g) = req.group.as_ref() else {
-        return Err(invalid_argument(&[FieldViolation::new("group", "required")]));
+        return Err(invalid_argument(&[FieldViolation::new(
+            "group", "required",
+        )]));
     };
-    let organization_id = parse_name("organizations", &g.organization, "group.organization").map_err(|e| v.push(e)).ok();
+    let organization_id = parse_name("organizations", &g.organization, "group.organization")
+        .map_err(|e| v.push(e))
+        .ok();
     let display_name = required_text(&g.display_name, "group.display_name", 200, &mut v);
     let base = point(g.base_location.as_ref(), "group.base_location", &mut v);
     let settlement = optional_text(&g.settlement, "group.settlement", 200, &mut v);
@@ -147,34 +190,64 @@ fn validate_group(req: &api::CreateGroupRequest) -> Result<NewGroup, Status> {
     let region = optional_text(&g.region, "group.region", 200, &mut v);
     let area = g.service_area.clone().unwrap_or_default();
     if !area.radius_km.is_finite() || !(0.0..=5000.0).contains(&area.radius_km) {
-        v.push(FieldViolation::new("group.service_area.radius_km", "between 0 (no limit) and 5000"));
+        v.push(FieldViolation::new(
+            "group.service_area.radius_km",
+            "between 0 (no limit) and 5000",
+        ));
     }
     let districts: Vec<String> = area
         .districts
         .iter()
         .enumerate()
-        .map(|(i, d)| required_text(d, &format!("group.service_area.districts[{i}]"), 200, &mut v))
+        .map(|(i, d)| {
+            required_text(
+                d,
+                &format!("group.service_area.districts[{i}]"),
+                200,
+                &mut v,
+            )
+        })
         .collect();
     let mut skills = Vec::new();
     for (i, s) in g.skills.iter().enumerate() {
         let field = format!("group.skills[{i}]");
         if Skill::from_code(s.skill).is_none() {
-            v.push(FieldViolation::new(format!("{field}.skill"), "unknown or unspecified skill"));
-        } else if skills.iter().any(|e: &SkillEntry| i32::from(e.skill) == s.skill) {
-            v.push(FieldViolation::new(format!("{field}.skill"), "listed twice"));
+            v.push(FieldViolation::new(
+                format!("{field}.skill"),
+                "unknown or unspecified skill",
+            ));
+        } else if skills
+            .iter()
+            .any(|e: &SkillEntry| i32::from(e.skill) == s.skill)
+        {
+            v.push(FieldViolation::new(
+                format!("{field}.skill"),
+                "listed twice",
+            ));
         }
         if !s.payload_tonnes.is_finite() || !(0.0..=100.0).contains(&s.payload_tonnes) {
-            v.push(FieldViolation::new(format!("{field}.payload_tonnes"), "between 0 and 100"));
+            v.push(FieldViolation::new(
+                format!("{field}.payload_tonnes"),
+                "between 0 and 100",
+            ));
         }
-        let certified_until = s
-            .certified_until
-            .as_ref()
-            .and_then(|t| from_timestamp(t, &format!("{field}.certified_until")).map_err(|e| v.push(e)).ok());
-        skills.push(SkillEntry { skill: s.skill as i16, certified_until, payload_tonnes: s.payload_tonnes });
+        let certified_until = s.certified_until.as_ref().and_then(|t| {
+            from_timestamp(t, &format!("{field}.certified_until"))
+                .map_err(|e| v.push(e))
+                .ok()
+        });
+        skills.push(SkillEntry {
+            skill: s.skill as i16,
+            certified_until,
+            payload_tonnes: s.payload_tonnes,
+        });
     }
     let langs = languages(&g.languages, "group.languages", &mut v);
     if !(1..=1000).contains(&g.capacity) {
-        v.push(FieldViolation::new("group.capacity", "between 1 and 1000 concurrent assignments"));
+        v.push(FieldViolation::new(
+            "group.capacity",
+            "between 1 and 1000 concurrent assignments",
+        ));
     }
     let availability = match g.availability {
         // A group registers to help: available unless it says otherwise.
@@ -186,7 +259,10 @@ fn validate_group(req: &api::CreateGroupRequest) -> Result<NewGroup, Status> {
         }
     };
     if !(0..=24 * 60).contains(&g.rest_minutes) {
-        v.push(FieldViolation::new("group.rest_minutes", "between 0 and 1440"));
+        v.push(FieldViolation::new(
+            "group.rest_minutes",
+            "between 0 and 1440",
+        ));
     }
     if let Some(s) = &g.schedule {
         validate_schedule(s, &mut v);
@@ -234,17 +310,29 @@ fn group_to_api(g: &Group) -> api::Group {
         name: name("groups", r.id),
         organization: name("organizations", r.organization_id),
         display_name: r.display_name.clone(),
-        base_location: Some(pb::LatLng { latitude: r.lat, longitude: r.lon }),
+        base_location: Some(pb::LatLng {
+            latitude: r.lat,
+            longitude: r.lon,
+        }),
         settlement: r.settlement.clone(),
         district: r.district.clone(),
         region: r.region.clone(),
-        service_area: Some(pb::ServiceArea { radius_km: r.radius_km, districts: r.districts.clone() }),
+        service_area: Some(pb::ServiceArea {
+            radius_km: r.radius_km,
+            districts: r.districts.clone(),
+        }),
         skills: events::skills(g),
         languages: r.languages.iter().map(|l| i32::from(*l)).collect(),
         capacity: r.capacity,
         schedule: events::schedule(g),
         availability: r.availability.into(),
-        last_location: r.last_lat.zip(r.last_lon).map(|(latitude, longitude)| pb::LatLng { latitude, longitude }),
+        last_location: r
+            .last_lat
+            .zip(r.last_lon)
+            .map(|(latitude, longitude)| pb::LatLng {
+                latitude,
+                longitude,
+            }),
         last_location_time: r.last_location_at.map(timestamp),
         rest_minutes: r.rest_minutes,
         members: g.members.iter().map(|m| name("volunteers", *m)).collect(),
@@ -268,7 +356,9 @@ fn volunteer_to_api(v: &Volunteer) -> api::Volunteer {
 }
 
 fn unimplemented<T>(what: &str) -> Result<Response<T>, Status> {
-    Err(Status::unimplemented(format!("{what} is not available on this server yet")))
+    Err(Status::unimplemented(format!(
+        "{what} is not available on this server yet"
+    )))
 }
 
 #[tonic::async_trait]
@@ -279,11 +369,16 @@ impl api::roster_service_server::RosterService for Roster {
     ) -> Result<Response<api::Organization>, Status> {
         let req = request.into_inner();
         let mut v = Vec::new();
-        let key = parse_request_id(&req.request_id).map_err(|e| v.push(e)).ok();
+        let key = parse_request_id(&req.request_id)
+            .map_err(|e| v.push(e))
+            .ok();
         let o = req.organization.clone().unwrap_or_default();
         let display_name = required_text(&o.display_name, "organization.display_name", 200, &mut v);
         if !(1..=5).contains(&o.kind) {
-            v.push(FieldViolation::new("organization.kind", "unknown or unspecified kind"));
+            v.push(FieldViolation::new(
+                "organization.kind",
+                "unknown or unspecified kind",
+            ));
         }
         let regions: Vec<String> = o
             .regions
@@ -291,16 +386,32 @@ impl api::roster_service_server::RosterService for Roster {
             .enumerate()
             .map(|(i, r)| required_text(r, &format!("organization.regions[{i}]"), 200, &mut v))
             .collect();
-        let contact_email = optional_text(&o.contact_email, "organization.contact_email", 254, &mut v);
+        let contact_email =
+            optional_text(&o.contact_email, "organization.contact_email", 254, &mut v);
         if !contact_email.is_empty() && !contact_email.contains('@') {
-            v.push(FieldViolation::new("organization.contact_email", "an e-mail address"));
+            v.push(FieldViolation::new(
+                "organization.contact_email",
+                "an e-mail address",
+            ));
         }
         if !v.is_empty() {
             return Err(invalid_argument(&v));
         }
-        let new = NewOrganization { key: key.unwrap(), display_name, kind: o.kind as i16, regions, contact_email };
-        let payload = api::CreateOrganizationRequest { request_id: String::new(), ..req }.encode_to_vec();
-        let row = store::create_organization(&self.pool, &new, &payload).await.map_err(status_of)?;
+        let new = NewOrganization {
+            key: key.unwrap(),
+            display_name,
+            kind: o.kind as i16,
+            regions,
+            contact_email,
+        };
+        let payload = api::CreateOrganizationRequest {
+            request_id: String::new(),
+            ..req
+        }
+        .encode_to_vec();
+        let row = store::create_organization(&self.pool, &new, &payload)
+            .await
+            .map_err(status_of)?;
         Ok(Response::new(organization_to_api(&row)))
     }
 
@@ -309,7 +420,9 @@ impl api::roster_service_server::RosterService for Roster {
         request: Request<api::GetOrganizationRequest>,
     ) -> Result<Response<api::Organization>, Status> {
         let id = name_arg("organizations", &request.get_ref().name, "name")?;
-        let row = store::get_organization(&self.pool, id).await.map_err(status_of)?;
+        let row = store::get_organization(&self.pool, id)
+            .await
+            .map_err(status_of)?;
         Ok(Response::new(organization_to_api(&row)))
     }
 
@@ -342,8 +455,14 @@ impl api::roster_service_server::RosterService for Roster {
     ) -> Result<Response<api::Group>, Status> {
         let req = request.into_inner();
         let new = validate_group(&req)?;
-        let payload = api::CreateGroupRequest { request_id: String::new(), ..req }.encode_to_vec();
-        let group = store::create_group(&self.pool, &new, &payload).await.map_err(status_of)?;
+        let payload = api::CreateGroupRequest {
+            request_id: String::new(),
+            ..req
+        }
+        .encode_to_vec();
+        let group = store::create_group(&self.pool, &new, &payload)
+            .await
+            .map_err(status_of)?;
         self.bus.wake_outbox();
         tracing::info!(group = %group.row.id, "group created");
         Ok(Response::new(group_to_api(&group)))
@@ -367,11 +486,21 @@ impl api::roster_service_server::RosterService for Roster {
         let organization = if req.organization.is_empty() {
             None
         } else {
-            Some(name_arg("organizations", &req.organization, "organization")?)
+            Some(name_arg(
+                "organizations",
+                &req.organization,
+                "organization",
+            )?)
         };
-        let groups = store::list_groups(&self.pool, organization, req.region.trim(), page_after(&req.page_token)?, limit)
-            .await
-            .map_err(status_of)?;
+        let groups = store::list_groups(
+            &self.pool,
+            organization,
+            req.region.trim(),
+            page_after(&req.page_token)?,
+            limit,
+        )
+        .await
+        .map_err(status_of)?;
         let next_page_token = next_token(groups.len(), limit, groups.last().map(|g| g.row.id));
         Ok(Response::new(api::ListGroupsResponse {
             groups: groups.iter().map(group_to_api).collect(),
@@ -393,9 +522,14 @@ impl api::roster_service_server::RosterService for Roster {
         let req = request.into_inner();
         let id = name_arg("groups", &req.name, "name")?;
         if Availability::from_code(req.availability).is_none() {
-            return Err(invalid_argument(&[FieldViolation::new("availability", "AVAILABLE, BUSY or OFF_DUTY")]));
+            return Err(invalid_argument(&[FieldViolation::new(
+                "availability",
+                "AVAILABLE, BUSY or OFF_DUTY",
+            )]));
         }
-        let group = store::set_availability(&self.pool, id, req.availability as i16).await.map_err(status_of)?;
+        let group = store::set_availability(&self.pool, id, req.availability as i16)
+            .await
+            .map_err(status_of)?;
         self.bus.wake_outbox();
         Ok(Response::new(group_to_api(&group)))
     }
@@ -406,7 +540,9 @@ impl api::roster_service_server::RosterService for Roster {
     ) -> Result<Response<api::Group>, Status> {
         let req = request.into_inner();
         let mut v = Vec::new();
-        let id = parse_name("groups", &req.name, "name").map_err(|e| v.push(e)).ok();
+        let id = parse_name("groups", &req.name, "name")
+            .map_err(|e| v.push(e))
+            .ok();
         let p = point(req.location.as_ref(), "location", &mut v);
         let now = Utc::now();
         let at = match &req.fix_time {
@@ -433,14 +569,19 @@ impl api::roster_service_server::RosterService for Roster {
     ) -> Result<Response<api::Volunteer>, Status> {
         let req = request.into_inner();
         let mut v = Vec::new();
-        let key = parse_request_id(&req.request_id).map_err(|e| v.push(e)).ok();
+        let key = parse_request_id(&req.request_id)
+            .map_err(|e| v.push(e))
+            .ok();
         let vol = req.volunteer.clone().unwrap_or_default();
         let display_name = required_text(&vol.display_name, "volunteer.display_name", 200, &mut v);
         let langs = languages(&vol.languages, "volunteer.languages", &mut v);
         let mut groups = Vec::new();
         for (i, g) in vol.groups.iter().enumerate() {
             match parse_name("groups", g, &format!("volunteer.groups[{i}]")) {
-                Ok(id) if groups.contains(&id) => v.push(FieldViolation::new(format!("volunteer.groups[{i}]"), "listed twice")),
+                Ok(id) if groups.contains(&id) => v.push(FieldViolation::new(
+                    format!("volunteer.groups[{i}]"),
+                    "listed twice",
+                )),
                 Ok(id) => groups.push(id),
                 Err(e) => v.push(e),
             }
@@ -453,9 +594,20 @@ impl api::roster_service_server::RosterService for Roster {
                 "volunteer.phone needs encryption at rest, which is not configured on this server",
             ));
         }
-        let new = NewVolunteer { key: key.unwrap(), display_name, languages: langs, groups };
-        let payload = api::CreateVolunteerRequest { request_id: String::new(), ..req }.encode_to_vec();
-        let volunteer = store::create_volunteer(&self.pool, &new, &payload).await.map_err(status_of)?;
+        let new = NewVolunteer {
+            key: key.unwrap(),
+            display_name,
+            languages: langs,
+            groups,
+        };
+        let payload = api::CreateVolunteerRequest {
+            request_id: String::new(),
+            ..req
+        }
+        .encode_to_vec();
+        let volunteer = store::create_volunteer(&self.pool, &new, &payload)
+            .await
+            .map_err(status_of)?;
         self.bus.wake_outbox();
         Ok(Response::new(volunteer_to_api(&volunteer)))
     }
@@ -465,7 +617,9 @@ impl api::roster_service_server::RosterService for Roster {
         request: Request<api::GetVolunteerRequest>,
     ) -> Result<Response<api::Volunteer>, Status> {
         let id = name_arg("volunteers", &request.get_ref().name, "name")?;
-        let volunteer = store::get_volunteer(&self.pool, id).await.map_err(status_of)?;
+        let volunteer = store::get_volunteer(&self.pool, id)
+            .await
+            .map_err(status_of)?;
         Ok(Response::new(volunteer_to_api(&volunteer)))
     }
 

@@ -32,7 +32,10 @@ impl Default for Config {
     fn default() -> Self {
         let mut base = Base::default();
         base.listen.set_port(50053);
-        Self { base, max_page_size: 100 }
+        Self {
+            base,
+            max_page_size: 100,
+        }
     }
 }
 
@@ -53,7 +56,16 @@ pub async fn serve(
     let service = grpc::Roster::new(deps.pool.clone(), deps.bus.clone(), config.max_page_size);
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(RosterServiceServer::new(service));
-    rpc::serve(listener, routes, &[SERVICE_NAME], config.base.reflection, shutdown).await?;
-    background.drain(Duration::from_secs(config.base.shutdown_grace_secs)).await;
+    rpc::serve(
+        listener,
+        routes,
+        &[SERVICE_NAME],
+        config.base.reflection,
+        shutdown,
+    )
+    .await?;
+    background
+        .drain(Duration::from_secs(config.base.shutdown_grace_secs))
+        .await;
     Ok(())
 }

@@ -82,10 +82,11 @@ const GROUP_COLUMNS: &str = "id, organization_id, display_name, lat, lon, settle
 
 pub async fn create_group(pool: &PgPool, g: &NewGroup, payload: &[u8]) -> Result<Group, Error> {
     let mut tx = pool.begin().await?;
-    let org_exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM organizations WHERE id = $1)")
-        .bind(g.organization_id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let org_exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM organizations WHERE id = $1)")
+            .bind(g.organization_id)
+            .fetch_one(&mut *tx)
+            .await?;
     if !org_exists {
         return Err(Error::NotFound("organization"));
     }
@@ -111,8 +112,18 @@ pub async fn create_group(pool: &PgPool, g: &NewGroup, payload: &[u8]) -> Result
     .bind(g.radius_km)
     .bind(&g.districts)
     .bind(g.skills.iter().map(|s| s.skill).collect::<Vec<_>>())
-    .bind(g.skills.iter().map(|s| s.certified_until).collect::<Vec<_>>())
-    .bind(g.skills.iter().map(|s| s.payload_tonnes).collect::<Vec<_>>())
+    .bind(
+        g.skills
+            .iter()
+            .map(|s| s.certified_until)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        g.skills
+            .iter()
+            .map(|s| s.payload_tonnes)
+            .collect::<Vec<_>>(),
+    )
     .bind(&g.languages)
     .bind(g.capacity)
     .bind(&g.schedule)
@@ -127,7 +138,10 @@ pub async fn create_group(pool: &PgPool, g: &NewGroup, payload: &[u8]) -> Result
             _ => Err(Error::IdempotencyClash("group")),
         };
     };
-    let group = Group { row, members: Vec::new() };
+    let group = Group {
+        row,
+        members: Vec::new(),
+    };
     publish(&mut tx, &group).await?;
     tx.commit().await?;
     Ok(group)
@@ -140,19 +154,22 @@ async fn publish(tx: &mut PgConnection, group: &Group) -> sqlx::Result<()> {
 }
 
 async fn members(conn: &mut PgConnection, group: Uuid) -> sqlx::Result<Vec<Uuid>> {
-    sqlx::query_scalar("SELECT volunteer_id FROM group_members WHERE group_id = $1 ORDER BY volunteer_id")
-        .bind(group)
-        .fetch_all(conn)
-        .await
+    sqlx::query_scalar(
+        "SELECT volunteer_id FROM group_members WHERE group_id = $1 ORDER BY volunteer_id",
+    )
+    .bind(group)
+    .fetch_all(conn)
+    .await
 }
 
 pub async fn get_group(pool: &PgPool, id: Uuid) -> Result<Group, Error> {
     let mut conn = pool.acquire().await?;
-    let row: GroupRow = sqlx::query_as(&format!("SELECT {GROUP_COLUMNS} FROM groups WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(Error::NotFound("group"))?;
+    let row: GroupRow =
+        sqlx::query_as(&format!("SELECT {GROUP_COLUMNS} FROM groups WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or(Error::NotFound("group"))?;
     let members = members(&mut conn, id).await?;
     Ok(Group { row, members })
 }
@@ -184,7 +201,12 @@ pub async fn list_groups(
 }
 
 /// Applies `change` to a locked group, bumps its version and publishes its new state.
-async fn update_group(pool: &PgPool, id: Uuid, set: &str, bind: GroupChange) -> Result<Group, Error> {
+async fn update_group(
+    pool: &PgPool,
+    id: Uuid,
+    set: &str,
+    bind: GroupChange,
+) -> Result<Group, Error> {
     let mut tx = pool.begin().await?;
     let query = format!(
         "UPDATE groups SET {set}, updated_at = now(), version = version + 1 WHERE id = $1 \
@@ -195,7 +217,10 @@ async fn update_group(pool: &PgPool, id: Uuid, set: &str, bind: GroupChange) -> 
         GroupChange::Availability(a) => q.bind(a),
         GroupChange::Location(lat, lon, at) => q.bind(lat).bind(lon).bind(at),
     };
-    let row = q.fetch_optional(&mut *tx).await?.ok_or(Error::NotFound("group"))?;
+    let row = q
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(Error::NotFound("group"))?;
     let members = members(&mut tx, id).await?;
     let group = Group { row, members };
     publish(&mut tx, &group).await?;
@@ -209,7 +234,13 @@ enum GroupChange {
 }
 
 pub async fn set_availability(pool: &PgPool, id: Uuid, availability: i16) -> Result<Group, Error> {
-    update_group(pool, id, "availability = $2", GroupChange::Availability(availability)).await
+    update_group(
+        pool,
+        id,
+        "availability = $2",
+        GroupChange::Availability(availability),
+    )
+    .await
 }
 
 pub async fn set_location(
@@ -255,10 +286,11 @@ pub async fn create_volunteer(
     };
     for group in &v.groups {
         // Lock the group so its version and published state follow membership changes in order.
-        let locked: Option<Uuid> = sqlx::query_scalar("SELECT id FROM groups WHERE id = $1 FOR UPDATE")
-            .bind(group)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let locked: Option<Uuid> =
+            sqlx::query_scalar("SELECT id FROM groups WHERE id = $1 FOR UPDATE")
+                .bind(group)
+                .fetch_optional(&mut *tx)
+                .await?;
         if locked.is_none() {
             return Err(Error::NotFound("group"));
         }
@@ -275,10 +307,20 @@ pub async fn create_volunteer(
         .fetch_one(&mut *tx)
         .await?;
         let members = members(&mut tx, *group).await?;
-        publish(&mut tx, &Group { row: group_row, members }).await?;
+        publish(
+            &mut tx,
+            &Group {
+                row: group_row,
+                members,
+            },
+        )
+        .await?;
     }
     tx.commit().await?;
-    Ok(Volunteer { row, groups: v.groups.clone() })
+    Ok(Volunteer {
+        row,
+        groups: v.groups.clone(),
+    })
 }
 
 pub async fn get_volunteer(pool: &PgPool, id: Uuid) -> Result<Volunteer, Error> {
@@ -289,9 +331,11 @@ pub async fn get_volunteer(pool: &PgPool, id: Uuid) -> Result<Volunteer, Error> 
     .fetch_optional(pool)
     .await?
     .ok_or(Error::NotFound("volunteer"))?;
-    let groups = sqlx::query_scalar("SELECT group_id FROM group_members WHERE volunteer_id = $1 ORDER BY group_id")
-        .bind(id)
-        .fetch_all(pool)
-        .await?;
+    let groups = sqlx::query_scalar(
+        "SELECT group_id FROM group_members WHERE volunteer_id = $1 ORDER BY group_id",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
     Ok(Volunteer { row, groups })
 }

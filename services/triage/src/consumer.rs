@@ -41,7 +41,11 @@ impl Handler for Classifier {
             reference_code: created.reference_code.clone(),
             category: decision.category.code() as i16,
             priority: decision.priority.code() as i16,
-            required_skills: decision.required_skills.iter().map(|s| s.code() as i16).collect(),
+            required_skills: decision
+                .required_skills
+                .iter()
+                .map(|s| s.code() as i16)
+                .collect(),
             confidence: decision.confidence,
             fired_rules: decision
                 .fired_rules
@@ -101,7 +105,10 @@ pub fn triaged_event(d: &DecisionRow) -> ev::RequestTriaged {
             .map(|id| name("requests", id))
             .unwrap_or_default(),
         location: Some(pb::Location {
-            point: d.lat.zip(d.lon).map(|(latitude, longitude)| pb::LatLng { latitude, longitude }),
+            point: d.lat.zip(d.lon).map(|(latitude, longitude)| pb::LatLng {
+                latitude,
+                longitude,
+            }),
             address: String::new(),
             settlement: d.settlement.clone(),
             district: d.district.clone(),

@@ -25,7 +25,12 @@ fn parse_decision_name(value: &str) -> Result<Uuid, Status> {
         .strip_prefix("requests/")
         .and_then(|r| r.strip_suffix("/triage"))
         .and_then(|id| Uuid::parse_str(id).ok())
-        .ok_or_else(|| invalid_argument(&[FieldViolation::new("name", "must look like requests/{uuid}/triage")]))
+        .ok_or_else(|| {
+            invalid_argument(&[FieldViolation::new(
+                "name",
+                "must look like requests/{uuid}/triage",
+            )])
+        })
 }
 
 fn to_api(d: &DecisionRow) -> api::TriageDecision {
@@ -42,14 +47,21 @@ fn to_api(d: &DecisionRow) -> api::TriageDecision {
                 let (rule_id, terms) = r.split_once('=').unwrap_or((r.as_str(), ""));
                 api::FiredRule {
                     rule_id: rule_id.to_string(),
-                    matched_terms: terms.split('|').filter(|t| !t.is_empty()).map(String::from).collect(),
+                    matched_terms: terms
+                        .split('|')
+                        .filter(|t| !t.is_empty())
+                        .map(String::from)
+                        .collect(),
                     explanation: String::new(),
                 }
             })
             .collect(),
         rules_version: d.rules_version.clone(),
         overridden: d.overridden,
-        possible_duplicate_of: d.possible_duplicate_of.map(|id| name("requests", id)).unwrap_or_default(),
+        possible_duplicate_of: d
+            .possible_duplicate_of
+            .map(|id| name("requests", id))
+            .unwrap_or_default(),
         decide_time: Some(timestamp(d.decided_at)),
         etag: d.version.to_string(),
     }
@@ -72,7 +84,9 @@ impl api::triage_service_server::TriageService for Triage {
         &self,
         _request: Request<api::OverrideTriageRequest>,
     ) -> Result<Response<api::TriageDecision>, Status> {
-        Err(Status::unimplemented("dispatcher overrides are not available on this server yet"))
+        Err(Status::unimplemented(
+            "dispatcher overrides are not available on this server yet",
+        ))
     }
 
     async fn list_triage_audit(
@@ -85,12 +99,25 @@ impl api::triage_service_server::TriageService for Triage {
             0
         } else {
             req.page_token.parse().map_err(|_| {
-                invalid_argument(&[FieldViolation::new("page_token", "not a token from an earlier response")])
+                invalid_argument(&[FieldViolation::new(
+                    "page_token",
+                    "not a token from an earlier response",
+                )])
             })?
         };
-        let limit = i64::from(req.page_size.clamp(0, 100)).max(1).min(100);
-        let limit = if req.page_size == 0 { 50 } else { limit };
-        let rows = store::audit_page(&self.pool, id, after, limit).await.map_err(internal)?;
+        let limit = match req.page_size {
+            0 => 50,
+            n if n < 0 => {
+                return Err(invalid_argument(&[FieldViolation::new(
+                    "page_size",
+                    "must not be negative",
+                )]));
+            }
+            n => i64::from(n.min(100)),
+        };
+        let rows = store::audit_page(&self.pool, id, after, limit)
+            .await
+            .map_err(internal)?;
         let next_page_token = if rows.len() as i64 == limit {
             rows.last().map(|r| r.seq.to_string()).unwrap_or_default()
         } else {
@@ -111,13 +138,18 @@ impl api::triage_service_server::TriageService for Triage {
                 create_time: Some(timestamp(r.created_at)),
             })
             .collect();
-        Ok(Response::new(api::ListTriageAuditResponse { entries, next_page_token }))
+        Ok(Response::new(api::ListTriageAuditResponse {
+            entries,
+            next_page_token,
+        }))
     }
 
     async fn merge_duplicate(
         &self,
         _request: Request<api::MergeDuplicateRequest>,
     ) -> Result<Response<api::TriageDecision>, Status> {
-        Err(Status::unimplemented("merging duplicates is not available on this server yet"))
+        Err(Status::unimplemented(
+            "merging duplicates is not available on this server yet",
+        ))
     }
 }

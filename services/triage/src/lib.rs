@@ -62,8 +62,19 @@ pub async fn serve(
     ));
 
     let mut routes = tonic::service::RoutesBuilder::default();
-    routes.add_service(TriageServiceServer::new(grpc::Triage::new(deps.pool.clone())));
-    rpc::serve(listener, routes, &[SERVICE_NAME], config.base.reflection, shutdown).await?;
-    background.drain(Duration::from_secs(config.base.shutdown_grace_secs)).await;
+    routes.add_service(TriageServiceServer::new(grpc::Triage::new(
+        deps.pool.clone(),
+    )));
+    rpc::serve(
+        listener,
+        routes,
+        &[SERVICE_NAME],
+        config.base.reflection,
+        shutdown,
+    )
+    .await?;
+    background
+        .drain(Duration::from_secs(config.base.shutdown_grace_secs))
+        .await;
     Ok(())
 }
