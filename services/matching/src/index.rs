@@ -129,8 +129,8 @@ pub struct RosterFollower {
 }
 
 impl RosterFollower {
-    pub async fn start(bus: Bus, index: Arc<GroupIndex>) -> anyhow::Result<Self> {
-        Ok(Self { bus, index })
+    pub fn new(bus: Bus, index: Arc<GroupIndex>) -> Self {
+        Self { bus, index }
     }
 
     pub async fn run(self, shutdown: CancellationToken) {

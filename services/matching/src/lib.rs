@@ -95,7 +95,7 @@ pub async fn serve(
     background.spawn_relay(&deps);
 
     let index = Arc::new(index::GroupIndex::default());
-    let follower = index::RosterFollower::start(deps.bus.clone(), index.clone()).await?;
+    let follower = index::RosterFollower::new(deps.bus.clone(), index.clone());
     background.spawn(follower.run(background.token()));
 
     let triaged = deps
