@@ -11,15 +11,8 @@ use komek_proto::roster::v1 as roster;
 use komek_proto::triage::v1 as triage;
 use komek_proto::types::v1 as pb;
 use komek_tests::settlements::{Settlement, find};
-use komek_tests::{System, eventually};
+use komek_tests::{System, at, create_group, eventually};
 use uuid::Uuid;
-
-fn at(s: &Settlement) -> pb::LatLng {
-    pb::LatLng {
-        latitude: s.lat,
-        longitude: s.lon,
-    }
-}
 
 fn distance_m(a: &Settlement, b: &Settlement) -> f64 {
     let p = |s: &Settlement| komek_core_point(s.lat, s.lon);
@@ -28,48 +21,6 @@ fn distance_m(a: &Settlement, b: &Settlement) -> f64 {
 
 fn komek_core_point(lat: f64, lon: f64) -> komek_core::GeoPoint {
     komek_core::GeoPoint::new(lat, lon).unwrap()
-}
-
-async fn create_group(
-    client: &mut komek_proto::roster::v1::roster_service_client::RosterServiceClient<
-        tonic::transport::Channel,
-    >,
-    org: &str,
-    name: &str,
-    place: &Settlement,
-    skills: &[pb::Skill],
-    availability: pb::Availability,
-) -> roster::Group {
-    client
-        .create_group(roster::CreateGroupRequest {
-            request_id: Uuid::new_v4().to_string(),
-            group: Some(roster::Group {
-                organization: org.to_string(),
-                display_name: name.to_string(),
-                base_location: Some(at(place)),
-                settlement: place.name_en.clone(),
-                district: place.district.clone(),
-                region: place.region.clone(),
-                service_area: Some(pb::ServiceArea {
-                    radius_km: 150.0,
-                    districts: vec![],
-                }),
-                skills: skills
-                    .iter()
-                    .map(|s| pb::GroupSkill {
-                        skill: *s as i32,
-                        ..Default::default()
-                    })
-                    .collect(),
-                languages: vec![pb::Language::Kazakh as i32, pb::Language::Russian as i32],
-                capacity: 2,
-                availability: availability as i32,
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -104,6 +55,7 @@ async fn hotline_request_is_offered_to_the_nearest_available_group_with_the_skil
         almaty,
         &[pb::Skill::SearchRescue],
         pb::Availability::Busy,
+        &Uuid::new_v4().to_string(),
     )
     .await;
     // Nearer than Talgar, but cannot search.
@@ -114,6 +66,7 @@ async fn hotline_request_is_offered_to_the_nearest_available_group_with_the_skil
         kaskelen,
         &[pb::Skill::SocialCare],
         pb::Availability::Available,
+        &Uuid::new_v4().to_string(),
     )
     .await;
     let nearest = create_group(
@@ -123,6 +76,7 @@ async fn hotline_request_is_offered_to_the_nearest_available_group_with_the_skil
         talgar,
         &[pb::Skill::SearchRescue, pb::Skill::FirstAid],
         pb::Availability::Available,
+        &Uuid::new_v4().to_string(),
     )
     .await;
     let farther = create_group(
@@ -132,6 +86,7 @@ async fn hotline_request_is_offered_to_the_nearest_available_group_with_the_skil
         issyk,
         &[pb::Skill::SearchRescue],
         pb::Availability::Available,
+        &Uuid::new_v4().to_string(),
     )
     .await;
     assert!(distance_m(almaty, kaskelen) < distance_m(almaty, talgar));
@@ -318,6 +273,7 @@ async fn request_nobody_can_serve_is_escalated() {
         semey,
         &[pb::Skill::Psychologist],
         pb::Availability::Available,
+        &Uuid::new_v4().to_string(),
     )
     .await;
 

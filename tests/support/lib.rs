@@ -3,6 +3,10 @@
 
 pub mod settlements;
 
+use komek_proto::roster::v1 as roster;
+use komek_proto::types::v1 as pb;
+use settlements::Settlement;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -187,4 +191,53 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     None
+}
+
+pub fn at(s: &Settlement) -> pb::LatLng {
+    pb::LatLng {
+        latitude: s.lat,
+        longitude: s.lon,
+    }
+}
+
+/// Registers a group based at `place` with a 150 km service area and room for two jobs.
+pub async fn create_group(
+    client: &mut RosterServiceClient<Channel>,
+    org: &str,
+    name: &str,
+    place: &Settlement,
+    skills: &[pb::Skill],
+    availability: pb::Availability,
+    request_id: &str,
+) -> roster::Group {
+    client
+        .create_group(roster::CreateGroupRequest {
+            request_id: request_id.to_string(),
+            group: Some(roster::Group {
+                organization: org.to_string(),
+                display_name: name.to_string(),
+                base_location: Some(at(place)),
+                settlement: place.name_en.clone(),
+                district: place.district.clone(),
+                region: place.region.clone(),
+                service_area: Some(pb::ServiceArea {
+                    radius_km: 150.0,
+                    districts: vec![],
+                }),
+                skills: skills
+                    .iter()
+                    .map(|s| pb::GroupSkill {
+                        skill: *s as i32,
+                        ..Default::default()
+                    })
+                    .collect(),
+                languages: vec![pb::Language::Kazakh as i32, pb::Language::Russian as i32],
+                capacity: 2,
+                availability: availability as i32,
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
 }
