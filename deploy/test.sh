@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit and property tests, and the tests that start real nats-server
 # and PostgreSQL processes (installed from the distribution's packages when missing).
+# Ends with one line adding up every test binary's result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . deploy/lib.sh
 ensure_servers
-exec cargo test --workspace --locked "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --workspace --locked "$@" 2>&1 | tee "$log" || status=$?
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"

@@ -67,8 +67,8 @@ impl Default for Log {
 pub enum Error {
     #[error("command line: {0}")]
     Args(String),
-    #[error(transparent)]
-    Figment(#[from] Box<figment::Error>),
+    #[error("setting `{key}`: {message}")]
+    Value { key: String, message: String },
 }
 
 /// Loads a service's configuration from `defaults`, the file named by `--config` or
@@ -96,7 +96,14 @@ where
             .unwrap_or_else(|_| figment::value::Value::from(value.clone()));
         figment = figment.merge(Serialized::default(&key, value));
     }
-    figment.extract().map_err(|e| Error::Figment(Box::new(e)))
+    let value_error = |e: figment::Error| Error::Value {
+        key: e.path.join("."),
+        message: e.to_string(),
+    };
+    // Services flatten `Base` into their config, and serde's flatten forgets the key of a bad
+    // value; reading `Base` on its own first names the key in the error.
+    figment.extract::<Base>().map_err(value_error)?;
+    figment.extract().map_err(value_error)
 }
 
 type Flags = Vec<(String, String)>;
@@ -179,6 +186,6 @@ mod tests {
     #[test]
     fn a_bad_value_names_the_key() {
         let err = load(Svc::default(), ["--listen".to_string(), "nowhere".into()]).unwrap_err();
-        assert!(err.to_string().contains("listen"), "{err}");
+        assert!(err.to_string().starts_with("setting `listen`"), "{err}");
     }
 }
