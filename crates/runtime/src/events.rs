@@ -159,6 +159,12 @@ pub struct OutboxRelay {
 }
 
 const RELAY_BATCH: i64 = 256;
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
+/// Sent outbox rows are kept a week for inspection.
+const OUTBOX_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// An inbox row matters while its message can still come back: the streams keep messages 90
+/// days, so rows a day older than that can go.
+const INBOX_RETENTION: Duration = Duration::from_secs(91 * 24 * 3600);
 
 impl OutboxRelay {
     pub fn new(pool: PgPool, bus: Bus) -> Self {
@@ -172,7 +178,14 @@ impl OutboxRelay {
 
     /// Runs until `shutdown`, then publishes what is left once more and returns.
     pub async fn run(self, shutdown: CancellationToken) {
+        let mut last_housekeeping = tokio::time::Instant::now();
         loop {
+            if last_housekeeping.elapsed() >= HOUSEKEEPING_EVERY {
+                last_housekeeping = tokio::time::Instant::now();
+                if let Err(err) = self.housekeeping(OUTBOX_RETENTION, INBOX_RETENTION).await {
+                    tracing::warn!(error = %err, "outbox housekeeping failed");
+                }
+            }
             loop {
                 match self.relay_batch().await {
                     Ok(n) if n == RELAY_BATCH as usize => continue,
@@ -192,6 +205,26 @@ impl OutboxRelay {
                 _ = shutdown.cancelled() => {}
             }
         }
+    }
+
+    /// Deletes outbox rows sent longer than `sent_for` ago and inbox rows older than `inbox_for`.
+    /// Unsent rows are never deleted. Returns how many rows of each went.
+    pub async fn housekeeping(
+        &self,
+        sent_for: Duration,
+        inbox_for: Duration,
+    ) -> sqlx::Result<(u64, u64)> {
+        let outbox = sqlx::query("DELETE FROM outbox WHERE sent_at < now() - $1::interval")
+            .bind(sent_for)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        let inbox = sqlx::query("DELETE FROM inbox WHERE received_at < now() - $1::interval")
+            .bind(inbox_for)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok((outbox, inbox))
     }
 
     /// Publishes up to one batch. Rows stay locked until marked, so two relays never publish

@@ -95,6 +95,44 @@ async fn committed_rows_are_published_with_their_id_and_marked_sent() {
 }
 
 #[tokio::test]
+async fn housekeeping_removes_only_old_sent_rows() {
+    let (_nats, _db, pool, bus) = setup().await;
+    let mut tx = pool.begin().await.unwrap();
+    let sent = enqueue(&mut tx, subject::REQUEST_ESCALATED, &event(1))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let relay = OutboxRelay::new(pool.clone(), bus.clone());
+    relay.relay_batch().await.unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    let unsent = enqueue(&mut tx, subject::REQUEST_ESCALATED, &event(2))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    sqlx::query("UPDATE outbox SET created_at = now() - interval '30 days', sent_at = now() - interval '30 days' WHERE id = $1")
+        .bind(sent)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE outbox SET created_at = now() - interval '30 days' WHERE id = $1")
+        .bind(unsent)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let week = Duration::from_secs(7 * 24 * 3600);
+    assert_eq!(relay.housekeeping(week, week).await.unwrap(), (1, 0));
+    let left: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM outbox")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        left,
+        vec![unsent],
+        "an unsent row is never deleted, however old"
+    );
+}
+
+#[tokio::test]
 async fn rolled_back_change_publishes_nothing() {
     let (_nats, _db, pool, bus) = setup().await;
     let mut tx = pool.begin().await.unwrap();
