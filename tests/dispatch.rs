@@ -106,6 +106,9 @@ async fn hotline_request_is_offered_to_the_nearest_available_group_with_the_skil
         .unwrap()
         .into_inner();
 
+    // Four groups and one membership change.
+    system.wait_roster_published(5).await;
+
     // The volunteer's app is connected before the call comes in.
     let mut assignments = system.assignment_client().await;
     let mut offers = assignments
@@ -276,6 +279,8 @@ async fn request_nobody_can_serve_is_escalated() {
         &Uuid::new_v4().to_string(),
     )
     .await;
+
+    system.wait_roster_published(1).await;
 
     let usharal = find("Usharal", "Abai Region");
     let mut intake_client = system.intake_client().await;

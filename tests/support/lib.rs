@@ -156,6 +156,27 @@ impl System {
         AssignmentServiceClient::new(connect(self.matching).await.unwrap())
     }
 
+    /// Waits until the roster has published `changes` group-state events. Roster RPCs return
+    /// once the change and its event are committed; the event reaches the stream a moment
+    /// later through the outbox, and a request triaged before that would miss the group.
+    pub async fn wait_roster_published(&self, changes: u64) {
+        let client = async_nats::connect(self.nats.url()).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        let published = eventually(Duration::from_secs(30), || {
+            let js = js.clone();
+            async move {
+                let mut stream = js.get_stream("KOMEK_ROSTER").await.ok()?;
+                let last = stream.info().await.ok()?.state.last_sequence;
+                (last >= changes).then_some(())
+            }
+        })
+        .await;
+        assert!(
+            published.is_some(),
+            "roster did not publish {changes} changes within 30 s"
+        );
+    }
+
     /// Sends shutdown and checks that every service drains and returns without error.
     pub async fn stop(self) {
         self.shutdown.cancel();

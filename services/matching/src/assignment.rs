@@ -120,10 +120,14 @@ impl api::assignment_service_server::AssignmentService for Assignments {
     ) -> Result<Response<Self::StreamOffersStream>, Status> {
         let volunteer = parse_name("volunteers", &request.get_ref().volunteer, "volunteer")
             .map_err(|v| invalid_argument(&[v]))?;
-        // A volunteer added a moment ago may not be in the index yet.
+        // A volunteer added a moment ago may not be in the index yet: the roster publishes
+        // through its outbox, a little after its RPC returned.
         let head = index::roster_head(&self.bus).await.map_err(internal)?;
         self.index.wait_for(head, Duration::from_secs(5)).await;
-        let groups = self.index.groups_of(volunteer);
+        let groups = self
+            .index
+            .wait_for_membership(volunteer, Duration::from_secs(5))
+            .await;
         if groups.is_empty() {
             return Err(Status::not_found("volunteer is not a member of any group"));
         }
@@ -142,6 +146,7 @@ impl api::assignment_service_server::AssignmentService for Assignments {
 
         let (tx, rx) = mpsc::channel(64);
         let keepalive = self.keepalive;
+        let index = self.index.clone();
         let shutdown = self.shutdown.clone();
         tokio::spawn(async move {
             let mut sent: HashSet<String> = HashSet::new();
@@ -156,7 +161,8 @@ impl api::assignment_service_server::AssignmentService for Assignments {
                     return;
                 }
             }
-            let group_names: HashSet<String> = groups.iter().map(|g| name("groups", *g)).collect();
+            // Membership is checked per event, so joining or leaving a group takes effect on
+            // an open stream.
             loop {
                 let message = tokio::select! {
                     m = live.next() => m,
@@ -175,7 +181,9 @@ impl api::assignment_service_server::AssignmentService for Assignments {
                         let Ok(e) = ev::AssignmentOffered::decode(message.payload.as_ref()) else {
                             continue;
                         };
-                        if !group_names.contains(&e.group) || !sent.insert(e.assignment.clone()) {
+                        if !index.is_member(volunteer, &e.group)
+                            || !sent.insert(e.assignment.clone())
+                        {
                             continue;
                         }
                         api::OfferEvent {
@@ -188,7 +196,7 @@ impl api::assignment_service_server::AssignmentService for Assignments {
                         let Ok(e) = ev::AssignmentChanged::decode(message.payload.as_ref()) else {
                             continue;
                         };
-                        if !group_names.contains(&e.group) {
+                        if !index.is_member(volunteer, &e.group) {
                             continue;
                         }
                         let kind = match pb::AssignmentStatus::try_from(e.status) {

@@ -112,6 +112,37 @@ impl GroupIndex {
         });
     }
 
+    /// The volunteer's groups, waiting up to `timeout` for a membership the roster has just
+    /// recorded to reach the index.
+    pub async fn wait_for_membership(&self, volunteer: Uuid, timeout: Duration) -> Vec<Uuid> {
+        let mut rx = self.applied.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let groups = self.groups_of(volunteer);
+            if !groups.is_empty() {
+                return groups;
+            }
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
+                return groups;
+            }
+        }
+    }
+
+    /// Whether the volunteer belongs to the group named `group` now.
+    pub fn is_member(&self, volunteer: Uuid, group: &str) -> bool {
+        let Ok(id) = parse_name("groups", group, "group") else {
+            return false;
+        };
+        self.groups
+            .read()
+            .unwrap()
+            .get(&id)
+            .is_some_and(|g| g.members.contains(&volunteer))
+    }
+
     /// Waits until every roster message up to `seq` is applied, at most `timeout`. Returns
     /// whether it got there.
     pub async fn wait_for(&self, seq: u64, timeout: Duration) -> bool {
