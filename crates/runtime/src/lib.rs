@@ -1,9 +1,10 @@
 //! The runtime every Komek service shares, so that each service is only its domain and its API.
 //!
-//! A service's `run(config, shutdown)` calls, in order: [`telemetry::init`] (from `main`),
-//! [`db::connect_and_migrate`], [`events::Bus::connect`], spawns its consumers and the
-//! [`events::OutboxRelay`] on a [`tokio_util::task::TaskTracker`], and serves gRPC with
-//! [`grpc::serve`], which adds health and reflection. Cancelling the shutdown token drains all of it.
+//! `main` calls [`config::load`] and [`telemetry::init`]; a service's `serve` then connects with
+//! [`service::Deps::connect`] (schema, migrations, NATS, streams), spawns its consumers
+//! ([`events::consume`]) and outbox relay on a [`service::Background`], and ends with
+//! [`service::Background::serve_then_drain`]: gRPC with health and reflection until the shutdown
+//! token is cancelled, then the background tasks.
 
 pub mod config;
 pub mod convert;

@@ -72,6 +72,22 @@ impl Background {
         self.tracker.spawn(relay.run(self.stop.clone()));
     }
 
+    /// Serves gRPC on `listener` until `shutdown`, then stops the background tasks: the order
+    /// every service shuts down in.
+    pub async fn serve_then_drain(
+        self,
+        base: &Base,
+        listener: tokio::net::TcpListener,
+        routes: tonic::service::RoutesBuilder,
+        service_names: &[&'static str],
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        crate::grpc::serve(listener, routes, service_names, base.reflection, shutdown).await?;
+        self.drain(Duration::from_secs(base.shutdown_grace_secs))
+            .await;
+        Ok(())
+    }
+
     /// Stops every task and waits for them, at most `grace`.
     pub async fn drain(self, grace: Duration) {
         self.stop.cancel();

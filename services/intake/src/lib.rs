@@ -8,13 +8,11 @@ mod grpc;
 mod model;
 mod store;
 
-use std::time::Duration;
-
 use komek_proto::intake::v1::intake_service_server::{IntakeServiceServer, SERVICE_NAME};
+use komek_runtime::CancellationToken;
 use komek_runtime::config::Base;
 use komek_runtime::events::{self as bus_events, streams};
 use komek_runtime::service::{Background, Deps};
-use komek_runtime::{CancellationToken, grpc as rpc};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
@@ -84,16 +82,7 @@ pub async fn serve(
     let service = grpc::Intake::new(deps.pool.clone(), deps.bus.clone(), config.max_page_size);
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(IntakeServiceServer::new(service));
-    rpc::serve(
-        listener,
-        routes,
-        &[SERVICE_NAME],
-        config.base.reflection,
-        shutdown,
-    )
-    .await?;
     background
-        .drain(Duration::from_secs(config.base.shutdown_grace_secs))
-        .await;
-    Ok(())
+        .serve_then_drain(&config.base, listener, routes, &[SERVICE_NAME], shutdown)
+        .await
 }

@@ -14,10 +14,10 @@ use std::time::Duration;
 
 use komek_proto::matching::v1::assignment_service_server::{self, AssignmentServiceServer};
 use komek_proto::matching::v1::dispatch_service_server::{self, DispatchServiceServer};
+use komek_runtime::CancellationToken;
 use komek_runtime::config::Base;
 use komek_runtime::events::{self as bus_events, streams, subject};
 use komek_runtime::service::{Background, Deps};
-use komek_runtime::{CancellationToken, grpc as rpc};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
@@ -126,9 +126,7 @@ pub async fn serve(
         assignment_service_server::SERVICE_NAME,
         dispatch_service_server::SERVICE_NAME,
     ];
-    rpc::serve(listener, routes, &names, config.base.reflection, shutdown).await?;
     background
-        .drain(Duration::from_secs(config.base.shutdown_grace_secs))
-        .await;
-    Ok(())
+        .serve_then_drain(&config.base, listener, routes, &names, shutdown)
+        .await
 }

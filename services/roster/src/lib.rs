@@ -7,12 +7,10 @@ mod grpc;
 mod model;
 mod store;
 
-use std::time::Duration;
-
 use komek_proto::roster::v1::roster_service_server::{RosterServiceServer, SERVICE_NAME};
+use komek_runtime::CancellationToken;
 use komek_runtime::config::Base;
 use komek_runtime::service::{Background, Deps};
-use komek_runtime::{CancellationToken, grpc as rpc};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
@@ -56,16 +54,7 @@ pub async fn serve(
     let service = grpc::Roster::new(deps.pool.clone(), deps.bus.clone(), config.max_page_size);
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(RosterServiceServer::new(service));
-    rpc::serve(
-        listener,
-        routes,
-        &[SERVICE_NAME],
-        config.base.reflection,
-        shutdown,
-    )
-    .await?;
     background
-        .drain(Duration::from_secs(config.base.shutdown_grace_secs))
-        .await;
-    Ok(())
+        .serve_then_drain(&config.base, listener, routes, &[SERVICE_NAME], shutdown)
+        .await
 }

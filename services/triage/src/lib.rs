@@ -6,13 +6,11 @@ mod consumer;
 mod grpc;
 mod store;
 
-use std::time::Duration;
-
 use komek_proto::triage::v1::triage_service_server::{SERVICE_NAME, TriageServiceServer};
+use komek_runtime::CancellationToken;
 use komek_runtime::config::Base;
 use komek_runtime::events::{self as bus_events, streams, subject};
 use komek_runtime::service::{Background, Deps};
-use komek_runtime::{CancellationToken, grpc as rpc};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
@@ -65,16 +63,7 @@ pub async fn serve(
     routes.add_service(TriageServiceServer::new(grpc::Triage::new(
         deps.pool.clone(),
     )));
-    rpc::serve(
-        listener,
-        routes,
-        &[SERVICE_NAME],
-        config.base.reflection,
-        shutdown,
-    )
-    .await?;
     background
-        .drain(Duration::from_secs(config.base.shutdown_grace_secs))
-        .await;
-    Ok(())
+        .serve_then_drain(&config.base, listener, routes, &[SERVICE_NAME], shutdown)
+        .await
 }
