@@ -81,6 +81,21 @@ fi
 disown
 wait_port "$nats_port" nats-server
 
+# Keys for caller personal data, made once per installation and kept beside the data.
+secrets=$root/secrets.env
+if [ ! -f "$secrets" ]; then
+  umask 077
+  {
+    echo "KOMEK_PII__KEY_ID=k1"
+    echo "KOMEK_PII__KEYS__K1=$(head -c 32 /dev/urandom | base64)"
+    echo "KOMEK_PII__INDEX_KEY=$(head -c 32 /dev/urandom | base64)"
+  } >"$secrets"
+  umask 022
+fi
+set -a
+. "$secrets"
+set +a
+
 for s in "${services[@]}"; do
   name=${s%%:*} port=${s##*:}
   KOMEK_DATABASE_URL=$db_url KOMEK_NATS_URL="nats://127.0.0.1:$nats_port" \

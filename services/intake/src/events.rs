@@ -43,7 +43,8 @@ pub fn request_created(row: &RequestRow) -> ev::RequestCreated {
                 end_time: row.wanted_end.map(timestamp),
             }
         }),
-        caller_blind_index: Vec::new(),
+        // A keyed hash: lets triage spot a repeat caller, reveals nothing without the key.
+        caller_blind_index: row.caller_blind_index.clone().unwrap_or_default(),
         create_time: Some(timestamp(row.created_at)),
     }
 }

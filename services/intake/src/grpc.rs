@@ -13,7 +13,10 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::model::{ListFilter, NewRequest, RequestRow};
+use std::sync::Arc;
+
+use crate::model::{ListFilter, NewRequest, RequestRow, SealedCaller};
+use crate::pii::{self, Vault};
 use crate::store;
 
 const MAX_DESCRIPTION_CHARS: usize = 4000;
@@ -23,15 +26,42 @@ pub struct Intake {
     pool: PgPool,
     bus: Bus,
     max_page_size: u32,
+    vault: Option<Arc<Vault>>,
 }
 
 impl Intake {
-    pub fn new(pool: PgPool, bus: Bus, max_page_size: u32) -> Self {
+    pub fn new(pool: PgPool, bus: Bus, max_page_size: u32, vault: Option<Arc<Vault>>) -> Self {
         Self {
             pool,
             bus,
             max_page_size,
+            vault,
         }
+    }
+
+    /// The API view of a stored request, with caller name and phone decrypted.
+    fn to_api(&self, row: &RequestRow) -> api::Request {
+        let mut out = to_api(row);
+        if let (Some(vault), Some(caller), Some(key_id)) = (
+            &self.vault,
+            out.caller.as_mut(),
+            row.caller_key_id.as_deref(),
+        ) {
+            let open =
+                |field: &str, sealed: &Option<Vec<u8>>| -> String {
+                    let Some(sealed) = sealed else {
+                        return String::new();
+                    };
+                    vault.open(key_id, row.id, field, sealed).unwrap_or_else(|err| {
+                    // The rest of the request is still useful; the log says which row to check.
+                    tracing::error!(request = %row.id, error = %err, "caller data unreadable");
+                    String::new()
+                })
+                };
+            caller.display_name = open("caller.display_name", &row.caller_name_enc);
+            caller.phone = open("caller.phone", &row.caller_phone_enc);
+        }
+        out
     }
 }
 
@@ -53,13 +83,8 @@ impl api::intake_service_server::IntakeService for Intake {
         request: Request<api::CreateRequestRequest>,
     ) -> Result<Response<api::Request>, Status> {
         let req = request.into_inner();
-        let new = validate_create(&req)?;
-        // The payload without its key identifies "the same request" for idempotent retries.
-        let payload = api::CreateRequestRequest {
-            request_id: String::new(),
-            ..req
-        }
-        .encode_to_vec();
+        let new = validate_create(&req, self.vault.as_deref())?;
+        let payload = fingerprint(req, self.vault.as_deref());
         let (row, created) = store::create(&self.pool, &new, &payload)
             .await
             .map_err(status_of)?;
@@ -67,7 +92,7 @@ impl api::intake_service_server::IntakeService for Intake {
             self.bus.wake_outbox();
             tracing::info!(request = %row.id, reference = %row.reference_code, "request created");
         }
-        Ok(Response::new(to_api(&row)))
+        Ok(Response::new(self.to_api(&row)))
     }
 
     async fn get_request(
@@ -77,7 +102,7 @@ impl api::intake_service_server::IntakeService for Intake {
         let id = parse_name("requests", &request.get_ref().name, "name")
             .map_err(|v| invalid_argument(&[v]))?;
         let row = store::get(&self.pool, id).await.map_err(status_of)?;
-        Ok(Response::new(to_api(&row)))
+        Ok(Response::new(self.to_api(&row)))
     }
 
     async fn list_requests(
@@ -95,7 +120,7 @@ impl api::intake_service_server::IntakeService for Intake {
             String::new()
         };
         Ok(Response::new(api::ListRequestsResponse {
-            requests: rows.iter().map(to_api).collect(),
+            requests: rows.iter().map(|r| self.to_api(r)).collect(),
             next_page_token,
         }))
     }
@@ -133,7 +158,7 @@ impl api::intake_service_server::IntakeService for Intake {
             .await
             .map_err(status_of)?;
         self.bus.wake_outbox();
-        Ok(Response::new(to_api(&row)))
+        Ok(Response::new(self.to_api(&row)))
     }
 
     async fn find_by_reference(
@@ -146,8 +171,29 @@ impl api::intake_service_server::IntakeService for Intake {
         let row = store::find_by_reference(&self.pool, &code)
             .await
             .map_err(status_of)?;
-        Ok(Response::new(to_api(&row)))
+        Ok(Response::new(self.to_api(&row)))
     }
+}
+
+/// What identifies "the same request" for idempotent retries: the request without its key,
+/// with caller name and phone replaced by keyed hashes so that no plaintext is stored for it.
+fn fingerprint(mut req: api::CreateRequestRequest, vault: Option<&Vault>) -> Vec<u8> {
+    req.request_id.clear();
+    if let (Some(vault), Some(caller)) = (vault, req.caller.as_mut()) {
+        for (domain, value) in [
+            ("fingerprint.name", &mut caller.display_name),
+            ("fingerprint.phone", &mut caller.phone),
+        ] {
+            if !value.is_empty() {
+                *value = vault
+                    .keyed_hash(domain, value)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+            }
+        }
+    }
+    req.encode_to_vec()
 }
 
 fn page_token(t: DateTime<Utc>, id: Uuid) -> String {
@@ -196,7 +242,10 @@ fn optional_enum<T>(
 }
 
 /// Every problem of a CreateRequest at once, so an operator fixes them in one go.
-fn validate_create(req: &api::CreateRequestRequest) -> Result<NewRequest, Status> {
+fn validate_create(
+    req: &api::CreateRequestRequest,
+    vault: Option<&Vault>,
+) -> Result<NewRequest, Status> {
     let mut v = Vec::new();
     let key = parse_request_id(&req.request_id)
         .map_err(|e| v.push(e))
@@ -223,6 +272,24 @@ fn validate_create(req: &api::CreateRequestRequest) -> Result<NewRequest, Status
             "an anonymous caller has no name or phone",
         ));
     }
+    let caller_name = text(
+        &caller.display_name,
+        "caller.display_name",
+        MAX_SHORT_TEXT_CHARS,
+        &mut v,
+    );
+    let phone = if caller.phone.trim().is_empty() {
+        None
+    } else {
+        let normalized = pii::normalize_phone(&caller.phone);
+        if normalized.is_none() {
+            v.push(FieldViolation::new(
+                "caller.phone",
+                "an E.164 number such as +77011234567",
+            ));
+        }
+        normalized
+    };
 
     let location = req.location.clone().unwrap_or_default();
     let point = match &location.point {
@@ -333,15 +400,28 @@ fn validate_create(req: &api::CreateRequestRequest) -> Result<NewRequest, Status
     if !v.is_empty() {
         return Err(invalid_argument(&v));
     }
-    if identifies {
-        // Names and phones are personal data and are only stored encrypted; until an encryption
-        // key is configured, refuse rather than store them in the clear.
-        return Err(Status::failed_precondition(
-            "caller.display_name and caller.phone need encryption at rest, which is not configured on this server; record the caller as anonymous",
-        ));
-    }
+    let id = Uuid::now_v7();
+    let sealed = match (identifies, vault) {
+        (false, _) => None,
+        (true, Some(vault)) => Some(SealedCaller {
+            name: (!caller_name.is_empty())
+                .then(|| vault.seal(id, "caller.display_name", &caller_name)),
+            phone: phone.as_ref().map(|p| vault.seal(id, "caller.phone", p)),
+            key_id: vault.current_key_id().to_string(),
+            blind_index: phone.as_ref().map(|p| vault.blind_index(p)),
+        }),
+        (true, None) => {
+            // Names and phones are personal data and are only stored encrypted; without a key,
+            // refuse rather than store them in the clear.
+            return Err(Status::failed_precondition(
+                "caller.display_name and caller.phone need encryption at rest, which is not configured on this server; record the caller as anonymous",
+            ));
+        }
+    };
     Ok(NewRequest {
+        id,
         idempotency_key: key.unwrap(),
+        caller: sealed,
         channel: channel.unwrap(),
         anonymous: caller.anonymous || !identifies,
         language,

@@ -6,6 +6,7 @@ mod consumer;
 mod events;
 mod grpc;
 mod model;
+pub mod pii;
 mod store;
 
 use komek_proto::intake::v1::intake_service_server::{IntakeServiceServer, SERVICE_NAME};
@@ -28,6 +29,8 @@ pub struct Config {
     pub base: Base,
     /// Largest page ListRequests returns.
     pub max_page_size: u32,
+    /// Keys for caller personal data; without them, caller name and phone are refused.
+    pub pii: pii::Config,
 }
 
 impl Default for Config {
@@ -37,6 +40,7 @@ impl Default for Config {
         Self {
             base,
             max_page_size: 100,
+            pii: pii::Config::default(),
         }
     }
 }
@@ -79,7 +83,16 @@ pub async fn serve(
         ));
     }
 
-    let service = grpc::Intake::new(deps.pool.clone(), deps.bus.clone(), config.max_page_size);
+    let vault = pii::Vault::from_config(&config.pii)?.map(std::sync::Arc::new);
+    if vault.is_none() {
+        tracing::warn!("no pii keys configured: caller names and phones will be refused");
+    }
+    let service = grpc::Intake::new(
+        deps.pool.clone(),
+        deps.bus.clone(),
+        config.max_page_size,
+        vault,
+    );
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(IntakeServiceServer::new(service));
     background

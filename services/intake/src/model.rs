@@ -7,7 +7,9 @@ use uuid::Uuid;
 /// A validated CreateRequest.
 #[derive(Debug, Clone)]
 pub struct NewRequest {
+    pub id: Uuid,
     pub idempotency_key: Uuid,
+    pub caller: Option<SealedCaller>,
     pub channel: Channel,
     pub anonymous: bool,
     pub language: Option<Language>,
@@ -23,6 +25,15 @@ pub struct NewRequest {
     pub quantity: Option<(f64, String)>,
     pub wanted_start: Option<DateTime<Utc>>,
     pub wanted_end: Option<DateTime<Utc>>,
+}
+
+/// Caller name and phone as stored: encrypted, with the key id and the phone's blind index.
+#[derive(Debug, Clone)]
+pub struct SealedCaller {
+    pub name: Option<Vec<u8>>,
+    pub phone: Option<Vec<u8>>,
+    pub key_id: String,
+    pub blind_index: Option<Vec<u8>>,
 }
 
 /// A stored request, column for column.
@@ -64,6 +75,10 @@ pub struct RequestRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+    pub caller_name_enc: Option<Vec<u8>>,
+    pub caller_phone_enc: Option<Vec<u8>>,
+    pub caller_key_id: Option<String>,
+    pub caller_blind_index: Option<Vec<u8>>,
 }
 
 /// Filters of ListRequests, already validated.

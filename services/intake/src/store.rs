@@ -40,12 +40,13 @@ pub async fn create(
             "INSERT INTO requests (id, idempotency_key, create_payload, reference_code, channel, \
                caller_anonymous, caller_language, lat, lon, address, settlement, district, region, \
                description, operator_category, operator_priority, people_count, quantity_value, \
-               quantity_unit, wanted_start, wanted_end, status) \
+               quantity_unit, wanted_start, wanted_end, status, caller_name_enc, caller_phone_enc, \
+               caller_key_id, caller_blind_index) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-               $18, $19, $20, $21, $22) \
+               $18, $19, $20, $21, $22, $23, $24, $25, $26) \
              ON CONFLICT DO NOTHING RETURNING *",
         )
-        .bind(Uuid::now_v7())
+        .bind(new.id)
         .bind(new.idempotency_key)
         .bind(payload)
         .bind(code.as_str())
@@ -67,6 +68,10 @@ pub async fn create(
         .bind(new.wanted_start)
         .bind(new.wanted_end)
         .bind(RequestStatus::New.code() as i16)
+        .bind(new.caller.as_ref().and_then(|c| c.name.clone()))
+        .bind(new.caller.as_ref().and_then(|c| c.phone.clone()))
+        .bind(new.caller.as_ref().map(|c| c.key_id.clone()))
+        .bind(new.caller.as_ref().and_then(|c| c.blind_index.clone()))
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(row) = inserted {

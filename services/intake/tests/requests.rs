@@ -4,12 +4,14 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use komek_intake::pii::Config as PiiConfig;
 use komek_proto::intake::v1 as api;
 use komek_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use komek_proto::types::v1 as pb;
 use komek_runtime::CancellationToken;
 use komek_runtime::config::Base;
 use komek_testkit::{Nats, TestDb};
+use prost::Message;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tonic::Code;
@@ -27,8 +29,10 @@ struct Intake {
 
 impl Intake {
     async fn start() -> Self {
-        let nats = Nats::start();
-        let db = TestDb::create().await;
+        Self::start_on(Nats::start(), TestDb::create().await, PiiConfig::default()).await
+    }
+
+    async fn start_on(nats: Nats, db: TestDb, pii: PiiConfig) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let config = komek_intake::Config {
@@ -37,6 +41,7 @@ impl Intake {
                 nats_url: nats.url(),
                 ..Base::default()
             },
+            pii,
             ..Default::default()
         };
         let stop = CancellationToken::new();
@@ -48,6 +53,13 @@ impl Intake {
             stop,
             server,
         }
+    }
+
+    /// Stops the service and starts it again on the same servers with other settings.
+    async fn restart(self, pii: PiiConfig) -> Self {
+        self.stop.cancel();
+        self.server.await.unwrap().unwrap();
+        Self::start_on(self._nats, self.db, pii).await
     }
 
     async fn client(&self) -> IntakeServiceClient<Channel> {
@@ -262,4 +274,160 @@ async fn binary_drains_and_exits_cleanly_on_sigterm() {
         .expect("exits after SIGTERM")
         .unwrap();
     assert!(status.success(), "exit status {status}");
+}
+
+fn keys(current: &str, keys: &[(&str, u8)]) -> PiiConfig {
+    use base64::Engine;
+    let b64 = |n: u8| base64::engine::general_purpose::STANDARD.encode([n; 32]);
+    PiiConfig {
+        key_id: current.into(),
+        keys: keys
+            .iter()
+            .map(|(id, n)| (id.to_string(), b64(*n)))
+            .collect(),
+        index_key: b64(42),
+    }
+}
+
+fn identified() -> api::CreateRequestRequest {
+    let mut request = valid();
+    request.caller = Some(api::Caller {
+        display_name: "Бекжан Сериков".into(),
+        phone: "+7 701 123-45-67".into(),
+        preferred_language: pb::Language::Kazakh as i32,
+        anonymous: false,
+    });
+    request
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_identity_is_stored_encrypted_and_never_published() {
+    let intake = Intake::start_on(
+        Nats::start(),
+        TestDb::create().await,
+        keys("k1", &[("k1", 1)]),
+    )
+    .await;
+    let mut client = intake.client().await;
+    let created = client
+        .create_request(identified())
+        .await
+        .unwrap()
+        .into_inner();
+    let caller = created.caller.unwrap();
+    assert_eq!(caller.display_name, "Бекжан Сериков");
+    assert_eq!(caller.phone, "+77011234567", "stored in E.164");
+
+    let pool = PgPool::connect(intake.db.url()).await.unwrap();
+    // Every column of the row, as the database would dump it.
+    let dump: String = sqlx::query_scalar("SELECT row_to_json(r)::text FROM intake.requests r")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    for secret in ["Бекжан", "Сериков", "7011234567", "701 123"] {
+        assert!(!dump.contains(secret), "{secret} in the stored row");
+    }
+    let payload: Vec<u8> = sqlx::query_scalar("SELECT create_payload FROM intake.requests")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(!contains(&payload, "Бекжан") && !contains(&payload, "123-45-67"));
+
+    let events: Vec<Vec<u8>> = sqlx::query_scalar("SELECT payload FROM intake.outbox")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert!(!contains(&events[0], "Бекжан") && !contains(&events[0], "7011234567"));
+    let event = komek_proto::events::v1::RequestCreated::decode(events[0].as_slice()).unwrap();
+    assert_eq!(
+        event.caller_blind_index.len(),
+        32,
+        "the repeat-caller hash travels instead"
+    );
+
+    // A retry is recognised although the stored fingerprint holds no plaintext.
+    let again = client
+        .create_request(api::CreateRequestRequest {
+            request_id: created_request_id(&pool).await,
+            ..identified()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.name, created.name);
+    intake.stop().await;
+}
+
+async fn created_request_id(pool: &PgPool) -> String {
+    let key: Uuid = sqlx::query_scalar("SELECT idempotency_key FROM intake.requests")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    key.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_key_still_reads_earlier_callers() {
+    let intake = Intake::start_on(
+        Nats::start(),
+        TestDb::create().await,
+        keys("k1", &[("k1", 1)]),
+    )
+    .await;
+    let created = intake
+        .client()
+        .await
+        .create_request(identified())
+        .await
+        .unwrap()
+        .into_inner();
+
+    let intake = intake.restart(keys("k2", &[("k1", 1), ("k2", 2)])).await;
+    let mut client = intake.client().await;
+    let read = client
+        .get_request(api::GetRequestRequest {
+            name: created.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(read.caller.unwrap().display_name, "Бекжан Сериков");
+    let newer = client
+        .create_request(identified())
+        .await
+        .unwrap()
+        .into_inner();
+    let pool = PgPool::connect(intake.db.url()).await.unwrap();
+    let key_id: String =
+        sqlx::query_scalar("SELECT caller_key_id FROM intake.requests WHERE id = $1")
+            .bind(Uuid::parse_str(newer.name.trim_start_matches("requests/")).unwrap())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(key_id, "k2", "new data uses the current key");
+    intake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_keys_caller_identity_is_refused_and_nothing_written() {
+    let intake = Intake::start().await;
+    let status = intake
+        .client()
+        .await
+        .create_request(identified())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert_eq!(
+        intake.count("SELECT count(*) FROM intake.requests").await,
+        0
+    );
+    intake.stop().await;
 }

@@ -1,0 +1,265 @@
+//! Caller personal data at rest: AES-256-GCM with the key id stored beside each ciphertext, so
+//! keys can rotate (new writes use the current key; older keys stay configured to read), and a
+//! keyed hash of the phone (HMAC-SHA256, the blind index) to find a repeat caller without
+//! decrypting anything.
+
+use std::collections::HashMap;
+
+use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use aes_gcm::{Aes256Gcm, Key, Nonce};
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use uuid::Uuid;
+
+/// Keys as configured: base64 of 32 random bytes each.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Id of the key new data is encrypted with.
+    pub key_id: String,
+    /// Every key that may still be needed to read, by id; must contain `key_id`.
+    pub keys: HashMap<String, String>,
+    /// Key of the blind index. Changing it makes earlier callers unrecognisable.
+    pub index_key: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("pii: {0}")]
+    Config(String),
+    #[error("pii: data encrypted with unknown key {0:?}")]
+    UnknownKey(String),
+    #[error("pii: ciphertext does not decrypt; wrong key or tampered row")]
+    Decrypt,
+}
+
+pub struct Vault {
+    current: String,
+    ciphers: HashMap<String, Aes256Gcm>,
+    index_key: Vec<u8>,
+}
+
+const NONCE_LEN: usize = 12;
+
+fn key_bytes(name: &str, b64: &str) -> Result<Vec<u8>, Error> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|_| Error::Config(format!("{name} is not base64")))?;
+    if bytes.len() != 32 {
+        return Err(Error::Config(format!(
+            "{name} must be 32 bytes, is {}",
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
+}
+
+impl Vault {
+    /// `None` when no key is configured: the service then refuses personal data.
+    pub fn from_config(config: &Config) -> Result<Option<Self>, Error> {
+        if config.key_id.is_empty() && config.keys.is_empty() && config.index_key.is_empty() {
+            return Ok(None);
+        }
+        if !config.keys.contains_key(&config.key_id) {
+            return Err(Error::Config(format!(
+                "pii.keys has no key {:?} (pii.key_id)",
+                config.key_id
+            )));
+        }
+        let mut ciphers = HashMap::new();
+        for (id, b64) in &config.keys {
+            let bytes = key_bytes(&format!("pii.keys.{id}"), b64)?;
+            ciphers.insert(
+                id.clone(),
+                Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&bytes)),
+            );
+        }
+        let index_key = key_bytes("pii.index_key", &config.index_key)?;
+        Ok(Some(Self {
+            current: config.key_id.clone(),
+            ciphers,
+            index_key,
+        }))
+    }
+
+    pub fn current_key_id(&self) -> &str {
+        &self.current
+    }
+
+    /// Encrypts `plain` for the row `row` and column `field`; both are bound in as associated
+    /// data, so a ciphertext copied to another row or column does not decrypt.
+    pub fn seal(&self, row: Uuid, field: &str, plain: &str) -> Vec<u8> {
+        let cipher = &self.ciphers[&self.current];
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let aad = associated(row, field);
+        let sealed = cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plain.as_bytes(),
+                    aad: &aad,
+                },
+            )
+            .expect("AES-GCM encryption of a short string cannot fail");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    pub fn open(
+        &self,
+        key_id: &str,
+        row: Uuid,
+        field: &str,
+        sealed: &[u8],
+    ) -> Result<String, Error> {
+        let cipher = self
+            .ciphers
+            .get(key_id)
+            .ok_or_else(|| Error::UnknownKey(key_id.into()))?;
+        if sealed.len() < NONCE_LEN {
+            return Err(Error::Decrypt);
+        }
+        let (nonce, body) = sealed.split_at(NONCE_LEN);
+        let aad = associated(row, field);
+        let plain = cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: body,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| Error::Decrypt)?;
+        String::from_utf8(plain).map_err(|_| Error::Decrypt)
+    }
+
+    /// Keyed hash of a normalised phone number.
+    pub fn blind_index(&self, phone: &str) -> Vec<u8> {
+        self.keyed_hash("komek.caller.phone.v1", phone)
+    }
+
+    /// Keyed hash of `value` in the named domain: comparable, not reversible without the key.
+    pub fn keyed_hash(&self, domain: &str, value: &str) -> Vec<u8> {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.index_key).expect("any key length");
+        mac.update(domain.as_bytes());
+        mac.update(b":");
+        mac.update(value.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+}
+
+fn associated(row: Uuid, field: &str) -> Vec<u8> {
+    let mut aad = row.as_bytes().to_vec();
+    aad.extend_from_slice(field.as_bytes());
+    aad
+}
+
+/// A phone number in E.164 (`+` and 8 to 15 digits, no leading zero), with the spaces, dashes
+/// and brackets people type removed; `None` when it is not one.
+pub fn normalize_phone(input: &str) -> Option<String> {
+    let compact: String = input
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
+        .collect();
+    let digits = compact.strip_prefix('+')?;
+    let valid = (8..=15).contains(&digits.len())
+        && digits.chars().all(|c| c.is_ascii_digit())
+        && !digits.starts_with('0');
+    valid.then_some(compact)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: u8) -> String {
+        base64::engine::general_purpose::STANDARD.encode([n; 32])
+    }
+
+    fn vault(current: &str, keys: &[(&str, u8)]) -> Vault {
+        let config = Config {
+            key_id: current.into(),
+            keys: keys
+                .iter()
+                .map(|(id, n)| (id.to_string(), key(*n)))
+                .collect(),
+            index_key: key(99),
+        };
+        Vault::from_config(&config).unwrap().unwrap()
+    }
+
+    #[test]
+    fn sealed_data_hides_the_plaintext_and_opens_again() {
+        let v = vault("k1", &[("k1", 1)]);
+        let row = Uuid::now_v7();
+        let sealed = v.seal(row, "phone", "+77011234567");
+        assert!(!sealed.windows(12).any(|w| w == b"+77011234567"));
+        assert_eq!(v.open("k1", row, "phone", &sealed).unwrap(), "+77011234567");
+        assert_ne!(
+            v.seal(row, "phone", "+77011234567"),
+            sealed,
+            "a fresh nonce every time"
+        );
+    }
+
+    #[test]
+    fn ciphertext_moved_to_another_row_or_column_does_not_open() {
+        let v = vault("k1", &[("k1", 1)]);
+        let row = Uuid::now_v7();
+        let sealed = v.seal(row, "phone", "+77011234567");
+        assert!(v.open("k1", Uuid::now_v7(), "phone", &sealed).is_err());
+        assert!(v.open("k1", row, "name", &sealed).is_err());
+    }
+
+    #[test]
+    fn rotated_keys_still_read_old_rows() {
+        let old = vault("k1", &[("k1", 1)]);
+        let row = Uuid::now_v7();
+        let sealed = old.seal(row, "name", "Бекжан");
+        let new = vault("k2", &[("k1", 1), ("k2", 2)]);
+        assert_eq!(new.current_key_id(), "k2");
+        assert_eq!(new.open("k1", row, "name", &sealed).unwrap(), "Бекжан");
+        let without_old = vault("k2", &[("k2", 2)]);
+        assert!(matches!(
+            without_old.open("k1", row, "name", &sealed),
+            Err(Error::UnknownKey(_))
+        ));
+    }
+
+    #[test]
+    fn blind_index_is_stable_and_keyed() {
+        let a = vault("k1", &[("k1", 1)]);
+        assert_eq!(a.blind_index("+77011234567"), a.blind_index("+77011234567"));
+        assert_ne!(a.blind_index("+77011234567"), a.blind_index("+77011234568"));
+        let mut other = Config {
+            key_id: "k1".into(),
+            keys: [("k1".into(), key(1))].into(),
+            index_key: key(5),
+        };
+        let b = Vault::from_config(&other).unwrap().unwrap();
+        assert_ne!(a.blind_index("+77011234567"), b.blind_index("+77011234567"));
+        other.index_key = "short".into();
+        assert!(Vault::from_config(&other).is_err());
+    }
+
+    #[test]
+    fn phones_are_e164() {
+        assert_eq!(
+            normalize_phone("+7 (701) 123-45-67").as_deref(),
+            Some("+77011234567")
+        );
+        for bad in [
+            "87011234567",
+            "+0701123456",
+            "+7701",
+            "+7701123456789012",
+            "+7701abc4567",
+        ] {
+            assert_eq!(normalize_phone(bad), None, "{bad}");
+        }
+    }
+}
