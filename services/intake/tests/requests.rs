@@ -431,3 +431,202 @@ async fn without_keys_caller_identity_is_refused_and_nothing_written() {
     );
     intake.stop().await;
 }
+
+fn at(
+    settlement: &str,
+    region: &str,
+    lat: f64,
+    lon: f64,
+    description: &str,
+) -> api::CreateRequestRequest {
+    let mut request = valid();
+    request.location = Some(pb::Location {
+        point: Some(pb::LatLng {
+            latitude: lat,
+            longitude: lon,
+        }),
+        settlement: settlement.into(),
+        region: region.into(),
+        ..Default::default()
+    });
+    request.description = description.into();
+    request
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_find_and_cancel() {
+    let intake = Intake::start().await;
+    let mut client = intake.client().await;
+    // Settlements from the committed gazetteer.
+    let semey = client
+        .create_request(at(
+            "Semey",
+            "Abai Region",
+            50.42675,
+            80.26669,
+            "Көмір керек",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let talgar = client
+        .create_request(at(
+            "Talghar",
+            "Almaty Region",
+            43.30348,
+            77.24085,
+            "Нужны дрова",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let issyk = client
+        .create_request(at(
+            "Issyk",
+            "Almaty Region",
+            43.3552,
+            77.45245,
+            "Психолог керек",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+
+    // Newest first, two pages.
+    let first = client
+        .list_requests(api::ListRequestsRequest {
+            page_size: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let names: Vec<&str> = first.requests.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, [issyk.name.as_str(), talgar.name.as_str()]);
+    let second = client
+        .list_requests(api::ListRequestsRequest {
+            page_size: 2,
+            page_token: first.next_page_token.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.requests.len(), 1);
+    assert_eq!(second.requests[0].name, semey.name);
+    assert!(second.next_page_token.is_empty());
+
+    let almaty_region = client
+        .list_requests(api::ListRequestsRequest {
+            region: "Almaty Region".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(almaty_region.requests.len(), 2);
+    let text = client
+        .list_requests(api::ListRequestsRequest {
+            text: "дрова".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        text.requests.iter().map(|r| &r.name).collect::<Vec<_>>(),
+        [&talgar.name]
+    );
+    let bad = client
+        .list_requests(api::ListRequestsRequest {
+            page_token: "garbage".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+
+    // A code read back over the phone: lower case, spaces, I for 1 and O for 0.
+    let spoken = semey
+        .reference_code
+        .to_lowercase()
+        .replace('-', " ")
+        .replace('1', "i")
+        .replace('0', "o");
+    let found = client
+        .find_by_reference(api::FindByReferenceRequest {
+            reference_code: spoken,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.name, semey.name);
+    let mut misheard: Vec<char> = semey.reference_code.chars().collect();
+    misheard[0] = if misheard[0] == 'A' { 'B' } else { 'A' };
+    let err = client
+        .find_by_reference(api::FindByReferenceRequest {
+            reference_code: misheard.into_iter().collect(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Code::InvalidArgument,
+        "the check symbol catches a misheard symbol"
+    );
+
+    let no_reason = client
+        .cancel_request(api::CancelRequestRequest {
+            name: talgar.name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(no_reason.code(), Code::InvalidArgument);
+    let stale = client
+        .cancel_request(api::CancelRequestRequest {
+            name: talgar.name.clone(),
+            reason: "x".into(),
+            etag: "99".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(stale.code(), Code::FailedPrecondition, "etag mismatch");
+    let cancel = api::CancelRequestRequest {
+        name: talgar.name.clone(),
+        reason: "Дрова привезли соседи".into(),
+        etag: talgar.etag.clone(),
+        ..Default::default()
+    };
+    let cancelled = client
+        .cancel_request(cancel.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(cancelled.status, pb::RequestStatus::Cancelled as i32);
+    assert_eq!(cancelled.cancel_reason, "Дрова привезли соседи");
+    let again = client
+        .cancel_request(api::CancelRequestRequest {
+            etag: String::new(),
+            ..cancel
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        again.status,
+        pb::RequestStatus::Cancelled as i32,
+        "cancelling twice is a retry"
+    );
+    assert_eq!(
+        intake
+            .count(
+                "SELECT count(*) FROM intake.outbox WHERE subject = 'komek.request.status_changed'"
+            )
+            .await,
+        1,
+        "one status change published"
+    );
+    intake.stop().await;
+}
