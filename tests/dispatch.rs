@@ -252,7 +252,7 @@ async fn hotline_request_is_offered_to_the_nearest_available_group_with_the_skil
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn request_nobody_can_serve_is_escalated() {
+async fn request_nobody_can_serve_is_escalated_until_a_dispatcher_overrides_triage() {
     let system = System::start().await;
     let mut roster_client = system.roster_client().await;
     let org = roster_client
@@ -269,7 +269,7 @@ async fn request_nobody_can_serve_is_escalated() {
         .into_inner();
     // Only a psychologist team in Semey; the request needs a truck for coal.
     let semey = find("Semey", "Abai Region");
-    create_group(
+    let psychologists = create_group(
         &mut roster_client,
         &org.name,
         "Semey psychologists",
@@ -282,7 +282,7 @@ async fn request_nobody_can_serve_is_escalated() {
 
     system.wait_roster_published(1).await;
 
-    let usharal = find("Usharal", "Abai Region");
+    let bobrovka = find("Bobrovka", "Abai Region");
     let mut intake_client = system.intake_client().await;
     let created = intake_client
         .create_request(intake::CreateRequestRequest {
@@ -293,8 +293,8 @@ async fn request_nobody_can_serve_is_escalated() {
                 ..Default::default()
             }),
             location: Some(pb::Location {
-                point: Some(at(usharal)),
-                settlement: usharal.name_en.clone(),
+                point: Some(at(bobrovka)),
+                settlement: bobrovka.name_en.clone(),
                 ..Default::default()
             }),
             description: "Зейнеткерге көмір керек, 2 тонна".into(),
@@ -326,6 +326,88 @@ async fn request_nobody_can_serve_is_escalated() {
     assert_eq!(
         request.triage.unwrap().category,
         pb::Category::FuelDelivery as i32
+    );
+
+    // The dispatcher calls back: it is loneliness, not coal. The override is audited,
+    // re-published, and the matcher now finds the psychologists.
+    let mut triage_client = system.triage_client().await;
+    let decision_name = format!("{}/triage", created.name);
+    let bad = triage_client
+        .override_triage(triage::OverrideTriageRequest {
+            name: decision_name.clone(),
+            request_id: Uuid::new_v4().to_string(),
+            category: pb::Category::PsychologicalSupport as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        bad.code(),
+        tonic::Code::InvalidArgument,
+        "a reason is required"
+    );
+    let correction = triage::OverrideTriageRequest {
+        name: decision_name.clone(),
+        request_id: Uuid::new_v4().to_string(),
+        category: pb::Category::PsychologicalSupport as i32,
+        reason: "Перезвонили: уголь есть, бабушке одиноко".into(),
+        ..Default::default()
+    };
+    let overridden = triage_client
+        .override_triage(correction.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(overridden.overridden);
+    assert_eq!(
+        overridden.required_skills,
+        vec![pb::Skill::Psychologist as i32]
+    );
+    let retried = triage_client
+        .override_triage(correction)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        retried.etag, overridden.etag,
+        "a retried override changes nothing"
+    );
+    let audit = triage_client
+        .list_triage_audit(triage::ListTriageAuditRequest {
+            name: decision_name,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        audit.entries.len(),
+        2,
+        "the automatic decision and one override"
+    );
+    assert_eq!(
+        audit.entries[1].reason,
+        "Перезвонили: уголь есть, бабушке одиноко"
+    );
+
+    let offered = eventually(Duration::from_secs(30), || {
+        let mut client = intake_client.clone();
+        let name = created.name.clone();
+        async move {
+            let r = client
+                .get_request(intake::GetRequestRequest { name })
+                .await
+                .ok()?
+                .into_inner();
+            (r.status == pb::RequestStatus::Dispatching as i32).then_some(r)
+        }
+    })
+    .await
+    .expect("overridden request was not offered within 30 s");
+    assert_eq!(offered.assignment.unwrap().group, psychologists.name);
+    assert_eq!(
+        offered.triage.unwrap().category,
+        pb::Category::PsychologicalSupport as i32
     );
     system.stop().await;
 }

@@ -67,7 +67,13 @@ async fn triaged(tx: &mut PgConnection, e: ev::RequestTriaged) -> Result<(), Han
         duplicate,
     )
     .await?;
-    advance(tx, id, RequestStatus::Triaged, "triaged").await
+    // A re-triage (a dispatcher's override) of a request already being dispatched changes what
+    // it needs, not where it stands; an escalated one goes back to the matcher.
+    let current = store::lock(tx, id).await?.map(|row| store::status_of(&row));
+    if matches!(current, Some(RequestStatus::New | RequestStatus::Escalated)) {
+        advance(tx, id, RequestStatus::Triaged, "triaged").await?;
+    }
+    Ok(())
 }
 
 /// Moves a request to `next` when its lifecycle allows it from where it is now.

@@ -1,7 +1,10 @@
 //! TriageService.
 
+use komek_core::triage::skills_for;
+use komek_core::{Category, Priority, Skill};
 use komek_proto::triage::v1 as api;
-use komek_runtime::convert::{name, timestamp};
+use komek_runtime::convert::{name, parse_request_id, timestamp};
+use komek_runtime::events::Bus;
 use komek_runtime::grpc::{FieldViolation, internal, invalid_argument};
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
@@ -11,12 +14,97 @@ use crate::store::{self, DecisionRow};
 
 pub struct Triage {
     pool: PgPool,
+    bus: Bus,
 }
 
 impl Triage {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, bus: Bus) -> Self {
+        Self { pool, bus }
     }
+}
+
+/// Who overrides: dispatchers are not authenticated yet, so every override is "a dispatcher".
+const DISPATCHER: &str = "dispatchers/unauthenticated";
+
+fn validate_override(req: &api::OverrideTriageRequest) -> Result<store::Override, Status> {
+    let mut v = Vec::new();
+    let key = parse_request_id(&req.request_id)
+        .map_err(|e| v.push(e))
+        .ok();
+    let category = match req.category {
+        0 => None,
+        c => {
+            if Category::from_code(c).is_none() {
+                v.push(FieldViolation::new(
+                    "category",
+                    format!("unknown value {c}"),
+                ));
+            }
+            Some(c)
+        }
+    };
+    let priority = match req.priority {
+        0 => None,
+        p => {
+            if Priority::from_code(p).is_none() {
+                v.push(FieldViolation::new(
+                    "priority",
+                    format!("unknown value {p}"),
+                ));
+            }
+            Some(p as i16)
+        }
+    };
+    for (i, s) in req.required_skills.iter().enumerate() {
+        if Skill::from_code(*s).is_none() {
+            v.push(FieldViolation::new(
+                format!("required_skills[{i}]"),
+                "unknown or unspecified skill",
+            ));
+        }
+    }
+    // A new category brings its own skills unless the dispatcher names them.
+    let skills = if !req.required_skills.is_empty() {
+        Some(req.required_skills.iter().map(|s| *s as i16).collect())
+    } else {
+        category
+            .and_then(Category::from_code)
+            .map(|c| skills_for(c).iter().map(|s| s.code() as i16).collect())
+    };
+    if category.is_none() && priority.is_none() && req.required_skills.is_empty() {
+        v.push(FieldViolation::new(
+            "category",
+            "set at least one of category, priority, required_skills",
+        ));
+    }
+    let reason = req.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 1000 || reason.chars().any(|c| c.is_control())
+    {
+        v.push(FieldViolation::new(
+            "reason",
+            "1 to 1000 printable characters",
+        ));
+    }
+    let etag = if req.etag.is_empty() {
+        None
+    } else {
+        req.etag
+            .parse()
+            .map_err(|_| v.push(FieldViolation::new("etag", "not an etag of this decision")))
+            .ok()
+    };
+    if !v.is_empty() {
+        return Err(invalid_argument(&v));
+    }
+    Ok(store::Override {
+        key: key.unwrap(),
+        category: category.map(|c| c as i16),
+        priority,
+        skills,
+        reason: reason.to_string(),
+        etag,
+        actor: DISPATCHER.into(),
+    })
 }
 
 /// The request id in `requests/{uuid}/triage`.
@@ -82,11 +170,26 @@ impl api::triage_service_server::TriageService for Triage {
 
     async fn override_triage(
         &self,
-        _request: Request<api::OverrideTriageRequest>,
+        request: Request<api::OverrideTriageRequest>,
     ) -> Result<Response<api::TriageDecision>, Status> {
-        Err(Status::unimplemented(
-            "dispatcher overrides are not available on this server yet",
-        ))
+        let req = request.into_inner();
+        let id = parse_decision_name(&req.name)?;
+        let change = validate_override(&req)?;
+        let (decision, applied) =
+            store::apply_override(&self.pool, id, &change, crate::consumer::triaged_event)
+                .await
+                .map_err(|e| match e {
+                    store::OverrideError::NotFound => Status::not_found(e.to_string()),
+                    store::OverrideError::EtagMismatch => {
+                        Status::failed_precondition(e.to_string())
+                    }
+                    store::OverrideError::Db(e) => internal(e),
+                })?;
+        if applied {
+            self.bus.wake_outbox();
+            tracing::info!(request = %id, reason = %change.reason, "triage overridden");
+        }
+        Ok(Response::new(to_api(&decision)))
     }
 
     async fn list_triage_audit(

@@ -62,6 +62,7 @@ pub async fn serve(
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(TriageServiceServer::new(grpc::Triage::new(
         deps.pool.clone(),
+        deps.bus.clone(),
     )));
     background
         .serve_then_drain(&config.base, listener, routes, &[SERVICE_NAME], shutdown)

@@ -112,3 +112,85 @@ pub async fn audit_page(
     .fetch_all(pool)
     .await
 }
+
+/// A dispatcher's correction, already validated.
+#[derive(Debug, Clone)]
+pub struct Override {
+    pub key: Uuid,
+    pub category: Option<i16>,
+    pub priority: Option<i16>,
+    pub skills: Option<Vec<i16>>,
+    pub reason: String,
+    pub etag: Option<i64>,
+    pub actor: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OverrideError {
+    #[error("no triage decision for this request yet")]
+    NotFound,
+    #[error("etag does not match; the decision changed meanwhile")]
+    EtagMismatch,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// Applies an override with its audit entry and the re-published decision, in one
+/// transaction. A retry with the same key returns the current decision and changes nothing.
+pub async fn apply_override(
+    pool: &PgPool,
+    request_id: Uuid,
+    o: &Override,
+    event: impl FnOnce(&DecisionRow) -> komek_proto::events::v1::RequestTriaged,
+) -> Result<(DecisionRow, bool), OverrideError> {
+    let mut tx = pool.begin().await?;
+    let current: DecisionRow =
+        sqlx::query_as("SELECT * FROM decisions WHERE request_id = $1 FOR UPDATE")
+            .bind(request_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(OverrideError::NotFound)?;
+    let seen: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM audit WHERE request_key = $1)")
+            .bind(o.key)
+            .fetch_one(&mut *tx)
+            .await?;
+    if seen {
+        return Ok((current, false));
+    }
+    if o.etag.is_some_and(|e| e != current.version) {
+        return Err(OverrideError::EtagMismatch);
+    }
+    let updated: DecisionRow = sqlx::query_as(
+        "UPDATE decisions SET category = COALESCE($2, category), priority = COALESCE($3, priority), \
+           required_skills = COALESCE($4, required_skills), overridden = true, confidence = 1, \
+           decided_at = now(), version = version + 1 WHERE request_id = $1 RETURNING *",
+    )
+    .bind(request_id)
+    .bind(o.category)
+    .bind(o.priority)
+    .bind(&o.skills)
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO audit (request_id, actor, category, priority, required_skills, reason, request_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(request_id)
+    .bind(&o.actor)
+    .bind(updated.category)
+    .bind(updated.priority)
+    .bind(&updated.required_skills)
+    .bind(&o.reason)
+    .bind(o.key)
+    .execute(&mut *tx)
+    .await?;
+    komek_runtime::events::enqueue(
+        &mut tx,
+        komek_runtime::events::subject::REQUEST_TRIAGED,
+        &event(&updated),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((updated, true))
+}
