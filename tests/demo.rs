@@ -141,7 +141,7 @@ async fn main() -> anyhow::Result<()> {
             .await?
             .into_inner();
         let settled = [pb::RequestStatus::Dispatching, pb::RequestStatus::Escalated];
-        if settled.iter().any(|s| *s as i32 == request.status) {
+        if settled.iter().any(|s| *s as i32 == request.status) && request.triage.is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

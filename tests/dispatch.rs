@@ -157,8 +157,11 @@ async fn hotline_request_is_offered_to_the_nearest_available_group_with_the_skil
                 .await
                 .ok()?
                 .into_inner();
-            (r.status == pb::RequestStatus::Dispatching as i32 && r.assignment.is_some())
-                .then_some(r)
+            // Triage and matching events reach intake on two consumers, in either order.
+            let settled = r.status == pb::RequestStatus::Dispatching as i32
+                && r.assignment.is_some()
+                && r.triage.is_some();
+            settled.then_some(r)
         }
     })
     .await
@@ -399,7 +402,11 @@ async fn request_nobody_can_serve_is_escalated_until_a_dispatcher_overrides_tria
                 .await
                 .ok()?
                 .into_inner();
-            (r.status == pb::RequestStatus::Dispatching as i32).then_some(r)
+            let recategorised = r
+                .triage
+                .as_ref()
+                .is_some_and(|t| t.category == pb::Category::PsychologicalSupport as i32);
+            (r.status == pb::RequestStatus::Dispatching as i32 && recategorised).then_some(r)
         }
     })
     .await
