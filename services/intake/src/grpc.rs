@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use std::sync::Arc;
 
+use crate::ServiceArea;
 use crate::model::{ListFilter, NewRequest, RequestRow, SealedCaller};
 use crate::pii::{self, Vault};
 use crate::store;
@@ -26,15 +27,23 @@ pub struct Intake {
     pool: PgPool,
     bus: Bus,
     max_page_size: u32,
+    area: Option<ServiceArea>,
     vault: Option<Arc<Vault>>,
 }
 
 impl Intake {
-    pub fn new(pool: PgPool, bus: Bus, max_page_size: u32, vault: Option<Arc<Vault>>) -> Self {
+    pub fn new(
+        pool: PgPool,
+        bus: Bus,
+        max_page_size: u32,
+        area: Option<ServiceArea>,
+        vault: Option<Arc<Vault>>,
+    ) -> Self {
         Self {
             pool,
             bus,
             max_page_size,
+            area,
             vault,
         }
     }
@@ -83,7 +92,7 @@ impl api::intake_service_server::IntakeService for Intake {
         request: Request<api::CreateRequestRequest>,
     ) -> Result<Response<api::Request>, Status> {
         let req = request.into_inner();
-        let new = validate_create(&req, self.vault.as_deref())?;
+        let new = validate_create(&req, self.area.as_ref(), self.vault.as_deref())?;
         let payload = fingerprint(req, self.vault.as_deref());
         let (row, created) = store::create(&self.pool, &new, &payload)
             .await
@@ -244,6 +253,7 @@ fn optional_enum<T>(
 /// Every problem of a CreateRequest at once, so an operator fixes them in one go.
 fn validate_create(
     req: &api::CreateRequestRequest,
+    area: Option<&ServiceArea>,
     vault: Option<&Vault>,
 ) -> Result<NewRequest, Status> {
     let mut v = Vec::new();
@@ -331,6 +341,17 @@ fn validate_create(
         MAX_SHORT_TEXT_CHARS,
         &mut v,
     );
+    if let (Some(p), Some(area)) = (point, area)
+        && !area.contains(p)
+    {
+        v.push(FieldViolation::new(
+            "location.point",
+            format!(
+                "outside the service area (latitude {}..{}, longitude {}..{})",
+                area.min_lat, area.max_lat, area.min_lon, area.max_lon
+            ),
+        ));
+    }
     if location.point.is_none() && settlement.is_empty() {
         v.push(FieldViolation::new(
             "location",

@@ -31,6 +31,32 @@ pub struct Config {
     pub max_page_size: u32,
     /// Keys for caller personal data; without them, caller name and phone are refused.
     pub pii: pii::Config,
+    /// Where requests may be located; coordinates outside are refused. None: anywhere.
+    pub service_area: Option<ServiceArea>,
+}
+
+/// A latitude/longitude box, in degrees.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ServiceArea {
+    pub min_lat: f64,
+    pub max_lat: f64,
+    pub min_lon: f64,
+    pub max_lon: f64,
+}
+
+impl ServiceArea {
+    /// Kazakhstan's bounding box, as used to build the settlement gazetteer.
+    pub const KAZAKHSTAN: ServiceArea = ServiceArea {
+        min_lat: 40.5,
+        max_lat: 55.5,
+        min_lon: 46.4,
+        max_lon: 87.4,
+    };
+
+    pub fn contains(&self, p: komek_core::GeoPoint) -> bool {
+        (self.min_lat..=self.max_lat).contains(&p.lat())
+            && (self.min_lon..=self.max_lon).contains(&p.lon())
+    }
 }
 
 impl Default for Config {
@@ -41,6 +67,7 @@ impl Default for Config {
             base,
             max_page_size: 100,
             pii: pii::Config::default(),
+            service_area: None,
         }
     }
 }
@@ -91,6 +118,7 @@ pub async fn serve(
         deps.pool.clone(),
         deps.bus.clone(),
         config.max_page_size,
+        config.service_area,
         vault,
     );
     let mut routes = tonic::service::RoutesBuilder::default();

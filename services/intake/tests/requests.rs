@@ -630,3 +630,53 @@ async fn list_find_and_cancel() {
     );
     intake.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coordinates_outside_the_service_area_are_refused() {
+    let nats = Nats::start();
+    let db = TestDb::create().await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = komek_intake::Config {
+        base: Base {
+            database_url: db.url().into(),
+            nats_url: nats.url(),
+            ..Base::default()
+        },
+        service_area: Some(komek_intake::ServiceArea::KAZAKHSTAN),
+        ..Default::default()
+    };
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(komek_intake::serve(config, listener, stop.clone()));
+    let intake = Intake {
+        _nats: nats,
+        db,
+        addr,
+        stop,
+        server,
+    };
+    let mut client = intake.client().await;
+
+    let mut minsk = valid();
+    minsk.location.as_mut().unwrap().point = Some(pb::LatLng {
+        latitude: 53.9,
+        longitude: 27.5667,
+    });
+    let status = client.create_request(minsk).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let fields: Vec<String> = status
+        .get_details_bad_request()
+        .unwrap()
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(fields, ["location.point"]);
+    assert_eq!(
+        intake.count("SELECT count(*) FROM intake.requests").await,
+        0
+    );
+    // Kokshetau is inside.
+    client.create_request(valid()).await.unwrap();
+    intake.stop().await;
+}
