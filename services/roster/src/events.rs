@@ -6,7 +6,7 @@ use komek_runtime::convert::{name, timestamp};
 
 use crate::model::Group;
 
-pub fn skills(g: &Group) -> Vec<pb::GroupSkill> {
+fn skills(g: &Group) -> Vec<pb::GroupSkill> {
     let r = &g.row;
     r.skills
         .iter()
@@ -20,7 +20,7 @@ pub fn skills(g: &Group) -> Vec<pb::GroupSkill> {
         .collect()
 }
 
-pub fn schedule(g: &Group) -> Option<pb::WeeklySchedule> {
+fn schedule(g: &Group) -> Option<pb::WeeklySchedule> {
     use prost::Message;
     // Written by this service from a validated WeeklySchedule; unreadable bytes mean no schedule.
     g.row

@@ -304,41 +304,31 @@ fn organization_to_api(o: &OrganizationRow) -> api::Organization {
     }
 }
 
+/// The API view is the published group state plus bookkeeping, built from it so the two
+/// never disagree.
 fn group_to_api(g: &Group) -> api::Group {
-    let r = &g.row;
+    let state = events::group_state(g);
     api::Group {
-        name: name("groups", r.id),
-        organization: name("organizations", r.organization_id),
-        display_name: r.display_name.clone(),
-        base_location: Some(pb::LatLng {
-            latitude: r.lat,
-            longitude: r.lon,
-        }),
-        settlement: r.settlement.clone(),
-        district: r.district.clone(),
-        region: r.region.clone(),
-        service_area: Some(pb::ServiceArea {
-            radius_km: r.radius_km,
-            districts: r.districts.clone(),
-        }),
-        skills: events::skills(g),
-        languages: r.languages.iter().map(|l| i32::from(*l)).collect(),
-        capacity: r.capacity,
-        schedule: events::schedule(g),
-        availability: r.availability.into(),
-        last_location: r
-            .last_lat
-            .zip(r.last_lon)
-            .map(|(latitude, longitude)| pb::LatLng {
-                latitude,
-                longitude,
-            }),
-        last_location_time: r.last_location_at.map(timestamp),
-        rest_minutes: r.rest_minutes,
-        members: g.members.iter().map(|m| name("volunteers", *m)).collect(),
-        create_time: Some(timestamp(r.created_at)),
-        update_time: Some(timestamp(r.updated_at)),
-        etag: r.version.to_string(),
+        name: state.group,
+        organization: state.organization,
+        display_name: state.display_name,
+        base_location: state.base_location,
+        settlement: state.settlement,
+        district: state.district,
+        region: state.region,
+        service_area: state.service_area,
+        skills: state.skills,
+        languages: state.languages,
+        capacity: state.capacity,
+        schedule: state.schedule,
+        availability: state.availability,
+        last_location: state.last_location,
+        last_location_time: state.last_location_time,
+        rest_minutes: state.rest_minutes,
+        members: state.members,
+        create_time: Some(timestamp(g.row.created_at)),
+        update_time: state.update_time,
+        etag: g.row.version.to_string(),
     }
 }
 
