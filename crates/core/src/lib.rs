@@ -9,6 +9,7 @@ pub mod geo;
 pub mod lifecycle;
 pub mod matching;
 pub mod reference;
+pub mod text;
 pub mod triage;
 
 pub use domain::{Availability, Category, Channel, IneligibleReason, Language, Priority, Skill};

@@ -1,158 +1,554 @@
-//! First triage rules: keyword stems in Kazakh, Russian and English mapped to a category, the
-//! skills the category needs and a priority. Operator-set values always win.
+//! Triage rules: a versioned rule set, read from a TOML file, that maps the words of a call note
+//! in Kazakh, Russian or English to a category, the skills the category needs and a priority.
+//! Operator-set values always win.
+//!
+//! Words are compared after folding (see [`crate::text`]): Russian terms by stem, Kazakh terms as
+//! a root followed by a chain of suffixes, English terms by a light stem. A word one typing slip
+//! away from a long term still matches, at a lower weight.
 
+use std::collections::{BTreeMap, HashSet};
+
+use serde::Deserialize;
+
+use crate::text::{self, Token};
 use crate::{Category, Priority, Skill};
 
-/// Identifies this rule set in every decision, so a decision can be replayed with its rules.
-pub const RULES_VERSION: &str = "keywords-1";
+/// Weight of a term listed under `weak`: a word that hints at a category but is common
+/// elsewhere ("помощь", "семья").
+const WEAK_WEIGHT: f64 = 0.5;
+/// Weight of a term matched through a misspelling, relative to an exact match.
+const FUZZY_FACTOR: f64 = 0.6;
 
-/// Stems looked for in the lower-cased note, per category. Stems, not words, so that Russian
-/// and Kazakh endings (көмір/көмірді, уголь/угля) match without a full stemmer.
-const CATEGORY_STEMS: &[(Category, &[&str])] = &[
-    (
-        Category::SearchOperation,
-        &[
-            "пропал",
-            "пропа",
-            "потерял",
-            "не вернул",
-            "ищем",
-            "поиск",
-            "жоғал",
-            "іздеу",
-            "іздест",
-            "missing",
-            "lost",
-            "search",
-        ],
-    ),
-    (
-        Category::FuelDelivery,
-        &[
-            "угол",
-            "угл",
-            "уголь",
-            "дров",
-            "топлив",
-            "отоплен",
-            "көмір",
-            "отын",
-            "coal",
-            "firewood",
-            "fuel",
-        ],
-    ),
-    (
-        Category::VeteranAid,
-        &[
-            "ветеран",
-            "ардагер",
-            "veteran",
-            "одинок",
-            "жалғыз",
-            "lonely",
-        ],
-    ),
-    (
-        Category::PsychologicalSupport,
-        &[
-            "психолог",
-            "депресс",
-            "суицид",
-            "тревог",
-            "паник",
-            "күйзел",
-            "psycholog",
-            "depress",
-            "anxiety",
-            "suicid",
-        ],
-    ),
-    (
-        Category::MaterialAid,
-        &[
-            "продукт",
-            "одежд",
-            "лекарств",
-            "азық",
-            "киім",
-            "дәрі",
-            "food",
-            "clothes",
-            "medicine",
-        ],
-    ),
-    (
-        Category::EmergencyHq,
-        &[
-            "паводок",
-            "наводнен",
-            "пожар",
-            "су тасқын",
-            "өрт",
-            "flood",
-            "wildfire",
-            "fire",
-        ],
-    ),
-    (
-        Category::Consultation,
-        &[
-            "консульт",
-            "пособи",
-            "юрист",
-            "кеңес",
-            "жәрдемақы",
-            "advice",
-            "benefit",
-            "lawyer",
-        ],
-    ),
-];
+/// Why a rule file was refused, with the place in the file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct RuleError {
+    pub path: String,
+    pub message: String,
+}
 
-/// Words that make any request critical: a child or an elderly person in danger, life at risk,
-/// cold without heating.
-const CRITICAL_STEMS: &[&str] = &[
-    "ребен",
-    "ребён",
-    "дет",
-    "бала",
-    "child",
-    "kid",
-    "пожил",
-    "бабушк",
-    "дедушк",
-    "қарт",
-    "elderly",
-    "угроз",
-    "жизн",
-    "өмір",
-    "life",
-    "замерза",
-    "без отоплен",
-    "тоңып",
-    "freezing",
-];
-
-/// The skills a category needs from a group.
-pub fn skills_for(category: Category) -> Vec<Skill> {
-    match category {
-        Category::SearchOperation => vec![Skill::SearchRescue],
-        Category::FuelDelivery => vec![Skill::VehicleCargo],
-        Category::VeteranAid => vec![Skill::SocialCare],
-        Category::PsychologicalSupport => vec![Skill::Psychologist],
-        Category::MaterialAid | Category::EmergencyHq => vec![Skill::GeneralLabour],
-        Category::Consultation => vec![Skill::LegalAdvice],
-        Category::Other => Vec::new(),
+fn err(path: impl Into<String>, message: impl Into<String>) -> RuleError {
+    RuleError {
+        path: path.into(),
+        message: message.into(),
     }
 }
 
-/// The default priority of a category when nothing critical is said.
-fn base_priority(category: Category) -> Priority {
-    match category {
-        Category::SearchOperation | Category::EmergencyHq => Priority::High,
-        Category::Consultation | Category::Other => Priority::Low,
-        _ => Priority::Normal,
+// The file as written.
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSpec {
+    version: String,
+    category: Vec<CategorySpec>,
+    #[serde(default)]
+    priority: Vec<PrioritySpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CategorySpec {
+    category: String,
+    priority: String,
+    skills: Vec<String>,
+    explanation: String,
+    #[serde(default)]
+    terms: TermsSpec,
+    #[serde(default)]
+    weak: TermsSpec,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TermsSpec {
+    #[serde(default)]
+    kk: Vec<String>,
+    #[serde(default)]
+    ru: Vec<String>,
+    #[serde(default)]
+    en: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrioritySpec {
+    id: String,
+    priority: String,
+    explanation: String,
+    /// Categories the rule applies to; empty means all.
+    #[serde(default)]
+    categories: Vec<String>,
+    any: TermsSpec,
+    /// A second group of which one term must also be present.
+    #[serde(default)]
+    also: Option<TermsSpec>,
+}
+
+// The compiled rule set.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lang {
+    Kk,
+    Ru,
+    En,
+}
+
+/// One term of the file: a word or a phrase, compiled to what tokens are compared with.
+#[derive(Debug, Clone)]
+struct Term {
+    /// As written in the file; reported as the matched term.
+    text: String,
+    lang: Lang,
+    /// Per word: the Kazakh root, the Russian stem or the English stem.
+    words: Vec<String>,
+    /// Per word, lower-cased with Kazakh letters kept.
+    lower: Vec<String>,
+    /// Per word, folded but not stemmed: a misspelling can change how a word stems
+    /// ("пропол" keeps its ending), so slips are also looked for in whole words.
+    folded: Vec<String>,
+    weight: f64,
+}
+
+#[derive(Debug, Clone)]
+struct CategoryRule {
+    category: Category,
+    base_priority: Priority,
+    skills: Vec<Skill>,
+    explanation: String,
+    terms: Vec<Term>,
+}
+
+#[derive(Debug, Clone)]
+struct PriorityRule {
+    id: String,
+    priority: Priority,
+    explanation: String,
+    categories: Vec<Category>,
+    any: Vec<Term>,
+    also: Option<Vec<Term>>,
+}
+
+/// A validated rule set. Category rules are kept in file order, which breaks ties.
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    version: String,
+    categories: Vec<CategoryRule>,
+    priorities: Vec<PriorityRule>,
+}
+
+fn compile_terms(spec: &TermsSpec, weight: f64, path: &str) -> Result<Vec<Term>, RuleError> {
+    let mut out = Vec::new();
+    for (lang, list, key) in [
+        (Lang::Kk, &spec.kk, "kk"),
+        (Lang::Ru, &spec.ru, "ru"),
+        (Lang::En, &spec.en, "en"),
+    ] {
+        for (i, raw) in list.iter().enumerate() {
+            let at = format!("{path}.{key}[{i}]");
+            let tokens = text::tokens(raw);
+            if tokens.is_empty() {
+                return Err(err(at, "empty term"));
+            }
+            // Hyphens and apostrophes separate words in notes too, so "із-түзсіз" is read as
+            // two words in a row; anything else would never match and is a mistake.
+            if let Some(c) = raw
+                .chars()
+                .find(|c| !(c.is_alphanumeric() || matches!(c, ' ' | '-' | '\'')))
+            {
+                return Err(err(at, format!("\"{raw}\": unexpected character {c:?}")));
+            }
+            let mut words = Vec::new();
+            for t in &tokens {
+                let cyrillic = text::is_cyrillic_word(&t.folded);
+                let word = match lang {
+                    Lang::Kk | Lang::Ru if !cyrillic => {
+                        return Err(err(at, format!("\"{raw}\" is not written in Cyrillic")));
+                    }
+                    Lang::En if cyrillic => {
+                        return Err(err(at, format!("\"{raw}\" is not written in Latin")));
+                    }
+                    Lang::Kk => {
+                        if t.folded.chars().count() < 3 && tokens.len() == 1 {
+                            return Err(err(
+                                at,
+                                format!("\"{raw}\": a Kazakh root needs at least 3 letters"),
+                            ));
+                        }
+                        t.folded.clone()
+                    }
+                    Lang::Ru => text::stem_ru(&t.folded),
+                    Lang::En => text::stem_en(&t.folded),
+                };
+                words.push(word);
+            }
+            out.push(Term {
+                text: raw.trim().to_string(),
+                lang,
+                words,
+                lower: tokens.iter().map(|t| t.lower.clone()).collect(),
+                folded: tokens.iter().map(|t| t.folded.clone()).collect(),
+                weight,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn priority_of(slug: &str, path: &str) -> Result<Priority, RuleError> {
+    Priority::from_slug(slug).ok_or_else(|| err(path, format!("unknown priority \"{slug}\"")))
+}
+
+fn category_of(slug: &str, path: &str) -> Result<Category, RuleError> {
+    Category::from_slug(slug).ok_or_else(|| err(path, format!("unknown category \"{slug}\"")))
+}
+
+impl RuleSet {
+    /// Reads and validates a rule file. Every category must be described exactly once.
+    pub fn from_toml(source: &str) -> Result<Self, RuleError> {
+        let spec: FileSpec = toml::from_str(source).map_err(|e| err("file", e.to_string()))?;
+        let version = spec.version.trim();
+        if version.is_empty() || version.chars().count() > 64 {
+            return Err(err("version", "1 to 64 characters"));
+        }
+        let mut categories = Vec::new();
+        let mut seen = HashSet::new();
+        for (i, c) in spec.category.iter().enumerate() {
+            let path = format!("category[{i}]");
+            let category = category_of(&c.category, &format!("{path}.category"))?;
+            if !seen.insert(category) {
+                return Err(err(
+                    format!("{path}.category"),
+                    format!("\"{}\" is described twice", c.category),
+                ));
+            }
+            let mut skills = Vec::new();
+            for (j, s) in c.skills.iter().enumerate() {
+                let skill = Skill::from_slug(s)
+                    .ok_or_else(|| err(format!("{path}.skills[{j}]"), "unknown skill"))?;
+                if skills.contains(&skill) {
+                    return Err(err(format!("{path}.skills[{j}]"), "listed twice"));
+                }
+                skills.push(skill);
+            }
+            let mut terms = compile_terms(&c.terms, 1.0, &format!("{path}.terms"))?;
+            terms.extend(compile_terms(
+                &c.weak,
+                WEAK_WEIGHT,
+                &format!("{path}.weak"),
+            )?);
+            if terms.is_empty() && category != Category::Other {
+                return Err(err(format!("{path}.terms"), "a category needs terms"));
+            }
+            categories.push(CategoryRule {
+                category,
+                base_priority: priority_of(&c.priority, &format!("{path}.priority"))?,
+                skills,
+                explanation: c.explanation.trim().to_string(),
+                terms,
+            });
+        }
+        if let Some(missing) = Category::ALL.iter().find(|c| !seen.contains(c)) {
+            return Err(err("category", format!("\"{missing}\" is not described")));
+        }
+
+        let mut priorities = Vec::new();
+        let mut ids = HashSet::new();
+        for (i, p) in spec.priority.iter().enumerate() {
+            let path = format!("priority[{i}]");
+            let id = p.id.trim();
+            if id.is_empty() || !ids.insert(id.to_string()) {
+                return Err(err(format!("{path}.id"), "empty or used twice"));
+            }
+            let categories = p
+                .categories
+                .iter()
+                .enumerate()
+                .map(|(j, c)| category_of(c, &format!("{path}.categories[{j}]")))
+                .collect::<Result<Vec<_>, _>>()?;
+            let any = compile_terms(&p.any, 1.0, &format!("{path}.any"))?;
+            if any.is_empty() {
+                return Err(err(format!("{path}.any"), "a priority rule needs terms"));
+            }
+            let also = match &p.also {
+                Some(also) => {
+                    let terms = compile_terms(also, 1.0, &format!("{path}.also"))?;
+                    if terms.is_empty() {
+                        return Err(err(format!("{path}.also"), "empty; remove it or add terms"));
+                    }
+                    Some(terms)
+                }
+                None => None,
+            };
+            priorities.push(PriorityRule {
+                id: id.to_string(),
+                priority: priority_of(&p.priority, &format!("{path}.priority"))?,
+                explanation: p.explanation.trim().to_string(),
+                categories,
+                any,
+                also,
+            });
+        }
+        Ok(Self {
+            version: version.to_string(),
+            categories,
+            priorities,
+        })
+    }
+
+    /// The version written in the file, recorded with every decision.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The skills a group needs for a category.
+    pub fn skills_for(&self, category: Category) -> Vec<Skill> {
+        self.rule(category).skills.clone()
+    }
+
+    fn rule(&self, category: Category) -> &CategoryRule {
+        self.categories
+            .iter()
+            .find(|c| c.category == category)
+            .expect("validated: every category is described")
+    }
+
+    /// Classifies a call note.
+    pub fn classify(&self, input: &Input<'_>) -> Decision {
+        let note = Note::new(input.description);
+        let mut fired = Vec::new();
+
+        let (category, confidence) = if let Some(category) = input.operator_category {
+            fired.push(FiredRule {
+                rule_id: "operator.category".into(),
+                matched_terms: vec![],
+                explanation: "Set by the operator".into(),
+            });
+            (category, 1.0)
+        } else {
+            let mut scored: Vec<(usize, f64, Vec<String>)> = self
+                .categories
+                .iter()
+                .enumerate()
+                .filter_map(|(i, rule)| {
+                    let (score, terms) = note.score(&rule.terms);
+                    (score > 0.0).then_some((i, score, terms))
+                })
+                .collect();
+            // Highest score first; file order breaks ties.
+            scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            match scored.first() {
+                Some((i, best, terms)) => {
+                    let rule = &self.categories[*i];
+                    let second = scored.get(1).map_or(0.0, |s| s.1);
+                    fired.push(FiredRule {
+                        rule_id: format!("category.{}", rule.category),
+                        matched_terms: terms.clone(),
+                        explanation: rule.explanation.clone(),
+                    });
+                    (rule.category, best / (best + second + 0.5))
+                }
+                None => (Category::Other, 0.0),
+            }
+        };
+
+        let priority = if let Some(priority) = input.operator_priority {
+            fired.push(FiredRule {
+                rule_id: "operator.priority".into(),
+                matched_terms: vec![],
+                explanation: "Set by the operator".into(),
+            });
+            priority
+        } else {
+            let mut best: Option<Priority> = None;
+            for rule in &self.priorities {
+                if !rule.categories.is_empty() && !rule.categories.contains(&category) {
+                    continue;
+                }
+                let (_, mut terms) = note.score(&rule.any);
+                if terms.is_empty() {
+                    continue;
+                }
+                if let Some(also) = &rule.also {
+                    let (_, more) = note.score(also);
+                    if more.is_empty() {
+                        continue;
+                    }
+                    terms.extend(more);
+                }
+                best = best.max(Some(rule.priority));
+                fired.push(FiredRule {
+                    rule_id: rule.id.clone(),
+                    matched_terms: terms,
+                    explanation: rule.explanation.clone(),
+                });
+            }
+            // The most urgent rule that fired; the category's usual priority when none did.
+            best.unwrap_or(self.rule(category).base_priority)
+        };
+
+        Decision {
+            category,
+            priority,
+            required_skills: self.skills_for(category),
+            confidence,
+            fired_rules: fired,
+            rules_version: self.version.clone(),
+        }
+    }
+}
+
+/// A call note prepared once for all rules: its tokens with their stems.
+struct Note {
+    tokens: Vec<Token>,
+    cyrillic: Vec<bool>,
+    ru: Vec<String>,
+    en: Vec<String>,
+}
+
+/// How a term matched.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Match {
+    Exact,
+    Fuzzy,
+}
+
+impl Note {
+    fn new(description: &str) -> Self {
+        let tokens = text::tokens(description);
+        let cyrillic: Vec<bool> = tokens
+            .iter()
+            .map(|t| text::is_cyrillic_word(&t.folded))
+            .collect();
+        let ru = tokens
+            .iter()
+            .zip(&cyrillic)
+            .map(|(t, c)| {
+                if *c {
+                    text::stem_ru(&t.folded)
+                } else {
+                    String::new()
+                }
+            })
+            .collect();
+        let en = tokens
+            .iter()
+            .zip(&cyrillic)
+            .map(|(t, c)| {
+                if *c {
+                    String::new()
+                } else {
+                    text::stem_en(&t.folded)
+                }
+            })
+            .collect();
+        Self {
+            tokens,
+            cyrillic,
+            ru,
+            en,
+        }
+    }
+
+    fn word_matches(&self, i: usize, term: &Term, k: usize) -> Option<Match> {
+        let (lang, word, whole) = (term.lang, &term.words[k], &term.folded[k]);
+        let cyrillic = self.cyrillic[i];
+        let folded = &self.tokens[i].folded;
+        match lang {
+            // A root of three letters or fewer keeps its Kazakh letters: folded, өрт "fire"
+            // would be орт, the start of орта "middle".
+            Lang::Kk if cyrillic && word.chars().count() <= 3 => {
+                text::kk_matches_strict(&self.tokens[i].lower, &term.lower[k])
+                    .then_some(Match::Exact)
+            }
+            Lang::Kk if cyrillic => {
+                if text::kk_matches(folded, word) {
+                    Some(Match::Exact)
+                } else if text::kk_matches_fuzzy(folded, word) {
+                    Some(Match::Fuzzy)
+                } else {
+                    None
+                }
+            }
+            Lang::Ru if cyrillic => {
+                let stem = &self.ru[i];
+                if text::ru_stems_agree(stem, word) {
+                    Some(Match::Exact)
+                } else if text::close_enough(stem, word) || text::close_enough(folded, whole) {
+                    Some(Match::Fuzzy)
+                } else {
+                    None
+                }
+            }
+            Lang::En if !cyrillic => {
+                let stem = &self.en[i];
+                if stem == word {
+                    Some(Match::Exact)
+                } else if text::close_enough(stem, word) || text::close_enough(folded, whole) {
+                    Some(Match::Fuzzy)
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// How a term matches anywhere in the note: the best of its occurrences.
+    fn find(&self, term: &Term) -> Option<(Match, String)> {
+        let n = term.words.len();
+        let mut best: Option<(Match, String)> = None;
+        for start in 0..self.tokens.len().saturating_sub(n - 1) {
+            let mut how = Match::Exact;
+            let mut ok = true;
+            for k in 0..n {
+                match self.word_matches(start + k, term, k) {
+                    Some(Match::Exact) => {}
+                    Some(Match::Fuzzy) => how = Match::Fuzzy,
+                    None => {
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            if !ok {
+                continue;
+            }
+            let shown = match how {
+                Match::Exact => term.text.clone(),
+                Match::Fuzzy => {
+                    let seen: Vec<&str> = self.tokens[start..start + n]
+                        .iter()
+                        .map(|t| t.original.as_str())
+                        .collect();
+                    format!("{}~{}", seen.join(" "), term.text)
+                }
+            };
+            if how == Match::Exact {
+                return Some((how, shown));
+            }
+            best.get_or_insert((how, shown));
+        }
+        best
+    }
+
+    /// Sum of the weights of the distinct terms present, and the terms as shown to people.
+    /// Two terms found at the same words count once (a phrase and its own first word).
+    fn score(&self, terms: &[Term]) -> (f64, Vec<String>) {
+        let mut total = 0.0;
+        let mut shown = BTreeMap::new();
+        for term in terms {
+            if let Some((how, text)) = self.find(term) {
+                let factor = if how == Match::Exact {
+                    1.0
+                } else {
+                    FUZZY_FACTOR
+                };
+                if shown.insert(text, ()).is_none() {
+                    total += term.weight * factor;
+                }
+            }
+        }
+        (total, shown.into_keys().collect())
     }
 }
 
@@ -168,7 +564,9 @@ pub struct Input<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FiredRule {
     pub rule_id: String,
+    /// The rule's terms found in the note; "written~term" for a misspelling.
     pub matched_terms: Vec<String>,
+    pub explanation: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -176,87 +574,96 @@ pub struct Decision {
     pub category: Category,
     pub priority: Priority,
     pub required_skills: Vec<Skill>,
-    /// 0..1; 1 when the operator set the category.
+    /// 0..1; 1 when the operator set the category, 0 when no rule recognised it.
     pub confidence: f64,
     pub fired_rules: Vec<FiredRule>,
-}
-
-/// Classifies a call note.
-pub fn classify(input: &Input<'_>) -> Decision {
-    let text = input.description.to_lowercase().replace('ё', "е");
-    let mut fired = Vec::new();
-
-    let (category, confidence) = if let Some(category) = input.operator_category {
-        fired.push(FiredRule {
-            rule_id: "operator.category".into(),
-            matched_terms: vec![],
-        });
-        (category, 1.0)
-    } else {
-        let mut best: Option<(Category, Vec<String>)> = None;
-        for (category, stems) in CATEGORY_STEMS {
-            let hits: Vec<String> = stems
-                .iter()
-                .filter(|s| text.contains(*s))
-                .map(|s| s.to_string())
-                .collect();
-            // The first category in table order wins ties: a missing person outranks the rest.
-            if !hits.is_empty() && best.as_ref().is_none_or(|(_, b)| hits.len() > b.len()) {
-                best = Some((*category, hits));
-            }
-        }
-        match best {
-            Some((category, hits)) => {
-                let confidence = (0.5 + 0.2 * hits.len() as f64).min(0.95);
-                fired.push(FiredRule {
-                    rule_id: format!("keywords.{category}"),
-                    matched_terms: hits,
-                });
-                (category, confidence)
-            }
-            None => (Category::Other, 0.2),
-        }
-    };
-
-    let priority = if let Some(priority) = input.operator_priority {
-        fired.push(FiredRule {
-            rule_id: "operator.priority".into(),
-            matched_terms: vec![],
-        });
-        priority
-    } else {
-        let hits: Vec<String> = CRITICAL_STEMS
-            .iter()
-            .filter(|s| text.contains(*s))
-            .map(|s| s.to_string())
-            .collect();
-        let life_at_risk = matches!(category, Category::SearchOperation | Category::FuelDelivery);
-        if life_at_risk && !hits.is_empty() {
-            fired.push(FiredRule {
-                rule_id: "priority.critical".into(),
-                matched_terms: hits,
-            });
-            Priority::Critical
-        } else {
-            base_priority(category)
-        }
-    };
-
-    Decision {
-        category,
-        priority,
-        required_skills: skills_for(category),
-        confidence,
-        fired_rules: fired,
-    }
+    pub rules_version: String,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const RULES: &str = r#"
+version = "test-1"
+
+[[category]]
+category = "search_operation"
+priority = "high"
+skills = ["search_rescue"]
+explanation = "Someone is missing"
+terms = { ru = ["пропал", "не вернулся"], kk = ["жоғал", "ізде"], en = ["missing"] }
+
+[[category]]
+category = "fuel_delivery"
+priority = "normal"
+skills = ["vehicle_cargo"]
+explanation = "Coal or firewood"
+terms = { ru = ["уголь", "угля", "дрова"], kk = ["көмір", "отын"], en = ["coal", "firewood"] }
+weak = { ru = ["зима"] }
+
+[[category]]
+category = "veteran_aid"
+priority = "normal"
+skills = ["social_care"]
+explanation = "Aid at home for a veteran"
+terms = { ru = ["ветеран"], kk = ["ардагер"], en = ["veteran"] }
+
+[[category]]
+category = "psychological_support"
+priority = "normal"
+skills = ["psychologist"]
+explanation = "Psychological support"
+terms = { ru = ["психолог"] }
+
+[[category]]
+category = "material_aid"
+priority = "normal"
+skills = ["general_labour"]
+explanation = "Food, clothes"
+terms = { ru = ["продукты"] }
+
+[[category]]
+category = "emergency_hq"
+priority = "high"
+skills = ["general_labour"]
+explanation = "Flood or fire"
+terms = { ru = ["паводок"] }
+
+[[category]]
+category = "consultation"
+priority = "low"
+skills = ["legal_advice"]
+explanation = "Advice"
+terms = { ru = ["консультация"] }
+
+[[category]]
+category = "other"
+priority = "normal"
+skills = []
+explanation = "Nothing recognised"
+
+[[priority]]
+id = "critical.missing_child"
+priority = "critical"
+explanation = "A missing child"
+categories = ["search_operation"]
+any = { ru = ["ребенок", "ребенка"], kk = ["бала"], en = ["child"] }
+
+[[priority]]
+id = "critical.cold"
+priority = "critical"
+explanation = "Cold without heating"
+any = { ru = ["нет"] , en = ["no"] }
+also = { ru = ["отопления"], en = ["heating"] }
+"#;
+
+    fn rules() -> RuleSet {
+        RuleSet::from_toml(RULES).unwrap()
+    }
+
     fn note(description: &str) -> Decision {
-        classify(&Input {
+        rules().classify(&Input {
             description,
             ..Default::default()
         })
@@ -264,22 +671,78 @@ mod tests {
 
     #[test]
     fn missing_child_is_a_critical_search() {
-        let d = note("Пропал ребенок 7 лет, ушёл из дома вечером");
+        let d = note("Пропал ребёнок 7 лет, ушёл из дома вечером");
         assert_eq!(d.category, Category::SearchOperation);
         assert_eq!(d.priority, Priority::Critical);
         assert_eq!(d.required_skills, vec![Skill::SearchRescue]);
+        assert_eq!(d.rules_version, "test-1");
+        let ids: Vec<&str> = d.fired_rules.iter().map(|r| r.rule_id.as_str()).collect();
+        assert_eq!(ids, ["category.search_operation", "critical.missing_child"]);
+        assert_eq!(d.fired_rules[0].matched_terms, ["пропал"]);
     }
 
     #[test]
-    fn kazakh_coal_request_needs_a_vehicle() {
-        let d = note("Зейнеткерге көмір керек, қыс алдында");
+    fn kazakh_suffixes_and_keyboard_spellings_match() {
+        for text in [
+            "Зейнеткерге көмір керек",
+            "Зейнеткерге көмірді әкеліп беріңіздер",
+            "зейнеткерге комир керек",
+        ] {
+            assert_eq!(note(text).category, Category::FuelDelivery, "{text}");
+        }
+        assert_eq!(note("Ардагерге көмек керек").category, Category::VeteranAid);
+        let d = note("Бала жоғалып кетті");
+        assert_eq!(d.category, Category::SearchOperation);
+        assert_eq!(d.priority, Priority::Critical);
+    }
+
+    #[test]
+    fn a_phrase_matches_whole() {
+        let d = note("Сын не вернулся с рыбалки");
+        assert_eq!(d.category, Category::SearchOperation);
+        assert_eq!(d.fired_rules[0].matched_terms, ["не вернулся"]);
+        assert_eq!(note("Сын вернулся, всё хорошо").category, Category::Other);
+    }
+
+    #[test]
+    fn a_misspelling_matches_and_is_shown_as_such() {
+        let d = note("пропол мальчик");
+        assert_eq!(d.category, Category::SearchOperation);
+        assert_eq!(d.fired_rules[0].matched_terms, ["пропол~пропал"]);
+        assert!(d.confidence < note("пропал мальчик").confidence);
+    }
+
+    #[test]
+    fn a_priority_rule_with_two_groups_needs_both() {
+        assert_eq!(
+            note("нужен уголь, нет отопления").priority,
+            Priority::Critical
+        );
+        assert_eq!(note("нужен уголь, нет машины").priority, Priority::Normal);
+        // Rules with categories apply only to those categories.
+        assert_eq!(note("ребенку нужны продукты").priority, Priority::Normal);
+    }
+
+    #[test]
+    fn more_terms_win_and_raise_confidence() {
+        let d = note("Нужен уголь и дрова, ветеран");
         assert_eq!(d.category, Category::FuelDelivery);
-        assert_eq!(d.required_skills, vec![Skill::VehicleCargo]);
+        let clear = note("Нужен уголь и дрова").confidence;
+        assert!(d.confidence < clear, "a rival category lowers confidence");
+        assert!(note("уголь").confidence < clear);
+        assert!(clear < 1.0);
+    }
+
+    #[test]
+    fn weak_terms_alone_count_less() {
+        let weak = note("зима");
+        assert_eq!(weak.category, Category::FuelDelivery);
+        assert!(weak.confidence < note("уголь").confidence);
     }
 
     #[test]
     fn operator_values_win() {
-        let d = classify(&Input {
+        let d = rules().classify(&Input {
             description: "Пропал ребенок",
             operator_category: Some(Category::Consultation),
             operator_priority: Some(Priority::Low),
@@ -287,12 +750,70 @@ mod tests {
         assert_eq!(d.category, Category::Consultation);
         assert_eq!(d.priority, Priority::Low);
         assert_eq!(d.confidence, 1.0);
+        assert_eq!(d.required_skills, vec![Skill::LegalAdvice]);
     }
 
     #[test]
-    fn unknown_text_is_other_with_low_confidence() {
+    fn operator_category_still_gets_priority_rules() {
+        let d = rules().classify(&Input {
+            description: "ребенок",
+            operator_category: Some(Category::SearchOperation),
+            operator_priority: None,
+        });
+        assert_eq!(d.priority, Priority::Critical);
+    }
+
+    #[test]
+    fn unknown_text_is_other_with_no_confidence() {
         let d = note("hello");
         assert_eq!(d.category, Category::Other);
-        assert!(d.confidence < 0.5);
+        assert_eq!(d.confidence, 0.0);
+        assert_eq!(d.priority, Priority::Normal);
+    }
+
+    #[test]
+    fn bad_files_are_refused_with_the_place() {
+        let cases = [
+            (RULES.replace("\"test-1\"", "\"\""), "version"),
+            (
+                RULES.replace("category = \"consultation\"", "category = \"nonsense\""),
+                "category[6].category",
+            ),
+            (
+                RULES.replace("skills = [\"psychologist\"]", "skills = [\"juggler\"]"),
+                "category[3].skills[0]",
+            ),
+            (
+                RULES.replace("kk = [\"көмір\", \"отын\"]", "kk = [\"көмір\", \"от\"]"),
+                "category[1].terms.kk[1]",
+            ),
+            (
+                RULES.replace("en = [\"coal\", \"firewood\"]", "en = [\"уголь\"]"),
+                "category[1].terms.en[0]",
+            ),
+            (
+                RULES.replace("id = \"critical.cold\"", "id = \"critical.missing_child\""),
+                "priority[1].id",
+            ),
+            (
+                RULES.replace("priority = \"critical\"", "priority = \"urgent\""),
+                "priority[0].priority",
+            ),
+            (
+                RULES.replace("terms = { ru = [\"продукты\"] }", ""),
+                "category[4].terms",
+            ),
+            (RULES.replace("version =", "vershion ="), "file"),
+        ];
+        for (source, path) in cases {
+            let e = RuleSet::from_toml(&source).unwrap_err();
+            assert_eq!(e.path, path, "{e}");
+        }
+        let without_other = RULES
+            .split("[[category]]\ncategory = \"other\"")
+            .next()
+            .unwrap();
+        let e = RuleSet::from_toml(without_other).unwrap_err();
+        assert!(e.message.contains("\"other\" is not described"), "{e}");
     }
 }

@@ -1,6 +1,8 @@
 //! Classifies each new request once; a redelivered `request.created` changes nothing.
 
-use komek_core::triage::{self, Input, RULES_VERSION};
+use std::sync::Arc;
+
+use komek_core::triage::{Input, RuleSet};
 use komek_core::{Category, Priority};
 use komek_proto::events::v1 as ev;
 use komek_proto::types::v1 as pb;
@@ -11,7 +13,15 @@ use sqlx::PgConnection;
 
 use crate::store::{self, DecisionRow};
 
-pub struct Classifier;
+pub struct Classifier {
+    rules: Arc<RuleSet>,
+}
+
+impl Classifier {
+    pub fn new(rules: Arc<RuleSet>) -> Self {
+        Self { rules }
+    }
+}
 
 /// Actor recorded in the audit log for automatic decisions.
 pub const ACTOR: &str = "services/triage";
@@ -29,7 +39,7 @@ impl Handler for Classifier {
         let created = ev::RequestCreated::decode(payload)?;
         let request_id = parse_name("requests", &created.request, "request")
             .map_err(|v| HandleError::Reject(v.description))?;
-        let decision = triage::classify(&Input {
+        let decision = self.rules.classify(&Input {
             description: &created.description,
             operator_category: Category::from_code(created.operator_category),
             operator_priority: Priority::from_code(created.operator_priority),
@@ -52,7 +62,7 @@ impl Handler for Classifier {
                 .iter()
                 .map(|r| format!("{}={}", r.rule_id, r.matched_terms.join("|")))
                 .collect(),
-            rules_version: RULES_VERSION.into(),
+            rules_version: decision.rules_version.clone(),
             possible_duplicate_of: None,
             lat: location.point.map(|_| point.latitude),
             lon: location.point.map(|_| point.longitude),

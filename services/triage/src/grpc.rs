@@ -1,6 +1,8 @@
 //! TriageService.
 
-use komek_core::triage::skills_for;
+use std::sync::Arc;
+
+use komek_core::triage::RuleSet;
 use komek_core::{Category, Priority, Skill};
 use komek_proto::triage::v1 as api;
 use komek_runtime::convert::{name, parse_request_id, timestamp};
@@ -15,18 +17,22 @@ use crate::store::{self, DecisionRow};
 pub struct Triage {
     pool: PgPool,
     bus: Bus,
+    rules: Arc<RuleSet>,
 }
 
 impl Triage {
-    pub fn new(pool: PgPool, bus: Bus) -> Self {
-        Self { pool, bus }
+    pub fn new(pool: PgPool, bus: Bus, rules: Arc<RuleSet>) -> Self {
+        Self { pool, bus, rules }
     }
 }
 
 /// Who overrides: dispatchers are not authenticated yet, so every override is "a dispatcher".
 const DISPATCHER: &str = "dispatchers/unauthenticated";
 
-fn validate_override(req: &api::OverrideTriageRequest) -> Result<store::Override, Status> {
+fn validate_override(
+    req: &api::OverrideTriageRequest,
+    rules: &RuleSet,
+) -> Result<store::Override, Status> {
     let mut v = Vec::new();
     let key = parse_request_id(&req.request_id)
         .map_err(|e| v.push(e))
@@ -67,9 +73,13 @@ fn validate_override(req: &api::OverrideTriageRequest) -> Result<store::Override
     let skills = if !req.required_skills.is_empty() {
         Some(req.required_skills.iter().map(|s| *s as i16).collect())
     } else {
-        category
-            .and_then(Category::from_code)
-            .map(|c| skills_for(c).iter().map(|s| s.code() as i16).collect())
+        category.and_then(Category::from_code).map(|c| {
+            rules
+                .skills_for(c)
+                .iter()
+                .map(|s| s.code() as i16)
+                .collect()
+        })
     };
     if category.is_none() && priority.is_none() && req.required_skills.is_empty() {
         v.push(FieldViolation::new(
@@ -174,7 +184,7 @@ impl api::triage_service_server::TriageService for Triage {
     ) -> Result<Response<api::TriageDecision>, Status> {
         let req = request.into_inner();
         let id = parse_decision_name(&req.name)?;
-        let change = validate_override(&req)?;
+        let change = validate_override(&req, &self.rules)?;
         let (decision, applied) =
             store::apply_override(&self.pool, id, &change, crate::consumer::triaged_event)
                 .await

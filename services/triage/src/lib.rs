@@ -6,6 +6,10 @@ mod consumer;
 mod grpc;
 mod store;
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use komek_core::triage::RuleSet;
 use komek_proto::triage::v1::triage_service_server::{SERVICE_NAME, TriageServiceServer};
 use komek_runtime::CancellationToken;
 use komek_runtime::config::Base;
@@ -16,6 +20,9 @@ use tokio::net::TcpListener;
 
 pub const SCHEMA: &str = "triage";
 
+/// The rule set shipped with the service, used unless `rules_file` names another.
+pub const DEFAULT_RULES: &str = include_str!("../rules/triage.toml");
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -23,13 +30,34 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct Config {
     #[serde(flatten)]
     pub base: Base,
+    /// A rule file to use in place of the shipped one.
+    pub rules_file: Option<PathBuf>,
 }
 
 impl Default for Config {
     fn default() -> Self {
         let mut base = Base::default();
         base.listen.set_port(50052);
-        Self { base }
+        Self {
+            base,
+            rules_file: None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates the rule set; a bad file stops the service at start with the place
+    /// of the error, rather than classifying with half a rule set.
+    pub fn rules(&self) -> anyhow::Result<RuleSet> {
+        match &self.rules_file {
+            Some(path) => {
+                let source = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("rules_file {}: {e}", path.display()))?;
+                RuleSet::from_toml(&source)
+                    .map_err(|e| anyhow::anyhow!("rules_file {}: {e}", path.display()))
+            }
+            None => Ok(RuleSet::from_toml(DEFAULT_RULES)?),
+        }
     }
 }
 
@@ -43,6 +71,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let rules = Arc::new(config.rules()?);
     let deps = Deps::connect(&config.base, SCHEMA, &MIGRATOR).await?;
     let background = Background::new();
     background.spawn_relay(&deps);
@@ -55,7 +84,7 @@ pub async fn serve(
         created,
         deps.pool.clone(),
         deps.bus.clone(),
-        consumer::Classifier,
+        consumer::Classifier::new(rules.clone()),
         background.token(),
     ));
 
@@ -63,6 +92,7 @@ pub async fn serve(
     routes.add_service(TriageServiceServer::new(grpc::Triage::new(
         deps.pool.clone(),
         deps.bus.clone(),
+        rules,
     )));
     background
         .serve_then_drain(&config.base, listener, routes, &[SERVICE_NAME], shutdown)
