@@ -6,7 +6,7 @@
 //! a root followed by a chain of suffixes, English terms by a light stem. A word one typing slip
 //! away from a long term still matches, at a lower weight.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use serde::Deserialize;
 
@@ -78,10 +78,27 @@ struct PrioritySpec {
     /// Categories the rule applies to; empty means all.
     #[serde(default)]
     categories: Vec<String>,
+    #[serde(default)]
     any: TermsSpec,
+    /// Fires also on an age said in the note ("11 лет", "80 жаста").
+    #[serde(default)]
+    ages: Option<AgesSpec>,
     /// A second group of which one term must also be present.
     #[serde(default)]
     also: Option<TermsSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgesSpec {
+    /// Ages below this fire the rule.
+    #[serde(default)]
+    under: Option<u32>,
+    /// Ages above this fire the rule.
+    #[serde(default)]
+    over: Option<u32>,
+    /// Words that follow a number to make it an age.
+    units: TermsSpec,
 }
 
 // The compiled rule set.
@@ -125,7 +142,21 @@ struct PriorityRule {
     explanation: String,
     categories: Vec<Category>,
     any: Vec<Term>,
+    ages: Option<Ages>,
     also: Option<Vec<Term>>,
+}
+
+#[derive(Debug, Clone)]
+struct Ages {
+    under: Option<u32>,
+    over: Option<u32>,
+    units: Vec<Term>,
+}
+
+impl Ages {
+    fn fires(&self, age: u32) -> bool {
+        self.under.is_some_and(|u| age < u) || self.over.is_some_and(|o| age > o)
+    }
 }
 
 /// A validated rule set. Category rules are kept in file order, which breaks ties.
@@ -266,7 +297,27 @@ impl RuleSet {
                 .map(|(j, c)| category_of(c, &format!("{path}.categories[{j}]")))
                 .collect::<Result<Vec<_>, _>>()?;
             let any = compile_terms(&p.any, 1.0, &format!("{path}.any"))?;
-            if any.is_empty() {
+            let ages = match &p.ages {
+                Some(a) => {
+                    let units = compile_terms(&a.units, 1.0, &format!("{path}.ages.units"))?;
+                    if units.is_empty() || units.iter().any(|u| u.words.len() != 1) {
+                        return Err(err(
+                            format!("{path}.ages.units"),
+                            "one or more single words",
+                        ));
+                    }
+                    if a.under.is_none() && a.over.is_none() {
+                        return Err(err(format!("{path}.ages"), "set under, over or both"));
+                    }
+                    Some(Ages {
+                        under: a.under,
+                        over: a.over,
+                        units,
+                    })
+                }
+                None => None,
+            };
+            if any.is_empty() && ages.is_none() {
                 return Err(err(format!("{path}.any"), "a priority rule needs terms"));
             }
             let also = match &p.also {
@@ -285,6 +336,7 @@ impl RuleSet {
                 explanation: p.explanation.trim().to_string(),
                 categories,
                 any,
+                ages,
                 also,
             });
         }
@@ -365,6 +417,9 @@ impl RuleSet {
                     continue;
                 }
                 let (_, mut terms) = note.score(&rule.any);
+                if let Some(ages) = &rule.ages {
+                    terms.extend(note.ages(ages));
+                }
                 if terms.is_empty() {
                     continue;
                 }
@@ -493,10 +548,11 @@ impl Note {
         }
     }
 
-    /// How a term matches anywhere in the note: the best of its occurrences.
-    fn find(&self, term: &Term) -> Option<(Match, String)> {
+    /// How a term matches anywhere in the note: the best of its occurrences, with the span of
+    /// tokens it covers.
+    fn find(&self, term: &Term) -> Option<(Match, String, std::ops::Range<usize>)> {
         let n = term.words.len();
-        let mut best: Option<(Match, String)> = None;
+        let mut best = None;
         for start in 0..self.tokens.len().saturating_sub(n - 1) {
             let mut how = Match::Exact;
             let mut ok = true;
@@ -513,10 +569,11 @@ impl Note {
             if !ok {
                 continue;
             }
+            let span = start..start + n;
             let shown = match how {
                 Match::Exact => term.text.clone(),
                 Match::Fuzzy => {
-                    let seen: Vec<&str> = self.tokens[start..start + n]
+                    let seen: Vec<&str> = self.tokens[span.clone()]
                         .iter()
                         .map(|t| t.original.as_str())
                         .collect();
@@ -524,31 +581,71 @@ impl Note {
                 }
             };
             if how == Match::Exact {
-                return Some((how, shown));
+                return Some((how, shown, span));
             }
-            best.get_or_insert((how, shown));
+            best.get_or_insert((how, shown, span));
         }
         best
     }
 
-    /// Sum of the weights of the distinct terms present, and the terms as shown to people.
-    /// Two terms found at the same words count once (a phrase and its own first word).
-    fn score(&self, terms: &[Term]) -> (f64, Vec<String>) {
-        let mut total = 0.0;
-        let mut shown = BTreeMap::new();
-        for term in terms {
-            if let Some((how, text)) = self.find(term) {
-                let factor = if how == Match::Exact {
-                    1.0
-                } else {
-                    FUZZY_FACTOR
-                };
-                if shown.insert(text, ()).is_none() {
-                    total += term.weight * factor;
-                }
+    /// Ages said in the note that fire `ages`, as "number unit".
+    fn ages(&self, ages: &Ages) -> Vec<String> {
+        let mut out = Vec::new();
+        for i in 0..self.tokens.len().saturating_sub(1) {
+            let Ok(age) = self.tokens[i].folded.parse::<u32>() else {
+                continue;
+            };
+            let unit = ages
+                .units
+                .iter()
+                .any(|u| self.word_matches(i + 1, u, 0).is_some());
+            if unit && ages.fires(age) {
+                out.push(format!(
+                    "{} {}",
+                    self.tokens[i].original,
+                    self.tokens[i + 1].original
+                ));
             }
         }
-        (total, shown.into_keys().collect())
+        out
+    }
+
+    /// Sum of the weights of the terms present, and the terms as shown to people. Each word of
+    /// the note counts once: when several terms cover the same words (a phrase and its first
+    /// word, "потерялся" and "потерялась" both near "потере"), only the best counts, preferring
+    /// exact matches, then longer phrases, then heavier terms.
+    fn score(&self, terms: &[Term]) -> (f64, Vec<String>) {
+        let mut hits: Vec<(Match, String, std::ops::Range<usize>, f64)> = terms
+            .iter()
+            .filter_map(|t| {
+                self.find(t)
+                    .map(|(how, text, span)| (how, text, span, t.weight))
+            })
+            .collect();
+        hits.sort_by(|a, b| {
+            (b.0 == Match::Exact)
+                .cmp(&(a.0 == Match::Exact))
+                .then(b.2.len().cmp(&a.2.len()))
+                .then(b.3.total_cmp(&a.3))
+        });
+        let mut used = vec![false; self.tokens.len()];
+        let mut total = 0.0;
+        let mut shown = Vec::new();
+        for (how, text, span, weight) in hits {
+            if used[span.clone()].iter().any(|u| *u) {
+                continue;
+            }
+            used[span].iter_mut().for_each(|u| *u = true);
+            let factor = if how == Match::Exact {
+                1.0
+            } else {
+                FUZZY_FACTOR
+            };
+            total += weight * factor;
+            shown.push(text);
+        }
+        shown.sort();
+        (total, shown)
     }
 }
 
@@ -651,6 +748,13 @@ categories = ["search_operation"]
 any = { ru = ["ребенок", "ребенка"], kk = ["бала"], en = ["child"] }
 
 [[priority]]
+id = "critical.vulnerable_age"
+priority = "critical"
+explanation = "A child or an elderly person, by age"
+categories = ["search_operation"]
+ages = { under = 16, over = 64, units = { ru = ["лет", "года"], kk = ["жас"], en = ["years"] } }
+
+[[priority]]
 id = "critical.cold"
 priority = "critical"
 explanation = "Cold without heating"
@@ -677,7 +781,14 @@ also = { ru = ["отопления"], en = ["heating"] }
         assert_eq!(d.required_skills, vec![Skill::SearchRescue]);
         assert_eq!(d.rules_version, "test-1");
         let ids: Vec<&str> = d.fired_rules.iter().map(|r| r.rule_id.as_str()).collect();
-        assert_eq!(ids, ["category.search_operation", "critical.missing_child"]);
+        assert_eq!(
+            ids,
+            [
+                "category.search_operation",
+                "critical.missing_child",
+                "critical.vulnerable_age"
+            ]
+        );
         assert_eq!(d.fired_rules[0].matched_terms, ["пропал"]);
     }
 
@@ -721,6 +832,25 @@ also = { ru = ["отопления"], en = ["heating"] }
         assert_eq!(note("нужен уголь, нет машины").priority, Priority::Normal);
         // Rules with categories apply only to those categories.
         assert_eq!(note("ребенку нужны продукты").priority, Priority::Normal);
+    }
+
+    #[test]
+    fn an_age_said_in_the_note_fires_an_age_rule() {
+        let d = note("Пропала 12 лет, ушла из школы");
+        assert_eq!(d.priority, Priority::Critical);
+        let fired = d
+            .fired_rules
+            .iter()
+            .find(|r| r.rule_id == "critical.vulnerable_age");
+        assert_eq!(fired.unwrap().matched_terms, ["12 лет"]);
+        assert_eq!(note("Пропал мужчина 81 года").priority, Priority::Critical);
+        assert_eq!(note("Жоғалып кетті 70 жаста").priority, Priority::Critical);
+        assert_eq!(note("Пропал мужчина 40 лет").priority, Priority::High);
+        assert_eq!(
+            note("Пропал, ищем с 12 часов").priority,
+            Priority::High,
+            "not an age"
+        );
     }
 
     #[test]
@@ -793,7 +923,7 @@ also = { ru = ["отопления"], en = ["heating"] }
             ),
             (
                 RULES.replace("id = \"critical.cold\"", "id = \"critical.missing_child\""),
-                "priority[1].id",
+                "priority[2].id",
             ),
             (
                 RULES.replace("priority = \"critical\"", "priority = \"urgent\""),
