@@ -202,12 +202,25 @@ async fn hotline_request_is_offered_to_the_nearest_available_group_with_the_skil
         .await
         .unwrap()
         .into_inner();
+    let category = decision
+        .fired_rules
+        .iter()
+        .find(|r| r.rule_id == "category.search_operation")
+        .expect("the category rule is reported");
+    assert_eq!(
+        category.matched_terms,
+        ["пропал", "ушел из дома", "не вернулся"]
+    );
+    assert!(!category.explanation.is_empty());
     assert!(
         decision
             .fired_rules
             .iter()
-            .any(|r| r.rule_id == "keywords.search_operation")
+            .any(|r| r.rule_id == "critical.missing_vulnerable"),
+        "{:?}",
+        decision.fired_rules
     );
+    assert!(decision.rules_version.starts_with("2026.11"));
 
     // The live stream delivers the offer, with no address or caller details.
     let event = tokio::time::timeout(Duration::from_secs(10), async {

@@ -3,9 +3,11 @@
 
 pub mod settlements;
 
+use komek_proto::intake::v1 as intake;
 use komek_proto::roster::v1 as roster;
 use komek_proto::types::v1 as pb;
 use settlements::Settlement;
+use uuid::Uuid;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -64,6 +66,7 @@ impl System {
         let (l, intake) = listener().await;
         let config = komek_intake::Config {
             base: base(&nats, &db),
+            pii: test_pii_keys(),
             ..Default::default()
         };
         servers.push((
@@ -74,6 +77,7 @@ impl System {
         let (l, triage) = listener().await;
         let config = komek_triage::Config {
             base: base(&nats, &db),
+            ..Default::default()
         };
         servers.push((
             "triage",
@@ -261,4 +265,85 @@ pub async fn create_group(
         .await
         .unwrap()
         .into_inner()
+}
+
+/// Fresh random keys for caller data, as `deploy/up.sh` generates for a real deployment.
+fn test_pii_keys() -> komek_intake::pii::Config {
+    use base64::Engine;
+    let key = || {
+        let bytes: Vec<u8> = [Uuid::new_v4(), Uuid::new_v4()]
+            .iter()
+            .flat_map(|u| *u.as_bytes())
+            .collect();
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    };
+    komek_intake::pii::Config {
+        key_id: "test-1".into(),
+        keys: [("test-1".to_string(), key())].into_iter().collect(),
+        index_key: key(),
+    }
+}
+
+/// Creates a hotline request at `point` in `place`; `caller` is (name, phone), or anonymous.
+pub async fn create_request(
+    client: &mut IntakeServiceClient<Channel>,
+    caller: Option<(&str, &str)>,
+    place: &Settlement,
+    point: pb::LatLng,
+    description: &str,
+) -> intake::Request {
+    let caller = match caller {
+        Some((name, phone)) => intake::Caller {
+            display_name: name.into(),
+            phone: phone.into(),
+            preferred_language: pb::Language::Kazakh as i32,
+            anonymous: false,
+        },
+        None => intake::Caller {
+            anonymous: true,
+            ..Default::default()
+        },
+    };
+    client
+        .create_request(intake::CreateRequestRequest {
+            request_id: Uuid::new_v4().to_string(),
+            channel: pb::Channel::Hotline as i32,
+            caller: Some(caller),
+            location: Some(pb::Location {
+                point: Some(point),
+                settlement: place.name_en.clone(),
+                district: place.district.clone(),
+                region: place.region.clone(),
+                ..Default::default()
+            }),
+            description: description.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Polls GetRequest until `done` holds, for at most 30 s.
+pub async fn wait_request(
+    client: &IntakeServiceClient<Channel>,
+    name: &str,
+    what: &str,
+    done: impl Fn(&intake::Request) -> bool,
+) -> intake::Request {
+    let done = &done;
+    eventually(Duration::from_secs(30), || {
+        let mut client = client.clone();
+        let name = name.to_string();
+        async move {
+            let r = client
+                .get_request(intake::GetRequestRequest { name })
+                .await
+                .ok()?
+                .into_inner();
+            done(&r).then_some(r)
+        }
+    })
+    .await
+    .unwrap_or_else(|| panic!("{name}: not {what} within 30 s"))
 }

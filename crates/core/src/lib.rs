@@ -5,6 +5,7 @@
 //! rule here is testable with plain unit and property tests.
 
 pub mod domain;
+pub mod duplicates;
 pub mod geo;
 pub mod lifecycle;
 pub mod matching;

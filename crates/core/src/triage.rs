@@ -635,17 +635,18 @@ impl Note {
             if used[span.clone()].iter().any(|u| *u) {
                 continue;
             }
-            used[span].iter_mut().for_each(|u| *u = true);
+            used[span.clone()].iter_mut().for_each(|u| *u = true);
             let factor = if how == Match::Exact {
                 1.0
             } else {
                 FUZZY_FACTOR
             };
             total += weight * factor;
-            shown.push(text);
+            shown.push((span.start, text));
         }
+        // In the order the words appear in the note.
         shown.sort();
-        (total, shown)
+        (total, shown.into_iter().map(|(_, text)| text).collect())
     }
 }
 

@@ -31,6 +31,7 @@ impl Handler for StatusKeeper {
                 let id = request_id(&e.request)?;
                 advance(tx, id, RequestStatus::Escalated, "no eligible group").await
             }
+            subject::REQUEST_MERGED => merged(tx, ev::RequestMerged::decode(payload)?).await,
             subject::ASSIGNMENT_OFFERED => {
                 offered(tx, ev::AssignmentOffered::decode(payload)?).await
             }
@@ -72,6 +73,23 @@ async fn triaged(tx: &mut PgConnection, e: ev::RequestTriaged) -> Result<(), Han
     let current = store::lock(tx, id).await?.map(|row| store::status_of(&row));
     if matches!(current, Some(RequestStatus::New | RequestStatus::Escalated)) {
         advance(tx, id, RequestStatus::Triaged, "triaged").await?;
+    }
+    Ok(())
+}
+
+/// A dispatcher merged this request into another: it is closed as MERGED, unless it already
+/// finished (a resolved request keeps its outcome).
+async fn merged(tx: &mut PgConnection, e: ev::RequestMerged) -> Result<(), HandleError> {
+    let id = request_id(&e.request)?;
+    let into = request_id(&e.merged_into)?;
+    let Some(row) = store::lock(tx, id).await? else {
+        tracing::warn!(request = %id, "merge of unknown request");
+        return Ok(());
+    };
+    if store::status_of(&row).can_become(RequestStatus::Merged) {
+        store::set_merged_into(tx, id, into).await?;
+        let reason = format!("merged into {}", e.merged_into);
+        advance(tx, id, RequestStatus::Merged, &reason).await?;
     }
     Ok(())
 }

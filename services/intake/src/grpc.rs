@@ -579,7 +579,10 @@ fn to_api(row: &RequestRow) -> api::Request {
         status: row.status.into(),
         triage,
         assignment,
-        merged_into: String::new(),
+        merged_into: row
+            .merged_into
+            .map(|id| name("requests", id))
+            .unwrap_or_default(),
         cancel_reason: row.cancel_reason.clone(),
         outcome: row.outcome.into(),
         create_time: Some(timestamp(row.created_at)),

@@ -79,6 +79,7 @@ pub struct RequestRow {
     pub caller_phone_enc: Option<Vec<u8>>,
     pub caller_key_id: Option<String>,
     pub caller_blind_index: Option<Vec<u8>>,
+    pub merged_into: Option<Uuid>,
 }
 
 /// Filters of ListRequests, already validated.

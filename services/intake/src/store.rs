@@ -296,3 +296,13 @@ pub async fn set_outcome(tx: &mut PgConnection, id: Uuid, outcome: i16) -> Resul
         .await?;
     Ok(())
 }
+
+/// Records the request a duplicate was merged into.
+pub async fn set_merged_into(tx: &mut PgConnection, id: Uuid, into: Uuid) -> sqlx::Result<()> {
+    sqlx::query("UPDATE requests SET merged_into = $2, possible_duplicate_of = $2 WHERE id = $1")
+        .bind(id)
+        .bind(into)
+        .execute(tx)
+        .await?;
+    Ok(())
+}

@@ -4,6 +4,7 @@
 //! eligible, and streams offers to volunteers.
 
 mod assignment;
+mod closures;
 mod dispatch;
 mod index;
 mod matcher;
@@ -109,6 +110,23 @@ pub async fn serve(
         deps.pool.clone(),
         deps.bus.clone(),
         matcher,
+        background.token(),
+    ));
+
+    let closed = deps
+        .bus
+        .durable_consumer(
+            streams::REQUESTS,
+            "matching-closures",
+            subject::REQUEST_STATUS_CHANGED,
+        )
+        .await?;
+    background.spawn(bus_events::consume(
+        "matching-closures",
+        closed,
+        deps.pool.clone(),
+        deps.bus.clone(),
+        closures::Closures,
         background.token(),
     ));
 

@@ -56,6 +56,10 @@ impl Handler for Matcher {
             )));
         }
 
+        if store::is_closed(tx, request_id).await? {
+            // Cancelled or merged meanwhile: nobody should be sent.
+            return Ok(());
+        }
         let history = store::history(tx, request_id).await?;
         if history.active {
             // Already offered (a redelivery, or a re-triage while an offer is open).

@@ -2,24 +2,44 @@
 
 use std::sync::Arc;
 
-use komek_core::triage::{Input, RuleSet};
-use komek_core::{Category, Priority};
+use komek_core::duplicates::{self, Seen, Window};
+use komek_core::triage::{FiredRule, Input, RuleSet};
+use komek_core::{Category, GeoPoint, Priority};
 use komek_proto::events::v1 as ev;
 use komek_proto::types::v1 as pb;
-use komek_runtime::convert::{name, parse_name, timestamp};
+use komek_runtime::convert::{from_timestamp, name, parse_name, timestamp};
 use komek_runtime::events::{HandleError, Handler, enqueue, subject};
 use prost::Message;
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 use crate::store::{self, DecisionRow};
 
 pub struct Classifier {
     rules: Arc<RuleSet>,
+    window: Window,
 }
 
 impl Classifier {
-    pub fn new(rules: Arc<RuleSet>) -> Self {
-        Self { rules }
+    pub fn new(rules: Arc<RuleSet>, window: Window) -> Self {
+        Self { rules, window }
+    }
+}
+
+/// What duplicate detection needs of a stored decision.
+fn seen(d: &DecisionRow) -> Seen<Uuid> {
+    Seen {
+        id: d.request_id,
+        duplicate_of: d.possible_duplicate_of,
+        caller: d.caller_blind_index.clone(),
+        category: Category::from_code(d.category.into()).unwrap_or(Category::Other),
+        point: d
+            .lat
+            .zip(d.lon)
+            .and_then(|(lat, lon)| GeoPoint::new(lat, lon).ok()),
+        settlement: d.settlement.clone(),
+        district: d.district.clone(),
+        created: d.request_created_at.timestamp(),
     }
 }
 
@@ -39,14 +59,21 @@ impl Handler for Classifier {
         let created = ev::RequestCreated::decode(payload)?;
         let request_id = parse_name("requests", &created.request, "request")
             .map_err(|v| HandleError::Reject(v.description))?;
-        let decision = self.rules.classify(&Input {
+        let mut decision = self.rules.classify(&Input {
             description: &created.description,
             operator_category: Category::from_code(created.operator_category),
             operator_priority: Priority::from_code(created.operator_priority),
         });
         let location = created.location.clone().unwrap_or_default();
         let point = location.point.unwrap_or_default();
-        let row = DecisionRow {
+        // The request's own creation time, so windows mean the same on a redelivery.
+        let created_at = created
+            .create_time
+            .as_ref()
+            .and_then(|t| from_timestamp(t, "create_time").ok())
+            .unwrap_or_else(chrono::Utc::now);
+        let caller = (!created.caller_blind_index.is_empty()).then_some(created.caller_blind_index);
+        let mut row = DecisionRow {
             request_id,
             reference_code: created.reference_code.clone(),
             category: decision.category.code() as i16,
@@ -57,11 +84,8 @@ impl Handler for Classifier {
                 .map(|s| s.code() as i16)
                 .collect(),
             confidence: decision.confidence,
-            fired_rules: decision
-                .fired_rules
-                .iter()
-                .map(|r| format!("{}={}", r.rule_id, r.matched_terms.join("|")))
-                .collect(),
+            fired_rules: Vec::new(),
+            fired_explanations: Vec::new(),
             rules_version: decision.rules_version.clone(),
             possible_duplicate_of: None,
             lat: location.point.map(|_| point.latitude),
@@ -74,7 +98,40 @@ impl Handler for Classifier {
             decided_at: chrono::Utc::now(),
             version: 1,
             overridden: false,
+            caller_blind_index: caller,
+            request_created_at: created_at,
+            merged_into: None,
         };
+        let candidates = store::duplicate_candidates(
+            tx,
+            request_id,
+            created_at,
+            row.caller_blind_index.as_deref(),
+            row.category,
+            self.window.caller_secs,
+            self.window.place_secs,
+        )
+        .await?;
+        let earlier: Vec<Seen<Uuid>> = candidates.iter().map(seen).collect();
+        if let Some((original, reason)) = duplicates::original(&seen(&row), &earlier, &self.window)
+        {
+            row.possible_duplicate_of = Some(original);
+            decision.fired_rules.push(FiredRule {
+                rule_id: reason.rule_id().into(),
+                matched_terms: vec![name("requests", original)],
+                explanation: reason.explanation().into(),
+            });
+        }
+        row.fired_rules = decision
+            .fired_rules
+            .iter()
+            .map(|r| format!("{}={}", r.rule_id, r.matched_terms.join("|")))
+            .collect();
+        row.fired_explanations = decision
+            .fired_rules
+            .iter()
+            .map(|r| r.explanation.clone())
+            .collect();
         let Some(stored) = store::insert(tx, &row).await? else {
             return Ok(());
         };
@@ -84,6 +141,7 @@ impl Handler for Classifier {
             request = %request_id,
             category = stored.category,
             priority = stored.priority,
+            possible_duplicate_of = ?stored.possible_duplicate_of,
             "request triaged"
         );
         Ok(())
@@ -127,5 +185,17 @@ pub fn triaged_event(d: &DecisionRow) -> ev::RequestTriaged {
         cargo_tonnes: d.cargo_tonnes,
         people_count: d.people_count,
         decide_time: Some(timestamp(d.decided_at)),
+    }
+}
+
+pub fn merged_event(d: &DecisionRow, reason: &str) -> ev::RequestMerged {
+    ev::RequestMerged {
+        request: name("requests", d.request_id),
+        merged_into: d
+            .merged_into
+            .map(|id| name("requests", id))
+            .unwrap_or_default(),
+        reason: reason.to_string(),
+        merge_time: Some(timestamp(chrono::Utc::now())),
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use komek_core::triage::RuleSet;
 use komek_core::{Category, Priority, Skill};
 use komek_proto::triage::v1 as api;
-use komek_runtime::convert::{name, parse_request_id, timestamp};
+use komek_runtime::convert::{name, parse_name, parse_request_id, timestamp};
 use komek_runtime::events::Bus;
 use komek_runtime::grpc::{FieldViolation, internal, invalid_argument};
 use sqlx::PgPool;
@@ -141,7 +141,8 @@ fn to_api(d: &DecisionRow) -> api::TriageDecision {
         fired_rules: d
             .fired_rules
             .iter()
-            .map(|r| {
+            .enumerate()
+            .map(|(i, r)| {
                 let (rule_id, terms) = r.split_once('=').unwrap_or((r.as_str(), ""));
                 api::FiredRule {
                     rule_id: rule_id.to_string(),
@@ -150,7 +151,7 @@ fn to_api(d: &DecisionRow) -> api::TriageDecision {
                         .filter(|t| !t.is_empty())
                         .map(String::from)
                         .collect(),
-                    explanation: String::new(),
+                    explanation: d.fired_explanations.get(i).cloned().unwrap_or_default(),
                 }
             })
             .collect(),
@@ -162,6 +163,10 @@ fn to_api(d: &DecisionRow) -> api::TriageDecision {
             .unwrap_or_default(),
         decide_time: Some(timestamp(d.decided_at)),
         etag: d.version.to_string(),
+        merged_into: d
+            .merged_into
+            .map(|id| name("requests", id))
+            .unwrap_or_default(),
     }
 }
 
@@ -190,7 +195,7 @@ impl api::triage_service_server::TriageService for Triage {
                 .await
                 .map_err(|e| match e {
                     store::OverrideError::NotFound => Status::not_found(e.to_string()),
-                    store::OverrideError::EtagMismatch => {
+                    store::OverrideError::EtagMismatch | store::OverrideError::Merged(_) => {
                         Status::failed_precondition(e.to_string())
                     }
                     store::OverrideError::Db(e) => internal(e),
@@ -259,10 +264,65 @@ impl api::triage_service_server::TriageService for Triage {
 
     async fn merge_duplicate(
         &self,
-        _request: Request<api::MergeDuplicateRequest>,
+        request: Request<api::MergeDuplicateRequest>,
     ) -> Result<Response<api::TriageDecision>, Status> {
-        Err(Status::unimplemented(
-            "merging duplicates is not available on this server yet",
-        ))
+        let req = request.into_inner();
+        let duplicate = parse_decision_name(&req.name)?;
+        let merge = validate_merge(&req, duplicate)?;
+        let (decision, applied) = store::merge(&self.pool, &merge, |d| {
+            crate::consumer::merged_event(d, &merge.reason)
+        })
+        .await
+        .map_err(|e| match e {
+            store::MergeError::NotFound(field) => {
+                Status::not_found(format!("{field}: no triage decision for this request yet"))
+            }
+            store::MergeError::AlreadyMerged(_) | store::MergeError::TargetMerged(..) => {
+                Status::failed_precondition(e.to_string())
+            }
+            store::MergeError::Db(e) => internal(e),
+        })?;
+        if applied {
+            self.bus.wake_outbox();
+            tracing::info!(request = %duplicate, into = %merge.into, "duplicate merged");
+        }
+        Ok(Response::new(to_api(&decision)))
     }
+}
+
+fn validate_merge(
+    req: &api::MergeDuplicateRequest,
+    duplicate: Uuid,
+) -> Result<store::Merge, Status> {
+    let mut v = Vec::new();
+    let key = parse_request_id(&req.request_id)
+        .map_err(|e| v.push(e))
+        .ok();
+    let into = parse_name("requests", &req.merge_into, "merge_into")
+        .map_err(|e| v.push(e))
+        .ok();
+    if into == Some(duplicate) {
+        v.push(FieldViolation::new(
+            "merge_into",
+            "a request cannot be merged into itself",
+        ));
+    }
+    let reason = req.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 1000 || reason.chars().any(|c| c.is_control())
+    {
+        v.push(FieldViolation::new(
+            "reason",
+            "1 to 1000 printable characters",
+        ));
+    }
+    if !v.is_empty() {
+        return Err(invalid_argument(&v));
+    }
+    Ok(store::Merge {
+        key: key.unwrap(),
+        duplicate,
+        into: into.unwrap(),
+        reason: reason.to_string(),
+        actor: DISPATCHER.into(),
+    })
 }

@@ -9,6 +9,7 @@ mod store;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use komek_core::duplicates::Window;
 use komek_core::triage::RuleSet;
 use komek_proto::triage::v1::triage_service_server::{SERVICE_NAME, TriageServiceServer};
 use komek_runtime::CancellationToken;
@@ -32,6 +33,43 @@ pub struct Config {
     pub base: Base,
     /// A rule file to use in place of the shipped one.
     pub rules_file: Option<PathBuf>,
+    pub duplicates: Duplicates,
+}
+
+/// When a new request is linked to an earlier one as a possible duplicate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Duplicates {
+    /// The same caller (by blind index) within this many hours.
+    pub caller_window_hours: u32,
+    /// The same category at the same place within this many hours.
+    pub place_window_hours: u32,
+    /// Coordinates this close, in metres, are the same place.
+    pub place_radius_m: f64,
+}
+
+impl Default for Duplicates {
+    fn default() -> Self {
+        let w = Window::default();
+        Self {
+            caller_window_hours: (w.caller_secs / 3600) as u32,
+            place_window_hours: (w.place_secs / 3600) as u32,
+            place_radius_m: w.radius_m,
+        }
+    }
+}
+
+impl Duplicates {
+    pub fn window(&self) -> anyhow::Result<Window> {
+        if !(self.place_radius_m.is_finite() && self.place_radius_m >= 0.0) {
+            anyhow::bail!("duplicates.place_radius_m must be a non-negative number of metres");
+        }
+        Ok(Window {
+            caller_secs: i64::from(self.caller_window_hours) * 3600,
+            place_secs: i64::from(self.place_window_hours) * 3600,
+            radius_m: self.place_radius_m,
+        })
+    }
 }
 
 impl Default for Config {
@@ -41,6 +79,7 @@ impl Default for Config {
         Self {
             base,
             rules_file: None,
+            duplicates: Duplicates::default(),
         }
     }
 }
@@ -72,6 +111,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let rules = Arc::new(config.rules()?);
+    let window = config.duplicates.window()?;
     let deps = Deps::connect(&config.base, SCHEMA, &MIGRATOR).await?;
     let background = Background::new();
     background.spawn_relay(&deps);
@@ -84,7 +124,7 @@ pub async fn serve(
         created,
         deps.pool.clone(),
         deps.bus.clone(),
-        consumer::Classifier::new(rules.clone()),
+        consumer::Classifier::new(rules.clone(), window),
         background.token(),
     ));
 

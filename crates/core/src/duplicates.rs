@@ -1,0 +1,260 @@
+//! Possible duplicates: a new request that repeats an earlier one, either because the same caller
+//! rang again or because the same need was reported from the same place. A match only links the
+//! two for a dispatcher to confirm (merge) or ignore; help is never held back on a guess.
+
+use crate::{Category, GeoPoint};
+
+/// How far back to look, and how close counts as the same place.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Window {
+    /// Seconds within which a second call of the same caller is a possible duplicate.
+    pub caller_secs: i64,
+    /// Seconds within which the same category at the same place is a possible duplicate.
+    pub place_secs: i64,
+    /// Metres within which two coordinates are the same place.
+    pub radius_m: f64,
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Self {
+            caller_secs: 72 * 3600,
+            place_secs: 24 * 3600,
+            radius_m: 250.0,
+        }
+    }
+}
+
+/// What duplicate detection knows of a request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seen<Id> {
+    pub id: Id,
+    /// The request this one was already linked to, if any.
+    pub duplicate_of: Option<Id>,
+    /// Keyed hash of the caller's phone; `None` for anonymous callers.
+    pub caller: Option<Vec<u8>>,
+    pub category: Category,
+    pub point: Option<GeoPoint>,
+    pub settlement: String,
+    pub district: String,
+    /// Creation time, seconds since the Unix epoch.
+    pub created: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    SameCaller,
+    SamePlace,
+}
+
+impl Reason {
+    pub fn rule_id(self) -> &'static str {
+        match self {
+            Reason::SameCaller => "duplicate.same_caller",
+            Reason::SamePlace => "duplicate.same_place",
+        }
+    }
+
+    pub fn explanation(self) -> &'static str {
+        match self {
+            Reason::SameCaller => "The same caller asked for help shortly before.",
+            Reason::SamePlace => {
+                "The same kind of help was asked for at the same place shortly before."
+            }
+        }
+    }
+}
+
+fn same_text(a: &str, b: &str) -> bool {
+    a.trim().to_lowercase() == b.trim().to_lowercase()
+}
+
+/// Why `earlier` may be the request `new` repeats, if it may.
+pub fn why<Id: PartialEq>(new: &Seen<Id>, earlier: &Seen<Id>, window: &Window) -> Option<Reason> {
+    if new.id == earlier.id || earlier.created > new.created {
+        return None;
+    }
+    let age = new.created - earlier.created;
+    if age <= window.caller_secs
+        && new.caller.as_ref().is_some_and(|c| !c.is_empty())
+        && new.caller == earlier.caller
+    {
+        return Some(Reason::SameCaller);
+    }
+    // "Other" is what the rules did not recognise: two such calls from one village say nothing.
+    if age > window.place_secs
+        || new.category != earlier.category
+        || new.category == Category::Other
+    {
+        return None;
+    }
+    let same_place = match (new.point, earlier.point) {
+        (Some(a), Some(b)) => a.distance_m(b) <= window.radius_m,
+        // Without coordinates on both sides, the named settlement and district must agree.
+        _ => {
+            !new.settlement.trim().is_empty()
+                && same_text(&new.settlement, &earlier.settlement)
+                && same_text(&new.district, &earlier.district)
+        }
+    };
+    same_place.then_some(Reason::SamePlace)
+}
+
+/// The original request `new` probably repeats: the earliest matching earlier request, followed
+/// to the request it itself repeats, so a chain of repeats links to one original.
+pub fn original<Id: PartialEq + Copy>(
+    new: &Seen<Id>,
+    earlier: &[Seen<Id>],
+    window: &Window,
+) -> Option<(Id, Reason)> {
+    earlier
+        .iter()
+        .filter_map(|e| why(new, e, window).map(|r| (e, r)))
+        .min_by_key(|(e, _)| e.created)
+        .map(|(e, r)| (e.duplicate_of.unwrap_or(e.id), r))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn seen(id: u32, created: i64) -> Seen<u32> {
+        Seen {
+            id,
+            duplicate_of: None,
+            caller: None,
+            category: Category::FuelDelivery,
+            point: None,
+            settlement: String::new(),
+            district: String::new(),
+            created,
+        }
+    }
+
+    // Talgar and Issyk (Esik), Almaty Region, from tests/data/kz_settlements.csv.
+    // Data from Who's On First (https://whosonfirst.org/docs/licenses/), incl. GeoNames
+    // (CC-BY 4.0, geonames.org) and Quattroshapes (CC-BY).
+    fn talgar() -> GeoPoint {
+        GeoPoint::new(43.30348, 77.24085).unwrap()
+    }
+
+    #[test]
+    fn same_caller_within_the_window_is_a_duplicate_whatever_the_need() {
+        let w = Window::default();
+        let mut a = seen(1, 0);
+        a.caller = Some(vec![7; 32]);
+        let mut b = seen(2, 3600);
+        b.caller = Some(vec![7; 32]);
+        b.category = Category::PsychologicalSupport;
+        assert_eq!(
+            original(&b, &[a.clone()], &w),
+            Some((1, Reason::SameCaller))
+        );
+        b.created = w.caller_secs + 1;
+        assert_eq!(original(&b, &[a.clone()], &w), None, "outside the window");
+        b.created = 3600;
+        b.caller = Some(vec![8; 32]);
+        assert_eq!(original(&b, &[a], &w), None, "another caller");
+    }
+
+    #[test]
+    fn anonymous_callers_are_never_the_same_caller() {
+        let w = Window::default();
+        let a = seen(1, 0);
+        let mut b = seen(2, 10);
+        b.category = Category::MaterialAid;
+        assert_eq!(original(&b, &[a], &w), None);
+    }
+
+    #[test]
+    fn same_category_close_by_is_a_duplicate() {
+        let w = Window::default();
+        let mut a = seen(1, 0);
+        a.point = Some(talgar());
+        let mut b = seen(2, 600);
+        b.point = Some(GeoPoint::new(43.30438, 77.24085).unwrap()); // 100 m north
+        assert_eq!(original(&b, &[a.clone()], &w), Some((1, Reason::SamePlace)));
+        b.category = Category::SearchOperation;
+        assert_eq!(original(&b, &[a.clone()], &w), None, "another need");
+        b.category = Category::FuelDelivery;
+        b.point = Some(GeoPoint::new(43.3552, 77.45245).unwrap()); // Issyk, 18 km
+        assert_eq!(original(&b, &[a], &w), None, "another place");
+    }
+
+    #[test]
+    fn without_coordinates_the_settlement_and_district_must_agree() {
+        let w = Window::default();
+        let mut a = seen(1, 0);
+        a.settlement = "Шелек".into();
+        a.district = "Енбекшиказахский".into();
+        let mut b = a.clone();
+        b.id = 2;
+        b.created = 100;
+        b.settlement = " шелек".into();
+        assert_eq!(original(&b, &[a.clone()], &w), Some((1, Reason::SamePlace)));
+        b.district = "Уйгурский".into();
+        assert_eq!(original(&b, &[a.clone()], &w), None);
+        let mut unnamed = seen(3, 100);
+        unnamed.settlement = String::new();
+        let mut earlier = seen(4, 0);
+        earlier.settlement = String::new();
+        assert_eq!(original(&unnamed, &[earlier], &w), None, "no place at all");
+    }
+
+    #[test]
+    fn a_repeat_of_a_repeat_links_to_the_original() {
+        let w = Window::default();
+        let mut a = seen(1, 0);
+        a.caller = Some(vec![1]);
+        let mut b = seen(2, 10);
+        b.caller = Some(vec![1]);
+        b.duplicate_of = Some(1);
+        let mut c = seen(3, 20);
+        c.caller = Some(vec![1]);
+        assert_eq!(
+            original(&c, &[b.clone(), a], &w),
+            Some((1, Reason::SameCaller))
+        );
+        assert_eq!(original(&c, &[b], &w), Some((1, Reason::SameCaller)));
+    }
+
+    #[test]
+    fn other_is_never_a_place_duplicate() {
+        let w = Window::default();
+        let mut a = seen(1, 0);
+        a.category = Category::Other;
+        a.point = Some(talgar());
+        let mut b = a.clone();
+        b.id = 2;
+        b.created = 5;
+        assert_eq!(original(&b, &[a], &w), None);
+    }
+
+    proptest! {
+        #[test]
+        fn never_links_to_itself_or_to_a_later_request(
+            created in proptest::collection::vec(0i64..100_000, 1..20),
+            new_at in 0i64..100_000,
+        ) {
+            let w = Window::default();
+            let earlier: Vec<Seen<u32>> = created
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let mut s = seen(i as u32, *t);
+                    s.caller = Some(vec![1]);
+                    s
+                })
+                .collect();
+            let mut new = seen(0, new_at);
+            new.caller = Some(vec![1]);
+            if let Some((id, _)) = original(&new, &earlier, &w) {
+                let linked = earlier.iter().find(|e| e.id == id).unwrap();
+                prop_assert!(id != 0, "linked to itself");
+                prop_assert!(linked.created <= new_at);
+                prop_assert!(new_at - linked.created <= w.caller_secs);
+            }
+        }
+    }
+}

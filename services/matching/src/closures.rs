@@ -1,0 +1,66 @@
+//! Follows `request.status_changed`: when intake closes a request (cancelled, or merged into
+//! another), its active assignment is withdrawn, the group's capacity is given back, and the
+//! request is remembered so a late `request.triaged` does not offer it again.
+
+use komek_core::{AssignmentStatus, RequestStatus};
+use komek_proto::events::v1 as ev;
+use komek_runtime::convert::{name, parse_name, timestamp};
+use komek_runtime::events::{HandleError, Handler, enqueue, subject};
+use prost::Message;
+use sqlx::PgConnection;
+
+use crate::store;
+
+pub struct Closures;
+
+impl Handler for Closures {
+    async fn handle(
+        &self,
+        tx: &mut PgConnection,
+        subject: &str,
+        payload: &[u8],
+    ) -> Result<(), HandleError> {
+        if subject != subject::REQUEST_STATUS_CHANGED {
+            return Ok(());
+        }
+        let e = ev::RequestStatusChanged::decode(payload)?;
+        let status = RequestStatus::from_code(e.status);
+        if !matches!(
+            status,
+            Some(RequestStatus::Cancelled | RequestStatus::Merged)
+        ) {
+            return Ok(());
+        }
+        let request_id = parse_name("requests", &e.request, "request")
+            .map_err(|v| HandleError::Reject(v.description))?;
+        store::close_request(tx, request_id, e.status as i16).await?;
+        let reason = if e.reason.is_empty() {
+            "request closed".to_string()
+        } else {
+            format!("request closed: {}", e.reason)
+        };
+        for withdrawn in store::withdraw_active(tx, request_id, &reason).await? {
+            enqueue(
+                tx,
+                subject::ASSIGNMENT_CHANGED,
+                &ev::AssignmentChanged {
+                    assignment: name("assignments", withdrawn.row.id),
+                    request: name("requests", request_id),
+                    group: name("groups", withdrawn.row.group_id),
+                    status: AssignmentStatus::Withdrawn.code(),
+                    previous_status: withdrawn.previous_status.into(),
+                    reason: reason.clone(),
+                    outcome: 0,
+                    change_time: Some(timestamp(withdrawn.row.updated_at)),
+                },
+            )
+            .await?;
+            tracing::info!(
+                assignment = %withdrawn.row.id,
+                request = %request_id,
+                "assignment withdrawn: request closed"
+            );
+        }
+        Ok(())
+    }
+}
