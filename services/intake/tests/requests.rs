@@ -184,7 +184,38 @@ async fn invalid_requests_name_the_field_and_write_nothing() {
         ("caller.anonymous", |r| {
             r.caller.as_mut().unwrap().phone = "+77011234567".into()
         }),
+        ("caller.phone", |r| {
+            let caller = r.caller.as_mut().unwrap();
+            caller.anonymous = false;
+            caller.phone = "8 701 12".into();
+        }),
+        ("caller.display_name", |r| {
+            let caller = r.caller.as_mut().unwrap();
+            caller.anonymous = false;
+            caller.display_name = "Асель\u{0}".into();
+        }),
+        ("location.address", |r| {
+            r.location.as_mut().unwrap().address = "көше ".repeat(101)
+        }),
+        ("location.settlement", |r| {
+            r.location.as_mut().unwrap().settlement = "Kok\u{7}shetau".into()
+        }),
         ("people_count", |r| r.people_count = -3),
+        ("quantity.unit", |r| {
+            r.quantity = Some(pb::Quantity {
+                value: 2.0,
+                unit: "tonnes-of-coal-please".into(),
+            })
+        }),
+        ("wanted_window.start_time", |r| {
+            r.wanted_window = Some(pb::TimeWindow {
+                start_time: Some(prost_types::Timestamp {
+                    seconds: 2_000_000_000,
+                    nanos: -5,
+                }),
+                end_time: None,
+            })
+        }),
         ("quantity.value", |r| {
             r.quantity = Some(pb::Quantity {
                 value: f64::INFINITY,
