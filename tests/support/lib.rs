@@ -58,8 +58,21 @@ impl System {
         Self::start_on(nats, db).await
     }
 
+    /// Starts the system with matching settings changed by `tune` (short offer times, say).
+    pub async fn start_tuned(tune: impl FnOnce(&mut komek_matching::Config)) -> Self {
+        Self::start_with(Nats::start(), TestDb::create().await, tune).await
+    }
+
     /// Starts the services against servers the caller already runs.
     pub async fn start_on(nats: Nats, db: TestDb) -> Self {
+        Self::start_with(nats, db, |_| {}).await
+    }
+
+    async fn start_with(
+        nats: Nats,
+        db: TestDb,
+        tune: impl FnOnce(&mut komek_matching::Config),
+    ) -> Self {
         let shutdown = CancellationToken::new();
         let mut servers = Vec::new();
 
@@ -95,11 +108,12 @@ impl System {
         ));
 
         let (l, matching) = listener().await;
-        let config = komek_matching::Config {
+        let mut config = komek_matching::Config {
             base: base(&nats, &db),
             keepalive_secs: 2,
             ..Default::default()
         };
+        tune(&mut config);
         servers.push((
             "matching",
             tokio::spawn(komek_matching::serve(config, l, shutdown.clone())),

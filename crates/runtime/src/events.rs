@@ -301,6 +301,18 @@ pub trait Handler: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), HandleError>> + Send + 'a;
 }
 
+/// A shared handler, for a service that also calls it outside the consumer.
+impl<H: Handler> Handler for std::sync::Arc<H> {
+    fn handle<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        subject: &'a str,
+        payload: &'a [u8],
+    ) -> impl Future<Output = Result<(), HandleError>> + Send + 'a {
+        (**self).handle(tx, subject, payload)
+    }
+}
+
 /// Consumes `consumer` until `shutdown`: each message is applied in one transaction with its
 /// inbox row, the transaction commits, then the message is acked. A message already in the
 /// inbox is acked without applying it again.

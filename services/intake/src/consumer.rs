@@ -183,7 +183,14 @@ async fn changed(tx: &mut PgConnection, e: ev::AssignmentChanged) -> Result<(), 
         AssignmentStatus::Declined
         | AssignmentStatus::Expired
         | AssignmentStatus::Withdrawn
-        | AssignmentStatus::Aborted => RequestStatus::Dispatching,
+        | AssignmentStatus::Aborted => {
+            // The matcher offers the next group or escalates in the same transaction, and an
+            // escalation travels on the other stream: it may be here first and must stay.
+            if store::status_of(&row) == RequestStatus::Escalated {
+                return Ok(());
+            }
+            RequestStatus::Dispatching
+        }
     };
     advance(tx, id, next, &e.reason).await
 }

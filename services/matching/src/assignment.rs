@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use komek_core::AssignmentStatus;
 use komek_proto::events::v1 as ev;
 use komek_proto::matching::v1 as api;
 use komek_proto::types::v1 as pb;
 use komek_runtime::CancellationToken;
-use komek_runtime::convert::{name, parse_name, timestamp};
-use komek_runtime::events::{Bus, subject};
-use komek_runtime::grpc::{internal, invalid_argument};
+use komek_runtime::convert::{name, parse_name, parse_request_id, timestamp};
+use komek_runtime::events::{Bus, HandleError, enqueue, subject};
+use komek_runtime::grpc::{FieldViolation, internal, invalid_argument};
 use prost::Message;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
@@ -21,12 +22,15 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::index::{self, GroupIndex};
+use crate::ladder;
+use crate::matcher::Matcher;
 use crate::store::{self, AssignmentRow};
 
 pub struct Assignments {
     pool: PgPool,
     bus: Bus,
     index: Arc<GroupIndex>,
+    matcher: Arc<Matcher>,
     keepalive: Duration,
     shutdown: CancellationToken,
 }
@@ -36,6 +40,7 @@ impl Assignments {
         pool: PgPool,
         bus: Bus,
         index: Arc<GroupIndex>,
+        matcher: Arc<Matcher>,
         keepalive: Duration,
         shutdown: CancellationToken,
     ) -> Self {
@@ -43,9 +48,92 @@ impl Assignments {
             pool,
             bus,
             index,
+            matcher,
             keepalive,
             shutdown,
         }
+    }
+
+    /// Validates an accept or decline and locks the open offer it answers. `Ok(Err(row))` is a
+    /// retry of an answer already given: the assignment as it is now.
+    async fn answer(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        a: &Answer,
+        action: &str,
+    ) -> Result<Result<AssignmentRow, AssignmentRow>, Status> {
+        let row = store::lock(tx, a.id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| Status::not_found("assignment not found"))?;
+        if !self
+            .index
+            .is_member(a.volunteer, &name("groups", row.group_id))
+        {
+            return Err(Status::permission_denied(
+                "the volunteer is not a member of the group this offer was made to",
+            ));
+        }
+        let fresh = store::record_action(tx, a.key, a.id, action, &name("volunteers", a.volunteer))
+            .await
+            .map_err(internal)?;
+        if !fresh {
+            return Ok(Err(row));
+        }
+        let status = AssignmentStatus::from_code(row.status.into());
+        if status != Some(AssignmentStatus::Offered) {
+            return Err(Status::failed_precondition(format!(
+                "the offer is no longer open: it is {}{}",
+                status.map_or("unknown".into(), |s| format!("{s:?}").to_lowercase()),
+                if row.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", row.reason)
+                }
+            )));
+        }
+        if row.expire_at <= chrono::Utc::now() {
+            return Err(Status::failed_precondition("the offer expired"));
+        }
+        Ok(Ok(row))
+    }
+}
+
+/// An accept or decline, validated.
+struct Answer {
+    id: Uuid,
+    key: Uuid,
+    volunteer: Uuid,
+}
+
+fn validate_answer(
+    name: &str,
+    request_id: &str,
+    volunteer: &str,
+    mut v: Vec<FieldViolation>,
+) -> Result<Answer, Status> {
+    let id = parse_name("assignments", name, "name")
+        .map_err(|e| v.push(e))
+        .ok();
+    let key = parse_request_id(request_id).map_err(|e| v.push(e)).ok();
+    let volunteer = parse_name("volunteers", volunteer, "volunteer")
+        .map_err(|e| v.push(e))
+        .ok();
+    if !v.is_empty() {
+        return Err(invalid_argument(&v));
+    }
+    Ok(Answer {
+        id: id.unwrap(),
+        key: key.unwrap(),
+        volunteer: volunteer.unwrap(),
+    })
+}
+
+fn placing_failed(err: HandleError) -> Status {
+    match err {
+        // The roster index lags the stream: worth a retry in a moment.
+        HandleError::Retry(e) => Status::unavailable(format!("try again: {e}")),
+        HandleError::Reject(e) => Status::internal(e),
     }
 }
 
@@ -229,16 +317,77 @@ impl api::assignment_service_server::AssignmentService for Assignments {
 
     async fn accept_offer(
         &self,
-        _request: Request<api::AcceptOfferRequest>,
+        request: Request<api::AcceptOfferRequest>,
     ) -> Result<Response<api::Assignment>, Status> {
-        unimplemented("AcceptOffer")
+        let req = request.into_inner();
+        let answer = validate_answer(&req.name, &req.request_id, &req.volunteer, vec![])?;
+        let mut tx = self.pool.begin().await.map_err(internal)?;
+        let offer = match self.answer(&mut tx, &answer, "accept").await? {
+            Ok(offer) => offer,
+            Err(current) => return Ok(Response::new(to_api(&current))),
+        };
+        let reason = format!("accepted by {}", req.volunteer);
+        // The group keeps the capacity unit the offer took.
+        let accepted = store::set_status(
+            &mut tx,
+            offer.id,
+            AssignmentStatus::Accepted.code() as i16,
+            &reason,
+            false,
+        )
+        .await
+        .map_err(internal)?;
+        enqueue(
+            &mut tx,
+            subject::ASSIGNMENT_CHANGED,
+            &ladder::changed(&accepted, offer.status),
+        )
+        .await
+        .map_err(internal)?;
+        tx.commit().await.map_err(internal)?;
+        self.bus.wake_outbox();
+        tracing::info!(assignment = %offer.id, request = %offer.request_id, "offer accepted");
+        Ok(Response::new(to_api(&accepted)))
     }
 
     async fn decline_offer(
         &self,
-        _request: Request<api::DeclineOfferRequest>,
+        request: Request<api::DeclineOfferRequest>,
     ) -> Result<Response<api::Assignment>, Status> {
-        unimplemented("DeclineOffer")
+        let req = request.into_inner();
+        let reason = req.reason.trim();
+        let mut v = Vec::new();
+        if reason.chars().count() > 500 || reason.chars().any(char::is_control) {
+            v.push(FieldViolation::new(
+                "reason",
+                "at most 500 printable characters",
+            ));
+        }
+        let answer = validate_answer(&req.name, &req.request_id, &req.volunteer, v)?;
+        let mut tx = self.pool.begin().await.map_err(internal)?;
+        let offer = match self.answer(&mut tx, &answer, "decline").await? {
+            Ok(offer) => offer,
+            Err(current) => return Ok(Response::new(to_api(&current))),
+        };
+        let reason = if reason.is_empty() {
+            format!("declined by {}", req.volunteer)
+        } else {
+            format!("declined by {}: {reason}", req.volunteer)
+        };
+        // The request moves on to the next group in the same transaction.
+        let declined = ladder::close_and_move_on(
+            &mut tx,
+            &self.matcher,
+            &offer,
+            AssignmentStatus::Declined,
+            &reason,
+        )
+        .await
+        .map_err(placing_failed)?;
+        tx.commit().await.map_err(internal)?;
+        self.bus.wake_outbox();
+        tracing::info!(assignment = %offer.id, request = %offer.request_id, "offer declined");
+        Ok(Response::new(to_api(&declined)))
     }
 
     async fn update_progress(

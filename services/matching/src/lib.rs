@@ -7,6 +7,7 @@ mod assignment;
 mod closures;
 mod dispatch;
 mod index;
+mod ladder;
 mod matcher;
 mod store;
 
@@ -34,6 +35,11 @@ pub struct Config {
     pub offer_ttl: OfferTtl,
     /// Seconds between keepalive events on an idle offer stream.
     pub keepalive_secs: u64,
+    /// Offers made to one request (declined or expired ones included) before it goes to
+    /// dispatchers.
+    pub max_attempts: u32,
+    /// Milliseconds between sweeps for expired offers.
+    pub expiry_sweep_ms: u64,
 }
 
 /// How long a group has to answer an offer, by priority, in seconds.
@@ -77,6 +83,8 @@ impl Default for Config {
             base,
             offer_ttl: OfferTtl::default(),
             keepalive_secs: 30,
+            max_attempts: 5,
+            expiry_sweep_ms: 5000,
         }
     }
 }
@@ -103,13 +111,25 @@ pub async fn serve(
         .bus
         .durable_consumer(streams::REQUESTS, "matching", subject::REQUEST_TRIAGED)
         .await?;
-    let matcher = matcher::Matcher::new(index.clone(), deps.bus.clone(), config.offer_ttl.clone());
+    let matcher = Arc::new(matcher::Matcher::new(
+        index.clone(),
+        deps.bus.clone(),
+        config.offer_ttl.clone(),
+        config.max_attempts.max(1) as i32,
+    ));
     background.spawn(bus_events::consume(
         "matching",
         triaged,
         deps.pool.clone(),
         deps.bus.clone(),
-        matcher,
+        matcher.clone(),
+        background.token(),
+    ));
+    background.spawn(ladder::run_expiry(
+        deps.pool.clone(),
+        deps.bus.clone(),
+        matcher.clone(),
+        Duration::from_millis(config.expiry_sweep_ms.max(10)),
         background.token(),
     ));
 
@@ -134,6 +154,7 @@ pub async fn serve(
         deps.pool.clone(),
         deps.bus.clone(),
         index.clone(),
+        matcher,
         Duration::from_secs(config.keepalive_secs.max(1)),
         shutdown.clone(),
     );

@@ -25,11 +25,64 @@ pub struct Matcher {
     index: Arc<GroupIndex>,
     bus: Bus,
     ttl: OfferTtl,
+    /// Offers made to one request before it goes to dispatchers.
+    max_attempts: i32,
 }
 
 impl Matcher {
-    pub fn new(index: Arc<GroupIndex>, bus: Bus, ttl: OfferTtl) -> Self {
-        Self { index, bus, ttl }
+    pub fn new(index: Arc<GroupIndex>, bus: Bus, ttl: OfferTtl, max_attempts: i32) -> Self {
+        Self {
+            index,
+            bus,
+            ttl,
+            max_attempts,
+        }
+    }
+}
+
+/// One request to place: from `request.triaged`, or from the last offer of a request whose
+/// offer was declined or expired.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub request_id: Uuid,
+    pub reference_code: String,
+    pub category: i32,
+    pub priority: i32,
+    pub required_skills: Vec<i32>,
+    pub location: pb::Location,
+}
+
+impl Job {
+    pub fn from_triaged(t: &ev::RequestTriaged, request_id: Uuid) -> Self {
+        Self {
+            request_id,
+            reference_code: t.reference_code.clone(),
+            category: t.category,
+            priority: t.priority,
+            required_skills: t.required_skills.clone(),
+            location: t.location.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The job again, as it was last offered.
+    pub fn from_offer(a: &AssignmentRow) -> Self {
+        Self {
+            request_id: a.request_id,
+            reference_code: a.reference_code.clone(),
+            category: a.category.into(),
+            priority: a.priority.into(),
+            required_skills: a.required_skills.iter().map(|s| i32::from(*s)).collect(),
+            location: pb::Location {
+                point: Some(pb::LatLng {
+                    latitude: a.lat,
+                    longitude: a.lon,
+                }),
+                address: String::new(),
+                settlement: a.settlement.clone(),
+                district: a.district.clone(),
+                region: a.region.clone(),
+            },
+        }
     }
 }
 
@@ -46,7 +99,16 @@ impl Handler for Matcher {
         let triaged = ev::RequestTriaged::decode(payload)?;
         let request_id = parse_name("requests", &triaged.request, "request")
             .map_err(|v| HandleError::Reject(v.description))?;
+        self.place(tx, &Job::from_triaged(&triaged, request_id))
+            .await
+    }
+}
 
+impl Matcher {
+    /// Offers the job to the nearest eligible group, or escalates it, in the caller's
+    /// transaction. Does nothing for a request that is closed or already has an active offer.
+    pub async fn place(&self, tx: &mut PgConnection, job: &Job) -> Result<(), HandleError> {
+        let request_id = job.request_id;
         // Decide on a roster at least as fresh as the stream when the request arrived, so a
         // group registered just before the call is not missed.
         let head = index::roster_head(&self.bus).await?;
@@ -66,21 +128,21 @@ impl Handler for Matcher {
             return Ok(());
         }
         let attempt = history.attempts + 1;
-        let location = triaged.location.clone().unwrap_or_default();
+        let location = job.location.clone();
         let Some(point) = location
             .point
             .and_then(|p| GeoPoint::new(p.latitude, p.longitude).ok())
         else {
-            return escalate(tx, &triaged, vec![IneligibleReason::NoLocation], attempt).await;
+            return escalate(tx, job, vec![IneligibleReason::NoLocation], attempt - 1).await;
         };
-        let skills: Vec<Skill> = triaged
+        let skills: Vec<Skill> = job
             .required_skills
             .iter()
             .filter_map(|s| Skill::from_code(*s))
             .collect();
         let groups = self.index.snapshot();
         if groups.is_empty() {
-            return escalate(tx, &triaged, vec![IneligibleReason::NoGroups], attempt).await;
+            return escalate(tx, job, vec![IneligibleReason::NoGroups], attempt - 1).await;
         }
         let views: Vec<_> = groups.iter().map(|g| g.view.clone()).collect();
         let excluded: Vec<String> = history
@@ -94,6 +156,14 @@ impl Handler for Matcher {
             excluded: &excluded,
         };
         let mut ranked = matching::evaluate(&need, &views);
+        if history.attempts >= self.max_attempts {
+            // The ladder is exhausted: dispatchers decide, with what the groups looked like.
+            let mut reasons = matching::escalation_reasons(&ranked);
+            if !reasons.contains(&IneligibleReason::AlreadyDeclined) {
+                reasons.push(IneligibleReason::AlreadyDeclined);
+            }
+            return escalate(tx, job, reasons, history.attempts).await;
+        }
 
         let mut chosen = None;
         for (i, evaluation) in ranked.iter_mut().enumerate() {
@@ -130,10 +200,10 @@ impl Handler for Matcher {
             .collect();
         let Some((i, group)) = chosen else {
             let reasons = matching::escalation_reasons(&ranked);
-            return escalate(tx, &triaged, reasons, attempt).await;
+            return escalate(tx, job, reasons, attempt - 1).await;
         };
 
-        let priority = Priority::from_code(triaged.priority).unwrap_or(Priority::Normal);
+        let priority = Priority::from_code(job.priority).unwrap_or(Priority::Normal);
         let now = Utc::now();
         let expire_at = now + self.ttl.for_priority(priority);
         let row = AssignmentRow {
@@ -142,10 +212,10 @@ impl Handler for Matcher {
             group_id: group.id,
             status: 1,
             attempt,
-            reference_code: triaged.reference_code.clone(),
-            category: triaged.category as i16,
-            priority: triaged.priority as i16,
-            required_skills: triaged.required_skills.iter().map(|s| *s as i16).collect(),
+            reference_code: job.reference_code.clone(),
+            category: job.category as i16,
+            priority: job.priority as i16,
+            required_skills: job.required_skills.iter().map(|s| *s as i16).collect(),
             lat: point.lat(),
             lon: point.lon(),
             settlement: location.settlement.clone(),
@@ -167,13 +237,13 @@ impl Handler for Matcher {
         };
         let event = ev::AssignmentOffered {
             assignment: name("assignments", row.id),
-            request: triaged.request.clone(),
+            request: name("requests", request_id),
             reference_code: row.reference_code.clone(),
             group: name("groups", group.id),
             group_display_name: group.display_name.clone(),
-            category: triaged.category,
-            priority: triaged.priority,
-            required_skills: triaged.required_skills.clone(),
+            category: job.category,
+            priority: job.priority,
+            required_skills: job.required_skills.clone(),
             location: Some(pb::Location {
                 address: String::new(),
                 ..location
@@ -198,17 +268,17 @@ impl Handler for Matcher {
 
 async fn escalate(
     tx: &mut PgConnection,
-    triaged: &ev::RequestTriaged,
+    job: &Job,
     reasons: Vec<IneligibleReason>,
     attempts: i32,
 ) -> Result<(), HandleError> {
     let event = ev::RequestEscalated {
-        request: triaged.request.clone(),
+        request: name("requests", job.request_id),
         reasons: reasons.iter().map(|r| r.code()).collect(),
         attempts,
         escalate_time: Some(timestamp(Utc::now())),
     };
     enqueue(tx, subject::REQUEST_ESCALATED, &event).await?;
-    tracing::info!(request = %triaged.request, ?reasons, "escalated to dispatchers");
+    tracing::info!(request = %job.request_id, ?reasons, "escalated to dispatchers");
     Ok(())
 }

@@ -197,3 +197,69 @@ pub async fn withdraw_active(
     }
     Ok(out)
 }
+
+/// Locks an assignment for a state change.
+pub async fn lock(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<AssignmentRow>> {
+    sqlx::query_as("SELECT * FROM assignments WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(tx)
+        .await
+}
+
+/// Records an accept or decline key; false when the key was seen before.
+pub async fn record_action(
+    tx: &mut PgConnection,
+    key: Uuid,
+    assignment: Uuid,
+    action: &str,
+    volunteer: &str,
+) -> sqlx::Result<bool> {
+    let inserted = sqlx::query(
+        "INSERT INTO assignment_actions (request_key, assignment_id, action, volunteer) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (request_key) DO NOTHING",
+    )
+    .bind(key)
+    .bind(assignment)
+    .bind(action)
+    .bind(volunteer)
+    .execute(tx)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// Moves an assignment to `status`; `release` gives the group's capacity unit back.
+pub async fn set_status(
+    tx: &mut PgConnection,
+    id: Uuid,
+    status: i16,
+    reason: &str,
+    release: bool,
+) -> sqlx::Result<AssignmentRow> {
+    let row: AssignmentRow = sqlx::query_as(
+        "UPDATE assignments SET status = $2, reason = $3, updated_at = now(), \
+           version = version + 1 WHERE id = $1 RETURNING *",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(reason)
+    .fetch_one(&mut *tx)
+    .await?;
+    if release {
+        sqlx::query("UPDATE group_load SET active = active - 1 WHERE group_id = $1 AND active > 0")
+            .bind(row.group_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(row)
+}
+
+/// The next open offer past its expiry, locked; replicas sweeping at once skip each other's.
+pub async fn next_expired(tx: &mut PgConnection) -> sqlx::Result<Option<AssignmentRow>> {
+    sqlx::query_as(
+        "SELECT * FROM assignments WHERE status = 1 AND expire_at <= now() \
+         ORDER BY expire_at LIMIT 1 FOR UPDATE SKIP LOCKED",
+    )
+    .fetch_optional(tx)
+    .await
+}

@@ -1,0 +1,92 @@
+//! The offer ladder: an offer that is declined or lapses goes to the next eligible group, in the
+//! same transaction that closes it, until the attempts run out and dispatchers take over.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use komek_core::AssignmentStatus;
+use komek_proto::events::v1 as ev;
+use komek_runtime::CancellationToken;
+use komek_runtime::convert::{name, timestamp};
+use komek_runtime::events::{Bus, HandleError, enqueue, subject};
+use sqlx::{PgConnection, PgPool};
+
+use crate::matcher::{Job, Matcher};
+use crate::store::{self, AssignmentRow};
+
+/// The event for an assignment that moved from `previous` to its current status.
+pub fn changed(row: &AssignmentRow, previous: i16) -> ev::AssignmentChanged {
+    ev::AssignmentChanged {
+        assignment: name("assignments", row.id),
+        request: name("requests", row.request_id),
+        group: name("groups", row.group_id),
+        status: row.status.into(),
+        previous_status: previous.into(),
+        reason: row.reason.clone(),
+        outcome: row.outcome.into(),
+        change_time: Some(timestamp(row.updated_at)),
+    }
+}
+
+/// Closes an open offer as declined or expired, gives the capacity back, announces it, and
+/// offers the request to the next group, all in `tx`.
+pub async fn close_and_move_on(
+    tx: &mut PgConnection,
+    matcher: &Matcher,
+    offer: &AssignmentRow,
+    status: AssignmentStatus,
+    reason: &str,
+) -> Result<AssignmentRow, HandleError> {
+    let closed = store::set_status(tx, offer.id, status.code() as i16, reason, true).await?;
+    enqueue(
+        tx,
+        subject::ASSIGNMENT_CHANGED,
+        &changed(&closed, offer.status),
+    )
+    .await?;
+    matcher.place(tx, &Job::from_offer(&closed)).await?;
+    Ok(closed)
+}
+
+/// Expires every open offer past its time, one transaction each.
+pub async fn sweep_expired(pool: &PgPool, matcher: &Matcher) -> Result<usize, HandleError> {
+    let mut expired = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        let Some(offer) = store::next_expired(&mut tx).await? else {
+            return Ok(expired);
+        };
+        close_and_move_on(
+            &mut tx,
+            matcher,
+            &offer,
+            AssignmentStatus::Expired,
+            "no answer in time",
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(assignment = %offer.id, request = %offer.request_id, "offer expired");
+        expired += 1;
+    }
+}
+
+/// Sweeps for expired offers every `interval` until `stop`.
+pub async fn run_expiry(
+    pool: PgPool,
+    bus: Bus,
+    matcher: Arc<Matcher>,
+    interval: Duration,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+        match sweep_expired(&pool, &matcher).await {
+            Ok(0) => {}
+            Ok(_) => bus.wake_outbox(),
+            Err(err) => tracing::warn!(error = %err, "offer expiry sweep failed; retrying"),
+        }
+    }
+}

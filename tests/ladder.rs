@@ -1,0 +1,258 @@
+//! End to end: the offer ladder. A declined offer goes to the next nearest group, an offer left
+//! unanswered expires and goes to the next, and when the attempts run out the request is
+//! escalated with the reasons. Accepting is compare-and-set and idempotent. Real NATS and
+//! PostgreSQL, four servers.
+//!
+//! Settlements: Data from Who's On First (https://whosonfirst.org/docs/licenses/), incl. GeoNames
+//! (CC-BY 4.0, geonames.org) and Quattroshapes (CC-BY).
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use komek_proto::events::v1 as ev;
+use komek_proto::intake::v1 as intake;
+use komek_proto::matching::v1 as matching;
+use komek_proto::roster::v1 as roster;
+use komek_proto::types::v1 as pb;
+use komek_tests::settlements::find;
+use komek_tests::{System, at, create_group, create_request, wait_request};
+use prost::Message;
+use tonic::Code;
+use uuid::Uuid;
+
+/// Offers of normal priority lapse after this long in this test.
+const NORMAL_TTL_SECS: u64 = 5;
+
+fn offered_to(group: &str) -> impl Fn(&intake::Request) -> bool + '_ {
+    move |r| {
+        r.assignment
+            .as_ref()
+            .is_some_and(|a| a.group == group && a.status == pb::AssignmentStatus::Offered as i32)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn declined_and_expired_offers_move_down_the_ladder_then_escalate() {
+    let system = System::start_tuned(|c| {
+        c.offer_ttl.normal_secs = NORMAL_TTL_SECS;
+        c.offer_ttl.high_secs = 120;
+        c.expiry_sweep_ms = 200;
+        c.max_attempts = 3;
+    })
+    .await;
+    let mut roster_client = system.roster_client().await;
+    let mut intake_client = system.intake_client().await;
+    let mut app = system.assignment_client().await;
+    let nats = async_nats::connect(system.nats.url()).await.unwrap();
+    let mut escalations = nats.subscribe("komek.request.escalated").await.unwrap();
+    nats.flush().await.unwrap();
+
+    let talgar = find("Talghar", "Almaty Region");
+    let issyk = find("Issyk", "Almaty Region");
+    let almaty = find("Almaty", "Almaty");
+    let org = roster_client
+        .create_organization(roster::CreateOrganizationRequest {
+            request_id: Uuid::new_v4().to_string(),
+            organization: Some(roster::Organization {
+                display_name: "Алматы облысы көмір жеткізу".into(),
+                kind: roster::OrganizationKind::AkimatService as i32,
+                regions: vec!["Almaty".into(), "Almaty Region".into()],
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut groups = Vec::new();
+    let mut volunteers = Vec::new();
+    // Nearest first from Talgar: Talgar itself, Issyk (18 km), Almaty (26 km).
+    for (place, label) in [(talgar, "Talgar"), (issyk, "Issyk"), (almaty, "Almaty")] {
+        let group = create_group(
+            &mut roster_client,
+            &org.name,
+            &format!("{label} coal trucks"),
+            place,
+            &[pb::Skill::VehicleCargo],
+            pb::Availability::Available,
+            &Uuid::new_v4().to_string(),
+        )
+        .await;
+        let volunteer = roster_client
+            .create_volunteer(roster::CreateVolunteerRequest {
+                request_id: Uuid::new_v4().to_string(),
+                volunteer: Some(roster::Volunteer {
+                    display_name: format!("{label} driver"),
+                    languages: vec![pb::Language::Russian as i32],
+                    groups: vec![group.name.clone()],
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        groups.push(group.name);
+        volunteers.push(volunteer.name);
+    }
+    system.wait_roster_published(6).await;
+
+    let request = create_request(
+        &mut intake_client,
+        None,
+        talgar,
+        at(talgar),
+        "Зейнеткерге көмір керек, 2 тонна",
+    )
+    .await;
+
+    // 1. Talgar, the nearest, declines: the next nearest gets the offer.
+    let first = wait_request(
+        &intake_client,
+        &request.name,
+        "offered to Talgar",
+        offered_to(&groups[0]),
+    )
+    .await
+    .assignment
+    .unwrap();
+    let decline = matching::DeclineOfferRequest {
+        name: first.assignment.clone(),
+        request_id: Uuid::new_v4().to_string(),
+        volunteer: volunteers[0].clone(),
+        reason: "машина сломалась".into(),
+    };
+    let declined = app
+        .decline_offer(decline.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(declined.status, pb::AssignmentStatus::Declined as i32);
+    assert!(declined.reason.contains("машина сломалась"));
+    // A retried decline returns the same answer and moves nothing further.
+    let again = app.decline_offer(decline).await.unwrap().into_inner();
+    assert_eq!(again.etag, declined.etag);
+    let second = wait_request(
+        &intake_client,
+        &request.name,
+        "offered to Issyk",
+        offered_to(&groups[1]),
+    )
+    .await
+    .assignment
+    .unwrap();
+
+    // 2. Issyk does not answer: the offer lapses and Almaty gets it.
+    let third = wait_request(
+        &intake_client,
+        &request.name,
+        "offered to Almaty",
+        offered_to(&groups[2]),
+    )
+    .await
+    .assignment
+    .unwrap();
+    let lapsed = app
+        .get_assignment(matching::GetAssignmentRequest {
+            name: second.assignment.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(lapsed.status, pb::AssignmentStatus::Expired as i32);
+    // A late accept of the lapsed offer is refused with the reason.
+    let late = app
+        .accept_offer(matching::AcceptOfferRequest {
+            name: second.assignment.clone(),
+            request_id: Uuid::new_v4().to_string(),
+            volunteer: volunteers[1].clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(late.code(), Code::FailedPrecondition);
+    assert!(late.message().contains("expired"), "{}", late.message());
+    // Only the group's own volunteers may answer its offer.
+    let stranger = app
+        .decline_offer(matching::DeclineOfferRequest {
+            name: third.assignment.clone(),
+            request_id: Uuid::new_v4().to_string(),
+            volunteer: volunteers[0].clone(),
+            reason: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(stranger.code(), Code::PermissionDenied);
+
+    // 3. Almaty declines too: three attempts made, the request goes to dispatchers.
+    app.decline_offer(matching::DeclineOfferRequest {
+        name: third.assignment.clone(),
+        request_id: Uuid::new_v4().to_string(),
+        volunteer: volunteers[2].clone(),
+        reason: String::new(),
+    })
+    .await
+    .unwrap();
+    wait_request(&intake_client, &request.name, "escalated", |r| {
+        r.status == pb::RequestStatus::Escalated as i32
+    })
+    .await;
+    let escalated = tokio::time::timeout(Duration::from_secs(10), escalations.next())
+        .await
+        .expect("escalation published")
+        .unwrap();
+    let escalated = ev::RequestEscalated::decode(escalated.payload.as_ref()).unwrap();
+    assert_eq!(escalated.request, request.name);
+    assert_eq!(escalated.attempts, 3);
+    assert!(
+        escalated
+            .reasons
+            .contains(&(pb::IneligibleReason::AlreadyDeclined as i32)),
+        "{:?}",
+        escalated.reasons
+    );
+
+    // Accepting: a request whose coal runs out is high priority, and Talgar has room again.
+    let urgent = create_request(
+        &mut intake_client,
+        None,
+        talgar,
+        at(talgar),
+        "Уголь закончился, осталось на два дня",
+    )
+    .await;
+    let offer = wait_request(
+        &intake_client,
+        &urgent.name,
+        "offered to Talgar",
+        offered_to(&groups[0]),
+    )
+    .await
+    .assignment
+    .unwrap();
+    let accept = matching::AcceptOfferRequest {
+        name: offer.assignment.clone(),
+        request_id: Uuid::new_v4().to_string(),
+        volunteer: volunteers[0].clone(),
+    };
+    let accepted = app.accept_offer(accept.clone()).await.unwrap().into_inner();
+    assert_eq!(accepted.status, pb::AssignmentStatus::Accepted as i32);
+    let retried = app.accept_offer(accept).await.unwrap().into_inner();
+    assert_eq!(
+        retried.etag, accepted.etag,
+        "a retried accept changes nothing"
+    );
+    let late_decline = app
+        .decline_offer(matching::DeclineOfferRequest {
+            name: offer.assignment.clone(),
+            request_id: Uuid::new_v4().to_string(),
+            volunteer: volunteers[0].clone(),
+            reason: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(late_decline.code(), Code::FailedPrecondition);
+    wait_request(&intake_client, &urgent.name, "assigned", |r| {
+        r.status == pb::RequestStatus::Assigned as i32
+    })
+    .await;
+
+    system.stop().await;
+}
