@@ -124,6 +124,7 @@ coded_enum! {
         NotNearest = 10, "not_nearest";
         NoLocation = 11, "no_location";
         NoGroups = 12, "no_groups";
+        InsufficientPayload = 13, "insufficient_payload";
     }
 }
 

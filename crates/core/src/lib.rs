@@ -9,7 +9,9 @@ pub mod duplicates;
 pub mod geo;
 pub mod lifecycle;
 pub mod matching;
+pub mod nearest;
 pub mod reference;
+pub mod schedule;
 pub mod text;
 pub mod triage;
 

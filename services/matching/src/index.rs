@@ -6,10 +6,14 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
+use chrono::{DateTime, NaiveDate, Utc};
 use futures::StreamExt;
-use komek_core::matching::GroupView;
+use komek_core::matching::{Evaluation, GroupView, Need, SkillGrant};
+use komek_core::nearest::GeoIndex;
+use komek_core::schedule::{Exception, Schedule, Shift, zone};
 use komek_core::{Availability, GeoPoint, Skill};
 use komek_proto::events::v1 as ev;
+use komek_proto::types::v1 as pb;
 use komek_runtime::CancellationToken;
 use komek_runtime::convert::parse_name;
 use komek_runtime::events::{Bus, streams, subject};
@@ -17,21 +21,95 @@ use prost::Message;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-/// What the matcher keeps of a group.
+/// What the matcher keeps of a group besides its view.
 #[derive(Debug, Clone)]
 pub struct IndexedGroup {
     pub id: Uuid,
     pub display_name: String,
-    pub view: GroupView,
     pub members: Vec<Uuid>,
     pub revision: i64,
 }
 
 #[derive(Default)]
+struct Groups {
+    by_id: HashMap<Uuid, IndexedGroup>,
+    /// The groups' views, by H3 cell of their position.
+    geo: GeoIndex,
+}
+
+#[derive(Default)]
 pub struct GroupIndex {
-    groups: RwLock<HashMap<Uuid, IndexedGroup>>,
+    groups: RwLock<Groups>,
     /// Stream sequence of the last roster message applied.
     applied: watch::Sender<u64>,
+}
+
+fn time(t: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
+    t.and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos.clamp(0, 999_999_999) as u32))
+}
+
+fn schedule(s: &pb::WeeklySchedule) -> Result<Schedule, String> {
+    let shift = |s: &pb::Shift| Shift {
+        day: s.day.clamp(0, 7) as u8,
+        start_min: s
+            .start
+            .map_or(0, |t| (t.hours * 60 + t.minutes).clamp(0, 1439) as u16),
+        end_min: s
+            .end
+            .map_or(0, |t| (t.hours * 60 + t.minutes).clamp(0, 1439) as u16),
+    };
+    Ok(Schedule {
+        zone: zone(&s.time_zone).map_err(|e| e.to_string())?,
+        weekly: s.shifts.iter().map(shift).collect(),
+        exceptions: s
+            .exceptions
+            .iter()
+            .filter_map(|e| {
+                let d = e.date?;
+                Some(Exception {
+                    date: NaiveDate::from_ymd_opt(d.year, d.month as u32, d.day as u32)?,
+                    off: e.off,
+                    shifts: e.shifts.iter().map(shift).collect(),
+                })
+            })
+            .collect(),
+    })
+}
+
+/// The matcher's view of a published group state.
+pub fn view_of(state: &ev::GroupState) -> Result<GroupView, String> {
+    let point = |p: pb::LatLng| GeoPoint::new(p.latitude, p.longitude).map_err(|e| e.to_string());
+    let base = point(state.base_location.unwrap_or_default())?;
+    let last_location = match (state.last_location, time(state.last_location_time.as_ref())) {
+        (Some(p), Some(at)) => Some((point(p)?, at)),
+        _ => None,
+    };
+    let area = state.service_area.clone().unwrap_or_default();
+    Ok(GroupView {
+        id: state.group.clone(),
+        base,
+        last_location,
+        radius_km: area.radius_km,
+        districts: area.districts,
+        skills: state
+            .skills
+            .iter()
+            .filter_map(|s| {
+                Some(SkillGrant {
+                    skill: Skill::from_code(s.skill)?,
+                    certified_until: time(s.certified_until.as_ref()),
+                    payload_tonnes: s.payload_tonnes,
+                })
+            })
+            .collect(),
+        availability: Availability::from_code(state.availability).unwrap_or(Availability::OffDuty),
+        capacity: u32::try_from(state.capacity).unwrap_or(0),
+        // PostgreSQL counts active assignments, in the transaction that takes one.
+        active_assignments: 0,
+        schedule: state.schedule.as_ref().map(schedule).transpose()?,
+        // Rest after a job starts when completions are recorded; until then none is due.
+        rest_until: None,
+    })
 }
 
 impl GroupIndex {
@@ -41,42 +119,29 @@ impl GroupIndex {
         let id = parse_name("groups", &state.group, "group").map_err(|v| v.description)?;
         let mut groups = self.groups.write().unwrap();
         if groups
+            .by_id
             .get(&id)
             .is_some_and(|g| g.revision >= state.revision)
         {
             return Ok(());
         }
         if state.deleted {
-            groups.remove(&id);
+            groups.by_id.remove(&id);
+            groups.geo.remove(&state.group);
             return Ok(());
         }
-        let base = state.base_location.unwrap_or_default();
-        let location = GeoPoint::new(base.latitude, base.longitude).map_err(|e| e.to_string())?;
-        let view = GroupView {
-            id: state.group.clone(),
-            location,
-            radius_km: state.service_area.as_ref().map_or(0.0, |a| a.radius_km),
-            skills: state
-                .skills
-                .iter()
-                .filter_map(|s| Skill::from_code(s.skill))
-                .collect(),
-            availability: Availability::from_code(state.availability)
-                .unwrap_or(Availability::OffDuty),
-            capacity: u32::try_from(state.capacity).unwrap_or(0),
-            active_assignments: 0,
-        };
+        let view = view_of(state)?;
         let members = state
             .members
             .iter()
             .filter_map(|m| parse_name("volunteers", m, "member").ok())
             .collect();
-        groups.insert(
+        groups.geo.upsert(view);
+        groups.by_id.insert(
             id,
             IndexedGroup {
                 id,
                 display_name: state.display_name.clone(),
-                view,
                 members,
                 revision: state.revision,
             },
@@ -84,8 +149,38 @@ impl GroupIndex {
         Ok(())
     }
 
-    pub fn snapshot(&self) -> Vec<IndexedGroup> {
-        self.groups.read().unwrap().values().cloned().collect()
+    pub fn len(&self) -> usize {
+        self.groups.read().unwrap().by_id.len()
+    }
+
+    /// How many jobs the group takes at once.
+    pub fn capacity(&self, group: &str) -> Option<u32> {
+        self.groups
+            .read()
+            .unwrap()
+            .geo
+            .get(group)
+            .map(|g| g.capacity)
+    }
+
+    pub fn get(&self, id: Uuid) -> Option<IndexedGroup> {
+        self.groups.read().unwrap().by_id.get(&id).cloned()
+    }
+
+    /// Groups in ascending (distance, id) order, judged against `need`, until `eligible` of
+    /// them are eligible (or all are seen). Exactly the order of a brute-force scan.
+    pub fn nearest(&self, need: &Need<'_>, eligible: usize) -> Vec<Evaluation> {
+        let groups = self.groups.read().unwrap();
+        let mut out = Vec::new();
+        let mut found = 0;
+        for e in groups.geo.search(need) {
+            found += usize::from(e.is_eligible());
+            out.push(e);
+            if found == eligible {
+                break;
+            }
+        }
+        out
     }
 
     /// Groups the volunteer belongs to.
@@ -94,6 +189,7 @@ impl GroupIndex {
             .groups
             .read()
             .unwrap()
+            .by_id
             .values()
             .filter(|g| g.members.contains(&volunteer))
             .map(|g| g.id)
@@ -139,6 +235,7 @@ impl GroupIndex {
         self.groups
             .read()
             .unwrap()
+            .by_id
             .get(&id)
             .is_some_and(|g| g.members.contains(&volunteer))
     }

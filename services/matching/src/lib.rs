@@ -40,6 +40,9 @@ pub struct Config {
     pub max_attempts: u32,
     /// Milliseconds between sweeps for expired offers.
     pub expiry_sweep_ms: u64,
+    /// A group's reported location older than this, in seconds, makes it ineligible until it
+    /// reports again. Groups that never report are placed at their base.
+    pub location_max_age_secs: u64,
 }
 
 /// How long a group has to answer an offer, by priority, in seconds.
@@ -85,6 +88,7 @@ impl Default for Config {
             keepalive_secs: 30,
             max_attempts: 5,
             expiry_sweep_ms: 5000,
+            location_max_age_secs: 3600,
         }
     }
 }
@@ -116,6 +120,7 @@ pub async fn serve(
         deps.bus.clone(),
         config.offer_ttl.clone(),
         config.max_attempts.max(1) as i32,
+        chrono::Duration::seconds(config.location_max_age_secs.min(i64::MAX as u64) as i64),
     ));
     background.spawn(bus_events::consume(
         "matching",

@@ -27,15 +27,24 @@ pub struct Matcher {
     ttl: OfferTtl,
     /// Offers made to one request before it goes to dispatchers.
     max_attempts: i32,
+    /// A group's reported location older than this makes it ineligible.
+    max_location_age: chrono::Duration,
 }
 
 impl Matcher {
-    pub fn new(index: Arc<GroupIndex>, bus: Bus, ttl: OfferTtl, max_attempts: i32) -> Self {
+    pub fn new(
+        index: Arc<GroupIndex>,
+        bus: Bus,
+        ttl: OfferTtl,
+        max_attempts: i32,
+        max_location_age: chrono::Duration,
+    ) -> Self {
         Self {
             index,
             bus,
             ttl,
             max_attempts,
+            max_location_age,
         }
     }
 }
@@ -50,6 +59,8 @@ pub struct Job {
     pub priority: i32,
     pub required_skills: Vec<i32>,
     pub location: pb::Location,
+    /// Tonnes to carry, for vehicle payload checks.
+    pub cargo_tonnes: f64,
 }
 
 impl Job {
@@ -61,6 +72,7 @@ impl Job {
             priority: t.priority,
             required_skills: t.required_skills.clone(),
             location: t.location.clone().unwrap_or_default(),
+            cargo_tonnes: t.cargo_tonnes,
         }
     }
 
@@ -82,6 +94,7 @@ impl Job {
                 district: a.district.clone(),
                 region: a.region.clone(),
             },
+            cargo_tonnes: a.cargo_tonnes,
         }
     }
 }
@@ -140,68 +153,68 @@ impl Matcher {
             .iter()
             .filter_map(|s| Skill::from_code(*s))
             .collect();
-        let groups = self.index.snapshot();
-        if groups.is_empty() {
+        if self.index.len() == 0 {
             return escalate(tx, job, vec![IneligibleReason::NoGroups], attempt - 1).await;
         }
-        let views: Vec<_> = groups.iter().map(|g| g.view.clone()).collect();
         let excluded: Vec<String> = history
             .excluded_groups
             .iter()
             .map(|g| name("groups", *g))
             .collect();
-        let need = Need {
-            location: point,
-            skills: &skills,
-            excluded: &excluded,
-        };
-        let mut ranked = matching::evaluate(&need, &views);
-        if history.attempts >= self.max_attempts {
-            // The ladder is exhausted: dispatchers decide, with what the groups looked like.
-            let mut reasons = matching::escalation_reasons(&ranked);
-            if !reasons.contains(&IneligibleReason::AlreadyDeclined) {
-                reasons.push(IneligibleReason::AlreadyDeclined);
+        let mut full: Vec<String> = Vec::new();
+        let now = Utc::now();
+        let (ranked, chosen) = loop {
+            let need = Need {
+                location: point,
+                district: &location.district,
+                skills: &skills,
+                cargo_tonnes: job.cargo_tonnes,
+                excluded: &excluded,
+                at_capacity: &full,
+                now,
+                max_location_age: self.max_location_age,
+            };
+            if history.attempts >= self.max_attempts {
+                // The ladder is exhausted: dispatchers decide, with what the groups looked like.
+                let all = self.index.nearest(&need, usize::MAX);
+                let mut reasons = matching::escalation_reasons(&all);
+                if !reasons.contains(&IneligibleReason::AlreadyDeclined) {
+                    reasons.push(IneligibleReason::AlreadyDeclined);
+                }
+                return escalate(tx, job, reasons, history.attempts).await;
             }
-            return escalate(tx, job, reasons, history.attempts).await;
-        }
-
-        let mut chosen = None;
-        for (i, evaluation) in ranked.iter_mut().enumerate() {
-            if !evaluation.is_eligible() {
-                break;
-            }
-            let group_id = parse_name("groups", &evaluation.group, "group")
+            // The nearest eligible group and every nearer one, in order.
+            let ranked = self.index.nearest(&need, 1);
+            let Some(best) = ranked.last().filter(|e| e.is_eligible()).cloned() else {
+                break (ranked, None);
+            };
+            let group_id = parse_name("groups", &best.group, "group")
                 .map_err(|v| HandleError::Reject(v.description))?;
-            let group = groups
-                .iter()
-                .find(|g| g.id == group_id)
-                .expect("ranked from this snapshot");
-            if !store::take_capacity(tx, group_id, group.view.capacity as i32).await? {
-                evaluation.reasons.push(IneligibleReason::NoCapacity);
-                continue;
+            let capacity = self.index.capacity(&best.group).unwrap_or(0);
+            if store::take_capacity(tx, group_id, capacity as i32).await? {
+                break (ranked, Some((best, group_id)));
             }
-            chosen = Some((i, group.clone()));
-            break;
-        }
+            // Full in the database (another request took the last place): look again
+            // without it.
+            full.push(best.group);
+        };
         let candidates: Vec<ev::CandidateScore> = ranked
             .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                let mut reasons: Vec<i32> = e.reasons.iter().map(|r| r.code()).collect();
-                if e.is_eligible() && chosen.as_ref().is_some_and(|(c, _)| *c != i) {
-                    reasons.push(IneligibleReason::NotNearest.code());
-                }
-                ev::CandidateScore {
-                    group: e.group.clone(),
-                    distance_meters: e.distance_m,
-                    reasons,
-                }
+            .map(|e| ev::CandidateScore {
+                group: e.group.clone(),
+                distance_meters: e.distance_m,
+                reasons: e.reasons.iter().map(|r| r.code()).collect(),
             })
             .collect();
-        let Some((i, group)) = chosen else {
+        let Some((best, group_id)) = chosen else {
             let reasons = matching::escalation_reasons(&ranked);
             return escalate(tx, job, reasons, attempt - 1).await;
         };
+        let display_name = self
+            .index
+            .get(group_id)
+            .map(|g| g.display_name)
+            .unwrap_or_default();
 
         let priority = Priority::from_code(job.priority).unwrap_or(Priority::Normal);
         let now = Utc::now();
@@ -209,7 +222,7 @@ impl Matcher {
         let row = AssignmentRow {
             id: Uuid::now_v7(),
             request_id,
-            group_id: group.id,
+            group_id,
             status: 1,
             attempt,
             reference_code: job.reference_code.clone(),
@@ -221,13 +234,14 @@ impl Matcher {
             settlement: location.settlement.clone(),
             district: location.district.clone(),
             region: location.region.clone(),
-            distance_m: ranked[i].distance_m,
+            distance_m: best.distance_m,
             offered_at: now,
             expire_at,
             updated_at: now,
             reason: String::new(),
             outcome: 0,
             version: 1,
+            cargo_tonnes: job.cargo_tonnes,
         };
         let Some(row) = store::insert_offer(tx, &row).await? else {
             // Another replica made an offer first; our capacity unit rolls back with the error.
@@ -239,8 +253,8 @@ impl Matcher {
             assignment: name("assignments", row.id),
             request: name("requests", request_id),
             reference_code: row.reference_code.clone(),
-            group: name("groups", group.id),
-            group_display_name: group.display_name.clone(),
+            group: name("groups", group_id),
+            group_display_name: display_name,
             category: job.category,
             priority: job.priority,
             required_skills: job.required_skills.clone(),
@@ -257,7 +271,7 @@ impl Matcher {
         enqueue(tx, subject::ASSIGNMENT_OFFERED, &event).await?;
         tracing::info!(
             request = %request_id,
-            group = %group.id,
+            group = %group_id,
             distance_m = row.distance_m.round(),
             attempt,
             "offer made"

@@ -30,6 +30,7 @@ pub struct AssignmentRow {
     pub reason: String,
     pub outcome: i16,
     pub version: i64,
+    pub cargo_tonnes: f64,
 }
 
 /// What the matcher knows of a request's history: how many offers it had, which groups
@@ -91,8 +92,8 @@ pub async fn insert_offer(
     sqlx::query_as(
         "INSERT INTO assignments (id, request_id, group_id, status, attempt, reference_code, \
            category, priority, required_skills, lat, lon, settlement, district, region, distance_m, \
-           offered_at, expire_at) \
-         VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+           offered_at, expire_at, cargo_tonnes) \
+         VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
          ON CONFLICT (request_id) WHERE status IN (1, 2, 6, 7) DO NOTHING RETURNING *",
     )
     .bind(a.id)
@@ -111,6 +112,7 @@ pub async fn insert_offer(
     .bind(a.distance_m)
     .bind(a.offered_at)
     .bind(a.expire_at)
+    .bind(a.cargo_tonnes)
     .fetch_optional(tx)
     .await
 }
