@@ -35,7 +35,8 @@ pub struct System {
     servers: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
 }
 
-fn base(nats: &Nats, db: &TestDb) -> Base {
+/// Settings every service of a test system shares.
+pub fn base(nats: &Nats, db: &TestDb) -> Base {
     Base {
         database_url: db.url().to_string(),
         nats_url: nats.url(),

@@ -244,10 +244,10 @@ impl Matcher {
             cargo_tonnes: job.cargo_tonnes,
         };
         let Some(row) = store::insert_offer(tx, &row).await? else {
-            // Another replica made an offer first; our capacity unit rolls back with the error.
-            return Err(HandleError::Retry(anyhow::anyhow!(
-                "request already has an active offer"
-            )));
+            // Another replica offered this request meanwhile (a duplicate delivery): it is
+            // placed, and the unit taken here goes back.
+            store::release(tx, group_id).await?;
+            return Ok(());
         };
         let event = ev::AssignmentOffered {
             assignment: name("assignments", row.id),

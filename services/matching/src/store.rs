@@ -61,6 +61,10 @@ pub async fn history(tx: &mut PgConnection, request_id: Uuid) -> sqlx::Result<Hi
 
 /// Takes one unit of the group's capacity; false when the group is full. The CHECK on
 /// group_load backs this up should two replicas race.
+///
+/// Only a successful take locks the group's row, and a decision stops at its first success,
+/// so a transaction holds at most one group lock: replicas checking the same groups in
+/// different orders wait for each other but never deadlock.
 pub async fn take_capacity(
     tx: &mut PgConnection,
     group: Uuid,
@@ -68,20 +72,32 @@ pub async fn take_capacity(
 ) -> sqlx::Result<bool> {
     sqlx::query(
         "INSERT INTO group_load (group_id, capacity) VALUES ($1, $2) \
-         ON CONFLICT (group_id) DO UPDATE SET capacity = GREATEST(EXCLUDED.capacity, group_load.active)",
+         ON CONFLICT (group_id) DO NOTHING",
+    )
+    .bind(group)
+    .bind(capacity.max(0))
+    .execute(&mut *tx)
+    .await?;
+    // The roster's capacity may have changed since the row was made; the new one applies.
+    let taken = sqlx::query(
+        "UPDATE group_load SET active = active + 1, capacity = $2 \
+         WHERE group_id = $1 AND active < $2",
     )
     .bind(group)
     .bind(capacity)
     .execute(&mut *tx)
-    .await?;
-    let taken = sqlx::query(
-        "UPDATE group_load SET active = active + 1 WHERE group_id = $1 AND active < capacity",
-    )
-    .bind(group)
-    .execute(&mut *tx)
     .await?
     .rows_affected();
     Ok(taken == 1)
+}
+
+/// Gives back a unit taken in this transaction.
+pub async fn release(tx: &mut PgConnection, group: Uuid) -> sqlx::Result<()> {
+    sqlx::query("UPDATE group_load SET active = active - 1 WHERE group_id = $1 AND active > 0")
+        .bind(group)
+        .execute(tx)
+        .await?;
+    Ok(())
 }
 
 /// Records an offer; `None` when the request already has an active assignment.

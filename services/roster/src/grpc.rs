@@ -127,7 +127,7 @@ fn point(p: Option<&pb::LatLng>, field: &str, v: &mut Vec<FieldViolation>) -> Op
 
 fn validate_schedule(s: &pb::WeeklySchedule, v: &mut Vec<FieldViolation>) {
     let tz = s.time_zone.trim();
-    if tz.is_empty() || tz.len() > 64 || !(tz == "UTC" || tz.contains('/')) {
+    if komek_core::schedule::zone(tz).is_err() {
         v.push(FieldViolation::new(
             "group.schedule.time_zone",
             "an IANA time zone such as Asia/Almaty",
