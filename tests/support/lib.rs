@@ -171,6 +171,14 @@ impl System {
         RosterServiceClient::new(connect(self.roster).await.unwrap())
     }
 
+    pub async fn dispatch_client(
+        &self,
+    ) -> komek_proto::matching::v1::dispatch_service_client::DispatchServiceClient<Channel> {
+        komek_proto::matching::v1::dispatch_service_client::DispatchServiceClient::new(
+            connect(self.matching).await.unwrap(),
+        )
+    }
+
     pub async fn assignment_client(&self) -> AssignmentServiceClient<Channel> {
         AssignmentServiceClient::new(connect(self.matching).await.unwrap())
     }

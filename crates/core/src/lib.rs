@@ -4,6 +4,7 @@
 //! Architecture invariant: this crate depends on no gRPC, database or messaging crate, so every
 //! rule here is testable with plain unit and property tests.
 
+pub mod campaign;
 pub mod domain;
 pub mod duplicates;
 pub mod geo;

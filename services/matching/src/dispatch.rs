@@ -1,12 +1,31 @@
-//! DispatchService: the dispatcher's API. Queues, manual assignment, explanations and
-//! campaigns are not served yet; every method answers UNIMPLEMENTED so clients can tell.
+//! DispatchService: the dispatcher's API. Campaigns are served; queues, manual assignment and
+//! explanations are not yet, and answer UNIMPLEMENTED so clients can tell.
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use komek_proto::matching::v1 as api;
+use komek_runtime::convert::parse_name;
+use komek_runtime::events::Bus;
+use komek_runtime::grpc::{internal, invalid_argument};
+use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
-pub struct Dispatch;
+use crate::campaign;
+use crate::matcher::Matcher;
+use crate::store;
+
+pub struct Dispatch {
+    pool: PgPool,
+    bus: Bus,
+    matcher: Arc<Matcher>,
+}
+
+impl Dispatch {
+    pub fn new(pool: PgPool, bus: Bus, matcher: Arc<Matcher>) -> Self {
+        Self { pool, bus, matcher }
+    }
+}
 
 fn unimplemented<T>(what: &str) -> Result<Response<T>, Status> {
     Err(Status::unimplemented(format!(
@@ -58,15 +77,25 @@ impl api::dispatch_service_server::DispatchService for Dispatch {
     }
     async fn create_campaign(
         &self,
-        _: Request<api::CreateCampaignRequest>,
+        request: Request<api::CreateCampaignRequest>,
     ) -> Result<Response<api::Campaign>, Status> {
-        unimplemented("CreateCampaign")
+        let (campaign, offered) =
+            campaign::create(&self.pool, &self.matcher, request.get_ref()).await?;
+        if offered {
+            self.bus.wake_outbox();
+        }
+        Ok(Response::new(campaign))
     }
     async fn get_campaign(
         &self,
-        _: Request<api::GetCampaignRequest>,
+        request: Request<api::GetCampaignRequest>,
     ) -> Result<Response<api::Campaign>, Status> {
-        unimplemented("GetCampaign")
+        let id = parse_name("campaigns", &request.get_ref().name, "name")
+            .map_err(|v| invalid_argument(&[v]))?;
+        match store::campaign(&self.pool, id).await.map_err(internal)? {
+            Some((c, items)) => Ok(Response::new(campaign::to_api(&c, &items))),
+            None => Err(Status::not_found("campaign not found")),
+        }
     }
     async fn list_dispatch_audit(
         &self,

@@ -4,6 +4,7 @@
 //! eligible, and streams offers to volunteers.
 
 mod assignment;
+mod campaign;
 mod closures;
 mod dispatch;
 mod index;
@@ -159,13 +160,17 @@ pub async fn serve(
         deps.pool.clone(),
         deps.bus.clone(),
         index.clone(),
-        matcher,
+        matcher.clone(),
         Duration::from_secs(config.keepalive_secs.max(1)),
         shutdown.clone(),
     );
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(AssignmentServiceServer::new(assignments));
-    routes.add_service(DispatchServiceServer::new(dispatch::Dispatch));
+    routes.add_service(DispatchServiceServer::new(dispatch::Dispatch::new(
+        deps.pool.clone(),
+        deps.bus.clone(),
+        matcher,
+    )));
     let names = [
         assignment_service_server::SERVICE_NAME,
         dispatch_service_server::SERVICE_NAME,

@@ -32,6 +32,14 @@ pub struct Matcher {
 }
 
 impl Matcher {
+    pub fn index(&self) -> &GroupIndex {
+        &self.index
+    }
+
+    pub fn max_location_age(&self) -> chrono::Duration {
+        self.max_location_age
+    }
+
     pub fn new(
         index: Arc<GroupIndex>,
         bus: Bus,
@@ -76,6 +84,45 @@ impl Job {
         }
     }
 
+    /// As kept in the `jobs` table.
+    pub fn to_row(&self) -> store::JobRow {
+        let point = self.location.point;
+        store::JobRow {
+            request_id: self.request_id,
+            reference_code: self.reference_code.clone(),
+            category: self.category as i16,
+            priority: self.priority as i16,
+            required_skills: self.required_skills.iter().map(|s| *s as i16).collect(),
+            lat: point.map(|p| p.latitude),
+            lon: point.map(|p| p.longitude),
+            settlement: self.location.settlement.clone(),
+            district: self.location.district.clone(),
+            region: self.location.region.clone(),
+            cargo_tonnes: self.cargo_tonnes,
+        }
+    }
+
+    pub fn from_row(j: &store::JobRow) -> Self {
+        Self {
+            request_id: j.request_id,
+            reference_code: j.reference_code.clone(),
+            category: j.category.into(),
+            priority: j.priority.into(),
+            required_skills: j.required_skills.iter().map(|s| i32::from(*s)).collect(),
+            location: pb::Location {
+                point: j.lat.zip(j.lon).map(|(latitude, longitude)| pb::LatLng {
+                    latitude,
+                    longitude,
+                }),
+                address: String::new(),
+                settlement: j.settlement.clone(),
+                district: j.district.clone(),
+                region: j.region.clone(),
+            },
+            cargo_tonnes: j.cargo_tonnes,
+        }
+    }
+
     /// The job again, as it was last offered.
     pub fn from_offer(a: &AssignmentRow) -> Self {
         Self {
@@ -112,8 +159,9 @@ impl Handler for Matcher {
         let triaged = ev::RequestTriaged::decode(payload)?;
         let request_id = parse_name("requests", &triaged.request, "request")
             .map_err(|v| HandleError::Reject(v.description))?;
-        self.place(tx, &Job::from_triaged(&triaged, request_id))
-            .await
+        let job = Job::from_triaged(&triaged, request_id);
+        store::upsert_job(tx, &job.to_row()).await?;
+        self.place(tx, &job).await
     }
 }
 
@@ -210,12 +258,31 @@ impl Matcher {
             let reasons = matching::escalation_reasons(&ranked);
             return escalate(tx, job, reasons, attempt - 1).await;
         };
+        self.offer(tx, job, group_id, best.distance_m, attempt, candidates)
+            .await
+            .map(|_| ())
+    }
+
+    /// Records an offer of `job` to a group whose capacity unit this transaction already took,
+    /// and announces it. `None` when the request got an active offer meanwhile (the unit goes
+    /// back).
+    pub async fn offer(
+        &self,
+        tx: &mut PgConnection,
+        job: &Job,
+        group_id: Uuid,
+        distance_m: f64,
+        attempt: i32,
+        candidates: Vec<ev::CandidateScore>,
+    ) -> Result<Option<AssignmentRow>, HandleError> {
+        let request_id = job.request_id;
+        let location = job.location.clone();
+        let point = location.point.unwrap_or_default();
         let display_name = self
             .index
             .get(group_id)
             .map(|g| g.display_name)
             .unwrap_or_default();
-
         let priority = Priority::from_code(job.priority).unwrap_or(Priority::Normal);
         let now = Utc::now();
         let expire_at = now + self.ttl.for_priority(priority);
@@ -229,12 +296,12 @@ impl Matcher {
             category: job.category as i16,
             priority: job.priority as i16,
             required_skills: job.required_skills.iter().map(|s| *s as i16).collect(),
-            lat: point.lat(),
-            lon: point.lon(),
+            lat: point.latitude,
+            lon: point.longitude,
             settlement: location.settlement.clone(),
             district: location.district.clone(),
             region: location.region.clone(),
-            distance_m: best.distance_m,
+            distance_m,
             offered_at: now,
             expire_at,
             updated_at: now,
@@ -247,7 +314,7 @@ impl Matcher {
             // Another replica offered this request meanwhile (a duplicate delivery): it is
             // placed, and the unit taken here goes back.
             store::release(tx, group_id).await?;
-            return Ok(());
+            return Ok(None);
         };
         let event = ev::AssignmentOffered {
             assignment: name("assignments", row.id),
@@ -276,7 +343,7 @@ impl Matcher {
             attempt,
             "offer made"
         );
-        Ok(())
+        Ok(Some(row))
     }
 }
 

@@ -281,3 +281,145 @@ pub async fn next_expired(tx: &mut PgConnection) -> sqlx::Result<Option<Assignme
     .fetch_optional(tx)
     .await
 }
+
+/// A triaged request as the matcher keeps it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct JobRow {
+    pub request_id: Uuid,
+    pub reference_code: String,
+    pub category: i16,
+    pub priority: i16,
+    pub required_skills: Vec<i16>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub settlement: String,
+    pub district: String,
+    pub region: String,
+    pub cargo_tonnes: f64,
+}
+
+pub async fn upsert_job(tx: &mut PgConnection, j: &JobRow) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO jobs (request_id, reference_code, category, priority, required_skills, lat, \
+           lon, settlement, district, region, cargo_tonnes) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         ON CONFLICT (request_id) DO UPDATE SET category = EXCLUDED.category, \
+           priority = EXCLUDED.priority, required_skills = EXCLUDED.required_skills, \
+           cargo_tonnes = EXCLUDED.cargo_tonnes, updated_at = now()",
+    )
+    .bind(j.request_id)
+    .bind(&j.reference_code)
+    .bind(j.category)
+    .bind(j.priority)
+    .bind(&j.required_skills)
+    .bind(j.lat)
+    .bind(j.lon)
+    .bind(&j.settlement)
+    .bind(&j.district)
+    .bind(&j.region)
+    .bind(j.cargo_tonnes)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn jobs(tx: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<JobRow>> {
+    sqlx::query_as(
+        "SELECT request_id, reference_code, category, priority, required_skills, lat, \
+           lon, settlement, district, region, cargo_tonnes FROM jobs WHERE request_id = ANY($1)",
+    )
+    .bind(ids)
+    .fetch_all(tx)
+    .await
+}
+
+/// Places taken per group now.
+pub async fn loads(tx: &mut PgConnection) -> sqlx::Result<Vec<(Uuid, i32)>> {
+    sqlx::query_as("SELECT group_id, active FROM group_load")
+        .fetch_all(tx)
+        .await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CampaignRow {
+    pub id: Uuid,
+    pub display_name: String,
+    pub total_distance_m: f64,
+    pub greedy_distance_m: f64,
+    pub unassigned_count: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CampaignItemRow {
+    pub request_id: Uuid,
+    pub group_id: Option<Uuid>,
+    pub distance_m: f64,
+}
+
+pub async fn campaign_by_key(tx: &mut PgConnection, key: Uuid) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar("SELECT id FROM campaigns WHERE request_key = $1")
+        .bind(key)
+        .fetch_optional(tx)
+        .await
+}
+
+pub async fn insert_campaign(
+    tx: &mut PgConnection,
+    c: &CampaignRow,
+    key: Uuid,
+    validate_only: bool,
+    items: &[CampaignItemRow],
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO campaigns (id, request_key, display_name, validate_only, total_distance_m, \
+           greedy_distance_m, unassigned_count) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(c.id)
+    .bind(key)
+    .bind(&c.display_name)
+    .bind(validate_only)
+    .bind(c.total_distance_m)
+    .bind(c.greedy_distance_m)
+    .bind(c.unassigned_count)
+    .execute(&mut *tx)
+    .await?;
+    for (i, item) in items.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO campaign_items (campaign_id, position, request_id, group_id, distance_m) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(c.id)
+        .bind(i as i32)
+        .bind(item.request_id)
+        .bind(item.group_id)
+        .bind(item.distance_m)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn campaign(
+    pool: &PgPool,
+    id: Uuid,
+) -> sqlx::Result<Option<(CampaignRow, Vec<CampaignItemRow>)>> {
+    let Some(c): Option<CampaignRow> = sqlx::query_as(
+        "SELECT id, display_name, total_distance_m, greedy_distance_m, unassigned_count, \
+           created_at FROM campaigns WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let items = sqlx::query_as(
+        "SELECT request_id, group_id, distance_m FROM campaign_items WHERE campaign_id = $1 \
+         ORDER BY position",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    Ok(Some((c, items)))
+}

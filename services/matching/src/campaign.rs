@@ -1,0 +1,280 @@
+//! Campaigns: a dispatcher's batch of requests placed at once by the optimal plan of
+//! `komek_core::campaign`, reported against greedy nearest-first on the same batch.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::Utc;
+use komek_core::campaign::{self, Problem, centimetres};
+use komek_core::matching::Need;
+use komek_core::{GeoPoint, Skill};
+use komek_proto::events::v1 as ev;
+use komek_proto::matching::v1 as api;
+use komek_runtime::convert::{name, parse_name, parse_request_id, timestamp};
+use komek_runtime::grpc::{FieldViolation, internal, invalid_argument};
+use sqlx::PgPool;
+use tonic::Status;
+use uuid::Uuid;
+
+use crate::matcher::{Job, Matcher};
+use crate::store::{self, CampaignItemRow, CampaignRow};
+
+/// The most requests one campaign places.
+pub const MAX_REQUESTS: usize = 2000;
+
+struct Valid {
+    key: Uuid,
+    display_name: String,
+    requests: Vec<Uuid>,
+    validate_only: bool,
+}
+
+fn validate(req: &api::CreateCampaignRequest) -> Result<Valid, Status> {
+    let mut v = Vec::new();
+    let key = parse_request_id(&req.request_id)
+        .map_err(|e| v.push(e))
+        .ok();
+    let display_name = req.display_name.trim();
+    if display_name.is_empty()
+        || display_name.chars().count() > 200
+        || display_name.chars().any(char::is_control)
+    {
+        v.push(FieldViolation::new(
+            "display_name",
+            "1 to 200 printable characters",
+        ));
+    }
+    if req.requests.is_empty() || req.requests.len() > MAX_REQUESTS {
+        v.push(FieldViolation::new(
+            "requests",
+            format!("1 to {MAX_REQUESTS} requests"),
+        ));
+    }
+    let mut seen = HashSet::new();
+    let mut requests = Vec::new();
+    for (i, r) in req.requests.iter().enumerate() {
+        match parse_name("requests", r, &format!("requests[{i}]")) {
+            Ok(id) if !seen.insert(id) => v.push(FieldViolation::new(
+                format!("requests[{i}]"),
+                "listed twice",
+            )),
+            Ok(id) => requests.push(id),
+            Err(e) => v.push(e),
+        }
+    }
+    if !v.is_empty() {
+        return Err(invalid_argument(&v));
+    }
+    Ok(Valid {
+        key: key.unwrap(),
+        display_name: display_name.to_string(),
+        requests,
+        validate_only: req.validate_only,
+    })
+}
+
+pub fn to_api(c: &CampaignRow, items: &[CampaignItemRow]) -> api::Campaign {
+    api::Campaign {
+        name: name("campaigns", c.id),
+        display_name: c.display_name.clone(),
+        items: items
+            .iter()
+            .map(|i| api::CampaignItem {
+                request: name("requests", i.request_id),
+                group: i.group_id.map(|g| name("groups", g)).unwrap_or_default(),
+                distance_meters: i.distance_m,
+            })
+            .collect(),
+        total_distance_meters: c.total_distance_m,
+        greedy_total_distance_meters: c.greedy_distance_m,
+        unassigned_count: c.unassigned_count,
+        create_time: Some(timestamp(c.created_at)),
+    }
+}
+
+/// Plans the batch and, unless `validate_only`, makes the offers, in one transaction.
+pub async fn create(
+    pool: &PgPool,
+    matcher: &Matcher,
+    req: &api::CreateCampaignRequest,
+) -> Result<(api::Campaign, bool), Status> {
+    let valid = validate(req)?;
+    let mut tx = pool.begin().await.map_err(internal)?;
+    if let Some(id) = store::campaign_by_key(&mut tx, valid.key)
+        .await
+        .map_err(internal)?
+    {
+        drop(tx);
+        let (c, items) = store::campaign(pool, id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| Status::internal("campaign vanished"))?;
+        return Ok((to_api(&c, &items), false));
+    }
+
+    let rows = store::jobs(&mut tx, &valid.requests)
+        .await
+        .map_err(internal)?;
+    let by_id: HashMap<Uuid, &store::JobRow> = rows.iter().map(|j| (j.request_id, j)).collect();
+    let missing: Vec<String> = valid
+        .requests
+        .iter()
+        .filter(|id| !by_id.contains_key(id))
+        .map(|id| name("requests", *id))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Status::failed_precondition(format!(
+            "not triaged yet: {}",
+            missing.join(", ")
+        )));
+    }
+
+    // Which requests can be placed at all, and where.
+    let now = Utc::now();
+    let mut jobs = Vec::new();
+    let mut attempts = Vec::new();
+    let mut groups: Vec<String> = Vec::new();
+    let mut column: HashMap<String, usize> = HashMap::new();
+    let mut costs: Vec<Vec<(usize, f64)>> = Vec::new();
+    for id in &valid.requests {
+        let job = Job::from_row(by_id[id]);
+        let history = store::history(&mut tx, *id).await.map_err(internal)?;
+        let closed = store::is_closed(&mut tx, *id).await.map_err(internal)?;
+        let point = job
+            .location
+            .point
+            .and_then(|p| GeoPoint::new(p.latitude, p.longitude).ok());
+        let mut row = Vec::new();
+        if let (Some(point), false, false) = (point, history.active, closed) {
+            let skills: Vec<Skill> = job
+                .required_skills
+                .iter()
+                .filter_map(|s| Skill::from_code(*s))
+                .collect();
+            let excluded: Vec<String> = history
+                .excluded_groups
+                .iter()
+                .map(|g| name("groups", *g))
+                .collect();
+            let need = Need {
+                location: point,
+                district: &job.location.district,
+                skills: &skills,
+                cargo_tonnes: job.cargo_tonnes,
+                excluded: &excluded,
+                at_capacity: &[],
+                now,
+                max_location_age: matcher.max_location_age(),
+            };
+            for e in matcher.index().nearest(&need, usize::MAX) {
+                if !e.is_eligible() {
+                    continue;
+                }
+                let next = groups.len();
+                let g = *column.entry(e.group.clone()).or_insert(next);
+                if g == groups.len() {
+                    groups.push(e.group.clone());
+                }
+                row.push((g, e.distance_m));
+            }
+        }
+        costs.push(row);
+        attempts.push(history.attempts + 1);
+        jobs.push(job);
+    }
+
+    // Free places per group: roster capacity less what PostgreSQL counts as taken.
+    let loads: HashMap<Uuid, i32> = store::loads(&mut tx)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .collect();
+    let ids: Vec<Uuid> = groups
+        .iter()
+        .map(|g| parse_name("groups", g, "group").map_err(|v| Status::internal(v.description)))
+        .collect::<Result<_, _>>()?;
+    let capacity: Vec<u32> = groups
+        .iter()
+        .zip(&ids)
+        .map(|(g, id)| {
+            let cap = matcher.index().capacity(g).unwrap_or(0) as i32;
+            (cap - loads.get(id).copied().unwrap_or(0)).max(0) as u32
+        })
+        .collect();
+    let problem = Problem {
+        capacity,
+        cost: costs
+            .iter()
+            .map(|row| {
+                let mut full = vec![None; groups.len()];
+                for (g, d) in row {
+                    full[*g] = Some(centimetres(*d));
+                }
+                full
+            })
+            .collect(),
+    };
+    let plan = campaign::optimal(&problem);
+    let greedy = campaign::greedy(&problem);
+
+    let mut items = Vec::new();
+    for (r, job) in jobs.iter().enumerate() {
+        let mut item = CampaignItemRow {
+            request_id: job.request_id,
+            group_id: None,
+            distance_m: 0.0,
+        };
+        if let Some(g) = plan.assigned[r] {
+            let distance = problem.cost[r][g].unwrap_or(0) as f64 / 100.0;
+            let group_id = ids[g];
+            let placed = valid.validate_only || {
+                let cap = matcher.index().capacity(&groups[g]).unwrap_or(0) as i32;
+                store::take_capacity(&mut tx, group_id, cap)
+                    .await
+                    .map_err(internal)?
+                    && matcher
+                        .offer(
+                            &mut tx,
+                            job,
+                            group_id,
+                            distance,
+                            attempts[r],
+                            vec![ev::CandidateScore {
+                                group: groups[g].clone(),
+                                distance_meters: distance,
+                                reasons: vec![],
+                            }],
+                        )
+                        .await
+                        .map_err(|e| Status::internal(e.to_string()))?
+                        .is_some()
+            };
+            if placed {
+                item.group_id = Some(group_id);
+                item.distance_m = distance;
+            }
+        }
+        items.push(item);
+    }
+    let campaign = CampaignRow {
+        id: Uuid::now_v7(),
+        display_name: valid.display_name.clone(),
+        total_distance_m: items.iter().map(|i| i.distance_m).sum(),
+        greedy_distance_m: greedy.total_cost as f64 / 100.0,
+        unassigned_count: items.iter().filter(|i| i.group_id.is_none()).count() as i32,
+        created_at: now,
+    };
+    store::insert_campaign(&mut tx, &campaign, valid.key, valid.validate_only, &items)
+        .await
+        .map_err(internal)?;
+    tx.commit().await.map_err(internal)?;
+    tracing::info!(
+        campaign = %campaign.id,
+        requests = items.len(),
+        unassigned = campaign.unassigned_count,
+        total_km = campaign.total_distance_m / 1000.0,
+        greedy_km = campaign.greedy_distance_m / 1000.0,
+        greedy_served = greedy.served(),
+        "campaign planned"
+    );
+    Ok((to_api(&campaign, &items), !valid.validate_only))
+}
