@@ -13,6 +13,10 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::events;
+use crate::import;
+
+/// The largest CSV an import takes.
+const MAX_IMPORT_BYTES: usize = 4 * 1024 * 1024;
 use crate::model::*;
 use crate::store;
 
@@ -171,14 +175,17 @@ fn validate_schedule(s: &pb::WeeklySchedule, v: &mut Vec<FieldViolation>) {
 }
 
 fn validate_group(req: &api::CreateGroupRequest) -> Result<NewGroup, Status> {
+    check_group(req).map_err(|v| invalid_argument(&v))
+}
+
+/// Every violation of a group, for CreateGroup and for each row of an import.
+pub(crate) fn check_group(req: &api::CreateGroupRequest) -> Result<NewGroup, Vec<FieldViolation>> {
     let mut v = Vec::new();
     let key = parse_request_id(&req.request_id)
         .map_err(|e| v.push(e))
         .ok();
     let Some(g) = req.group.as_ref() else {
-        return Err(invalid_argument(&[FieldViolation::new(
-            "group", "required",
-        )]));
+        return Err(vec![FieldViolation::new("group", "required")]);
     };
     let organization_id = parse_name("organizations", &g.organization, "group.organization")
         .map_err(|e| v.push(e))
@@ -268,7 +275,7 @@ fn validate_group(req: &api::CreateGroupRequest) -> Result<NewGroup, Status> {
         validate_schedule(s, &mut v);
     }
     if !v.is_empty() {
-        return Err(invalid_argument(&v));
+        return Err(v);
     }
     let base = base.unwrap();
     Ok(NewGroup {
@@ -629,9 +636,69 @@ impl api::roster_service_server::RosterService for Roster {
 
     async fn import_roster(
         &self,
-        _request: Request<api::ImportRosterRequest>,
+        request: Request<api::ImportRosterRequest>,
     ) -> Result<Response<api::ImportRosterResponse>, Status> {
-        unimplemented("ImportRoster")
+        let req = request.into_inner();
+        let mut v = Vec::new();
+        let key = parse_request_id(&req.request_id)
+            .map_err(|e| v.push(e))
+            .ok();
+        let organization = parse_name("organizations", &req.organization, "organization")
+            .map_err(|e| v.push(e))
+            .ok();
+        if req.csv.is_empty() || req.csv.len() > MAX_IMPORT_BYTES {
+            v.push(FieldViolation::new(
+                "csv",
+                format!("1 to {MAX_IMPORT_BYTES} bytes of CSV"),
+            ));
+        }
+        if !v.is_empty() {
+            return Err(invalid_argument(&v));
+        }
+        let (key, organization) = (key.unwrap(), organization.unwrap());
+        if let Some(done) = store::import_done(&self.pool, key)
+            .await
+            .map_err(internal)?
+        {
+            return api::ImportRosterResponse::decode(done.as_slice())
+                .map(Response::new)
+                .map_err(internal);
+        }
+        store::get_organization(&self.pool, organization)
+            .await
+            .map_err(status_of)?;
+        // Row errors are the report, not a failed call: the sheet's owner fixes the lines.
+        let groups = match import::read(&req.csv, &req.organization, check_group) {
+            Ok(groups) => groups,
+            Err(errors) => {
+                return Ok(Response::new(api::ImportRosterResponse {
+                    errors,
+                    ..Default::default()
+                }));
+            }
+        };
+        let response = |c: store::ImportCounts| api::ImportRosterResponse {
+            groups_created: c.groups_created,
+            groups_updated: c.groups_updated,
+            volunteers_created: c.volunteers_created,
+            volunteers_updated: c.volunteers_updated,
+            errors: vec![],
+        };
+        let counts = store::import(
+            &self.pool,
+            organization,
+            key,
+            &groups,
+            req.validate_only,
+            |c| response(c).encode_to_vec(),
+        )
+        .await
+        .map_err(status_of)?;
+        if !req.validate_only {
+            self.bus.wake_outbox();
+        }
+        tracing::info!(%organization, ?counts, "roster imported");
+        Ok(Response::new(response(counts)))
     }
 }
 

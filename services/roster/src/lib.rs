@@ -4,6 +4,7 @@
 
 mod events;
 mod grpc;
+mod import;
 mod model;
 mod store;
 

@@ -1,0 +1,168 @@
+//! End to end: an organisation imports its roster from a spreadsheet. Bad rows are reported by
+//! line and column and nothing changes; a dry run counts exactly; the import creates groups and
+//! members the matcher then offers work to; importing again updates by name. Real NATS and
+//! PostgreSQL, four servers.
+//!
+//! Settlements: Data from Who's On First (https://whosonfirst.org/docs/licenses/), incl. GeoNames
+//! (CC-BY 4.0, geonames.org) and Quattroshapes (CC-BY).
+
+use komek_proto::roster::v1 as roster;
+use komek_proto::types::v1 as pb;
+use komek_tests::settlements::find;
+use komek_tests::{System, at, create_request, wait_request};
+use uuid::Uuid;
+
+const SHEET: &str = "\
+group,settlement,district,region,lat,lon,radius_km,skills,capacity,languages,volunteer,volunteer_languages
+Shelek coal truck,Shelek,Enbekshikazakhskiy,Almaty Region,43.59623,78.25745,80,vehicle_cargo:5,2,kk;ru,\"Сейітов, Бақыт\",kk
+Shelek coal truck,Shelek,Enbekshikazakhskiy,Almaty Region,43.59623,78.25745,80,vehicle_cargo:5,2,kk;ru,Ольга Ким,ru
+Issyk helpers,Issyk,Enbekshikazakhskiy,Almaty Region,43.3552,77.45245,50,social_care;general_labour,3,kk;ru,Айгүл Нұрланқызы,kk;ru
+Talgar searchers,Talghar,Talgarskiy,Almaty Region,43.30348,77.24085,100,search_rescue;first_aid,1,kk;ru;en,,
+";
+
+fn import(org: &str, csv: &str, validate_only: bool) -> roster::ImportRosterRequest {
+    roster::ImportRosterRequest {
+        request_id: Uuid::new_v4().to_string(),
+        organization: org.to_string(),
+        csv: csv.as_bytes().to_vec(),
+        validate_only,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_spreadsheet_becomes_groups_the_matcher_uses() {
+    let system = System::start().await;
+    let mut client = system.roster_client().await;
+    let mut intake_client = system.intake_client().await;
+    let org = client
+        .create_organization(roster::CreateOrganizationRequest {
+            request_id: Uuid::new_v4().to_string(),
+            organization: Some(roster::Organization {
+                display_name: "Қызыл Жарты Ай, Алматы облысы".into(),
+                kind: roster::OrganizationKind::RedCrescent as i32,
+                regions: vec!["Almaty Region".into()],
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let list = |client: &mut roster::roster_service_client::RosterServiceClient<_>| {
+        let req = roster::ListGroupsRequest {
+            organization: org.name.clone(),
+            ..Default::default()
+        };
+        let mut client = client.clone();
+        async move { client.list_groups(req).await.unwrap().into_inner().groups }
+    };
+
+    // Bad rows: every one reported, with its line and column, and nothing written.
+    let bad = SHEET
+        .replace("social_care;general_labour", "social_care;juggling")
+        .replace("43.30348,77.24085", "north,77.24085")
+        .replace("Ольга Ким", "Ольга Ким\u{7}")
+        + "Shelek coal truck,Shelek,Enbekshikazakhskiy,Almaty Region,43.59623,78.25745,80,vehicle_cargo:5,3,kk;ru,,\n";
+    let report = client
+        .import_roster(import(&org.name, &bad, false))
+        .await
+        .unwrap()
+        .into_inner();
+    let errors: Vec<(i32, &str)> = report
+        .errors
+        .iter()
+        .map(|e| (e.line, e.column.as_str()))
+        .collect();
+    assert_eq!(
+        errors,
+        [(3, "volunteer"), (4, "skills"), (5, "lat"), (6, "group")],
+        "{:?}",
+        report.errors
+    );
+    assert!(report.errors[3].message.contains("line 2"));
+    assert_eq!(report.groups_created, 0);
+    assert!(list(&mut client).await.is_empty());
+
+    // A dry run counts exactly and writes nothing.
+    let dry = client
+        .import_roster(import(&org.name, SHEET, true))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(dry.errors.is_empty(), "{:?}", dry.errors);
+    assert_eq!((dry.groups_created, dry.volunteers_created), (3, 3));
+    assert!(list(&mut client).await.is_empty());
+
+    // The import; a retry of the same call returns the same report and changes nothing.
+    let request = import(&org.name, SHEET, false);
+    let done = client
+        .import_roster(request.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((done.groups_created, done.volunteers_created), (3, 3));
+    let again = client.import_roster(request).await.unwrap().into_inner();
+    assert_eq!(again, done);
+    let groups = list(&mut client).await;
+    assert_eq!(groups.len(), 3);
+    let shelek = groups
+        .iter()
+        .find(|g| g.display_name == "Shelek coal truck")
+        .unwrap();
+    assert_eq!(shelek.members.len(), 2);
+    assert_eq!(shelek.skills[0].payload_tonnes, 5.0);
+    let bakyt = client
+        .get_volunteer(roster::GetVolunteerRequest {
+            name: shelek.members[0].clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        ["Сейітов, Бақыт", "Ольга Ким"].contains(&bakyt.display_name.as_str()),
+        "a quoted name with a comma is one field"
+    );
+
+    // The matcher sees the imported groups: a coal request near Masak goes to Shelek.
+    // Three groups, then their three members: six published states.
+    system.wait_roster_published(3).await;
+    let masak = find("Masak", "Almaty Region");
+    let request = create_request(
+        &mut intake_client,
+        None,
+        masak,
+        at(masak),
+        "Зейнеткерге көмір керек",
+    )
+    .await;
+    let offered = wait_request(&intake_client, &request.name, "offered", |r| {
+        r.assignment.is_some()
+    })
+    .await;
+    assert_eq!(offered.assignment.unwrap().group, shelek.name);
+
+    // Importing the sheet again, one capacity changed, updates everything by name.
+    let changed = SHEET.replace(",1,kk;ru;en,,", ",2,kk;ru;en,,");
+    let update = client
+        .import_roster(import(&org.name, &changed, false))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (
+            update.groups_created,
+            update.groups_updated,
+            update.volunteers_created,
+            update.volunteers_updated
+        ),
+        (0, 3, 0, 3)
+    );
+    let groups = list(&mut client).await;
+    assert_eq!(groups.len(), 3);
+    let talgar = groups
+        .iter()
+        .find(|g| g.display_name == "Talgar searchers")
+        .unwrap();
+    assert_eq!(talgar.capacity, 2);
+
+    system.stop().await;
+}
