@@ -7,7 +7,6 @@
 //! (CC-BY 4.0, geonames.org) and Quattroshapes (CC-BY).
 
 use komek_proto::roster::v1 as roster;
-use komek_proto::types::v1 as pb;
 use komek_tests::settlements::find;
 use komek_tests::{System, at, create_request, wait_request};
 use uuid::Uuid;
