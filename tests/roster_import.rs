@@ -163,5 +163,43 @@ async fn a_spreadsheet_becomes_groups_the_matcher_uses() {
         .unwrap();
     assert_eq!(talgar.capacity, 2);
 
+    // UpdateGroup changes the named fields when the etag is current, and only then.
+    let update = |group: roster::Group, paths: &[&str]| roster::UpdateGroupRequest {
+        group: Some(group),
+        update_mask: Some(prost_types::FieldMask {
+            paths: paths.iter().map(|p| p.to_string()).collect(),
+        }),
+    };
+    let mut change = talgar.clone();
+    change.capacity = 4;
+    change.display_name = "ignored: not in the mask".into();
+    let updated = client
+        .update_group(update(change.clone(), &["capacity"]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(updated.capacity, 4);
+    assert_eq!(updated.display_name, "Talgar searchers");
+    assert_ne!(updated.etag, talgar.etag);
+    let stale = client
+        .update_group(update(change.clone(), &["capacity"]))
+        .await
+        .unwrap_err();
+    assert_eq!(stale.code(), tonic::Code::FailedPrecondition);
+    let mut bad = updated.clone();
+    bad.capacity = 0;
+    let err = client
+        .update_group(update(bad, &["capacity", "members"]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    let details = tonic_types::StatusExt::get_details_bad_request(&err).unwrap();
+    let fields: Vec<&str> = details
+        .field_violations
+        .iter()
+        .map(|v| v.field.as_str())
+        .collect();
+    assert_eq!(fields, ["update_mask.paths[1]", "group.capacity"]);
+
     system.stop().await;
 }

@@ -51,6 +51,7 @@ fn status_of(err: store::Error) -> Status {
     match err {
         store::Error::IdempotencyClash(_) => Status::already_exists(err.to_string()),
         store::Error::NotFound(_) => Status::not_found(err.to_string()),
+        store::Error::EtagMismatch(_) => Status::failed_precondition(err.to_string()),
         store::Error::Db(e) => internal(e),
     }
 }
@@ -507,9 +508,70 @@ impl api::roster_service_server::RosterService for Roster {
 
     async fn update_group(
         &self,
-        _request: Request<api::UpdateGroupRequest>,
+        request: Request<api::UpdateGroupRequest>,
     ) -> Result<Response<api::Group>, Status> {
-        unimplemented("UpdateGroup")
+        let req = request.into_inner();
+        let Some(change) = req.group.as_ref() else {
+            return Err(invalid_argument(&[FieldViolation::new(
+                "group", "required",
+            )]));
+        };
+        let id = name_arg("groups", &change.name, "group.name")?;
+        let paths = req.update_mask.map(|m| m.paths).unwrap_or_default();
+        let mut v = Vec::new();
+        if paths.is_empty() {
+            v.push(FieldViolation::new(
+                "update_mask",
+                "name the fields to change",
+            ));
+        }
+        let expected: Option<i64> = change.etag.parse().ok();
+        if expected.is_none() {
+            v.push(FieldViolation::new(
+                "group.etag",
+                "the etag of the group as last read",
+            ));
+        }
+        let current = store::get_group(&self.pool, id).await.map_err(status_of)?;
+        let mut merged = group_to_api(&current);
+        for (i, path) in paths.iter().enumerate() {
+            match path.as_str() {
+                "display_name" => merged.display_name = change.display_name.clone(),
+                "base_location" => merged.base_location = change.base_location,
+                "settlement" => merged.settlement = change.settlement.clone(),
+                "district" => merged.district = change.district.clone(),
+                "region" => merged.region = change.region.clone(),
+                "service_area" => merged.service_area = change.service_area.clone(),
+                "skills" => merged.skills = change.skills.clone(),
+                "languages" => merged.languages = change.languages.clone(),
+                "capacity" => merged.capacity = change.capacity,
+                "schedule" => merged.schedule = change.schedule.clone(),
+                "availability" => merged.availability = change.availability,
+                "rest_minutes" => merged.rest_minutes = change.rest_minutes,
+                other => v.push(FieldViolation::new(
+                    format!("update_mask.paths[{i}]"),
+                    format!("{other:?} cannot be changed here"),
+                )),
+            }
+        }
+        // The merged group must pass exactly what CreateGroup checks.
+        let checked = check_group(&api::CreateGroupRequest {
+            request_id: Uuid::new_v4().to_string(),
+            group: Some(merged),
+        });
+        let new_group = match checked {
+            Ok(g) if v.is_empty() => g,
+            Ok(_) => return Err(invalid_argument(&v)),
+            Err(more) => {
+                v.extend(more);
+                return Err(invalid_argument(&v));
+            }
+        };
+        let group = store::replace_group(&self.pool, id, expected.unwrap(), &new_group)
+            .await
+            .map_err(status_of)?;
+        self.bus.wake_outbox();
+        Ok(Response::new(group_to_api(&group)))
     }
 
     async fn set_group_availability(

@@ -16,6 +16,8 @@ pub enum Error {
     IdempotencyClash(&'static str),
     #[error("{0} not found")]
     NotFound(&'static str),
+    #[error("etag does not match; the {0} changed meanwhile")]
+    EtagMismatch(&'static str),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -521,4 +523,68 @@ pub async fn import(
         tx.commit().await?;
     }
     Ok(counts)
+}
+
+/// Replaces a group's editable fields, if its version is still `version`, and publishes it.
+pub async fn replace_group(
+    pool: &PgPool,
+    id: Uuid,
+    version: i64,
+    n: &NewGroup,
+) -> Result<Group, Error> {
+    let mut tx = pool.begin().await?;
+    let row: Option<GroupRow> = sqlx::query_as(&format!(
+        "UPDATE groups SET display_name = $3, lat = $4, lon = $5, settlement = $6, \
+           district = $7, region = $8, radius_km = $9, districts = $10, skills = $11, \
+           skill_certified_until = $12, skill_payload_tonnes = $13, languages = $14, \
+           capacity = $15, schedule = $16, availability = $17, rest_minutes = $18, \
+           updated_at = now(), version = version + 1 \
+         WHERE id = $1 AND version = $2 RETURNING {GROUP_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(version)
+    .bind(&n.display_name)
+    .bind(n.lat)
+    .bind(n.lon)
+    .bind(&n.settlement)
+    .bind(&n.district)
+    .bind(&n.region)
+    .bind(n.radius_km)
+    .bind(&n.districts)
+    .bind(n.skills.iter().map(|s| s.skill).collect::<Vec<_>>())
+    .bind(
+        n.skills
+            .iter()
+            .map(|s| s.certified_until)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        n.skills
+            .iter()
+            .map(|s| s.payload_tonnes)
+            .collect::<Vec<_>>(),
+    )
+    .bind(&n.languages)
+    .bind(n.capacity)
+    .bind(&n.schedule)
+    .bind(n.availability)
+    .bind(n.rest_minutes)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM groups WHERE id = $1)")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        return Err(if exists {
+            Error::EtagMismatch("group")
+        } else {
+            Error::NotFound("group")
+        });
+    };
+    let members = members(&mut tx, id).await?;
+    let group = Group { row, members };
+    publish(&mut tx, &group).await?;
+    tx.commit().await?;
+    Ok(group)
 }
