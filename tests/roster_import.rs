@@ -201,5 +201,94 @@ async fn a_spreadsheet_becomes_groups_the_matcher_uses() {
         .collect();
     assert_eq!(fields, ["update_mask.paths[1]", "group.capacity"]);
 
+    // ListVolunteers pages through a group's members.
+    let page = client
+        .list_volunteers(roster::ListVolunteersRequest {
+            page_size: 1,
+            page_token: String::new(),
+            group: shelek.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(page.volunteers.len(), 1);
+    let rest = client
+        .list_volunteers(roster::ListVolunteersRequest {
+            page_size: 1,
+            page_token: page.next_page_token.clone(),
+            group: shelek.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rest.volunteers.len(), 1);
+    assert_ne!(rest.volunteers[0].name, page.volunteers[0].name);
+
+    // UpdateVolunteer moves a member to another group; both groups' member lists follow.
+    let mut moved = page.volunteers[0].clone();
+    let issyk = groups
+        .iter()
+        .find(|g| g.display_name == "Issyk helpers")
+        .unwrap();
+    moved.groups = vec![issyk.name.clone()];
+    let mask = |paths: &[&str]| {
+        Some(prost_types::FieldMask {
+            paths: paths.iter().map(|p| p.to_string()).collect(),
+        })
+    };
+    let after = client
+        .update_volunteer(roster::UpdateVolunteerRequest {
+            volunteer: Some(moved.clone()),
+            update_mask: mask(&["groups"]),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(after.groups, vec![issyk.name.clone()]);
+    let get = |name: &str| roster::GetGroupRequest {
+        name: name.to_string(),
+    };
+    let shelek_now = client
+        .get_group(get(&shelek.name))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!shelek_now.members.contains(&moved.name));
+    let issyk_now = client
+        .get_group(get(&issyk.name))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(issyk_now.members.contains(&moved.name));
+    let stale = client
+        .update_volunteer(roster::UpdateVolunteerRequest {
+            volunteer: Some(moved),
+            update_mask: mask(&["groups"]),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(stale.code(), tonic::Code::FailedPrecondition);
+
+    // UpdateOrganization, with its etag.
+    let mut renamed = org.clone();
+    renamed.regions = vec!["Almaty Region".into(), "Zhetisu Region".into()];
+    let updated_org = client
+        .update_organization(roster::UpdateOrganizationRequest {
+            organization: Some(renamed.clone()),
+            update_mask: mask(&["regions"]),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(updated_org.regions.len(), 2);
+    let err = client
+        .update_organization(roster::UpdateOrganizationRequest {
+            organization: Some(renamed),
+            update_mask: mask(&["regions"]),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+
     system.stop().await;
 }

@@ -340,6 +340,86 @@ fn group_to_api(g: &Group) -> api::Group {
     }
 }
 
+/// Checks an organisation's fields; returns display name, regions and contact e-mail.
+fn check_organization(
+    o: &api::Organization,
+    v: &mut Vec<FieldViolation>,
+) -> (String, Vec<String>, String) {
+    let display_name = required_text(&o.display_name, "organization.display_name", 200, v);
+    if !(1..=5).contains(&o.kind) {
+        v.push(FieldViolation::new(
+            "organization.kind",
+            "unknown or unspecified kind",
+        ));
+    }
+    let regions: Vec<String> = o
+        .regions
+        .iter()
+        .enumerate()
+        .map(|(i, r)| required_text(r, &format!("organization.regions[{i}]"), 200, v))
+        .collect();
+    let contact_email = optional_text(&o.contact_email, "organization.contact_email", 254, v);
+    if !contact_email.is_empty() && !contact_email.contains('@') {
+        v.push(FieldViolation::new(
+            "organization.contact_email",
+            "an e-mail address",
+        ));
+    }
+    (display_name, regions, contact_email)
+}
+
+/// Checks a volunteer's fields; returns display name, languages and groups.
+fn check_volunteer(
+    vol: &api::Volunteer,
+    v: &mut Vec<FieldViolation>,
+) -> (String, Vec<i16>, Vec<Uuid>) {
+    let display_name = required_text(&vol.display_name, "volunteer.display_name", 200, v);
+    let langs = languages(&vol.languages, "volunteer.languages", v);
+    let mut groups = Vec::new();
+    for (i, g) in vol.groups.iter().enumerate() {
+        match parse_name("groups", g, &format!("volunteer.groups[{i}]")) {
+            Ok(id) if groups.contains(&id) => v.push(FieldViolation::new(
+                format!("volunteer.groups[{i}]"),
+                "listed twice",
+            )),
+            Ok(id) => groups.push(id),
+            Err(e) => v.push(e),
+        }
+    }
+    (display_name, langs, groups)
+}
+
+/// The etag of a resource as last read, and the mask paths, both required on updates.
+fn update_preamble(
+    etag: &str,
+    etag_field: &str,
+    mask: Option<prost_types::FieldMask>,
+    v: &mut Vec<FieldViolation>,
+) -> (i64, Vec<String>) {
+    let paths = mask.map(|m| m.paths).unwrap_or_default();
+    if paths.is_empty() {
+        v.push(FieldViolation::new(
+            "update_mask",
+            "name the fields to change",
+        ));
+    }
+    let version = etag.parse().unwrap_or_else(|_| {
+        v.push(FieldViolation::new(
+            etag_field,
+            "the etag of the resource as last read",
+        ));
+        0
+    });
+    (version, paths)
+}
+
+fn unknown_path(i: usize, path: &str) -> FieldViolation {
+    FieldViolation::new(
+        format!("update_mask.paths[{i}]"),
+        format!("{path:?} cannot be changed here"),
+    )
+}
+
 fn volunteer_to_api(v: &Volunteer) -> api::Volunteer {
     api::Volunteer {
         name: name("volunteers", v.row.id),
@@ -351,12 +431,6 @@ fn volunteer_to_api(v: &Volunteer) -> api::Volunteer {
         update_time: Some(timestamp(v.row.updated_at)),
         etag: v.row.version.to_string(),
     }
-}
-
-fn unimplemented<T>(what: &str) -> Result<Response<T>, Status> {
-    Err(Status::unimplemented(format!(
-        "{what} is not available on this server yet"
-    )))
 }
 
 #[tonic::async_trait]
@@ -371,27 +445,7 @@ impl api::roster_service_server::RosterService for Roster {
             .map_err(|e| v.push(e))
             .ok();
         let o = req.organization.clone().unwrap_or_default();
-        let display_name = required_text(&o.display_name, "organization.display_name", 200, &mut v);
-        if !(1..=5).contains(&o.kind) {
-            v.push(FieldViolation::new(
-                "organization.kind",
-                "unknown or unspecified kind",
-            ));
-        }
-        let regions: Vec<String> = o
-            .regions
-            .iter()
-            .enumerate()
-            .map(|(i, r)| required_text(r, &format!("organization.regions[{i}]"), 200, &mut v))
-            .collect();
-        let contact_email =
-            optional_text(&o.contact_email, "organization.contact_email", 254, &mut v);
-        if !contact_email.is_empty() && !contact_email.contains('@') {
-            v.push(FieldViolation::new(
-                "organization.contact_email",
-                "an e-mail address",
-            ));
-        }
+        let (display_name, regions, contact_email) = check_organization(&o, &mut v);
         if !v.is_empty() {
             return Err(invalid_argument(&v));
         }
@@ -442,9 +496,44 @@ impl api::roster_service_server::RosterService for Roster {
 
     async fn update_organization(
         &self,
-        _request: Request<api::UpdateOrganizationRequest>,
+        request: Request<api::UpdateOrganizationRequest>,
     ) -> Result<Response<api::Organization>, Status> {
-        unimplemented("UpdateOrganization")
+        let req = request.into_inner();
+        let change = req.organization.unwrap_or_default();
+        let id = name_arg("organizations", &change.name, "organization.name")?;
+        let mut v = Vec::new();
+        let (version, paths) =
+            update_preamble(&change.etag, "organization.etag", req.update_mask, &mut v);
+        let mut merged = organization_to_api(
+            &store::get_organization(&self.pool, id)
+                .await
+                .map_err(status_of)?,
+        );
+        for (i, path) in paths.iter().enumerate() {
+            match path.as_str() {
+                "display_name" => merged.display_name = change.display_name.clone(),
+                "kind" => merged.kind = change.kind,
+                "regions" => merged.regions = change.regions.clone(),
+                "contact_email" => merged.contact_email = change.contact_email.clone(),
+                other => v.push(unknown_path(i, other)),
+            }
+        }
+        let (display_name, regions, contact_email) = check_organization(&merged, &mut v);
+        if !v.is_empty() {
+            return Err(invalid_argument(&v));
+        }
+        let row = store::update_organization(
+            &self.pool,
+            id,
+            version,
+            &display_name,
+            merged.kind as i16,
+            &regions,
+            &contact_email,
+        )
+        .await
+        .map_err(status_of)?;
+        Ok(Response::new(organization_to_api(&row)))
     }
 
     async fn create_group(
@@ -632,19 +721,7 @@ impl api::roster_service_server::RosterService for Roster {
             .map_err(|e| v.push(e))
             .ok();
         let vol = req.volunteer.clone().unwrap_or_default();
-        let display_name = required_text(&vol.display_name, "volunteer.display_name", 200, &mut v);
-        let langs = languages(&vol.languages, "volunteer.languages", &mut v);
-        let mut groups = Vec::new();
-        for (i, g) in vol.groups.iter().enumerate() {
-            match parse_name("groups", g, &format!("volunteer.groups[{i}]")) {
-                Ok(id) if groups.contains(&id) => v.push(FieldViolation::new(
-                    format!("volunteer.groups[{i}]"),
-                    "listed twice",
-                )),
-                Ok(id) => groups.push(id),
-                Err(e) => v.push(e),
-            }
-        }
+        let (display_name, langs, groups) = check_volunteer(&vol, &mut v);
         if !v.is_empty() {
             return Err(invalid_argument(&v));
         }
@@ -684,16 +761,60 @@ impl api::roster_service_server::RosterService for Roster {
 
     async fn list_volunteers(
         &self,
-        _request: Request<api::ListVolunteersRequest>,
+        request: Request<api::ListVolunteersRequest>,
     ) -> Result<Response<api::ListVolunteersResponse>, Status> {
-        unimplemented("ListVolunteers")
+        let req = request.into_inner();
+        let limit = self.limit(req.page_size)?;
+        let group = if req.group.is_empty() {
+            None
+        } else {
+            Some(name_arg("groups", &req.group, "group")?)
+        };
+        let volunteers =
+            store::list_volunteers(&self.pool, group, page_after(&req.page_token)?, limit)
+                .await
+                .map_err(status_of)?;
+        let next_page_token =
+            next_token(volunteers.len(), limit, volunteers.last().map(|v| v.row.id));
+        Ok(Response::new(api::ListVolunteersResponse {
+            volunteers: volunteers.iter().map(volunteer_to_api).collect(),
+            next_page_token,
+        }))
     }
 
     async fn update_volunteer(
         &self,
-        _request: Request<api::UpdateVolunteerRequest>,
+        request: Request<api::UpdateVolunteerRequest>,
     ) -> Result<Response<api::Volunteer>, Status> {
-        unimplemented("UpdateVolunteer")
+        let req = request.into_inner();
+        let change = req.volunteer.unwrap_or_default();
+        let id = name_arg("volunteers", &change.name, "volunteer.name")?;
+        let mut v = Vec::new();
+        let (version, paths) =
+            update_preamble(&change.etag, "volunteer.etag", req.update_mask, &mut v);
+        let mut merged = volunteer_to_api(
+            &store::get_volunteer(&self.pool, id)
+                .await
+                .map_err(status_of)?,
+        );
+        for (i, path) in paths.iter().enumerate() {
+            match path.as_str() {
+                "display_name" => merged.display_name = change.display_name.clone(),
+                "languages" => merged.languages = change.languages.clone(),
+                "groups" => merged.groups = change.groups.clone(),
+                other => v.push(unknown_path(i, other)),
+            }
+        }
+        let (display_name, langs, groups) = check_volunteer(&merged, &mut v);
+        if !v.is_empty() {
+            return Err(invalid_argument(&v));
+        }
+        let volunteer =
+            store::update_volunteer(&self.pool, id, version, &display_name, &langs, &groups)
+                .await
+                .map_err(status_of)?;
+        self.bus.wake_outbox();
+        Ok(Response::new(volunteer_to_api(&volunteer)))
     }
 
     async fn import_roster(

@@ -588,3 +588,146 @@ pub async fn replace_group(
     tx.commit().await?;
     Ok(group)
 }
+
+pub async fn update_organization(
+    pool: &PgPool,
+    id: Uuid,
+    version: i64,
+    display_name: &str,
+    kind: i16,
+    regions: &[String],
+    contact_email: &str,
+) -> Result<OrganizationRow, Error> {
+    let row: Option<OrganizationRow> = sqlx::query_as(
+        "UPDATE organizations SET display_name = $3, kind = $4, regions = $5, contact_email = $6, \
+           updated_at = now(), version = version + 1 WHERE id = $1 AND version = $2 \
+         RETURNING id, display_name, kind, regions, contact_email, created_at, updated_at, version",
+    )
+    .bind(id)
+    .bind(version)
+    .bind(display_name)
+    .bind(kind)
+    .bind(regions)
+    .bind(contact_email)
+    .fetch_optional(pool)
+    .await?;
+    match row {
+        Some(row) => Ok(row),
+        None => {
+            get_organization(pool, id).await?;
+            Err(Error::EtagMismatch("organization"))
+        }
+    }
+}
+
+pub async fn list_volunteers(
+    pool: &PgPool,
+    group: Option<Uuid>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Volunteer>, Error> {
+    let rows: Vec<VolunteerRow> = sqlx::query_as(
+        "SELECT id, display_name, languages, created_at, updated_at, version FROM volunteers v \
+         WHERE ($1::uuid IS NULL OR EXISTS (SELECT 1 FROM group_members m \
+                 WHERE m.volunteer_id = v.id AND m.group_id = $1)) \
+           AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
+    )
+    .bind(group)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let groups = sqlx::query_scalar(
+            "SELECT group_id FROM group_members WHERE volunteer_id = $1 ORDER BY group_id",
+        )
+        .bind(row.id)
+        .fetch_all(pool)
+        .await?;
+        out.push(Volunteer { row, groups });
+    }
+    Ok(out)
+}
+
+/// Updates a volunteer if its version is still `version`; groups it joins or leaves get their
+/// new member lists published, in the same transaction.
+pub async fn update_volunteer(
+    pool: &PgPool,
+    id: Uuid,
+    version: i64,
+    display_name: &str,
+    languages: &[i16],
+    groups: &[Uuid],
+) -> Result<Volunteer, Error> {
+    let mut tx = pool.begin().await?;
+    let row: Option<VolunteerRow> = sqlx::query_as(
+        "UPDATE volunteers SET display_name = $3, languages = $4, updated_at = now(), \
+           version = version + 1 WHERE id = $1 AND version = $2 \
+         RETURNING id, display_name, languages, created_at, updated_at, version",
+    )
+    .bind(id)
+    .bind(version)
+    .bind(display_name)
+    .bind(languages)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        tx.rollback().await?;
+        get_volunteer(pool, id).await?;
+        return Err(Error::EtagMismatch("volunteer"));
+    };
+    let before: Vec<Uuid> =
+        sqlx::query_scalar("SELECT group_id FROM group_members WHERE volunteer_id = $1")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+    let mut touched: Vec<Uuid> = before
+        .iter()
+        .filter(|g| !groups.contains(g))
+        .chain(groups.iter().filter(|g| !before.contains(g)))
+        .copied()
+        .collect();
+    // Locks in id order, so two updates touching the same groups cannot deadlock.
+    touched.sort();
+    for group in &touched {
+        sqlx::query_scalar::<_, Uuid>("SELECT id FROM groups WHERE id = $1 FOR UPDATE")
+            .bind(group)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(Error::NotFound("group"))?;
+        if groups.contains(group) {
+            sqlx::query("INSERT INTO group_members (group_id, volunteer_id) VALUES ($1, $2)")
+                .bind(group)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        } else {
+            sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND volunteer_id = $2")
+                .bind(group)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let group_row: GroupRow = sqlx::query_as(&format!(
+            "UPDATE groups SET updated_at = now(), version = version + 1 WHERE id = $1 \
+             RETURNING {GROUP_COLUMNS}"
+        ))
+        .bind(group)
+        .fetch_one(&mut *tx)
+        .await?;
+        let members = members(&mut tx, *group).await?;
+        publish(
+            &mut tx,
+            &Group {
+                row: group_row,
+                members,
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    let mut groups = groups.to_vec();
+    groups.sort();
+    Ok(Volunteer { row, groups })
+}
