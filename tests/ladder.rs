@@ -254,5 +254,117 @@ async fn declined_and_expired_offers_move_down_the_ladder_then_escalate() {
     })
     .await;
 
+    // Progress: refused out of order or without an outcome; en route, on site, completed.
+    let progress =
+        |step: matching::ProgressStep, outcome: pb::Outcome| matching::UpdateProgressRequest {
+            name: offer.assignment.clone(),
+            request_id: Uuid::new_v4().to_string(),
+            volunteer: volunteers[0].clone(),
+            step: step as i32,
+            outcome: outcome as i32,
+            note: "2 тонна түсірілді".into(),
+            ..Default::default()
+        };
+    let err = app
+        .update_progress(progress(
+            matching::ProgressStep::OnSite,
+            pb::Outcome::Unspecified,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Code::FailedPrecondition,
+        "on site before en route"
+    );
+    let err = app
+        .update_progress(progress(
+            matching::ProgressStep::Completed,
+            pb::Outcome::Unspecified,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("outcome"), "{}", err.message());
+
+    // Talgar rests an hour after a job.
+    let mut roster_client2 = roster_client.clone();
+    let talgar_group = roster_client2
+        .get_group(roster::GetGroupRequest {
+            name: groups[0].clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut rested = talgar_group.clone();
+    rested.rest_minutes = 60;
+    roster_client2
+        .update_group(roster::UpdateGroupRequest {
+            group: Some(rested),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["rest_minutes".into()],
+            }),
+        })
+        .await
+        .unwrap();
+    system.wait_roster_published(7).await;
+
+    for step in [
+        matching::ProgressStep::EnRoute,
+        matching::ProgressStep::OnSite,
+    ] {
+        app.update_progress(progress(step, pb::Outcome::Unspecified))
+            .await
+            .unwrap();
+    }
+    let done = app
+        .update_progress(progress(
+            matching::ProgressStep::Completed,
+            pb::Outcome::Helped,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(done.status, pb::AssignmentStatus::Completed as i32);
+    assert_eq!(done.outcome, pb::Outcome::Helped as i32);
+    let resolved = wait_request(&intake_client, &urgent.name, "resolved", |r| {
+        r.status == pb::RequestStatus::Resolved as i32
+    })
+    .await;
+    assert_eq!(resolved.outcome, pb::Outcome::Helped as i32);
+
+    // Resting, Talgar is passed over for the next request, with the reason recorded.
+    let mut offers = nats.subscribe("komek.assignment.offered").await.unwrap();
+    nats.flush().await.unwrap();
+    let next = create_request(
+        &mut intake_client,
+        None,
+        talgar,
+        at(talgar),
+        "Көмір бітіп қалды, отын керек",
+    )
+    .await;
+    let placed = wait_request(&intake_client, &next.name, "offered", |r| {
+        r.assignment.is_some()
+    })
+    .await
+    .assignment
+    .unwrap();
+    assert_eq!(placed.group, groups[1], "Issyk, the next nearest");
+    let event = tokio::time::timeout(Duration::from_secs(10), offers.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let event = ev::AssignmentOffered::decode(event.payload.as_ref()).unwrap();
+    let talgar_candidate = event
+        .candidates
+        .iter()
+        .find(|c| c.group == groups[0])
+        .expect("Talgar was considered");
+    assert_eq!(
+        talgar_candidate.reasons,
+        vec![pb::IneligibleReason::Resting as i32]
+    );
+
     system.stop().await;
 }

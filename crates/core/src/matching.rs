@@ -72,6 +72,8 @@ pub struct Need<'a> {
     pub excluded: &'a [String],
     /// Groups the database found at capacity during this decision.
     pub at_capacity: &'a [String],
+    /// Groups the database found resting after a job during this decision.
+    pub resting: &'a [String],
     /// The moment of the decision.
     pub now: DateTime<Utc>,
     /// A reported location older than this makes a group ineligible.
@@ -167,7 +169,7 @@ pub fn ineligibility(group: &GroupView, need: &Need<'_>) -> Vec<IneligibleReason
     {
         reasons.push(IneligibleReason::StaleLocation);
     }
-    if group.rest_until.is_some_and(|until| until > need.now) {
+    if group.rest_until.is_some_and(|until| until > need.now) || need.resting.contains(&group.id) {
         reasons.push(IneligibleReason::Resting);
     }
     reasons
@@ -243,6 +245,7 @@ pub(crate) mod tests {
             cargo_tonnes: 0.0,
             excluded: &[],
             at_capacity: &[],
+            resting: &[],
             now: noon(),
             max_location_age: Duration::minutes(30),
         }

@@ -392,9 +392,140 @@ impl api::assignment_service_server::AssignmentService for Assignments {
 
     async fn update_progress(
         &self,
-        _request: Request<api::UpdateProgressRequest>,
+        request: Request<api::UpdateProgressRequest>,
     ) -> Result<Response<api::Assignment>, Status> {
-        unimplemented("UpdateProgress")
+        let req = request.into_inner();
+        let mut v = Vec::new();
+        let next = match api::ProgressStep::try_from(req.step) {
+            Ok(api::ProgressStep::EnRoute) => Some(AssignmentStatus::EnRoute),
+            Ok(api::ProgressStep::OnSite) => Some(AssignmentStatus::OnSite),
+            Ok(api::ProgressStep::Completed) => Some(AssignmentStatus::Completed),
+            Ok(api::ProgressStep::Aborted) => Some(AssignmentStatus::Aborted),
+            _ => {
+                v.push(FieldViolation::new(
+                    "step",
+                    "en route, on site, completed or aborted",
+                ));
+                None
+            }
+        };
+        let completed = next == Some(AssignmentStatus::Completed);
+        let aborted = next == Some(AssignmentStatus::Aborted);
+        if completed
+            && !matches!(pb::Outcome::try_from(req.outcome), Ok(o) if o != pb::Outcome::Unspecified)
+        {
+            v.push(FieldViolation::new(
+                "outcome",
+                "required when the job is completed",
+            ));
+        }
+        let reason = req.reason.trim();
+        if aborted && reason.is_empty() {
+            v.push(FieldViolation::new(
+                "reason",
+                "required when the job is aborted",
+            ));
+        }
+        for (field, value, max) in [
+            ("reason", reason, 500),
+            ("note", req.note.trim(), 2000),
+            ("proof_uri", req.proof_uri.trim(), 2000),
+        ] {
+            if value.chars().count() > max || value.chars().any(char::is_control) {
+                v.push(FieldViolation::new(
+                    field,
+                    format!("at most {max} printable characters"),
+                ));
+            }
+        }
+        let etag = if req.etag.is_empty() {
+            None
+        } else {
+            req.etag
+                .parse::<i64>()
+                .map_err(|_| {
+                    v.push(FieldViolation::new(
+                        "etag",
+                        "not an etag of this assignment",
+                    ))
+                })
+                .ok()
+        };
+        let answer = validate_answer(&req.name, &req.request_id, &req.volunteer, v)?;
+        let next = next.expect("validated");
+
+        let mut tx = self.pool.begin().await.map_err(internal)?;
+        let row = store::lock(&mut tx, answer.id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| Status::not_found("assignment not found"))?;
+        let group = name("groups", row.group_id);
+        if !self.index.is_member(answer.volunteer, &group) {
+            return Err(Status::permission_denied(
+                "the volunteer is not a member of the group doing this job",
+            ));
+        }
+        let step = format!("progress:{}", req.step);
+        if !store::record_action(&mut tx, answer.key, answer.id, &step, &req.volunteer)
+            .await
+            .map_err(internal)?
+        {
+            return Ok(Response::new(to_api(&row)));
+        }
+        if etag.is_some_and(|e| e != row.version) {
+            return Err(Status::failed_precondition(
+                "etag does not match; the assignment changed meanwhile",
+            ));
+        }
+        let current = AssignmentStatus::from_code(row.status.into());
+        if !current.is_some_and(|c| c.can_become(next)) {
+            return Err(Status::failed_precondition(format!(
+                "a job that is {} cannot become {}",
+                current.map_or("unknown".into(), |c| format!("{c:?}").to_lowercase()),
+                format!("{next:?}").to_lowercase()
+            )));
+        }
+        let updated = if aborted {
+            // The job goes back to the ladder: the next group is offered in this transaction.
+            ladder::close_and_move_on(&mut tx, &self.matcher, &row, next, reason)
+                .await
+                .map_err(placing_failed)?
+        } else {
+            let outcome = if completed { req.outcome as i16 } else { 0 };
+            let updated = store::set_progress(
+                &mut tx,
+                row.id,
+                next.code() as i16,
+                reason,
+                outcome,
+                req.note.trim(),
+                req.proof_uri.trim(),
+            )
+            .await
+            .map_err(internal)?;
+            if completed {
+                // The place is free again once the group has rested.
+                store::release(&mut tx, row.group_id)
+                    .await
+                    .map_err(internal)?;
+                let rest = self.index.get(row.group_id).map_or(0, |g| g.rest_minutes);
+                store::start_rest(&mut tx, row.group_id, rest)
+                    .await
+                    .map_err(internal)?;
+            }
+            enqueue(
+                &mut tx,
+                subject::ASSIGNMENT_CHANGED,
+                &ladder::changed(&updated, row.status),
+            )
+            .await
+            .map_err(internal)?;
+            updated
+        };
+        tx.commit().await.map_err(internal)?;
+        self.bus.wake_outbox();
+        tracing::info!(assignment = %row.id, status = ?next, "progress reported");
+        Ok(Response::new(to_api(&updated)))
     }
 
     async fn report_position(

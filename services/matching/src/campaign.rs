@@ -162,6 +162,7 @@ pub async fn create(
                 cargo_tonnes: job.cargo_tonnes,
                 excluded: &excluded,
                 at_capacity: &[],
+                resting: &[],
                 now,
                 max_location_age: matcher.max_location_age(),
             };
@@ -231,6 +232,7 @@ pub async fn create(
                 store::take_capacity(&mut tx, group_id, cap)
                     .await
                     .map_err(internal)?
+                    == store::Take::Taken
                     && matcher
                         .offer(
                             &mut tx,

@@ -28,6 +28,8 @@ pub struct IndexedGroup {
     pub display_name: String,
     pub members: Vec<Uuid>,
     pub revision: i64,
+    /// Minutes the group rests after finishing a job.
+    pub rest_minutes: i32,
 }
 
 #[derive(Default)]
@@ -144,6 +146,7 @@ impl GroupIndex {
                 display_name: state.display_name.clone(),
                 members,
                 revision: state.revision,
+                rest_minutes: state.rest_minutes.max(0),
             },
         );
         Ok(())

@@ -210,6 +210,7 @@ impl Matcher {
             .map(|g| name("groups", *g))
             .collect();
         let mut full: Vec<String> = Vec::new();
+        let mut resting: Vec<String> = Vec::new();
         let now = Utc::now();
         let (ranked, chosen) = loop {
             let need = Need {
@@ -219,6 +220,7 @@ impl Matcher {
                 cargo_tonnes: job.cargo_tonnes,
                 excluded: &excluded,
                 at_capacity: &full,
+                resting: &resting,
                 now,
                 max_location_age: self.max_location_age,
             };
@@ -239,12 +241,13 @@ impl Matcher {
             let group_id = parse_name("groups", &best.group, "group")
                 .map_err(|v| HandleError::Reject(v.description))?;
             let capacity = self.index.capacity(&best.group).unwrap_or(0);
-            if store::take_capacity(tx, group_id, capacity as i32).await? {
-                break (ranked, Some((best, group_id)));
+            match store::take_capacity(tx, group_id, capacity as i32).await? {
+                store::Take::Taken => break (ranked, Some((best, group_id))),
+                // Full in the database (another request took the last place), or resting
+                // after a job: look again without it.
+                store::Take::Full => full.push(best.group),
+                store::Take::Resting => resting.push(best.group),
             }
-            // Full in the database (another request took the last place): look again
-            // without it.
-            full.push(best.group);
         };
         let candidates: Vec<ev::CandidateScore> = ranked
             .iter()

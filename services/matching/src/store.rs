@@ -50,17 +50,25 @@ pub async fn history(tx: &mut PgConnection, request_id: Uuid) -> sqlx::Result<Hi
     Ok(History {
         attempts: rows.len() as i32,
         active: rows.iter().any(|(_, s)| ACTIVE.contains(s)),
-        // Declined (3) and expired (4) offers are not made to the same group again.
+        // Declined (3), expired (4) and aborted (9) jobs are not offered to the same group again.
         excluded_groups: rows
             .iter()
-            .filter(|(_, s)| matches!(s, 3 | 4))
+            .filter(|(_, s)| matches!(s, 3 | 4 | 9))
             .map(|(g, _)| *g)
             .collect(),
     })
 }
 
-/// Takes one unit of the group's capacity; false when the group is full. The CHECK on
-/// group_load backs this up should two replicas race.
+/// What taking a place from a group came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Take {
+    Taken,
+    Full,
+    Resting,
+}
+
+/// Takes one unit of the group's capacity, unless it is full or resting after a job. The CHECK
+/// on group_load backs this up should two replicas race.
 ///
 /// Only a successful take locks the group's row, and a decision stops at its first success,
 /// so a transaction holds at most one group lock: replicas checking the same groups in
@@ -69,7 +77,7 @@ pub async fn take_capacity(
     tx: &mut PgConnection,
     group: Uuid,
     capacity: i32,
-) -> sqlx::Result<bool> {
+) -> sqlx::Result<Take> {
     sqlx::query(
         "INSERT INTO group_load (group_id, capacity) VALUES ($1, $2) \
          ON CONFLICT (group_id) DO NOTHING",
@@ -81,14 +89,59 @@ pub async fn take_capacity(
     // The roster's capacity may have changed since the row was made; the new one applies.
     let taken = sqlx::query(
         "UPDATE group_load SET active = active + 1, capacity = $2 \
-         WHERE group_id = $1 AND active < $2",
+         WHERE group_id = $1 AND active < $2 AND (rest_until IS NULL OR rest_until <= now())",
     )
     .bind(group)
     .bind(capacity)
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    Ok(taken == 1)
+    if taken == 1 {
+        return Ok(Take::Taken);
+    }
+    let resting: bool = sqlx::query_scalar(
+        "SELECT COALESCE(rest_until > now(), false) FROM group_load WHERE group_id = $1",
+    )
+    .bind(group)
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(if resting { Take::Resting } else { Take::Full })
+}
+
+/// Starts a group's rest after a finished job.
+pub async fn start_rest(tx: &mut PgConnection, group: Uuid, minutes: i32) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE group_load SET rest_until = now() + make_interval(mins => $2) WHERE group_id = $1",
+    )
+    .bind(group)
+    .bind(minutes.max(0))
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Records a progress step with its note and outcome.
+pub async fn set_progress(
+    tx: &mut PgConnection,
+    id: Uuid,
+    status: i16,
+    reason: &str,
+    outcome: i16,
+    note: &str,
+    proof_uri: &str,
+) -> sqlx::Result<AssignmentRow> {
+    sqlx::query_as(
+        "UPDATE assignments SET status = $2, reason = $3, outcome = $4, note = $5, \
+           proof_uri = $6, updated_at = now(), version = version + 1 WHERE id = $1 RETURNING *",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(reason)
+    .bind(outcome)
+    .bind(note)
+    .bind(proof_uri)
+    .fetch_one(tx)
+    .await
 }
 
 /// Gives back a unit taken in this transaction.
