@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
 use futures::StreamExt;
 use komek_core::AssignmentStatus;
 use komek_proto::events::v1 as ev;
@@ -12,7 +13,7 @@ use komek_proto::matching::v1 as api;
 use komek_proto::types::v1 as pb;
 use komek_runtime::CancellationToken;
 use komek_runtime::convert::{name, parse_name, parse_request_id, timestamp};
-use komek_runtime::events::{Bus, HandleError, enqueue, subject};
+use komek_runtime::events::{Bus, HandleError, enqueue, streams, subject};
 use komek_runtime::grpc::{FieldViolation, internal, invalid_argument};
 use prost::Message;
 use sqlx::PgPool;
@@ -137,6 +138,15 @@ fn placing_failed(err: HandleError) -> Status {
     }
 }
 
+/// Cursors are positions in the assignments stream, versioned so their form can change.
+fn encode_cursor(seq: u64) -> String {
+    format!("v1.{seq}")
+}
+
+fn decode_cursor(cursor: &str) -> Option<u64> {
+    cursor.strip_prefix("v1.")?.parse().ok()
+}
+
 /// An offer as the volunteer sees it: settlement and district, never the address or caller.
 fn to_api(row: &AssignmentRow) -> api::Assignment {
     api::Assignment {
@@ -208,6 +218,12 @@ impl api::assignment_service_server::AssignmentService for Assignments {
     ) -> Result<Response<Self::StreamOffersStream>, Status> {
         let volunteer = parse_name("volunteers", &request.get_ref().volunteer, "volunteer")
             .map_err(|v| invalid_argument(&[v]))?;
+        let resume = match request.get_ref().cursor.as_str() {
+            "" => None,
+            c => Some(decode_cursor(c).ok_or_else(|| {
+                invalid_argument(&[FieldViolation::new("cursor", "not a cursor from this feed")])
+            })?),
+        };
         // A volunteer added a moment ago may not be in the index yet: the roster publishes
         // through its outbox, a little after its RPC returned.
         let head = index::roster_head(&self.bus).await.map_err(internal)?;
@@ -220,17 +236,45 @@ impl api::assignment_service_server::AssignmentService for Assignments {
             return Err(Status::not_found("volunteer is not a member of any group"));
         }
 
-        // Subscribe before reading open offers, so nothing falls between the two; an offer
-        // seen both ways is sent once.
-        let mut live = self
+        // The feed is the assignments stream; a cursor is a position in it. On a fresh start
+        // the open offers are read from the database after noting the stream's head, and the
+        // feed continues after that head, so nothing falls between the two (an offer seen both
+        // ways is sent once). A resumed stream replays exactly the events after its cursor.
+        let mut stream = self
             .bus
-            .client
-            .subscribe("komek.assignment.>")
+            .jetstream
+            .get_stream(streams::ASSIGNMENTS)
             .await
             .map_err(internal)?;
-        let open = store::open_offers(&self.pool, &groups)
+        let info = stream.info().await.map_err(internal)?.state.clone();
+        let (start, open) = match resume {
+            Some(after) => {
+                if after + 1 < info.first_sequence || after > info.last_sequence {
+                    return Err(Status::out_of_range(
+                        "the cursor is older than the feed keeps, or not from it; reconnect \
+                         without a cursor",
+                    ));
+                }
+                (after, Vec::new())
+            }
+            None => {
+                let open = store::open_offers(&self.pool, &groups)
+                    .await
+                    .map_err(internal)?;
+                (info.last_sequence, open)
+            }
+        };
+        let consumer = stream
+            .create_consumer(OrderedConfig {
+                deliver_policy: DeliverPolicy::ByStartSequence {
+                    start_sequence: start + 1,
+                },
+                filter_subject: "komek.assignment.>".into(),
+                ..Default::default()
+            })
             .await
             .map_err(internal)?;
+        let mut live = consumer.messages().await.map_err(internal)?;
 
         let (tx, rx) = mpsc::channel(64);
         let keepalive = self.keepalive;
@@ -238,11 +282,12 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         let shutdown = self.shutdown.clone();
         tokio::spawn(async move {
             let mut sent: HashSet<String> = HashSet::new();
+            let mut cursor = start;
             for row in &open {
                 let event = api::OfferEvent {
                     kind: api::OfferEventKind::Pending as i32,
                     assignment: Some(to_api(row)),
-                    cursor: String::new(),
+                    cursor: encode_cursor(cursor),
                 };
                 sent.insert(name("assignments", row.id));
                 if tx.send(Ok(event)).await.is_err() {
@@ -255,7 +300,13 @@ impl api::assignment_service_server::AssignmentService for Assignments {
                 let message = tokio::select! {
                     m = live.next() => m,
                     _ = tokio::time::sleep(keepalive) => {
-                        let ping = api::OfferEvent { kind: api::OfferEventKind::Keepalive as i32, ..Default::default() };
+                        // Keepalives carry the cursor too: events skipped for this volunteer
+                        // still move it, so a resume does not re-read them.
+                        let ping = api::OfferEvent {
+                            kind: api::OfferEventKind::Keepalive as i32,
+                            assignment: None,
+                            cursor: encode_cursor(cursor),
+                        };
                         if tx.send(Ok(ping)).await.is_err() { return; }
                         continue;
                     }
@@ -263,21 +314,43 @@ impl api::assignment_service_server::AssignmentService for Assignments {
                     // Ends the stream so the server can drain on shutdown.
                     _ = shutdown.cancelled() => return,
                 };
-                let Some(message) = message else { return };
+                let message = match message {
+                    Some(Ok(m)) => m,
+                    Some(Err(err)) => {
+                        let _ = tx
+                            .send(Err(Status::unavailable(format!(
+                                "feed interrupted: {err}; resume with the last cursor"
+                            ))))
+                            .await;
+                        return;
+                    }
+                    None => return,
+                };
+                if let Ok(info) = message.info() {
+                    cursor = info.stream_sequence;
+                }
                 let event = match message.subject.as_str() {
                     subject::ASSIGNMENT_OFFERED => {
                         let Ok(e) = ev::AssignmentOffered::decode(message.payload.as_ref()) else {
                             continue;
                         };
-                        if !index.is_member(volunteer, &e.group)
-                            || !sent.insert(e.assignment.clone())
-                        {
+                        if !index.is_member(volunteer, &e.group) {
                             continue;
                         }
-                        api::OfferEvent {
-                            kind: api::OfferEventKind::Offered as i32,
-                            assignment: Some(offered_to_api(&e)),
-                            cursor: String::new(),
+                        if sent.insert(e.assignment.clone()) {
+                            api::OfferEvent {
+                                kind: api::OfferEventKind::Offered as i32,
+                                assignment: Some(offered_to_api(&e)),
+                                cursor: encode_cursor(cursor),
+                            }
+                        } else {
+                            // Already sent as pending: only the cursor moves past it, so a
+                            // resume from here does not send it again.
+                            api::OfferEvent {
+                                kind: api::OfferEventKind::Keepalive as i32,
+                                assignment: None,
+                                cursor: encode_cursor(cursor),
+                            }
                         }
                     }
                     subject::ASSIGNMENT_CHANGED => {
@@ -302,7 +375,7 @@ impl api::assignment_service_server::AssignmentService for Assignments {
                                 reason: e.reason,
                                 ..Default::default()
                             }),
-                            cursor: String::new(),
+                            cursor: encode_cursor(cursor),
                         }
                     }
                     _ => continue,

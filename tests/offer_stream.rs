@@ -1,0 +1,156 @@
+//! End to end: a volunteer's offer stream resumes from its cursor after a disconnect and
+//! delivers every event it missed exactly once. Real NATS and PostgreSQL, four servers.
+//!
+//! Settlements: Data from Who's On First (https://whosonfirst.org/docs/licenses/), incl. GeoNames
+//! (CC-BY 4.0, geonames.org) and Quattroshapes (CC-BY).
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use komek_proto::intake::v1 as intake;
+use komek_proto::matching::v1 as matching;
+use komek_proto::roster::v1 as roster;
+use komek_proto::types::v1 as pb;
+use komek_tests::settlements::find;
+use komek_tests::{System, at, create_group, create_request, wait_request};
+use tonic::Code;
+use uuid::Uuid;
+
+type Feed = tonic::Streaming<matching::OfferEvent>;
+
+/// Events other than keepalives, until `n` arrive or `wait` passes; the last cursor seen.
+async fn read(feed: &mut Feed, n: usize, wait: Duration) -> (Vec<matching::OfferEvent>, String) {
+    let mut events = Vec::new();
+    let mut cursor = String::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    while events.len() < n {
+        let Ok(Some(event)) = tokio::time::timeout_at(deadline, feed.next()).await else {
+            break;
+        };
+        let event = event.unwrap();
+        if !event.cursor.is_empty() {
+            cursor = event.cursor.clone();
+        }
+        if event.kind != matching::OfferEventKind::Keepalive as i32 {
+            events.push(event);
+        }
+    }
+    (events, cursor)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_resumed_stream_delivers_what_was_missed_exactly_once() {
+    let system = System::start().await;
+    let mut roster_client = system.roster_client().await;
+    let mut intake_client = system.intake_client().await;
+    let mut app = system.assignment_client().await;
+
+    let talgar = find("Talghar", "Almaty Region");
+    let org = roster_client
+        .create_organization(roster::CreateOrganizationRequest {
+            request_id: Uuid::new_v4().to_string(),
+            organization: Some(roster::Organization {
+                display_name: "Talgar volunteers".into(),
+                kind: roster::OrganizationKind::Ngo as i32,
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let group = create_group(
+        &mut roster_client,
+        &org.name,
+        "Talgar coal truck",
+        talgar,
+        &[pb::Skill::VehicleCargo],
+        pb::Availability::Available,
+        &Uuid::new_v4().to_string(),
+    )
+    .await;
+    let volunteer = roster_client
+        .create_volunteer(roster::CreateVolunteerRequest {
+            request_id: Uuid::new_v4().to_string(),
+            volunteer: Some(roster::Volunteer {
+                display_name: "Ерлан".into(),
+                groups: vec![group.name.clone()],
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    system.wait_roster_published(2).await;
+    let connect = |cursor: &str| matching::StreamOffersRequest {
+        volunteer: volunteer.name.clone(),
+        cursor: cursor.to_string(),
+    };
+
+    let mut feed = app.stream_offers(connect("")).await.unwrap().into_inner();
+    let first = create_request(&mut intake_client, None, talgar, at(talgar), "Көмір керек").await;
+    let (events, cursor) = read(&mut feed, 1, Duration::from_secs(20)).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, matching::OfferEventKind::Offered as i32);
+    let first_offer = events[0].assignment.clone().unwrap().name;
+    drop(feed);
+
+    // While the app is away: a second offer, and the first request is cancelled, which
+    // withdraws its offer.
+    let second = create_request(&mut intake_client, None, talgar, at(talgar), "Отын керек").await;
+    wait_request(&intake_client, &second.name, "offered", |r| {
+        r.assignment.is_some()
+    })
+    .await;
+    intake_client
+        .cancel_request(intake::CancelRequestRequest {
+            name: first.name.clone(),
+            reason: "көмір туыстары әкелді".into(),
+            request_id: Uuid::new_v4().to_string(),
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+    wait_request(&intake_client, &first.name, "withdrawn", |r| {
+        r.assignment
+            .as_ref()
+            .is_some_and(|a| a.status == pb::AssignmentStatus::Withdrawn as i32)
+    })
+    .await;
+
+    // Resuming: exactly the two missed events, in order, and nothing already seen.
+    let mut feed = app
+        .stream_offers(connect(&cursor))
+        .await
+        .unwrap()
+        .into_inner();
+    let (events, cursor) = read(&mut feed, 3, Duration::from_secs(5)).await;
+    let kinds: Vec<i32> = events.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            matching::OfferEventKind::Offered as i32,
+            matching::OfferEventKind::Withdrawn as i32
+        ]
+    );
+    assert_eq!(events[0].assignment.as_ref().unwrap().request, second.name);
+    assert_eq!(events[1].assignment.as_ref().unwrap().name, first_offer);
+    drop(feed);
+
+    // Resuming from the latest cursor: nothing more.
+    let mut feed = app
+        .stream_offers(connect(&cursor))
+        .await
+        .unwrap()
+        .into_inner();
+    let (events, _) = read(&mut feed, 1, Duration::from_secs(3)).await;
+    assert!(events.is_empty(), "{events:?}");
+    drop(feed);
+
+    // Cursors that are not from the feed are refused.
+    let err = app.stream_offers(connect("yesterday")).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let err = app.stream_offers(connect("v1.999999")).await.unwrap_err();
+    assert_eq!(err.code(), Code::OutOfRange);
+
+    system.stop().await;
+}
