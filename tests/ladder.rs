@@ -208,6 +208,51 @@ async fn declined_and_expired_offers_move_down_the_ladder_then_escalate() {
         "{:?}",
         escalated.reasons
     );
+    assert_eq!(
+        escalated.candidates.len(),
+        3,
+        "the escalation lists who was considered"
+    );
+
+    // ExplainRequest replays the ladder: three offers, each to the nearest group left, then
+    // the escalation.
+    let explanation = system
+        .dispatch_client()
+        .await
+        .explain_request(matching::ExplainRequestRequest {
+            request: request.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let steps: Vec<(i32, bool, Option<String>)> = explanation
+        .decisions
+        .iter()
+        .map(|d| {
+            let chosen = d
+                .candidates
+                .iter()
+                .find(|c| c.chosen)
+                .map(|c| c.group.clone());
+            (d.attempt, d.escalated, chosen)
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (1, false, Some(groups[0].clone())),
+            (2, false, Some(groups[1].clone())),
+            (3, false, Some(groups[2].clone())),
+            (4, true, None),
+        ]
+    );
+    let second_try = &explanation.decisions[1].candidates;
+    let talgar_then = second_try.iter().find(|c| c.group == groups[0]).unwrap();
+    assert_eq!(
+        talgar_then.reasons,
+        vec![pb::IneligibleReason::AlreadyDeclined as i32]
+    );
+    assert_eq!(talgar_then.group_display_name, "Talgar coal trucks");
 
     // Accepting: a request whose coal runs out is high priority, and Talgar has room again.
     let urgent = create_request(

@@ -1,13 +1,15 @@
-//! DispatchService: the dispatcher's API. Campaigns are served; queues, manual assignment and
-//! explanations are not yet, and answer UNIMPLEMENTED so clients can tell.
+//! DispatchService: the dispatcher's API. Campaigns and explanations are served; queues and
+//! manual assignment are not yet, and answer UNIMPLEMENTED so clients can tell.
 
 use std::pin::Pin;
 use std::sync::Arc;
 
+use komek_proto::events::v1 as ev;
 use komek_proto::matching::v1 as api;
-use komek_runtime::convert::parse_name;
+use komek_runtime::convert::{name, parse_name, timestamp};
 use komek_runtime::events::Bus;
 use komek_runtime::grpc::{internal, invalid_argument};
+use prost::Message;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
@@ -71,9 +73,56 @@ impl api::dispatch_service_server::DispatchService for Dispatch {
     }
     async fn explain_request(
         &self,
-        _: Request<api::ExplainRequestRequest>,
+        request: Request<api::ExplainRequestRequest>,
     ) -> Result<Response<api::MatchExplanation>, Status> {
-        unimplemented("ExplainRequest")
+        let id = parse_name("requests", &request.get_ref().request, "request")
+            .map_err(|v| invalid_argument(&[v]))?;
+        let rows = store::decisions(&self.pool, id).await.map_err(internal)?;
+        if rows.is_empty() {
+            return Err(Status::not_found(
+                "no matching decision for this request yet",
+            ));
+        }
+        let mut decisions = Vec::with_capacity(rows.len());
+        for row in rows {
+            let list = ev::CandidateList::decode(row.candidates.as_slice()).map_err(internal)?;
+            let chosen = match row.assignment_id {
+                Some(a) => store::get(&self.pool, a)
+                    .await
+                    .map_err(internal)?
+                    .map(|a| name("groups", a.group_id)),
+                None => None,
+            };
+            decisions.push(api::MatchDecision {
+                request: name("requests", id),
+                attempt: row.attempt,
+                candidates: list
+                    .candidates
+                    .into_iter()
+                    .map(|c| api::Candidate {
+                        group_display_name: parse_name("groups", &c.group, "group")
+                            .ok()
+                            .and_then(|g| self.matcher.index().get(g))
+                            .map(|g| g.display_name)
+                            .unwrap_or_default(),
+                        chosen: chosen.as_deref() == Some(c.group.as_str()),
+                        group: c.group,
+                        distance_meters: c.distance_meters,
+                        reasons: c.reasons,
+                    })
+                    .collect(),
+                assignment: row
+                    .assignment_id
+                    .map(|a| name("assignments", a))
+                    .unwrap_or_default(),
+                escalated: row.escalated,
+                decide_time: Some(timestamp(row.decided_at)),
+            });
+        }
+        Ok(Response::new(api::MatchExplanation {
+            request: name("requests", id),
+            decisions,
+        }))
     }
     async fn create_campaign(
         &self,

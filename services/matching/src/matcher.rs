@@ -194,7 +194,14 @@ impl Matcher {
             .point
             .and_then(|p| GeoPoint::new(p.latitude, p.longitude).ok())
         else {
-            return escalate(tx, job, vec![IneligibleReason::NoLocation], attempt - 1).await;
+            return escalate(
+                tx,
+                job,
+                vec![IneligibleReason::NoLocation],
+                attempt - 1,
+                vec![],
+            )
+            .await;
         };
         let skills: Vec<Skill> = job
             .required_skills
@@ -202,7 +209,14 @@ impl Matcher {
             .filter_map(|s| Skill::from_code(*s))
             .collect();
         if self.index.len() == 0 {
-            return escalate(tx, job, vec![IneligibleReason::NoGroups], attempt - 1).await;
+            return escalate(
+                tx,
+                job,
+                vec![IneligibleReason::NoGroups],
+                attempt - 1,
+                vec![],
+            )
+            .await;
         }
         let excluded: Vec<String> = history
             .excluded_groups
@@ -231,7 +245,7 @@ impl Matcher {
                 if !reasons.contains(&IneligibleReason::AlreadyDeclined) {
                     reasons.push(IneligibleReason::AlreadyDeclined);
                 }
-                return escalate(tx, job, reasons, history.attempts).await;
+                return escalate(tx, job, reasons, history.attempts, scores(&all)).await;
             }
             // The nearest eligible group and every nearer one, in order.
             let ranked = self.index.nearest(&need, 1);
@@ -249,17 +263,10 @@ impl Matcher {
                 store::Take::Resting => resting.push(best.group),
             }
         };
-        let candidates: Vec<ev::CandidateScore> = ranked
-            .iter()
-            .map(|e| ev::CandidateScore {
-                group: e.group.clone(),
-                distance_meters: e.distance_m,
-                reasons: e.reasons.iter().map(|r| r.code()).collect(),
-            })
-            .collect();
+        let candidates = scores(&ranked);
         let Some((best, group_id)) = chosen else {
             let reasons = matching::escalation_reasons(&ranked);
-            return escalate(tx, job, reasons, attempt - 1).await;
+            return escalate(tx, job, reasons, attempt - 1, candidates).await;
         };
         self.offer(tx, job, group_id, best.distance_m, attempt, candidates)
             .await
@@ -319,6 +326,17 @@ impl Matcher {
             store::release(tx, group_id).await?;
             return Ok(None);
         };
+        store::record_decision(
+            tx,
+            request_id,
+            attempt,
+            Some(row.id),
+            &ev::CandidateList {
+                candidates: candidates.clone(),
+            }
+            .encode_to_vec(),
+        )
+        .await?;
         let event = ev::AssignmentOffered {
             assignment: name("assignments", row.id),
             request: name("requests", request_id),
@@ -350,17 +368,42 @@ impl Matcher {
     }
 }
 
+/// The groups a decision looked at, as published and stored.
+fn scores(ranked: &[matching::Evaluation]) -> Vec<ev::CandidateScore> {
+    ranked
+        .iter()
+        .map(|e| ev::CandidateScore {
+            group: e.group.clone(),
+            distance_meters: e.distance_m,
+            reasons: e.reasons.iter().map(|r| r.code()).collect(),
+        })
+        .collect()
+}
+
 async fn escalate(
     tx: &mut PgConnection,
     job: &Job,
     reasons: Vec<IneligibleReason>,
     attempts: i32,
+    candidates: Vec<ev::CandidateScore>,
 ) -> Result<(), HandleError> {
+    store::record_decision(
+        tx,
+        job.request_id,
+        attempts + 1,
+        None,
+        &ev::CandidateList {
+            candidates: candidates.clone(),
+        }
+        .encode_to_vec(),
+    )
+    .await?;
     let event = ev::RequestEscalated {
         request: name("requests", job.request_id),
         reasons: reasons.iter().map(|r| r.code()).collect(),
         attempts,
         escalate_time: Some(timestamp(Utc::now())),
+        candidates,
     };
     enqueue(tx, subject::REQUEST_ESCALATED, &event).await?;
     tracing::info!(request = %job.request_id, ?reasons, "escalated to dispatchers");
