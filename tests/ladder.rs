@@ -354,14 +354,40 @@ async fn declined_and_expired_offers_move_down_the_ladder_then_escalate() {
         .unwrap();
     system.wait_roster_published(7).await;
 
-    for step in [
+    // Positions are refused before the truck is en route, then sent out live.
+    let mut positions = nats.subscribe("komek.live.position.>").await.unwrap();
+    nats.flush().await.unwrap();
+    let ping = |latitude: f64| matching::ReportPositionRequest {
+        name: offer.assignment.clone(),
+        location: Some(pb::LatLng {
+            latitude,
+            longitude: talgar.lon,
+        }),
+        fix_time: None,
+    };
+    let err = app.report_position(ping(talgar.lat)).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    app.update_progress(progress(
         matching::ProgressStep::EnRoute,
+        pb::Outcome::Unspecified,
+    ))
+    .await
+    .unwrap();
+    let err = app.report_position(ping(95.0)).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    app.report_position(ping(talgar.lat + 0.01)).await.unwrap();
+    let live = tokio::time::timeout(Duration::from_secs(5), positions.next())
+        .await
+        .expect("a live position")
+        .unwrap();
+    let fix = pb::LatLng::decode(live.payload.as_ref()).unwrap();
+    assert!((fix.latitude - (talgar.lat + 0.01)).abs() < 1e-9);
+    app.update_progress(progress(
         matching::ProgressStep::OnSite,
-    ] {
-        app.update_progress(progress(step, pb::Outcome::Unspecified))
-            .await
-            .unwrap();
-    }
+        pb::Outcome::Unspecified,
+    ))
+    .await
+    .unwrap();
     let done = app
         .update_progress(progress(
             matching::ProgressStep::Completed,

@@ -8,11 +8,12 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
 use futures::StreamExt;
 use komek_core::AssignmentStatus;
+use komek_core::GeoPoint;
 use komek_proto::events::v1 as ev;
 use komek_proto::matching::v1 as api;
 use komek_proto::types::v1 as pb;
 use komek_runtime::CancellationToken;
-use komek_runtime::convert::{name, parse_name, parse_request_id, timestamp};
+use komek_runtime::convert::{from_timestamp, name, parse_name, parse_request_id, timestamp};
 use komek_runtime::events::{Bus, HandleError, enqueue, streams, subject};
 use komek_runtime::grpc::{FieldViolation, internal, invalid_argument};
 use prost::Message;
@@ -198,12 +199,6 @@ fn offered_to_api(e: &ev::AssignmentOffered) -> api::Assignment {
         etag: "1".into(),
         ..Default::default()
     }
-}
-
-fn unimplemented<T>(what: &str) -> Result<Response<T>, Status> {
-    Err(Status::unimplemented(format!(
-        "{what} is not available on this server yet"
-    )))
 }
 
 type OfferStream = Pin<Box<dyn futures::Stream<Item = Result<api::OfferEvent, Status>> + Send>>;
@@ -603,9 +598,72 @@ impl api::assignment_service_server::AssignmentService for Assignments {
 
     async fn report_position(
         &self,
-        _request: Request<api::ReportPositionRequest>,
+        request: Request<api::ReportPositionRequest>,
     ) -> Result<Response<api::ReportPositionResponse>, Status> {
-        unimplemented("ReportPosition")
+        let req = request.into_inner();
+        let mut v = Vec::new();
+        let id = parse_name("assignments", &req.name, "name")
+            .map_err(|e| v.push(e))
+            .ok();
+        let point = match req.location {
+            Some(p) => GeoPoint::new(p.latitude, p.longitude)
+                .map_err(|e| v.push(FieldViolation::new("location", e.to_string())))
+                .ok(),
+            None => {
+                v.push(FieldViolation::new("location", "required"));
+                None
+            }
+        };
+        let now = chrono::Utc::now();
+        let at = match &req.fix_time {
+            None => Some(now),
+            Some(t) => from_timestamp(t, "fix_time")
+                .map_err(|e| v.push(e))
+                .ok()
+                .filter(|at| {
+                    // Phones' clocks drift a little; a fix from the future or of yesterday is
+                    // a broken clock or a replay.
+                    let fresh = *at <= now + chrono::Duration::minutes(2)
+                        && *at >= now - chrono::Duration::hours(6);
+                    if !fresh {
+                        v.push(FieldViolation::new(
+                            "fix_time",
+                            "within the last 6 hours and not in the future",
+                        ));
+                    }
+                    fresh
+                }),
+        };
+        if !v.is_empty() {
+            return Err(invalid_argument(&v));
+        }
+        let (id, point, at) = (id.unwrap(), point.unwrap(), at.unwrap());
+        let status = store::record_position(&self.pool, id, point.lat(), point.lon(), at)
+            .await
+            .map_err(internal)?;
+        match status {
+            None => Err(Status::not_found("assignment not found")),
+            Some(6 | 7) => {
+                // Positions are live information, not history: they go out on plain NATS for
+                // whoever watches now, and only the latest is kept.
+                let fix = pb::LatLng {
+                    latitude: point.lat(),
+                    longitude: point.lon(),
+                };
+                let _ = self
+                    .bus
+                    .client
+                    .publish(
+                        format!("komek.live.position.{id}"),
+                        fix.encode_to_vec().into(),
+                    )
+                    .await;
+                Ok(Response::new(api::ReportPositionResponse {}))
+            }
+            Some(_) => Err(Status::failed_precondition(
+                "positions are reported only while en route or on site",
+            )),
+        }
     }
 
     async fn get_assignment(

@@ -517,3 +517,31 @@ pub async fn decisions(pool: &PgPool, request_id: Uuid) -> sqlx::Result<Vec<Deci
     .fetch_all(pool)
     .await
 }
+
+/// Records a position fix of an active job, unless a later fix is already recorded. Returns
+/// the job's status, or `None` when there is no such assignment.
+pub async fn record_position(
+    pool: &PgPool,
+    id: Uuid,
+    lat: f64,
+    lon: f64,
+    at: DateTime<Utc>,
+) -> sqlx::Result<Option<i16>> {
+    let status: Option<i16> = sqlx::query_scalar("SELECT status FROM assignments WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    if matches!(status, Some(6 | 7)) {
+        sqlx::query(
+            "UPDATE assignments SET position_lat = $2, position_lon = $3, position_at = $4 \
+             WHERE id = $1 AND status IN (6, 7) AND (position_at IS NULL OR position_at < $4)",
+        )
+        .bind(id)
+        .bind(lat)
+        .bind(lon)
+        .bind(at)
+        .execute(pool)
+        .await?;
+    }
+    Ok(status)
+}
