@@ -11,7 +11,7 @@ use komek_proto::matching::v1 as matching;
 use komek_proto::roster::v1 as roster;
 use komek_proto::types::v1 as pb;
 use komek_tests::settlements::find;
-use komek_tests::{System, at, create_group, create_request, wait_request};
+use komek_tests::{System, at, create_group, create_organization, create_request, wait_request};
 use tonic::Code;
 use uuid::Uuid;
 
@@ -22,19 +22,13 @@ async fn a_batch_is_placed_at_once_no_worse_than_greedy() {
     let mut intake_client = system.intake_client().await;
     let mut dispatch = system.dispatch_client().await;
 
-    let org = roster_client
-        .create_organization(roster::CreateOrganizationRequest {
-            request_id: Uuid::new_v4().to_string(),
-            organization: Some(roster::Organization {
-                display_name: "Еңбекшіқазақ ауданы әкімдігі".into(),
-                kind: roster::OrganizationKind::AkimatService as i32,
-                regions: vec!["Almaty Region".into()],
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let org = create_organization(
+        &mut roster_client,
+        "Еңбекшіқазақ ауданы әкімдігі",
+        roster::OrganizationKind::AkimatService,
+        &["Almaty Region"],
+    )
+    .await;
     // Three trucks of two loads each, busy while the calls come in.
     let mut groups = Vec::new();
     for town in ["Issyk", "Turgen", "Aleksandrovka"] {

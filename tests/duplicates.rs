@@ -11,7 +11,7 @@ use komek_proto::roster::v1 as roster;
 use komek_proto::triage::v1 as triage;
 use komek_proto::types::v1 as pb;
 use komek_tests::settlements::find;
-use komek_tests::{System, at, create_group, create_request, wait_request};
+use komek_tests::{System, at, create_group, create_organization, create_request, wait_request};
 use tonic::Code;
 use uuid::Uuid;
 
@@ -28,19 +28,13 @@ async fn repeat_calls_are_linked_and_a_dispatcher_merges_them() {
     let mut assignments = system.assignment_client().await;
 
     let talgar = find("Talghar", "Almaty Region");
-    let org = roster_client
-        .create_organization(roster::CreateOrganizationRequest {
-            request_id: Uuid::new_v4().to_string(),
-            organization: Some(roster::Organization {
-                display_name: "Талғар жастар қанаты".into(),
-                kind: roster::OrganizationKind::YouthWing as i32,
-                regions: vec!["Almaty Region".into()],
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let org = create_organization(
+        &mut roster_client,
+        "Талғар жастар қанаты",
+        roster::OrganizationKind::YouthWing,
+        &["Almaty Region"],
+    )
+    .await;
     create_group(
         &mut roster_client,
         &org.name,

@@ -15,7 +15,7 @@ use komek_proto::matching::v1 as matching;
 use komek_proto::roster::v1 as roster;
 use komek_proto::types::v1 as pb;
 use komek_tests::settlements::find;
-use komek_tests::{System, at, create_group, create_request, wait_request};
+use komek_tests::{System, at, create_group, create_organization, create_request, wait_request};
 use prost::Message;
 use tonic::Code;
 use uuid::Uuid;
@@ -50,19 +50,13 @@ async fn declined_and_expired_offers_move_down_the_ladder_then_escalate() {
     let talgar = find("Talghar", "Almaty Region");
     let issyk = find("Issyk", "Almaty Region");
     let almaty = find("Almaty", "Almaty");
-    let org = roster_client
-        .create_organization(roster::CreateOrganizationRequest {
-            request_id: Uuid::new_v4().to_string(),
-            organization: Some(roster::Organization {
-                display_name: "Алматы облысы көмір жеткізу".into(),
-                kind: roster::OrganizationKind::AkimatService as i32,
-                regions: vec!["Almaty".into(), "Almaty Region".into()],
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let org = create_organization(
+        &mut roster_client,
+        "Алматы облысы көмір жеткізу",
+        roster::OrganizationKind::AkimatService,
+        &["Almaty", "Almaty Region"],
+    )
+    .await;
     let mut groups = Vec::new();
     let mut volunteers = Vec::new();
     // Nearest first from Talgar: Talgar itself, Issyk (18 km), Almaty (26 km).

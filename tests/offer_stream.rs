@@ -12,7 +12,7 @@ use komek_proto::matching::v1 as matching;
 use komek_proto::roster::v1 as roster;
 use komek_proto::types::v1 as pb;
 use komek_tests::settlements::find;
-use komek_tests::{System, at, create_group, create_request, wait_request};
+use komek_tests::{System, at, create_group, create_organization, create_request, wait_request};
 use tonic::Code;
 use uuid::Uuid;
 
@@ -46,18 +46,13 @@ async fn a_resumed_stream_delivers_what_was_missed_exactly_once() {
     let mut app = system.assignment_client().await;
 
     let talgar = find("Talghar", "Almaty Region");
-    let org = roster_client
-        .create_organization(roster::CreateOrganizationRequest {
-            request_id: Uuid::new_v4().to_string(),
-            organization: Some(roster::Organization {
-                display_name: "Talgar volunteers".into(),
-                kind: roster::OrganizationKind::Ngo as i32,
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let org = create_organization(
+        &mut roster_client,
+        "Talgar volunteers",
+        roster::OrganizationKind::Ngo,
+        &[],
+    )
+    .await;
     let group = create_group(
         &mut roster_client,
         &org.name,

@@ -13,7 +13,7 @@ use futures::StreamExt;
 use komek_proto::roster::v1 as roster;
 use komek_proto::types::v1 as pb;
 use komek_tests::settlements::find;
-use komek_tests::{System, at, create_group, create_request, wait_request};
+use komek_tests::{System, at, create_group, create_organization, create_request, wait_request};
 use uuid::Uuid;
 
 /// Collects every log line written through the global subscriber.
@@ -55,19 +55,13 @@ async fn caller_name_and_phone_are_in_no_event_and_no_log() {
     let mut roster_client = system.roster_client().await;
     let mut intake_client = system.intake_client().await;
     let shelek = find("Shelek", "Almaty Region");
-    let org = roster_client
-        .create_organization(roster::CreateOrganizationRequest {
-            request_id: Uuid::new_v4().to_string(),
-            organization: Some(roster::Organization {
-                display_name: "Red Crescent, Enbekshikazakh branch".into(),
-                kind: roster::OrganizationKind::RedCrescent as i32,
-                regions: vec!["Almaty Region".into()],
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let org = create_organization(
+        &mut roster_client,
+        "Red Crescent, Enbekshikazakh branch",
+        roster::OrganizationKind::RedCrescent,
+        &["Almaty Region"],
+    )
+    .await;
     create_group(
         &mut roster_client,
         &org.name,

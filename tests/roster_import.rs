@@ -8,7 +8,7 @@
 
 use komek_proto::roster::v1 as roster;
 use komek_tests::settlements::find;
-use komek_tests::{System, at, create_request, wait_request};
+use komek_tests::{System, at, create_organization, create_request, wait_request};
 use uuid::Uuid;
 
 const SHEET: &str = "\
@@ -33,19 +33,13 @@ async fn a_spreadsheet_becomes_groups_the_matcher_uses() {
     let system = System::start().await;
     let mut client = system.roster_client().await;
     let mut intake_client = system.intake_client().await;
-    let org = client
-        .create_organization(roster::CreateOrganizationRequest {
-            request_id: Uuid::new_v4().to_string(),
-            organization: Some(roster::Organization {
-                display_name: "Қызыл Жарты Ай, Алматы облысы".into(),
-                kind: roster::OrganizationKind::RedCrescent as i32,
-                regions: vec!["Almaty Region".into()],
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let org = create_organization(
+        &mut client,
+        "Қызыл Жарты Ай, Алматы облысы",
+        roster::OrganizationKind::RedCrescent,
+        &["Almaty Region"],
+    )
+    .await;
     let list = |client: &mut roster::roster_service_client::RosterServiceClient<_>| {
         let req = roster::ListGroupsRequest {
             organization: org.name.clone(),

@@ -248,6 +248,28 @@ pub fn at(s: &Settlement) -> pb::LatLng {
     }
 }
 
+/// Registers an organisation working in `regions`.
+pub async fn create_organization(
+    client: &mut RosterServiceClient<Channel>,
+    display_name: &str,
+    kind: roster::OrganizationKind,
+    regions: &[&str],
+) -> roster::Organization {
+    client
+        .create_organization(roster::CreateOrganizationRequest {
+            request_id: Uuid::new_v4().to_string(),
+            organization: Some(roster::Organization {
+                display_name: display_name.into(),
+                kind: kind as i32,
+                regions: regions.iter().map(|r| r.to_string()).collect(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 /// Registers a group based at `place` with a 150 km service area and room for two jobs.
 pub async fn create_group(
     client: &mut RosterServiceClient<Channel>,

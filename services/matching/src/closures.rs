@@ -4,12 +4,12 @@
 
 use komek_core::{AssignmentStatus, RequestStatus};
 use komek_proto::events::v1 as ev;
-use komek_runtime::convert::{name, parse_name, timestamp};
+use komek_runtime::convert::parse_name;
 use komek_runtime::events::{HandleError, Handler, enqueue, subject};
 use prost::Message;
 use sqlx::PgConnection;
 
-use crate::store;
+use crate::{ladder, store};
 
 pub struct Closures;
 
@@ -39,24 +39,23 @@ impl Handler for Closures {
         } else {
             format!("request closed: {}", e.reason)
         };
-        for withdrawn in store::withdraw_active(tx, request_id, &reason).await? {
+        for active in store::active_of(tx, request_id).await? {
+            let withdrawn = store::set_status(
+                tx,
+                active.id,
+                AssignmentStatus::Withdrawn.code() as i16,
+                &reason,
+                true,
+            )
+            .await?;
             enqueue(
                 tx,
                 subject::ASSIGNMENT_CHANGED,
-                &ev::AssignmentChanged {
-                    assignment: name("assignments", withdrawn.row.id),
-                    request: name("requests", request_id),
-                    group: name("groups", withdrawn.row.group_id),
-                    status: AssignmentStatus::Withdrawn.code(),
-                    previous_status: withdrawn.previous_status.into(),
-                    reason: reason.clone(),
-                    outcome: 0,
-                    change_time: Some(timestamp(withdrawn.row.updated_at)),
-                },
+                &ladder::changed(&withdrawn, active.status),
             )
             .await?;
             tracing::info!(
-                assignment = %withdrawn.row.id,
+                assignment = %active.id,
                 request = %request_id,
                 "assignment withdrawn: request closed"
             );

@@ -228,45 +228,18 @@ pub async fn is_closed(tx: &mut PgConnection, request_id: Uuid) -> sqlx::Result<
         .await
 }
 
-pub struct Withdrawn {
-    pub row: AssignmentRow,
-    pub previous_status: i16,
-}
-
-/// Withdraws the active assignment of a request, if any, and gives its unit of capacity back
-/// to the group, in the caller's transaction.
-pub async fn withdraw_active(
+/// The active assignments of a request, locked.
+pub async fn active_of(
     tx: &mut PgConnection,
     request_id: Uuid,
-    reason: &str,
-) -> sqlx::Result<Vec<Withdrawn>> {
-    let rows: Vec<(Uuid, i16)> = sqlx::query_as(
-        "SELECT id, status FROM assignments WHERE request_id = $1 AND status = ANY($2) FOR UPDATE",
+) -> sqlx::Result<Vec<AssignmentRow>> {
+    sqlx::query_as(
+        "SELECT * FROM assignments WHERE request_id = $1 AND status = ANY($2) FOR UPDATE",
     )
     .bind(request_id)
     .bind(ACTIVE.to_vec())
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut out = Vec::new();
-    for (id, previous_status) in rows {
-        let row: AssignmentRow = sqlx::query_as(
-            "UPDATE assignments SET status = 5, reason = $2, updated_at = now(), \
-               version = version + 1 WHERE id = $1 RETURNING *",
-        )
-        .bind(id)
-        .bind(reason)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE group_load SET active = active - 1 WHERE group_id = $1 AND active > 0")
-            .bind(row.group_id)
-            .execute(&mut *tx)
-            .await?;
-        out.push(Withdrawn {
-            row,
-            previous_status,
-        });
-    }
-    Ok(out)
+    .fetch_all(tx)
+    .await
 }
 
 /// Locks an assignment for a state change.

@@ -92,47 +92,7 @@ pub async fn create_group(pool: &PgPool, g: &NewGroup, payload: &[u8]) -> Result
     if !org_exists {
         return Err(Error::NotFound("organization"));
     }
-    let inserted: Option<GroupRow> = sqlx::query_as(&format!(
-        "INSERT INTO groups (id, idempotency_key, create_payload, organization_id, display_name, \
-           lat, lon, settlement, district, region, radius_km, districts, skills, \
-           skill_certified_until, skill_payload_tonnes, languages, capacity, schedule, \
-           availability, rest_minutes) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-           $19, $20) \
-         ON CONFLICT (idempotency_key) DO NOTHING RETURNING {GROUP_COLUMNS}"
-    ))
-    .bind(Uuid::now_v7())
-    .bind(g.key)
-    .bind(payload)
-    .bind(g.organization_id)
-    .bind(&g.display_name)
-    .bind(g.lat)
-    .bind(g.lon)
-    .bind(&g.settlement)
-    .bind(&g.district)
-    .bind(&g.region)
-    .bind(g.radius_km)
-    .bind(&g.districts)
-    .bind(g.skills.iter().map(|s| s.skill).collect::<Vec<_>>())
-    .bind(
-        g.skills
-            .iter()
-            .map(|s| s.certified_until)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        g.skills
-            .iter()
-            .map(|s| s.payload_tonnes)
-            .collect::<Vec<_>>(),
-    )
-    .bind(&g.languages)
-    .bind(g.capacity)
-    .bind(&g.schedule)
-    .bind(g.availability)
-    .bind(g.rest_minutes)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let inserted = insert_group(&mut tx, g, payload).await?;
     let Some(row) = inserted else {
         tx.rollback().await?;
         return match db::replay(pool, "groups", g.key, payload).await? {
@@ -147,6 +107,65 @@ pub async fn create_group(pool: &PgPool, g: &NewGroup, payload: &[u8]) -> Result
     publish(&mut tx, &group).await?;
     tx.commit().await?;
     Ok(group)
+}
+
+type GroupQuery<'q> =
+    sqlx::query::QueryAs<'q, sqlx::Postgres, GroupRow, sqlx::postgres::PgArguments>;
+
+/// Binds a group's editable fields in the order every group statement lists them:
+/// display_name, lat, lon, settlement, district, region, radius_km, districts, skills,
+/// skill_certified_until, skill_payload_tonnes, languages, capacity, schedule, availability,
+/// rest_minutes.
+fn bind_fields<'q>(q: GroupQuery<'q>, n: &'q NewGroup) -> GroupQuery<'q> {
+    q.bind(&n.display_name)
+        .bind(n.lat)
+        .bind(n.lon)
+        .bind(&n.settlement)
+        .bind(&n.district)
+        .bind(&n.region)
+        .bind(n.radius_km)
+        .bind(&n.districts)
+        .bind(n.skills.iter().map(|s| s.skill).collect::<Vec<_>>())
+        .bind(
+            n.skills
+                .iter()
+                .map(|s| s.certified_until)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            n.skills
+                .iter()
+                .map(|s| s.payload_tonnes)
+                .collect::<Vec<_>>(),
+        )
+        .bind(&n.languages)
+        .bind(n.capacity)
+        .bind(&n.schedule)
+        .bind(n.availability)
+        .bind(n.rest_minutes)
+}
+
+/// Inserts a new group; `None` when its idempotency key is taken.
+async fn insert_group(
+    tx: &mut PgConnection,
+    g: &NewGroup,
+    payload: &[u8],
+) -> sqlx::Result<Option<GroupRow>> {
+    let sql = format!(
+        "INSERT INTO groups (id, idempotency_key, create_payload, organization_id, display_name, \
+           lat, lon, settlement, district, region, radius_km, districts, skills, \
+           skill_certified_until, skill_payload_tonnes, languages, capacity, schedule, \
+           availability, rest_minutes) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+           $19, $20) \
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING {GROUP_COLUMNS}"
+    );
+    let q = sqlx::query_as(&sql)
+        .bind(Uuid::now_v7())
+        .bind(g.key)
+        .bind(payload)
+        .bind(g.organization_id);
+    bind_fields(q, g).fetch_optional(tx).await
 }
 
 async fn publish(tx: &mut PgConnection, group: &Group) -> sqlx::Result<()> {
@@ -423,36 +442,14 @@ pub async fn import(
                 id
             }
             None => {
-                let id = Uuid::now_v7();
-                sqlx::query(
-                    "INSERT INTO groups (id, idempotency_key, create_payload, organization_id, \
-                       display_name, lat, lon, settlement, district, region, radius_km, skills, \
-                       skill_certified_until, skill_payload_tonnes, languages, capacity, \
-                       availability) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-                       $16, $17)",
-                )
-                .bind(id)
-                .bind(Uuid::new_v4())
-                .bind(g.api.encode_to_vec())
-                .bind(organization)
-                .bind(&n.display_name)
-                .bind(n.lat)
-                .bind(n.lon)
-                .bind(&n.settlement)
-                .bind(&n.district)
-                .bind(&n.region)
-                .bind(n.radius_km)
-                .bind(&skills)
-                .bind(&until)
-                .bind(&payloads)
-                .bind(&n.languages)
-                .bind(n.capacity)
-                .bind(n.availability)
-                .execute(&mut *tx)
-                .await?;
+                // A sheet row is held to CreateGroup's checks and inserted the same way. Its
+                // idempotency key is the fresh one reading the sheet gave it; the import's own
+                // key guards against replays.
+                let row = insert_group(&mut tx, n, &g.api.encode_to_vec())
+                    .await?
+                    .expect("a fresh idempotency key");
                 counts.groups_created += 1;
-                id
+                row.id
             }
         };
         for v in &g.volunteers {
@@ -533,44 +530,16 @@ pub async fn replace_group(
     n: &NewGroup,
 ) -> Result<Group, Error> {
     let mut tx = pool.begin().await?;
-    let row: Option<GroupRow> = sqlx::query_as(&format!(
+    let sql = format!(
         "UPDATE groups SET display_name = $3, lat = $4, lon = $5, settlement = $6, \
            district = $7, region = $8, radius_km = $9, districts = $10, skills = $11, \
            skill_certified_until = $12, skill_payload_tonnes = $13, languages = $14, \
            capacity = $15, schedule = $16, availability = $17, rest_minutes = $18, \
            updated_at = now(), version = version + 1 \
          WHERE id = $1 AND version = $2 RETURNING {GROUP_COLUMNS}"
-    ))
-    .bind(id)
-    .bind(version)
-    .bind(&n.display_name)
-    .bind(n.lat)
-    .bind(n.lon)
-    .bind(&n.settlement)
-    .bind(&n.district)
-    .bind(&n.region)
-    .bind(n.radius_km)
-    .bind(&n.districts)
-    .bind(n.skills.iter().map(|s| s.skill).collect::<Vec<_>>())
-    .bind(
-        n.skills
-            .iter()
-            .map(|s| s.certified_until)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        n.skills
-            .iter()
-            .map(|s| s.payload_tonnes)
-            .collect::<Vec<_>>(),
-    )
-    .bind(&n.languages)
-    .bind(n.capacity)
-    .bind(&n.schedule)
-    .bind(n.availability)
-    .bind(n.rest_minutes)
-    .fetch_optional(&mut *tx)
-    .await?;
+    );
+    let q = sqlx::query_as(&sql).bind(id).bind(version);
+    let row = bind_fields(q, n).fetch_optional(&mut *tx).await?;
     let Some(row) = row else {
         let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM groups WHERE id = $1)")
             .bind(id)
