@@ -81,17 +81,25 @@ fi
 disown
 wait_port "$nats_port" nats-server
 
-# Keys for caller personal data, made once per installation and kept beside the data.
+# Keys for caller personal data and the credentials' secrets, made once per installation and
+# kept beside the data.
 secrets=$root/secrets.env
+umask 077
 if [ ! -f "$secrets" ]; then
-  umask 077
   {
     echo "KOMEK_PII__KEY_ID=k1"
     echo "KOMEK_PII__KEYS__K1=$(head -c 32 /dev/urandom | base64)"
     echo "KOMEK_PII__INDEX_KEY=$(head -c 32 /dev/urandom | base64)"
   } >"$secrets"
-  umask 022
 fi
+if ! grep -q '^KOMEK_AUTH__KEY_PEPPER=' "$secrets"; then
+  {
+    echo "KOMEK_AUTH__KEY_PEPPER=$(head -c 32 /dev/urandom | base64)"
+    echo "KOMEK_AUTH__SERVICE_SECRET=$(head -c 32 /dev/urandom | base64)"
+    echo "KOMEK_AUTH__BOOTSTRAP_ADMIN_KEY=$(head -c 33 /dev/urandom | base64 | tr '+/' '-_')"
+  } >>"$secrets"
+fi
+umask 022
 set -a
 . "$secrets"
 set +a
@@ -107,10 +115,12 @@ for s in "${services[@]}"; do wait_port "${s##*:}" "${s%%:*}"; done
 
 cat <<MSG
 
-Komek is up. gRPC endpoints (plaintext, health and reflection on each):
+Komek is up. gRPC endpoints (plaintext, health and reflection on each; every other call needs
+"authorization: Bearer <key>"; the admin key is KOMEK_AUTH__BOOTSTRAP_ADMIN_KEY in
+$secrets, and AccessService/CreateApiKey issues keys for dispatchers, volunteers and partners):
   intake    127.0.0.1:50051   komek.intake.v1.IntakeService
   triage    127.0.0.1:50052   komek.triage.v1.TriageService
-  roster    127.0.0.1:50053   komek.roster.v1.RosterService
+  roster    127.0.0.1:50053   komek.roster.v1.RosterService, komek.access.v1.AccessService
   matching  127.0.0.1:50054   komek.matching.v1.AssignmentService, DispatchService
 PostgreSQL $db_url   NATS nats://127.0.0.1:$nats_port
 Logs in $logs

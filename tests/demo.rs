@@ -4,12 +4,17 @@
 //!
 //! Usage: cargo run -p komek-tests --bin komek-demo [HOST]   (HOST defaults to 127.0.0.1)
 //!
+//! It signs in with the bootstrap admin key: `KOMEK_AUTH__BOOTSTRAP_ADMIN_KEY`, else the one
+//! `deploy/up.sh` wrote to `.komek/secrets.env`; the volunteer gets a key of its own.
+//!
 //! Settlements: Data from Who's On First (https://whosonfirst.org/docs/licenses/), incl. GeoNames
 //! (CC-BY 4.0, geonames.org) and Quattroshapes (CC-BY).
 
 use std::time::Duration;
 
 use futures::StreamExt;
+use komek_proto::access::v1 as access;
+use komek_proto::access::v1::access_service_client::AccessServiceClient;
 use komek_proto::intake::v1 as intake;
 use komek_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use komek_proto::matching::v1 as matching;
@@ -17,9 +22,33 @@ use komek_proto::matching::v1::assignment_service_client::AssignmentServiceClien
 use komek_proto::roster::v1 as roster;
 use komek_proto::roster::v1::roster_service_client::RosterServiceClient;
 use komek_proto::types::v1 as pb;
+use komek_runtime::auth::{Bearer, Role};
 use komek_tests::settlements::find;
-use komek_tests::{at, create_group};
+use komek_tests::{Authed, at, create_group};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
 use uuid::Uuid;
+
+/// The admin credential of the running system.
+fn admin_key() -> anyhow::Result<String> {
+    const VAR: &str = "KOMEK_AUTH__BOOTSTRAP_ADMIN_KEY";
+    if let Ok(key) = std::env::var(VAR) {
+        return Ok(key);
+    }
+    let secrets = std::fs::read_to_string(".komek/secrets.env").map_err(|e| {
+        anyhow::anyhow!("set {VAR}, or run from the project after deploy/up.sh ({e})")
+    })?;
+    secrets
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{VAR}=")))
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("{VAR} is not in .komek/secrets.env"))
+}
+
+async fn client(url: String, credential: &str) -> anyhow::Result<Authed> {
+    let channel = Channel::from_shared(url)?.connect().await?;
+    Ok(InterceptedService::new(channel, Bearer::new(credential)?))
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -27,9 +56,10 @@ async fn main() -> anyhow::Result<()> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1".into());
     let url = |port: u16| format!("http://{host}:{port}");
-    let mut roster_client = RosterServiceClient::connect(url(50053)).await?;
-    let mut intake_client = IntakeServiceClient::connect(url(50051)).await?;
-    let mut assignments = AssignmentServiceClient::connect(url(50054)).await?;
+    let admin = admin_key()?;
+    let mut roster_client = RosterServiceClient::new(client(url(50053), &admin).await?);
+    let mut intake_client = IntakeServiceClient::new(client(url(50051), &admin).await?);
+    let mut access_client = AccessServiceClient::new(client(url(50053), &admin).await?);
 
     let org = roster_client
         .create_organization(roster::CreateOrganizationRequest {
@@ -95,13 +125,37 @@ async fn main() -> anyhow::Result<()> {
         })
         .await?
         .into_inner();
-    let mut offers = assignments
-        .stream_offers(matching::StreamOffersRequest {
-            volunteer: volunteer.name.clone(),
-            cursor: String::new(),
+    // The volunteer's app signs in with a key of its own.
+    let key = access_client
+        .create_api_key(access::CreateApiKeyRequest {
+            request_id: Uuid::new_v4().to_string(),
+            api_key: Some(access::ApiKey {
+                display_name: "Айгерім's phone".into(),
+                role: Role::Volunteer.code(),
+                subject: volunteer.name.clone(),
+                ..Default::default()
+            }),
         })
         .await?
         .into_inner();
+    let mut assignments = AssignmentServiceClient::new(client(url(50054), &key.secret).await?);
+    // A new key reaches matching through the access stream, a moment after it is issued.
+    let mut attempts = 0;
+    let mut offers = loop {
+        let reply = assignments
+            .stream_offers(matching::StreamOffersRequest {
+                volunteer: volunteer.name.clone(),
+                cursor: String::new(),
+            })
+            .await;
+        match reply {
+            Err(status) if status.code() == tonic::Code::Unauthenticated && attempts < 50 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => break other?.into_inner(),
+        }
+    };
 
     let almaty = find("Almaty", "Almaty");
     let note = "Пропал ребенок 7 лет, ушёл из дома вечером, не вернулся";

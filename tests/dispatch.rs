@@ -110,7 +110,7 @@ async fn hotline_request_is_offered_to_the_nearest_available_group_with_the_skil
     system.wait_roster_published(5).await;
 
     // The volunteer's app is connected before the call comes in.
-    let mut assignments = system.assignment_client().await;
+    let mut assignments = system.volunteer_app(&volunteer.name).await;
     let mut offers = assignments
         .stream_offers(matching::StreamOffersRequest {
             volunteer: volunteer.name.clone(),

@@ -182,7 +182,7 @@ async fn repeat_calls_are_linked_and_a_dispatcher_merges_them() {
         .filter(|e| e.reason.starts_with("merged into"))
         .collect();
     assert_eq!(merges.len(), 1);
-    assert_eq!(merges[0].actor, "dispatchers/unauthenticated");
+    assert_eq!(merges[0].actor, "dispatchers/test-operator");
 
     // Intake closes the repeat as MERGED, and matching withdraws its offer.
     let closed = wait_request(&intake_client, &again.name, "merged", |r| {

@@ -42,7 +42,7 @@ async fn declined_and_expired_offers_move_down_the_ladder_then_escalate() {
     .await;
     let mut roster_client = system.roster_client().await;
     let mut intake_client = system.intake_client().await;
-    let mut app = system.assignment_client().await;
+    let mut dispatcher_view = system.assignment_client().await;
     let nats = async_nats::connect(system.nats.url()).await.unwrap();
     let mut escalations = nats.subscribe("komek.request.escalated").await.unwrap();
     nats.flush().await.unwrap();
@@ -88,6 +88,11 @@ async fn declined_and_expired_offers_move_down_the_ladder_then_escalate() {
         volunteers.push(volunteer.name);
     }
     system.wait_roster_published(6).await;
+    // Each driver's phone, signed in as that driver.
+    let mut apps = Vec::new();
+    for v in &volunteers {
+        apps.push(system.volunteer_app(v).await);
+    }
 
     let request = create_request(
         &mut intake_client,
@@ -114,7 +119,7 @@ async fn declined_and_expired_offers_move_down_the_ladder_then_escalate() {
         volunteer: volunteers[0].clone(),
         reason: "машина сломалась".into(),
     };
-    let declined = app
+    let declined = apps[0]
         .decline_offer(decline.clone())
         .await
         .unwrap()
@@ -122,7 +127,7 @@ async fn declined_and_expired_offers_move_down_the_ladder_then_escalate() {
     assert_eq!(declined.status, pb::AssignmentStatus::Declined as i32);
     assert!(declined.reason.contains("машина сломалась"));
     // A retried decline returns the same answer and moves nothing further.
-    let again = app.decline_offer(decline).await.unwrap().into_inner();
+    let again = apps[0].decline_offer(decline).await.unwrap().into_inner();
     assert_eq!(again.etag, declined.etag);
     let second = wait_request(
         &intake_client,
@@ -144,7 +149,7 @@ async fn declined_and_expired_offers_move_down_the_ladder_then_escalate() {
     .await
     .assignment
     .unwrap();
-    let lapsed = app
+    let lapsed = dispatcher_view
         .get_assignment(matching::GetAssignmentRequest {
             name: second.assignment.clone(),
         })
@@ -153,7 +158,7 @@ async fn declined_and_expired_offers_move_down_the_ladder_then_escalate() {
         .into_inner();
     assert_eq!(lapsed.status, pb::AssignmentStatus::Expired as i32);
     // A late accept of the lapsed offer is refused with the reason.
-    let late = app
+    let late = apps[1]
         .accept_offer(matching::AcceptOfferRequest {
             name: second.assignment.clone(),
             request_id: Uuid::new_v4().to_string(),
@@ -164,7 +169,7 @@ async fn declined_and_expired_offers_move_down_the_ladder_then_escalate() {
     assert_eq!(late.code(), Code::FailedPrecondition);
     assert!(late.message().contains("expired"), "{}", late.message());
     // Only the group's own volunteers may answer its offer.
-    let stranger = app
+    let stranger = apps[0]
         .decline_offer(matching::DeclineOfferRequest {
             name: third.assignment.clone(),
             request_id: Uuid::new_v4().to_string(),
@@ -174,16 +179,33 @@ async fn declined_and_expired_offers_move_down_the_ladder_then_escalate() {
         .await
         .unwrap_err();
     assert_eq!(stranger.code(), Code::PermissionDenied);
+    // Nor may a volunteer answer in another's name, even one who is a member.
+    let impostor = apps[0]
+        .decline_offer(matching::DeclineOfferRequest {
+            name: third.assignment.clone(),
+            request_id: Uuid::new_v4().to_string(),
+            volunteer: volunteers[2].clone(),
+            reason: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(impostor.code(), Code::PermissionDenied);
+    assert!(
+        impostor.message().contains("cannot act as"),
+        "{}",
+        impostor.message()
+    );
 
     // 3. Almaty declines too: three attempts made, the request goes to dispatchers.
-    app.decline_offer(matching::DeclineOfferRequest {
-        name: third.assignment.clone(),
-        request_id: Uuid::new_v4().to_string(),
-        volunteer: volunteers[2].clone(),
-        reason: String::new(),
-    })
-    .await
-    .unwrap();
+    apps[2]
+        .decline_offer(matching::DeclineOfferRequest {
+            name: third.assignment.clone(),
+            request_id: Uuid::new_v4().to_string(),
+            volunteer: volunteers[2].clone(),
+            reason: String::new(),
+        })
+        .await
+        .unwrap();
     wait_request(&intake_client, &request.name, "escalated", |r| {
         r.status == pb::RequestStatus::Escalated as i32
     })
@@ -271,14 +293,18 @@ async fn declined_and_expired_offers_move_down_the_ladder_then_escalate() {
         request_id: Uuid::new_v4().to_string(),
         volunteer: volunteers[0].clone(),
     };
-    let accepted = app.accept_offer(accept.clone()).await.unwrap().into_inner();
+    let accepted = apps[0]
+        .accept_offer(accept.clone())
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(accepted.status, pb::AssignmentStatus::Accepted as i32);
-    let retried = app.accept_offer(accept).await.unwrap().into_inner();
+    let retried = apps[0].accept_offer(accept).await.unwrap().into_inner();
     assert_eq!(
         retried.etag, accepted.etag,
         "a retried accept changes nothing"
     );
-    let late_decline = app
+    let late_decline = apps[0]
         .decline_offer(matching::DeclineOfferRequest {
             name: offer.assignment.clone(),
             request_id: Uuid::new_v4().to_string(),
@@ -304,7 +330,7 @@ async fn declined_and_expired_offers_move_down_the_ladder_then_escalate() {
             note: "2 тонна түсірілді".into(),
             ..Default::default()
         };
-    let err = app
+    let err = apps[0]
         .update_progress(progress(
             matching::ProgressStep::OnSite,
             pb::Outcome::Unspecified,
@@ -316,7 +342,7 @@ async fn declined_and_expired_offers_move_down_the_ladder_then_escalate() {
         Code::FailedPrecondition,
         "on site before en route"
     );
-    let err = app
+    let err = apps[0]
         .update_progress(progress(
             matching::ProgressStep::Completed,
             pb::Outcome::Unspecified,
@@ -359,30 +385,35 @@ async fn declined_and_expired_offers_move_down_the_ladder_then_escalate() {
         }),
         fix_time: None,
     };
-    let err = app.report_position(ping(talgar.lat)).await.unwrap_err();
+    let err = apps[0].report_position(ping(talgar.lat)).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
-    app.update_progress(progress(
-        matching::ProgressStep::EnRoute,
-        pb::Outcome::Unspecified,
-    ))
-    .await
-    .unwrap();
-    let err = app.report_position(ping(95.0)).await.unwrap_err();
+    apps[0]
+        .update_progress(progress(
+            matching::ProgressStep::EnRoute,
+            pb::Outcome::Unspecified,
+        ))
+        .await
+        .unwrap();
+    let err = apps[0].report_position(ping(95.0)).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
-    app.report_position(ping(talgar.lat + 0.01)).await.unwrap();
+    apps[0]
+        .report_position(ping(talgar.lat + 0.01))
+        .await
+        .unwrap();
     let live = tokio::time::timeout(Duration::from_secs(5), positions.next())
         .await
         .expect("a live position")
         .unwrap();
     let fix = pb::LatLng::decode(live.payload.as_ref()).unwrap();
     assert!((fix.latitude - (talgar.lat + 0.01)).abs() < 1e-9);
-    app.update_progress(progress(
-        matching::ProgressStep::OnSite,
-        pb::Outcome::Unspecified,
-    ))
-    .await
-    .unwrap();
-    let done = app
+    apps[0]
+        .update_progress(progress(
+            matching::ProgressStep::OnSite,
+            pb::Outcome::Unspecified,
+        ))
+        .await
+        .unwrap();
+    let done = apps[0]
         .update_progress(progress(
             matching::ProgressStep::Completed,
             pb::Outcome::Helped,

@@ -43,7 +43,6 @@ async fn a_resumed_stream_delivers_what_was_missed_exactly_once() {
     let system = System::start().await;
     let mut roster_client = system.roster_client().await;
     let mut intake_client = system.intake_client().await;
-    let mut app = system.assignment_client().await;
 
     let talgar = find("Talghar", "Almaty Region");
     let org = create_organization(
@@ -76,6 +75,7 @@ async fn a_resumed_stream_delivers_what_was_missed_exactly_once() {
         .unwrap()
         .into_inner();
     system.wait_roster_published(2).await;
+    let mut app = system.volunteer_app(&volunteer.name).await;
     let connect = |cursor: &str| matching::StreamOffersRequest {
         volunteer: volunteer.name.clone(),
         cursor: cursor.to_string(),

@@ -12,16 +12,25 @@ use uuid::Uuid;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use komek_proto::access::v1 as access;
+use komek_proto::access::v1::access_service_client::AccessServiceClient;
 use komek_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use komek_proto::matching::v1::assignment_service_client::AssignmentServiceClient;
+use komek_proto::matching::v1::dispatch_service_client::DispatchServiceClient;
+use komek_proto::partner::v1::partner_service_client::PartnerServiceClient;
 use komek_proto::roster::v1::roster_service_client::RosterServiceClient;
 use komek_proto::triage::v1::triage_service_client::TriageServiceClient;
 use komek_runtime::CancellationToken;
+use komek_runtime::auth::{self, Bearer, Role};
 use komek_runtime::config::Base;
 use komek_testkit::{Nats, TestDb};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
+
+/// A channel whose calls carry a credential.
+pub type Authed = InterceptedService<Channel, Bearer>;
 
 /// The four services, started against real NATS and PostgreSQL.
 pub struct System {
@@ -31,8 +40,35 @@ pub struct System {
     pub triage: SocketAddr,
     pub roster: SocketAddr,
     pub matching: SocketAddr,
+    /// The credential operator-side clients use: a dispatcher's API key.
+    pub dispatcher_key: String,
     shutdown: CancellationToken,
     servers: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
+}
+
+/// The bootstrap admin credential of test systems.
+pub const ADMIN_KEY: &str = "test-bootstrap-admin-key-0123456789abcdef";
+
+/// Authentication settings of test systems: a fresh pepper and service secret per process.
+pub fn test_auth() -> auth::Config {
+    use base64::Engine;
+    static SECRETS: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    let (pepper, service) = SECRETS.get_or_init(|| {
+        let key = || {
+            let bytes: Vec<u8> = [Uuid::new_v4(), Uuid::new_v4()]
+                .iter()
+                .flat_map(|u| *u.as_bytes())
+                .collect();
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        };
+        (key(), key())
+    });
+    auth::Config {
+        key_pepper: pepper.clone(),
+        bootstrap_admin_key: ADMIN_KEY.into(),
+        service_secret: service.clone(),
+        ..Default::default()
+    }
 }
 
 /// Settings every service of a test system shares.
@@ -42,8 +78,17 @@ pub fn base(nats: &Nats, db: &TestDb) -> Base {
         nats_url: nats.url(),
         database_max_connections: 8,
         shutdown_grace_secs: 10,
+        auth: test_auth(),
         ..Base::default()
     }
+}
+
+/// A client of `addr` whose calls carry `credential`.
+pub async fn authed(addr: SocketAddr, credential: &str) -> Authed {
+    InterceptedService::new(
+        connect(addr).await.unwrap(),
+        Bearer::new(credential).unwrap(),
+    )
 }
 
 async fn listener() -> (TcpListener, SocketAddr) {
@@ -112,6 +157,10 @@ impl System {
         let mut config = komek_matching::Config {
             base: base(&nats, &db),
             keepalive_secs: 2,
+            intake: komek_runtime::config::Upstream {
+                url: format!("http://{intake}"),
+                ..Default::default()
+            },
             ..Default::default()
         };
         tune(&mut config);
@@ -120,20 +169,80 @@ impl System {
             tokio::spawn(komek_matching::serve(config, l, shutdown.clone())),
         ));
 
-        let system = Self {
+        let mut system = Self {
             nats,
             db,
             intake,
             triage,
             roster,
             matching,
+            dispatcher_key: String::new(),
             shutdown,
             servers,
         };
         for addr in [intake, triage, roster, matching] {
             system.wait_serving(addr).await;
         }
+        system.dispatcher_key = system
+            .issue_key(Role::Dispatcher, "dispatchers/test-operator", &[])
+            .await;
         system
+    }
+
+    /// Issues an API key as the bootstrap admin and waits until every service knows it.
+    /// Returns the credential.
+    pub async fn issue_key(&self, role: Role, subject: &str, regions: &[&str]) -> String {
+        let reply = self
+            .access_client(ADMIN_KEY)
+            .await
+            .create_api_key(access::CreateApiKeyRequest {
+                request_id: Uuid::new_v4().to_string(),
+                api_key: Some(access::ApiKey {
+                    display_name: format!("test {subject}"),
+                    role: role.code(),
+                    subject: subject.into(),
+                    regions: regions.iter().map(|r| r.to_string()).collect(),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("issuing a {role:?} key for {subject}: {e:?}"))
+            .into_inner();
+        self.wait_key_known(&reply.secret).await;
+        reply.secret
+    }
+
+    /// Waits until every service accepts `credential` (keys reach services through the
+    /// access stream, a moment after they are issued).
+    pub async fn wait_key_known(&self, credential: &str) {
+        for addr in [self.intake, self.triage, self.roster, self.matching] {
+            let known = eventually(Duration::from_secs(30), || async move {
+                let mut client = AccessServiceClient::new(authed(addr, credential).await);
+                // Any answer but UNAUTHENTICATED means the service knows the key; services
+                // without AccessService answer UNIMPLEMENTED after the gate let the call in.
+                let code = match client.who_am_i(access::WhoAmIRequest {}).await {
+                    Ok(_) => tonic::Code::Ok,
+                    Err(status) => status.code(),
+                };
+                (code != tonic::Code::Unauthenticated).then_some(())
+            })
+            .await;
+            assert!(known.is_some(), "{addr} did not learn the key within 30 s");
+        }
+    }
+
+    /// The volunteer app of `volunteer` ("volunteers/{id}"), signed in with its own key.
+    pub async fn volunteer_app(&self, volunteer: &str) -> AssignmentServiceClient<Authed> {
+        let key = self.issue_key(Role::Volunteer, volunteer, &[]).await;
+        AssignmentServiceClient::new(authed(self.matching, &key).await)
+    }
+
+    pub async fn access_client(&self, credential: &str) -> AccessServiceClient<Authed> {
+        AccessServiceClient::new(authed(self.roster, credential).await)
+    }
+
+    pub async fn partner_client(&self, credential: &str) -> PartnerServiceClient<Authed> {
+        PartnerServiceClient::new(authed(self.intake, credential).await)
     }
 
     /// Waits until the server at `addr` answers health checks with SERVING.
@@ -159,28 +268,27 @@ impl System {
         panic!("server at {addr} did not become SERVING in 30 s");
     }
 
-    pub async fn intake_client(&self) -> IntakeServiceClient<Channel> {
-        IntakeServiceClient::new(connect(self.intake).await.unwrap())
+    /// Operator-side clients, signed in as the test dispatcher.
+    pub async fn intake_client(&self) -> IntakeServiceClient<Authed> {
+        IntakeServiceClient::new(authed(self.intake, &self.dispatcher_key).await)
     }
 
-    pub async fn triage_client(&self) -> TriageServiceClient<Channel> {
-        TriageServiceClient::new(connect(self.triage).await.unwrap())
+    pub async fn triage_client(&self) -> TriageServiceClient<Authed> {
+        TriageServiceClient::new(authed(self.triage, &self.dispatcher_key).await)
     }
 
-    pub async fn roster_client(&self) -> RosterServiceClient<Channel> {
-        RosterServiceClient::new(connect(self.roster).await.unwrap())
+    pub async fn roster_client(&self) -> RosterServiceClient<Authed> {
+        RosterServiceClient::new(authed(self.roster, &self.dispatcher_key).await)
     }
 
-    pub async fn dispatch_client(
-        &self,
-    ) -> komek_proto::matching::v1::dispatch_service_client::DispatchServiceClient<Channel> {
-        komek_proto::matching::v1::dispatch_service_client::DispatchServiceClient::new(
-            connect(self.matching).await.unwrap(),
-        )
+    /// AssignmentService as the dispatcher sees it: reading assignments. Volunteers' own calls
+    /// go through [`System::volunteer_app`].
+    pub async fn assignment_client(&self) -> AssignmentServiceClient<Authed> {
+        AssignmentServiceClient::new(authed(self.matching, &self.dispatcher_key).await)
     }
 
-    pub async fn assignment_client(&self) -> AssignmentServiceClient<Channel> {
-        AssignmentServiceClient::new(connect(self.matching).await.unwrap())
+    pub async fn dispatch_client(&self) -> DispatchServiceClient<Authed> {
+        DispatchServiceClient::new(authed(self.matching, &self.dispatcher_key).await)
     }
 
     /// Waits until the roster has published `changes` group-state events. Roster RPCs return
@@ -250,7 +358,7 @@ pub fn at(s: &Settlement) -> pb::LatLng {
 
 /// Registers an organisation working in `regions`.
 pub async fn create_organization(
-    client: &mut RosterServiceClient<Channel>,
+    client: &mut RosterServiceClient<Authed>,
     display_name: &str,
     kind: roster::OrganizationKind,
     regions: &[&str],
@@ -272,7 +380,7 @@ pub async fn create_organization(
 
 /// Registers a group based at `place` with a 150 km service area and room for two jobs.
 pub async fn create_group(
-    client: &mut RosterServiceClient<Channel>,
+    client: &mut RosterServiceClient<Authed>,
     org: &str,
     name: &str,
     place: &Settlement,
@@ -331,7 +439,7 @@ fn test_pii_keys() -> komek_intake::pii::Config {
 
 /// Creates a hotline request at `point` in `place`; `caller` is (name, phone), or anonymous.
 pub async fn create_request(
-    client: &mut IntakeServiceClient<Channel>,
+    client: &mut IntakeServiceClient<Authed>,
     caller: Option<(&str, &str)>,
     place: &Settlement,
     point: pb::LatLng,
@@ -371,7 +479,7 @@ pub async fn create_request(
 
 /// Polls GetRequest until `done` holds, for at most 30 s.
 pub async fn wait_request(
-    client: &IntakeServiceClient<Channel>,
+    client: &IntakeServiceClient<Authed>,
     name: &str,
     what: &str,
     done: impl Fn(&intake::Request) -> bool,

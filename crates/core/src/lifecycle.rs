@@ -133,6 +133,12 @@ impl AssignmentStatus {
         )
     }
 
+    /// The group has taken the job and not finished it: the only time it may see the caller's
+    /// contact.
+    pub const fn holds_contact(self) -> bool {
+        matches!(self, Self::Accepted | Self::EnRoute | Self::OnSite)
+    }
+
     /// Whether an assignment may move from `self` to `next`.
     pub fn can_become(self, next: AssignmentStatus) -> bool {
         use AssignmentStatus::*;
@@ -173,6 +179,17 @@ mod tests {
     fn aborted_assignment_returns_request_to_dispatching() {
         assert!(RequestStatus::InProgress.can_become(RequestStatus::Dispatching));
         assert!(AssignmentStatus::EnRoute.can_become(AssignmentStatus::Aborted));
+    }
+
+    #[test]
+    fn only_taken_unfinished_jobs_hold_the_contact() {
+        use AssignmentStatus::*;
+        let holding: Vec<_> = AssignmentStatus::ALL
+            .iter()
+            .copied()
+            .filter(|s| s.holds_contact())
+            .collect();
+        assert_eq!(holding, vec![Accepted, EnRoute, OnSite]);
     }
 
     #[test]

@@ -29,6 +29,49 @@ pub struct Base {
     pub shutdown_grace_secs: u64,
     /// Serve gRPC reflection (for grpcurl and similar tools).
     pub reflection: bool,
+    /// Credentials: key pepper, bootstrap admin key, service secret, rate limits.
+    pub auth: crate::auth::Config,
+    /// TLS for the gRPC listener; plain text when no certificate is given.
+    pub tls: Tls,
+    /// Largest request message accepted, in bytes; larger ones are refused (OUT_OF_RANGE).
+    pub max_message_bytes: usize,
+    /// Longest a unary call may run, in seconds; a client's shorter `grpc-timeout` wins.
+    pub request_timeout_secs: u64,
+}
+
+/// TLS settings of a listener (PEM files).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Tls {
+    /// Certificate chain of this server; with `key_file`, the listener speaks TLS only.
+    pub cert_file: String,
+    pub key_file: String,
+    /// CA that client certificates must chain to; set for mutual TLS between services.
+    pub client_ca_file: String,
+    /// With `client_ca_file`: also let clients without a certificate in (their certificates
+    /// are still checked when offered).
+    pub client_auth_optional: bool,
+}
+
+/// Another Komek service this one calls.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Upstream {
+    /// `http://host:port`, or `https://host:port` for TLS.
+    pub url: String,
+    /// CA to trust for the server's certificate (PEM); required with `https`.
+    pub ca_file: String,
+    /// This service's client certificate and key (PEM), for mutual TLS.
+    pub cert_file: String,
+    pub key_file: String,
+    /// Name to verify the server's certificate against, when not the URL's host.
+    pub domain: String,
+}
+
+impl Tls {
+    pub fn enabled(&self) -> bool {
+        !self.cert_file.is_empty() || !self.key_file.is_empty()
+    }
 }
 
 impl Default for Base {
@@ -41,6 +84,10 @@ impl Default for Base {
             log: Log::default(),
             shutdown_grace_secs: 20,
             reflection: true,
+            auth: crate::auth::Config::default(),
+            tls: Tls::default(),
+            max_message_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
         }
     }
 }

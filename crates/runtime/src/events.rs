@@ -33,6 +33,13 @@ pub mod subject {
     pub fn roster_group(group_id: &str) -> String {
         format!("{ROSTER_GROUP_PREFIX}.{group_id}")
     }
+
+    /// Followed by `.{key id}`; the access stream keeps only the last message per subject.
+    pub const ACCESS_KEY_PREFIX: &str = "komek.access.key";
+
+    pub fn access_key(key_id: &str) -> String {
+        format!("{ACCESS_KEY_PREFIX}.{key_id}")
+    }
 }
 
 /// Stream names.
@@ -40,6 +47,7 @@ pub mod streams {
     pub const REQUESTS: &str = "KOMEK_REQUESTS";
     pub const ASSIGNMENTS: &str = "KOMEK_ASSIGNMENTS";
     pub const ROSTER: &str = "KOMEK_ROSTER";
+    pub const ACCESS: &str = "KOMEK_ACCESS";
 }
 
 /// The JetStream stream definitions. Every service ensures all of them at start, so start order
@@ -68,6 +76,16 @@ fn stream_configs() -> Vec<stream::Config> {
             subjects: vec![format!("{}.>", subject::ROSTER_GROUP_PREFIX)],
             storage: stream::StorageType::File,
             // The latest state of each group is all a reader needs to rebuild.
+            max_messages_per_subject: 1,
+            duplicate_window,
+            ..Default::default()
+        },
+        stream::Config {
+            name: streams::ACCESS.into(),
+            subjects: vec![format!("{}.>", subject::ACCESS_KEY_PREFIX)],
+            storage: stream::StorageType::File,
+            // The latest state of each key, revoked ones included, so a revocation is never
+            // forgotten.
             max_messages_per_subject: 1,
             duplicate_window,
             ..Default::default()

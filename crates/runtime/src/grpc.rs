@@ -1,23 +1,110 @@
 //! gRPC serving shared by all services: standard health (`grpc.health.v1`), reflection over the
-//! Komek descriptor set, graceful shutdown, and one mapping of domain errors to status codes.
+//! Komek descriptor set, the authentication gate, TLS, graceful shutdown, and one mapping of
+//! domain errors to status codes.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::service::RoutesBuilder;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity, ServerTlsConfig};
 use tonic::{Code, Status};
 use tonic_health::ServingStatus;
 use tonic_types::{ErrorDetails, StatusExt};
 
-/// Serves `routes` on `listener` until `shutdown`, with health and (optionally) reflection.
-/// `service_names` are the fully qualified gRPC service names reported SERVING.
+use crate::auth::gate::{Gate, GateLayer};
+use crate::config::{Base, Tls, Upstream};
+
+/// How a listener serves: reflection, TLS, the longest unary call, and the gate.
+pub struct Listening<'a> {
+    pub reflection: bool,
+    pub tls: &'a Tls,
+    pub request_timeout: Duration,
+    pub gate: Arc<Gate>,
+}
+
+impl<'a> Listening<'a> {
+    /// The service's main listener as its base settings describe it.
+    pub fn of(base: &'a Base, gate: Arc<Gate>) -> Self {
+        Self {
+            reflection: base.reflection,
+            tls: &base.tls,
+            request_timeout: Duration::from_secs(base.request_timeout_secs.max(1)),
+            gate,
+        }
+    }
+}
+
+fn read_pem(path: &str, what: &str) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {what} {path}"))
+}
+
+/// The rustls server configuration of `tls`, or None for plain text.
+pub fn server_tls(tls: &Tls) -> anyhow::Result<Option<ServerTlsConfig>> {
+    if !tls.enabled() {
+        return Ok(None);
+    }
+    anyhow::ensure!(
+        !tls.cert_file.is_empty() && !tls.key_file.is_empty(),
+        "setting `tls`: cert_file and key_file go together"
+    );
+    let identity = Identity::from_pem(
+        read_pem(&tls.cert_file, "tls.cert_file")?,
+        read_pem(&tls.key_file, "tls.key_file")?,
+    );
+    let mut config = ServerTlsConfig::new().identity(identity);
+    if !tls.client_ca_file.is_empty() {
+        let ca = Certificate::from_pem(read_pem(&tls.client_ca_file, "tls.client_ca_file")?);
+        config = config
+            .client_ca_root(ca)
+            .client_auth_optional(tls.client_auth_optional);
+    }
+    Ok(Some(config))
+}
+
+/// A channel to another service, connected on first use, with TLS (and a client certificate
+/// for mutual TLS) when the upstream says so.
+pub fn upstream_channel(upstream: &Upstream) -> anyhow::Result<Channel> {
+    let mut endpoint = Channel::from_shared(upstream.url.clone())
+        .with_context(|| format!("upstream url {:?}", upstream.url))?
+        .connect_timeout(Duration::from_secs(5));
+    if upstream.url.starts_with("https://") {
+        anyhow::ensure!(
+            !upstream.ca_file.is_empty(),
+            "upstream {}: https needs ca_file",
+            upstream.url
+        );
+        let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read_pem(
+            &upstream.ca_file,
+            "ca_file",
+        )?));
+        if !upstream.cert_file.is_empty() {
+            tls = tls.identity(Identity::from_pem(
+                read_pem(&upstream.cert_file, "cert_file")?,
+                read_pem(&upstream.key_file, "key_file")?,
+            ));
+        }
+        if !upstream.domain.is_empty() {
+            tls = tls.domain_name(upstream.domain.clone());
+        }
+        endpoint = endpoint.tls_config(tls)?;
+    }
+    Ok(endpoint.connect_lazy())
+}
+
+/// Serves `routes` on `listener` until `shutdown`, with health and (optionally) reflection,
+/// every other call passing the gate. `service_names` are the fully qualified gRPC service
+/// names reported SERVING.
 pub async fn serve(
     listener: TcpListener,
     mut routes: RoutesBuilder,
     service_names: &[&'static str],
-    reflection: bool,
+    listening: Listening<'_>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let (reporter, health) = tonic_health::server::health_reporter();
@@ -30,7 +117,7 @@ pub async fn serve(
         .set_service_status("", ServingStatus::Serving)
         .await;
     routes.add_service(health);
-    if reflection {
+    if listening.reflection {
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(komek_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -39,7 +126,8 @@ pub async fn serve(
     }
 
     let addr: SocketAddr = listener.local_addr()?;
-    tracing::info!(%addr, services = ?service_names, "grpc listening");
+    let tls = server_tls(listening.tls)?;
+    tracing::info!(%addr, services = ?service_names, tls = tls.is_some(), "grpc listening");
     let stopping = async move {
         shutdown.cancelled().await;
         // Tell load balancers first, then stop accepting and let in-flight calls finish.
@@ -52,7 +140,14 @@ pub async fn serve(
             .set_service_status("", ServingStatus::NotServing)
             .await;
     };
-    tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        server = server.tls_config(tls)?;
+    }
+    server
+        // Applies to unary calls and to a stream's first response, not to a stream's life.
+        .timeout(listening.request_timeout)
+        .layer(GateLayer::new(listening.gate))
         .add_routes(routes.routes())
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopping)
         .await?;

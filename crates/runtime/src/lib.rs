@@ -6,6 +6,7 @@
 //! [`service::Background::serve_then_drain`]: gRPC with health and reflection until the shutdown
 //! token is cancelled, then the background tasks.
 
+pub mod auth;
 pub mod config;
 pub mod convert;
 pub mod db;

@@ -2,6 +2,7 @@
 //! stop after the gRPC server has drained, and the outbox relay.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -9,18 +10,27 @@ use sqlx::migrate::Migrator;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::auth::Credentials;
+use crate::auth::gate::Gate;
+use crate::auth::keyring::{self, Keyring};
 use crate::config::Base;
 use crate::db;
 use crate::events::{Bus, OutboxRelay};
+use crate::grpc::Listening;
 
-/// Database pool (in the service's schema, migrated) and event bus of a service.
+/// Database pool (in the service's schema, migrated), event bus and credentials of a service.
 pub struct Deps {
     pub pool: PgPool,
     pub bus: Bus,
+    pub credentials: Credentials,
+    /// Every API key, kept current from the access stream once serving starts.
+    pub keyring: Arc<Keyring>,
 }
 
 impl Deps {
     pub async fn connect(base: &Base, schema: &str, migrator: &Migrator) -> anyhow::Result<Self> {
+        // Refuse to start without credentials before touching anything else.
+        let credentials = Credentials::from_config(&base.auth)?;
         let pool = db::connect_and_migrate(
             &base.database_url,
             schema,
@@ -29,7 +39,21 @@ impl Deps {
         )
         .await?;
         let bus = Bus::connect(&base.nats_url, &format!("komek-{schema}")).await?;
-        Ok(Self { pool, bus })
+        Ok(Self {
+            pool,
+            bus,
+            credentials,
+            keyring: Arc::new(Keyring::default()),
+        })
+    }
+
+    /// The gate for this service's listeners.
+    pub fn gate(&self, base: &Base) -> Arc<Gate> {
+        Arc::new(Gate::new(
+            self.credentials.clone(),
+            self.keyring.clone(),
+            base.auth.rate_limits.clone(),
+        ))
     }
 }
 
@@ -72,17 +96,31 @@ impl Background {
         self.tracker.spawn(relay.run(self.stop.clone()));
     }
 
+    /// Starts following the access stream and waits (at most 10 s) until the keys that exist
+    /// now are known, so a valid key works from the first call.
+    pub async fn start_keyring(&self, deps: &Deps) -> anyhow::Result<()> {
+        let head = keyring::head(&deps.bus).await?;
+        self.spawn(deps.keyring.clone().follow(deps.bus.clone(), self.token()));
+        if !deps.keyring.wait_for(head, Duration::from_secs(10)).await {
+            tracing::warn!(head, "keys not all read in 10 s; serving anyway");
+        }
+        Ok(())
+    }
+
     /// Serves gRPC on `listener` until `shutdown`, then stops the background tasks: the order
     /// every service shuts down in.
     pub async fn serve_then_drain(
         self,
+        deps: &Deps,
         base: &Base,
         listener: tokio::net::TcpListener,
         routes: tonic::service::RoutesBuilder,
         service_names: &[&'static str],
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        crate::grpc::serve(listener, routes, service_names, base.reflection, shutdown).await?;
+        self.start_keyring(deps).await?;
+        let listening = Listening::of(base, deps.gate(base));
+        crate::grpc::serve(listener, routes, service_names, listening, shutdown).await?;
         self.drain(Duration::from_secs(base.shutdown_grace_secs))
             .await;
         Ok(())

@@ -136,6 +136,7 @@ async fn offered(tx: &mut PgConnection, e: ev::AssignmentOffered) -> Result<(), 
             .as_ref()
             .and_then(|t| from_timestamp(t, "expire_time").ok()),
         at,
+        organization: parse_name("organizations", &e.organization, "organization").ok(),
     };
     store::set_assignment(tx, id, &update).await?;
     advance(tx, id, RequestStatus::Dispatching, "offered").await
@@ -170,6 +171,7 @@ async fn changed(tx: &mut PgConnection, e: ev::AssignmentChanged) -> Result<(), 
         distance_m: None,
         expire_at: None,
         at,
+        organization: None,
     };
     store::set_assignment(tx, id, &update).await?;
     let next = match status {

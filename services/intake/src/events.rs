@@ -58,5 +58,6 @@ pub fn status_changed(row: &RequestRow, previous: i16, reason: &str) -> ev::Requ
         outcome: row.outcome.into(),
         region: row.region.clone(),
         change_time: Some(timestamp(row.updated_at)),
+        actor: String::new(),
     }
 }

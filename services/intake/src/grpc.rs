@@ -14,6 +14,14 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use komek_core::AssignmentStatus;
+use komek_runtime::auth::gate::out_of_scope;
+use komek_runtime::auth::{self, Principal};
+
+/// How long RevealCaller waits for intake to learn of an accept.
+const REVEAL_WAIT: Duration = Duration::from_secs(5);
 
 use crate::ServiceArea;
 use crate::model::{ListFilter, NewRequest, RequestRow, SealedCaller};
@@ -48,27 +56,39 @@ impl Intake {
         }
     }
 
-    /// The API view of a stored request, with caller name and phone decrypted.
-    fn to_api(&self, row: &RequestRow) -> api::Request {
-        let mut out = to_api(row);
-        if let (Some(vault), Some(caller), Some(key_id)) = (
-            &self.vault,
-            out.caller.as_mut(),
-            row.caller_key_id.as_deref(),
-        ) {
-            let open =
-                |field: &str, sealed: &Option<Vec<u8>>| -> String {
-                    let Some(sealed) = sealed else {
-                        return String::new();
-                    };
-                    vault.open(key_id, row.id, field, sealed).unwrap_or_else(|err| {
+    /// Caller name and phone of a stored request, decrypted.
+    fn open_caller(&self, row: &RequestRow) -> (String, String) {
+        let (Some(vault), Some(key_id)) = (&self.vault, row.caller_key_id.as_deref()) else {
+            return (String::new(), String::new());
+        };
+        let open = |field: &str, sealed: &Option<Vec<u8>>| -> String {
+            let Some(sealed) = sealed else {
+                return String::new();
+            };
+            vault
+                .open(key_id, row.id, field, sealed)
+                .unwrap_or_else(|err| {
                     // The rest of the request is still useful; the log says which row to check.
                     tracing::error!(request = %row.id, error = %err, "caller data unreadable");
                     String::new()
                 })
-                };
-            caller.display_name = open("caller.display_name", &row.caller_name_enc);
-            caller.phone = open("caller.phone", &row.caller_phone_enc);
+        };
+        (
+            open("caller.display_name", &row.caller_name_enc),
+            open("caller.phone", &row.caller_phone_enc),
+        )
+    }
+
+    /// The API view of a stored request for `principal`: caller name and phone decrypted for
+    /// those who may see personal data; for others no caller identity and no address.
+    fn to_api(&self, row: &RequestRow, principal: &Principal) -> api::Request {
+        let mut out = to_api(row);
+        if principal.sees_personal_data() {
+            if let Some(caller) = out.caller.as_mut() {
+                (caller.display_name, caller.phone) = self.open_caller(row);
+            }
+        } else if let Some(location) = out.location.as_mut() {
+            location.address.clear();
         }
         out
     }
@@ -91,6 +111,7 @@ impl api::intake_service_server::IntakeService for Intake {
         &self,
         request: Request<api::CreateRequestRequest>,
     ) -> Result<Response<api::Request>, Status> {
+        let principal = auth::principal(&request)?;
         let req = request.into_inner();
         let new = validate_create(&req, self.area.as_ref(), self.vault.as_deref())?;
         let payload = fingerprint(req, self.vault.as_deref());
@@ -99,25 +120,28 @@ impl api::intake_service_server::IntakeService for Intake {
             .map_err(status_of)?;
         if created {
             self.bus.wake_outbox();
-            tracing::info!(request = %row.id, reference = %row.reference_code, "request created");
+            tracing::info!(request = %row.id, reference = %row.reference_code,
+                by = %principal.subject, "request created");
         }
-        Ok(Response::new(self.to_api(&row)))
+        Ok(Response::new(self.to_api(&row, &principal)))
     }
 
     async fn get_request(
         &self,
         request: Request<api::GetRequestRequest>,
     ) -> Result<Response<api::Request>, Status> {
+        let principal = auth::principal(&request)?;
         let id = parse_name("requests", &request.get_ref().name, "name")
             .map_err(|v| invalid_argument(&[v]))?;
         let row = store::get(&self.pool, id).await.map_err(status_of)?;
-        Ok(Response::new(self.to_api(&row)))
+        Ok(Response::new(self.to_api(&row, &principal)))
     }
 
     async fn list_requests(
         &self,
         request: Request<api::ListRequestsRequest>,
     ) -> Result<Response<api::ListRequestsResponse>, Status> {
+        let principal = auth::principal(&request)?;
         let req = request.into_inner();
         let filter = validate_list(&req, self.max_page_size)?;
         let rows = store::list(&self.pool, &filter).await.map_err(status_of)?;
@@ -129,7 +153,7 @@ impl api::intake_service_server::IntakeService for Intake {
             String::new()
         };
         Ok(Response::new(api::ListRequestsResponse {
-            requests: rows.iter().map(|r| self.to_api(r)).collect(),
+            requests: rows.iter().map(|r| self.to_api(r, &principal)).collect(),
             next_page_token,
         }))
     }
@@ -138,6 +162,7 @@ impl api::intake_service_server::IntakeService for Intake {
         &self,
         request: Request<api::CancelRequestRequest>,
     ) -> Result<Response<api::Request>, Status> {
+        let principal = auth::principal(&request)?;
         let req = request.into_inner();
         let mut violations = Vec::new();
         let id = parse_name("requests", &req.name, "name")
@@ -163,24 +188,91 @@ impl api::intake_service_server::IntakeService for Intake {
         let Some(id) = id.filter(|_| violations.is_empty()) else {
             return Err(invalid_argument(&violations));
         };
-        let row = store::cancel(&self.pool, id, reason, etag)
+        let row = store::cancel(&self.pool, id, reason, etag, &principal.subject)
             .await
             .map_err(status_of)?;
         self.bus.wake_outbox();
-        Ok(Response::new(self.to_api(&row)))
+        Ok(Response::new(self.to_api(&row, &principal)))
     }
 
     async fn find_by_reference(
         &self,
         request: Request<api::FindByReferenceRequest>,
     ) -> Result<Response<api::Request>, Status> {
+        let principal = auth::principal(&request)?;
         let code = ReferenceCode::parse(&request.get_ref().reference_code).map_err(|e| {
             invalid_argument(&[FieldViolation::new("reference_code", e.to_string())])
         })?;
         let row = store::find_by_reference(&self.pool, &code)
             .await
             .map_err(status_of)?;
-        Ok(Response::new(self.to_api(&row)))
+        Ok(Response::new(self.to_api(&row, &principal)))
+    }
+
+    async fn reveal_caller(
+        &self,
+        request: Request<api::RevealCallerRequest>,
+    ) -> Result<Response<api::Caller>, Status> {
+        let principal = auth::principal(&request)?;
+        if !principal.is_service("matching") {
+            return Err(out_of_scope(
+                "only the matching service reveals callers, for the group that accepted",
+            ));
+        }
+        let req = request.into_inner();
+        let mut v = Vec::new();
+        let id = parse_name("requests", &req.request, "request")
+            .map_err(|e| v.push(e))
+            .ok();
+        let assignment = parse_name("assignments", &req.assignment, "assignment")
+            .map_err(|e| v.push(e))
+            .ok();
+        parse_name("volunteers", &req.volunteer, "volunteer")
+            .map_err(|e| v.push(e))
+            .ok();
+        let (Some(id), Some(assignment)) = (id, assignment) else {
+            return Err(invalid_argument(&v));
+        };
+        if !v.is_empty() {
+            return Err(invalid_argument(&v));
+        }
+        // Intake learns of the accept from matching's event, a moment after matching committed
+        // it; wait that moment rather than refuse a contact that is due.
+        let deadline = tokio::time::Instant::now() + REVEAL_WAIT;
+        let row = loop {
+            let row = store::get(&self.pool, id).await.map_err(status_of)?;
+            let accepted = row.assignment_id == Some(assignment)
+                && AssignmentStatus::from_code(row.assignment_status.into())
+                    .is_some_and(|s| s.holds_contact());
+            if accepted {
+                break row;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Status::failed_precondition(format!(
+                    "{} is not the accepted assignment of {}",
+                    req.assignment, req.request
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        store::record_reveal(
+            &self.pool,
+            id,
+            assignment,
+            &req.volunteer,
+            &principal.subject,
+        )
+        .await
+        .map_err(internal)?;
+        let (display_name, phone) = self.open_caller(&row);
+        tracing::info!(request = %id, assignment = %assignment, volunteer = %req.volunteer,
+            "caller contact revealed");
+        Ok(Response::new(api::Caller {
+            display_name,
+            phone,
+            preferred_language: row.caller_language.into(),
+            anonymous: row.caller_anonymous,
+        }))
     }
 }
 
@@ -205,7 +297,7 @@ fn fingerprint(mut req: api::CreateRequestRequest, vault: Option<&Vault>) -> Vec
     req.encode_to_vec()
 }
 
-fn page_token(t: DateTime<Utc>, id: Uuid) -> String {
+pub(crate) fn page_token(t: DateTime<Utc>, id: Uuid) -> String {
     format!("{}.{}", t.timestamp_micros(), id.simple())
 }
 
@@ -461,7 +553,10 @@ fn validate_create(
     })
 }
 
-fn validate_list(req: &api::ListRequestsRequest, max_page_size: u32) -> Result<ListFilter, Status> {
+pub(crate) fn validate_list(
+    req: &api::ListRequestsRequest,
+    max_page_size: u32,
+) -> Result<ListFilter, Status> {
     let mut v = Vec::new();
     if req.page_size < 0 {
         v.push(FieldViolation::new("page_size", "must not be negative"));
@@ -527,6 +622,7 @@ fn validate_list(req: &api::ListRequestsRequest, max_page_size: u32) -> Result<L
         text: search,
         after,
         limit: i64::from(size.min(max_page_size)),
+        scope: Default::default(),
     })
 }
 

@@ -6,13 +6,16 @@ mod consumer;
 mod events;
 mod grpc;
 mod model;
+mod partner;
 pub mod pii;
 mod store;
 
 use komek_proto::intake::v1::intake_service_server::{IntakeServiceServer, SERVICE_NAME};
+use komek_proto::partner::v1::partner_service_server::{self, PartnerServiceServer};
 use komek_runtime::CancellationToken;
 use komek_runtime::config::Base;
 use komek_runtime::events::{self as bus_events, streams};
+use komek_runtime::grpc::Listening;
 use komek_runtime::service::{Background, Deps};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -33,6 +36,31 @@ pub struct Config {
     pub pii: pii::Config,
     /// Where requests may be located; coordinates outside are refused. None: anywhere.
     pub service_area: Option<ServiceArea>,
+    /// IANA zone whose calendar months partners' statistics use.
+    pub stats_time_zone: String,
+    /// A second listener serving only PartnerService (and health), for exposing to partner
+    /// organisations apart from the operators' API. PartnerService is on the main listener too.
+    pub partner_listener: Option<PartnerListener>,
+}
+
+/// The partner-facing listener.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PartnerListener {
+    pub listen: std::net::SocketAddr,
+    /// Reflection here is off unless asked for: outsiders need not see the whole API.
+    pub reflection: bool,
+    pub tls: komek_runtime::config::Tls,
+}
+
+impl Default for PartnerListener {
+    fn default() -> Self {
+        Self {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 50055)),
+            reflection: false,
+            tls: Default::default(),
+        }
+    }
 }
 
 /// A latitude/longitude box, in degrees.
@@ -68,14 +96,20 @@ impl Default for Config {
             max_page_size: 100,
             pii: pii::Config::default(),
             service_area: None,
+            stats_time_zone: "Asia/Almaty".into(),
+            partner_listener: None,
         }
     }
 }
 
-/// Binds `config.base.listen` and serves until `shutdown`.
+/// Binds `config.base.listen` (and the partner listener, if any) and serves until `shutdown`.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.base.listen).await?;
-    serve(config, listener, shutdown).await
+    let partner = match &config.partner_listener {
+        Some(p) => Some(TcpListener::bind(p.listen).await?),
+        None => None,
+    };
+    serve_with_partner(config, listener, partner, shutdown).await
 }
 
 /// Serves on `listener` until `shutdown`, then drains in-flight calls and background work.
@@ -84,6 +118,18 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    serve_with_partner(config, listener, None, shutdown).await
+}
+
+/// [`serve`], plus PartnerService alone on `partner_listener` when given.
+pub async fn serve_with_partner(
+    config: Config,
+    listener: TcpListener,
+    partner_listener: Option<TcpListener>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    komek_core::schedule::zone(&config.stats_time_zone)
+        .map_err(|_| anyhow::anyhow!("setting `stats_time_zone`: not an IANA time zone"))?;
     let deps = Deps::connect(&config.base, SCHEMA, &MIGRATOR).await?;
     let background = Background::new();
     background.spawn_relay(&deps);
@@ -121,9 +167,59 @@ pub async fn serve(
         config.service_area,
         vault,
     );
+    let partner = || {
+        PartnerServiceServer::new(partner::Partner::new(
+            deps.pool.clone(),
+            deps.bus.clone(),
+            config.max_page_size,
+            config.stats_time_zone.clone(),
+            shutdown.clone(),
+        ))
+        .max_decoding_message_size(config.base.max_message_bytes)
+    };
     let mut routes = tonic::service::RoutesBuilder::default();
-    routes.add_service(IntakeServiceServer::new(service));
-    background
-        .serve_then_drain(&config.base, listener, routes, &[SERVICE_NAME], shutdown)
+    routes.add_service(
+        IntakeServiceServer::new(service).max_decoding_message_size(config.base.max_message_bytes),
+    );
+    routes.add_service(partner());
+
+    background.start_keyring(&deps).await?;
+    let gate = deps.gate(&config.base);
+    let main = komek_runtime::grpc::serve(
+        listener,
+        routes,
+        &[SERVICE_NAME, partner_service_server::SERVICE_NAME],
+        Listening::of(&config.base, gate.clone()),
+        shutdown.clone(),
+    );
+    let outside = async {
+        let (Some(listener), Some(settings)) = (partner_listener, &config.partner_listener) else {
+            return Ok(());
+        };
+        let mut routes = tonic::service::RoutesBuilder::default();
+        routes.add_service(partner());
+        let listening = Listening {
+            reflection: settings.reflection,
+            tls: &settings.tls,
+            request_timeout: std::time::Duration::from_secs(
+                config.base.request_timeout_secs.max(1),
+            ),
+            gate: gate.clone(),
+        };
+        komek_runtime::grpc::serve(
+            listener,
+            routes,
+            &[partner_service_server::SERVICE_NAME],
+            listening,
+            shutdown.clone(),
+        )
         .await
+    };
+    tokio::try_join!(main, outside)?;
+    background
+        .drain(std::time::Duration::from_secs(
+            config.base.shutdown_grace_secs,
+        ))
+        .await;
+    Ok(())
 }

@@ -80,6 +80,8 @@ pub struct RequestRow {
     pub caller_key_id: Option<String>,
     pub caller_blind_index: Option<Vec<u8>>,
     pub merged_into: Option<Uuid>,
+    /// Organisations whose groups were offered the request (partner scope).
+    pub organizations: Vec<Uuid>,
 }
 
 /// Filters of ListRequests, already validated.
@@ -96,4 +98,40 @@ pub struct ListFilter {
     /// Keyset position: rows strictly older than this (created_at, id).
     pub after: Option<(DateTime<Utc>, Uuid)>,
     pub limit: i64,
+    pub scope: Scope,
+}
+
+/// Which requests a principal may see.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Scope {
+    #[default]
+    All,
+    /// A partner: requests its organisation's groups were offered, and requests in its regions.
+    Partner {
+        organization: Uuid,
+        regions: Vec<String>,
+    },
+}
+
+impl Scope {
+    pub fn covers(&self, row: &RequestRow) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Partner {
+                organization,
+                regions,
+            } => row.organizations.contains(organization) || regions.contains(&row.region),
+        }
+    }
+
+    /// The organisation and regions SQL filters on; no organisation means no restriction.
+    pub fn sql_args(&self) -> (Option<Uuid>, Vec<String>) {
+        match self {
+            Scope::All => (None, Vec::new()),
+            Scope::Partner {
+                organization,
+                regions,
+            } => (Some(*organization), regions.clone()),
+        }
+    }
 }

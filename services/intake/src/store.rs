@@ -7,6 +7,8 @@ use komek_runtime::events::{enqueue, subject};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+pub mod stats;
+
 use crate::events;
 use crate::model::{ListFilter, NewRequest, RequestRow};
 
@@ -132,6 +134,7 @@ pub async fn list(pool: &PgPool, f: &ListFilter) -> Result<Vec<RequestRow>, Erro
            AND ($7::timestamptz IS NULL OR created_at < $7) \
            AND ($8::text IS NULL OR description ILIKE $8 OR settlement ILIKE $8) \
            AND ($9::timestamptz IS NULL OR (created_at, id) < ($9, $10)) \
+           AND ($12::uuid IS NULL OR $12 = ANY (organizations) OR region = ANY ($13)) \
          ORDER BY created_at DESC, id DESC LIMIT $11",
     )
     .bind(&f.statuses)
@@ -145,6 +148,8 @@ pub async fn list(pool: &PgPool, f: &ListFilter) -> Result<Vec<RequestRow>, Erro
     .bind(after_t)
     .bind(after_id)
     .bind(f.limit)
+    .bind(f.scope.sql_args().0)
+    .bind(f.scope.sql_args().1)
     .fetch_all(pool)
     .await?;
     Ok(rows)
@@ -162,6 +167,7 @@ pub async fn cancel(
     id: Uuid,
     reason: &str,
     etag: Option<i64>,
+    actor: &str,
 ) -> Result<RequestRow, Error> {
     let mut tx = pool.begin().await?;
     let row: RequestRow = sqlx::query_as("SELECT * FROM requests WHERE id = $1 FOR UPDATE")
@@ -180,13 +186,15 @@ pub async fn cancel(
     if !current.can_become(RequestStatus::Cancelled) {
         return Err(Error::NotCancellable(current));
     }
-    let updated = set_status(&mut tx, &row, RequestStatus::Cancelled, reason).await?;
-    let updated: RequestRow =
-        sqlx::query_as("UPDATE requests SET cancel_reason = $2 WHERE id = $1 RETURNING *")
-            .bind(updated.id)
-            .bind(reason)
-            .fetch_one(&mut *tx)
-            .await?;
+    let updated = set_status_by(&mut tx, &row, RequestStatus::Cancelled, reason, actor).await?;
+    let updated: RequestRow = sqlx::query_as(
+        "UPDATE requests SET cancel_reason = $2, cancelled_by = $3 WHERE id = $1 RETURNING *",
+    )
+    .bind(updated.id)
+    .bind(reason)
+    .bind(actor)
+    .fetch_one(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(updated)
 }
@@ -211,21 +219,55 @@ pub async fn set_status(
     next: RequestStatus,
     reason: &str,
 ) -> Result<RequestRow, sqlx::Error> {
+    set_status_by(tx, row, next, reason, "").await
+}
+
+/// [`set_status`] on behalf of `actor`, which the event names. The first acceptance and the
+/// resolution are timestamped for partners' statistics.
+pub async fn set_status_by(
+    tx: &mut PgConnection,
+    row: &RequestRow,
+    next: RequestStatus,
+    reason: &str,
+    actor: &str,
+) -> Result<RequestRow, sqlx::Error> {
     let updated: RequestRow = sqlx::query_as(
-        "UPDATE requests SET status = $2, updated_at = now(), version = version + 1 \
+        "UPDATE requests SET status = $2, updated_at = now(), version = version + 1, \
+           assigned_at = CASE WHEN $2 = $3 THEN coalesce(assigned_at, now()) ELSE assigned_at END, \
+           resolved_at = CASE WHEN $2 = $4 THEN now() ELSE resolved_at END \
          WHERE id = $1 RETURNING *",
     )
     .bind(row.id)
     .bind(next.code() as i16)
+    .bind(RequestStatus::Assigned.code() as i16)
+    .bind(RequestStatus::Resolved.code() as i16)
     .fetch_one(&mut *tx)
     .await?;
-    enqueue(
-        tx,
-        subject::REQUEST_STATUS_CHANGED,
-        &events::status_changed(&updated, row.status, reason),
-    )
-    .await?;
+    let mut event = events::status_changed(&updated, row.status, reason);
+    event.actor = actor.to_string();
+    enqueue(tx, subject::REQUEST_STATUS_CHANGED, &event).await?;
     Ok(updated)
+}
+
+/// Records that the caller's contact was shown for `assignment`.
+pub async fn record_reveal(
+    pool: &PgPool,
+    request: Uuid,
+    assignment: Uuid,
+    volunteer: &str,
+    principal: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO caller_reveals (request_id, assignment_id, volunteer, principal) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(request)
+    .bind(assignment)
+    .bind(volunteer)
+    .bind(principal)
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// Triage's verdict.
@@ -260,6 +302,8 @@ pub struct AssignmentUpdate<'a> {
     pub distance_m: Option<f64>,
     pub expire_at: Option<chrono::DateTime<chrono::Utc>>,
     pub at: chrono::DateTime<chrono::Utc>,
+    /// The group's organisation, on offers: it joins the request's partner scope.
+    pub organization: Option<Uuid>,
 }
 
 pub async fn set_assignment(
@@ -272,7 +316,9 @@ pub async fn set_assignment(
            assignment_group_name = COALESCE($4, assignment_group_name), assignment_status = $5, \
            assignment_distance_m = COALESCE($6, assignment_distance_m), \
            assignment_expire_at = CASE WHEN $5 = 1 THEN $7 ELSE NULL END, \
-           assignment_updated_at = $8, updated_at = now(), version = version + 1 \
+           assignment_updated_at = $8, updated_at = now(), version = version + 1, \
+           organizations = CASE WHEN $9::uuid IS NULL OR $9 = ANY (organizations) \
+             THEN organizations ELSE array_append(organizations, $9) END \
          WHERE id = $1",
     )
     .bind(id)
@@ -283,6 +329,7 @@ pub async fn set_assignment(
     .bind(a.distance_m)
     .bind(a.expire_at)
     .bind(a.at)
+    .bind(a.organization)
     .execute(tx)
     .await?;
     Ok(())

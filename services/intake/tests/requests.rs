@@ -9,15 +9,37 @@ use komek_proto::intake::v1 as api;
 use komek_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use komek_proto::types::v1 as pb;
 use komek_runtime::CancellationToken;
+use komek_runtime::auth::Bearer;
 use komek_runtime::config::Base;
 use komek_testkit::{Nats, TestDb};
 use prost::Message;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tonic::Code;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
 use uuid::Uuid;
+
+const ADMIN: &str = "intake-tests-bootstrap-admin-key-0123456789";
+
+/// Settings of a test intake: its servers and fresh credentials.
+fn test_base(db: &TestDb, nats: &Nats) -> Base {
+    use base64::Engine;
+    Base {
+        database_url: db.url().into(),
+        nats_url: nats.url(),
+        auth: komek_runtime::auth::Config {
+            key_pepper: base64::engine::general_purpose::STANDARD
+                .encode(Uuid::new_v4().as_bytes().repeat(2)),
+            bootstrap_admin_key: ADMIN.into(),
+            ..Default::default()
+        },
+        ..Base::default()
+    }
+}
+
+type Client = IntakeServiceClient<InterceptedService<Channel, Bearer>>;
 
 struct Intake {
     _nats: Nats,
@@ -36,11 +58,7 @@ impl Intake {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let config = komek_intake::Config {
-            base: Base {
-                database_url: db.url().into(),
-                nats_url: nats.url(),
-                ..Base::default()
-            },
+            base: test_base(&db, &nats),
             pii,
             ..Default::default()
         };
@@ -62,10 +80,14 @@ impl Intake {
         Self::start_on(self._nats, self.db, pii).await
     }
 
-    async fn client(&self) -> IntakeServiceClient<Channel> {
+    async fn client(&self) -> Client {
         for _ in 0..200 {
-            if let Ok(c) = IntakeServiceClient::connect(format!("http://{}", self.addr)).await {
-                return c;
+            let channel = Channel::from_shared(format!("http://{}", self.addr))
+                .unwrap()
+                .connect()
+                .await;
+            if let Ok(channel) = channel {
+                return IntakeServiceClient::with_interceptor(channel, Bearer::new(ADMIN).unwrap());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -271,6 +293,10 @@ async fn binary_drains_and_exits_cleanly_on_sigterm() {
         .env("KOMEK_DATABASE_URL", db.url())
         .env("KOMEK_NATS_URL", nats.url())
         .env("KOMEK_LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "KOMEK_AUTH__KEY_PEPPER",
+            "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=",
+        )
         .kill_on_drop(true)
         .spawn()
         .unwrap();
@@ -669,11 +695,7 @@ async fn coordinates_outside_the_service_area_are_refused() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let config = komek_intake::Config {
-        base: Base {
-            database_url: db.url().into(),
-            nats_url: nats.url(),
-            ..Base::default()
-        },
+        base: test_base(&db, &nats),
         service_area: Some(komek_intake::ServiceArea::KAZAKHSTAN),
         ..Default::default()
     };

@@ -23,6 +23,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use komek_runtime::auth::gate::out_of_scope;
+use komek_runtime::auth::{self, Principal};
+
+use crate::contact::Callers;
 use crate::index::{self, GroupIndex};
 use crate::ladder;
 use crate::matcher::Matcher;
@@ -35,6 +39,7 @@ pub struct Assignments {
     matcher: Arc<Matcher>,
     keepalive: Duration,
     shutdown: CancellationToken,
+    callers: Callers,
 }
 
 impl Assignments {
@@ -45,6 +50,7 @@ impl Assignments {
         matcher: Arc<Matcher>,
         keepalive: Duration,
         shutdown: CancellationToken,
+        callers: Callers,
     ) -> Self {
         Self {
             pool,
@@ -53,7 +59,18 @@ impl Assignments {
             matcher,
             keepalive,
             shutdown,
+            callers,
         }
+    }
+
+    /// The assignment as its group sees it: with the caller's contact once the group holds
+    /// the job.
+    async fn for_group(&self, row: &AssignmentRow, volunteer: Uuid) -> api::Assignment {
+        let mut out = to_api(row);
+        if AssignmentStatus::from_code(row.status.into()).is_some_and(|s| s.holds_contact()) {
+            out.caller_contact = self.callers.reveal(row, volunteer).await;
+        }
+        out
     }
 
     /// Validates an accept or decline and locks the open offer it answers. `Ok(Err(row))` is a
@@ -72,7 +89,7 @@ impl Assignments {
             .index
             .is_member(a.volunteer, &name("groups", row.group_id))
         {
-            return Err(Status::permission_denied(
+            return Err(out_of_scope(
                 "the volunteer is not a member of the group this offer was made to",
             ));
         }
@@ -108,26 +125,39 @@ struct Answer {
     volunteer: Uuid,
 }
 
+/// The volunteer a call acts as: the signed-in one. A `volunteer` field, when given, must name
+/// the same volunteer: nobody answers for someone else.
+fn acting_volunteer(principal: &Principal, field: &str) -> Result<Uuid, Status> {
+    let me = principal
+        .volunteer()
+        .ok_or_else(|| out_of_scope("only a volunteer acts on offers"))?;
+    if field.is_empty() || field == principal.subject {
+        Ok(me)
+    } else {
+        Err(out_of_scope(format!(
+            "signed in as {}, cannot act as {field}",
+            principal.subject
+        )))
+    }
+}
+
 fn validate_answer(
     name: &str,
     request_id: &str,
-    volunteer: &str,
+    volunteer: Uuid,
     mut v: Vec<FieldViolation>,
 ) -> Result<Answer, Status> {
     let id = parse_name("assignments", name, "name")
         .map_err(|e| v.push(e))
         .ok();
     let key = parse_request_id(request_id).map_err(|e| v.push(e)).ok();
-    let volunteer = parse_name("volunteers", volunteer, "volunteer")
-        .map_err(|e| v.push(e))
-        .ok();
     if !v.is_empty() {
         return Err(invalid_argument(&v));
     }
     Ok(Answer {
         id: id.unwrap(),
         key: key.unwrap(),
-        volunteer: volunteer.unwrap(),
+        volunteer,
     })
 }
 
@@ -211,8 +241,8 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         &self,
         request: Request<api::StreamOffersRequest>,
     ) -> Result<Response<Self::StreamOffersStream>, Status> {
-        let volunteer = parse_name("volunteers", &request.get_ref().volunteer, "volunteer")
-            .map_err(|v| invalid_argument(&[v]))?;
+        let volunteer =
+            acting_volunteer(&auth::principal(&request)?, &request.get_ref().volunteer)?;
         let resume = match request.get_ref().cursor.as_str() {
             "" => None,
             c => Some(decode_cursor(c).ok_or_else(|| {
@@ -387,14 +417,19 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         &self,
         request: Request<api::AcceptOfferRequest>,
     ) -> Result<Response<api::Assignment>, Status> {
+        let principal = auth::principal(&request)?;
         let req = request.into_inner();
-        let answer = validate_answer(&req.name, &req.request_id, &req.volunteer, vec![])?;
+        let volunteer = acting_volunteer(&principal, &req.volunteer)?;
+        let answer = validate_answer(&req.name, &req.request_id, volunteer, vec![])?;
         let mut tx = self.pool.begin().await.map_err(internal)?;
         let offer = match self.answer(&mut tx, &answer, "accept").await? {
             Ok(offer) => offer,
-            Err(current) => return Ok(Response::new(to_api(&current))),
+            Err(current) => {
+                drop(tx);
+                return Ok(Response::new(self.for_group(&current, volunteer).await));
+            }
         };
-        let reason = format!("accepted by {}", req.volunteer);
+        let reason = format!("accepted by {}", principal.subject);
         // The group keeps the capacity unit the offer took.
         let accepted = store::set_status(
             &mut tx,
@@ -415,14 +450,16 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         tx.commit().await.map_err(internal)?;
         self.bus.wake_outbox();
         tracing::info!(assignment = %offer.id, request = %offer.request_id, "offer accepted");
-        Ok(Response::new(to_api(&accepted)))
+        Ok(Response::new(self.for_group(&accepted, volunteer).await))
     }
 
     async fn decline_offer(
         &self,
         request: Request<api::DeclineOfferRequest>,
     ) -> Result<Response<api::Assignment>, Status> {
+        let principal = auth::principal(&request)?;
         let req = request.into_inner();
+        let volunteer = acting_volunteer(&principal, &req.volunteer)?;
         let reason = req.reason.trim();
         let mut v = Vec::new();
         if reason.chars().count() > 500 || reason.chars().any(char::is_control) {
@@ -431,16 +468,16 @@ impl api::assignment_service_server::AssignmentService for Assignments {
                 "at most 500 printable characters",
             ));
         }
-        let answer = validate_answer(&req.name, &req.request_id, &req.volunteer, v)?;
+        let answer = validate_answer(&req.name, &req.request_id, volunteer, v)?;
         let mut tx = self.pool.begin().await.map_err(internal)?;
         let offer = match self.answer(&mut tx, &answer, "decline").await? {
             Ok(offer) => offer,
             Err(current) => return Ok(Response::new(to_api(&current))),
         };
         let reason = if reason.is_empty() {
-            format!("declined by {}", req.volunteer)
+            format!("declined by {}", principal.subject)
         } else {
-            format!("declined by {}: {reason}", req.volunteer)
+            format!("declined by {}: {reason}", principal.subject)
         };
         // The request moves on to the next group in the same transaction.
         let declined = ladder::close_and_move_on(
@@ -462,7 +499,9 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         &self,
         request: Request<api::UpdateProgressRequest>,
     ) -> Result<Response<api::Assignment>, Status> {
+        let principal = auth::principal(&request)?;
         let req = request.into_inner();
+        let volunteer = acting_volunteer(&principal, &req.volunteer)?;
         let mut v = Vec::new();
         let next = match api::ProgressStep::try_from(req.step) {
             Ok(api::ProgressStep::EnRoute) => Some(AssignmentStatus::EnRoute),
@@ -519,7 +558,7 @@ impl api::assignment_service_server::AssignmentService for Assignments {
                 })
                 .ok()
         };
-        let answer = validate_answer(&req.name, &req.request_id, &req.volunteer, v)?;
+        let answer = validate_answer(&req.name, &req.request_id, volunteer, v)?;
         let next = next.expect("validated");
 
         let mut tx = self.pool.begin().await.map_err(internal)?;
@@ -529,12 +568,12 @@ impl api::assignment_service_server::AssignmentService for Assignments {
             .ok_or_else(|| Status::not_found("assignment not found"))?;
         let group = name("groups", row.group_id);
         if !self.index.is_member(answer.volunteer, &group) {
-            return Err(Status::permission_denied(
+            return Err(out_of_scope(
                 "the volunteer is not a member of the group doing this job",
             ));
         }
         let step = format!("progress:{}", req.step);
-        if !store::record_action(&mut tx, answer.key, answer.id, &step, &req.volunteer)
+        if !store::record_action(&mut tx, answer.key, answer.id, &step, &principal.subject)
             .await
             .map_err(internal)?
         {
@@ -600,6 +639,8 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         &self,
         request: Request<api::ReportPositionRequest>,
     ) -> Result<Response<api::ReportPositionResponse>, Status> {
+        let principal = auth::principal(&request)?;
+        let volunteer = acting_volunteer(&principal, "")?;
         let req = request.into_inner();
         let mut v = Vec::new();
         let id = parse_name("assignments", &req.name, "name")
@@ -638,6 +679,18 @@ impl api::assignment_service_server::AssignmentService for Assignments {
             return Err(invalid_argument(&v));
         }
         let (id, point, at) = (id.unwrap(), point.unwrap(), at.unwrap());
+        let row = store::get(&self.pool, id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| Status::not_found("assignment not found"))?;
+        if !self
+            .index
+            .is_member(volunteer, &name("groups", row.group_id))
+        {
+            return Err(out_of_scope(
+                "the volunteer is not a member of the group doing this job",
+            ));
+        }
         let status = store::record_position(&self.pool, id, point.lat(), point.lon(), at)
             .await
             .map_err(internal)?;
@@ -670,11 +723,26 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         &self,
         request: Request<api::GetAssignmentRequest>,
     ) -> Result<Response<api::Assignment>, Status> {
+        let principal = auth::principal(&request)?;
         let id: Uuid = parse_name("assignments", &request.get_ref().name, "name")
             .map_err(|v| invalid_argument(&[v]))?;
-        match store::get(&self.pool, id).await.map_err(internal)? {
-            Some(row) => Ok(Response::new(to_api(&row))),
-            None => Err(Status::not_found("assignment not found")),
+        let row = store::get(&self.pool, id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| Status::not_found("assignment not found"))?;
+        match principal.volunteer() {
+            // Dispatchers and admins read any assignment; the caller they see in intake.
+            None => Ok(Response::new(to_api(&row))),
+            Some(volunteer)
+                if self
+                    .index
+                    .is_member(volunteer, &name("groups", row.group_id)) =>
+            {
+                Ok(Response::new(self.for_group(&row, volunteer).await))
+            }
+            Some(_) => Err(out_of_scope(
+                "the volunteer is not a member of the group of this assignment",
+            )),
         }
     }
 }

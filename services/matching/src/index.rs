@@ -26,6 +26,8 @@ use uuid::Uuid;
 pub struct IndexedGroup {
     pub id: Uuid,
     pub display_name: String,
+    /// "organizations/{organization}".
+    pub organization: String,
     pub members: Vec<Uuid>,
     pub revision: i64,
     /// Minutes the group rests after finishing a job.
@@ -144,6 +146,7 @@ impl GroupIndex {
             IndexedGroup {
                 id,
                 display_name: state.display_name.clone(),
+                organization: state.organization.clone(),
                 members,
                 revision: state.revision,
                 rest_minutes: state.rest_minutes.max(0),

@@ -6,6 +6,7 @@
 mod assignment;
 mod campaign;
 mod closures;
+mod contact;
 mod dispatch;
 mod index;
 mod ladder;
@@ -18,7 +19,7 @@ use std::time::Duration;
 use komek_proto::matching::v1::assignment_service_server::{self, AssignmentServiceServer};
 use komek_proto::matching::v1::dispatch_service_server::{self, DispatchServiceServer};
 use komek_runtime::CancellationToken;
-use komek_runtime::config::Base;
+use komek_runtime::config::{Base, Upstream};
 use komek_runtime::events::{self as bus_events, streams, subject};
 use komek_runtime::service::{Background, Deps};
 use serde::{Deserialize, Serialize};
@@ -44,6 +45,8 @@ pub struct Config {
     /// A group's reported location older than this, in seconds, makes it ineligible until it
     /// reports again. Groups that never report are placed at their base.
     pub location_max_age_secs: u64,
+    /// Intake, asked for a caller's contact when a group accepts.
+    pub intake: Upstream,
 }
 
 /// How long a group has to answer an offer, by priority, in seconds.
@@ -90,6 +93,10 @@ impl Default for Config {
             max_attempts: 5,
             expiry_sweep_ms: 5000,
             location_max_age_secs: 3600,
+            intake: Upstream {
+                url: "http://127.0.0.1:50051".into(),
+                ..Default::default()
+            },
         }
     }
 }
@@ -163,19 +170,24 @@ pub async fn serve(
         matcher.clone(),
         Duration::from_secs(config.keepalive_secs.max(1)),
         shutdown.clone(),
+        contact::Callers::new(&config.intake, deps.credentials.clone())?,
     );
+    let max = config.base.max_message_bytes;
     let mut routes = tonic::service::RoutesBuilder::default();
-    routes.add_service(AssignmentServiceServer::new(assignments));
-    routes.add_service(DispatchServiceServer::new(dispatch::Dispatch::new(
-        deps.pool.clone(),
-        deps.bus.clone(),
-        matcher,
-    )));
+    routes.add_service(AssignmentServiceServer::new(assignments).max_decoding_message_size(max));
+    routes.add_service(
+        DispatchServiceServer::new(dispatch::Dispatch::new(
+            deps.pool.clone(),
+            deps.bus.clone(),
+            matcher,
+        ))
+        .max_decoding_message_size(max),
+    );
     let names = [
         assignment_service_server::SERVICE_NAME,
         dispatch_service_server::SERVICE_NAME,
     ];
     background
-        .serve_then_drain(&config.base, listener, routes, &names, shutdown)
+        .serve_then_drain(&deps, &config.base, listener, routes, &names, shutdown)
         .await
 }

@@ -288,10 +288,10 @@ impl Matcher {
         let request_id = job.request_id;
         let location = job.location.clone();
         let point = location.point.unwrap_or_default();
-        let display_name = self
+        let (display_name, organization) = self
             .index
             .get(group_id)
-            .map(|g| g.display_name)
+            .map(|g| (g.display_name, g.organization))
             .unwrap_or_default();
         let priority = Priority::from_code(job.priority).unwrap_or(Priority::Normal);
         let now = Utc::now();
@@ -355,6 +355,7 @@ impl Matcher {
             offer_time: Some(timestamp(row.offered_at)),
             expire_time: Some(timestamp(row.expire_at)),
             candidates,
+            organization,
         };
         enqueue(tx, subject::ASSIGNMENT_OFFERED, &event).await?;
         tracing::info!(

@@ -4,6 +4,8 @@ use chrono::Utc;
 use komek_core::{Availability, GeoPoint, Language, Skill};
 use komek_proto::roster::v1 as api;
 use komek_proto::types::v1 as pb;
+use komek_runtime::auth::gate::out_of_scope;
+use komek_runtime::auth::{self, Principal, Role};
 use komek_runtime::convert::{from_timestamp, name, parse_name, parse_request_id, timestamp};
 use komek_runtime::events::Bus;
 use komek_runtime::grpc::{FieldViolation, internal, invalid_argument};
@@ -36,18 +38,55 @@ impl Roster {
     }
 
     fn limit(&self, page_size: i32) -> Result<i64, Status> {
-        match page_size {
-            0 => Ok(i64::from(self.max_page_size.min(50))),
-            n if n < 0 => Err(invalid_argument(&[FieldViolation::new(
-                "page_size",
-                "must not be negative",
-            )])),
-            n => Ok(i64::from((n as u32).min(self.max_page_size))),
+        page_limit(page_size, self.max_page_size)
+    }
+
+    /// A volunteer acts on its own groups only; the other roles the matrix lets in act on any.
+    async fn require_member(&self, p: &Principal, group: Uuid) -> Result<(), Status> {
+        if p.role != Role::Volunteer {
+            return Ok(());
+        }
+        let member = match p.volunteer() {
+            Some(v) => store::is_member(&self.pool, group, v)
+                .await
+                .map_err(internal)?,
+            None => false,
+        };
+        if member {
+            Ok(())
+        } else {
+            Err(out_of_scope(format!("not a member of groups/{group}")))
         }
     }
 }
 
-fn status_of(err: store::Error) -> Status {
+/// A volunteer reads itself, a partner its own organisation; other roles anything.
+fn require_self(p: &Principal, collection: &str, id: Uuid) -> Result<(), Status> {
+    let own = match p.role {
+        Role::Volunteer => p.volunteer() == Some(id),
+        Role::Partner => p.organization() == Some(id),
+        _ => true,
+    };
+    if own {
+        Ok(())
+    } else {
+        Err(out_of_scope(format!("{collection}/{id} is not yours")))
+    }
+}
+
+/// A page size as asked, capped at `max`; 0 asks for the default.
+pub(crate) fn page_limit(page_size: i32, max: u32) -> Result<i64, Status> {
+    match page_size {
+        0 => Ok(i64::from(max.min(50))),
+        n if n < 0 => Err(invalid_argument(&[FieldViolation::new(
+            "page_size",
+            "must not be negative",
+        )])),
+        n => Ok(i64::from((n as u32).min(max))),
+    }
+}
+
+pub(crate) fn status_of(err: store::Error) -> Status {
     match err {
         store::Error::IdempotencyClash(_) => Status::already_exists(err.to_string()),
         store::Error::NotFound(_) => Status::not_found(err.to_string()),
@@ -56,11 +95,11 @@ fn status_of(err: store::Error) -> Status {
     }
 }
 
-fn name_arg(collection: &str, value: &str, field: &str) -> Result<Uuid, Status> {
+pub(crate) fn name_arg(collection: &str, value: &str, field: &str) -> Result<Uuid, Status> {
     parse_name(collection, value, field).map_err(|v| invalid_argument(&[v]))
 }
 
-fn page_after(token: &str) -> Result<Option<Uuid>, Status> {
+pub(crate) fn page_after(token: &str) -> Result<Option<Uuid>, Status> {
     if token.is_empty() {
         return Ok(None);
     }
@@ -472,6 +511,7 @@ impl api::roster_service_server::RosterService for Roster {
         request: Request<api::GetOrganizationRequest>,
     ) -> Result<Response<api::Organization>, Status> {
         let id = name_arg("organizations", &request.get_ref().name, "name")?;
+        require_self(&auth::principal(&request)?, "organizations", id)?;
         let row = store::get_organization(&self.pool, id)
             .await
             .map_err(status_of)?;
@@ -559,7 +599,9 @@ impl api::roster_service_server::RosterService for Roster {
         &self,
         request: Request<api::GetGroupRequest>,
     ) -> Result<Response<api::Group>, Status> {
+        let principal = auth::principal(&request)?;
         let id = name_arg("groups", &request.get_ref().name, "name")?;
+        self.require_member(&principal, id).await?;
         let group = store::get_group(&self.pool, id).await.map_err(status_of)?;
         Ok(Response::new(group_to_api(&group)))
     }
@@ -667,8 +709,10 @@ impl api::roster_service_server::RosterService for Roster {
         &self,
         request: Request<api::SetGroupAvailabilityRequest>,
     ) -> Result<Response<api::Group>, Status> {
+        let principal = auth::principal(&request)?;
         let req = request.into_inner();
         let id = name_arg("groups", &req.name, "name")?;
+        self.require_member(&principal, id).await?;
         if Availability::from_code(req.availability).is_none() {
             return Err(invalid_argument(&[FieldViolation::new(
                 "availability",
@@ -686,6 +730,7 @@ impl api::roster_service_server::RosterService for Roster {
         &self,
         request: Request<api::ReportGroupLocationRequest>,
     ) -> Result<Response<api::Group>, Status> {
+        let principal = auth::principal(&request)?;
         let req = request.into_inner();
         let mut v = Vec::new();
         let id = parse_name("groups", &req.name, "name")
@@ -704,6 +749,7 @@ impl api::roster_service_server::RosterService for Roster {
             return Err(invalid_argument(&v));
         }
         let p = p.unwrap();
+        self.require_member(&principal, id.unwrap()).await?;
         let group = store::set_location(&self.pool, id.unwrap(), p.lat(), p.lon(), at.unwrap())
             .await
             .map_err(status_of)?;
@@ -753,6 +799,7 @@ impl api::roster_service_server::RosterService for Roster {
         request: Request<api::GetVolunteerRequest>,
     ) -> Result<Response<api::Volunteer>, Status> {
         let id = name_arg("volunteers", &request.get_ref().name, "name")?;
+        require_self(&auth::principal(&request)?, "volunteers", id)?;
         let volunteer = store::get_volunteer(&self.pool, id)
             .await
             .map_err(status_of)?;
@@ -885,7 +932,7 @@ impl api::roster_service_server::RosterService for Roster {
     }
 }
 
-fn next_token(len: usize, limit: i64, last: Option<Uuid>) -> String {
+pub(crate) fn next_token(len: usize, limit: i64, last: Option<Uuid>) -> String {
     if len as i64 == limit {
         last.map(|id| id.to_string()).unwrap_or_default()
     } else {

@@ -2,12 +2,14 @@
 //! publishes the group's whole latest state on `komek.roster.group.{id}`; the roster stream keeps
 //! the last message per group, so the matcher rebuilds its index by reading the stream.
 
+mod access;
 mod events;
 mod grpc;
 mod import;
 mod model;
 mod store;
 
+use komek_proto::access::v1::access_service_server::{self, AccessServiceServer};
 use komek_proto::roster::v1::roster_service_server::{RosterServiceServer, SERVICE_NAME};
 use komek_runtime::CancellationToken;
 use komek_runtime::config::Base;
@@ -31,6 +33,8 @@ impl Default for Config {
     fn default() -> Self {
         let mut base = Base::default();
         base.listen.set_port(50053);
+        // A roster import carries up to 4 MiB of CSV.
+        base.max_message_bytes = 5 * 1024 * 1024;
         Self {
             base,
             max_page_size: 100,
@@ -53,9 +57,24 @@ pub async fn serve(
     background.spawn_relay(&deps);
 
     let service = grpc::Roster::new(deps.pool.clone(), deps.bus.clone(), config.max_page_size);
+    let access = access::Access::new(
+        deps.pool.clone(),
+        deps.bus.clone(),
+        deps.credentials.clone(),
+        config.max_page_size,
+    );
+    let max = config.base.max_message_bytes;
     let mut routes = tonic::service::RoutesBuilder::default();
-    routes.add_service(RosterServiceServer::new(service));
+    routes.add_service(RosterServiceServer::new(service).max_decoding_message_size(max));
+    routes.add_service(AccessServiceServer::new(access).max_decoding_message_size(max));
     background
-        .serve_then_drain(&config.base, listener, routes, &[SERVICE_NAME], shutdown)
+        .serve_then_drain(
+            &deps,
+            &config.base,
+            listener,
+            routes,
+            &[SERVICE_NAME, access_service_server::SERVICE_NAME],
+            shutdown,
+        )
         .await
 }

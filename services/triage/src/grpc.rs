@@ -5,6 +5,7 @@ use std::sync::Arc;
 use komek_core::triage::RuleSet;
 use komek_core::{Category, Priority, Skill};
 use komek_proto::triage::v1 as api;
+use komek_runtime::auth;
 use komek_runtime::convert::{name, parse_name, parse_request_id, timestamp};
 use komek_runtime::events::Bus;
 use komek_runtime::grpc::{FieldViolation, internal, invalid_argument};
@@ -26,12 +27,10 @@ impl Triage {
     }
 }
 
-/// Who overrides: dispatchers are not authenticated yet, so every override is "a dispatcher".
-const DISPATCHER: &str = "dispatchers/unauthenticated";
-
 fn validate_override(
     req: &api::OverrideTriageRequest,
     rules: &RuleSet,
+    actor: &str,
 ) -> Result<store::Override, Status> {
     let mut v = Vec::new();
     let key = parse_request_id(&req.request_id)
@@ -113,7 +112,7 @@ fn validate_override(
         skills,
         reason: reason.to_string(),
         etag,
-        actor: DISPATCHER.into(),
+        actor: actor.into(),
     })
 }
 
@@ -187,9 +186,10 @@ impl api::triage_service_server::TriageService for Triage {
         &self,
         request: Request<api::OverrideTriageRequest>,
     ) -> Result<Response<api::TriageDecision>, Status> {
+        let actor = auth::principal(&request)?.subject;
         let req = request.into_inner();
         let id = parse_decision_name(&req.name)?;
-        let change = validate_override(&req, &self.rules)?;
+        let change = validate_override(&req, &self.rules, &actor)?;
         let (decision, applied) =
             store::apply_override(&self.pool, id, &change, crate::consumer::triaged_event)
                 .await
@@ -266,9 +266,10 @@ impl api::triage_service_server::TriageService for Triage {
         &self,
         request: Request<api::MergeDuplicateRequest>,
     ) -> Result<Response<api::TriageDecision>, Status> {
+        let actor = auth::principal(&request)?.subject;
         let req = request.into_inner();
         let duplicate = parse_decision_name(&req.name)?;
-        let merge = validate_merge(&req, duplicate)?;
+        let merge = validate_merge(&req, duplicate, &actor)?;
         let (decision, applied) = store::merge(&self.pool, &merge, |d| {
             crate::consumer::merged_event(d, &merge.reason)
         })
@@ -293,6 +294,7 @@ impl api::triage_service_server::TriageService for Triage {
 fn validate_merge(
     req: &api::MergeDuplicateRequest,
     duplicate: Uuid,
+    actor: &str,
 ) -> Result<store::Merge, Status> {
     let mut v = Vec::new();
     let key = parse_request_id(&req.request_id)
@@ -323,6 +325,6 @@ fn validate_merge(
         duplicate,
         into: into.unwrap(),
         reason: reason.to_string(),
-        actor: DISPATCHER.into(),
+        actor: actor.into(),
     })
 }

@@ -129,12 +129,22 @@ pub async fn serve(
     ));
 
     let mut routes = tonic::service::RoutesBuilder::default();
-    routes.add_service(TriageServiceServer::new(grpc::Triage::new(
-        deps.pool.clone(),
-        deps.bus.clone(),
-        rules,
-    )));
+    routes.add_service(
+        TriageServiceServer::new(grpc::Triage::new(
+            deps.pool.clone(),
+            deps.bus.clone(),
+            rules,
+        ))
+        .max_decoding_message_size(config.base.max_message_bytes),
+    );
     background
-        .serve_then_drain(&config.base, listener, routes, &[SERVICE_NAME], shutdown)
+        .serve_then_drain(
+            &deps,
+            &config.base,
+            listener,
+            routes,
+            &[SERVICE_NAME],
+            shutdown,
+        )
         .await
 }

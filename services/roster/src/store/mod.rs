@@ -7,6 +7,8 @@ use komek_runtime::events::{enqueue, subject};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+pub mod keys;
+
 use crate::events::group_state;
 use crate::model::*;
 
@@ -342,6 +344,16 @@ pub async fn create_volunteer(
         row,
         groups: v.groups.clone(),
     })
+}
+
+pub async fn is_member(pool: &PgPool, group: Uuid, volunteer: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM group_members WHERE group_id = $1 AND volunteer_id = $2)",
+    )
+    .bind(group)
+    .bind(volunteer)
+    .fetch_one(pool)
+    .await
 }
 
 pub async fn get_volunteer(pool: &PgPool, id: Uuid) -> Result<Volunteer, Error> {

@@ -1,0 +1,60 @@
+//! The caller's contact, fetched from intake for the group that accepted a job. Matching never
+//! stores it: it passes from intake's answer to the volunteer's.
+
+use std::time::Duration;
+
+use komek_proto::intake::v1 as intake;
+use komek_proto::intake::v1::intake_service_client::IntakeServiceClient;
+use komek_proto::matching::v1 as api;
+use komek_runtime::auth::{Credentials, ServiceBearer};
+use komek_runtime::config::Upstream;
+use komek_runtime::convert::name;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+use crate::store::AssignmentRow;
+
+#[derive(Clone)]
+pub struct Callers {
+    client: IntakeServiceClient<InterceptedService<Channel, ServiceBearer>>,
+}
+
+impl Callers {
+    pub fn new(upstream: &Upstream, credentials: Credentials) -> anyhow::Result<Self> {
+        let channel = komek_runtime::grpc::upstream_channel(upstream)?;
+        Ok(Self {
+            client: IntakeServiceClient::with_interceptor(
+                channel,
+                ServiceBearer::new(credentials, "matching"),
+            ),
+        })
+    }
+
+    /// The contact for `volunteer` of the group holding `row`, or None when intake cannot give
+    /// it now (the app asks again with GetAssignment).
+    pub async fn reveal(&self, row: &AssignmentRow, volunteer: Uuid) -> Option<api::CallerContact> {
+        let mut request = tonic::Request::new(intake::RevealCallerRequest {
+            request: name("requests", row.request_id),
+            assignment: name("assignments", row.id),
+            volunteer: name("volunteers", volunteer),
+        });
+        // Intake waits up to 5 s to learn of a fresh accept.
+        request.set_timeout(Duration::from_secs(8));
+        match self.client.clone().reveal_caller(request).await {
+            Ok(caller) => {
+                let c = caller.into_inner();
+                Some(api::CallerContact {
+                    display_name: c.display_name,
+                    phone: c.phone,
+                    preferred_language: c.preferred_language,
+                })
+            }
+            Err(status) => {
+                tracing::warn!(assignment = %row.id, code = ?status.code(),
+                    message = status.message(), "caller contact not available");
+                None
+            }
+        }
+    }
+}

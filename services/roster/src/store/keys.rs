@@ -1,0 +1,177 @@
+//! SQL of API keys. Every change enqueues the key's new state in the same transaction, so every
+//! service's keyring learns it.
+
+use chrono::{DateTime, Utc};
+use komek_proto::events::v1 as ev;
+use komek_runtime::convert::{name, timestamp};
+use komek_runtime::db::{self, Replay};
+use komek_runtime::events::{enqueue, subject};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::Error;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyRow {
+    pub id: Uuid,
+    pub display_name: String,
+    pub role: i16,
+    pub subject: String,
+    pub regions: Vec<String>,
+    pub secret_hash: Vec<u8>,
+    pub expire_at: Option<DateTime<Utc>>,
+    pub creator: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoke_reason: String,
+    pub revision: i64,
+}
+
+const COLUMNS: &str = "id, display_name, role, subject, regions, secret_hash, expire_at, creator, \
+    created_at, revoked_at, revoke_reason, revision";
+
+pub struct NewKey {
+    pub id: Uuid,
+    pub request_id: Uuid,
+    pub display_name: String,
+    pub role: i16,
+    pub subject: String,
+    pub regions: Vec<String>,
+    pub secret_hash: Vec<u8>,
+    pub expire_at: Option<DateTime<Utc>>,
+    pub creator: String,
+}
+
+/// Whether the subject a key is for exists: a volunteer or an organisation of this roster.
+#[derive(Debug, Clone, Copy)]
+pub enum Subject {
+    Volunteer(Uuid),
+    Organization(Uuid),
+    Named,
+}
+
+pub enum Created {
+    Fresh(KeyRow),
+    /// A retry: the key created first, whose secret is gone.
+    Replayed(KeyRow),
+}
+
+fn state(k: &KeyRow) -> ev::ApiKeyState {
+    ev::ApiKeyState {
+        key: name("apiKeys", k.id),
+        role: i32::from(k.role),
+        subject: k.subject.clone(),
+        regions: k.regions.clone(),
+        secret_hash: k.secret_hash.clone(),
+        expire_time: k.expire_at.map(timestamp),
+        revoked: k.revoked_at.is_some(),
+        revision: k.revision,
+    }
+}
+
+async fn publish(tx: &mut PgConnection, k: &KeyRow) -> sqlx::Result<()> {
+    enqueue(tx, &subject::access_key(&k.id.to_string()), &state(k)).await?;
+    Ok(())
+}
+
+pub async fn create(
+    pool: &PgPool,
+    new: &NewKey,
+    subject_kind: Subject,
+    payload: &[u8],
+) -> Result<Created, Error> {
+    let mut tx = pool.begin().await?;
+    match db::replay(&mut *tx, "api_keys", new.request_id, payload).await? {
+        Replay::Same(id) => return Ok(Created::Replayed(get(pool, id).await?)),
+        Replay::Clash => return Err(Error::IdempotencyClash("api key")),
+        Replay::Fresh => {}
+    }
+    let exists = match subject_kind {
+        Subject::Volunteer(id) => {
+            sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM volunteers WHERE id = $1)")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?
+        }
+        Subject::Organization(id) => {
+            sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM organizations WHERE id = $1)",
+            )
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?
+        }
+        Subject::Named => true,
+    };
+    if !exists {
+        return Err(Error::NotFound("subject"));
+    }
+    let row: KeyRow = sqlx::query_as(&format!(
+        "INSERT INTO api_keys (id, idempotency_key, create_payload, display_name, role, subject, \
+           regions, secret_hash, expire_at, creator) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
+    ))
+    .bind(new.id)
+    .bind(new.request_id)
+    .bind(payload)
+    .bind(&new.display_name)
+    .bind(new.role)
+    .bind(&new.subject)
+    .bind(&new.regions)
+    .bind(&new.secret_hash)
+    .bind(new.expire_at)
+    .bind(&new.creator)
+    .fetch_one(&mut *tx)
+    .await?;
+    publish(&mut tx, &row).await?;
+    tx.commit().await?;
+    Ok(Created::Fresh(row))
+}
+
+pub async fn get(pool: &PgPool, id: Uuid) -> Result<KeyRow, Error> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(Error::NotFound("api key"))
+}
+
+pub async fn list(
+    pool: &PgPool,
+    subject: Option<&str>,
+    include_revoked: bool,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<KeyRow>, Error> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM api_keys \
+         WHERE ($1::text IS NULL OR subject = $1) AND ($2 OR revoked_at IS NULL) \
+           AND ($3::uuid IS NULL OR id > $3) \
+         ORDER BY id LIMIT $4"
+    ))
+    .bind(subject)
+    .bind(include_revoked)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Revokes a key; revoking a revoked key changes nothing and returns it.
+pub async fn revoke(pool: &PgPool, id: Uuid, reason: &str) -> Result<KeyRow, Error> {
+    let mut tx = pool.begin().await?;
+    let revoked: Option<KeyRow> = sqlx::query_as(&format!(
+        "UPDATE api_keys SET revoked_at = now(), revoke_reason = $2, revision = revision + 1 \
+         WHERE id = $1 AND revoked_at IS NULL RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(reason)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = revoked else {
+        return get(pool, id).await;
+    };
+    publish(&mut tx, &row).await?;
+    tx.commit().await?;
+    Ok(row)
+}
