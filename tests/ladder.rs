@@ -464,3 +464,201 @@ async fn declined_and_expired_offers_move_down_the_ladder_then_escalate() {
 
     system.stop().await;
 }
+
+/// The accept of a group whose offer is about to lapse races the lapse and the next group's
+/// accept. Whatever the timing, exactly one group ends up with the job, and only it gets the
+/// caller's contact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_groups_race_for_one_request_and_exactly_one_wins() {
+    let system = System::start_tuned(|c| {
+        c.offer_ttl.normal_secs = 1;
+        c.expiry_sweep_ms = 20;
+        c.max_attempts = 20;
+    })
+    .await;
+    let mut roster_client = system.roster_client().await;
+    let mut intake_client = system.intake_client().await;
+    let talgar = find("Talghar", "Almaty Region");
+    let issyk = find("Issyk", "Almaty Region");
+    let org = create_organization(
+        &mut roster_client,
+        "Алматы облысы көмір жеткізу",
+        roster::OrganizationKind::AkimatService,
+        &["Almaty Region"],
+    )
+    .await;
+    let mut groups = Vec::new();
+    let mut apps = Vec::new();
+    for (place, label) in [(talgar, "Talgar"), (issyk, "Issyk")] {
+        let group = create_group(
+            &mut roster_client,
+            &org.name,
+            &format!("{label} coal trucks"),
+            place,
+            &[pb::Skill::VehicleCargo],
+            pb::Availability::Available,
+            &Uuid::new_v4().to_string(),
+        )
+        .await;
+        let volunteer = roster_client
+            .create_volunteer(roster::CreateVolunteerRequest {
+                request_id: Uuid::new_v4().to_string(),
+                volunteer: Some(roster::Volunteer {
+                    display_name: format!("{label} driver"),
+                    groups: vec![group.name.clone()],
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        groups.push(group.name);
+        apps.push(system.volunteer_app(&volunteer.name).await);
+    }
+    system.wait_roster_published(4).await;
+    // Issyk's phone listens for offers all along.
+    let mut issyk_feed = apps[1]
+        .stream_offers(matching::StreamOffersRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+
+    let (caller, phone) = ("Гүлнар Әбілова", "+77015550099");
+    let mut winners = [0, 0];
+    for round in 0..6u64 {
+        let request = create_request(
+            &mut intake_client,
+            Some((caller, phone)),
+            talgar,
+            at(talgar),
+            "Көмір керек, 2 тонна",
+        )
+        .await;
+        let offer = wait_request(
+            &intake_client,
+            &request.name,
+            "offered to Talgar",
+            offered_to(&groups[0]),
+        )
+        .await
+        .assignment
+        .unwrap();
+        // Talgar answers around the moment its offer lapses: a little before, or just after.
+        let lapse = offer.expire_time.unwrap();
+        let lapse = std::time::UNIX_EPOCH + Duration::new(lapse.seconds as u64, lapse.nanos as u32);
+        let aim = lapse - Duration::from_millis(60) + Duration::from_millis(25 * round);
+        let wait = aim
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default();
+        let mut talgar_app = apps[0].clone();
+        let talgar_answer = tokio::spawn({
+            let name = offer.assignment.clone();
+            async move {
+                tokio::time::sleep(wait).await;
+                talgar_app
+                    .accept_offer(matching::AcceptOfferRequest {
+                        name,
+                        request_id: Uuid::new_v4().to_string(),
+                        volunteer: String::new(),
+                    })
+                    .await
+            }
+        });
+        // Issyk takes the request the moment it is offered to it.
+        let mut issyk_app = apps[1].clone();
+        let request_name = request.name.clone();
+        let issyk_answer = tokio::time::timeout(Duration::from_secs(4), async {
+            while let Some(event) = issyk_feed.next().await {
+                let event = event.unwrap();
+                let Some(a) = event.assignment.filter(|a| a.request == request_name) else {
+                    continue;
+                };
+                if event.kind == matching::OfferEventKind::Offered as i32 {
+                    return issyk_app
+                        .accept_offer(matching::AcceptOfferRequest {
+                            name: a.name,
+                            request_id: Uuid::new_v4().to_string(),
+                            volunteer: String::new(),
+                        })
+                        .await;
+                }
+            }
+            panic!("offer stream ended");
+        })
+        .await;
+        let talgar_answer = talgar_answer.await.unwrap();
+        let won: Vec<bool> = [talgar_answer.is_ok(), matches!(&issyk_answer, Ok(Ok(_)))].into();
+        assert_eq!(
+            won.iter().filter(|w| **w).count(),
+            1,
+            "round {round}: exactly one group wins ({talgar_answer:?}, {issyk_answer:?})"
+        );
+        let winner = won.iter().position(|w| *w).unwrap();
+        winners[winner] += 1;
+        if let Err(status) = &talgar_answer {
+            assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+        }
+        let taken = match winner {
+            0 => talgar_answer.unwrap().into_inner(),
+            _ => issyk_answer.unwrap().unwrap().into_inner(),
+        };
+        let contact = taken
+            .caller_contact
+            .clone()
+            .expect("the winner gets the contact");
+        assert_eq!(
+            (contact.display_name.as_str(), contact.phone.as_str()),
+            (caller, phone)
+        );
+        let settled = wait_request(&intake_client, &request.name, "assigned", |r| {
+            r.status == pb::RequestStatus::Assigned as i32
+        })
+        .await;
+        assert_eq!(settled.assignment.unwrap().group, groups[winner]);
+        // The loser's view of its own lapsed offer has no contact.
+        if winner == 1 {
+            let lapsed = apps[0]
+                .get_assignment(matching::GetAssignmentRequest {
+                    name: offer.assignment.clone(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(lapsed.status, pb::AssignmentStatus::Expired as i32);
+            assert!(lapsed.caller_contact.is_none());
+        }
+        // The job is done at once, so the group has room for the next round.
+        for step in [
+            matching::ProgressStep::EnRoute,
+            matching::ProgressStep::OnSite,
+            matching::ProgressStep::Completed,
+        ] {
+            apps[winner]
+                .update_progress(matching::UpdateProgressRequest {
+                    name: taken.name.clone(),
+                    request_id: Uuid::new_v4().to_string(),
+                    step: step as i32,
+                    outcome: pb::Outcome::Helped as i32,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+        }
+        let after = apps[winner]
+            .get_assignment(matching::GetAssignmentRequest {
+                name: taken.name.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            after.caller_contact.is_none(),
+            "no contact once the job is done"
+        );
+    }
+    println!(
+        "wins over 6 rounds: Talgar {}, Issyk {}",
+        winners[0], winners[1]
+    );
+    system.stop().await;
+}

@@ -217,45 +217,64 @@ impl api::partner_service_server::PartnerService for Partner {
             if tx.send(Ok(last.clone())).await.is_err() {
                 return;
             }
-            let mut finished =
-                RequestStatus::from_code(row.status.into()).is_some_and(|s| s.is_final());
-            while !finished {
-                // Which events concern this request: its status changes (published by intake
-                // after commit, so a re-read sees them) and its assignments' (applied by intake
-                // a moment later).
-                let wait = tokio::select! {
-                    m = statuses.next() => match m {
-                        Some(m) => ev::RequestStatusChanged::decode(m.payload.as_ref())
-                            .is_ok_and(|e| e.request == request_name)
-                            .then_some(Duration::ZERO),
-                        None => return,
+            loop {
+                if final_status(last.status) {
+                    return;
+                }
+                let mut next = last.clone();
+                tokio::select! {
+                    // Status changes come from the events themselves, so every step is sent
+                    // in order even when they follow each other faster than a re-read.
+                    m = statuses.next() => {
+                        let Some(m) = m else { return };
+                        let Ok(e) = ev::RequestStatusChanged::decode(m.payload.as_ref()) else {
+                            continue;
+                        };
+                        if e.request != request_name || !newer(e.change_time.as_ref(), &last) {
+                            continue;
+                        }
+                        next.status = e.status;
+                        next.outcome = e.outcome;
+                        next.update_time = e.change_time;
+                    }
+                    // An assignment event may change the group (a new offer after a decline);
+                    // intake applies it a moment after it is published.
+                    m = assignments.next() => {
+                        let Some(m) = m else { return };
+                        if !mentions(&m.payload, &request_name) {
+                            continue;
+                        }
+                        tokio::time::sleep(APPLY_DELAY).await;
+                        match store::get(&pool, id).await {
+                            Ok(row) => next.group_display_name = row.assignment_group_name,
+                            Err(err) => {
+                                let _ = tx.send(Err(internal(err))).await;
+                                return;
+                            }
+                        }
+                    }
+                    // Catches up with anything this subscription missed (a reconnect).
+                    _ = tokio::time::sleep(WATCH_REFRESH) => match store::get(&pool, id).await {
+                        Ok(row) => {
+                            let fresh = view(&row);
+                            if newer(fresh.update_time.as_ref(), &last) {
+                                next = fresh;
+                            }
+                        }
+                        Err(err) => {
+                            let _ = tx.send(Err(internal(err))).await;
+                            return;
+                        }
                     },
-                    m = assignments.next() => match m {
-                        Some(m) => mentions(&m.payload, &request_name).then_some(APPLY_DELAY),
-                        None => return,
-                    },
-                    _ = tokio::time::sleep(WATCH_REFRESH) => Some(Duration::ZERO),
                     _ = tx.closed() => return,
                     _ = shutdown.cancelled() => return,
-                };
-                let Some(wait) = wait else { continue };
-                tokio::time::sleep(wait).await;
-                let row = match store::get(&pool, id).await {
-                    Ok(row) => row,
-                    Err(err) => {
-                        let _ = tx.send(Err(internal(err))).await;
-                        return;
-                    }
-                };
-                let now = view(&row);
-                if now != last {
-                    if tx.send(Ok(now.clone())).await.is_err() {
-                        return;
-                    }
-                    last = now;
                 }
-                finished =
-                    RequestStatus::from_code(row.status.into()).is_some_and(|s| s.is_final());
+                if next != last {
+                    if tx.send(Ok(next.clone())).await.is_err() {
+                        return;
+                    }
+                    last = next;
+                }
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
@@ -367,6 +386,16 @@ impl api::partner_service_server::PartnerService for Partner {
             total: Some(stats_row(&total)),
         }))
     }
+}
+
+fn final_status(code: i32) -> bool {
+    RequestStatus::from_code(code).is_some_and(|s| s.is_final())
+}
+
+/// Whether a change at `at` is later than what `view` shows.
+fn newer(at: Option<&prost_types::Timestamp>, view: &api::RequestStatusView) -> bool {
+    let key = |t: Option<&prost_types::Timestamp>| t.map(|t| (t.seconds, t.nanos));
+    key(at) > key(view.update_time.as_ref())
 }
 
 /// Whether an assignment event's payload is about `request` (both event types carry the
