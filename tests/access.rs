@@ -454,12 +454,11 @@ async fn a_partner_watches_its_requests_live_and_sees_no_one_else_and_no_persona
         .unwrap()
         .into_inner();
     let mut next = async || {
-        let view = tokio::time::timeout(Duration::from_secs(20), watch.next())
+        tokio::time::timeout(Duration::from_secs(20), watch.next())
             .await
             .expect("a status change within 20 s")
             .expect("the watch is open")
-            .unwrap();
-        view
+            .unwrap()
     };
     let first = next().await;
     seen.push(first.encode_to_vec());
