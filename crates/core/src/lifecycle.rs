@@ -144,8 +144,10 @@ impl AssignmentStatus {
         use AssignmentStatus::*;
         matches!(
             (self, next),
-            (Offered, Accepted | Declined | Expired | Withdrawn)
-                | (Accepted, EnRoute | Withdrawn)
+            (Offered, Accepted | Declined | Expired)
+                // A dispatcher (or the request's closing) may take any active job back.
+                | (Offered | Accepted | EnRoute | OnSite, Withdrawn)
+                | (Accepted, EnRoute)
                 | (EnRoute, OnSite)
                 | (Accepted | EnRoute | OnSite, Completed)
                 | (Accepted | EnRoute | OnSite, Aborted)

@@ -147,6 +147,9 @@ pub async fn serve(
     server
         // Applies to unary calls and to a stream's first response, not to a stream's life.
         .timeout(listening.request_timeout)
+        // Pings keep idle streams (offers, watches) open through mobile networks and NATs.
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
         .layer(GateLayer::new(listening.gate))
         .add_routes(routes.routes())
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopping)

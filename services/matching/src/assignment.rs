@@ -179,7 +179,7 @@ fn decode_cursor(cursor: &str) -> Option<u64> {
 }
 
 /// An offer as the volunteer sees it: settlement and district, never the address or caller.
-fn to_api(row: &AssignmentRow) -> api::Assignment {
+pub(crate) fn to_api(row: &AssignmentRow) -> api::Assignment {
     api::Assignment {
         name: name("assignments", row.id),
         request: name("requests", row.request_id),

@@ -39,7 +39,24 @@ impl Handler for Closures {
         } else {
             format!("request closed: {}", e.reason)
         };
-        for active in store::active_of(tx, request_id).await? {
+        let active = store::active_of(tx, request_id).await?;
+        if !e.actor.is_empty() {
+            // A person closed it (a dispatcher's cancel): the dispatch audit says who and why.
+            store::audit(
+                tx,
+                &store::NewAudit {
+                    key: None,
+                    actor: &e.actor,
+                    action: "CancelRequest",
+                    request_id,
+                    assignment_id: active.first().map(|a| a.id),
+                    group_id: active.first().map(|a| a.group_id),
+                    reason: &e.reason,
+                },
+            )
+            .await?;
+        }
+        for active in active {
             let withdrawn = store::set_status(
                 tx,
                 active.id,

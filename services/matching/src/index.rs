@@ -169,6 +169,11 @@ impl GroupIndex {
             .map(|g| g.capacity)
     }
 
+    /// The matcher's view of the group named `group`.
+    pub fn view(&self, group: &str) -> Option<GroupView> {
+        self.groups.read().unwrap().geo.get(group).cloned()
+    }
+
     pub fn get(&self, id: Uuid) -> Option<IndexedGroup> {
         self.groups.read().unwrap().by_id.get(&id).cloned()
     }

@@ -47,9 +47,16 @@ pub struct Config {
     pub location_max_age_secs: u64,
     /// Intake, asked for a caller's contact when a group accepts.
     pub intake: Upstream,
+    /// An accepted job not en route within this long, by priority, is overdue.
+    pub en_route_within: OfferTtl,
+    /// A job on site longer than this, in seconds, is overdue.
+    pub on_site_max_secs: u64,
+    /// Largest page of queues and audit entries.
+    pub max_page_size: u32,
 }
 
-/// How long a group has to answer an offer, by priority, in seconds.
+/// A time per priority, in seconds: how long a group has to answer an offer, or to set out
+/// after accepting.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct OfferTtl {
@@ -97,6 +104,14 @@ impl Default for Config {
                 url: "http://127.0.0.1:50051".into(),
                 ..Default::default()
             },
+            en_route_within: OfferTtl {
+                critical_secs: 10 * 60,
+                high_secs: 30 * 60,
+                normal_secs: 2 * 3600,
+                low_secs: 8 * 3600,
+            },
+            on_site_max_secs: 4 * 3600,
+            max_page_size: 100,
         }
     }
 }
@@ -180,6 +195,12 @@ pub async fn serve(
             deps.pool.clone(),
             deps.bus.clone(),
             matcher,
+            dispatch::Overdue {
+                en_route_within: config.en_route_within.clone(),
+                on_site_max_secs: config.on_site_max_secs,
+            },
+            config.max_page_size.max(1),
+            shutdown.clone(),
         ))
         .max_decoding_message_size(max),
     );

@@ -369,6 +369,70 @@ impl Matcher {
     }
 }
 
+/// Why a dispatcher's choice of group for a job cannot be offered.
+#[derive(Debug)]
+pub enum ManualRefusal {
+    UnknownGroup,
+    NoLocation,
+    Full,
+    Resting,
+    /// The request got an active offer meanwhile.
+    AlreadyOffered,
+}
+
+impl Matcher {
+    /// Offers `job` to the group a dispatcher chose, in `tx`. The dispatcher overrides the
+    /// matcher's judgement (distance, area, shift, skills, earlier answers), not the group's
+    /// capacity or rest: those are the group's own limits. The decision records how the group
+    /// measured up, so ExplainRequest shows what was overridden.
+    pub async fn offer_manually(
+        &self,
+        tx: &mut PgConnection,
+        job: &Job,
+        group_id: Uuid,
+    ) -> Result<Result<AssignmentRow, ManualRefusal>, HandleError> {
+        let group = name("groups", group_id);
+        let Some(view) = self.index.view(&group) else {
+            return Ok(Err(ManualRefusal::UnknownGroup));
+        };
+        let Some(point) = job
+            .location
+            .point
+            .and_then(|p| GeoPoint::new(p.latitude, p.longitude).ok())
+        else {
+            return Ok(Err(ManualRefusal::NoLocation));
+        };
+        let skills: Vec<Skill> = job
+            .required_skills
+            .iter()
+            .filter_map(|s| Skill::from_code(*s))
+            .collect();
+        let need = Need {
+            location: point,
+            district: &job.location.district,
+            skills: &skills,
+            cargo_tonnes: job.cargo_tonnes,
+            excluded: &[],
+            at_capacity: &[],
+            resting: &[],
+            now: Utc::now(),
+            max_location_age: self.max_location_age,
+        };
+        let judged = matching::judge(&view, &need);
+        match store::take_capacity(tx, group_id, view.capacity as i32).await? {
+            store::Take::Taken => {}
+            store::Take::Full => return Ok(Err(ManualRefusal::Full)),
+            store::Take::Resting => return Ok(Err(ManualRefusal::Resting)),
+        }
+        let attempt = store::history(tx, job.request_id).await?.attempts + 1;
+        let distance = judged.distance_m;
+        let offered = self
+            .offer(tx, job, group_id, distance, attempt, scores(&[judged]))
+            .await?;
+        Ok(offered.ok_or(ManualRefusal::AlreadyOffered))
+    }
+}
+
 /// The groups a decision looked at, as published and stored.
 fn scores(ranked: &[matching::Evaluation]) -> Vec<ev::CandidateScore> {
     ranked
