@@ -542,6 +542,42 @@ async fn a_partner_watches_its_requests_live_and_sees_no_one_else_and_no_persona
         .into_inner();
     assert_eq!(everything.total.unwrap().request_count, 2);
 
+    // An integration (a telephony system) records calls but does not read callers back.
+    let telephony = system
+        .issue_key(Role::Service, "services/telephony", &[])
+        .await;
+    let mut integration = intake::intake_service_client::IntakeServiceClient::new(
+        authed(system.intake, &telephony).await,
+    );
+    let recorded = create_request(
+        &mut integration,
+        Some((name, phone)),
+        talgar,
+        at(talgar),
+        "Ардагерге көмек керек",
+    )
+    .await;
+    let caller = recorded.caller.unwrap();
+    assert!(caller.display_name.is_empty() && caller.phone.is_empty());
+    let seen_by_dispatcher = intake_client
+        .get_request(intake::GetRequestRequest {
+            name: recorded.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(seen_by_dispatcher.caller.unwrap().phone, phone);
+
+    // A message over the size cap is refused before any handler sees it.
+    let mut huge = intake::CreateRequestRequest {
+        request_id: Uuid::new_v4().to_string(),
+        description: "көмір ".repeat(200_000),
+        ..Default::default()
+    };
+    huge.channel = pb::Channel::Hotline as i32;
+    let err = intake_client.create_request(huge).await.unwrap_err();
+    assert_eq!(err.code(), Code::OutOfRange, "{err:?}");
+
     // Nothing a partner received carries the caller or the address.
     let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
     for bytes in &seen {
