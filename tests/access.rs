@@ -22,7 +22,7 @@ use komek_runtime::auth::policy::MATRIX;
 use komek_tests::settlements::find;
 use komek_tests::{
     ADMIN_KEY, System, at, authed, connect, create_group, create_organization, create_request,
-    eventually, wait_request,
+    create_volunteer, eventually, wait_request,
 };
 use prost::Message;
 use tonic::Code;
@@ -97,18 +97,7 @@ async fn every_role_meets_the_matrix_and_nothing_passes_without_a_valid_key() {
         &Uuid::new_v4().to_string(),
     )
     .await;
-    let volunteer = roster_client
-        .create_volunteer(roster::CreateVolunteerRequest {
-            request_id: Uuid::new_v4().to_string(),
-            volunteer: Some(roster::Volunteer {
-                display_name: "Дина".into(),
-                groups: vec![group.name.clone()],
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let volunteer = create_volunteer(&mut roster_client, "Дина", vec![group.name.clone()]).await;
     let keys = [
         (Role::Admin, ADMIN_KEY.to_string()),
         (Role::Dispatcher, system.dispatcher_key.clone()),
@@ -303,18 +292,7 @@ async fn a_partner_watches_its_requests_live_and_sees_no_one_else_and_no_persona
             .await,
         );
     }
-    let member = roster_client
-        .create_volunteer(roster::CreateVolunteerRequest {
-            request_id: Uuid::new_v4().to_string(),
-            volunteer: Some(roster::Volunteer {
-                display_name: "Әсел".into(),
-                groups: vec![groups[0].name.clone()],
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let member = create_volunteer(&mut roster_client, "Әсел", vec![groups[0].name.clone()]).await;
     system.wait_roster_published(3).await;
 
     let (name, phone, address) = ("Бақытжан Сейітов", "+77017770011", "ул. Абая, 15, кв. 3");

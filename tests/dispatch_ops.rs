@@ -15,7 +15,8 @@ use komek_proto::roster::v1 as roster;
 use komek_proto::types::v1 as pb;
 use komek_tests::settlements::find;
 use komek_tests::{
-    System, at, create_group, create_organization, create_request, eventually, wait_request,
+    System, at, create_group, create_organization, create_request, create_volunteer, eventually,
+    wait_request,
 };
 use tonic::Code;
 use tonic_types::StatusExt;
@@ -69,18 +70,8 @@ async fn dispatchers_work_the_queues_by_hand_and_every_move_is_audited() {
             .name,
         );
     }
-    let driver = roster_client
-        .create_volunteer(roster::CreateVolunteerRequest {
-            request_id: Uuid::new_v4().to_string(),
-            volunteer: Some(roster::Volunteer {
-                display_name: "Issyk driver".into(),
-                groups: vec![groups[1].clone()],
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let driver =
+        create_volunteer(&mut roster_client, "Issyk driver", vec![groups[1].clone()]).await;
     system.wait_roster_published(3).await;
 
     let mut watch = dispatch

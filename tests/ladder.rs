@@ -15,7 +15,9 @@ use komek_proto::matching::v1 as matching;
 use komek_proto::roster::v1 as roster;
 use komek_proto::types::v1 as pb;
 use komek_tests::settlements::find;
-use komek_tests::{System, at, create_group, create_organization, create_request, wait_request};
+use komek_tests::{
+    System, at, create_group, create_organization, create_request, create_volunteer, wait_request,
+};
 use prost::Message;
 use tonic::Code;
 use uuid::Uuid;
@@ -500,18 +502,12 @@ async fn two_groups_race_for_one_request_and_exactly_one_wins() {
             &Uuid::new_v4().to_string(),
         )
         .await;
-        let volunteer = roster_client
-            .create_volunteer(roster::CreateVolunteerRequest {
-                request_id: Uuid::new_v4().to_string(),
-                volunteer: Some(roster::Volunteer {
-                    display_name: format!("{label} driver"),
-                    groups: vec![group.name.clone()],
-                    ..Default::default()
-                }),
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let volunteer = create_volunteer(
+            &mut roster_client,
+            &format!("{label} driver"),
+            vec![group.name.clone()],
+        )
+        .await;
         groups.push(group.name);
         apps.push(system.volunteer_app(&volunteer.name).await);
     }

@@ -12,7 +12,9 @@ use komek_proto::matching::v1 as matching;
 use komek_proto::roster::v1 as roster;
 use komek_proto::types::v1 as pb;
 use komek_tests::settlements::find;
-use komek_tests::{System, at, create_group, create_organization, create_request, wait_request};
+use komek_tests::{
+    System, at, create_group, create_organization, create_request, create_volunteer, wait_request,
+};
 use tonic::Code;
 use uuid::Uuid;
 
@@ -62,18 +64,7 @@ async fn a_resumed_stream_delivers_what_was_missed_exactly_once() {
         &Uuid::new_v4().to_string(),
     )
     .await;
-    let volunteer = roster_client
-        .create_volunteer(roster::CreateVolunteerRequest {
-            request_id: Uuid::new_v4().to_string(),
-            volunteer: Some(roster::Volunteer {
-                display_name: "Ерлан".into(),
-                groups: vec![group.name.clone()],
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let volunteer = create_volunteer(&mut roster_client, "Ерлан", vec![group.name.clone()]).await;
     system.wait_roster_published(2).await;
     let mut app = system.volunteer_app(&volunteer.name).await;
     let connect = |cursor: &str| matching::StreamOffersRequest {

@@ -51,18 +51,8 @@ pub const ADMIN_KEY: &str = "test-bootstrap-admin-key-0123456789abcdef";
 
 /// Authentication settings of test systems: a fresh pepper and service secret per process.
 pub fn test_auth() -> auth::Config {
-    use base64::Engine;
     static SECRETS: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
-    let (pepper, service) = SECRETS.get_or_init(|| {
-        let key = || {
-            let bytes: Vec<u8> = [Uuid::new_v4(), Uuid::new_v4()]
-                .iter()
-                .flat_map(|u| *u.as_bytes())
-                .collect();
-            base64::engine::general_purpose::STANDARD.encode(bytes)
-        };
-        (key(), key())
-    });
+    let (pepper, service) = SECRETS.get_or_init(|| (random_key(), random_key()));
     auth::Config {
         key_pepper: pepper.clone(),
         bootstrap_admin_key: ADMIN_KEY.into(),
@@ -378,6 +368,26 @@ pub async fn create_organization(
         .into_inner()
 }
 
+/// Registers a volunteer who belongs to `groups`.
+pub async fn create_volunteer(
+    client: &mut RosterServiceClient<Authed>,
+    display_name: &str,
+    groups: Vec<String>,
+) -> roster::Volunteer {
+    client
+        .create_volunteer(roster::CreateVolunteerRequest {
+            request_id: Uuid::new_v4().to_string(),
+            volunteer: Some(roster::Volunteer {
+                display_name: display_name.into(),
+                groups,
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 /// Registers a group based at `place` with a 150 km service area and room for two jobs.
 pub async fn create_group(
     client: &mut RosterServiceClient<Authed>,
@@ -420,20 +430,22 @@ pub async fn create_group(
         .into_inner()
 }
 
-/// Fresh random keys for caller data, as `deploy/up.sh` generates for a real deployment.
-fn test_pii_keys() -> komek_intake::pii::Config {
+/// 32 random bytes in base64, as `deploy/up.sh` makes secrets for a real deployment.
+fn random_key() -> String {
     use base64::Engine;
-    let key = || {
-        let bytes: Vec<u8> = [Uuid::new_v4(), Uuid::new_v4()]
-            .iter()
-            .flat_map(|u| *u.as_bytes())
-            .collect();
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    };
+    let bytes: Vec<u8> = [Uuid::new_v4(), Uuid::new_v4()]
+        .iter()
+        .flat_map(|u| *u.as_bytes())
+        .collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Fresh random keys for caller data.
+fn test_pii_keys() -> komek_intake::pii::Config {
     komek_intake::pii::Config {
         key_id: "test-1".into(),
-        keys: [("test-1".to_string(), key())].into_iter().collect(),
-        index_key: key(),
+        keys: [("test-1".to_string(), random_key())].into_iter().collect(),
+        index_key: random_key(),
     }
 }
 

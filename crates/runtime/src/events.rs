@@ -154,6 +154,71 @@ impl Bus {
     }
 }
 
+/// Reads every message of `stream` under `filter` from the start with an ordered consumer, then
+/// follows it until `shutdown`, handing each payload and its stream sequence to `apply`. For
+/// streams that keep the latest state per subject (roster groups, API keys): every replica
+/// rebuilds the whole state in memory. Restarts from the start after an error, a second later;
+/// applying a state twice must be harmless.
+pub async fn follow_all<F>(
+    bus: Bus,
+    stream: &str,
+    filter: String,
+    shutdown: CancellationToken,
+    mut apply: F,
+) where
+    F: FnMut(&[u8], u64) + Send,
+{
+    loop {
+        if let Err(err) = follow_once(&bus, stream, &filter, &shutdown, &mut apply).await {
+            tracing::warn!(stream, error = %err, "stream follower failed; restarting");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+async fn follow_once<F>(
+    bus: &Bus,
+    stream: &str,
+    filter: &str,
+    shutdown: &CancellationToken,
+    apply: &mut F,
+) -> anyhow::Result<()>
+where
+    F: FnMut(&[u8], u64) + Send,
+{
+    let stream = bus.jetstream.get_stream(stream).await?;
+    // An ordered consumer is ephemeral and per replica: every replica sees every message.
+    let consumer = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            deliver_policy: consumer::DeliverPolicy::All,
+            filter_subject: filter.to_string(),
+            ..Default::default()
+        })
+        .await?;
+    let mut messages = consumer.messages().await?;
+    loop {
+        let message = tokio::select! {
+            m = messages.next() => m,
+            _ = shutdown.cancelled() => return Ok(()),
+        };
+        let Some(message) = message else {
+            return Ok(());
+        };
+        let message = message?;
+        let seq = message.info().map_or(0, |i| i.stream_sequence);
+        apply(message.payload.as_ref(), seq);
+    }
+}
+
+/// The sequence of the last message in `stream` now.
+pub async fn stream_head(bus: &Bus, stream: &str) -> anyhow::Result<u64> {
+    let mut stream = bus.jetstream.get_stream(stream).await?;
+    Ok(stream.info().await?.state.last_sequence)
+}
+
 /// Adds an event to the outbox inside the caller's transaction. Returns its message id.
 pub async fn enqueue<M: Message>(
     tx: &mut PgConnection,

@@ -225,6 +225,35 @@ fn reason_arg(reason: &str, v: &mut Vec<FieldViolation>) -> String {
     reason.to_string()
 }
 
+/// An assign or reassign, validated.
+struct Move {
+    key: Uuid,
+    request_id: Uuid,
+    group_id: Uuid,
+    reason: String,
+}
+
+fn validate_move(key: &str, request: &str, group: &str, reason: &str) -> Result<Move, Status> {
+    let mut v = Vec::new();
+    let key = parse_request_id(key).map_err(|e| v.push(e)).ok();
+    let request_id = parse_name("requests", request, "request")
+        .map_err(|e| v.push(e))
+        .ok();
+    let group_id = parse_name("groups", group, "group")
+        .map_err(|e| v.push(e))
+        .ok();
+    let reason = reason_arg(reason, &mut v);
+    match (key, request_id, group_id) {
+        (Some(key), Some(request_id), Some(group_id)) if v.is_empty() => Ok(Move {
+            key,
+            request_id,
+            group_id,
+            reason,
+        }),
+        _ => Err(invalid_argument(&v)),
+    }
+}
+
 /// The request named in an event, by subject.
 fn request_of(subject: &str, payload: &[u8]) -> Option<String> {
     Some(match subject {
@@ -428,28 +457,13 @@ impl api::dispatch_service_server::DispatchService for Dispatch {
     ) -> Result<Response<api::Assignment>, Status> {
         let actor = auth::principal(&request)?.subject;
         let req = request.into_inner();
-        let mut v = Vec::new();
-        let key = parse_request_id(&req.request_id)
-            .map_err(|e| v.push(e))
-            .ok();
-        let request_id = parse_name("requests", &req.request, "request")
-            .map_err(|e| v.push(e))
-            .ok();
-        let group_id = parse_name("groups", &req.group, "group")
-            .map_err(|e| v.push(e))
-            .ok();
-        let reason = reason_arg(&req.reason, &mut v);
-        if !v.is_empty() {
-            return Err(invalid_argument(&v));
-        }
-        let (key, request_id, group_id) = (key.unwrap(), request_id.unwrap(), group_id.unwrap());
+        let m = validate_move(&req.request_id, &req.request, &req.group, &req.reason)?;
         let matcher = self.matcher.clone();
-        let group = req.group.clone();
         let row = self
-            .manual(key, move |tx| {
+            .manual(m.key, move |tx| {
                 Box::pin(async move {
-                    let job = job_of(tx, request_id).await?;
-                    if let Some(active) = store::active_of(tx, request_id)
+                    let job = job_of(tx, m.request_id).await?;
+                    if let Some(active) = store::active_of(tx, m.request_id)
                         .await
                         .map_err(internal)?
                         .first()
@@ -459,28 +473,7 @@ impl api::dispatch_service_server::DispatchService for Dispatch {
                             active.id
                         )));
                     }
-                    let offered = matcher
-                        .offer_manually(tx, &job, group_id)
-                        .await
-                        .map_err(placing_failed)?
-                        .map_err(|r| refusal(r, &group))?;
-                    store::audit(
-                        tx,
-                        &NewAudit {
-                            key: Some(key),
-                            actor: &actor,
-                            action: "AssignRequest",
-                            request_id,
-                            assignment_id: Some(offered.id),
-                            group_id: Some(group_id),
-                            reason: &reason,
-                        },
-                    )
-                    .await
-                    .map_err(internal)?;
-                    tracing::info!(request = %request_id, group = %group_id, by = %actor,
-                        "assigned by hand");
-                    Ok(offered)
+                    offer_audited(tx, &matcher, &job, &m, &actor, "AssignRequest").await
                 })
             })
             .await?;
@@ -493,63 +486,27 @@ impl api::dispatch_service_server::DispatchService for Dispatch {
     ) -> Result<Response<api::Assignment>, Status> {
         let actor = auth::principal(&request)?.subject;
         let req = request.into_inner();
-        let mut v = Vec::new();
-        let key = parse_request_id(&req.request_id)
-            .map_err(|e| v.push(e))
-            .ok();
-        let request_id = parse_name("requests", &req.request, "request")
-            .map_err(|e| v.push(e))
-            .ok();
-        let group_id = parse_name("groups", &req.group, "group")
-            .map_err(|e| v.push(e))
-            .ok();
-        let reason = reason_arg(&req.reason, &mut v);
-        if !v.is_empty() {
-            return Err(invalid_argument(&v));
-        }
-        let (key, request_id, group_id) = (key.unwrap(), request_id.unwrap(), group_id.unwrap());
+        let m = validate_move(&req.request_id, &req.request, &req.group, &req.reason)?;
         let matcher = self.matcher.clone();
-        let group = req.group.clone();
         let row = self
-            .manual(key, move |tx| {
+            .manual(m.key, move |tx| {
                 Box::pin(async move {
-                    let job = job_of(tx, request_id).await?;
-                    let active = store::active_of(tx, request_id).await.map_err(internal)?;
+                    let job = job_of(tx, m.request_id).await?;
+                    let active = store::active_of(tx, m.request_id).await.map_err(internal)?;
                     let Some(current) = active.first() else {
                         return Err(Status::failed_precondition(
                             "the request has no active assignment; use AssignRequest",
                         ));
                     };
-                    if current.group_id == group_id {
+                    if current.group_id == m.group_id {
                         return Err(invalid_argument(&[FieldViolation::new(
                             "group",
                             "the group already holds this request",
                         )]));
                     }
-                    let note = format!("reassigned by {actor}: {reason}");
+                    let note = format!("reassigned by {actor}: {}", m.reason);
                     withdraw(tx, current, &note).await?;
-                    let offered = matcher
-                        .offer_manually(tx, &job, group_id)
-                        .await
-                        .map_err(placing_failed)?
-                        .map_err(|r| refusal(r, &group))?;
-                    store::audit(
-                        tx,
-                        &NewAudit {
-                            key: Some(key),
-                            actor: &actor,
-                            action: "ReassignRequest",
-                            request_id,
-                            assignment_id: Some(offered.id),
-                            group_id: Some(group_id),
-                            reason: &reason,
-                        },
-                    )
-                    .await
-                    .map_err(internal)?;
-                    tracing::info!(request = %request_id, from = %current.group_id,
-                        to = %group_id, by = %actor, "reassigned by hand");
-                    Ok(offered)
+                    offer_audited(tx, &matcher, &job, &m, &actor, "ReassignRequest").await
                 })
             })
             .await?;
@@ -749,6 +706,39 @@ impl api::dispatch_service_server::DispatchService for Dispatch {
             next_page_token,
         }))
     }
+}
+
+/// Offers the job to the group of a dispatcher's move and records the move, in `tx`.
+async fn offer_audited(
+    tx: &mut PgConnection,
+    matcher: &Matcher,
+    job: &Job,
+    m: &Move,
+    actor: &str,
+    action: &str,
+) -> Result<AssignmentRow, Status> {
+    let offered = matcher
+        .offer_manually(tx, job, m.group_id)
+        .await
+        .map_err(placing_failed)?
+        .map_err(|r| refusal(r, &name("groups", m.group_id)))?;
+    store::audit(
+        tx,
+        &NewAudit {
+            key: Some(m.key),
+            actor,
+            action,
+            request_id: m.request_id,
+            assignment_id: Some(offered.id),
+            group_id: Some(m.group_id),
+            reason: &m.reason,
+        },
+    )
+    .await
+    .map_err(internal)?;
+    tracing::info!(request = %m.request_id, group = %m.group_id, by = %actor, action,
+        "moved by hand");
+    Ok(offered)
 }
 
 /// The job matching keeps for a request, refusing closed or unknown requests.

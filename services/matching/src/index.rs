@@ -5,9 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
 use chrono::{DateTime, NaiveDate, Utc};
-use futures::StreamExt;
 use komek_core::matching::{Evaluation, GroupView, Need, SkillGrant};
 use komek_core::nearest::GeoIndex;
 use komek_core::schedule::{Exception, Schedule, Shift, zone};
@@ -16,7 +14,7 @@ use komek_proto::events::v1 as ev;
 use komek_proto::types::v1 as pb;
 use komek_runtime::CancellationToken;
 use komek_runtime::convert::parse_name;
-use komek_runtime::events::{Bus, streams, subject};
+use komek_runtime::events::{self as bus_events, Bus, streams, subject};
 use prost::Message;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -273,54 +271,24 @@ impl RosterFollower {
     }
 
     pub async fn run(self, shutdown: CancellationToken) {
-        loop {
-            if let Err(err) = self.follow(&shutdown).await {
-                tracing::warn!(error = %err, "roster follower failed; restarting");
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = shutdown.cancelled() => return,
-            }
-        }
-    }
-
-    async fn follow(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
-        let stream = self.bus.jetstream.get_stream(streams::ROSTER).await?;
-        // An ordered consumer is ephemeral and per replica: every matcher sees every group.
-        let consumer = stream
-            .create_consumer(OrderedConfig {
-                deliver_policy: DeliverPolicy::All,
-                filter_subject: format!("{}.>", subject::ROSTER_GROUP_PREFIX),
-                ..Default::default()
-            })
-            .await?;
-        let mut messages = consumer.messages().await?;
-        loop {
-            let message = tokio::select! {
-                m = messages.next() => m,
-                _ = shutdown.cancelled() => return Ok(()),
-            };
-            let Some(message) = message else {
-                return Ok(());
-            };
-            let message = message?;
-            match ev::GroupState::decode(message.payload.as_ref()) {
+        let filter = format!("{}.>", subject::ROSTER_GROUP_PREFIX);
+        let index = self.index;
+        bus_events::follow_all(self.bus, streams::ROSTER, filter, shutdown, |payload, seq| {
+            match ev::GroupState::decode(payload) {
                 Ok(state) => {
-                    if let Err(err) = self.index.apply(&state) {
+                    if let Err(err) = index.apply(&state) {
                         tracing::error!(group = %state.group, error = %err, "group state ignored");
                     }
                 }
                 Err(err) => tracing::error!(error = %err, "undecodable group state ignored"),
             }
-            if let Ok(info) = message.info() {
-                self.index.mark_applied(info.stream_sequence);
-            }
-        }
+            index.mark_applied(seq);
+        })
+        .await
     }
 }
 
 /// The sequence of the last message in the roster stream now.
 pub async fn roster_head(bus: &Bus) -> anyhow::Result<u64> {
-    let mut stream = bus.jetstream.get_stream(streams::ROSTER).await?;
-    Ok(stream.info().await?.state.last_sequence)
+    bus_events::stream_head(bus, streams::ROSTER).await
 }

@@ -5,9 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use komek_proto::events::v1 as ev;
 use prost::Message;
 use tokio::sync::watch;
@@ -16,7 +14,7 @@ use uuid::Uuid;
 
 use super::Role;
 use crate::convert::parse_name;
-use crate::events::{Bus, streams, subject};
+use crate::events::{self, Bus, streams, subject};
 
 /// What a service keeps of a key.
 #[derive(Debug, Clone)]
@@ -102,37 +100,9 @@ impl Keyring {
 
     /// Reads the access stream from the start, then follows it, until `shutdown`.
     pub async fn follow(self: Arc<Self>, bus: Bus, shutdown: CancellationToken) {
-        loop {
-            if let Err(err) = self.follow_once(&bus, &shutdown).await {
-                tracing::warn!(error = %err, "key follower failed; restarting");
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = shutdown.cancelled() => return,
-            }
-        }
-    }
-
-    async fn follow_once(&self, bus: &Bus, shutdown: &CancellationToken) -> anyhow::Result<()> {
-        let stream = bus.jetstream.get_stream(streams::ACCESS).await?;
-        let consumer = stream
-            .create_consumer(OrderedConfig {
-                deliver_policy: DeliverPolicy::All,
-                filter_subject: format!("{}.>", subject::ACCESS_KEY_PREFIX),
-                ..Default::default()
-            })
-            .await?;
-        let mut messages = consumer.messages().await?;
-        loop {
-            let message = tokio::select! {
-                m = messages.next() => m,
-                _ = shutdown.cancelled() => return Ok(()),
-            };
-            let Some(message) = message else {
-                return Ok(());
-            };
-            let message = message?;
-            match ev::ApiKeyState::decode(message.payload.as_ref()) {
+        let filter = format!("{}.>", subject::ACCESS_KEY_PREFIX);
+        events::follow_all(bus, streams::ACCESS, filter, shutdown, |payload, seq| {
+            match ev::ApiKeyState::decode(payload) {
                 Ok(state) => {
                     if let Err(err) = self.apply(&state) {
                         tracing::error!(key = %state.key, error = %err, "key state ignored");
@@ -140,17 +110,15 @@ impl Keyring {
                 }
                 Err(err) => tracing::error!(error = %err, "undecodable key state ignored"),
             }
-            if let Ok(info) = message.info() {
-                self.mark_applied(info.stream_sequence);
-            }
-        }
+            self.mark_applied(seq);
+        })
+        .await
     }
 }
 
 /// The sequence of the last message in the access stream now.
 pub async fn head(bus: &Bus) -> anyhow::Result<u64> {
-    let mut stream = bus.jetstream.get_stream(streams::ACCESS).await?;
-    Ok(stream.info().await?.state.last_sequence)
+    events::stream_head(bus, streams::ACCESS).await
 }
 
 #[cfg(test)]

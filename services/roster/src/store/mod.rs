@@ -176,6 +176,19 @@ async fn publish(tx: &mut PgConnection, group: &Group) -> sqlx::Result<()> {
     Ok(())
 }
 
+/// A group's members changed: its version moves and its new state is published.
+async fn membership_changed(tx: &mut PgConnection, group: Uuid) -> sqlx::Result<()> {
+    let row: GroupRow = sqlx::query_as(&format!(
+        "UPDATE groups SET updated_at = now(), version = version + 1 WHERE id = $1 \
+         RETURNING {GROUP_COLUMNS}"
+    ))
+    .bind(group)
+    .fetch_one(&mut *tx)
+    .await?;
+    let members = members(&mut *tx, group).await?;
+    publish(tx, &Group { row, members }).await
+}
+
 async fn members(conn: &mut PgConnection, group: Uuid) -> sqlx::Result<Vec<Uuid>> {
     sqlx::query_scalar(
         "SELECT volunteer_id FROM group_members WHERE group_id = $1 ORDER BY volunteer_id",
@@ -322,22 +335,7 @@ pub async fn create_volunteer(
             .bind(row.id)
             .execute(&mut *tx)
             .await?;
-        let group_row: GroupRow = sqlx::query_as(&format!(
-            "UPDATE groups SET updated_at = now(), version = version + 1 WHERE id = $1 \
-             RETURNING {GROUP_COLUMNS}"
-        ))
-        .bind(group)
-        .fetch_one(&mut *tx)
-        .await?;
-        let members = members(&mut tx, *group).await?;
-        publish(
-            &mut tx,
-            &Group {
-                row: group_row,
-                members,
-            },
-        )
-        .await?;
+        membership_changed(&mut tx, *group).await?;
     }
     tx.commit().await?;
     Ok(Volunteer {
@@ -510,15 +508,7 @@ pub async fn import(
                 }
             }
         }
-        let row: GroupRow = sqlx::query_as(&format!(
-            "UPDATE groups SET updated_at = now(), version = version + 1 WHERE id = $1 \
-             RETURNING {GROUP_COLUMNS}"
-        ))
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let members = members(&mut tx, id).await?;
-        publish(&mut tx, &Group { row, members }).await?;
+        membership_changed(&mut tx, id).await?;
     }
     sqlx::query("INSERT INTO imports (request_key, organization_id, response) VALUES ($1, $2, $3)")
         .bind(key)
@@ -690,22 +680,7 @@ pub async fn update_volunteer(
                 .execute(&mut *tx)
                 .await?;
         }
-        let group_row: GroupRow = sqlx::query_as(&format!(
-            "UPDATE groups SET updated_at = now(), version = version + 1 WHERE id = $1 \
-             RETURNING {GROUP_COLUMNS}"
-        ))
-        .bind(group)
-        .fetch_one(&mut *tx)
-        .await?;
-        let members = members(&mut tx, *group).await?;
-        publish(
-            &mut tx,
-            &Group {
-                row: group_row,
-                members,
-            },
-        )
-        .await?;
+        membership_changed(&mut tx, *group).await?;
     }
     tx.commit().await?;
     let mut groups = groups.to_vec();
