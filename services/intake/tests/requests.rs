@@ -33,10 +33,28 @@ fn test_base(db: &TestDb, nats: &Nats) -> Base {
             key_pepper: base64::engine::general_purpose::STANDARD
                 .encode(Uuid::new_v4().as_bytes().repeat(2)),
             bootstrap_admin_key: ADMIN.into(),
+            service_secret: SERVICE_SECRET.into(),
             ..Default::default()
         },
         ..Base::default()
     }
+}
+
+/// Base64 of 32 bytes: signs service tokens in these tests.
+const SERVICE_SECRET: &str = "c2VydmljZS1zZWNyZXQtZm9yLWludGFrZS10ZXN0cyE=";
+
+/// A token as the matching service makes them.
+fn matching_token() -> String {
+    // Any pepper will do: tokens are signed with the service secret alone.
+    let credentials = komek_runtime::auth::Credentials::from_config(&komek_runtime::auth::Config {
+        key_pepper: SERVICE_SECRET.into(),
+        service_secret: SERVICE_SECRET.into(),
+        ..Default::default()
+    })
+    .unwrap();
+    credentials
+        .service_token("matching", Duration::from_secs(60))
+        .unwrap()
 }
 
 type Client = IntakeServiceClient<InterceptedService<Channel, Bearer>>;
@@ -508,6 +526,64 @@ fn at(
     });
     request.description = description.into();
     request
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadlines_stop_a_call_on_the_server() {
+    let nats = Nats::start();
+    let db = TestDb::create().await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut base = test_base(&db, &nats);
+    base.request_timeout_secs = 1;
+    let config = komek_intake::Config {
+        base,
+        ..Default::default()
+    };
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(komek_intake::serve(config, listener, stop.clone()));
+    let intake = Intake {
+        _nats: nats,
+        db,
+        addr,
+        stop,
+        server,
+    };
+    let mut client = intake.client().await;
+    let created = client.create_request(valid()).await.unwrap().into_inner();
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut matching =
+        IntakeServiceClient::with_interceptor(channel, Bearer::new(&matching_token()).unwrap());
+    // No group ever accepted this request, so RevealCaller waits for an accept (5 s) that
+    // does not come; the server's 1 s limit ends it first.
+    let reveal = || api::RevealCallerRequest {
+        request: created.name.clone(),
+        assignment: format!("assignments/{}", Uuid::new_v4()),
+        volunteer: format!("volunteers/{}", Uuid::new_v4()),
+    };
+    let err = matching.reveal_caller(reveal()).await.unwrap_err();
+    assert_eq!(err.code(), Code::Cancelled, "{err:?}");
+    assert!(err.message().contains("Timeout expired"), "{err:?}");
+    // A client's shorter deadline ends it sooner, on the server as well as the client.
+    let mut short = tonic::Request::new(reveal());
+    short.set_timeout(Duration::from_millis(200));
+    let err = matching.reveal_caller(short).await.unwrap_err();
+    assert!(
+        matches!(err.code(), Code::Cancelled | Code::DeadlineExceeded),
+        "{err:?}"
+    );
+    // Nothing was revealed.
+    assert_eq!(
+        intake
+            .count("SELECT count(*) FROM intake.caller_reveals")
+            .await,
+        0
+    );
+    intake.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
