@@ -22,6 +22,9 @@ use tonic::Code;
 use tonic_types::StatusExt;
 use uuid::Uuid;
 
+/// What the watch showed of a request: the event, its queue, its status.
+type Seen = (String, i32, i32);
+
 fn queue(q: matching::Queue) -> matching::ListQueueRequest {
     matching::ListQueueRequest {
         queue: q as i32,
@@ -108,8 +111,7 @@ async fn dispatchers_work_the_queues_by_hand_and_every_move_is_audited() {
 
     // The region's watch shows the escalation, and nothing from Akmola.
     let mut seen = Vec::new();
-    let mut watched = async |until: &dyn Fn(&[(String, i32, i32)]) -> bool,
-                             seen: &mut Vec<(String, i32, i32)>| {
+    let mut watched = async |until: &dyn Fn(&[Seen]) -> bool, seen: &mut Vec<Seen>| {
         while !until(seen) {
             let event = tokio::time::timeout(Duration::from_secs(10), watch.next())
                 .await
