@@ -57,6 +57,9 @@ fn status_of(err: Error) -> Status {
     }
 }
 
+/// Names of Komek's services, which authenticate to each other with signed tokens.
+const KOMEK_SERVICES: [&str; 4] = ["intake", "triage", "roster", "matching"];
+
 /// What a key is for, checked against its role.
 fn check_subject(role: Role, subject: &str, v: &mut Vec<FieldViolation>) -> Subject {
     let collection = role.collection();
@@ -64,6 +67,15 @@ fn check_subject(role: Role, subject: &str, v: &mut Vec<FieldViolation>) -> Subj
         .strip_prefix(collection)
         .and_then(|rest| rest.strip_prefix('/'));
     let field = "api_key.subject";
+    if role == Role::Service && id.is_some_and(|id| KOMEK_SERVICES.contains(&id)) {
+        // Komek's own services sign their own tokens; a key in their name could be leaked and
+        // used to reveal callers.
+        v.push(FieldViolation::new(
+            field,
+            "reserved for Komek's own services, which need no key",
+        ));
+        return Subject::Named;
+    }
     match (role, id) {
         (Role::Volunteer | Role::Partner, Some(id)) => match Uuid::parse_str(id) {
             Ok(id) if role == Role::Volunteer => return Subject::Volunteer(id),
@@ -289,6 +301,7 @@ mod tests {
             (Role::Dispatcher, "dispatchers/Aigerim"),
             (Role::Service, "matching"),
             (Role::Admin, "dispatchers/root"),
+            (Role::Service, "services/matching"),
         ] {
             let mut v = Vec::new();
             check_subject(role, subject, &mut v);
