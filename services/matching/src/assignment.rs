@@ -615,6 +615,9 @@ impl api::assignment_service_server::AssignmentService for Assignments {
                 store::release(&mut tx, row.group_id)
                     .await
                     .map_err(internal)?;
+                store::finish_job(&mut tx, row.request_id)
+                    .await
+                    .map_err(internal)?;
                 let rest = self.index.get(row.group_id).map_or(0, |g| g.rest_minutes);
                 store::start_rest(&mut tx, row.group_id, rest)
                     .await

@@ -72,15 +72,6 @@ impl Dispatch {
         )
     }
 
-    /// The queue item of `row`, with its latest assignment.
-    async fn item(&self, row: &QueueRow) -> Result<api::QueueItem, Status> {
-        let assignment = match row.assignment_id {
-            Some(id) => store::get(&self.pool, id).await.map_err(internal)?,
-            None => None,
-        };
-        Ok(queue_item(row, assignment.as_ref()))
-    }
-
     /// A manual move, idempotent on `key`: runs `act` in a transaction unless the key was used
     /// before, in which case the assignment it made is returned as it is now.
     async fn manual<F>(&self, key: Uuid, act: F) -> Result<AssignmentRow, Status>
@@ -348,10 +339,17 @@ impl api::dispatch_service_server::DispatchService for Dispatch {
             on_site_within,
         };
         let rows = store::queue(&self.pool, &filter).await.map_err(internal)?;
-        let mut items = Vec::with_capacity(rows.len());
-        for row in &rows {
-            items.push(self.item(row).await?);
-        }
+        let ids: Vec<Uuid> = rows.iter().filter_map(|r| r.assignment_id).collect();
+        let assignments = store::get_many(&self.pool, &ids).await.map_err(internal)?;
+        let items = rows
+            .iter()
+            .map(|row| {
+                let assignment = row
+                    .assignment_id
+                    .and_then(|id| assignments.iter().find(|a| a.id == id));
+                queue_item(row, assignment)
+            })
+            .collect();
         let next_page_token = match rows.last() {
             Some(last) if rows.len() as i64 == filter.limit => queue_token(last),
             _ => String::new(),

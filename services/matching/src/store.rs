@@ -217,9 +217,26 @@ pub async fn close_request(
     )
     .bind(request_id)
     .bind(status)
-    .execute(tx)
+    .execute(&mut *tx)
     .await?;
+    finish_job(tx, request_id).await
+}
+
+/// The job needs no more attention (done, or its request closed): queues stop looking at it.
+pub async fn finish_job(tx: &mut PgConnection, request_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("UPDATE jobs SET open = false WHERE request_id = $1")
+        .bind(request_id)
+        .execute(tx)
+        .await?;
     Ok(())
+}
+
+/// Assignments by id, in one read.
+pub async fn get_many(pool: &PgPool, ids: &[Uuid]) -> sqlx::Result<Vec<AssignmentRow>> {
+    sqlx::query_as("SELECT * FROM assignments WHERE id = ANY ($1)")
+        .bind(ids)
+        .fetch_all(pool)
+        .await
 }
 
 pub async fn is_closed(tx: &mut PgConnection, request_id: Uuid) -> sqlx::Result<bool> {
@@ -646,7 +663,7 @@ pub async fn queue(pool: &PgPool, f: &QueueFilter) -> sqlx::Result<Vec<QueueRow>
            LEFT JOIN LATERAL (SELECT escalated, decided_at, candidates FROM decisions \
                WHERE request_id = j.request_id ORDER BY seq DESC LIMIT 1) d ON true \
            LEFT JOIN closed_requests c ON c.request_id = j.request_id \
-           WHERE ($1::uuid IS NULL OR j.request_id = $1) \
+           WHERE (j.open AND $1::uuid IS NULL) OR j.request_id = $1 \
          ), queued AS ( \
            SELECT *, CASE \
              WHEN closed_status IS NOT NULL THEN 0 \

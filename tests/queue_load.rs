@@ -1,0 +1,182 @@
+//! Load generator for dispatchers' queues: how ListQueue keeps up as matching accumulates jobs.
+//! Starts the four services on a private NATS and PostgreSQL, fills matching's tables with a
+//! season of jobs at real settlements (most finished, some escalated, some under way, some
+//! cancelled), then times ListQueue pages against GetAssignment, a primary-key read through the
+//! same gRPC stack, gate and pool.
+//!
+//! Usage: cargo run --release -p komek-tests --bin komek-queue-load [JOBS...]
+//! (default 2000 20000). Method and figures: BENCHMARKS.md.
+//!
+//! Settlements: Data from Who's On First (https://whosonfirst.org/docs/licenses/), incl. GeoNames
+//! (CC-BY 4.0, geonames.org) and Quattroshapes (CC-BY).
+
+use std::time::{Duration, Instant};
+
+use komek_proto::matching::v1 as matching;
+use komek_tests::System;
+use komek_tests::settlements::all;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// What a seeded job is doing, in proportions of a winter season.
+fn fate(i: usize) -> &'static str {
+    match i % 100 {
+        0..=84 => "completed",
+        85..=89 => "escalated",
+        90..=94 => "cancelled",
+        95..=97 => "offered",
+        _ => "accepted",
+    }
+}
+
+/// Inserts `n` jobs with their assignments and decisions straight into matching's tables.
+/// Returns one assignment to read back as the baseline.
+async fn seed(pool: &PgPool, n: usize, first: usize) -> Uuid {
+    let places = all();
+    let mut sample = Uuid::nil();
+    for chunk in (first..first + n).collect::<Vec<_>>().chunks(1000) {
+        let mut tx = pool.begin().await.unwrap();
+        for &i in chunk {
+            let place = &places[(i * 37) % places.len()];
+            let request = Uuid::now_v7();
+            let priority = (i % 4 + 1) as i16;
+            sqlx::query(
+                "INSERT INTO matching.jobs (request_id, reference_code, category, priority, \
+                   required_skills, lat, lon, settlement, district, region, updated_at, open) \
+                 VALUES ($1, $2, 3, $3, '{2}', $4, $5, $6, $7, $8, \
+                   now() - make_interval(mins => $9), $10)",
+            )
+            .bind(request)
+            .bind(format!("LOAD-{i}"))
+            .bind(priority)
+            .bind(place.lat)
+            .bind(place.lon)
+            .bind(&place.name_en)
+            .bind(&place.district)
+            .bind(&place.region)
+            .bind((i % 10_000) as i32)
+            // As matching leaves them: finished and cancelled jobs are no longer open.
+            .bind(!matches!(fate(i), "completed" | "cancelled"))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+            let status: Option<i16> = match fate(i) {
+                "completed" => Some(8),
+                "offered" => Some(1),
+                "accepted" => Some(2),
+                _ => None,
+            };
+            if let Some(status) = status {
+                let id = Uuid::now_v7();
+                sqlx::query(
+                    "INSERT INTO matching.assignments (id, request_id, group_id, status, attempt, \
+                       category, priority, lat, lon, distance_m, expire_at) \
+                     VALUES ($1, $2, $3, $4, 1, 3, $5, $6, $7, 1000, now() + interval '1 hour')",
+                )
+                .bind(id)
+                .bind(request)
+                .bind(Uuid::from_u128(i as u128 % 500))
+                .bind(status)
+                .bind(priority)
+                .bind(place.lat)
+                .bind(place.lon)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+                sample = id;
+            }
+            sqlx::query(
+                "INSERT INTO matching.decisions (request_id, attempt, assignment_id, escalated, \
+                   candidates) VALUES ($1, 1, NULL, $2, '')",
+            )
+            .bind(request)
+            .bind(fate(i) == "escalated")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+            if fate(i) == "cancelled" {
+                sqlx::query(
+                    "INSERT INTO matching.closed_requests (request_id, status) VALUES ($1, 10)",
+                )
+                .bind(request)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            }
+        }
+        tx.commit().await.unwrap();
+    }
+    sqlx::query("ANALYZE").execute(pool).await.unwrap();
+    sample
+}
+
+fn summary(mut times: Vec<Duration>) -> (f64, f64) {
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    (ms(times[times.len() / 2]), ms(times[times.len() * 9 / 10]))
+}
+
+#[tokio::main]
+async fn main() {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().expect("job counts"))
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![2000, 20_000]
+    } else {
+        sizes
+    };
+    // The dispatcher's rate limit would pace the load generator rather than the service.
+    let system = System::start_tuned(|c| {
+        c.base.auth.rate_limits.dispatcher = komek_runtime::auth::gate::RateLimit {
+            per_second: 1e9,
+            burst: u32::MAX,
+        }
+    })
+    .await;
+    let pool = PgPool::connect(system.db.url()).await.unwrap();
+    let mut dispatch = system.dispatch_client().await;
+    let mut reader = system.assignment_client().await;
+    let mut seeded = 0;
+    println!(
+        "jobs    GetAssignment p50/p90 ms   ListQueue(escalated, 50) p50/p90 ms   ratio of p50"
+    );
+    for size in sizes {
+        let sample = seed(&pool, size - seeded, seeded).await;
+        seeded = size;
+        let rounds = 200;
+        let mut base = Vec::new();
+        let mut queue = Vec::new();
+        for _ in 0..rounds {
+            let t = Instant::now();
+            reader
+                .get_assignment(matching::GetAssignmentRequest {
+                    name: format!("assignments/{sample}"),
+                })
+                .await
+                .unwrap();
+            base.push(t.elapsed());
+            let t = Instant::now();
+            let page = dispatch
+                .list_queue(matching::ListQueueRequest {
+                    queue: matching::Queue::Escalated as i32,
+                    page_size: 50,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            queue.push(t.elapsed());
+            // One job in twenty is escalated.
+            assert_eq!(page.items.len(), 50.min(size / 20));
+        }
+        let (b50, b90) = summary(base);
+        let (q50, q90) = summary(queue);
+        println!(
+            "{size:<7} {b50:>8.2} / {b90:<8.2}            {q50:>8.2} / {q90:<8.2}                      {:.1}x",
+            q50 / b50
+        );
+    }
+    system.stop().await;
+}
