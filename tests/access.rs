@@ -566,3 +566,70 @@ async fn a_partner_watches_its_requests_live_and_sees_no_one_else_and_no_persona
     }
     system.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_principal_beyond_its_rate_is_told_when_to_retry() {
+    let system = System::start_tuned(|c| {
+        c.base.auth.rate_limits.volunteer = komek_runtime::auth::gate::RateLimit {
+            per_second: 0.5,
+            burst: 3,
+        };
+    })
+    .await;
+    let mut roster_client = system.roster_client().await;
+    let org = create_organization(
+        &mut roster_client,
+        "Talgar volunteers",
+        roster::OrganizationKind::Ngo,
+        &[],
+    )
+    .await;
+    let group = create_group(
+        &mut roster_client,
+        &org.name,
+        "Talgar team",
+        find("Talghar", "Almaty Region"),
+        &[pb::Skill::SocialCare],
+        pb::Availability::Available,
+        &Uuid::new_v4().to_string(),
+    )
+    .await;
+    let volunteer = create_volunteer(&mut roster_client, "Дина", vec![group.name]).await;
+    let mut app = system.volunteer_app(&volunteer.name).await;
+    let mut codes = Vec::new();
+    for _ in 0..6 {
+        let answer = app
+            .get_assignment(matching::GetAssignmentRequest {
+                name: format!("assignments/{}", Uuid::new_v4()),
+            })
+            .await;
+        codes.push(answer.unwrap_err());
+    }
+    // The burst passes the gate (and finds nothing; signing in took one call of it), then the
+    // bucket is empty.
+    for status in &codes[..2] {
+        assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    }
+    assert!(
+        codes
+            .iter()
+            .all(|s| matches!(s.code(), Code::NotFound | Code::ResourceExhausted))
+    );
+    let limited = codes
+        .iter()
+        .find(|s| s.code() == Code::ResourceExhausted)
+        .expect("calls beyond the burst are refused");
+    let retry = limited.get_details_retry_info().expect("a retry delay");
+    assert!(retry.retry_delay.is_some_and(|d| d > Duration::ZERO));
+    // The dispatcher's own bucket is untouched.
+    let dispatcher = system
+        .assignment_client()
+        .await
+        .get_assignment(matching::GetAssignmentRequest {
+            name: format!("assignments/{}", Uuid::new_v4()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(dispatcher.code(), Code::NotFound);
+    system.stop().await;
+}
