@@ -22,7 +22,7 @@ use komek_runtime::auth::policy::MATRIX;
 use komek_tests::settlements::find;
 use komek_tests::{
     ADMIN_KEY, System, at, authed, connect, create_group, create_organization, create_request,
-    create_volunteer, eventually, wait_request,
+    create_volunteer, eventually, violated_fields, wait_request,
 };
 use prost::Message;
 use tonic::Code;
@@ -75,11 +75,9 @@ fn server_of(system: &System, service: &str) -> SocketAddr {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn every_role_meets_the_matrix_and_nothing_passes_without_a_valid_key() {
-    let system = System::start().await;
+/// An organisation working in Almaty Region with one group at Talgar and one volunteer in it.
+async fn talgar_team(system: &System) -> (roster::Organization, roster::Volunteer) {
     let mut roster_client = system.roster_client().await;
-    let talgar = find("Talghar", "Almaty Region");
     let org = create_organization(
         &mut roster_client,
         "Talgar volunteers",
@@ -91,13 +89,20 @@ async fn every_role_meets_the_matrix_and_nothing_passes_without_a_valid_key() {
         &mut roster_client,
         &org.name,
         "Talgar team",
-        talgar,
+        find("Talghar", "Almaty Region"),
         &[pb::Skill::SocialCare],
         pb::Availability::Available,
         &Uuid::new_v4().to_string(),
     )
     .await;
-    let volunteer = create_volunteer(&mut roster_client, "Дина", vec![group.name.clone()]).await;
+    let volunteer = create_volunteer(&mut roster_client, "Дина", vec![group.name]).await;
+    (org, volunteer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_role_meets_the_matrix_and_nothing_passes_without_a_valid_key() {
+    let system = System::start().await;
+    let (org, volunteer) = talgar_team(&system).await;
     let keys = [
         (Role::Admin, ADMIN_KEY.to_string()),
         (Role::Dispatcher, system.dispatcher_key.clone()),
@@ -210,14 +215,7 @@ async fn every_role_meets_the_matrix_and_nothing_passes_without_a_valid_key() {
         })
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Code::InvalidArgument);
-    let mut fields: Vec<String> = err
-        .get_details_bad_request()
-        .unwrap()
-        .field_violations
-        .into_iter()
-        .map(|v| v.field)
-        .collect();
+    let mut fields = violated_fields(&err);
     fields.sort();
     assert_eq!(
         fields,
@@ -576,25 +574,7 @@ async fn a_principal_beyond_its_rate_is_told_when_to_retry() {
         };
     })
     .await;
-    let mut roster_client = system.roster_client().await;
-    let org = create_organization(
-        &mut roster_client,
-        "Talgar volunteers",
-        roster::OrganizationKind::Ngo,
-        &[],
-    )
-    .await;
-    let group = create_group(
-        &mut roster_client,
-        &org.name,
-        "Talgar team",
-        find("Talghar", "Almaty Region"),
-        &[pb::Skill::SocialCare],
-        pb::Availability::Available,
-        &Uuid::new_v4().to_string(),
-    )
-    .await;
-    let volunteer = create_volunteer(&mut roster_client, "Дина", vec![group.name]).await;
+    let (_, volunteer) = talgar_team(&system).await;
     let mut app = system.volunteer_app(&volunteer.name).await;
     let mut codes = Vec::new();
     for _ in 0..6 {

@@ -16,10 +16,9 @@ use komek_proto::types::v1 as pb;
 use komek_tests::settlements::find;
 use komek_tests::{
     System, at, create_group, create_organization, create_request, create_volunteer, eventually,
-    wait_request,
+    violated_fields, wait_request,
 };
 use tonic::Code;
-use tonic_types::StatusExt;
 use uuid::Uuid;
 
 /// What the watch showed of a request: the event, its queue, its status.
@@ -175,14 +174,7 @@ async fn dispatchers_work_the_queues_by_hand_and_every_move_is_audited() {
         })
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Code::InvalidArgument);
-    let mut fields: Vec<String> = err
-        .get_details_bad_request()
-        .unwrap()
-        .field_violations
-        .into_iter()
-        .map(|v| v.field)
-        .collect();
+    let mut fields = violated_fields(&err);
     fields.sort();
     assert_eq!(fields, ["group", "reason", "request", "request_id"]);
 

@@ -11,7 +11,9 @@ use komek_proto::roster::v1 as roster;
 use komek_proto::triage::v1 as triage;
 use komek_proto::types::v1 as pb;
 use komek_tests::settlements::find;
-use komek_tests::{System, at, create_group, create_organization, create_request, wait_request};
+use komek_tests::{
+    System, at, create_group, create_organization, create_request, violated_fields, wait_request,
+};
 use tonic::Code;
 use uuid::Uuid;
 
@@ -145,14 +147,7 @@ async fn repeat_calls_are_linked_and_a_dispatcher_merges_them() {
         .merge_duplicate(merge(&again.name, "requests/nope", "not-a-uuid"))
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Code::InvalidArgument);
-    let details = tonic_types::StatusExt::get_details_bad_request(&err).unwrap();
-    let fields: Vec<&str> = details
-        .field_violations
-        .iter()
-        .map(|v| v.field.as_str())
-        .collect();
-    assert_eq!(fields, ["request_id", "merge_into"]);
+    assert_eq!(violated_fields(&err), ["request_id", "merge_into"]);
 
     // The dispatcher merges the repeat into the first request; a retry changes nothing.
     let key = Uuid::new_v4().to_string();

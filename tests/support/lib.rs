@@ -323,6 +323,19 @@ pub async fn connect(addr: SocketAddr) -> Result<Channel, tonic::transport::Erro
         .await
 }
 
+/// The fields an INVALID_ARGUMENT answer names, in its order. Panics on any other answer.
+pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    status
+        .get_details_bad_request()
+        .expect("BadRequest details")
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect()
+}
+
 /// Polls `probe` until it returns `Some`, for at most `timeout`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, mut probe: F) -> Option<T>
 where
