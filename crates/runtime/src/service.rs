@@ -57,6 +57,15 @@ impl Deps {
     }
 }
 
+/// A listener besides a service's main one, e.g. one facing partners outside.
+pub struct ExtraListener {
+    pub listener: tokio::net::TcpListener,
+    pub routes: tonic::service::RoutesBuilder,
+    pub service_names: Vec<&'static str>,
+    pub reflection: bool,
+    pub tls: crate::config::Tls,
+}
+
 /// Background tasks (consumers, relay, timers). They keep running while gRPC drains, because an
 /// in-flight call may still commit outbox rows, and stop afterwards.
 pub struct Background {
@@ -118,9 +127,52 @@ impl Background {
         service_names: &[&'static str],
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
+        self.serve_all_then_drain(deps, base, listener, routes, service_names, None, shutdown)
+            .await
+    }
+
+    /// [`Background::serve_then_drain`], with a second listener (its own routes, reflection and
+    /// TLS, the same gate) served alongside the main one.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn serve_all_then_drain(
+        self,
+        deps: &Deps,
+        base: &Base,
+        listener: tokio::net::TcpListener,
+        routes: tonic::service::RoutesBuilder,
+        service_names: &[&'static str],
+        extra: Option<ExtraListener>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
         self.start_keyring(deps).await?;
-        let listening = Listening::of(base, deps.gate(base));
-        crate::grpc::serve(listener, routes, service_names, listening, shutdown).await?;
+        let gate = deps.gate(base);
+        let main = crate::grpc::serve(
+            listener,
+            routes,
+            service_names,
+            Listening::of(base, gate.clone()),
+            shutdown.clone(),
+        );
+        let other = async {
+            let Some(extra) = extra else {
+                return Ok(());
+            };
+            let listening = Listening {
+                reflection: extra.reflection,
+                tls: &extra.tls,
+                request_timeout: Duration::from_secs(base.request_timeout_secs.max(1)),
+                gate: gate.clone(),
+            };
+            crate::grpc::serve(
+                extra.listener,
+                extra.routes,
+                &extra.service_names,
+                listening,
+                shutdown.clone(),
+            )
+            .await
+        };
+        tokio::try_join!(main, other)?;
         self.drain(Duration::from_secs(base.shutdown_grace_secs))
             .await;
         Ok(())

@@ -15,8 +15,7 @@ use komek_proto::partner::v1::partner_service_server::{self, PartnerServiceServe
 use komek_runtime::CancellationToken;
 use komek_runtime::config::Base;
 use komek_runtime::events::{self as bus_events, streams};
-use komek_runtime::grpc::Listening;
-use komek_runtime::service::{Background, Deps};
+use komek_runtime::service::{Background, Deps, ExtraListener};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
@@ -183,43 +182,29 @@ pub async fn serve_with_partner(
     );
     routes.add_service(partner());
 
-    background.start_keyring(&deps).await?;
-    let gate = deps.gate(&config.base);
-    let main = komek_runtime::grpc::serve(
-        listener,
-        routes,
-        &[SERVICE_NAME, partner_service_server::SERVICE_NAME],
-        Listening::of(&config.base, gate.clone()),
-        shutdown.clone(),
-    );
-    let outside = async {
-        let (Some(listener), Some(settings)) = (partner_listener, &config.partner_listener) else {
-            return Ok(());
-        };
-        let mut routes = tonic::service::RoutesBuilder::default();
-        routes.add_service(partner());
-        let listening = Listening {
-            reflection: settings.reflection,
-            tls: &settings.tls,
-            request_timeout: std::time::Duration::from_secs(
-                config.base.request_timeout_secs.max(1),
-            ),
-            gate: gate.clone(),
-        };
-        komek_runtime::grpc::serve(
+    let extra = match (partner_listener, &config.partner_listener) {
+        (Some(listener), Some(settings)) => {
+            let mut routes = tonic::service::RoutesBuilder::default();
+            routes.add_service(partner());
+            Some(ExtraListener {
+                listener,
+                routes,
+                service_names: vec![partner_service_server::SERVICE_NAME],
+                reflection: settings.reflection,
+                tls: settings.tls.clone(),
+            })
+        }
+        _ => None,
+    };
+    background
+        .serve_all_then_drain(
+            &deps,
+            &config.base,
             listener,
             routes,
-            &[partner_service_server::SERVICE_NAME],
-            listening,
-            shutdown.clone(),
+            &[SERVICE_NAME, partner_service_server::SERVICE_NAME],
+            extra,
+            shutdown,
         )
         .await
-    };
-    tokio::try_join!(main, outside)?;
-    background
-        .drain(std::time::Duration::from_secs(
-            config.base.shutdown_grace_secs,
-        ))
-        .await;
-    Ok(())
 }

@@ -174,8 +174,8 @@ impl Gate {
             }
             return Ok(Principal {
                 role: entry.role,
-                subject: entry.subject,
-                regions: entry.regions,
+                subject: entry.subject.clone(),
+                regions: entry.regions.clone(),
                 api_key: Some(id),
             });
         }
@@ -381,14 +381,13 @@ mod tests {
             Code::Unauthenticated
         );
         let id = key_id_of(&secret).unwrap();
-        let mut entry = keyring.get(id).unwrap();
-        entry.revoked = true;
+        let entry = keyring.get(id).unwrap();
         keyring
             .apply(&ev::ApiKeyState {
                 key: format!("apiKeys/{id}"),
                 role: entry.role.code(),
-                subject: entry.subject,
-                secret_hash: entry.secret_hash,
+                subject: entry.subject.clone(),
+                secret_hash: entry.secret_hash.clone(),
                 revoked: true,
                 revision: 2,
                 ..Default::default()

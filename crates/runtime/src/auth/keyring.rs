@@ -36,7 +36,8 @@ impl KeyEntry {
 
 #[derive(Default)]
 pub struct Keyring {
-    keys: RwLock<HashMap<Uuid, KeyEntry>>,
+    /// Shared entries: a lookup on every call clones a pointer, not the entry.
+    keys: RwLock<HashMap<Uuid, Arc<KeyEntry>>>,
     /// Stream sequence of the last access message applied.
     applied: watch::Sender<u64>,
 }
@@ -55,7 +56,7 @@ impl Keyring {
         }
         keys.insert(
             id,
-            KeyEntry {
+            Arc::new(KeyEntry {
                 role,
                 subject: state.subject.clone(),
                 regions: state.regions.clone(),
@@ -63,12 +64,12 @@ impl Keyring {
                 expire,
                 revoked: state.revoked,
                 revision: state.revision,
-            },
+            }),
         );
         Ok(())
     }
 
-    pub fn get(&self, id: Uuid) -> Option<KeyEntry> {
+    pub fn get(&self, id: Uuid) -> Option<Arc<KeyEntry>> {
         self.keys.read().unwrap().get(&id).cloned()
     }
 
