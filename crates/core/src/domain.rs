@@ -43,6 +43,38 @@ macro_rules! coded_enum {
 }
 
 coded_enum! {
+    /// How a completed job ended for the people who asked.
+    Outcome {
+        Helped = 1, "helped";
+        PartiallyHelped = 2, "partially_helped";
+        NoLongerNeeded = 3, "no_longer_needed";
+        PersonFound = 4, "person_found";
+        PersonNotFound = 5, "person_not_found";
+        Referred = 6, "referred";
+        CallerUnreachable = 7, "caller_unreachable";
+    }
+}
+
+impl Outcome {
+    /// Help was given: partners' statistics count the people of such requests as helped.
+    pub const fn counts_as_help(self) -> bool {
+        matches!(
+            self,
+            Self::Helped | Self::PartiallyHelped | Self::PersonFound
+        )
+    }
+
+    /// The codes of outcomes that count as help, as the database stores them.
+    pub fn help_codes() -> Vec<i16> {
+        Self::ALL
+            .iter()
+            .filter(|o| o.counts_as_help())
+            .map(|o| o.code() as i16)
+            .collect()
+    }
+}
+
+coded_enum! {
     /// What kind of help a request asks for.
     Category {
         VeteranAid = 1, "veteran_aid";

@@ -16,6 +16,8 @@ pub mod schedule;
 pub mod text;
 pub mod triage;
 
-pub use domain::{Availability, Category, Channel, IneligibleReason, Language, Priority, Skill};
+pub use domain::{
+    Availability, Category, Channel, IneligibleReason, Language, Outcome, Priority, Skill,
+};
 pub use geo::GeoPoint;
 pub use lifecycle::{AssignmentStatus, RequestStatus};

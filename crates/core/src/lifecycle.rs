@@ -125,6 +125,21 @@ impl AssignmentStatus {
         Self::ALL.iter().copied().find(|s| s.code() == code)
     }
 
+    /// The codes of every status for which `holds` is true, as the database stores them: the
+    /// sets SQL binds come from here, never from literals.
+    pub fn codes(holds: fn(Self) -> bool) -> Vec<i16> {
+        Self::ALL
+            .iter()
+            .filter(|s| holds(**s))
+            .map(|s| s.code() as i16)
+            .collect()
+    }
+
+    /// The status stored as `code`, if it is one.
+    pub fn from_stored(code: i16) -> Option<Self> {
+        Self::from_code(code.into())
+    }
+
     /// Holds the request and a unit of the group's capacity.
     pub const fn is_active(self) -> bool {
         matches!(
@@ -137,6 +152,26 @@ impl AssignmentStatus {
     /// contact.
     pub const fn holds_contact(self) -> bool {
         matches!(self, Self::Accepted | Self::EnRoute | Self::OnSite)
+    }
+
+    /// The group is on its way or on site: the only time it reports positions.
+    pub const fn is_on_the_way(self) -> bool {
+        matches!(self, Self::EnRoute | Self::OnSite)
+    }
+
+    /// Ended without the job done by this group (declined, lapsed, taken back or given up):
+    /// the matcher does not offer the request to that group again.
+    pub const fn ended_unserved(self) -> bool {
+        matches!(
+            self,
+            Self::Declined | Self::Expired | Self::Withdrawn | Self::Aborted
+        )
+    }
+
+    /// Ends with the group's capacity unit given back at once; a completed job gives it back
+    /// after the group's rest instead.
+    pub const fn releases_at_once(self) -> bool {
+        self.ended_unserved()
     }
 
     /// Whether an assignment may move from `self` to `next`.
@@ -198,6 +233,29 @@ mod tests {
     fn offer_cannot_be_accepted_after_expiry() {
         assert!(!AssignmentStatus::Expired.can_become(AssignmentStatus::Accepted));
         assert!(!AssignmentStatus::Declined.can_become(AssignmentStatus::Accepted));
+    }
+
+    #[test]
+    fn status_sets_are_the_codes_the_database_stores() {
+        use AssignmentStatus::*;
+        assert_eq!(
+            AssignmentStatus::codes(AssignmentStatus::is_active),
+            [1, 2, 6, 7]
+        );
+        assert_eq!(
+            AssignmentStatus::codes(AssignmentStatus::ended_unserved),
+            [3, 4, 5, 9]
+        );
+        assert_eq!(
+            AssignmentStatus::codes(AssignmentStatus::is_on_the_way),
+            [6, 7]
+        );
+        // Every status is active, ended unserved or completed: nothing falls between.
+        for s in AssignmentStatus::ALL {
+            let kinds = [s.is_active(), s.ended_unserved(), *s == Completed];
+            assert_eq!(kinds.iter().filter(|k| **k).count(), 1, "{s:?}");
+        }
+        assert_eq!(AssignmentStatus::from_stored(8), Some(Completed));
     }
 
     proptest! {

@@ -1,6 +1,5 @@
 //! gRPC serving shared by all services: standard health (`grpc.health.v1`), reflection over the
-//! Komek descriptor set, the authentication gate, TLS, graceful shutdown, and one mapping of
-//! domain errors to status codes.
+//! Komek descriptor set, the authentication gate, TLS and graceful shutdown.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,9 +11,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::service::RoutesBuilder;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity, ServerTlsConfig};
-use tonic::{Code, Status};
 use tonic_health::ServingStatus;
-use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::auth::gate::{Gate, GateLayer};
 use crate::config::{Base, Tls, Upstream};
@@ -160,38 +157,4 @@ pub async fn serve(
         )
         .await?;
     Ok(())
-}
-
-/// One field at fault in a request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FieldViolation {
-    /// Path of the field, e.g. `location.point.latitude`.
-    pub field: String,
-    pub description: String,
-}
-
-impl FieldViolation {
-    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            description: description.into(),
-        }
-    }
-}
-
-/// INVALID_ARGUMENT with a `google.rpc.BadRequest` detail listing every violation.
-pub fn invalid_argument(violations: &[FieldViolation]) -> Status {
-    let fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
-    let message = format!("invalid request: {}", fields.join(", "));
-    let mut details = ErrorDetails::new();
-    for v in violations {
-        details.add_bad_request_violation(v.field.clone(), v.description.clone());
-    }
-    Status::with_error_details(Code::InvalidArgument, message, details)
-}
-
-/// INTERNAL with no detail for the caller; the detail goes to the log.
-pub fn internal(err: impl std::fmt::Display) -> Status {
-    tracing::error!(error = %err, "internal error");
-    Status::internal("internal error")
 }

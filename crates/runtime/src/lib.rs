@@ -7,11 +7,12 @@
 //! token is cancelled, then the background tasks.
 
 pub mod auth;
+pub mod boundary;
 pub mod config;
-pub mod convert;
 pub mod db;
 pub mod events;
 pub mod grpc;
+pub mod pump;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;

@@ -17,6 +17,7 @@ use crate::config::Base;
 use crate::db;
 use crate::events::{Bus, OutboxRelay};
 use crate::grpc::Listening;
+use crate::pump::Pumps;
 
 /// Database pool (in the service's schema, migrated), event bus and credentials of a service.
 pub struct Deps {
@@ -97,6 +98,12 @@ impl Background {
         F: Future<Output = ()> + Send + 'static,
     {
         self.tracker.spawn(task);
+    }
+
+    /// Starts server-stream pumps on this service's tracker, so draining waits for them; they
+    /// stop when `shutdown` (the serving token) is cancelled, so gRPC can drain.
+    pub fn pumps(&self, shutdown: CancellationToken) -> Pumps {
+        Pumps::new(self.tracker.clone(), shutdown)
     }
 
     /// Starts the outbox relay of this service.

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use komek_core::{AssignmentStatus, RequestStatus};
 use komek_proto::events::v1 as ev;
-use komek_runtime::convert::{from_timestamp, parse_name};
+use komek_runtime::boundary::{from_timestamp, parse_name};
 use komek_runtime::events::{HandleError, Handler, subject};
 use prost::Message;
 use sqlx::PgConnection;
@@ -70,7 +70,7 @@ async fn triaged(tx: &mut PgConnection, e: ev::RequestTriaged) -> Result<(), Han
     .await?;
     // A re-triage (a dispatcher's override) of a request already being dispatched changes what
     // it needs, not where it stands; an escalated one goes back to the matcher.
-    let current = store::lock(tx, id).await?.map(|row| store::status_of(&row));
+    let current = store::lock(tx, id).await?.map(|row| row.status());
     if matches!(current, Some(RequestStatus::New | RequestStatus::Escalated)) {
         advance(tx, id, RequestStatus::Triaged, "triaged").await?;
     }
@@ -86,7 +86,7 @@ async fn merged(tx: &mut PgConnection, e: ev::RequestMerged) -> Result<(), Handl
         tracing::warn!(request = %id, "merge of unknown request");
         return Ok(());
     };
-    if store::status_of(&row).can_become(RequestStatus::Merged) {
+    if row.status().can_become(RequestStatus::Merged) {
         store::set_merged_into(tx, id, into).await?;
         let reason = format!("merged into {}", e.merged_into);
         advance(tx, id, RequestStatus::Merged, &reason).await?;
@@ -106,7 +106,7 @@ async fn advance(
         tracing::warn!(request = %id, "event for unknown request");
         return Ok(());
     };
-    let current = store::status_of(&row);
+    let current = row.status();
     if current != next && current.can_become(next) {
         store::set_status(tx, &row, next, reason).await?;
     }
@@ -188,11 +188,19 @@ async fn changed(tx: &mut PgConnection, e: ev::AssignmentChanged) -> Result<(), 
         | AssignmentStatus::Aborted => {
             // The matcher offers the next group or escalates in the same transaction, and an
             // escalation travels on the other stream: it may be here first and must stay.
-            if store::status_of(&row) == RequestStatus::Escalated {
+            if row.status() == RequestStatus::Escalated {
                 return Ok(());
             }
             RequestStatus::Dispatching
         }
     };
     advance(tx, id, next, &e.reason).await
+}
+
+/// A store failure in a handler is the database's (the others come from API calls): worth a
+/// redelivery.
+impl From<store::Error> for HandleError {
+    fn from(err: store::Error) -> Self {
+        HandleError::Retry(err.into())
+    }
 }

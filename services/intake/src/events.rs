@@ -2,7 +2,7 @@
 
 use komek_proto::events::v1 as ev;
 use komek_proto::types::v1 as pb;
-use komek_runtime::convert::{name, timestamp};
+use komek_runtime::boundary::{name, timestamp};
 
 use crate::model::RequestRow;
 

@@ -1,7 +1,7 @@
 //! A request as intake validated it, and as it is stored.
 
 use chrono::{DateTime, Utc};
-use komek_core::{Category, Channel, GeoPoint, Language, Priority};
+use komek_core::{Category, Channel, GeoPoint, Language, Priority, RequestStatus};
 use uuid::Uuid;
 
 /// A validated CreateRequest.
@@ -82,6 +82,13 @@ pub struct RequestRow {
     pub merged_into: Option<Uuid>,
     /// Organisations whose groups were offered the request (partner scope).
     pub organizations: Vec<Uuid>,
+}
+
+impl RequestRow {
+    /// The stored status; a code this build does not know reads as new.
+    pub fn status(&self) -> RequestStatus {
+        RequestStatus::from_code(self.status.into()).unwrap_or(RequestStatus::New)
+    }
 }
 
 /// Filters of ListRequests, already validated.

@@ -1,7 +1,7 @@
 //! Campaigns: a dispatcher's batch of requests placed at once by the optimal plan of
 //! `komek_core::campaign`, reported against greedy nearest-first on the same batch.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::Utc;
 use komek_core::campaign::{self, Problem, centimetres};
@@ -9,111 +9,31 @@ use komek_core::matching::Need;
 use komek_core::{GeoPoint, Skill};
 use komek_proto::events::v1 as ev;
 use komek_proto::matching::v1 as api;
-use komek_runtime::convert::{name, parse_name, parse_request_id, timestamp};
-use komek_runtime::grpc::{FieldViolation, internal, invalid_argument};
+use komek_runtime::boundary::{internal, name, parse_name};
 use sqlx::PgPool;
 use tonic::Status;
 use uuid::Uuid;
 
 use crate::matcher::{Job, Matcher};
 use crate::store::{self, CampaignItemRow, CampaignRow};
-
-/// The most requests one campaign places.
-pub const MAX_REQUESTS: usize = 2000;
-
-struct Valid {
-    key: Uuid,
-    display_name: String,
-    requests: Vec<Uuid>,
-    validate_only: bool,
-}
-
-fn validate(req: &api::CreateCampaignRequest) -> Result<Valid, Status> {
-    let mut v = Vec::new();
-    let key = parse_request_id(&req.request_id)
-        .map_err(|e| v.push(e))
-        .ok();
-    let display_name = req.display_name.trim();
-    if display_name.is_empty()
-        || display_name.chars().count() > 200
-        || display_name.chars().any(char::is_control)
-    {
-        v.push(FieldViolation::new(
-            "display_name",
-            "1 to 200 printable characters",
-        ));
-    }
-    if req.requests.is_empty() || req.requests.len() > MAX_REQUESTS {
-        v.push(FieldViolation::new(
-            "requests",
-            format!("1 to {MAX_REQUESTS} requests"),
-        ));
-    }
-    let mut seen = HashSet::new();
-    let mut requests = Vec::new();
-    for (i, r) in req.requests.iter().enumerate() {
-        match parse_name("requests", r, &format!("requests[{i}]")) {
-            Ok(id) if !seen.insert(id) => v.push(FieldViolation::new(
-                format!("requests[{i}]"),
-                "listed twice",
-            )),
-            Ok(id) => requests.push(id),
-            Err(e) => v.push(e),
-        }
-    }
-    if !v.is_empty() {
-        return Err(invalid_argument(&v));
-    }
-    Ok(Valid {
-        key: key.unwrap(),
-        display_name: display_name.to_string(),
-        requests,
-        validate_only: req.validate_only,
-    })
-}
-
-pub fn to_api(c: &CampaignRow, items: &[CampaignItemRow]) -> api::Campaign {
-    api::Campaign {
-        name: name("campaigns", c.id),
-        display_name: c.display_name.clone(),
-        items: items
-            .iter()
-            .map(|i| api::CampaignItem {
-                request: name("requests", i.request_id),
-                group: i.group_id.map(|g| name("groups", g)).unwrap_or_default(),
-                distance_meters: i.distance_m,
-            })
-            .collect(),
-        total_distance_meters: c.total_distance_m,
-        greedy_total_distance_meters: c.greedy_distance_m,
-        unassigned_count: c.unassigned_count,
-        create_time: Some(timestamp(c.created_at)),
-    }
-}
+use crate::{convert, validate};
 
 /// Plans the batch and, unless `validate_only`, makes the offers, in one transaction.
 pub async fn create(
     pool: &PgPool,
     matcher: &Matcher,
-    req: &api::CreateCampaignRequest,
+    valid: &validate::Campaign,
 ) -> Result<(api::Campaign, bool), Status> {
-    let valid = validate(req)?;
     let mut tx = pool.begin().await.map_err(internal)?;
-    if let Some(id) = store::campaign_by_key(&mut tx, valid.key)
-        .await
-        .map_err(internal)?
-    {
+    if let Some(id) = store::campaign_by_key(&mut tx, valid.key).await? {
         drop(tx);
         let (c, items) = store::campaign(pool, id)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| Status::internal("campaign vanished"))?;
-        return Ok((to_api(&c, &items), false));
+            .await?
+            .ok_or_else(|| internal("campaign vanished"))?;
+        return Ok((convert::campaign(&c, &items), false));
     }
 
-    let rows = store::jobs(&mut tx, &valid.requests)
-        .await
-        .map_err(internal)?;
+    let rows = store::jobs(&mut tx, &valid.requests).await?;
     let by_id: HashMap<Uuid, &store::JobRow> = rows.iter().map(|j| (j.request_id, j)).collect();
     let missing: Vec<String> = valid
         .requests
@@ -137,8 +57,8 @@ pub async fn create(
     let mut costs: Vec<Vec<(usize, f64)>> = Vec::new();
     for id in &valid.requests {
         let job = Job::from_row(by_id[id]);
-        let history = store::history(&mut tx, *id).await.map_err(internal)?;
-        let closed = store::is_closed(&mut tx, *id).await.map_err(internal)?;
+        let history = store::history(&mut tx, *id).await?;
+        let closed = store::is_closed(&mut tx, *id).await?;
         let point = job
             .location
             .point
@@ -247,7 +167,7 @@ pub async fn create(
                             }],
                         )
                         .await
-                        .map_err(|e| Status::internal(e.to_string()))?
+                        .map_err(crate::api::placing_failed)?
                         .is_some()
             };
             if placed {
@@ -265,9 +185,7 @@ pub async fn create(
         unassigned_count: items.iter().filter(|i| i.group_id.is_none()).count() as i32,
         created_at: now,
     };
-    store::insert_campaign(&mut tx, &campaign, valid.key, valid.validate_only, &items)
-        .await
-        .map_err(internal)?;
+    store::insert_campaign(&mut tx, &campaign, valid.key, valid.validate_only, &items).await?;
     tx.commit().await.map_err(internal)?;
     tracing::info!(
         campaign = %campaign.id,
@@ -278,5 +196,5 @@ pub async fn create(
         greedy_served = greedy.served(),
         "campaign planned"
     );
-    Ok((to_api(&campaign, &items), !valid.validate_only))
+    Ok((convert::campaign(&campaign, &items), !valid.validate_only))
 }

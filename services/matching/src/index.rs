@@ -13,7 +13,7 @@ use komek_core::{Availability, GeoPoint, Skill};
 use komek_proto::events::v1 as ev;
 use komek_proto::types::v1 as pb;
 use komek_runtime::CancellationToken;
-use komek_runtime::convert::parse_name;
+use komek_runtime::boundary::parse_name;
 use komek_runtime::events::{self as bus_events, Bus, streams, subject};
 use prost::Message;
 use tokio::sync::watch;

@@ -5,31 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use komek_core::AssignmentStatus;
-use komek_proto::events::v1 as ev;
 use komek_runtime::CancellationToken;
-use komek_runtime::convert::{name, timestamp};
-use komek_runtime::events::{Bus, HandleError, enqueue, subject};
+use komek_runtime::events::{Bus, HandleError};
 use sqlx::{PgConnection, PgPool};
 
+use crate::jobs;
 use crate::matcher::{Job, Matcher};
 use crate::store::{self, AssignmentRow};
 
-/// The event for an assignment that moved from `previous` to its current status.
-pub fn changed(row: &AssignmentRow, previous: i16) -> ev::AssignmentChanged {
-    ev::AssignmentChanged {
-        assignment: name("assignments", row.id),
-        request: name("requests", row.request_id),
-        group: name("groups", row.group_id),
-        status: row.status.into(),
-        previous_status: previous.into(),
-        reason: row.reason.clone(),
-        outcome: row.outcome.into(),
-        change_time: Some(timestamp(row.updated_at)),
-    }
-}
-
-/// Closes an open offer as declined or expired, gives the capacity back, announces it, and
-/// offers the request to the next group, all in `tx`.
+/// Ends an offer or job unserved (declined, expired, aborted), and offers the request to the
+/// next group, all in `tx`.
 pub async fn close_and_move_on(
     tx: &mut PgConnection,
     matcher: &Matcher,
@@ -37,13 +22,8 @@ pub async fn close_and_move_on(
     status: AssignmentStatus,
     reason: &str,
 ) -> Result<AssignmentRow, HandleError> {
-    let closed = store::set_status(tx, offer.id, status.code() as i16, reason, true).await?;
-    enqueue(
-        tx,
-        subject::ASSIGNMENT_CHANGED,
-        &changed(&closed, offer.status),
-    )
-    .await?;
+    let step = jobs::Step::to(status, reason);
+    let closed = jobs::transition(tx, matcher.index(), offer, step).await?;
     matcher.place(tx, &Job::from_offer(&closed)).await?;
     Ok(closed)
 }

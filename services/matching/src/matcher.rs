@@ -1,20 +1,21 @@
-//! Turns `request.triaged` into an offer to the nearest eligible group, or an escalation.
+//! Places a job: an offer to the nearest eligible group, or an escalation to dispatchers.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use komek_core::matching::{self, Need};
-use komek_core::{GeoPoint, IneligibleReason, Priority, Skill};
+use komek_core::{AssignmentStatus, GeoPoint, IneligibleReason, Priority, Skill};
 use komek_proto::events::v1 as ev;
 use komek_proto::types::v1 as pb;
-use komek_runtime::convert::{name, parse_name, timestamp};
-use komek_runtime::events::{Bus, HandleError, Handler, enqueue, subject};
+use komek_runtime::boundary::{name, parse_name};
+use komek_runtime::events::{Bus, HandleError, enqueue, subject};
 use prost::Message;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::OfferTtl;
+use crate::config::OfferTtl;
+use crate::events::{self, OfferedTo};
 use crate::index::{self, GroupIndex};
 use crate::store::{self, AssignmentRow};
 
@@ -146,25 +147,6 @@ impl Job {
     }
 }
 
-impl Handler for Matcher {
-    async fn handle(
-        &self,
-        tx: &mut PgConnection,
-        subject: &str,
-        payload: &[u8],
-    ) -> Result<(), HandleError> {
-        if subject != subject::REQUEST_TRIAGED {
-            return Ok(());
-        }
-        let triaged = ev::RequestTriaged::decode(payload)?;
-        let request_id = parse_name("requests", &triaged.request, "request")
-            .map_err(|v| HandleError::Reject(v.description))?;
-        let job = Job::from_triaged(&triaged, request_id);
-        store::upsert_job(tx, &job.to_row()).await?;
-        self.place(tx, &job).await
-    }
-}
-
 impl Matcher {
     /// Offers the job to the nearest eligible group, or escalates it, in the caller's
     /// transaction. Does nothing for a request that is closed or already has an active offer.
@@ -245,7 +227,7 @@ impl Matcher {
                 if !reasons.contains(&IneligibleReason::AlreadyDeclined) {
                     reasons.push(IneligibleReason::AlreadyDeclined);
                 }
-                return escalate(tx, job, reasons, history.attempts, scores(&all)).await;
+                return escalate(tx, job, reasons, history.attempts, events::scores(&all)).await;
             }
             // The nearest eligible group and every nearer one, in order.
             let ranked = self.index.nearest(&need, 1);
@@ -263,7 +245,7 @@ impl Matcher {
                 store::Take::Resting => resting.push(best.group),
             }
         };
-        let candidates = scores(&ranked);
+        let candidates = events::scores(&ranked);
         let Some((best, group_id)) = chosen else {
             let reasons = matching::escalation_reasons(&ranked);
             return escalate(tx, job, reasons, attempt - 1, candidates).await;
@@ -300,7 +282,7 @@ impl Matcher {
             id: Uuid::now_v7(),
             request_id,
             group_id,
-            status: 1,
+            status: AssignmentStatus::Offered.code() as i16,
             attempt,
             reference_code: job.reference_code.clone(),
             category: job.category as i16,
@@ -326,37 +308,16 @@ impl Matcher {
             store::release(tx, group_id).await?;
             return Ok(None);
         };
-        store::record_decision(
-            tx,
-            request_id,
-            attempt,
-            Some(row.id),
-            &ev::CandidateList {
-                candidates: candidates.clone(),
-            }
-            .encode_to_vec(),
-        )
-        .await?;
-        let event = ev::AssignmentOffered {
-            assignment: name("assignments", row.id),
-            request: name("requests", request_id),
-            reference_code: row.reference_code.clone(),
-            group: name("groups", group_id),
-            group_display_name: display_name,
-            category: job.category,
-            priority: job.priority,
-            required_skills: job.required_skills.clone(),
-            location: Some(pb::Location {
-                address: String::new(),
-                ..location
-            }),
-            distance_meters: row.distance_m,
-            attempt,
-            offer_time: Some(timestamp(row.offered_at)),
-            expire_time: Some(timestamp(row.expire_at)),
-            candidates,
+        let list = ev::CandidateList {
+            candidates: candidates.clone(),
+        };
+        store::record_decision(tx, request_id, attempt, Some(row.id), &list.encode_to_vec())
+            .await?;
+        let to = OfferedTo {
+            display_name,
             organization,
         };
+        let event = events::offered(&row, job, to, candidates);
         enqueue(tx, subject::ASSIGNMENT_OFFERED, &event).await?;
         tracing::info!(
             request = %request_id,
@@ -427,22 +388,17 @@ impl Matcher {
         let attempt = store::history(tx, job.request_id).await?.attempts + 1;
         let distance = judged.distance_m;
         let offered = self
-            .offer(tx, job, group_id, distance, attempt, scores(&[judged]))
+            .offer(
+                tx,
+                job,
+                group_id,
+                distance,
+                attempt,
+                events::scores(&[judged]),
+            )
             .await?;
         Ok(offered.ok_or(ManualRefusal::AlreadyOffered))
     }
-}
-
-/// The groups a decision looked at, as published and stored.
-fn scores(ranked: &[matching::Evaluation]) -> Vec<ev::CandidateScore> {
-    ranked
-        .iter()
-        .map(|e| ev::CandidateScore {
-            group: e.group.clone(),
-            distance_meters: e.distance_m,
-            reasons: e.reasons.iter().map(|r| r.code()).collect(),
-        })
-        .collect()
 }
 
 async fn escalate(
@@ -452,24 +408,18 @@ async fn escalate(
     attempts: i32,
     candidates: Vec<ev::CandidateScore>,
 ) -> Result<(), HandleError> {
+    let list = ev::CandidateList {
+        candidates: candidates.clone(),
+    };
     store::record_decision(
         tx,
         job.request_id,
         attempts + 1,
         None,
-        &ev::CandidateList {
-            candidates: candidates.clone(),
-        }
-        .encode_to_vec(),
+        &list.encode_to_vec(),
     )
     .await?;
-    let event = ev::RequestEscalated {
-        request: name("requests", job.request_id),
-        reasons: reasons.iter().map(|r| r.code()).collect(),
-        attempts,
-        escalate_time: Some(timestamp(Utc::now())),
-        candidates,
-    };
+    let event = events::escalated(job.request_id, &reasons, attempts, candidates);
     enqueue(tx, subject::REQUEST_ESCALATED, &event).await?;
     tracing::info!(request = %job.request_id, ?reasons, "escalated to dispatchers");
     Ok(())

@@ -1,10 +1,12 @@
-//! The group-state event: everything the matcher needs to know about a group.
+//! The events the roster publishes: a group's whole state (everything the matcher needs to
+//! know about it) and an API key's state (everything a service's gate needs).
 
 use komek_proto::events::v1 as ev;
 use komek_proto::types::v1 as pb;
-use komek_runtime::convert::{name, timestamp};
+use komek_runtime::boundary::{name, timestamp};
 
 use crate::model::Group;
+use crate::store::keys::KeyRow;
 
 fn skills(g: &Group) -> Vec<pb::GroupSkill> {
     let r = &g.row;
@@ -64,5 +66,19 @@ pub fn group_state(g: &Group) -> ev::GroupState {
         deleted: false,
         revision: r.version,
         update_time: Some(timestamp(r.updated_at)),
+    }
+}
+
+/// A key as every service's keyring keeps it: the hash of its secret, never the secret.
+pub fn key_state(k: &KeyRow) -> ev::ApiKeyState {
+    ev::ApiKeyState {
+        key: name("apiKeys", k.id),
+        role: i32::from(k.role),
+        subject: k.subject.clone(),
+        regions: k.regions.clone(),
+        secret_hash: k.secret_hash.clone(),
+        expire_time: k.expire_at.map(timestamp),
+        revoked: k.revoked_at.is_some(),
+        revision: k.revision,
     }
 }

@@ -2,45 +2,25 @@
 //! publishes the group's whole latest state on `komek.roster.group.{id}`; the roster stream keeps
 //! the last message per group, so the matcher rebuilds its index by reading the stream.
 
-mod access;
+mod api;
+mod config;
+mod convert;
 mod events;
-mod grpc;
-mod import;
 mod model;
 mod store;
+mod validate;
+
+pub use config::Config;
 
 use komek_proto::access::v1::access_service_server::{self, AccessServiceServer};
 use komek_proto::roster::v1::roster_service_server::{RosterServiceServer, SERVICE_NAME};
 use komek_runtime::CancellationToken;
-use komek_runtime::config::Base;
 use komek_runtime::service::{Background, Deps};
-use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
 pub const SCHEMA: &str = "roster";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Config {
-    #[serde(flatten)]
-    pub base: Base,
-    pub max_page_size: u32,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        let mut base = Base::default();
-        base.listen.set_port(50053);
-        // A roster import carries up to 4 MiB of CSV.
-        base.max_message_bytes = 5 * 1024 * 1024;
-        Self {
-            base,
-            max_page_size: 100,
-        }
-    }
-}
 
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.base.listen).await?;
@@ -56,8 +36,8 @@ pub async fn serve(
     let background = Background::new();
     background.spawn_relay(&deps);
 
-    let service = grpc::Roster::new(deps.pool.clone(), deps.bus.clone(), config.max_page_size);
-    let access = access::Access::new(
+    let service = api::Roster::new(deps.pool.clone(), deps.bus.clone(), config.max_page_size);
+    let access = api::Access::new(
         deps.pool.clone(),
         deps.bus.clone(),
         deps.credentials.clone(),

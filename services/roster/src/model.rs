@@ -31,9 +31,9 @@ pub struct SkillEntry {
     pub payload_tonnes: f64,
 }
 
+/// A group's fields as CreateGroup, UpdateGroup and every row of an import check them.
 #[derive(Debug, Clone)]
-pub struct NewGroup {
-    pub key: Uuid,
+pub struct GroupSpec {
     pub organization_id: Uuid,
     pub display_name: String,
     pub lat: f64,
@@ -108,4 +108,29 @@ pub struct VolunteerRow {
 pub struct Volunteer {
     pub row: VolunteerRow,
     pub groups: Vec<Uuid>,
+}
+
+/// One group as the file describes it, with its members.
+#[derive(Debug, Clone)]
+pub struct GroupRows {
+    pub line: usize,
+    pub group: GroupSpec,
+    /// The group as written, to compare repeated rows.
+    pub api: komek_proto::roster::v1::Group,
+    pub volunteers: Vec<ImportedVolunteer>,
+}
+
+#[derive(Debug, Clone)]
+/// A member as a row of an import names it.
+pub struct ImportedVolunteer {
+    pub display_name: String,
+    pub languages: Vec<i16>,
+}
+
+/// Whether the subject a key is for exists: a volunteer or an organisation of this roster.
+#[derive(Debug, Clone, Copy)]
+pub enum Subject {
+    Volunteer(Uuid),
+    Organization(Uuid),
+    Named,
 }

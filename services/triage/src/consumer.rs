@@ -7,12 +7,13 @@ use komek_core::triage::{FiredRule, Input, RuleSet};
 use komek_core::{Category, GeoPoint, Priority};
 use komek_proto::events::v1 as ev;
 use komek_proto::types::v1 as pb;
-use komek_runtime::convert::{from_timestamp, name, parse_name, timestamp};
+use komek_runtime::boundary::{from_timestamp, name, parse_name};
 use komek_runtime::events::{HandleError, Handler, enqueue, subject};
 use prost::Message;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::events;
 use crate::store::{self, DecisionRow};
 
 pub struct Classifier {
@@ -136,7 +137,7 @@ impl Handler for Classifier {
             return Ok(());
         };
         store::audit(tx, &stored, ACTOR, "automatic").await?;
-        enqueue(tx, subject::REQUEST_TRIAGED, &triaged_event(&stored)).await?;
+        enqueue(tx, subject::REQUEST_TRIAGED, &events::triaged(&stored)).await?;
         tracing::info!(
             request = %request_id,
             category = stored.category,
@@ -157,45 +158,9 @@ fn cargo_tonnes(q: Option<&pb::Quantity>) -> f64 {
     }
 }
 
-pub fn triaged_event(d: &DecisionRow) -> ev::RequestTriaged {
-    ev::RequestTriaged {
-        request: name("requests", d.request_id),
-        reference_code: d.reference_code.clone(),
-        category: d.category.into(),
-        priority: d.priority.into(),
-        required_skills: d.required_skills.iter().map(|s| i32::from(*s)).collect(),
-        confidence: d.confidence,
-        fired_rules: d.fired_rules.clone(),
-        rules_version: d.rules_version.clone(),
-        overridden: d.overridden,
-        possible_duplicate_of: d
-            .possible_duplicate_of
-            .map(|id| name("requests", id))
-            .unwrap_or_default(),
-        location: Some(pb::Location {
-            point: d.lat.zip(d.lon).map(|(latitude, longitude)| pb::LatLng {
-                latitude,
-                longitude,
-            }),
-            address: String::new(),
-            settlement: d.settlement.clone(),
-            district: d.district.clone(),
-            region: d.region.clone(),
-        }),
-        cargo_tonnes: d.cargo_tonnes,
-        people_count: d.people_count,
-        decide_time: Some(timestamp(d.decided_at)),
-    }
-}
-
-pub fn merged_event(d: &DecisionRow, reason: &str) -> ev::RequestMerged {
-    ev::RequestMerged {
-        request: name("requests", d.request_id),
-        merged_into: d
-            .merged_into
-            .map(|id| name("requests", id))
-            .unwrap_or_default(),
-        reason: reason.to_string(),
-        merge_time: Some(timestamp(chrono::Utc::now())),
+/// Every store failure in a handler is the database's: worth a redelivery.
+impl From<store::Error> for HandleError {
+    fn from(err: store::Error) -> Self {
+        HandleError::Retry(err.into())
     }
 }

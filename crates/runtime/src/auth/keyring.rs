@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::Role;
-use crate::convert::parse_name;
+use crate::boundary::parse_name;
 use crate::events::{self, Bus, streams, subject};
 
 /// What a service keeps of a key.
@@ -153,7 +153,7 @@ mod tests {
         let ring = Keyring::default();
         let id = Uuid::new_v4();
         let mut s = state(id, 1, false);
-        s.expire_time = Some(crate::convert::timestamp(
+        s.expire_time = Some(crate::boundary::timestamp(
             Utc::now() + chrono::Duration::hours(1),
         ));
         ring.apply(&s).unwrap();

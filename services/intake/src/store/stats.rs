@@ -1,7 +1,7 @@
 //! Statistics for partners' reports, computed by PostgreSQL over the requests in a scope.
 
 use chrono::{DateTime, Utc};
-use komek_core::RequestStatus;
+use komek_core::{Outcome, RequestStatus};
 use sqlx::PgPool;
 
 use crate::model::Scope;
@@ -28,15 +28,6 @@ impl Dim {
             Dim::Month => "to_char(created_at AT TIME ZONE $6, 'YYYY-MM')",
         }
     }
-
-    /// The key as reports show it: enum names for codes, text as stored otherwise.
-    pub fn label(self, key: &str) -> String {
-        match self {
-            Dim::Category => crate::partner::category_label(key),
-            Dim::Status => crate::partner::status_label(key),
-            _ => key.to_string(),
-        }
-    }
 }
 
 pub struct Query {
@@ -61,10 +52,6 @@ pub struct Row {
     pub complete_p90: Option<f64>,
 }
 
-/// Outcomes that count as help given: people helped are the people of requests resolved with
-/// one of these; a request with no count given helped at least one person.
-const HELPED: [i16; 3] = [1, 2, 4];
-
 type StatsQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Postgres, Row, sqlx::postgres::PgArguments>;
 
 fn bind_all<'q>(
@@ -82,13 +69,15 @@ fn bind_all<'q>(
         .bind(&q.zone)
         .bind(RequestStatus::Resolved.code() as i16)
         .bind(RequestStatus::Closed.code() as i16)
-        .bind(&HELPED[..])
+        // People helped: the people of requests resolved with an outcome that counts as help
+        // (a request that gave no count helped at least one person).
+        .bind(Outcome::help_codes())
         .bind(RequestStatus::Merged.code() as i16)
 }
 
 /// Rows per combination of `dims` (sorted by key), and the total over the whole selection.
 /// Requests merged into another are left out: they are the same need counted once.
-pub async fn compute(pool: &PgPool, q: &Query) -> sqlx::Result<(Vec<Row>, Row)> {
+pub async fn compute(pool: &PgPool, q: &Query) -> super::Result<(Vec<Row>, Row)> {
     let keys = if q.dims.is_empty() {
         "ARRAY[]::text[]".to_string()
     } else {

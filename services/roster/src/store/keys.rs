@@ -2,14 +2,14 @@
 //! service's keyring learns it.
 
 use chrono::{DateTime, Utc};
-use komek_proto::events::v1 as ev;
-use komek_runtime::convert::{name, timestamp};
 use komek_runtime::db::{self, Replay};
 use komek_runtime::events::{enqueue, subject};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::Error;
+use super::{Error, Result};
+use crate::events;
+use crate::model::Subject;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct KeyRow {
@@ -42,35 +42,19 @@ pub struct NewKey {
     pub creator: String,
 }
 
-/// Whether the subject a key is for exists: a volunteer or an organisation of this roster.
-#[derive(Debug, Clone, Copy)]
-pub enum Subject {
-    Volunteer(Uuid),
-    Organization(Uuid),
-    Named,
-}
-
 pub enum Created {
     Fresh(KeyRow),
     /// A retry: the key created first, whose secret is gone.
     Replayed(KeyRow),
 }
 
-fn state(k: &KeyRow) -> ev::ApiKeyState {
-    ev::ApiKeyState {
-        key: name("apiKeys", k.id),
-        role: i32::from(k.role),
-        subject: k.subject.clone(),
-        regions: k.regions.clone(),
-        secret_hash: k.secret_hash.clone(),
-        expire_time: k.expire_at.map(timestamp),
-        revoked: k.revoked_at.is_some(),
-        revision: k.revision,
-    }
-}
-
-async fn publish(tx: &mut PgConnection, k: &KeyRow) -> sqlx::Result<()> {
-    enqueue(tx, &subject::access_key(&k.id.to_string()), &state(k)).await?;
+async fn publish(tx: &mut PgConnection, k: &KeyRow) -> Result<()> {
+    enqueue(
+        tx,
+        &subject::access_key(&k.id.to_string()),
+        &events::key_state(k),
+    )
+    .await?;
     Ok(())
 }
 
@@ -79,7 +63,7 @@ pub async fn create(
     new: &NewKey,
     subject_kind: Subject,
     payload: &[u8],
-) -> Result<Created, Error> {
+) -> Result<Created> {
     let mut tx = pool.begin().await?;
     match db::replay(&mut *tx, "api_keys", new.request_id, payload).await? {
         Replay::Same(id) => return Ok(Created::Replayed(get(pool, id).await?)),
@@ -128,7 +112,7 @@ pub async fn create(
     Ok(Created::Fresh(row))
 }
 
-pub async fn get(pool: &PgPool, id: Uuid) -> Result<KeyRow, Error> {
+pub async fn get(pool: &PgPool, id: Uuid) -> Result<KeyRow> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1"))
         .bind(id)
         .fetch_optional(pool)
@@ -142,7 +126,7 @@ pub async fn list(
     include_revoked: bool,
     after: Option<Uuid>,
     limit: i64,
-) -> Result<Vec<KeyRow>, Error> {
+) -> Result<Vec<KeyRow>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM api_keys \
          WHERE ($1::text IS NULL OR subject = $1) AND ($2 OR revoked_at IS NULL) \
@@ -158,7 +142,7 @@ pub async fn list(
 }
 
 /// Revokes a key; revoking a revoked key changes nothing and returns it.
-pub async fn revoke(pool: &PgPool, id: Uuid, reason: &str) -> Result<KeyRow, Error> {
+pub async fn revoke(pool: &PgPool, id: Uuid, reason: &str) -> Result<KeyRow> {
     let mut tx = pool.begin().await?;
     let revoked: Option<KeyRow> = sqlx::query_as(&format!(
         "UPDATE api_keys SET revoked_at = now(), revoke_reason = $2, revision = revision + 1 \

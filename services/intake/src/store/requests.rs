@@ -1,38 +1,19 @@
-//! All SQL of intake.
+//! Requests as operators and partners create, read, list and cancel them.
 
 use komek_core::RequestStatus;
 use komek_core::reference::ReferenceCode;
 use komek_runtime::db::{self, Replay};
 use komek_runtime::events::{enqueue, subject};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 
-pub mod stats;
-
+use super::{Error, Result, set_status_by};
 use crate::events;
 use crate::model::{ListFilter, NewRequest, RequestRow};
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("request_id was already used for a different request")]
-    IdempotencyClash,
-    #[error("not found")]
-    NotFound,
-    #[error("request is {0:?} and cannot be cancelled")]
-    NotCancellable(RequestStatus),
-    #[error("etag does not match; the request changed meanwhile")]
-    EtagMismatch,
-    #[error(transparent)]
-    Db(#[from] sqlx::Error),
-}
-
 /// Creates the request and its `request.created` event in one transaction. Returns the row and
 /// whether it is new; a retry with the same key and payload returns the original row.
-pub async fn create(
-    pool: &PgPool,
-    new: &NewRequest,
-    payload: &[u8],
-) -> Result<(RequestRow, bool), Error> {
+pub async fn create(pool: &PgPool, new: &NewRequest, payload: &[u8]) -> Result<(RequestRow, bool)> {
     // A fresh reference code collides with an existing one about once in 10^12 draws at a
     // million requests; a few retries make it certain.
     for _ in 0..5 {
@@ -104,7 +85,7 @@ fn random_bits() -> u64 {
     u64::from_le_bytes(bytes[..8].try_into().unwrap())
 }
 
-pub async fn get(pool: &PgPool, id: Uuid) -> Result<RequestRow, Error> {
+pub async fn get(pool: &PgPool, id: Uuid) -> Result<RequestRow> {
     sqlx::query_as("SELECT * FROM requests WHERE id = $1")
         .bind(id)
         .fetch_optional(pool)
@@ -112,7 +93,7 @@ pub async fn get(pool: &PgPool, id: Uuid) -> Result<RequestRow, Error> {
         .ok_or(Error::NotFound)
 }
 
-pub async fn find_by_reference(pool: &PgPool, code: &ReferenceCode) -> Result<RequestRow, Error> {
+pub async fn find_by_reference(pool: &PgPool, code: &ReferenceCode) -> Result<RequestRow> {
     sqlx::query_as("SELECT * FROM requests WHERE reference_code = $1")
         .bind(code.as_str())
         .fetch_optional(pool)
@@ -121,7 +102,7 @@ pub async fn find_by_reference(pool: &PgPool, code: &ReferenceCode) -> Result<Re
 }
 
 /// Newest first, keyset-paginated on (created_at, id).
-pub async fn list(pool: &PgPool, f: &ListFilter) -> Result<Vec<RequestRow>, Error> {
+pub async fn list(pool: &PgPool, f: &ListFilter) -> Result<Vec<RequestRow>> {
     let (after_t, after_id) = f.after.unzip();
     let text = (!f.text.is_empty()).then(|| format!("%{}%", escape_like(&f.text)));
     let rows = sqlx::query_as(
@@ -168,7 +149,7 @@ pub async fn cancel(
     reason: &str,
     etag: Option<i64>,
     actor: &str,
-) -> Result<RequestRow, Error> {
+) -> Result<RequestRow> {
     let mut tx = pool.begin().await?;
     let row: RequestRow = sqlx::query_as("SELECT * FROM requests WHERE id = $1 FOR UPDATE")
         .bind(id)
@@ -182,7 +163,7 @@ pub async fn cancel(
     if etag.is_some_and(|v| v != row.version) {
         return Err(Error::EtagMismatch);
     }
-    let current = status_of(&row);
+    let current = row.status();
     if !current.can_become(RequestStatus::Cancelled) {
         return Err(Error::NotCancellable(current));
     }
@@ -199,56 +180,6 @@ pub async fn cancel(
     Ok(updated)
 }
 
-pub fn status_of(row: &RequestRow) -> RequestStatus {
-    RequestStatus::from_code(row.status.into()).unwrap_or(RequestStatus::New)
-}
-
-/// Locks and reads a request inside a consumer's transaction.
-pub async fn lock(tx: &mut PgConnection, id: Uuid) -> Result<Option<RequestRow>, sqlx::Error> {
-    sqlx::query_as("SELECT * FROM requests WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(tx)
-        .await
-}
-
-/// Moves the request to `next` and enqueues `request.status_changed`. The caller checked that
-/// the move is allowed.
-pub async fn set_status(
-    tx: &mut PgConnection,
-    row: &RequestRow,
-    next: RequestStatus,
-    reason: &str,
-) -> Result<RequestRow, sqlx::Error> {
-    set_status_by(tx, row, next, reason, "").await
-}
-
-/// [`set_status`] on behalf of `actor`, which the event names. The first acceptance and the
-/// resolution are timestamped for partners' statistics.
-pub async fn set_status_by(
-    tx: &mut PgConnection,
-    row: &RequestRow,
-    next: RequestStatus,
-    reason: &str,
-    actor: &str,
-) -> Result<RequestRow, sqlx::Error> {
-    let updated: RequestRow = sqlx::query_as(
-        "UPDATE requests SET status = $2, updated_at = now(), version = version + 1, \
-           assigned_at = CASE WHEN $2 = $3 THEN coalesce(assigned_at, now()) ELSE assigned_at END, \
-           resolved_at = CASE WHEN $2 = $4 THEN now() ELSE resolved_at END \
-         WHERE id = $1 RETURNING *",
-    )
-    .bind(row.id)
-    .bind(next.code() as i16)
-    .bind(RequestStatus::Assigned.code() as i16)
-    .bind(RequestStatus::Resolved.code() as i16)
-    .fetch_one(&mut *tx)
-    .await?;
-    let mut event = events::status_changed(&updated, row.status, reason);
-    event.actor = actor.to_string();
-    enqueue(tx, subject::REQUEST_STATUS_CHANGED, &event).await?;
-    Ok(updated)
-}
-
 /// Records that the caller's contact was shown for `assignment`.
 pub async fn record_reveal(
     pool: &PgPool,
@@ -256,7 +187,7 @@ pub async fn record_reveal(
     assignment: Uuid,
     volunteer: &str,
     principal: &str,
-) -> sqlx::Result<()> {
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO caller_reveals (request_id, assignment_id, volunteer, principal) \
          VALUES ($1, $2, $3, $4)",
@@ -267,89 +198,5 @@ pub async fn record_reveal(
     .bind(principal)
     .execute(pool)
     .await?;
-    Ok(())
-}
-
-/// Triage's verdict.
-pub async fn set_triage(
-    tx: &mut PgConnection,
-    id: Uuid,
-    category: i16,
-    priority: i16,
-    skills: &[i16],
-    possible_duplicate_of: Option<Uuid>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE requests SET category = $2, priority = $3, required_skills = $4, \
-           possible_duplicate_of = $5, updated_at = now(), version = version + 1 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(category)
-    .bind(priority)
-    .bind(skills)
-    .bind(possible_duplicate_of)
-    .execute(tx)
-    .await?;
-    Ok(())
-}
-
-/// The latest offer or assignment of the request, as the matcher reported it.
-pub struct AssignmentUpdate<'a> {
-    pub assignment_id: Uuid,
-    pub group: &'a str,
-    pub group_name: Option<&'a str>,
-    pub status: i16,
-    pub distance_m: Option<f64>,
-    pub expire_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub at: chrono::DateTime<chrono::Utc>,
-    /// The group's organisation, on offers: it joins the request's partner scope.
-    pub organization: Option<Uuid>,
-}
-
-pub async fn set_assignment(
-    tx: &mut PgConnection,
-    id: Uuid,
-    a: &AssignmentUpdate<'_>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE requests SET assignment_id = $2, assignment_group = $3, \
-           assignment_group_name = COALESCE($4, assignment_group_name), assignment_status = $5, \
-           assignment_distance_m = COALESCE($6, assignment_distance_m), \
-           assignment_expire_at = CASE WHEN $5 = 1 THEN $7 ELSE NULL END, \
-           assignment_updated_at = $8, updated_at = now(), version = version + 1, \
-           organizations = CASE WHEN $9::uuid IS NULL OR $9 = ANY (organizations) \
-             THEN organizations ELSE array_append(organizations, $9) END \
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(a.assignment_id)
-    .bind(a.group)
-    .bind(a.group_name)
-    .bind(a.status)
-    .bind(a.distance_m)
-    .bind(a.expire_at)
-    .bind(a.at)
-    .bind(a.organization)
-    .execute(tx)
-    .await?;
-    Ok(())
-}
-
-pub async fn set_outcome(tx: &mut PgConnection, id: Uuid, outcome: i16) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE requests SET outcome = $2 WHERE id = $1")
-        .bind(id)
-        .bind(outcome)
-        .execute(tx)
-        .await?;
-    Ok(())
-}
-
-/// Records the request a duplicate was merged into.
-pub async fn set_merged_into(tx: &mut PgConnection, id: Uuid, into: Uuid) -> sqlx::Result<()> {
-    sqlx::query("UPDATE requests SET merged_into = $2, possible_duplicate_of = $2 WHERE id = $1")
-        .bind(id)
-        .bind(into)
-        .execute(tx)
-        .await?;
     Ok(())
 }

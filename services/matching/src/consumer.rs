@@ -1,17 +1,51 @@
-//! Follows `request.status_changed`: when intake closes a request (cancelled, or merged into
-//! another), its active assignment is withdrawn, the group's capacity is given back, and the
-//! request is remembered so a late `request.triaged` does not offer it again.
+//! What matching does with the events it consumes: a triaged request is placed (offered or
+//! escalated); a request intake closed (cancelled, or merged into another) has its active
+//! assignment withdrawn, the group's place given back, and is remembered so a late
+//! `request.triaged` does not offer it again.
+
+use std::sync::Arc;
 
 use komek_core::{AssignmentStatus, RequestStatus};
 use komek_proto::events::v1 as ev;
-use komek_runtime::convert::parse_name;
-use komek_runtime::events::{HandleError, Handler, enqueue, subject};
+use komek_runtime::boundary::parse_name;
+use komek_runtime::events::{HandleError, Handler, subject};
 use prost::Message;
 use sqlx::PgConnection;
 
-use crate::{ladder, store};
+use crate::index::GroupIndex;
+use crate::matcher::{Job, Matcher};
+use crate::{jobs, store};
 
-pub struct Closures;
+/// Every store failure in a handler is the database's: worth a redelivery.
+impl From<store::Error> for HandleError {
+    fn from(err: store::Error) -> Self {
+        HandleError::Retry(err.into())
+    }
+}
+
+impl Handler for Matcher {
+    async fn handle(
+        &self,
+        tx: &mut PgConnection,
+        subject: &str,
+        payload: &[u8],
+    ) -> Result<(), HandleError> {
+        if subject != subject::REQUEST_TRIAGED {
+            return Ok(());
+        }
+        let triaged = ev::RequestTriaged::decode(payload)?;
+        let request_id = parse_name("requests", &triaged.request, "request")
+            .map_err(|v| HandleError::Reject(v.description))?;
+        let job = Job::from_triaged(&triaged, request_id);
+        store::upsert_job(tx, &job.to_row()).await?;
+        self.place(tx, &job).await
+    }
+}
+
+/// Follows `request.status_changed` for closed requests.
+pub struct Closures {
+    pub index: Arc<GroupIndex>,
+}
 
 impl Handler for Closures {
     async fn handle(
@@ -57,20 +91,8 @@ impl Handler for Closures {
             .await?;
         }
         for active in active {
-            let withdrawn = store::set_status(
-                tx,
-                active.id,
-                AssignmentStatus::Withdrawn.code() as i16,
-                &reason,
-                true,
-            )
-            .await?;
-            enqueue(
-                tx,
-                subject::ASSIGNMENT_CHANGED,
-                &ladder::changed(&withdrawn, active.status),
-            )
-            .await?;
+            let step = jobs::Step::to(AssignmentStatus::Withdrawn, &reason);
+            jobs::transition(tx, &self.index, &active, step).await?;
             tracing::info!(
                 assignment = %active.id,
                 request = %request_id,

@@ -10,13 +10,10 @@
 
 use std::collections::HashMap;
 
+use crate::model::{GroupRows, ImportedVolunteer};
 use komek_core::{Language, Skill};
 use komek_proto::roster::v1 as api;
 use komek_proto::types::v1 as pb;
-use komek_runtime::grpc::FieldViolation;
-use uuid::Uuid;
-
-use crate::model::NewGroup;
 
 /// The most data rows one import takes.
 pub const MAX_ROWS: usize = 5000;
@@ -88,22 +85,6 @@ pub fn records(text: &str) -> Result<Vec<Record>, (usize, String)> {
     Ok(out)
 }
 
-/// One group as the file describes it, with its members.
-#[derive(Debug, Clone)]
-pub struct GroupRows {
-    pub line: usize,
-    pub group: NewGroup,
-    /// The group as written, to compare repeated rows.
-    pub api: api::Group,
-    pub volunteers: Vec<VolunteerRow>,
-}
-
-#[derive(Debug, Clone)]
-pub struct VolunteerRow {
-    pub display_name: String,
-    pub languages: Vec<i16>,
-}
-
 /// Which CSV column a field violation of a group belongs to.
 fn column_of(field: &str) -> &'static str {
     let f = field.strip_prefix("group.").unwrap_or(field);
@@ -160,13 +141,8 @@ fn parse_skills(value: &str) -> Result<Vec<pb::GroupSkill>, String> {
         .collect()
 }
 
-/// Reads and checks the whole file. `validate_group` is the RPC's own group validation, so a
-/// row is held to exactly the rules of CreateGroup.
-pub fn read(
-    csv: &[u8],
-    organization: &str,
-    validate_group: impl Fn(&api::CreateGroupRequest) -> Result<NewGroup, Vec<FieldViolation>>,
-) -> Result<Vec<GroupRows>, Vec<api::ImportRowError>> {
+/// Reads and checks the whole file. Each group is held to exactly the checks of CreateGroup.
+pub fn read(csv: &[u8], organization: &str) -> Result<Vec<GroupRows>, Vec<api::ImportRowError>> {
     let error = |line: usize, column: &str, message: String| api::ImportRowError {
         line: line as i32,
         column: column.to_string(),
@@ -268,11 +244,7 @@ pub fn read(
             ..Default::default()
         };
         if row_errors.is_empty() {
-            let checked = validate_group(&api::CreateGroupRequest {
-                request_id: Uuid::new_v4().to_string(),
-                group: Some(group.clone()),
-            });
-            match checked {
+            match super::group(&group) {
                 Ok(new_group) => {
                     let key = group.display_name.to_lowercase();
                     match by_name.get(&key) {
@@ -318,7 +290,7 @@ pub fn read(
         }
         if row_errors.is_empty() && !volunteer.is_empty() {
             let g = by_name[&group.display_name.to_lowercase()];
-            groups[g].volunteers.push(VolunteerRow {
+            groups[g].volunteers.push(ImportedVolunteer {
                 display_name: volunteer,
                 languages: volunteer_languages.iter().map(|l| *l as i16).collect(),
             });

@@ -1,0 +1,527 @@
+//! What every gRPC boundary needs to turn a request into checked values and a failure into a
+//! status: field violations and the collector that gathers them, the parsers for the fields
+//! every API shares (resource names, idempotency keys, timestamps, page sizes and tokens, etags,
+//! free text, coordinates, enum codes), and the status helpers.
+//!
+//! This module is a leaf: it knows protobuf value types and the domain's coordinates, nothing of
+//! serving, configuration or authentication, so any module may use it.
+//!
+//! Parsers return `Result<T, FieldViolation>`. A handler that checks one field uses `?` (a
+//! violation converts into INVALID_ARGUMENT); one that checks several collects them in
+//! [`Violations`] and takes the values out with [`Violations::finish`], so an operator sees every
+//! problem of a request at once and no value is unwrapped after the check.
+
+use chrono::{DateTime, Utc};
+use komek_core::GeoPoint;
+use komek_proto::types::v1::LatLng;
+use prost_types::Timestamp;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+use uuid::Uuid;
+
+/// One field at fault in a request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldViolation {
+    /// Path of the field, e.g. `location.point.latitude`.
+    pub field: String,
+    pub description: String,
+}
+
+impl FieldViolation {
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            description: description.into(),
+        }
+    }
+}
+
+impl From<FieldViolation> for Status {
+    fn from(v: FieldViolation) -> Self {
+        invalid_argument(&[v])
+    }
+}
+
+/// INVALID_ARGUMENT with a `google.rpc.BadRequest` detail listing every violation.
+pub fn invalid_argument(violations: &[FieldViolation]) -> Status {
+    let fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
+    let message = format!("invalid request: {}", fields.join(", "));
+    let mut details = ErrorDetails::new();
+    for v in violations {
+        details.add_bad_request_violation(v.field.clone(), v.description.clone());
+    }
+    Status::with_error_details(Code::InvalidArgument, message, details)
+}
+
+/// INTERNAL with no detail for the caller; the detail goes to the log.
+pub fn internal(err: impl std::fmt::Display) -> Status {
+    tracing::error!(error = %err, "internal error");
+    Status::internal("internal error")
+}
+
+/// The violations of one request, gathered field by field.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.0.push(FieldViolation::new(field, description));
+    }
+
+    pub fn push(&mut self, violation: FieldViolation) {
+        self.0.push(violation);
+    }
+
+    pub fn extend(&mut self, violations: impl IntoIterator<Item = FieldViolation>) {
+        self.0.extend(violations);
+    }
+
+    /// The value of a parse, or None with its violation noted.
+    pub fn take<T>(&mut self, parsed: Result<T, FieldViolation>) -> Option<T> {
+        parsed.map_err(|v| self.0.push(v)).ok()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The violations themselves, for callers that report them otherwise (an import's rows).
+    pub fn into_vec(self) -> Vec<FieldViolation> {
+        self.0
+    }
+
+    /// Ok when nothing was violated.
+    pub fn check(self) -> Result<(), Status> {
+        self.finish(Some(()))
+    }
+
+    /// The parsed values, when every one of them parsed and nothing else was violated.
+    pub fn finish<T: Complete>(self, values: T) -> Result<T::Output, Status> {
+        match values.complete() {
+            Some(values) if self.0.is_empty() => Ok(values),
+            None if self.0.is_empty() => {
+                // A parser that returned nothing must have noted why; this is a bug here.
+                Err(internal("a required value is missing without a violation"))
+            }
+            _ => Err(invalid_argument(&self.0)),
+        }
+    }
+}
+
+impl From<Violations> for Status {
+    fn from(v: Violations) -> Self {
+        invalid_argument(&v.0)
+    }
+}
+
+/// Optional values that are complete when every one is present: `Option<A>` and tuples of up
+/// to eight options.
+pub trait Complete {
+    type Output;
+    fn complete(self) -> Option<Self::Output>;
+}
+
+impl<A> Complete for Option<A> {
+    type Output = A;
+    fn complete(self) -> Option<A> {
+        self
+    }
+}
+
+macro_rules! complete_tuple {
+    ($($t:ident),+) => {
+        impl<$($t),+> Complete for ($(Option<$t>,)+) {
+            type Output = ($($t,)+);
+            #[allow(non_snake_case)]
+            fn complete(self) -> Option<Self::Output> {
+                let ($($t,)+) = self;
+                Some(($($t?,)+))
+            }
+        }
+    };
+}
+complete_tuple!(A, B);
+complete_tuple!(A, B, C);
+complete_tuple!(A, B, C, D);
+complete_tuple!(A, B, C, D, E);
+complete_tuple!(A, B, C, D, E, F);
+complete_tuple!(A, B, C, D, E, F, G);
+complete_tuple!(A, B, C, D, E, F, G, H);
+
+// ---- resource names, keys, timestamps ----
+
+pub fn name(collection: &str, id: Uuid) -> String {
+    format!("{collection}/{id}")
+}
+
+/// The id in a resource name such as `requests/{uuid}`.
+pub fn parse_name(collection: &str, value: &str, field: &str) -> Result<Uuid, FieldViolation> {
+    value
+        .strip_prefix(collection)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .ok_or_else(|| FieldViolation::new(field, format!("must look like {collection}/{{uuid}}")))
+}
+
+/// A resource name that may be left empty (a filter): None when empty.
+pub fn optional_name(
+    collection: &str,
+    value: &str,
+    field: &str,
+) -> Result<Option<Uuid>, FieldViolation> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    parse_name(collection, value, field).map(Some)
+}
+
+/// An idempotency key: a UUID chosen by the client.
+pub fn parse_request_id(request_id: &str) -> Result<Uuid, FieldViolation> {
+    Uuid::parse_str(request_id)
+        .map_err(|_| FieldViolation::new("request_id", "must be a UUID chosen by the client"))
+}
+
+pub fn timestamp(t: DateTime<Utc>) -> Timestamp {
+    Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
+}
+
+/// A protobuf timestamp as UTC time; `field` names it in the error.
+pub fn from_timestamp(t: &Timestamp, field: &str) -> Result<DateTime<Utc>, FieldViolation> {
+    u32::try_from(t.nanos)
+        .ok()
+        .and_then(|n| DateTime::from_timestamp(t.seconds, n))
+        .ok_or_else(|| FieldViolation::new(field, "not a valid timestamp"))
+}
+
+/// A timestamp that may be left out.
+pub fn optional_timestamp(
+    t: Option<&Timestamp>,
+    field: &str,
+) -> Result<Option<DateTime<Utc>>, FieldViolation> {
+    t.map(|t| from_timestamp(t, field)).transpose()
+}
+
+// ---- pages ----
+
+/// The page size when a request leaves it at 0.
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+
+/// The number of rows to read for a page: as asked, capped at `max`; 0 asks for the default.
+pub fn page_limit(page_size: i32, max: u32) -> Result<i64, FieldViolation> {
+    match page_size {
+        n if n < 0 => Err(FieldViolation::new("page_size", "must not be negative")),
+        0 => Ok(i64::from(DEFAULT_PAGE_SIZE.min(max))),
+        n => Ok(i64::from((n as u32).min(max))),
+    }
+}
+
+/// A page token from an earlier response, decoded by `decode`; None when empty (first page).
+pub fn page_token<T>(
+    token: &str,
+    decode: impl FnOnce(&str) -> Option<T>,
+) -> Result<Option<T>, FieldViolation> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    decode(token)
+        .map(Some)
+        .ok_or_else(|| FieldViolation::new("page_token", "not a token from an earlier response"))
+}
+
+/// The token of the next page: the last row's, when the page came back full.
+pub fn next_page_token<R>(rows: &[R], limit: i64, token: impl FnOnce(&R) -> String) -> String {
+    match rows.last() {
+        Some(last) if rows.len() as i64 == limit => token(last),
+        _ => String::new(),
+    }
+}
+
+/// The keyset token of a row ordered by time, then id.
+pub fn time_id_token(t: DateTime<Utc>, id: Uuid) -> String {
+    format!("{}.{}", t.timestamp_micros(), id.simple())
+}
+
+pub fn decode_time_id(token: &str) -> Option<(DateTime<Utc>, Uuid)> {
+    let (micros, id) = token.split_once('.')?;
+    Some((
+        DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+        Uuid::parse_str(id).ok()?,
+    ))
+}
+
+// ---- etags ----
+
+/// The etag of a resource as last read; None when left empty (no precondition).
+pub fn optional_etag(value: &str, field: &str) -> Result<Option<i64>, FieldViolation> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    value
+        .parse()
+        .map(Some)
+        .map_err(|_| FieldViolation::new(field, "not an etag from an earlier response"))
+}
+
+/// The etag an update must name: the resource as it was last read.
+pub fn required_etag(value: &str, field: &str) -> Result<i64, FieldViolation> {
+    value
+        .parse()
+        .map_err(|_| FieldViolation::new(field, "the etag of the resource as last read"))
+}
+
+// ---- free text ----
+
+/// What a free-text field may hold. Text is trimmed; control characters are refused (but for
+/// new lines and tabs in multi-line text), so names and reasons print as they were typed.
+#[derive(Debug, Clone, Copy)]
+pub struct Text {
+    max: usize,
+    required: bool,
+    multiline: bool,
+}
+
+impl Text {
+    /// A single line of at most `max` characters, possibly empty.
+    pub const fn line(max: usize) -> Self {
+        Self {
+            max,
+            required: false,
+            multiline: false,
+        }
+    }
+
+    /// Several lines (a note, a description) of at most `max` characters, possibly empty.
+    pub const fn lines(max: usize) -> Self {
+        Self {
+            max,
+            required: false,
+            multiline: true,
+        }
+    }
+
+    /// The same, but empty is refused.
+    pub const fn required(self) -> Self {
+        Self {
+            required: true,
+            ..self
+        }
+    }
+
+    /// The trimmed text, or the violation naming `field`.
+    pub fn parse(&self, value: &str, field: &str) -> Result<String, FieldViolation> {
+        let value = value.trim();
+        let allowed = |c: char| !c.is_control() || (self.multiline && (c == '\n' || c == '\t'));
+        let fits = value.chars().count() <= self.max && value.chars().all(allowed);
+        if fits && !(self.required && value.is_empty()) {
+            return Ok(value.to_string());
+        }
+        let max = self.max;
+        Err(FieldViolation::new(
+            field,
+            if self.required {
+                format!("required: 1 to {max} printable characters")
+            } else {
+                format!("at most {max} printable characters")
+            },
+        ))
+    }
+}
+
+// ---- coordinates ----
+
+/// A required point; violations name `{field}.latitude` or `{field}.longitude`.
+pub fn geo_point(p: Option<&LatLng>, field: &str) -> Result<GeoPoint, FieldViolation> {
+    let Some(p) = p else {
+        return Err(FieldViolation::new(field, "required"));
+    };
+    GeoPoint::new(p.latitude, p.longitude).map_err(|e| match e {
+        komek_core::geo::Error::Latitude => {
+            FieldViolation::new(format!("{field}.latitude"), "finite, between -90 and 90")
+        }
+        komek_core::geo::Error::Longitude => {
+            FieldViolation::new(format!("{field}.longitude"), "finite, between -180 and 180")
+        }
+    })
+}
+
+/// A point that may be left out.
+pub fn optional_point(p: Option<&LatLng>, field: &str) -> Result<Option<GeoPoint>, FieldViolation> {
+    p.map(|p| geo_point(Some(p), field)).transpose()
+}
+
+// ---- enum codes ----
+
+/// A protobuf enum value that must be set and known to `parse`; `expected` says which values.
+pub fn code<T>(
+    value: i32,
+    parse: impl FnOnce(i32) -> Option<T>,
+    field: &str,
+    expected: &str,
+) -> Result<T, FieldViolation> {
+    parse(value).ok_or_else(|| FieldViolation::new(field, expected))
+}
+
+/// A protobuf enum value that may be left unspecified (0): None then.
+pub fn optional_code<T>(
+    value: i32,
+    parse: impl FnOnce(i32) -> Option<T>,
+    field: &str,
+) -> Result<Option<T>, FieldViolation> {
+    if value == 0 {
+        return Ok(None);
+    }
+    parse(value)
+        .map(Some)
+        .ok_or_else(|| FieldViolation::new(field, format!("unknown value {value}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_reject_other_collections() {
+        let id = Uuid::now_v7();
+        assert_eq!(
+            parse_name("requests", &name("requests", id), "name"),
+            Ok(id)
+        );
+        let err = parse_name("requests", &name("groups", id), "name").unwrap_err();
+        assert_eq!(err.field, "name");
+        assert_eq!(optional_name("groups", "", "group"), Ok(None));
+        assert!(optional_name("groups", "groups/x", "group").is_err());
+    }
+
+    #[test]
+    fn timestamps_round_trip() {
+        let now = Utc::now();
+        assert_eq!(from_timestamp(&timestamp(now), "t").unwrap(), now);
+        let broken = Timestamp {
+            seconds: 0,
+            nanos: -1,
+        };
+        assert!(from_timestamp(&broken, "t").is_err());
+        assert_eq!(optional_timestamp(None, "t"), Ok(None));
+    }
+
+    #[test]
+    fn violations_finish_only_when_everything_parsed() {
+        let mut v = Violations::new();
+        let a = v.take(parse_request_id(&Uuid::new_v4().to_string()));
+        let b = v.take(page_limit(10, 100));
+        assert_eq!(v.finish((a, b)).unwrap().1, 10);
+
+        let mut v = Violations::new();
+        let a = v.take(parse_request_id("nope"));
+        let b = v.take(page_limit(-1, 100));
+        let status = v.finish((a, b)).unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let fields: Vec<String> = status
+            .get_details_bad_request()
+            .unwrap()
+            .field_violations
+            .into_iter()
+            .map(|f| f.field)
+            .collect();
+        assert_eq!(fields, ["request_id", "page_size"]);
+    }
+
+    #[test]
+    fn a_violation_noted_besides_parsed_values_fails_the_request() {
+        let mut v = Violations::new();
+        let a = v.take(page_limit(5, 10));
+        v.add("reason", "required");
+        assert_eq!(v.finish(a).unwrap_err().code(), Code::InvalidArgument);
+    }
+
+    #[test]
+    fn a_missing_value_without_violation_is_internal() {
+        let v = Violations::new();
+        assert_eq!(v.finish(None::<u8>).unwrap_err().code(), Code::Internal);
+    }
+
+    #[test]
+    fn page_limits_default_and_cap() {
+        assert_eq!(page_limit(0, 100), Ok(50));
+        assert_eq!(page_limit(0, 20), Ok(20));
+        assert_eq!(page_limit(500, 100), Ok(100));
+        assert_eq!(page_limit(-1, 100).unwrap_err().field, "page_size");
+    }
+
+    #[test]
+    fn page_tokens_round_trip() {
+        let (t, id) = (
+            DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(),
+            Uuid::now_v7(),
+        );
+        let token = time_id_token(t, id);
+        assert_eq!(page_token(&token, decode_time_id), Ok(Some((t, id))));
+        assert_eq!(page_token("", decode_time_id), Ok(None));
+        assert_eq!(
+            page_token("garbage", decode_time_id).unwrap_err().field,
+            "page_token"
+        );
+        let rows = [1, 2, 3];
+        assert_eq!(next_page_token(&rows, 3, |r| r.to_string()), "3");
+        assert_eq!(next_page_token(&rows, 4, |r| r.to_string()), "");
+    }
+
+    #[test]
+    fn etags() {
+        assert_eq!(optional_etag("", "etag"), Ok(None));
+        assert_eq!(optional_etag("7", "etag"), Ok(Some(7)));
+        assert_eq!(optional_etag("x", "etag").unwrap_err().field, "etag");
+        assert_eq!(
+            required_etag("", "group.etag").unwrap_err().field,
+            "group.etag"
+        );
+    }
+
+    #[test]
+    fn text_is_trimmed_and_limited() {
+        assert_eq!(Text::line(5).parse("  abc ", "f"), Ok("abc".into()));
+        assert_eq!(Text::line(5).parse("", "f"), Ok(String::new()));
+        assert!(Text::line(5).required().parse("   ", "f").is_err());
+        assert!(Text::line(3).parse("abcd", "f").is_err());
+        // Counted in characters, not bytes: Kazakh letters are two bytes each.
+        assert!(Text::line(3).parse("көк", "f").is_ok());
+        assert!(Text::line(10).parse("a\nb", "f").is_err());
+        assert!(Text::lines(10).parse("a\nb\tc", "f").is_ok());
+        assert!(Text::lines(10).parse("a\u{7}b", "f").is_err());
+    }
+
+    #[test]
+    fn points_name_the_coordinate_at_fault() {
+        let at = |latitude, longitude| LatLng {
+            latitude,
+            longitude,
+        };
+        assert!(geo_point(Some(&at(43.2, 76.9)), "p").is_ok());
+        assert_eq!(
+            geo_point(Some(&at(91.0, 76.9)), "p").unwrap_err().field,
+            "p.latitude"
+        );
+        assert_eq!(
+            geo_point(Some(&at(43.0, f64::NAN)), "p").unwrap_err().field,
+            "p.longitude"
+        );
+        assert_eq!(geo_point(None, "p").unwrap_err().field, "p");
+        assert_eq!(optional_point(None, "p"), Ok(None));
+    }
+
+    #[test]
+    fn codes() {
+        let parse = |c: i32| (1..=3).contains(&c).then_some(c);
+        assert_eq!(code(2, parse, "f", "one to three"), Ok(2));
+        assert!(code(0, parse, "f", "one to three").is_err());
+        assert_eq!(optional_code(0, parse, "f"), Ok(None));
+        assert!(optional_code(9, parse, "f").is_err());
+    }
+}

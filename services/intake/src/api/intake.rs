@@ -1,0 +1,223 @@
+//! IntakeService: operators record, read, list and cancel requests; matching asks for a
+//! caller's contact on behalf of the group that accepted.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use komek_core::AssignmentStatus;
+use komek_proto::intake::v1 as api;
+use komek_runtime::auth::gate::out_of_scope;
+use komek_runtime::auth::{self, Principal};
+use komek_runtime::boundary::{next_page_token, parse_name, time_id_token};
+use komek_runtime::events::Bus;
+use prost::Message;
+use sqlx::PgPool;
+use tonic::{Request, Response, Status};
+
+use crate::ServiceArea;
+use crate::model::RequestRow;
+use crate::pii::Vault;
+use crate::{convert, store, validate};
+
+/// How long RevealCaller waits for intake to learn of an accept.
+const REVEAL_WAIT: Duration = Duration::from_secs(5);
+
+pub struct Intake {
+    pool: PgPool,
+    bus: Bus,
+    max_page_size: u32,
+    area: Option<ServiceArea>,
+    vault: Option<Arc<Vault>>,
+}
+
+impl Intake {
+    pub fn new(
+        pool: PgPool,
+        bus: Bus,
+        max_page_size: u32,
+        area: Option<ServiceArea>,
+        vault: Option<Arc<Vault>>,
+    ) -> Self {
+        Self {
+            pool,
+            bus,
+            max_page_size,
+            area,
+            vault,
+        }
+    }
+
+    /// Caller name and phone of a stored request, decrypted.
+    fn open_caller(&self, row: &RequestRow) -> (String, String) {
+        let (Some(vault), Some(key_id)) = (&self.vault, row.caller_key_id.as_deref()) else {
+            return (String::new(), String::new());
+        };
+        let open = |field: &str, sealed: &Option<Vec<u8>>| -> String {
+            let Some(sealed) = sealed else {
+                return String::new();
+            };
+            vault
+                .open(key_id, row.id, field, sealed)
+                .unwrap_or_else(|err| {
+                    // The rest of the request is still useful; the log says which row to check.
+                    tracing::error!(request = %row.id, error = %err, "caller data unreadable");
+                    String::new()
+                })
+        };
+        (
+            open("caller.display_name", &row.caller_name_enc),
+            open("caller.phone", &row.caller_phone_enc),
+        )
+    }
+
+    /// The API view of a stored request for `principal`: caller name and phone decrypted for
+    /// those who may see personal data; for others no caller identity and no address.
+    fn to_api(&self, row: &RequestRow, principal: &Principal) -> api::Request {
+        let mut out = convert::request(row);
+        if principal.sees_personal_data() {
+            if let Some(caller) = out.caller.as_mut() {
+                (caller.display_name, caller.phone) = self.open_caller(row);
+            }
+        } else if let Some(location) = out.location.as_mut() {
+            location.address.clear();
+        }
+        out
+    }
+}
+
+#[tonic::async_trait]
+impl api::intake_service_server::IntakeService for Intake {
+    async fn create_request(
+        &self,
+        request: Request<api::CreateRequestRequest>,
+    ) -> Result<Response<api::Request>, Status> {
+        let principal = auth::principal(&request)?;
+        let req = request.into_inner();
+        let new = validate::create(&req, self.area.as_ref(), self.vault.as_deref())?;
+        let payload = fingerprint(req, self.vault.as_deref());
+        let (row, created) = store::create(&self.pool, &new, &payload).await?;
+        if created {
+            self.bus.wake_outbox();
+            tracing::info!(request = %row.id, reference = %row.reference_code,
+                by = %principal.subject, "request created");
+        }
+        Ok(Response::new(self.to_api(&row, &principal)))
+    }
+
+    async fn get_request(
+        &self,
+        request: Request<api::GetRequestRequest>,
+    ) -> Result<Response<api::Request>, Status> {
+        let principal = auth::principal(&request)?;
+        let id = parse_name("requests", &request.get_ref().name, "name")?;
+        let row = store::get(&self.pool, id).await?;
+        Ok(Response::new(self.to_api(&row, &principal)))
+    }
+
+    async fn list_requests(
+        &self,
+        request: Request<api::ListRequestsRequest>,
+    ) -> Result<Response<api::ListRequestsResponse>, Status> {
+        let principal = auth::principal(&request)?;
+        let filter = validate::list(request.get_ref(), self.max_page_size)?;
+        let rows = store::list(&self.pool, &filter).await?;
+        Ok(Response::new(api::ListRequestsResponse {
+            requests: rows.iter().map(|r| self.to_api(r, &principal)).collect(),
+            next_page_token: next_page_token(&rows, filter.limit, |r| {
+                time_id_token(r.created_at, r.id)
+            }),
+        }))
+    }
+
+    async fn cancel_request(
+        &self,
+        request: Request<api::CancelRequestRequest>,
+    ) -> Result<Response<api::Request>, Status> {
+        let principal = auth::principal(&request)?;
+        let (id, reason, etag) = validate::cancel(request.get_ref())?;
+        let row = store::cancel(&self.pool, id, &reason, etag, &principal.subject).await?;
+        self.bus.wake_outbox();
+        Ok(Response::new(self.to_api(&row, &principal)))
+    }
+
+    async fn find_by_reference(
+        &self,
+        request: Request<api::FindByReferenceRequest>,
+    ) -> Result<Response<api::Request>, Status> {
+        let principal = auth::principal(&request)?;
+        let code = validate::reference_code(&request.get_ref().reference_code)?;
+        let row = store::find_by_reference(&self.pool, &code).await?;
+        Ok(Response::new(self.to_api(&row, &principal)))
+    }
+
+    async fn reveal_caller(
+        &self,
+        request: Request<api::RevealCallerRequest>,
+    ) -> Result<Response<api::Caller>, Status> {
+        let principal = auth::principal(&request)?;
+        if !principal.is_service("matching") {
+            return Err(out_of_scope(
+                "only the matching service reveals callers, for the group that accepted",
+            ));
+        }
+        let req = request.into_inner();
+        let (id, assignment) = validate::reveal(&req)?;
+        // Intake learns of the accept from matching's event, a moment after matching committed
+        // it; wait that moment rather than refuse a contact that is due.
+        let deadline = tokio::time::Instant::now() + REVEAL_WAIT;
+        let row = loop {
+            let row = store::get(&self.pool, id).await?;
+            let accepted = row.assignment_id == Some(assignment)
+                && AssignmentStatus::from_stored(row.assignment_status)
+                    .is_some_and(|s| s.holds_contact());
+            if accepted {
+                break row;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Status::failed_precondition(format!(
+                    "{} is not the accepted assignment of {}",
+                    req.assignment, req.request
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        store::record_reveal(
+            &self.pool,
+            id,
+            assignment,
+            &req.volunteer,
+            &principal.subject,
+        )
+        .await?;
+        let (display_name, phone) = self.open_caller(&row);
+        tracing::info!(request = %id, assignment = %assignment, volunteer = %req.volunteer,
+            "caller contact revealed");
+        Ok(Response::new(api::Caller {
+            display_name,
+            phone,
+            preferred_language: row.caller_language.into(),
+            anonymous: row.caller_anonymous,
+        }))
+    }
+}
+
+/// What identifies "the same request" for idempotent retries: the request without its key,
+/// with caller name and phone replaced by keyed hashes so that no plaintext is stored for it.
+fn fingerprint(mut req: api::CreateRequestRequest, vault: Option<&Vault>) -> Vec<u8> {
+    req.request_id.clear();
+    if let (Some(vault), Some(caller)) = (vault, req.caller.as_mut()) {
+        for (domain, value) in [
+            ("fingerprint.name", &mut caller.display_name),
+            ("fingerprint.phone", &mut caller.phone),
+        ] {
+            if !value.is_empty() {
+                *value = vault
+                    .keyed_hash(domain, value)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+            }
+        }
+    }
+    req.encode_to_vec()
+}

@@ -1,0 +1,25 @@
+//! The gRPC API: one module per proto service, handlers only. Failures of the store become
+//! statuses here and nowhere else.
+
+mod intake;
+mod partner;
+
+pub use intake::Intake;
+pub use partner::Partner;
+
+use komek_runtime::boundary::internal;
+use tonic::Status;
+
+use crate::store;
+
+impl From<store::Error> for Status {
+    fn from(err: store::Error) -> Self {
+        use store::Error::*;
+        match err {
+            IdempotencyClash => Status::already_exists(err.to_string()),
+            NotFound => Status::not_found(err.to_string()),
+            NotCancellable(_) | EtagMismatch => Status::failed_precondition(err.to_string()),
+            Db(e) => internal(e),
+        }
+    }
+}

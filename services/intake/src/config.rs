@@ -1,0 +1,84 @@
+//! Intake's settings: page sizes, personal-data keys, the service area, statistics and the
+//! partner listener.
+
+use komek_runtime::config::Base;
+use serde::{Deserialize, Serialize};
+
+use crate::pii;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    #[serde(flatten)]
+    pub base: Base,
+    /// Largest page ListRequests returns.
+    pub max_page_size: u32,
+    /// Keys for caller personal data; without them, caller name and phone are refused.
+    pub pii: pii::Config,
+    /// Where requests may be located; coordinates outside are refused. None: anywhere.
+    pub service_area: Option<ServiceArea>,
+    /// IANA zone whose calendar months partners' statistics use.
+    pub stats_time_zone: String,
+    /// A second listener serving only PartnerService (and health), for exposing to partner
+    /// organisations apart from the operators' API. PartnerService is on the main listener too.
+    pub partner_listener: Option<PartnerListener>,
+}
+
+/// The partner-facing listener.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PartnerListener {
+    pub listen: std::net::SocketAddr,
+    /// Reflection here is off unless asked for: outsiders need not see the whole API.
+    pub reflection: bool,
+    pub tls: komek_runtime::config::Tls,
+}
+
+impl Default for PartnerListener {
+    fn default() -> Self {
+        Self {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 50055)),
+            reflection: false,
+            tls: Default::default(),
+        }
+    }
+}
+
+/// A latitude/longitude box, in degrees.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ServiceArea {
+    pub min_lat: f64,
+    pub max_lat: f64,
+    pub min_lon: f64,
+    pub max_lon: f64,
+}
+
+impl ServiceArea {
+    /// Kazakhstan's bounding box, as used to build the settlement gazetteer.
+    pub const KAZAKHSTAN: ServiceArea = ServiceArea {
+        min_lat: 40.5,
+        max_lat: 55.5,
+        min_lon: 46.4,
+        max_lon: 87.4,
+    };
+
+    pub fn contains(&self, p: komek_core::GeoPoint) -> bool {
+        (self.min_lat..=self.max_lat).contains(&p.lat())
+            && (self.min_lon..=self.max_lon).contains(&p.lon())
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut base = Base::default();
+        base.listen.set_port(50051);
+        Self {
+            base,
+            max_page_size: 100,
+            pii: pii::Config::default(),
+            service_area: None,
+            stats_time_zone: "Asia/Almaty".into(),
+            partner_listener: None,
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Stored requests as the APIs show them. Partner views are built from a fixed list of
+//! non-personal fields, so no partner response can carry a caller's name, phone or address.
+
+use komek_proto::intake::v1 as api;
+use komek_proto::partner::v1 as partner_api;
+use komek_proto::types::v1 as pb;
+use komek_runtime::boundary::{name, timestamp};
+
+use crate::model::RequestRow;
+use crate::store::stats;
+
+/// The whole request, without caller name and phone: those are opened only for principals
+/// who may see them.
+pub fn request(row: &RequestRow) -> api::Request {
+    let assignment = row.assignment_id.map(|id| api::AssignmentSummary {
+        assignment: name("assignments", id),
+        group: row.assignment_group.clone(),
+        group_display_name: row.assignment_group_name.clone(),
+        status: row.assignment_status.into(),
+        distance_meters: row.assignment_distance_m,
+        expire_time: row.assignment_expire_at.map(timestamp),
+        update_time: row.assignment_updated_at.map(timestamp),
+    });
+    let triage = (row.category != 0).then(|| api::TriageSummary {
+        category: row.category.into(),
+        priority: row.priority.into(),
+        required_skills: row.required_skills.iter().map(|s| i32::from(*s)).collect(),
+        possible_duplicate_of: row
+            .possible_duplicate_of
+            .map(|d| name("requests", d))
+            .unwrap_or_default(),
+    });
+    let mut location = crate::events::location(row);
+    location.address = row.address.clone();
+    api::Request {
+        name: name("requests", row.id),
+        reference_code: row.reference_code.clone(),
+        channel: row.channel.into(),
+        caller: Some(api::Caller {
+            display_name: String::new(),
+            phone: String::new(),
+            preferred_language: row.caller_language.into(),
+            anonymous: row.caller_anonymous,
+        }),
+        location: Some(location),
+        description: row.description.clone(),
+        operator_category: row.operator_category.into(),
+        operator_priority: row.operator_priority.into(),
+        people_count: row.people_count,
+        quantity: row.quantity_value.map(|value| pb::Quantity {
+            value,
+            unit: row.quantity_unit.clone(),
+        }),
+        wanted_window: (row.wanted_start.is_some() || row.wanted_end.is_some()).then(|| {
+            pb::TimeWindow {
+                start_time: row.wanted_start.map(timestamp),
+                end_time: row.wanted_end.map(timestamp),
+            }
+        }),
+        status: row.status.into(),
+        triage,
+        assignment,
+        merged_into: row
+            .merged_into
+            .map(|id| name("requests", id))
+            .unwrap_or_default(),
+        cancel_reason: row.cancel_reason.clone(),
+        outcome: row.outcome.into(),
+        create_time: Some(timestamp(row.created_at)),
+        update_time: Some(timestamp(row.updated_at)),
+        etag: row.version.to_string(),
+    }
+}
+
+/// The partner's view of a request: settlement, district and region, never the address or
+/// caller.
+pub fn view(row: &RequestRow) -> partner_api::RequestStatusView {
+    partner_api::RequestStatusView {
+        name: name("requests", row.id),
+        reference_code: row.reference_code.clone(),
+        category: row.category.into(),
+        priority: row.priority.into(),
+        status: row.status.into(),
+        settlement: row.settlement.clone(),
+        district: row.district.clone(),
+        region: row.region.clone(),
+        group_display_name: row.assignment_group_name.clone(),
+        outcome: row.outcome.into(),
+        people_count: row.people_count,
+        create_time: Some(timestamp(row.created_at)),
+        update_time: Some(timestamp(row.updated_at)),
+    }
+}
+
+fn duration(seconds: Option<f64>) -> Option<prost_types::Duration> {
+    seconds.map(|s| prost_types::Duration {
+        seconds: s.trunc() as i64,
+        nanos: (s.fract() * 1e9) as i32,
+    })
+}
+
+/// A statistics row; `dims` say what its keys are, so codes show as protobuf names.
+pub fn stats_row(r: &stats::Row, dims: &[stats::Dim]) -> partner_api::StatsRow {
+    partner_api::StatsRow {
+        keys: r
+            .keys
+            .iter()
+            .zip(dims)
+            .map(|(key, dim)| label(*dim, key))
+            .collect(),
+        request_count: r.requests,
+        people_helped: r.people_helped,
+        median_time_to_assign: duration(r.assign_p50),
+        p90_time_to_assign: duration(r.assign_p90),
+        median_time_to_complete: duration(r.complete_p50),
+        p90_time_to_complete: duration(r.complete_p90),
+    }
+}
+
+/// The key as reports show it: enum names for codes, text as stored otherwise.
+fn label(dim: stats::Dim, key: &str) -> String {
+    match dim {
+        stats::Dim::Category => category_label(key),
+        stats::Dim::Status => status_label(key),
+        _ => key.to_string(),
+    }
+}
+
+/// Category and status codes as their protobuf names, for report keys.
+fn category_label(code: &str) -> String {
+    code.parse::<i32>()
+        .ok()
+        .and_then(|c| pb::Category::try_from(c).ok())
+        .map_or_else(|| code.to_string(), |c| c.as_str_name().to_string())
+}
+
+fn status_label(code: &str) -> String {
+    code.parse::<i32>()
+        .ok()
+        .and_then(|c| pb::RequestStatus::try_from(c).ok())
+        .map_or_else(|| code.to_string(), |c| c.as_str_name().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_use_protobuf_names() {
+        assert_eq!(
+            category_label("3"),
+            pb::Category::try_from(3).unwrap().as_str_name()
+        );
+        assert_eq!(status_label("6"), "REQUEST_STATUS_RESOLVED");
+        assert_eq!(status_label("x"), "x");
+    }
+}

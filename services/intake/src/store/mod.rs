@@ -1,0 +1,30 @@
+//! All SQL of intake. This module only gathers its parts and names the one error they return.
+
+mod requests;
+pub mod stats;
+mod status;
+
+pub use requests::{cancel, create, find_by_reference, get, list, record_reveal};
+pub use status::{
+    AssignmentUpdate, lock, set_assignment, set_merged_into, set_outcome, set_status,
+    set_status_by, set_triage,
+};
+
+use komek_core::RequestStatus;
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// What a store call can fail with; `api` maps each to its gRPC status.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("request_id was already used for a different request")]
+    IdempotencyClash,
+    #[error("request not found")]
+    NotFound,
+    #[error("request is {0:?} and cannot be cancelled")]
+    NotCancellable(RequestStatus),
+    #[error("etag does not match; the request changed meanwhile")]
+    EtagMismatch,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}

@@ -1,0 +1,329 @@
+//! Requests of the API checked into the values the store takes. Each function reports every
+//! field at fault at once, so an operator on the phone fixes them in one go.
+
+use komek_core::reference::ReferenceCode;
+use komek_core::{Category, Channel, Language, Priority, RequestStatus};
+use komek_proto::intake::v1 as api;
+use komek_proto::partner::v1 as partner_api;
+use komek_runtime::boundary::{
+    Complete, FieldViolation, Text, Violations, code, decode_time_id, optional_code, optional_etag,
+    optional_point, optional_timestamp, page_limit, page_token, parse_name, parse_request_id,
+};
+use tonic::Status;
+use uuid::Uuid;
+
+use crate::ServiceArea;
+use crate::model::{ListFilter, NewRequest, Scope, SealedCaller};
+use crate::pii::{self, Vault};
+use crate::store::stats;
+
+const DESCRIPTION: Text = Text::lines(4000);
+const SHORT: Text = Text::lines(200);
+const ADDRESS: Text = Text::lines(500);
+const UNIT: Text = Text::lines(16);
+const REASON: Text = Text::lines(4000).required();
+const REGION: Text = Text::line(200);
+
+/// Every problem of a CreateRequest at once. Caller name and phone come back sealed with the
+/// vault's key; without a vault they are refused rather than stored in the clear.
+pub fn create(
+    req: &api::CreateRequestRequest,
+    area: Option<&ServiceArea>,
+    vault: Option<&Vault>,
+) -> Result<NewRequest, Status> {
+    let mut v = Violations::new();
+    let key = v.take(parse_request_id(&req.request_id));
+    let channel = v.take(code(
+        req.channel,
+        Channel::from_code,
+        "channel",
+        "must be HOTLINE, PARTNER or APP",
+    ));
+
+    let caller = req.caller.clone().unwrap_or_default();
+    let language = v.take(optional_code(
+        caller.preferred_language,
+        Language::from_code,
+        "caller.preferred_language",
+    ));
+    let identifies = !caller.display_name.trim().is_empty() || !caller.phone.trim().is_empty();
+    if caller.anonymous && identifies {
+        v.add(
+            "caller.anonymous",
+            "an anonymous caller has no name or phone",
+        );
+    }
+    let caller_name = v.take(SHORT.parse(&caller.display_name, "caller.display_name"));
+    let phone = match caller.phone.trim() {
+        "" => Some(None),
+        raw => v.take(pii::normalize_phone(raw).map(Some).ok_or_else(|| {
+            FieldViolation::new("caller.phone", "an E.164 number such as +77011234567")
+        })),
+    };
+
+    let location = req.location.clone().unwrap_or_default();
+    let point = v.take(optional_point(location.point.as_ref(), "location.point"));
+    let address = v.take(ADDRESS.parse(&location.address, "location.address"));
+    let settlement = v.take(SHORT.parse(&location.settlement, "location.settlement"));
+    let district = v.take(SHORT.parse(&location.district, "location.district"));
+    let region = v.take(SHORT.parse(&location.region, "location.region"));
+    if let (Some(Some(p)), Some(area)) = (point, area)
+        && !area.contains(p)
+    {
+        v.add(
+            "location.point",
+            format!(
+                "outside the service area (latitude {}..{}, longitude {}..{})",
+                area.min_lat, area.max_lat, area.min_lon, area.max_lon
+            ),
+        );
+    }
+    if location.point.is_none() && location.settlement.trim().is_empty() {
+        v.add("location", "give coordinates or at least a settlement");
+    }
+
+    let description = v.take(DESCRIPTION.parse(&req.description, "description"));
+    if req.description.trim().is_empty() {
+        v.add("description", "describe what the caller needs");
+    }
+    let operator_category = v.take(optional_code(
+        req.operator_category,
+        Category::from_code,
+        "operator_category",
+    ));
+    let operator_priority = v.take(optional_code(
+        req.operator_priority,
+        Priority::from_code,
+        "operator_priority",
+    ));
+    if !(0..=100_000).contains(&req.people_count) {
+        v.add("people_count", "between 0 and 100000");
+    }
+    let quantity = match &req.quantity {
+        None => Some(None),
+        Some(q) => {
+            if !q.value.is_finite() || !(0.0..=1e6).contains(&q.value) {
+                v.add("quantity.value", "a finite number between 0 and 1000000");
+            }
+            v.take(UNIT.parse(&q.unit, "quantity.unit"))
+                .map(|unit| Some((q.value, unit)))
+        }
+    };
+    let window = req.wanted_window.unwrap_or_default();
+    let wanted_start = v.take(optional_timestamp(
+        window.start_time.as_ref(),
+        "wanted_window.start_time",
+    ));
+    let wanted_end = v.take(optional_timestamp(
+        window.end_time.as_ref(),
+        "wanted_window.end_time",
+    ));
+    if let (Some(Some(s)), Some(Some(e))) = (wanted_start, wanted_end)
+        && s >= e
+    {
+        v.add("wanted_window", "start_time must be before end_time");
+    }
+    let (texts, parsed, when) = v.finish((
+        (
+            address,
+            settlement,
+            district,
+            region,
+            description,
+            caller_name,
+        )
+            .complete(),
+        (key, channel, language, phone, point, quantity).complete(),
+        (
+            operator_category,
+            operator_priority,
+            wanted_start,
+            wanted_end,
+        )
+            .complete(),
+    ))?;
+    let (address, settlement, district, region, description, caller_name) = texts;
+    let (idempotency_key, channel, language, phone, point, quantity) = parsed;
+    let (operator_category, operator_priority, wanted_start, wanted_end) = when;
+
+    let id = Uuid::now_v7();
+    let caller_sealed = match (identifies, vault) {
+        (false, _) => None,
+        (true, Some(vault)) => Some(SealedCaller {
+            name: (!caller_name.is_empty())
+                .then(|| vault.seal(id, "caller.display_name", &caller_name)),
+            phone: phone.as_ref().map(|p| vault.seal(id, "caller.phone", p)),
+            key_id: vault.current_key_id().to_string(),
+            blind_index: phone.as_ref().map(|p| vault.blind_index(p)),
+        }),
+        (true, None) => {
+            // Names and phones are personal data and are only stored encrypted; without a key,
+            // refuse rather than store them in the clear.
+            return Err(Status::failed_precondition(
+                "caller.display_name and caller.phone need encryption at rest, which is not configured on this server; record the caller as anonymous",
+            ));
+        }
+    };
+    Ok(NewRequest {
+        id,
+        idempotency_key,
+        caller: caller_sealed,
+        channel,
+        anonymous: caller.anonymous || !identifies,
+        language,
+        point,
+        address,
+        settlement,
+        district,
+        region,
+        description,
+        operator_category,
+        operator_priority,
+        people_count: req.people_count,
+        quantity,
+        wanted_start,
+        wanted_end,
+    })
+}
+
+/// The filters of a list, shared by IntakeService and PartnerService.
+pub fn list(req: &api::ListRequestsRequest, max_page_size: u32) -> Result<ListFilter, Status> {
+    let mut v = Violations::new();
+    let limit = v.take(page_limit(req.page_size, max_page_size));
+    let after = v.take(page_token(&req.page_token, decode_time_id));
+    let mut codes = |values: &[i32], field: &str, known: fn(i32) -> bool| -> Vec<i16> {
+        for x in values {
+            if !known(*x) {
+                v.add(field, format!("unknown value {x}"));
+            }
+        }
+        values.iter().map(|x| *x as i16).collect()
+    };
+    let statuses = codes(&req.statuses, "statuses", |x| {
+        RequestStatus::from_code(x).is_some()
+    });
+    let categories = codes(&req.categories, "categories", |x| {
+        Category::from_code(x).is_some()
+    });
+    let priorities = codes(&req.priorities, "priorities", |x| {
+        Priority::from_code(x).is_some()
+    });
+    let created_after = v.take(optional_timestamp(
+        req.created_after.as_ref(),
+        "created_after",
+    ));
+    let created_before = v.take(optional_timestamp(
+        req.created_before.as_ref(),
+        "created_before",
+    ));
+    let region = v.take(SHORT.parse(&req.region, "region"));
+    let district = v.take(SHORT.parse(&req.district, "district"));
+    let text = v.take(SHORT.parse(&req.text, "text"));
+    let (limit, after, created_after, created_before, (region, district, text)) = v.finish((
+        limit,
+        after,
+        created_after,
+        created_before,
+        (region, district, text).complete(),
+    ))?;
+    Ok(ListFilter {
+        statuses,
+        categories,
+        priorities,
+        region,
+        district,
+        created_after,
+        created_before,
+        text,
+        after,
+        limit,
+        scope: Scope::All,
+    })
+}
+
+/// A cancel: the request, the reason and, optionally, the etag it was last read with.
+pub fn cancel(req: &api::CancelRequestRequest) -> Result<(Uuid, String, Option<i64>), Status> {
+    let mut v = Violations::new();
+    let id = v.take(parse_name("requests", &req.name, "name"));
+    let reason = v.take(REASON.parse(&req.reason, "reason"));
+    let etag = v.take(optional_etag(&req.etag, "etag"));
+    v.finish((id, reason, etag))
+}
+
+/// The three names of a RevealCaller: request, assignment and the volunteer it is for.
+pub fn reveal(req: &api::RevealCallerRequest) -> Result<(Uuid, Uuid), Status> {
+    let mut v = Violations::new();
+    let id = v.take(parse_name("requests", &req.request, "request"));
+    let assignment = v.take(parse_name("assignments", &req.assignment, "assignment"));
+    v.take(parse_name("volunteers", &req.volunteer, "volunteer"));
+    v.finish((id, assignment))
+}
+
+pub fn reference_code(value: &str) -> Result<ReferenceCode, FieldViolation> {
+    ReferenceCode::parse(value).map_err(|e| FieldViolation::new("reference_code", e.to_string()))
+}
+
+/// How a partner names a request: by its resource name or by the caller's reference code.
+pub enum Key {
+    Id(Uuid),
+    Code(ReferenceCode),
+}
+
+pub fn key(name: Option<&str>, code: Option<&str>) -> Result<Key, FieldViolation> {
+    match (name, code) {
+        (Some(n), _) => parse_name("requests", n, "name").map(Key::Id),
+        (None, Some(c)) => reference_code(c).map(Key::Code),
+        (None, None) => Err(FieldViolation::new(
+            "key",
+            "name or reference_code is required",
+        )),
+    }
+}
+
+/// A partner's statistics query, in `scope`, with months in `zone`.
+pub fn stats(
+    req: &partner_api::GetStatsRequest,
+    scope: Scope,
+    zone: &str,
+) -> Result<stats::Query, Status> {
+    use partner_api::StatsDimension as D;
+    let mut v = Violations::new();
+    let start = v.take(optional_timestamp(
+        req.period_start.as_ref(),
+        "period_start",
+    ));
+    let end = v.take(optional_timestamp(req.period_end.as_ref(), "period_end"));
+    if let (Some(Some(s)), Some(Some(e))) = (start, end)
+        && s >= e
+    {
+        v.add("period_end", "after period_start");
+    }
+    let mut dims = Vec::new();
+    for (i, d) in req.group_by.iter().enumerate() {
+        let dim = match D::try_from(*d) {
+            Ok(D::Category) => stats::Dim::Category,
+            Ok(D::Status) => stats::Dim::Status,
+            Ok(D::Region) => stats::Dim::Region,
+            Ok(D::District) => stats::Dim::District,
+            Ok(D::Month) => stats::Dim::Month,
+            _ => {
+                v.add(format!("group_by[{i}]"), "a dimension");
+                continue;
+            }
+        };
+        if dims.contains(&dim) {
+            v.add(format!("group_by[{i}]"), "given twice");
+        }
+        dims.push(dim);
+    }
+    let region = v.take(REGION.parse(&req.region, "region"));
+    let (start, end, region) = v.finish((start, end, region))?;
+    Ok(stats::Query {
+        start,
+        end,
+        region,
+        scope,
+        dims,
+        zone: zone.to_string(),
+    })
+}

@@ -1,0 +1,396 @@
+//! AssignmentService: what the volunteer app calls.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
+use komek_core::AssignmentStatus;
+use komek_proto::matching::v1 as api;
+use komek_proto::types::v1 as pb;
+use komek_runtime::auth::gate::out_of_scope;
+use komek_runtime::auth::{self, Principal};
+use komek_runtime::boundary::{internal, name, parse_name};
+use komek_runtime::events::{Bus, streams};
+use komek_runtime::pump::{Pumps, ResponseStream};
+use prost::Message;
+use sqlx::{PgConnection, PgPool};
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::placing_failed;
+use crate::contact::Callers;
+use crate::feed::{self, Offers};
+use crate::index::{self, GroupIndex};
+use crate::jobs::{self, Step};
+use crate::matcher::Matcher;
+use crate::store::{self, AssignmentRow};
+use crate::validate::{self, Answer};
+use crate::{convert, ladder};
+
+pub struct Assignments {
+    pool: PgPool,
+    bus: Bus,
+    index: Arc<GroupIndex>,
+    matcher: Arc<Matcher>,
+    keepalive: Duration,
+    pumps: Pumps,
+    callers: Callers,
+}
+
+impl Assignments {
+    pub fn new(
+        pool: PgPool,
+        bus: Bus,
+        index: Arc<GroupIndex>,
+        matcher: Arc<Matcher>,
+        keepalive: Duration,
+        pumps: Pumps,
+        callers: Callers,
+    ) -> Self {
+        Self {
+            pool,
+            bus,
+            index,
+            matcher,
+            keepalive,
+            pumps,
+            callers,
+        }
+    }
+
+    /// The assignment as its group sees it: with the caller's contact once the group holds
+    /// the job.
+    async fn for_group(&self, row: &AssignmentRow, volunteer: Uuid) -> api::Assignment {
+        let mut out = convert::assignment(row);
+        if AssignmentStatus::from_stored(row.status).is_some_and(|s| s.holds_contact()) {
+            out.caller_contact = self.callers.reveal(row, volunteer).await;
+        }
+        out
+    }
+
+    /// The assignment named in an answer, locked, if the volunteer is in its group.
+    async fn lock_for(
+        &self,
+        tx: &mut PgConnection,
+        id: Uuid,
+        volunteer: Uuid,
+        doing: &str,
+    ) -> Result<AssignmentRow, Status> {
+        let Some(row) = store::lock(tx, id).await? else {
+            return Err(Status::not_found("assignment not found"));
+        };
+        if !self
+            .index
+            .is_member(volunteer, &name("groups", row.group_id))
+        {
+            return Err(out_of_scope(format!(
+                "the volunteer is not a member of the group {doing}"
+            )));
+        }
+        Ok(row)
+    }
+
+    /// Validates an accept or decline and locks the open offer it answers. `Ok(Err(row))` is a
+    /// retry of an answer already given: the assignment as it is now.
+    async fn answer(
+        &self,
+        tx: &mut PgConnection,
+        a: &Answer,
+        volunteer: Uuid,
+        action: &str,
+    ) -> Result<Result<AssignmentRow, AssignmentRow>, Status> {
+        let row = self
+            .lock_for(tx, a.id, volunteer, "this offer was made to")
+            .await?;
+        let by = name("volunteers", volunteer);
+        if !store::record_action(tx, a.key, a.id, action, &by).await? {
+            return Ok(Err(row));
+        }
+        let status = AssignmentStatus::from_stored(row.status);
+        if status != Some(AssignmentStatus::Offered) {
+            let reason = if row.reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", row.reason)
+            };
+            return Err(Status::failed_precondition(format!(
+                "the offer is no longer open: it is {}{reason}",
+                status_word(status)
+            )));
+        }
+        if row.expire_at <= chrono::Utc::now() {
+            return Err(Status::failed_precondition("the offer expired"));
+        }
+        Ok(Ok(row))
+    }
+}
+
+fn status_word(status: Option<AssignmentStatus>) -> String {
+    status.map_or("unknown".into(), |s| format!("{s:?}").to_lowercase())
+}
+
+/// The volunteer a call acts as: the signed-in one. A `volunteer` field, when given, must name
+/// the same volunteer: nobody answers for someone else.
+fn acting_volunteer(principal: &Principal, field: &str) -> Result<Uuid, Status> {
+    let me = principal
+        .volunteer()
+        .ok_or_else(|| out_of_scope("only a volunteer acts on offers"))?;
+    if !field.is_empty() && field != principal.subject {
+        return Err(out_of_scope(format!(
+            "signed in as {}, cannot act as {field}",
+            principal.subject
+        )));
+    }
+    Ok(me)
+}
+
+#[tonic::async_trait]
+impl api::assignment_service_server::AssignmentService for Assignments {
+    type StreamOffersStream = ResponseStream<api::OfferEvent>;
+
+    async fn stream_offers(
+        &self,
+        request: Request<api::StreamOffersRequest>,
+    ) -> Result<Response<Self::StreamOffersStream>, Status> {
+        let volunteer =
+            acting_volunteer(&auth::principal(&request)?, &request.get_ref().volunteer)?;
+        let resume = validate::cursor(&request.get_ref().cursor)?;
+        // A volunteer added a moment ago may not be in the index yet: the roster publishes
+        // through its outbox, a little after its RPC returned.
+        let head = index::roster_head(&self.bus).await.map_err(internal)?;
+        self.index.wait_for(head, Duration::from_secs(5)).await;
+        let groups = self
+            .index
+            .wait_for_membership(volunteer, Duration::from_secs(5))
+            .await;
+        if groups.is_empty() {
+            return Err(Status::not_found("volunteer is not a member of any group"));
+        }
+
+        // The feed is the assignments stream; a cursor is a position in it. On a fresh start
+        // the open offers are read from the database after noting the stream's head, and the
+        // feed continues after that head, so nothing falls between the two (an offer seen both
+        // ways is sent once). A resumed stream replays exactly the events after its cursor.
+        let mut stream = self
+            .bus
+            .jetstream
+            .get_stream(streams::ASSIGNMENTS)
+            .await
+            .map_err(internal)?;
+        let info = stream.info().await.map_err(internal)?.state.clone();
+        let (start, open) = match resume {
+            Some(after) => {
+                if after + 1 < info.first_sequence || after > info.last_sequence {
+                    return Err(Status::out_of_range(
+                        "the cursor is older than the feed keeps, or not from it; reconnect \
+                         without a cursor",
+                    ));
+                }
+                (after, Vec::new())
+            }
+            None => (
+                info.last_sequence,
+                store::open_offers(&self.pool, &groups).await?,
+            ),
+        };
+        let consumer = stream
+            .create_consumer(OrderedConfig {
+                deliver_policy: DeliverPolicy::ByStartSequence {
+                    start_sequence: start + 1,
+                },
+                filter_subject: "komek.assignment.>".into(),
+                ..Default::default()
+            })
+            .await
+            .map_err(internal)?;
+        let offers = Offers {
+            volunteer,
+            index: self.index.clone(),
+            start,
+            open,
+            live: consumer.messages().await.map_err(internal)?,
+            keepalive: self.keepalive,
+        };
+        Ok(Response::new(
+            self.pumps.start(|feed| feed::pump(offers, feed)),
+        ))
+    }
+
+    async fn accept_offer(
+        &self,
+        request: Request<api::AcceptOfferRequest>,
+    ) -> Result<Response<api::Assignment>, Status> {
+        let principal = auth::principal(&request)?;
+        let req = request.into_inner();
+        let volunteer = acting_volunteer(&principal, &req.volunteer)?;
+        let answer = validate::answer(&req.name, &req.request_id)?;
+        let mut tx = self.pool.begin().await.map_err(internal)?;
+        let offer = match self.answer(&mut tx, &answer, volunteer, "accept").await? {
+            Ok(offer) => offer,
+            Err(current) => {
+                drop(tx);
+                return Ok(Response::new(self.for_group(&current, volunteer).await));
+            }
+        };
+        let reason = format!("accepted by {}", principal.subject);
+        // The group keeps the place the offer took.
+        let step = Step::to(AssignmentStatus::Accepted, &reason);
+        let accepted = jobs::transition(&mut tx, &self.index, &offer, step).await?;
+        tx.commit().await.map_err(internal)?;
+        self.bus.wake_outbox();
+        tracing::info!(assignment = %offer.id, request = %offer.request_id, "offer accepted");
+        Ok(Response::new(self.for_group(&accepted, volunteer).await))
+    }
+
+    async fn decline_offer(
+        &self,
+        request: Request<api::DeclineOfferRequest>,
+    ) -> Result<Response<api::Assignment>, Status> {
+        let principal = auth::principal(&request)?;
+        let req = request.into_inner();
+        let volunteer = acting_volunteer(&principal, &req.volunteer)?;
+        let (answer, reason) = validate::decline(&req)?;
+        let mut tx = self.pool.begin().await.map_err(internal)?;
+        let offer = match self.answer(&mut tx, &answer, volunteer, "decline").await? {
+            Ok(offer) => offer,
+            Err(current) => return Ok(Response::new(convert::assignment(&current))),
+        };
+        let reason = if reason.is_empty() {
+            format!("declined by {}", principal.subject)
+        } else {
+            format!("declined by {}: {reason}", principal.subject)
+        };
+        // The request moves on to the next group in the same transaction.
+        let declined = ladder::close_and_move_on(
+            &mut tx,
+            &self.matcher,
+            &offer,
+            AssignmentStatus::Declined,
+            &reason,
+        )
+        .await
+        .map_err(placing_failed)?;
+        tx.commit().await.map_err(internal)?;
+        self.bus.wake_outbox();
+        tracing::info!(assignment = %offer.id, request = %offer.request_id, "offer declined");
+        Ok(Response::new(convert::assignment(&declined)))
+    }
+
+    async fn update_progress(
+        &self,
+        request: Request<api::UpdateProgressRequest>,
+    ) -> Result<Response<api::Assignment>, Status> {
+        let principal = auth::principal(&request)?;
+        let req = request.into_inner();
+        let volunteer = acting_volunteer(&principal, &req.volunteer)?;
+        let progress = validate::progress(&req)?;
+        let next = progress.next;
+
+        let mut tx = self.pool.begin().await.map_err(internal)?;
+        let row = self
+            .lock_for(&mut tx, progress.answer.id, volunteer, "doing this job")
+            .await?;
+        let step = format!("progress:{}", req.step);
+        let key = progress.answer.key;
+        if !store::record_action(&mut tx, key, row.id, &step, &principal.subject).await? {
+            return Ok(Response::new(convert::assignment(&row)));
+        }
+        if progress.etag.is_some_and(|e| e != row.version) {
+            return Err(Status::failed_precondition(
+                "etag does not match; the assignment changed meanwhile",
+            ));
+        }
+        let current = AssignmentStatus::from_stored(row.status);
+        if !current.is_some_and(|c| c.can_become(next)) {
+            return Err(Status::failed_precondition(format!(
+                "a job that is {} cannot become {}",
+                status_word(current),
+                status_word(Some(next))
+            )));
+        }
+        let updated = if next == AssignmentStatus::Aborted {
+            // The job goes back to the ladder: the next group is offered in this transaction.
+            ladder::close_and_move_on(&mut tx, &self.matcher, &row, next, &progress.reason)
+                .await
+                .map_err(placing_failed)?
+        } else {
+            let step = Step {
+                to: next,
+                reason: &progress.reason,
+                report: Some(progress.report()),
+            };
+            jobs::transition(&mut tx, &self.index, &row, step).await?
+        };
+        tx.commit().await.map_err(internal)?;
+        self.bus.wake_outbox();
+        tracing::info!(assignment = %row.id, status = ?next, "progress reported");
+        Ok(Response::new(convert::assignment(&updated)))
+    }
+
+    async fn report_position(
+        &self,
+        request: Request<api::ReportPositionRequest>,
+    ) -> Result<Response<api::ReportPositionResponse>, Status> {
+        let principal = auth::principal(&request)?;
+        let volunteer = acting_volunteer(&principal, "")?;
+        let (id, point, at) = validate::position(request.get_ref())?;
+        let Some(row) = store::get(&self.pool, id).await? else {
+            return Err(Status::not_found("assignment not found"));
+        };
+        if !self
+            .index
+            .is_member(volunteer, &name("groups", row.group_id))
+        {
+            return Err(out_of_scope(
+                "the volunteer is not a member of the group doing this job",
+            ));
+        }
+        match store::record_position(&self.pool, id, point.lat(), point.lon(), at).await? {
+            None => Err(Status::not_found("assignment not found")),
+            Some(status) if status.is_on_the_way() => {
+                // Positions are live information, not history: they go out on plain NATS for
+                // whoever watches now, and only the latest is kept.
+                let fix = pb::LatLng {
+                    latitude: point.lat(),
+                    longitude: point.lon(),
+                };
+                let _ = self
+                    .bus
+                    .client
+                    .publish(
+                        format!("komek.live.position.{id}"),
+                        fix.encode_to_vec().into(),
+                    )
+                    .await;
+                Ok(Response::new(api::ReportPositionResponse {}))
+            }
+            Some(_) => Err(Status::failed_precondition(
+                "positions are reported only while en route or on site",
+            )),
+        }
+    }
+
+    async fn get_assignment(
+        &self,
+        request: Request<api::GetAssignmentRequest>,
+    ) -> Result<Response<api::Assignment>, Status> {
+        let principal = auth::principal(&request)?;
+        let id = parse_name("assignments", &request.get_ref().name, "name")?;
+        let Some(row) = store::get(&self.pool, id).await? else {
+            return Err(Status::not_found("assignment not found"));
+        };
+        let Some(volunteer) = principal.volunteer() else {
+            // Dispatchers and admins read any assignment; the caller they see in intake.
+            return Ok(Response::new(convert::assignment(&row)));
+        };
+        if !self
+            .index
+            .is_member(volunteer, &name("groups", row.group_id))
+        {
+            return Err(out_of_scope(
+                "the volunteer is not a member of the group of this assignment",
+            ));
+        }
+        Ok(Response::new(self.for_group(&row, volunteer).await))
+    }
+}

@@ -1,0 +1,43 @@
+//! The gRPC API: one module per proto service, handlers only. Failures of the store and of
+//! placing a job become statuses here and nowhere else.
+
+mod assignment;
+mod dispatch;
+
+pub use assignment::Assignments;
+pub use dispatch::Dispatch;
+
+use komek_runtime::boundary::internal;
+use komek_runtime::events::HandleError;
+use tonic::Status;
+
+use crate::matcher::ManualRefusal;
+use crate::store;
+
+impl From<store::Error> for Status {
+    fn from(err: store::Error) -> Self {
+        match err {
+            store::Error::Db(e) => internal(e),
+        }
+    }
+}
+
+/// A job could not be placed in a call's transaction.
+pub(crate) fn placing_failed(err: HandleError) -> Status {
+    match err {
+        // The roster index lags the stream: worth a retry in a moment.
+        HandleError::Retry(e) => Status::unavailable(format!("try again: {e}")),
+        HandleError::Reject(e) => internal(e),
+    }
+}
+
+/// Why the group a dispatcher chose could not be offered the job.
+fn refusal(r: ManualRefusal, group: &str) -> Status {
+    Status::failed_precondition(match r {
+        ManualRefusal::UnknownGroup => format!("{group} is not in the roster"),
+        ManualRefusal::NoLocation => "the request has no coordinates to send a group to".into(),
+        ManualRefusal::Full => format!("{group} has no free place"),
+        ManualRefusal::Resting => format!("{group} is resting after a job"),
+        ManualRefusal::AlreadyOffered => "the request was offered meanwhile".into(),
+    })
+}

@@ -1,0 +1,88 @@
+//! Triaged requests as the matcher keeps them, and the requests intake closed.
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::Result;
+
+/// A triaged request as the matcher keeps it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct JobRow {
+    pub request_id: Uuid,
+    pub reference_code: String,
+    pub category: i16,
+    pub priority: i16,
+    pub required_skills: Vec<i16>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub settlement: String,
+    pub district: String,
+    pub region: String,
+    pub cargo_tonnes: f64,
+}
+
+pub async fn upsert_job(tx: &mut PgConnection, j: &JobRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO jobs (request_id, reference_code, category, priority, required_skills, lat, \
+           lon, settlement, district, region, cargo_tonnes) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         ON CONFLICT (request_id) DO UPDATE SET category = EXCLUDED.category, \
+           priority = EXCLUDED.priority, required_skills = EXCLUDED.required_skills, \
+           cargo_tonnes = EXCLUDED.cargo_tonnes, updated_at = now()",
+    )
+    .bind(j.request_id)
+    .bind(&j.reference_code)
+    .bind(j.category)
+    .bind(j.priority)
+    .bind(&j.required_skills)
+    .bind(j.lat)
+    .bind(j.lon)
+    .bind(&j.settlement)
+    .bind(&j.district)
+    .bind(&j.region)
+    .bind(j.cargo_tonnes)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn jobs(tx: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<JobRow>> {
+    sqlx::query_as(
+        "SELECT request_id, reference_code, category, priority, required_skills, lat, \
+           lon, settlement, district, region, cargo_tonnes FROM jobs WHERE request_id = ANY($1)",
+    )
+    .bind(ids)
+    .fetch_all(tx)
+    .await
+    .map_err(Into::into)
+}
+
+/// The job needs no more attention (done, or its request closed): queues stop looking at it.
+pub async fn finish_job(tx: &mut PgConnection, request_id: Uuid) -> Result<()> {
+    sqlx::query("UPDATE jobs SET open = false WHERE request_id = $1")
+        .bind(request_id)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// Remembers a closed request; idempotent.
+pub async fn close_request(tx: &mut PgConnection, request_id: Uuid, status: i16) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO closed_requests (request_id, status) VALUES ($1, $2) \
+         ON CONFLICT (request_id) DO NOTHING",
+    )
+    .bind(request_id)
+    .bind(status)
+    .execute(&mut *tx)
+    .await?;
+    finish_job(tx, request_id).await
+}
+
+pub async fn is_closed(tx: &mut PgConnection, request_id: Uuid) -> Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM closed_requests WHERE request_id = $1)")
+        .bind(request_id)
+        .fetch_one(tx)
+        .await
+        .map_err(Into::into)
+}

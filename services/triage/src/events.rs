@@ -1,0 +1,50 @@
+//! The events triage publishes, built from its stored decisions.
+
+use komek_proto::events::v1 as ev;
+use komek_proto::types::v1 as pb;
+use komek_runtime::boundary::{name, timestamp};
+
+use crate::store::DecisionRow;
+
+pub fn triaged(d: &DecisionRow) -> ev::RequestTriaged {
+    ev::RequestTriaged {
+        request: name("requests", d.request_id),
+        reference_code: d.reference_code.clone(),
+        category: d.category.into(),
+        priority: d.priority.into(),
+        required_skills: d.required_skills.iter().map(|s| i32::from(*s)).collect(),
+        confidence: d.confidence,
+        fired_rules: d.fired_rules.clone(),
+        rules_version: d.rules_version.clone(),
+        overridden: d.overridden,
+        possible_duplicate_of: d
+            .possible_duplicate_of
+            .map(|id| name("requests", id))
+            .unwrap_or_default(),
+        location: Some(pb::Location {
+            point: d.lat.zip(d.lon).map(|(latitude, longitude)| pb::LatLng {
+                latitude,
+                longitude,
+            }),
+            address: String::new(),
+            settlement: d.settlement.clone(),
+            district: d.district.clone(),
+            region: d.region.clone(),
+        }),
+        cargo_tonnes: d.cargo_tonnes,
+        people_count: d.people_count,
+        decide_time: Some(timestamp(d.decided_at)),
+    }
+}
+
+pub fn merged(d: &DecisionRow, reason: &str) -> ev::RequestMerged {
+    ev::RequestMerged {
+        request: name("requests", d.request_id),
+        merged_into: d
+            .merged_into
+            .map(|id| name("requests", id))
+            .unwrap_or_default(),
+        reason: reason.to_string(),
+        merge_time: Some(timestamp(chrono::Utc::now())),
+    }
+}

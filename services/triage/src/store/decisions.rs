@@ -1,0 +1,111 @@
+//! Decisions: the first one of each request, and earlier ones a new request may repeat.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::Result;
+
+/// A stored decision.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DecisionRow {
+    pub request_id: Uuid,
+    pub reference_code: String,
+    pub category: i16,
+    pub priority: i16,
+    pub required_skills: Vec<i16>,
+    pub confidence: f64,
+    pub fired_rules: Vec<String>,
+    pub rules_version: String,
+    pub overridden: bool,
+    pub possible_duplicate_of: Option<Uuid>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub settlement: String,
+    pub district: String,
+    pub region: String,
+    pub people_count: i32,
+    pub cargo_tonnes: f64,
+    pub decided_at: DateTime<Utc>,
+    pub version: i64,
+    pub fired_explanations: Vec<String>,
+    pub caller_blind_index: Option<Vec<u8>>,
+    pub request_created_at: DateTime<Utc>,
+    pub merged_into: Option<Uuid>,
+}
+
+/// Inserts the first decision of a request; `None` when it was decided before.
+pub async fn insert(tx: &mut PgConnection, d: &DecisionRow) -> Result<Option<DecisionRow>> {
+    sqlx::query_as(
+        "INSERT INTO decisions (request_id, reference_code, category, priority, required_skills, \
+           confidence, fired_rules, rules_version, possible_duplicate_of, lat, lon, settlement, \
+           district, region, people_count, cargo_tonnes, fired_explanations, caller_blind_index, \
+           request_created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+           $19) \
+         ON CONFLICT (request_id) DO NOTHING RETURNING *",
+    )
+    .bind(d.request_id)
+    .bind(&d.reference_code)
+    .bind(d.category)
+    .bind(d.priority)
+    .bind(&d.required_skills)
+    .bind(d.confidence)
+    .bind(&d.fired_rules)
+    .bind(&d.rules_version)
+    .bind(d.possible_duplicate_of)
+    .bind(d.lat)
+    .bind(d.lon)
+    .bind(&d.settlement)
+    .bind(&d.district)
+    .bind(&d.region)
+    .bind(d.people_count)
+    .bind(d.cargo_tonnes)
+    .bind(&d.fired_explanations)
+    .bind(&d.caller_blind_index)
+    .bind(d.request_created_at)
+    .fetch_optional(tx)
+    .await
+    .map_err(Into::into)
+}
+
+/// Earlier requests a new one might repeat: the same caller within `caller_secs`, or the same
+/// category within `place_secs`, not merged away. Takes a transaction-scoped lock first, so two
+/// replicas classifying at once see each other's decisions and link consistently.
+pub async fn duplicate_candidates(
+    tx: &mut PgConnection,
+    request_id: Uuid,
+    created_at: DateTime<Utc>,
+    caller: Option<&[u8]>,
+    category: i16,
+    caller_secs: i64,
+    place_secs: i64,
+) -> Result<Vec<DecisionRow>> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('komek.triage.duplicates'))")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query_as(
+        "SELECT * FROM decisions WHERE request_id <> $1 AND merged_into IS NULL \
+           AND request_created_at <= $2 AND ( \
+             (caller_blind_index = $3 AND request_created_at >= $2 - make_interval(secs => $5)) \
+             OR (category = $4 AND request_created_at >= $2 - make_interval(secs => $6))) \
+         ORDER BY request_created_at LIMIT 500",
+    )
+    .bind(request_id)
+    .bind(created_at)
+    .bind(caller)
+    .bind(category)
+    .bind(caller_secs as f64)
+    .bind(place_secs as f64)
+    .fetch_all(tx)
+    .await
+    .map_err(Into::into)
+}
+
+pub async fn get(pool: &PgPool, request_id: Uuid) -> Result<Option<DecisionRow>> {
+    sqlx::query_as("SELECT * FROM decisions WHERE request_id = $1")
+        .bind(request_id)
+        .fetch_optional(pool)
+        .await
+        .map_err(Into::into)
+}

@@ -1,0 +1,30 @@
+//! All SQL of triage. This module only gathers its parts and names the one error they return.
+
+mod audit;
+mod changes;
+mod decisions;
+
+pub use audit::{AuditRow, audit, audit_page};
+pub use changes::{Merge, Override, apply_override, merge};
+pub use decisions::{DecisionRow, duplicate_candidates, get, insert};
+use uuid::Uuid;
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// What a store call can fail with; `api` maps each to its gRPC status.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No decision for the request named in this field.
+    #[error("{0}: no triage decision for this request yet")]
+    NotFound(&'static str),
+    #[error("etag does not match; the decision changed meanwhile")]
+    EtagMismatch,
+    #[error("the request was merged into requests/{0}; change that one instead")]
+    Merged(Uuid),
+    #[error("the request was already merged into requests/{0}")]
+    AlreadyMerged(Uuid),
+    #[error("requests/{0} was itself merged into requests/{1}; merge into that one")]
+    TargetMerged(Uuid, Uuid),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
