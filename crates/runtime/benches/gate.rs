@@ -14,6 +14,7 @@ use komek_proto::types::v1 as pb;
 use komek_runtime::auth::gate::{Gate, RateLimit, RateLimits};
 use komek_runtime::auth::keyring::Keyring;
 use komek_runtime::auth::{Config, Credentials, NewKey, Role};
+use komek_runtime::follow::LastValue;
 use prost::Message;
 
 const PATH: &str = "/komek.intake.v1.IntakeService/CreateRequest";

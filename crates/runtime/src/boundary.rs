@@ -158,6 +158,11 @@ pub fn name(collection: &str, id: Uuid) -> String {
     format!("{collection}/{id}")
 }
 
+/// The name of an optional reference, or empty (proto3's "not set" for a string).
+pub fn name_or_empty(collection: &str, id: Option<Uuid>) -> String {
+    id.map(|id| name(collection, id)).unwrap_or_default()
+}
+
 /// The id in a resource name such as `requests/{uuid}`.
 pub fn parse_name(collection: &str, value: &str, field: &str) -> Result<Uuid, FieldViolation> {
     value
@@ -206,6 +211,27 @@ pub fn optional_timestamp(
     field: &str,
 ) -> Result<Option<DateTime<Utc>>, FieldViolation> {
     t.map(|t| from_timestamp(t, field)).transpose()
+}
+
+/// A place as events and views carry it: coordinates when known, then settlement, district and
+/// region. Never an address: those stay in intake.
+pub fn place(
+    lat: Option<f64>,
+    lon: Option<f64>,
+    settlement: &str,
+    district: &str,
+    region: &str,
+) -> komek_proto::types::v1::Location {
+    komek_proto::types::v1::Location {
+        point: lat.zip(lon).map(|(latitude, longitude)| LatLng {
+            latitude,
+            longitude,
+        }),
+        address: String::new(),
+        settlement: settlement.to_string(),
+        district: district.to_string(),
+        region: region.to_string(),
+    }
 }
 
 // ---- pages ----

@@ -7,6 +7,7 @@
 //! crash between publish and mark re-publishes the same id, which JetStream's duplicate window
 //! and the consumers' inbox both discard.
 
+use crate::boundary::FieldViolation;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -102,6 +103,19 @@ pub struct Bus {
 }
 
 impl Bus {
+    /// Live messages of every subject in `subjects`, as one stream (plain NATS: what is
+    /// published from now on, for watchers that re-read state after a reconnect).
+    pub async fn subscribe_all(
+        &self,
+        subjects: &[&str],
+    ) -> anyhow::Result<futures::stream::SelectAll<async_nats::Subscriber>> {
+        let mut all = Vec::with_capacity(subjects.len());
+        for s in subjects {
+            all.push(self.client.subscribe(s.to_string()).await?);
+        }
+        Ok(futures::stream::select_all(all))
+    }
+
     /// Connects and creates the streams when missing.
     pub async fn connect(url: &str, name: &str) -> anyhow::Result<Self> {
         let client = async_nats::ConnectOptions::new()
@@ -152,71 +166,6 @@ impl Bus {
         };
         Ok(stream.get_or_create_consumer(durable, config).await?)
     }
-}
-
-/// Reads every message of `stream` under `filter` from the start with an ordered consumer, then
-/// follows it until `shutdown`, handing each payload and its stream sequence to `apply`. For
-/// streams that keep the latest state per subject (roster groups, API keys): every replica
-/// rebuilds the whole state in memory. Restarts from the start after an error, a second later;
-/// applying a state twice must be harmless.
-pub async fn follow_all<F>(
-    bus: Bus,
-    stream: &str,
-    filter: String,
-    shutdown: CancellationToken,
-    mut apply: F,
-) where
-    F: FnMut(&[u8], u64) + Send,
-{
-    loop {
-        if let Err(err) = follow_once(&bus, stream, &filter, &shutdown, &mut apply).await {
-            tracing::warn!(stream, error = %err, "stream follower failed; restarting");
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = shutdown.cancelled() => return,
-        }
-    }
-}
-
-async fn follow_once<F>(
-    bus: &Bus,
-    stream: &str,
-    filter: &str,
-    shutdown: &CancellationToken,
-    apply: &mut F,
-) -> anyhow::Result<()>
-where
-    F: FnMut(&[u8], u64) + Send,
-{
-    let stream = bus.jetstream.get_stream(stream).await?;
-    // An ordered consumer is ephemeral and per replica: every replica sees every message.
-    let consumer = stream
-        .create_consumer(consumer::pull::OrderedConfig {
-            deliver_policy: consumer::DeliverPolicy::All,
-            filter_subject: filter.to_string(),
-            ..Default::default()
-        })
-        .await?;
-    let mut messages = consumer.messages().await?;
-    loop {
-        let message = tokio::select! {
-            m = messages.next() => m,
-            _ = shutdown.cancelled() => return Ok(()),
-        };
-        let Some(message) = message else {
-            return Ok(());
-        };
-        let message = message?;
-        let seq = message.info().map_or(0, |i| i.stream_sequence);
-        apply(message.payload.as_ref(), seq);
-    }
-}
-
-/// The sequence of the last message in `stream` now.
-pub async fn stream_head(bus: &Bus, stream: &str) -> anyhow::Result<u64> {
-    let mut stream = bus.jetstream.get_stream(stream).await?;
-    Ok(stream.info().await?.state.last_sequence)
 }
 
 /// Adds an event to the outbox inside the caller's transaction. Returns its message id.
@@ -374,13 +323,41 @@ impl From<prost::DecodeError> for HandleError {
     }
 }
 
+/// A name in an event that does not parse can never be applied.
+impl From<FieldViolation> for HandleError {
+    fn from(v: FieldViolation) -> Self {
+        Self::Reject(format!("{}: {}", v.field, v.description))
+    }
+}
+
+/// One message, as a handler gets it.
+#[derive(Debug, Clone, Copy)]
+pub struct Incoming<'a> {
+    pub subject: &'a str,
+    pub payload: &'a [u8],
+}
+
+impl Incoming<'_> {
+    /// The payload as `M`; a payload that does not decode is rejected.
+    pub fn decode<M: Message + Default>(&self) -> Result<M, HandleError> {
+        Ok(M::decode(self.payload)?)
+    }
+
+    /// The payload as `M` when the message is on `subject`; None on any other subject.
+    pub fn decode_if<M: Message + Default>(&self, subject: &str) -> Result<Option<M>, HandleError> {
+        if self.subject != subject {
+            return Ok(None);
+        }
+        self.decode().map(Some)
+    }
+}
+
 /// Applies one message inside the transaction that also records it in the inbox.
 pub trait Handler: Send + Sync + 'static {
     fn handle<'a>(
         &'a self,
         tx: &'a mut PgConnection,
-        subject: &'a str,
-        payload: &'a [u8],
+        message: Incoming<'a>,
     ) -> impl Future<Output = Result<(), HandleError>> + Send + 'a;
 }
 
@@ -389,10 +366,9 @@ impl<H: Handler> Handler for std::sync::Arc<H> {
     fn handle<'a>(
         &'a self,
         tx: &'a mut PgConnection,
-        subject: &'a str,
-        payload: &'a [u8],
+        message: Incoming<'a>,
     ) -> impl Future<Output = Result<(), HandleError>> + Send + 'a {
-        (**self).handle(tx, subject, payload)
+        (**self).handle(tx, message)
     }
 }
 
@@ -456,9 +432,11 @@ async fn apply<H: Handler>(
         .rows_affected()
             == 1;
         if fresh {
-            handler
-                .handle(&mut tx, message.subject.as_str(), &message.payload)
-                .await?;
+            let incoming = Incoming {
+                subject: message.subject.as_str(),
+                payload: &message.payload,
+            };
+            handler.handle(&mut tx, incoming).await?;
         }
         tx.commit().await?;
         Ok(fresh)

@@ -11,6 +11,7 @@ pub mod boundary;
 pub mod config;
 pub mod db;
 pub mod events;
+pub mod follow;
 pub mod grpc;
 pub mod pump;
 pub mod service;

@@ -12,15 +12,18 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::Credentials;
 use crate::auth::gate::Gate;
-use crate::auth::keyring::{self, Keyring};
+use crate::auth::keyring::Keyring;
 use crate::config::Base;
 use crate::db;
 use crate::events::{Bus, OutboxRelay};
+use crate::follow;
 use crate::grpc::Listening;
 use crate::pump::Pumps;
 
 /// Database pool (in the service's schema, migrated), event bus and credentials of a service.
 pub struct Deps {
+    /// The settings every service shares.
+    pub base: Base,
     pub pool: PgPool,
     pub bus: Bus,
     pub credentials: Credentials,
@@ -41,6 +44,7 @@ impl Deps {
         .await?;
         let bus = Bus::connect(&base.nats_url, &format!("komek-{schema}")).await?;
         Ok(Self {
+            base: base.clone(),
             pool,
             bus,
             credentials,
@@ -48,12 +52,25 @@ impl Deps {
         })
     }
 
+    /// Connects (see [`Deps::connect`]) and starts the service's outbox relay: the start of
+    /// every service's `serve`.
+    pub async fn start(
+        base: &Base,
+        schema: &str,
+        migrator: &Migrator,
+    ) -> anyhow::Result<(Self, Background)> {
+        let deps = Self::connect(base, schema, migrator).await?;
+        let background = Background::new();
+        background.spawn_relay(&deps);
+        Ok((deps, background))
+    }
+
     /// The gate for this service's listeners.
-    pub fn gate(&self, base: &Base) -> Arc<Gate> {
+    pub fn gate(&self) -> Arc<Gate> {
         Arc::new(Gate::new(
             self.credentials.clone(),
             self.keyring.clone(),
-            base.auth.rate_limits.clone(),
+            self.base.auth.rate_limits.clone(),
         ))
     }
 }
@@ -115,36 +132,24 @@ impl Background {
     /// Starts following the access stream and waits (at most 10 s) until the keys that exist
     /// now are known, so a valid key works from the first call.
     pub async fn start_keyring(&self, deps: &Deps) -> anyhow::Result<()> {
-        let head = keyring::head(&deps.bus).await?;
-        self.spawn(deps.keyring.clone().follow(deps.bus.clone(), self.token()));
-        if !deps.keyring.wait_for(head, Duration::from_secs(10)).await {
-            tracing::warn!(head, "keys not all read in 10 s; serving anyway");
+        self.spawn(follow::follow(
+            deps.keyring.clone(),
+            deps.bus.clone(),
+            self.token(),
+        ));
+        if !follow::catch_up(&*deps.keyring, &deps.bus, Duration::from_secs(10)).await? {
+            tracing::warn!("keys not all read in 10 s; serving anyway");
         }
         Ok(())
     }
 
-    /// Serves gRPC on `listener` until `shutdown`, then stops the background tasks: the order
-    /// every service shuts down in.
+    /// Serves gRPC on `listener` (and on `extra`, a second listener with its own routes,
+    /// reflection and TLS behind the same gate) until `shutdown`, then stops the background
+    /// tasks: the order every service shuts down in.
+    #[allow(clippy::too_many_arguments)]
     pub async fn serve_then_drain(
         self,
         deps: &Deps,
-        base: &Base,
-        listener: tokio::net::TcpListener,
-        routes: tonic::service::RoutesBuilder,
-        service_names: &[&'static str],
-        shutdown: CancellationToken,
-    ) -> anyhow::Result<()> {
-        self.serve_all_then_drain(deps, base, listener, routes, service_names, None, shutdown)
-            .await
-    }
-
-    /// [`Background::serve_then_drain`], with a second listener (its own routes, reflection and
-    /// TLS, the same gate) served alongside the main one.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn serve_all_then_drain(
-        self,
-        deps: &Deps,
-        base: &Base,
         listener: tokio::net::TcpListener,
         routes: tonic::service::RoutesBuilder,
         service_names: &[&'static str],
@@ -152,7 +157,8 @@ impl Background {
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         self.start_keyring(deps).await?;
-        let gate = deps.gate(base);
+        let base = &deps.base;
+        let gate = deps.gate();
         let main = crate::grpc::serve(
             listener,
             routes,

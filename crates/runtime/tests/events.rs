@@ -8,7 +8,7 @@ use async_nats::jetstream::stream;
 use komek_proto::events::v1::RequestEscalated;
 use komek_runtime::CancellationToken;
 use komek_runtime::events::{
-    Bus, HandleError, Handler, OutboxRelay, consume, enqueue, streams, subject,
+    Bus, HandleError, Handler, Incoming, OutboxRelay, consume, enqueue, streams, subject,
 };
 use komek_testkit::{Nats, TestDb};
 use prost::Message;
@@ -152,14 +152,9 @@ struct Recorder {
 }
 
 impl Handler for Recorder {
-    async fn handle(
-        &self,
-        tx: &mut PgConnection,
-        _subject: &str,
-        payload: &[u8],
-    ) -> Result<(), HandleError> {
+    async fn handle(&self, tx: &mut PgConnection, m: Incoming<'_>) -> Result<(), HandleError> {
         sqlx::query("INSERT INTO effects (message) VALUES ($1)")
-            .bind(String::from_utf8_lossy(payload).into_owned())
+            .bind(String::from_utf8_lossy(m.payload).into_owned())
             .execute(tx)
             .await?;
         if self.calls.fetch_add(1, Ordering::SeqCst) < self.fail_first {

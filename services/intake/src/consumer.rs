@@ -8,8 +8,7 @@ use chrono::{DateTime, Utc};
 use komek_core::{AssignmentStatus, RequestStatus};
 use komek_proto::events::v1 as ev;
 use komek_runtime::boundary::{from_timestamp, parse_name};
-use komek_runtime::events::{HandleError, Handler, subject};
-use prost::Message;
+use komek_runtime::events::{HandleError, Handler, Incoming, subject};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -18,26 +17,17 @@ use crate::store::{self, AssignmentUpdate};
 pub struct StatusKeeper;
 
 impl Handler for StatusKeeper {
-    async fn handle(
-        &self,
-        tx: &mut PgConnection,
-        subject: &str,
-        payload: &[u8],
-    ) -> Result<(), HandleError> {
-        match subject {
-            subject::REQUEST_TRIAGED => triaged(tx, ev::RequestTriaged::decode(payload)?).await,
+    async fn handle(&self, tx: &mut PgConnection, m: Incoming<'_>) -> Result<(), HandleError> {
+        match m.subject {
+            subject::REQUEST_TRIAGED => triaged(tx, m.decode()?).await,
             subject::REQUEST_ESCALATED => {
-                let e = ev::RequestEscalated::decode(payload)?;
+                let e: ev::RequestEscalated = m.decode()?;
                 let id = request_id(&e.request)?;
                 advance(tx, id, RequestStatus::Escalated, "no eligible group").await
             }
-            subject::REQUEST_MERGED => merged(tx, ev::RequestMerged::decode(payload)?).await,
-            subject::ASSIGNMENT_OFFERED => {
-                offered(tx, ev::AssignmentOffered::decode(payload)?).await
-            }
-            subject::ASSIGNMENT_CHANGED => {
-                changed(tx, ev::AssignmentChanged::decode(payload)?).await
-            }
+            subject::REQUEST_MERGED => merged(tx, m.decode()?).await,
+            subject::ASSIGNMENT_OFFERED => offered(tx, m.decode()?).await,
+            subject::ASSIGNMENT_CHANGED => changed(tx, m.decode()?).await,
             // Other events of the same streams (intake's own status changes) need nothing here.
             _ => Ok(()),
         }
@@ -45,7 +35,7 @@ impl Handler for StatusKeeper {
 }
 
 fn request_id(name: &str) -> Result<Uuid, HandleError> {
-    parse_name("requests", name, "request").map_err(|v| HandleError::Reject(v.description))
+    Ok(parse_name("requests", name, "request")?)
 }
 
 fn time(t: Option<&prost_types::Timestamp>) -> DateTime<Utc> {
@@ -115,8 +105,7 @@ async fn advance(
 
 async fn offered(tx: &mut PgConnection, e: ev::AssignmentOffered) -> Result<(), HandleError> {
     let id = request_id(&e.request)?;
-    let assignment_id = parse_name("assignments", &e.assignment, "assignment")
-        .map_err(|v| HandleError::Reject(v.description))?;
+    let assignment_id = parse_name("assignments", &e.assignment, "assignment")?;
     let Some(row) = store::lock(tx, id).await? else {
         return Ok(());
     };
@@ -144,8 +133,7 @@ async fn offered(tx: &mut PgConnection, e: ev::AssignmentOffered) -> Result<(), 
 
 async fn changed(tx: &mut PgConnection, e: ev::AssignmentChanged) -> Result<(), HandleError> {
     let id = request_id(&e.request)?;
-    let assignment_id = parse_name("assignments", &e.assignment, "assignment")
-        .map_err(|v| HandleError::Reject(v.description))?;
+    let assignment_id = parse_name("assignments", &e.assignment, "assignment")?;
     let Some(status) = AssignmentStatus::from_code(e.status) else {
         return Err(HandleError::Reject(format!(
             "unknown assignment status {}",

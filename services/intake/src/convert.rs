@@ -4,8 +4,9 @@
 use komek_proto::intake::v1 as api;
 use komek_proto::partner::v1 as partner_api;
 use komek_proto::types::v1 as pb;
-use komek_runtime::boundary::{name, timestamp};
+use komek_runtime::boundary::{name, name_or_empty, timestamp};
 
+use crate::events;
 use crate::model::RequestRow;
 use crate::store::stats;
 
@@ -25,12 +26,9 @@ pub fn request(row: &RequestRow) -> api::Request {
         category: row.category.into(),
         priority: row.priority.into(),
         required_skills: row.required_skills.iter().map(|s| i32::from(*s)).collect(),
-        possible_duplicate_of: row
-            .possible_duplicate_of
-            .map(|d| name("requests", d))
-            .unwrap_or_default(),
+        possible_duplicate_of: name_or_empty("requests", row.possible_duplicate_of),
     });
-    let mut location = crate::events::location(row);
+    let mut location = events::location(row);
     location.address = row.address.clone();
     api::Request {
         name: name("requests", row.id),
@@ -47,23 +45,12 @@ pub fn request(row: &RequestRow) -> api::Request {
         operator_category: row.operator_category.into(),
         operator_priority: row.operator_priority.into(),
         people_count: row.people_count,
-        quantity: row.quantity_value.map(|value| pb::Quantity {
-            value,
-            unit: row.quantity_unit.clone(),
-        }),
-        wanted_window: (row.wanted_start.is_some() || row.wanted_end.is_some()).then(|| {
-            pb::TimeWindow {
-                start_time: row.wanted_start.map(timestamp),
-                end_time: row.wanted_end.map(timestamp),
-            }
-        }),
+        quantity: events::quantity(row),
+        wanted_window: events::wanted_window(row),
         status: row.status.into(),
         triage,
         assignment,
-        merged_into: row
-            .merged_into
-            .map(|id| name("requests", id))
-            .unwrap_or_default(),
+        merged_into: name_or_empty("requests", row.merged_into),
         cancel_reason: row.cancel_reason.clone(),
         outcome: row.outcome.into(),
         create_time: Some(timestamp(row.created_at)),

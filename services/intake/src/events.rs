@@ -2,25 +2,33 @@
 
 use komek_proto::events::v1 as ev;
 use komek_proto::types::v1 as pb;
-use komek_runtime::boundary::{name, timestamp};
+use komek_runtime::boundary::{name, place, timestamp};
 
 use crate::model::RequestRow;
 
 pub fn location(row: &RequestRow) -> pb::Location {
-    pb::Location {
-        point: row
-            .lat
-            .zip(row.lon)
-            .map(|(latitude, longitude)| pb::LatLng {
-                latitude,
-                longitude,
-            }),
-        // The address can identify a caller's home; events carry settlement and district only.
-        address: String::new(),
-        settlement: row.settlement.clone(),
-        district: row.district.clone(),
-        region: row.region.clone(),
-    }
+    // The address can identify a caller's home; events carry settlement and district only.
+    place(
+        row.lat,
+        row.lon,
+        &row.settlement,
+        &row.district,
+        &row.region,
+    )
+}
+
+pub fn quantity(row: &RequestRow) -> Option<pb::Quantity> {
+    row.quantity_value.map(|value| pb::Quantity {
+        value,
+        unit: row.quantity_unit.clone(),
+    })
+}
+
+pub fn wanted_window(row: &RequestRow) -> Option<pb::TimeWindow> {
+    (row.wanted_start.is_some() || row.wanted_end.is_some()).then(|| pb::TimeWindow {
+        start_time: row.wanted_start.map(timestamp),
+        end_time: row.wanted_end.map(timestamp),
+    })
 }
 
 pub fn request_created(row: &RequestRow) -> ev::RequestCreated {
@@ -33,16 +41,8 @@ pub fn request_created(row: &RequestRow) -> ev::RequestCreated {
         operator_category: row.operator_category.into(),
         operator_priority: row.operator_priority.into(),
         people_count: row.people_count,
-        quantity: row.quantity_value.map(|value| pb::Quantity {
-            value,
-            unit: row.quantity_unit.clone(),
-        }),
-        wanted_window: (row.wanted_start.is_some() || row.wanted_end.is_some()).then(|| {
-            pb::TimeWindow {
-                start_time: row.wanted_start.map(timestamp),
-                end_time: row.wanted_end.map(timestamp),
-            }
-        }),
+        quantity: quantity(row),
+        wanted_window: wanted_window(row),
         // A keyed hash: lets triage spot a repeat caller, reveals nothing without the key.
         caller_blind_index: row.caller_blind_index.clone().unwrap_or_default(),
         create_time: Some(timestamp(row.created_at)),

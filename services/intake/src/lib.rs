@@ -18,23 +18,8 @@ use komek_proto::intake::v1::intake_service_server::{IntakeServiceServer, SERVIC
 use komek_proto::partner::v1::partner_service_server::{self, PartnerServiceServer};
 use komek_runtime::CancellationToken;
 use komek_runtime::events::{self as bus_events, streams};
-use komek_runtime::service::{Background, Deps, ExtraListener};
+use komek_runtime::service::{Deps, ExtraListener};
 use tokio::net::TcpListener;
-
-/// PostgreSQL schema of this service.
-pub const SCHEMA: &str = "intake";
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-/// Binds `config.base.listen` (and the partner listener, if any) and serves until `shutdown`.
-pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(config.base.listen).await?;
-    let partner = match &config.partner_listener {
-        Some(p) => Some(TcpListener::bind(p.listen).await?),
-        None => None,
-    };
-    serve_with_partner(config, listener, partner, shutdown).await
-}
 
 /// Serves on `listener` until `shutdown`, then drains in-flight calls and background work.
 pub async fn serve(
@@ -54,9 +39,7 @@ pub async fn serve_with_partner(
 ) -> anyhow::Result<()> {
     komek_core::schedule::zone(&config.stats_time_zone)
         .map_err(|_| anyhow::anyhow!("setting `stats_time_zone`: not an IANA time zone"))?;
-    let deps = Deps::connect(&config.base, SCHEMA, &MIGRATOR).await?;
-    let background = Background::new();
-    background.spawn_relay(&deps);
+    let (deps, background) = Deps::start(&config.base, store::SCHEMA, &store::MIGRATOR).await?;
 
     let requests = deps
         .bus
@@ -121,15 +104,18 @@ pub async fn serve_with_partner(
         }
         _ => None,
     };
+    let names = [SERVICE_NAME, partner_service_server::SERVICE_NAME];
     background
-        .serve_all_then_drain(
-            &deps,
-            &config.base,
-            listener,
-            routes,
-            &[SERVICE_NAME, partner_service_server::SERVICE_NAME],
-            extra,
-            shutdown,
-        )
+        .serve_then_drain(&deps, listener, routes, &names, extra, shutdown)
         .await
+}
+
+/// Binds `config.base.listen` (and the partner listener, if any) and serves until `shutdown`.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.base.listen).await?;
+    let partner = match &config.partner_listener {
+        Some(p) => Some(TcpListener::bind(p.listen).await?),
+        None => None,
+    };
+    serve_with_partner(config, listener, partner, shutdown).await
 }

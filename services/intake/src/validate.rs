@@ -269,7 +269,7 @@ pub enum Key {
     Code(ReferenceCode),
 }
 
-pub fn key(name: Option<&str>, code: Option<&str>) -> Result<Key, FieldViolation> {
+fn key(name: Option<&str>, code: Option<&str>) -> Result<Key, FieldViolation> {
     match (name, code) {
         (Some(n), _) => parse_name("requests", n, "name").map(Key::Id),
         (None, Some(c)) => reference_code(c).map(Key::Code),
@@ -278,6 +278,26 @@ pub fn key(name: Option<&str>, code: Option<&str>) -> Result<Key, FieldViolation
             "name or reference_code is required",
         )),
     }
+}
+
+/// GetRequestStatus and WatchRequest name a request in two oneofs of the same shape.
+macro_rules! oneof_key {
+    ($key:expr, $oneof:path) => {{
+        use $oneof as K;
+        match $key {
+            Some(K::Name(n)) => key(Some(n), None),
+            Some(K::ReferenceCode(c)) => key(None, Some(c)),
+            None => key(None, None),
+        }
+    }};
+}
+
+pub fn status_key(req: &partner_api::GetRequestStatusRequest) -> Result<Key, FieldViolation> {
+    oneof_key!(&req.key, partner_api::get_request_status_request::Key)
+}
+
+pub fn watch_key(req: &partner_api::WatchRequestRequest) -> Result<Key, FieldViolation> {
+    oneof_key!(&req.key, partner_api::watch_request_request::Key)
 }
 
 /// A partner's statistics query, in `scope`, with months in `zone`.

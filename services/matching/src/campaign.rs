@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use chrono::Utc;
 use komek_core::campaign::{self, Problem, centimetres};
 use komek_core::matching::Need;
-use komek_core::{GeoPoint, Skill};
 use komek_proto::events::v1 as ev;
 use komek_proto::matching::v1 as api;
 use komek_runtime::boundary::{internal, name, parse_name};
@@ -59,17 +58,10 @@ pub async fn create(
         let job = Job::from_row(by_id[id]);
         let history = store::history(&mut tx, *id).await?;
         let closed = store::is_closed(&mut tx, *id).await?;
-        let point = job
-            .location
-            .point
-            .and_then(|p| GeoPoint::new(p.latitude, p.longitude).ok());
+        let point = job.point();
         let mut row = Vec::new();
         if let (Some(point), false, false) = (point, history.active, closed) {
-            let skills: Vec<Skill> = job
-                .required_skills
-                .iter()
-                .filter_map(|s| Skill::from_code(*s))
-                .collect();
+            let skills = job.skills();
             let excluded: Vec<String> = history
                 .excluded_groups
                 .iter()

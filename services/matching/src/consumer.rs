@@ -8,8 +8,7 @@ use std::sync::Arc;
 use komek_core::{AssignmentStatus, RequestStatus};
 use komek_proto::events::v1 as ev;
 use komek_runtime::boundary::parse_name;
-use komek_runtime::events::{HandleError, Handler, subject};
-use prost::Message;
+use komek_runtime::events::{HandleError, Handler, Incoming, subject};
 use sqlx::PgConnection;
 
 use crate::index::GroupIndex;
@@ -24,18 +23,11 @@ impl From<store::Error> for HandleError {
 }
 
 impl Handler for Matcher {
-    async fn handle(
-        &self,
-        tx: &mut PgConnection,
-        subject: &str,
-        payload: &[u8],
-    ) -> Result<(), HandleError> {
-        if subject != subject::REQUEST_TRIAGED {
+    async fn handle(&self, tx: &mut PgConnection, m: Incoming<'_>) -> Result<(), HandleError> {
+        let Some(triaged) = m.decode_if::<ev::RequestTriaged>(subject::REQUEST_TRIAGED)? else {
             return Ok(());
-        }
-        let triaged = ev::RequestTriaged::decode(payload)?;
-        let request_id = parse_name("requests", &triaged.request, "request")
-            .map_err(|v| HandleError::Reject(v.description))?;
+        };
+        let request_id = parse_name("requests", &triaged.request, "request")?;
         let job = Job::from_triaged(&triaged, request_id);
         store::upsert_job(tx, &job.to_row()).await?;
         self.place(tx, &job).await
@@ -48,16 +40,11 @@ pub struct Closures {
 }
 
 impl Handler for Closures {
-    async fn handle(
-        &self,
-        tx: &mut PgConnection,
-        subject: &str,
-        payload: &[u8],
-    ) -> Result<(), HandleError> {
-        if subject != subject::REQUEST_STATUS_CHANGED {
+    async fn handle(&self, tx: &mut PgConnection, m: Incoming<'_>) -> Result<(), HandleError> {
+        let Some(e) = m.decode_if::<ev::RequestStatusChanged>(subject::REQUEST_STATUS_CHANGED)?
+        else {
             return Ok(());
-        }
-        let e = ev::RequestStatusChanged::decode(payload)?;
+        };
         let status = RequestStatus::from_code(e.status);
         if !matches!(
             status,
@@ -65,8 +52,7 @@ impl Handler for Closures {
         ) {
             return Ok(());
         }
-        let request_id = parse_name("requests", &e.request, "request")
-            .map_err(|v| HandleError::Reject(v.description))?;
+        let request_id = parse_name("requests", &e.request, "request")?;
         store::close_request(tx, request_id, e.status as i16).await?;
         let reason = if e.reason.is_empty() {
             "request closed".to_string()

@@ -6,7 +6,7 @@ use komek_core::{AssignmentStatus, IneligibleReason, RequestStatus};
 use komek_proto::events::v1 as ev;
 use komek_proto::matching::v1 as api;
 use komek_proto::types::v1 as pb;
-use komek_runtime::boundary::{name, timestamp};
+use komek_runtime::boundary::{name, name_or_empty, place, timestamp};
 use prost::Message;
 use uuid::Uuid;
 
@@ -23,16 +23,13 @@ pub fn assignment(row: &AssignmentRow) -> api::Assignment {
         category: row.category.into(),
         priority: row.priority.into(),
         required_skills: row.required_skills.iter().map(|s| i32::from(*s)).collect(),
-        location: Some(pb::Location {
-            point: Some(pb::LatLng {
-                latitude: row.lat,
-                longitude: row.lon,
-            }),
-            address: String::new(),
-            settlement: row.settlement.clone(),
-            district: row.district.clone(),
-            region: row.region.clone(),
-        }),
+        location: Some(place(
+            Some(row.lat),
+            Some(row.lon),
+            &row.settlement,
+            &row.district,
+            &row.region,
+        )),
         distance_meters: row.distance_m,
         summary: String::new(),
         offer_time: Some(timestamp(row.offered_at)),
@@ -118,19 +115,13 @@ pub fn queue_item(row: &QueueRow, assignment: Option<&AssignmentRow>) -> api::Qu
         reference_code: row.reference_code.clone(),
         category: row.category.into(),
         priority: row.priority.into(),
-        location: Some(pb::Location {
-            point: row
-                .lat
-                .zip(row.lon)
-                .map(|(latitude, longitude)| pb::LatLng {
-                    latitude,
-                    longitude,
-                }),
-            address: String::new(),
-            settlement: row.settlement.clone(),
-            district: row.district.clone(),
-            region: row.region.clone(),
-        }),
+        location: Some(place(
+            row.lat,
+            row.lon,
+            &row.settlement,
+            &row.district,
+            &row.region,
+        )),
         request_status: request_status(row).code(),
         assignment: assignment.map(self::assignment),
         escalation_reasons: reasons,
@@ -161,11 +152,8 @@ pub fn audit_entry(r: &AuditRow) -> api::DispatchAuditEntry {
         actor: r.actor.clone(),
         action: r.action.clone(),
         request: name("requests", r.request_id),
-        assignment: r
-            .assignment_id
-            .map(|a| name("assignments", a))
-            .unwrap_or_default(),
-        group: r.group_id.map(|g| name("groups", g)).unwrap_or_default(),
+        assignment: name_or_empty("assignments", r.assignment_id),
+        group: name_or_empty("groups", r.group_id),
         reason: r.reason.clone(),
         create_time: Some(timestamp(r.created_at)),
     }
@@ -179,7 +167,7 @@ pub fn campaign(c: &CampaignRow, items: &[CampaignItemRow]) -> api::Campaign {
             .iter()
             .map(|i| api::CampaignItem {
                 request: name("requests", i.request_id),
-                group: i.group_id.map(|g| name("groups", g)).unwrap_or_default(),
+                group: name_or_empty("groups", i.group_id),
                 distance_meters: i.distance_m,
             })
             .collect(),
@@ -214,10 +202,7 @@ pub fn decision(
                 reasons: c.reasons,
             })
             .collect(),
-        assignment: row
-            .assignment_id
-            .map(|a| name("assignments", a))
-            .unwrap_or_default(),
+        assignment: name_or_empty("assignments", row.assignment_id),
         escalated: row.escalated,
         decide_time: Some(timestamp(row.decided_at)),
     }

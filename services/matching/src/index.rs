@@ -2,7 +2,7 @@
 //! it and never queries the roster's database.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -12,11 +12,8 @@ use komek_core::schedule::{Exception, Schedule, Shift, zone};
 use komek_core::{Availability, GeoPoint, Skill};
 use komek_proto::events::v1 as ev;
 use komek_proto::types::v1 as pb;
-use komek_runtime::CancellationToken;
 use komek_runtime::boundary::parse_name;
-use komek_runtime::events::{self as bus_events, Bus, streams, subject};
-use prost::Message;
-use tokio::sync::watch;
+use komek_runtime::follow::{LastValue, Progress, ROSTER_GROUPS, Source};
 use uuid::Uuid;
 
 /// What the matcher keeps of a group besides its view.
@@ -42,8 +39,8 @@ struct Groups {
 #[derive(Default)]
 pub struct GroupIndex {
     groups: RwLock<Groups>,
-    /// Stream sequence of the last roster message applied.
-    applied: watch::Sender<u64>,
+    /// How far the roster stream has been applied.
+    progress: Progress,
 }
 
 fn time(t: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
@@ -114,10 +111,23 @@ pub fn view_of(state: &ev::GroupState) -> Result<GroupView, String> {
     })
 }
 
+impl LastValue for GroupIndex {
+    type Message = ev::GroupState;
+    const SOURCE: Source = ROSTER_GROUPS;
+
+    fn apply(&self, state: &ev::GroupState) -> Result<(), String> {
+        self.apply_state(state)
+    }
+
+    fn progress(&self) -> &Progress {
+        &self.progress
+    }
+}
+
 impl GroupIndex {
     /// Applies a group state unless a newer revision is already known (the outbox relay of
     /// several roster replicas may publish out of order).
-    pub fn apply(&self, state: &ev::GroupState) -> Result<(), String> {
+    fn apply_state(&self, state: &ev::GroupState) -> Result<(), String> {
         let id = parse_name("groups", &state.group, "group").map_err(|v| v.description)?;
         let mut groups = self.groups.write().unwrap();
         if groups
@@ -207,20 +217,10 @@ impl GroupIndex {
         ids
     }
 
-    fn mark_applied(&self, seq: u64) {
-        self.applied.send_if_modified(|s| {
-            let newer = seq > *s;
-            if newer {
-                *s = seq;
-            }
-            newer
-        });
-    }
-
     /// The volunteer's groups, waiting up to `timeout` for a membership the roster has just
     /// recorded to reach the index.
     pub async fn wait_for_membership(&self, volunteer: Uuid, timeout: Duration) -> Vec<Uuid> {
-        let mut rx = self.applied.subscribe();
+        let mut rx = self.progress.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let groups = self.groups_of(volunteer);
@@ -248,47 +248,4 @@ impl GroupIndex {
             .get(&id)
             .is_some_and(|g| g.members.contains(&volunteer))
     }
-
-    /// Waits until every roster message up to `seq` is applied, at most `timeout`. Returns
-    /// whether it got there.
-    pub async fn wait_for(&self, seq: u64, timeout: Duration) -> bool {
-        let mut rx = self.applied.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|s| *s >= seq))
-            .await
-            .is_ok_and(|r| r.is_ok())
-    }
-}
-
-/// Reads the roster stream from the start (the latest state of every group) and then follows it.
-pub struct RosterFollower {
-    bus: Bus,
-    index: Arc<GroupIndex>,
-}
-
-impl RosterFollower {
-    pub fn new(bus: Bus, index: Arc<GroupIndex>) -> Self {
-        Self { bus, index }
-    }
-
-    pub async fn run(self, shutdown: CancellationToken) {
-        let filter = format!("{}.>", subject::ROSTER_GROUP_PREFIX);
-        let index = self.index;
-        bus_events::follow_all(self.bus, streams::ROSTER, filter, shutdown, |payload, seq| {
-            match ev::GroupState::decode(payload) {
-                Ok(state) => {
-                    if let Err(err) = index.apply(&state) {
-                        tracing::error!(group = %state.group, error = %err, "group state ignored");
-                    }
-                }
-                Err(err) => tracing::error!(error = %err, "undecodable group state ignored"),
-            }
-            index.mark_applied(seq);
-        })
-        .await
-    }
-}
-
-/// The sequence of the last message in the roster stream now.
-pub async fn roster_head(bus: &Bus) -> anyhow::Result<u64> {
-    bus_events::stream_head(bus, streams::ROSTER).await
 }

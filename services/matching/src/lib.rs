@@ -27,30 +27,23 @@ use komek_proto::matching::v1::assignment_service_server::{self, AssignmentServi
 use komek_proto::matching::v1::dispatch_service_server::{self, DispatchServiceServer};
 use komek_runtime::CancellationToken;
 use komek_runtime::events::{self as bus_events, streams, subject};
-use komek_runtime::service::{Background, Deps};
+use komek_runtime::follow;
+use komek_runtime::service::Deps;
 use tokio::net::TcpListener;
-
-pub const SCHEMA: &str = "matching";
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(config.base.listen).await?;
-    serve(config, listener, shutdown).await
-}
 
 pub async fn serve(
     config: Config,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let deps = Deps::connect(&config.base, SCHEMA, &MIGRATOR).await?;
-    let background = Background::new();
-    background.spawn_relay(&deps);
+    let (deps, background) = Deps::start(&config.base, store::SCHEMA, &store::MIGRATOR).await?;
 
     let index = Arc::new(index::GroupIndex::default());
-    let follower = index::RosterFollower::new(deps.bus.clone(), index.clone());
-    background.spawn(follower.run(background.token()));
+    background.spawn(follow::follow(
+        index.clone(),
+        deps.bus.clone(),
+        background.token(),
+    ));
 
     let triaged = deps
         .bus
@@ -129,6 +122,11 @@ pub async fn serve(
         dispatch_service_server::SERVICE_NAME,
     ];
     background
-        .serve_then_drain(&deps, &config.base, listener, routes, &names, shutdown)
+        .serve_then_drain(&deps, listener, routes, &names, None, shutdown)
         .await
+}
+
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.base.listen).await?;
+    serve(config, listener, shutdown).await
 }

@@ -8,15 +8,16 @@ use komek_core::matching::{self, Need};
 use komek_core::{AssignmentStatus, GeoPoint, IneligibleReason, Priority, Skill};
 use komek_proto::events::v1 as ev;
 use komek_proto::types::v1 as pb;
-use komek_runtime::boundary::{name, parse_name};
+use komek_runtime::boundary::{name, parse_name, place};
 use komek_runtime::events::{Bus, HandleError, enqueue, subject};
+use komek_runtime::follow;
 use prost::Message;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::config::OfferTtl;
 use crate::events::{self, OfferedTo};
-use crate::index::{self, GroupIndex};
+use crate::index::GroupIndex;
 use crate::store::{self, AssignmentRow};
 
 /// How long a decision waits for the roster index to catch up with the roster stream.
@@ -110,18 +111,23 @@ impl Job {
             category: j.category.into(),
             priority: j.priority.into(),
             required_skills: j.required_skills.iter().map(|s| i32::from(*s)).collect(),
-            location: pb::Location {
-                point: j.lat.zip(j.lon).map(|(latitude, longitude)| pb::LatLng {
-                    latitude,
-                    longitude,
-                }),
-                address: String::new(),
-                settlement: j.settlement.clone(),
-                district: j.district.clone(),
-                region: j.region.clone(),
-            },
+            location: place(j.lat, j.lon, &j.settlement, &j.district, &j.region),
             cargo_tonnes: j.cargo_tonnes,
         }
+    }
+
+    /// Where the job is, when it has valid coordinates.
+    pub fn point(&self) -> Option<GeoPoint> {
+        let p = self.location.point?;
+        GeoPoint::new(p.latitude, p.longitude).ok()
+    }
+
+    /// The skills it needs that this build knows.
+    pub fn skills(&self) -> Vec<Skill> {
+        self.required_skills
+            .iter()
+            .filter_map(|s| Skill::from_code(*s))
+            .collect()
     }
 
     /// The job again, as it was last offered.
@@ -132,16 +138,13 @@ impl Job {
             category: a.category.into(),
             priority: a.priority.into(),
             required_skills: a.required_skills.iter().map(|s| i32::from(*s)).collect(),
-            location: pb::Location {
-                point: Some(pb::LatLng {
-                    latitude: a.lat,
-                    longitude: a.lon,
-                }),
-                address: String::new(),
-                settlement: a.settlement.clone(),
-                district: a.district.clone(),
-                region: a.region.clone(),
-            },
+            location: place(
+                Some(a.lat),
+                Some(a.lon),
+                &a.settlement,
+                &a.district,
+                &a.region,
+            ),
             cargo_tonnes: a.cargo_tonnes,
         }
     }
@@ -154,8 +157,7 @@ impl Matcher {
         let request_id = job.request_id;
         // Decide on a roster at least as fresh as the stream when the request arrived, so a
         // group registered just before the call is not missed.
-        let head = index::roster_head(&self.bus).await?;
-        if !self.index.wait_for(head, INDEX_CATCH_UP).await {
+        if !follow::catch_up(&*self.index, &self.bus, INDEX_CATCH_UP).await? {
             return Err(HandleError::Retry(anyhow::anyhow!(
                 "roster index behind the stream"
             )));
@@ -172,10 +174,7 @@ impl Matcher {
         }
         let attempt = history.attempts + 1;
         let location = job.location.clone();
-        let Some(point) = location
-            .point
-            .and_then(|p| GeoPoint::new(p.latitude, p.longitude).ok())
-        else {
+        let Some(point) = job.point() else {
             return escalate(
                 tx,
                 job,
@@ -185,11 +184,7 @@ impl Matcher {
             )
             .await;
         };
-        let skills: Vec<Skill> = job
-            .required_skills
-            .iter()
-            .filter_map(|s| Skill::from_code(*s))
-            .collect();
+        let skills = job.skills();
         if self.index.len() == 0 {
             return escalate(
                 tx,
@@ -234,8 +229,7 @@ impl Matcher {
             let Some(best) = ranked.last().filter(|e| e.is_eligible()).cloned() else {
                 break (ranked, None);
             };
-            let group_id = parse_name("groups", &best.group, "group")
-                .map_err(|v| HandleError::Reject(v.description))?;
+            let group_id = parse_name("groups", &best.group, "group")?;
             let capacity = self.index.capacity(&best.group).unwrap_or(0);
             match store::take_capacity(tx, group_id, capacity as i32).await? {
                 store::Take::Taken => break (ranked, Some((best, group_id))),
@@ -356,18 +350,10 @@ impl Matcher {
         let Some(view) = self.index.view(&group) else {
             return Ok(Err(ManualRefusal::UnknownGroup));
         };
-        let Some(point) = job
-            .location
-            .point
-            .and_then(|p| GeoPoint::new(p.latitude, p.longitude).ok())
-        else {
+        let Some(point) = job.point() else {
             return Ok(Err(ManualRefusal::NoLocation));
         };
-        let skills: Vec<Skill> = job
-            .required_skills
-            .iter()
-            .filter_map(|s| Skill::from_code(*s))
-            .collect();
+        let skills = job.skills();
         let need = Need {
             location: point,
             district: &job.location.district,

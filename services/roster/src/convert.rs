@@ -3,11 +3,11 @@
 use komek_proto::access::v1 as access_api;
 use komek_proto::roster::v1 as api;
 use komek_runtime::auth::Principal;
-use komek_runtime::boundary::{name, timestamp};
+use komek_runtime::boundary::{name, name_or_empty, timestamp};
 
 use crate::events;
+use crate::model::KeyRow;
 use crate::model::{Group, OrganizationRow, Volunteer};
-use crate::store::keys::KeyRow;
 
 pub fn organization(o: &OrganizationRow) -> api::Organization {
     api::Organization {
@@ -83,6 +83,6 @@ pub fn principal(p: &Principal) -> access_api::Principal {
         role: p.role.code(),
         subject: p.subject.clone(),
         regions: p.regions.clone(),
-        api_key: p.api_key.map(|id| name("apiKeys", id)).unwrap_or_default(),
+        api_key: name_or_empty("apiKeys", p.api_key),
     }
 }

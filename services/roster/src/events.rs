@@ -6,7 +6,7 @@ use komek_proto::types::v1 as pb;
 use komek_runtime::boundary::{name, timestamp};
 
 use crate::model::Group;
-use crate::store::keys::KeyRow;
+use crate::model::KeyRow;
 
 fn skills(g: &Group) -> Vec<pb::GroupSkill> {
     let r = &g.row;

@@ -15,26 +15,15 @@ pub use config::Config;
 use komek_proto::access::v1::access_service_server::{self, AccessServiceServer};
 use komek_proto::roster::v1::roster_service_server::{RosterServiceServer, SERVICE_NAME};
 use komek_runtime::CancellationToken;
-use komek_runtime::service::{Background, Deps};
+use komek_runtime::service::Deps;
 use tokio::net::TcpListener;
-
-pub const SCHEMA: &str = "roster";
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(config.base.listen).await?;
-    serve(config, listener, shutdown).await
-}
 
 pub async fn serve(
     config: Config,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let deps = Deps::connect(&config.base, SCHEMA, &MIGRATOR).await?;
-    let background = Background::new();
-    background.spawn_relay(&deps);
+    let (deps, background) = Deps::start(&config.base, store::SCHEMA, &store::MIGRATOR).await?;
 
     let service = api::Roster::new(deps.pool.clone(), deps.bus.clone(), config.max_page_size);
     let access = api::Access::new(
@@ -47,14 +36,13 @@ pub async fn serve(
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(RosterServiceServer::new(service).max_decoding_message_size(max));
     routes.add_service(AccessServiceServer::new(access).max_decoding_message_size(max));
+    let names = [SERVICE_NAME, access_service_server::SERVICE_NAME];
     background
-        .serve_then_drain(
-            &deps,
-            &config.base,
-            listener,
-            routes,
-            &[SERVICE_NAME, access_service_server::SERVICE_NAME],
-            shutdown,
-        )
+        .serve_then_drain(&deps, listener, routes, &names, None, shutdown)
         .await
+}
+
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.base.listen).await?;
+    serve(config, listener, shutdown).await
 }

@@ -134,3 +134,32 @@ pub enum Subject {
     Organization(Uuid),
     Named,
 }
+
+/// An API key as stored: the hash of its secret, never the secret.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyRow {
+    pub id: Uuid,
+    pub display_name: String,
+    pub role: i16,
+    pub subject: String,
+    pub regions: Vec<String>,
+    pub secret_hash: Vec<u8>,
+    pub expire_at: Option<DateTime<Utc>>,
+    pub creator: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoke_reason: String,
+    pub revision: i64,
+}
+
+pub struct NewKey {
+    pub id: Uuid,
+    pub request_id: Uuid,
+    pub display_name: String,
+    pub role: i16,
+    pub subject: String,
+    pub regions: Vec<String>,
+    pub secret_hash: Vec<u8>,
+    pub expire_at: Option<DateTime<Utc>>,
+    pub creator: String,
+}

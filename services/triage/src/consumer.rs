@@ -8,8 +8,7 @@ use komek_core::{Category, GeoPoint, Priority};
 use komek_proto::events::v1 as ev;
 use komek_proto::types::v1 as pb;
 use komek_runtime::boundary::{from_timestamp, name, parse_name};
-use komek_runtime::events::{HandleError, Handler, enqueue, subject};
-use prost::Message;
+use komek_runtime::events::{HandleError, Handler, Incoming, enqueue, subject};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -48,18 +47,14 @@ fn seen(d: &DecisionRow) -> Seen<Uuid> {
 pub const ACTOR: &str = "services/triage";
 
 impl Handler for Classifier {
-    async fn handle(
-        &self,
-        tx: &mut PgConnection,
-        subject: &str,
-        payload: &[u8],
-    ) -> Result<(), HandleError> {
-        if subject != subject::REQUEST_CREATED {
-            return Err(HandleError::Reject(format!("unexpected subject {subject}")));
-        }
-        let created = ev::RequestCreated::decode(payload)?;
-        let request_id = parse_name("requests", &created.request, "request")
-            .map_err(|v| HandleError::Reject(v.description))?;
+    async fn handle(&self, tx: &mut PgConnection, m: Incoming<'_>) -> Result<(), HandleError> {
+        let Some(created) = m.decode_if::<ev::RequestCreated>(subject::REQUEST_CREATED)? else {
+            return Err(HandleError::Reject(format!(
+                "unexpected subject {}",
+                m.subject
+            )));
+        };
+        let request_id = parse_name("requests", &created.request, "request")?;
         let mut decision = self.rules.classify(&Input {
             description: &created.description,
             operator_category: Category::from_code(created.operator_category),

@@ -1,7 +1,7 @@
 //! Stored decisions as the API shows them.
 
 use komek_proto::triage::v1 as api;
-use komek_runtime::boundary::{name, timestamp};
+use komek_runtime::boundary::{name, name_or_empty, timestamp};
 use uuid::Uuid;
 
 use crate::store::{AuditRow, DecisionRow};
@@ -40,16 +40,10 @@ pub fn decision(d: &DecisionRow) -> api::TriageDecision {
             .collect(),
         rules_version: d.rules_version.clone(),
         overridden: d.overridden,
-        possible_duplicate_of: d
-            .possible_duplicate_of
-            .map(|id| name("requests", id))
-            .unwrap_or_default(),
+        possible_duplicate_of: name_or_empty("requests", d.possible_duplicate_of),
         decide_time: Some(timestamp(d.decided_at)),
         etag: d.version.to_string(),
-        merged_into: d
-            .merged_into
-            .map(|id| name("requests", id))
-            .unwrap_or_default(),
+        merged_into: name_or_empty("requests", d.merged_into),
     }
 }
 

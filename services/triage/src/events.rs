@@ -1,8 +1,7 @@
 //! The events triage publishes, built from its stored decisions.
 
 use komek_proto::events::v1 as ev;
-use komek_proto::types::v1 as pb;
-use komek_runtime::boundary::{name, timestamp};
+use komek_runtime::boundary::{name, name_or_empty, place, timestamp};
 
 use crate::store::DecisionRow;
 
@@ -17,20 +16,8 @@ pub fn triaged(d: &DecisionRow) -> ev::RequestTriaged {
         fired_rules: d.fired_rules.clone(),
         rules_version: d.rules_version.clone(),
         overridden: d.overridden,
-        possible_duplicate_of: d
-            .possible_duplicate_of
-            .map(|id| name("requests", id))
-            .unwrap_or_default(),
-        location: Some(pb::Location {
-            point: d.lat.zip(d.lon).map(|(latitude, longitude)| pb::LatLng {
-                latitude,
-                longitude,
-            }),
-            address: String::new(),
-            settlement: d.settlement.clone(),
-            district: d.district.clone(),
-            region: d.region.clone(),
-        }),
+        possible_duplicate_of: name_or_empty("requests", d.possible_duplicate_of),
+        location: Some(place(d.lat, d.lon, &d.settlement, &d.district, &d.region)),
         cargo_tonnes: d.cargo_tonnes,
         people_count: d.people_count,
         decide_time: Some(timestamp(d.decided_at)),
@@ -40,10 +27,7 @@ pub fn triaged(d: &DecisionRow) -> ev::RequestTriaged {
 pub fn merged(d: &DecisionRow, reason: &str) -> ev::RequestMerged {
     ev::RequestMerged {
         request: name("requests", d.request_id),
-        merged_into: d
-            .merged_into
-            .map(|id| name("requests", id))
-            .unwrap_or_default(),
+        merged_into: name_or_empty("requests", d.merged_into),
         reason: reason.to_string(),
         merge_time: Some(timestamp(chrono::Utc::now())),
     }

@@ -16,17 +16,8 @@ pub use config::{Config, DEFAULT_RULES, Duplicates};
 use komek_proto::triage::v1::triage_service_server::{SERVICE_NAME, TriageServiceServer};
 use komek_runtime::CancellationToken;
 use komek_runtime::events::{self as bus_events, streams, subject};
-use komek_runtime::service::{Background, Deps};
+use komek_runtime::service::Deps;
 use tokio::net::TcpListener;
-
-pub const SCHEMA: &str = "triage";
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(config.base.listen).await?;
-    serve(config, listener, shutdown).await
-}
 
 pub async fn serve(
     config: Config,
@@ -35,9 +26,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let rules = Arc::new(config.rules()?);
     let window = config.duplicates.window()?;
-    let deps = Deps::connect(&config.base, SCHEMA, &MIGRATOR).await?;
-    let background = Background::new();
-    background.spawn_relay(&deps);
+    let (deps, background) = Deps::start(&config.base, store::SCHEMA, &store::MIGRATOR).await?;
     let created = deps
         .bus
         .durable_consumer(streams::REQUESTS, "triage", subject::REQUEST_CREATED)
@@ -57,13 +46,11 @@ pub async fn serve(
             .max_decoding_message_size(config.base.max_message_bytes),
     );
     background
-        .serve_then_drain(
-            &deps,
-            &config.base,
-            listener,
-            routes,
-            &[SERVICE_NAME],
-            shutdown,
-        )
+        .serve_then_drain(&deps, listener, routes, &[SERVICE_NAME], None, shutdown)
         .await
+}
+
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.base.listen).await?;
+    serve(config, listener, shutdown).await
 }

@@ -308,6 +308,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::follow::LastValue;
     use base64::Engine;
     use komek_proto::events::v1 as ev;
 

@@ -3,18 +3,14 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use komek_proto::events::v1 as ev;
-use prost::Message;
-use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::Role;
 use crate::boundary::parse_name;
-use crate::events::{self, Bus, streams, subject};
+use crate::follow::{ACCESS_KEYS, LastValue, Progress, Source};
 
 /// What a service keeps of a key.
 #[derive(Debug, Clone)]
@@ -38,13 +34,16 @@ impl KeyEntry {
 pub struct Keyring {
     /// Shared entries: a lookup on every call clones a pointer, not the entry.
     keys: RwLock<HashMap<Uuid, Arc<KeyEntry>>>,
-    /// Stream sequence of the last access message applied.
-    applied: watch::Sender<u64>,
+    /// How far the access stream has been applied.
+    progress: Progress,
 }
 
-impl Keyring {
+impl LastValue for Keyring {
+    type Message = ev::ApiKeyState;
+    const SOURCE: Source = ACCESS_KEYS;
+
     /// Applies a key state unless a newer revision is already known.
-    pub fn apply(&self, state: &ev::ApiKeyState) -> Result<(), String> {
+    fn apply(&self, state: &ev::ApiKeyState) -> Result<(), String> {
         let id = parse_name("apiKeys", &state.key, "key").map_err(|v| v.description)?;
         let role = Role::from_code(state.role).ok_or_else(|| format!("role {}", state.role))?;
         let expire = state.expire_time.as_ref().and_then(|t| {
@@ -69,6 +68,12 @@ impl Keyring {
         Ok(())
     }
 
+    fn progress(&self) -> &Progress {
+        &self.progress
+    }
+}
+
+impl Keyring {
     pub fn get(&self, id: Uuid) -> Option<Arc<KeyEntry>> {
         self.keys.read().unwrap().get(&id).cloned()
     }
@@ -80,51 +85,12 @@ impl Keyring {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    fn mark_applied(&self, seq: u64) {
-        self.applied.send_if_modified(|s| {
-            let newer = seq > *s;
-            if newer {
-                *s = seq;
-            }
-            newer
-        });
-    }
-
-    /// Waits until every access message up to `seq` is applied, at most `timeout`.
-    pub async fn wait_for(&self, seq: u64, timeout: Duration) -> bool {
-        let mut rx = self.applied.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|s| *s >= seq))
-            .await
-            .is_ok_and(|r| r.is_ok())
-    }
-
-    /// Reads the access stream from the start, then follows it, until `shutdown`.
-    pub async fn follow(self: Arc<Self>, bus: Bus, shutdown: CancellationToken) {
-        let filter = format!("{}.>", subject::ACCESS_KEY_PREFIX);
-        events::follow_all(bus, streams::ACCESS, filter, shutdown, |payload, seq| {
-            match ev::ApiKeyState::decode(payload) {
-                Ok(state) => {
-                    if let Err(err) = self.apply(&state) {
-                        tracing::error!(key = %state.key, error = %err, "key state ignored");
-                    }
-                }
-                Err(err) => tracing::error!(error = %err, "undecodable key state ignored"),
-            }
-            self.mark_applied(seq);
-        })
-        .await
-    }
-}
-
-/// The sequence of the last message in the access stream now.
-pub async fn head(bus: &Bus) -> anyhow::Result<u64> {
-    events::stream_head(bus, streams::ACCESS).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::follow::LastValue;
 
     fn state(id: Uuid, revision: i64, revoked: bool) -> ev::ApiKeyState {
         ev::ApiKeyState {

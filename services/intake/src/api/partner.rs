@@ -97,14 +97,10 @@ impl api::partner_service_server::PartnerService for Partner {
         &self,
         request: Request<api::GetRequestStatusRequest>,
     ) -> Result<Response<api::RequestStatusView>, Status> {
-        use api::get_request_status_request::Key as K;
         let scope = scope_of(&auth::principal(&request)?)?;
-        let key = match &request.get_ref().key {
-            Some(K::Name(n)) => validate::key(Some(n), None),
-            Some(K::ReferenceCode(c)) => validate::key(None, Some(c)),
-            None => validate::key(None, None),
-        }?;
-        let row = self.find(key, &scope).await?;
+        let row = self
+            .find(validate::status_key(request.get_ref())?, &scope)
+            .await?;
         Ok(Response::new(view(&row)))
     }
 
@@ -114,13 +110,8 @@ impl api::partner_service_server::PartnerService for Partner {
         &self,
         request: Request<api::WatchRequestRequest>,
     ) -> Result<Response<Self::WatchRequestStream>, Status> {
-        use api::watch_request_request::Key as K;
         let scope = scope_of(&auth::principal(&request)?)?;
-        let key = match &request.get_ref().key {
-            Some(K::Name(n)) => validate::key(Some(n), None),
-            Some(K::ReferenceCode(c)) => validate::key(None, Some(c)),
-            None => validate::key(None, None),
-        }?;
+        let key = validate::watch_key(request.get_ref())?;
         let id = self.find(key, &scope).await?.id;
         let request_name = name("requests", id);
         // Subscribed before the first read, so no change falls between the two.

@@ -12,6 +12,11 @@ pub use status::{
 
 use komek_core::RequestStatus;
 
+/// The PostgreSQL schema this service owns; no other service reads it.
+pub const SCHEMA: &str = "intake";
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// What a store call can fail with; `api` maps each to its gRPC status.

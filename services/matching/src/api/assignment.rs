@@ -11,6 +11,7 @@ use komek_runtime::auth::gate::out_of_scope;
 use komek_runtime::auth::{self, Principal};
 use komek_runtime::boundary::{internal, name, parse_name};
 use komek_runtime::events::{Bus, streams};
+use komek_runtime::follow;
 use komek_runtime::pump::{Pumps, ResponseStream};
 use prost::Message;
 use sqlx::{PgConnection, PgPool};
@@ -20,7 +21,7 @@ use uuid::Uuid;
 use super::placing_failed;
 use crate::contact::Callers;
 use crate::feed::{self, Offers};
-use crate::index::{self, GroupIndex};
+use crate::index::GroupIndex;
 use crate::jobs::{self, Step};
 use crate::matcher::Matcher;
 use crate::store::{self, AssignmentRow};
@@ -79,6 +80,17 @@ impl Assignments {
         let Some(row) = store::lock(tx, id).await? else {
             return Err(Status::not_found("assignment not found"));
         };
+        self.require_member(volunteer, &row, doing)?;
+        Ok(row)
+    }
+
+    /// A volunteer acts only on its own groups' assignments.
+    fn require_member(
+        &self,
+        volunteer: Uuid,
+        row: &AssignmentRow,
+        doing: &str,
+    ) -> Result<(), Status> {
         if !self
             .index
             .is_member(volunteer, &name("groups", row.group_id))
@@ -87,7 +99,13 @@ impl Assignments {
                 "the volunteer is not a member of the group {doing}"
             )));
         }
-        Ok(row)
+        Ok(())
+    }
+
+    async fn get(&self, id: Uuid) -> Result<AssignmentRow, Status> {
+        store::get(&self.pool, id)
+            .await?
+            .ok_or_else(|| Status::not_found("assignment not found"))
     }
 
     /// Validates an accept or decline and locks the open offer it answers. `Ok(Err(row))` is a
@@ -157,8 +175,9 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         let resume = validate::cursor(&request.get_ref().cursor)?;
         // A volunteer added a moment ago may not be in the index yet: the roster publishes
         // through its outbox, a little after its RPC returned.
-        let head = index::roster_head(&self.bus).await.map_err(internal)?;
-        self.index.wait_for(head, Duration::from_secs(5)).await;
+        follow::catch_up(&*self.index, &self.bus, Duration::from_secs(5))
+            .await
+            .map_err(internal)?;
         let groups = self
             .index
             .wait_for_membership(volunteer, Duration::from_secs(5))
@@ -334,17 +353,8 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         let principal = auth::principal(&request)?;
         let volunteer = acting_volunteer(&principal, "")?;
         let (id, point, at) = validate::position(request.get_ref())?;
-        let Some(row) = store::get(&self.pool, id).await? else {
-            return Err(Status::not_found("assignment not found"));
-        };
-        if !self
-            .index
-            .is_member(volunteer, &name("groups", row.group_id))
-        {
-            return Err(out_of_scope(
-                "the volunteer is not a member of the group doing this job",
-            ));
-        }
+        let row = self.get(id).await?;
+        self.require_member(volunteer, &row, "doing this job")?;
         match store::record_position(&self.pool, id, point.lat(), point.lon(), at).await? {
             None => Err(Status::not_found("assignment not found")),
             Some(status) if status.is_on_the_way() => {
@@ -376,21 +386,12 @@ impl api::assignment_service_server::AssignmentService for Assignments {
     ) -> Result<Response<api::Assignment>, Status> {
         let principal = auth::principal(&request)?;
         let id = parse_name("assignments", &request.get_ref().name, "name")?;
-        let Some(row) = store::get(&self.pool, id).await? else {
-            return Err(Status::not_found("assignment not found"));
-        };
+        let row = self.get(id).await?;
         let Some(volunteer) = principal.volunteer() else {
             // Dispatchers and admins read any assignment; the caller they see in intake.
             return Ok(Response::new(convert::assignment(&row)));
         };
-        if !self
-            .index
-            .is_member(volunteer, &name("groups", row.group_id))
-        {
-            return Err(out_of_scope(
-                "the volunteer is not a member of the group of this assignment",
-            ));
-        }
+        self.require_member(volunteer, &row, "of this assignment")?;
         Ok(Response::new(self.for_group(&row, volunteer).await))
     }
 }

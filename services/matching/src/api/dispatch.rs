@@ -78,6 +78,66 @@ impl Dispatch {
         self.bus.wake_outbox();
         Ok(row)
     }
+
+    /// Assigns or reassigns a request by hand, with its audit entry, in one transaction.
+    async fn move_by_hand(
+        &self,
+        actor: String,
+        m: Move,
+        action: Action,
+    ) -> Result<AssignmentRow, Status> {
+        let matcher = self.matcher.clone();
+        self.manual(m.key, move |tx| {
+            Box::pin(async move {
+                let job = job_of(tx, m.request_id).await?;
+                let active = store::active_of(tx, m.request_id).await?;
+                match (action, active.first()) {
+                    (Action::Assign, Some(active)) => {
+                        return Err(Status::failed_precondition(format!(
+                            "the request already has active assignments/{}; use ReassignRequest",
+                            active.id
+                        )));
+                    }
+                    (Action::Assign, None) => {}
+                    (Action::Reassign, None) => {
+                        return Err(Status::failed_precondition(
+                            "the request has no active assignment; use AssignRequest",
+                        ));
+                    }
+                    (Action::Reassign, Some(current)) if current.group_id == m.group_id => {
+                        let v =
+                            FieldViolation::new("group", "the group already holds this request");
+                        return Err(v.into());
+                    }
+                    (Action::Reassign, Some(current)) => {
+                        let note = format!("reassigned by {actor}: {}", m.reason);
+                        let step = Step::to(AssignmentStatus::Withdrawn, &note);
+                        jobs::transition(tx, matcher.index(), current, step).await?;
+                    }
+                }
+                offer_audited(tx, &matcher, &job, &m, &actor, action.name()).await
+            })
+        })
+        .await
+    }
+}
+
+/// A dispatcher's move of a request to a group.
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    /// To a group, when nothing is active.
+    Assign,
+    /// From the group holding it to another.
+    Reassign,
+}
+
+impl Action {
+    fn name(self) -> &'static str {
+        match self {
+            Action::Assign => "AssignRequest",
+            Action::Reassign => "ReassignRequest",
+        }
+    }
 }
 
 /// The request named in an event, by subject.
@@ -126,27 +186,15 @@ impl api::dispatch_service_server::DispatchService for Dispatch {
         request: Request<api::WatchRegionRequest>,
     ) -> Result<Response<Self::WatchRegionStream>, Status> {
         let region = validate::region(&request.get_ref().region)?;
-        let mut requests = self
+        let mut events = self
             .bus
-            .client
-            .subscribe("komek.request.>")
-            .await
-            .map_err(internal)?;
-        let mut assignments = self
-            .bus
-            .client
-            .subscribe("komek.assignment.>")
+            .subscribe_all(&["komek.request.>", "komek.assignment.>"])
             .await
             .map_err(internal)?;
         let pool = self.pool.clone();
         let (en_route_within, on_site_within) = self.overdue.limits();
         let stream = self.pumps.start(|feed| async move {
-            loop {
-                let message = tokio::select! {
-                    m = requests.next() => m,
-                    m = assignments.next() => m,
-                };
-                let Some(message) = message else { return };
+            while let Some(message) = events.next().await {
                 let Some(request) = request_of(&message.subject, &message.payload) else {
                     continue;
                 };
@@ -202,23 +250,9 @@ impl api::dispatch_service_server::DispatchService for Dispatch {
         request: Request<api::AssignRequestRequest>,
     ) -> Result<Response<api::Assignment>, Status> {
         let actor = auth::principal(&request)?.subject;
-        let req = request.into_inner();
-        let m = validate::move_request(&req.request_id, &req.request, &req.group, &req.reason)?;
-        let matcher = self.matcher.clone();
-        let row = self
-            .manual(m.key, move |tx| {
-                Box::pin(async move {
-                    let job = job_of(tx, m.request_id).await?;
-                    if let Some(active) = store::active_of(tx, m.request_id).await?.first() {
-                        return Err(Status::failed_precondition(format!(
-                            "the request already has active assignments/{}; use ReassignRequest",
-                            active.id
-                        )));
-                    }
-                    offer_audited(tx, &matcher, &job, &m, &actor, "AssignRequest").await
-                })
-            })
-            .await?;
+        let r = request.get_ref();
+        let m = validate::move_request(&r.request_id, &r.request, &r.group, &r.reason)?;
+        let row = self.move_by_hand(actor, m, Action::Assign).await?;
         Ok(Response::new(convert::assignment(&row)))
     }
 
@@ -227,33 +261,9 @@ impl api::dispatch_service_server::DispatchService for Dispatch {
         request: Request<api::ReassignRequestRequest>,
     ) -> Result<Response<api::Assignment>, Status> {
         let actor = auth::principal(&request)?.subject;
-        let req = request.into_inner();
-        let m = validate::move_request(&req.request_id, &req.request, &req.group, &req.reason)?;
-        let matcher = self.matcher.clone();
-        let row = self
-            .manual(m.key, move |tx| {
-                Box::pin(async move {
-                    let job = job_of(tx, m.request_id).await?;
-                    let active = store::active_of(tx, m.request_id).await?;
-                    let Some(current) = active.first() else {
-                        return Err(Status::failed_precondition(
-                            "the request has no active assignment; use AssignRequest",
-                        ));
-                    };
-                    if current.group_id == m.group_id {
-                        return Err(FieldViolation::new(
-                            "group",
-                            "the group already holds this request",
-                        )
-                        .into());
-                    }
-                    let note = format!("reassigned by {actor}: {}", m.reason);
-                    let step = Step::to(AssignmentStatus::Withdrawn, &note);
-                    jobs::transition(tx, matcher.index(), current, step).await?;
-                    offer_audited(tx, &matcher, &job, &m, &actor, "ReassignRequest").await
-                })
-            })
-            .await?;
+        let r = request.get_ref();
+        let m = validate::move_request(&r.request_id, &r.request, &r.group, &r.reason)?;
+        let row = self.move_by_hand(actor, m, Action::Reassign).await?;
         Ok(Response::new(convert::assignment(&row)))
     }
 

@@ -17,6 +17,11 @@ pub use decisions::*;
 pub use jobs::*;
 pub use queue::*;
 
+/// The PostgreSQL schema this service owns; no other service reads it.
+pub const SCHEMA: &str = "matching";
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// What a store call can fail with; `api` maps each to its gRPC status.

@@ -9,7 +9,8 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
 use super::uuid_token;
-use crate::store::keys::{self, Created, NewKey};
+use crate::model::NewKey;
+use crate::store::keys::{self, Created};
 use crate::{convert, validate};
 
 pub struct Access {

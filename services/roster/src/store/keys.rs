@@ -1,7 +1,6 @@
 //! SQL of API keys. Every change enqueues the key's new state in the same transaction, so every
 //! service's keyring learns it.
 
-use chrono::{DateTime, Utc};
 use komek_runtime::db::{self, Replay};
 use komek_runtime::events::{enqueue, subject};
 use sqlx::{PgConnection, PgPool};
@@ -9,38 +8,10 @@ use uuid::Uuid;
 
 use super::{Error, Result};
 use crate::events;
-use crate::model::Subject;
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct KeyRow {
-    pub id: Uuid,
-    pub display_name: String,
-    pub role: i16,
-    pub subject: String,
-    pub regions: Vec<String>,
-    pub secret_hash: Vec<u8>,
-    pub expire_at: Option<DateTime<Utc>>,
-    pub creator: String,
-    pub created_at: DateTime<Utc>,
-    pub revoked_at: Option<DateTime<Utc>>,
-    pub revoke_reason: String,
-    pub revision: i64,
-}
+use crate::model::{KeyRow, NewKey, Subject};
 
 const COLUMNS: &str = "id, display_name, role, subject, regions, secret_hash, expire_at, creator, \
     created_at, revoked_at, revoke_reason, revision";
-
-pub struct NewKey {
-    pub id: Uuid,
-    pub request_id: Uuid,
-    pub display_name: String,
-    pub role: i16,
-    pub subject: String,
-    pub regions: Vec<String>,
-    pub secret_hash: Vec<u8>,
-    pub expire_at: Option<DateTime<Utc>>,
-    pub creator: String,
-}
 
 pub enum Created {
     Fresh(KeyRow),

@@ -16,6 +16,11 @@ pub use organizations::{
 };
 pub use volunteers::{create_volunteer, get_volunteer, list_volunteers, update_volunteer};
 
+/// The PostgreSQL schema this service owns; no other service reads it.
+pub const SCHEMA: &str = "roster";
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// What a store call can fail with; `api` maps each to its gRPC status.

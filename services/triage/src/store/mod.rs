@@ -9,6 +9,11 @@ pub use changes::{Merge, Override, apply_override, merge};
 pub use decisions::{DecisionRow, duplicate_candidates, get, insert};
 use uuid::Uuid;
 
+/// The PostgreSQL schema this service owns; no other service reads it.
+pub const SCHEMA: &str = "triage";
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// What a store call can fail with; `api` maps each to its gRPC status.

@@ -1,0 +1,166 @@
+//! Followers of last-value streams. Such a stream keeps the latest message per key (a roster
+//! group's state, an API key's state); every replica reads it whole from the start into memory
+//! and then follows it, so it can answer from memory and never asks the owner's database.
+//!
+//! A [`LastValue`] is what a replica keeps; [`follow`] feeds it; [`Progress`] says how far it
+//! has read, so a caller can wait until what existed a moment ago is known ([`catch_up`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer;
+use futures::StreamExt;
+use prost::Message;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::events::{Bus, streams, subject};
+
+/// A stream that keeps the latest message per subject, and the prefix of its subjects.
+#[derive(Debug, Clone, Copy)]
+pub struct Source {
+    pub stream: &'static str,
+    pub subject_prefix: &'static str,
+}
+
+/// Every API key's state, by key.
+pub const ACCESS_KEYS: Source = Source {
+    stream: streams::ACCESS,
+    subject_prefix: subject::ACCESS_KEY_PREFIX,
+};
+
+/// Every volunteer group's state, by group.
+pub const ROSTER_GROUPS: Source = Source {
+    stream: streams::ROSTER,
+    subject_prefix: subject::ROSTER_GROUP_PREFIX,
+};
+
+/// What a replica keeps of a last-value stream.
+pub trait LastValue: Send + Sync + 'static {
+    type Message: Message + Default;
+    const SOURCE: Source;
+
+    /// Applies one key's latest state, unless a newer one is already known (a state applied
+    /// twice, or an older one after a newer, changes nothing). The error says why a state was
+    /// ignored.
+    fn apply(&self, message: &Self::Message) -> Result<(), String>;
+
+    /// How far the stream has been applied.
+    fn progress(&self) -> &Progress;
+}
+
+/// The stream sequence of the last message applied.
+#[derive(Debug, Default)]
+pub struct Progress(watch::Sender<u64>);
+
+impl Progress {
+    fn mark(&self, seq: u64) {
+        self.0.send_if_modified(|s| {
+            let newer = seq > *s;
+            if newer {
+                *s = seq;
+            }
+            newer
+        });
+    }
+
+    /// Waits until every message up to `seq` is applied, at most `timeout`. Returns whether it
+    /// got there.
+    pub async fn wait_for(&self, seq: u64, timeout: Duration) -> bool {
+        let mut rx = self.0.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|s| *s >= seq))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// A receiver that changes with every message applied.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.0.subscribe()
+    }
+}
+
+/// The sequence of the last message in the source's stream now.
+pub async fn head(bus: &Bus, source: Source) -> anyhow::Result<u64> {
+    let mut stream = bus.jetstream.get_stream(source.stream).await?;
+    Ok(stream.info().await?.state.last_sequence)
+}
+
+/// Waits (at most `timeout`) until `target` has applied everything its stream held when this
+/// was called. Returns whether it got there.
+pub async fn catch_up<T: LastValue>(
+    target: &T,
+    bus: &Bus,
+    timeout: Duration,
+) -> anyhow::Result<bool> {
+    let head = head(bus, T::SOURCE).await?;
+    Ok(target.progress().wait_for(head, timeout).await)
+}
+
+/// Reads the stream from the start into `target`, then follows it until `shutdown`. After an
+/// error it starts again from the start a second later; applying a state twice is harmless.
+pub async fn follow<T: LastValue>(target: Arc<T>, bus: Bus, shutdown: CancellationToken) {
+    let source = T::SOURCE;
+    loop {
+        if let Err(err) = follow_once(&*target, &bus, &shutdown).await {
+            tracing::warn!(stream = source.stream, error = %err, "stream follower failed; restarting");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+async fn follow_once<T: LastValue>(
+    target: &T,
+    bus: &Bus,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let source = T::SOURCE;
+    let stream = bus.jetstream.get_stream(source.stream).await?;
+    // An ordered consumer is ephemeral and per replica: every replica sees every message.
+    let consumer = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            deliver_policy: consumer::DeliverPolicy::All,
+            filter_subject: format!("{}.>", source.subject_prefix),
+            ..Default::default()
+        })
+        .await?;
+    let mut messages = consumer.messages().await?;
+    loop {
+        let message = tokio::select! {
+            m = messages.next() => m,
+            _ = shutdown.cancelled() => return Ok(()),
+        };
+        let Some(message) = message else {
+            return Ok(());
+        };
+        let message = message?;
+        let result = T::Message::decode(message.payload.as_ref())
+            .map_err(|e| format!("undecodable: {e}"))
+            .and_then(|state| target.apply(&state));
+        if let Err(err) = result {
+            tracing::error!(stream = source.stream, subject = %message.subject, error = %err,
+                "state ignored");
+        }
+        target
+            .progress()
+            .mark(message.info().map_or(0, |i| i.stream_sequence));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn progress_waits_for_the_sequence_it_is_asked_for() {
+        let p = Progress::default();
+        assert!(!p.wait_for(3, Duration::from_millis(20)).await);
+        p.mark(3);
+        assert!(p.wait_for(3, Duration::from_millis(20)).await);
+        // An older sequence never moves it back.
+        p.mark(2);
+        assert!(p.wait_for(3, Duration::from_millis(20)).await);
+    }
+}
