@@ -7,29 +7,59 @@ use chrono::Utc;
 use komek_core::campaign::{self, Problem, centimetres};
 use komek_core::matching::Need;
 use komek_proto::events::v1 as ev;
-use komek_proto::matching::v1 as api;
-use komek_runtime::boundary::{internal, name, parse_name};
+use komek_runtime::boundary::{name, parse_name};
+use komek_runtime::events::HandleError;
 use sqlx::PgPool;
-use tonic::Status;
 use uuid::Uuid;
 
-use crate::matcher::{Job, Matcher};
+use crate::matcher::Matcher;
+use crate::model::Job;
 use crate::store::{self, CampaignItemRow, CampaignRow};
-use crate::{convert, validate};
+use crate::validate;
 
-/// Plans the batch and, unless `validate_only`, makes the offers, in one transaction.
+/// Why a campaign was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("not triaged yet: {}", .0.join(", "))]
+    NotTriaged(Vec<String>),
+    #[error("{0}")]
+    Placing(HandleError),
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Store(err.into())
+    }
+}
+
+/// A campaign as stored, and whether offers were made.
+pub struct Planned {
+    pub campaign: CampaignRow,
+    pub items: Vec<CampaignItemRow>,
+    pub offered: bool,
+}
+
+/// Plans the batch and, unless `validate_only`, makes the offers, in one transaction. A retry
+/// with the same key returns the campaign made first.
 pub async fn create(
     pool: &PgPool,
     matcher: &Matcher,
     valid: &validate::Campaign,
-) -> Result<(api::Campaign, bool), Status> {
-    let mut tx = pool.begin().await.map_err(internal)?;
+) -> Result<Planned, Error> {
+    let mut tx = pool.begin().await?;
     if let Some(id) = store::campaign_by_key(&mut tx, valid.key).await? {
         drop(tx);
-        let (c, items) = store::campaign(pool, id)
-            .await?
-            .ok_or_else(|| internal("campaign vanished"))?;
-        return Ok((convert::campaign(&c, &items), false));
+        if let Some((campaign, items)) = store::campaign(pool, id).await? {
+            return Ok(Planned {
+                campaign,
+                items,
+                offered: false,
+            });
+        }
+        // Keys and campaigns are written in one transaction and never deleted.
+        return Err(store::Error::Db(sqlx::Error::RowNotFound).into());
     }
 
     let rows = store::jobs(&mut tx, &valid.requests).await?;
@@ -41,10 +71,7 @@ pub async fn create(
         .map(|id| name("requests", *id))
         .collect();
     if !missing.is_empty() {
-        return Err(Status::failed_precondition(format!(
-            "not triaged yet: {}",
-            missing.join(", ")
-        )));
+        return Err(Error::NotTriaged(missing));
     }
 
     // Which requests can be placed at all, and where.
@@ -96,14 +123,10 @@ pub async fn create(
     }
 
     // Free places per group: roster capacity less what PostgreSQL counts as taken.
-    let loads: HashMap<Uuid, i32> = store::loads(&mut tx)
-        .await
-        .map_err(internal)?
-        .into_iter()
-        .collect();
+    let loads: HashMap<Uuid, i32> = store::loads(&mut tx).await?.into_iter().collect();
     let ids: Vec<Uuid> = groups
         .iter()
-        .map(|g| parse_name("groups", g, "group").map_err(|v| Status::internal(v.description)))
+        .map(|g| parse_name("groups", g, "group").map_err(|v| Error::Placing(v.into())))
         .collect::<Result<_, _>>()?;
     let capacity: Vec<u32> = groups
         .iter()
@@ -141,10 +164,7 @@ pub async fn create(
             let group_id = ids[g];
             let placed = valid.validate_only || {
                 let cap = matcher.index().capacity(&groups[g]).unwrap_or(0) as i32;
-                store::take_capacity(&mut tx, group_id, cap)
-                    .await
-                    .map_err(internal)?
-                    == store::Take::Taken
+                store::take_capacity(&mut tx, group_id, cap).await? == store::Take::Taken
                     && matcher
                         .offer(
                             &mut tx,
@@ -159,7 +179,7 @@ pub async fn create(
                             }],
                         )
                         .await
-                        .map_err(crate::api::placing_failed)?
+                        .map_err(Error::Placing)?
                         .is_some()
             };
             if placed {
@@ -178,7 +198,7 @@ pub async fn create(
         created_at: now,
     };
     store::insert_campaign(&mut tx, &campaign, valid.key, valid.validate_only, &items).await?;
-    tx.commit().await.map_err(internal)?;
+    tx.commit().await?;
     tracing::info!(
         campaign = %campaign.id,
         requests = items.len(),
@@ -188,5 +208,9 @@ pub async fn create(
         greedy_served = greedy.served(),
         "campaign planned"
     );
-    Ok((convert::campaign(&campaign, &items), !valid.validate_only))
+    Ok(Planned {
+        campaign,
+        items,
+        offered: !valid.validate_only,
+    })
 }

@@ -12,13 +12,24 @@ use komek_runtime::events::{HandleError, Handler, Incoming, subject};
 use sqlx::PgConnection;
 
 use crate::index::GroupIndex;
-use crate::matcher::{Job, Matcher};
+use crate::matcher::Matcher;
+use crate::model::Job;
 use crate::{jobs, store};
 
 /// Every store failure in a handler is the database's: worth a redelivery.
 impl From<store::Error> for HandleError {
     fn from(err: store::Error) -> Self {
         HandleError::Retry(err.into())
+    }
+}
+
+/// A move the lifecycle refuses will be refused again: no redelivery.
+impl From<jobs::Error> for HandleError {
+    fn from(err: jobs::Error) -> Self {
+        match err {
+            jobs::Error::Store(e) => e.into(),
+            refused => HandleError::Reject(refused.to_string()),
+        }
     }
 }
 

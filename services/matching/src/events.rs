@@ -9,7 +9,7 @@ use komek_proto::types::v1 as pb;
 use komek_runtime::boundary::{name, timestamp};
 use uuid::Uuid;
 
-use crate::matcher::Job;
+use crate::model::Job;
 use crate::store::AssignmentRow;
 
 /// An assignment that moved from `previous` to its current status.

@@ -11,6 +11,42 @@ use crate::events;
 use crate::index::GroupIndex;
 use crate::store::{self, AssignmentRow, Report};
 
+/// Why a job could not change.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("a job that is {} cannot become {}", word(*.from), word(Some(*.to)))]
+    CannotBecome {
+        from: Option<AssignmentStatus>,
+        to: AssignmentStatus,
+    },
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
+
+/// A status as people read it: `en route`, `on site`.
+pub fn word(status: Option<AssignmentStatus>) -> String {
+    status.map_or("unknown".into(), |s| {
+        format!("{s:?}")
+            .chars()
+            .flat_map(|c| {
+                let space = c.is_uppercase().then_some(' ');
+                space.into_iter().chain(c.to_lowercase())
+            })
+            .collect::<String>()
+            .trim_start()
+            .to_string()
+    })
+}
+
+/// Whether `from` may become `to` under the assignment lifecycle.
+pub fn check(from: &AssignmentRow, to: AssignmentStatus) -> Result<(), Error> {
+    let current = AssignmentStatus::from_stored(from.status);
+    if !current.is_some_and(|c| c.can_become(to)) {
+        return Err(Error::CannotBecome { from: current, to });
+    }
+    Ok(())
+}
+
 /// A change of status and why.
 #[derive(Debug, Clone, Copy)]
 pub struct Step<'a> {
@@ -30,7 +66,7 @@ impl<'a> Step<'a> {
     }
 }
 
-/// Moves `from` (locked by the caller, who checked the move is allowed) to `step.to`:
+/// Moves `from` (locked by the caller) to `step.to`, if the lifecycle allows it:
 /// - writes the status, the reason and the group's report;
 /// - gives the group's place back at once when the job ended unserved (declined, expired,
 ///   withdrawn, aborted);
@@ -42,13 +78,8 @@ pub async fn transition(
     index: &GroupIndex,
     from: &AssignmentRow,
     step: Step<'_>,
-) -> store::Result<AssignmentRow> {
-    debug_assert!(
-        AssignmentStatus::from_stored(from.status).is_some_and(|s| s.can_become(step.to)),
-        "{} cannot become {:?}",
-        from.status,
-        step.to
-    );
+) -> Result<AssignmentRow, Error> {
+    check(from, step.to)?;
     let updated = store::set_status(tx, from.id, step.to, step.reason, step.report).await?;
     if step.to.releases_at_once() {
         store::release(tx, from.group_id).await?;
@@ -64,6 +95,19 @@ pub async fn transition(
         subject::ASSIGNMENT_CHANGED,
         &events::changed(&updated, from.status),
     )
-    .await?;
+    .await
+    .map_err(store::Error::from)?;
     Ok(updated)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_read_as_words() {
+        assert_eq!(word(Some(AssignmentStatus::EnRoute)), "en route");
+        assert_eq!(word(Some(AssignmentStatus::Offered)), "offered");
+        assert_eq!(word(None), "unknown");
+    }
 }

@@ -10,7 +10,8 @@ use komek_runtime::events::{Bus, HandleError};
 use sqlx::{PgConnection, PgPool};
 
 use crate::jobs;
-use crate::matcher::{Job, Matcher};
+use crate::matcher::Matcher;
+use crate::model::Job;
 use crate::store::{self, AssignmentRow};
 
 /// Ends an offer or job unserved (declined, expired, aborted), and offers the request to the

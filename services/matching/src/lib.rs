@@ -15,6 +15,7 @@ mod index;
 mod jobs;
 mod ladder;
 mod matcher;
+mod model;
 mod store;
 mod validate;
 

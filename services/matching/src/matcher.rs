@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use komek_core::matching::{self, Need};
-use komek_core::{AssignmentStatus, GeoPoint, IneligibleReason, Priority, Skill};
+use komek_core::{AssignmentStatus, IneligibleReason, Priority};
 use komek_proto::events::v1 as ev;
-use komek_proto::types::v1 as pb;
-use komek_runtime::boundary::{name, parse_name, place};
+use komek_runtime::boundary::{name, parse_name};
 use komek_runtime::events::{Bus, HandleError, enqueue, subject};
 use komek_runtime::follow;
 use prost::Message;
@@ -18,6 +17,7 @@ use uuid::Uuid;
 use crate::config::OfferTtl;
 use crate::events::{self, OfferedTo};
 use crate::index::GroupIndex;
+use crate::model::Job;
 use crate::store::{self, AssignmentRow};
 
 /// How long a decision waits for the roster index to catch up with the roster stream.
@@ -55,97 +55,6 @@ impl Matcher {
             ttl,
             max_attempts,
             max_location_age,
-        }
-    }
-}
-
-/// One request to place: from `request.triaged`, or from the last offer of a request whose
-/// offer was declined or expired.
-#[derive(Debug, Clone)]
-pub struct Job {
-    pub request_id: Uuid,
-    pub reference_code: String,
-    pub category: i32,
-    pub priority: i32,
-    pub required_skills: Vec<i32>,
-    pub location: pb::Location,
-    /// Tonnes to carry, for vehicle payload checks.
-    pub cargo_tonnes: f64,
-}
-
-impl Job {
-    pub fn from_triaged(t: &ev::RequestTriaged, request_id: Uuid) -> Self {
-        Self {
-            request_id,
-            reference_code: t.reference_code.clone(),
-            category: t.category,
-            priority: t.priority,
-            required_skills: t.required_skills.clone(),
-            location: t.location.clone().unwrap_or_default(),
-            cargo_tonnes: t.cargo_tonnes,
-        }
-    }
-
-    /// As kept in the `jobs` table.
-    pub fn to_row(&self) -> store::JobRow {
-        let point = self.location.point;
-        store::JobRow {
-            request_id: self.request_id,
-            reference_code: self.reference_code.clone(),
-            category: self.category as i16,
-            priority: self.priority as i16,
-            required_skills: self.required_skills.iter().map(|s| *s as i16).collect(),
-            lat: point.map(|p| p.latitude),
-            lon: point.map(|p| p.longitude),
-            settlement: self.location.settlement.clone(),
-            district: self.location.district.clone(),
-            region: self.location.region.clone(),
-            cargo_tonnes: self.cargo_tonnes,
-        }
-    }
-
-    pub fn from_row(j: &store::JobRow) -> Self {
-        Self {
-            request_id: j.request_id,
-            reference_code: j.reference_code.clone(),
-            category: j.category.into(),
-            priority: j.priority.into(),
-            required_skills: j.required_skills.iter().map(|s| i32::from(*s)).collect(),
-            location: place(j.lat, j.lon, &j.settlement, &j.district, &j.region),
-            cargo_tonnes: j.cargo_tonnes,
-        }
-    }
-
-    /// Where the job is, when it has valid coordinates.
-    pub fn point(&self) -> Option<GeoPoint> {
-        let p = self.location.point?;
-        GeoPoint::new(p.latitude, p.longitude).ok()
-    }
-
-    /// The skills it needs that this build knows.
-    pub fn skills(&self) -> Vec<Skill> {
-        self.required_skills
-            .iter()
-            .filter_map(|s| Skill::from_code(*s))
-            .collect()
-    }
-
-    /// The job again, as it was last offered.
-    pub fn from_offer(a: &AssignmentRow) -> Self {
-        Self {
-            request_id: a.request_id,
-            reference_code: a.reference_code.clone(),
-            category: a.category.into(),
-            priority: a.priority.into(),
-            required_skills: a.required_skills.iter().map(|s| i32::from(*s)).collect(),
-            location: place(
-                Some(a.lat),
-                Some(a.lon),
-                &a.settlement,
-                &a.district,
-                &a.region,
-            ),
-            cargo_tonnes: a.cargo_tonnes,
         }
     }
 }

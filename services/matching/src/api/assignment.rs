@@ -133,7 +133,7 @@ impl Assignments {
             };
             return Err(Status::failed_precondition(format!(
                 "the offer is no longer open: it is {}{reason}",
-                status_word(status)
+                jobs::word(status)
             )));
         }
         if row.expire_at <= chrono::Utc::now() {
@@ -141,10 +141,6 @@ impl Assignments {
         }
         Ok(Ok(row))
     }
-}
-
-fn status_word(status: Option<AssignmentStatus>) -> String {
-    status.map_or("unknown".into(), |s| format!("{s:?}").to_lowercase())
 }
 
 /// The volunteer a call acts as: the signed-in one. A `volunteer` field, when given, must name
@@ -319,14 +315,9 @@ impl api::assignment_service_server::AssignmentService for Assignments {
                 "etag does not match; the assignment changed meanwhile",
             ));
         }
-        let current = AssignmentStatus::from_stored(row.status);
-        if !current.is_some_and(|c| c.can_become(next)) {
-            return Err(Status::failed_precondition(format!(
-                "a job that is {} cannot become {}",
-                status_word(current),
-                status_word(Some(next))
-            )));
-        }
+        // Checked here as well as in the transition: an abort goes through the ladder, which
+        // reports failures as a consumer would.
+        jobs::check(&row, next)?;
         let updated = if next == AssignmentStatus::Aborted {
             // The job goes back to the ladder: the next group is offered in this transaction.
             ladder::close_and_move_on(&mut tx, &self.matcher, &row, next, &progress.reason)

@@ -22,7 +22,8 @@ use uuid::Uuid;
 use super::{placing_failed, refusal};
 use crate::config::Overdue;
 use crate::jobs::{self, Step};
-use crate::matcher::{Job, Matcher};
+use crate::matcher::Matcher;
+use crate::model::Job;
 use crate::store::{self, AssignmentRow, NewAudit, QueueFilter};
 use crate::validate::{self, Move};
 use crate::{campaign, convert};
@@ -284,7 +285,7 @@ impl api::dispatch_service_server::DispatchService for Dispatch {
                     if !status.is_some_and(|s| s.is_active()) {
                         return Err(Status::failed_precondition(format!(
                             "the assignment is {} and holds nothing to withdraw",
-                            status.map_or("unknown".into(), |s| format!("{s:?}").to_lowercase())
+                            jobs::word(status)
                         )));
                     }
                     let note = format!("withdrawn by {actor}: {reason}");
@@ -346,11 +347,14 @@ impl api::dispatch_service_server::DispatchService for Dispatch {
         request: Request<api::CreateCampaignRequest>,
     ) -> Result<Response<api::Campaign>, Status> {
         let asked = validate::campaign(request.get_ref())?;
-        let (campaign, offered) = campaign::create(&self.pool, &self.matcher, &asked).await?;
-        if offered {
+        let planned = campaign::create(&self.pool, &self.matcher, &asked).await?;
+        if planned.offered {
             self.bus.wake_outbox();
         }
-        Ok(Response::new(campaign))
+        Ok(Response::new(convert::campaign(
+            &planned.campaign,
+            &planned.items,
+        )))
     }
 
     async fn get_campaign(

@@ -13,6 +13,7 @@ use tonic::Status;
 
 use crate::matcher::ManualRefusal;
 use crate::store;
+use crate::{campaign, jobs};
 
 impl From<store::Error> for Status {
     fn from(err: store::Error) -> Self {
@@ -22,8 +23,27 @@ impl From<store::Error> for Status {
     }
 }
 
+impl From<jobs::Error> for Status {
+    fn from(err: jobs::Error) -> Self {
+        match err {
+            jobs::Error::CannotBecome { .. } => Status::failed_precondition(err.to_string()),
+            jobs::Error::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<campaign::Error> for Status {
+    fn from(err: campaign::Error) -> Self {
+        match err {
+            campaign::Error::NotTriaged(_) => Status::failed_precondition(err.to_string()),
+            campaign::Error::Placing(e) => placing_failed(e),
+            campaign::Error::Store(e) => e.into(),
+        }
+    }
+}
+
 /// A job could not be placed in a call's transaction.
-pub(crate) fn placing_failed(err: HandleError) -> Status {
+fn placing_failed(err: HandleError) -> Status {
     match err {
         // The roster index lags the stream: worth a retry in a moment.
         HandleError::Retry(e) => Status::unavailable(format!("try again: {e}")),
