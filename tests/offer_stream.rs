@@ -140,3 +140,79 @@ async fn a_resumed_stream_delivers_what_was_missed_exactly_once() {
 
     system.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_quiet_stream_hears_its_keepalives_while_other_groups_are_busy() {
+    use komek_proto::events::v1 as ev;
+    use komek_runtime::events::{Bus, subject};
+    use prost::Message;
+
+    let system = System::start().await;
+    let mut roster_client = system.roster_client().await;
+    let issyk = find("Issyk", "Almaty Region");
+    let org = create_organization(
+        &mut roster_client,
+        "Issyk volunteers",
+        roster::OrganizationKind::Ngo,
+        &[],
+    )
+    .await;
+    let group = create_group(
+        &mut roster_client,
+        &org.name,
+        "Issyk aid at home",
+        issyk,
+        &[pb::Skill::SocialCare],
+        pb::Availability::Available,
+        &Uuid::new_v4().to_string(),
+    )
+    .await;
+    let volunteer = create_volunteer(&mut roster_client, "Айгүл", vec![group.name.clone()]).await;
+    system.wait_roster_published(2).await;
+    let mut app = system.volunteer_app(&volunteer.name).await;
+    let mut feed = app
+        .stream_offers(matching::StreamOffersRequest {
+            volunteer: volunteer.name.clone(),
+            cursor: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+
+    // Other groups' assignments change every 200 ms, ten times faster than this stream's
+    // keepalive interval (2 s in test systems).
+    let bus = Bus::connect(&system.nats.url(), "busy").await.unwrap();
+    let busy = tokio::spawn(async move {
+        for _ in 0..40 {
+            let other = ev::AssignmentChanged {
+                assignment: format!("assignments/{}", Uuid::now_v7()),
+                request: format!("requests/{}", Uuid::now_v7()),
+                group: format!("groups/{}", Uuid::now_v7()),
+                status: pb::AssignmentStatus::Expired as i32,
+                ..Default::default()
+            };
+            let ack = bus
+                .jetstream
+                .publish(subject::ASSIGNMENT_CHANGED, other.encode_to_vec().into())
+                .await
+                .unwrap();
+            ack.await.unwrap();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+
+    let mut keepalives = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(7);
+    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, feed.next()).await {
+        let event = event.unwrap();
+        assert_eq!(
+            event.kind,
+            matching::OfferEventKind::Keepalive as i32,
+            "{event:?}"
+        );
+        keepalives += 1;
+    }
+    assert!(keepalives >= 2, "{keepalives} keepalives in 7 s");
+    busy.await.unwrap();
+    system.stop().await;
+}

@@ -13,6 +13,7 @@ pub mod matching;
 pub mod nearest;
 pub mod reference;
 pub mod schedule;
+pub mod standing;
 pub mod text;
 pub mod triage;
 

@@ -1,10 +1,13 @@
 //! Keeps each request's status current from triage and matching events.
 //!
 //! Events of the two streams can arrive in either order (an offer may be applied before the
-//! triage verdict), so every update is guarded by the request lifecycle: a move the state
-//! machine refuses is skipped, never forced.
+//! triage verdict that led to it, an escalation before the decline it followed), so no event is
+//! applied as a transition. Each adds what it says to the request's facts
+//! (`komek_core::standing`), and the status is derived from the facts: the same whatever order
+//! they were heard in.
 
 use chrono::{DateTime, Utc};
+use komek_core::standing::{AssignmentFact, Heard};
 use komek_core::{AssignmentStatus, RequestStatus};
 use komek_proto::events::v1 as ev;
 use komek_runtime::boundary::{from_timestamp, parse_name};
@@ -12,6 +15,7 @@ use komek_runtime::events::{HandleError, Handler, Incoming, subject};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::model::RequestRow;
 use crate::store::{self, AssignmentUpdate};
 
 pub struct StatusKeeper;
@@ -22,8 +26,8 @@ impl Handler for StatusKeeper {
             subject::REQUEST_TRIAGED => triaged(tx, m.decode()?).await,
             subject::REQUEST_ESCALATED => {
                 let e: ev::RequestEscalated = m.decode()?;
-                let id = request_id(&e.request)?;
-                advance(tx, id, RequestStatus::Escalated, "no eligible group").await
+                let heard = Heard::Escalated(time(e.escalate_time.as_ref()));
+                hear(tx, request_id(&e.request)?, heard, "no eligible group").await
             }
             subject::REQUEST_MERGED => merged(tx, m.decode()?).await,
             subject::ASSIGNMENT_OFFERED => offered(tx, m.decode()?).await,
@@ -43,6 +47,47 @@ fn time(t: Option<&prost_types::Timestamp>) -> DateTime<Utc> {
         .unwrap_or_else(Utc::now)
 }
 
+/// The request, locked for this transaction; None for a request this database never had.
+async fn lock(tx: &mut PgConnection, id: Uuid) -> Result<Option<RequestRow>, HandleError> {
+    let row = store::lock(tx, id).await?;
+    if row.is_none() {
+        // Events for a request this database never had: nothing to keep current.
+        tracing::warn!(request = %id, "event for unknown request");
+    }
+    Ok(row)
+}
+
+/// Adds what was heard to the request's facts and moves its status to what they say now.
+async fn hear(
+    tx: &mut PgConnection,
+    id: Uuid,
+    heard: Heard,
+    reason: &str,
+) -> Result<(), HandleError> {
+    let Some(row) = lock(tx, id).await? else {
+        return Ok(());
+    };
+    settle(tx, &row, heard, reason).await
+}
+
+async fn settle(
+    tx: &mut PgConnection,
+    row: &RequestRow,
+    heard: Heard,
+    reason: &str,
+) -> Result<(), HandleError> {
+    let mut facts = row.facts();
+    facts.hear(heard);
+    if facts != row.facts() {
+        store::set_facts(tx, row.id, &facts).await?;
+    }
+    let next = facts.status();
+    if next != row.status() {
+        store::set_status(tx, row, next, reason).await?;
+    }
+    Ok(())
+}
+
 async fn triaged(tx: &mut PgConnection, e: ev::RequestTriaged) -> Result<(), HandleError> {
     let id = request_id(&e.request)?;
     let duplicate = (!e.possible_duplicate_of.is_empty())
@@ -58,62 +103,40 @@ async fn triaged(tx: &mut PgConnection, e: ev::RequestTriaged) -> Result<(), Han
         duplicate,
     )
     .await?;
-    // A re-triage (a dispatcher's override) of a request already being dispatched changes what
-    // it needs, not where it stands; an escalated one goes back to the matcher.
-    let current = store::lock(tx, id).await?.map(|row| row.status());
-    if matches!(current, Some(RequestStatus::New | RequestStatus::Escalated)) {
-        advance(tx, id, RequestStatus::Triaged, "triaged").await?;
-    }
-    Ok(())
+    hear(
+        tx,
+        id,
+        Heard::Triaged(time(e.decide_time.as_ref())),
+        "triaged",
+    )
+    .await
 }
 
-/// A dispatcher merged this request into another: it is closed as MERGED, unless it already
-/// finished (a resolved request keeps its outcome).
+/// A dispatcher merged this request into another: it is closed as MERGED, unless it was
+/// already finished (a resolved request keeps its outcome).
 async fn merged(tx: &mut PgConnection, e: ev::RequestMerged) -> Result<(), HandleError> {
     let id = request_id(&e.request)?;
     let into = request_id(&e.merged_into)?;
-    let Some(row) = store::lock(tx, id).await? else {
-        tracing::warn!(request = %id, "merge of unknown request");
+    let Some(row) = lock(tx, id).await? else {
         return Ok(());
     };
-    if row.status().can_become(RequestStatus::Merged) {
+    let heard = Heard::Closed(RequestStatus::Merged, time(e.merge_time.as_ref()));
+    let mut facts = row.facts();
+    facts.hear(heard);
+    if facts.status() == RequestStatus::Merged {
         store::set_merged_into(tx, id, into).await?;
-        let reason = format!("merged into {}", e.merged_into);
-        advance(tx, id, RequestStatus::Merged, &reason).await?;
     }
-    Ok(())
-}
-
-/// Moves a request to `next` when its lifecycle allows it from where it is now.
-async fn advance(
-    tx: &mut PgConnection,
-    id: Uuid,
-    next: RequestStatus,
-    reason: &str,
-) -> Result<(), HandleError> {
-    let Some(row) = store::lock(tx, id).await? else {
-        // Events for a request this database never had: nothing to keep current.
-        tracing::warn!(request = %id, "event for unknown request");
-        return Ok(());
-    };
-    let current = row.status();
-    if current != next && current.can_become(next) {
-        store::set_status(tx, &row, next, reason).await?;
-    }
-    Ok(())
+    let reason = format!("merged into {}", e.merged_into);
+    settle(tx, &row, heard, &reason).await
 }
 
 async fn offered(tx: &mut PgConnection, e: ev::AssignmentOffered) -> Result<(), HandleError> {
     let id = request_id(&e.request)?;
     let assignment_id = parse_name("assignments", &e.assignment, "assignment")?;
-    let Some(row) = store::lock(tx, id).await? else {
+    let Some(row) = lock(tx, id).await? else {
         return Ok(());
     };
     let at = time(e.offer_time.as_ref());
-    // A change of an older assignment arriving late must not hide the newer offer.
-    if row.assignment_updated_at.is_some_and(|prev| prev > at) {
-        return Ok(());
-    }
     let update = AssignmentUpdate {
         assignment_id,
         group: &e.group,
@@ -127,8 +150,7 @@ async fn offered(tx: &mut PgConnection, e: ev::AssignmentOffered) -> Result<(), 
         at,
         organization: parse_name("organizations", &e.organization, "organization").ok(),
     };
-    store::set_assignment(tx, id, &update).await?;
-    advance(tx, id, RequestStatus::Dispatching, "offered").await
+    assignment(tx, &row, &update, AssignmentStatus::Offered, "offered").await
 }
 
 async fn changed(tx: &mut PgConnection, e: ev::AssignmentChanged) -> Result<(), HandleError> {
@@ -140,16 +162,11 @@ async fn changed(tx: &mut PgConnection, e: ev::AssignmentChanged) -> Result<(), 
             e.status
         )));
     };
-    let Some(row) = store::lock(tx, id).await? else {
+    let Some(row) = lock(tx, id).await? else {
         return Ok(());
     };
-    let at = time(e.change_time.as_ref());
-    if row
-        .assignment_id
-        .is_some_and(|current| current != assignment_id)
-        && row.assignment_updated_at.is_some_and(|prev| prev > at)
-    {
-        return Ok(());
+    if status == AssignmentStatus::Completed {
+        store::set_outcome(tx, id, e.outcome as i16).await?;
     }
     let update = AssignmentUpdate {
         assignment_id,
@@ -158,31 +175,43 @@ async fn changed(tx: &mut PgConnection, e: ev::AssignmentChanged) -> Result<(), 
         status: status.code() as i16,
         distance_m: None,
         expire_at: None,
-        at,
+        at: time(e.change_time.as_ref()),
         organization: None,
     };
-    store::set_assignment(tx, id, &update).await?;
-    let next = match status {
-        AssignmentStatus::Offered => RequestStatus::Dispatching,
-        AssignmentStatus::Accepted => RequestStatus::Assigned,
-        AssignmentStatus::EnRoute | AssignmentStatus::OnSite => RequestStatus::InProgress,
-        AssignmentStatus::Completed => {
-            store::set_outcome(tx, id, e.outcome as i16).await?;
-            RequestStatus::Resolved
-        }
-        AssignmentStatus::Declined
-        | AssignmentStatus::Expired
-        | AssignmentStatus::Withdrawn
-        | AssignmentStatus::Aborted => {
-            // The matcher offers the next group or escalates in the same transaction, and an
-            // escalation travels on the other stream: it may be here first and must stay.
-            if row.status() == RequestStatus::Escalated {
-                return Ok(());
-            }
-            RequestStatus::Dispatching
-        }
-    };
-    advance(tx, id, next, &e.reason).await
+    assignment(tx, &row, &update, status, &e.reason).await
+}
+
+/// Keeps an assignment's change when it is the latest heard of (a change of an older
+/// assignment arriving late must not hide the newer offer), then settles the status.
+async fn assignment(
+    tx: &mut PgConnection,
+    row: &RequestRow,
+    update: &AssignmentUpdate<'_>,
+    status: AssignmentStatus,
+    reason: &str,
+) -> Result<(), HandleError> {
+    let heard = Heard::Assignment(AssignmentFact {
+        id: update.assignment_id.as_u128(),
+        status,
+        at: update.at,
+    });
+    let mut facts = row.facts();
+    facts.hear(heard);
+    let latest = facts
+        .assignment
+        .is_some_and(|a| a.id == update.assignment_id.as_u128());
+    if latest && facts.assignment != row.facts().assignment {
+        store::set_assignment(tx, row.id, update).await?;
+    } else if update.organization.is_some() {
+        // An older offer still widens the partner scope: its group's organisation was offered
+        // the request.
+        store::set_assignment_scope(tx, row.id, update.organization).await?;
+    }
+    let next = facts.status();
+    if next != row.status() {
+        store::set_status(tx, row, next, reason).await?;
+    }
+    Ok(())
 }
 
 /// A store failure in a handler is the database's (the others come from API calls): worth a

@@ -1,7 +1,10 @@
 //! A request as intake validated it, and as it is stored.
 
 use chrono::{DateTime, Utc};
-use komek_core::{Category, Channel, GeoPoint, Language, Priority, RequestStatus};
+use komek_core::standing::{AssignmentFact, Facts};
+use komek_core::{
+    AssignmentStatus, Category, Channel, GeoPoint, Language, Priority, RequestStatus,
+};
 use uuid::Uuid;
 
 /// A validated CreateRequest.
@@ -82,12 +85,39 @@ pub struct RequestRow {
     pub merged_into: Option<Uuid>,
     /// Organisations whose groups were offered the request (partner scope).
     pub organizations: Vec<Uuid>,
+    pub triaged_at: Option<DateTime<Utc>>,
+    pub escalated_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
 }
 
 impl RequestRow {
     /// The stored status; a code this build does not know reads as new.
     pub fn status(&self) -> RequestStatus {
         RequestStatus::from_code(self.status.into()).unwrap_or(RequestStatus::New)
+    }
+
+    /// What has been heard about the request, as stored.
+    pub fn facts(&self) -> Facts {
+        let assignment = match (self.assignment_id, self.assignment_updated_at) {
+            (Some(id), Some(at)) => {
+                AssignmentStatus::from_stored(self.assignment_status).map(|status| AssignmentFact {
+                    id: id.as_u128(),
+                    status,
+                    at,
+                })
+            }
+            _ => None,
+        };
+        let closed = self
+            .closed_at
+            .map(|at| (self.status(), at))
+            .filter(|(s, _)| matches!(s, RequestStatus::Cancelled | RequestStatus::Merged));
+        Facts {
+            triaged_at: self.triaged_at,
+            escalated_at: self.escalated_at,
+            assignment,
+            closed,
+        }
     }
 }
 

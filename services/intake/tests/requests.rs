@@ -809,3 +809,115 @@ async fn coordinates_outside_the_service_area_are_refused() {
     client.create_request(valid()).await.unwrap();
     intake.stop().await;
 }
+
+/// Publishes an event as its owner's outbox relay would.
+async fn publish(bus: &komek_runtime::events::Bus, subject: &str, event: impl Message) {
+    bus.jetstream
+        .publish(subject.to_string(), event.encode_to_vec().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+}
+
+/// Reads the request until `done` holds, for at most 20 s.
+async fn read_until(
+    client: &mut Client,
+    name: &str,
+    done: impl Fn(&api::Request) -> bool,
+) -> api::Request {
+    let mut last = None;
+    for _ in 0..400 {
+        let get = api::GetRequestRequest { name: name.into() };
+        let request = client.get_request(get).await.unwrap().into_inner();
+        if done(&request) {
+            return request;
+        }
+        last = Some(request);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("never got there; last read: {last:?}");
+}
+
+#[tokio::test]
+async fn status_follows_the_events_whatever_order_they_arrive_in() {
+    use komek_proto::events::v1 as ev;
+    use komek_runtime::boundary::timestamp;
+    use komek_runtime::events::subject;
+
+    let intake = Intake::start().await;
+    let mut client = intake.client().await;
+    let bus = komek_runtime::events::Bus::connect(&intake._nats.url(), "test")
+        .await
+        .unwrap();
+    let request = client
+        .create_request(valid())
+        .await
+        .unwrap()
+        .into_inner()
+        .name;
+    let assignment = format!("assignments/{}", Uuid::now_v7());
+    let group = format!("groups/{}", Uuid::now_v7());
+    let at = |secs: i64| {
+        Some(timestamp(
+            chrono::Utc::now() + chrono::Duration::seconds(secs),
+        ))
+    };
+    let changed = |status: pb::AssignmentStatus, previous: pb::AssignmentStatus, secs| {
+        ev::AssignmentChanged {
+            assignment: assignment.clone(),
+            request: request.clone(),
+            group: group.clone(),
+            status: status as i32,
+            previous_status: previous as i32,
+            outcome: pb::Outcome::Helped as i32,
+            change_time: at(secs),
+            ..Default::default()
+        }
+    };
+
+    // Matching's offer is applied before triage's verdict that led to it: the two travel on
+    // different streams, read by different consumers.
+    let offered = ev::AssignmentOffered {
+        assignment: assignment.clone(),
+        request: request.clone(),
+        group: group.clone(),
+        group_display_name: "Talgar rescue team".into(),
+        offer_time: at(2),
+        expire_time: at(600),
+        ..Default::default()
+    };
+    publish(&bus, subject::ASSIGNMENT_OFFERED, offered).await;
+    let seen = read_until(&mut client, &request, |r| r.assignment.is_some()).await;
+    assert_eq!(seen.status, pb::RequestStatus::Dispatching as i32);
+
+    let triaged = ev::RequestTriaged {
+        request: request.clone(),
+        category: pb::Category::VeteranAid as i32,
+        priority: pb::Priority::Normal as i32,
+        decide_time: at(1),
+        ..Default::default()
+    };
+    publish(&bus, subject::REQUEST_TRIAGED, triaged).await;
+    read_until(&mut client, &request, |r| r.triage.is_some()).await;
+
+    use pb::AssignmentStatus as A;
+    for (status, previous, secs) in [
+        (A::Accepted, A::Offered, 3),
+        (A::EnRoute, A::Accepted, 4),
+        (A::Completed, A::EnRoute, 5),
+    ] {
+        publish(
+            &bus,
+            subject::ASSIGNMENT_CHANGED,
+            changed(status, previous, secs),
+        )
+        .await;
+    }
+    let done = read_until(&mut client, &request, |r| {
+        r.status == pb::RequestStatus::Resolved as i32
+    })
+    .await;
+    assert_eq!(done.outcome, pb::Outcome::Helped as i32);
+    intake.stop().await;
+}

@@ -68,6 +68,9 @@ pub async fn pump(offers: Offers, feed: Feed<api::OfferEvent>) {
     } = offers;
     let mut sent: HashSet<String> = HashSet::new();
     let mut cursor = start;
+    // When this stream is next due a keepalive: only what it sends moves it, not the other
+    // groups' events it skips, so a quiet stream on a busy system still hears on time.
+    let mut due = tokio::time::Instant::now() + keepalive;
     for row in &open {
         sent.insert(name("assignments", row.id));
         let pending = event(
@@ -82,12 +85,13 @@ pub async fn pump(offers: Offers, feed: Feed<api::OfferEvent>) {
     loop {
         let message = tokio::select! {
             m = live.next() => m,
-            _ = tokio::time::sleep(keepalive) => {
+            _ = tokio::time::sleep_until(due) => {
                 // Keepalives carry the cursor too: events skipped for this volunteer still
                 // move it, so a resume does not re-read them.
                 if !feed.send(event(api::OfferEventKind::Keepalive, None, cursor)).await {
                     return;
                 }
+                due = tokio::time::Instant::now() + keepalive;
                 continue;
             }
         };
@@ -116,6 +120,7 @@ pub async fn pump(offers: Offers, feed: Feed<api::OfferEvent>) {
         if !feed.send(event(out.0, out.1, cursor)).await {
             return;
         }
+        due = tokio::time::Instant::now() + keepalive;
     }
 }
 

@@ -169,7 +169,8 @@ pub async fn cancel(
     }
     let updated = set_status_by(&mut tx, &row, RequestStatus::Cancelled, reason, actor).await?;
     let updated: RequestRow = sqlx::query_as(
-        "UPDATE requests SET cancel_reason = $2, cancelled_by = $3 WHERE id = $1 RETURNING *",
+        "UPDATE requests SET cancel_reason = $2, cancelled_by = $3, closed_at = now() \
+         WHERE id = $1 RETURNING *",
     )
     .bind(updated.id)
     .bind(reason)

@@ -1,6 +1,7 @@
 //! A request's status and what intake learns from triage and matching: each change in the
 //! consumer's transaction, with its `request.status_changed` event.
 
+use komek_core::standing::Facts;
 use komek_core::{AssignmentStatus, RequestStatus};
 use komek_runtime::events::{enqueue, subject};
 use sqlx::PgConnection;
@@ -19,8 +20,7 @@ pub async fn lock(tx: &mut PgConnection, id: Uuid) -> Result<Option<RequestRow>>
         .map_err(Into::into)
 }
 
-/// Moves the request to `next` and enqueues `request.status_changed`. The caller checked that
-/// the move is allowed.
+/// Moves the request to `next` and enqueues `request.status_changed`.
 pub async fn set_status(
     tx: &mut PgConnection,
     row: &RequestRow,
@@ -31,7 +31,8 @@ pub async fn set_status(
 }
 
 /// [`set_status`] on behalf of `actor`, which the event names. The first acceptance and the
-/// resolution are timestamped for partners' statistics.
+/// resolution are timestamped for partners' statistics; a request heard of only once it was
+/// under way counts as accepted then.
 pub async fn set_status_by(
     tx: &mut PgConnection,
     row: &RequestRow,
@@ -41,13 +42,21 @@ pub async fn set_status_by(
 ) -> Result<RequestRow> {
     let updated: RequestRow = sqlx::query_as(
         "UPDATE requests SET status = $2, updated_at = now(), version = version + 1, \
-           assigned_at = CASE WHEN $2 = $3 THEN coalesce(assigned_at, now()) ELSE assigned_at END, \
+           assigned_at = CASE WHEN $2 = ANY ($3) THEN coalesce(assigned_at, now()) \
+             ELSE assigned_at END, \
            resolved_at = CASE WHEN $2 = $4 THEN now() ELSE resolved_at END \
          WHERE id = $1 RETURNING *",
     )
     .bind(row.id)
     .bind(next.code() as i16)
-    .bind(RequestStatus::Assigned.code() as i16)
+    .bind(
+        [
+            RequestStatus::Assigned,
+            RequestStatus::InProgress,
+            RequestStatus::Resolved,
+        ]
+        .map(|s| s.code() as i16),
+    )
     .bind(RequestStatus::Resolved.code() as i16)
     .fetch_one(&mut *tx)
     .await?;
@@ -55,6 +64,20 @@ pub async fn set_status_by(
     event.actor = actor.to_string();
     enqueue(tx, subject::REQUEST_STATUS_CHANGED, &event).await?;
     Ok(updated)
+}
+
+/// The facts heard about a request besides its assignment (kept by [`set_assignment`]).
+pub async fn set_facts(tx: &mut PgConnection, id: Uuid, facts: &Facts) -> Result<()> {
+    sqlx::query(
+        "UPDATE requests SET triaged_at = $2, escalated_at = $3, closed_at = $4 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(facts.triaged_at)
+    .bind(facts.escalated_at)
+    .bind(facts.closed.map(|(_, at)| at))
+    .execute(tx)
+    .await?;
+    Ok(())
 }
 
 /// Triage's verdict.
@@ -118,6 +141,23 @@ pub async fn set_assignment(
     .bind(a.at)
     .bind(a.organization)
     .bind(AssignmentStatus::Offered.code() as i16)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Adds an organisation whose group was offered the request to its partner scope.
+pub async fn set_assignment_scope(
+    tx: &mut PgConnection,
+    id: Uuid,
+    organization: Option<Uuid>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE requests SET organizations = array_append(organizations, $2) \
+         WHERE id = $1 AND $2::uuid IS NOT NULL AND NOT ($2 = ANY (organizations))",
+    )
+    .bind(id)
+    .bind(organization)
     .execute(tx)
     .await?;
     Ok(())
