@@ -15,6 +15,7 @@ use tonic_health::ServingStatus;
 
 use crate::auth::gate::{Gate, GateLayer};
 use crate::config::{Base, Tls, Upstream};
+use crate::deadline::DeadlineLayer;
 
 /// How a listener serves: reflection, TLS, the longest unary call, and the gate.
 pub struct Listening<'a> {
@@ -141,12 +142,11 @@ pub async fn serve(
         server = server.tls_config(tls)?;
     }
     server
-        // Applies to unary calls and to a stream's first response, not to a stream's life.
-        .timeout(listening.request_timeout)
         // Pings keep idle streams (offers, watches) open through mobile networks and NATs.
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
         .layer(GateLayer::new(listening.gate))
+        .layer(DeadlineLayer::new(listening.request_timeout))
         .add_routes(routes.routes())
         // Nagle's algorithm would hold back the tail of a multi-packet answer until the
         // client's delayed ACK (about 40 ms); tonic's own nodelay setting does not apply to

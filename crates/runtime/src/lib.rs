@@ -10,6 +10,7 @@ pub mod auth;
 pub mod boundary;
 pub mod config;
 pub mod db;
+pub mod deadline;
 pub mod events;
 pub mod follow;
 pub mod grpc;

@@ -566,12 +566,14 @@ async fn deadlines_stop_a_call_on_the_server() {
         volunteer: format!("volunteers/{}", Uuid::new_v4()),
     };
     let err = matching.reveal_caller(reveal()).await.unwrap_err();
-    assert_eq!(err.code(), Code::Cancelled, "{err:?}");
-    assert!(err.message().contains("Timeout expired"), "{err:?}");
+    assert_eq!(err.code(), Code::DeadlineExceeded, "{err:?}");
     // A client's shorter deadline ends it sooner, on the server as well as the client.
     let mut short = tonic::Request::new(reveal());
     short.set_timeout(Duration::from_millis(200));
     let err = matching.reveal_caller(short).await.unwrap_err();
+    // The server answers DEADLINE_EXCEEDED at the client's deadline too (the deadline layer's
+    // own test shows it); tonic's client enforces the same deadline and may report it first,
+    // as CANCELLED "Timeout expired".
     assert!(
         matches!(err.code(), Code::Cancelled | Code::DeadlineExceeded),
         "{err:?}"
