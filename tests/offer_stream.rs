@@ -216,3 +216,74 @@ async fn a_quiet_stream_hears_its_keepalives_while_other_groups_are_busy() {
     busy.await.unwrap();
     system.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn revoking_a_key_ends_the_streams_it_opened() {
+    use komek_proto::access::v1 as access;
+    use komek_tests::ADMIN_KEY;
+
+    let system = System::start().await;
+    let mut roster_client = system.roster_client().await;
+    let talgar = find("Talghar", "Almaty Region");
+    let org = create_organization(
+        &mut roster_client,
+        "Talgar volunteers",
+        roster::OrganizationKind::Ngo,
+        &[],
+    )
+    .await;
+    let group = create_group(
+        &mut roster_client,
+        &org.name,
+        "Talgar first aid",
+        talgar,
+        &[pb::Skill::FirstAid],
+        pb::Availability::Available,
+        &Uuid::new_v4().to_string(),
+    )
+    .await;
+    let volunteer = create_volunteer(&mut roster_client, "Ерлан", vec![group.name.clone()]).await;
+    system.wait_roster_published(2).await;
+    let mut app = system.volunteer_app(&volunteer.name).await;
+    let mut feed = app
+        .stream_offers(matching::StreamOffersRequest {
+            volunteer: volunteer.name.clone(),
+            cursor: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+
+    // The phone is lost: an admin revokes its key while the stream is open.
+    let mut admin = system.access_client(ADMIN_KEY).await;
+    let keys = admin
+        .list_api_keys(access::ListApiKeysRequest {
+            subject: volunteer.name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .api_keys;
+    admin
+        .revoke_api_key(access::RevokeApiKeyRequest {
+            name: keys[0].name.clone(),
+            reason: "phone lost".into(),
+        })
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let ended = loop {
+        match tokio::time::timeout_at(deadline, feed.next()).await {
+            Ok(Some(Ok(event))) if event.kind == matching::OfferEventKind::Keepalive as i32 => {
+                continue;
+            }
+            other => break other,
+        }
+    };
+    let Ok(Some(Err(status))) = ended else {
+        panic!("the stream should end at once with the revocation: {ended:?}");
+    };
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    system.stop().await;
+}

@@ -54,7 +54,7 @@ pub trait LastValue: Send + Sync + 'static {
 pub struct Progress(watch::Sender<u64>);
 
 impl Progress {
-    fn mark(&self, seq: u64) {
+    pub(crate) fn mark(&self, seq: u64) {
         self.0.send_if_modified(|s| {
             let newer = seq > *s;
             if newer {

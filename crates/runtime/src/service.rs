@@ -118,9 +118,10 @@ impl Background {
     }
 
     /// Starts server-stream pumps on this service's tracker, so draining waits for them; they
-    /// stop when `shutdown` (the serving token) is cancelled, so gRPC can drain.
-    pub fn pumps(&self, shutdown: CancellationToken) -> Pumps {
-        Pumps::new(self.tracker.clone(), shutdown)
+    /// stop when `shutdown` (the serving token) is cancelled, so gRPC can drain, and when the
+    /// key a stream was opened with lapses in the service's keyring.
+    pub fn pumps(&self, deps: &Deps, shutdown: CancellationToken) -> Pumps {
+        Pumps::new(self.tracker.clone(), shutdown, deps.keyring.clone())
     }
 
     /// Starts the outbox relay of this service.

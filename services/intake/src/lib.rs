@@ -80,7 +80,7 @@ pub async fn serve_with_partner(
             deps.bus.clone(),
             config.max_page_size,
             config.stats_time_zone.clone(),
-            background.pumps(shutdown.clone()),
+            background.pumps(&deps, shutdown.clone()),
         ))
         .max_decoding_message_size(config.base.max_message_bytes)
     };

@@ -98,7 +98,7 @@ pub async fn serve(
         index.clone(),
         matcher.clone(),
         Duration::from_secs(config.keepalive_secs.max(1)),
-        background.pumps(shutdown.clone()),
+        background.pumps(&deps, shutdown.clone()),
         contact::Callers::new(&config.intake, deps.credentials.clone())?,
     );
     let max = config.base.max_message_bytes;
@@ -114,7 +114,7 @@ pub async fn serve(
                 on_site_max_secs: config.on_site_max_secs,
             },
             config.max_page_size.max(1),
-            background.pumps(shutdown.clone()),
+            background.pumps(&deps, shutdown.clone()),
         ))
         .max_decoding_message_size(max),
     );

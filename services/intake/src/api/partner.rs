@@ -110,7 +110,8 @@ impl api::partner_service_server::PartnerService for Partner {
         &self,
         request: Request<api::WatchRequestRequest>,
     ) -> Result<Response<Self::WatchRequestStream>, Status> {
-        let scope = scope_of(&auth::principal(&request)?)?;
+        let principal = auth::principal(&request)?;
+        let scope = scope_of(&principal)?;
         let key = validate::watch_key(request.get_ref())?;
         let id = self.find(key, &scope).await?.id;
         let request_name = name("requests", id);
@@ -129,7 +130,7 @@ impl api::partner_service_server::PartnerService for Partner {
             .map_err(internal)?;
         let row = store::get(&self.pool, id).await?;
         let pool = self.pool.clone();
-        let stream = self.pumps.start(|feed| async move {
+        let stream = self.pumps.start(&principal, |feed| async move {
             let mut last = view(&row);
             if !feed.send(last.clone()).await {
                 return;

@@ -166,8 +166,8 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         &self,
         request: Request<api::StreamOffersRequest>,
     ) -> Result<Response<Self::StreamOffersStream>, Status> {
-        let volunteer =
-            acting_volunteer(&auth::principal(&request)?, &request.get_ref().volunteer)?;
+        let principal = auth::principal(&request)?;
+        let volunteer = acting_volunteer(&principal, &request.get_ref().volunteer)?;
         let resume = validate::cursor(&request.get_ref().cursor)?;
         // A volunteer added a moment ago may not be in the index yet: the roster publishes
         // through its outbox, a little after its RPC returned.
@@ -227,7 +227,8 @@ impl api::assignment_service_server::AssignmentService for Assignments {
             keepalive: self.keepalive,
         };
         Ok(Response::new(
-            self.pumps.start(|feed| feed::pump(offers, feed)),
+            self.pumps
+                .start(&principal, |feed| feed::pump(offers, feed)),
         ))
     }
 

@@ -186,6 +186,7 @@ impl api::dispatch_service_server::DispatchService for Dispatch {
         &self,
         request: Request<api::WatchRegionRequest>,
     ) -> Result<Response<Self::WatchRegionStream>, Status> {
+        let principal = auth::principal(&request)?;
         let region = validate::region(&request.get_ref().region)?;
         let mut events = self
             .bus
@@ -194,7 +195,7 @@ impl api::dispatch_service_server::DispatchService for Dispatch {
             .map_err(internal)?;
         let pool = self.pool.clone();
         let (en_route_within, on_site_within) = self.overdue.limits();
-        let stream = self.pumps.start(|feed| async move {
+        let stream = self.pumps.start(&principal, |feed| async move {
             while let Some(message) = events.next().await {
                 let Some(request) = request_of(&message.subject, &message.payload) else {
                     continue;
