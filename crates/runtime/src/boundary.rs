@@ -304,8 +304,47 @@ pub fn required_etag(value: &str, field: &str) -> Result<i64, FieldViolation> {
 
 // ---- free text ----
 
-/// What a free-text field may hold. Text is trimmed; control characters are refused (but for
-/// new lines and tabs in multi-line text), so names and reasons print as they were typed.
+/// Characters that format text without being seen: the bidirectional embeddings, overrides and
+/// isolates (U+202A–U+202E, U+2066–U+2069) that make a note read other than it is stored,
+/// zero-width spaces and joiners, word joiners and invisible operators, the byte order mark,
+/// soft hyphens, and the rest of Unicode's format category (Cf).
+const INVISIBLE: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{0600}', '\u{0605}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{06DD}', '\u{06DD}'),
+    ('\u{070F}', '\u{070F}'),
+    ('\u{0890}', '\u{0891}'),
+    ('\u{08E2}', '\u{08E2}'),
+    ('\u{180E}', '\u{180E}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{2028}', '\u{202E}'),
+    ('\u{2060}', '\u{206F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFF9}', '\u{FFFB}'),
+    ('\u{110BD}', '\u{110BD}'),
+    ('\u{110CD}', '\u{110CD}'),
+    ('\u{13430}', '\u{1343F}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0001}', '\u{E0001}'),
+    ('\u{E0020}', '\u{E007F}'),
+];
+
+/// Whether free text may hold `c`: nothing invisible or controlling (see [`INVISIBLE`]; line
+/// and paragraph separators U+2028/2029 are among them), no noncharacters, and of the control
+/// characters only new lines and tabs in multi-line text.
+pub fn allowed_in_text(c: char, multiline: bool) -> bool {
+    if c.is_control() {
+        return multiline && (c == '\n' || c == '\t');
+    }
+    let noncharacter = ('\u{FDD0}'..='\u{FDEF}').contains(&c) || (c as u32 & 0xFFFE) == 0xFFFE;
+    !noncharacter && !INVISIBLE.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c))
+}
+
+/// What a free-text field may hold. Text is trimmed, counted in characters, and held to one
+/// rule for its characters ([`allowed_in_text`]) in every field of every API, so names and
+/// notes print as they were typed.
 #[derive(Debug, Clone, Copy)]
 pub struct Text {
     max: usize,
@@ -340,23 +379,43 @@ impl Text {
         }
     }
 
-    /// The trimmed text, or the violation naming `field`.
+    /// The trimmed text, or the violation naming `field` and what is wrong with it.
     pub fn parse(&self, value: &str, field: &str) -> Result<String, FieldViolation> {
         let value = value.trim();
-        let allowed = |c: char| !c.is_control() || (self.multiline && (c == '\n' || c == '\t'));
-        let fits = value.chars().count() <= self.max && value.chars().all(allowed);
-        if fits && !(self.required && value.is_empty()) {
-            return Ok(value.to_string());
-        }
+        let count = value.chars().count();
         let max = self.max;
-        Err(FieldViolation::new(
-            field,
-            if self.required {
-                format!("required: 1 to {max} printable characters")
+        if self.required && value.is_empty() {
+            return Err(FieldViolation::new(
+                field,
+                format!("required: 1 to {max} characters"),
+            ));
+        }
+        if count > max {
+            return Err(FieldViolation::new(
+                field,
+                format!("at most {max} characters, not {count}"),
+            ));
+        }
+        if let Some((at, c)) = value
+            .chars()
+            .enumerate()
+            .find(|(_, c)| !allowed_in_text(*c, self.multiline))
+        {
+            let kind = if c.is_control() {
+                "a control"
             } else {
-                format!("at most {max} printable characters")
-            },
-        ))
+                "an invisible formatting"
+            };
+            return Err(FieldViolation::new(
+                field,
+                format!(
+                    "{kind} character (U+{:04X}) at character {}; type the text as it reads",
+                    c as u32,
+                    at + 1
+                ),
+            ));
+        }
+        Ok(value.to_string())
     }
 }
 
@@ -507,6 +566,46 @@ mod tests {
         assert_eq!(
             required_etag("", "group.etag").unwrap_err().field,
             "group.etag"
+        );
+    }
+
+    #[test]
+    fn invisible_and_control_characters_are_refused_wherever_they_stand() {
+        let note = Text::lines(100);
+        for bad in [
+            "Ардагер\u{202E}kcehc",
+            "\u{2066}Talgar\u{2069}",
+            "ко\u{200B}мір",
+            "a\u{200D}b",
+            "\u{FEFF}Алматы",
+            "soft\u{00AD}hyphen",
+            "line\u{2028}separator",
+            "esc\u{1B}[31m",
+            "tag\u{E0041}",
+            "non\u{FFFF}char",
+        ] {
+            let err = note.parse(bad, "note").unwrap_err();
+            assert_eq!(err.field, "note", "{bad:?}");
+            assert!(
+                err.description.contains("U+"),
+                "{bad:?}: {}",
+                err.description
+            );
+        }
+        // Kazakh, Russian and English letters, punctuation, emoji and new lines are text.
+        for good in [
+            "Көмір керек, 2 т.",
+            "Нужна помощь — срочно!",
+            "Coal 🔥\nfor 3 homes",
+        ] {
+            assert!(note.parse(good, "note").is_ok(), "{good:?}");
+        }
+        let err = Text::line(100).parse("a\u{202E}b", "reason").unwrap_err();
+        assert!(err.description.contains("U+202E"), "{}", err.description);
+        assert!(
+            err.description.contains("character 2"),
+            "{}",
+            err.description
         );
     }
 

@@ -247,6 +247,11 @@ pub fn cancel(req: &api::CancelRequestRequest) -> Result<(Uuid, String, Option<i
     let id = v.take(parse_name("requests", &req.name, "name"));
     let reason = v.take(REASON.parse(&req.reason, "reason"));
     let etag = v.take(optional_etag(&req.etag, "etag"));
+    // A cancel is idempotent by itself (cancelling twice is a retry); a key, when given, must
+    // still be one.
+    if !req.request_id.is_empty() {
+        v.take(parse_request_id(&req.request_id));
+    }
     v.finish((id, reason, etag))
 }
 

@@ -240,6 +240,21 @@ async fn invalid_requests_name_the_field_and_write_nothing() {
         ("location.settlement", |r| {
             r.location.as_mut().unwrap().settlement = "Kok\u{7}shetau".into()
         }),
+        // Invisible formatting: a right-to-left override makes a note read other than stored.
+        ("description", |r| {
+            r.description = "Ардагерге \u{202E}көмек керек".into()
+        }),
+        ("caller.display_name", |r| {
+            let caller = r.caller.as_mut().unwrap();
+            caller.anonymous = false;
+            caller.display_name = "\u{2067}Асель\u{2069}".into();
+        }),
+        ("location.settlement", |r| {
+            r.location.as_mut().unwrap().settlement = "Kok\u{200B}shetau".into()
+        }),
+        ("location.address", |r| {
+            r.location.as_mut().unwrap().address = "Абай көшесі\u{FEFF} 12".into()
+        }),
         ("people_count", |r| r.people_count = -3),
         ("quantity.unit", |r| {
             r.quantity = Some(pb::Quantity {
@@ -298,6 +313,42 @@ async fn invalid_requests_name_the_field_and_write_nothing() {
         0
     );
     assert_eq!(intake.count("SELECT count(*) FROM intake.outbox").await, 0);
+
+    // A cancel is held to the same rules: its reason and its key.
+    let request = client.create_request(valid()).await.unwrap().into_inner();
+    for (field, cancel) in [
+        (
+            "reason",
+            api::CancelRequestRequest {
+                name: request.name.clone(),
+                reason: "\u{1B}[31mотменить".into(),
+                ..Default::default()
+            },
+        ),
+        (
+            "request_id",
+            api::CancelRequestRequest {
+                name: request.name.clone(),
+                reason: "дрова привезли".into(),
+                request_id: "again-please".into(),
+                ..Default::default()
+            },
+        ),
+    ] {
+        let status = client.cancel_request(cancel).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let fields: Vec<String> = status
+            .get_details_bad_request()
+            .unwrap()
+            .field_violations
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(fields, [field]);
+    }
+    let get = api::GetRequestRequest { name: request.name };
+    let still = client.get_request(get).await.unwrap().into_inner();
+    assert_eq!(still.status, pb::RequestStatus::New as i32);
     intake.stop().await;
 }
 

@@ -92,7 +92,8 @@ impl api::access_service_server::AccessService for Access {
         let req = request.into_inner();
         let limit = page_limit(req.page_size, self.max_page_size)?;
         let after = uuid_token(&req.page_token)?;
-        let subject = (!req.subject.is_empty()).then_some(req.subject.as_str());
+        let subject = validate::subject_filter(&req.subject)?;
+        let subject = (!subject.is_empty()).then_some(subject.as_str());
         let rows = keys::list(&self.pool, subject, req.include_revoked, after, limit).await?;
         Ok(Response::new(api::ListApiKeysResponse {
             next_page_token: next_page_token(&rows, limit, |r| r.id.to_string()),

@@ -171,8 +171,8 @@ impl api::roster_service_server::RosterService for Roster {
         let limit = page_limit(req.page_size, self.max_page_size)?;
         let organization = optional_name("organizations", &req.organization, "organization")?;
         let after = uuid_token(&req.page_token)?;
-        let groups =
-            store::list_groups(&self.pool, organization, req.region.trim(), after, limit).await?;
+        let region = validate::region_filter(&req.region)?;
+        let groups = store::list_groups(&self.pool, organization, &region, after, limit).await?;
         Ok(Response::new(api::ListGroupsResponse {
             groups: groups.iter().map(convert::group).collect(),
             next_page_token: next_page_token(&groups, limit, |g| g.row.id.to_string()),

@@ -10,6 +10,8 @@
 
 use std::collections::HashMap;
 
+use komek_runtime::boundary::Text;
+
 use crate::model::{GroupRows, ImportedVolunteer};
 use komek_core::{Language, Skill};
 use komek_proto::roster::v1 as api;
@@ -281,13 +283,13 @@ pub fn read(csv: &[u8], organization: &str) -> Result<Vec<GroupRows>, Vec<api::I
                 row_errors.push(error(line, "volunteer_languages", m));
                 vec![]
             });
-        if volunteer.chars().count() > 200 || volunteer.chars().any(char::is_control) {
-            row_errors.push(error(
-                line,
-                "volunteer",
-                "at most 200 printable characters".into(),
-            ));
-        }
+        let volunteer = match Text::line(200).parse(&volunteer, "volunteer") {
+            Ok(name) => name,
+            Err(v) => {
+                row_errors.push(error(line, "volunteer", v.description));
+                String::new()
+            }
+        };
         if row_errors.is_empty() && !volunteer.is_empty() {
             let g = by_name[&group.display_name.to_lowercase()];
             groups[g].volunteers.push(ImportedVolunteer {

@@ -447,6 +447,14 @@ pub fn create_api_key(req: &access_api::CreateApiKeyRequest) -> Result<KeyReques
     })
 }
 
+pub fn region_filter(value: &str) -> Result<String, FieldViolation> {
+    PLACE.parse(value, "region")
+}
+
+pub fn subject_filter(value: &str) -> Result<String, FieldViolation> {
+    PLACE.parse(value, "subject")
+}
+
 pub fn revoke_reason(reason: &str) -> Result<String, FieldViolation> {
     REVOKE_REASON.parse(reason, "reason")
 }
