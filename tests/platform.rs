@@ -32,6 +32,36 @@ async fn list_services(addr: SocketAddr) -> Vec<String> {
     }
 }
 
+async fn list_services_v1alpha(addr: SocketAddr) -> Vec<String> {
+    use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+    let mut client = ServerReflectionClient::new(connect(addr).await.unwrap());
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut replies = client
+        .server_reflection_info(futures::stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    match replies
+        .next()
+        .await
+        .unwrap()
+        .unwrap()
+        .message_response
+        .unwrap()
+    {
+        MessageResponse::ListServicesResponse(list) => {
+            list.service.into_iter().map(|s| s.name).collect()
+        }
+        other => panic!("unexpected reflection reply {other:?}"),
+    }
+}
+
 async fn health(addr: SocketAddr, service: &str) -> i32 {
     HealthClient::new(connect(addr).await.unwrap())
         .check(HealthCheckRequest {
@@ -58,12 +88,23 @@ async fn every_service_answers_health_and_reflection() {
             ],
         ),
     ];
+    let all: Vec<&str> = expected.iter().flat_map(|(_, s)| s.clone()).collect();
     for (addr, services) in &expected {
         let listed = list_services(*addr).await;
         assert!(
             listed.iter().any(|s| s == "grpc.health.v1.Health"),
             "{addr}: {listed:?}"
         );
+        // A port lists what it serves, not the other services' APIs.
+        for other in all.iter().filter(|s| !services.contains(s)) {
+            assert!(!listed.iter().any(|s| s == other), "{addr} lists {other}");
+        }
+        // Older clients speak reflection v1alpha: they get the same list.
+        let mut alpha = list_services_v1alpha(*addr).await;
+        alpha.sort();
+        let mut v1 = listed.clone();
+        v1.sort();
+        assert_eq!(alpha, v1, "{addr}");
         for service in services {
             assert!(
                 listed.iter().any(|s| s == service),

@@ -1,6 +1,6 @@
 //! What every gRPC boundary needs to turn a request into checked values and a failure into a
 //! status: field violations and the collector that gathers them, the parsers for the fields
-//! every API shares (resource names, idempotency keys, timestamps, page sizes and tokens, etags,
+//! every API shares (resource names, idempotency keys, timestamps, page sizes, etags,
 //! free text, coordinates, enum codes), and the status helpers.
 //!
 //! This module is a leaf: it knows protobuf value types and the domain's coordinates, nothing of
@@ -248,28 +248,8 @@ pub fn page_limit(page_size: i32, max: u32) -> Result<i64, FieldViolation> {
     }
 }
 
-/// A page token from an earlier response, decoded by `decode`; None when empty (first page).
-pub fn page_token<T>(
-    token: &str,
-    decode: impl FnOnce(&str) -> Option<T>,
-) -> Result<Option<T>, FieldViolation> {
-    if token.is_empty() {
-        return Ok(None);
-    }
-    decode(token)
-        .map(Some)
-        .ok_or_else(|| FieldViolation::new("page_token", "not a token from an earlier response"))
-}
-
-/// The token of the next page: the last row's, when the page came back full.
-pub fn next_page_token<R>(rows: &[R], limit: i64, token: impl FnOnce(&R) -> String) -> String {
-    match rows.last() {
-        Some(last) if rows.len() as i64 == limit => token(last),
-        _ => String::new(),
-    }
-}
-
-/// The keyset token of a row ordered by time, then id.
+/// The position of a row in a list ordered by time, then id (what a page token carries; see
+/// `pages`).
 pub fn time_id_token(t: DateTime<Utc>, id: Uuid) -> String {
     format!("{}.{}", t.timestamp_micros(), id.simple())
 }
@@ -541,21 +521,13 @@ mod tests {
     }
 
     #[test]
-    fn page_tokens_round_trip() {
+    fn time_and_id_positions_round_trip() {
         let (t, id) = (
             DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(),
             Uuid::now_v7(),
         );
-        let token = time_id_token(t, id);
-        assert_eq!(page_token(&token, decode_time_id), Ok(Some((t, id))));
-        assert_eq!(page_token("", decode_time_id), Ok(None));
-        assert_eq!(
-            page_token("garbage", decode_time_id).unwrap_err().field,
-            "page_token"
-        );
-        let rows = [1, 2, 3];
-        assert_eq!(next_page_token(&rows, 3, |r| r.to_string()), "3");
-        assert_eq!(next_page_token(&rows, 4, |r| r.to_string()), "");
+        assert_eq!(decode_time_id(&time_id_token(t, id)), Some((t, id)));
+        assert_eq!(decode_time_id("garbage"), None);
     }
 
     #[test]

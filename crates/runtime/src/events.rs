@@ -127,10 +127,16 @@ impl Bus {
         let jetstream = jetstream::new(client.clone());
         for config in stream_configs() {
             let name = config.name.clone();
-            jetstream
-                .get_or_create_stream(config)
-                .await
-                .map_err(|e| anyhow::anyhow!("creating stream {name}: {e}"))?;
+            let mut attempt = 0;
+            while let Err(e) = jetstream.get_or_create_stream(config.clone()).await {
+                // Replicas starting together race to create a missing stream, and the loser's
+                // create fails ("subjects overlap"); by the next look the stream is there.
+                attempt += 1;
+                if attempt == 5 {
+                    anyhow::bail!("creating stream {name}: {e}");
+                }
+                tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+            }
         }
         Ok(Self {
             client,

@@ -17,6 +17,9 @@ use crate::auth::gate::{Gate, GateLayer};
 use crate::config::{Base, Tls, Upstream};
 use crate::deadline::DeadlineLayer;
 
+/// The standard health service every listener serves.
+const HEALTH: &str = "grpc.health.v1.Health";
+
 /// How a listener serves: reflection, TLS, the longest unary call, and the gate.
 pub struct Listening<'a> {
     pub reflection: bool,
@@ -115,11 +118,23 @@ pub async fn serve(
         .await;
     routes.add_service(health);
     if listening.reflection {
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(komek_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
-        routes.add_service(reflection);
+        // Both versions of the reflection protocol: grpcurl speaks v1, grpcio's client and
+        // older tools v1alpha. Each lists what this port serves, not every Komek service.
+        let reflection = || {
+            let mut builder = tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(komek_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+            for name in service_names.iter().chain(&[
+                HEALTH,
+                "grpc.reflection.v1.ServerReflection",
+                "grpc.reflection.v1alpha.ServerReflection",
+            ]) {
+                builder = builder.with_service_name(*name);
+            }
+            builder
+        };
+        routes.add_service(reflection().build_v1()?);
+        routes.add_service(reflection().build_v1alpha()?);
     }
 
     let addr: SocketAddr = listener.local_addr()?;

@@ -14,6 +14,7 @@ pub mod deadline;
 pub mod events;
 pub mod follow;
 pub mod grpc;
+pub mod pages;
 pub mod pump;
 pub mod service;
 pub mod shutdown;

@@ -160,13 +160,14 @@ impl Background {
         self.start_keyring(deps).await?;
         let base = &deps.base;
         let gate = deps.gate();
-        let main = crate::grpc::serve(
+        // Boxed: the server future is large, and every service would carry it inline.
+        let main = Box::pin(crate::grpc::serve(
             listener,
             routes,
             service_names,
             Listening::of(base, gate.clone()),
             shutdown.clone(),
-        );
+        ));
         let other = async {
             let Some(extra) = extra else {
                 return Ok(());
@@ -177,13 +178,13 @@ impl Background {
                 request_timeout: Duration::from_secs(base.request_timeout_secs.max(1)),
                 gate: gate.clone(),
             };
-            crate::grpc::serve(
+            Box::pin(crate::grpc::serve(
                 extra.listener,
                 extra.routes,
                 &extra.service_names,
                 listening,
                 shutdown.clone(),
-            )
+            ))
             .await
         };
         tokio::try_join!(main, other)?;

@@ -18,6 +18,7 @@ use komek_proto::intake::v1::intake_service_server::{IntakeServiceServer, SERVIC
 use komek_proto::partner::v1::partner_service_server::{self, PartnerServiceServer};
 use komek_runtime::CancellationToken;
 use komek_runtime::events::{self as bus_events, streams};
+use komek_runtime::pages::Pages;
 use komek_runtime::service::{Deps, ExtraListener};
 use tokio::net::TcpListener;
 
@@ -27,7 +28,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    serve_with_partner(config, listener, None, shutdown).await
+    Box::pin(serve_with_partner(config, listener, None, shutdown)).await
 }
 
 /// [`serve`], plus PartnerService alone on `partner_listener` when given.
@@ -67,10 +68,11 @@ pub async fn serve_with_partner(
     if vault.is_none() {
         tracing::warn!("no pii keys configured: caller names and phones will be refused");
     }
+    let pages = Pages::new(deps.credentials.page_tokens(), config.max_page_size);
     let service = api::Intake::new(
         deps.pool.clone(),
         deps.bus.clone(),
-        config.max_page_size,
+        pages.clone(),
         config.service_area,
         vault,
     );
@@ -78,7 +80,7 @@ pub async fn serve_with_partner(
         PartnerServiceServer::new(api::Partner::new(
             deps.pool.clone(),
             deps.bus.clone(),
-            config.max_page_size,
+            pages.clone(),
             config.stats_time_zone.clone(),
             background.pumps(&deps, shutdown.clone()),
         ))
@@ -117,5 +119,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         Some(p) => Some(TcpListener::bind(p.listen).await?),
         None => None,
     };
-    serve_with_partner(config, listener, partner, shutdown).await
+    // Boxed: the server and its two listeners make a large future.
+    Box::pin(serve_with_partner(config, listener, partner, shutdown)).await
 }

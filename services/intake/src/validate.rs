@@ -1,14 +1,16 @@
 //! Requests of the API checked into the values the store takes. Each function reports every
 //! field at fault at once, so an operator on the phone fixes them in one go.
 
+use chrono::{DateTime, Utc};
 use komek_core::reference::ReferenceCode;
 use komek_core::{Category, Channel, Language, Priority, RequestStatus};
 use komek_proto::intake::v1 as api;
 use komek_proto::partner::v1 as partner_api;
 use komek_runtime::boundary::{
-    Complete, FieldViolation, Text, Violations, code, decode_time_id, optional_code, optional_etag,
-    optional_point, optional_timestamp, page_limit, page_token, parse_name, parse_request_id,
+    Complete, FieldViolation, Text, Violations, code, optional_code, optional_etag, optional_point,
+    optional_timestamp, parse_name, parse_request_id,
 };
+use komek_runtime::pages::Page;
 use tonic::Status;
 use uuid::Uuid;
 
@@ -187,10 +189,12 @@ pub fn create(
 }
 
 /// The filters of a list, shared by IntakeService and PartnerService.
-pub fn list(req: &api::ListRequestsRequest, max_page_size: u32) -> Result<ListFilter, Status> {
+/// Its page is the caller's to add (`Pages::page`): tokens belong to the API that issued them.
+pub fn list(
+    req: &api::ListRequestsRequest,
+    page: Page<(DateTime<Utc>, Uuid)>,
+) -> Result<ListFilter, Status> {
     let mut v = Violations::new();
-    let limit = v.take(page_limit(req.page_size, max_page_size));
-    let after = v.take(page_token(&req.page_token, decode_time_id));
     let mut codes = |values: &[i32], field: &str, known: fn(i32) -> bool| -> Vec<i16> {
         for x in values {
             if !known(*x) {
@@ -219,9 +223,7 @@ pub fn list(req: &api::ListRequestsRequest, max_page_size: u32) -> Result<ListFi
     let region = v.take(SHORT.parse(&req.region, "region"));
     let district = v.take(SHORT.parse(&req.district, "district"));
     let text = v.take(SHORT.parse(&req.text, "text"));
-    let (limit, after, created_after, created_before, (region, district, text)) = v.finish((
-        limit,
-        after,
+    let (created_after, created_before, (region, district, text)) = v.finish((
         created_after,
         created_before,
         (region, district, text).complete(),
@@ -235,8 +237,8 @@ pub fn list(req: &api::ListRequestsRequest, max_page_size: u32) -> Result<ListFi
         created_after,
         created_before,
         text,
-        after,
-        limit,
+        after: page.after,
+        limit: page.limit,
         scope: Scope::All,
     })
 }

@@ -974,3 +974,67 @@ async fn status_follows_the_events_whatever_order_they_arrive_in() {
     assert_eq!(done.outcome, pb::Outcome::Helped as i32);
     intake.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_tokens_work_only_unaltered_and_with_their_own_filters() {
+    let intake = Intake::start().await;
+    let mut client = intake.client().await;
+    for _ in 0..3 {
+        client.create_request(valid()).await.unwrap();
+    }
+    let list = |token: &str, settlement_text: &str| api::ListRequestsRequest {
+        page_size: 1,
+        page_token: token.into(),
+        text: settlement_text.into(),
+        ..Default::default()
+    };
+    let first = client
+        .list_requests(list("", "Kokshetau"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.requests.len(), 1);
+    let token = first.next_page_token.clone();
+    assert!(!token.is_empty());
+    // The next page, with the same filters: the page size may change.
+    let second = client
+        .list_requests(api::ListRequestsRequest {
+            page_size: 5,
+            ..list(&token, "Kokshetau")
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.requests.len(), 2);
+    assert!(
+        second
+            .requests
+            .iter()
+            .all(|r| r.name != first.requests[0].name)
+    );
+
+    let mut altered = token.clone().into_bytes();
+    let last = altered.len() - 1;
+    altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
+    let forged = format!("1700000000000000.{}", Uuid::now_v7().simple());
+    for (why, request) in [
+        ("other filters", list(&token, "Talgar")),
+        (
+            "altered",
+            list(&String::from_utf8(altered).unwrap(), "Kokshetau"),
+        ),
+        ("made up", list(&forged, "Kokshetau")),
+    ] {
+        let status = client.list_requests(request).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{why}: {status:?}");
+        let fields: Vec<String> = status
+            .get_details_bad_request()
+            .unwrap()
+            .field_violations
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(fields, ["page_token"], "{why}");
+    }
+    intake.stop().await;
+}

@@ -29,6 +29,7 @@ use komek_proto::matching::v1::dispatch_service_server::{self, DispatchServiceSe
 use komek_runtime::CancellationToken;
 use komek_runtime::events::{self as bus_events, streams, subject};
 use komek_runtime::follow;
+use komek_runtime::pages::Pages;
 use komek_runtime::service::Deps;
 use tokio::net::TcpListener;
 
@@ -113,7 +114,7 @@ pub async fn serve(
                 en_route_within: config.en_route_within.clone(),
                 on_site_max_secs: config.on_site_max_secs,
             },
-            config.max_page_size.max(1),
+            Pages::new(deps.credentials.page_tokens(), config.max_page_size),
             background.pumps(&deps, shutdown.clone()),
         ))
         .max_decoding_message_size(max),

@@ -9,12 +9,12 @@ use komek_proto::matching::v1 as api;
 use komek_proto::types::v1 as pb;
 use komek_runtime::boundary::{
     FieldViolation, Text, Violations, optional_code, optional_etag, optional_name,
-    optional_timestamp, page_limit, page_token, parse_name, parse_request_id,
+    optional_timestamp, parse_name, parse_request_id,
 };
+use komek_runtime::pages::Page;
 use tonic::Status;
 use uuid::Uuid;
 
-use crate::convert::decode_queue_token;
 use crate::store::{QueueFilter, Report};
 
 /// The most requests one campaign places.
@@ -184,8 +184,11 @@ pub fn withdraw(req: &api::WithdrawAssignmentRequest) -> Result<(Uuid, Uuid, Str
     v.finish((key, id, reason))
 }
 
-/// A queue's filters; the overdue limits are the caller's to add.
-pub fn queue(req: &api::ListQueueRequest, max_page_size: u32) -> Result<QueueFilter, Status> {
+/// A queue's filters on `page`; the overdue limits are the caller's to add.
+pub fn queue(
+    req: &api::ListQueueRequest,
+    page: Page<(i16, DateTime<Utc>, Uuid)>,
+) -> Result<QueueFilter, Status> {
     let mut v = Violations::new();
     let queue = match api::Queue::try_from(req.queue) {
         Ok(q) if q != api::Queue::Unspecified => Some(q as i16),
@@ -194,8 +197,6 @@ pub fn queue(req: &api::ListQueueRequest, max_page_size: u32) -> Result<QueueFil
             None
         }
     };
-    let limit = v.take(page_limit(req.page_size, max_page_size));
-    let after = v.take(page_token(&req.page_token, decode_queue_token));
     for (i, c) in req.categories.iter().enumerate() {
         if Category::from_code(*c).is_none() {
             v.add(format!("categories[{i}]"), "a category");
@@ -210,16 +211,16 @@ pub fn queue(req: &api::ListQueueRequest, max_page_size: u32) -> Result<QueueFil
         .map(|p| p.map_or(0, |p| p.code() as i16));
     let region = v.take(PLACE.parse(&req.region, "region"));
     let district = v.take(PLACE.parse(&req.district, "district"));
-    let (queue, limit, after, min_priority, region, district) =
-        v.finish((queue, limit, after, min_priority, region, district))?;
+    let (queue, min_priority, region, district) =
+        v.finish((queue, min_priority, region, district))?;
     Ok(QueueFilter {
         queue: Some(queue),
         region,
         district,
         categories: req.categories.iter().map(|c| *c as i16).collect(),
         min_priority,
-        after,
-        limit,
+        after: page.after,
+        limit: page.limit,
         ..Default::default()
     })
 }
@@ -228,16 +229,9 @@ pub fn region(value: &str) -> Result<String, FieldViolation> {
     PLACE.parse(value, "region")
 }
 
-/// The dispatch audit's filters: a request, if any, and the page.
-pub fn audit_page(
-    req: &api::ListDispatchAuditRequest,
-    max_page_size: u32,
-) -> Result<(Option<Uuid>, Option<i64>, i64), Status> {
-    let mut v = Violations::new();
-    let request_id = v.take(optional_name("requests", &req.request, "request"));
-    let before = v.take(page_token(&req.page_token, |t| t.parse::<i64>().ok()));
-    let limit = v.take(page_limit(req.page_size, max_page_size));
-    v.finish((request_id, before, limit))
+/// The dispatch audit's filter: a request, if any.
+pub fn audit_request(req: &api::ListDispatchAuditRequest) -> Result<Option<Uuid>, FieldViolation> {
+    optional_name("requests", &req.request, "request")
 }
 
 /// A campaign as a dispatcher asked for it.

@@ -15,6 +15,7 @@ pub use config::Config;
 use komek_proto::access::v1::access_service_server::{self, AccessServiceServer};
 use komek_proto::roster::v1::roster_service_server::{RosterServiceServer, SERVICE_NAME};
 use komek_runtime::CancellationToken;
+use komek_runtime::pages::Pages;
 use komek_runtime::service::Deps;
 use tokio::net::TcpListener;
 
@@ -25,12 +26,13 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let (deps, background) = Deps::start(&config.base, store::SCHEMA, &store::MIGRATOR).await?;
 
-    let service = api::Roster::new(deps.pool.clone(), deps.bus.clone(), config.max_page_size);
+    let pages = Pages::new(deps.credentials.page_tokens(), config.max_page_size);
+    let service = api::Roster::new(deps.pool.clone(), deps.bus.clone(), pages.clone());
     let access = api::Access::new(
         deps.pool.clone(),
         deps.bus.clone(),
         deps.credentials.clone(),
-        config.max_page_size,
+        pages,
     );
     let max = config.base.max_message_bytes;
     let mut routes = tonic::service::RoutesBuilder::default();

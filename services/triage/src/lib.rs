@@ -16,6 +16,7 @@ pub use config::{Config, DEFAULT_RULES, Duplicates};
 use komek_proto::triage::v1::triage_service_server::{SERVICE_NAME, TriageServiceServer};
 use komek_runtime::CancellationToken;
 use komek_runtime::events::{self as bus_events, streams, subject};
+use komek_runtime::pages::Pages;
 use komek_runtime::service::Deps;
 use tokio::net::TcpListener;
 
@@ -40,10 +41,17 @@ pub async fn serve(
         background.token(),
     ));
 
+    // The audit log of one request is short; a page holds at most 100 entries.
+    let pages = Pages::new(deps.credentials.page_tokens(), 100);
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(
-        TriageServiceServer::new(api::Triage::new(deps.pool.clone(), deps.bus.clone(), rules))
-            .max_decoding_message_size(config.base.max_message_bytes),
+        TriageServiceServer::new(api::Triage::new(
+            deps.pool.clone(),
+            deps.bus.clone(),
+            rules,
+            pages,
+        ))
+        .max_decoding_message_size(config.base.max_message_bytes),
     );
     background
         .serve_then_drain(&deps, listener, routes, &[SERVICE_NAME], None, shutdown)

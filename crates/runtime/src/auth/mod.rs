@@ -229,6 +229,12 @@ impl Credentials {
         mac.verify_slice(expected).is_ok()
     }
 
+    /// Page tokens signed with a key derived from the pepper: the same on every replica of
+    /// every service, and changed with it.
+    pub fn page_tokens(&self) -> crate::pages::PageTokens {
+        crate::pages::PageTokens::new(self.hash_secret("komek page tokens v1"))
+    }
+
     pub fn is_bootstrap_admin(&self, credential: &str) -> bool {
         self.admin_hash
             .as_ref()

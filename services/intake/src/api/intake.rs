@@ -8,8 +8,9 @@ use komek_core::AssignmentStatus;
 use komek_proto::intake::v1 as api;
 use komek_runtime::auth::gate::out_of_scope;
 use komek_runtime::auth::{self, Principal};
-use komek_runtime::boundary::{next_page_token, parse_name, time_id_token};
+use komek_runtime::boundary::{decode_time_id, parse_name, time_id_token};
 use komek_runtime::events::Bus;
+use komek_runtime::pages::Pages;
 use prost::Message;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
@@ -25,7 +26,7 @@ const REVEAL_WAIT: Duration = Duration::from_secs(5);
 pub struct Intake {
     pool: PgPool,
     bus: Bus,
-    max_page_size: u32,
+    pages: Pages,
     area: Option<ServiceArea>,
     vault: Option<Arc<Vault>>,
 }
@@ -34,14 +35,14 @@ impl Intake {
     pub fn new(
         pool: PgPool,
         bus: Bus,
-        max_page_size: u32,
+        pages: Pages,
         area: Option<ServiceArea>,
         vault: Option<Arc<Vault>>,
     ) -> Self {
         Self {
             pool,
             bus,
-            max_page_size,
+            pages,
             area,
             vault,
         }
@@ -119,13 +120,15 @@ impl api::intake_service_server::IntakeService for Intake {
         request: Request<api::ListRequestsRequest>,
     ) -> Result<Response<api::ListRequestsResponse>, Status> {
         let principal = auth::principal(&request)?;
-        let filter = validate::list(request.get_ref(), self.max_page_size)?;
+        let req = request.get_ref();
+        let page = self.pages.page(req, decode_time_id)?;
+        let filter = validate::list(req, page.clone())?;
         let rows = store::list(&self.pool, &filter).await?;
         Ok(Response::new(api::ListRequestsResponse {
             requests: rows.iter().map(|r| self.to_api(r, &principal)).collect(),
-            next_page_token: next_page_token(&rows, filter.limit, |r| {
-                time_id_token(r.created_at, r.id)
-            }),
+            next_page_token: self
+                .pages
+                .next(req, &page, &rows, |r| time_id_token(r.created_at, r.id)),
         }))
     }
 

@@ -9,8 +9,9 @@ use komek_proto::events::v1 as ev;
 use komek_proto::intake::v1 as intake_api;
 use komek_proto::partner::v1 as api;
 use komek_runtime::auth::{self, Principal, Role};
-use komek_runtime::boundary::{internal, name, next_page_token, time_id_token};
+use komek_runtime::boundary::{decode_time_id, internal, name, time_id_token};
 use komek_runtime::events::{Bus, subject};
+use komek_runtime::pages::Pages;
 use komek_runtime::pump::{Pumps, ResponseStream};
 use prost::Message;
 use sqlx::PgPool;
@@ -30,24 +31,18 @@ const APPLY_DELAY: Duration = Duration::from_millis(300);
 pub struct Partner {
     pool: PgPool,
     bus: Bus,
-    max_page_size: u32,
+    pages: Pages,
     /// Months in statistics are calendar months in this zone.
     stats_zone: String,
     pumps: Pumps,
 }
 
 impl Partner {
-    pub fn new(
-        pool: PgPool,
-        bus: Bus,
-        max_page_size: u32,
-        stats_zone: String,
-        pumps: Pumps,
-    ) -> Self {
+    pub fn new(pool: PgPool, bus: Bus, pages: Pages, stats_zone: String, pumps: Pumps) -> Self {
         Self {
             pool,
             bus,
-            max_page_size,
+            pages,
             stats_zone,
             pumps,
         }
@@ -193,28 +188,27 @@ impl api::partner_service_server::PartnerService for Partner {
     ) -> Result<Response<api::ListRequestsResponse>, Status> {
         let scope = scope_of(&auth::principal(&request)?)?;
         let req = request.into_inner();
+        let page = self.pages.page(&req, decode_time_id)?;
         // The same filters as intake's own list, minus what partners do not filter on.
         let mut filter = validate::list(
             &intake_api::ListRequestsRequest {
-                page_size: req.page_size,
-                page_token: req.page_token,
-                statuses: req.statuses,
-                categories: req.categories,
-                region: req.region,
-                district: req.district,
+                statuses: req.statuses.clone(),
+                categories: req.categories.clone(),
+                region: req.region.clone(),
+                district: req.district.clone(),
                 created_after: req.created_after,
                 created_before: req.created_before,
                 ..Default::default()
             },
-            self.max_page_size,
+            page.clone(),
         )?;
         filter.scope = scope;
         let rows = store::list(&self.pool, &filter).await?;
         Ok(Response::new(api::ListRequestsResponse {
             requests: rows.iter().map(view).collect(),
-            next_page_token: next_page_token(&rows, filter.limit, |r| {
-                time_id_token(r.created_at, r.id)
-            }),
+            next_page_token: self
+                .pages
+                .next(&req, &page, &rows, |r| time_id_token(r.created_at, r.id)),
         }))
     }
 

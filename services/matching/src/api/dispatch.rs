@@ -9,10 +9,9 @@ use komek_core::{AssignmentStatus, RequestStatus};
 use komek_proto::events::v1 as ev;
 use komek_proto::matching::v1 as api;
 use komek_runtime::auth;
-use komek_runtime::boundary::{
-    FieldViolation, internal, name, next_page_token, parse_name, timestamp,
-};
+use komek_runtime::boundary::{FieldViolation, internal, name, parse_name, timestamp};
 use komek_runtime::events::{Bus, subject};
+use komek_runtime::pages::Pages;
 use komek_runtime::pump::{Pumps, ResponseStream};
 use prost::Message;
 use sqlx::{PgConnection, PgPool};
@@ -33,7 +32,7 @@ pub struct Dispatch {
     bus: Bus,
     matcher: Arc<Matcher>,
     overdue: Overdue,
-    max_page_size: u32,
+    pages: Pages,
     pumps: Pumps,
 }
 
@@ -43,7 +42,7 @@ impl Dispatch {
         bus: Bus,
         matcher: Arc<Matcher>,
         overdue: Overdue,
-        max_page_size: u32,
+        pages: Pages,
         pumps: Pumps,
     ) -> Self {
         Self {
@@ -51,7 +50,7 @@ impl Dispatch {
             bus,
             matcher,
             overdue,
-            max_page_size,
+            pages,
             pumps,
         }
     }
@@ -162,7 +161,9 @@ impl api::dispatch_service_server::DispatchService for Dispatch {
         &self,
         request: Request<api::ListQueueRequest>,
     ) -> Result<Response<api::ListQueueResponse>, Status> {
-        let mut filter = validate::queue(request.get_ref(), self.max_page_size)?;
+        let req = request.get_ref();
+        let page = self.pages.page(req, convert::decode_queue_token)?;
+        let mut filter = validate::queue(req, page.clone())?;
         (filter.en_route_within, filter.on_site_within) = self.overdue.limits();
         let rows = store::queue(&self.pool, &filter).await?;
         let ids: Vec<Uuid> = rows.iter().filter_map(|r| r.assignment_id).collect();
@@ -178,7 +179,7 @@ impl api::dispatch_service_server::DispatchService for Dispatch {
             .collect();
         Ok(Response::new(api::ListQueueResponse {
             items,
-            next_page_token: next_page_token(&rows, filter.limit, convert::queue_token),
+            next_page_token: self.pages.next(req, &page, &rows, convert::queue_token),
         }))
     }
 
@@ -373,12 +374,13 @@ impl api::dispatch_service_server::DispatchService for Dispatch {
         &self,
         request: Request<api::ListDispatchAuditRequest>,
     ) -> Result<Response<api::ListDispatchAuditResponse>, Status> {
-        let (request_id, before, limit) =
-            validate::audit_page(request.get_ref(), self.max_page_size)?;
-        let rows = store::audit_log(&self.pool, request_id, before, limit).await?;
+        let req = request.get_ref();
+        let page = self.pages.page(req, |t| t.parse::<i64>().ok())?;
+        let request_id = validate::audit_request(req)?;
+        let rows = store::audit_log(&self.pool, request_id, page.after, page.limit).await?;
         Ok(Response::new(api::ListDispatchAuditResponse {
             entries: rows.iter().map(convert::audit_entry).collect(),
-            next_page_token: next_page_token(&rows, limit, |r| r.id.to_string()),
+            next_page_token: self.pages.next(req, &page, &rows, |r| r.id.to_string()),
         }))
     }
 }

@@ -2,13 +2,14 @@
 
 use komek_proto::access::v1 as api;
 use komek_runtime::auth::{self, Credentials};
-use komek_runtime::boundary::{internal, next_page_token, page_limit, parse_name};
+use komek_runtime::boundary::{internal, parse_name};
 use komek_runtime::events::Bus;
+use komek_runtime::pages::Pages;
 use prost::Message;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
-use super::uuid_token;
+use super::uuid_position;
 use crate::model::NewKey;
 use crate::store::keys::{self, Created};
 use crate::{convert, validate};
@@ -17,16 +18,16 @@ pub struct Access {
     pool: PgPool,
     bus: Bus,
     credentials: Credentials,
-    max_page_size: u32,
+    pages: Pages,
 }
 
 impl Access {
-    pub fn new(pool: PgPool, bus: Bus, credentials: Credentials, max_page_size: u32) -> Self {
+    pub fn new(pool: PgPool, bus: Bus, credentials: Credentials, pages: Pages) -> Self {
         Self {
             pool,
             bus,
             credentials,
-            max_page_size,
+            pages,
         }
     }
 }
@@ -90,13 +91,19 @@ impl api::access_service_server::AccessService for Access {
         request: Request<api::ListApiKeysRequest>,
     ) -> Result<Response<api::ListApiKeysResponse>, Status> {
         let req = request.into_inner();
-        let limit = page_limit(req.page_size, self.max_page_size)?;
-        let after = uuid_token(&req.page_token)?;
+        let page = self.pages.page(&req, uuid_position)?;
         let subject = validate::subject_filter(&req.subject)?;
         let subject = (!subject.is_empty()).then_some(subject.as_str());
-        let rows = keys::list(&self.pool, subject, req.include_revoked, after, limit).await?;
+        let rows = keys::list(
+            &self.pool,
+            subject,
+            req.include_revoked,
+            page.after,
+            page.limit,
+        )
+        .await?;
         Ok(Response::new(api::ListApiKeysResponse {
-            next_page_token: next_page_token(&rows, limit, |r| r.id.to_string()),
+            next_page_token: self.pages.next(&req, &page, &rows, |r| r.id.to_string()),
             api_keys: rows.iter().map(convert::key).collect(),
         }))
     }

@@ -7,7 +7,7 @@ mod roster;
 pub use access::Access;
 pub use roster::Roster;
 
-use komek_runtime::boundary::{FieldViolation, internal, page_token};
+use komek_runtime::boundary::{FieldViolation, internal};
 use tonic::Status;
 use uuid::Uuid;
 
@@ -32,7 +32,7 @@ impl From<store::Error> for Status {
     }
 }
 
-/// The roster's lists page by id: the token is the last id of the page before.
-fn uuid_token(token: &str) -> Result<Option<Uuid>, FieldViolation> {
-    page_token(token, |t| Uuid::parse_str(t).ok())
+/// The roster's lists page by id: a page starts after the last id of the page before.
+fn uuid_position(position: &str) -> Option<Uuid> {
+    Uuid::parse_str(position).ok()
 }

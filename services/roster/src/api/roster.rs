@@ -4,32 +4,27 @@ use komek_core::Availability;
 use komek_proto::roster::v1 as api;
 use komek_runtime::auth::gate::out_of_scope;
 use komek_runtime::auth::{self, Principal, Role};
-use komek_runtime::boundary::{
-    FieldViolation, Violations, internal, next_page_token, optional_name, page_limit, parse_name,
-};
+use komek_runtime::boundary::{FieldViolation, Violations, internal, optional_name, parse_name};
 use komek_runtime::events::Bus;
+use komek_runtime::pages::Pages;
 use prost::Message;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::uuid_token;
+use super::uuid_position;
 use crate::validate::{self, import, unknown_path};
 use crate::{convert, store};
 
 pub struct Roster {
     pool: PgPool,
     bus: Bus,
-    max_page_size: u32,
+    pages: Pages,
 }
 
 impl Roster {
-    pub fn new(pool: PgPool, bus: Bus, max_page_size: u32) -> Self {
-        Self {
-            pool,
-            bus,
-            max_page_size,
-        }
+    pub fn new(pool: PgPool, bus: Bus, pages: Pages) -> Self {
+        Self { pool, bus, pages }
     }
 
     /// A volunteer acts on its own groups only; the other roles the matrix lets in act on any.
@@ -96,12 +91,11 @@ impl api::roster_service_server::RosterService for Roster {
         request: Request<api::ListOrganizationsRequest>,
     ) -> Result<Response<api::ListOrganizationsResponse>, Status> {
         let req = request.into_inner();
-        let limit = page_limit(req.page_size, self.max_page_size)?;
-        let after = uuid_token(&req.page_token)?;
-        let rows = store::list_organizations(&self.pool, after, limit).await?;
+        let page = self.pages.page(&req, uuid_position)?;
+        let rows = store::list_organizations(&self.pool, page.after, page.limit).await?;
         Ok(Response::new(api::ListOrganizationsResponse {
             organizations: rows.iter().map(convert::organization).collect(),
-            next_page_token: next_page_token(&rows, limit, |r| r.id.to_string()),
+            next_page_token: self.pages.next(&req, &page, &rows, |r| r.id.to_string()),
         }))
     }
 
@@ -168,14 +162,16 @@ impl api::roster_service_server::RosterService for Roster {
         request: Request<api::ListGroupsRequest>,
     ) -> Result<Response<api::ListGroupsResponse>, Status> {
         let req = request.into_inner();
-        let limit = page_limit(req.page_size, self.max_page_size)?;
+        let page = self.pages.page(&req, uuid_position)?;
         let organization = optional_name("organizations", &req.organization, "organization")?;
-        let after = uuid_token(&req.page_token)?;
         let region = validate::region_filter(&req.region)?;
-        let groups = store::list_groups(&self.pool, organization, &region, after, limit).await?;
+        let groups =
+            store::list_groups(&self.pool, organization, &region, page.after, page.limit).await?;
         Ok(Response::new(api::ListGroupsResponse {
             groups: groups.iter().map(convert::group).collect(),
-            next_page_token: next_page_token(&groups, limit, |g| g.row.id.to_string()),
+            next_page_token: self
+                .pages
+                .next(&req, &page, &groups, |g| g.row.id.to_string()),
         }))
     }
 
@@ -271,13 +267,14 @@ impl api::roster_service_server::RosterService for Roster {
         request: Request<api::ListVolunteersRequest>,
     ) -> Result<Response<api::ListVolunteersResponse>, Status> {
         let req = request.into_inner();
-        let limit = page_limit(req.page_size, self.max_page_size)?;
+        let page = self.pages.page(&req, uuid_position)?;
         let group = optional_name("groups", &req.group, "group")?;
-        let after = uuid_token(&req.page_token)?;
-        let volunteers = store::list_volunteers(&self.pool, group, after, limit).await?;
+        let volunteers = store::list_volunteers(&self.pool, group, page.after, page.limit).await?;
         Ok(Response::new(api::ListVolunteersResponse {
             volunteers: volunteers.iter().map(convert::volunteer).collect(),
-            next_page_token: next_page_token(&volunteers, limit, |v| v.row.id.to_string()),
+            next_page_token: self
+                .pages
+                .next(&req, &page, &volunteers, |v| v.row.id.to_string()),
         }))
     }
 

@@ -5,26 +5,29 @@ use std::sync::Arc;
 use komek_core::triage::RuleSet;
 use komek_proto::triage::v1 as api;
 use komek_runtime::auth;
-use komek_runtime::boundary::{next_page_token, page_limit, page_token};
 use komek_runtime::events::Bus;
+use komek_runtime::pages::Pages;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
 use crate::store;
 use crate::{convert, events, validate};
 
-/// The audit log of one request is short; a page holds at most this many entries.
-const MAX_AUDIT_PAGE: u32 = 100;
-
 pub struct Triage {
     pool: PgPool,
     bus: Bus,
     rules: Arc<RuleSet>,
+    pages: Pages,
 }
 
 impl Triage {
-    pub fn new(pool: PgPool, bus: Bus, rules: Arc<RuleSet>) -> Self {
-        Self { pool, bus, rules }
+    pub fn new(pool: PgPool, bus: Bus, rules: Arc<RuleSet>, pages: Pages) -> Self {
+        Self {
+            pool,
+            bus,
+            rules,
+            pages,
+        }
     }
 }
 
@@ -64,10 +67,9 @@ impl api::triage_service_server::TriageService for Triage {
     ) -> Result<Response<api::ListTriageAuditResponse>, Status> {
         let req = request.into_inner();
         let id = validate::decision_name(&req.name)?;
-        let after = page_token(&req.page_token, |t| t.parse::<i64>().ok())?.unwrap_or(0);
-        let limit = page_limit(req.page_size, MAX_AUDIT_PAGE)?;
-        let rows = store::audit_page(&self.pool, id, after, limit).await?;
-        let next_page_token = next_page_token(&rows, limit, |r| r.seq.to_string());
+        let page = self.pages.page(&req, |t| t.parse::<i64>().ok())?;
+        let rows = store::audit_page(&self.pool, id, page.after.unwrap_or(0), page.limit).await?;
+        let next_page_token = self.pages.next(&req, &page, &rows, |r| r.seq.to_string());
         Ok(Response::new(api::ListTriageAuditResponse {
             entries: rows
                 .into_iter()
