@@ -287,3 +287,69 @@ async fn revoking_a_key_ends_the_streams_it_opened() {
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     system.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_open_stream_carries_on_after_nats_restarts() {
+    use komek_proto::events::v1 as ev;
+    use komek_runtime::events::{Bus, subject};
+    use prost::Message;
+
+    let mut system = System::start().await;
+    let mut roster_client = system.roster_client().await;
+    let talgar = find("Talghar", "Almaty Region");
+    let org = create_organization(
+        &mut roster_client,
+        "Talgar volunteers",
+        roster::OrganizationKind::Ngo,
+        &[],
+    )
+    .await;
+    let group = create_group(
+        &mut roster_client,
+        &org.name,
+        "Talgar coal truck",
+        talgar,
+        &[pb::Skill::VehicleCargo],
+        pb::Availability::Available,
+        &Uuid::new_v4().to_string(),
+    )
+    .await;
+    let volunteer = create_volunteer(&mut roster_client, "Ерлан", vec![group.name.clone()]).await;
+    system.wait_roster_published(2).await;
+    let mut app = system.volunteer_app(&volunteer.name).await;
+    let mut feed = app
+        .stream_offers(matching::StreamOffersRequest {
+            volunteer: volunteer.name.clone(),
+            cursor: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+
+    system.nats.restart();
+    let restarted = tokio::time::Instant::now();
+    // An offer to this group, published as matching's relay would once NATS is back.
+    let bus = Bus::connect(&system.nats.url(), "after-restart")
+        .await
+        .unwrap();
+    let offered = ev::AssignmentOffered {
+        assignment: format!("assignments/{}", Uuid::now_v7()),
+        request: format!("requests/{}", Uuid::now_v7()),
+        group: group.name.clone(),
+        ..Default::default()
+    };
+    bus.jetstream
+        .publish(subject::ASSIGNMENT_OFFERED, offered.encode_to_vec().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let (events, _) = read(&mut feed, 1, Duration::from_secs(10)).await;
+    assert_eq!(
+        events.first().map(|e| e.kind),
+        Some(matching::OfferEventKind::Offered as i32),
+        "the stream carried on after the restart ({:?}): {events:?}",
+        restarted.elapsed()
+    );
+    system.stop().await;
+}

@@ -15,7 +15,7 @@ use async_nats::jetstream::{self, consumer, stream};
 use futures::StreamExt;
 use prost::Message;
 use sqlx::{PgConnection, PgPool};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -100,6 +100,8 @@ pub struct Bus {
     pub client: async_nats::Client,
     pub jetstream: jetstream::Context,
     outbox_wake: Arc<Notify>,
+    /// Counts the connections made to NATS: it moves when the client reconnects.
+    connections: watch::Receiver<u64>,
 }
 
 impl Bus {
@@ -118,10 +120,22 @@ impl Bus {
 
     /// Connects and creates the streams when missing.
     pub async fn connect(url: &str, name: &str) -> anyhow::Result<Self> {
+        let (connected, connections) = watch::channel(0u64);
         let client = async_nats::ConnectOptions::new()
             .name(name)
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(5))
+            // A server that restarts is back within a second or two: try often, not with the
+            // client's default backoff of up to 4 s.
+            .reconnect_delay_callback(|attempts| {
+                Duration::from_millis(100 * attempts.min(10) as u64)
+            })
+            .event_callback(move |event| {
+                if matches!(event, async_nats::Event::Connected) {
+                    connected.send_modify(|n| *n += 1);
+                }
+                std::future::ready(())
+            })
             .connect(url)
             .await?;
         let jetstream = jetstream::new(client.clone());
@@ -142,7 +156,17 @@ impl Bus {
             client,
             jetstream,
             outbox_wake: Arc::new(Notify::new()),
+            connections,
         })
+    }
+
+    /// Changes each time the client connects again after losing NATS. Pulls and consumers
+    /// made before are not to be trusted then (an ordered consumer lives in the server's
+    /// memory): followers start again from where they were.
+    pub fn reconnects(&self) -> watch::Receiver<u64> {
+        let mut rx = self.connections.clone();
+        rx.mark_unchanged();
+        rx
     }
 
     /// Tells the relay that new outbox rows were committed, so it publishes without waiting
@@ -378,6 +402,12 @@ impl<H: Handler> Handler for std::sync::Arc<H> {
     }
 }
 
+/// How long one pull waits for messages. The server sends idle heartbeats at half of it, so a
+/// restarted server or a broken connection shows within seconds, not after the client's
+/// defaults (heartbeats every 15 s, pulls of 30 s), and consumers and streams recover as soon
+/// as the server is back.
+pub const PULL_EXPIRES: Duration = Duration::from_secs(4);
+
 /// Consumes `consumer` until `shutdown`: each message is applied in one transaction with its
 /// inbox row, the transaction commits, then the message is acked. A message already in the
 /// inbox is acked without applying it again.
@@ -389,8 +419,13 @@ pub async fn consume<H: Handler>(
     handler: H,
     shutdown: CancellationToken,
 ) {
+    let mut reconnects = bus.reconnects();
     loop {
-        let mut messages = match consumer.messages().await {
+        let pull = consumer
+            .stream()
+            .expires(PULL_EXPIRES)
+            .heartbeat(PULL_EXPIRES / 2);
+        let mut messages = match pull.messages().await {
             Ok(m) => m,
             Err(err) => {
                 tracing::warn!(consumer = name, error = %err, "cannot pull; retrying");
@@ -403,6 +438,9 @@ pub async fn consume<H: Handler>(
         loop {
             let next = tokio::select! {
                 next = messages.next() => next,
+                // After a reconnect the pending pull is lost with the old connection: pull
+                // again at once.
+                Ok(()) = reconnects.changed() => break,
                 _ = shutdown.cancelled() => return,
             };
             let message = match next {

@@ -14,7 +14,7 @@ use prost::Message;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::events::{Bus, streams, subject};
+use crate::events::{Bus, PULL_EXPIRES, streams, subject};
 
 /// A stream that keeps the latest message per subject, and the prefix of its subjects.
 #[derive(Debug, Clone, Copy)]
@@ -96,13 +96,19 @@ pub async fn catch_up<T: LastValue>(
     Ok(target.progress().wait_for(head, timeout).await)
 }
 
-/// Reads the stream from the start into `target`, then follows it until `shutdown`. After an
-/// error it starts again from the start a second later; applying a state twice is harmless.
+/// Reads the stream from the start into `target`, then follows it until `shutdown`. When NATS
+/// comes back after a restart it follows again at once from the last message applied; after an
+/// error, a second later. Applying a state twice is harmless.
 pub async fn follow<T: LastValue>(target: Arc<T>, bus: Bus, shutdown: CancellationToken) {
     let source = T::SOURCE;
+    let mut reconnects = bus.reconnects();
     loop {
-        if let Err(err) = follow_once(&*target, &bus, &shutdown).await {
-            tracing::warn!(stream = source.stream, error = %err, "stream follower failed; restarting");
+        match follow_once(&*target, &bus, &mut reconnects, &shutdown).await {
+            Ok(()) if shutdown.is_cancelled() => return,
+            Ok(()) => continue,
+            Err(err) => {
+                tracing::warn!(stream = source.stream, error = %err, "stream follower failed; restarting")
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -111,18 +117,29 @@ pub async fn follow<T: LastValue>(target: Arc<T>, bus: Bus, shutdown: Cancellati
     }
 }
 
+/// Follows from the message after the last applied until a reconnect (Ok), shutdown (Ok) or
+/// an error.
 async fn follow_once<T: LastValue>(
     target: &T,
     bus: &Bus,
+    reconnects: &mut tokio::sync::watch::Receiver<u64>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let source = T::SOURCE;
     let stream = bus.jetstream.get_stream(source.stream).await?;
+    let applied = *target.progress().subscribe().borrow();
+    let deliver_policy = match applied {
+        0 => consumer::DeliverPolicy::All,
+        seq => consumer::DeliverPolicy::ByStartSequence {
+            start_sequence: seq + 1,
+        },
+    };
     // An ordered consumer is ephemeral and per replica: every replica sees every message.
     let consumer = stream
         .create_consumer(consumer::pull::OrderedConfig {
-            deliver_policy: consumer::DeliverPolicy::All,
+            deliver_policy,
             filter_subject: format!("{}.>", source.subject_prefix),
+            max_expires: PULL_EXPIRES,
             ..Default::default()
         })
         .await?;
@@ -130,6 +147,7 @@ async fn follow_once<T: LastValue>(
     loop {
         let message = tokio::select! {
             m = messages.next() => m,
+            Ok(()) = reconnects.changed() => return Ok(()),
             _ = shutdown.cancelled() => return Ok(()),
         };
         let Some(message) = message else {

@@ -99,6 +99,22 @@ pub struct Nats {
 impl Nats {
     /// Starts a server; panics with the install command when `nats-server` is missing.
     pub fn start() -> Self {
+        let dir = owned_temp_dir("komek-nats-");
+        for attempt in 0..5 {
+            let port = free_port();
+            if let Some(child) = Self::spawn(&dir, port) {
+                return Self { child, dir, port };
+            }
+            if attempt == 4 {
+                let log = std::fs::read_to_string(dir.join("nats.log")).unwrap_or_default();
+                panic!("nats-server would not start:\n{log}");
+            }
+        }
+        unreachable!()
+    }
+
+    /// A server on `port` keeping its store in `dir`; None when it would not listen.
+    fn spawn(dir: &Path, port: u16) -> Option<Child> {
         let bin = find_binary(
             "nats-server",
             &[PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")],
@@ -106,30 +122,37 @@ impl Nats {
         .unwrap_or_else(|| {
             panic!("nats-server not found on PATH or in /usr/sbin; install it: {NATS_INSTALL}")
         });
-        let dir = owned_temp_dir("komek-nats-");
-        let log = dir.join("nats.log");
-        for attempt in 0..5 {
-            let port = free_port();
-            let mut cmd = Command::new(&bin);
-            cmd.args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-                .arg(dir.join("store"))
-                .arg("-l")
-                .arg(&log)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            let mut child = spawn::spawn_bound_to_process(cmd, libc::SIGKILL);
-            if wait_until_listening(port, &mut child) {
-                return Self { child, dir, port };
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            if attempt == 4 {
-                let log = std::fs::read_to_string(&log).unwrap_or_default();
-                panic!("nats-server would not start:\n{log}");
-            }
+        let mut cmd = Command::new(&bin);
+        cmd.args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(dir.join("store"))
+            .arg("-l")
+            .arg(dir.join("nats.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut child = spawn::spawn_bound_to_process(cmd, libc::SIGKILL);
+        if wait_until_listening(port, &mut child) {
+            return Some(child);
         }
-        unreachable!()
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
+    /// Kills the server (as a crash would) and starts it again on the same port and store:
+    /// what clients see when NATS restarts.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // The port is free again once the old process is gone; retry while it lingers.
+        for _ in 0..50 {
+            if let Some(child) = Self::spawn(&self.dir, self.port) {
+                self.child = child;
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("nats-server would not start again on port {}", self.port);
     }
 
     pub fn url(&self) -> String {

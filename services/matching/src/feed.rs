@@ -5,13 +5,14 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::pull::Ordered;
+use async_nats::jetstream::consumer::DeliverPolicy;
+use async_nats::jetstream::consumer::pull::{Ordered, OrderedConfig};
 use futures::StreamExt;
 use komek_proto::events::v1 as ev;
 use komek_proto::matching::v1 as api;
 use komek_proto::types::v1 as pb;
 use komek_runtime::boundary::name;
-use komek_runtime::events::subject;
+use komek_runtime::events::{Bus, PULL_EXPIRES, streams, subject};
 use komek_runtime::pump::Feed;
 use prost::Message;
 use tonic::Status;
@@ -39,7 +40,30 @@ pub struct Offers {
     /// Open offers read from the database on a fresh start, sent first as pending.
     pub open: Vec<AssignmentRow>,
     pub live: Ordered,
+    /// To follow the stream again after the connection to NATS broke.
+    pub bus: Bus,
     pub keepalive: Duration,
+}
+
+/// How long a feed tries to pick up again after NATS went away before it gives up and tells
+/// the app to resume from its cursor.
+const RECOVERY: Duration = Duration::from_secs(20);
+
+/// The assignments stream after position `after`, read by an ordered consumer of this stream's
+/// own. Short pulls, so that a restarted NATS shows within seconds.
+pub async fn follow(bus: &Bus, after: u64) -> anyhow::Result<Ordered> {
+    let stream = bus.jetstream.get_stream(streams::ASSIGNMENTS).await?;
+    let consumer = stream
+        .create_consumer(OrderedConfig {
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: after + 1,
+            },
+            filter_subject: "komek.assignment.>".into(),
+            max_expires: PULL_EXPIRES,
+            ..Default::default()
+        })
+        .await?;
+    Ok(consumer.messages().await?)
 }
 
 fn event(
@@ -64,6 +88,7 @@ pub async fn pump(offers: Offers, feed: Feed<api::OfferEvent>) {
         start,
         open,
         mut live,
+        bus,
         keepalive,
     } = offers;
     let mut sent: HashSet<String> = HashSet::new();
@@ -71,6 +96,7 @@ pub async fn pump(offers: Offers, feed: Feed<api::OfferEvent>) {
     // When this stream is next due a keepalive: only what it sends moves it, not the other
     // groups' events it skips, so a quiet stream on a busy system still hears on time.
     let mut due = tokio::time::Instant::now() + keepalive;
+    let mut reconnects = bus.reconnects();
     for row in &open {
         sent.insert(name("assignments", row.id));
         let pending = event(
@@ -85,6 +111,14 @@ pub async fn pump(offers: Offers, feed: Feed<api::OfferEvent>) {
     loop {
         let message = tokio::select! {
             m = live.next() => m,
+            // NATS came back after a restart: the consumer this stream read from is gone with
+            // it. Follow again from the cursor rather than wait to notice missing heartbeats.
+            Ok(()) = reconnects.changed() => {
+                if let Some(again) = recover(&bus, cursor).await {
+                    live = again;
+                }
+                continue;
+            }
             _ = tokio::time::sleep_until(due) => {
                 // Keepalives carry the cursor too: events skipped for this volunteer still
                 // move it, so a resume does not re-read them.
@@ -98,10 +132,21 @@ pub async fn pump(offers: Offers, feed: Feed<api::OfferEvent>) {
         let message = match message {
             Some(Ok(m)) => m,
             Some(Err(err)) => {
-                let status = Status::unavailable(format!(
-                    "feed interrupted: {err}; resume with the last cursor"
-                ));
-                return feed.fail(status).await;
+                // NATS restarted or the connection broke: follow the stream again from this
+                // stream's cursor, so the app misses nothing and need not reconnect.
+                tracing::warn!(error = %err, cursor, "offer feed interrupted; following again");
+                match recover(&bus, cursor).await {
+                    Some(again) => {
+                        live = again;
+                        continue;
+                    }
+                    None => {
+                        let status = Status::unavailable(format!(
+                            "feed interrupted: {err}; resume with the last cursor"
+                        ));
+                        return feed.fail(status).await;
+                    }
+                }
             }
             None => return,
         };
@@ -122,6 +167,19 @@ pub async fn pump(offers: Offers, feed: Feed<api::OfferEvent>) {
         }
         due = tokio::time::Instant::now() + keepalive;
     }
+}
+
+/// Follows the stream again after `cursor`, trying for [`RECOVERY`].
+async fn recover(bus: &Bus, cursor: u64) -> Option<Ordered> {
+    let deadline = tokio::time::Instant::now() + RECOVERY;
+    while tokio::time::Instant::now() < deadline {
+        match follow(bus, cursor).await {
+            Ok(live) => return Some(live),
+            Err(err) => tracing::debug!(error = %err, "offer feed not back yet"),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    None
 }
 
 /// What a message of the assignments stream means to `volunteer`: nothing (another group's,

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
 use komek_core::AssignmentStatus;
 use komek_proto::matching::v1 as api;
 use komek_proto::types::v1 as pb;
@@ -208,22 +207,13 @@ impl api::assignment_service_server::AssignmentService for Assignments {
                 store::open_offers(&self.pool, &groups).await?,
             ),
         };
-        let consumer = stream
-            .create_consumer(OrderedConfig {
-                deliver_policy: DeliverPolicy::ByStartSequence {
-                    start_sequence: start + 1,
-                },
-                filter_subject: "komek.assignment.>".into(),
-                ..Default::default()
-            })
-            .await
-            .map_err(internal)?;
         let offers = Offers {
             volunteer,
             index: self.index.clone(),
             start,
             open,
-            live: consumer.messages().await.map_err(internal)?,
+            live: feed::follow(&self.bus, start).await.map_err(internal)?,
+            bus: self.bus.clone(),
             keepalive: self.keepalive,
         };
         Ok(Response::new(
