@@ -71,6 +71,8 @@ fn server_of(system: &System, service: &str) -> SocketAddr {
         "komek.matching.v1.AssignmentService" | "komek.matching.v1.DispatchService" => {
             system.matching
         }
+        // Every service serves its own; any one shows the gate's answer.
+        "komek.ops.v1.OperationsService" => system.triage,
         other => panic!("no server for {other}"),
     }
 }

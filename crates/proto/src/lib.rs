@@ -47,3 +47,8 @@ pub mod events {
         include!(concat!(env!("OUT_DIR"), "/komek.events.v1.rs"));
     }
 }
+pub mod ops {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/komek.ops.v1.rs"));
+    }
+}

@@ -102,7 +102,49 @@ pub struct Bus {
     outbox_wake: Arc<Notify>,
     /// Counts the connections made to NATS: it moves when the client reconnects.
     connections: watch::Receiver<u64>,
+    /// How consumers retry a message their handler failed on.
+    pub redelivery: Redelivery,
 }
+
+/// How a consumer retries a message whose handler failed: after growing delays, until it has
+/// been delivered `max_deliveries` times; then the message is kept as a dead letter (see
+/// [`crate::ops`]) for a person to replay.
+///
+/// The delivery limit is counted here, not set on the JetStream consumer: the server would drop
+/// the message at its limit, while here it is dropped only once the dead letter is stored.
+/// A database that is down fails the handler and the dead letter alike, so its messages wait
+/// for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Redelivery {
+    /// The delay after each failed delivery; the last one repeats.
+    pub backoff: Vec<Duration>,
+    pub max_deliveries: u64,
+}
+
+impl Default for Redelivery {
+    fn default() -> Self {
+        Self {
+            backoff: [1, 2, 5, 10, 30, 60, 120, 300]
+                .map(Duration::from_secs)
+                .to_vec(),
+            max_deliveries: 10,
+        }
+    }
+}
+
+impl Redelivery {
+    /// The delay before delivery `delivered + 1`.
+    pub fn delay(&self, delivered: u64) -> Duration {
+        let i = (delivered.max(1) - 1) as usize;
+        self.backoff
+            .get(i)
+            .or(self.backoff.last())
+            .copied()
+            .unwrap_or(Duration::from_secs(1))
+    }
+}
+
+pub use crate::dead_letters::REPLAY_OF;
 
 impl Bus {
     /// Live messages of every subject in `subjects`, as one stream (plain NATS: what is
@@ -157,6 +199,7 @@ impl Bus {
             jetstream,
             outbox_wake: Arc::new(Notify::new()),
             connections,
+            redelivery: Redelivery::default(),
         })
     }
 
@@ -486,6 +529,7 @@ async fn apply<H: Handler>(
         Ok(fresh)
     }
     .await;
+    let delivered = message.info().map_or(1, |i| i.delivered.max(1) as u64);
     let ack = match result {
         Ok(fresh) => {
             if fresh {
@@ -495,13 +539,16 @@ async fn apply<H: Handler>(
             }
             jetstream::AckKind::Ack
         }
-        Err(HandleError::Reject(reason)) => {
-            tracing::error!(consumer = name, message_id = %id, subject = %message.subject, %reason, "message rejected");
-            jetstream::AckKind::Term
+        // Will never apply (it does not decode): kept for a person, not retried.
+        Err(HandleError::Reject(reason)) => give_up(name, pool, bus, &message, &id, &reason).await,
+        Err(HandleError::Retry(err)) if delivered >= bus.redelivery.max_deliveries => {
+            give_up(name, pool, bus, &message, &id, &format!("{err:#}")).await
         }
         Err(HandleError::Retry(err)) => {
-            tracing::warn!(consumer = name, message_id = %id, error = %err, "message will be retried");
-            jetstream::AckKind::Nak(Some(Duration::from_secs(1)))
+            let delay = bus.redelivery.delay(delivered);
+            tracing::warn!(consumer = name, message_id = %id, error = %err, delivered, ?delay,
+                "message will be retried");
+            jetstream::AckKind::Nak(Some(delay))
         }
     };
     if let Err(err) = message.ack_with(ack).await {
@@ -510,14 +557,56 @@ async fn apply<H: Handler>(
     }
 }
 
-/// The publisher's `Nats-Msg-Id`, or the stream position for messages published without one.
+/// Keeps a message its consumer gives up on as a dead letter, and says to drop it from the
+/// stream; while the dead letter cannot be stored (the database is down), the message stays.
+async fn give_up(
+    name: &'static str,
+    pool: &PgPool,
+    bus: &Bus,
+    message: &jetstream::Message,
+    id: &str,
+    error: &str,
+) -> jetstream::AckKind {
+    let delivered = message.info().map_or(1, |i| i.delivered.max(1));
+    let failed = crate::dead_letters::Failed {
+        consumer: name,
+        subject: message.subject.as_str(),
+        message_id: id,
+        payload: &message.payload,
+        error,
+        deliveries: delivered as i32,
+    };
+    match crate::dead_letters::keep(pool, &failed).await {
+        Ok(()) => {
+            // Alert-worthy: a message of the system's flow is stuck until a person acts.
+            tracing::error!(consumer = name, message_id = %id, subject = %message.subject,
+                deliveries = delivered, %error,
+                "message given up and kept as a dead letter; list and replay it with OperationsService");
+            jetstream::AckKind::Term
+        }
+        Err(err) => {
+            let delay = bus.redelivery.delay(delivered as u64);
+            tracing::warn!(consumer = name, message_id = %id, error = %err, ?delay,
+                "cannot keep the dead letter yet; the message stays");
+            jetstream::AckKind::Nak(Some(delay))
+        }
+    }
+}
+
+/// The message's id: the original's for a replay, else the publisher's `Nats-Msg-Id`, else the
+/// stream position for messages published without one.
 fn message_id(message: &jetstream::Message) -> String {
-    if let Some(id) = message
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
+    let header = |name: &str| {
+        message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(name))
+            .map(|v| v.as_str().to_string())
+    };
+    if let Some(id) =
+        header(REPLAY_OF).or_else(|| header(async_nats::header::NATS_MESSAGE_ID.as_ref()))
     {
-        return id.as_str().to_string();
+        return id;
     }
     match message.info() {
         Ok(info) => format!("{}:{}", info.stream, info.stream_sequence),

@@ -7,7 +7,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
-use komek_proto::{access, intake, matching, partner, roster, triage};
+use komek_proto::{access, intake, matching, ops, partner, roster, triage};
 use prost::Message;
 use sha2::Sha256;
 
@@ -58,6 +58,7 @@ listing!(
     triage::v1::ListTriageAuditRequest,
     matching::v1::ListQueueRequest,
     matching::v1::ListDispatchAuditRequest,
+    ops::v1::ListDeadLettersRequest,
 );
 
 /// Issues and checks the page tokens of one deployment.

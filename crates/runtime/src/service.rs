@@ -18,7 +18,10 @@ use crate::db;
 use crate::events::{Bus, OutboxRelay};
 use crate::follow;
 use crate::grpc::Listening;
+use crate::ops::Operations;
+use crate::pages::Pages;
 use crate::pump::Pumps;
+use komek_proto::ops::v1::operations_service_server::{self, OperationsServiceServer};
 
 /// Database pool (in the service's schema, migrated), event bus and credentials of a service.
 pub struct Deps {
@@ -147,12 +150,13 @@ impl Background {
     /// Serves gRPC on `listener` (and on `extra`, a second listener with its own routes,
     /// reflection and TLS behind the same gate) until `shutdown`, then stops the background
     /// tasks: the order every service shuts down in.
+    /// The main listener serves OperationsService too, about this service.
     #[allow(clippy::too_many_arguments)]
     pub async fn serve_then_drain(
         self,
         deps: &Deps,
         listener: tokio::net::TcpListener,
-        routes: tonic::service::RoutesBuilder,
+        mut routes: tonic::service::RoutesBuilder,
         service_names: &[&'static str],
         extra: Option<ExtraListener>,
         shutdown: CancellationToken,
@@ -160,11 +164,16 @@ impl Background {
         self.start_keyring(deps).await?;
         let base = &deps.base;
         let gate = deps.gate();
+        let pages = Pages::new(deps.credentials.page_tokens(), 100);
+        let operations = Operations::new(deps.pool.clone(), deps.bus.clone(), pages);
+        routes.add_service(OperationsServiceServer::new(operations));
+        let mut names = service_names.to_vec();
+        names.push(operations_service_server::SERVICE_NAME);
         // Boxed: the server future is large, and every service would carry it inline.
         let main = Box::pin(crate::grpc::serve(
             listener,
             routes,
-            service_names,
+            &names,
             Listening::of(base, gate.clone()),
             shutdown.clone(),
         ));

@@ -22,6 +22,10 @@ async fn setup() -> (Nats, TestDb, PgPool, Bus) {
         .execute(&pool)
         .await
         .unwrap();
+    sqlx::raw_sql(include_str!("../sql/0002_dead_letters.sql"))
+        .execute(&pool)
+        .await
+        .unwrap();
     sqlx::query("CREATE TABLE effects (message TEXT NOT NULL)")
         .execute(&pool)
         .await
@@ -285,4 +289,147 @@ async fn a_failed_handler_leaves_no_effect_and_the_message_comes_back() {
         .await
         .unwrap();
     assert_eq!(inbox, 1);
+}
+
+#[tokio::test]
+async fn a_message_that_keeps_failing_becomes_a_dead_letter_and_replays_once_fixed() {
+    use komek_proto::ops::v1 as ops;
+    use komek_proto::ops::v1::operations_service_server::OperationsService;
+    use komek_runtime::events::Redelivery;
+    use komek_runtime::ops::Operations;
+    use komek_runtime::pages::{PageTokens, Pages};
+
+    let (_nats, _db, pool, mut bus) = setup().await;
+    // Three deliveries, 50 ms apart, instead of minutes.
+    bus.redelivery = Redelivery {
+        backoff: vec![Duration::from_millis(50)],
+        max_deliveries: 3,
+    };
+    let mut tx = pool.begin().await.unwrap();
+    enqueue(&mut tx, subject::REQUEST_ESCALATED, &event(9))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    OutboxRelay::new(pool.clone(), bus.clone())
+        .relay_batch()
+        .await
+        .unwrap();
+    // And one that can never be applied.
+    bus.jetstream
+        .publish(subject::REQUEST_ESCALATED, "not a message".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    let consumer = bus
+        .durable_consumer(streams::REQUESTS, "test", "komek.request.>")
+        .await
+        .unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(consume(
+        "test",
+        consumer,
+        pool.clone(),
+        bus.clone(),
+        Rejecting(Recorder {
+            calls: calls.clone(),
+            fail_first: usize::MAX,
+        }),
+        stop.clone(),
+    ));
+    let dead = |pool: PgPool| async move {
+        sqlx::query_as::<_, (String, i32)>(
+            "SELECT error, deliveries FROM dead_letters ORDER BY deliveries DESC",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    let mut letters = Vec::new();
+    for _ in 0..200 {
+        letters = dead(pool.clone()).await;
+        if letters.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    assert_eq!(letters[0].1, 3, "given up after its third delivery");
+    assert!(letters[0].0.contains("database hiccup"), "{letters:?}");
+    assert_eq!(letters[1].1, 1, "what cannot be read is not retried");
+    // Given up means no more deliveries.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert!(effects(&pool).await.is_empty());
+
+    // The cause is fixed; a person replays it.
+    stop.cancel();
+    task.await.unwrap();
+    let consumer = bus
+        .durable_consumer(streams::REQUESTS, "test", "komek.request.>")
+        .await
+        .unwrap();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(consume(
+        "test",
+        consumer,
+        pool.clone(),
+        bus.clone(),
+        Rejecting(Recorder {
+            calls: calls.clone(),
+            fail_first: 0,
+        }),
+        stop.clone(),
+    ));
+    let operations = Operations::new(
+        pool.clone(),
+        bus.clone(),
+        Pages::new(PageTokens::new([1; 32]), 10),
+    );
+    let listed = operations
+        .list_dead_letters(tonic::Request::new(ops::ListDeadLettersRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .dead_letters;
+    assert_eq!(listed.len(), 2);
+    let stuck = listed.iter().find(|d| d.deliveries == 3).unwrap();
+    for _ in 0..2 {
+        let replayed = operations
+            .replay_dead_letter(tonic::Request::new(ops::ReplayDeadLetterRequest {
+                name: stuck.name.clone(),
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(replayed.replay_time.is_some());
+    }
+    wait_for_effects(&pool, 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.cancel();
+    task.await.unwrap();
+    assert_eq!(
+        effects(&pool).await.len(),
+        1,
+        "applied once, however often it is replayed"
+    );
+    let waiting = operations
+        .list_dead_letters(tonic::Request::new(ops::ListDeadLettersRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .dead_letters;
+    assert_eq!(waiting.len(), 1, "only the unreadable one still waits");
+}
+
+/// A recorder that rejects payloads that are not events.
+struct Rejecting(Recorder);
+
+impl Handler for Rejecting {
+    async fn handle(&self, tx: &mut PgConnection, m: Incoming<'_>) -> Result<(), HandleError> {
+        m.decode::<RequestEscalated>()?;
+        self.0.handle(tx, m).await
+    }
 }

@@ -19,6 +19,7 @@ const ACCESS: &str = "komek.access.v1.AccessService";
 const ASSIGNMENT: &str = "komek.matching.v1.AssignmentService";
 const DISPATCH: &str = "komek.matching.v1.DispatchService";
 const PARTNER: &str = "komek.partner.v1.PartnerService";
+const OPS: &str = "komek.ops.v1.OperationsService";
 
 /// (service, method, roles allowed).
 pub const MATRIX: &[(&str, &str, &[Role])] = &[
@@ -79,6 +80,9 @@ pub const MATRIX: &[(&str, &str, &[Role])] = &[
     (PARTNER, "WatchRequest", &[A, D, P]),
     (PARTNER, "ListRequests", &[A, D, P]),
     (PARTNER, "GetStats", &[A, D, P]),
+    // Every service's dead letters: a dispatcher on duty sees what got stuck and replays it.
+    (OPS, "ListDeadLetters", &[A, D]),
+    (OPS, "ReplayDeadLetter", &[A, D]),
 ];
 
 /// The roles allowed to call the method at `path` (`/package.Service/Method`); None when the

@@ -1,0 +1,1 @@
+../../../crates/runtime/sql/0002_dead_letters.sql
