@@ -615,3 +615,162 @@ async fn a_principal_beyond_its_rate_is_told_when_to_retry() {
     assert_eq!(dispatcher.code(), Code::NotFound);
     system.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_regional_dispatcher_sees_and_acts_on_its_regions_only() {
+    use komek_proto::matching::v1::dispatch_service_client::DispatchServiceClient;
+    use komek_proto::triage::v1 as triage;
+    use komek_proto::triage::v1::triage_service_client::TriageServiceClient;
+
+    // No groups anywhere: both requests are escalated to dispatchers.
+    let system = System::start().await;
+    let mut operator = system.intake_client().await;
+    let talgar = find("Talghar", "Almaty Region");
+    let stepnogorsk = find("Stepnogorsk", "Akmola Region");
+    let ours = create_request(
+        &mut operator,
+        None,
+        talgar,
+        at(talgar),
+        "Ардагерге көмек керек",
+    )
+    .await;
+    let theirs = create_request(
+        &mut operator,
+        None,
+        stepnogorsk,
+        at(stepnogorsk),
+        "Пенсионерке нужен уголь",
+    )
+    .await;
+    for r in [&ours, &theirs] {
+        wait_request(&operator, &r.name, "escalated", |r| {
+            r.status == pb::RequestStatus::Escalated as i32
+        })
+        .await;
+    }
+
+    // The Almaty "109" line's dispatcher.
+    let key = system
+        .issue_key(
+            Role::Dispatcher,
+            "dispatchers/almaty-109",
+            &["Almaty Region"],
+        )
+        .await;
+    let mut intake_client =
+        komek_proto::intake::v1::intake_service_client::IntakeServiceClient::new(
+            authed(system.intake, &key).await,
+        );
+    let mut triage_client = TriageServiceClient::new(authed(system.triage, &key).await);
+    let mut dispatch = DispatchServiceClient::new(authed(system.matching, &key).await);
+
+    let listed = intake_client
+        .list_requests(intake::ListRequestsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .requests;
+    let names: Vec<&str> = listed.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, [ours.name.as_str()]);
+    let queue = dispatch
+        .list_queue(matching::ListQueueRequest {
+            queue: matching::Queue::Escalated as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    let queued: Vec<&str> = queue.iter().map(|i| i.request.as_str()).collect();
+    assert_eq!(queued, [ours.name.as_str()]);
+    let get = |name: &str| intake::GetRequestRequest { name: name.into() };
+    assert!(intake_client.get_request(get(&ours.name)).await.is_ok());
+    let decision = |r: &intake::Request| triage::GetTriageDecisionRequest {
+        name: format!("{}/triage", r.name),
+    };
+    assert!(
+        triage_client
+            .get_triage_decision(decision(&ours))
+            .await
+            .is_ok()
+    );
+
+    // Akmola's request does not exist for it, however it asks.
+    assert_eq!(
+        code(intake_client.get_request(get(&theirs.name)).await),
+        Code::NotFound
+    );
+    let find_theirs = intake::FindByReferenceRequest {
+        reference_code: theirs.reference_code.clone(),
+    };
+    assert_eq!(
+        code(intake_client.find_by_reference(find_theirs).await),
+        Code::NotFound
+    );
+    let cancel_theirs = intake::CancelRequestRequest {
+        name: theirs.name.clone(),
+        reason: "ошибка".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        code(intake_client.cancel_request(cancel_theirs).await),
+        Code::NotFound
+    );
+    assert_eq!(
+        code(triage_client.get_triage_decision(decision(&theirs)).await),
+        Code::NotFound
+    );
+    let explain = matching::ExplainRequestRequest {
+        request: theirs.name.clone(),
+    };
+    assert_eq!(
+        code(dispatch.explain_request(explain).await),
+        Code::NotFound
+    );
+    let assign = matching::AssignRequestRequest {
+        request_id: Uuid::new_v4().to_string(),
+        request: theirs.name.clone(),
+        group: format!("groups/{}", Uuid::new_v4()),
+        reason: "сами съездим".into(),
+    };
+    assert_eq!(code(dispatch.assign_request(assign).await), Code::NotFound);
+    // Nor does it record calls elsewhere.
+    let elsewhere = intake_client
+        .create_request(intake::CreateRequestRequest {
+            request_id: Uuid::new_v4().to_string(),
+            channel: pb::Channel::Hotline as i32,
+            caller: Some(intake::Caller {
+                anonymous: true,
+                ..Default::default()
+            }),
+            location: Some(pb::Location {
+                point: Some(at(stepnogorsk)),
+                settlement: stepnogorsk.name_en.clone(),
+                region: stepnogorsk.region.clone(),
+                ..Default::default()
+            }),
+            description: "Нужны дрова".into(),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(code(elsewhere), Code::PermissionDenied);
+
+    // The dispatcher for every region still sees both.
+    let all = operator
+        .list_requests(intake::ListRequestsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .requests;
+    assert_eq!(all.len(), 2);
+    system.stop().await;
+}
+
+/// The code of a call that must fail.
+fn code<T: std::fmt::Debug>(result: Result<tonic::Response<T>, tonic::Status>) -> Code {
+    match result {
+        Ok(ok) => panic!("answered {ok:?}"),
+        Err(status) => status.code(),
+    }
+}

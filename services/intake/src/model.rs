@@ -148,6 +148,8 @@ pub enum Scope {
         organization: Uuid,
         regions: Vec<String>,
     },
+    /// A regional dispatcher: requests in its regions.
+    Regions(Vec<String>),
 }
 
 impl Scope {
@@ -158,17 +160,28 @@ impl Scope {
                 organization,
                 regions,
             } => row.organizations.contains(organization) || regions.contains(&row.region),
+            Scope::Regions(regions) => regions.contains(&row.region),
         }
     }
 
-    /// The organisation and regions SQL filters on; no organisation means no restriction.
-    pub fn sql_args(&self) -> (Option<Uuid>, Vec<String>) {
+    /// What SQL filters on: whether the scope limits at all, the organisation whose offered
+    /// requests it covers (if any), and the regions it covers.
+    pub fn sql_args(&self) -> (bool, Option<Uuid>, Vec<String>) {
         match self {
-            Scope::All => (None, Vec::new()),
+            Scope::All => (false, None, Vec::new()),
             Scope::Partner {
                 organization,
                 regions,
-            } => (Some(*organization), regions.clone()),
+            } => (true, Some(*organization), regions.clone()),
+            Scope::Regions(regions) => (true, None, regions.clone()),
+        }
+    }
+
+    /// The scope of `principal` among operators: all requests, or a regional dispatcher's.
+    pub fn of_operator(principal: &komek_runtime::auth::Principal) -> Self {
+        match principal.region_limit() {
+            Some(regions) => Scope::Regions(regions.to_vec()),
+            None => Scope::All,
         }
     }
 }

@@ -34,6 +34,29 @@ impl From<sqlx::Error> for Error {
     }
 }
 
+/// Refuses a campaign naming a request outside a regional dispatcher's `regions` (as if it did
+/// not exist); every region is open when `regions` is empty.
+pub async fn check_regions(
+    pool: &PgPool,
+    valid: &validate::Campaign,
+    regions: &[String],
+) -> Result<(), Error> {
+    if regions.is_empty() {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    let outside: Vec<String> = store::jobs(&mut tx, &valid.requests)
+        .await?
+        .iter()
+        .filter(|j| !regions.contains(&j.region))
+        .map(|j| name("requests", j.request_id))
+        .collect();
+    if outside.is_empty() {
+        return Ok(());
+    }
+    Err(Error::NotTriaged(outside))
+}
+
 /// A campaign as stored, and whether offers were made.
 pub struct Planned {
     pub campaign: CampaignRow,

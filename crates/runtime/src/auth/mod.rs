@@ -112,6 +112,19 @@ impl Principal {
         Uuid::parse_str(id).ok()
     }
 
+    /// The regions a regional dispatcher's key is limited to; None when the principal's
+    /// requests are not limited by region (an admin, a dispatcher for every region; partners
+    /// have a scope of their own).
+    pub fn region_limit(&self) -> Option<&[String]> {
+        (self.role == Role::Dispatcher && !self.regions.is_empty()).then_some(&self.regions)
+    }
+
+    /// Whether the principal may see and act on a request in `region`.
+    pub fn covers_region(&self, region: &str) -> bool {
+        self.region_limit()
+            .is_none_or(|regions| regions.iter().any(|r| r == region))
+    }
+
     /// Dispatchers and admins see callers' personal data; nobody else does.
     pub fn sees_personal_data(&self) -> bool {
         matches!(self.role, Role::Admin | Role::Dispatcher)

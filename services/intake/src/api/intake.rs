@@ -16,7 +16,7 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
 use crate::ServiceArea;
-use crate::model::RequestRow;
+use crate::model::{RequestRow, Scope};
 use crate::pii::Vault;
 use crate::{convert, store, validate};
 
@@ -71,6 +71,20 @@ impl Intake {
         )
     }
 
+    /// The request `id`, if `principal` may see it: outside a regional dispatcher's regions it
+    /// does not exist.
+    async fn get_in_scope(
+        &self,
+        id: uuid::Uuid,
+        principal: &Principal,
+    ) -> Result<RequestRow, Status> {
+        let row = store::get(&self.pool, id).await?;
+        if !Scope::of_operator(principal).covers(&row) {
+            return Err(store::Error::NotFound.into());
+        }
+        Ok(row)
+    }
+
     /// The API view of a stored request for `principal`: caller name and phone decrypted for
     /// those who may see personal data; for others no caller identity and no address.
     fn to_api(&self, row: &RequestRow, principal: &Principal) -> api::Request {
@@ -95,6 +109,12 @@ impl api::intake_service_server::IntakeService for Intake {
         let principal = auth::principal(&request)?;
         let req = request.into_inner();
         let new = validate::create(&req, self.area.as_ref(), self.vault.as_deref())?;
+        if !principal.covers_region(&new.region) {
+            return Err(out_of_scope(format!(
+                "{} records requests in its regions only; set location.region to one of them",
+                principal.subject
+            )));
+        }
         let payload = fingerprint(req, self.vault.as_deref());
         let (row, created) = store::create(&self.pool, &new, &payload).await?;
         if created {
@@ -111,7 +131,7 @@ impl api::intake_service_server::IntakeService for Intake {
     ) -> Result<Response<api::Request>, Status> {
         let principal = auth::principal(&request)?;
         let id = parse_name("requests", &request.get_ref().name, "name")?;
-        let row = store::get(&self.pool, id).await?;
+        let row = self.get_in_scope(id, &principal).await?;
         Ok(Response::new(self.to_api(&row, &principal)))
     }
 
@@ -122,7 +142,8 @@ impl api::intake_service_server::IntakeService for Intake {
         let principal = auth::principal(&request)?;
         let req = request.get_ref();
         let page = self.pages.page(req, decode_time_id)?;
-        let filter = validate::list(req, page.clone())?;
+        let mut filter = validate::list(req, page.clone())?;
+        filter.scope = Scope::of_operator(&principal);
         let rows = store::list(&self.pool, &filter).await?;
         Ok(Response::new(api::ListRequestsResponse {
             requests: rows.iter().map(|r| self.to_api(r, &principal)).collect(),
@@ -138,6 +159,7 @@ impl api::intake_service_server::IntakeService for Intake {
     ) -> Result<Response<api::Request>, Status> {
         let principal = auth::principal(&request)?;
         let (id, reason, etag) = validate::cancel(request.get_ref())?;
+        self.get_in_scope(id, &principal).await?;
         let row = store::cancel(&self.pool, id, &reason, etag, &principal.subject).await?;
         self.bus.wake_outbox();
         Ok(Response::new(self.to_api(&row, &principal)))
@@ -150,6 +172,9 @@ impl api::intake_service_server::IntakeService for Intake {
         let principal = auth::principal(&request)?;
         let code = validate::reference_code(&request.get_ref().reference_code)?;
         let row = store::find_by_reference(&self.pool, &code).await?;
+        if !Scope::of_operator(&principal).covers(&row) {
+            return Err(store::Error::NotFound.into());
+        }
         Ok(Response::new(self.to_api(&row, &principal)))
     }
 

@@ -78,7 +78,8 @@ fn scope_of(principal: &Principal) -> Result<Scope, Status> {
                 regions: principal.regions.clone(),
             })
         }
-        Role::Admin | Role::Dispatcher => Ok(Scope::All),
+        Role::Admin => Ok(Scope::All),
+        Role::Dispatcher => Ok(Scope::of_operator(principal)),
         other => Err(auth::gate::out_of_scope(format!(
             "the {} role has no partner scope",
             other.as_str()

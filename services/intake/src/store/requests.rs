@@ -115,7 +115,7 @@ pub async fn list(pool: &PgPool, f: &ListFilter) -> Result<Vec<RequestRow>> {
            AND ($7::timestamptz IS NULL OR created_at < $7) \
            AND ($8::text IS NULL OR description ILIKE $8 OR settlement ILIKE $8) \
            AND ($9::timestamptz IS NULL OR (created_at, id) < ($9, $10)) \
-           AND ($12::uuid IS NULL OR $12 = ANY (organizations) OR region = ANY ($13)) \
+           AND (NOT $12 OR $13 = ANY (organizations) OR region = ANY ($14)) \
          ORDER BY created_at DESC, id DESC LIMIT $11",
     )
     .bind(&f.statuses)
@@ -131,6 +131,7 @@ pub async fn list(pool: &PgPool, f: &ListFilter) -> Result<Vec<RequestRow>> {
     .bind(f.limit)
     .bind(f.scope.sql_args().0)
     .bind(f.scope.sql_args().1)
+    .bind(f.scope.sql_args().2)
     .fetch_all(pool)
     .await?;
     Ok(rows)

@@ -57,7 +57,7 @@ type StatsQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Postgres, Row, sqlx::postgr
 fn bind_all<'q>(
     sql: &'q str,
     q: &'q Query,
-    organization: Option<uuid::Uuid>,
+    (limited, organization): (bool, Option<uuid::Uuid>),
     regions: &'q [String],
 ) -> StatsQuery<'q> {
     sqlx::query_as::<_, Row>(sql)
@@ -73,6 +73,7 @@ fn bind_all<'q>(
         // (a request that gave no count helped at least one person).
         .bind(Outcome::help_codes())
         .bind(RequestStatus::Merged.code() as i16)
+        .bind(limited)
 }
 
 /// Rows per combination of `dims` (sorted by key), and the total over the whole selection.
@@ -100,11 +101,11 @@ pub async fn compute(pool: &PgPool, q: &Query) -> super::Result<(Vec<Row>, Row)>
          WHERE ($1::timestamptz IS NULL OR created_at >= $1) \
            AND ($2::timestamptz IS NULL OR created_at < $2) \
            AND ($3 = '' OR region = $3) \
-           AND ($4::uuid IS NULL OR $4 = ANY (organizations) OR region = ANY ($5)) \
+           AND (NOT $11 OR $4 = ANY (organizations) OR region = ANY ($5)) \
            AND status <> $10 AND $6::text IS NOT NULL"
     );
-    let (organization, regions) = q.scope.sql_args();
-    let run = |sql| bind_all(sql, q, organization, &regions);
+    let (limited, organization, regions) = q.scope.sql_args();
+    let run = |sql| bind_all(sql, q, (limited, organization), &regions);
     let grouped = format!("{select} GROUP BY 1 ORDER BY 1");
     let rows = if q.dims.is_empty() {
         Vec::new()

@@ -370,7 +370,11 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         let id = parse_name("assignments", &request.get_ref().name, "name")?;
         let row = self.get(id).await?;
         let Some(volunteer) = principal.volunteer() else {
-            // Dispatchers and admins read any assignment; the caller they see in intake.
+            // Dispatchers and admins read any assignment (a regional dispatcher those of its
+            // regions); the caller they see in intake.
+            if !principal.covers_region(&row.region) {
+                return Err(Status::not_found("assignment not found"));
+            }
             return Ok(Response::new(convert::assignment(&row)));
         };
         self.require_member(volunteer, &row, "of this assignment")?;

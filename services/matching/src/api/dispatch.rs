@@ -8,7 +8,7 @@ use futures::StreamExt;
 use komek_core::{AssignmentStatus, RequestStatus};
 use komek_proto::events::v1 as ev;
 use komek_proto::matching::v1 as api;
-use komek_runtime::auth;
+use komek_runtime::auth::{self, Principal};
 use komek_runtime::boundary::{FieldViolation, internal, name, parse_name, timestamp};
 use komek_runtime::events::{Bus, subject};
 use komek_runtime::pages::Pages;
@@ -82,14 +82,16 @@ impl Dispatch {
     /// Assigns or reassigns a request by hand, with its audit entry, in one transaction.
     async fn move_by_hand(
         &self,
-        actor: String,
+        principal: &Principal,
         m: Move,
         action: Action,
     ) -> Result<AssignmentRow, Status> {
         let matcher = self.matcher.clone();
+        let actor = principal.subject.clone();
+        let regions = regions_of(principal);
         self.manual(m.key, move |tx| {
             Box::pin(async move {
-                let job = job_of(tx, m.request_id).await?;
+                let job = job_of(tx, m.request_id, &regions).await?;
                 let active = store::active_of(tx, m.request_id).await?;
                 match (action, active.first()) {
                     (Action::Assign, Some(active)) => {
@@ -161,9 +163,11 @@ impl api::dispatch_service_server::DispatchService for Dispatch {
         &self,
         request: Request<api::ListQueueRequest>,
     ) -> Result<Response<api::ListQueueResponse>, Status> {
+        let principal = auth::principal(&request)?;
         let req = request.get_ref();
         let page = self.pages.page(req, convert::decode_queue_token)?;
         let mut filter = validate::queue(req, page.clone())?;
+        filter.regions = regions_of(&principal);
         (filter.en_route_within, filter.on_site_within) = self.overdue.limits();
         let rows = store::queue(&self.pool, &filter).await?;
         let ids: Vec<Uuid> = rows.iter().filter_map(|r| r.assignment_id).collect();
@@ -196,6 +200,7 @@ impl api::dispatch_service_server::DispatchService for Dispatch {
             .map_err(internal)?;
         let pool = self.pool.clone();
         let (en_route_within, on_site_within) = self.overdue.limits();
+        let regions = regions_of(&principal);
         let stream = self.pumps.start(&principal, |feed| async move {
             while let Some(message) = events.next().await {
                 let Some(request) = request_of(&message.subject, &message.payload) else {
@@ -207,6 +212,7 @@ impl api::dispatch_service_server::DispatchService for Dispatch {
                 let filter = QueueFilter {
                     request_id: Some(id),
                     region: region.clone(),
+                    regions: regions.clone(),
                     limit: 1,
                     en_route_within,
                     on_site_within,
@@ -252,10 +258,10 @@ impl api::dispatch_service_server::DispatchService for Dispatch {
         &self,
         request: Request<api::AssignRequestRequest>,
     ) -> Result<Response<api::Assignment>, Status> {
-        let actor = auth::principal(&request)?.subject;
+        let principal = auth::principal(&request)?;
         let r = request.get_ref();
         let m = validate::move_request(&r.request_id, &r.request, &r.group, &r.reason)?;
-        let row = self.move_by_hand(actor, m, Action::Assign).await?;
+        let row = self.move_by_hand(&principal, m, Action::Assign).await?;
         Ok(Response::new(convert::assignment(&row)))
     }
 
@@ -263,10 +269,10 @@ impl api::dispatch_service_server::DispatchService for Dispatch {
         &self,
         request: Request<api::ReassignRequestRequest>,
     ) -> Result<Response<api::Assignment>, Status> {
-        let actor = auth::principal(&request)?.subject;
+        let principal = auth::principal(&request)?;
         let r = request.get_ref();
         let m = validate::move_request(&r.request_id, &r.request, &r.group, &r.reason)?;
-        let row = self.move_by_hand(actor, m, Action::Reassign).await?;
+        let row = self.move_by_hand(&principal, m, Action::Reassign).await?;
         Ok(Response::new(convert::assignment(&row)))
     }
 
@@ -274,13 +280,16 @@ impl api::dispatch_service_server::DispatchService for Dispatch {
         &self,
         request: Request<api::WithdrawAssignmentRequest>,
     ) -> Result<Response<api::Assignment>, Status> {
-        let actor = auth::principal(&request)?.subject;
+        let principal = auth::principal(&request)?;
+        let actor = principal.subject.clone();
         let (key, id, reason) = validate::withdraw(request.get_ref())?;
         let matcher = self.matcher.clone();
         let row = self
             .manual(key, move |tx| {
                 Box::pin(async move {
-                    let Some(current) = store::lock(tx, id).await? else {
+                    let current = store::lock(tx, id).await?;
+                    let Some(current) = current.filter(|a| principal.covers_region(&a.region))
+                    else {
                         return Err(Status::not_found("assignment not found"));
                     };
                     let status = AssignmentStatus::from_stored(current.status);
@@ -315,7 +324,13 @@ impl api::dispatch_service_server::DispatchService for Dispatch {
         &self,
         request: Request<api::ExplainRequestRequest>,
     ) -> Result<Response<api::MatchExplanation>, Status> {
+        let principal = auth::principal(&request)?;
         let id = parse_name("requests", &request.get_ref().request, "request")?;
+        let regions = regions_of(&principal);
+        if !regions.is_empty() {
+            let mut tx = self.pool.begin().await.map_err(internal)?;
+            job_in(&mut tx, id, &regions).await?;
+        }
         let rows = store::decisions(&self.pool, id).await?;
         if rows.is_empty() {
             return Err(Status::not_found(
@@ -348,7 +363,9 @@ impl api::dispatch_service_server::DispatchService for Dispatch {
         &self,
         request: Request<api::CreateCampaignRequest>,
     ) -> Result<Response<api::Campaign>, Status> {
+        let principal = auth::principal(&request)?;
         let asked = validate::campaign(request.get_ref())?;
+        campaign::check_regions(&self.pool, &asked, &regions_of(&principal)).await?;
         let planned = campaign::create(&self.pool, &self.matcher, &asked).await?;
         if planned.offered {
             self.bus.wake_outbox();
@@ -374,10 +391,13 @@ impl api::dispatch_service_server::DispatchService for Dispatch {
         &self,
         request: Request<api::ListDispatchAuditRequest>,
     ) -> Result<Response<api::ListDispatchAuditResponse>, Status> {
+        let principal = auth::principal(&request)?;
         let req = request.get_ref();
         let page = self.pages.page(req, |t| t.parse::<i64>().ok())?;
         let request_id = validate::audit_request(req)?;
-        let rows = store::audit_log(&self.pool, request_id, page.after, page.limit).await?;
+        let regions = regions_of(&principal);
+        let rows =
+            store::audit_log(&self.pool, request_id, &regions, page.after, page.limit).await?;
         Ok(Response::new(api::ListDispatchAuditResponse {
             entries: rows.iter().map(convert::audit_entry).collect(),
             next_page_token: self.pages.next(req, &page, &rows, |r| r.id.to_string()),
@@ -414,14 +434,40 @@ async fn offer_audited(
     Ok(offered)
 }
 
-/// The job matching keeps for a request, refusing closed or unknown requests.
-async fn job_of(tx: &mut PgConnection, request_id: Uuid) -> Result<Job, Status> {
+/// The job matching keeps for a request; a request outside a regional dispatcher's `regions`
+/// does not exist for it.
+async fn job_in(
+    tx: &mut PgConnection,
+    request_id: Uuid,
+    regions: &[String],
+) -> Result<Job, Status> {
+    let jobs = store::jobs(tx, &[request_id]).await?;
+    let Some(job) = jobs
+        .first()
+        .filter(|j| regions.is_empty() || regions.contains(&j.region))
+    else {
+        return Err(Status::not_found("no triaged request of that name"));
+    };
+    Ok(Job::from_row(job))
+}
+
+/// [`job_in`], refusing closed requests: nobody is sent to them.
+async fn job_of(
+    tx: &mut PgConnection,
+    request_id: Uuid,
+    regions: &[String],
+) -> Result<Job, Status> {
+    let job = job_in(tx, request_id, regions).await?;
     if store::is_closed(tx, request_id).await? {
         return Err(Status::failed_precondition("the request is closed"));
     }
-    let jobs = store::jobs(tx, &[request_id]).await?;
-    let job = jobs
-        .first()
-        .ok_or_else(|| Status::not_found("no triaged request of that name"))?;
-    Ok(Job::from_row(job))
+    Ok(job)
+}
+
+/// A regional dispatcher's regions; empty for every region.
+fn regions_of(principal: &Principal) -> Vec<String> {
+    principal
+        .region_limit()
+        .map(<[String]>::to_vec)
+        .unwrap_or_default()
 }

@@ -59,16 +59,21 @@ pub async fn audit_by_key(tx: &mut PgConnection, key: Uuid) -> Result<Option<Aud
 pub async fn audit_log(
     pool: &PgPool,
     request_id: Option<Uuid>,
+    regions: &[String],
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<AuditRow>> {
     sqlx::query_as(
         "SELECT * FROM dispatch_audit WHERE ($1::uuid IS NULL OR request_id = $1) \
-           AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+           AND ($2::bigint IS NULL OR id < $2) \
+           AND (cardinality($4::text[]) = 0 \
+             OR request_id IN (SELECT request_id FROM jobs WHERE region = ANY ($4))) \
+         ORDER BY id DESC LIMIT $3",
     )
     .bind(request_id)
     .bind(before)
     .bind(limit)
+    .bind(regions)
     .fetch_all(pool)
     .await
     .map_err(Into::into)

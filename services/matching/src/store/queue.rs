@@ -42,6 +42,8 @@ pub struct QueueFilter {
     /// Keyset: (priority, since, request) of the last item of the previous page.
     pub after: Option<(i16, DateTime<Utc>, Uuid)>,
     pub limit: i64,
+    /// A regional dispatcher's regions; empty is every region.
+    pub regions: Vec<String>,
     /// Seconds an accepted job may wait before it is en route, by priority code 1..=4.
     pub en_route_within: [f64; 4],
     /// Seconds a job may stay on site.
@@ -91,6 +93,7 @@ pub async fn queue(pool: &PgPool, f: &QueueFilter) -> Result<Vec<QueueRow>> {
          WHERE ($2::smallint IS NULL OR queue = $2) \
            AND ($3 = '' OR region = $3) AND ($4 = '' OR district = $4) \
            AND (cardinality($5::smallint[]) = 0 OR category = ANY ($5)) \
+           AND (cardinality($17::text[]) = 0 OR region = ANY ($17)) \
            AND priority >= $6 \
            AND ($7::smallint IS NULL OR priority < $7 OR (priority = $7 AND (since, request_id) > ($8, $11))) \
          ORDER BY priority DESC, since, request_id LIMIT $12",
@@ -112,6 +115,7 @@ pub async fn queue(pool: &PgPool, f: &QueueFilter) -> Result<Vec<QueueRow>> {
     .bind(AssignmentStatus::Accepted.code() as i16)
     .bind(AssignmentStatus::OnSite.code() as i16)
     .bind(AssignmentStatus::codes(AssignmentStatus::is_active))
+    .bind(&f.regions)
     .fetch_all(pool)
     .await
     .map_err(Into::into)

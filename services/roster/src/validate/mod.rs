@@ -385,8 +385,11 @@ fn subject(role: Role, subject: &str, v: &mut Violations) -> Subject {
 }
 
 fn regions(role: Role, regions: &[String], v: &mut Violations) -> Vec<String> {
-    if role != Role::Partner && !regions.is_empty() {
-        v.add("api_key.regions", "only partner keys have regions");
+    if !matches!(role, Role::Partner | Role::Dispatcher) && !regions.is_empty() {
+        v.add(
+            "api_key.regions",
+            "only partner and dispatcher keys are limited to regions",
+        );
     }
     if regions.len() > 50 {
         v.add("api_key.regions", "at most 50");
@@ -497,9 +500,12 @@ mod tests {
     }
 
     #[test]
-    fn only_partners_have_regions() {
+    fn only_partners_and_dispatchers_have_regions() {
         let mut v = Violations::new();
         regions(Role::Dispatcher, &["Almaty Region".into()], &mut v);
+        assert!(v.is_empty(), "a regional hotline's dispatcher: {v:?}");
+        let mut v = Violations::new();
+        regions(Role::Volunteer, &["Almaty Region".into()], &mut v);
         assert_eq!(v.into_vec()[0].field, "api_key.regions");
         let mut v = Violations::new();
         regions(Role::Partner, &["".into()], &mut v);

@@ -4,13 +4,13 @@ use std::sync::Arc;
 
 use komek_core::triage::RuleSet;
 use komek_proto::triage::v1 as api;
-use komek_runtime::auth;
+use komek_runtime::auth::{self, Principal};
 use komek_runtime::events::Bus;
 use komek_runtime::pages::Pages;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
-use crate::store;
+use crate::store::{self, DecisionRow};
 use crate::{convert, events, validate};
 
 pub struct Triage {
@@ -31,16 +31,31 @@ impl Triage {
     }
 }
 
+impl Triage {
+    /// The decision on request `id`, if `principal` may see it: outside a regional
+    /// dispatcher's regions it does not exist.
+    async fn decision(
+        &self,
+        id: uuid::Uuid,
+        field: &'static str,
+        principal: &Principal,
+    ) -> Result<DecisionRow, Status> {
+        match store::get(&self.pool, id).await? {
+            Some(d) if principal.covers_region(&d.region) => Ok(d),
+            _ => Err(store::Error::NotFound(field).into()),
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl api::triage_service_server::TriageService for Triage {
     async fn get_triage_decision(
         &self,
         request: Request<api::GetTriageDecisionRequest>,
     ) -> Result<Response<api::TriageDecision>, Status> {
+        let principal = auth::principal(&request)?;
         let id = validate::decision_name(&request.get_ref().name)?;
-        let Some(d) = store::get(&self.pool, id).await? else {
-            return Err(Status::not_found("no triage decision for this request yet"));
-        };
+        let d = self.decision(id, "name", &principal).await?;
         Ok(Response::new(convert::decision(&d)))
     }
 
@@ -48,10 +63,11 @@ impl api::triage_service_server::TriageService for Triage {
         &self,
         request: Request<api::OverrideTriageRequest>,
     ) -> Result<Response<api::TriageDecision>, Status> {
-        let actor = auth::principal(&request)?.subject;
+        let principal = auth::principal(&request)?;
         let req = request.into_inner();
         let id = validate::decision_name(&req.name)?;
-        let change = validate::override_triage(&req, &self.rules, &actor)?;
+        let change = validate::override_triage(&req, &self.rules, &principal.subject)?;
+        self.decision(id, "name", &principal).await?;
         let (decision, applied) =
             store::apply_override(&self.pool, id, &change, events::triaged).await?;
         if applied {
@@ -65,8 +81,10 @@ impl api::triage_service_server::TriageService for Triage {
         &self,
         request: Request<api::ListTriageAuditRequest>,
     ) -> Result<Response<api::ListTriageAuditResponse>, Status> {
+        let principal = auth::principal(&request)?;
         let req = request.into_inner();
         let id = validate::decision_name(&req.name)?;
+        self.decision(id, "name", &principal).await?;
         let page = self.pages.page(&req, |t| t.parse::<i64>().ok())?;
         let rows = store::audit_page(&self.pool, id, page.after.unwrap_or(0), page.limit).await?;
         let next_page_token = self.pages.next(&req, &page, &rows, |r| r.seq.to_string());
@@ -83,10 +101,12 @@ impl api::triage_service_server::TriageService for Triage {
         &self,
         request: Request<api::MergeDuplicateRequest>,
     ) -> Result<Response<api::TriageDecision>, Status> {
-        let actor = auth::principal(&request)?.subject;
+        let principal = auth::principal(&request)?;
         let req = request.into_inner();
         let duplicate = validate::decision_name(&req.name)?;
-        let merge = validate::merge(&req, duplicate, &actor)?;
+        let merge = validate::merge(&req, duplicate, &principal.subject)?;
+        self.decision(duplicate, "name", &principal).await?;
+        self.decision(merge.into, "merge_into", &principal).await?;
         let (decision, applied) =
             store::merge(&self.pool, &merge, |d| events::merged(d, &merge.reason)).await?;
         if applied {
