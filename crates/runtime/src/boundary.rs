@@ -401,11 +401,19 @@ impl Text {
 
 // ---- coordinates ----
 
-/// A required point; violations name `{field}.latitude` or `{field}.longitude`.
+/// A required point; violations name `{field}.latitude` or `{field}.longitude`, or `field`
+/// itself for 0, 0: where an unset position lands (a phone without a fix, a form left blank),
+/// in the Gulf of Guinea, never a place a hotline serves.
 pub fn geo_point(p: Option<&LatLng>, field: &str) -> Result<GeoPoint, FieldViolation> {
     let Some(p) = p else {
         return Err(FieldViolation::new(field, "required"));
     };
+    if p.latitude == 0.0 && p.longitude == 0.0 {
+        return Err(FieldViolation::new(
+            field,
+            "0, 0 is an unset position, not a place; give the real one or leave it out",
+        ));
+    }
     GeoPoint::new(p.latitude, p.longitude).map_err(|e| match e {
         komek_core::geo::Error::Latitude => {
             FieldViolation::new(format!("{field}.latitude"), "finite, between -90 and 90")
@@ -610,6 +618,11 @@ mod tests {
             "p.longitude"
         );
         assert_eq!(geo_point(None, "p").unwrap_err().field, "p");
+        assert_eq!(geo_point(Some(&at(0.0, 0.0)), "p").unwrap_err().field, "p");
+        assert!(
+            geo_point(Some(&at(0.0, 77.0)), "p").is_ok(),
+            "the equator is a place"
+        );
         assert_eq!(optional_point(None, "p"), Ok(None));
     }
 
