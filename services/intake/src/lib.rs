@@ -7,6 +7,7 @@ mod config;
 mod consumer;
 mod convert;
 mod events;
+pub mod fuzz;
 mod model;
 pub mod pii;
 mod store;

@@ -11,6 +11,7 @@ mod contact;
 mod convert;
 mod events;
 mod feed;
+pub mod fuzz;
 mod index;
 mod jobs;
 mod ladder;

@@ -6,6 +6,7 @@ mod api;
 mod config;
 mod convert;
 mod events;
+pub mod fuzz;
 mod model;
 mod store;
 mod validate;

@@ -1,0 +1,52 @@
+//! Entry points for the fuzzer (`komek-fuzz`): every API request's decode-and-validate path
+//! and the classifier's reading of `request.created`, with no I/O. Each takes arbitrary bytes
+//! and must not panic, whatever they are.
+
+use std::sync::OnceLock;
+
+use komek_core::triage::{Input, RuleSet};
+use komek_core::{Category, Priority};
+use komek_proto::events::v1 as ev;
+use komek_proto::triage::v1 as api;
+use prost::Message;
+
+use crate::{DEFAULT_RULES, validate};
+
+/// A fuzz target: a name and what it does with the bytes.
+pub type Target = (&'static str, fn(&[u8]));
+
+fn rules() -> &'static RuleSet {
+    static RULES: OnceLock<RuleSet> = OnceLock::new();
+    RULES.get_or_init(|| RuleSet::from_toml(DEFAULT_RULES).expect("the shipped rules load"))
+}
+
+pub const TARGETS: &[Target] = &[
+    ("triage.OverrideTriage", |b| {
+        if let Ok(r) = api::OverrideTriageRequest::decode(b) {
+            let _ = validate::decision_name(&r.name);
+            let _ = validate::override_triage(&r, rules(), "dispatchers/fuzz");
+        }
+    }),
+    ("triage.MergeDuplicate", |b| {
+        if let Ok(r) = api::MergeDuplicateRequest::decode(b) {
+            let _ = validate::merge(&r, uuid::Uuid::nil(), "dispatchers/fuzz");
+        }
+    }),
+    ("triage.classify", |b| {
+        // The classifier reads whatever text a caller's note holds, up to the 4000 characters
+        // intake lets through.
+        let note = |s: &str| s.chars().take(4000).collect::<String>();
+        if let Ok(e) = ev::RequestCreated::decode(b) {
+            let _ = rules().classify(&Input {
+                description: &note(&e.description),
+                operator_category: Category::from_code(e.operator_category),
+                operator_priority: Priority::from_code(e.operator_priority),
+            });
+        }
+        let _ = rules().classify(&Input {
+            description: &note(&String::from_utf8_lossy(b)),
+            operator_category: None,
+            operator_priority: None,
+        });
+    }),
+];
