@@ -2,8 +2,9 @@
 //! short run of fresh cases. The long runs are `komek-fuzz` (figures in BENCHMARKS.md).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use komek_tests::fuzzing::{attempt, regressions, run, targets};
+use komek_tests::fuzzing::{attempt, regressions, run_for, targets};
 
 #[test]
 fn kept_regressions_no_longer_panic() {
@@ -21,7 +22,8 @@ fn kept_regressions_no_longer_panic() {
 fn every_target_survives_a_short_run() {
     std::panic::set_hook(Box::new(|_| {}));
     for target in targets() {
-        let finding = run(target, 5_000, 20261130);
+        // Up to 5,000 cases, or three seconds for the slow ones (classifying long notes).
+        let finding = run_for(target, 5_000, Duration::from_secs(3), 20261130);
         assert!(finding.is_none(), "{finding:?}");
     }
 }

@@ -247,8 +247,22 @@ pub struct Finding {
 
 /// Runs `cases` generated cases through `target`, from `seed`; the first panic found, if any.
 pub fn run(target: Target, cases: u64, seed: u64) -> Option<Finding> {
+    run_for(target, cases, std::time::Duration::MAX, seed)
+}
+
+/// [`run`], stopping early when `budget` has passed: a short run of a slow target.
+pub fn run_for(
+    target: Target,
+    cases: u64,
+    budget: std::time::Duration,
+    seed: u64,
+) -> Option<Finding> {
+    let started = std::time::Instant::now();
     let mut g = Gen::new(seed);
     for _ in 0..cases {
+        if started.elapsed() > budget {
+            return None;
+        }
         let input = case(&mut g);
         if let Err(message) = attempt(target, &input) {
             return Some(Finding {
