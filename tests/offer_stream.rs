@@ -11,7 +11,7 @@ use komek_proto::intake::v1 as intake;
 use komek_proto::matching::v1 as matching;
 use komek_proto::roster::v1 as roster;
 use komek_proto::types::v1 as pb;
-use komek_tests::settlements::find;
+use komek_tests::settlements::{Settlement, find};
 use komek_tests::{
     System, at, create_group, create_organization, create_request, create_volunteer, wait_request,
 };
@@ -38,6 +38,46 @@ async fn read(feed: &mut Feed, n: usize, wait: Duration) -> (Vec<matching::Offer
         }
     }
     (events, cursor)
+}
+
+/// One organisation with one group at `place` and one volunteer in it, the volunteer's app
+/// signed in with its own key, and the app's offer stream, open from now.
+async fn one_team(
+    system: &System,
+    group_name: &str,
+    place: &Settlement,
+    skill: pb::Skill,
+) -> (roster::Group, roster::Volunteer, Feed) {
+    let mut roster_client = system.roster_client().await;
+    let org = create_organization(
+        &mut roster_client,
+        &format!("{group_name} volunteers"),
+        roster::OrganizationKind::Ngo,
+        &[],
+    )
+    .await;
+    let group = create_group(
+        &mut roster_client,
+        &org.name,
+        group_name,
+        place,
+        &[skill],
+        pb::Availability::Available,
+        &Uuid::new_v4().to_string(),
+    )
+    .await;
+    let volunteer = create_volunteer(&mut roster_client, "Ерлан", vec![group.name.clone()]).await;
+    system.wait_roster_published(2).await;
+    let mut app = system.volunteer_app(&volunteer.name).await;
+    let feed = app
+        .stream_offers(matching::StreamOffersRequest {
+            volunteer: volunteer.name.clone(),
+            cursor: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    (group, volunteer, feed)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -148,36 +188,9 @@ async fn a_quiet_stream_hears_its_keepalives_while_other_groups_are_busy() {
     use prost::Message;
 
     let system = System::start().await;
-    let mut roster_client = system.roster_client().await;
     let issyk = find("Issyk", "Almaty Region");
-    let org = create_organization(
-        &mut roster_client,
-        "Issyk volunteers",
-        roster::OrganizationKind::Ngo,
-        &[],
-    )
-    .await;
-    let group = create_group(
-        &mut roster_client,
-        &org.name,
-        "Issyk aid at home",
-        issyk,
-        &[pb::Skill::SocialCare],
-        pb::Availability::Available,
-        &Uuid::new_v4().to_string(),
-    )
-    .await;
-    let volunteer = create_volunteer(&mut roster_client, "Айгүл", vec![group.name.clone()]).await;
-    system.wait_roster_published(2).await;
-    let mut app = system.volunteer_app(&volunteer.name).await;
-    let mut feed = app
-        .stream_offers(matching::StreamOffersRequest {
-            volunteer: volunteer.name.clone(),
-            cursor: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let (_, _, mut feed) =
+        one_team(&system, "Issyk aid at home", issyk, pb::Skill::SocialCare).await;
 
     // Other groups' assignments change every 200 ms, ten times faster than this stream's
     // keepalive interval (2 s in test systems).
@@ -223,36 +236,9 @@ async fn revoking_a_key_ends_the_streams_it_opened() {
     use komek_tests::ADMIN_KEY;
 
     let system = System::start().await;
-    let mut roster_client = system.roster_client().await;
     let talgar = find("Talghar", "Almaty Region");
-    let org = create_organization(
-        &mut roster_client,
-        "Talgar volunteers",
-        roster::OrganizationKind::Ngo,
-        &[],
-    )
-    .await;
-    let group = create_group(
-        &mut roster_client,
-        &org.name,
-        "Talgar first aid",
-        talgar,
-        &[pb::Skill::FirstAid],
-        pb::Availability::Available,
-        &Uuid::new_v4().to_string(),
-    )
-    .await;
-    let volunteer = create_volunteer(&mut roster_client, "Ерлан", vec![group.name.clone()]).await;
-    system.wait_roster_published(2).await;
-    let mut app = system.volunteer_app(&volunteer.name).await;
-    let mut feed = app
-        .stream_offers(matching::StreamOffersRequest {
-            volunteer: volunteer.name.clone(),
-            cursor: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let (_, volunteer, mut feed) =
+        one_team(&system, "Talgar first aid", talgar, pb::Skill::FirstAid).await;
 
     // The phone is lost: an admin revokes its key while the stream is open.
     let mut admin = system.access_client(ADMIN_KEY).await;
@@ -295,36 +281,14 @@ async fn an_open_stream_carries_on_after_nats_restarts() {
     use prost::Message;
 
     let mut system = System::start().await;
-    let mut roster_client = system.roster_client().await;
     let talgar = find("Talghar", "Almaty Region");
-    let org = create_organization(
-        &mut roster_client,
-        "Talgar volunteers",
-        roster::OrganizationKind::Ngo,
-        &[],
-    )
-    .await;
-    let group = create_group(
-        &mut roster_client,
-        &org.name,
+    let (group, _, mut feed) = one_team(
+        &system,
         "Talgar coal truck",
         talgar,
-        &[pb::Skill::VehicleCargo],
-        pb::Availability::Available,
-        &Uuid::new_v4().to_string(),
+        pb::Skill::VehicleCargo,
     )
     .await;
-    let volunteer = create_volunteer(&mut roster_client, "Ерлан", vec![group.name.clone()]).await;
-    system.wait_roster_published(2).await;
-    let mut app = system.volunteer_app(&volunteer.name).await;
-    let mut feed = app
-        .stream_offers(matching::StreamOffersRequest {
-            volunteer: volunteer.name.clone(),
-            cursor: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
 
     system.nats.restart();
     let restarted = tokio::time::Instant::now();
