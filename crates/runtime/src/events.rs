@@ -8,6 +8,7 @@
 //! and the consumers' inbox both discard.
 
 use crate::boundary::FieldViolation;
+use crate::failpoint;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -347,6 +348,9 @@ impl OutboxRelay {
         if rows.is_empty() {
             return Ok(0);
         }
+        if failpoint::fires(failpoint::RELAY_BEFORE_PUBLISH) {
+            return Err(failpoint::crash(failpoint::RELAY_BEFORE_PUBLISH));
+        }
         let mut acks = Vec::with_capacity(rows.len());
         for (id, subject, payload) in &rows {
             let publish = jetstream::message::PublishMessage::build()
@@ -361,6 +365,9 @@ impl OutboxRelay {
         }
         for ack in acks {
             ack.await?;
+        }
+        if failpoint::fires(failpoint::RELAY_BEFORE_MARK_SENT) {
+            return Err(failpoint::crash(failpoint::RELAY_BEFORE_MARK_SENT));
         }
         let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
         sqlx::query("UPDATE outbox SET sent_at = now() WHERE id = ANY($1)")
@@ -551,6 +558,10 @@ async fn apply<H: Handler>(
             jetstream::AckKind::Nak(Some(delay))
         }
     };
+    if failpoint::fires(failpoint::CONSUMER_BEFORE_ACK) {
+        // As a crash here would: committed, not acked; JetStream redelivers after ack_wait.
+        return;
+    }
     if let Err(err) = message.ack_with(ack).await {
         // Not fatal: the message comes back after ack_wait and the inbox skips it.
         tracing::warn!(consumer = name, error = %err, "ack failed");

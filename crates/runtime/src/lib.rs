@@ -13,6 +13,7 @@ pub mod db;
 pub mod dead_letters;
 pub mod deadline;
 pub mod events;
+pub mod failpoint;
 pub mod follow;
 pub mod grpc;
 pub mod ops;

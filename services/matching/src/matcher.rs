@@ -9,7 +9,7 @@ use komek_core::{AssignmentStatus, IneligibleReason, Priority};
 use komek_proto::events::v1 as ev;
 use komek_runtime::boundary::{name, parse_name};
 use komek_runtime::events::{Bus, HandleError, enqueue, subject};
-use komek_runtime::follow;
+use komek_runtime::{failpoint, follow};
 use prost::Message;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -141,6 +141,9 @@ impl Matcher {
             let group_id = parse_name("groups", &best.group, "group")?;
             let capacity = self.index.capacity(&best.group).unwrap_or(0);
             match store::take_capacity(tx, group_id, capacity as i32).await? {
+                store::Take::Taken if failpoint::fires(failpoint::MATCHER_AFTER_TAKE) => {
+                    return Err(failpoint::crash(failpoint::MATCHER_AFTER_TAKE).into());
+                }
                 store::Take::Taken => break (ranked, Some((best, group_id))),
                 // Full in the database (another request took the last place), or resting
                 // after a job: look again without it.

@@ -1,0 +1,136 @@
+//! The event flow stopped at its dangerous moments, as a crash would stop it, against a real
+//! nats-server and PostgreSQL: after a commit before the publish, after the publish before the
+//! row is marked sent, after the effect before the ack. Nothing is lost and nothing is applied
+//! twice. (Failpoints are per process: this file is its own test binary with one test.)
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use komek_proto::events::v1::RequestEscalated;
+use komek_runtime::CancellationToken;
+use komek_runtime::events::{
+    Bus, HandleError, Handler, Incoming, OutboxRelay, consume, enqueue, streams, subject,
+};
+use komek_runtime::failpoint::{
+    self, CONSUMER_BEFORE_ACK, RELAY_BEFORE_MARK_SENT, RELAY_BEFORE_PUBLISH,
+};
+use komek_testkit::{Nats, TestDb};
+use sqlx::{PgConnection, PgPool};
+
+struct Counter(Arc<AtomicUsize>);
+
+impl Handler for Counter {
+    async fn handle(&self, tx: &mut PgConnection, m: Incoming<'_>) -> Result<(), HandleError> {
+        let e: RequestEscalated = m.decode()?;
+        sqlx::query("INSERT INTO effects (message) VALUES ($1)")
+            .bind(e.request)
+            .execute(tx)
+            .await?;
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+async fn in_stream(bus: &Bus) -> u64 {
+    let mut s = bus.jetstream.get_stream(streams::REQUESTS).await.unwrap();
+    s.info().await.unwrap().state.messages
+}
+
+async fn effects(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar("SELECT message FROM effects ORDER BY message")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+async fn commit_event(pool: &PgPool, request: &str) {
+    let mut tx = pool.begin().await.unwrap();
+    let event = RequestEscalated {
+        request: request.into(),
+        ..Default::default()
+    };
+    enqueue(&mut tx, subject::REQUEST_ESCALATED, &event)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn nothing_is_lost_or_doubled_when_the_flow_stops_at_its_dangerous_moments() {
+    let nats = Nats::start();
+    let db = TestDb::create().await;
+    let pool = PgPool::connect(db.url()).await.unwrap();
+    sqlx::raw_sql(include_str!("../sql/0001_events.sql"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::raw_sql(include_str!("../sql/0002_dead_letters.sql"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE effects (message TEXT NOT NULL)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let bus = Bus::connect(&nats.url(), "test").await.unwrap();
+    let relay = OutboxRelay::new(pool.clone(), bus.clone());
+
+    // Committed, not yet published: the event waits in the outbox for the next run.
+    commit_event(&pool, "requests/a").await;
+    failpoint::arm(RELAY_BEFORE_PUBLISH, 1);
+    assert!(relay.relay_batch().await.is_err());
+    assert_eq!(in_stream(&bus).await, 0);
+    assert_eq!(relay.relay_batch().await.unwrap(), 1);
+    assert_eq!(in_stream(&bus).await, 1);
+
+    // Published, not marked sent: the next run publishes it again under the same id, and
+    // JetStream keeps one.
+    commit_event(&pool, "requests/b").await;
+    failpoint::arm(RELAY_BEFORE_MARK_SENT, 1);
+    assert!(relay.relay_batch().await.is_err());
+    assert_eq!(in_stream(&bus).await, 2);
+    assert_eq!(relay.relay_batch().await.unwrap(), 1);
+    assert_eq!(
+        in_stream(&bus).await,
+        2,
+        "the republished event was a duplicate"
+    );
+
+    // Applied and committed, not acked: JetStream delivers it again after ack_wait, and the
+    // inbox recognises it.
+    failpoint::arm(CONSUMER_BEFORE_ACK, 1);
+    let consumer = bus
+        .durable_consumer(streams::REQUESTS, "test", "komek.request.>")
+        .await
+        .unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(consume(
+        "test",
+        consumer.clone(),
+        pool.clone(),
+        bus.clone(),
+        Counter(calls.clone()),
+        stop.clone(),
+    ));
+    let mut consumer = consumer;
+    let mut settled = false;
+    for _ in 0..500 {
+        let info = consumer.info().await.unwrap().clone();
+        if effects(&pool).await.len() == 2 && info.num_ack_pending == 0 && info.num_pending == 0 {
+            settled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.cancel();
+    task.await.unwrap();
+    assert!(settled, "every message applied and acked within ack_wait");
+    assert_eq!(effects(&pool).await, ["requests/a", "requests/b"]);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "the redelivery found its inbox row"
+    );
+}
