@@ -1,5 +1,5 @@
-//! The event backbone: JetStream streams, the transactional outbox and its relay, and
-//! consumers that apply each message exactly once through an inbox table.
+//! The event backbone: JetStream streams, the connection to NATS, and the transactional outbox
+//! and its relay. The consumers that apply each message exactly once are `inbox`.
 //!
 //! Architecture invariant: a service never publishes directly. It writes an outbox row in the
 //! transaction that changes its state ([`enqueue`]); the [`OutboxRelay`] publishes the row with
@@ -7,18 +7,17 @@
 //! crash between publish and mark re-publishes the same id, which JetStream's duplicate window
 //! and the consumers' inbox both discard.
 
-use crate::boundary::FieldViolation;
-use crate::failpoint;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream};
-use futures::StreamExt;
 use prost::Message;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+use crate::failpoint;
 
 /// Subjects, one per event type; payloads are `komek.events.v1` messages.
 pub mod subject {
@@ -145,8 +144,6 @@ impl Redelivery {
     }
 }
 
-pub use crate::dead_letters::REPLAY_OF;
-
 impl Bus {
     /// Live messages of every subject in `subjects`, as one stream (plain NATS: what is
     /// published from now on, for watchers that re-read state after a reconnect).
@@ -266,9 +263,12 @@ pub struct OutboxRelay {
 }
 
 const RELAY_BATCH: i64 = 256;
+
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
+
 /// Sent outbox rows are kept a week for inspection.
 const OUTBOX_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// An inbox row matters while its message can still come back: the streams keep messages 90
 /// days, so rows a day older than that can go.
 const INBOX_RETENTION: Duration = Duration::from_secs(91 * 24 * 3600);
@@ -380,247 +380,8 @@ impl OutboxRelay {
     }
 }
 
-/// What a handler says about a message it could not apply.
-#[derive(Debug, thiserror::Error)]
-pub enum HandleError {
-    /// A passing failure (database busy, say): the message is redelivered later.
-    #[error("retry: {0}")]
-    Retry(#[from] anyhow::Error),
-    /// The message can never be applied (it does not decode): it is logged and dropped.
-    #[error("reject: {0}")]
-    Reject(String),
-}
-
-impl From<sqlx::Error> for HandleError {
-    fn from(err: sqlx::Error) -> Self {
-        Self::Retry(err.into())
-    }
-}
-
-impl From<prost::DecodeError> for HandleError {
-    fn from(err: prost::DecodeError) -> Self {
-        Self::Reject(err.to_string())
-    }
-}
-
-/// A name in an event that does not parse can never be applied.
-impl From<FieldViolation> for HandleError {
-    fn from(v: FieldViolation) -> Self {
-        Self::Reject(format!("{}: {}", v.field, v.description))
-    }
-}
-
-/// One message, as a handler gets it.
-#[derive(Debug, Clone, Copy)]
-pub struct Incoming<'a> {
-    pub subject: &'a str,
-    pub payload: &'a [u8],
-}
-
-impl Incoming<'_> {
-    /// The payload as `M`; a payload that does not decode is rejected.
-    pub fn decode<M: Message + Default>(&self) -> Result<M, HandleError> {
-        Ok(M::decode(self.payload)?)
-    }
-
-    /// The payload as `M` when the message is on `subject`; None on any other subject.
-    pub fn decode_if<M: Message + Default>(&self, subject: &str) -> Result<Option<M>, HandleError> {
-        if self.subject != subject {
-            return Ok(None);
-        }
-        self.decode().map(Some)
-    }
-}
-
-/// Applies one message inside the transaction that also records it in the inbox.
-pub trait Handler: Send + Sync + 'static {
-    fn handle<'a>(
-        &'a self,
-        tx: &'a mut PgConnection,
-        message: Incoming<'a>,
-    ) -> impl Future<Output = Result<(), HandleError>> + Send + 'a;
-}
-
-/// A shared handler, for a service that also calls it outside the consumer.
-impl<H: Handler> Handler for std::sync::Arc<H> {
-    fn handle<'a>(
-        &'a self,
-        tx: &'a mut PgConnection,
-        message: Incoming<'a>,
-    ) -> impl Future<Output = Result<(), HandleError>> + Send + 'a {
-        (**self).handle(tx, message)
-    }
-}
-
 /// How long one pull waits for messages. The server sends idle heartbeats at half of it, so a
 /// restarted server or a broken connection shows within seconds, not after the client's
 /// defaults (heartbeats every 15 s, pulls of 30 s), and consumers and streams recover as soon
 /// as the server is back.
 pub const PULL_EXPIRES: Duration = Duration::from_secs(4);
-
-/// Consumes `consumer` until `shutdown`: each message is applied in one transaction with its
-/// inbox row, the transaction commits, then the message is acked. A message already in the
-/// inbox is acked without applying it again.
-pub async fn consume<H: Handler>(
-    name: &'static str,
-    consumer: consumer::PullConsumer,
-    pool: PgPool,
-    bus: Bus,
-    handler: H,
-    shutdown: CancellationToken,
-) {
-    let mut reconnects = bus.reconnects();
-    loop {
-        let pull = consumer
-            .stream()
-            .expires(PULL_EXPIRES)
-            .heartbeat(PULL_EXPIRES / 2);
-        let mut messages = match pull.messages().await {
-            Ok(m) => m,
-            Err(err) => {
-                tracing::warn!(consumer = name, error = %err, "cannot pull; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    _ = shutdown.cancelled() => return,
-                }
-            }
-        };
-        loop {
-            let next = tokio::select! {
-                next = messages.next() => next,
-                // After a reconnect the pending pull is lost with the old connection: pull
-                // again at once.
-                Ok(()) = reconnects.changed() => break,
-                _ = shutdown.cancelled() => return,
-            };
-            let message = match next {
-                Some(Ok(m)) => m,
-                Some(Err(err)) => {
-                    tracing::warn!(consumer = name, error = %err, "pull failed");
-                    continue;
-                }
-                None => break,
-            };
-            apply(name, &pool, &bus, &handler, message).await;
-        }
-    }
-}
-
-async fn apply<H: Handler>(
-    name: &'static str,
-    pool: &PgPool,
-    bus: &Bus,
-    handler: &H,
-    message: jetstream::Message,
-) {
-    let id = message_id(&message);
-    let result: Result<bool, HandleError> = async {
-        let mut tx = pool.begin().await?;
-        let fresh = sqlx::query(
-            "INSERT INTO inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(name)
-        .bind(&id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if fresh {
-            let incoming = Incoming {
-                subject: message.subject.as_str(),
-                payload: &message.payload,
-            };
-            handler.handle(&mut tx, incoming).await?;
-        }
-        tx.commit().await?;
-        Ok(fresh)
-    }
-    .await;
-    let delivered = message.info().map_or(1, |i| i.delivered.max(1) as u64);
-    let ack = match result {
-        Ok(fresh) => {
-            if fresh {
-                bus.wake_outbox();
-            } else {
-                tracing::debug!(consumer = name, message_id = %id, "duplicate skipped");
-            }
-            jetstream::AckKind::Ack
-        }
-        // Will never apply (it does not decode): kept for a person, not retried.
-        Err(HandleError::Reject(reason)) => give_up(name, pool, bus, &message, &id, &reason).await,
-        Err(HandleError::Retry(err)) if delivered >= bus.redelivery.max_deliveries => {
-            give_up(name, pool, bus, &message, &id, &format!("{err:#}")).await
-        }
-        Err(HandleError::Retry(err)) => {
-            let delay = bus.redelivery.delay(delivered);
-            tracing::warn!(consumer = name, message_id = %id, error = %err, delivered, ?delay,
-                "message will be retried");
-            jetstream::AckKind::Nak(Some(delay))
-        }
-    };
-    if failpoint::fires(failpoint::CONSUMER_BEFORE_ACK) {
-        // As a crash here would: committed, not acked; JetStream redelivers after ack_wait.
-        return;
-    }
-    if let Err(err) = message.ack_with(ack).await {
-        // Not fatal: the message comes back after ack_wait and the inbox skips it.
-        tracing::warn!(consumer = name, error = %err, "ack failed");
-    }
-}
-
-/// Keeps a message its consumer gives up on as a dead letter, and says to drop it from the
-/// stream; while the dead letter cannot be stored (the database is down), the message stays.
-async fn give_up(
-    name: &'static str,
-    pool: &PgPool,
-    bus: &Bus,
-    message: &jetstream::Message,
-    id: &str,
-    error: &str,
-) -> jetstream::AckKind {
-    let delivered = message.info().map_or(1, |i| i.delivered.max(1));
-    let failed = crate::dead_letters::Failed {
-        consumer: name,
-        subject: message.subject.as_str(),
-        message_id: id,
-        payload: &message.payload,
-        error,
-        deliveries: delivered as i32,
-    };
-    match crate::dead_letters::keep(pool, &failed).await {
-        Ok(()) => {
-            // Alert-worthy: a message of the system's flow is stuck until a person acts.
-            tracing::error!(consumer = name, message_id = %id, subject = %message.subject,
-                deliveries = delivered, %error,
-                "message given up and kept as a dead letter; list and replay it with OperationsService");
-            jetstream::AckKind::Term
-        }
-        Err(err) => {
-            let delay = bus.redelivery.delay(delivered as u64);
-            tracing::warn!(consumer = name, message_id = %id, error = %err, ?delay,
-                "cannot keep the dead letter yet; the message stays");
-            jetstream::AckKind::Nak(Some(delay))
-        }
-    }
-}
-
-/// The message's id: the original's for a replay, else the publisher's `Nats-Msg-Id`, else the
-/// stream position for messages published without one.
-fn message_id(message: &jetstream::Message) -> String {
-    let header = |name: &str| {
-        message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(name))
-            .map(|v| v.as_str().to_string())
-    };
-    if let Some(id) =
-        header(REPLAY_OF).or_else(|| header(async_nats::header::NATS_MESSAGE_ID.as_ref()))
-    {
-        return id;
-    }
-    match message.info() {
-        Ok(info) => format!("{}:{}", info.stream, info.stream_sequence),
-        Err(_) => String::new(),
-    }
-}

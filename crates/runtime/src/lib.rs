@@ -16,6 +16,7 @@ pub mod events;
 pub mod failpoint;
 pub mod follow;
 pub mod grpc;
+pub mod inbox;
 pub mod ops;
 pub mod pages;
 pub mod pump;

@@ -7,9 +7,8 @@ use std::time::Duration;
 use async_nats::jetstream::stream;
 use komek_proto::events::v1::RequestEscalated;
 use komek_runtime::CancellationToken;
-use komek_runtime::events::{
-    Bus, HandleError, Handler, Incoming, OutboxRelay, consume, enqueue, streams, subject,
-};
+use komek_runtime::events::{Bus, OutboxRelay, enqueue, streams, subject};
+use komek_runtime::inbox::{HandleError, Handler, Incoming, consume};
 use komek_testkit::{Nats, TestDb};
 use prost::Message;
 use sqlx::{PgConnection, PgPool};

@@ -9,12 +9,11 @@ use std::time::Duration;
 
 use komek_proto::events::v1::RequestEscalated;
 use komek_runtime::CancellationToken;
-use komek_runtime::events::{
-    Bus, HandleError, Handler, Incoming, OutboxRelay, consume, enqueue, streams, subject,
-};
+use komek_runtime::events::{Bus, OutboxRelay, enqueue, streams, subject};
 use komek_runtime::failpoint::{
     self, CONSUMER_BEFORE_ACK, RELAY_BEFORE_MARK_SENT, RELAY_BEFORE_PUBLISH,
 };
+use komek_runtime::inbox::{HandleError, Handler, Incoming, consume};
 use komek_testkit::{Nats, TestDb};
 use sqlx::{PgConnection, PgPool};
 

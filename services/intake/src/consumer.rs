@@ -11,7 +11,8 @@ use komek_core::standing::{AssignmentFact, Heard};
 use komek_core::{AssignmentStatus, RequestStatus};
 use komek_proto::events::v1 as ev;
 use komek_runtime::boundary::{from_timestamp, parse_name};
-use komek_runtime::events::{HandleError, Handler, Incoming, subject};
+use komek_runtime::events::subject;
+use komek_runtime::inbox::{HandleError, Handler, Incoming};
 use sqlx::PgConnection;
 use uuid::Uuid;
 

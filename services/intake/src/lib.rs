@@ -18,7 +18,8 @@ pub use config::{Config, PartnerListener, ServiceArea};
 use komek_proto::intake::v1::intake_service_server::{IntakeServiceServer, SERVICE_NAME};
 use komek_proto::partner::v1::partner_service_server::{self, PartnerServiceServer};
 use komek_runtime::CancellationToken;
-use komek_runtime::events::{self as bus_events, streams};
+use komek_runtime::events::streams;
+use komek_runtime::inbox;
 use komek_runtime::pages::Pages;
 use komek_runtime::service::{Deps, ExtraListener};
 use tokio::net::TcpListener;
@@ -55,7 +56,7 @@ pub async fn serve_with_partner(
         ("intake.requests", requests),
         ("intake.assignments", assignments),
     ] {
-        background.spawn(bus_events::consume(
+        background.spawn(inbox::consume(
             name,
             consumer,
             deps.pool.clone(),

@@ -8,7 +8,7 @@ use komek_core::campaign::{self, Problem, centimetres};
 use komek_core::matching::Need;
 use komek_proto::events::v1 as ev;
 use komek_runtime::boundary::{name, parse_name};
-use komek_runtime::events::HandleError;
+use komek_runtime::inbox::HandleError;
 use sqlx::PgPool;
 use uuid::Uuid;
 

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use komek_core::{AssignmentStatus, RequestStatus};
 use komek_proto::events::v1 as ev;
 use komek_runtime::boundary::parse_name;
-use komek_runtime::events::{HandleError, Handler, Incoming, subject};
+use komek_runtime::events::subject;
+use komek_runtime::inbox::{HandleError, Handler, Incoming};
 use sqlx::PgConnection;
 
 use crate::index::GroupIndex;

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use komek_core::AssignmentStatus;
 use komek_runtime::CancellationToken;
-use komek_runtime::events::{Bus, HandleError};
+use komek_runtime::events::Bus;
+use komek_runtime::inbox::HandleError;
 use sqlx::{PgConnection, PgPool};
 
 use crate::jobs;

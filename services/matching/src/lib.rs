@@ -28,8 +28,9 @@ use std::time::Duration;
 use komek_proto::matching::v1::assignment_service_server::{self, AssignmentServiceServer};
 use komek_proto::matching::v1::dispatch_service_server::{self, DispatchServiceServer};
 use komek_runtime::CancellationToken;
-use komek_runtime::events::{self as bus_events, streams, subject};
+use komek_runtime::events::{streams, subject};
 use komek_runtime::follow;
+use komek_runtime::inbox;
 use komek_runtime::pages::Pages;
 use komek_runtime::service::Deps;
 use tokio::net::TcpListener;
@@ -59,7 +60,7 @@ pub async fn serve(
         config.max_attempts.max(1) as i32,
         chrono::Duration::seconds(config.location_max_age_secs.min(i64::MAX as u64) as i64),
     ));
-    background.spawn(bus_events::consume(
+    background.spawn(inbox::consume(
         "matching",
         triaged,
         deps.pool.clone(),
@@ -83,7 +84,7 @@ pub async fn serve(
             subject::REQUEST_STATUS_CHANGED,
         )
         .await?;
-    background.spawn(bus_events::consume(
+    background.spawn(inbox::consume(
         "matching-closures",
         closed,
         deps.pool.clone(),

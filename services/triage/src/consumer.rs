@@ -8,7 +8,8 @@ use komek_core::{Category, GeoPoint, Priority};
 use komek_proto::events::v1 as ev;
 use komek_proto::types::v1 as pb;
 use komek_runtime::boundary::{from_timestamp, name, parse_name};
-use komek_runtime::events::{HandleError, Handler, Incoming, enqueue, subject};
+use komek_runtime::events::{enqueue, subject};
+use komek_runtime::inbox::{HandleError, Handler, Incoming};
 use sqlx::PgConnection;
 use uuid::Uuid;
 

@@ -16,7 +16,8 @@ use std::sync::Arc;
 pub use config::{Config, DEFAULT_RULES, Duplicates};
 use komek_proto::triage::v1::triage_service_server::{SERVICE_NAME, TriageServiceServer};
 use komek_runtime::CancellationToken;
-use komek_runtime::events::{self as bus_events, streams, subject};
+use komek_runtime::events::{streams, subject};
+use komek_runtime::inbox;
 use komek_runtime::pages::Pages;
 use komek_runtime::service::Deps;
 use tokio::net::TcpListener;
@@ -33,7 +34,7 @@ pub async fn serve(
         .bus
         .durable_consumer(streams::REQUESTS, "triage", subject::REQUEST_CREATED)
         .await?;
-    background.spawn(bus_events::consume(
+    background.spawn(inbox::consume(
         "triage",
         created,
         deps.pool.clone(),

@@ -8,7 +8,7 @@ pub use assignment::Assignments;
 pub use dispatch::Dispatch;
 
 use komek_runtime::boundary::internal;
-use komek_runtime::events::HandleError;
+use komek_runtime::inbox::HandleError;
 use tonic::Status;
 
 use crate::matcher::ManualRefusal;
