@@ -13,6 +13,7 @@ use komek_proto::access::v1 as access;
 use komek_proto::intake::v1 as intake;
 use komek_proto::matching::v1 as matching;
 use komek_proto::matching::v1::dispatch_service_client::DispatchServiceClient;
+use komek_proto::ops::v1 as ops;
 use komek_proto::roster::v1 as roster;
 use komek_proto::triage::v1 as triage;
 use komek_proto::types::v1 as pb;
@@ -231,6 +232,9 @@ async fn every_hostile_call_is_refused_precisely_and_writes_nothing() {
     );
     let expired = intake::intake_service_client::IntakeServiceClient::new(
         authed(system.intake, &short_lived).await,
+    );
+    let operations = ops::operations_service_client::OperationsServiceClient::new(
+        authed(system.matching, &system.dispatcher_key).await,
     );
     let volunteer_dispatch =
         DispatchServiceClient::new(authed(system.matching, &volunteer_key).await);
@@ -1077,6 +1081,57 @@ async fn every_hostile_call_is_refused_precisely_and_writes_nothing() {
                 get_assignment,
                 matching::GetAssignmentRequest {
                     name: our_group.name.clone()
+                }
+            ),
+        ),
+        // Operations.
+        case(
+            "replay of a malformed dead letter",
+            InvalidArgument,
+            "name",
+            c!(
+                operations,
+                replay_dead_letter,
+                ops::ReplayDeadLetterRequest {
+                    name: "deadLetters/x".into()
+                }
+            ),
+        ),
+        case(
+            "replay of an unknown dead letter",
+            NotFound,
+            "",
+            c!(
+                operations,
+                replay_dead_letter,
+                ops::ReplayDeadLetterRequest {
+                    name: format!("deadLetters/{}", uuid())
+                }
+            ),
+        ),
+        case(
+            "dead letters page of -1",
+            InvalidArgument,
+            "page_size",
+            c!(
+                operations,
+                list_dead_letters,
+                ops::ListDeadLettersRequest {
+                    page_size: -1,
+                    ..Default::default()
+                }
+            ),
+        ),
+        case(
+            "forged dead letters token",
+            InvalidArgument,
+            "page_token",
+            c!(
+                operations,
+                list_dead_letters,
+                ops::ListDeadLettersRequest {
+                    page_token: forged_token.clone(),
+                    ..Default::default()
                 }
             ),
         ),

@@ -9,29 +9,11 @@ use komek_proto::events::v1::RequestEscalated;
 use komek_runtime::CancellationToken;
 use komek_runtime::events::{Bus, OutboxRelay, enqueue, streams, subject};
 use komek_runtime::inbox::{HandleError, Handler, Incoming, consume};
-use komek_testkit::{Nats, TestDb};
 use prost::Message;
-use sqlx::{PgConnection, PgPool};
 
-async fn setup() -> (Nats, TestDb, PgPool, Bus) {
-    let nats = Nats::start();
-    let db = TestDb::create().await;
-    let pool = PgPool::connect(db.url()).await.unwrap();
-    sqlx::raw_sql(include_str!("../sql/0001_events.sql"))
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::raw_sql(include_str!("../sql/0002_dead_letters.sql"))
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query("CREATE TABLE effects (message TEXT NOT NULL)")
-        .execute(&pool)
-        .await
-        .unwrap();
-    let bus = Bus::connect(&nats.url(), "test").await.unwrap();
-    (nats, db, pool, bus)
-}
+mod common;
+use common::setup;
+use sqlx::{PgConnection, PgPool};
 
 fn event(n: i32) -> RequestEscalated {
     RequestEscalated {

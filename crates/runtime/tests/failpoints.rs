@@ -14,8 +14,10 @@ use komek_runtime::failpoint::{
     self, CONSUMER_BEFORE_ACK, RELAY_BEFORE_MARK_SENT, RELAY_BEFORE_PUBLISH,
 };
 use komek_runtime::inbox::{HandleError, Handler, Incoming, consume};
-use komek_testkit::{Nats, TestDb};
 use sqlx::{PgConnection, PgPool};
+
+mod common;
+use common::setup;
 
 struct Counter(Arc<AtomicUsize>);
 
@@ -57,22 +59,7 @@ async fn commit_event(pool: &PgPool, request: &str) {
 
 #[tokio::test]
 async fn nothing_is_lost_or_doubled_when_the_flow_stops_at_its_dangerous_moments() {
-    let nats = Nats::start();
-    let db = TestDb::create().await;
-    let pool = PgPool::connect(db.url()).await.unwrap();
-    sqlx::raw_sql(include_str!("../sql/0001_events.sql"))
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::raw_sql(include_str!("../sql/0002_dead_letters.sql"))
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query("CREATE TABLE effects (message TEXT NOT NULL)")
-        .execute(&pool)
-        .await
-        .unwrap();
-    let bus = Bus::connect(&nats.url(), "test").await.unwrap();
+    let (_nats, _db, pool, bus) = setup().await;
     let relay = OutboxRelay::new(pool.clone(), bus.clone());
 
     // Committed, not yet published: the event waits in the outbox for the next run.
