@@ -2,6 +2,7 @@
 //! services as separate gRPC servers on their own ports, talking only over gRPC and NATS.
 
 pub mod fuzzing;
+pub mod nemesis;
 pub mod settlements;
 
 use komek_proto::intake::v1 as intake;
@@ -445,7 +446,7 @@ pub async fn create_group(
 }
 
 /// 32 random bytes in base64, as `deploy/up.sh` makes secrets for a real deployment.
-fn random_key() -> String {
+pub(crate) fn random_key() -> String {
     use base64::Engine;
     let bytes: Vec<u8> = [Uuid::new_v4(), Uuid::new_v4()]
         .iter()

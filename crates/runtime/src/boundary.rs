@@ -59,6 +59,52 @@ pub fn internal(err: impl std::fmt::Display) -> Status {
     Status::internal("internal error")
 }
 
+/// The status for a failed database call. Losing the database (connection refused or reset,
+/// the server shutting down or starting, no connection free in time) is UNAVAILABLE, which
+/// clients retry with the same `request_id`; a serialization conflict is ABORTED. Anything
+/// else is a fault of ours: INTERNAL. Either way the transaction did not commit, unless the
+/// connection broke during COMMIT, which is why the retry must carry the same `request_id`.
+pub fn database(err: sqlx::Error) -> Status {
+    match transient(&err) {
+        Some(Code::Unavailable) => {
+            tracing::warn!(error = %err, "database unavailable");
+            Status::unavailable("the database is unavailable; retry with the same request_id")
+        }
+        Some(code) => Status::new(code, "a concurrent change conflicted; retry"),
+        None => internal(err),
+    }
+}
+
+/// The status for a failure to reach NATS (the feed a stream follows, the roster index's
+/// catch-up): the connection is down or reconnecting, so the caller retries shortly.
+pub fn messaging(err: impl std::fmt::Display) -> Status {
+    tracing::warn!(error = %err, "messaging unavailable");
+    Status::unavailable("the event stream is unavailable; retry shortly")
+}
+
+/// The code of a database failure worth retrying, if it is one.
+fn transient(err: &sqlx::Error) -> Option<Code> {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => Some(Code::Unavailable),
+        sqlx::Error::Database(db) => {
+            let state = db.code()?;
+            // Class 08: connection exception; 57P01–57P03: shutting down, crashed, starting.
+            if state.starts_with("08") || matches!(&*state, "57P01" | "57P02" | "57P03") {
+                Some(Code::Unavailable)
+            } else if matches!(&*state, "40001" | "40P01") {
+                Some(Code::Aborted)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
 /// The violations of one request, gathered field by field.
 #[derive(Debug, Default)]
 pub struct Violations(Vec<FieldViolation>);
@@ -458,6 +504,23 @@ pub fn optional_code<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn losing_the_database_is_unavailable_and_a_bug_is_internal() {
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        for lost in [
+            sqlx::Error::Io(reset),
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+        ] {
+            assert_eq!(database(lost).code(), Code::Unavailable);
+        }
+        assert_eq!(database(sqlx::Error::RowNotFound).code(), Code::Internal);
+        assert_eq!(
+            database(sqlx::Error::ColumnNotFound("x".into())).code(),
+            Code::Internal
+        );
+    }
 
     #[test]
     fn names_round_trip_and_reject_other_collections() {

@@ -2,6 +2,8 @@
 //!
 //! - [`Nats`]: a `nats-server -js` per test, on a free port with its own store directory,
 //!   killed and removed on drop.
+//! - [`Postgres`]: a PostgreSQL server of its own that can be stopped (fast or immediate) and
+//!   started again, for fault tests.
 //! - [`TestDb`]: a fresh database per test in a PostgreSQL cluster that the test process starts
 //!   once (initdb in a temporary directory, as the `postgres` user when running as root) and
 //!   stops and removes when it exits.
@@ -13,7 +15,7 @@
 
 #![allow(unsafe_code)] // prctl in the spawned child and atexit; see `spawn`.
 
-mod spawn;
+pub mod spawn;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -33,22 +35,6 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-fn wait_for_port(port: u16, child: &mut Child, what: &str, log: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    while Instant::now() < deadline {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            let log = std::fs::read_to_string(log).unwrap_or_default();
-            panic!("{what} exited with {status} before listening on {port}:\n{log}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("{what} did not listen on port {port} within 30 s");
 }
 
 fn find_binary(name: &str, extra_dirs: &[PathBuf]) -> Option<PathBuf> {
@@ -142,8 +128,18 @@ impl Nats {
     /// Kills the server (as a crash would) and starts it again on the same port and store:
     /// what clients see when NATS restarts.
     pub fn restart(&mut self) {
+        self.kill();
+        self.start_again();
+    }
+
+    /// Kills the server with SIGKILL; [`Nats::start_again`] brings it back.
+    pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Starts the killed server again on the same port and store.
+    pub fn start_again(&mut self) {
         // The port is free again once the old process is gone; retry while it lingers.
         for _ in 0..50 {
             if let Some(child) = Self::spawn(&self.dir, self.port) {
@@ -153,6 +149,11 @@ impl Nats {
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!("nats-server would not start again on port {}", self.port);
+    }
+
+    /// The server's port.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     pub fn url(&self) -> String {
@@ -258,70 +259,86 @@ fn chown_tree(dir: &Path, uid: u32, gid: u32) {
     }
 }
 
+/// Creates a database cluster in `dir/data` owned by the user PostgreSQL runs as.
+fn init_cluster(bin: &Path, dir: &Path) {
+    let mut initdb = Command::new(bin.join("initdb"));
+    initdb
+        .arg("-D")
+        .arg(dir.join("data"))
+        .args([
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        ])
+        .stdin(Stdio::null());
+    as_postgres_user(&mut initdb, dir);
+    let out = initdb
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run initdb: {e}; install: {PG_INSTALL}"));
+    assert!(
+        out.status.success(),
+        "initdb failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Starts the postmaster of the cluster in `dir` on `port`; None when it would not listen.
+/// `settings` are extra `-c` options.
+fn spawn_postgres(bin: &Path, dir: &Path, port: u16, settings: &[&str]) -> Option<Child> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("postgres.log"))
+        .unwrap();
+    let mut postgres = Command::new(bin.join("postgres"));
+    postgres
+        .arg("-D")
+        .arg(dir.join("data"))
+        .args(["-p", &port.to_string(), "-k"])
+        .arg(dir)
+        .args([
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "max_connections=400",
+            "-c",
+            "shared_buffers=64MB",
+        ])
+        .args(settings.iter().flat_map(|s| ["-c", s]))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    as_postgres_user(&mut postgres, dir);
+    // SIGQUIT is PostgreSQL's immediate shutdown: the postmaster stops its backends too.
+    let mut child = spawn::spawn_bound_to_process(postgres, libc::SIGQUIT);
+    if wait_until_listening(port, &mut child) {
+        return Some(child);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
 impl Cluster {
     fn start() -> Cluster {
         let bin = pg_bin_dir();
         let dir = owned_temp_dir("komek-pg-");
-        let data = dir.join("data");
-        let log = dir.join("postgres.log");
-
-        let mut initdb = Command::new(bin.join("initdb"));
-        initdb
-            .arg("-D")
-            .arg(&data)
-            .args([
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-                "--locale=C.UTF-8",
-                "--no-sync",
-            ])
-            .stdin(Stdio::null());
-        as_postgres_user(&mut initdb, &dir);
-        let out = initdb
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run initdb: {e}; install: {PG_INSTALL}"));
-        assert!(
-            out.status.success(),
-            "initdb failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-
-        for attempt in 0..5 {
+        init_cluster(&bin, &dir);
+        // Durability is not under test here; speed is welcome.
+        let settings = [
+            "fsync=off",
+            "synchronous_commit=off",
+            "full_page_writes=off",
+        ];
+        for _ in 0..5 {
             let port = free_port();
-            let log_file = std::fs::File::create(&log).unwrap();
-            let mut postgres = Command::new(bin.join("postgres"));
-            postgres
-                .arg("-D")
-                .arg(&data)
-                .args(["-p", &port.to_string(), "-k"])
-                .arg(&dir)
-                .args([
-                    "-c",
-                    "listen_addresses=127.0.0.1",
-                    // Durability is not under test here; speed is welcome.
-                    "-c",
-                    "fsync=off",
-                    "-c",
-                    "synchronous_commit=off",
-                    "-c",
-                    "full_page_writes=off",
-                    "-c",
-                    "max_connections=400",
-                    "-c",
-                    "shared_buffers=64MB",
-                ])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log_file);
-            as_postgres_user(&mut postgres, &dir);
-            // SIGQUIT is PostgreSQL's immediate shutdown: the postmaster stops its backends too.
-            let mut child = spawn::spawn_bound_to_process(postgres, libc::SIGQUIT);
-            if wait_until_listening(port, &mut child) {
+            if let Some(child) = spawn_postgres(&bin, &dir, port, &settings) {
                 spawn::at_exit(stop_cluster);
                 return Cluster {
                     child: Mutex::new(Some(child)),
@@ -329,13 +346,9 @@ impl Cluster {
                     port,
                 };
             }
-            let _ = child.kill();
-            let _ = child.wait();
-            if attempt == 4 {
-                wait_for_port(port, &mut child, "postgres", &log);
-            }
         }
-        unreachable!()
+        let log = std::fs::read_to_string(dir.join("postgres.log")).unwrap_or_default();
+        panic!("postgres would not start:\n{log}");
     }
 
     fn admin_url(&self) -> String {
@@ -432,5 +445,108 @@ impl Drop for TestDb {
         if !matches!(dropped, Ok(Some(_))) {
             eprintln!("warning: test database {} was not dropped", self.name);
         }
+    }
+}
+
+/// How PostgreSQL is stopped: its shutdown modes (`pg_ctl stop -m`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PgStop {
+    /// Rolls back open transactions, disconnects clients, writes a checkpoint.
+    Fast,
+    /// Stops at once, as a crash would; the next start replays the WAL.
+    Immediate,
+}
+
+/// A PostgreSQL server of its own that can be stopped and started again on the same port and
+/// data, for tests of what clients see when the database goes away. Unlike the shared test
+/// cluster, commits are synchronous: a commit that was acknowledged survives an immediate stop.
+pub struct Postgres {
+    child: Option<Child>,
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Postgres {
+    const SETTINGS: [&str; 2] = ["fsync=off", "full_page_writes=off"];
+
+    pub fn start() -> Self {
+        let bin = pg_bin_dir();
+        let dir = owned_temp_dir("komek-pgr-");
+        init_cluster(&bin, &dir);
+        for _ in 0..5 {
+            let port = free_port();
+            if let Some(child) = spawn_postgres(&bin, &dir, port, &Self::SETTINGS) {
+                return Self {
+                    child: Some(child),
+                    bin,
+                    dir,
+                    port,
+                };
+            }
+        }
+        let log = std::fs::read_to_string(dir.join("postgres.log")).unwrap_or_default();
+        panic!("postgres would not start:\n{log}");
+    }
+
+    /// The URL of database `name` on this server.
+    pub fn url(&self, name: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Creates database `name`.
+    pub async fn create_database(&self, name: &str) {
+        let mut conn = connect_when_ready(&self.url("postgres")).await;
+        conn.execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create database");
+        conn.close().await.ok();
+    }
+
+    /// Stops the server in `mode` and waits until it has exited.
+    pub fn stop(&mut self, mode: PgStop) {
+        if let Some(mut child) = self.child.take() {
+            let signal = match mode {
+                PgStop::Fast => libc::SIGINT,
+                PgStop::Immediate => libc::SIGQUIT,
+            };
+            spawn::signal(&child, signal);
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the stopped server again on the same port and data.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the server is running");
+        // A lingering socket of the old postmaster can hold the port for a moment.
+        for _ in 0..100 {
+            if let Some(child) = spawn_postgres(&self.bin, &self.dir, self.port, &Self::SETTINGS) {
+                self.child = Some(child);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let log = std::fs::read_to_string(self.dir.join("postgres.log")).unwrap_or_default();
+        panic!("postgres would not start again on {}:\n{log}", self.port);
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("postgres.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.stop(PgStop::Immediate);
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -56,7 +56,7 @@ fn spawn_with_death_signal(cmd: &mut Command, signal: i32) -> std::io::Result<Ch
 }
 
 /// Spawns `cmd` so that it receives `signal` when this process dies.
-pub(crate) fn spawn_bound_to_process(cmd: Command, signal: i32) -> Child {
+pub fn spawn_bound_to_process(cmd: Command, signal: i32) -> Child {
     let program = cmd.get_program().to_string_lossy().into_owned();
     let (reply, answer) = mpsc::channel();
     spawner()
@@ -73,7 +73,8 @@ pub(crate) fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-pub(crate) fn signal(child: &Child, signal: i32) {
+/// Sends `signal` to a child process that has not been reaped yet.
+pub fn signal(child: &Child, signal: i32) {
     // SAFETY: plain kill(2) on a pid we own and have not reaped yet.
     unsafe {
         libc::kill(child.id() as libc::pid_t, signal);

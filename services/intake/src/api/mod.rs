@@ -7,7 +7,7 @@ mod partner;
 pub use intake::Intake;
 pub use partner::Partner;
 
-use komek_runtime::boundary::internal;
+use komek_runtime::boundary::database;
 use tonic::Status;
 
 use crate::store;
@@ -19,7 +19,7 @@ impl From<store::Error> for Status {
             IdempotencyClash => Status::already_exists(err.to_string()),
             NotFound => Status::not_found(err.to_string()),
             NotCancellable(_) | EtagMismatch => Status::failed_precondition(err.to_string()),
-            Db(e) => internal(e),
+            Db(e) => database(e),
         }
     }
 }

@@ -9,7 +9,7 @@ use komek_proto::events::v1 as ev;
 use komek_proto::intake::v1 as intake_api;
 use komek_proto::partner::v1 as api;
 use komek_runtime::auth::{self, Principal, Role};
-use komek_runtime::boundary::{decode_time_id, internal, name, time_id_token};
+use komek_runtime::boundary::{decode_time_id, messaging, name, time_id_token};
 use komek_runtime::events::{Bus, subject};
 use komek_runtime::pages::Pages;
 use komek_runtime::pump::{Pumps, ResponseStream};
@@ -117,13 +117,13 @@ impl api::partner_service_server::PartnerService for Partner {
             .client
             .subscribe(subject::REQUEST_STATUS_CHANGED)
             .await
-            .map_err(internal)?;
+            .map_err(messaging)?;
         let mut assignments = self
             .bus
             .client
             .subscribe("komek.assignment.>")
             .await
-            .map_err(internal)?;
+            .map_err(messaging)?;
         let row = store::get(&self.pool, id).await?;
         let pool = self.pool.clone();
         let stream = self.pumps.start(&principal, |feed| async move {

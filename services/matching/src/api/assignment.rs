@@ -8,7 +8,7 @@ use komek_proto::matching::v1 as api;
 use komek_proto::types::v1 as pb;
 use komek_runtime::auth::gate::out_of_scope;
 use komek_runtime::auth::{self, Principal};
-use komek_runtime::boundary::{internal, name, parse_name};
+use komek_runtime::boundary::{database, messaging, name, parse_name};
 use komek_runtime::events::{Bus, streams};
 use komek_runtime::follow;
 use komek_runtime::pump::{Pumps, ResponseStream};
@@ -172,7 +172,7 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         // through its outbox, a little after its RPC returned.
         follow::catch_up(&*self.index, &self.bus, Duration::from_secs(5))
             .await
-            .map_err(internal)?;
+            .map_err(messaging)?;
         let groups = self
             .index
             .wait_for_membership(volunteer, Duration::from_secs(5))
@@ -190,8 +190,8 @@ impl api::assignment_service_server::AssignmentService for Assignments {
             .jetstream
             .get_stream(streams::ASSIGNMENTS)
             .await
-            .map_err(internal)?;
-        let info = stream.info().await.map_err(internal)?.state.clone();
+            .map_err(messaging)?;
+        let info = stream.info().await.map_err(messaging)?.state.clone();
         let (start, open) = match resume {
             Some(after) => {
                 if after + 1 < info.first_sequence || after > info.last_sequence {
@@ -212,7 +212,7 @@ impl api::assignment_service_server::AssignmentService for Assignments {
             index: self.index.clone(),
             start,
             open,
-            live: feed::follow(&self.bus, start).await.map_err(internal)?,
+            live: feed::follow(&self.bus, start).await.map_err(messaging)?,
             bus: self.bus.clone(),
             keepalive: self.keepalive,
         };
@@ -230,7 +230,7 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         let req = request.into_inner();
         let volunteer = acting_volunteer(&principal, &req.volunteer)?;
         let answer = validate::answer(&req.name, &req.request_id)?;
-        let mut tx = self.pool.begin().await.map_err(internal)?;
+        let mut tx = self.pool.begin().await.map_err(database)?;
         let offer = match self.answer(&mut tx, &answer, volunteer, "accept").await? {
             Ok(offer) => offer,
             Err(current) => {
@@ -242,7 +242,7 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         // The group keeps the place the offer took.
         let step = Step::to(AssignmentStatus::Accepted, &reason);
         let accepted = jobs::transition(&mut tx, &self.index, &offer, step).await?;
-        tx.commit().await.map_err(internal)?;
+        tx.commit().await.map_err(database)?;
         self.bus.wake_outbox();
         tracing::info!(assignment = %offer.id, request = %offer.request_id, "offer accepted");
         Ok(Response::new(self.for_group(&accepted, volunteer).await))
@@ -256,7 +256,7 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         let req = request.into_inner();
         let volunteer = acting_volunteer(&principal, &req.volunteer)?;
         let (answer, reason) = validate::decline(&req)?;
-        let mut tx = self.pool.begin().await.map_err(internal)?;
+        let mut tx = self.pool.begin().await.map_err(database)?;
         let offer = match self.answer(&mut tx, &answer, volunteer, "decline").await? {
             Ok(offer) => offer,
             Err(current) => return Ok(Response::new(convert::assignment(&current))),
@@ -276,7 +276,7 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         )
         .await
         .map_err(placing_failed)?;
-        tx.commit().await.map_err(internal)?;
+        tx.commit().await.map_err(database)?;
         self.bus.wake_outbox();
         tracing::info!(assignment = %offer.id, request = %offer.request_id, "offer declined");
         Ok(Response::new(convert::assignment(&declined)))
@@ -292,7 +292,7 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         let progress = validate::progress(&req)?;
         let next = progress.next;
 
-        let mut tx = self.pool.begin().await.map_err(internal)?;
+        let mut tx = self.pool.begin().await.map_err(database)?;
         let row = self
             .lock_for(&mut tx, progress.answer.id, volunteer, "doing this job")
             .await?;
@@ -322,7 +322,7 @@ impl api::assignment_service_server::AssignmentService for Assignments {
             };
             jobs::transition(&mut tx, &self.index, &row, step).await?
         };
-        tx.commit().await.map_err(internal)?;
+        tx.commit().await.map_err(database)?;
         self.bus.wake_outbox();
         tracing::info!(assignment = %row.id, status = ?next, "progress reported");
         Ok(Response::new(convert::assignment(&updated)))

@@ -9,7 +9,9 @@ use komek_core::{AssignmentStatus, RequestStatus};
 use komek_proto::events::v1 as ev;
 use komek_proto::matching::v1 as api;
 use komek_runtime::auth::{self, Principal};
-use komek_runtime::boundary::{FieldViolation, internal, name, parse_name, timestamp};
+use komek_runtime::boundary::{
+    FieldViolation, database, internal, messaging, name, parse_name, timestamp,
+};
 use komek_runtime::events::{Bus, subject};
 use komek_runtime::pages::Pages;
 use komek_runtime::pump::{Pumps, ResponseStream};
@@ -63,7 +65,7 @@ impl Dispatch {
             &'t mut PgConnection,
         ) -> futures::future::BoxFuture<'t, Result<AssignmentRow, Status>>,
     {
-        let mut tx = self.pool.begin().await.map_err(internal)?;
+        let mut tx = self.pool.begin().await.map_err(database)?;
         if let Some(done) = store::audit_by_key(&mut tx, key).await? {
             drop(tx);
             let id = done
@@ -74,7 +76,7 @@ impl Dispatch {
                 .ok_or_else(|| internal("audited assignment missing"));
         }
         let row = act(&mut tx).await?;
-        tx.commit().await.map_err(internal)?;
+        tx.commit().await.map_err(database)?;
         self.bus.wake_outbox();
         Ok(row)
     }
@@ -197,7 +199,7 @@ impl api::dispatch_service_server::DispatchService for Dispatch {
             .bus
             .subscribe_all(&["komek.request.>", "komek.assignment.>"])
             .await
-            .map_err(internal)?;
+            .map_err(messaging)?;
         let pool = self.pool.clone();
         let (en_route_within, on_site_within) = self.overdue.limits();
         let regions = regions_of(&principal);
@@ -328,7 +330,7 @@ impl api::dispatch_service_server::DispatchService for Dispatch {
         let id = parse_name("requests", &request.get_ref().request, "request")?;
         let regions = regions_of(&principal);
         if !regions.is_empty() {
-            let mut tx = self.pool.begin().await.map_err(internal)?;
+            let mut tx = self.pool.begin().await.map_err(database)?;
             job_in(&mut tx, id, &regions).await?;
         }
         let rows = store::decisions(&self.pool, id).await?;

@@ -7,7 +7,7 @@ mod dispatch;
 pub use assignment::Assignments;
 pub use dispatch::Dispatch;
 
-use komek_runtime::boundary::internal;
+use komek_runtime::boundary::{database, internal};
 use komek_runtime::inbox::HandleError;
 use tonic::Status;
 
@@ -18,7 +18,7 @@ use crate::{campaign, jobs};
 impl From<store::Error> for Status {
     fn from(err: store::Error) -> Self {
         match err {
-            store::Error::Db(e) => internal(e),
+            store::Error::Db(e) => database(e),
         }
     }
 }

@@ -7,7 +7,7 @@ mod roster;
 pub use access::Access;
 pub use roster::Roster;
 
-use komek_runtime::boundary::{FieldViolation, internal};
+use komek_runtime::boundary::{FieldViolation, database};
 use tonic::Status;
 use uuid::Uuid;
 
@@ -27,7 +27,7 @@ impl From<store::Error> for Status {
             IdempotencyClash(_) => Status::already_exists(err.to_string()),
             NotFound(_) => Status::not_found(err.to_string()),
             EtagMismatch(_) => Status::failed_precondition(err.to_string()),
-            Db(e) => internal(e),
+            Db(e) => database(e),
         }
     }
 }

@@ -5,7 +5,7 @@ mod triage;
 
 pub use triage::Triage;
 
-use komek_runtime::boundary::internal;
+use komek_runtime::boundary::database;
 use tonic::Status;
 
 use crate::store;
@@ -18,7 +18,7 @@ impl From<store::Error> for Status {
             EtagMismatch | Merged(_) | AlreadyMerged(_) | TargetMerged(..) => {
                 Status::failed_precondition(err.to_string())
             }
-            Db(e) => internal(e),
+            Db(e) => database(e),
         }
     }
 }

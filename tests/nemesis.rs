@@ -1,0 +1,49 @@
+//! The CI-sized nemesis run: 2,000 requests while services are killed and frozen, NATS and
+//! PostgreSQL restart, and links to them are delayed, dropped, reset and blackholed. Nothing
+//! acknowledged may be lost or doubled, nothing may appear that nobody asked for, and every
+//! service must be SERVING within 10 s of each heal. `deploy/nemesis.sh` is the long run.
+//!
+//! Settlements: Data from Who's On First (https://whosonfirst.org/docs/licenses/), incl. GeoNames
+//! (CC-BY 4.0, geonames.org) and Quattroshapes (CC-BY).
+
+use std::path::PathBuf;
+
+use komek_tests::nemesis::faults::Fault;
+use komek_tests::nemesis::{Options, run};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nothing_acknowledged_is_lost_or_doubled_while_parts_fail() {
+    let dir = tempfile::Builder::new()
+        .prefix("komek-nemesis-")
+        .tempdir()
+        .unwrap();
+    let seed = std::env::var("KOMEK_NEMESIS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20261130);
+    let report = run(Options {
+        exe: PathBuf::from(env!("CARGO_BIN_EXE_komek-nemesis")),
+        requests: 2000,
+        per_second: 12.0,
+        faults: Fault::ALL.to_vec(),
+        quiet_ms: (1500, 3000),
+        groups: 24,
+        seed,
+        dir: dir.path().to_path_buf(),
+    })
+    .await;
+    println!("{report}");
+    if !report.passed() {
+        // Keep the logs and the history for whoever reads the failure.
+        let kept = dir.keep();
+        panic!("{report}\nlogs and history kept in {}", kept.display());
+    }
+    // Every kind of fault happened at least once.
+    for fault in Fault::ALL {
+        assert!(
+            report.faults.get(&fault).is_some_and(|t| t.count > 0),
+            "{} never happened",
+            fault.label()
+        );
+    }
+}

@@ -1,0 +1,196 @@
+//! The nemesis: every few seconds it breaks one thing for a few seconds, heals it, and
+//! measures how long the services take to answer SERVING again.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use komek_runtime::CancellationToken;
+use komek_testkit::PgStop;
+use tokio::sync::Mutex;
+
+use super::history::History;
+use super::procs::Processes;
+use super::proxy::Link;
+use super::rng::Rng;
+use super::workload::wait_serving;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Fault {
+    /// SIGKILL a service process (any of the five, a matching replica included), start it again.
+    KillService,
+    /// SIGSTOP a service process, SIGCONT it later.
+    PauseService,
+    /// SIGKILL nats-server, start it again on the same store.
+    RestartNats,
+    /// PostgreSQL fast shutdown, then start.
+    RestartPgFast,
+    /// PostgreSQL immediate shutdown (crash recovery on start).
+    RestartPgImmediate,
+    /// Every chunk between one service and NATS or PostgreSQL waits 50–400 ms.
+    LinkDelay,
+    /// One service's connections to NATS or PostgreSQL are closed, new ones too, for a while.
+    LinkDrop,
+    /// One service's connections to NATS or PostgreSQL are reset (RST).
+    LinkReset,
+    /// Nothing moves between one service and NATS or PostgreSQL for a while.
+    LinkBlackhole,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 9] = [
+        Fault::KillService,
+        Fault::PauseService,
+        Fault::RestartNats,
+        Fault::RestartPgFast,
+        Fault::RestartPgImmediate,
+        Fault::LinkDelay,
+        Fault::LinkDrop,
+        Fault::LinkReset,
+        Fault::LinkBlackhole,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Fault::KillService => "kill -9 a service",
+            Fault::PauseService => "SIGSTOP/SIGCONT a service",
+            Fault::RestartNats => "kill -9 nats-server",
+            Fault::RestartPgFast => "PostgreSQL fast restart",
+            Fault::RestartPgImmediate => "PostgreSQL immediate restart",
+            Fault::LinkDelay => "proxy: delay",
+            Fault::LinkDrop => "proxy: drop connections",
+            Fault::LinkReset => "proxy: reset connections",
+            Fault::LinkBlackhole => "proxy: blackhole",
+        }
+    }
+}
+
+/// What the nemesis did, fault kind by fault kind.
+#[derive(Debug, Default, Clone)]
+pub struct Tally {
+    pub count: u32,
+    /// The longest time from a heal of this kind until every service answered SERVING.
+    pub slowest_recovery: Duration,
+    /// Heals after which some service was not SERVING within the limit.
+    pub late: u32,
+}
+
+/// How soon every service must be SERVING after a heal.
+pub const RECOVERY_LIMIT: Duration = Duration::from_secs(10);
+
+/// Applies `kinds` in turn (shuffled each round) until `stop`, then heals everything.
+pub async fn nemesis(
+    procs: Arc<Mutex<Processes>>,
+    history: Arc<History>,
+    kinds: Vec<Fault>,
+    quiet: (u64, u64),
+    stop: CancellationToken,
+    seed: u64,
+) -> BTreeMap<Fault, Tally> {
+    let mut rng = Rng::new(seed);
+    let mut tally: BTreeMap<Fault, Tally> = BTreeMap::new();
+    let mut round: Vec<Fault> = Vec::new();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(rng.millis(quiet.0, quiet.1)) => {}
+        }
+        if round.is_empty() {
+            round = kinds.clone();
+            // Fisher–Yates with the run's generator.
+            for i in (1..round.len()).rev() {
+                round.swap(i, rng.below(i + 1));
+            }
+        }
+        let fault = round.pop().unwrap();
+        let target = rng.below(5);
+        let hold = rng.millis(1000, 4000);
+        let down = rng.millis(0, 2000);
+        {
+            let mut p = procs.lock().await;
+            let service = &mut p.services[target];
+            let (link, server) = if rng.below(2) == 0 {
+                (&service.pg, "PostgreSQL")
+            } else {
+                (&service.nats, "NATS")
+            };
+            let whom = match fault {
+                Fault::KillService | Fault::PauseService => service.name.to_string(),
+                Fault::RestartNats | Fault::RestartPgFast | Fault::RestartPgImmediate => {
+                    String::new()
+                }
+                _ => format!("{} to {server}", service.name),
+            };
+            let restarts = whom.is_empty();
+            let held = if restarts { down } else { hold };
+            history.fault(format!(
+                "{} {whom} for {} ms",
+                fault.label(),
+                held.as_millis()
+            ));
+            match fault {
+                Fault::KillService => service.kill(),
+                Fault::PauseService => service.pause(),
+                Fault::LinkDelay => link.set(Link::Delayed(rng.millis(50, 400))),
+                Fault::LinkDrop => link.set(Link::Down),
+                Fault::LinkReset => link.reset_all(),
+                Fault::LinkBlackhole => link.set(Link::Blackhole),
+                Fault::RestartNats => p.restart_nats(down),
+                Fault::RestartPgFast => p.restart_pg(PgStop::Fast, down),
+                Fault::RestartPgImmediate => p.restart_pg(PgStop::Immediate, down),
+            }
+        }
+        let restarts = matches!(
+            fault,
+            Fault::RestartNats | Fault::RestartPgFast | Fault::RestartPgImmediate
+        );
+        if !restarts {
+            tokio::time::sleep(hold).await;
+        }
+        heal(&procs).await;
+        history.fault("healed".into());
+        let recovered = recovery(&procs).await;
+        let t = tally.entry(fault).or_default();
+        t.count += 1;
+        match recovered {
+            Some(d) => t.slowest_recovery = t.slowest_recovery.max(d),
+            None => t.late += 1,
+        }
+    }
+    heal(&procs).await;
+    tally
+}
+
+/// Undoes every fault: links healthy, paused processes running, killed ones started.
+pub async fn heal(procs: &Arc<Mutex<Processes>>) {
+    let mut p = procs.lock().await;
+    for s in &mut p.services {
+        s.pg.set(Link::Healthy);
+        s.nats.set(Link::Healthy);
+        s.resume();
+        s.start();
+    }
+}
+
+/// How long until every service answers SERVING; None if one did not within the limit.
+pub async fn recovery(procs: &Arc<Mutex<Processes>>) -> Option<Duration> {
+    let addrs: Vec<_> = procs.lock().await.services.iter().map(|s| s.addr).collect();
+    let waits = addrs.into_iter().map(|a| wait_serving(a, RECOVERY_LIMIT));
+    let times = futures::future::join_all(waits).await;
+    times
+        .into_iter()
+        .try_fold(Duration::ZERO, |m, t| Some(m.max(t?)))
+}
+
+/// Restarts service processes that exited on their own, as a process supervisor would.
+pub async fn supervise(procs: Arc<Mutex<Processes>>, stop: CancellationToken) {
+    while !stop.is_cancelled() {
+        {
+            let mut p = procs.lock().await;
+            for s in &mut p.services {
+                s.supervise();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

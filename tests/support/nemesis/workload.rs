@@ -1,0 +1,612 @@
+//! The clients of a nemesis run: hotline operators creating requests and a fleet of volunteer
+//! apps taking the offers through to completion. Every call goes through the public gRPC API
+//! and lands in the [`History`] with its outcome; an operation whose outcome is unknown is
+//! retried with the same `request_id`, as a careful client would.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use komek_proto::access::v1 as access;
+use komek_proto::access::v1::access_service_client::AccessServiceClient;
+use komek_proto::intake::v1 as intake;
+use komek_proto::intake::v1::intake_service_client::IntakeServiceClient;
+use komek_proto::matching::v1 as matching;
+use komek_proto::matching::v1::assignment_service_client::AssignmentServiceClient;
+use komek_proto::matching::v1::dispatch_service_client::DispatchServiceClient;
+use komek_proto::roster::v1 as roster;
+use komek_proto::roster::v1::roster_service_client::RosterServiceClient;
+use komek_proto::types::v1 as pb;
+use komek_runtime::CancellationToken;
+use komek_runtime::auth::{Bearer, Role};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Endpoint;
+use uuid::Uuid;
+
+use super::history::{Call, History, Outcome};
+use super::rng::Rng;
+use crate::Authed;
+use crate::settlements::{Settlement, all};
+
+/// How long one call may take before the client gives up on it (its outcome is then unknown).
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a client keeps retrying one operation whose outcome is unknown.
+const RETRY_FOR: Duration = Duration::from_secs(120);
+
+/// A client channel that connects when first used and again after every break.
+pub fn lazy(addr: SocketAddr, credential: &str) -> Authed {
+    let channel = Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_timeout(Duration::from_secs(1))
+        .tcp_nodelay(true)
+        .connect_lazy();
+    InterceptedService::new(channel, Bearer::new(credential).unwrap())
+}
+
+/// Runs one call with the client's own deadline.
+async fn call<T>(
+    f: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> Result<T, tonic::Status> {
+    match tokio::time::timeout(CALL_TIMEOUT, f).await {
+        Ok(result) => result.map(tonic::Response::into_inner),
+        Err(_) => Err(tonic::Status::deadline_exceeded("client deadline")),
+    }
+}
+
+/// Repeats `attempt` with one `request_id` while its outcome is unknown, recording each try.
+/// Returns the last result.
+async fn until_known<T, F, Fut>(
+    history: &History,
+    what: Call,
+    target: &str,
+    mut attempt: F,
+    name_of: impl Fn(&T) -> String,
+) -> Result<T, tonic::Status>
+where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = Result<T, tonic::Status>>,
+{
+    let request_id = Uuid::new_v4().to_string();
+    let started = tokio::time::Instant::now();
+    let mut pause = Duration::from_millis(200);
+    loop {
+        let result = attempt(request_id.clone()).await;
+        let outcome = Outcome::of(&result);
+        let name = result.as_ref().map(&name_of).unwrap_or_default();
+        history.record(what, &request_id, target, &name, outcome);
+        let retry = match outcome {
+            Outcome::Unknown(_) => true,
+            // A full bucket means the call was not taken; it is worth another try too.
+            Outcome::Failed(tonic::Code::ResourceExhausted) => true,
+            _ => false,
+        };
+        if !retry || started.elapsed() > RETRY_FOR {
+            return result;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// Issues a key as the admin, retrying while the roster is unreachable.
+async fn issue_key(roster: SocketAddr, admin: &str, role: Role, subject: &str) -> String {
+    let mut client = AccessServiceClient::new(lazy(roster, admin));
+    let request = access::CreateApiKeyRequest {
+        request_id: Uuid::new_v4().to_string(),
+        api_key: Some(access::ApiKey {
+            display_name: format!("nemesis {subject}"),
+            role: role.code(),
+            subject: subject.into(),
+            ..Default::default()
+        }),
+    };
+    for _ in 0..100 {
+        if let Ok(reply) = call(client.create_api_key(request.clone())).await {
+            return reply.secret;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("could not issue a key for {subject}");
+}
+
+/// Waits until every service in `addrs` accepts `credential`.
+pub async fn wait_key_known(addrs: &[SocketAddr], credential: &str) {
+    for &addr in addrs {
+        let client = AccessServiceClient::new(lazy(addr, credential));
+        let known = crate::eventually(Duration::from_secs(60), || {
+            let mut client = client.clone();
+            async move {
+                let code = match call(client.who_am_i(access::WhoAmIRequest {})).await {
+                    Ok(_) => tonic::Code::Ok,
+                    Err(status) => status.code(),
+                };
+                // UNIMPLEMENTED: the service has no AccessService but the gate let the call in.
+                matches!(code, tonic::Code::Ok | tonic::Code::Unimplemented).then_some(())
+            }
+        })
+        .await;
+        assert!(known.is_some(), "{addr} did not learn a key within 60 s");
+    }
+}
+
+/// One volunteer of the fleet: a member of one group, signed in with a key of its own.
+pub struct Volunteer {
+    pub name: String,
+    pub key: String,
+    pub group: String,
+}
+
+/// What the run sets up before the faults start.
+pub struct World {
+    pub operator_keys: Vec<String>,
+    pub volunteers: Vec<Volunteer>,
+    /// Where the hotlines' callers are: settlements within reach of some group.
+    pub places: Vec<&'static Settlement>,
+}
+
+/// Registers an organisation with `groups` groups across Almaty Region, one volunteer each,
+/// and keys for the operators and volunteers.
+pub async fn setup(
+    roster: SocketAddr,
+    everyone: &[SocketAddr],
+    admin: &str,
+    groups: usize,
+) -> World {
+    let mut client = RosterServiceClient::new(lazy(roster, admin));
+    let org = call(
+        client.create_organization(roster::CreateOrganizationRequest {
+            request_id: Uuid::new_v4().to_string(),
+            organization: Some(roster::Organization {
+                display_name: "Алматы облысы еріктілері".into(),
+                kind: roster::OrganizationKind::Ngo as i32,
+                ..Default::default()
+            }),
+        }),
+    )
+    .await
+    .expect("create the organisation");
+
+    let region: Vec<&'static Settlement> = all()
+        .iter()
+        .filter(|s| s.region == "Almaty Region")
+        .collect();
+    assert!(region.len() >= groups, "too few settlements for the groups");
+    let step = region.len() / groups;
+    let bases: Vec<&Settlement> = (0..groups).map(|i| region[i * step]).collect();
+    let places: Vec<&'static Settlement> = region
+        .iter()
+        .copied()
+        .filter(|s| bases.iter().any(|b| km(s, b) < 100.0))
+        .collect();
+
+    let every_skill: Vec<pb::GroupSkill> = (1..=10)
+        .map(|skill| pb::GroupSkill {
+            skill,
+            payload_tonnes: if skill == pb::Skill::VehicleCargo as i32 {
+                5.0
+            } else {
+                0.0
+            },
+            ..Default::default()
+        })
+        .collect();
+    let mut volunteers = Vec::new();
+    for (i, base) in bases.iter().enumerate() {
+        let group = call(client.create_group(roster::CreateGroupRequest {
+            request_id: Uuid::new_v4().to_string(),
+            group: Some(roster::Group {
+                organization: org.name.clone(),
+                display_name: format!("{} еріктілері {i}", base.name_ru),
+                base_location: Some(crate::at(base)),
+                settlement: base.name_en.clone(),
+                district: base.district.clone(),
+                region: base.region.clone(),
+                service_area: Some(pb::ServiceArea {
+                    radius_km: 150.0,
+                    districts: vec![],
+                }),
+                skills: every_skill.clone(),
+                languages: vec![pb::Language::Kazakh as i32, pb::Language::Russian as i32],
+                capacity: 3,
+                availability: pb::Availability::Available as i32,
+                ..Default::default()
+            }),
+        }))
+        .await
+        .expect("create a group");
+        let volunteer = call(client.create_volunteer(roster::CreateVolunteerRequest {
+            request_id: Uuid::new_v4().to_string(),
+            volunteer: Some(roster::Volunteer {
+                display_name: format!("Ерікті {i}"),
+                groups: vec![group.name.clone()],
+                ..Default::default()
+            }),
+        }))
+        .await
+        .expect("create a volunteer");
+        let key = issue_key(roster, admin, Role::Volunteer, &volunteer.name).await;
+        volunteers.push(Volunteer {
+            name: volunteer.name,
+            key,
+            group: group.name,
+        });
+    }
+    let mut operator_keys = Vec::new();
+    for i in 0..3 {
+        let subject = format!("dispatchers/nemesis-operator-{i}");
+        operator_keys.push(issue_key(roster, admin, Role::Dispatcher, &subject).await);
+    }
+    for key in operator_keys
+        .iter()
+        .chain(volunteers.iter().map(|v| &v.key))
+    {
+        wait_key_known(everyone, key).await;
+    }
+    World {
+        operator_keys,
+        volunteers,
+        places,
+    }
+}
+
+fn km(a: &Settlement, b: &Settlement) -> f64 {
+    let (la, lb) = (a.lat.to_radians(), b.lat.to_radians());
+    let dlat = lb - la;
+    let dlon = (b.lon - a.lon).to_radians();
+    let h = (dlat / 2.0).sin().powi(2) + la.cos() * lb.cos() * (dlon / 2.0).sin().powi(2);
+    2.0 * 6371.0 * h.sqrt().asin()
+}
+
+/// Call notes the operators type, in Russian and Kazakh; each is dispatched to a group.
+const NOTES: &[&str] = &[
+    "Пропала пожилая женщина 80 лет, ушла из дома в обед и не вернулась",
+    "Одинокий ветеран, 91 год, просит помочь по дому и купить продукты",
+    "Мужчина тяжело переживает смерть жены, нужна помощь психолога",
+    "Семье с четырьмя детьми нужны продукты и тёплая одежда",
+    "Жалғыз тұратын ардагерге үй шаруасына көмек керек, азық-түлік сатып алу",
+    "Бала жоғалып кетті, 9 жаста, кешке үйден шығып, қайтпады",
+];
+
+/// Creates `count` requests at `per_second`, each through the operator keys in turn.
+pub async fn drive(
+    intake: SocketAddr,
+    world: &World,
+    count: usize,
+    per_second: f64,
+    history: Arc<History>,
+    seed: u64,
+) {
+    let clients: Vec<_> = world
+        .operator_keys
+        .iter()
+        .map(|k| IntakeServiceClient::new(lazy(intake, k)))
+        .collect();
+    let mut rng = Rng::new(seed);
+    let mut tasks = tokio::task::JoinSet::new();
+    let gap = Duration::from_secs_f64(1.0 / per_second);
+    let mut next = tokio::time::Instant::now();
+    for i in 0..count {
+        tokio::time::sleep_until(next).await;
+        next += gap;
+        let place = world.places[rng.below(world.places.len())];
+        let note = NOTES[rng.below(NOTES.len())];
+        let client = clients[i % clients.len()].clone();
+        let history = history.clone();
+        tasks.spawn(async move {
+            let body = |request_id: String| intake::CreateRequestRequest {
+                request_id,
+                channel: pb::Channel::Hotline as i32,
+                caller: Some(intake::Caller {
+                    anonymous: true,
+                    ..Default::default()
+                }),
+                location: Some(pb::Location {
+                    point: Some(crate::at(place)),
+                    settlement: place.name_en.clone(),
+                    district: place.district.clone(),
+                    region: place.region.clone(),
+                    ..Default::default()
+                }),
+                description: note.into(),
+                ..Default::default()
+            };
+            let _ = until_known(
+                &history,
+                Call::Create,
+                "",
+                |id| {
+                    let request = body(id);
+                    let mut client = client.clone();
+                    async move { call(client.create_request(request)).await }
+                },
+                |r: &intake::Request| r.name.clone(),
+            )
+            .await;
+        });
+        // Reap finished creates as we go so the set stays small.
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+/// A dispatcher at the console: every two seconds, each escalated request (nobody was free or
+/// the ladder ran out) is offered to a group of the dispatcher's choosing, the groups in turn;
+/// a full group refuses and the next round tries the next one.
+pub async fn dispatcher(
+    replicas: [SocketAddr; 2],
+    world: &World,
+    history: Arc<History>,
+    stop: CancellationToken,
+) {
+    let key = &world.operator_keys[0];
+    let clients = [
+        DispatchServiceClient::new(lazy(replicas[0], key)),
+        DispatchServiceClient::new(lazy(replicas[1], key)),
+    ];
+    let mut turn = 0usize;
+    let mut replica = 0;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+        let mut client = clients[replica].clone();
+        let queue = call(client.list_queue(matching::ListQueueRequest {
+            queue: matching::Queue::Escalated as i32,
+            page_size: 100,
+            ..Default::default()
+        }))
+        .await;
+        let Ok(queue) = queue else {
+            replica = 1 - replica;
+            continue;
+        };
+        for item in queue.items {
+            turn += 1;
+            let group = world.volunteers[turn % world.volunteers.len()]
+                .group
+                .clone();
+            let _ = until_known(
+                &history,
+                Call::Assign,
+                &item.request,
+                |request_id| {
+                    let mut client = client.clone();
+                    let request = matching::AssignRequestRequest {
+                        request_id,
+                        request: item.request.clone(),
+                        group: group.clone(),
+                        reason: "Эскалация: свободная группа".into(),
+                    };
+                    async move { call(client.assign_request(request)).await }
+                },
+                |a: &matching::Assignment| a.name.clone(),
+            )
+            .await;
+        }
+    }
+}
+
+/// How a volunteer answers an offer; decided by the assignment's name, so a redelivered
+/// offer gets the same answer.
+#[derive(Debug, PartialEq, Eq)]
+enum Answer {
+    Take,
+    Decline,
+    /// Let it expire: the phone was in a pocket.
+    Ignore,
+}
+
+fn answer(assignment: &str) -> Answer {
+    let h = assignment.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    });
+    match h % 100 {
+        0..=3 => Answer::Decline,
+        4..=5 => Answer::Ignore,
+        _ => Answer::Take,
+    }
+}
+
+/// Runs the volunteer apps until `stop`: each keeps an offer stream open (to either matching
+/// replica, resuming by cursor after every break) and works every offer it takes.
+pub async fn fleet(
+    replicas: [SocketAddr; 2],
+    world: &World,
+    history: Arc<History>,
+    stop: CancellationToken,
+) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, v) in world.volunteers.iter().enumerate() {
+        let clients = [
+            AssignmentServiceClient::new(lazy(replicas[i % 2], &v.key)),
+            AssignmentServiceClient::new(lazy(replicas[(i + 1) % 2], &v.key)),
+        ];
+        let (history, stop, name, group) = (
+            history.clone(),
+            stop.clone(),
+            v.name.clone(),
+            v.group.clone(),
+        );
+        tasks.spawn(volunteer(clients, name, group, history, stop));
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn volunteer(
+    clients: [AssignmentServiceClient<Authed>; 2],
+    name: String,
+    group: String,
+    history: Arc<History>,
+    stop: CancellationToken,
+) {
+    let mut cursor = String::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut jobs = tokio::task::JoinSet::new();
+    let mut replica = 0;
+    while !stop.is_cancelled() {
+        let mut client = clients[replica].clone();
+        let opened = call(client.stream_offers(matching::StreamOffersRequest {
+            volunteer: name.clone(),
+            cursor: cursor.clone(),
+        }))
+        .await;
+        let mut stream = match opened {
+            Ok(stream) => stream,
+            Err(_) => {
+                // That replica is down or frozen: the app tries the other.
+                replica = 1 - replica;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                continue;
+            }
+        };
+        loop {
+            // A stream that says nothing for longer than two keepalives is dead.
+            let next = tokio::select! {
+                _ = stop.cancelled() => break,
+                next = tokio::time::timeout(Duration::from_secs(12), stream.next()) => next,
+            };
+            let event = match next {
+                Ok(Some(Ok(event))) => event,
+                _ => {
+                    replica = 1 - replica;
+                    break;
+                }
+            };
+            if !event.cursor.is_empty() {
+                cursor = event.cursor.clone();
+            }
+            let fresh = event.kind == matching::OfferEventKind::Offered as i32
+                || event.kind == matching::OfferEventKind::Pending as i32;
+            let Some(offer) = event.assignment.filter(|_| fresh) else {
+                continue;
+            };
+            if offer.group != group || !seen.insert(offer.name.clone()) {
+                continue;
+            }
+            let (client, name, history) = (client.clone(), name.clone(), history.clone());
+            jobs.spawn(work(client, name, offer.name, history));
+            while jobs.try_join_next().is_some() {}
+        }
+    }
+    jobs.abort_all();
+}
+
+/// Answers one offer and, when taken, reports en route, on site and completed.
+async fn work(
+    client: AssignmentServiceClient<Authed>,
+    volunteer: String,
+    assignment: String,
+    history: Arc<History>,
+) {
+    let history = &*history;
+    let named = |a: &matching::Assignment| a.name.clone();
+    match answer(&assignment) {
+        Answer::Ignore => return,
+        Answer::Decline => {
+            let _ = until_known(
+                history,
+                Call::Decline,
+                &assignment,
+                |request_id| {
+                    let mut client = client.clone();
+                    let request = matching::DeclineOfferRequest {
+                        name: assignment.clone(),
+                        request_id,
+                        volunteer: volunteer.clone(),
+                        reason: "машина в ремонте".into(),
+                    };
+                    async move { call(client.decline_offer(request)).await }
+                },
+                named,
+            )
+            .await;
+            return;
+        }
+        Answer::Take => {}
+    }
+    let accepted = until_known(
+        history,
+        Call::Accept,
+        &assignment,
+        |request_id| {
+            let mut client = client.clone();
+            let request = matching::AcceptOfferRequest {
+                name: assignment.clone(),
+                request_id,
+                volunteer: volunteer.clone(),
+            };
+            async move { call(client.accept_offer(request)).await }
+        },
+        named,
+    )
+    .await;
+    if accepted.is_err() {
+        return;
+    }
+    for (step, what) in [
+        (matching::ProgressStep::EnRoute, Call::EnRoute),
+        (matching::ProgressStep::OnSite, Call::OnSite),
+        (matching::ProgressStep::Completed, Call::Complete),
+    ] {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let done = until_known(
+            history,
+            what,
+            &assignment,
+            |request_id| {
+                let mut client = client.clone();
+                let request = matching::UpdateProgressRequest {
+                    name: assignment.clone(),
+                    request_id,
+                    volunteer: volunteer.clone(),
+                    step: step as i32,
+                    outcome: if step == matching::ProgressStep::Completed {
+                        pb::Outcome::Helped as i32
+                    } else {
+                        0
+                    },
+                    note: String::new(),
+                    ..Default::default()
+                };
+                async move { call(client.update_progress(request)).await }
+            },
+            named,
+        )
+        .await;
+        if done.is_err() {
+            return;
+        }
+    }
+}
+
+/// Waits for SERVING from the health service of `addr`; the time it took, or None.
+pub async fn wait_serving(addr: SocketAddr, within: Duration) -> Option<Duration> {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let started = tokio::time::Instant::now();
+    let channel = Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_timeout(Duration::from_millis(500))
+        .connect_lazy();
+    let client = HealthClient::new(channel);
+    crate::eventually(within, || {
+        let mut client = client.clone();
+        async move {
+            let reply = tokio::time::timeout(
+                Duration::from_millis(500),
+                client.check(HealthCheckRequest {
+                    service: String::new(),
+                }),
+            )
+            .await
+            .ok()?
+            .ok()?;
+            (reply.get_ref().status == ServingStatus::Serving as i32).then_some(())
+        }
+    })
+    .await
+    .map(|()| started.elapsed())
+}
