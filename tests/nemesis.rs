@@ -24,7 +24,7 @@ async fn nothing_acknowledged_is_lost_or_doubled_while_parts_fail() {
     let report = run(Options {
         exe: PathBuf::from(env!("CARGO_BIN_EXE_komek-nemesis")),
         requests: 2000,
-        per_second: 12.0,
+        per_second: 10.0,
         faults: Fault::ALL.to_vec(),
         quiet_ms: (1500, 3000),
         groups: 24,
@@ -38,6 +38,21 @@ async fn nothing_acknowledged_is_lost_or_doubled_while_parts_fail() {
         let kept = dir.keep();
         panic!("{report}\nlogs and history kept in {}", kept.display());
     }
+    // The faults reached the clients: calls failed and were retried.
+    let unavailable = report
+        .verdict
+        .errors
+        .get("Unavailable")
+        .copied()
+        .unwrap_or(0);
+    assert!(
+        unavailable > 0,
+        "no call saw a fault; is the nemesis acting?"
+    );
+    // Each of the four services was killed at least once (services take turns: roster,
+    // intake, triage, one matching replica, the other).
+    let killed = &report.faults[&Fault::KillService].targets;
+    assert!(killed.len() >= 4, "killed only {killed:?}");
     // Every kind of fault happened at least once.
     for fault in Fault::ALL {
         assert!(

@@ -50,6 +50,14 @@ impl Fault {
         Fault::LinkBlackhole,
     ];
 
+    /// Faults of a server (NATS, PostgreSQL) rather than of one service.
+    fn restarts_a_server(self) -> bool {
+        matches!(
+            self,
+            Fault::RestartNats | Fault::RestartPgFast | Fault::RestartPgImmediate
+        )
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Fault::KillService => "kill -9 a service",
@@ -73,12 +81,16 @@ pub struct Tally {
     pub slowest_recovery: Duration,
     /// Heals after which some service was not SERVING within the limit.
     pub late: u32,
+    /// How many times each service was the one hit.
+    pub targets: BTreeMap<&'static str, u32>,
 }
 
 /// How soon every service must be SERVING after a heal.
 pub const RECOVERY_LIMIT: Duration = Duration::from_secs(10);
 
-/// Applies `kinds` in turn (shuffled each round) until `stop`, then heals everything.
+/// Applies `kinds` in turn (shuffled each round; killing a service comes twice a round) until
+/// `stop`, then heals everything. The service a fault hits goes round all five in turn for
+/// each kind of fault, so a short run still kills each service once.
 pub async fn nemesis(
     procs: Arc<Mutex<Processes>>,
     history: Arc<History>,
@@ -97,13 +109,18 @@ pub async fn nemesis(
         }
         if round.is_empty() {
             round = kinds.clone();
+            if kinds.contains(&Fault::KillService) {
+                round.push(Fault::KillService);
+            }
             // Fisher–Yates with the run's generator.
             for i in (1..round.len()).rev() {
                 round.swap(i, rng.below(i + 1));
             }
         }
         let fault = round.pop().unwrap();
-        let target = rng.below(5);
+        let t = tally.entry(fault).or_default();
+        let target = t.count as usize % 5;
+        t.count += 1;
         let hold = rng.millis(1000, 4000);
         let down = rng.millis(0, 2000);
         {
@@ -114,20 +131,26 @@ pub async fn nemesis(
             } else {
                 (&service.nats, "NATS")
             };
+            let restarts = fault.restarts_a_server();
             let whom = match fault {
+                _ if restarts => String::new(),
                 Fault::KillService | Fault::PauseService => service.name.to_string(),
-                Fault::RestartNats | Fault::RestartPgFast | Fault::RestartPgImmediate => {
-                    String::new()
-                }
                 _ => format!("{} to {server}", service.name),
             };
-            let restarts = whom.is_empty();
             let held = if restarts { down } else { hold };
             history.fault(format!(
                 "{} {whom} for {} ms",
                 fault.label(),
                 held.as_millis()
             ));
+            if !restarts {
+                *tally
+                    .entry(fault)
+                    .or_default()
+                    .targets
+                    .entry(service.name)
+                    .or_default() += 1;
+            }
             match fault {
                 Fault::KillService => service.kill(),
                 Fault::PauseService => service.pause(),
@@ -140,18 +163,13 @@ pub async fn nemesis(
                 Fault::RestartPgImmediate => p.restart_pg(PgStop::Immediate, down),
             }
         }
-        let restarts = matches!(
-            fault,
-            Fault::RestartNats | Fault::RestartPgFast | Fault::RestartPgImmediate
-        );
-        if !restarts {
+        if !fault.restarts_a_server() {
             tokio::time::sleep(hold).await;
         }
         heal(&procs).await;
         history.fault("healed".into());
         let recovered = recovery(&procs).await;
         let t = tally.entry(fault).or_default();
-        t.count += 1;
         match recovered {
             Some(d) => t.slowest_recovery = t.slowest_recovery.max(d),
             None => t.late += 1,

@@ -220,11 +220,17 @@ impl fmt::Display for Report {
         )?;
         writeln!(f, "|---|---:|---:|---:|")?;
         for (fault, t) in &self.faults {
+            let whom: Vec<String> = t.targets.iter().map(|(s, n)| format!("{s} {n}")).collect();
+            let times = if whom.is_empty() {
+                t.count.to_string()
+            } else {
+                format!("{} ({})", t.count, whom.join(", "))
+            };
             writeln!(
                 f,
                 "| {} | {} | {:.1} s | {} |",
                 fault.label(),
-                t.count,
+                times,
                 t.slowest_recovery.as_secs_f64(),
                 t.late
             )?;
