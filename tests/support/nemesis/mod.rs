@@ -10,6 +10,7 @@
 
 pub mod check;
 pub mod faults;
+pub mod fleet;
 pub mod history;
 pub mod procs;
 pub mod proxy;
@@ -59,6 +60,7 @@ pub struct Report {
     /// Service processes that exited on their own (the supervisor restarted them).
     pub crashes: Vec<(&'static str, u32)>,
     pub verdict: check::Verdict,
+    pub finished: chrono::DateTime<chrono::Utc>,
 }
 
 impl Report {
@@ -107,11 +109,11 @@ pub async fn run(options: Options) -> Report {
     let stop_fleet = CancellationToken::new();
     let fleet = tokio::spawn({
         let (world, history, stop) = (world.clone(), history.clone(), stop_fleet.clone());
-        async move { workload::fleet(replicas, &world, history, stop).await }
+        async move { fleet::fleet(replicas, &world, history, stop).await }
     });
     let dispatcher = tokio::spawn({
         let (world, history, stop) = (world.clone(), history.clone(), stop_fleet.clone());
-        async move { workload::dispatcher(replicas, &world, history, stop).await }
+        async move { fleet::dispatcher(replicas, &world, history, stop).await }
     });
     let stop_faults = CancellationToken::new();
     let supervisor = tokio::spawn(faults::supervise(procs.clone(), stop_fleet.clone()));
@@ -172,6 +174,7 @@ pub async fn run(options: Options) -> Report {
         settled,
         crashes,
         verdict,
+        finished: chrono::Utc::now(),
     }
 }
 
@@ -203,14 +206,16 @@ impl fmt::Display for Report {
         let verdict = if self.passed() { "PASSED" } else { "FAILED" };
         writeln!(f, "## Nemesis run: {verdict}")?;
         writeln!(f)?;
+        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
         writeln!(
             f,
-            "{} requests at {}/s, {} volunteer groups, seed {}, {:.0} s in all.",
+            "{} requests at {}/s, {} volunteer groups, seed {}, {:.0} s in all; finished {} on a machine with {cores} cores.",
             o.requests,
             o.per_second,
             o.groups,
             o.seed,
-            self.duration.as_secs_f64()
+            self.duration.as_secs_f64(),
+            self.finished.format("%Y-%m-%d %H:%M UTC"),
         )?;
         writeln!(f)?;
         writeln!(
