@@ -118,7 +118,8 @@ cat <<MSG
 Komek is up. gRPC endpoints (plaintext, health and reflection on each; every other call needs
 "authorization: Bearer <key>"; the admin key is KOMEK_AUTH__BOOTSTRAP_ADMIN_KEY in
 $secrets, and AccessService/CreateApiKey issues keys for dispatchers, volunteers and partners):
-  intake    127.0.0.1:50051   komek.intake.v1.IntakeService, komek.partner.v1.PartnerService
+  intake    127.0.0.1:50051   komek.intake.v1.IntakeService, komek.partner.v1.PartnerService,
+                              komek.places.v1.PlaceService
   triage    127.0.0.1:50052   komek.triage.v1.TriageService
   roster    127.0.0.1:50053   komek.roster.v1.RosterService, komek.access.v1.AccessService
   matching  127.0.0.1:50054   komek.matching.v1.AssignmentService, DispatchService

@@ -65,7 +65,9 @@ async fn call(addr: SocketAddr, path: &str, credential: &str) -> (Code, String) 
 
 fn server_of(system: &System, service: &str) -> SocketAddr {
     match service {
-        "komek.intake.v1.IntakeService" | "komek.partner.v1.PartnerService" => system.intake,
+        "komek.intake.v1.IntakeService"
+        | "komek.partner.v1.PartnerService"
+        | "komek.places.v1.PlaceService" => system.intake,
         "komek.triage.v1.TriageService" => system.triage,
         "komek.roster.v1.RosterService" | "komek.access.v1.AccessService" => system.roster,
         "komek.matching.v1.AssignmentService" | "komek.matching.v1.DispatchService" => {

@@ -14,6 +14,7 @@ use komek_proto::intake::v1 as intake;
 use komek_proto::matching::v1 as matching;
 use komek_proto::matching::v1::dispatch_service_client::DispatchServiceClient;
 use komek_proto::ops::v1 as ops;
+use komek_proto::places::v1 as places;
 use komek_proto::roster::v1 as roster;
 use komek_proto::triage::v1 as triage;
 use komek_proto::types::v1 as pb;
@@ -238,6 +239,9 @@ async fn every_hostile_call_is_refused_precisely_and_writes_nothing() {
     );
     let volunteer_dispatch =
         DispatchServiceClient::new(authed(system.matching, &volunteer_key).await);
+    let places = places::place_service_client::PlaceServiceClient::new(
+        authed(system.intake, &system.dispatcher_key).await,
+    );
     let nan = f64::NAN;
     let inf = f64::INFINITY;
     let megabyte = "ж".repeat(500_000);
@@ -401,6 +405,26 @@ async fn every_hostile_call_is_refused_precisely_and_writes_nothing() {
             ),
         ),
         // Phones.
+        case(
+            "a German phone (only Kazakhstan and Belarus can be called back)",
+            InvalidArgument,
+            "caller.phone",
+            c!(
+                op,
+                create_request,
+                create(named_caller("Асель", "+49 30 1234567"))
+            ),
+        ),
+        case(
+            "a Kazakh mobile one digit short",
+            InvalidArgument,
+            "caller.phone",
+            c!(
+                op,
+                create_request,
+                create(named_caller("Асель", "8 701 555 44 2"))
+            ),
+        ),
         case(
             "short phone",
             InvalidArgument,
@@ -636,6 +660,60 @@ async fn every_hostile_call_is_refused_precisely_and_writes_nothing() {
                 get_request,
                 intake::GetRequestRequest {
                     name: random_request.clone()
+                }
+            ),
+        ),
+        case(
+            "settlement search with a right-to-left override",
+            InvalidArgument,
+            "query",
+            c!(
+                places,
+                search_settlements,
+                places::SearchSettlementsRequest {
+                    query: "Кызыл\u{202e}орда".into(),
+                    ..Default::default()
+                }
+            ),
+        ),
+        case(
+            "settlement search of a megabyte",
+            InvalidArgument,
+            "query",
+            c!(
+                places,
+                search_settlements,
+                places::SearchSettlementsRequest {
+                    query: "ж".repeat(500_000),
+                    ..Default::default()
+                }
+            ),
+        ),
+        case(
+            "settlement search in a region that does not exist",
+            InvalidArgument,
+            "region",
+            c!(
+                places,
+                search_settlements,
+                places::SearchSettlementsRequest {
+                    query: "Шиели".into(),
+                    region: "Atlantis Region".into(),
+                    ..Default::default()
+                }
+            ),
+        ),
+        case(
+            "settlement search with a negative page size",
+            InvalidArgument,
+            "page_size",
+            c!(
+                places,
+                search_settlements,
+                places::SearchSettlementsRequest {
+                    query: "Шиели".into(),
+                    page_size: -5,
+                    ..Default::default()
                 }
             ),
         ),

@@ -15,7 +15,7 @@ use komek_core::{Availability, GeoPoint, Skill};
 fn settlements() -> Vec<GeoPoint> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/data/kz_settlements.csv"
+        "/../places/data/kz_settlements.csv"
     );
     std::fs::read_to_string(path)
         .unwrap()

@@ -132,7 +132,7 @@ mod tests {
         }
     }
 
-    // Talgar and Issyk (Esik), Almaty Region, from tests/data/kz_settlements.csv.
+    // Talgar and Issyk (Esik), Almaty Region, from crates/places/data/kz_settlements.csv.
     // Data from Who's On First (https://whosonfirst.org/docs/licenses/), incl. GeoNames
     // (CC-BY 4.0, geonames.org) and Quattroshapes (CC-BY).
     fn talgar() -> GeoPoint {

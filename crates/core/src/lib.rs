@@ -11,6 +11,7 @@ pub mod geo;
 pub mod lifecycle;
 pub mod matching;
 pub mod nearest;
+pub mod phone;
 pub mod reference;
 pub mod schedule;
 pub mod standing;

@@ -251,7 +251,7 @@ pub(crate) mod tests {
         }
     }
 
-    // Coordinates from tests/data/kz_settlements.csv. Data from Who's On First
+    // Coordinates from crates/places/data/kz_settlements.csv. Data from Who's On First
     // (https://whosonfirst.org/docs/licenses/), incl. GeoNames (CC-BY 4.0, geonames.org) and
     // Quattroshapes (CC-BY).
     fn almaty() -> GeoPoint {

@@ -430,7 +430,7 @@ mod tests {
         // (CC-BY 4.0, geonames.org) and Quattroshapes (CC-BY).
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/data/kz_settlements.csv"
+            "/../places/data/kz_settlements.csv"
         );
         let text = std::fs::read_to_string(path).unwrap();
         let points: Vec<(f64, f64)> = text

@@ -37,6 +37,11 @@ pub mod partner {
         include!(concat!(env!("OUT_DIR"), "/komek.partner.v1.rs"));
     }
 }
+pub mod places {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/komek.places.v1.rs"));
+    }
+}
 pub mod access {
     pub mod v1 {
         include!(concat!(env!("OUT_DIR"), "/komek.access.v1.rs"));

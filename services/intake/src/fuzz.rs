@@ -7,6 +7,7 @@ use komek_core::{AssignmentStatus, RequestStatus};
 use komek_proto::events::v1 as ev;
 use komek_proto::intake::v1 as api;
 use komek_proto::partner::v1 as partner_api;
+use komek_proto::places::v1 as places_api;
 use komek_runtime::boundary::{from_timestamp, parse_name};
 use komek_runtime::pages::Page;
 use prost::Message;
@@ -51,6 +52,14 @@ pub const TARGETS: &[Target] = &[
     ("intake.FindByReference", |b| {
         if let Some(r) = decoded::<api::FindByReferenceRequest>(b) {
             let _ = validate::reference_code(&r.reference_code);
+        }
+    }),
+    ("places.SearchSettlements", |b| {
+        let parsed = decoded::<places_api::SearchSettlementsRequest>(b)
+            .and_then(|r| validate::search_settlements(&r).ok());
+        if let Some((query, limit, region)) = parsed {
+            let gazetteer = komek_places::Gazetteer::kazakhstan();
+            assert!(gazetteer.search(&query, region.as_deref(), limit).len() <= limit);
         }
     }),
     ("partner.GetRequestStatus", |b| {

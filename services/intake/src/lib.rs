@@ -17,6 +17,7 @@ pub use config::{Config, PartnerListener, ServiceArea};
 
 use komek_proto::intake::v1::intake_service_server::{IntakeServiceServer, SERVICE_NAME};
 use komek_proto::partner::v1::partner_service_server::{self, PartnerServiceServer};
+use komek_proto::places::v1::place_service_server::{self, PlaceServiceServer};
 use komek_runtime::CancellationToken;
 use komek_runtime::events::streams;
 use komek_runtime::inbox;
@@ -93,6 +94,10 @@ pub async fn serve_with_partner(
         IntakeServiceServer::new(service).max_decoding_message_size(config.base.max_message_bytes),
     );
     routes.add_service(partner());
+    routes.add_service(
+        PlaceServiceServer::new(api::Places)
+            .max_decoding_message_size(config.base.max_message_bytes),
+    );
 
     let extra = match (partner_listener, &config.partner_listener) {
         (Some(listener), Some(settings)) => {
@@ -108,7 +113,11 @@ pub async fn serve_with_partner(
         }
         _ => None,
     };
-    let names = [SERVICE_NAME, partner_service_server::SERVICE_NAME];
+    let names = [
+        SERVICE_NAME,
+        partner_service_server::SERVICE_NAME,
+        place_service_server::SERVICE_NAME,
+    ];
     background
         .serve_then_drain(&deps, listener, routes, &names, extra, shutdown)
         .await

@@ -158,20 +158,6 @@ fn associated(row: Uuid, field: &str) -> Vec<u8> {
     aad
 }
 
-/// A phone number in E.164 (`+` and 8 to 15 digits, no leading zero), with the spaces, dashes
-/// and brackets people type removed; `None` when it is not one.
-pub fn normalize_phone(input: &str) -> Option<String> {
-    let compact: String = input
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
-        .collect();
-    let digits = compact.strip_prefix('+')?;
-    let valid = (8..=15).contains(&digits.len())
-        && digits.chars().all(|c| c.is_ascii_digit())
-        && !digits.starts_with('0');
-    valid.then_some(compact)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,22 +230,5 @@ mod tests {
         assert_ne!(a.blind_index("+77011234567"), b.blind_index("+77011234567"));
         other.index_key = "short".into();
         assert!(Vault::from_config(&other).is_err());
-    }
-
-    #[test]
-    fn phones_are_e164() {
-        assert_eq!(
-            normalize_phone("+7 (701) 123-45-67").as_deref(),
-            Some("+77011234567")
-        );
-        for bad in [
-            "87011234567",
-            "+0701123456",
-            "+7701",
-            "+7701123456789012",
-            "+7701abc4567",
-        ] {
-            assert_eq!(normalize_phone(bad), None, "{bad}");
-        }
     }
 }

@@ -2,13 +2,15 @@
 //! field at fault at once, so an operator on the phone fixes them in one go.
 
 use chrono::{DateTime, Utc};
+use komek_core::phone;
 use komek_core::reference::ReferenceCode;
 use komek_core::{Category, Channel, Language, Priority, RequestStatus};
 use komek_proto::intake::v1 as api;
 use komek_proto::partner::v1 as partner_api;
+use komek_proto::places::v1 as places_api;
 use komek_runtime::boundary::{
     Complete, FieldViolation, Text, Violations, code, optional_code, optional_etag, optional_point,
-    optional_timestamp, parse_name, parse_request_id,
+    optional_timestamp, page_limit, parse_name, parse_request_id,
 };
 use komek_runtime::pages::Page;
 use tonic::Status;
@@ -16,7 +18,7 @@ use uuid::Uuid;
 
 use crate::ServiceArea;
 use crate::model::{ListFilter, NewRequest, Scope, SealedCaller};
-use crate::pii::{self, Vault};
+use crate::pii::Vault;
 use crate::store::stats;
 
 const DESCRIPTION: Text = Text::lines(4000);
@@ -58,9 +60,11 @@ pub fn create(
     let caller_name = v.take(SHORT.parse(&caller.display_name, "caller.display_name"));
     let phone = match caller.phone.trim() {
         "" => Some(None),
-        raw => v.take(pii::normalize_phone(raw).map(Some).ok_or_else(|| {
-            FieldViolation::new("caller.phone", "an E.164 number such as +77011234567")
-        })),
+        raw => v.take(
+            phone::normalize(raw)
+                .map(Some)
+                .ok_or_else(|| FieldViolation::new("caller.phone", phone::EXPECTED)),
+        ),
     };
 
     let location = req.location.clone().unwrap_or_default();
@@ -264,6 +268,39 @@ pub fn reveal(req: &api::RevealCallerRequest) -> Result<(Uuid, Uuid), Status> {
     let assignment = v.take(parse_name("assignments", &req.assignment, "assignment"));
     v.take(parse_name("volunteers", &req.volunteer, "volunteer"));
     v.finish((id, assignment))
+}
+
+/// What was typed, how many suggestions, and the region to keep to, of a settlement search.
+pub fn search_settlements(
+    req: &places_api::SearchSettlementsRequest,
+) -> Result<(String, usize, Option<String>), Status> {
+    const QUERY: Text = Text::line(100);
+    let mut v = Violations::new();
+    let query = v.take(QUERY.parse(&req.query, "query"));
+    // Ten suggestions fit under a text field; a list that long is what a client asks for.
+    let limit = match req.page_size {
+        0 => Some(10),
+        n => v.take(page_limit(n, komek_places::MAX_LIMIT as u32)),
+    };
+    let region = v.take(REGION.parse(&req.region, "region").and_then(|r| {
+        if r.is_empty() {
+            return Ok(None);
+        }
+        let known = komek_places::Gazetteer::kazakhstan()
+            .places()
+            .iter()
+            .any(|p| p.region == r);
+        if known {
+            Ok(Some(r))
+        } else {
+            Err(FieldViolation::new(
+                "region",
+                "not a region of the gazetteer; name it as requests do, e.g. \"Kyzylorda Region\"",
+            ))
+        }
+    }));
+    let (query, limit, region) = v.finish((query, limit, region))?;
+    Ok((query, limit as usize, region))
 }
 
 pub fn reference_code(value: &str) -> Result<ReferenceCode, FieldViolation> {

@@ -20,6 +20,7 @@ const ASSIGNMENT: &str = "komek.matching.v1.AssignmentService";
 const DISPATCH: &str = "komek.matching.v1.DispatchService";
 const PARTNER: &str = "komek.partner.v1.PartnerService";
 const OPS: &str = "komek.ops.v1.OperationsService";
+const PLACES: &str = "komek.places.v1.PlaceService";
 
 /// (service, method, roles allowed).
 pub const MATRIX: &[(&str, &str, &[Role])] = &[
@@ -30,6 +31,8 @@ pub const MATRIX: &[(&str, &str, &[Role])] = &[
     (INTAKE, "ListRequests", &[A, D]),
     (INTAKE, "CancelRequest", &[A, D]),
     (INTAKE, "FindByReference", &[A, D, S]),
+    // The gazetteer is public data; anyone signed in may look a place up.
+    (PLACES, "SearchSettlements", &[A, D, V, P, S]),
     // Matching asks for the caller's contact on behalf of the group that accepted.
     (INTAKE, "RevealCaller", &[S]),
     (TRIAGE, "GetTriageDecision", &[A, D]),

@@ -3,9 +3,11 @@
 
 mod intake;
 mod partner;
+mod places;
 
 pub use intake::Intake;
 pub use partner::Partner;
+pub use places::Places;
 
 use komek_runtime::boundary::database;
 use tonic::Status;
