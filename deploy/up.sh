@@ -3,7 +3,7 @@
 # then the four services, each its own process. `deploy/up.sh stop` stops everything.
 #
 # Ports (override with the variables): PostgreSQL KOMEK_PG_PORT=54329, NATS KOMEK_NATS_PORT=4229,
-# intake 50051, triage 50052, roster 50053, matching 50054.
+# intake 50051, triage 50052, roster 50053, matching 50054, the console (web) 8080.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . deploy/lib.sh
@@ -14,6 +14,7 @@ logs=$root/logs
 pg_port=${KOMEK_PG_PORT:-54329}
 nats_port=${KOMEK_NATS_PORT:-4229}
 services=(intake:50051 triage:50052 roster:50053 matching:50054)
+console_port=${KOMEK_CONSOLE_PORT:-8080}
 
 as_pg() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
@@ -32,6 +33,7 @@ stop_pidfile() {
 }
 
 stop_all() {
+  stop_pidfile "$run/console.pid"
   for s in "${services[@]}"; do stop_pidfile "$run/${s%%:*}.pid"; done
   stop_pidfile "$run/nats.pid"
   if [ -f "$root/pg/data/postmaster.pid" ]; then
@@ -113,9 +115,17 @@ for s in "${services[@]}"; do
 done
 for s in "${services[@]}"; do wait_port "${s##*:}" "${s%%:*}"; done
 
+# The console calls the services as whoever signs in; it needs no secret of its own.
+KOMEK_LISTEN="127.0.0.1:$console_port" KOMEK_ROSTER_URL="http://127.0.0.1:50053" \
+  KOMEK_MATCHING_URL="http://127.0.0.1:50054" nohup target/release/console >"$logs/console.log" 2>&1 &
+echo $! >"$run/console.pid"
+disown
+wait_port "$console_port" console
+
 cat <<MSG
 
-Komek is up. gRPC endpoints (plaintext, health and reflection on each; every other call needs
+Komek is up. Dispatchers' console: http://127.0.0.1:$console_port/ (sign in with a dispatcher's key).
+gRPC endpoints (plaintext, health and reflection on each; every other call needs
 "authorization: Bearer <key>"; the admin key is KOMEK_AUTH__BOOTSTRAP_ADMIN_KEY in
 $secrets, and AccessService/CreateApiKey issues keys for dispatchers, volunteers and partners):
   intake    127.0.0.1:50051   komek.intake.v1.IntakeService, komek.partner.v1.PartnerService,

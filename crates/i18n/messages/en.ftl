@@ -136,3 +136,24 @@ requests-count =
         [one] { $count } request
        *[other] { $count } requests
     }
+
+## The console
+app-title = Komek
+nav-label = Account and language
+sign-in-title = Sign in
+sign-in-key-label = Your access key
+sign-in-key-hint = The key your administrator gave you. It is not shown and not kept in this browser.
+sign-in-submit = Sign in
+sign-in-bad-key = This key is not valid, or it was revoked or has expired.
+sign-in-too-many = Too many attempts. Wait a minute and try again.
+sign-in-unavailable = Komek cannot be reached right now. Try again in a moment.
+sign-out = Sign out
+signed-in-as = Signed in as
+home-title = Dispatcher's desk
+home-queues = Waiting for a dispatcher
+count-more-than = more than { $count }
+count-unavailable = not available now
+form-refused-title = Not sent
+form-refused = This form did not come from this console's own page, so it was not acted on. Open the page again and retry.
+not-found-title = Page not found
+back-home = Back to the start page

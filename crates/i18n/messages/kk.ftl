@@ -131,3 +131,24 @@ settlement-kind-village = ауыл
 
 ## Counts
 requests-count = { $count } өтінім
+
+## The console
+app-title = Көмек
+nav-label = Тіркелгі және тіл
+sign-in-title = Кіру
+sign-in-key-label = Қолжетімділік кілтіңіз
+sign-in-key-hint = Әкімші берген кілт. Ол көрсетілмейді және браузерде сақталмайды.
+sign-in-submit = Кіру
+sign-in-bad-key = Кілт жарамсыз, қайтарып алынған немесе мерзімі өткен.
+sign-in-too-many = Әрекет тым көп. Бір минут күтіп, қайталап көріңіз.
+sign-in-unavailable = Көмек қазір қолжетімсіз. Сәл кейін қайталап көріңіз.
+sign-out = Шығу
+signed-in-as = Кірген:
+home-title = Диспетчер орны
+home-queues = Диспетчерді күтуде
+count-more-than = { $count }-ден көп
+count-unavailable = қазір қолжетімсіз
+form-refused-title = Жіберілмеді
+form-refused = Бұл пішін осы консольдің бетінен келмеді, сондықтан ештеңе орындалмады. Бетті қайта ашып, қайталаңыз.
+not-found-title = Бет табылмады
+back-home = Басты бетке

@@ -136,3 +136,24 @@ requests-count =
         [few] { $count } заявки
        *[many] { $count } заявок
     }
+
+## The console
+app-title = Көмек
+nav-label = Учётная запись и язык
+sign-in-title = Вход
+sign-in-key-label = Ваш ключ доступа
+sign-in-key-hint = Ключ, который выдал администратор. Он не показывается и не сохраняется в браузере.
+sign-in-submit = Войти
+sign-in-bad-key = Ключ недействителен, отозван или истёк.
+sign-in-too-many = Слишком много попыток. Подождите минуту и попробуйте снова.
+sign-in-unavailable = Komek сейчас недоступен. Попробуйте через минуту.
+sign-out = Выйти
+signed-in-as = Вы вошли как
+home-title = Рабочее место диспетчера
+home-queues = Ждут диспетчера
+count-more-than = больше { $count }
+count-unavailable = сейчас недоступно
+form-refused-title = Не отправлено
+form-refused = Форма пришла не со страницы этой консоли, поэтому ничего не сделано. Откройте страницу заново и повторите.
+not-found-title = Страница не найдена
+back-home = На главную

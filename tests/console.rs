@@ -1,0 +1,261 @@
+//! The console over HTTP, against the four services: signing in with a key, the session
+//! cookie, the language, CSRF and origin checks, the security headers, signing out, and a key
+//! the API refuses something being refused the same through the console.
+
+use std::net::SocketAddr;
+
+use komek_runtime::CancellationToken;
+use komek_runtime::auth::Role;
+use komek_tests::{System, create_organization};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn everything(&self) -> String {
+        let headers: Vec<String> = self
+            .headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        format!("{}\n{}", headers.join("\n"), self.body)
+    }
+}
+
+/// One HTTP/1.1 request on its own connection, as a browser on this machine would send it.
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    extra: &[(&str, &str)],
+    body: &str,
+) -> Reply {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in extra {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if method == "POST" {
+        request.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let raw = String::from_utf8(raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+fn form_value(key: &str) -> String {
+    key.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The session cookie a sign-in set, as "komek_session=…".
+fn session_cookie(reply: &Reply) -> String {
+    let set = reply.header("set-cookie").expect("a session cookie");
+    set.split(';').next().unwrap().to_string()
+}
+
+fn csrf_of(page: &str) -> String {
+    let at = page.find(r#"name="csrf" value=""#).expect("a CSRF field") + 19;
+    page[at..].split('"').next().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dispatcher_signs_in_sees_the_queues_in_kazakh_and_signs_out() {
+    let system = System::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let console = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let config = komek_console::Config {
+        roster_url: format!("http://{}", system.roster),
+        matching_url: format!("http://{}", system.matching),
+        sign_in_per_minute: 1,
+        sign_in_burst: 6,
+        ..Default::default()
+    };
+    let server = tokio::spawn(komek_console::serve(config, listener, stop.clone()));
+    let origin = format!("http://{console}");
+    let kk = ("Accept-Language", "kk-KZ,kk;q=0.9,ru;q=0.8");
+    let from_here = ("Origin", origin.as_str());
+
+    // Not signed in: sent to sign in, a page in the browser's language with a strict policy.
+    let start = http(console, "GET", "/", &[kk], "").await;
+    assert_eq!(start.status, 303);
+    assert_eq!(start.header("location"), Some("/sign-in"));
+    let page = http(console, "GET", "/sign-in", &[kk], "").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains(r#"<html lang="kk">"#));
+    assert!(page.body.contains("Қолжетімділік кілтіңіз"));
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+
+    // A wrong key is refused in Kazakh; a sign-in posted from another site is refused outright.
+    let wrong = http(
+        console,
+        "POST",
+        "/sign-in",
+        &[kk, from_here],
+        "key=kmk_not_a_real_key",
+    )
+    .await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("Кілт жарамсыз"), "{}", wrong.body);
+    let body = format!("key={}", form_value(&system.dispatcher_key));
+    let elsewhere = http(
+        console,
+        "POST",
+        "/sign-in",
+        &[kk, ("Origin", "https://evil.example")],
+        &body,
+    )
+    .await;
+    assert_eq!(elsewhere.status, 403);
+    assert!(elsewhere.header("set-cookie").is_none());
+
+    // The right key: a session cookie only the server can read, and the key nowhere in sight.
+    let signed = http(console, "POST", "/sign-in", &[kk, from_here], &body).await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    let set = signed.header("set-cookie").unwrap();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Max-Age=")
+    );
+    assert!(!signed.everything().contains(&system.dispatcher_key));
+    let cookie = session_cookie(&signed);
+    let home = http(console, "GET", "/", &[kk, ("Cookie", &cookie)], "").await;
+    assert_eq!(home.status, 200);
+    assert!(!home.everything().contains(&system.dispatcher_key));
+    for label in [
+        "Диспетчерге жіберілгендер",
+        "Тағайындалмағандар",
+        "Мерзімі өткендер",
+    ] {
+        assert!(home.body.contains(label), "{label} missing:\n{}", home.body);
+    }
+    assert!(
+        home.body.contains("<strong>0</strong>"),
+        "empty queues count 0"
+    );
+    assert!(!home.body.contains("QUEUE_"), "no raw enum names");
+
+    // The language switch is remembered over the browser's choice.
+    let switched = http(console, "GET", "/lang/ru", &[kk], "").await;
+    let lang_cookie = switched
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let both = format!("{cookie}; {lang_cookie}");
+    let home_ru = http(console, "GET", "/", &[kk, ("Cookie", &both)], "").await;
+    assert!(home_ru.body.contains(r#"<html lang="ru">"#));
+    assert!(home_ru.body.contains("Эскалированные"));
+
+    // Signing out needs the session's CSRF token from its own page.
+    let forged = http(
+        console,
+        "POST",
+        "/sign-out",
+        &[kk, from_here, ("Cookie", &cookie)],
+        "csrf=forged",
+    )
+    .await;
+    assert_eq!(forged.status, 403);
+    let still = http(console, "GET", "/", &[kk, ("Cookie", &cookie)], "").await;
+    assert_eq!(still.status, 200, "a forged sign-out does nothing");
+    let csrf = csrf_of(&home.body);
+    let out = http(
+        console,
+        "POST",
+        "/sign-out",
+        &[kk, from_here, ("Cookie", &cookie)],
+        &format!("csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(out.status, 303);
+    assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
+    let after = http(console, "GET", "/", &[kk, ("Cookie", &cookie)], "").await;
+    assert_eq!(after.status, 303, "the old cookie no longer signs in");
+
+    // A partner's key signs in, but the queues the API refuses it are refused here too.
+    let mut roster = system.roster_client().await;
+    let org = create_organization(
+        &mut roster,
+        "Қызылорда жастары",
+        komek_proto::roster::v1::OrganizationKind::YouthWing,
+        &[],
+    )
+    .await;
+    let partner = system.issue_key(Role::Partner, &org.name, &[]).await;
+    let body = format!("key={}", form_value(&partner));
+    let signed = http(console, "POST", "/sign-in", &[kk, from_here], &body).await;
+    assert_eq!(signed.status, 303);
+    let home = http(
+        console,
+        "GET",
+        "/",
+        &[kk, ("Cookie", &session_cookie(&signed))],
+        "",
+    )
+    .await;
+    assert_eq!(home.status, 200);
+    assert!(
+        !home.body.contains("<strong>0</strong>"),
+        "no queue shown to a partner"
+    );
+    assert!(home.body.contains("қазір қолжетімсіз"));
+
+    // Guessing keys from one address runs out of attempts.
+    let mut last = 0;
+    for _ in 0..8 {
+        last = http(console, "POST", "/sign-in", &[kk, from_here], "key=guess")
+            .await
+            .status;
+    }
+    assert_eq!(last, 429);
+
+    stop.cancel();
+    server.await.unwrap().unwrap();
+    system.stop().await;
+}
