@@ -106,6 +106,7 @@ async fn a_dispatcher_signs_in_sees_the_queues_in_kazakh_and_signs_out() {
     let config = komek_console::Config {
         roster_url: format!("http://{}", system.roster),
         matching_url: format!("http://{}", system.matching),
+        intake_url: format!("http://{}", system.intake),
         sign_in_per_minute: 1,
         sign_in_burst: 6,
         ..Default::default()
@@ -178,6 +179,22 @@ async fn a_dispatcher_signs_in_sees_the_queues_in_kazakh_and_signs_out() {
     );
     assert!(!home.body.contains("QUEUE_"), "no raw enum names");
 
+    // Settlement suggestions for the place field, as the user, in the user's language.
+    let typed = format!("/places?q={}", form_value("Шиел"));
+    let kk_places = http(console, "GET", &typed, &[kk, ("Cookie", &cookie)], "").await;
+    assert_eq!(kk_places.status, 200);
+    assert!(
+        kk_places.body.contains("<strong>Шиелі</strong>"),
+        "{}",
+        kk_places.body
+    );
+    assert!(kk_places.body.contains(r#"data-region="Kyzylorda Region""#));
+    let anonymous = http(console, "GET", &typed, &[kk], "").await;
+    assert_eq!(anonymous.status, 401);
+    let hidden = format!("/places?q={}", form_value("Шиел\u{202e}"));
+    let refused = http(console, "GET", &hidden, &[kk, ("Cookie", &cookie)], "").await;
+    assert_eq!(refused.status, 400);
+
     // The language switch is remembered over the browser's choice.
     let switched = http(console, "GET", "/lang/ru", &[kk], "").await;
     let lang_cookie = switched
@@ -191,6 +208,12 @@ async fn a_dispatcher_signs_in_sees_the_queues_in_kazakh_and_signs_out() {
     let home_ru = http(console, "GET", "/", &[kk, ("Cookie", &both)], "").await;
     assert!(home_ru.body.contains(r#"<html lang="ru">"#));
     assert!(home_ru.body.contains("Эскалированные"));
+    let ru_places = http(console, "GET", &typed, &[("Cookie", &both)], "").await;
+    assert!(
+        ru_places.body.contains("<strong>Шиели</strong>"),
+        "{}",
+        ru_places.body
+    );
 
     // Signing out needs the session's CSRF token from its own page.
     let forged = http(

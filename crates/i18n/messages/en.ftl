@@ -157,3 +157,5 @@ form-refused-title = Not sent
 form-refused = This form did not come from this console's own page, so it was not acted on. Open the page again and retry.
 not-found-title = Page not found
 back-home = Back to the start page
+places-label = Settlements
+places-none = No settlement by that name. Check the spelling, or type the district.

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Form, Path, State};
+use axum::extract::{ConnectInfo, Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -23,6 +23,8 @@ use komek_proto::access::v1 as access;
 use komek_proto::access::v1::access_service_client::AccessServiceClient;
 use komek_proto::matching::v1 as matching;
 use komek_proto::matching::v1::dispatch_service_client::DispatchServiceClient;
+use komek_proto::places::v1 as places_api;
+use komek_proto::places::v1::place_service_client::PlaceServiceClient;
 use komek_runtime::CancellationToken;
 use komek_runtime::auth::Bearer;
 use serde::{Deserialize, Serialize};
@@ -42,6 +44,7 @@ pub struct Config {
     /// gRPC addresses of the services, as "http://host:port".
     pub roster_url: String,
     pub matching_url: String,
+    pub intake_url: String,
     /// How long a session lasts from sign-in.
     pub session_minutes: u64,
     /// Send cookies only over HTTPS: on whenever the console is reached through TLS (a
@@ -59,6 +62,7 @@ impl Default for Config {
             log: Default::default(),
             roster_url: "http://127.0.0.1:50053".into(),
             matching_url: "http://127.0.0.1:50054".into(),
+            intake_url: "http://127.0.0.1:50051".into(),
             session_minutes: 12 * 60,
             secure_cookies: false,
             sign_in_per_minute: 6,
@@ -77,6 +81,7 @@ struct Console {
     sign_in: SignInLimit,
     roster: Channel,
     matching: Channel,
+    intake: Channel,
 }
 
 type Shared = Arc<Console>;
@@ -97,6 +102,7 @@ pub async fn serve(
         sign_in: SignInLimit::new(config.sign_in_per_minute, config.sign_in_burst),
         roster: lazy(&config.roster_url)?,
         matching: lazy(&config.matching_url)?,
+        intake: lazy(&config.intake_url)?,
         sessions: Sessions::default(),
         config,
     });
@@ -105,6 +111,7 @@ pub async fn serve(
         .route("/sign-in", get(sign_in_page).post(sign_in))
         .route("/sign-out", post(sign_out))
         .route("/lang/{code}", get(set_lang))
+        .route("/places", get(places))
         .route("/assets/console.css", get(stylesheet))
         .fallback(not_found)
         .layer(axum::middleware::map_response(security_headers))
@@ -206,6 +213,44 @@ async fn home(State(console): State<Shared>, headers: HeaderMap) -> Response {
         }
     }
     html(pages::home(lang, &session, &counts))
+}
+
+#[derive(Deserialize)]
+struct PlaceQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    region: String,
+}
+
+/// Settlement suggestions for the place field, as an HTML list to drop under it: the
+/// PlaceService search, called with the user's key.
+async fn places(
+    State(console): State<Shared>,
+    headers: HeaderMap,
+    Query(query): Query<PlaceQuery>,
+) -> Response {
+    let lang = lang_of(&headers);
+    let Some((_, session)) = session_of(&console, &headers) else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let Some(channel) = authed(&console.intake, &session.key) else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let reply = PlaceServiceClient::new(channel)
+        .search_settlements(places_api::SearchSettlementsRequest {
+            query: query.q,
+            region: query.region,
+            page_size: 0,
+        })
+        .await;
+    match reply {
+        Ok(r) => html(pages::suggestions(lang, &r.into_inner().settlements)),
+        Err(status) if status.code() == tonic::Code::InvalidArgument => {
+            (StatusCode::BAD_REQUEST, html(pages::suggestions(lang, &[]))).into_response()
+        }
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
 }
 
 async fn sign_in_page(State(console): State<Shared>, headers: HeaderMap) -> Response {

@@ -3,6 +3,8 @@
 
 use komek_i18n::{Arg, Lang, enum_label, text, text_with};
 
+use komek_proto::places::v1::Settlement;
+
 use crate::session::Session;
 
 /// Text made safe to put inside HTML elements and attribute values.
@@ -133,6 +135,55 @@ pub fn home(lang: Lang, session: &Session, counts: &[QueueCount]) -> String {
         queues = t(lang, "home-queues"),
     );
     layout(lang, &t(lang, "home-title"), Some(session), &body)
+}
+
+/// A settlement's name in `lang`: the Kazakh one for kk where the gazetteer has it, else the
+/// Russian one; the English one for en.
+pub fn settlement_name(lang: Lang, s: &Settlement) -> &str {
+    let pick = match lang {
+        Lang::Kk => [&s.name_kk, &s.name_ru, &s.name_en],
+        Lang::Ru => [&s.name_ru, &s.name_kk, &s.name_en],
+        Lang::En => [&s.name_en, &s.name_ru, &s.name_kk],
+    };
+    pick.into_iter()
+        .find(|n| !n.is_empty())
+        .map_or("", String::as_str)
+}
+
+/// Suggestions for the place field: one option per settlement, carrying what the form fills
+/// in when it is chosen.
+pub fn suggestions(lang: Lang, found: &[Settlement]) -> String {
+    if found.is_empty() {
+        return format!(
+            r#"<p class="muted" role="status">{}</p>"#,
+            t(lang, "places-none")
+        );
+    }
+    let items: String = found
+        .iter()
+        .map(|s| {
+            let point = s.point.unwrap_or_default();
+            let (district, region) = match lang {
+                Lang::En => (&s.district, &s.region),
+                _ => (&s.district_ru, &s.region_ru),
+            };
+            format!(
+                r#"<li role="option" data-lat="{lat}" data-lon="{lon}" data-settlement="{en}" data-district="{d_en}" data-region="{r_en}"><strong>{name}</strong> <span class="muted">{district}, {region}</span></li>"#,
+                lat = point.latitude,
+                lon = point.longitude,
+                en = escape(&s.name_en),
+                d_en = escape(&s.district),
+                r_en = escape(&s.region),
+                name = escape(settlement_name(lang, s)),
+                district = escape(district),
+                region = escape(region),
+            )
+        })
+        .collect();
+    format!(
+        r#"<ul role="listbox" aria-label="{label}">{items}</ul>"#,
+        label = t(lang, "places-label")
+    )
 }
 
 pub fn refused(lang: Lang) -> String {
