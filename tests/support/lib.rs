@@ -207,20 +207,11 @@ impl System {
     /// Waits until every service accepts `credential` (keys reach services through the
     /// access stream, a moment after they are issued).
     pub async fn wait_key_known(&self, credential: &str) {
-        for addr in [self.intake, self.triage, self.roster, self.matching] {
-            let known = eventually(Duration::from_secs(30), || async move {
-                let mut client = AccessServiceClient::new(authed(addr, credential).await);
-                // Any answer but UNAUTHENTICATED means the service knows the key; services
-                // without AccessService answer UNIMPLEMENTED after the gate let the call in.
-                let code = match client.who_am_i(access::WhoAmIRequest {}).await {
-                    Ok(_) => tonic::Code::Ok,
-                    Err(status) => status.code(),
-                };
-                (code != tonic::Code::Unauthenticated).then_some(())
-            })
-            .await;
-            assert!(known.is_some(), "{addr} did not learn the key within 30 s");
-        }
+        wait_key_known(
+            &[self.intake, self.triage, self.roster, self.matching],
+            credential,
+        )
+        .await;
     }
 
     /// The volunteer app of `volunteer` ("volunteers/{id}"), signed in with its own key.
@@ -315,6 +306,25 @@ impl System {
                 .unwrap()
                 .unwrap_or_else(|e| panic!("{name} failed: {e:#}"));
         }
+    }
+}
+
+/// Waits until every server in `addrs` accepts `credential`, for at most 60 s each.
+pub async fn wait_key_known(addrs: &[SocketAddr], credential: &str) {
+    for &addr in addrs {
+        let known = eventually(Duration::from_secs(60), || async move {
+            let channel = connect(addr).await.ok()?;
+            let bearer = Bearer::new(credential).ok()?;
+            let mut client = AccessServiceClient::new(InterceptedService::new(channel, bearer));
+            let code = match client.who_am_i(access::WhoAmIRequest {}).await {
+                Ok(_) => tonic::Code::Ok,
+                Err(status) => status.code(),
+            };
+            // UNIMPLEMENTED: the server has no AccessService, but its gate let the call in.
+            matches!(code, tonic::Code::Ok | tonic::Code::Unimplemented).then_some(())
+        })
+        .await;
+        assert!(known.is_some(), "{addr} did not learn the key within 60 s");
     }
 }
 

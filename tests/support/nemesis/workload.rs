@@ -105,26 +105,6 @@ async fn issue_key(roster: SocketAddr, admin: &str, role: Role, subject: &str) -
     panic!("could not issue a key for {subject}");
 }
 
-/// Waits until every service in `addrs` accepts `credential`.
-pub async fn wait_key_known(addrs: &[SocketAddr], credential: &str) {
-    for &addr in addrs {
-        let client = AccessServiceClient::new(lazy(addr, credential));
-        let known = crate::eventually(Duration::from_secs(60), || {
-            let mut client = client.clone();
-            async move {
-                let code = match call(client.who_am_i(access::WhoAmIRequest {})).await {
-                    Ok(_) => tonic::Code::Ok,
-                    Err(status) => status.code(),
-                };
-                // UNIMPLEMENTED: the service has no AccessService but the gate let the call in.
-                matches!(code, tonic::Code::Ok | tonic::Code::Unimplemented).then_some(())
-            }
-        })
-        .await;
-        assert!(known.is_some(), "{addr} did not learn a key within 60 s");
-    }
-}
-
 /// One volunteer of the fleet: a member of one group, signed in with a key of its own.
 pub struct Volunteer {
     pub name: String,
@@ -236,7 +216,7 @@ pub async fn setup(
         .iter()
         .chain(volunteers.iter().map(|v| &v.key))
     {
-        wait_key_known(everyone, key).await;
+        crate::wait_key_known(everyone, key).await;
     }
     World {
         operator_keys,
