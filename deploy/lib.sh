@@ -21,6 +21,50 @@ find_pg_bin() {
   return 1
 }
 
+# The console's browser tests: Debian's headless Chromium and its WebDriver, and axe-core
+# (MPL-2.0, from the npm registry, checked against its published SHA-512) for the
+# accessibility checks, kept under target/komek-tools.
+AXE_VERSION=4.14.1
+AXE_SHA512=1477dafa598d8d065f273d6af302aa203c02e83131707b7fa648cd41bd3d6b734f8c22a0dab86ee6a6f64b8afbe804b214d36db85a2826965edfb3a0b9d546b5
+AXE_JS=target/komek-tools/axe.min.js
+
+find_browser() {
+  command -v chromedriver >/dev/null && { command -v chromium >/dev/null || command -v chromium-browser >/dev/null; }
+}
+
+ensure_axe() {
+  [ -s "$AXE_JS" ] && return 0
+  local tmp
+  tmp=$(mktemp -d)
+  curl -sSfL -o "$tmp/axe.tgz" "https://registry.npmjs.org/axe-core/-/axe-core-$AXE_VERSION.tgz" ||
+    die "could not download axe-core $AXE_VERSION from registry.npmjs.org"
+  echo "$AXE_SHA512  $tmp/axe.tgz" | sha512sum -c --quiet - || die "axe-core download does not match its checksum"
+  tar -xzf "$tmp/axe.tgz" -C "$tmp" package/axe.min.js package/LICENSE
+  mkdir -p "$(dirname "$AXE_JS")"
+  mv "$tmp/package/axe.min.js" "$AXE_JS"
+  mv "$tmp/package/LICENSE" "$(dirname "$AXE_JS")/axe-core.LICENSE"
+  rm -rf "$tmp"
+}
+
+# Installs chromium, chromium-driver and curl from the distribution when missing, then
+# axe-core.
+ensure_browser() {
+  if ! { find_browser && command -v curl >/dev/null; }; then
+    command -v apt-get >/dev/null || die "chromium, chromedriver or curl missing and no apt-get here; install them"
+    local sudo=""
+    if [ "$(id -u)" != 0 ]; then
+      command -v sudo >/dev/null || die "chromium missing; run as root or install sudo"
+      sudo="sudo"
+    fi
+    echo "komek: installing chromium and chromium-driver from the distribution's packages" >&2
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
+      curl ca-certificates >/dev/null
+    find_browser || die "chromium or chromedriver still missing after install"
+  fi
+  ensure_axe
+}
+
 # Installs nats-server and postgresql from the distribution when either is missing.
 ensure_servers() {
   command -v cargo >/dev/null || die "cargo not found: install the Rust toolchain (https://rustup.rs)"

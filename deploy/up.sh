@@ -118,6 +118,7 @@ for s in "${services[@]}"; do wait_port "${s##*:}" "${s%%:*}"; done
 # The console calls the services as whoever signs in; it needs no secret of its own.
 KOMEK_LISTEN="127.0.0.1:$console_port" KOMEK_ROSTER_URL="http://127.0.0.1:50053" \
   KOMEK_MATCHING_URL="http://127.0.0.1:50054" KOMEK_INTAKE_URL="http://127.0.0.1:50051" \
+  KOMEK_TRIAGE_URL="http://127.0.0.1:50052" \
   nohup target/release/console >"$logs/console.log" 2>&1 &
 echo $! >"$run/console.pid"
 disown

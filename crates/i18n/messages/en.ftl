@@ -159,3 +159,239 @@ not-found-title = Page not found
 back-home = Back to the start page
 places-label = Settlements
 places-none = No settlement by that name. Check the spelling, or type the district.
+menu-label = Sections
+menu-new-call = New call
+menu-queues = Queues
+menu-roster = Groups
+menu-find = Reference code…
+reference-code = Reference code
+
+## Times
+ago-minutes =
+    { $count ->
+        [one] { $count } minute
+       *[other] { $count } minutes
+    }
+ago-hours =
+    { $count ->
+        [one] { $count } hour
+       *[other] { $count } hours
+    }
+ago-days =
+    { $count ->
+        [one] { $count } day
+       *[other] { $count } days
+    }
+
+## Units
+unit-t = tonnes
+unit-m3 = cubic metres
+unit-kg = kg
+unit-pcs = pieces
+
+## Regions, by the names requests carry
+region-abai-region = Abai Region
+region-akmola-region = Akmola Region
+region-aktobe-region = Aktobe Region
+region-almaty = Almaty
+region-almaty-region = Almaty Region
+region-astana = Astana
+region-atyrau-region = Atyrau Region
+region-east-kazakhstan-region = East Kazakhstan Region
+region-karaganda-region = Karaganda Region
+region-kostanay-region = Kostanay Region
+region-kyzylorda-region = Kyzylorda Region
+region-mangystau-region = Mangystau Region
+region-north-kazakhstan-region = North Kazakhstan Region
+region-pavlodar-region = Pavlodar Region
+region-shymkent = Shymkent
+region-turkistan-region = Turkistan Region
+region-ulytau-region = Ulytau Region
+region-west-kazakhstan-region = West Kazakhstan Region
+region-zhambyl-region = Zhambyl Region
+region-zhetysu-region = Zhetysu Region
+
+## Fields of requests, as refusals name them
+field-caller = Caller
+field-caller-display-name = Caller's name
+field-caller-phone = Phone
+field-caller-preferred-language = Caller's language
+field-channel = How the call came in
+field-location = Place
+field-location-address = Address or landmark
+field-description = What the caller needs
+field-operator-category = Kind of help
+field-operator-priority = Urgency
+field-category = Kind of help
+field-priority = Urgency
+field-people-count = People who need help
+field-quantity = Quantity
+field-wanted-window = When help is wanted
+field-status = Status
+field-region = Region
+field-district = District
+field-reason = Reason
+field-group = Group
+field-merge-into = The request it repeats
+field-name = Request
+field-request-id = Form
+field-etag = Version of the request
+field-organization = Organisation
+field-csv = CSV
+field-required-skills = Skills
+field-other = a field of the form
+
+## Refusals from Komek, as sentences
+refusal-fields = Please check: { $fields }.
+refusal-invalid = Some of what was entered is not valid. Please check the form.
+refusal-permission = Your key does not allow this. Ask an administrator if you need it.
+refusal-unauthenticated = Your session is no longer valid. Sign in again.
+refusal-not-found = This no longer exists, or it is not in your regions.
+refusal-already-exists = This form was already sent with other values. Open it again and retry.
+refusal-precondition = The request has changed and this cannot be done now (for example it is already assigned, finished, or the group has no free place). Look at its state and try again.
+refusal-aborted = Someone changed this at the same moment. Look at it again and retry.
+refusal-exhausted = Too many requests right now. Wait a moment and retry.
+refusal-unavailable = Komek cannot be reached right now. Nothing was lost: send again in a moment.
+refusal-internal = Something went wrong on Komek's side. Send again; if it repeats, tell the administrator.
+
+## New call
+call-title = New call
+call-channel = How the call came in
+call-anonymous = The caller wishes to stay anonymous
+call-caller = Caller
+call-caller-language = Language the caller speaks
+call-not-said = Not said
+call-phone-hint = Kazakhstan 8 7xx… or +7…, Belarus +375… or 80…
+call-phone-error = Not a phone number Komek accepts: type a Kazakh number as 8 701 555 44 21 or +7 701 555 44 21, a Belarusian one as +375 29 123 45 67.
+call-name-error = The name is too long or has characters that are not allowed.
+call-place = Settlement
+call-place-error = Choose the settlement from the suggestions (type its name, then pick it with the arrow keys and Enter).
+call-text-error = Too long, or has characters that are not allowed.
+call-note-error = Write what the caller needs (it must not be empty).
+call-number-error = Type a number, like 2 or 2.5.
+call-unit = Unit
+call-triage-decides = Let triage decide
+call-save = Save the call
+call-save-hint = Ctrl+Enter also saves.
+saved-title = Call saved
+saved-read-back = Read the reference code back to the caller:
+saved-next-call = Next call
+saved-open-request = Open the request
+
+## Queues
+queues-title = Queues
+queues-filters = Filters
+queues-all-regions = All regions
+queues-any = Any
+queues-min-priority = At least this urgent
+queues-apply = Show
+queues-empty = Nothing waiting here.
+queues-waiting = Waiting
+queues-why = Why
+queues-next-page = Next 100
+
+## Request page
+request-title = Request
+request-title-code = Request { $code }
+request-summary = Summary
+request-created = Recorded
+caller-anonymous = Anonymous
+caller-unknown = Not given
+caller-hidden = Hidden
+triage-title = Triage
+triage-overridden = set by a dispatcher
+triage-skills = Skills
+triage-confidence = Confidence { $percent }%.
+triage-pending = Triage has not decided yet.
+duplicates-title = Duplicates
+duplicate-of = Probably repeats
+merged-into = Merged into
+timeline-title = What happened
+step-recorded = Call recorded
+step-triaged = Triaged
+step-triage-overridden = Triage changed by a dispatcher
+step-offered = Offer { $attempt } to
+step-escalated = Escalated to dispatchers
+decisions-title = Matching decisions
+decisions-none = No group has been considered yet.
+candidate-group = Group
+candidate-distance = Distance
+candidate-verdict = Decision
+candidate-chosen = Chosen
+candidate-eligible = Could take it
+audit-title = Audit trail
+audit-none = No one has acted on this request yet.
+audit-when = When
+audit-who = Who
+audit-what = What
+audit-reason = Reason
+audit-triage = Triage
+audit-action-assignrequest = Assigned by hand
+audit-action-reassignrequest = Reassigned
+audit-action-withdrawassignment = Withdrawn from the group
+audit-action-createcampaign = Assigned in a campaign
+actor-komek = Komek
+actions-title = Actions
+action-group = Group
+action-reason = Reason (kept in the audit)
+action-assign = Assign to a group
+action-assign-submit = Assign
+action-reassign = Give to another group
+action-reassign-submit = Reassign
+action-withdraw = Take back from the group
+action-withdraw-submit = Withdraw
+action-override = Correct the triage
+action-override-submit = Save the correction
+action-merge = Merge as a duplicate
+action-merge-hint = The reference code of the request this one repeats.
+action-merge-submit = Merge
+action-cancel = Cancel the request
+action-cancel-submit = Cancel the request
+action-done-assign = Assigned. The group has the offer now.
+action-done-reassign = Reassigned.
+action-done-withdraw = Withdrawn. The request waits in the unassigned queue.
+action-done-override = Triage corrected.
+action-done-merge = Merged.
+action-done-cancel = Cancelled.
+find-title = Find a request
+find-none = No request has the reference code “{ $code }”. Check it with the caller.
+
+## Map
+map-title = Map
+map-tools = Map zoom
+map-zoom-in = Zoom in
+map-zoom-out = Zoom out
+map-zoom-reset = Whole country
+map-request-label = The request and the groups considered for it
+map-legend-request = The request
+map-legend-chosen = Chosen group
+map-legend-candidate = Other candidate
+map-legend-away = Off duty or off shift
+
+## Roster
+roster-title = Groups and organisations
+roster-map-label = Volunteer groups and whether they can take work now
+roster-groups = Groups
+roster-group = Group
+roster-organization = Organisation
+roster-organizations = Organisations
+roster-state = Now
+roster-capacity = Places
+roster-no-groups = No groups here.
+group-off-shift = Off shift
+import-title = Import a roster from CSV
+import-csv = CSV with a header row
+import-hint = Paste the table or choose a file; nothing changes until you confirm the preview.
+import-file = Choose a CSV file
+import-preview = Check what would change
+import-apply = Apply these changes
+import-would = This would create { $groups_created } and update { $groups_updated } groups, and create { $volunteers_created } and update { $volunteers_updated } volunteers.
+import-applied = Done: { $groups_created } groups created, { $groups_updated } updated; { $volunteers_created } volunteers created, { $volunteers_updated } updated.
+import-errors =
+    { $count ->
+        [one] One row has a problem and will be skipped:
+       *[other] { $count } rows have problems and will be skipped:
+    }
+import-line = Line
+import-column = Column
+import-problem = Problem

@@ -159,3 +159,243 @@ not-found-title = Страница не найдена
 back-home = На главную
 places-label = Населённые пункты
 places-none = Нет населённого пункта с таким названием. Проверьте написание или введите район.
+menu-label = Разделы
+menu-new-call = Новый звонок
+menu-queues = Очереди
+menu-roster = Группы
+menu-find = Код заявки…
+reference-code = Код заявки
+
+## Время
+ago-minutes =
+    { $count ->
+        [one] { $count } минута
+        [few] { $count } минуты
+       *[many] { $count } минут
+    }
+ago-hours =
+    { $count ->
+        [one] { $count } час
+        [few] { $count } часа
+       *[many] { $count } часов
+    }
+ago-days =
+    { $count ->
+        [one] { $count } день
+        [few] { $count } дня
+       *[many] { $count } дней
+    }
+
+## Единицы
+unit-t = т
+unit-m3 = м³
+unit-kg = кг
+unit-pcs = шт.
+
+## Области, по английским названиям в заявках
+region-abai-region = Абайская область
+region-akmola-region = Акмолинская область
+region-aktobe-region = Актюбинская область
+region-almaty = Алматы
+region-almaty-region = Алматинская область
+region-astana = Астана
+region-atyrau-region = Атырауская область
+region-east-kazakhstan-region = Восточно-Казахстанская область
+region-karaganda-region = Карагандинская область
+region-kostanay-region = Костанайская область
+region-kyzylorda-region = Кызылординская область
+region-mangystau-region = Мангистауская область
+region-north-kazakhstan-region = Северо-Казахстанская область
+region-pavlodar-region = Павлодарская область
+region-shymkent = Шымкент
+region-turkistan-region = Туркестанская область
+region-ulytau-region = Улытауская область
+region-west-kazakhstan-region = Западно-Казахстанская область
+region-zhambyl-region = Жамбылская область
+region-zhetysu-region = Жетысуская область
+
+## Поля заявки, как их называют отказы
+field-caller = Заявитель
+field-caller-display-name = Имя заявителя
+field-caller-phone = Телефон
+field-caller-preferred-language = Язык заявителя
+field-channel = Откуда поступила заявка
+field-location = Место
+field-location-address = Адрес или ориентир
+field-description = Что нужно заявителю
+field-operator-category = Вид помощи
+field-operator-priority = Срочность
+field-category = Вид помощи
+field-priority = Срочность
+field-people-count = Сколько людей нуждается в помощи
+field-quantity = Количество
+field-wanted-window = Когда нужна помощь
+field-status = Состояние
+field-region = Область
+field-district = Район
+field-reason = Причина
+field-group = Группа
+field-merge-into = Заявка, которую она повторяет
+field-name = Заявка
+field-request-id = Форма
+field-etag = Версия заявки
+field-organization = Организация
+field-csv = CSV
+field-required-skills = Навыки
+field-other = поле формы
+
+## Отказы Komek, словами
+refusal-fields = Проверьте: { $fields }.
+refusal-invalid = Часть введённого неверна. Проверьте форму.
+refusal-permission = Ваш ключ не даёт права на это. Если нужно, обратитесь к администратору.
+refusal-unauthenticated = Сеанс больше не действует. Войдите снова.
+refusal-not-found = Этого больше нет или это не в ваших областях.
+refusal-already-exists = Эта форма уже была отправлена с другими данными. Откройте её заново и повторите.
+refusal-precondition = Заявка изменилась, и сейчас это сделать нельзя (например, она уже назначена, закрыта или у группы нет свободного места). Посмотрите его состояние и повторите.
+refusal-aborted = Кто-то изменил это в ту же секунду. Посмотрите ещё раз и повторите.
+refusal-exhausted = Сейчас слишком много запросов. Подождите немного и повторите.
+refusal-unavailable = Komek сейчас недоступен. Ничего не потеряно: отправьте ещё раз через минуту.
+refusal-internal = Ошибка на стороне Komek. Отправьте ещё раз; если повторится, сообщите администратору.
+
+## Новый звонок
+call-title = Новый звонок
+call-channel = Откуда поступила заявка
+call-anonymous = Заявитель хочет остаться анонимным
+call-caller = Заявитель
+call-caller-language = На каком языке говорит заявитель
+call-not-said = Не указан
+call-phone-hint = Казахстан 8 7xx… или +7…, Беларусь +375… или 80…
+call-phone-error = Такой номер Komek не принимает: казахстанский номер наберите как 8 701 555 44 21 или +7 701 555 44 21, белорусский как +375 29 123 45 67.
+call-name-error = Имя слишком длинное или содержит недопустимые символы.
+call-place = Населённый пункт
+call-place-error = Выберите населённый пункт из подсказок (начните вводить название, затем выберите стрелками и Enter).
+call-text-error = Слишком длинно или есть недопустимые символы.
+call-note-error = Напишите, что нужно заявителю (поле не может быть пустым).
+call-number-error = Введите число, например 2 или 2,5.
+call-unit = Единица
+call-triage-decides = Определится автоматически
+call-save = Сохранить звонок
+call-save-hint = Ctrl+Enter тоже сохраняет.
+saved-title = Звонок сохранён
+saved-read-back = Продиктуйте заявителю код заявки:
+saved-next-call = Следующий звонок
+saved-open-request = Открыть заявку
+
+## Очереди
+queues-title = Очереди
+queues-filters = Фильтры
+queues-all-regions = Все области
+queues-any = Любая
+queues-min-priority = Срочность не ниже
+queues-apply = Показать
+queues-empty = Здесь ничего не ждёт.
+queues-waiting = Ждёт
+queues-why = Почему
+queues-next-page = Следующие 100
+
+## Страница заявки
+request-title = Заявка
+request-title-code = Заявка { $code }
+request-summary = Кратко
+request-created = Записано
+caller-anonymous = Анонимно
+caller-unknown = Не указан
+caller-hidden = Скрыт
+triage-title = Классификация
+triage-overridden = задано диспетчером
+triage-skills = Навыки
+triage-confidence = Уверенность { $percent }%.
+triage-pending = Классификация ещё не готова.
+duplicates-title = Повторы
+duplicate-of = Вероятно, повторяет
+merged-into = Объединено с
+timeline-title = Что происходило
+step-recorded = Звонок записан
+step-triaged = Классифицирована
+step-triage-overridden = Классификацию изменил диспетчер
+step-offered = Предложение { $attempt }:
+step-escalated = Передано диспетчерам
+decisions-title = Решения подбора
+decisions-none = Ни одна группа ещё не рассматривалась.
+candidate-group = Группа
+candidate-distance = Расстояние
+candidate-verdict = Решение
+candidate-chosen = Выбрана
+candidate-eligible = Могла бы взять
+audit-title = Журнал действий
+audit-none = С этой заявкой ещё никто ничего не делал.
+audit-when = Когда
+audit-who = Кто
+audit-what = Что
+audit-reason = Причина
+audit-triage = Классификация
+audit-action-assignrequest = Назначено вручную
+audit-action-reassignrequest = Передано другой группе
+audit-action-withdrawassignment = Отозвано у группы
+audit-action-createcampaign = Назначено в кампании
+actor-komek = Komek
+actions-title = Действия
+action-group = Группа
+action-reason = Причина (сохраняется в журнале)
+action-assign = Назначить группе
+action-assign-submit = Назначить
+action-reassign = Передать другой группе
+action-reassign-submit = Передать
+action-withdraw = Отозвать у группы
+action-withdraw-submit = Отозвать
+action-override = Исправить классификацию
+action-override-submit = Сохранить исправление
+action-merge = Объединить как повтор
+action-merge-hint = Код заявки, которую повторяет эта.
+action-merge-submit = Объединить
+action-cancel = Отменить заявку
+action-cancel-submit = Отменить заявку
+action-done-assign = Назначено. Группа получила предложение.
+action-done-reassign = Передано другой группе.
+action-done-withdraw = Отозвано. Заявка ждёт в очереди неназначенных.
+action-done-override = Классификация исправлена.
+action-done-merge = Объединено.
+action-done-cancel = Отменено.
+find-title = Поиск заявки
+find-none = Нет заявки с кодом «{ $code }». Уточните код у заявителя.
+
+## Карта
+map-title = Карта
+map-tools = Масштаб карты
+map-zoom-in = Приблизить
+map-zoom-out = Отдалить
+map-zoom-reset = Вся страна
+map-request-label = Заявка и группы, которые для неё рассматривались
+map-legend-request = Заявка
+map-legend-chosen = Выбранная группа
+map-legend-candidate = Другая группа
+map-legend-away = Не на дежурстве или вне смены
+
+## Группы
+roster-title = Группы и организации
+roster-map-label = Группы волонтёров и могут ли они сейчас взять работу
+roster-groups = Группы
+roster-group = Группа
+roster-organization = Организация
+roster-organizations = Организации
+roster-state = Сейчас
+roster-capacity = Мест
+roster-no-groups = Здесь нет групп.
+group-off-shift = Вне смены
+import-title = Загрузить состав из CSV
+import-csv = CSV со строкой заголовков
+import-hint = Вставьте таблицу или выберите файл; ничего не изменится, пока вы не подтвердите предпросмотр.
+import-file = Выбрать файл CSV
+import-preview = Проверить, что изменится
+import-apply = Применить эти изменения
+import-would = Будет создано групп: { $groups_created }, обновлено: { $groups_updated }; волонтёров создано: { $volunteers_created }, обновлено: { $volunteers_updated }.
+import-applied = Готово: групп создано { $groups_created }, обновлено { $groups_updated }; волонтёров создано { $volunteers_created }, обновлено { $volunteers_updated }.
+import-errors =
+    { $count ->
+        [one] В { $count } строке ошибка, она будет пропущена:
+        [few] В { $count } строках ошибки, они будут пропущены:
+       *[many] В { $count } строках ошибки, они будут пропущены:
+    }
+import-line = Строка
+import-column = Столбец
+import-problem = Ошибка

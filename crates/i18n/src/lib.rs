@@ -120,6 +120,11 @@ pub fn text(lang: Lang, key: &str) -> String {
     format(lang, key, None)
 }
 
+/// Whether `lang` has a message `key`.
+pub fn has(lang: Lang, key: &str) -> bool {
+    bundle(lang).has_message(key)
+}
+
 /// The message `key` in `lang` with its `{ $name }` arguments filled in.
 pub fn text_with(lang: Lang, key: &str, args: &[(&str, Arg<'_>)]) -> String {
     let mut fluent = FluentArgs::new();

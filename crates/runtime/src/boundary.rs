@@ -53,6 +53,37 @@ pub fn invalid_argument(violations: &[FieldViolation]) -> Status {
     Status::with_error_details(Code::InvalidArgument, message, details)
 }
 
+/// A group's weekly schedule as the domain evaluates it; an unknown time zone is refused.
+pub fn schedule(
+    s: &komek_proto::types::v1::WeeklySchedule,
+) -> Result<komek_core::schedule::Schedule, String> {
+    let shift = |s: &komek_proto::types::v1::Shift| komek_core::schedule::Shift {
+        day: s.day.clamp(0, 7) as u8,
+        start_min: s
+            .start
+            .map_or(0, |t| (t.hours * 60 + t.minutes).clamp(0, 1439) as u16),
+        end_min: s
+            .end
+            .map_or(0, |t| (t.hours * 60 + t.minutes).clamp(0, 1439) as u16),
+    };
+    Ok(komek_core::schedule::Schedule {
+        zone: komek_core::schedule::zone(&s.time_zone).map_err(|e| e.to_string())?,
+        weekly: s.shifts.iter().map(shift).collect(),
+        exceptions: s
+            .exceptions
+            .iter()
+            .filter_map(|e| {
+                let d = e.date?;
+                Some(komek_core::schedule::Exception {
+                    date: chrono::NaiveDate::from_ymd_opt(d.year, d.month as u32, d.day as u32)?,
+                    off: e.off,
+                    shifts: e.shifts.iter().map(shift).collect(),
+                })
+            })
+            .collect(),
+    })
+}
+
 /// INTERNAL with no detail for the caller; the detail goes to the log.
 pub fn internal(err: impl std::fmt::Display) -> Status {
     tracing::error!(error = %err, "internal error");

@@ -6,8 +6,18 @@
 //! from elsewhere; every state-changing form carries the session's CSRF token; sign-in attempts
 //! are limited per address; the key never appears in a URL, a page or a log.
 
+// Handlers return the page to show on their error path: one per HTTP request, so a large `Err`
+// costs nothing worth boxing.
+#![allow(clippy::result_large_err)]
+
+mod calls;
+pub mod map;
 mod pages;
+mod queues;
+mod request;
+mod roster;
 mod session;
+mod view;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,10 +31,14 @@ use axum::routing::{get, post};
 use komek_i18n::Lang;
 use komek_proto::access::v1 as access;
 use komek_proto::access::v1::access_service_client::AccessServiceClient;
+use komek_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use komek_proto::matching::v1 as matching;
+use komek_proto::matching::v1::assignment_service_client::AssignmentServiceClient;
 use komek_proto::matching::v1::dispatch_service_client::DispatchServiceClient;
 use komek_proto::places::v1 as places_api;
 use komek_proto::places::v1::place_service_client::PlaceServiceClient;
+use komek_proto::roster::v1::roster_service_client::RosterServiceClient;
+use komek_proto::triage::v1::triage_service_client::TriageServiceClient;
 use komek_runtime::CancellationToken;
 use komek_runtime::auth::Bearer;
 use serde::{Deserialize, Serialize};
@@ -45,6 +59,7 @@ pub struct Config {
     pub roster_url: String,
     pub matching_url: String,
     pub intake_url: String,
+    pub triage_url: String,
     /// How long a session lasts from sign-in.
     pub session_minutes: u64,
     /// Send cookies only over HTTPS: on whenever the console is reached through TLS (a
@@ -63,6 +78,7 @@ impl Default for Config {
             roster_url: "http://127.0.0.1:50053".into(),
             matching_url: "http://127.0.0.1:50054".into(),
             intake_url: "http://127.0.0.1:50051".into(),
+            triage_url: "http://127.0.0.1:50052".into(),
             session_minutes: 12 * 60,
             secure_cookies: false,
             sign_in_per_minute: 6,
@@ -82,9 +98,72 @@ struct Console {
     roster: Channel,
     matching: Channel,
     intake: Channel,
+    triage: Channel,
 }
 
 type Shared = Arc<Console>;
+
+type Authed = InterceptedService<Channel, Bearer>;
+
+/// The signed-in user of one request to the console.
+pub(crate) struct User {
+    pub lang: Lang,
+    pub session: Session,
+}
+
+impl Console {
+    /// The signed-in user, or the way to the sign-in page.
+    fn user(&self, headers: &HeaderMap) -> Result<User, Response> {
+        let lang = lang_of(headers);
+        match session_of(self, headers) {
+            Some((_, session)) => Ok(User { lang, session }),
+            None => Err(Redirect::to("/sign-in").into_response()),
+        }
+    }
+
+    /// The signed-in user of a state-changing request, once its CSRF token and origin are
+    /// this console's.
+    fn posted(&self, headers: &HeaderMap, csrf: &str) -> Result<User, Response> {
+        let user = self.user(headers)?;
+        if csrf != user.session.csrf || !same_origin(headers) {
+            let page = html(pages::refused(user.lang));
+            return Err((StatusCode::FORBIDDEN, page).into_response());
+        }
+        Ok(user)
+    }
+
+    fn channel(&self, channel: &Channel, user: &User) -> Result<Authed, Response> {
+        authed(channel, &user.session.key).ok_or_else(|| Redirect::to("/sign-in").into_response())
+    }
+
+    fn intake_client(&self, user: &User) -> Result<IntakeServiceClient<Authed>, Response> {
+        Ok(IntakeServiceClient::new(self.channel(&self.intake, user)?))
+    }
+
+    fn place_client(&self, user: &User) -> Result<PlaceServiceClient<Authed>, Response> {
+        Ok(PlaceServiceClient::new(self.channel(&self.intake, user)?))
+    }
+
+    fn triage_client(&self, user: &User) -> Result<TriageServiceClient<Authed>, Response> {
+        Ok(TriageServiceClient::new(self.channel(&self.triage, user)?))
+    }
+
+    fn dispatch_client(&self, user: &User) -> Result<DispatchServiceClient<Authed>, Response> {
+        Ok(DispatchServiceClient::new(
+            self.channel(&self.matching, user)?,
+        ))
+    }
+
+    fn assignment_client(&self, user: &User) -> Result<AssignmentServiceClient<Authed>, Response> {
+        Ok(AssignmentServiceClient::new(
+            self.channel(&self.matching, user)?,
+        ))
+    }
+
+    fn roster_client(&self, user: &User) -> Result<RosterServiceClient<Authed>, Response> {
+        Ok(RosterServiceClient::new(self.channel(&self.roster, user)?))
+    }
+}
 
 /// Serves on `listener` until `shutdown`.
 pub async fn serve(
@@ -103,6 +182,7 @@ pub async fn serve(
         roster: lazy(&config.roster_url)?,
         matching: lazy(&config.matching_url)?,
         intake: lazy(&config.intake_url)?,
+        triage: lazy(&config.triage_url)?,
         sessions: Sessions::default(),
         config,
     });
@@ -112,7 +192,21 @@ pub async fn serve(
         .route("/sign-out", post(sign_out))
         .route("/lang/{code}", get(set_lang))
         .route("/places", get(places))
+        .route("/find", get(request::find))
+        .route("/calls/new", get(calls::new_call))
+        .route("/calls", post(calls::create))
+        .route("/calls/{id}/saved", get(calls::saved))
+        .route("/queues", get(queues::page))
+        .route("/queues/table", get(queues::table))
+        .route("/events", get(queues::events))
+        .route("/requests/{id}", get(request::page))
+        .route("/requests/{id}/live", get(request::live))
+        .route("/requests/{id}/{action}", post(request::act))
+        .route("/roster", get(roster::page))
+        .route("/roster/import", post(roster::import))
         .route("/assets/console.css", get(stylesheet))
+        .route("/assets/console.js", get(script))
+        .route("/assets/kz.svg", get(base_map))
         .fallback(not_found)
         .layer(axum::middleware::map_response(security_headers))
         .with_state(console);
@@ -141,9 +235,12 @@ async fn security_headers(mut response: Response) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // "same-origin", not "no-referrer": under "no-referrer" browsers send `Origin: null` on
+    // form posts, and the origin check could not tell the console's own forms from anyone's.
+    // Other sites still get no referrer.
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.entry(header::CACHE_CONTROL)
@@ -230,14 +327,14 @@ async fn places(
     headers: HeaderMap,
     Query(query): Query<PlaceQuery>,
 ) -> Response {
-    let lang = lang_of(&headers);
-    let Some((_, session)) = session_of(&console, &headers) else {
+    let Ok(user) = console.user(&headers) else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
-    let Some(channel) = authed(&console.intake, &session.key) else {
+    let lang = user.lang;
+    let Ok(mut client) = console.place_client(&user) else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
-    let reply = PlaceServiceClient::new(channel)
+    let reply = client
         .search_settlements(places_api::SearchSettlementsRequest {
             query: query.q,
             region: query.region,
@@ -386,6 +483,28 @@ async fn stylesheet() -> Response {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("../assets/console.css"),
+    )
+        .into_response()
+}
+
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../assets/console.js"),
+    )
+        .into_response()
+}
+
+async fn base_map() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        map::base_svg(),
     )
         .into_response()
 }

@@ -23,13 +23,13 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-fn t(lang: Lang, key: &str) -> String {
+pub(crate) fn t(lang: Lang, key: &str) -> String {
     escape(&text(lang, key))
 }
 
 /// The frame of every page: language, title, the header with the language switch and, when
 /// signed in, who and a sign-out button.
-fn layout(lang: Lang, title: &str, session: Option<&Session>, body: &str) -> String {
+pub(crate) fn layout(lang: Lang, title: &str, session: Option<&Session>, body: &str) -> String {
     let langs: String = Lang::ALL
         .iter()
         .map(|l| {
@@ -57,6 +57,18 @@ fn layout(lang: Lang, title: &str, session: Option<&Session>, body: &str) -> Str
         ),
         None => String::new(),
     };
+    let menu = match session {
+        Some(_) => format!(
+            r#"<nav class="menu" aria-label="{label}"><a href="/calls/new">{call}</a><a href="/queues">{queues}</a><a href="/roster">{roster}</a>
+<form method="get" action="/find" class="find" role="search"><label for="find-code" class="sr-only">{find}</label><input id="find-code" name="code" type="search" placeholder="{find}" autocomplete="off"></form></nav>"#,
+            label = t(lang, "menu-label"),
+            call = t(lang, "menu-new-call"),
+            queues = t(lang, "menu-queues"),
+            roster = t(lang, "menu-roster"),
+            find = t(lang, "menu-find"),
+        ),
+        None => String::new(),
+    };
     format!(
         r#"<!doctype html>
 <html lang="{code}">
@@ -65,11 +77,13 @@ fn layout(lang: Lang, title: &str, session: Option<&Session>, body: &str) -> Str
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · {app}</title>
 <link rel="stylesheet" href="/assets/console.css">
+<script src="/assets/console.js" defer></script>
 </head>
 <body>
 <header>
-<span class="brand">{app}</span>
-<nav aria-label="{nav}">{who}<span class="langs">{langs}</span></nav>
+<a class="brand" href="/">{app}</a>
+{menu}
+<nav class="account" aria-label="{nav}">{who}<span class="langs">{langs}</span></nav>
 </header>
 <main>
 <h1>{title}</h1>
@@ -124,14 +138,16 @@ pub fn home(lang: Lang, session: &Session, counts: &[QueueCount]) -> String {
                 Err(_) => t(lang, "count-unavailable"),
             };
             format!(
-                r#"<div class="count"><span>{label}</span><strong>{shown}</strong></div>"#,
+                r#"<a class="count" href="/queues?queue={queue}"><span>{label}</span><strong>{shown}</strong></a>"#,
                 label = escape(&enum_label(lang, queue)),
             )
         })
         .collect();
     let body = format!(
-        r#"<h2>{queues}</h2>
+        r#"<p><a class="button" href="/calls/new">{call}</a></p>
+<h2>{queues}</h2>
 <div class="counts">{cards}</div>"#,
+        call = t(lang, "menu-new-call"),
         queues = t(lang, "home-queues"),
     );
     layout(lang, &t(lang, "home-title"), Some(session), &body)
@@ -163,10 +179,12 @@ pub fn suggestions(lang: Lang, found: &[Settlement]) -> String {
         .iter()
         .map(|s| {
             let point = s.point.unwrap_or_default();
-            let (district, region) = match lang {
-                Lang::En => (&s.district, &s.region),
-                _ => (&s.district_ru, &s.region_ru),
+            // The gazetteer names districts in English and Russian only.
+            let district = match lang {
+                Lang::En => &s.district,
+                _ => &s.district_ru,
             };
+            let region = crate::view::region_name(lang, &s.region);
             format!(
                 r#"<li role="option" data-lat="{lat}" data-lon="{lon}" data-settlement="{en}" data-district="{d_en}" data-region="{r_en}"><strong>{name}</strong> <span class="muted">{district}, {region}</span></li>"#,
                 lat = point.latitude,
@@ -176,7 +194,7 @@ pub fn suggestions(lang: Lang, found: &[Settlement]) -> String {
                 r_en = escape(&s.region),
                 name = escape(settlement_name(lang, s)),
                 district = escape(district),
-                region = escape(region),
+                region = escape(&region),
             )
         })
         .collect();
@@ -214,7 +232,9 @@ mod tests {
             let page = sign_in(lang, Some("sign-in-bad-key"));
             assert!(page.contains(&format!(r#"<html lang="{}">"#, lang.code())));
             assert!(page.contains(&escape(&text(lang, "sign-in-bad-key"))));
-            assert!(!page.contains("<script"), "no inline script");
+            // The only script is the console's own file.
+            assert_eq!(page.matches("<script").count(), 1);
+            assert!(page.contains(r#"<script src="/assets/console.js" defer></script>"#));
             assert!(!page.contains("sign-in-"), "a key was shown untranslated");
         }
     }

@@ -5,14 +5,13 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use komek_core::matching::{Evaluation, GroupView, Need, SkillGrant};
 use komek_core::nearest::GeoIndex;
-use komek_core::schedule::{Exception, Schedule, Shift, zone};
 use komek_core::{Availability, GeoPoint, Skill};
 use komek_proto::events::v1 as ev;
 use komek_proto::types::v1 as pb;
-use komek_runtime::boundary::parse_name;
+use komek_runtime::boundary::{parse_name, schedule};
 use komek_runtime::follow::{LastValue, Progress, ROSTER_GROUPS, Source};
 use uuid::Uuid;
 
@@ -45,34 +44,6 @@ pub struct GroupIndex {
 
 fn time(t: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
     t.and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos.clamp(0, 999_999_999) as u32))
-}
-
-fn schedule(s: &pb::WeeklySchedule) -> Result<Schedule, String> {
-    let shift = |s: &pb::Shift| Shift {
-        day: s.day.clamp(0, 7) as u8,
-        start_min: s
-            .start
-            .map_or(0, |t| (t.hours * 60 + t.minutes).clamp(0, 1439) as u16),
-        end_min: s
-            .end
-            .map_or(0, |t| (t.hours * 60 + t.minutes).clamp(0, 1439) as u16),
-    };
-    Ok(Schedule {
-        zone: zone(&s.time_zone).map_err(|e| e.to_string())?,
-        weekly: s.shifts.iter().map(shift).collect(),
-        exceptions: s
-            .exceptions
-            .iter()
-            .filter_map(|e| {
-                let d = e.date?;
-                Some(Exception {
-                    date: NaiveDate::from_ymd_opt(d.year, d.month as u32, d.day as u32)?,
-                    off: e.off,
-                    shifts: e.shifts.iter().map(shift).collect(),
-                })
-            })
-            .collect(),
-    })
 }
 
 /// The matcher's view of a published group state.

@@ -1,0 +1,444 @@
+//! The roster as a dispatcher sees it: organisations, their groups on the map with whether
+//! they can take work now, and a CSV import that shows what it would change before it does.
+
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use komek_i18n::{Arg, text_with};
+use komek_proto::roster::v1 as roster;
+use komek_proto::types::v1 as pb;
+use serde::Deserialize;
+
+use crate::map::{self, Mark, Marker};
+use crate::pages::{escape, layout, t};
+use crate::view;
+use crate::{Console, Shared, User, html};
+
+/// The roster page lists at most this many groups (the service gives 100 a page).
+const MAX_GROUPS: usize = 1000;
+
+/// A group's state now: what it said, and whether its schedule has it on shift.
+fn state(g: &roster::Group, now: chrono::DateTime<chrono::Utc>) -> (Mark, &'static str) {
+    let on_shift = g
+        .schedule
+        .as_ref()
+        .filter(|s| !s.shifts.is_empty())
+        .and_then(|s| komek_runtime::boundary::schedule(s).ok())
+        .is_none_or(|s| s.on_duty(now));
+    match pb::Availability::try_from(g.availability) {
+        Ok(pb::Availability::Available) if on_shift => (Mark::Available, "availability-available"),
+        Ok(pb::Availability::Available) => (Mark::Away, "group-off-shift"),
+        Ok(pb::Availability::Busy) => (Mark::Busy, "availability-busy"),
+        _ => (Mark::Away, "availability-off-duty"),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RosterQuery {
+    region: String,
+}
+
+struct Loaded {
+    organizations: Result<Vec<roster::Organization>, tonic::Status>,
+    groups: Result<Vec<roster::Group>, tonic::Status>,
+}
+
+async fn load(console: &Console, user: &User, region: &str) -> Result<Loaded, Response> {
+    let mut orgs_client = console.roster_client(user)?;
+    let mut groups_client = orgs_client.clone();
+    let organizations = async {
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let r = orgs_client
+                .list_organizations(roster::ListOrganizationsRequest {
+                    page_size: 100,
+                    page_token: token,
+                })
+                .await?
+                .into_inner();
+            out.extend(r.organizations);
+            if r.next_page_token.is_empty() || out.len() >= MAX_GROUPS {
+                return Ok(out);
+            }
+            token = r.next_page_token;
+        }
+    };
+    let groups = async {
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let r = groups_client
+                .list_groups(roster::ListGroupsRequest {
+                    page_size: 100,
+                    page_token: token,
+                    organization: String::new(),
+                    region: region.to_string(),
+                })
+                .await?
+                .into_inner();
+            out.extend(r.groups);
+            if r.next_page_token.is_empty() || out.len() >= MAX_GROUPS {
+                return Ok(out);
+            }
+            token = r.next_page_token;
+        }
+    };
+    let (organizations, groups) = tokio::join!(organizations, groups);
+    Ok(Loaded {
+        organizations,
+        groups,
+    })
+}
+
+pub async fn page(
+    State(console): State<Shared>,
+    headers: HeaderMap,
+    Query(query): Query<RosterQuery>,
+) -> Response {
+    let user = match console.user(&headers) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let loaded = match load(&console, &user, &query.region).await {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    html(render(&user, &query.region, &loaded, None))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ImportForm {
+    csrf: String,
+    request_id: String,
+    organization: String,
+    csv: String,
+    /// "preview" checks and reports; "apply" changes the roster.
+    step: String,
+}
+
+/// Either previews an import (the service checks every row and changes nothing) or applies
+/// the previewed CSV.
+pub async fn import(
+    State(console): State<Shared>,
+    headers: HeaderMap,
+    Form(form): Form<ImportForm>,
+) -> Response {
+    let user = match console.posted(&headers, &form.csrf) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let mut client = match console.roster_client(&user) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let apply = form.step == "apply";
+    let request_id = if uuid::Uuid::parse_str(&form.request_id).is_ok() {
+        form.request_id.clone()
+    } else {
+        uuid::Uuid::new_v4().to_string()
+    };
+    let reply = client
+        .import_roster(roster::ImportRosterRequest {
+            request_id: if apply {
+                request_id
+            } else {
+                uuid::Uuid::new_v4().to_string()
+            },
+            organization: form.organization.clone(),
+            csv: form.csv.clone().into_bytes(),
+            validate_only: !apply,
+        })
+        .await;
+    let loaded = match load(&console, &user, "").await {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let outcome = Outcome {
+        applied: apply,
+        organization: form.organization.clone(),
+        csv: form.csv.clone(),
+        reply,
+    };
+    let code = match &outcome.reply {
+        Ok(_) => StatusCode::OK,
+        Err(s) if s.code() == tonic::Code::InvalidArgument => StatusCode::UNPROCESSABLE_ENTITY,
+        Err(s) if s.code() == tonic::Code::PermissionDenied => StatusCode::FORBIDDEN,
+        Err(_) => StatusCode::BAD_GATEWAY,
+    };
+    (code, html(render(&user, "", &loaded, Some(&outcome)))).into_response()
+}
+
+struct Outcome {
+    applied: bool,
+    organization: String,
+    csv: String,
+    reply: Result<tonic::Response<roster::ImportRosterResponse>, tonic::Status>,
+}
+
+fn render(user: &User, region: &str, loaded: &Loaded, outcome: Option<&Outcome>) -> String {
+    let lang = user.lang;
+    let now = chrono::Utc::now();
+    let orgs = loaded.organizations.as_ref().ok();
+    let org_name = |name: &str| -> String {
+        orgs.and_then(|o| o.iter().find(|o| o.name == name))
+            .map(|o| o.display_name.clone())
+            .unwrap_or_else(|| name.to_string())
+    };
+    let regions: String = view::regions(lang)
+        .into_iter()
+        .map(|(en, name)| {
+            let sel = if en == region { " selected" } else { "" };
+            format!(
+                r#"<option value="{}"{sel}>{}</option>"#,
+                escape(&en),
+                escape(&name)
+            )
+        })
+        .collect();
+    let (groups_html, markers) = match &loaded.groups {
+        Err(status) => (view::refusal_block(lang, status), Vec::new()),
+        Ok(groups) if groups.is_empty() => (
+            format!(r#"<p class="muted">{}</p>"#, t(lang, "roster-no-groups")),
+            Vec::new(),
+        ),
+        Ok(groups) => {
+            let mut markers = Vec::new();
+            let rows: String = groups
+                .iter()
+                .map(|g| {
+                    let (mark, key) = state(g, now);
+                    if let Some(p) = g.last_location.or(g.base_location) {
+                        markers.push(Marker {
+                            latitude: p.latitude,
+                            longitude: p.longitude,
+                            mark,
+                            label: format!("{} — {}", g.display_name, komek_i18n::text(lang, key)),
+                        });
+                    }
+                    let skills: Vec<String> = g
+                        .skills
+                        .iter()
+                        .map(|s| view::label_of(lang, s.skill, |x: &pb::Skill| x.as_str_name()))
+                        .collect();
+                    format!(
+                        r#"<tr><td>{name}</td><td>{org}</td><td>{place}</td><td><span class="state {cls}">{state}</span></td><td class="num">{capacity}</td><td>{skills}</td></tr>"#,
+                        name = escape(&g.display_name),
+                        org = escape(&org_name(&g.organization)),
+                        place = escape(&view::place(
+                            lang,
+                            Some(&pb::Location {
+                                settlement: g.settlement.clone(),
+                                district: g.district.clone(),
+                                region: g.region.clone(),
+                                ..Default::default()
+                            })
+                        )),
+                        cls = match mark {
+                            Mark::Available => "m-available",
+                            Mark::Busy => "m-busy",
+                            _ => "m-away",
+                        },
+                        state = t(lang, key),
+                        capacity = g.capacity,
+                        skills = skills.join(", "),
+                    )
+                })
+                .collect();
+            (
+                format!(
+                    r#"<table class="groups"><thead><tr><th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th></tr></thead><tbody>{rows}</tbody></table>"#,
+                    t(lang, "roster-group"),
+                    t(lang, "roster-organization"),
+                    t(lang, "field-location"),
+                    t(lang, "roster-state"),
+                    t(lang, "roster-capacity"),
+                    t(lang, "triage-skills"),
+                ),
+                markers,
+            )
+        }
+    };
+    let org_options: String = orgs
+        .map(|o| {
+            o.iter()
+                .map(|o| {
+                    let sel = if outcome.is_some_and(|x| x.organization == o.name) {
+                        " selected"
+                    } else {
+                        ""
+                    };
+                    format!(
+                        r#"<option value="{}"{sel}>{}</option>"#,
+                        escape(&o.name),
+                        escape(&o.display_name)
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let orgs_html = match &loaded.organizations {
+        Ok(o) => {
+            let items: String = o
+                .iter()
+                .map(|o| {
+                    let kind = view::label_of(lang, o.kind, |k: &roster::OrganizationKind| {
+                        k.as_str_name()
+                    });
+                    format!(
+                        r#"<li><strong>{}</strong> <span class="muted">{kind}</span></li>"#,
+                        escape(&o.display_name)
+                    )
+                })
+                .collect();
+            format!(r#"<ul class="orgs">{items}</ul>"#)
+        }
+        Err(status) => view::refusal_block(lang, status),
+    };
+    let body = format!(
+        r#"<form method="get" action="/roster" class="filters card"><div><label for="region">{l_region}</label><select id="region" name="region"><option value="">{all}</option>{regions}</select></div><div><button type="submit">{apply}</button></div></form>
+<section class="card" aria-labelledby="h-map"><h2 id="h-map">{l_map}</h2>{map}</section>
+<section class="card" aria-labelledby="h-groups"><h2 id="h-groups">{l_groups}</h2>{groups_html}</section>
+<section class="card" aria-labelledby="h-orgs"><h2 id="h-orgs">{l_orgs}</h2>{orgs_html}</section>
+<section class="card" aria-labelledby="h-import"><h2 id="h-import">{l_import}</h2>{import}</section>"#,
+        l_region = t(lang, "field-region"),
+        all = t(lang, "queues-all-regions"),
+        apply = t(lang, "queues-apply"),
+        l_map = t(lang, "map-title"),
+        map = map::figure(lang, &t(lang, "roster-map-label"), &markers, None),
+        l_groups = t(lang, "roster-groups"),
+        l_orgs = t(lang, "roster-organizations"),
+        l_import = t(lang, "import-title"),
+        import = import_part(user, &org_options, outcome),
+    );
+    layout(lang, &t(lang, "roster-title"), Some(&user.session), &body)
+}
+
+/// The import form, and after a preview what would change with an "apply" button carrying the
+/// same CSV; after applying, what changed.
+fn import_part(user: &User, org_options: &str, outcome: Option<&Outcome>) -> String {
+    let lang = user.lang;
+    let csrf = escape(&user.session.csrf);
+    let result = match outcome {
+        None => String::new(),
+        Some(o) => match &o.reply {
+            Err(status) => view::refusal_block(lang, status),
+            Ok(r) => {
+                let r = r.get_ref();
+                let counts = escape(&text_with(
+                    lang,
+                    if o.applied {
+                        "import-applied"
+                    } else {
+                        "import-would"
+                    },
+                    &[
+                        ("groups_created", Arg::Num(f64::from(r.groups_created))),
+                        ("groups_updated", Arg::Num(f64::from(r.groups_updated))),
+                        (
+                            "volunteers_created",
+                            Arg::Num(f64::from(r.volunteers_created)),
+                        ),
+                        (
+                            "volunteers_updated",
+                            Arg::Num(f64::from(r.volunteers_updated)),
+                        ),
+                    ],
+                ));
+                let errors: String = r
+                    .errors
+                    .iter()
+                    .map(|e| {
+                        format!(
+                            "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
+                            e.line,
+                            escape(&e.column),
+                            escape(&e.message)
+                        )
+                    })
+                    .collect();
+                let errors = if errors.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        r#"<p class="error">{}</p><table><thead><tr><th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th></tr></thead><tbody>{errors}</tbody></table>"#,
+                        escape(&text_with(
+                            lang,
+                            "import-errors",
+                            &[("count", Arg::Num(r.errors.len() as f64))]
+                        )),
+                        t(lang, "import-line"),
+                        t(lang, "import-column"),
+                        t(lang, "import-problem"),
+                    )
+                };
+                let apply = if o.applied {
+                    String::new()
+                } else {
+                    format!(
+                        r#"<form method="post" action="/roster/import"><input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="request_id" value="{id}"><input type="hidden" name="organization" value="{org}"><input type="hidden" name="csv" value="{csv}"><input type="hidden" name="step" value="apply"><button type="submit">{label}</button></form>"#,
+                        id = uuid::Uuid::new_v4(),
+                        org = escape(&o.organization),
+                        csv = escape(&o.csv),
+                        label = t(lang, "import-apply"),
+                    )
+                };
+                format!(
+                    r#"<div class="preview" role="status"><p>{counts}</p>{errors}{apply}</div>"#
+                )
+            }
+        },
+    };
+    let previous = outcome.map(|o| escape(&o.csv)).unwrap_or_default();
+    format!(
+        r#"{result}<form method="post" action="/roster/import" class="import"><input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="step" value="preview">
+<label for="import-org">{l_org}</label><select id="import-org" name="organization">{org_options}</select>
+<label for="import-csv">{l_csv}</label><textarea id="import-csv" name="csv" rows="8" required aria-describedby="import-hint" spellcheck="false">{previous}</textarea>
+<small id="import-hint" class="muted">{hint}</small>
+<p><input type="file" accept=".csv,text/csv" data-fills="import-csv" aria-label="{l_file}"></p>
+<button type="submit">{preview}</button></form>"#,
+        l_org = t(lang, "roster-organization"),
+        l_csv = t(lang, "import-csv"),
+        hint = t(lang, "import-hint"),
+        l_file = t(lang, "import-file"),
+        preview = t(lang, "import-preview"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_available_but_off_its_shift_is_shown_off_shift() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-30T20:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let mut g = roster::Group {
+            availability: pb::Availability::Available as i32,
+            ..Default::default()
+        };
+        assert_eq!(state(&g, now).0, Mark::Available);
+        // Monday 09:00–18:00 in Almaty; 20:00 UTC is 01:00 on Tuesday there.
+        g.schedule = Some(pb::WeeklySchedule {
+            time_zone: "Asia/Almaty".into(),
+            shifts: vec![pb::Shift {
+                day: 1,
+                start: Some(pb::TimeOfDay {
+                    hours: 9,
+                    ..Default::default()
+                }),
+                end: Some(pb::TimeOfDay {
+                    hours: 18,
+                    ..Default::default()
+                }),
+            }],
+            exceptions: vec![],
+        });
+        assert_eq!(state(&g, now), (Mark::Away, "group-off-shift"));
+        g.availability = pb::Availability::Busy as i32;
+        assert_eq!(state(&g, now).0, Mark::Busy);
+    }
+}

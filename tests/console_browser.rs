@@ -1,0 +1,400 @@
+//! The console in a real browser (headless Chromium through WebDriver), against the four
+//! services on real NATS and PostgreSQL, in Kazakh and in Russian (and English, for the
+//! screenshots): a dispatcher signs in, records an anonymous call about coal for a pensioner in
+//! a village of Kyzylorda Region by typing the village's name, reads the reference code back,
+//! sees the request triaged and offered to the nearest group; the offer is declined and the
+//! next one expires (driven through the API) and the escalated queue, open in the browser,
+//! shows the request without a reload; the dispatcher assigns it by hand with a reason and the
+//! audit shows it. Every screen passes axe-core with no serious or critical finding.
+//!
+//! With `KOMEK_SCREENSHOTS=<dir>` each screen is saved there as `<screen>-<lang>.png`
+//! (`deploy/screenshots.sh` regenerates `docs/screenshots/`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use komek_i18n::{Lang, text};
+use komek_proto::matching::v1 as matching;
+use komek_proto::roster::v1 as roster;
+use komek_proto::types::v1 as pb;
+use komek_runtime::CancellationToken;
+use komek_runtime::auth::Role;
+use komek_tests::browser::{Browser, ENTER, axe_source};
+use komek_tests::settlements::find;
+use komek_tests::{System, create_group, create_organization, create_volunteer, wait_request};
+use serde_json::json;
+use uuid::Uuid;
+
+/// One browser scenario at a time: each starts Chromium and the whole system, and two cores
+/// are enough for one.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+const OFFER_SECS: u64 = 4;
+
+async fn start_console(system: &System, stop: &CancellationToken) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = komek_console::Config {
+        roster_url: format!("http://{}", system.roster),
+        matching_url: format!("http://{}", system.matching),
+        intake_url: format!("http://{}", system.intake),
+        triage_url: format!("http://{}", system.triage),
+        ..Default::default()
+    };
+    tokio::spawn(komek_console::serve(config, listener, stop.clone()));
+    addr
+}
+
+struct Shots {
+    dir: Option<std::path::PathBuf>,
+    lang: &'static str,
+}
+
+impl Shots {
+    async fn take(&self, browser: &Browser, screen: &str) {
+        if let Some(dir) = &self.dir {
+            std::fs::create_dir_all(dir).unwrap();
+            let png = browser.screenshot().await;
+            std::fs::write(dir.join(format!("{screen}-{}.png", self.lang)), png).unwrap();
+        }
+    }
+}
+
+async fn accessible(browser: &Browser, axe: &str, screen: &str) {
+    let problems = browser.accessibility_problems(axe).await;
+    assert!(
+        problems.is_empty(),
+        "{screen}: axe found serious or critical problems:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// What the dispatcher types, in the language of the scenario.
+struct Words {
+    village: &'static str,
+    village_shown: &'static str,
+    note: &'static str,
+    reason: &'static str,
+}
+
+async fn scenario(lang: Lang, words: Words) {
+    let axe = axe_source();
+    let system = System::start_tuned(|c| {
+        c.offer_ttl.normal_secs = OFFER_SECS;
+        c.offer_ttl.high_secs = OFFER_SECS;
+        c.offer_ttl.critical_secs = OFFER_SECS;
+        c.offer_ttl.low_secs = OFFER_SECS;
+        c.expiry_sweep_ms = 200;
+        c.max_attempts = 2;
+    })
+    .await;
+    let stop = CancellationToken::new();
+    let console = start_console(&system, &stop).await;
+    let base = format!("http://{console}");
+    let shots = Shots {
+        dir: std::env::var_os("KOMEK_SCREENSHOTS").map(Into::into),
+        lang: lang.code(),
+    };
+
+    // Two coal groups of Kazaly district: at Shaken, 30 km from the village, and at Kazaly
+    // town, 70 km.
+    let sholkum = find("Sholkum", "Kyzylorda Region");
+    let shaken = find("Shaken", "Kyzylorda Region");
+    let kazaly = find("Kazalinsk", "Kyzylorda Region");
+    let mut roster_client = system.roster_client().await;
+    let org = create_organization(
+        &mut roster_client,
+        "Қазалы ауданы әкімдігі",
+        roster::OrganizationKind::AkimatService,
+        &["Kyzylorda Region"],
+    )
+    .await;
+    let mut groups = Vec::new();
+    let mut apps = Vec::new();
+    for (place, name) in [(shaken, "Шәкен көмір"), (kazaly, "Қазалы жастары")]
+    {
+        let group = create_group(
+            &mut roster_client,
+            &org.name,
+            name,
+            place,
+            &[pb::Skill::VehicleCargo, pb::Skill::GeneralLabour],
+            pb::Availability::Available,
+            &Uuid::new_v4().to_string(),
+        )
+        .await;
+        let volunteer = create_volunteer(
+            &mut roster_client,
+            &format!("{name} жүргізуші"),
+            vec![group.name.clone()],
+        )
+        .await;
+        groups.push(group);
+        apps.push((
+            volunteer.name.clone(),
+            system.volunteer_app(&volunteer.name).await,
+        ));
+    }
+    system.wait_roster_published(4).await;
+    let dispatcher = system
+        .issue_key(Role::Dispatcher, "dispatchers/aigerim", &[])
+        .await;
+
+    let browser = Browser::start(lang.code()).await;
+
+    // 1. Sign in, in the browser's language.
+    browser.goto(&format!("{base}/")).await;
+    browser.find("#key").await;
+    assert_eq!(
+        browser
+            .run("return document.documentElement.lang;", vec![])
+            .await,
+        json!(lang.code()),
+        "the browser's language picks the page's"
+    );
+    accessible(&browser, &axe, "sign-in").await;
+    shots.take(&browser, "sign-in").await;
+    browser.type_into("#key", &dispatcher).await;
+    browser.click("form[action='/sign-in'] button").await;
+    browser.find("a.count").await;
+    accessible(&browser, &axe, "home").await;
+    shots.take(&browser, "home").await;
+
+    // 2. A new call: anonymous, the village typed and picked from the suggestions with the
+    // keyboard, the note, 2 tonnes.
+    browser.click("nav.menu a[href='/calls/new']").await;
+    browser.click("#anonymous").await;
+    browser.type_into("#place", words.village).await;
+    browser.find("#place-listbox [role=option]").await;
+    accessible(&browser, &axe, "new-call").await;
+    shots.take(&browser, "new-call").await;
+    // The first suggestion, already marked, is the village itself: Enter takes it.
+    browser.wait_until(
+        "the village suggested first",
+        Duration::from_secs(5),
+        "const o = document.querySelector('#place-listbox [aria-selected=true]'); return !!o && o.textContent.includes(arguments[0]);",
+        vec![json!(words.village_shown)],
+    )
+    .await;
+    browser.type_into("#place", ENTER).await;
+    browser
+        .wait_text("#place-chosen", words.village_shown, Duration::from_secs(5))
+        .await;
+    let filled = browser
+        .run(
+            "return [document.querySelector('input[name=region]').value, document.querySelector('input[name=district]').value, document.querySelector('input[name=lat]').value];",
+            vec![],
+        )
+        .await;
+    assert_eq!(filled[0], json!("Kyzylorda Region"), "{filled}");
+    assert_eq!(filled[1], json!(sholkum.district), "{filled}");
+    assert!(filled[2].as_str().unwrap().starts_with("46.3"), "{filled}");
+    browser.type_into("#note", words.note).await;
+    browser.type_into("#quantity", "2").await;
+    browser.click("#call-form button[type=submit]").await;
+
+    // 3. The reference code, large, to read back.
+    let code = browser.text(".refcode").await;
+    assert!(
+        code.len() >= 8 && code.contains('-'),
+        "a reference code: {code:?}"
+    );
+    assert!(browser.url().await.contains("/saved"));
+    accessible(&browser, &axe, "saved").await;
+    shots.take(&browser, "saved").await;
+
+    // 4. The request's page: triaged as coal delivery and offered to the nearest group.
+    browser.click(".saved a[href^='/requests/']").await;
+    let request = format!(
+        "requests/{}",
+        browser
+            .url()
+            .await
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .split('?')
+            .next()
+            .unwrap()
+    );
+    let fuel = text(lang, "category-fuel-delivery");
+    browser
+        .wait_text("#live", &fuel, Duration::from_secs(30))
+        .await;
+    browser
+        .wait_text("#live", "Шәкен көмір", Duration::from_secs(30))
+        .await;
+    browser
+        .wait_text(
+            "#live",
+            &text(lang, "candidate-chosen"),
+            Duration::from_secs(30),
+        )
+        .await;
+    let note_marks = browser
+        .run(
+            "return Array.from(document.querySelectorAll('blockquote.note mark')).map(m => m.textContent);",
+            vec![],
+        )
+        .await;
+    assert!(
+        !note_marks.as_array().unwrap().is_empty(),
+        "the words triage matched are marked in the note"
+    );
+    accessible(&browser, &axe, "request").await;
+    shots.take(&browser, "request").await;
+
+    // 5. The escalated queue is open while the offers fail, through the API.
+    browser
+        .goto(&format!("{base}/queues?queue=QUEUE_ESCALATED"))
+        .await;
+    browser
+        .wait_until(
+            "the queue watching",
+            Duration::from_secs(10),
+            "return document.getElementById('queue').dataset.watching === 'true';",
+            vec![],
+        )
+        .await;
+    browser.run("window.stillTheSamePage = true;", vec![]).await;
+    assert!(!browser.text("#queue").await.contains(&code));
+
+    let intake_client = system.intake_client().await;
+    let first = wait_request(&intake_client, &request, "offered to Shaken", |r| {
+        r.assignment
+            .as_ref()
+            .is_some_and(|a| a.group == groups[0].name)
+    })
+    .await;
+    let (volunteer, app) = &mut apps[0];
+    app.decline_offer(matching::DeclineOfferRequest {
+        name: first.assignment.unwrap().assignment,
+        request_id: Uuid::new_v4().to_string(),
+        volunteer: volunteer.clone(),
+        reason: "машина сломалась".into(),
+    })
+    .await
+    .unwrap();
+    // Kazaly's offer is left to expire; then nobody is left and the request escalates.
+    browser
+        .wait_text("#queue", &code, Duration::from_secs(OFFER_SECS * 8))
+        .await;
+    assert_eq!(
+        browser
+            .run("return window.stillTheSamePage === true;", vec![])
+            .await,
+        json!(true),
+        "the queue updated without a reload"
+    );
+    accessible(&browser, &axe, "queues").await;
+    shots.take(&browser, "queues").await;
+
+    // 6. Assigned by hand with a reason; the audit shows who, what and why.
+    browser
+        .click(&format!("#queue a.code[href='/{request}']"))
+        .await;
+    browser.find("form[action$='/assign']").await;
+    browser
+        .run(
+            "const s = document.getElementById('assign-group'); s.value = arguments[0]; s.dispatchEvent(new Event('change'));",
+            vec![json!(groups[0].name)],
+        )
+        .await;
+    browser.type_into("#assign-reason", words.reason).await;
+    browser.click("form[action$='/assign'] button").await;
+    browser
+        .wait_text(
+            ".done",
+            &text(lang, "action-done-assign"),
+            Duration::from_secs(10),
+        )
+        .await;
+    browser
+        .wait_text("#h-audit + *", words.reason, Duration::from_secs(10))
+        .await;
+    browser
+        .wait_text(
+            "#h-audit + *",
+            &text(lang, "audit-action-assignrequest"),
+            Duration::from_secs(10),
+        )
+        .await;
+    browser
+        .wait_text(
+            "#h-audit + *",
+            "dispatchers/aigerim",
+            Duration::from_secs(10),
+        )
+        .await;
+    shots.take(&browser, "request-assigned").await;
+
+    // 7. The roster with its map.
+    browser.click("nav.menu a[href='/roster']").await;
+    browser
+        .wait_text("table.groups", "Шәкен көмір", Duration::from_secs(10))
+        .await;
+    accessible(&browser, &axe, "roster").await;
+    shots.take(&browser, "roster").await;
+
+    browser.close().await;
+    stop.cancel();
+    system.stop().await;
+}
+
+/// Runs a scenario on a thread of its own with room for it: the future of a scenario this long
+/// outgrows a test thread's 2 MiB stack in debug builds.
+fn run(lang: Lang, words: Words) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(move || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(4)
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(scenario(lang, words));
+        })
+        .unwrap()
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e));
+}
+
+#[test]
+fn a_dispatcher_handles_a_coal_call_in_kazakh() {
+    run(
+        Lang::Kk,
+        Words {
+            village: "Шөлқұм",
+            village_shown: "Шөлқұм",
+            note: "Жалғыз тұратын зейнеткер әжеге көмір керек, 2 тонна. Үйі суып қалды.",
+            reason: "Шәкен жүргізушісі көлікті жөндеп алды",
+        },
+    );
+}
+
+#[test]
+fn a_dispatcher_handles_a_coal_call_in_russian() {
+    run(
+        Lang::Ru,
+        Words {
+            village: "Шолкум",
+            village_shown: "Шолкум",
+            note: "Одинокой пенсионерке нужен уголь, 2 тонны. В доме холодно.",
+            reason: "Водитель из Шакена починил машину",
+        },
+    );
+}
+
+#[test]
+fn a_dispatcher_handles_a_coal_call_in_english() {
+    run(
+        Lang::En,
+        Words {
+            village: "Sholkum",
+            village_shown: "Sholkum",
+            note: "A pensioner living alone needs coal, 2 tonnes. The house is cold.",
+            reason: "The Shaken driver has repaired the truck",
+        },
+    );
+}
