@@ -138,7 +138,8 @@ $secrets, and AccessService/CreateApiKey issues keys for dispatchers, volunteers
 PostgreSQL $db_url   NATS nats://127.0.0.1:$nats_port
 Logs in $logs
 
-Demo: cargo run -p komek-tests --bin komek-demo   (groups near Almaty, a call, its offer)
+Demo: cargo run -p komek-tests --bin komek-demo   (groups near Almaty, a call and its offer, an
+      escalated coal call in Kyzylorda Region, and a dispatcher key for the console)
 Try:  grpcurl -plaintext 127.0.0.1:50051 list
       grpcurl -plaintext -d '{"service":"komek.intake.v1.IntakeService"}' 127.0.0.1:50051 grpc.health.v1.Health/Check
 Stop: deploy/up.sh stop

@@ -54,7 +54,7 @@ impl Shots {
     async fn take(&self, browser: &Browser, screen: &str) {
         if let Some(dir) = &self.dir {
             std::fs::create_dir_all(dir).unwrap();
-            let png = browser.screenshot().await;
+            let png = browser.full_screenshot().await;
             std::fs::write(dir.join(format!("{screen}-{}.png", self.lang)), png).unwrap();
         }
     }

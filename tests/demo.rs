@@ -184,6 +184,56 @@ async fn main() -> anyhow::Result<()> {
         created.name, created.reference_code
     );
 
+    // A coal call from a Kyzylorda Region village, where the demo has no group: it waits in
+    // the console's escalated queue for a dispatcher.
+    let sholkum = find("Sholkum", "Kyzylorda Region");
+    let coal = "Жалғыз тұратын зейнеткерге көмір керек, 2 тонна";
+    let escalated = intake_client
+        .create_request(intake::CreateRequestRequest {
+            request_id: Uuid::new_v4().to_string(),
+            channel: pb::Channel::Hotline as i32,
+            caller: Some(intake::Caller {
+                anonymous: true,
+                ..Default::default()
+            }),
+            location: Some(pb::Location {
+                point: Some(at(sholkum)),
+                settlement: sholkum.name_en.clone(),
+                district: sholkum.district.clone(),
+                region: sholkum.region.clone(),
+                ..Default::default()
+            }),
+            description: coal.into(),
+            quantity: Some(pb::Quantity {
+                value: 2.0,
+                unit: "t".into(),
+            }),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    println!(
+        "call      \"{coal}\" in Sholkum, Kyzylorda Region: {} (no group there, so escalated)",
+        escalated.reference_code
+    );
+    // A dispatcher's key to sign in to the console with.
+    let dispatcher = access_client
+        .create_api_key(access::CreateApiKeyRequest {
+            request_id: Uuid::new_v4().to_string(),
+            api_key: Some(access::ApiKey {
+                display_name: "demo dispatcher".into(),
+                role: Role::Dispatcher.code(),
+                subject: "dispatchers/demo".into(),
+                ..Default::default()
+            }),
+        })
+        .await?
+        .into_inner();
+    println!(
+        "console   http://{host}:8080/ — sign in with this dispatcher key: {}",
+        dispatcher.secret
+    );
+
     // Wait until intake has seen the outcome: an offer, or an escalation when every group is
     // busy (offers do not expire yet, so each run holds one unit of a group's capacity).
     let mut request = intake::Request::default();

@@ -221,7 +221,24 @@ impl Browser {
         .await;
     }
 
-    /// The page as a PNG.
+    /// The whole page as a PNG: the window is stretched to the page's height (at most
+    /// 4,000 pixels) for the shot and put back after it.
+    pub async fn full_screenshot(&self) -> Vec<u8> {
+        let height = self
+            .run("return document.documentElement.scrollHeight;", vec![])
+            .await
+            .as_u64()
+            .unwrap_or(1000)
+            .clamp(600, 4000);
+        self.post("window/rect", json!({"width": 1280, "height": height + 90}))
+            .await;
+        let png = self.screenshot().await;
+        self.post("window/rect", json!({"width": 1280, "height": 1000}))
+            .await;
+        png
+    }
+
+    /// The window as a PNG.
     pub async fn screenshot(&self) -> Vec<u8> {
         let b64 = self.get("screenshot").await;
         base64::engine::general_purpose::STANDARD

@@ -192,7 +192,7 @@ function setUpMap(figure) {
   });
   if (figure.dataset.focus) {
     const [fx, fy] = figure.dataset.focus.split(" ").map(Number);
-    view = { x: fx - w0 / 12, y: fy - h0 / 12, w: w0 / 6, h: h0 / 6 };
+    view = { x: fx - w0 / 8, y: fy - h0 / 8, w: w0 / 4, h: h0 / 4 };
   }
   show();
 }

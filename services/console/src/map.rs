@@ -47,7 +47,7 @@ pub fn base_svg() -> &'static str {
     SVG.get_or_init(|| {
         let (regions, districts) = outlines(GEOJSON);
         format!(
-            r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w:.0} {h:.0}" width="{w:.0}" height="{h:.0}"><rect width="100%" height="100%" fill="#eef3f7"/><path d="{districts}" fill="#ffffff" stroke="#b8c2cc" stroke-width="0.4" stroke-linejoin="round"/><path d="{regions}" fill="none" stroke="#5b6470" stroke-width="1" stroke-linejoin="round"/></svg>"##,
+            r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w:.0} {h:.0}" width="{w:.0}" height="{h:.0}"><rect width="100%" height="100%" fill="#eef3f7"/><path d="{districts}" fill="#ffffff" stroke="#b8c2cc" stroke-width="0.2" stroke-linejoin="round"/><path d="{regions}" fill="none" stroke="#5b6470" stroke-width="0.5" stroke-linejoin="round"/></svg>"##,
             w = width(),
             h = height(),
         )

@@ -637,11 +637,16 @@ pub fn live_part(lang: Lang, loaded: &Loaded) -> String {
                         .iter()
                         .map(|w| format!("<mark>{}</mark>", escape(w)))
                         .collect();
+                    // The rules explain themselves in English only.
+                    let explanation = if lang == Lang::En {
+                        format!(r#" <span class="muted">{}</span>"#, escape(&f.explanation))
+                    } else {
+                        String::new()
+                    };
                     format!(
-                        r#"<li><code>{id}</code> {words} <span class="muted">{explanation}</span></li>"#,
+                        r#"<li>{words} <code class="muted">{id}</code>{explanation}</li>"#,
                         id = escape(&f.rule_id),
                         words = words.join(" "),
-                        explanation = escape(&f.explanation),
                     )
                 })
                 .collect();
@@ -752,7 +757,9 @@ fn timeline(lang: Lang, loaded: &Loaded) -> String {
         } else {
             t(lang, "step-triage-overridden")
         };
-        let reason = if e.reason.is_empty() {
+        // Triage's own decisions carry its English note ("automatic"); a dispatcher's carry
+        // their reason.
+        let reason = if e.reason.is_empty() || e.actor.starts_with("services/") {
             String::new()
         } else {
             format!(r#" — «{}»"#, escape(&e.reason))
@@ -780,7 +787,7 @@ fn timeline(lang: Lang, loaded: &Loaded) -> String {
                 reasons.sort();
                 reasons.dedup();
                 format!(
-                    "{} {}{}",
+                    "{}{}{}",
                     t(lang, "step-escalated"),
                     if reasons.is_empty() { "" } else { ": " },
                     view::reasons(lang, &reasons)
@@ -812,10 +819,9 @@ fn timeline(lang: Lang, loaded: &Loaded) -> String {
         if a.status == pb::AssignmentStatus::Offered as i32 {
             continue;
         }
-        let reason = if a.reason.is_empty() {
-            String::new()
-        } else {
-            format!(r#" — «{}»"#, escape(&a.reason))
+        let reason = match volunteer_words(a) {
+            Some(words) => format!(r#" — «{}»"#, escape(words)),
+            None => String::new(),
         };
         steps.push((
             key(a.update_time.as_ref()),
@@ -849,6 +855,21 @@ fn timeline(lang: Lang, loaded: &Loaded) -> String {
         .map(|(_, s)| format!("<li>{s}</li>"))
         .collect();
     format!(r#"<ol class="timeline">{items}</ol>"#)
+}
+
+/// What the volunteer said when declining or aborting, without the service's own words
+/// around it ("declined by volunteers/…: машина сломалась"); nothing for an offer that lapsed,
+/// whose reason is the service's.
+fn volunteer_words(a: &matching::Assignment) -> Option<&str> {
+    use pb::AssignmentStatus as S;
+    if a.reason.is_empty() || a.status == S::Expired as i32 {
+        return None;
+    }
+    let words = match a.reason.split_once(": ") {
+        Some((by, words)) if by.contains("volunteers/") => words,
+        _ => a.reason.as_str(),
+    };
+    Some(words).filter(|w| !w.trim().is_empty())
 }
 
 fn action_label(lang: Lang, action: &str) -> String {
@@ -933,7 +954,11 @@ fn audit(lang: Lang, loaded: &Loaded) -> String {
                 "<tr><td>{}</td><td>{}</td><td>{what}</td><td>{}</td></tr>",
                 view::when(e.create_time.as_ref()),
                 actor(lang, &e.actor),
-                escape(&e.reason)
+                if e.actor.starts_with("services/") {
+                    String::new()
+                } else {
+                    escape(&e.reason)
+                }
             ),
         ));
     }
