@@ -14,100 +14,18 @@ use std::time::{Duration, Instant};
 
 use komek_proto::matching::v1 as matching;
 use komek_tests::System;
-use komek_tests::settlements::all;
+use komek_tests::seed::{Fate, seed_jobs};
 use sqlx::PgPool;
-use uuid::Uuid;
 
 /// What a seeded job is doing, in proportions of a winter season.
-fn fate(i: usize) -> &'static str {
+fn fate(i: usize) -> Fate {
     match i % 100 {
-        0..=84 => "completed",
-        85..=89 => "escalated",
-        90..=94 => "cancelled",
-        95..=97 => "offered",
-        _ => "accepted",
+        0..=84 => Fate::Completed,
+        85..=89 => Fate::Escalated,
+        90..=94 => Fate::Cancelled,
+        95..=97 => Fate::Offered,
+        _ => Fate::Accepted,
     }
-}
-
-/// Inserts `n` jobs with their assignments and decisions straight into matching's tables.
-/// Returns one assignment to read back as the baseline.
-async fn seed(pool: &PgPool, n: usize, first: usize) -> Uuid {
-    let places = all();
-    let mut sample = Uuid::nil();
-    for chunk in (first..first + n).collect::<Vec<_>>().chunks(1000) {
-        let mut tx = pool.begin().await.unwrap();
-        for &i in chunk {
-            let place = &places[(i * 37) % places.len()];
-            let request = Uuid::now_v7();
-            let priority = (i % 4 + 1) as i16;
-            sqlx::query(
-                "INSERT INTO matching.jobs (request_id, reference_code, category, priority, \
-                   required_skills, lat, lon, settlement, district, region, updated_at, open) \
-                 VALUES ($1, $2, 3, $3, '{2}', $4, $5, $6, $7, $8, \
-                   now() - make_interval(mins => $9), $10)",
-            )
-            .bind(request)
-            .bind(format!("LOAD-{i}"))
-            .bind(priority)
-            .bind(place.lat)
-            .bind(place.lon)
-            .bind(&place.name_en)
-            .bind(&place.district)
-            .bind(&place.region)
-            .bind((i % 10_000) as i32)
-            // As matching leaves them: finished and cancelled jobs are no longer open.
-            .bind(!matches!(fate(i), "completed" | "cancelled"))
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-            let status: Option<i16> = match fate(i) {
-                "completed" => Some(8),
-                "offered" => Some(1),
-                "accepted" => Some(2),
-                _ => None,
-            };
-            if let Some(status) = status {
-                let id = Uuid::now_v7();
-                sqlx::query(
-                    "INSERT INTO matching.assignments (id, request_id, group_id, status, attempt, \
-                       category, priority, lat, lon, distance_m, expire_at) \
-                     VALUES ($1, $2, $3, $4, 1, 3, $5, $6, $7, 1000, now() + interval '1 hour')",
-                )
-                .bind(id)
-                .bind(request)
-                .bind(Uuid::from_u128(i as u128 % 500))
-                .bind(status)
-                .bind(priority)
-                .bind(place.lat)
-                .bind(place.lon)
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-                sample = id;
-            }
-            sqlx::query(
-                "INSERT INTO matching.decisions (request_id, attempt, assignment_id, escalated, \
-                   candidates) VALUES ($1, 1, NULL, $2, '')",
-            )
-            .bind(request)
-            .bind(fate(i) == "escalated")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-            if fate(i) == "cancelled" {
-                sqlx::query(
-                    "INSERT INTO matching.closed_requests (request_id, status) VALUES ($1, 10)",
-                )
-                .bind(request)
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-            }
-        }
-        tx.commit().await.unwrap();
-    }
-    sqlx::query("ANALYZE").execute(pool).await.unwrap();
-    sample
 }
 
 fn summary(mut times: Vec<Duration>) -> (f64, f64) {
@@ -143,7 +61,7 @@ async fn main() {
         "jobs    GetAssignment p50/p90 ms   ListQueue(escalated, 50) p50/p90 ms   ratio of p50"
     );
     for size in sizes {
-        let sample = seed(&pool, size - seeded, seeded).await;
+        let sample = seed_jobs(&pool, seeded..size, fate).await;
         seeded = size;
         let rounds = 200;
         let mut base = Vec::new();

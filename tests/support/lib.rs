@@ -4,6 +4,7 @@
 pub mod browser;
 pub mod fuzzing;
 pub mod nemesis;
+pub mod seed;
 pub mod settlements;
 
 use komek_proto::intake::v1 as intake;
