@@ -286,3 +286,200 @@ async fn a_dispatcher_signs_in_sees_the_queues_in_kazakh_and_signs_out() {
     server.await.unwrap().unwrap();
     system.stop().await;
 }
+
+/// The value of the hidden field `name` on `page`.
+fn hidden_of(page: &str, name: &str) -> String {
+    let needle = format!(r#"name="{name}" value=""#);
+    let at = page.find(&needle).expect("the hidden field") + needle.len();
+    page[at..].split('"').next().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_call_is_recorded_once_and_refusals_come_back_as_sentences_on_the_form() {
+    let system = System::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let console = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let config = komek_console::Config {
+        roster_url: format!("http://{}", system.roster),
+        matching_url: format!("http://{}", system.matching),
+        intake_url: format!("http://{}", system.intake),
+        triage_url: format!("http://{}", system.triage),
+        ..Default::default()
+    };
+    let server = tokio::spawn(komek_console::serve(config, listener, stop.clone()));
+    let origin = format!("http://{console}");
+    let ru = ("Accept-Language", "ru-RU,ru;q=0.9");
+    let from_here = ("Origin", origin.as_str());
+    let body = format!("key={}", form_value(&system.dispatcher_key));
+    let signed = http(console, "POST", "/sign-in", &[ru, from_here], &body).await;
+    let cookie = session_cookie(&signed);
+    let me = ("Cookie", cookie.as_str());
+
+    let form = http(console, "GET", "/calls/new", &[ru, me], "").await;
+    assert_eq!(form.status, 200);
+    let csrf = csrf_of(&form.body);
+    let request_id = hidden_of(&form.body, "request_id");
+    // No script: the settlement is typed, not picked; a phone Komek does not take.
+    let call = |phone: &str| {
+        format!(
+            "csrf={csrf}&request_id={request_id}&channel=CHANNEL_HOTLINE&caller_name={}&caller_phone={}&place={}&note={}&quantity=2&unit=t",
+            form_value("Гульнар"),
+            form_value(phone),
+            form_value("Шиели"),
+            form_value("Пенсионерке нужен уголь <срочно>"),
+        )
+    };
+    let refused = http(
+        console,
+        "POST",
+        "/calls",
+        &[ru, from_here, me],
+        &call("12345"),
+    )
+    .await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused
+            .body
+            .contains("Пенсионерке нужен уголь &lt;срочно&gt;"),
+        "what was typed comes back, escaped"
+    );
+    assert!(
+        !refused.body.contains("caller.phone"),
+        "no field paths shown"
+    );
+    // Three settlements are called Шиели: the form offers them to pick from.
+    assert!(
+        refused.body.contains("Проверьте: Место."),
+        "{}",
+        refused.body
+    );
+    let picks = refused.body.matches(r#"name="pick""#).count();
+    assert!(picks >= 3, "{picks} choices");
+    let kyzylorda = refused
+        .body
+        .split(r#"name="pick" value=""#)
+        .skip(1)
+        .map(|v| v.split('"').next().unwrap().to_string())
+        .find(|v| v.ends_with("|Kyzylorda Region"))
+        .expect("Shieli of Kyzylorda Region among the choices");
+    let picked = |phone: &str| format!("{}&pick={}", call(phone), form_value(&kyzylorda));
+    let refused = http(
+        console,
+        "POST",
+        "/calls",
+        &[ru, from_here, me],
+        &picked("12345"),
+    )
+    .await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused.body.contains("Проверьте: Телефон."),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused
+            .body
+            .contains(r#"aria-describedby="caller-phone-error""#)
+    );
+    assert_eq!(hidden_of(&refused.body, "region"), "Kyzylorda Region");
+    let call = picked;
+
+    // Corrected: recorded, and a resend of the same form records nothing new.
+    let saved = http(
+        console,
+        "POST",
+        "/calls",
+        &[ru, from_here, me],
+        &call("8 (701) 555-44-21"),
+    )
+    .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let location = saved.header("location").unwrap().to_string();
+    let again = http(
+        console,
+        "POST",
+        "/calls",
+        &[ru, from_here, me],
+        &call("8 (701) 555-44-21"),
+    )
+    .await;
+    assert_eq!(again.header("location"), Some(location.as_str()));
+    let page = http(console, "GET", &location, &[ru, me], "").await;
+    assert!(page.body.contains(r#"class="refcode""#));
+    let id = location
+        .trim_start_matches("/calls/")
+        .trim_end_matches("/saved");
+    let request = http(console, "GET", &format!("/requests/{id}"), &[ru, me], "").await;
+    assert_eq!(request.status, 200);
+    assert!(
+        request.body.contains("+77015554421"),
+        "a dispatcher sees the caller"
+    );
+
+    // Cancelling needs a reason; the refusal names it in Russian.
+    let cancel = format!("/requests/{id}/cancel");
+    let no_reason = http(
+        console,
+        "POST",
+        &cancel,
+        &[ru, from_here, me],
+        &format!("csrf={csrf}&reason="),
+    )
+    .await;
+    assert_eq!(no_reason.status, 422);
+    assert!(
+        no_reason.body.contains("Проверьте: Причина."),
+        "{}",
+        no_reason.body
+    );
+    let forged = http(
+        console,
+        "POST",
+        &cancel,
+        &[ru, ("Origin", "http://evil.example"), me],
+        &format!("csrf={csrf}&reason=x"),
+    )
+    .await;
+    assert_eq!(forged.status, 403);
+
+    // A partner's key: what the API refuses that key, the console refuses too.
+    let mut roster = system.roster_client().await;
+    let org = create_organization(
+        &mut roster,
+        "Қызылорда жастары",
+        komek_proto::roster::v1::OrganizationKind::YouthWing,
+        &[],
+    )
+    .await;
+    let partner = system.issue_key(Role::Partner, &org.name, &[]).await;
+    let body = format!("key={}", form_value(&partner));
+    let signed = http(console, "POST", "/sign-in", &[ru, from_here], &body).await;
+    let partner_cookie = session_cookie(&signed);
+    let them = ("Cookie", partner_cookie.as_str());
+    let their_form = http(console, "GET", "/calls/new", &[ru, them], "").await;
+    let their_csrf = csrf_of(&their_form.body);
+    let taken = http(
+        console,
+        "POST",
+        &cancel,
+        &[ru, from_here, them],
+        &format!("csrf={their_csrf}&reason={}", form_value("не нужно")),
+    )
+    .await;
+    assert_eq!(taken.status, 403, "{}", taken.body);
+    assert!(taken.body.contains("Ваш ключ не даёт права на это"));
+    let queue = http(console, "GET", "/queues", &[ru, them], "").await;
+    assert!(queue.body.contains("Ваш ключ не даёт права на это"));
+    let still = http(console, "GET", &format!("/requests/{id}"), &[ru, me], "").await;
+    assert!(
+        !still.body.contains("Отменена"),
+        "the partner cancelled nothing"
+    );
+
+    stop.cancel();
+    server.await.unwrap().unwrap();
+    system.stop().await;
+}

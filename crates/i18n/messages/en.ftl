@@ -269,6 +269,7 @@ call-place-error = Choose the settlement from the suggestions (type its name, th
 call-text-error = Too long, or has characters that are not allowed.
 call-note-error = Write what the caller needs (it must not be empty).
 call-number-error = Type a number, like 2 or 2.5.
+call-pick-one = Several settlements have this name: choose one.
 call-unit = Unit
 call-triage-decides = Let triage decide
 call-save = Save the call

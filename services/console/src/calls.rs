@@ -33,6 +33,9 @@ pub struct CallForm {
     pub district: String,
     pub region: String,
     pub address: String,
+    /// Without script: the settlement chosen among several of the typed name, as
+    /// "lat|lon|settlement|district|region".
+    pub pick: String,
     pub note: String,
     pub people: String,
     pub quantity: String,
@@ -53,7 +56,7 @@ pub async fn new_call(State(console): State<Shared>, headers: HeaderMap) -> Resp
         channel: pb::Channel::Hotline.as_str_name().into(),
         ..Default::default()
     };
-    html(page(&user, &form, &[], None))
+    html(page(&user, &form, &[], None, &[]))
 }
 
 /// Records the call. A refusal brings the form back as typed with the fields at fault marked;
@@ -71,36 +74,47 @@ pub async fn create(
         form.request_id = uuid::Uuid::new_v4().to_string();
     }
     let mut local = Vec::new();
-    // Without script the operator types the settlement and no suggestion was picked: take
-    // the one settlement of that exact name, if there is only one.
+    let mut choices = Vec::new();
+    // Without script the operator types the settlement and picks no suggestion: a name only
+    // one settlement has is taken; several of that name come back as choices to pick from.
+    if form.lat.is_empty() && !form.pick.is_empty() {
+        let parts: Vec<&str> = form.pick.splitn(5, '|').collect();
+        if let [lat, lon, settlement, district, region] = parts[..] {
+            form.lat = lat.to_string();
+            form.lon = lon.to_string();
+            form.settlement = settlement.to_string();
+            form.district = district.to_string();
+            form.region = region.to_string();
+        }
+    }
     if form.lat.is_empty() && !form.place.trim().is_empty() {
-        match console.place_client(&user) {
-            Ok(mut client) => {
-                let reply = client
-                    .search_settlements(places_api::SearchSettlementsRequest {
-                        query: form.place.trim().chars().take(100).collect(),
-                        page_size: 10,
-                        region: String::new(),
-                    })
-                    .await;
-                let exact: Vec<places_api::Settlement> = reply
-                    .map(|r| r.into_inner().settlements)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|s| s.fit == places_api::SettlementFit::Exact as i32)
-                    .collect();
-                if let [s] = exact.as_slice() {
-                    let p = s.point.unwrap_or_default();
-                    form.lat = p.latitude.to_string();
-                    form.lon = p.longitude.to_string();
-                    form.settlement = s.name_en.clone();
-                    form.district = s.district.clone();
-                    form.region = s.region.clone();
-                } else {
-                    local.push("location".to_string());
-                }
-            }
+        let mut client = match console.place_client(&user) {
+            Ok(c) => c,
             Err(r) => return r,
+        };
+        let found = client
+            .search_settlements(places_api::SearchSettlementsRequest {
+                query: form.place.trim().chars().take(100).collect(),
+                page_size: 10,
+                region: String::new(),
+            })
+            .await
+            .map(|r| r.into_inner().settlements)
+            .unwrap_or_default();
+        let exact: Vec<&places_api::Settlement> = found
+            .iter()
+            .filter(|s| s.fit == places_api::SettlementFit::Exact as i32)
+            .collect();
+        if let [s] = exact.as_slice() {
+            let p = s.point.unwrap_or_default();
+            form.lat = p.latitude.to_string();
+            form.lon = p.longitude.to_string();
+            form.settlement = s.name_en.clone();
+            form.district = s.district.clone();
+            form.region = s.region.clone();
+        } else {
+            local.push("location".to_string());
+            choices = found;
         }
     }
     let people = match form.people.trim() {
@@ -139,7 +153,7 @@ pub async fn create(
         );
         return (
             StatusCode::UNPROCESSABLE_ENTITY,
-            html(page(&user, &form, &local, Some(&status))),
+            html(page(&user, &form, &local, Some(&status), &choices)),
         )
             .into_response();
     }
@@ -194,7 +208,7 @@ pub async fn create(
             } else {
                 StatusCode::BAD_GATEWAY
             };
-            (code, html(page(&user, &form, &fields, Some(&status)))).into_response()
+            (code, html(page(&user, &form, &fields, Some(&status), &[]))).into_response()
         }
     }
 }
@@ -259,8 +273,48 @@ pub async fn saved(
 }
 
 /// The form, with what was typed and the fields at fault marked.
-fn page(user: &User, form: &CallForm, bad: &[String], status: Option<&tonic::Status>) -> String {
+fn page(
+    user: &User,
+    form: &CallForm,
+    bad: &[String],
+    status: Option<&tonic::Status>,
+    choices: &[places_api::Settlement],
+) -> String {
     let lang = user.lang;
+    // Settlements of the typed name, to pick one without script.
+    let picks = if choices.is_empty() {
+        String::new()
+    } else {
+        let items: String = choices
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let p = s.point.unwrap_or_default();
+                let value = format!(
+                    "{}|{}|{}|{}|{}",
+                    p.latitude, p.longitude, s.name_en, s.district, s.region
+                );
+                let place = view::place(
+                    lang,
+                    Some(&pb::Location {
+                        settlement: s.name_en.clone(),
+                        district: s.district.clone(),
+                        region: s.region.clone(),
+                        ..Default::default()
+                    }),
+                );
+                format!(
+                    r#"<div class="check"><input type="radio" id="pick-{i}" name="pick" value="{value}"><label for="pick-{i}">{place}</label></div>"#,
+                    value = escape(&value),
+                    place = escape(&place),
+                )
+            })
+            .collect();
+        format!(
+            r#"<fieldset class="picks"><legend>{}</legend>{items}</fieldset>"#,
+            t(lang, "call-pick-one")
+        )
+    };
     let flagged = |field: &str| -> String {
         let hit = bad
             .iter()
@@ -339,7 +393,7 @@ fn page(user: &User, form: &CallForm, bad: &[String], status: Option<&tonic::Sta
 <label for="place">{l_place}</label>
 <input type="text" id="place" name="place" value="{place}" role="combobox" aria-autocomplete="list" aria-expanded="false" aria-controls="place-list" aria-describedby="place-chosen"{f_place} required>
 <div id="place-list" class="suggestions"></div>
-<p id="place-chosen" class="muted" aria-live="polite">{chosen}</p>{e_place}
+<p id="place-chosen" class="muted" aria-live="polite">{chosen}</p>{e_place}{picks}
 <input type="hidden" name="lat" value="{lat}"><input type="hidden" name="lon" value="{lon}">
 <input type="hidden" name="settlement" value="{settlement}"><input type="hidden" name="district" value="{district}"><input type="hidden" name="region" value="{region}">
 </div>
@@ -454,7 +508,7 @@ mod tests {
             ..Default::default()
         };
         for lang in Lang::ALL {
-            let page = page(&user(lang), &form, &["caller.phone".into()], None);
+            let page = page(&user(lang), &form, &["caller.phone".into()], None, &[]);
             assert!(page.contains("8 701 &lt;b&gt;"));
             assert!(page.contains("Көмір керек"));
             assert!(page.contains(r#"aria-describedby="caller-phone-error""#));

@@ -375,15 +375,10 @@ pub fn fragment(
 fn row(lang: Lang, item: &matching::QueueItem, now: chrono::DateTime<chrono::Utc>) -> String {
     let id = item.request.trim_start_matches("requests/");
     let why = if item.escalation_reasons.is_empty() {
+        // The queue item names the group by id only; its page names it.
         item.assignment
             .as_ref()
-            .map(|a| {
-                format!(
-                    "{} · {}",
-                    view::assignment_status(lang, a.status),
-                    escape(&a.group)
-                )
-            })
+            .map(|a| view::assignment_status(lang, a.status))
             .unwrap_or_default()
     } else {
         view::reasons(lang, &item.escalation_reasons)
