@@ -289,6 +289,7 @@ queues-apply = Show
 queues-empty = Nothing waiting here.
 queues-waiting = Waiting
 queues-why = Why
+queues-map-label = The requests of this page
 queues-next-page = Next 100
 
 ## Request page

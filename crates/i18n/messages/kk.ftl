@@ -272,6 +272,7 @@ queues-apply = Көрсету
 queues-empty = Мұнда күтіп тұрған ештеңе жоқ.
 queues-waiting = Күтуде
 queues-why = Себебі
+queues-map-label = Осы беттегі өтінімдер
 queues-next-page = Келесі 100
 
 ## Өтінім беті

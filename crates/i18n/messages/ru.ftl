@@ -292,6 +292,7 @@ queues-apply = Показать
 queues-empty = Здесь ничего не ждёт.
 queues-waiting = Ждёт
 queues-why = Почему
+queues-map-label = Заявки этой страницы
 queues-next-page = Следующие 100
 
 ## Страница заявки

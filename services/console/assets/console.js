@@ -105,7 +105,11 @@ function setUpLive(part) {
     try {
       const reply = await fetch(part.dataset.live, { credentials: "same-origin" });
       if (reply.ok) {
+        // Maps inside the part are drawn anew: keep where the dispatcher had zoomed to.
+        const shown = part.querySelector("figure[data-map] > svg");
+        const kept = shown ? shown.getAttribute("viewBox") : null;
         part.innerHTML = await reply.text();
+        part.querySelectorAll("figure[data-map]").forEach((f) => setUpMap(f, kept));
         part.dataset.refreshed = String(Number(part.dataset.refreshed || "0") + 1);
       }
     } catch (e) {
@@ -130,7 +134,7 @@ function setUpLive(part) {
 }
 
 // ---- the map: zoom with buttons, wheel or keys; pan by dragging or with the arrows ----
-function setUpMap(figure) {
+function setUpMap(figure, kept) {
   const svg = figure.querySelector("svg");
   const [x0, y0, w0, h0] = svg.getAttribute("viewBox").split(" ").map(Number);
   let view = { x: x0, y: y0, w: w0, h: h0 };
@@ -190,7 +194,10 @@ function setUpMap(figure) {
     };
     if (keys[ev.key]) { ev.preventDefault(); keys[ev.key](); }
   });
-  if (figure.dataset.focus) {
+  if (kept) {
+    const [kx, ky, kw, kh] = kept.split(" ").map(Number);
+    view = { x: kx, y: ky, w: kw, h: kh };
+  } else if (figure.dataset.focus) {
     const [fx, fy] = figure.dataset.focus.split(" ").map(Number);
     view = { x: fx - w0 / 8, y: fy - h0 / 8, w: w0 / 4, h: h0 / 4 };
   }
@@ -211,7 +218,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const anonymous = document.getElementById("anonymous");
   if (anonymous && document.getElementById("caller")) setUpAnonymous(anonymous);
   document.querySelectorAll("[data-live][data-events]").forEach(setUpLive);
-  document.querySelectorAll("figure[data-map]").forEach(setUpMap);
+  document.querySelectorAll("figure[data-map]").forEach((f) => setUpMap(f, null));
   document.querySelectorAll("input[type=file][data-fills]").forEach(setUpFileFill);
 });
 

@@ -14,6 +14,7 @@ use komek_proto::matching::v1 as matching;
 use komek_proto::types::v1 as pb;
 use serde::Deserialize;
 
+use crate::map::{self, Mark, Marker};
 use crate::pages::{escape, layout, t};
 use crate::view::{self, select};
 use crate::{Shared, User, html};
@@ -366,8 +367,38 @@ pub fn fragment(
             )
         }
     };
+    // The shown page's requests on the map, redrawn with the table.
+    let markers: Vec<Marker> = match &loaded.shown {
+        Ok(r) => r
+            .items
+            .iter()
+            .filter_map(|item| {
+                let p = item.location.as_ref()?.point?;
+                Some(Marker {
+                    latitude: p.latitude,
+                    longitude: p.longitude,
+                    mark: Mark::Request,
+                    label: format!(
+                        "{} — {}",
+                        item.reference_code,
+                        view::place(lang, item.location.as_ref())
+                    ),
+                })
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let map = if markers.is_empty() {
+        String::new()
+    } else {
+        format!(
+            r#"<section class="card" aria-labelledby="h-queue-map"><h2 id="h-queue-map">{}</h2>{}</section>"#,
+            t(lang, "map-title"),
+            map::figure(lang, &t(lang, "queues-map-label"), &markers, None)
+        )
+    };
     format!(
-        r#"<nav class="tabs" aria-label="{label}">{tabs}</nav>{table}"#,
+        r#"<nav class="tabs" aria-label="{label}">{tabs}</nav>{table}{map}"#,
         label = t(lang, "home-queues")
     )
 }
