@@ -483,3 +483,126 @@ async fn a_call_is_recorded_once_and_refusals_come_back_as_sentences_on_the_form
     server.await.unwrap().unwrap();
     system.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_roster_import_is_previewed_then_applied_and_a_bad_sheet_changes_nothing() {
+    let system = System::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let console = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let config = komek_console::Config {
+        roster_url: format!("http://{}", system.roster),
+        matching_url: format!("http://{}", system.matching),
+        intake_url: format!("http://{}", system.intake),
+        triage_url: format!("http://{}", system.triage),
+        ..Default::default()
+    };
+    let server = tokio::spawn(komek_console::serve(config, listener, stop.clone()));
+    let origin = format!("http://{console}");
+    let kk = ("Accept-Language", "kk");
+    let from_here = ("Origin", origin.as_str());
+    let mut roster = system.roster_client().await;
+    let org = create_organization(
+        &mut roster,
+        "Алматы облысы көмір жеткізу",
+        komek_proto::roster::v1::OrganizationKind::AkimatService,
+        &["Almaty Region"],
+    )
+    .await;
+    let body = format!("key={}", form_value(&system.dispatcher_key));
+    let signed = http(console, "POST", "/sign-in", &[kk, from_here], &body).await;
+    let cookie = session_cookie(&signed);
+    let me = ("Cookie", cookie.as_str());
+    let page = http(console, "GET", "/roster", &[kk, me], "").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Алматы облысы көмір жеткізу"));
+    let csrf = csrf_of(&page.body);
+
+    let sheet = "group,settlement,district,region,lat,lon,radius_km,skills,capacity,languages,volunteer\n\
+Shelek coal truck,Shelek,Enbekshikazakhskiy,Almaty Region,43.59623,78.25745,80,vehicle_cargo:5,2,kk;ru,Ольга Ким\n";
+    let bad = sheet.replace("43.59623", "север");
+    let post = |csv: &str, step: &str| {
+        format!(
+            "csrf={csrf}&organization={}&step={step}&csv={}",
+            form_value(&org.name),
+            form_value(csv)
+        )
+    };
+    // A bad row: told in Kazakh by line and column, and nothing to apply.
+    let refused = http(
+        console,
+        "POST",
+        "/roster/import",
+        &[kk, from_here, me],
+        &post(&bad, "preview"),
+    )
+    .await;
+    assert_eq!(refused.status, 200);
+    assert!(refused.body.contains("Сан емес."), "{}", refused.body);
+    assert!(refused.body.contains("<code>lat</code>"));
+    assert!(
+        !refused.body.contains(r#"value="apply""#),
+        "nothing to apply"
+    );
+
+    // A good sheet: what would change, then applied with the same text.
+    let preview = http(
+        console,
+        "POST",
+        "/roster/import",
+        &[kk, from_here, me],
+        &post(sheet, "preview"),
+    )
+    .await;
+    assert!(preview.body.contains("1 топ құрылады"), "{}", preview.body);
+    assert!(preview.body.contains(r#"value="apply""#));
+    let groups = roster
+        .list_groups(komek_proto::roster::v1::ListGroupsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .groups;
+    assert!(groups.is_empty(), "a preview changes nothing");
+    let request_id = hidden_of(&preview.body, "request_id");
+    let apply = format!("{}&request_id={request_id}", post(sheet, "apply"));
+    let applied = http(
+        console,
+        "POST",
+        "/roster/import",
+        &[kk, from_here, me],
+        &apply,
+    )
+    .await;
+    assert!(
+        applied.body.contains("Дайын: 1 топ құрылды"),
+        "{}",
+        applied.body
+    );
+    assert!(
+        applied.body.contains("Shelek coal truck"),
+        "the group is listed"
+    );
+    let again = http(
+        console,
+        "POST",
+        "/roster/import",
+        &[kk, from_here, me],
+        &apply,
+    )
+    .await;
+    assert!(
+        again.body.contains("Дайын: 1 топ құрылды"),
+        "a resend is the same import"
+    );
+    let groups = roster
+        .list_groups(komek_proto::roster::v1::ListGroupsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .groups;
+    assert_eq!(groups.len(), 1);
+
+    stop.cancel();
+    server.await.unwrap().unwrap();
+    system.stop().await;
+}

@@ -391,9 +391,16 @@ import-would = This would create { $groups_created } and update { $groups_update
 import-applied = Done: { $groups_created } groups created, { $groups_updated } updated; { $volunteers_created } volunteers created, { $volunteers_updated } updated.
 import-errors =
     { $count ->
-        [one] One row has a problem and will be skipped:
-       *[other] { $count } rows have problems and will be skipped:
+        [one] One row has a problem. Nothing changes until it is fixed:
+       *[other] { $count } rows have problems. Nothing changes until they are fixed:
     }
 import-line = Line
 import-column = Column
+import-problem-number = Not a number.
+import-problem-whole = Must be a whole number.
+import-problem-column = A required column is missing.
+import-problem-empty = The file is empty.
+import-problem-encoding = The file is not in UTF-8; save it as "CSV UTF-8".
+import-problem-too-many = Too many rows: at most 5,000 per import.
+import-problem-value = This value is not accepted.
 import-problem = Problem

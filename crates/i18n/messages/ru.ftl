@@ -394,10 +394,17 @@ import-would = Будет создано групп: { $groups_created }, обн
 import-applied = Готово: групп создано { $groups_created }, обновлено { $groups_updated }; волонтёров создано { $volunteers_created }, обновлено { $volunteers_updated }.
 import-errors =
     { $count ->
-        [one] В { $count } строке ошибка, она будет пропущена:
-        [few] В { $count } строках ошибки, они будут пропущены:
-       *[many] В { $count } строках ошибки, они будут пропущены:
+        [one] В { $count } строке ошибка. Ничего не изменится, пока её не исправят:
+        [few] В { $count } строках ошибки. Ничего не изменится, пока их не исправят:
+       *[many] В { $count } строках ошибки. Ничего не изменится, пока их не исправят:
     }
 import-line = Строка
 import-column = Столбец
+import-problem-number = Не число.
+import-problem-whole = Нужно целое число.
+import-problem-column = Нет обязательного столбца.
+import-problem-empty = Файл пуст.
+import-problem-encoding = Файл не в кодировке UTF-8; сохраните его как «CSV UTF-8».
+import-problem-too-many = Слишком много строк: не больше 5000 за раз.
+import-problem-value = Это значение не подходит.
 import-problem = Ошибка

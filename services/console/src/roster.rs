@@ -316,6 +316,32 @@ fn render(user: &User, region: &str, loaded: &Loaded, outcome: Option<&Outcome>)
     layout(lang, &t(lang, "roster-title"), Some(&user.session), &body)
 }
 
+/// A row problem of an import in the reader's language. The roster service words them in
+/// English; the usual ones have their own sentence, and any other is told as a bad value with
+/// the service's words after it.
+fn import_problem(lang: komek_i18n::Lang, message: &str) -> String {
+    let key = if message.contains("is not a number") {
+        "import-problem-number"
+    } else if message.contains("whole number") {
+        "import-problem-whole"
+    } else if message.contains("required column missing") {
+        "import-problem-column"
+    } else if message.contains("empty file") {
+        "import-problem-empty"
+    } else if message.contains("not UTF-8") {
+        "import-problem-encoding"
+    } else if message.contains("rows per import") {
+        "import-problem-too-many"
+    } else {
+        return format!(
+            r#"{} <span class="muted" lang="en">({})</span>"#,
+            t(lang, "import-problem-value"),
+            escape(message)
+        );
+    };
+    t(lang, key)
+}
+
 /// The import form, and after a preview what would change with an "apply" button carrying the
 /// same CSV; after applying, what changed.
 fn import_part(user: &User, org_options: &str, outcome: Option<&Outcome>) -> String {
@@ -352,10 +378,10 @@ fn import_part(user: &User, org_options: &str, outcome: Option<&Outcome>) -> Str
                     .iter()
                     .map(|e| {
                         format!(
-                            "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
+                            "<tr><td class=\"num\">{}</td><td><code>{}</code></td><td>{}</td></tr>",
                             e.line,
                             escape(&e.column),
-                            escape(&e.message)
+                            import_problem(lang, &e.message)
                         )
                     })
                     .collect();
@@ -374,7 +400,8 @@ fn import_part(user: &User, org_options: &str, outcome: Option<&Outcome>) -> Str
                         t(lang, "import-problem"),
                     )
                 };
-                let apply = if o.applied {
+                // An import with any row in error changes nothing: fix the sheet first.
+                let apply = if o.applied || !r.errors.is_empty() {
                     String::new()
                 } else {
                     format!(
