@@ -419,6 +419,47 @@ async fn a_call_is_recorded_once_and_refusals_come_back_as_sentences_on_the_form
         "a dispatcher sees the caller"
     );
 
+    // Triage corrected by hand: category, priority and skills, with a reason.
+    let page_of = format!("/requests/{id}");
+    let mut triaged = false;
+    for _ in 0..100 {
+        let p = http(console, "GET", &page_of, &[ru, me], "").await;
+        if p.body.contains("category.fuel_delivery") {
+            triaged = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(triaged, "triage decided");
+    let corrected = http(
+        console,
+        "POST",
+        &format!("/requests/{id}/override"),
+        &[ru, from_here, me],
+        &format!(
+            "csrf={csrf}&category=CATEGORY_FUEL_DELIVERY&priority=PRIORITY_HIGH&skill=SKILL_VEHICLE_CARGO&skill=SKILL_SOCIAL_CARE&reason={}",
+            form_value("Пенсионерка одна, печь не топится")
+        ),
+    )
+    .await;
+    assert_eq!(corrected.status, 303, "{}", corrected.body);
+    let page = http(console, "GET", &page_of, &[ru, me], "").await;
+    // The decision's skills are the ones ticked in the form now shown again.
+    assert!(
+        page.body.contains(r#"value="SKILL_SOCIAL_CARE" checked"#),
+        "the skills were set"
+    );
+    assert!(page.body.contains(r#"value="SKILL_VEHICLE_CARGO" checked"#));
+    assert!(
+        !page
+            .body
+            .contains(r#"value="SKILL_GENERAL_LABOUR" checked"#)
+    );
+    assert!(
+        page.body.contains("Пенсионерка одна, печь не топится"),
+        "the reason is in the audit"
+    );
+
     // Cancelling needs a reason; the refusal names it in Russian.
     let cancel = format!("/requests/{id}/cancel");
     let no_reason = http(

@@ -247,8 +247,7 @@ pub async fn find(
 }
 
 /// What a dispatcher's action posts; each action reads the fields it needs.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default)]
 pub struct ActionForm {
     csrf: String,
     request_id: String,
@@ -259,6 +258,31 @@ pub struct ActionForm {
     into: String,
     assignment: String,
     etag: String,
+    /// Repeated: the skills a triage override sets.
+    skills: Vec<String>,
+}
+
+impl ActionForm {
+    /// From the posted pairs, where a key may repeat (the skills' checkboxes).
+    fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        let mut form = ActionForm::default();
+        for (k, v) in pairs {
+            match k.as_str() {
+                "csrf" => form.csrf = v,
+                "request_id" => form.request_id = v,
+                "reason" => form.reason = v,
+                "category" => form.category = v,
+                "priority" => form.priority = v,
+                "group" => form.group = v,
+                "into" => form.into = v,
+                "assignment" => form.assignment = v,
+                "etag" => form.etag = v,
+                "skill" => form.skills.push(v),
+                _ => {}
+            }
+        }
+        form
+    }
 }
 
 pub enum Notice {
@@ -272,8 +296,9 @@ pub async fn act(
     State(console): State<Shared>,
     headers: HeaderMap,
     Path((id, action)): Path<(String, String)>,
-    Form(form): Form<ActionForm>,
+    Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
+    let form = ActionForm::from_pairs(pairs);
     let user = match console.posted(&headers, &form.csrf) {
         Ok(u) => u,
         Err(r) => return r,
@@ -339,7 +364,13 @@ pub async fn act(
                     request_id,
                     category: pb::Category::from_str_name(&form.category).map_or(0, |c| c as i32),
                     priority: pb::Priority::from_str_name(&form.priority).map_or(0, |p| p as i32),
-                    required_skills: vec![],
+                    // None ticked keeps the current skills: an empty list changes nothing.
+                    required_skills: form
+                        .skills
+                        .iter()
+                        .filter_map(|k| pb::Skill::from_str_name(k))
+                        .map(|k| k as i32)
+                        .collect(),
                     reason,
                     etag: String::new(),
                 })
@@ -1161,7 +1192,7 @@ fn actions(user: &User, id: &str, loaded: &Loaded, refused_for: &dyn Fn(&str) ->
     }
     let decision = loaded.decision.as_ref().ok();
     forms.push(format!(
-        r#"<form method="post" action="/requests/{id}/override" class="action card"><h3>{title}</h3>{hidden}<label for="override-category">{l_category}</label>{category}<label for="override-priority">{l_priority}</label>{priority}{reason}<button type="submit">{submit}</button></form>"#,
+        r#"<form method="post" action="/requests/{id}/override" class="action card"><h3>{title}</h3>{hidden}<label for="override-category">{l_category}</label>{category}<label for="override-priority">{l_priority}</label>{priority}{skills}{reason}<button type="submit">{submit}</button></form>"#,
         title = t(lang, "action-override"),
         hidden = hidden("override"),
         l_category = t(lang, "field-category"),
@@ -1186,6 +1217,26 @@ fn actions(user: &User, id: &str, loaded: &Loaded, refused_for: &dyn Fn(&str) ->
             None
         )
         .replace(r#"id="priority""#, r#"id="override-priority""#),
+        skills = {
+            let current: Vec<i32> = decision.map(|d| d.required_skills.clone()).unwrap_or_default();
+            let boxes: String = view::names(|k: &pb::Skill| k.as_str_name())
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    let on = pb::Skill::from_str_name(name)
+                        .is_some_and(|k| current.contains(&(k as i32)));
+                    format!(
+                        r#"<div class="check"><input type="checkbox" id="skill-{i}" name="skill" value="{name}"{checked}><label for="skill-{i}">{label}</label></div>"#,
+                        checked = if on { " checked" } else { "" },
+                        label = escape(&enum_label(lang, name)),
+                    )
+                })
+                .collect();
+            format!(
+                r#"<fieldset class="skills"><legend>{}</legend>{boxes}</fieldset>"#,
+                t(lang, "triage-skills")
+            )
+        },
         reason = reason_field("override"),
         submit = t(lang, "action-override-submit"),
     ));
