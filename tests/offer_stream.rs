@@ -120,8 +120,8 @@ async fn a_resumed_stream_delivers_what_was_missed_exactly_once() {
     let first_offer = events[0].assignment.clone().unwrap().name;
     drop(feed);
 
-    // While the app is away: a second offer, and the first request is cancelled, which
-    // withdraws its offer.
+    // While the app is away: a second offer, and the first request is cancelled, which takes
+    // its offer away from everyone (TAKEN, as the proto promises; not a dispatcher's WITHDRAWN).
     let second = create_request(&mut intake_client, None, talgar, at(talgar), "Отын керек").await;
     wait_request(&intake_client, &second.name, "offered", |r| {
         r.assignment.is_some()
@@ -155,7 +155,7 @@ async fn a_resumed_stream_delivers_what_was_missed_exactly_once() {
         kinds,
         [
             matching::OfferEventKind::Offered as i32,
-            matching::OfferEventKind::Withdrawn as i32
+            matching::OfferEventKind::Taken as i32
         ]
     );
     assert_eq!(events[0].assignment.as_ref().unwrap().request, second.name);

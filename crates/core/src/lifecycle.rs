@@ -154,6 +154,16 @@ impl AssignmentStatus {
         matches!(self, Self::Accepted | Self::EnRoute | Self::OnSite)
     }
 
+    /// The group accepted the offer, whatever happened after: a retried accept finds its
+    /// answer already given. (Withdrawn is not among them: an offer may be withdrawn before
+    /// anyone answered it.)
+    pub const fn was_accepted(self) -> bool {
+        matches!(
+            self,
+            Self::Accepted | Self::EnRoute | Self::OnSite | Self::Completed | Self::Aborted
+        )
+    }
+
     /// The group is on its way or on site: the only time it reports positions.
     pub const fn is_on_the_way(self) -> bool {
         matches!(self, Self::EnRoute | Self::OnSite)

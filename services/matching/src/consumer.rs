@@ -89,7 +89,10 @@ impl Handler for Closures {
             .await?;
         }
         for active in active {
-            let step = jobs::Step::to(AssignmentStatus::Withdrawn, &reason);
+            let step = jobs::Step {
+                request_closed: true,
+                ..jobs::Step::to(AssignmentStatus::Withdrawn, &reason)
+            };
             jobs::transition(tx, &self.index, &active, step).await?;
             tracing::info!(
                 assignment = %active.id,

@@ -13,7 +13,8 @@ use crate::model::Job;
 use crate::store::AssignmentRow;
 
 /// An assignment that moved from `previous` to its current status.
-pub fn changed(row: &AssignmentRow, previous: i16) -> ev::AssignmentChanged {
+/// An assignment's change; `request_closed` when it was withdrawn because its request closed.
+pub fn changed(row: &AssignmentRow, previous: i16, request_closed: bool) -> ev::AssignmentChanged {
     ev::AssignmentChanged {
         assignment: name("assignments", row.id),
         request: name("requests", row.request_id),
@@ -23,6 +24,7 @@ pub fn changed(row: &AssignmentRow, previous: i16) -> ev::AssignmentChanged {
         reason: row.reason.clone(),
         outcome: row.outcome.into(),
         change_time: Some(timestamp(row.updated_at)),
+        request_closed,
     }
 }
 

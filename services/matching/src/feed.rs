@@ -210,6 +210,11 @@ fn offer_event(
                 return None;
             }
             let kind = match pb::AssignmentStatus::try_from(e.status) {
+                // A closed request is nobody's to take any more, as when another group took
+                // it; a dispatcher taking the job back is a withdrawal.
+                Ok(pb::AssignmentStatus::Withdrawn) if e.request_closed => {
+                    api::OfferEventKind::Taken
+                }
                 Ok(pb::AssignmentStatus::Withdrawn) => api::OfferEventKind::Withdrawn,
                 Ok(pb::AssignmentStatus::Expired) => api::OfferEventKind::Expired,
                 _ => return None,

@@ -54,6 +54,8 @@ pub struct Step<'a> {
     pub reason: &'a str,
     /// What the group reported with a progress step, if it reported anything.
     pub report: Option<Report<'a>>,
+    /// The job ends because its request was closed (cancelled or merged).
+    pub request_closed: bool,
 }
 
 impl<'a> Step<'a> {
@@ -62,6 +64,7 @@ impl<'a> Step<'a> {
             to,
             reason,
             report: None,
+            request_closed: false,
         }
     }
 }
@@ -93,7 +96,7 @@ pub async fn transition(
     enqueue(
         tx,
         subject::ASSIGNMENT_CHANGED,
-        &events::changed(&updated, from.status),
+        &events::changed(&updated, from.status, step.request_closed),
     )
     .await
     .map_err(store::Error::from)?;

@@ -127,7 +127,7 @@ impl Matcher {
             };
             if history.attempts >= self.max_attempts {
                 // The ladder is exhausted: dispatchers decide, with what the groups looked like.
-                let all = self.index.nearest(&need, usize::MAX);
+                let all = self.judged_with_load(tx, &need).await?;
                 let mut reasons = matching::escalation_reasons(&all);
                 if !reasons.contains(&IneligibleReason::AlreadyDeclined) {
                     reasons.push(IneligibleReason::AlreadyDeclined);
@@ -152,14 +152,57 @@ impl Matcher {
                 store::Take::Resting => resting.push(best.group),
             }
         };
-        let candidates = events::scores(&ranked);
         let Some((best, group_id)) = chosen else {
-            let reasons = matching::escalation_reasons(&ranked);
-            return escalate(tx, job, reasons, attempt - 1, candidates).await;
+            // Nobody eligible: every group was judged. Judge them again knowing which are
+            // full or resting, so a group that also lacks a skill shows both.
+            let need = Need {
+                location: point,
+                district: &location.district,
+                skills: &skills,
+                cargo_tonnes: job.cargo_tonnes,
+                excluded: &excluded,
+                at_capacity: &full,
+                resting: &resting,
+                now,
+                max_location_age: self.max_location_age,
+            };
+            let all = self.judged_with_load(tx, &need).await?;
+            let reasons = matching::escalation_reasons(&all);
+            return escalate(tx, job, reasons, attempt - 1, events::scores(&all)).await;
         };
+        let candidates = events::scores(&ranked);
         self.offer(tx, job, group_id, best.distance_m, attempt, candidates)
             .await
             .map(|_| ())
+    }
+
+    /// Every group judged against `need`, with the groups the database holds full or resting
+    /// added to those `need` already names: the index knows skills, areas and shifts, only the
+    /// database knows load and rest.
+    async fn judged_with_load(
+        &self,
+        tx: &mut PgConnection,
+        need: &Need<'_>,
+    ) -> Result<Vec<matching::Evaluation>, HandleError> {
+        let all = self.index.nearest(need, usize::MAX);
+        let groups: Vec<(Uuid, i32)> = all
+            .iter()
+            .filter_map(|e| {
+                let id = parse_name("groups", &e.group, "group").ok()?;
+                Some((id, self.index.capacity(&e.group)? as i32))
+            })
+            .collect();
+        let (full, resting) = store::load_states(tx, &groups).await?;
+        let mut at_capacity = need.at_capacity.to_vec();
+        at_capacity.extend(full.iter().map(|g| name("groups", *g)));
+        let mut rest = need.resting.to_vec();
+        rest.extend(resting.iter().map(|g| name("groups", *g)));
+        let need = Need {
+            at_capacity: &at_capacity,
+            resting: &rest,
+            ..need.clone()
+        };
+        Ok(self.index.nearest(&need, usize::MAX))
     }
 
     /// Records an offer of `job` to a group whose capacity unit this transaction already took,

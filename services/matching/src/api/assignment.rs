@@ -124,6 +124,17 @@ impl Assignments {
             return Ok(Err(row));
         }
         let status = AssignmentStatus::from_stored(row.status);
+        // The same answer given before under another request_id (an app that lost the reply
+        // and retried with a fresh key): the answer stands, and the caller gets where the
+        // assignment is now.
+        let given = match action {
+            "accept" => status.is_some_and(AssignmentStatus::was_accepted),
+            "decline" => status == Some(AssignmentStatus::Declined),
+            _ => false,
+        };
+        if given {
+            return Ok(Err(row));
+        }
         if status != Some(AssignmentStatus::Offered) {
             let reason = if row.reason.is_empty() {
                 String::new()
@@ -316,9 +327,8 @@ impl api::assignment_service_server::AssignmentService for Assignments {
                 .map_err(placing_failed)?
         } else {
             let step = Step {
-                to: next,
-                reason: &progress.reason,
                 report: Some(progress.report()),
+                ..Step::to(next, &progress.reason)
             };
             jobs::transition(&mut tx, &self.index, &row, step).await?
         };

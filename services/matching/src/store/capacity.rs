@@ -50,6 +50,34 @@ pub async fn take_capacity(tx: &mut PgConnection, group: Uuid, capacity: i32) ->
     Ok(if resting { Take::Resting } else { Take::Full })
 }
 
+/// Of `groups` (each with its capacity now), those the database holds full and those resting
+/// after a job, for explaining an escalation.
+pub async fn load_states(
+    tx: &mut PgConnection,
+    groups: &[(Uuid, i32)],
+) -> Result<(Vec<Uuid>, Vec<Uuid>)> {
+    let ids: Vec<Uuid> = groups.iter().map(|(id, _)| *id).collect();
+    let rows: Vec<(Uuid, i32, bool)> = sqlx::query_as(
+        "SELECT group_id, active, COALESCE(rest_until > now(), false) FROM group_load \
+         WHERE group_id = ANY($1)",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut full = Vec::new();
+    let mut resting = Vec::new();
+    for (id, active, rests) in rows {
+        let capacity = groups.iter().find(|(g, _)| *g == id).map_or(0, |(_, c)| *c);
+        if active >= capacity {
+            full.push(id);
+        }
+        if rests {
+            resting.push(id);
+        }
+    }
+    Ok((full, resting))
+}
+
 /// Starts a group's rest after a finished job.
 pub async fn start_rest(tx: &mut PgConnection, group: Uuid, minutes: i32) -> Result<()> {
     sqlx::query(

@@ -1,0 +1,217 @@
+//! End to end, what a volunteer's app meets answering offers: an accept retried with a fresh
+//! request_id (the reply was lost) gets its own accepted assignment back, and so does a retried
+//! decline; and an escalation shows every reason of every group, so a group that lacks the
+//! skill is also shown full when it is. Real NATS and PostgreSQL, four servers.
+//!
+//! Settlements: Data from Who's On First (https://whosonfirst.org/docs/licenses/), incl. GeoNames
+//! (CC-BY 4.0, geonames.org) and Quattroshapes (CC-BY).
+
+use komek_proto::matching::v1 as matching;
+use komek_proto::roster::v1 as roster;
+use komek_proto::types::v1 as pb;
+use komek_tests::settlements::find;
+use komek_tests::{
+    System, at, create_group, create_organization, create_request, create_volunteer, wait_request,
+};
+use tonic::Code;
+use uuid::Uuid;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_answer_retried_with_a_fresh_request_id_gets_the_answer_already_given() {
+    let system = System::start().await;
+    let mut roster_client = system.roster_client().await;
+    let mut intake_client = system.intake_client().await;
+    let shieli = find("Chiili", "Kyzylorda Region");
+    let org = create_organization(
+        &mut roster_client,
+        "Шиелі жастары",
+        roster::OrganizationKind::YouthWing,
+        &[],
+    )
+    .await;
+    let group = create_group(
+        &mut roster_client,
+        &org.name,
+        "Шиелі көмір",
+        shieli,
+        &[pb::Skill::VehicleCargo],
+        pb::Availability::Available,
+        &Uuid::new_v4().to_string(),
+    )
+    .await;
+    let volunteer = create_volunteer(&mut roster_client, "Дәурен", vec![group.name.clone()]).await;
+    system.wait_roster_published(2).await;
+    let mut app = system.volunteer_app(&volunteer.name).await;
+
+    let offered = |r: &komek_proto::intake::v1::Request| {
+        r.assignment
+            .as_ref()
+            .is_some_and(|a| a.status == pb::AssignmentStatus::Offered as i32)
+    };
+    let first = create_request(
+        &mut intake_client,
+        None,
+        shieli,
+        at(shieli),
+        "Зейнеткерге көмір керек, 2 тонна",
+    )
+    .await;
+    let offer = wait_request(&intake_client, &first.name, "offered", offered)
+        .await
+        .assignment
+        .unwrap()
+        .assignment;
+    let accept = |request_id: String| matching::AcceptOfferRequest {
+        name: offer.clone(),
+        request_id,
+        volunteer: volunteer.name.clone(),
+    };
+    let accepted = app
+        .accept_offer(accept(Uuid::new_v4().to_string()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(accepted.status, pb::AssignmentStatus::Accepted as i32);
+    // The reply was lost; the app retries under a new key and gets its accepted job.
+    let again = app
+        .accept_offer(accept(Uuid::new_v4().to_string()))
+        .await
+        .expect("a retried accept is not refused")
+        .into_inner();
+    assert_eq!(again.name, accepted.name);
+    assert_eq!(again.status, pb::AssignmentStatus::Accepted as i32);
+    // Still one job: the group's capacity was taken once.
+    let explained = system
+        .dispatch_client()
+        .await
+        .explain_request(matching::ExplainRequestRequest {
+            request: first.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(explained.decisions.len(), 1);
+    // Declining what was accepted is still refused: that is a different answer.
+    let declined = app
+        .decline_offer(matching::DeclineOfferRequest {
+            name: offer.clone(),
+            request_id: Uuid::new_v4().to_string(),
+            volunteer: volunteer.name.clone(),
+            reason: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(declined.code(), Code::FailedPrecondition);
+
+    // A decline retried under a new key gets the declined offer back.
+    let second = create_request(
+        &mut intake_client,
+        None,
+        shieli,
+        at(shieli),
+        "Жалғыз әжеге отын керек",
+    )
+    .await;
+    let offer = wait_request(&intake_client, &second.name, "offered", offered)
+        .await
+        .assignment
+        .unwrap()
+        .assignment;
+    let decline = |request_id: String| matching::DeclineOfferRequest {
+        name: offer.clone(),
+        request_id,
+        volunteer: volunteer.name.clone(),
+        reason: "көлік бос емес".into(),
+    };
+    let first_answer = app
+        .decline_offer(decline(Uuid::new_v4().to_string()))
+        .await
+        .unwrap()
+        .into_inner();
+    let retried = app
+        .decline_offer(decline(Uuid::new_v4().to_string()))
+        .await
+        .expect("a retried decline is not refused")
+        .into_inner();
+    assert_eq!(retried.name, first_answer.name);
+    assert_eq!(retried.status, pb::AssignmentStatus::Declined as i32);
+    system.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_escalation_shows_a_group_without_the_skill_also_full() {
+    let system = System::start().await;
+    let mut roster_client = system.roster_client().await;
+    let mut intake_client = system.intake_client().await;
+    let shieli = find("Chiili", "Kyzylorda Region");
+    let org = create_organization(
+        &mut roster_client,
+        "Шиелі әлеуметтік көмек",
+        roster::OrganizationKind::AkimatService,
+        &[],
+    )
+    .await;
+    // A social-care group with room for two jobs, and nobody who searches.
+    let group = create_group(
+        &mut roster_client,
+        &org.name,
+        "Шиелі әлеуметтік қызметкерлер",
+        shieli,
+        &[pb::Skill::SocialCare],
+        pb::Availability::Available,
+        &Uuid::new_v4().to_string(),
+    )
+    .await;
+    system.wait_roster_published(1).await;
+    // Two home-help calls fill it.
+    for note in [
+        "Жалғыз тұратын ардагерге үй шаруасына көмек керек",
+        "Одинокой пенсионерке нужна помощь по дому, не может выйти",
+    ] {
+        let r = create_request(&mut intake_client, None, shieli, at(shieli), note).await;
+        wait_request(&intake_client, &r.name, "offered to the group", |r| {
+            r.assignment.as_ref().is_some_and(|a| a.group == group.name)
+        })
+        .await;
+    }
+    // A missing child: the group has no search skill, and it is full as well.
+    let search = create_request(
+        &mut intake_client,
+        None,
+        shieli,
+        at(shieli),
+        "Пропал ребенок 7 лет, ушёл из дома вечером",
+    )
+    .await;
+    wait_request(&intake_client, &search.name, "escalated", |r| {
+        r.status == pb::RequestStatus::Escalated as i32
+    })
+    .await;
+    let explained = system
+        .dispatch_client()
+        .await
+        .explain_request(matching::ExplainRequestRequest {
+            request: search.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let decision = explained.decisions.last().unwrap();
+    assert!(decision.escalated);
+    let candidate = decision
+        .candidates
+        .iter()
+        .find(|c| c.group == group.name)
+        .expect("the group among the candidates");
+    for reason in [
+        pb::IneligibleReason::MissingSkill,
+        pb::IneligibleReason::NoCapacity,
+    ] {
+        assert!(
+            candidate.reasons.contains(&(reason as i32)),
+            "{reason:?} missing from {:?}",
+            candidate.reasons
+        );
+    }
+    system.stop().await;
+}
