@@ -335,6 +335,16 @@ async fn every_hostile_call_is_refused_precisely_and_writes_nothing() {
             ),
         ),
         case(
+            "volunteer note with hidden controls",
+            InvalidArgument,
+            "volunteer_note",
+            c!(
+                op,
+                create_request,
+                create(|r| r.volunteer_note = "Көмір \u{202E}керек\u{0}".into())
+            ),
+        ),
+        case(
             "right-to-left override",
             InvalidArgument,
             "description",

@@ -215,3 +215,149 @@ async fn an_escalation_shows_a_group_without_the_skill_also_full() {
     }
     system.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_offer_says_what_is_needed_without_personal_data_and_the_address_follows_the_accept() {
+    use futures::StreamExt;
+    use komek_proto::intake::v1 as intake;
+
+    let system = System::start().await;
+    let mut roster_client = system.roster_client().await;
+    let mut intake_client = system.intake_client().await;
+    let shieli = find("Chiili", "Kyzylorda Region");
+    let org = create_organization(
+        &mut roster_client,
+        "Шиелі жастары",
+        roster::OrganizationKind::YouthWing,
+        &[],
+    )
+    .await;
+    let group = create_group(
+        &mut roster_client,
+        &org.name,
+        "Шиелі көмір",
+        shieli,
+        &[pb::Skill::VehicleCargo],
+        pb::Availability::Available,
+        &Uuid::new_v4().to_string(),
+    )
+    .await;
+    let volunteer = create_volunteer(&mut roster_client, "Дәурен", vec![group.name.clone()]).await;
+    system.wait_roster_published(2).await;
+    let mut app = system.volunteer_app(&volunteer.name).await;
+    let mut feed = app
+        .stream_offers(matching::StreamOffersRequest {
+            volunteer: volunteer.name.clone(),
+            cursor: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+
+    let address = "Абай көшесі 12, 5-пәтер, мектептің қасында";
+    let created = intake_client
+        .create_request(intake::CreateRequestRequest {
+            request_id: Uuid::new_v4().to_string(),
+            channel: pb::Channel::Hotline as i32,
+            caller: Some(intake::Caller {
+                display_name: "Гүлнар Сейітова".into(),
+                phone: "8 701 555 44 21".into(),
+                preferred_language: pb::Language::Kazakh as i32,
+                anonymous: false,
+            }),
+            location: Some(pb::Location {
+                point: Some(at(shieli)),
+                address: address.into(),
+                settlement: shieli.name_en.clone(),
+                district: shieli.district.clone(),
+                region: shieli.region.clone(),
+            }),
+            description: "Гүлнар апаға көмір керек, 2 тонна. Қызы хабарласады: +7 702 111 22 33, ЖСН 850101400123"
+                .into(),
+            people_count: 1,
+            quantity: Some(pb::Quantity {
+                value: 2.0,
+                unit: "t".into(),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let note = &created.volunteer_note;
+    assert!(note.contains("көмір керек, 2 тонна"), "{note}");
+    for personal in ["Гүлнар", "702", "850101400123"] {
+        assert!(!note.contains(personal), "{personal} in {note:?}");
+    }
+
+    // The offer, live: what is needed, how much, for how many; settlement, no address.
+    let offered = loop {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(30), feed.next())
+            .await
+            .expect("an offer in time")
+            .unwrap()
+            .unwrap();
+        if event.kind == matching::OfferEventKind::Offered as i32 {
+            break event.assignment.unwrap();
+        }
+    };
+    assert_eq!(offered.request, created.name);
+    assert_eq!(&offered.summary, note);
+    assert_eq!(offered.people_count, 1);
+    let quantity = offered.quantity.clone().unwrap();
+    assert_eq!((quantity.value, quantity.unit.as_str()), (2.0, "t"));
+    assert!(offered.location.as_ref().unwrap().address.is_empty());
+    assert!(offered.caller_contact.is_none());
+    let before = app
+        .get_assignment(matching::GetAssignmentRequest {
+            name: offered.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(&before.summary, note, "GetAssignment says the same");
+    assert!(
+        before.location.unwrap().address.is_empty(),
+        "no address before accept"
+    );
+
+    // Accepted: the contact and where to go.
+    let accepted = app
+        .accept_offer(matching::AcceptOfferRequest {
+            name: offered.name.clone(),
+            request_id: Uuid::new_v4().to_string(),
+            volunteer: volunteer.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let contact = accepted.caller_contact.unwrap();
+    assert_eq!(contact.phone, "+77015554421");
+    assert_eq!(contact.address, address);
+    assert_eq!(accepted.location.unwrap().address, address);
+
+    // An operator's own words for volunteers are kept as written.
+    let own = intake_client
+        .create_request(intake::CreateRequestRequest {
+            request_id: Uuid::new_v4().to_string(),
+            channel: pb::Channel::Hotline as i32,
+            caller: Some(intake::Caller {
+                anonymous: true,
+                ..Default::default()
+            }),
+            location: Some(pb::Location {
+                point: Some(at(shieli)),
+                settlement: shieli.name_en.clone(),
+                region: shieli.region.clone(),
+                ..Default::default()
+            }),
+            description: "Қарт кісіге отын керек".into(),
+            volunteer_note: "Отынды жарып, қораға жинау керек".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(own.volunteer_note, "Отынды жарып, қораға жинау керек");
+    system.stop().await;
+}

@@ -14,6 +14,7 @@ pub mod nearest;
 pub mod phone;
 pub mod reference;
 pub mod schedule;
+pub mod scrub;
 pub mod standing;
 pub mod text;
 pub mod triage;

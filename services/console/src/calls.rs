@@ -37,6 +37,7 @@ pub struct CallForm {
     /// "lat|lon|settlement|district|region".
     pub pick: String,
     pub note: String,
+    pub volunteer_note: String,
     pub people: String,
     pub quantity: String,
     pub unit: String,
@@ -185,6 +186,7 @@ pub async fn create(
             region: form.region.clone(),
         }),
         description: form.note.trim().to_string(),
+        volunteer_note: form.volunteer_note.trim().to_string(),
         operator_category: pb::Category::from_str_name(&form.category).map_or(0, |c| c as i32),
         operator_priority: pb::Priority::from_str_name(&form.priority).map_or(0, |p| p as i32),
         people_count: people,
@@ -399,6 +401,7 @@ fn page(
 </div>
 <div><label for="address">{l_address}</label><input type="text" id="address" name="address" value="{address}"{f_address}>{e_address}</div>
 <div><label for="note">{l_note}</label><textarea id="note" name="note" rows="4" required{f_note}>{note}</textarea>{e_note}</div>
+<div><label for="volunteer_note">{l_vnote}</label><textarea id="volunteer_note" name="volunteer_note" rows="2" aria-describedby="vnote-hint"{f_vnote}>{vnote}</textarea><small id="vnote-hint" class="muted">{vnote_hint}</small>{e_vnote}</div>
 <div class="row">
 <div><label for="people">{l_people}</label><input type="number" id="people" name="people" min="0" value="{people}"{f_people}>{e_people}</div>
 <div><label for="quantity">{l_quantity}</label><input type="text" inputmode="decimal" id="quantity" name="quantity" value="{quantity}"{f_quantity}>{e_quantity}</div>
@@ -450,6 +453,11 @@ fn page(
         note = escape(&form.note),
         f_note = flagged("description"),
         e_note = error_for("description", "call-note-error"),
+        l_vnote = t(lang, "field-volunteer-note"),
+        vnote = escape(&form.volunteer_note),
+        f_vnote = flagged("volunteer_note"),
+        e_vnote = error_for("volunteer_note", "call-text-error"),
+        vnote_hint = t(lang, "call-volunteer-note-hint"),
         l_people = t(lang, "field-people-count"),
         people = escape(&form.people),
         f_people = flagged("people_count"),

@@ -628,7 +628,9 @@ pub fn live_part(lang: Lang, loaded: &Loaded) -> String {
 <div><dt>{l_created}</dt><dd>{created} · {channel}</dd></div>
 </dl>
 <h2>{l_note}</h2>
-<blockquote class="note" lang="">{note}</blockquote>"#,
+<blockquote class="note" lang="">{note}</blockquote>
+<h3>{l_vnote}</h3>
+<p class="vnote">{vnote}</p>"#,
         l_status = t(lang, "field-status"),
         status = view::request_status(lang, r.status),
         l_priority = t(lang, "field-priority"),
@@ -656,6 +658,8 @@ pub fn live_part(lang: Lang, loaded: &Loaded) -> String {
         channel = view::label_of(lang, r.channel, |c: &pb::Channel| c.as_str_name()),
         l_note = t(lang, "field-description"),
         note = highlight(&r.description, &terms),
+        l_vnote = t(lang, "field-volunteer-note"),
+        vnote = escape(&r.volunteer_note),
     );
     let triage_html = match &loaded.decision {
         Ok(d) => {

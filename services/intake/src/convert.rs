@@ -42,6 +42,7 @@ pub fn request(row: &RequestRow) -> api::Request {
         }),
         location: Some(location),
         description: row.description.clone(),
+        volunteer_note: row.volunteer_note.clone(),
         operator_category: row.operator_category.into(),
         operator_priority: row.operator_priority.into(),
         people_count: row.people_count,

@@ -38,6 +38,7 @@ pub fn request_created(row: &RequestRow) -> ev::RequestCreated {
         channel: row.channel.into(),
         location: Some(location(row)),
         description: row.description.clone(),
+        volunteer_note: row.volunteer_note.clone(),
         operator_category: row.operator_category.into(),
         operator_priority: row.operator_priority.into(),
         people_count: row.people_count,

@@ -92,6 +92,7 @@ pub fn create(
     if req.description.trim().is_empty() {
         v.add("description", "describe what the caller needs");
     }
+    let volunteer_note = v.take(DESCRIPTION.parse(&req.volunteer_note, "volunteer_note"));
     let operator_category = v.take(optional_code(
         req.operator_category,
         Category::from_code,
@@ -139,7 +140,16 @@ pub fn create(
             caller_name,
         )
             .complete(),
-        (key, channel, language, phone, point, quantity).complete(),
+        (
+            key,
+            channel,
+            language,
+            phone,
+            point,
+            quantity,
+            volunteer_note,
+        )
+            .complete(),
         (
             operator_category,
             operator_priority,
@@ -149,7 +159,14 @@ pub fn create(
             .complete(),
     ))?;
     let (address, settlement, district, region, description, caller_name) = texts;
-    let (idempotency_key, channel, language, phone, point, quantity) = parsed;
+    let (idempotency_key, channel, language, phone, point, quantity, volunteer_note) = parsed;
+    // Volunteers read the operator's own words for them, or the note with what is personal
+    // cut out.
+    let volunteer_note = if volunteer_note.trim().is_empty() {
+        komek_core::scrub::volunteer_note(&description, &caller_name)
+    } else {
+        volunteer_note
+    };
     let (operator_category, operator_priority, wanted_start, wanted_end) = when;
 
     let id = Uuid::now_v7();
@@ -183,6 +200,7 @@ pub fn create(
         district,
         region,
         description,
+        volunteer_note,
         operator_category,
         operator_priority,
         people_count: req.people_count,

@@ -48,6 +48,7 @@ impl Callers {
                     display_name: c.display_name,
                     phone: c.phone,
                     preferred_language: c.preferred_language,
+                    address: c.address,
                 })
             }
             Err(status) => {

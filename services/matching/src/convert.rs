@@ -31,7 +31,7 @@ pub fn assignment(row: &AssignmentRow) -> api::Assignment {
             &row.region,
         )),
         distance_meters: row.distance_m,
-        summary: String::new(),
+        summary: row.volunteer_note.clone(),
         offer_time: Some(timestamp(row.offered_at)),
         expire_time: Some(timestamp(row.expire_at)),
         update_time: Some(timestamp(row.updated_at)),
@@ -39,6 +39,13 @@ pub fn assignment(row: &AssignmentRow) -> api::Assignment {
         outcome: row.outcome.into(),
         reason: row.reason.clone(),
         etag: row.version.to_string(),
+        people_count: row.people_count,
+        quantity: (row.quantity_value > 0.0 || !row.quantity_unit.is_empty()).then(|| {
+            pb::Quantity {
+                value: row.quantity_value,
+                unit: row.quantity_unit.clone(),
+            }
+        }),
     }
 }
 
@@ -59,6 +66,9 @@ pub fn offered(e: &ev::AssignmentOffered) -> api::Assignment {
         expire_time: e.expire_time,
         update_time: e.offer_time,
         etag: "1".into(),
+        summary: e.summary.clone(),
+        people_count: e.people_count,
+        quantity: e.quantity.clone(),
         ..Default::default()
     }
 }

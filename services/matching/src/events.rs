@@ -59,6 +59,9 @@ pub fn offered(
         expire_time: Some(timestamp(row.expire_at)),
         candidates,
         organization: to.organization,
+        summary: job.summary.clone(),
+        people_count: job.people_count,
+        quantity: job.quantity.clone(),
     }
 }
 

@@ -251,6 +251,13 @@ impl Matcher {
             outcome: 0,
             version: 1,
             cargo_tonnes: job.cargo_tonnes,
+            volunteer_note: job.summary.clone(),
+            people_count: job.people_count,
+            quantity_value: job.quantity.as_ref().map_or(0.0, |q| q.value),
+            quantity_unit: job
+                .quantity
+                .as_ref()
+                .map_or(String::new(), |q| q.unit.clone()),
         };
         let Some(row) = store::insert_offer(tx, &row).await? else {
             // Another replica offered this request meanwhile (a duplicate delivery): it is

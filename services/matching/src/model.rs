@@ -21,6 +21,17 @@ pub struct Job {
     pub location: pb::Location,
     /// Tonnes to carry, for vehicle payload checks.
     pub cargo_tonnes: f64,
+    /// What the offer tells volunteers, free of personal data.
+    pub summary: String,
+    pub people_count: i32,
+    pub quantity: Option<pb::Quantity>,
+}
+
+fn quantity(value: f64, unit: &str) -> Option<pb::Quantity> {
+    (value > 0.0 || !unit.is_empty()).then(|| pb::Quantity {
+        value,
+        unit: unit.to_string(),
+    })
 }
 
 impl Job {
@@ -33,6 +44,9 @@ impl Job {
             required_skills: t.required_skills.clone(),
             location: t.location.clone().unwrap_or_default(),
             cargo_tonnes: t.cargo_tonnes,
+            summary: t.volunteer_note.clone(),
+            people_count: t.people_count,
+            quantity: t.quantity.clone(),
         }
     }
 
@@ -51,6 +65,13 @@ impl Job {
             district: self.location.district.clone(),
             region: self.location.region.clone(),
             cargo_tonnes: self.cargo_tonnes,
+            volunteer_note: self.summary.clone(),
+            people_count: self.people_count,
+            quantity_value: self.quantity.as_ref().map_or(0.0, |q| q.value),
+            quantity_unit: self
+                .quantity
+                .as_ref()
+                .map_or(String::new(), |q| q.unit.clone()),
         }
     }
 
@@ -63,6 +84,9 @@ impl Job {
             required_skills: j.required_skills.iter().map(|s| i32::from(*s)).collect(),
             location: place(j.lat, j.lon, &j.settlement, &j.district, &j.region),
             cargo_tonnes: j.cargo_tonnes,
+            summary: j.volunteer_note.clone(),
+            people_count: j.people_count,
+            quantity: quantity(j.quantity_value, &j.quantity_unit),
         }
     }
 
@@ -96,6 +120,9 @@ impl Job {
                 &a.region,
             ),
             cargo_tonnes: a.cargo_tonnes,
+            summary: a.volunteer_note.clone(),
+            people_count: a.people_count,
+            quantity: quantity(a.quantity_value, &a.quantity_unit),
         }
     }
 }

@@ -92,6 +92,12 @@ impl Handler for Classifier {
             region: location.region,
             people_count: created.people_count,
             cargo_tonnes: cargo_tonnes(created.quantity.as_ref()),
+            volunteer_note: created.volunteer_note.clone(),
+            quantity_value: created.quantity.as_ref().map_or(0.0, |q| q.value),
+            quantity_unit: created
+                .quantity
+                .as_ref()
+                .map_or(String::new(), |q| q.unit.clone()),
             decided_at: chrono::Utc::now(),
             version: 1,
             overridden: false,

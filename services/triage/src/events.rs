@@ -21,6 +21,13 @@ pub fn triaged(d: &DecisionRow) -> ev::RequestTriaged {
         cargo_tonnes: d.cargo_tonnes,
         people_count: d.people_count,
         decide_time: Some(timestamp(d.decided_at)),
+        volunteer_note: d.volunteer_note.clone(),
+        quantity: (d.quantity_value > 0.0 || !d.quantity_unit.is_empty()).then(|| {
+            komek_proto::types::v1::Quantity {
+                value: d.quantity_value,
+                unit: d.quantity_unit.clone(),
+            }
+        }),
     }
 }
 

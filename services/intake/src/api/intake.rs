@@ -181,7 +181,7 @@ impl api::intake_service_server::IntakeService for Intake {
     async fn reveal_caller(
         &self,
         request: Request<api::RevealCallerRequest>,
-    ) -> Result<Response<api::Caller>, Status> {
+    ) -> Result<Response<api::CallerReveal>, Status> {
         let principal = auth::principal(&request)?;
         if !principal.is_service("matching") {
             return Err(out_of_scope(
@@ -220,11 +220,12 @@ impl api::intake_service_server::IntakeService for Intake {
         let (display_name, phone) = self.open_caller(&row);
         tracing::info!(request = %id, assignment = %assignment, volunteer = %req.volunteer,
             "caller contact revealed");
-        Ok(Response::new(api::Caller {
+        Ok(Response::new(api::CallerReveal {
             display_name,
             phone,
             preferred_language: row.caller_language.into(),
             anonymous: row.caller_anonymous,
+            address: row.address.clone(),
         }))
     }
 }

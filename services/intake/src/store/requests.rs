@@ -24,9 +24,9 @@ pub async fn create(pool: &PgPool, new: &NewRequest, payload: &[u8]) -> Result<(
                caller_anonymous, caller_language, lat, lon, address, settlement, district, region, \
                description, operator_category, operator_priority, people_count, quantity_value, \
                quantity_unit, wanted_start, wanted_end, status, caller_name_enc, caller_phone_enc, \
-               caller_key_id, caller_blind_index) \
+               caller_key_id, caller_blind_index, volunteer_note) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-               $18, $19, $20, $21, $22, $23, $24, $25, $26) \
+               $18, $19, $20, $21, $22, $23, $24, $25, $26, $27) \
              ON CONFLICT DO NOTHING RETURNING *",
         )
         .bind(new.id)
@@ -55,6 +55,7 @@ pub async fn create(pool: &PgPool, new: &NewRequest, payload: &[u8]) -> Result<(
         .bind(new.caller.as_ref().and_then(|c| c.phone.clone()))
         .bind(new.caller.as_ref().map(|c| c.key_id.clone()))
         .bind(new.caller.as_ref().and_then(|c| c.blind_index.clone()))
+        .bind(&new.volunteer_note)
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(row) = inserted {

@@ -64,6 +64,10 @@ impl Assignments {
         let mut out = convert::assignment(row);
         if AssignmentStatus::from_stored(row.status).is_some_and(|s| s.holds_contact()) {
             out.caller_contact = self.callers.reveal(row, volunteer).await;
+            // Where to go, for the group that took the job.
+            if let (Some(contact), Some(location)) = (&out.caller_contact, &mut out.location) {
+                location.address = contact.address.clone();
+            }
         }
         out
     }

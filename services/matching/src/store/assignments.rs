@@ -43,6 +43,11 @@ pub struct AssignmentRow {
     pub outcome: i16,
     pub version: i64,
     pub cargo_tonnes: f64,
+    /// What the offer tells the group: copied from the job when offered.
+    pub volunteer_note: String,
+    pub people_count: i32,
+    pub quantity_value: f64,
+    pub quantity_unit: String,
 }
 
 /// What the matcher knows of a request's history: how many offers it had, which groups
@@ -86,9 +91,10 @@ pub async fn insert_offer(
         format!(
             "INSERT INTO assignments (id, request_id, group_id, status, attempt, reference_code, \
                category, priority, required_skills, lat, lon, settlement, district, region, \
-               distance_m, offered_at, expire_at, cargo_tonnes) \
+               distance_m, offered_at, expire_at, cargo_tonnes, volunteer_note, people_count, \
+               quantity_value, quantity_unit) \
              VALUES ($1, $2, $3, {offered}, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-               $16, $17) \
+               $16, $17, $18, $19, $20, $21) \
              ON CONFLICT (request_id) WHERE {ONE_ACTIVE_PER_REQUEST} DO NOTHING RETURNING *",
             offered = AssignmentStatus::Offered.code(),
             ONE_ACTIVE_PER_REQUEST = *ONE_ACTIVE_PER_REQUEST,
@@ -112,6 +118,10 @@ pub async fn insert_offer(
         .bind(a.offered_at)
         .bind(a.expire_at)
         .bind(a.cargo_tonnes)
+        .bind(&a.volunteer_note)
+        .bind(a.people_count)
+        .bind(a.quantity_value)
+        .bind(&a.quantity_unit)
         .fetch_optional(tx)
         .await
         .map_err(Into::into)

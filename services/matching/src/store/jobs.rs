@@ -19,16 +19,23 @@ pub struct JobRow {
     pub district: String,
     pub region: String,
     pub cargo_tonnes: f64,
+    pub volunteer_note: String,
+    pub people_count: i32,
+    pub quantity_value: f64,
+    pub quantity_unit: String,
 }
 
 pub async fn upsert_job(tx: &mut PgConnection, j: &JobRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO jobs (request_id, reference_code, category, priority, required_skills, lat, \
-           lon, settlement, district, region, cargo_tonnes) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+           lon, settlement, district, region, cargo_tonnes, volunteer_note, people_count, \
+           quantity_value, quantity_unit) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
          ON CONFLICT (request_id) DO UPDATE SET category = EXCLUDED.category, \
            priority = EXCLUDED.priority, required_skills = EXCLUDED.required_skills, \
-           cargo_tonnes = EXCLUDED.cargo_tonnes, updated_at = now()",
+           cargo_tonnes = EXCLUDED.cargo_tonnes, volunteer_note = EXCLUDED.volunteer_note, \
+           people_count = EXCLUDED.people_count, quantity_value = EXCLUDED.quantity_value, \
+           quantity_unit = EXCLUDED.quantity_unit, updated_at = now()",
     )
     .bind(j.request_id)
     .bind(&j.reference_code)
@@ -41,6 +48,10 @@ pub async fn upsert_job(tx: &mut PgConnection, j: &JobRow) -> Result<()> {
     .bind(&j.district)
     .bind(&j.region)
     .bind(j.cargo_tonnes)
+    .bind(&j.volunteer_note)
+    .bind(j.people_count)
+    .bind(j.quantity_value)
+    .bind(&j.quantity_unit)
     .execute(tx)
     .await?;
     Ok(())
@@ -49,7 +60,8 @@ pub async fn upsert_job(tx: &mut PgConnection, j: &JobRow) -> Result<()> {
 pub async fn jobs(tx: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<JobRow>> {
     sqlx::query_as(
         "SELECT request_id, reference_code, category, priority, required_skills, lat, \
-           lon, settlement, district, region, cargo_tonnes FROM jobs WHERE request_id = ANY($1)",
+           lon, settlement, district, region, cargo_tonnes, volunteer_note, people_count, \
+           quantity_value, quantity_unit FROM jobs WHERE request_id = ANY($1)",
     )
     .bind(ids)
     .fetch_all(tx)

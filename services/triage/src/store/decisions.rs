@@ -32,6 +32,10 @@ pub struct DecisionRow {
     pub caller_blind_index: Option<Vec<u8>>,
     pub request_created_at: DateTime<Utc>,
     pub merged_into: Option<Uuid>,
+    /// What volunteers are told, and how much is needed (value 0 and no unit when unsaid).
+    pub volunteer_note: String,
+    pub quantity_value: f64,
+    pub quantity_unit: String,
 }
 
 /// Inserts the first decision of a request; `None` when it was decided before.
@@ -40,9 +44,9 @@ pub async fn insert(tx: &mut PgConnection, d: &DecisionRow) -> Result<Option<Dec
         "INSERT INTO decisions (request_id, reference_code, category, priority, required_skills, \
            confidence, fired_rules, rules_version, possible_duplicate_of, lat, lon, settlement, \
            district, region, people_count, cargo_tonnes, fired_explanations, caller_blind_index, \
-           request_created_at) \
+           request_created_at, volunteer_note, quantity_value, quantity_unit) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-           $19) \
+           $19, $20, $21, $22) \
          ON CONFLICT (request_id) DO NOTHING RETURNING *",
     )
     .bind(d.request_id)
@@ -64,6 +68,9 @@ pub async fn insert(tx: &mut PgConnection, d: &DecisionRow) -> Result<Option<Dec
     .bind(&d.fired_explanations)
     .bind(&d.caller_blind_index)
     .bind(d.request_created_at)
+    .bind(&d.volunteer_note)
+    .bind(d.quantity_value)
+    .bind(&d.quantity_unit)
     .fetch_optional(tx)
     .await
     .map_err(Into::into)
