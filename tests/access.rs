@@ -230,6 +230,35 @@ async fn every_role_meets_the_matrix_and_nothing_passes_without_a_valid_key() {
             "request_id"
         ]
     );
+    // A dispatcher signs a volunteer's phone in, and issues no other kind of key.
+    let mut dispatcher = system.access_client(&system.dispatcher_key).await;
+    let for_phone = dispatcher
+        .create_api_key(access::CreateApiKeyRequest {
+            request_id: Uuid::new_v4().to_string(),
+            api_key: Some(access::ApiKey {
+                display_name: "phone".into(),
+                role: Role::Volunteer.code(),
+                subject: volunteer.name.clone(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("a dispatcher issues a volunteer's key")
+        .into_inner();
+    assert!(!for_phone.secret.is_empty());
+    let err = dispatcher
+        .create_api_key(access::CreateApiKeyRequest {
+            request_id: Uuid::new_v4().to_string(),
+            api_key: Some(access::ApiKey {
+                display_name: "another desk".into(),
+                role: Role::Dispatcher.code(),
+                subject: "dispatchers/another".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
     // A key for a volunteer the roster does not know is refused too.
     let err = admin
         .create_api_key(access::CreateApiKeyRequest {

@@ -57,7 +57,8 @@ pub const MATRIX: &[(&str, &str, &[Role])] = &[
     (ROSTER, "ListVolunteers", &[A, D]),
     (ROSTER, "UpdateVolunteer", &[A, D]),
     (ROSTER, "ImportRoster", &[A, D]),
-    (ACCESS, "CreateApiKey", &[A]),
+    // A dispatcher signs a volunteer's phone in (volunteer keys only, checked by the handler).
+    (ACCESS, "CreateApiKey", &[A, D]),
     (ACCESS, "GetApiKey", &[A]),
     (ACCESS, "ListApiKeys", &[A]),
     (ACCESS, "RevokeApiKey", &[A]),
@@ -142,7 +143,7 @@ mod tests {
     #[test]
     fn lookups_by_path() {
         assert_eq!(
-            roles_for("/komek.access.v1.AccessService/CreateApiKey"),
+            roles_for("/komek.access.v1.AccessService/RevokeApiKey"),
             Some(&[Role::Admin][..])
         );
         assert_eq!(roles_for("/komek.access.v1.AccessService/Nothing"), None);

@@ -1,7 +1,7 @@
 //! AccessService: issuing, listing and revoking API keys, and telling a caller who it is.
 
 use komek_proto::access::v1 as api;
-use komek_runtime::auth::{self, Credentials};
+use komek_runtime::auth::{self, Credentials, Role};
 use komek_runtime::boundary::{internal, parse_name};
 use komek_runtime::events::Bus;
 use komek_runtime::pages::Pages;
@@ -41,6 +41,11 @@ impl api::access_service_server::AccessService for Access {
         let creator = auth::principal(&request)?;
         let req = request.into_inner();
         let asked = validate::create_api_key(&req)?;
+        if creator.role != Role::Admin && asked.role != Role::Volunteer {
+            return Err(Status::permission_denied(
+                "a dispatcher issues keys for volunteers only; other keys are an administrator's",
+            ));
+        }
         let generated = auth::NewKey::generate().map_err(internal)?;
         let new = NewKey {
             id: generated.id,
