@@ -57,6 +57,16 @@ pub struct Element(String);
 
 impl Browser {
     pub async fn start(lang: &str) -> Browser {
+        Self::start_with(lang, None).await
+    }
+
+    /// A browser that looks like a phone: a `width`×`height` viewport, touch, a phone's user
+    /// agent.
+    pub async fn phone(lang: &str, width: u32, height: u32) -> Browser {
+        Self::start_with(lang, Some((width, height))).await
+    }
+
+    async fn start_with(lang: &str, phone: Option<(u32, u32)>) -> Browser {
         let driver_bin = which(&["chromedriver"])
             .expect("chromedriver not found: deploy/test.sh installs chromium-driver");
         let browser_bin = which(&["chromium", "chromium-browser"])
@@ -83,7 +93,7 @@ impl Browser {
             assert!(Instant::now() < deadline, "chromedriver did not start");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let caps = json!({"capabilities": {"alwaysMatch": {
+        let mut caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": browser_bin,
@@ -96,6 +106,12 @@ impl Browser {
                 "prefs": {"intl": {"accept_languages": lang}}
             }
         }}});
+        if let Some((width, height)) = phone {
+            caps["capabilities"]["alwaysMatch"]["goog:chromeOptions"]["mobileEmulation"] = json!({
+                "deviceMetrics": {"width": width, "height": height, "pixelRatio": 2.0, "touch": true},
+                "userAgent": "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Mobile Safari/537.36"
+            });
+        }
         let reply = call(addr, "POST", "/session", Some(caps))
             .await
             .expect("a browser session");
@@ -219,6 +235,12 @@ impl Browser {
             vec![json!(css), json!(needle)],
         )
         .await;
+    }
+
+    /// A Chrome DevTools command, e.g. to grant a permission or pretend to be somewhere.
+    pub async fn devtools(&self, cmd: &str, params: Value) -> Value {
+        self.post("goog/cdp/execute", json!({ "cmd": cmd, "params": params }))
+            .await
     }
 
     /// The whole page as a PNG: the window is stretched to the page's height (at most

@@ -298,6 +298,7 @@ queues-next-page = Next 100
 request-title = Request
 request-title-code = Request { $code }
 request-summary = Summary
+request-group-position = Group on the way, last reported
 request-created = Recorded
 caller-anonymous = Anonymous
 caller-unknown = Not given
@@ -370,6 +371,7 @@ map-request-label = The request and the groups considered for it
 map-legend-request = The request
 map-legend-chosen = Chosen group
 map-legend-candidate = Other candidate
+map-legend-position = Group on the way
 map-legend-away = Off duty or off shift
 
 ## Roster
@@ -406,3 +408,47 @@ import-problem-encoding = The file is not in UTF-8; save it as "CSV UTF-8".
 import-problem-too-many = Too many rows: at most 5,000 per import.
 import-problem-value = This value is not accepted.
 import-problem = Problem
+
+## The volunteer's app
+volunteer-app-title = Volunteer
+volunteer-app-short = Komek
+app-sign-in-how = Ask your dispatcher for a sign-in link for this phone and open it here.
+app-link-title = Sign-in link for a phone
+app-link-explain = Send this link to the volunteer's phone (or open it there). It signs that phone in once.
+app-link-valid = Works once, for { $minutes } minutes.
+app-link-expired = This sign-in link has been used or has expired. Ask your dispatcher for a new one.
+app-join-explain = This signs this phone in as the volunteer the dispatcher chose. Do it only on your own phone.
+app-join-submit = Sign in on this phone
+app-jobs = My jobs
+app-job-open = Open the job
+app-offers = Offers
+app-connecting = Connecting…
+app-live = Live: new offers appear here.
+app-offline = No connection. Retrying; the last offers stay on screen.
+app-no-offers = No offers right now.
+app-people = { $count ->
+        [one] { $count } person
+       *[other] { $count } people
+    }
+app-answer-until = Answer within
+app-accept = Accept
+app-decline = Decline
+app-decline-why = Why not
+decline-busy = We are busy with another job
+decline-too-far = Too far for us now
+decline-no-vehicle = No vehicle available
+decline-not-our-work = Not the kind of help we give
+app-back = Back to offers
+app-job-title = Job
+app-call = Call
+app-open-map = Open in the map app
+app-en-route = We are on the way
+app-on-site = We have arrived
+app-completed = Done
+app-outcome = How it ended
+app-note = Note (optional)
+app-abort = We cannot finish this job
+app-abort-why = Why
+roster-sign-in-title = Sign a volunteer's phone in
+roster-volunteer = Volunteer
+roster-make-link = Make a one-time link

@@ -301,6 +301,7 @@ queues-next-page = Следующие 100
 request-title = Заявка
 request-title-code = Заявка { $code }
 request-summary = Кратко
+request-group-position = Группа в пути, последнее место
 request-created = Записано
 caller-anonymous = Анонимно
 caller-unknown = Не указан
@@ -373,6 +374,7 @@ map-request-label = Заявка и группы, которые для неё �
 map-legend-request = Заявка
 map-legend-chosen = Выбранная группа
 map-legend-candidate = Другая группа
+map-legend-position = Группа в пути
 map-legend-away = Не на дежурстве или вне смены
 
 ## Группы
@@ -410,3 +412,48 @@ import-problem-encoding = Файл не в кодировке UTF-8; сохра�
 import-problem-too-many = Слишком много строк: не больше 5000 за раз.
 import-problem-value = Это значение не подходит.
 import-problem = Ошибка
+
+## Приложение волонтёра
+volunteer-app-title = Волонтёр
+volunteer-app-short = Komek
+app-sign-in-how = Попросите диспетчера прислать ссылку для входа на этом телефоне и откройте её здесь.
+app-link-title = Ссылка для входа с телефона
+app-link-explain = Отправьте эту ссылку на телефон волонтёра (или откройте её там). Она один раз выполнит вход на этом телефоне.
+app-link-valid = Действует один раз, { $minutes } минут.
+app-link-expired = Эта ссылка уже использована или истекла. Попросите у диспетчера новую.
+app-join-explain = Телефон войдёт как волонтёр, которого выбрал диспетчер. Делайте это только на своём телефоне.
+app-join-submit = Войти на этом телефоне
+app-jobs = Мои задания
+app-job-open = Открыть задание
+app-offers = Предложения
+app-connecting = Подключение…
+app-live = На связи: новые предложения появятся здесь.
+app-offline = Нет связи. Пробуем снова; последние предложения остаются на экране.
+app-no-offers = Сейчас предложений нет.
+app-people = { $count ->
+        [one] { $count } человек
+        [few] { $count } человека
+       *[many] { $count } человек
+    }
+app-answer-until = Ответить в течение
+app-accept = Принять
+app-decline = Отказаться
+app-decline-why = Почему нет
+decline-busy = Заняты другим заданием
+decline-too-far = Сейчас слишком далеко
+decline-no-vehicle = Нет свободной машины
+decline-not-our-work = Мы не оказываем такую помощь
+app-back = К предложениям
+app-job-title = Задание
+app-call = Позвонить
+app-open-map = Открыть в картах
+app-en-route = Выехали
+app-on-site = На месте
+app-completed = Готово
+app-outcome = Чем закончилось
+app-note = Заметка (необязательно)
+app-abort = Не можем завершить задание
+app-abort-why = Почему
+roster-sign-in-title = Вход волонтёра с телефона
+roster-volunteer = Волонтёр
+roster-make-link = Создать одноразовую ссылку

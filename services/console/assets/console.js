@@ -229,3 +229,79 @@ document.addEventListener("keydown", (ev) => {
     if (form) { ev.preventDefault(); form.requestSubmit(); }
   }
 });
+
+// ---- the volunteer's app ----
+
+// Offers as they come: each `offer` event brings a card, each `gone` event names one to take
+// away. The browser reconnects by itself and sends the last event's id, the stream's cursor,
+// so nothing is missed or shown twice.
+function setUpOffers(box) {
+  const state = document.getElementById("offers-state");
+  const none = document.getElementById("no-offers");
+  const show = (key) => { state.textContent = state.dataset[key]; state.dataset.state = key; };
+  const refreshEmpty = () => { none.hidden = box.querySelector("article.offer") !== null; };
+  const events = new EventSource(box.dataset.offerStream);
+  events.addEventListener("open", () => show("live"));
+  events.addEventListener("error", () => show("offline"));
+  events.addEventListener("offer", (ev) => {
+    const holder = document.createElement("div");
+    holder.innerHTML = ev.data;
+    const card = holder.firstElementChild;
+    const old = document.getElementById(card.id);
+    if (old) old.replaceWith(card); else box.prepend(card);
+    box.dataset.received = String(Number(box.dataset.received || "0") + 1);
+    startCountdown(card.querySelector(".countdown"));
+    refreshEmpty();
+  });
+  events.addEventListener("gone", (ev) => {
+    const card = box.querySelector(`article.offer[data-assignment="${CSS.escape(ev.data)}"]`);
+    if (card) card.remove();
+    refreshEmpty();
+  });
+}
+
+// "Answer within 14:32", counting down to the offer's lapse.
+function startCountdown(el) {
+  if (!el) return;
+  const until = Number(el.dataset.expires) * 1000;
+  const label = el.textContent;
+  const tick = () => {
+    const left = Math.max(0, Math.round((until - Date.now()) / 1000));
+    const mm = String(Math.floor(left / 60)).padStart(2, "0");
+    const ss = String(left % 60).padStart(2, "0");
+    el.textContent = `${label} ${mm}:${ss}`;
+    if (left > 0 && el.isConnected) setTimeout(tick, 1000);
+  };
+  tick();
+}
+
+// While on the way, the phone's position goes to the dispatchers (the browser asks first).
+function setUpPositionSharing(job) {
+  if (!("geolocation" in navigator)) return;
+  const out = document.getElementById("position-state");
+  let last = 0;
+  navigator.geolocation.watchPosition(async (pos) => {
+    if (Date.now() - last < 15000) return; // one report every 15 s is enough
+    last = Date.now();
+    const body = new URLSearchParams({
+      csrf: job.dataset.csrf,
+      lat: String(pos.coords.latitude),
+      lon: String(pos.coords.longitude),
+    });
+    try {
+      const reply = await fetch(job.dataset.sharePosition, { method: "POST", body, credentials: "same-origin" });
+      job.dataset.positionsSent = String(Number(job.dataset.positionsSent || "0") + (reply.ok ? 1 : 0));
+      if (out) out.textContent = reply.ok ? "📍 " + pos.coords.latitude.toFixed(4) + ", " + pos.coords.longitude.toFixed(4) : "";
+    } catch (e) {
+      last = 0; // offline: try again with the next fix
+    }
+  }, () => {}, { enableHighAccuracy: true, maximumAge: 10000 });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("[data-offer-stream]").forEach(setUpOffers);
+  document.querySelectorAll("[data-share-position]").forEach(setUpPositionSharing);
+  if ("serviceWorker" in navigator && location.pathname.startsWith("/app")) {
+    navigator.serviceWorker.register("/app/sw.js", { scope: "/app" }).catch(() => {});
+  }
+});

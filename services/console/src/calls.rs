@@ -498,12 +498,14 @@ mod tests {
     fn user(lang: Lang) -> User {
         User {
             lang,
+            id: "session".into(),
             session: Session {
                 key: "k".into(),
                 subject: "dispatchers/aigerim".into(),
                 role: "ROLE_DISPATCHER".into(),
                 csrf: "token".into(),
                 expires: std::time::Instant::now(),
+                jobs: vec![],
             },
         }
     }

@@ -10,6 +10,7 @@
 // costs nothing worth boxing.
 #![allow(clippy::result_large_err)]
 
+mod app;
 mod calls;
 pub mod map;
 mod pages;
@@ -45,7 +46,7 @@ use serde::{Deserialize, Serialize};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
-use session::{Session, Sessions, SignInLimit, cookie};
+use session::{JoinCodes, Session, Sessions, SignInLimit, cookie};
 
 pub use pages::escape;
 
@@ -89,11 +90,12 @@ impl Default for Config {
 
 const SESSION_COOKIE: &str = "komek_session";
 const LANG_COOKIE: &str = "komek_lang";
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; manifest-src 'self'; worker-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 struct Console {
     config: Config,
     sessions: Sessions,
+    join_codes: JoinCodes,
     sign_in: SignInLimit,
     roster: Channel,
     matching: Channel,
@@ -109,6 +111,8 @@ type Authed = InterceptedService<Channel, Bearer>;
 pub(crate) struct User {
     pub lang: Lang,
     pub session: Session,
+    /// The session's id, to end it or to remember a job in it.
+    pub id: String,
 }
 
 impl Console {
@@ -116,7 +120,7 @@ impl Console {
     fn user(&self, headers: &HeaderMap) -> Result<User, Response> {
         let lang = lang_of(headers);
         match session_of(self, headers) {
-            Some((_, session)) => Ok(User { lang, session }),
+            Some((id, session)) => Ok(User { lang, session, id }),
             None => Err(Redirect::to("/sign-in").into_response()),
         }
     }
@@ -160,6 +164,10 @@ impl Console {
         ))
     }
 
+    fn access_client(&self, user: &User) -> Result<AccessServiceClient<Authed>, Response> {
+        Ok(AccessServiceClient::new(self.channel(&self.roster, user)?))
+    }
+
     fn roster_client(&self, user: &User) -> Result<RosterServiceClient<Authed>, Response> {
         Ok(RosterServiceClient::new(self.channel(&self.roster, user)?))
     }
@@ -184,6 +192,7 @@ pub async fn serve(
         intake: lazy(&config.intake_url)?,
         triage: lazy(&config.triage_url)?,
         sessions: Sessions::default(),
+        join_codes: JoinCodes::default(),
         config,
     });
     let app = Router::new()
@@ -204,6 +213,17 @@ pub async fn serve(
         .route("/requests/{id}/{action}", post(request::act))
         .route("/roster", get(roster::page))
         .route("/roster/import", post(roster::import))
+        .route("/roster/sign-in-link", post(app::make_link))
+        .route("/app", get(app::home))
+        .route("/app/offers", get(app::offers))
+        .route("/app/offers/{id}/{answer}", post(app::answer))
+        .route("/app/jobs/{id}", get(app::job))
+        .route("/app/jobs/{id}/progress", post(app::progress))
+        .route("/app/jobs/{id}/position", post(app::position))
+        .route("/app/join/{code}", get(app::join_page).post(app::join))
+        .route("/app/manifest.webmanifest", get(app::manifest))
+        .route("/app/sw.js", get(service_worker))
+        .route("/assets/icon.svg", get(icon))
         .route("/assets/console.css", get(stylesheet))
         .route("/assets/console.js", get(script))
         .route("/assets/kz.svg", get(base_map))
@@ -287,6 +307,9 @@ async fn home(State(console): State<Shared>, headers: HeaderMap) -> Response {
     let Some((_, session)) = session_of(&console, &headers) else {
         return Redirect::to("/sign-in").into_response();
     };
+    if session.role == "ROLE_VOLUNTEER" {
+        return Redirect::to("/app").into_response();
+    }
     let mut counts = Vec::new();
     if let Some(channel) = authed(&console.matching, &session.key) {
         let mut client = DispatchServiceClient::new(channel);
@@ -494,6 +517,33 @@ async fn script() -> Response {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("../assets/console.js"),
+    )
+        .into_response()
+}
+
+async fn service_worker() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+            // Served under /app/ but looks after /app itself too.
+            (
+                header::HeaderName::from_static("service-worker-allowed"),
+                "/app",
+            ),
+        ],
+        include_str!("../assets/sw.js"),
+    )
+        .into_response()
+}
+
+async fn icon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        include_str!("../assets/icon.svg"),
     )
         .into_response()
 }

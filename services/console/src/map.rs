@@ -126,6 +126,8 @@ pub enum Mark {
     Available,
     Busy,
     Away,
+    /// Where the group doing the job last reported itself.
+    Position,
 }
 
 impl Mark {
@@ -137,6 +139,7 @@ impl Mark {
             Mark::Available => "m-available",
             Mark::Busy => "m-busy",
             Mark::Away => "m-away",
+            Mark::Position => "m-position",
         }
     }
 
@@ -148,6 +151,7 @@ impl Mark {
             Mark::Available => "availability-available",
             Mark::Busy => "availability-busy",
             Mark::Away => "map-legend-away",
+            Mark::Position => "map-legend-position",
         }
     }
 }

@@ -46,6 +46,14 @@ pub(crate) fn layout(lang: Lang, title: &str, session: Option<&Session>, body: &
         })
         .collect();
     let who = match session {
+        // A volunteer's phone has no room for an id: the role says enough.
+        Some(s) if s.role == "ROLE_VOLUNTEER" => format!(
+            r#"<span class="muted">{role}</span>
+<form method="post" action="/sign-out"><input type="hidden" name="csrf" value="{csrf}"><button class="link" type="submit">{out}</button></form>"#,
+            role = escape(&enum_label(lang, &s.role)),
+            csrf = escape(&s.csrf),
+            out = t(lang, "sign-out"),
+        ),
         Some(s) => format!(
             r#"<span class="muted">{as_} {subject} ({role})</span>
 <form method="post" action="/sign-out"><input type="hidden" name="csrf" value="{csrf}"><button class="link" type="submit">{out}</button></form>"#,
@@ -58,6 +66,11 @@ pub(crate) fn layout(lang: Lang, title: &str, session: Option<&Session>, body: &
         None => String::new(),
     };
     let menu = match session {
+        Some(s) if s.role == "ROLE_VOLUNTEER" => format!(
+            r#"<nav class="menu" aria-label="{label}"><a href="/app">{offers}</a></nav>"#,
+            label = t(lang, "menu-label"),
+            offers = t(lang, "app-offers"),
+        ),
         Some(_) => format!(
             r#"<nav class="menu" aria-label="{label}"><a href="/calls/new">{call}</a><a href="/queues">{queues}</a><a href="/roster">{roster}</a>
 <form method="get" action="/find" class="find" role="search"><label for="find-code" class="sr-only">{find}</label><input id="find-code" name="code" type="search" placeholder="{find}" autocomplete="off"></form></nav>"#,

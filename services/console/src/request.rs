@@ -487,6 +487,15 @@ pub fn highlight(note: &str, terms: &[&str]) -> String {
     out
 }
 
+/// The assignment whose group has reported where it is, with that position.
+fn on_the_way(loaded: &Loaded) -> Option<(&matching::Assignment, pb::LatLng)> {
+    loaded
+        .assignments
+        .iter()
+        .filter(|a| is_active(a.status))
+        .find_map(|a| Some((a, a.position?)))
+}
+
 fn km(meters: f64) -> String {
     format!("{:.1} km", meters / 1000.0)
 }
@@ -626,6 +635,7 @@ pub fn live_part(lang: Lang, loaded: &Loaded) -> String {
 <div><dt>{l_people}</dt><dd>{people}</dd></div>
 <div><dt>{l_quantity}</dt><dd>{quantity}</dd></div>
 <div><dt>{l_created}</dt><dd>{created} · {channel}</dd></div>
+{position}
 </dl>
 <h2>{l_note}</h2>
 <blockquote class="note" lang="">{note}</blockquote>
@@ -658,6 +668,17 @@ pub fn live_part(lang: Lang, loaded: &Loaded) -> String {
         channel = view::label_of(lang, r.channel, |c: &pb::Channel| c.as_str_name()),
         l_note = t(lang, "field-description"),
         note = highlight(&r.description, &terms),
+        position = match on_the_way(loaded) {
+            Some((a, p)) => format!(
+                r#"<div><dt>{}</dt><dd id="group-position">{} · {:.4}, {:.4} · {}</dd></div>"#,
+                t(lang, "request-group-position"),
+                escape(&group_label(loaded, &a.group, "")),
+                p.latitude,
+                p.longitude,
+                view::when(a.position_time.as_ref()),
+            ),
+            None => String::new(),
+        },
         l_vnote = t(lang, "field-volunteer-note"),
         vnote = escape(&r.volunteer_note),
     );
@@ -1058,6 +1079,14 @@ fn request_map(lang: Lang, loaded: &Loaded) -> String {
                 Mark::Candidate
             },
             label: g.display_name.clone(),
+        });
+    }
+    if let Some((a, p)) = on_the_way(loaded) {
+        markers.push(Marker {
+            latitude: p.latitude,
+            longitude: p.longitude,
+            mark: Mark::Position,
+            label: group_label(loaded, &a.group, ""),
         });
     }
     if let Some(p) = point {

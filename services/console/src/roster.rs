@@ -42,11 +42,14 @@ pub struct RosterQuery {
 struct Loaded {
     organizations: Result<Vec<roster::Organization>, tonic::Status>,
     groups: Result<Vec<roster::Group>, tonic::Status>,
+    /// The first page of volunteers, for signing a phone in.
+    volunteers: Vec<roster::Volunteer>,
 }
 
 async fn load(console: &Console, user: &User, region: &str) -> Result<Loaded, Response> {
     let mut orgs_client = console.roster_client(user)?;
     let mut groups_client = orgs_client.clone();
+    let mut volunteers_client = orgs_client.clone();
     let organizations = async {
         let mut out = Vec::new();
         let mut token = String::new();
@@ -85,10 +88,21 @@ async fn load(console: &Console, user: &User, region: &str) -> Result<Loaded, Re
             token = r.next_page_token;
         }
     };
-    let (organizations, groups) = tokio::join!(organizations, groups);
+    let volunteers = async {
+        volunteers_client
+            .list_volunteers(roster::ListVolunteersRequest {
+                page_size: 100,
+                ..Default::default()
+            })
+            .await
+            .map(|r| r.into_inner().volunteers)
+            .unwrap_or_default()
+    };
+    let (organizations, groups, volunteers) = tokio::join!(organizations, groups, volunteers);
     Ok(Loaded {
         organizations,
         groups,
+        volunteers,
     })
 }
 
@@ -302,7 +316,8 @@ fn render(user: &User, region: &str, loaded: &Loaded, outcome: Option<&Outcome>)
 <section class="card" aria-labelledby="h-map"><h2 id="h-map">{l_map}</h2>{map}</section>
 <section class="card" aria-labelledby="h-groups"><h2 id="h-groups">{l_groups}</h2>{groups_html}</section>
 <section class="card" aria-labelledby="h-orgs"><h2 id="h-orgs">{l_orgs}</h2>{orgs_html}</section>
-<section class="card" aria-labelledby="h-import"><h2 id="h-import">{l_import}</h2>{import}</section>"#,
+<section class="card" aria-labelledby="h-import"><h2 id="h-import">{l_import}</h2>{import}</section>
+{phone}"#,
         l_region = t(lang, "field-region"),
         all = t(lang, "queues-all-regions"),
         apply = t(lang, "queues-apply"),
@@ -312,8 +327,34 @@ fn render(user: &User, region: &str, loaded: &Loaded, outcome: Option<&Outcome>)
         l_orgs = t(lang, "roster-organizations"),
         l_import = t(lang, "import-title"),
         import = import_part(user, &org_options, outcome),
+        phone = sign_in_link_part(user, &loaded.volunteers),
     );
     layout(lang, &t(lang, "roster-title"), Some(&user.session), &body)
+}
+
+/// The form that makes a one-time sign-in link for a volunteer's phone.
+fn sign_in_link_part(user: &User, volunteers: &[roster::Volunteer]) -> String {
+    let lang = user.lang;
+    if volunteers.is_empty() {
+        return String::new();
+    }
+    let options: String = volunteers
+        .iter()
+        .map(|v| {
+            format!(
+                r#"<option value="{}">{}</option>"#,
+                escape(&v.name),
+                escape(&v.display_name)
+            )
+        })
+        .collect();
+    format!(
+        r#"<section class="card" aria-labelledby="h-phone"><h2 id="h-phone">{title}</h2><form method="post" action="/roster/sign-in-link"><input type="hidden" name="csrf" value="{csrf}"><label for="link-volunteer">{l_volunteer}</label><select id="link-volunteer" name="volunteer">{options}</select><p><button type="submit">{make}</button></p></form></section>"#,
+        title = t(lang, "roster-sign-in-title"),
+        csrf = escape(&user.session.csrf),
+        l_volunteer = t(lang, "roster-volunteer"),
+        make = t(lang, "roster-make-link"),
+    )
 }
 
 /// A row problem of an import in the reader's language. The roster service words them in

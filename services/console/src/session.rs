@@ -27,6 +27,9 @@ pub struct Session {
     pub role: String,
     pub csrf: String,
     pub expires: Instant,
+    /// A volunteer's accepted assignments ("assignments/…"), newest first: the app's list of
+    /// jobs (the offer stream tells of offers only).
+    pub jobs: Vec<String>,
 }
 
 impl std::fmt::Debug for Session {
@@ -54,6 +57,7 @@ impl Sessions {
             role,
             csrf: random_token(),
             expires: Instant::now() + ttl,
+            jobs: Vec::new(),
         };
         let mut map = self.by_id.lock().unwrap();
         // Expired sessions go when a new one starts, so the map does not grow without end.
@@ -78,6 +82,50 @@ impl Sessions {
 
     pub fn end(&self, id: &str) {
         self.by_id.lock().unwrap().remove(id);
+    }
+
+    /// Remembers an accepted assignment in the session's list of jobs.
+    pub fn add_job(&self, id: &str, assignment: &str) {
+        if let Some(s) = self.by_id.lock().unwrap().get_mut(id)
+            && !s.jobs.iter().any(|j| j == assignment)
+        {
+            s.jobs.insert(0, assignment.to_string());
+            s.jobs.truncate(20);
+        }
+    }
+}
+
+/// One-time sign-in codes for volunteers' phones: a dispatcher has a volunteer key issued, and
+/// the phone that opens the code's link within its time gets a session with that key. The key
+/// waits here, in memory, until then; a code works once.
+#[derive(Default)]
+pub struct JoinCodes {
+    by_code: Mutex<HashMap<String, (String, String, Instant)>>,
+}
+
+impl JoinCodes {
+    pub fn issue(&self, key: String, subject: String, ttl: Duration) -> String {
+        let code = random_token();
+        let mut map = self.by_code.lock().unwrap();
+        let now = Instant::now();
+        map.retain(|_, (_, _, until)| *until > now);
+        map.insert(code.clone(), (key, subject, now + ttl));
+        code
+    }
+
+    /// The key and subject of a live code, which then works no more.
+    pub fn redeem(&self, code: &str) -> Option<(String, String)> {
+        let (key, subject, until) = self.by_code.lock().unwrap().remove(code)?;
+        (until > Instant::now()).then_some((key, subject))
+    }
+
+    /// Whether a code is live, without using it.
+    pub fn is_live(&self, code: &str) -> bool {
+        self.by_code
+            .lock()
+            .unwrap()
+            .get(code)
+            .is_some_and(|(_, _, until)| *until > Instant::now())
     }
 }
 

@@ -39,6 +39,14 @@ pub fn assignment(row: &AssignmentRow) -> api::Assignment {
         outcome: row.outcome.into(),
         reason: row.reason.clone(),
         etag: row.version.to_string(),
+        position: match (row.position_lat, row.position_lon) {
+            (Some(latitude), Some(longitude)) => Some(pb::LatLng {
+                latitude,
+                longitude,
+            }),
+            _ => None,
+        },
+        position_time: row.position_at.map(timestamp),
         people_count: row.people_count,
         quantity: (row.quantity_value > 0.0 || !row.quantity_unit.is_empty()).then(|| {
             pb::Quantity {

@@ -252,6 +252,9 @@ impl Matcher {
             version: 1,
             cargo_tonnes: job.cargo_tonnes,
             volunteer_note: job.summary.clone(),
+            position_lat: None,
+            position_lon: None,
+            position_at: None,
             people_count: job.people_count,
             quantity_value: job.quantity.as_ref().map_or(0.0, |q| q.value),
             quantity_unit: job

@@ -48,6 +48,10 @@ pub struct AssignmentRow {
     pub people_count: i32,
     pub quantity_value: f64,
     pub quantity_unit: String,
+    /// Where the group last reported itself on the way, and when.
+    pub position_lat: Option<f64>,
+    pub position_lon: Option<f64>,
+    pub position_at: Option<DateTime<Utc>>,
 }
 
 /// What the matcher knows of a request's history: how many offers it had, which groups

@@ -1,0 +1,359 @@
+//! The volunteer's app on a phone-sized screen (360×640), in headless Chromium through
+//! WebDriver, against the four services on real NATS and PostgreSQL, in Kazakh (and Russian and
+//! English, for the screenshots): a dispatcher makes a one-time sign-in link; the phone opens
+//! it and signs in; an offer arrives live with what is needed; the volunteer accepts and sees
+//! the caller's phone and the address; goes on the way with the phone's position emulated, and
+//! the position reaches the dispatcher's request page; arrives; completes. Every screen passes
+//! axe-core with no serious or critical finding.
+//!
+//! With `KOMEK_SCREENSHOTS=<dir>` each screen is saved there as `app-<screen>-<lang>.png`.
+//!
+//! Settlements: Data from Who's On First (https://whosonfirst.org/docs/licenses/), incl. GeoNames
+//! (CC-BY 4.0, geonames.org) and Quattroshapes (CC-BY).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use komek_i18n::{Lang, text};
+use komek_proto::intake::v1 as intake;
+use komek_proto::roster::v1 as roster;
+use komek_proto::types::v1 as pb;
+use komek_runtime::CancellationToken;
+use komek_tests::browser::{Browser, axe_source};
+use komek_tests::settlements::find;
+use komek_tests::{System, at, create_group, create_organization, create_volunteer, wait_request};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use uuid::Uuid;
+
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    extra: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in extra {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if method == "POST" {
+        request.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let raw = String::from_utf8(raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head.to_string(), body.to_string())
+}
+
+fn form_value(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn after<'a>(page: &'a str, needle: &str) -> &'a str {
+    let at = page
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle} in {page}"))
+        + needle.len();
+    page[at..].split('"').next().unwrap()
+}
+
+async fn accessible(browser: &Browser, axe: &str, screen: &str) {
+    let problems = browser.accessibility_problems(axe).await;
+    assert!(
+        problems.is_empty(),
+        "{screen}: axe found serious or critical problems:\n{}",
+        problems.join("\n")
+    );
+}
+
+async fn shot(browser: &Browser, screen: &str, lang: Lang) {
+    if let Some(dir) = std::env::var_os("KOMEK_SCREENSHOTS") {
+        let dir = std::path::PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let png = browser.screenshot().await;
+        std::fs::write(dir.join(format!("app-{screen}-{}.png", lang.code())), png).unwrap();
+    }
+}
+
+async fn scenario(lang: Lang, note: &str) {
+    let axe = axe_source();
+    let system = System::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let console = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let config = komek_console::Config {
+        roster_url: format!("http://{}", system.roster),
+        matching_url: format!("http://{}", system.matching),
+        intake_url: format!("http://{}", system.intake),
+        triage_url: format!("http://{}", system.triage),
+        ..Default::default()
+    };
+    tokio::spawn(komek_console::serve(config, listener, stop.clone()));
+    let base = format!("http://{console}");
+
+    let shieli = find("Chiili", "Kyzylorda Region");
+    let mut roster_client = system.roster_client().await;
+    let org = create_organization(
+        &mut roster_client,
+        "Шиелі жастары",
+        roster::OrganizationKind::YouthWing,
+        &[],
+    )
+    .await;
+    let group = create_group(
+        &mut roster_client,
+        &org.name,
+        "Шиелі көмір",
+        shieli,
+        &[pb::Skill::VehicleCargo],
+        pb::Availability::Available,
+        &Uuid::new_v4().to_string(),
+    )
+    .await;
+    let volunteer = create_volunteer(
+        &mut roster_client,
+        "Дәурен Сейітов",
+        vec![group.name.clone()],
+    )
+    .await;
+    system.wait_roster_published(2).await;
+
+    // The dispatcher makes a one-time link for Дәурен's phone.
+    let origin = ("Origin", base.as_str());
+    let body = format!("key={}", form_value(&system.dispatcher_key));
+    let (_, head, _) = http(console, "POST", "/sign-in", &[origin], &body).await;
+    let cookie = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("set-cookie:")
+                .then(|| l[11..].trim().split(';').next().unwrap().to_string())
+        })
+        .unwrap();
+    let desk = ("Cookie", cookie.as_str());
+    let (_, _, roster_page) = http(console, "GET", "/roster", &[desk], "").await;
+    let csrf = after(&roster_page, r#"name="csrf" value=""#).to_string();
+    let (status, _, made) = http(
+        console,
+        "POST",
+        "/roster/sign-in-link",
+        &[origin, desk],
+        &format!("csrf={csrf}&volunteer={}", form_value(&volunteer.name)),
+    )
+    .await;
+    assert_eq!(status, 200, "{made}");
+    let link = after(&made, r#"id="join-link">"#)
+        .split('<')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(link.starts_with(&format!("{base}/app/join/")), "{link}");
+
+    // 1. The phone opens the link and signs in.
+    let phone = Browser::phone(lang.code(), 360, 640).await;
+    phone.goto(&link).await;
+    accessible(&phone, &axe, "join").await;
+    shot(&phone, "join", lang).await;
+    phone.click("form[action^='/app/join/'] button").await;
+    phone
+        .wait_until(
+            "the offer stream live",
+            Duration::from_secs(15),
+            "return document.getElementById('offers-state').dataset.state === 'live';",
+            vec![],
+        )
+        .await;
+    // The link works once.
+    let (again, _, _) = http(
+        console,
+        "POST",
+        link.trim_start_matches(&base),
+        &[origin],
+        "",
+    )
+    .await;
+    assert_eq!(again, 404, "a used link signs nobody in");
+    accessible(&phone, &axe, "offers-empty").await;
+
+    // 2. A call comes in; the offer appears without a reload, saying what is needed.
+    let mut intake_client = system.intake_client().await;
+    let created = intake_client
+        .create_request(intake::CreateRequestRequest {
+            request_id: Uuid::new_v4().to_string(),
+            channel: pb::Channel::Hotline as i32,
+            caller: Some(intake::Caller {
+                display_name: "Гүлнар Әбенова".into(),
+                phone: "8 701 555 44 21".into(),
+                preferred_language: pb::Language::Kazakh as i32,
+                anonymous: false,
+            }),
+            location: Some(pb::Location {
+                point: Some(at(shieli)),
+                address: "Абай көшесі 12".into(),
+                settlement: shieli.name_en.clone(),
+                district: shieli.district.clone(),
+                region: shieli.region.clone(),
+            }),
+            description: note.into(),
+            people_count: 1,
+            quantity: Some(pb::Quantity {
+                value: 2.0,
+                unit: "t".into(),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    phone
+        .wait_text("#offers", &created.volunteer_note, Duration::from_secs(30))
+        .await;
+    let card = phone.text("article.offer").await;
+    assert!(
+        !card.contains("Әбенова") && !card.contains("555"),
+        "no personal data: {card}"
+    );
+    assert!(
+        card.contains(&text(lang, "category-fuel-delivery")),
+        "{card}"
+    );
+    accessible(&phone, &axe, "offer").await;
+    shot(&phone, "offer", lang).await;
+
+    // 3. Accepted: who to call, where to go.
+    phone
+        .click("article.offer form[action$='/accept'] button")
+        .await;
+    phone.find("a[href^='tel:']").await;
+    let tel = phone
+        .run(
+            "return document.querySelector(\"a[href^='tel:']\").getAttribute('href');",
+            vec![],
+        )
+        .await;
+    assert_eq!(tel, json!("tel:+77015554421"));
+    assert!(phone.text(".address").await.contains("Абай көшесі 12"));
+    accessible(&phone, &axe, "job").await;
+    shot(&phone, "job", lang).await;
+
+    // 4. On the way, the phone says where it is; the dispatcher's page shows it.
+    phone
+        .devtools(
+            "Browser.grantPermissions",
+            json!({"origin": base, "permissions": ["geolocation"]}),
+        )
+        .await;
+    phone
+        .devtools(
+            "Emulation.setGeolocationOverride",
+            json!({"latitude": 44.20, "longitude": 66.70, "accuracy": 20}),
+        )
+        .await;
+    phone
+        .click("form.step input[value='PROGRESS_STEP_EN_ROUTE'] ~ button")
+        .await;
+    phone
+        .wait_until(
+            "a position sent",
+            Duration::from_secs(20),
+            "const j = document.querySelector('article.job'); return !!j && Number(j.dataset.positionsSent || '0') > 0;",
+            vec![],
+        )
+        .await;
+    let request_page = format!("/requests/{}", created.name.trim_start_matches("requests/"));
+    let mut seen = false;
+    for _ in 0..50 {
+        let (_, _, page) = http(console, "GET", &request_page, &[desk], "").await;
+        if page.contains(r#"id="group-position""#) && page.contains("44.2000, 66.7000") {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(seen, "the position reached the dispatcher's request page");
+    shot(&phone, "en-route", lang).await;
+
+    // 5. Arrived, then done.
+    phone
+        .click("form.step input[value='PROGRESS_STEP_ON_SITE'] ~ button")
+        .await;
+    phone.find("select#outcome").await;
+    phone
+        .click("form.step input[value='PROGRESS_STEP_COMPLETED'] ~ button")
+        .await;
+    phone
+        .wait_until(
+            "completed",
+            Duration::from_secs(10),
+            "const j = document.querySelector('article.job'); return !!j && j.dataset.status === 'ASSIGNMENT_STATUS_COMPLETED';",
+            vec![],
+        )
+        .await;
+    wait_request(&intake_client, &created.name, "resolved", |r| {
+        r.assignment
+            .as_ref()
+            .is_some_and(|a| a.status == pb::AssignmentStatus::Completed as i32)
+    })
+    .await;
+    shot(&phone, "done", lang).await;
+
+    phone.close().await;
+    stop.cancel();
+    system.stop().await;
+}
+
+fn run(lang: Lang, note: &'static str) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(move || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(4)
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(scenario(lang, note));
+        })
+        .unwrap()
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e));
+}
+
+#[test]
+fn a_volunteer_takes_a_coal_job_on_a_phone_in_kazakh() {
+    run(
+        Lang::Kk,
+        "Гүлнар апаға көмір керек, 2 тонна. Тел 8 701 555 44 21",
+    );
+}
+
+#[test]
+fn a_volunteer_takes_a_coal_job_on_a_phone_in_russian() {
+    run(
+        Lang::Ru,
+        "Гүлнар апе нужен уголь, 2 тонны. Тел 8 701 555 44 21",
+    );
+}
+
+#[test]
+fn a_volunteer_takes_a_coal_job_on_a_phone_in_english() {
+    run(
+        Lang::En,
+        "Gulnar needs coal, 2 tonnes. Phone 8 701 555 44 21",
+    );
+}
