@@ -174,7 +174,7 @@ async fn scenario(lang: Lang, note: &str) {
         .wait_until(
             "the offer stream live",
             Duration::from_secs(15),
-            "return document.getElementById('offers-state').dataset.state === 'live';",
+            "const e = document.getElementById('offers-state'); return !!e && e.dataset.state === 'live';",
             vec![],
         )
         .await;
