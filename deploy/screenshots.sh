@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 . deploy/lib.sh
 ensure_servers
 ensure_browser
-KOMEK_SCREENSHOTS="$PWD/docs/screenshots" cargo test --locked -p komek-tests --test console_browser --test app_browser -- --test-threads=1
+KOMEK_SCREENSHOTS="$PWD/docs/screenshots" cargo test --locked -p komek-tests --test console_browser --test app_browser --test partner_browser -- --test-threads=1

@@ -237,6 +237,21 @@ impl Browser {
         .await;
     }
 
+    /// The page's HTML as the browser has it now.
+    pub async fn source(&self) -> String {
+        self.get("source").await.as_str().unwrap_or("").to_string()
+    }
+
+    /// The value of the cookie `name`, HttpOnly ones included (WebDriver sees them all).
+    pub async fn cookie(&self, name: &str) -> Option<String> {
+        let all = self.get("cookie").await;
+        all.as_array()?
+            .iter()
+            .find(|c| c["name"] == name)
+            .and_then(|c| c["value"].as_str())
+            .map(str::to_string)
+    }
+
     /// A Chrome DevTools command, e.g. to grant a permission or pretend to be somewhere.
     pub async fn devtools(&self, cmd: &str, params: Value) -> Value {
         self.post("goog/cdp/execute", json!({ "cmd": cmd, "params": params }))

@@ -305,3 +305,17 @@ document.addEventListener("DOMContentLoaded", () => {
     navigator.serviceWorker.register("/app/sw.js", { scope: "/app" }).catch(() => {});
   }
 });
+
+// Parts that have no event stream of their own are fetched again every 20 s.
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("[data-poll]").forEach((part) => {
+    setInterval(async () => {
+      try {
+        const reply = await fetch(part.dataset.poll, { credentials: "same-origin" });
+        if (reply.ok) part.innerHTML = await reply.text();
+      } catch (e) {
+        // Offline for now: the next round tries again.
+      }
+    }, 20000);
+  });
+});

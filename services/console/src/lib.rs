@@ -14,11 +14,13 @@ mod app;
 mod calls;
 pub mod map;
 mod pages;
+mod partner;
 mod queues;
 mod request;
 mod roster;
 mod session;
 mod view;
+mod xlsx;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,6 +38,7 @@ use komek_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use komek_proto::matching::v1 as matching;
 use komek_proto::matching::v1::assignment_service_client::AssignmentServiceClient;
 use komek_proto::matching::v1::dispatch_service_client::DispatchServiceClient;
+use komek_proto::partner::v1::partner_service_client::PartnerServiceClient;
 use komek_proto::places::v1 as places_api;
 use komek_proto::places::v1::place_service_client::PlaceServiceClient;
 use komek_proto::roster::v1::roster_service_client::RosterServiceClient;
@@ -164,6 +167,10 @@ impl Console {
         ))
     }
 
+    fn partner_client(&self, user: &User) -> Result<PartnerServiceClient<Authed>, Response> {
+        Ok(PartnerServiceClient::new(self.channel(&self.intake, user)?))
+    }
+
     fn access_client(&self, user: &User) -> Result<AccessServiceClient<Authed>, Response> {
         Ok(AccessServiceClient::new(self.channel(&self.roster, user)?))
     }
@@ -224,6 +231,14 @@ pub async fn serve(
         .route("/app/manifest.webmanifest", get(app::manifest))
         .route("/app/sw.js", get(service_worker))
         .route("/assets/icon.svg", get(icon))
+        .route("/partner", get(partner::home))
+        .route("/partner/requests", get(partner::requests))
+        .route("/partner/status", get(partner::status))
+        .route("/partner/status/part", get(partner::status_part))
+        .route("/partner/watch", get(partner::watch))
+        .route("/partner/stats", get(partner::stats))
+        .route("/partner/stats.csv", get(partner::stats_csv))
+        .route("/partner/stats.xlsx", get(partner::stats_xlsx))
         .route("/assets/console.css", get(stylesheet))
         .route("/assets/console.js", get(script))
         .route("/assets/kz.svg", get(base_map))
@@ -309,6 +324,9 @@ async fn home(State(console): State<Shared>, headers: HeaderMap) -> Response {
     };
     if session.role == "ROLE_VOLUNTEER" {
         return Redirect::to("/app").into_response();
+    }
+    if session.role == "ROLE_PARTNER" {
+        return Redirect::to("/partner").into_response();
     }
     let mut counts = Vec::new();
     if let Some(channel) = authed(&console.matching, &session.key) {

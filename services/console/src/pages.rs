@@ -71,6 +71,12 @@ pub(crate) fn layout(lang: Lang, title: &str, session: Option<&Session>, body: &
             label = t(lang, "menu-label"),
             offers = t(lang, "app-offers"),
         ),
+        Some(s) if s.role == "ROLE_PARTNER" => format!(
+            r#"<nav class="menu" aria-label="{label}"><a href="/partner">{requests}</a><a href="/partner/stats">{stats}</a></nav>"#,
+            label = t(lang, "menu-label"),
+            requests = t(lang, "partner-requests"),
+            stats = t(lang, "partner-stats"),
+        ),
         Some(_) => format!(
             r#"<nav class="menu" aria-label="{label}"><a href="/calls/new">{call}</a><a href="/queues">{queues}</a><a href="/roster">{roster}</a>
 <form method="get" action="/find" class="find" role="search"><label for="find-code" class="sr-only">{find}</label><input id="find-code" name="code" type="search" placeholder="{find}" autocomplete="off"></form></nav>"#,
