@@ -258,20 +258,20 @@ async fn a_dispatcher_signs_in_sees_the_queues_in_kazakh_and_signs_out() {
     let body = format!("key={}", form_value(&partner));
     let signed = http(console, "POST", "/sign-in", &[kk, from_here], &body).await;
     assert_eq!(signed.status, 303);
-    let home = http(
-        console,
-        "GET",
-        "/",
-        &[kk, ("Cookie", &session_cookie(&signed))],
-        "",
-    )
-    .await;
-    assert_eq!(home.status, 200);
+    let theirs = ("Cookie", session_cookie(&signed));
+    let home = http(console, "GET", "/", &[kk, (theirs.0, &theirs.1)], "").await;
+    assert_eq!(home.status, 303);
+    assert_eq!(
+        home.header("location"),
+        Some("/partner"),
+        "a partner's start is the portal"
+    );
+    let queues = http(console, "GET", "/queues", &[kk, (theirs.0, &theirs.1)], "").await;
     assert!(
-        !home.body.contains("<strong>0</strong>"),
+        !queues.body.contains("<strong class=\"n\">0</strong>"),
         "no queue shown to a partner"
     );
-    assert!(home.body.contains("қазір қолжетімсіз"));
+    assert!(queues.body.contains("Кілтіңіз бұған рұқсат бермейді"));
 
     // Guessing keys from one address runs out of attempts.
     let mut last = 0;
