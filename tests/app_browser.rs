@@ -170,6 +170,10 @@ async fn scenario(lang: Lang, note: &str) {
         .unwrap()
         .to_string();
     assert!(link.starts_with(&format!("{base}/app/join/")), "{link}");
+    assert!(
+        made.contains(r#"<svg class="qr" role="img""#),
+        "a QR code of the link"
+    );
 
     // 1. The phone opens the link and signs in.
     let phone = Browser::phone(lang.code(), 360, 640).await;

@@ -415,6 +415,7 @@ volunteer-app-short = Komek
 app-sign-in-how = Ask your dispatcher for a sign-in link for this phone and open it here.
 app-link-title = Sign-in link for a phone
 app-link-explain = Send this link to the volunteer's phone (or open it there). It signs that phone in once.
+app-link-qr = QR code of the link: point the phone's camera at it
 app-link-valid = Works once, for { $minutes } minutes.
 app-link-expired = This sign-in link has been used or has expired. Ask your dispatcher for a new one.
 app-join-explain = This signs this phone in as the volunteer the dispatcher chose. Do it only on your own phone.

@@ -117,8 +117,9 @@ pub async fn make_link(
             };
             let link = format!("{scheme}://{host}/app/join/{code}");
             format!(
-                r#"<div class="card saved"><p>{explain}</p><p class="joinlink"><a href="{link}" id="join-link">{link}</a></p><p class="muted">{valid}</p><p><a href="/roster">{back}</a></p></div>"#,
+                r#"<div class="card saved"><p>{explain}</p>{qr}<p class="joinlink"><a href="{link}" id="join-link">{link}</a></p><p class="muted">{valid}</p><p><a href="/roster">{back}</a></p></div>"#,
                 explain = t(lang, "app-link-explain"),
+                qr = qr_code(&link, &t(lang, "app-link-qr")),
                 link = escape(&link),
                 valid = escape(&text_with(
                     lang,
@@ -136,6 +137,26 @@ pub async fn make_link(
         Some(&user.session),
         &body,
     ))
+}
+
+/// The link as a QR code for the phone's camera, an inline SVG image.
+fn qr_code(link: &str, label: &str) -> String {
+    match qrcode::QrCode::new(link.as_bytes()) {
+        Ok(code) => {
+            let svg = code
+                .render::<qrcode::render::svg::Color<'_>>()
+                .min_dimensions(240, 240)
+                .build();
+            // The rendering starts with an XML declaration, which has no place inside HTML.
+            let at = svg.find("<svg").unwrap_or(0);
+            svg[at..].replacen(
+                "<svg ",
+                &format!(r#"<svg class="qr" role="img" aria-label="{label}" "#),
+                1,
+            )
+        }
+        Err(_) => String::new(),
+    }
 }
 
 /// The link's page: a button that signs this phone in. Opening the link does nothing by
@@ -780,4 +801,16 @@ pub async fn manifest(headers: HeaderMap) -> Response {
         body.to_string(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_qr_code_is_an_inline_image_with_a_label() {
+        let svg = qr_code("http://console.example:8080/app/join/abc", "QR <code>");
+        assert!(svg.starts_with(r#"<svg class="qr" role="img" aria-label="QR <code>""#));
+        assert!(!svg.contains("<?xml") && svg.ends_with("</svg>"));
+    }
 }
