@@ -21,15 +21,13 @@ use komek_proto::intake::v1 as intake;
 use komek_proto::roster::v1 as roster;
 use komek_proto::types::v1 as pb;
 use komek_runtime::CancellationToken;
-use komek_tests::browser::{Browser, axe_source};
+use komek_tests::browser::{Browser, assert_accessible, axe_source, run_scenario};
 use komek_tests::nemesis::proxy::{Link, Proxy};
 use komek_tests::settlements::find;
 use komek_tests::{System, at, create_group, create_organization, create_volunteer, wait_request};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
-
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 async fn http(
     addr: SocketAddr,
@@ -75,15 +73,6 @@ fn after<'a>(page: &'a str, needle: &str) -> &'a str {
     page[at..].split('"').next().unwrap()
 }
 
-async fn accessible(browser: &Browser, axe: &str, screen: &str) {
-    let problems = browser.accessibility_problems(axe).await;
-    assert!(
-        problems.is_empty(),
-        "{screen}: axe found serious or critical problems:\n{}",
-        problems.join("\n")
-    );
-}
-
 async fn shot(browser: &Browser, screen: &str, lang: Lang) {
     if let Some(dir) = std::env::var_os("KOMEK_SCREENSHOTS") {
         let dir = std::path::PathBuf::from(dir);
@@ -96,17 +85,8 @@ async fn shot(browser: &Browser, screen: &str, lang: Lang) {
 async fn scenario(lang: Lang, note: &str) {
     let axe = axe_source();
     let system = System::start().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let console = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
-    let config = komek_console::Config {
-        roster_url: format!("http://{}", system.roster),
-        matching_url: format!("http://{}", system.matching),
-        intake_url: format!("http://{}", system.intake),
-        triage_url: format!("http://{}", system.triage),
-        ..Default::default()
-    };
-    tokio::spawn(komek_console::serve(config, listener, stop.clone()));
+    let console = komek_tests::start_console(&system, &stop).await;
     // The phone reaches the console through a proxy that can drop its connections, as a
     // phone network does.
     let proxy = Proxy::start(console).await;
@@ -178,7 +158,7 @@ async fn scenario(lang: Lang, note: &str) {
     // 1. The phone opens the link and signs in.
     let phone = Browser::phone(lang.code(), 360, 640).await;
     phone.goto(&link).await;
-    accessible(&phone, &axe, "join").await;
+    assert_accessible(&phone, &axe, "join").await;
     shot(&phone, "join", lang).await;
     phone.click("form[action^='/app/join/'] button").await;
     phone
@@ -199,7 +179,7 @@ async fn scenario(lang: Lang, note: &str) {
     )
     .await;
     assert_eq!(again, 404, "a used link signs nobody in");
-    accessible(&phone, &axe, "offers-empty").await;
+    assert_accessible(&phone, &axe, "offers-empty").await;
 
     // 2. A call comes in; the offer appears without a reload, saying what is needed.
     let mut intake_client = system.intake_client().await;
@@ -243,7 +223,7 @@ async fn scenario(lang: Lang, note: &str) {
         card.contains(&text(lang, "category-fuel-delivery")),
         "{card}"
     );
-    accessible(&phone, &axe, "offer").await;
+    assert_accessible(&phone, &axe, "offer").await;
     shot(&phone, "offer", lang).await;
 
     // 3. Accepted: who to call, where to go.
@@ -259,7 +239,7 @@ async fn scenario(lang: Lang, note: &str) {
         .await;
     assert_eq!(tel, json!("tel:+77015554421"));
     assert!(phone.text(".address").await.contains("Абай көшесі 12"));
-    accessible(&phone, &axe, "job").await;
+    assert_accessible(&phone, &axe, "job").await;
     shot(&phone, "job", lang).await;
 
     // 4. On the way, the phone says where it is; the dispatcher's page shows it.
@@ -411,20 +391,7 @@ async fn scenario(lang: Lang, note: &str) {
 }
 
 fn run(lang: Lang, note: &'static str) {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    std::thread::Builder::new()
-        .stack_size(64 << 20)
-        .spawn(move || {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(4)
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(scenario(lang, note));
-        })
-        .unwrap()
-        .join()
-        .unwrap_or_else(|e| std::panic::resume_unwind(e));
+    run_scenario(move || scenario(lang, note));
 }
 
 #[test]

@@ -104,12 +104,9 @@ async fn a_dispatcher_signs_in_sees_the_queues_in_kazakh_and_signs_out() {
     let console = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
     let config = komek_console::Config {
-        roster_url: format!("http://{}", system.roster),
-        matching_url: format!("http://{}", system.matching),
-        intake_url: format!("http://{}", system.intake),
         sign_in_per_minute: 1,
         sign_in_burst: 6,
-        ..Default::default()
+        ..komek_tests::console_config(&system)
     };
     let server = tokio::spawn(komek_console::serve(config, listener, stop.clone()));
     let origin = format!("http://{console}");
@@ -300,13 +297,7 @@ async fn a_call_is_recorded_once_and_refusals_come_back_as_sentences_on_the_form
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let console = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
-    let config = komek_console::Config {
-        roster_url: format!("http://{}", system.roster),
-        matching_url: format!("http://{}", system.matching),
-        intake_url: format!("http://{}", system.intake),
-        triage_url: format!("http://{}", system.triage),
-        ..Default::default()
-    };
+    let config = komek_tests::console_config(&system);
     let server = tokio::spawn(komek_console::serve(config, listener, stop.clone()));
     let origin = format!("http://{console}");
     let ru = ("Accept-Language", "ru-RU,ru;q=0.9");
@@ -531,13 +522,7 @@ async fn a_roster_import_is_previewed_then_applied_and_a_bad_sheet_changes_nothi
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let console = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
-    let config = komek_console::Config {
-        roster_url: format!("http://{}", system.roster),
-        matching_url: format!("http://{}", system.matching),
-        intake_url: format!("http://{}", system.intake),
-        triage_url: format!("http://{}", system.triage),
-        ..Default::default()
-    };
+    let config = komek_tests::console_config(&system);
     let server = tokio::spawn(komek_console::serve(config, listener, stop.clone()));
     let origin = format!("http://{console}");
     let kk = ("Accept-Language", "kk");

@@ -10,7 +10,6 @@
 //! With `KOMEK_SCREENSHOTS=<dir>` each screen is saved there as `<screen>-<lang>.png`
 //! (`deploy/screenshots.sh` regenerates `docs/screenshots/`).
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use komek_i18n::{Lang, text};
@@ -19,31 +18,13 @@ use komek_proto::roster::v1 as roster;
 use komek_proto::types::v1 as pb;
 use komek_runtime::CancellationToken;
 use komek_runtime::auth::Role;
-use komek_tests::browser::{Browser, ENTER, axe_source};
+use komek_tests::browser::{Browser, ENTER, assert_accessible, axe_source, run_scenario};
 use komek_tests::settlements::find;
 use komek_tests::{System, create_group, create_organization, create_volunteer, wait_request};
 use serde_json::json;
 use uuid::Uuid;
 
-/// One browser scenario at a time: each starts Chromium and the whole system, and two cores
-/// are enough for one.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 const OFFER_SECS: u64 = 4;
-
-async fn start_console(system: &System, stop: &CancellationToken) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let config = komek_console::Config {
-        roster_url: format!("http://{}", system.roster),
-        matching_url: format!("http://{}", system.matching),
-        intake_url: format!("http://{}", system.intake),
-        triage_url: format!("http://{}", system.triage),
-        ..Default::default()
-    };
-    tokio::spawn(komek_console::serve(config, listener, stop.clone()));
-    addr
-}
 
 struct Shots {
     dir: Option<std::path::PathBuf>,
@@ -58,15 +39,6 @@ impl Shots {
             std::fs::write(dir.join(format!("{screen}-{}.png", self.lang)), png).unwrap();
         }
     }
-}
-
-async fn accessible(browser: &Browser, axe: &str, screen: &str) {
-    let problems = browser.accessibility_problems(axe).await;
-    assert!(
-        problems.is_empty(),
-        "{screen}: axe found serious or critical problems:\n{}",
-        problems.join("\n")
-    );
 }
 
 /// What the dispatcher types, in the language of the scenario.
@@ -89,7 +61,7 @@ async fn scenario(lang: Lang, words: Words) {
     })
     .await;
     let stop = CancellationToken::new();
-    let console = start_console(&system, &stop).await;
+    let console = komek_tests::start_console(&system, &stop).await;
     let base = format!("http://{console}");
     let shots = Shots {
         dir: std::env::var_os("KOMEK_SCREENSHOTS").map(Into::into),
@@ -152,12 +124,12 @@ async fn scenario(lang: Lang, words: Words) {
         json!(lang.code()),
         "the browser's language picks the page's"
     );
-    accessible(&browser, &axe, "sign-in").await;
+    assert_accessible(&browser, &axe, "sign-in").await;
     shots.take(&browser, "sign-in").await;
     browser.type_into("#key", &dispatcher).await;
     browser.click("form[action='/sign-in'] button").await;
     browser.find("a.count").await;
-    accessible(&browser, &axe, "home").await;
+    assert_accessible(&browser, &axe, "home").await;
     shots.take(&browser, "home").await;
 
     // 2. A new call: anonymous, the village typed and picked from the suggestions with the
@@ -166,7 +138,7 @@ async fn scenario(lang: Lang, words: Words) {
     browser.click("#anonymous").await;
     browser.type_into("#place", words.village).await;
     browser.find("#place-listbox [role=option]").await;
-    accessible(&browser, &axe, "new-call").await;
+    assert_accessible(&browser, &axe, "new-call").await;
     shots.take(&browser, "new-call").await;
     // The first suggestion, already marked, is the village itself: Enter takes it.
     browser.wait_until(
@@ -200,7 +172,7 @@ async fn scenario(lang: Lang, words: Words) {
         "a reference code: {code:?}"
     );
     assert!(browser.url().await.contains("/saved"));
-    accessible(&browser, &axe, "saved").await;
+    assert_accessible(&browser, &axe, "saved").await;
     shots.take(&browser, "saved").await;
 
     // 4. The request's page: triaged as coal delivery and offered to the nearest group.
@@ -241,7 +213,7 @@ async fn scenario(lang: Lang, words: Words) {
         !note_marks.as_array().unwrap().is_empty(),
         "the words triage matched are marked in the note"
     );
-    accessible(&browser, &axe, "request").await;
+    assert_accessible(&browser, &axe, "request").await;
     shots.take(&browser, "request").await;
 
     // 5. The escalated queue is open while the offers fail, through the API.
@@ -286,7 +258,7 @@ async fn scenario(lang: Lang, words: Words) {
         json!(true),
         "the queue updated without a reload"
     );
-    accessible(&browser, &axe, "queues").await;
+    assert_accessible(&browser, &axe, "queues").await;
     shots.take(&browser, "queues").await;
 
     // 6. Assigned by hand with a reason; the audit shows who, what and why.
@@ -333,7 +305,7 @@ async fn scenario(lang: Lang, words: Words) {
     browser
         .wait_text("table.groups", "Шәкен көмір", Duration::from_secs(10))
         .await;
-    accessible(&browser, &axe, "roster").await;
+    assert_accessible(&browser, &axe, "roster").await;
     shots.take(&browser, "roster").await;
 
     browser.close().await;
@@ -341,23 +313,8 @@ async fn scenario(lang: Lang, words: Words) {
     system.stop().await;
 }
 
-/// Runs a scenario on a thread of its own with room for it: the future of a scenario this long
-/// outgrows a test thread's 2 MiB stack in debug builds.
 fn run(lang: Lang, words: Words) {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    std::thread::Builder::new()
-        .stack_size(64 << 20)
-        .spawn(move || {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(4)
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(scenario(lang, words));
-        })
-        .unwrap()
-        .join()
-        .unwrap_or_else(|e| std::panic::resume_unwind(e));
+    run_scenario(move || scenario(lang, words));
 }
 
 #[test]

@@ -66,13 +66,7 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let console = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
-    let config = komek_console::Config {
-        roster_url: format!("http://{}", system.roster),
-        matching_url: format!("http://{}", system.matching),
-        intake_url: format!("http://{}", system.intake),
-        triage_url: format!("http://{}", system.triage),
-        ..Default::default()
-    };
+    let config = komek_tests::console_config(&system);
     tokio::spawn(komek_console::serve(config, listener, stop.clone()));
     let key: String = system
         .dispatcher_key

@@ -17,13 +17,11 @@ use komek_proto::roster::v1 as roster;
 use komek_proto::types::v1 as pb;
 use komek_runtime::CancellationToken;
 use komek_runtime::auth::Role;
-use komek_tests::browser::{Browser, axe_source};
+use komek_tests::browser::{Browser, assert_accessible, axe_source, run_scenario};
 use komek_tests::settlements::find;
 use komek_tests::{System, at, create_group, create_organization};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
-
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 const NAME: &str = "Гүлнар Әбенова";
 const PHONE_DIGITS: &str = "7015554421";
@@ -73,15 +71,6 @@ fn no_personal_data(what: &str, content: &str) {
     }
 }
 
-async fn accessible(browser: &Browser, axe: &str, screen: &str) {
-    let problems = browser.accessibility_problems(axe).await;
-    assert!(
-        problems.is_empty(),
-        "{screen}: axe found serious or critical problems:\n{}",
-        problems.join("\n")
-    );
-}
-
 async fn shot(browser: &Browser, screen: &str, lang: Lang) {
     if let Some(dir) = std::env::var_os("KOMEK_SCREENSHOTS") {
         let dir = std::path::PathBuf::from(dir);
@@ -98,17 +87,8 @@ async fn shot(browser: &Browser, screen: &str, lang: Lang) {
 async fn scenario(lang: Lang) {
     let axe = axe_source();
     let system = System::start().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let console = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
-    let config = komek_console::Config {
-        roster_url: format!("http://{}", system.roster),
-        matching_url: format!("http://{}", system.matching),
-        intake_url: format!("http://{}", system.intake),
-        triage_url: format!("http://{}", system.triage),
-        ..Default::default()
-    };
-    tokio::spawn(komek_console::serve(config, listener, stop.clone()));
+    let console = komek_tests::start_console(&system, &stop).await;
     let base = format!("http://{console}");
 
     let shieli = find("Chiili", "Kyzylorda Region");
@@ -173,7 +153,7 @@ async fn scenario(lang: Lang) {
             Duration::from_secs(20),
         )
         .await;
-    accessible(&browser, &axe, "partner home").await;
+    assert_accessible(&browser, &axe, "partner home").await;
     shot(&browser, "home", lang).await;
     no_personal_data("the portal's start", &browser.source().await);
 
@@ -191,7 +171,7 @@ async fn scenario(lang: Lang) {
         )
         .await;
     browser.run("window.stillTheSamePage = true;", vec![]).await;
-    accessible(&browser, &axe, "partner status").await;
+    assert_accessible(&browser, &axe, "partner status").await;
     intake_client
         .cancel_request(intake::CancelRequestRequest {
             name: created.name.clone(),
@@ -221,7 +201,7 @@ async fn scenario(lang: Lang) {
     // 3. Statistics, drawn, and downloaded as CSV and XLSX.
     browser.goto(&format!("{base}/partner/stats")).await;
     browser.find("svg.chart").await;
-    accessible(&browser, &axe, "partner stats").await;
+    assert_accessible(&browser, &axe, "partner stats").await;
     shot(&browser, "stats", lang).await;
     let page = browser.source().await;
     no_personal_data("the statistics page", &page);
@@ -263,20 +243,7 @@ async fn scenario(lang: Lang) {
 }
 
 fn run(lang: Lang) {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    std::thread::Builder::new()
-        .stack_size(64 << 20)
-        .spawn(move || {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(4)
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(scenario(lang));
-        })
-        .unwrap()
-        .join()
-        .unwrap_or_else(|e| std::panic::resume_unwind(e));
+    run_scenario(move || scenario(lang));
 }
 
 #[test]

@@ -44,6 +44,41 @@ pub fn axe_source() -> String {
     })
 }
 
+/// Fails the test with axe-core's serious or critical findings on the current page, if any.
+pub async fn assert_accessible(browser: &Browser, axe: &str, screen: &str) {
+    let problems = browser.accessibility_problems(axe).await;
+    assert!(
+        problems.is_empty(),
+        "{screen}: axe found serious or critical problems:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// Runs a browser scenario: one at a time in the test binary (each starts Chromium and the
+/// whole system, and two cores are enough for one), on a thread with room for it (the future
+/// of a scenario this long outgrows a test thread's 2 MiB stack in debug builds).
+pub fn run_scenario<F, Fut>(scenario: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(move || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(4)
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(scenario());
+        })
+        .unwrap()
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e));
+}
+
 /// One headless Chromium whose browser language is `lang`.
 pub struct Browser {
     driver: tokio::process::Child,

@@ -457,6 +457,29 @@ pub async fn create_group(
         .into_inner()
 }
 
+/// The console's settings for a test system: the four services' addresses, the rest default.
+pub fn console_config(system: &System) -> komek_console::Config {
+    komek_console::Config {
+        roster_url: format!("http://{}", system.roster),
+        matching_url: format!("http://{}", system.matching),
+        intake_url: format!("http://{}", system.intake),
+        triage_url: format!("http://{}", system.triage),
+        ..Default::default()
+    }
+}
+
+/// The console serving on a free local port for `system` until `stop`; its address.
+pub async fn start_console(system: &System, stop: &CancellationToken) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(komek_console::serve(
+        console_config(system),
+        listener,
+        stop.clone(),
+    ));
+    addr
+}
+
 /// 32 random bytes in base64, as `deploy/up.sh` makes secrets for a real deployment.
 pub(crate) fn random_key() -> String {
     use base64::Engine;
