@@ -17,6 +17,7 @@ pub mod schedule;
 pub mod scrub;
 pub mod standing;
 pub mod text;
+pub mod textmodel;
 pub mod triage;
 
 pub use domain::{

@@ -6,6 +6,15 @@
 //! a root followed by a chain of suffixes, English terms by a light stem. A word one typing slip
 //! away from a long term still matches, at a lower weight.
 
+pub mod evaluation;
+pub mod judge;
+pub mod model;
+pub mod numbers;
+
+pub use evaluation::Evaluation;
+pub use judge::{Triage, cross_validate};
+pub use model::{LabelledNote, TriageModel, read_corpus};
+
 use std::collections::HashSet;
 
 use serde::Deserialize;
@@ -43,6 +52,27 @@ struct FileSpec {
     category: Vec<CategorySpec>,
     #[serde(default)]
     priority: Vec<PrioritySpec>,
+    #[serde(default)]
+    closure: Vec<ClosureSpec>,
+}
+
+/// A note that closes something rather than asking for help: a person found, help no longer
+/// needed, an offer to give. It is `other` at the rule's priority, whatever else it mentions.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClosureSpec {
+    id: String,
+    priority: String,
+    explanation: String,
+    #[serde(default)]
+    any: TermsSpec,
+    /// Terms matched only as written (folded): no stems, suffixes or misspellings. For words
+    /// whose stem is another word's ("нашлась" and "нашли" share "нашл").
+    #[serde(default)]
+    exact: TermsSpec,
+    /// Words that say the need goes on ("ищем дальше", "өзі жоқ"): the rule does not fire.
+    #[serde(default)]
+    unless: TermsSpec,
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,6 +154,8 @@ struct Term {
     /// ("пропол" keeps its ending), so slips are also looked for in whole words.
     folded: Vec<String>,
     weight: f64,
+    /// Matched as written (folded), without stems, suffixes or misspellings.
+    exact: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -159,12 +191,22 @@ impl Ages {
     }
 }
 
+#[derive(Debug, Clone)]
+struct ClosureRule {
+    id: String,
+    priority: Priority,
+    explanation: String,
+    any: Vec<Term>,
+    unless: Vec<Term>,
+}
+
 /// A validated rule set. Category rules are kept in file order, which breaks ties.
 #[derive(Debug, Clone)]
 pub struct RuleSet {
     version: String,
     categories: Vec<CategoryRule>,
     priorities: Vec<PriorityRule>,
+    closures: Vec<ClosureRule>,
 }
 
 fn compile_terms(spec: &TermsSpec, weight: f64, path: &str) -> Result<Vec<Term>, RuleError> {
@@ -219,6 +261,7 @@ fn compile_terms(spec: &TermsSpec, weight: f64, path: &str) -> Result<Vec<Term>,
                 lower: tokens.iter().map(|t| t.lower.clone()).collect(),
                 folded: tokens.iter().map(|t| t.folded.clone()).collect(),
                 weight,
+                exact: false,
             });
         }
     }
@@ -340,10 +383,33 @@ impl RuleSet {
                 also,
             });
         }
+        let mut closures = Vec::new();
+        for (i, c) in spec.closure.iter().enumerate() {
+            let path = format!("closure[{i}]");
+            let id = c.id.trim();
+            if id.is_empty() || !ids.insert(id.to_string()) {
+                return Err(err(format!("{path}.id"), "empty or used twice"));
+            }
+            let mut any = compile_terms(&c.any, 1.0, &format!("{path}.any"))?;
+            let mut exact = compile_terms(&c.exact, 1.0, &format!("{path}.exact"))?;
+            exact.iter_mut().for_each(|t| t.exact = true);
+            any.extend(exact);
+            if any.is_empty() {
+                return Err(err(format!("{path}.any"), "a closure rule needs terms"));
+            }
+            closures.push(ClosureRule {
+                id: id.to_string(),
+                priority: priority_of(&c.priority, &format!("{path}.priority"))?,
+                explanation: c.explanation.trim().to_string(),
+                any,
+                unless: compile_terms(&c.unless, 1.0, &format!("{path}.unless"))?,
+            });
+        }
         Ok(Self {
             version: version.to_string(),
             categories,
             priorities,
+            closures,
         })
     }
 
@@ -364,79 +430,43 @@ impl RuleSet {
             .expect("validated: every category is described")
     }
 
-    /// Classifies a call note.
+    /// Classifies a call note with the rules alone.
     pub fn classify(&self, input: &Input<'_>) -> Decision {
         let note = Note::new(input.description);
         let mut fired = Vec::new();
+        let closure = if input.operator_category.is_none() {
+            self.closure(&note)
+        } else {
+            None
+        };
 
         let (category, confidence) = if let Some(category) = input.operator_category {
-            fired.push(FiredRule {
-                rule_id: "operator.category".into(),
-                matched_terms: vec![],
-                explanation: "Set by the operator".into(),
-            });
+            fired.push(operator_rule("operator.category"));
             (category, 1.0)
+        } else if let Some((_, rule)) = &closure {
+            fired.push(rule.clone());
+            (Category::Other, 1.0)
         } else {
-            let mut scored: Vec<(usize, f64, Vec<String>)> = self
-                .categories
-                .iter()
-                .enumerate()
-                .filter_map(|(i, rule)| {
-                    let (score, terms) = note.score(&rule.terms);
-                    (score > 0.0).then_some((i, score, terms))
-                })
-                .collect();
-            // Highest score first; file order breaks ties.
-            scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            let scored = self.category_scores(&note);
             match scored.first() {
-                Some((i, best, terms)) => {
-                    let rule = &self.categories[*i];
-                    let second = scored.get(1).map_or(0.0, |s| s.1);
-                    fired.push(FiredRule {
-                        rule_id: format!("category.{}", rule.category),
-                        matched_terms: terms.clone(),
-                        explanation: rule.explanation.clone(),
-                    });
-                    (rule.category, best / (best + second + 0.5))
+                Some(best) => {
+                    let second = scored.get(1).map_or(0.0, |s| s.score);
+                    fired.push(best.fired.clone());
+                    (best.category, best.score / (best.score + second + 0.5))
                 }
                 None => (Category::Other, 0.0),
             }
         };
 
         let priority = if let Some(priority) = input.operator_priority {
-            fired.push(FiredRule {
-                rule_id: "operator.priority".into(),
-                matched_terms: vec![],
-                explanation: "Set by the operator".into(),
-            });
+            fired.push(operator_rule("operator.priority"));
+            priority
+        } else if let Some((priority, _)) = closure {
             priority
         } else {
-            let mut best: Option<Priority> = None;
-            for rule in &self.priorities {
-                if !rule.categories.is_empty() && !rule.categories.contains(&category) {
-                    continue;
-                }
-                let (_, mut terms) = note.score(&rule.any);
-                if let Some(ages) = &rule.ages {
-                    terms.extend(note.ages(ages));
-                }
-                if terms.is_empty() {
-                    continue;
-                }
-                if let Some(also) = &rule.also {
-                    let (_, more) = note.score(also);
-                    if more.is_empty() {
-                        continue;
-                    }
-                    terms.extend(more);
-                }
-                best = best.max(Some(rule.priority));
-                fired.push(FiredRule {
-                    rule_id: rule.id.clone(),
-                    matched_terms: terms,
-                    explanation: rule.explanation.clone(),
-                });
-            }
+            let rules = self.priority_rules(&note, category);
+            let best = rules.iter().map(|(p, _)| *p).max();
+            fired.extend(rules.into_iter().map(|(_, f)| f));
             // The most urgent rule that fired; the category's usual priority when none did.
             best.unwrap_or(self.rule(category).base_priority)
         };
@@ -448,12 +478,123 @@ impl RuleSet {
             confidence,
             fired_rules: fired,
             rules_version: self.version.clone(),
+            model_version: String::new(),
+            unclassified: false,
         }
+    }
+
+    /// The categories whose terms are in the note, most weight first (file order breaks ties).
+    pub(crate) fn category_scores(&self, note: &Note) -> Vec<Scored> {
+        let mut scored: Vec<(usize, Scored)> = self
+            .categories
+            .iter()
+            .enumerate()
+            .filter_map(|(i, rule)| {
+                let (score, terms) = note.score(&rule.terms, false);
+                (score > 0.0).then(|| {
+                    (
+                        i,
+                        Scored {
+                            category: rule.category,
+                            score,
+                            fired: FiredRule {
+                                rule_id: format!("category.{}", rule.category),
+                                matched_terms: terms,
+                                explanation: rule.explanation.clone(),
+                            },
+                        },
+                    )
+                })
+            })
+            .collect();
+        scored.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
+        scored.into_iter().map(|(_, s)| s).collect()
+    }
+
+    /// The priority rules that fire on the note for a category, in file order. A term said
+    /// negated ("нет угрозы жизни", "қауіп жоқ", "not trapped") does not fire a rule.
+    pub(crate) fn priority_rules(
+        &self,
+        note: &Note,
+        category: Category,
+    ) -> Vec<(Priority, FiredRule)> {
+        let mut out = Vec::new();
+        for rule in &self.priorities {
+            if !rule.categories.is_empty() && !rule.categories.contains(&category) {
+                continue;
+            }
+            let (_, mut terms) = note.score(&rule.any, true);
+            if let Some(ages) = &rule.ages {
+                terms.extend(note.ages(ages));
+            }
+            if terms.is_empty() {
+                continue;
+            }
+            if let Some(also) = &rule.also {
+                let (_, more) = note.score(also, false);
+                if more.is_empty() {
+                    continue;
+                }
+                terms.extend(more);
+            }
+            out.push((
+                rule.priority,
+                FiredRule {
+                    rule_id: rule.id.clone(),
+                    matched_terms: terms,
+                    explanation: rule.explanation.clone(),
+                },
+            ));
+        }
+        out
+    }
+
+    /// The first closure rule that fires: the note closes a need or offers help.
+    pub(crate) fn closure(&self, note: &Note) -> Option<(Priority, FiredRule)> {
+        self.closures.iter().find_map(|rule| {
+            let (_, terms) = note.score(&rule.any, true);
+            if terms.is_empty() || !note.score(&rule.unless, false).1.is_empty() {
+                return None;
+            }
+            Some((
+                rule.priority,
+                FiredRule {
+                    rule_id: rule.id.clone(),
+                    matched_terms: terms,
+                    explanation: rule.explanation.clone(),
+                },
+            ))
+        })
+    }
+
+    /// The category's usual priority, when nothing else says.
+    pub fn base_priority(&self, category: Category) -> Priority {
+        self.rule(category).base_priority
     }
 }
 
+/// A category the rules found terms of, with their weight.
+#[derive(Debug, Clone)]
+pub(crate) struct Scored {
+    pub category: Category,
+    pub score: f64,
+    pub fired: FiredRule,
+}
+
+fn operator_rule(id: &str) -> FiredRule {
+    FiredRule {
+        rule_id: id.into(),
+        matched_terms: vec![],
+        explanation: "Set by the operator".into(),
+    }
+}
+
+/// Words that negate what follows them, and what precedes them, folded.
+const NEGATION_BEFORE: &[&str] = &["не", "нет", "без", "no", "not", "without", "never"];
+const NEGATION_AFTER: &[&str] = &["нет", "жок", "емес", "not"];
+
 /// A call note prepared once for all rules: its tokens with their stems.
-struct Note {
+pub(crate) struct Note {
     tokens: Vec<Token>,
     cyrillic: Vec<bool>,
     ru: Vec<String>,
@@ -468,7 +609,7 @@ enum Match {
 }
 
 impl Note {
-    fn new(description: &str) -> Self {
+    pub(crate) fn new(description: &str) -> Self {
         let tokens = text::tokens(description);
         let cyrillic: Vec<bool> = tokens
             .iter()
@@ -508,6 +649,9 @@ impl Note {
         let (lang, word, whole) = (term.lang, &term.words[k], &term.folded[k]);
         let cyrillic = self.cyrillic[i];
         let folded = &self.tokens[i].folded;
+        if term.exact {
+            return (folded == whole).then_some(Match::Exact);
+        }
         match lang {
             // A root of three letters or fewer keeps its Kazakh letters: folded, өрт "fire"
             // would be орт, the start of орта "middle".
@@ -550,7 +694,7 @@ impl Note {
 
     /// How a term matches anywhere in the note: the best of its occurrences, with the span of
     /// tokens it covers.
-    fn find(&self, term: &Term) -> Option<(Match, String, std::ops::Range<usize>)> {
+    fn find(&self, term: &Term, affirmed: bool) -> Option<(Match, String, std::ops::Range<usize>)> {
         let n = term.words.len();
         let mut best = None;
         for start in 0..self.tokens.len().saturating_sub(n - 1) {
@@ -566,10 +710,10 @@ impl Note {
                     }
                 }
             }
-            if !ok {
+            let span = start..start + n;
+            if !ok || (affirmed && self.negated(&span)) {
                 continue;
             }
-            let span = start..start + n;
             let shown = match how {
                 Match::Exact => term.text.clone(),
                 Match::Fuzzy => {
@@ -586,6 +730,20 @@ impl Note {
             best.get_or_insert((how, shown, span));
         }
         best
+    }
+
+    /// Whether the words of `span` are said negated: a negation right before them ("нет угрозы
+    /// жизни", "not trapped") or right after ("угрозы жизни нет", "қауіп жоқ").
+    fn negated(&self, span: &std::ops::Range<usize>) -> bool {
+        let before = span
+            .start
+            .checked_sub(1)
+            .is_some_and(|i| NEGATION_BEFORE.contains(&self.tokens[i].folded.as_str()));
+        let after = self
+            .tokens
+            .get(span.end)
+            .is_some_and(|t| NEGATION_AFTER.contains(&t.folded.as_str()));
+        before || after
     }
 
     /// Ages said in the note that fire `ages`, as "number unit".
@@ -614,11 +772,13 @@ impl Note {
     /// the note counts once: when several terms cover the same words (a phrase and its first
     /// word, "потерялся" and "потерялась" both near "потере"), only the best counts, preferring
     /// exact matches, then longer phrases, then heavier terms.
-    fn score(&self, terms: &[Term]) -> (f64, Vec<String>) {
+    ///
+    /// With `affirmed`, an occurrence said negated does not count (see [`Note::negated`]).
+    fn score(&self, terms: &[Term], affirmed: bool) -> (f64, Vec<String>) {
         let mut hits: Vec<(Match, String, std::ops::Range<usize>, f64)> = terms
             .iter()
             .filter_map(|t| {
-                self.find(t)
+                self.find(t, affirmed)
                     .map(|(how, text, span)| (how, text, span, t.weight))
             })
             .collect();
@@ -676,6 +836,11 @@ pub struct Decision {
     pub confidence: f64,
     pub fired_rules: Vec<FiredRule>,
     pub rules_version: String,
+    /// Version of the statistical model that took part; empty when the rules decided alone.
+    pub model_version: String,
+    /// Neither the model nor the rules were sure of the category: `category` is the best
+    /// guess, and a dispatcher must confirm it before anyone is sent.
+    pub unclassified: bool,
 }
 
 #[cfg(test)]

@@ -1,0 +1,758 @@
+//! A statistical classifier for short notes: character n-grams of folded words, whole words and
+//! word pairs as features, and a multinomial logistic regression per question asked of a note
+//! (a *head*: the category, the priority).
+//!
+//! Character n-grams carry what keyword lists miss: an inflected or misspelt word shares most
+//! of its n-grams with the word a person meant ("жоғалып", "жогалды", "жоғалған"), and folding
+//! (see [`crate::text`]) makes Kazakh typed with Russian look-alike letters the same text.
+//!
+//! A feature whose name starts with `@` is a fact decided before the note is read by a later
+//! head (triage gives the priority head the category already decided): the first head never
+//! sees such features, in training or after.
+//!
+//! The trained model is a text file (see [`Model::to_text`]): its format line, version, heads
+//! with their labels, and one line per feature with its weights, closed by a checksum of
+//! everything before it, so a truncated or edited file is refused at load.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use crate::text;
+
+/// First line of every model file; the number is the format, changed with any change to how
+/// features are made or weights are written.
+const MAGIC: &str = "komek-text-model 1";
+
+/// Value of a given fact (an `@` feature), outside the note's unit length.
+const GIVEN_VALUE: f32 = 1.0;
+
+/// Character n-gram lengths, of a word written between boundary marks ("<word>").
+const NGRAMS: std::ops::RangeInclusive<usize> = 2..=5;
+
+/// Why a model file was refused, with its line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct ModelError {
+    pub line: usize,
+    pub message: String,
+}
+
+fn model_err(line: usize, message: impl Into<String>) -> ModelError {
+    ModelError {
+        line,
+        message: message.into(),
+    }
+}
+
+/// The features of one note, each with its value; the vector has unit length.
+#[derive(Debug, Clone, Default)]
+pub struct Features {
+    /// Feature text and value, sorted by text, each once.
+    pub values: Vec<(String, f32)>,
+    /// Per word of the note (in order): its original text and the features it produced, as
+    /// indices into `values`. Used to explain a decision by the words that weighed most.
+    pub words: Vec<(String, Vec<usize>)>,
+}
+
+/// Turns a note into features. `extra` are features a caller derives from the note itself
+/// (a frost said as a number, an age): they are added as written, prefixed with `#`; an
+/// `extra` that starts with `@` is a fact for later heads and is added as written.
+pub fn features(note: &str, extra: &[&str]) -> Features {
+    let tokens = text::tokens(note);
+    let mut counts: HashMap<String, f32> = HashMap::new();
+    let mut per_word: Vec<(String, Vec<String>)> = Vec::new();
+    let folded: Vec<&str> = tokens.iter().map(|t| t.folded.as_str()).collect();
+    for (i, t) in tokens.iter().enumerate() {
+        let mut own = Vec::new();
+        let w = &t.folded;
+        // Digits say little by themselves ("3", "2026"); their meaning comes through `extra`.
+        if !w.chars().all(|c| c.is_ascii_digit()) {
+            own.push(format!("={w}"));
+            let marked: Vec<char> = format!("<{w}>").chars().collect();
+            for n in NGRAMS {
+                if marked.len() < n {
+                    break;
+                }
+                for gram in marked.windows(n) {
+                    own.push(gram.iter().collect());
+                }
+            }
+        }
+        // A word pair keeps negation and short phrases together: "не вернулся", "келмеді".
+        if let Some(next) = folded.get(i + 1) {
+            own.push(format!("+{w}_{next}"));
+        }
+        for f in &own {
+            *counts.entry(f.clone()).or_default() += 1.0;
+        }
+        per_word.push((t.original.clone(), own));
+    }
+    let mut facts = Vec::new();
+    for e in extra {
+        if given(e) {
+            facts.push((e.to_string(), GIVEN_VALUE));
+        } else {
+            *counts.entry(format!("#{e}")).or_default() += 1.0;
+        }
+    }
+    // Sub-linear counts, then unit length: a long note does not outweigh a short one.
+    let mut values: Vec<(String, f32)> =
+        counts.into_iter().map(|(f, c)| (f, 1.0 + c.ln())).collect();
+    let norm = values.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        for (_, v) in &mut values {
+            *v /= norm;
+        }
+    }
+    // A given fact weighs as much as the whole note: it is certain, the words are not.
+    values.extend(facts);
+    values.sort_by(|a, b| a.0.cmp(&b.0));
+    let index: HashMap<&str, usize> = values
+        .iter()
+        .enumerate()
+        .map(|(i, (f, _))| (f.as_str(), i))
+        .collect();
+    let words = per_word
+        .into_iter()
+        .map(|(original, own)| {
+            let mut ids: Vec<usize> = own.iter().map(|f| index[f.as_str()]).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            (original, ids)
+        })
+        .collect();
+    Features { values, words }
+}
+
+/// One question the model answers, with its possible answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Head {
+    pub name: String,
+    pub labels: Vec<String>,
+}
+
+/// A trained model: per feature, one weight per label of every head, heads in order.
+#[derive(Debug, Clone)]
+pub struct Model {
+    version: String,
+    about: String,
+    heads: Vec<Head>,
+    /// Per head, one bias per label.
+    bias: Vec<Vec<f32>>,
+    index: HashMap<String, usize>,
+    /// Row `i` holds feature `i`'s weights, `width` of them.
+    weights: Vec<f32>,
+    width: usize,
+}
+
+/// A head's answer for one note.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    /// Probability of each label, in the head's label order; they sum to 1.
+    pub probabilities: Vec<f64>,
+}
+
+impl Prediction {
+    /// The most probable label's index and its probability.
+    pub fn best(&self) -> (usize, f64) {
+        self.probabilities
+            .iter()
+            .copied()
+            .enumerate()
+            .fold((0, f64::MIN), |b, (i, p)| if p > b.1 { (i, p) } else { b })
+    }
+}
+
+impl Model {
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// How the model was made, as recorded at training.
+    pub fn about(&self) -> &str {
+        &self.about
+    }
+
+    pub fn heads(&self) -> &[Head] {
+        &self.heads
+    }
+
+    /// Number of features with weights.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    fn offset(&self, head: usize) -> usize {
+        self.heads[..head].iter().map(|h| h.labels.len()).sum()
+    }
+
+    /// Raw scores of every head for a note's features, laid out like a weight row.
+    fn scores(&self, f: &Features) -> Vec<f32> {
+        let mut s: Vec<f32> = self.bias.iter().flatten().copied().collect();
+        let first = self.heads[0].labels.len();
+        for (name, v) in &f.values {
+            if let Some(&row) = self.index.get(name) {
+                let w = &self.weights[row * self.width..(row + 1) * self.width];
+                let from = if given(name) { first } else { 0 };
+                for (acc, w) in s.iter_mut().zip(w).skip(from) {
+                    *acc += v * w;
+                }
+            }
+        }
+        s
+    }
+
+    /// Every head's prediction for a note's features, heads in order.
+    pub fn predict(&self, f: &Features) -> Vec<Prediction> {
+        let s = self.scores(f);
+        let mut out = Vec::with_capacity(self.heads.len());
+        let mut at = 0;
+        for h in &self.heads {
+            out.push(Prediction {
+                probabilities: softmax(&s[at..at + h.labels.len()]),
+            });
+            at += h.labels.len();
+        }
+        out
+    }
+
+    /// The words of the note that pushed `head` most towards `label`, strongest first, at
+    /// most `n`. A word's push is what its features add to the label's score beyond their
+    /// mean over the head's labels, so a word common to every label pushes nothing.
+    pub fn strongest_words(
+        &self,
+        f: &Features,
+        head: usize,
+        label: usize,
+        n: usize,
+    ) -> Vec<String> {
+        let start = self.offset(head);
+        let k = self.heads[head].labels.len();
+        let push = |i: usize| -> f32 {
+            let (name, v) = &f.values[i];
+            let Some(&row) = self.index.get(name) else {
+                return 0.0;
+            };
+            let w = &self.weights[row * self.width + start..row * self.width + start + k];
+            let mean = w.iter().sum::<f32>() / k as f32;
+            v * (w[label] - mean)
+        };
+        let mut words: Vec<(f32, usize, &str)> = f
+            .words
+            .iter()
+            .enumerate()
+            .map(|(i, (original, ids))| (ids.iter().map(|&j| push(j)).sum(), i, original.as_str()))
+            .filter(|(p, _, _)| *p > 0.0)
+            .collect();
+        words.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut out: Vec<String> = Vec::new();
+        for (_, _, w) in words {
+            if !out.iter().any(|o| o == w) {
+                out.push(w.to_string());
+            }
+            if out.len() == n {
+                break;
+            }
+        }
+        out
+    }
+
+    /// How much a single feature pushes `head` towards `label` (its weight beyond the mean of
+    /// the head's labels); 0 for a feature the model does not know.
+    pub fn push_of(&self, feature: &str, head: usize, label: usize) -> f32 {
+        let Some(&row) = self.index.get(feature) else {
+            return 0.0;
+        };
+        let start = self.offset(head);
+        let k = self.heads[head].labels.len();
+        let w = &self.weights[row * self.width + start..row * self.width + start + k];
+        w[label] - w.iter().sum::<f32>() / k as f32
+    }
+
+    /// The model as its file text.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "{MAGIC}");
+        let _ = writeln!(out, "version\t{}", self.version);
+        let _ = writeln!(out, "about\t{}", self.about.replace(['\t', '\n'], " "));
+        for h in &self.heads {
+            let _ = writeln!(out, "head\t{}\t{}", h.name, h.labels.join(" "));
+        }
+        let bias: Vec<String> = self.bias.iter().flatten().map(|b| num(*b)).collect();
+        let _ = writeln!(out, "bias\t{}", bias.join(" "));
+        let _ = writeln!(out, "features\t{}", self.index.len());
+        let mut rows: Vec<(&String, &usize)> = self.index.iter().collect();
+        rows.sort();
+        for (name, &row) in rows {
+            let w: Vec<String> = self.weights[row * self.width..(row + 1) * self.width]
+                .iter()
+                .map(|w| num(*w))
+                .collect();
+            let _ = writeln!(out, "{name}\t{}", w.join(" "));
+        }
+        let sum = fnv1a(out.as_bytes());
+        let _ = writeln!(out, "end\t{sum:016x}");
+        out
+    }
+
+    /// Reads and checks a model file: format, heads, the number and finiteness of every
+    /// weight, no feature twice, and the closing checksum.
+    pub fn from_text(source: &str) -> Result<Self, ModelError> {
+        let Some(end_at) = source.trim_end().rfind("\nend\t") else {
+            return Err(model_err(
+                source.lines().count(),
+                "no closing \"end\" line: the file is cut short",
+            ));
+        };
+        let body = &source[..end_at + 1];
+        let last_line = body.lines().count() + 1;
+        let claimed = source[end_at + 5..].trim();
+        if claimed != format!("{:016x}", fnv1a(body.as_bytes())) {
+            return Err(model_err(
+                last_line,
+                "checksum does not match: the file was changed or damaged",
+            ));
+        }
+        let mut lines = body.lines().enumerate().map(|(i, l)| (i + 1, l));
+        let mut next = |what: &str| {
+            lines
+                .next()
+                .ok_or_else(|| model_err(last_line, format!("missing {what}")))
+        };
+        let (n, magic) = next("format line")?;
+        if magic != MAGIC {
+            return Err(model_err(n, format!("expected \"{MAGIC}\"")));
+        }
+        let (n, line) = next("version")?;
+        let version = field(line, "version", n)?.trim().to_string();
+        if version.is_empty() || version.chars().count() > 64 {
+            return Err(model_err(n, "version: 1 to 64 characters"));
+        }
+        let (n, line) = next("about")?;
+        let about = field(line, "about", n)?.to_string();
+        let mut heads = Vec::new();
+        let (mut n, mut line) = next("head")?;
+        while let Some(rest) = line.strip_prefix("head\t") {
+            let (name, labels) = rest
+                .split_once('\t')
+                .ok_or_else(|| model_err(n, "head: a name, a tab and its labels"))?;
+            let labels: Vec<String> = labels.split(' ').map(str::to_string).collect();
+            if name.is_empty() || labels.len() < 2 || labels.iter().any(String::is_empty) {
+                return Err(model_err(n, "head: a name and at least two labels"));
+            }
+            heads.push(Head {
+                name: name.to_string(),
+                labels,
+            });
+            (n, line) = next("bias")?;
+        }
+        if heads.is_empty() {
+            return Err(model_err(n, "no head"));
+        }
+        let width: usize = heads.iter().map(|h| h.labels.len()).sum();
+        let flat = numbers(field(line, "bias", n)?, width, n)?;
+        let mut bias = Vec::new();
+        let mut at = 0;
+        for h in &heads {
+            bias.push(flat[at..at + h.labels.len()].to_vec());
+            at += h.labels.len();
+        }
+        let (n, line) = next("features")?;
+        let count: usize = field(line, "features", n)?
+            .parse()
+            .map_err(|_| model_err(n, "features: a count"))?;
+        let mut index = HashMap::with_capacity(count);
+        let mut weights = Vec::with_capacity(count * width);
+        for (n, line) in lines {
+            let (name, w) = line
+                .split_once('\t')
+                .ok_or_else(|| model_err(n, "a feature, a tab and its weights"))?;
+            if name.is_empty() {
+                return Err(model_err(n, "empty feature"));
+            }
+            if index.insert(name.to_string(), index.len()).is_some() {
+                return Err(model_err(n, format!("feature \"{name}\" written twice")));
+            }
+            weights.extend(numbers(w, width, n)?);
+        }
+        if index.len() != count {
+            return Err(model_err(
+                last_line,
+                format!("{} features, the header says {count}", index.len()),
+            ));
+        }
+        Ok(Self {
+            version,
+            about,
+            heads,
+            bias,
+            index,
+            weights,
+            width,
+        })
+    }
+}
+
+/// Whether a feature is a fact given to later heads only (see the module notes).
+fn given(name: &str) -> bool {
+    name.starts_with('@')
+}
+
+fn field<'a>(line: &'a str, key: &str, n: usize) -> Result<&'a str, ModelError> {
+    line.strip_prefix(key)
+        .and_then(|r| r.strip_prefix('\t'))
+        .ok_or_else(|| model_err(n, format!("expected \"{key}\", a tab and its value")))
+}
+
+fn numbers(text: &str, want: usize, n: usize) -> Result<Vec<f32>, ModelError> {
+    let out: Vec<f32> = text
+        .split(' ')
+        .map(|s| s.parse::<f32>().ok().filter(|v| v.is_finite()))
+        .collect::<Option<_>>()
+        .ok_or_else(|| model_err(n, "weights must be finite numbers"))?;
+    if out.len() != want {
+        return Err(model_err(
+            n,
+            format!("{} weights, expected {want}", out.len()),
+        ));
+    }
+    Ok(out)
+}
+
+/// A weight as written: four significant digits are far below what training resolves.
+fn num(v: f32) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    let s = format!("{v:.4e}");
+    // "1.2300e-2" → "1.23e-2": shorter files, same value.
+    match s.split_once('e') {
+        Some((m, e)) => {
+            let m = m.trim_end_matches('0').trim_end_matches('.');
+            if e == "0" {
+                m.to_string()
+            } else {
+                format!("{m}e{e}")
+            }
+        }
+        None => s,
+    }
+}
+
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn softmax(s: &[f32]) -> Vec<f64> {
+    let max = s.iter().copied().fold(f32::MIN, f32::max);
+    let e: Vec<f64> = s.iter().map(|v| f64::from(v - max).exp()).collect();
+    let sum: f64 = e.iter().sum();
+    e.into_iter().map(|v| v / sum).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Training.
+
+/// One labelled note: its features and, per head, the index of its label.
+#[derive(Debug, Clone)]
+pub struct Example {
+    pub features: Features,
+    pub labels: Vec<usize>,
+    /// How much this example counts (1 for most).
+    pub weight: f32,
+}
+
+/// Training settings; the defaults are what the shipped model is trained with.
+#[derive(Debug, Clone)]
+pub struct Training {
+    pub epochs: usize,
+    pub learning_rate: f32,
+    /// L2 penalty per update of a feature's weights.
+    pub l2: f32,
+    /// Features seen in fewer notes are left out: they cannot generalise and bloat the file.
+    pub min_notes: usize,
+    /// Features whose every weight is smaller than this are dropped from the file.
+    pub prune_below: f32,
+    pub seed: u64,
+}
+
+impl Default for Training {
+    fn default() -> Self {
+        Self {
+            epochs: 30,
+            learning_rate: 0.5,
+            l2: 1e-4,
+            min_notes: 2,
+            prune_below: 2e-3,
+            seed: 7,
+        }
+    }
+}
+
+/// A small deterministic generator (xorshift64*), so a training run is reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// Trains one logistic regression per head with AdaGrad on the examples, in a seeded order.
+pub fn train(
+    heads: Vec<Head>,
+    examples: &[Example],
+    settings: &Training,
+    version: &str,
+    about: &str,
+) -> Model {
+    let width: usize = heads.iter().map(|h| h.labels.len()).sum();
+    // Features seen in enough notes.
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for e in examples {
+        for (f, _) in &e.features.values {
+            *seen.entry(f.as_str()).or_default() += 1;
+        }
+    }
+    let mut names: Vec<&str> = seen
+        .iter()
+        .filter(|(_, c)| **c >= settings.min_notes)
+        .map(|(f, _)| *f)
+        .collect();
+    names.sort_unstable();
+    let index: HashMap<String, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.to_string(), i))
+        .collect();
+    let first = heads[0].labels.len();
+    let is_given: Vec<bool> = names.iter().map(|f| given(f)).collect();
+    let rows: Vec<Vec<(usize, f32)>> = examples
+        .iter()
+        .map(|e| {
+            e.features
+                .values
+                .iter()
+                .filter_map(|(f, v)| index.get(f).map(|&i| (i, *v)))
+                .collect()
+        })
+        .collect();
+    let mut w = vec![0f32; names.len() * width];
+    let mut g2 = vec![1e-6f32; names.len() * width];
+    let mut bias = vec![0f32; width];
+    let mut bias_g2 = vec![1e-6f32; width];
+    let mut order: Vec<usize> = (0..examples.len()).collect();
+    let mut rng = Rng(settings.seed.max(1));
+    let mut grad = vec![0f32; width];
+    for _ in 0..settings.epochs {
+        for i in (1..order.len()).rev() {
+            order.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+        }
+        for &k in &order {
+            let (row, e) = (&rows[k], &examples[k]);
+            let mut s = bias.clone();
+            for &(f, v) in row {
+                let from = if is_given[f] { first } else { 0 };
+                for (acc, w) in s.iter_mut().zip(&w[f * width..(f + 1) * width]).skip(from) {
+                    *acc += v * w;
+                }
+            }
+            let mut at = 0;
+            for (h, head) in heads.iter().enumerate() {
+                let n = head.labels.len();
+                let p = softmax(&s[at..at + n]);
+                for j in 0..n {
+                    let target = if j == e.labels[h] { 1.0 } else { 0.0 };
+                    grad[at + j] = e.weight * (p[j] as f32 - target);
+                }
+                at += n;
+            }
+            for j in 0..width {
+                bias_g2[j] += grad[j] * grad[j];
+                bias[j] -= settings.learning_rate * grad[j] / bias_g2[j].sqrt();
+            }
+            for &(f, v) in row {
+                let from = if is_given[f] { first } else { 0 };
+                for j in from..width {
+                    let at = f * width + j;
+                    let g = grad[j] * v + settings.l2 * w[at];
+                    g2[at] += g * g;
+                    w[at] -= settings.learning_rate * g / g2[at].sqrt();
+                }
+            }
+        }
+    }
+    // Keep the features that carry weight.
+    let mut kept_index = HashMap::new();
+    let mut kept = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let row = &w[i * width..(i + 1) * width];
+        if row.iter().any(|v| v.abs() >= settings.prune_below) {
+            kept_index.insert(name.to_string(), kept_index.len());
+            kept.extend_from_slice(row);
+        }
+    }
+    let mut split = Vec::new();
+    let mut at = 0;
+    for h in &heads {
+        split.push(bias[at..at + h.labels.len()].to_vec());
+        at += h.labels.len();
+    }
+    Model {
+        version: version.to_string(),
+        about: about.to_string(),
+        heads,
+        bias: split,
+        index: kept_index,
+        weights: kept,
+        width,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn heads() -> Vec<Head> {
+        vec![
+            Head {
+                name: "topic".into(),
+                labels: vec!["coal".into(), "search".into()],
+            },
+            Head {
+                name: "urgency".into(),
+                labels: vec!["now".into(), "later".into(), "never".into()],
+            },
+        ]
+    }
+
+    fn example(note: &str, topic: usize, urgency: usize) -> Example {
+        Example {
+            features: features(note, &[]),
+            labels: vec![topic, urgency],
+            weight: 1.0,
+        }
+    }
+
+    fn toy() -> Model {
+        let examples = vec![
+            example("нужен уголь на зиму", 0, 1),
+            example("угля нет совсем, срочно", 0, 0),
+            example("привезти уголь пенсионеру", 0, 1),
+            example("көмір керек", 0, 1),
+            example("пропал ребёнок, срочно", 1, 0),
+            example("пропала бабушка", 1, 0),
+            example("бала жоғалды", 1, 0),
+            example("пропал брат, не срочно", 1, 2),
+        ];
+        let settings = Training {
+            min_notes: 1,
+            ..Training::default()
+        };
+        train(heads(), &examples, &settings, "toy-1", "unit test")
+    }
+
+    #[test]
+    fn features_have_unit_length_and_fold_kazakh_letters() {
+        let f = features("Көмір КОМИР", &["cold"]);
+        let norm: f32 = f.values.iter().map(|(_, v)| v * v).sum();
+        assert!((norm - 1.0).abs() < 1e-4);
+        // Both spellings fold to one word, so its feature counts twice and the pair once.
+        let word = f.values.iter().find(|(n, _)| n == "=комир").unwrap().1;
+        let pair = f
+            .values
+            .iter()
+            .find(|(n, _)| n == "+комир_комир")
+            .unwrap()
+            .1;
+        assert!(word > pair);
+        assert!(f.values.iter().any(|(n, _)| n == "#cold"));
+        assert_eq!(f.words.len(), 2);
+    }
+
+    #[test]
+    fn trained_model_separates_what_it_was_shown_and_generalises_by_ngrams() {
+        let m = toy();
+        let p = m.predict(&features("углём бы помочь", &[]));
+        assert_eq!(p[0].best().0, 0, "{p:?}");
+        // An inflection it never saw.
+        let p = m.predict(&features("пропавшая девочка", &[]));
+        assert_eq!(p[0].best().0, 1, "{p:?}");
+        let sum: f64 = p[1].probabilities.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn strongest_words_are_the_ones_that_decided() {
+        let m = toy();
+        let f = features("Пропал сосед вчера", &[]);
+        let words = m.strongest_words(&f, 0, 1, 2);
+        assert_eq!(
+            words.first().map(String::as_str),
+            Some("Пропал"),
+            "{words:?}"
+        );
+    }
+
+    #[test]
+    fn file_round_trips_and_damage_is_refused_with_its_line() {
+        let m = toy();
+        let text = m.to_text();
+        let back = Model::from_text(&text).unwrap();
+        assert_eq!(back.version(), "toy-1");
+        assert_eq!(back.heads(), m.heads());
+        let f = features("пропал ребёнок", &[]);
+        let (a, b) = (m.predict(&f), back.predict(&f));
+        for (x, y) in a[0].probabilities.iter().zip(&b[0].probabilities) {
+            assert!((x - y).abs() < 1e-3);
+        }
+
+        // Cut short.
+        let cut = &text[..text.len() / 2];
+        let e = Model::from_text(cut).unwrap_err();
+        assert!(e.message.contains("cut short"), "{e}");
+        // One weight changed.
+        let changed = text.replacen("\t", "\t9", 3);
+        assert!(
+            Model::from_text(&changed)
+                .unwrap_err()
+                .message
+                .contains("checksum")
+        );
+        // A wrong row, with a correct checksum: refused at its line.
+        let body = text[..text.rfind("end\t").unwrap()].replace("\n=пропал\t", "\n=пропал\t1 ");
+        let forged = format!("{body}end\t{:016x}\n", fnv1a(body.as_bytes()));
+        let e = Model::from_text(&forged).unwrap_err();
+        assert!(e.message.contains("weights, expected 5"), "{e}");
+        assert!(
+            forged
+                .lines()
+                .nth(e.line - 1)
+                .unwrap()
+                .starts_with("=пропал")
+        );
+        // A non-finite weight.
+        let body = text[..text.rfind("end\t").unwrap()].replacen("bias\t", "bias\tNaN", 1);
+        let forged = format!("{body}end\t{:016x}\n", fnv1a(body.as_bytes()));
+        assert!(Model::from_text(&forged).is_err());
+    }
+
+    #[test]
+    fn weights_are_written_short_and_read_back_close() {
+        for v in [0.0f32, 1.0, -0.5, 1.234_567, 3.2e-5, -12.5] {
+            let back: f32 = num(v).parse().unwrap();
+            assert!((back - v).abs() <= v.abs() * 1e-3, "{v} → {}", num(v));
+        }
+        assert_eq!(num(1.0), "1");
+        assert_eq!(num(-0.5), "-5e-1");
+    }
+}
