@@ -157,6 +157,7 @@ coded_enum! {
         NoLocation = 11, "no_location";
         NoGroups = 12, "no_groups";
         InsufficientPayload = 13, "insufficient_payload";
+        Unclassified = 14, "unclassified";
     }
 }
 

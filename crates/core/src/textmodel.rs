@@ -423,12 +423,12 @@ fn numbers(text: &str, want: usize, n: usize) -> Result<Vec<f32>, ModelError> {
     Ok(out)
 }
 
-/// A weight as written: four significant digits are far below what training resolves.
+/// A weight as written: three significant digits are below what training resolves.
 fn num(v: f32) -> String {
     if v == 0.0 {
         return "0".into();
     }
-    let s = format!("{v:.4e}");
+    let s = format!("{v:.2e}");
     // "1.2300e-2" → "1.23e-2": shorter files, same value.
     match s.split_once('e') {
         Some((m, e)) => {
@@ -489,7 +489,7 @@ impl Default for Training {
             learning_rate: 0.5,
             l2: 1e-4,
             min_notes: 2,
-            prune_below: 2e-3,
+            prune_below: 2e-2,
             seed: 7,
         }
     }
@@ -750,7 +750,7 @@ mod tests {
     fn weights_are_written_short_and_read_back_close() {
         for v in [0.0f32, 1.0, -0.5, 1.234_567, 3.2e-5, -12.5] {
             let back: f32 = num(v).parse().unwrap();
-            assert!((back - v).abs() <= v.abs() * 1e-3, "{v} → {}", num(v));
+            assert!((back - v).abs() <= v.abs() * 5e-3, "{v} → {}", num(v));
         }
         assert_eq!(num(1.0), "1");
         assert_eq!(num(-0.5), "-5e-1");

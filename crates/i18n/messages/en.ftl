@@ -97,6 +97,7 @@ ineligible-reason-not-nearest = A nearer group was chosen
 ineligible-reason-no-location = The request has no coordinates
 ineligible-reason-no-groups = No groups registered
 ineligible-reason-insufficient-payload = Vehicle too small for the load
+ineligible-reason-unclassified = Triage was unsure what is needed: confirm the category
 
 ## Days of the week
 day-of-week-monday = Monday

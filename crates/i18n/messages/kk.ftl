@@ -96,6 +96,7 @@ ineligible-reason-not-nearest = Жақынырақ топ таңдалды
 ineligible-reason-no-location = Өтінімнің координаттары жоқ
 ineligible-reason-no-groups = Тіркелген топ жоқ
 ineligible-reason-insufficient-payload = Жүк көтергіштігі жеткіліксіз
+ineligible-reason-unclassified = Сұрыптау не керек екенін анықтай алмады: санатты растаңыз
 
 ## Days of the week
 day-of-week-monday = Дүйсенбі

@@ -96,6 +96,7 @@ ineligible-reason-not-nearest = Выбрана более близкая гру�
 ineligible-reason-no-location = У заявки нет координат
 ineligible-reason-no-groups = Нет зарегистрированных групп
 ineligible-reason-insufficient-payload = Недостаточная грузоподъёмность
+ineligible-reason-unclassified = Классификация не уверена, что нужно: подтвердите категорию
 
 ## Days of the week
 day-of-week-monday = Понедельник

@@ -83,6 +83,17 @@ impl Matcher {
             return Ok(());
         }
         let attempt = history.attempts + 1;
+        if job.unclassified {
+            // A guess at what is needed would send the wrong people: a dispatcher decides.
+            return escalate(
+                tx,
+                job,
+                vec![IneligibleReason::Unclassified],
+                attempt - 1,
+                vec![],
+            )
+            .await;
+        }
         let location = job.location.clone();
         let Some(point) = job.point() else {
             return escalate(

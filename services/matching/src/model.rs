@@ -25,6 +25,9 @@ pub struct Job {
     pub summary: String,
     pub people_count: i32,
     pub quantity: Option<pb::Quantity>,
+    /// Triage was unsure what the request needs: it goes to dispatchers, not to a group. Only
+    /// a fresh triage says so; a job a dispatcher moves by hand is theirs to judge.
+    pub unclassified: bool,
 }
 
 fn quantity(value: f64, unit: &str) -> Option<pb::Quantity> {
@@ -47,6 +50,7 @@ impl Job {
             summary: t.volunteer_note.clone(),
             people_count: t.people_count,
             quantity: t.quantity.clone(),
+            unclassified: t.unclassified && !t.overridden,
         }
     }
 
@@ -87,6 +91,7 @@ impl Job {
             summary: j.volunteer_note.clone(),
             people_count: j.people_count,
             quantity: quantity(j.quantity_value, &j.quantity_unit),
+            unclassified: false,
         }
     }
 
@@ -123,6 +128,7 @@ impl Job {
             summary: a.volunteer_note.clone(),
             people_count: a.people_count,
             quantity: quantity(a.quantity_value, &a.quantity_unit),
+            unclassified: false,
         }
     }
 }

@@ -1,14 +1,18 @@
-//! Triage's settings: the rule file and the duplicate windows.
+//! Triage's settings: the rule file, the model file and the duplicate windows.
 
 use std::path::PathBuf;
 
 use komek_core::duplicates::Window;
-use komek_core::triage::RuleSet;
+use komek_core::triage::{RuleSet, Triage, TriageModel};
 use komek_runtime::config::Base;
 use serde::{Deserialize, Serialize};
 
 /// The rule set shipped with the service, used unless `rules_file` names another.
 pub const DEFAULT_RULES: &str = include_str!("../rules/triage.toml");
+
+/// The model shipped with the service (trained by `komek-triage-model train` on
+/// `tests/data/corpus.tsv`), used unless `model_file` names another.
+pub const DEFAULT_MODEL: &str = include_str!("../model/triage.model");
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -17,6 +21,10 @@ pub struct Config {
     pub base: Base,
     /// A rule file to use in place of the shipped one.
     pub rules_file: Option<PathBuf>,
+    /// A model file to use in place of the shipped one.
+    pub model_file: Option<PathBuf>,
+    /// False: the rules decide alone, as before the model existed.
+    pub use_model: bool,
     pub duplicates: Duplicates,
 }
 
@@ -63,6 +71,8 @@ impl Default for Config {
         Self {
             base,
             rules_file: None,
+            model_file: None,
+            use_model: true,
             duplicates: Duplicates::default(),
         }
     }
@@ -81,5 +91,29 @@ impl Config {
             }
             None => Ok(RuleSet::from_toml(DEFAULT_RULES)?),
         }
+    }
+
+    /// Reads and validates the model, when one is used; a bad file stops the service at start
+    /// with the line at fault.
+    pub fn model(&self) -> anyhow::Result<Option<TriageModel>> {
+        if !self.use_model {
+            return Ok(None);
+        }
+        let (source, from) = match &self.model_file {
+            Some(path) => (
+                std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("model_file {}: {e}", path.display()))?,
+                path.display().to_string(),
+            ),
+            None => (DEFAULT_MODEL.to_string(), "the shipped model".to_string()),
+        };
+        TriageModel::from_text(&source)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("model_file {from}: {e}"))
+    }
+
+    /// The rules and the model together.
+    pub fn triage(&self) -> anyhow::Result<Triage> {
+        Ok(Triage::new(self.rules()?, self.model()?))
     }
 }

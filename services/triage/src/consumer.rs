@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use komek_core::duplicates::{self, Seen, Window};
-use komek_core::triage::{FiredRule, Input, RuleSet};
+use komek_core::triage::{FiredRule, Input, Triage};
 use komek_core::{Category, GeoPoint, Priority};
 use komek_proto::events::v1 as ev;
 use komek_proto::types::v1 as pb;
@@ -17,13 +17,13 @@ use crate::events;
 use crate::store::{self, DecisionRow};
 
 pub struct Classifier {
-    rules: Arc<RuleSet>,
+    triage: Arc<Triage>,
     window: Window,
 }
 
 impl Classifier {
-    pub fn new(rules: Arc<RuleSet>, window: Window) -> Self {
-        Self { rules, window }
+    pub fn new(triage: Arc<Triage>, window: Window) -> Self {
+        Self { triage, window }
     }
 }
 
@@ -56,7 +56,7 @@ impl Handler for Classifier {
             )));
         };
         let request_id = parse_name("requests", &created.request, "request")?;
-        let mut decision = self.rules.classify(&Input {
+        let mut decision = self.triage.classify(&Input {
             description: &created.description,
             operator_category: Category::from_code(created.operator_category),
             operator_priority: Priority::from_code(created.operator_priority),
@@ -104,6 +104,9 @@ impl Handler for Classifier {
             caller_blind_index: caller,
             request_created_at: created_at,
             merged_into: None,
+            model_version: decision.model_version.clone(),
+            unclassified: decision.unclassified,
+            note: komek_core::scrub::volunteer_note(&created.description, ""),
         };
         let candidates = store::duplicate_candidates(
             tx,
@@ -144,6 +147,7 @@ impl Handler for Classifier {
             request = %request_id,
             category = stored.category,
             priority = stored.priority,
+            unclassified = stored.unclassified,
             possible_duplicate_of = ?stored.possible_duplicate_of,
             "request triaged"
         );

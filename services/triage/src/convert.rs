@@ -44,6 +44,8 @@ pub fn decision(d: &DecisionRow) -> api::TriageDecision {
         decide_time: Some(timestamp(d.decided_at)),
         etag: d.version.to_string(),
         merged_into: name_or_empty("requests", d.merged_into),
+        unclassified: d.unclassified,
+        model_version: d.model_version.clone(),
     }
 }
 

@@ -28,6 +28,8 @@ pub fn triaged(d: &DecisionRow) -> ev::RequestTriaged {
                 unit: d.quantity_unit.clone(),
             }
         }),
+        unclassified: d.unclassified,
+        model_version: d.model_version.clone(),
     }
 }
 

@@ -4,20 +4,30 @@
 
 use std::sync::OnceLock;
 
-use komek_core::triage::{Input, RuleSet};
+use komek_core::triage::{Input, RuleSet, Triage, TriageModel};
 use komek_core::{Category, Priority};
 use komek_proto::events::v1 as ev;
 use komek_proto::triage::v1 as api;
 use prost::Message;
 
-use crate::{DEFAULT_RULES, validate};
+use crate::{DEFAULT_MODEL, DEFAULT_RULES, validate};
 
 /// A fuzz target: a name and what it does with the bytes.
 pub type Target = (&'static str, fn(&[u8]));
 
 fn rules() -> &'static RuleSet {
-    static RULES: OnceLock<RuleSet> = OnceLock::new();
-    RULES.get_or_init(|| RuleSet::from_toml(DEFAULT_RULES).expect("the shipped rules load"))
+    triage().rules()
+}
+
+/// The shipped rules and model, as the service runs them.
+fn triage() -> &'static Triage {
+    static TRIAGE: OnceLock<Triage> = OnceLock::new();
+    TRIAGE.get_or_init(|| {
+        Triage::new(
+            RuleSet::from_toml(DEFAULT_RULES).expect("the shipped rules load"),
+            Some(TriageModel::from_text(DEFAULT_MODEL).expect("the shipped model loads")),
+        )
+    })
 }
 
 pub const TARGETS: &[Target] = &[
@@ -25,6 +35,11 @@ pub const TARGETS: &[Target] = &[
         if let Ok(r) = api::OverrideTriageRequest::decode(b) {
             let _ = validate::decision_name(&r.name);
             let _ = validate::override_triage(&r, rules(), "dispatchers/fuzz");
+        }
+    }),
+    ("triage.ReportMissedWords", |b| {
+        if let Ok(r) = api::ReportMissedWordsRequest::decode(b) {
+            let _ = validate::missed_words(&r);
         }
     }),
     ("triage.MergeDuplicate", |b| {
@@ -37,13 +52,13 @@ pub const TARGETS: &[Target] = &[
         // intake lets through.
         let note = |s: &str| s.chars().take(4000).collect::<String>();
         if let Ok(e) = ev::RequestCreated::decode(b) {
-            let _ = rules().classify(&Input {
+            let _ = triage().classify(&Input {
                 description: &note(&e.description),
                 operator_category: Category::from_code(e.operator_category),
                 operator_priority: Priority::from_code(e.operator_priority),
             });
         }
-        let _ = rules().classify(&Input {
+        let _ = triage().classify(&Input {
             description: &note(&String::from_utf8_lossy(b)),
             operator_category: None,
             operator_priority: None,

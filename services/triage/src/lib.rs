@@ -1,6 +1,6 @@
 //! Triage: consumes `komek.request.created`, decides category, priority and required skills with
-//! the rules of `komek_core::triage`, stores the decision with an append-only audit entry, and
-//! publishes `komek.request.triaged` through the outbox.
+//! the statistical model and the rules of `komek_core::triage`, stores the decision with an
+//! append-only audit entry, and publishes `komek.request.triaged` through the outbox.
 
 mod api;
 mod config;
@@ -8,12 +8,13 @@ mod consumer;
 mod convert;
 mod events;
 pub mod fuzz;
+pub mod learning;
 mod store;
 mod validate;
 
 use std::sync::Arc;
 
-pub use config::{Config, DEFAULT_RULES, Duplicates};
+pub use config::{Config, DEFAULT_MODEL, DEFAULT_RULES, Duplicates};
 use komek_proto::triage::v1::triage_service_server::{SERVICE_NAME, TriageServiceServer};
 use komek_runtime::CancellationToken;
 use komek_runtime::events::{streams, subject};
@@ -27,7 +28,12 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let rules = Arc::new(config.rules()?);
+    let triage = Arc::new(config.triage()?);
+    tracing::info!(
+        rules = triage.rules().version(),
+        model = triage.model().map_or("none", |m| m.version()),
+        "triage loaded"
+    );
     let window = config.duplicates.window()?;
     let (deps, background) = Deps::start(&config.base, store::SCHEMA, &store::MIGRATOR).await?;
     let created = deps
@@ -39,7 +45,7 @@ pub async fn serve(
         created,
         deps.pool.clone(),
         deps.bus.clone(),
-        consumer::Classifier::new(rules.clone(), window),
+        consumer::Classifier::new(triage.clone(), window),
         background.token(),
     ));
 
@@ -50,7 +56,7 @@ pub async fn serve(
         TriageServiceServer::new(api::Triage::new(
             deps.pool.clone(),
             deps.bus.clone(),
-            rules,
+            triage,
             pages,
         ))
         .max_decoding_message_size(config.base.max_message_bytes),

@@ -96,3 +96,29 @@ pub fn merge(
         actor: actor.into(),
     })
 }
+
+/// Most words a missed-words report returns, and how many when the caller says 0.
+pub const MISSED_WORDS_MAX: usize = 500;
+pub const MISSED_WORDS_DEFAULT: usize = 50;
+
+pub fn missed_words(
+    req: &api::ReportMissedWordsRequest,
+) -> Result<(usize, Option<chrono::DateTime<chrono::Utc>>), Status> {
+    let mut v = Violations::new();
+    let limit = match usize::try_from(req.limit) {
+        Ok(0) => Some(MISSED_WORDS_DEFAULT),
+        Ok(n) if n <= MISSED_WORDS_MAX => Some(n),
+        _ => {
+            v.add("limit", format!("0 to {MISSED_WORDS_MAX}"));
+            None
+        }
+    };
+    let since = match &req.since {
+        Some(t) => v
+            .take(komek_runtime::boundary::from_timestamp(t, "since"))
+            .map(Some),
+        None => Some(None),
+    };
+    let (limit, since) = v.finish((limit, since))?;
+    Ok((limit, since))
+}

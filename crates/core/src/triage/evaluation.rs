@@ -75,7 +75,11 @@ impl Evaluation {
                 e.unclassified_right += usize::from(c_ok);
             }
             if !c_ok || !p_ok {
-                let why: Vec<&str> = d.fired_rules.iter().map(|f| f.rule_id.as_str()).collect();
+                let why: Vec<String> = d
+                    .fired_rules
+                    .iter()
+                    .map(|f| format!("{}={}", f.rule_id, f.matched_terms.join("|")))
+                    .collect();
                 e.misses.push(format!(
                     "line {}: expected {}/{} got {}/{}{} [{}] — {}",
                     n.line,

@@ -8,6 +8,7 @@
 
 pub mod evaluation;
 pub mod judge;
+pub mod learning;
 pub mod model;
 pub mod numbers;
 
@@ -565,6 +566,12 @@ impl RuleSet {
                 },
             ))
         })
+    }
+
+    /// Whether a term of `category` matches `word` (by stem, suffix chain or misspelling).
+    pub fn knows(&self, word: &str, category: Category) -> bool {
+        let note = Note::new(word);
+        !note.score(&self.rule(category).terms, false).1.is_empty()
     }
 
     /// The category's usual priority, when nothing else says.

@@ -199,6 +199,21 @@ fn minus_word(word: &str) -> bool {
     matches!(word, "минус" | "minus")
 }
 
+/// A word for frost: a number close after it is a frost ("мороз под тридцать", "аяз 30").
+fn frost_word(word: &str) -> bool {
+    ["мороз", "аяз", "frost"]
+        .iter()
+        .any(|f| word.starts_with(f))
+}
+
+/// After a number, words that make it a frost: "30 градусов мороза", "30 below".
+fn frost_after(words: &[String], at: usize) -> bool {
+    let next = |k: usize| words.get(at + k).map(String::as_str).unwrap_or("");
+    (next(0).starts_with("градус") && (frost_word(next(1)) || next(1) == "ниже"))
+        || next(0) == "below"
+        || (next(0) == "degrees" && next(1) == "below")
+}
+
 /// Reads the frosts and ages of a note.
 pub fn read(note: &str) -> Numbers {
     let mut out = Numbers::default();
@@ -246,7 +261,10 @@ pub fn read(note: &str) -> Numbers {
         };
         let after = words.get(i + taken).map(String::as_str);
         let before = i.checked_sub(1).map(|b| words[b].as_str());
-        if before.is_some_and(minus_word) && (1..=70).contains(&value) {
+        let near_frost = words[i.saturating_sub(2)..i].iter().any(|w| frost_word(w));
+        if (before.is_some_and(minus_word) || near_frost || frost_after(&words, i + taken))
+            && (1..=70).contains(&value)
+        {
             out.frosts.push(-(value as i32));
         } else if after.is_some_and(age_unit)
             // "ей 87", "ему 90": a pronoun and a bare number is an age.
@@ -276,6 +294,10 @@ mod tests {
             ("далада минус отыз", -30),
             ("it's minus twenty five", -25),
             ("-18 and windy", -18),
+            ("мороз под тридцать", -30),
+            ("аяз 30 градус", -30),
+            ("30 градусов мороза", -30),
+            ("it was 25 below last night", -25),
         ] {
             assert_eq!(read(note).coldest(), Some(t), "{note}");
         }

@@ -39,6 +39,7 @@ pub const MATRIX: &[(&str, &str, &[Role])] = &[
     (TRIAGE, "OverrideTriage", &[A, D]),
     (TRIAGE, "ListTriageAudit", &[A, D]),
     (TRIAGE, "MergeDuplicate", &[A, D]),
+    (TRIAGE, "ReportMissedWords", &[A, D]),
     (ROSTER, "CreateOrganization", &[A, D]),
     // A partner reads its own organisation.
     (ROSTER, "GetOrganization", &[A, D, P]),

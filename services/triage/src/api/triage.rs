@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use komek_core::triage::RuleSet;
+use komek_core::triage::Triage as Judge;
 use komek_proto::triage::v1 as api;
 use komek_runtime::auth::{self, Principal};
 use komek_runtime::events::Bus;
@@ -11,21 +11,21 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
 use crate::store::{self, DecisionRow};
-use crate::{convert, events, validate};
+use crate::{convert, events, learning, validate};
 
 pub struct Triage {
     pool: PgPool,
     bus: Bus,
-    rules: Arc<RuleSet>,
+    triage: Arc<Judge>,
     pages: Pages,
 }
 
 impl Triage {
-    pub fn new(pool: PgPool, bus: Bus, rules: Arc<RuleSet>, pages: Pages) -> Self {
+    pub fn new(pool: PgPool, bus: Bus, triage: Arc<Judge>, pages: Pages) -> Self {
         Self {
             pool,
             bus,
-            rules,
+            triage,
             pages,
         }
     }
@@ -66,7 +66,7 @@ impl api::triage_service_server::TriageService for Triage {
         let principal = auth::principal(&request)?;
         let req = request.into_inner();
         let id = validate::decision_name(&req.name)?;
-        let change = validate::override_triage(&req, &self.rules, &principal.subject)?;
+        let change = validate::override_triage(&req, self.triage.rules(), &principal.subject)?;
         self.decision(id, "name", &principal).await?;
         let (decision, applied) =
             store::apply_override(&self.pool, id, &change, events::triaged).await?;
@@ -114,5 +114,46 @@ impl api::triage_service_server::TriageService for Triage {
             tracing::info!(request = %duplicate, into = %merge.into, "duplicate merged");
         }
         Ok(Response::new(convert::decision(&decision)))
+    }
+
+    async fn report_missed_words(
+        &self,
+        request: Request<api::ReportMissedWordsRequest>,
+    ) -> Result<Response<api::ReportMissedWordsResponse>, Status> {
+        let principal = auth::principal(&request)?;
+        let (limit, since) = validate::missed_words(request.get_ref())?;
+        // A regional dispatcher learns from the overrides of their regions only.
+        let corrected: Vec<_> = learning::corrected_in(&self.pool, since)
+            .await?
+            .into_iter()
+            .filter(|(region, _)| principal.covers_region(region))
+            .map(|(_, c)| c)
+            .collect();
+        let triage = self.triage.clone();
+        let overrides = corrected.len();
+        // Reading every note against the model is CPU work; keep it off the async workers.
+        let missed = tokio::task::spawn_blocking(move || {
+            komek_core::triage::learning::missed_words(&triage, &corrected, limit)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("missed words: {e}")))?;
+        Ok(Response::new(api::ReportMissedWordsResponse {
+            words: missed
+                .into_iter()
+                .map(|m| api::MissedWord {
+                    word: m.word,
+                    notes: m.notes as i32,
+                    categories: m.categories.iter().map(|c| c.code()).collect(),
+                    model_weight: m.model_weight,
+                    example: m.example,
+                })
+                .collect(),
+            overrides: overrides as i32,
+            model_version: self
+                .triage
+                .model()
+                .map_or(String::new(), |m| m.version().to_string()),
+            rules_version: self.triage.rules().version().to_string(),
+        }))
     }
 }

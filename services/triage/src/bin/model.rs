@@ -4,21 +4,24 @@
 //! ```text
 //! komek-triage-model train    [--corpus FILE]... [--version V] [--out FILE] [training]
 //! komek-triage-model evaluate [--corpus FILE]... [--folds K] [--holdout FILE] [--model FILE] [--misses]
-//! komek-triage-model export-overrides [--out FILE]    (reads triage's database)
-//! komek-triage-model missed-words [--limit N]         (reads triage's database)
+//! komek-triage-model export-overrides [--out FILE] [--database-url URL]
+//! komek-triage-model missed-words [--limit N] [--database-url URL]
 //! ```
 //!
 //! Training settings (defaults in `komek_core::textmodel::Training`): `--epochs N`,
 //! `--learning-rate X`, `--l2 X`, `--min-notes N`.
 //!
-//! Paths default to the files in the repository, relative to its root.
+//! Paths default to the files in the repository, relative to its root. The database commands
+//! read triage's settings like the service does (`KOMEK_DATABASE_URL`, `--config FILE`, or
+//! flags such as `--database-url`).
 
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use komek_core::textmodel::Training;
 use komek_core::triage::{
-    Evaluation, Input, LabelledNote, RuleSet, Triage, TriageModel, cross_validate, read_corpus,
+    Evaluation, Input, LabelledNote, RuleSet, Triage, TriageModel, cross_validate, learning,
+    read_corpus,
 };
 
 const CORPUS: &str = "services/triage/tests/data/corpus.tsv";
@@ -178,6 +181,55 @@ async fn main() -> anyhow::Result<()> {
                     &format!("{}, model and rules", path.display()),
                     a.misses,
                 );
+            }
+        }
+        "export-overrides" | "missed-words" => {
+            let config: komek_triage::Config =
+                komek_runtime::config::load(komek_triage::Config::default(), a.rest.clone())?;
+            let corrected =
+                komek_triage::learning::corrected(&config.base.database_url, None).await?;
+            if a.command == "export-overrides" {
+                let mut out = format!(
+                    "# Dispatchers' overrides exported {} from triage's database: {} notes.\n\
+                     # Language is guessed; check it, then add the lines to the corpus.\n",
+                    chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+                    corrected.len()
+                );
+                for c in &corrected {
+                    out.push_str(&learning::corpus_line(c));
+                    out.push('\n');
+                }
+                match &a.out {
+                    Some(path) => {
+                        std::fs::write(path, out).with_context(|| path.display().to_string())?;
+                        println!("{}: {} overridden notes", path.display(), corrected.len());
+                    }
+                    None => print!("{out}"),
+                }
+            } else {
+                let triage = config.triage()?;
+                let missed = learning::missed_words(&triage, &corrected, a.limit);
+                println!(
+                    "{} overridden notes; words neither model {} nor rules {} tie to the category chosen:",
+                    corrected.len(),
+                    triage.model().map_or("(none)", |m| m.version()),
+                    triage.rules().version()
+                );
+                println!(
+                    "  {:<20} {:>5} {:>8}  categories  example",
+                    "word", "notes", "weight"
+                );
+                for m in missed {
+                    let cats: Vec<&str> = m.categories.iter().map(|c| c.slug()).collect();
+                    println!(
+                        "  {:<20} {:>5} {:>8.3}  {}  {}",
+                        m.word,
+                        m.notes,
+                        m.model_weight,
+                        cats.join(","),
+                        m.example
+                    );
+                }
             }
         }
         other => bail!(

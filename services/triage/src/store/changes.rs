@@ -52,6 +52,7 @@ pub async fn apply_override(
     let updated: DecisionRow = sqlx::query_as(
         "UPDATE decisions SET category = COALESCE($2, category), priority = COALESCE($3, priority), \
            required_skills = COALESCE($4, required_skills), overridden = true, confidence = 1, \
+           unclassified = false, \
            decided_at = now(), version = version + 1 WHERE request_id = $1 RETURNING *",
     )
     .bind(request_id)

@@ -36,6 +36,12 @@ pub struct DecisionRow {
     pub volunteer_note: String,
     pub quantity_value: f64,
     pub quantity_unit: String,
+    /// Empty when the rules decided alone.
+    pub model_version: String,
+    /// Triage was unsure of the category; an override clears it.
+    pub unclassified: bool,
+    /// The note without phone numbers, e-mail addresses or document numbers.
+    pub note: String,
 }
 
 /// Inserts the first decision of a request; `None` when it was decided before.
@@ -44,9 +50,10 @@ pub async fn insert(tx: &mut PgConnection, d: &DecisionRow) -> Result<Option<Dec
         "INSERT INTO decisions (request_id, reference_code, category, priority, required_skills, \
            confidence, fired_rules, rules_version, possible_duplicate_of, lat, lon, settlement, \
            district, region, people_count, cargo_tonnes, fired_explanations, caller_blind_index, \
-           request_created_at, volunteer_note, quantity_value, quantity_unit) \
+           request_created_at, volunteer_note, quantity_value, quantity_unit, model_version, \
+           unclassified, note) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-           $19, $20, $21, $22) \
+           $19, $20, $21, $22, $23, $24, $25) \
          ON CONFLICT (request_id) DO NOTHING RETURNING *",
     )
     .bind(d.request_id)
@@ -71,6 +78,9 @@ pub async fn insert(tx: &mut PgConnection, d: &DecisionRow) -> Result<Option<Dec
     .bind(&d.volunteer_note)
     .bind(d.quantity_value)
     .bind(&d.quantity_unit)
+    .bind(&d.model_version)
+    .bind(d.unclassified)
+    .bind(&d.note)
     .fetch_optional(tx)
     .await
     .map_err(Into::into)

@@ -3,10 +3,12 @@
 mod audit;
 mod changes;
 mod decisions;
+mod learning;
 
 pub use audit::{AuditRow, audit, audit_page};
 pub use changes::{Merge, Override, apply_override, merge};
 pub use decisions::{DecisionRow, duplicate_candidates, get, insert};
+pub use learning::overridden;
 use uuid::Uuid;
 
 /// The PostgreSQL schema this service owns; no other service reads it.
