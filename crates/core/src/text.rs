@@ -322,7 +322,7 @@ pub fn kk_matches_fuzzy(word: &str, root: &str) -> bool {
         .any(|n| {
             let cut = chars.get(n).map(|(i, _)| *i).unwrap_or(word.len());
             let (head, rest) = word.split_at(cut);
-            edit_distance(head, root) <= 1 && is_kk_suffix_chain(rest)
+            within_one(head, root) && is_kk_suffix_chain(rest)
         })
 }
 
@@ -399,9 +399,45 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// Whether two stems are the same word with at most one typing slip.
+/// `s` without its first character.
+fn skip_first(s: &str) -> &str {
+    s.chars().next().map_or("", |c| &s[c.len_utf8()..])
+}
+
+/// Whether [`edit_distance`] is at most 1, without allocating: the rules ask this of every
+/// word of a note against every long term, so it must be cheap.
+pub fn within_one(a: &str, b: &str) -> bool {
+    let (la, lb) = (a.chars().count(), b.chars().count());
+    if la.abs_diff(lb) > 1 {
+        return false;
+    }
+    // Past the common prefix, the rests must be equal after one edit at their start.
+    let common: usize = a
+        .chars()
+        .zip(b.chars())
+        .take_while(|(x, y)| x == y)
+        .map(|(x, _)| x.len_utf8())
+        .sum();
+    let (ra, rb) = (&a[common..], &b[common..]);
+    match la.cmp(&lb) {
+        std::cmp::Ordering::Greater => skip_first(ra) == rb,
+        std::cmp::Ordering::Less => ra == skip_first(rb),
+        std::cmp::Ordering::Equal => {
+            if ra.is_empty() || skip_first(ra) == skip_first(rb) {
+                return true;
+            }
+            // Two neighbours swapped: "ребнеок" for "ребенок".
+            let mut x = ra.chars();
+            let mut y = rb.chars();
+            let (x0, x1, y0, y1) = (x.next(), x.next(), y.next(), y.next());
+            x0 == y1 && x1 == y0 && x.as_str() == y.as_str()
+        }
+    }
+}
+
 pub fn close_enough(stem: &str, term: &str) -> bool {
     let n = term.chars().count();
-    n >= FUZZY_MIN_LEN && stem.chars().count() >= FUZZY_MIN_LEN && edit_distance(stem, term) <= 1
+    n >= FUZZY_MIN_LEN && stem.chars().count() >= FUZZY_MIN_LEN && within_one(stem, term)
 }
 
 #[cfg(test)]
@@ -540,6 +576,11 @@ mod tests {
             prop_assert_eq!(d, edit_distance(&b, &a));
             prop_assert!(d <= a.chars().count().max(b.chars().count()));
             prop_assert_eq!(edit_distance(&a, &a), 0);
+        }
+
+        #[test]
+        fn within_one_agrees_with_edit_distance(a in "[абвa]{0,7}", b in "[абвa]{0,7}") {
+            prop_assert_eq!(within_one(&a, &b), edit_distance(&a, &b) <= 1, "{} {}", a, b);
         }
     }
 }

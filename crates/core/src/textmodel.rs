@@ -582,11 +582,16 @@ pub fn train(
             }
             for &(f, v) in row {
                 let from = if is_given[f] { first } else { 0 };
-                for j in from..width {
-                    let at = f * width + j;
-                    let g = grad[j] * v + settings.l2 * w[at];
-                    g2[at] += g * g;
-                    w[at] -= settings.learning_rate * g / g2[at].sqrt();
+                let row = f * width..(f + 1) * width;
+                for ((w, g2), grad) in w[row.clone()]
+                    .iter_mut()
+                    .zip(&mut g2[row])
+                    .zip(&grad)
+                    .skip(from)
+                {
+                    let g = grad * v + settings.l2 * *w;
+                    *g2 += g * g;
+                    *w -= settings.learning_rate * g / g2.sqrt();
                 }
             }
         }

@@ -21,9 +21,12 @@ use super::numbers::{self, HARD_FROST};
 use super::{Decision, FiredRule, Input, Note, RuleSet, operator_rule};
 
 /// The model decides the category alone at or above this probability.
-pub const CONFIDENT: f64 = 0.35;
+pub const CONFIDENT: f64 = 0.5;
 /// Below [`CONFIDENT`], the rules' category is taken if the model gives it at least this.
 pub const PLAUSIBLE: f64 = 0.15;
+/// Below [`CONFIDENT`] and without the rules, the model's guess stands at or above this
+/// probability; under it the note is unclassified.
+pub const UNSURE: f64 = 0.35;
 /// A `critical` probability at or above this keeps the note at `high` or above.
 pub const CRITICAL_RISK: f64 = 0.25;
 /// How many words explain a model decision.
@@ -76,7 +79,9 @@ impl Triage {
             (Category::Other, 1.0, false)
         } else {
             let (guess, p) = reading.best();
-            let by_rules = self.rules.category_scores(&note).into_iter().next();
+            // Scoring every category's terms is most of the rules' cost; only an unsure model
+            // needs it.
+            let by_rules = || self.rules.category_scores(&note).into_iter().next();
             if p >= CONFIDENT {
                 fired.push(FiredRule {
                     rule_id: "model.category".into(),
@@ -85,7 +90,7 @@ impl Triage {
                 });
                 (guess, p, false)
             } else if let Some(s) =
-                by_rules.filter(|s| reading.probability_of(s.category) >= PLAUSIBLE)
+                by_rules().filter(|s| reading.probability_of(s.category) >= PLAUSIBLE)
             {
                 let mut rule = s.fired.clone();
                 rule.explanation = format!(
@@ -96,6 +101,16 @@ impl Triage {
                 );
                 fired.push(rule);
                 (s.category, reading.probability_of(s.category), false)
+            } else if p >= UNSURE {
+                fired.push(FiredRule {
+                    rule_id: "model.category".into(),
+                    matched_terms: model.words_for_category(&reading, guess, WORDS),
+                    explanation: format!(
+                        "The model reads the note as {guess} ({}); the rules found nothing to add.",
+                        percent(p)
+                    ),
+                });
+                (guess, p, false)
             } else {
                 fired.push(FiredRule {
                     rule_id: "triage.unclassified".into(),

@@ -266,13 +266,12 @@ pub fn read(note: &str) -> Numbers {
             && (1..=70).contains(&value)
         {
             out.frosts.push(-(value as i32));
-        } else if after.is_some_and(age_unit)
+        } else if (after.is_some_and(age_unit)
             // "ей 87", "ему 90": a pronoun and a bare number is an age.
-            || (before.is_some_and(|b| matches!(b, "ей" | "ему")) && words[i].parse::<u32>().is_ok())
+            || (before.is_some_and(|b| matches!(b, "ей" | "ему")) && words[i].parse::<u32>().is_ok()))
+            && (1..=120).contains(&value)
         {
-            if (1..=120).contains(&value) {
-                out.ages.push(value);
-            }
+            out.ages.push(value);
         }
         i += taken;
     }

@@ -4,6 +4,7 @@
 //! ```text
 //! komek-triage-model train    [--corpus FILE]... [--version V] [--out FILE] [training]
 //! komek-triage-model evaluate [--corpus FILE]... [--folds K] [--holdout FILE] [--model FILE] [--misses]
+//! komek-triage-model explain NOTE...                 (the shipped model and rules)
 //! komek-triage-model export-overrides [--out FILE] [--database-url URL]
 //! komek-triage-model missed-words [--limit N] [--database-url URL]
 //! ```
@@ -181,6 +182,33 @@ async fn main() -> anyhow::Result<()> {
                     &format!("{}, model and rules", path.display()),
                     a.misses,
                 );
+            }
+        }
+        "explain" => {
+            let triage = Triage::new(
+                rules(),
+                Some(TriageModel::from_text(komek_triage::DEFAULT_MODEL)?),
+            );
+            for note in &a.rest {
+                let d = triage.classify(&Input {
+                    description: note,
+                    ..Default::default()
+                });
+                println!(
+                    "{note}\n  {}/{}{} (confidence {:.2})",
+                    d.category,
+                    d.priority,
+                    if d.unclassified { ", unclassified" } else { "" },
+                    d.confidence
+                );
+                for f in &d.fired_rules {
+                    println!(
+                        "  {} [{}] {}",
+                        f.rule_id,
+                        f.matched_terms.join(", "),
+                        f.explanation
+                    );
+                }
             }
         }
         "export-overrides" | "missed-words" => {
