@@ -158,6 +158,7 @@ coded_enum! {
         NoGroups = 12, "no_groups";
         InsufficientPayload = 13, "insufficient_payload";
         Unclassified = 14, "unclassified";
+        NothingToSend = 15, "nothing_to_send";
     }
 }
 

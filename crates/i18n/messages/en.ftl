@@ -98,6 +98,7 @@ ineligible-reason-no-location = The request has no coordinates
 ineligible-reason-no-groups = No groups registered
 ineligible-reason-insufficient-payload = Vehicle too small for the load
 ineligible-reason-unclassified = Triage was unsure what is needed: confirm the category
+ineligible-reason-nothing-to-send = The note asks for nothing a group does: read it and close or re-triage
 
 ## Days of the week
 day-of-week-monday = Monday
@@ -306,6 +307,7 @@ caller-unknown = Not given
 caller-hidden = Hidden
 triage-title = Triage
 triage-overridden = set by a dispatcher
+triage-unclassified = Unclassified: triage was unsure what this request needs and nobody has been sent. Read the note, then set the category below.
 triage-skills = Skills
 triage-confidence = Confidence { $percent }%.
 triage-pending = Triage has not decided yet.

@@ -97,6 +97,7 @@ ineligible-reason-no-location = Өтінімнің координаттары ж
 ineligible-reason-no-groups = Тіркелген топ жоқ
 ineligible-reason-insufficient-payload = Жүк көтергіштігі жеткіліксіз
 ineligible-reason-unclassified = Сұрыптау не керек екенін анықтай алмады: санатты растаңыз
+ineligible-reason-nothing-to-send = Топтың баруы керек емес: оқып, жабыңыз немесе санатын өзгертіңіз
 
 ## Days of the week
 day-of-week-monday = Дүйсенбі
@@ -289,6 +290,7 @@ caller-unknown = Көрсетілмеген
 caller-hidden = Жасырылған
 triage-title = Сұрыптау
 triage-overridden = диспетчер белгіледі
+triage-unclassified = Сұрыпталмаған: жүйе не керек екенін анықтай алмады, ешкім жіберілмеді. Жазбаны оқып, төменде санатты көрсетіңіз.
 triage-skills = Дағдылар
 triage-confidence = Сенімділік { $percent }%.
 triage-pending = Сұрыптау әлі шешкен жоқ.

@@ -97,6 +97,7 @@ ineligible-reason-no-location = У заявки нет координат
 ineligible-reason-no-groups = Нет зарегистрированных групп
 ineligible-reason-insufficient-payload = Недостаточная грузоподъёмность
 ineligible-reason-unclassified = Классификация не уверена, что нужно: подтвердите категорию
+ineligible-reason-nothing-to-send = Звонок не требует выезда группы: прочитайте и закройте или измените категорию
 
 ## Days of the week
 day-of-week-monday = Понедельник
@@ -309,6 +310,7 @@ caller-unknown = Не указан
 caller-hidden = Скрыт
 triage-title = Классификация
 triage-overridden = задано диспетчером
+triage-unclassified = Не классифицирована: система не уверена, что нужно, и никого не отправила. Прочитайте запись и укажите категорию ниже.
 triage-skills = Навыки
 triage-confidence = Уверенность { $percent }%.
 triage-pending = Классификация ещё не готова.

@@ -712,7 +712,15 @@ pub fn live_part(lang: Lang, loaded: &Loaded) -> String {
                 .map(|s| view::label_of(lang, *s, |x: &pb::Skill| x.as_str_name()))
                 .collect();
             format!(
-                r#"<p>{category}, {priority}{overridden}. {l_skills}: {skills}. {confidence}</p><ul class="rules">{rules}</ul>"#,
+                r#"{unsure}<p>{category}, {priority}{overridden}. {l_skills}: {skills}. {confidence}</p><ul class="rules">{rules}</ul>"#,
+                unsure = if d.unclassified {
+                    format!(
+                        r#"<p class="unsure" id="unclassified">{}</p>"#,
+                        t(lang, "triage-unclassified")
+                    )
+                } else {
+                    String::new()
+                },
                 category = view::category(lang, d.category),
                 priority = view::priority(lang, d.priority),
                 overridden = if d.overridden {

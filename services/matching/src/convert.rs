@@ -119,7 +119,10 @@ pub fn queue_item(row: &QueueRow, assignment: Option<&AssignmentRow>) -> api::Qu
                 }
             }
         }
-        if candidates.is_empty() {
+        let own = row.reasons.as_deref().unwrap_or_default();
+        reasons.extend(own.iter().map(|r| i32::from(*r)));
+        // Decisions recorded before their own reasons were kept: inferred from the job.
+        if candidates.is_empty() && own.is_empty() {
             reasons.push(if row.lat.is_none() {
                 IneligibleReason::NoLocation.code()
             } else {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use komek_core::matching::{self, Need};
-use komek_core::{AssignmentStatus, IneligibleReason, Priority};
+use komek_core::{AssignmentStatus, Category, IneligibleReason, Priority};
 use komek_proto::events::v1 as ev;
 use komek_runtime::boundary::{name, parse_name};
 use komek_runtime::events::{Bus, enqueue, subject};
@@ -83,16 +83,17 @@ impl Matcher {
             return Ok(());
         }
         let attempt = history.attempts + 1;
-        if job.unclassified {
-            // A guess at what is needed would send the wrong people: a dispatcher decides.
-            return escalate(
-                tx,
-                job,
-                vec![IneligibleReason::Unclassified],
-                attempt - 1,
-                vec![],
-            )
-            .await;
+        // A guess at what is needed would send the wrong people, and a thank-you call or an
+        // offer to help needs nobody sent: a dispatcher reads those.
+        let unsendable = if job.unclassified {
+            Some(IneligibleReason::Unclassified)
+        } else if job.category == Category::Other.code() {
+            Some(IneligibleReason::NothingToSend)
+        } else {
+            None
+        };
+        if let Some(reason) = unsendable {
+            return escalate(tx, job, vec![reason], attempt - 1, vec![]).await;
         }
         let location = job.location.clone();
         let Some(point) = job.point() else {
@@ -282,8 +283,15 @@ impl Matcher {
         let list = ev::CandidateList {
             candidates: candidates.clone(),
         };
-        store::record_decision(tx, request_id, attempt, Some(row.id), &list.encode_to_vec())
-            .await?;
+        store::record_decision(
+            tx,
+            request_id,
+            attempt,
+            Some(row.id),
+            &list.encode_to_vec(),
+            &[],
+        )
+        .await?;
         let to = OfferedTo {
             display_name,
             organization,
@@ -374,12 +382,19 @@ async fn escalate(
     let list = ev::CandidateList {
         candidates: candidates.clone(),
     };
+    // With no candidate looked at, the reasons are the request's own; keep them for the queue.
+    let own: Vec<i16> = if candidates.is_empty() {
+        reasons.iter().map(|r| r.code() as i16).collect()
+    } else {
+        Vec::new()
+    };
     store::record_decision(
         tx,
         job.request_id,
         attempts + 1,
         None,
         &list.encode_to_vec(),
+        &own,
     )
     .await?;
     let event = events::escalated(job.request_id, &reasons, attempts, candidates);

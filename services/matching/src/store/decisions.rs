@@ -13,16 +13,18 @@ pub async fn record_decision(
     attempt: i32,
     assignment_id: Option<Uuid>,
     candidates: &[u8],
+    reasons: &[i16],
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO decisions (request_id, attempt, assignment_id, escalated, candidates) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO decisions (request_id, attempt, assignment_id, escalated, candidates, \
+           reasons) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(request_id)
     .bind(attempt)
     .bind(assignment_id)
     .bind(assignment_id.is_none())
     .bind(candidates)
+    .bind(reasons)
     .execute(tx)
     .await?;
     Ok(())

@@ -28,6 +28,8 @@ pub struct QueueRow {
     pub closed_status: Option<i16>,
     /// The last decision's candidates, for an escalation's reasons.
     pub candidates: Option<Vec<u8>>,
+    /// The last decision's own reasons, when it looked at no candidate.
+    pub reasons: Option<Vec<i16>>,
 }
 
 /// Queue filters, validated.
@@ -63,11 +65,11 @@ pub async fn queue(pool: &PgPool, f: &QueueFilter) -> Result<Vec<QueueRow>> {
            SELECT j.request_id, j.reference_code, j.category, j.priority, j.lat, j.lon, \
              j.settlement, j.district, j.region, j.updated_at, \
              a.id AS assignment_id, a.status AS assignment_status, a.updated_at AS a_updated, \
-             d.escalated, d.decided_at, d.candidates, c.status AS closed_status \
+             d.escalated, d.decided_at, d.candidates, d.reasons, c.status AS closed_status \
            FROM jobs j \
            LEFT JOIN LATERAL (SELECT id, status, updated_at FROM assignments \
                WHERE request_id = j.request_id ORDER BY offered_at DESC, id DESC LIMIT 1) a ON true \
-           LEFT JOIN LATERAL (SELECT escalated, decided_at, candidates FROM decisions \
+           LEFT JOIN LATERAL (SELECT escalated, decided_at, candidates, reasons FROM decisions \
                WHERE request_id = j.request_id ORDER BY seq DESC LIMIT 1) d ON true \
            LEFT JOIN closed_requests c ON c.request_id = j.request_id \
            WHERE (j.open AND $1::uuid IS NULL) OR j.request_id = $1 \
@@ -88,7 +90,8 @@ pub async fn queue(pool: &PgPool, f: &QueueFilter) -> Result<Vec<QueueRow>> {
          ) \
          SELECT request_id, reference_code, category, priority, lat, lon, settlement, district, \
            region, queue, since, assignment_id, assignment_status, closed_status, \
-           CASE WHEN queue = 1 THEN candidates END AS candidates \
+           CASE WHEN queue = 1 THEN candidates END AS candidates, \
+           CASE WHEN queue = 1 THEN reasons END AS reasons \
          FROM queued \
          WHERE ($2::smallint IS NULL OR queue = $2) \
            AND ($3 = '' OR region = $3) AND ($4 = '' OR district = $4) \
