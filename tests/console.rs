@@ -415,7 +415,7 @@ async fn a_call_is_recorded_once_and_refusals_come_back_as_sentences_on_the_form
     let mut triaged = false;
     for _ in 0..100 {
         let p = http(console, "GET", &page_of, &[ru, me], "").await;
-        if p.body.contains("category.fuel_delivery") {
+        if p.body.contains("model.category") {
             triaged = true;
             break;
         }

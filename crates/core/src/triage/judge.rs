@@ -140,15 +140,16 @@ impl Triage {
             });
             // Rules only lift: a low-priority rule ("не срочно") is a hint the model has
             // already read, while a missed life-safety word is the mistake that costs most.
-            for (rule_priority, rule) in self.rules.priority_rules(&note, category) {
-                if rule_priority > priority {
-                    priority = rule_priority;
-                    fired.push(rule);
-                }
-            }
-            for (rule_priority, rule) in number_rules(category, &numbers) {
-                if rule_priority > priority {
-                    priority = rule_priority;
+            // A rule that agrees with the model is shown too: it is part of why.
+            let model_said = priority;
+            for (rule_priority, rule) in self
+                .rules
+                .priority_rules(&note, category)
+                .into_iter()
+                .chain(number_rules(category, &numbers))
+            {
+                if rule_priority >= model_said {
+                    priority = priority.max(rule_priority);
                     fired.push(rule);
                 }
             }

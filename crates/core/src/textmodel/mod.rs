@@ -14,10 +14,16 @@
 //! with their labels, and one line per feature with its weights, closed by a checksum of
 //! everything before it, so a truncated or edited file is refused at load.
 
+mod file;
+mod train;
+
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
 use crate::text;
+
+#[cfg(test)]
+pub(crate) use file::fnv1a;
+pub use train::{Example, Training, train};
 
 /// First line of every model file; the number is the format, changed with any change to how
 /// features are made or weights are written.
@@ -272,181 +278,11 @@ impl Model {
         let w = &self.weights[row * self.width + start..row * self.width + start + k];
         w[label] - w.iter().sum::<f32>() / k as f32
     }
-
-    /// The model as its file text.
-    pub fn to_text(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(out, "{MAGIC}");
-        let _ = writeln!(out, "version\t{}", self.version);
-        let _ = writeln!(out, "about\t{}", self.about.replace(['\t', '\n'], " "));
-        for h in &self.heads {
-            let _ = writeln!(out, "head\t{}\t{}", h.name, h.labels.join(" "));
-        }
-        let bias: Vec<String> = self.bias.iter().flatten().map(|b| num(*b)).collect();
-        let _ = writeln!(out, "bias\t{}", bias.join(" "));
-        let _ = writeln!(out, "features\t{}", self.index.len());
-        let mut rows: Vec<(&String, &usize)> = self.index.iter().collect();
-        rows.sort();
-        for (name, &row) in rows {
-            let w: Vec<String> = self.weights[row * self.width..(row + 1) * self.width]
-                .iter()
-                .map(|w| num(*w))
-                .collect();
-            let _ = writeln!(out, "{name}\t{}", w.join(" "));
-        }
-        let sum = fnv1a(out.as_bytes());
-        let _ = writeln!(out, "end\t{sum:016x}");
-        out
-    }
-
-    /// Reads and checks a model file: format, heads, the number and finiteness of every
-    /// weight, no feature twice, and the closing checksum.
-    pub fn from_text(source: &str) -> Result<Self, ModelError> {
-        let Some(end_at) = source.trim_end().rfind("\nend\t") else {
-            return Err(model_err(
-                source.lines().count(),
-                "no closing \"end\" line: the file is cut short",
-            ));
-        };
-        let body = &source[..end_at + 1];
-        let last_line = body.lines().count() + 1;
-        let claimed = source[end_at + 5..].trim();
-        if claimed != format!("{:016x}", fnv1a(body.as_bytes())) {
-            return Err(model_err(
-                last_line,
-                "checksum does not match: the file was changed or damaged",
-            ));
-        }
-        let mut lines = body.lines().enumerate().map(|(i, l)| (i + 1, l));
-        let mut next = |what: &str| {
-            lines
-                .next()
-                .ok_or_else(|| model_err(last_line, format!("missing {what}")))
-        };
-        let (n, magic) = next("format line")?;
-        if magic != MAGIC {
-            return Err(model_err(n, format!("expected \"{MAGIC}\"")));
-        }
-        let (n, line) = next("version")?;
-        let version = field(line, "version", n)?.trim().to_string();
-        if version.is_empty() || version.chars().count() > 64 {
-            return Err(model_err(n, "version: 1 to 64 characters"));
-        }
-        let (n, line) = next("about")?;
-        let about = field(line, "about", n)?.to_string();
-        let mut heads = Vec::new();
-        let (mut n, mut line) = next("head")?;
-        while let Some(rest) = line.strip_prefix("head\t") {
-            let (name, labels) = rest
-                .split_once('\t')
-                .ok_or_else(|| model_err(n, "head: a name, a tab and its labels"))?;
-            let labels: Vec<String> = labels.split(' ').map(str::to_string).collect();
-            if name.is_empty() || labels.len() < 2 || labels.iter().any(String::is_empty) {
-                return Err(model_err(n, "head: a name and at least two labels"));
-            }
-            heads.push(Head {
-                name: name.to_string(),
-                labels,
-            });
-            (n, line) = next("bias")?;
-        }
-        if heads.is_empty() {
-            return Err(model_err(n, "no head"));
-        }
-        let width: usize = heads.iter().map(|h| h.labels.len()).sum();
-        let flat = numbers(field(line, "bias", n)?, width, n)?;
-        let mut bias = Vec::new();
-        let mut at = 0;
-        for h in &heads {
-            bias.push(flat[at..at + h.labels.len()].to_vec());
-            at += h.labels.len();
-        }
-        let (n, line) = next("features")?;
-        let count: usize = field(line, "features", n)?
-            .parse()
-            .map_err(|_| model_err(n, "features: a count"))?;
-        let mut index = HashMap::with_capacity(count);
-        let mut weights = Vec::with_capacity(count * width);
-        for (n, line) in lines {
-            let (name, w) = line
-                .split_once('\t')
-                .ok_or_else(|| model_err(n, "a feature, a tab and its weights"))?;
-            if name.is_empty() {
-                return Err(model_err(n, "empty feature"));
-            }
-            if index.insert(name.to_string(), index.len()).is_some() {
-                return Err(model_err(n, format!("feature \"{name}\" written twice")));
-            }
-            weights.extend(numbers(w, width, n)?);
-        }
-        if index.len() != count {
-            return Err(model_err(
-                last_line,
-                format!("{} features, the header says {count}", index.len()),
-            ));
-        }
-        Ok(Self {
-            version,
-            about,
-            heads,
-            bias,
-            index,
-            weights,
-            width,
-        })
-    }
 }
 
 /// Whether a feature is a fact given to later heads only (see the module notes).
 fn given(name: &str) -> bool {
     name.starts_with('@')
-}
-
-fn field<'a>(line: &'a str, key: &str, n: usize) -> Result<&'a str, ModelError> {
-    line.strip_prefix(key)
-        .and_then(|r| r.strip_prefix('\t'))
-        .ok_or_else(|| model_err(n, format!("expected \"{key}\", a tab and its value")))
-}
-
-fn numbers(text: &str, want: usize, n: usize) -> Result<Vec<f32>, ModelError> {
-    let out: Vec<f32> = text
-        .split(' ')
-        .map(|s| s.parse::<f32>().ok().filter(|v| v.is_finite()))
-        .collect::<Option<_>>()
-        .ok_or_else(|| model_err(n, "weights must be finite numbers"))?;
-    if out.len() != want {
-        return Err(model_err(
-            n,
-            format!("{} weights, expected {want}", out.len()),
-        ));
-    }
-    Ok(out)
-}
-
-/// A weight as written: three significant digits are below what training resolves.
-fn num(v: f32) -> String {
-    if v == 0.0 {
-        return "0".into();
-    }
-    let s = format!("{v:.2e}");
-    // "1.2300e-2" → "1.23e-2": shorter files, same value.
-    match s.split_once('e') {
-        Some((m, e)) => {
-            let m = m.trim_end_matches('0').trim_end_matches('.');
-            if e == "0" {
-                m.to_string()
-            } else {
-                format!("{m}e{e}")
-            }
-        }
-        None => s,
-    }
-}
-
-pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 fn softmax(s: &[f32]) -> Vec<f64> {
@@ -456,175 +292,9 @@ fn softmax(s: &[f32]) -> Vec<f64> {
     e.into_iter().map(|v| v / sum).collect()
 }
 
-// ---------------------------------------------------------------------------------------------
-// Training.
-
-/// One labelled note: its features and, per head, the index of its label.
-#[derive(Debug, Clone)]
-pub struct Example {
-    pub features: Features,
-    pub labels: Vec<usize>,
-    /// How much this example counts (1 for most).
-    pub weight: f32,
-}
-
-/// Training settings; the defaults are what the shipped model is trained with.
-#[derive(Debug, Clone)]
-pub struct Training {
-    pub epochs: usize,
-    pub learning_rate: f32,
-    /// L2 penalty per update of a feature's weights.
-    pub l2: f32,
-    /// Features seen in fewer notes are left out: they cannot generalise and bloat the file.
-    pub min_notes: usize,
-    /// Features whose every weight is smaller than this are dropped from the file.
-    pub prune_below: f32,
-    pub seed: u64,
-}
-
-impl Default for Training {
-    fn default() -> Self {
-        Self {
-            epochs: 30,
-            learning_rate: 0.5,
-            l2: 1e-4,
-            min_notes: 2,
-            prune_below: 2e-2,
-            seed: 7,
-        }
-    }
-}
-
-/// A small deterministic generator (xorshift64*), so a training run is reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
-/// Trains one logistic regression per head with AdaGrad on the examples, in a seeded order.
-pub fn train(
-    heads: Vec<Head>,
-    examples: &[Example],
-    settings: &Training,
-    version: &str,
-    about: &str,
-) -> Model {
-    let width: usize = heads.iter().map(|h| h.labels.len()).sum();
-    // Features seen in enough notes.
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    for e in examples {
-        for (f, _) in &e.features.values {
-            *seen.entry(f.as_str()).or_default() += 1;
-        }
-    }
-    let mut names: Vec<&str> = seen
-        .iter()
-        .filter(|(_, c)| **c >= settings.min_notes)
-        .map(|(f, _)| *f)
-        .collect();
-    names.sort_unstable();
-    let index: HashMap<String, usize> = names
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.to_string(), i))
-        .collect();
-    let first = heads[0].labels.len();
-    let is_given: Vec<bool> = names.iter().map(|f| given(f)).collect();
-    let rows: Vec<Vec<(usize, f32)>> = examples
-        .iter()
-        .map(|e| {
-            e.features
-                .values
-                .iter()
-                .filter_map(|(f, v)| index.get(f).map(|&i| (i, *v)))
-                .collect()
-        })
-        .collect();
-    let mut w = vec![0f32; names.len() * width];
-    let mut g2 = vec![1e-6f32; names.len() * width];
-    let mut bias = vec![0f32; width];
-    let mut bias_g2 = vec![1e-6f32; width];
-    let mut order: Vec<usize> = (0..examples.len()).collect();
-    let mut rng = Rng(settings.seed.max(1));
-    let mut grad = vec![0f32; width];
-    for _ in 0..settings.epochs {
-        for i in (1..order.len()).rev() {
-            order.swap(i, (rng.next() % (i as u64 + 1)) as usize);
-        }
-        for &k in &order {
-            let (row, e) = (&rows[k], &examples[k]);
-            let mut s = bias.clone();
-            for &(f, v) in row {
-                let from = if is_given[f] { first } else { 0 };
-                for (acc, w) in s.iter_mut().zip(&w[f * width..(f + 1) * width]).skip(from) {
-                    *acc += v * w;
-                }
-            }
-            let mut at = 0;
-            for (h, head) in heads.iter().enumerate() {
-                let n = head.labels.len();
-                let p = softmax(&s[at..at + n]);
-                for j in 0..n {
-                    let target = if j == e.labels[h] { 1.0 } else { 0.0 };
-                    grad[at + j] = e.weight * (p[j] as f32 - target);
-                }
-                at += n;
-            }
-            for j in 0..width {
-                bias_g2[j] += grad[j] * grad[j];
-                bias[j] -= settings.learning_rate * grad[j] / bias_g2[j].sqrt();
-            }
-            for &(f, v) in row {
-                let from = if is_given[f] { first } else { 0 };
-                let row = f * width..(f + 1) * width;
-                for ((w, g2), grad) in w[row.clone()]
-                    .iter_mut()
-                    .zip(&mut g2[row])
-                    .zip(&grad)
-                    .skip(from)
-                {
-                    let g = grad * v + settings.l2 * *w;
-                    *g2 += g * g;
-                    *w -= settings.learning_rate * g / g2.sqrt();
-                }
-            }
-        }
-    }
-    // Keep the features that carry weight.
-    let mut kept_index = HashMap::new();
-    let mut kept = Vec::new();
-    for (i, name) in names.iter().enumerate() {
-        let row = &w[i * width..(i + 1) * width];
-        if row.iter().any(|v| v.abs() >= settings.prune_below) {
-            kept_index.insert(name.to_string(), kept_index.len());
-            kept.extend_from_slice(row);
-        }
-    }
-    let mut split = Vec::new();
-    let mut at = 0;
-    for h in &heads {
-        split.push(bias[at..at + h.labels.len()].to_vec());
-        at += h.labels.len();
-    }
-    Model {
-        version: version.to_string(),
-        about: about.to_string(),
-        heads,
-        bias: split,
-        index: kept_index,
-        weights: kept,
-        width,
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::file::num;
     use super::*;
 
     fn heads() -> Vec<Head> {
