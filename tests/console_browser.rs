@@ -216,6 +216,42 @@ async fn scenario(lang: Lang, words: Words) {
     assert_accessible(&browser, &axe, "request").await;
     shots.take(&browser, "request").await;
 
+    // 4b. A dropped call triage cannot read: flagged for the dispatcher, nobody sent, and the
+    // page says so in the dispatcher's language, with who decided what.
+    let mut intake_for_calls = system.intake_client().await;
+    let garbled = komek_tests::create_request(
+        &mut intake_for_calls,
+        None,
+        sholkum,
+        komek_tests::at(sholkum),
+        "Алло, алло, не слышно",
+    )
+    .await;
+    browser.goto(&format!("{base}/{}", garbled.name)).await;
+    browser
+        .wait_text(
+            "#unclassified",
+            &text(lang, "triage-unclassified"),
+            Duration::from_secs(30),
+        )
+        .await;
+    browser
+        .wait_text(
+            "ul.rules",
+            &text(lang, "triage-part-unclassified"),
+            Duration::from_secs(10),
+        )
+        .await;
+    browser
+        .wait_text(
+            "#live",
+            &text(lang, "ineligible-reason-unclassified"),
+            Duration::from_secs(30),
+        )
+        .await;
+    assert_accessible(&browser, &axe, "request-unclassified").await;
+    shots.take(&browser, "request-unclassified").await;
+
     // 5. The escalated queue is open while the offers fail, through the API.
     browser
         .goto(&format!("{base}/queues?queue=QUEUE_ESCALATED"))

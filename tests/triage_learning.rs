@@ -115,6 +115,21 @@ async fn a_note_triage_cannot_read_waits_for_a_dispatcher_then_goes_out() {
         queue_reasons(&system, &garbled.name).await,
         vec![pb::IneligibleReason::Unclassified as i32]
     );
+    let explained = system
+        .dispatch_client()
+        .await
+        .explain_request(matching::ExplainRequestRequest {
+            request: garbled.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(explained.decisions.len(), 1, "{explained:?}");
+    assert!(explained.decisions[0].escalated);
+    assert_eq!(
+        explained.decisions[0].reasons,
+        vec![pb::IneligibleReason::Unclassified as i32]
+    );
 
     // The dispatcher calls back: it is coal. The flag clears and the request goes out.
     let corrected = triage_client

@@ -125,10 +125,12 @@ function setUpLive(part) {
   events.addEventListener("change", (ev) => {
     if (only === null || ev.data === only) soon();
   });
-  // After a reconnect the watch continues from now: catch up on what happened meanwhile.
+  // The watch starts from now, after the page was drawn, and after a reconnect it continues
+  // from now: either way, catch up once on what happened meanwhile.
   events.addEventListener("open", () => {
     part.dataset.watching = "true";
-    if (lost) { lost = false; soon(); }
+    lost = false;
+    soon();
   });
   events.addEventListener("error", () => { lost = true; });
 }

@@ -700,7 +700,8 @@ pub fn live_part(lang: Lang, loaded: &Loaded) -> String {
                         String::new()
                     };
                     format!(
-                        r#"<li>{words} <code class="muted">{id}</code>{explanation}</li>"#,
+                        r#"<li><strong>{part}:</strong> {words} <code class="muted">{id}</code>{explanation}</li>"#,
+                        part = t(lang, view::triage_part(&f.rule_id)),
                         id = escape(&f.rule_id),
                         words = words.join(" "),
                     )
@@ -843,9 +844,10 @@ fn timeline(lang: Lang, loaded: &Loaded) -> String {
         for d in &e.decisions {
             let line = if d.escalated {
                 let reasons: Vec<i32> = d
-                    .candidates
+                    .reasons
                     .iter()
-                    .flat_map(|c| c.reasons.iter().copied())
+                    .copied()
+                    .chain(d.candidates.iter().flat_map(|c| c.reasons.iter().copied()))
                     .collect();
                 let mut reasons = reasons;
                 reasons.sort();

@@ -226,5 +226,6 @@ pub fn decision(
         assignment: name_or_empty("assignments", row.assignment_id),
         escalated: row.escalated,
         decide_time: Some(timestamp(row.decided_at)),
+        reasons: row.reasons.iter().map(|r| i32::from(*r)).collect(),
     }
 }

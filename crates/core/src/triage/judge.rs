@@ -117,7 +117,7 @@ impl Triage {
                     matched_terms: model.words_for_category(&reading, guess, WORDS),
                     explanation: format!(
                         "Unsure: the model's best guess is {guess} ({}) and the rules do not \
-                         confirm it. A dispatcher decides.",
+                         confirm it. A dispatcher decides; kept at high at least meanwhile.",
                         percent(p)
                     ),
                 });

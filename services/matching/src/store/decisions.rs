@@ -37,11 +37,12 @@ pub struct DecisionRow {
     pub escalated: bool,
     pub candidates: Vec<u8>,
     pub decided_at: DateTime<Utc>,
+    pub reasons: Vec<i16>,
 }
 
 pub async fn decisions(pool: &PgPool, request_id: Uuid) -> Result<Vec<DecisionRow>> {
     sqlx::query_as(
-        "SELECT attempt, assignment_id, escalated, candidates, decided_at FROM decisions \
+        "SELECT attempt, assignment_id, escalated, candidates, decided_at, reasons FROM decisions \
          WHERE request_id = $1 ORDER BY seq",
     )
     .bind(request_id)
