@@ -318,6 +318,24 @@ pub fn refusal_block(lang: Lang, status: &tonic::Status) -> String {
     )
 }
 
+/// Which part of triage a fired rule is, as a message key: the model, a rule of a kind, the
+/// numbers, the operator. Shown before the words it matched, so a dispatcher reads who decided.
+pub fn triage_part(rule_id: &str) -> &'static str {
+    let kind = rule_id.split('.').next().unwrap_or("");
+    match (kind, rule_id) {
+        (_, "model.category") => "triage-part-model-category",
+        (_, "model.critical_risk") => "triage-part-model-critical-risk",
+        ("model", _) => "triage-part-model-priority",
+        ("category", _) => "triage-part-rule-category",
+        ("closure", _) => "triage-part-closure",
+        ("numbers", _) => "triage-part-numbers",
+        ("triage", _) => "triage-part-unclassified",
+        ("duplicate", _) => "triage-part-duplicate",
+        ("operator", _) => "triage-part-operator",
+        _ => "triage-part-rule-priority",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,23 +385,5 @@ mod tests {
         let kk = place(Lang::Kk, Some(&l));
         assert!(kk.contains("Қызылорда"), "{kk}");
         assert!(place(Lang::En, Some(&l)).starts_with("Qyzylorda"));
-    }
-}
-
-/// Which part of triage a fired rule is, as a message key: the model, a rule of a kind, the
-/// numbers, the operator. Shown before the words it matched, so a dispatcher reads who decided.
-pub fn triage_part(rule_id: &str) -> &'static str {
-    let kind = rule_id.split('.').next().unwrap_or("");
-    match (kind, rule_id) {
-        (_, "model.category") => "triage-part-model-category",
-        (_, "model.critical_risk") => "triage-part-model-critical-risk",
-        ("model", _) => "triage-part-model-priority",
-        ("category", _) => "triage-part-rule-category",
-        ("closure", _) => "triage-part-closure",
-        ("numbers", _) => "triage-part-numbers",
-        ("triage", _) => "triage-part-unclassified",
-        ("duplicate", _) => "triage-part-duplicate",
-        ("operator", _) => "triage-part-operator",
-        _ => "triage-part-rule-priority",
     }
 }
