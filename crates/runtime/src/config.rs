@@ -22,8 +22,13 @@ pub struct Base {
     /// PostgreSQL URL. The service keeps its tables in its own schema of this database.
     pub database_url: String,
     pub database_max_connections: u32,
-    /// NATS server with JetStream enabled.
+    /// NATS server with JetStream enabled; the servers of a cluster separated by commas
+    /// ("nats://a:4222,nats://b:4222,nats://c:4222"): the client connects to any and moves to
+    /// another when one goes.
     pub nats_url: String,
+    /// Copies JetStream keeps of each stream: 1 on one server, 3 in a cluster of three.
+    /// Applied at start to streams that exist already, too.
+    pub stream_replicas: usize,
     pub log: Log,
     /// How long in-flight work may take to finish after SIGTERM.
     pub shutdown_grace_secs: u64,
@@ -81,6 +86,7 @@ impl Default for Base {
             database_url: "postgres://postgres@127.0.0.1:5432/komek".into(),
             database_max_connections: 10,
             nats_url: "nats://127.0.0.1:4222".into(),
+            stream_replicas: 1,
             log: Log::default(),
             shutdown_grace_secs: 20,
             reflection: true,

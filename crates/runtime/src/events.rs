@@ -51,11 +51,11 @@ pub mod streams {
     pub const ACCESS: &str = "KOMEK_ACCESS";
 }
 
-/// The JetStream stream definitions. Every service ensures all of them at start, so start order
-/// does not matter.
-fn stream_configs() -> Vec<stream::Config> {
+/// The JetStream stream definitions, each kept in `replicas` copies. Every service ensures all
+/// of them at start, so start order does not matter.
+fn stream_configs(replicas: usize) -> Vec<stream::Config> {
     let duplicate_window = Duration::from_secs(120);
-    vec![
+    let streams = vec![
         stream::Config {
             name: streams::REQUESTS.into(),
             subjects: vec!["komek.request.>".into()],
@@ -91,7 +91,46 @@ fn stream_configs() -> Vec<stream::Config> {
             duplicate_window,
             ..Default::default()
         },
-    ]
+    ];
+    streams
+        .into_iter()
+        .map(|c| stream::Config {
+            num_replicas: replicas,
+            ..c
+        })
+        .collect()
+}
+
+/// Whether a stream as it is differs from how it should be in what Komek sets.
+fn differs(current: &stream::Config, wanted: &stream::Config) -> bool {
+    current.num_replicas.max(1) != wanted.num_replicas.max(1)
+        || current.subjects != wanted.subjects
+        || current.max_age != wanted.max_age
+        || current.max_messages_per_subject != wanted.max_messages_per_subject
+        || current.duplicate_window != wanted.duplicate_window
+}
+
+/// Creates the stream, or brings an existing one to `config` (its replicas above all): a
+/// stream created on a laptop at one copy gets three once the cluster is configured.
+async fn ensure_stream(js: &jetstream::Context, config: &stream::Config) -> anyhow::Result<()> {
+    match js.get_stream(&config.name).await {
+        Ok(mut stream) => {
+            let current = stream.info().await?.config.clone();
+            if differs(&current, config) {
+                js.update_stream(config).await?;
+                tracing::info!(
+                    stream = %config.name,
+                    replicas = config.num_replicas,
+                    "stream brought to its configuration"
+                );
+            }
+            Ok(())
+        }
+        Err(_) => {
+            js.create_stream(config.clone()).await?;
+            Ok(())
+        }
+    }
 }
 
 /// A connection to NATS with JetStream, and the wake-up signal of this process's outbox relay.
@@ -158,8 +197,25 @@ impl Bus {
         Ok(futures::stream::select_all(all))
     }
 
-    /// Connects and creates the streams when missing.
+    /// Connects to one server and creates the streams when missing, at one copy each.
     pub async fn connect(url: &str, name: &str) -> anyhow::Result<Self> {
+        Self::connect_with(url, name, 1).await
+    }
+
+    /// Connects to any of `urls` (separated by commas) and ensures the streams at `replicas`
+    /// copies each, changing streams that exist with other settings.
+    pub async fn connect_with(urls: &str, name: &str, replicas: usize) -> anyhow::Result<Self> {
+        let servers: Vec<&str> = urls
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .collect();
+        if servers.is_empty() {
+            anyhow::bail!("nats_url: no server given");
+        }
+        if replicas == 0 || replicas > 5 {
+            anyhow::bail!("stream_replicas: 1 to 5 copies");
+        }
         let (connected, connections) = watch::channel(0u64);
         let client = async_nats::ConnectOptions::new()
             .name(name)
@@ -176,20 +232,21 @@ impl Bus {
                 }
                 std::future::ready(())
             })
-            .connect(url)
+            .connect(servers)
             .await?;
         let jetstream = jetstream::new(client.clone());
-        for config in stream_configs() {
+        for config in stream_configs(replicas) {
             let name = config.name.clone();
             let mut attempt = 0;
-            while let Err(e) = jetstream.get_or_create_stream(config.clone()).await {
+            while let Err(e) = ensure_stream(&jetstream, &config).await {
                 // Replicas starting together race to create a missing stream, and the loser's
-                // create fails ("subjects overlap"); by the next look the stream is there.
+                // create fails ("subjects overlap"); by the next look the stream is there. A
+                // cluster still electing its leader refuses for a moment too.
                 attempt += 1;
-                if attempt == 5 {
+                if attempt == 20 {
                     anyhow::bail!("creating stream {name}: {e}");
                 }
-                tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                tokio::time::sleep(Duration::from_millis((100 * attempt).min(1000))).await;
             }
         }
         Ok(Self {

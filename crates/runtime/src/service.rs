@@ -45,7 +45,12 @@ impl Deps {
             migrator,
         )
         .await?;
-        let bus = Bus::connect(&base.nats_url, &format!("komek-{schema}")).await?;
+        let bus = Bus::connect_with(
+            &base.nats_url,
+            &format!("komek-{schema}"),
+            base.stream_replicas,
+        )
+        .await?;
         Ok(Self {
             base: base.clone(),
             pool,

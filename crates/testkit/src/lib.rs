@@ -189,6 +189,114 @@ impl Drop for Nats {
     }
 }
 
+/// Three `nats-server` processes clustered on loopback ports, each with JetStream and its own
+/// store: what a production cluster looks like, on one machine. Nodes can be killed and
+/// started again on the same ports and stores.
+pub struct NatsCluster {
+    nodes: Vec<Option<Child>>,
+    dir: PathBuf,
+    client_ports: Vec<u16>,
+    route_ports: Vec<u16>,
+}
+
+impl NatsCluster {
+    pub const SIZE: usize = 3;
+
+    pub fn start() -> Self {
+        let dir = owned_temp_dir("komek-nats-cluster-");
+        let client_ports: Vec<u16> = (0..Self::SIZE).map(|_| free_port()).collect();
+        let route_ports: Vec<u16> = (0..Self::SIZE).map(|_| free_port()).collect();
+        let mut cluster = Self {
+            nodes: (0..Self::SIZE).map(|_| None).collect(),
+            dir,
+            client_ports,
+            route_ports,
+        };
+        for i in 0..Self::SIZE {
+            cluster.start_node(i);
+        }
+        cluster
+    }
+
+    /// Starts node `i` (again) on its ports and store.
+    pub fn start_node(&mut self, i: usize) {
+        let bin = find_binary(
+            "nats-server",
+            &[PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")],
+        )
+        .unwrap_or_else(|| {
+            panic!("nats-server not found on PATH or in /usr/sbin; install it: {NATS_INSTALL}")
+        });
+        let routes: Vec<String> = self
+            .route_ports
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, p)| format!("nats-route://127.0.0.1:{p}"))
+            .collect();
+        let node_dir = self.dir.join(format!("n{i}"));
+        std::fs::create_dir_all(&node_dir).unwrap();
+        for _ in 0..50 {
+            let mut cmd = Command::new(&bin);
+            cmd.args(["-js", "-a", "127.0.0.1", "-p"])
+                .arg(self.client_ports[i].to_string())
+                .args(["--server_name", &format!("n{i}"), "--cluster_name", "komek"])
+                .arg("--cluster")
+                .arg(format!("nats://127.0.0.1:{}", self.route_ports[i]))
+                .arg("--routes")
+                .arg(routes.join(","))
+                .arg("-sd")
+                .arg(node_dir.join("store"))
+                .arg("-l")
+                .arg(node_dir.join("nats.log"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let mut child = spawn::spawn_bound_to_process(cmd, libc::SIGKILL);
+            if wait_until_listening(self.client_ports[i], &mut child) {
+                self.nodes[i] = Some(child);
+                return;
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let log = std::fs::read_to_string(node_dir.join("nats.log")).unwrap_or_default();
+        panic!("nats-server node {i} would not start:\n{log}");
+    }
+
+    /// Kills node `i` with SIGKILL, as a crash would.
+    pub fn kill_node(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Every node's client URL, separated by commas, as `nats_url` takes them.
+    pub fn urls(&self) -> String {
+        self.client_ports
+            .iter()
+            .map(|p| format!("nats://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Node `i`'s client URL.
+    pub fn url(&self, i: usize) -> String {
+        format!("nats://127.0.0.1:{}", self.client_ports[i])
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for i in 0..Self::SIZE {
+            self.kill_node(i);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// The PostgreSQL cluster of this test process.
 struct Cluster {
     child: Mutex<Option<Child>>,
