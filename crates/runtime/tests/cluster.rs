@@ -60,22 +60,19 @@ async fn streams_take_the_configured_copies_and_survive_a_node() {
     cluster.kill_node(0);
     let mut sequence = 0;
     for attempt in 0..50 {
-        match tokio::time::timeout(
+        // While the client moves to another node, or the stream elects a new leader, a
+        // publish fails or its acknowledgement does not come: try again.
+        if let Ok(Ok(ack)) = tokio::time::timeout(
             Duration::from_secs(2),
             three
                 .jetstream
                 .publish("komek.request.created", format!("event {attempt}").into()),
         )
         .await
+            && let Ok(Ok(a)) = tokio::time::timeout(Duration::from_secs(2), ack).await
         {
-            Ok(Ok(ack)) => {
-                if let Ok(Ok(a)) = tokio::time::timeout(Duration::from_secs(2), ack).await {
-                    sequence = a.sequence;
-                    break;
-                }
-            }
-            // The client is moving to another node, or the stream electing a new leader.
-            _ => {}
+            sequence = a.sequence;
+            break;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
