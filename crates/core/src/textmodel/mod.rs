@@ -104,6 +104,8 @@ pub fn features(note: &str, extra: &[&str]) -> Features {
     // Sub-linear counts, then unit length: a long note does not outweigh a short one.
     let mut values: Vec<(String, f32)> =
         counts.into_iter().map(|(f, c)| (f, 1.0 + c.ln())).collect();
+    // In a fixed order, so the length (a float sum) and every training run are reproducible.
+    values.sort_by(|a, b| a.0.cmp(&b.0));
     let norm = values.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
     if norm > 0.0 {
         for (_, v) in &mut values {
