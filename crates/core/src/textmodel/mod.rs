@@ -132,6 +132,19 @@ pub fn features(note: &str, extra: &[&str]) -> Features {
     Features { values, words }
 }
 
+impl Features {
+    /// These features with a given fact added (see the module notes), as if `extra` had
+    /// named it.
+    pub fn with_given(&self, fact: &str) -> Features {
+        // Appended, so the words' feature indices stay valid; a note's own features are never
+        // given facts, so it is not there already.
+        debug_assert!(given(fact) && !self.values.iter().any(|(n, _)| n == fact));
+        let mut out = self.clone();
+        out.values.push((fact.to_string(), GIVEN_VALUE));
+        out
+    }
+}
+
 /// One question the model answers, with its possible answers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Head {

@@ -131,7 +131,7 @@ impl Triage {
         } else if let Some((p, _)) = closure {
             p
         } else {
-            let reading = model.priorities(input.description, category);
+            let reading = model.priorities(&reading, category);
             let (mut priority, p) = reading.best();
             fired.push(FiredRule {
                 rule_id: "model.priority".into(),

@@ -114,9 +114,12 @@ impl TriageModel {
         }
     }
 
-    /// The priorities of a note, once its category is decided.
-    pub fn priorities(&self, note: &str, category: Category) -> Reading<Priority> {
-        let features = features_of(note, Some(category));
+    /// The priorities of a note, once its category is decided: the features already read for
+    /// the category, with the category given, rather than the note read twice.
+    pub fn priorities(&self, read: &Reading<Category>, category: Category) -> Reading<Priority> {
+        let features = read
+            .features
+            .with_given(&format!("@category={}", category.slug()));
         let p = self.model.predict(&features);
         Reading {
             ranked: ranked(&self.priorities, &p[PRIORITY].probabilities),
