@@ -4,9 +4,20 @@
 #
 # Ports (override with the variables): PostgreSQL KOMEK_PG_PORT=54329, NATS KOMEK_NATS_PORT=4229,
 # intake 50051, triage 50052, roster 50053, matching 50054, the console (web) 8080.
+#
+# `deploy/up.sh --cluster`: a three-node NATS cluster (client ports 4229-4231, cluster routes
+# 6229-6231) keeping three copies of every stream, and two replicas of every service (the
+# second on 50061-50064); matching and the console spread their calls over the replicas.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . deploy/lib.sh
+
+cluster=false
+case "${1:-}" in
+  --cluster) cluster=true ;;
+  stop | "") ;;
+  *) die "usage: deploy/up.sh [--cluster | stop]" ;;
+esac
 
 root=$PWD/.komek
 run=$root/run
@@ -14,7 +25,10 @@ logs=$root/logs
 pg_port=${KOMEK_PG_PORT:-54329}
 nats_port=${KOMEK_NATS_PORT:-4229}
 services=(intake:50051 triage:50052 roster:50053 matching:50054)
+# Second replicas in a cluster: the same service, its port plus ten.
+replicas=(intake-2:50061 triage-2:50062 roster-2:50063 matching-2:50064)
 console_port=${KOMEK_CONSOLE_PORT:-8080}
+nats_nodes=3
 
 as_pg() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
@@ -34,8 +48,9 @@ stop_pidfile() {
 
 stop_all() {
   stop_pidfile "$run/console.pid"
-  for s in "${services[@]}"; do stop_pidfile "$run/${s%%:*}.pid"; done
+  for s in "${services[@]}" "${replicas[@]}"; do stop_pidfile "$run/${s%%:*}.pid"; done
   stop_pidfile "$run/nats.pid"
+  for i in $(seq 0 $((nats_nodes - 1))); do stop_pidfile "$run/nats-$i.pid"; done
   if [ -f "$root/pg/data/postmaster.pid" ]; then
     as_pg "$(find_pg_bin)/pg_ctl" -D "$root/pg/data" -m fast -w stop >/dev/null 2>&1 || true
   fi
@@ -48,6 +63,17 @@ wait_port() {
     sleep 0.1
   done
   die "$what did not listen on port $port; see $logs"
+}
+
+# The URLs of every replica of service $1 ("http://127.0.0.1:50051,http://127.0.0.1:50061").
+urls_of() {
+  local name=$1 s list=""
+  for s in "${services[@]}" "${replicas[@]}"; do
+    [ "${s%%:*}" = "$name" ] || [ "${s%%:*}" = "$name-2" ] || continue
+    $cluster || [ "${s%%:*}" = "$name" ] || continue
+    list="${list:+$list,}http://127.0.0.1:${s##*:}"
+  done
+  echo "$list"
 }
 
 if [ "${1:-}" = stop ]; then
@@ -79,9 +105,31 @@ if ! as_pg psql -h 127.0.0.1 -p "$pg_port" -U postgres -tAc "SELECT 1 FROM pg_da
   as_pg psql -h 127.0.0.1 -p "$pg_port" -U postgres -qc "CREATE DATABASE komek" >/dev/null
 fi
 
-"$(find_nats)" -js -a 127.0.0.1 -p "$nats_port" -sd "$root/nats" -l "$logs/nats.log" -P "$run/nats.pid" &
-disown
-wait_port "$nats_port" nats-server
+if $cluster; then
+  # Each node: its client port, its route port, and routes to the other two. Stream copies
+  # live on the nodes' own stores.
+  nats_urls=""
+  for i in $(seq 0 $((nats_nodes - 1))); do
+    routes=""
+    for j in $(seq 0 $((nats_nodes - 1))); do
+      [ "$i" = "$j" ] || routes="${routes:+$routes,}nats-route://127.0.0.1:$((6229 + j))"
+    done
+    mkdir -p "$root/nats-$i"
+    "$(find_nats)" -js -a 127.0.0.1 -p $((nats_port + i)) --server_name "komek-$i" \
+      --cluster_name komek --cluster "nats://127.0.0.1:$((6229 + i))" --routes "$routes" \
+      -sd "$root/nats-$i" -l "$logs/nats-$i.log" -P "$run/nats-$i.pid" &
+    disown
+    nats_urls="${nats_urls:+$nats_urls,}nats://127.0.0.1:$((nats_port + i))"
+  done
+  for i in $(seq 0 $((nats_nodes - 1))); do wait_port $((nats_port + i)) "nats-server $i"; done
+  stream_replicas=3
+else
+  "$(find_nats)" -js -a 127.0.0.1 -p "$nats_port" -sd "$root/nats" -l "$logs/nats.log" -P "$run/nats.pid" &
+  disown
+  wait_port "$nats_port" nats-server
+  nats_urls="nats://127.0.0.1:$nats_port"
+  stream_replicas=1
+fi
 
 # Keys for caller personal data and the credentials' secrets, made once per installation and
 # kept beside the data.
@@ -106,19 +154,22 @@ set -a
 . "$secrets"
 set +a
 
-for s in "${services[@]}"; do
+started=("${services[@]}")
+$cluster && started+=("${replicas[@]}")
+for s in "${started[@]}"; do
   name=${s%%:*} port=${s##*:}
-  KOMEK_DATABASE_URL=$db_url KOMEK_NATS_URL="nats://127.0.0.1:$nats_port" \
-    KOMEK_LISTEN="127.0.0.1:$port" nohup "target/release/$name" >"$logs/$name.log" 2>&1 &
+  KOMEK_DATABASE_URL=$db_url KOMEK_NATS_URL="$nats_urls" KOMEK_STREAM_REPLICAS=$stream_replicas \
+    KOMEK_LISTEN="127.0.0.1:$port" KOMEK_INTAKE__URL="$(urls_of intake)" \
+    nohup "target/release/${name%-2}" >"$logs/$name.log" 2>&1 &
   echo $! >"$run/$name.pid"
   disown
 done
-for s in "${services[@]}"; do wait_port "${s##*:}" "${s%%:*}"; done
+for s in "${started[@]}"; do wait_port "${s##*:}" "${s%%:*}"; done
 
 # The console calls the services as whoever signs in; it needs no secret of its own.
-KOMEK_LISTEN="127.0.0.1:$console_port" KOMEK_ROSTER_URL="http://127.0.0.1:50053" \
-  KOMEK_MATCHING_URL="http://127.0.0.1:50054" KOMEK_INTAKE_URL="http://127.0.0.1:50051" \
-  KOMEK_TRIAGE_URL="http://127.0.0.1:50052" \
+KOMEK_LISTEN="127.0.0.1:$console_port" KOMEK_ROSTER_URL="$(urls_of roster)" \
+  KOMEK_MATCHING_URL="$(urls_of matching)" KOMEK_INTAKE_URL="$(urls_of intake)" \
+  KOMEK_TRIAGE_URL="$(urls_of triage)" \
   nohup target/release/console >"$logs/console.log" 2>&1 &
 echo $! >"$run/console.pid"
 disown
@@ -135,7 +186,8 @@ $secrets, and AccessService/CreateApiKey issues keys for dispatchers, volunteers
   triage    127.0.0.1:50052   komek.triage.v1.TriageService
   roster    127.0.0.1:50053   komek.roster.v1.RosterService, komek.access.v1.AccessService
   matching  127.0.0.1:50054   komek.matching.v1.AssignmentService, DispatchService
-PostgreSQL $db_url   NATS nats://127.0.0.1:$nats_port
+PostgreSQL $db_url   NATS $nats_urls
+$($cluster && echo "Second replicas: intake 50061, triage 50062, roster 50063, matching 50064; streams keep 3 copies.")
 Logs in $logs
 
 Demo: cargo run -p komek-tests --bin komek-demo   (groups near Almaty, a call and its offer, an

@@ -30,6 +30,7 @@ async fn nothing_acknowledged_is_lost_or_doubled_while_parts_fail() {
         groups: 24,
         seed,
         dir: dir.path().to_path_buf(),
+        cluster: false,
     })
     .await;
     println!("{report}");

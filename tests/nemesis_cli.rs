@@ -2,7 +2,10 @@
 //!
 //!     cargo run --release -p komek-tests --bin komek-nemesis -- run \
 //!         [--requests N] [--per-second R] [--groups G] [--seed S] [--report FILE] [--dir DIR]
+//!         [--cluster]
 //!
+//! `--cluster` runs a three-node NATS cluster (three copies of each stream) and two replicas of
+//! every service, and its faults are killing a service replica and killing a NATS node.
 //! Prints the report (and writes it to FILE); exits 1 when the checker found anything.
 //! `deploy/nemesis.sh` runs the long run and keeps its report in the repository.
 //!
@@ -43,6 +46,7 @@ fn run_nemesis(args: Vec<String>) -> anyhow::Result<()> {
             .duration_since(std::time::UNIX_EPOCH)?
             .as_secs(),
         dir: std::env::temp_dir().join(format!("komek-nemesis-{}", std::process::id())),
+        cluster: false,
     };
     let mut report_file: Option<PathBuf> = None;
     let mut args = args.into_iter();
@@ -58,6 +62,10 @@ fn run_nemesis(args: Vec<String>) -> anyhow::Result<()> {
             "--seed" => options.seed = value()?.parse()?,
             "--dir" => options.dir = value()?.into(),
             "--report" => report_file = Some(value()?.into()),
+            "--cluster" => {
+                options.cluster = true;
+                options.faults = vec![Fault::KillService, Fault::RestartNats];
+            }
             other => anyhow::bail!("unknown argument {other}; see the file's first lines"),
         }
     }

@@ -12,6 +12,7 @@ use komek_proto::partner::v1::partner_service_client::PartnerServiceClient;
 use komek_runtime::CancellationToken;
 use komek_runtime::auth::Bearer;
 use komek_runtime::config::Tls;
+use komek_runtime::spread::Spread;
 use komek_testkit::{Nats, TestDb};
 use komek_tests::{ADMIN_KEY, base};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
@@ -69,9 +70,9 @@ async fn channel(addr: SocketAddr, tls: Option<ClientTlsConfig>) -> Result<Chann
     endpoint.connect().await.map_err(|e| format!("{e:?}"))
 }
 
-async fn get_request(channel: Channel) -> Result<(), tonic::Status> {
+async fn get_request(channel: impl Into<Spread>) -> Result<(), tonic::Status> {
     let mut client = IntakeServiceClient::new(InterceptedService::new(
-        channel,
+        channel.into(),
         Bearer::new(ADMIN_KEY).unwrap(),
     ));
     client

@@ -62,7 +62,8 @@ pub struct Tls {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Upstream {
-    /// `http://host:port`, or `https://host:port` for TLS.
+    /// `http://host:port`, or `https://host:port` for TLS; the replicas of the service
+    /// separated by commas, and calls are spread over them.
     pub url: String,
     /// CA to trust for the server's certificate (PEM); required with `https`.
     pub ca_file: String,

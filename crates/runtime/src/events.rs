@@ -15,9 +15,10 @@ use prost::Message;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::failpoint;
+use crate::{failpoint, trace};
 
 /// Subjects, one per event type; payloads are `komek.events.v1` messages.
 pub mod subject {
@@ -103,10 +104,12 @@ fn stream_configs(replicas: usize) -> Vec<stream::Config> {
 
 /// Whether a stream as it is differs from how it should be in what Komek sets.
 fn differs(current: &stream::Config, wanted: &stream::Config) -> bool {
+    // The server reports "no limit" as -1 where the client's default says 0.
+    let per_subject = |c: &stream::Config| c.max_messages_per_subject.max(0);
     current.num_replicas.max(1) != wanted.num_replicas.max(1)
         || current.subjects != wanted.subjects
         || current.max_age != wanted.max_age
-        || current.max_messages_per_subject != wanted.max_messages_per_subject
+        || per_subject(current) != per_subject(wanted)
         || current.duplicate_window != wanted.duplicate_window
 }
 
@@ -297,16 +300,18 @@ impl Bus {
 }
 
 /// Adds an event to the outbox inside the caller's transaction. Returns its message id.
+/// The row keeps the caller's trace, which the publish and the consumers continue.
 pub async fn enqueue<M: Message>(
     tx: &mut PgConnection,
     subject: &str,
     event: &M,
 ) -> sqlx::Result<Uuid> {
     let id = Uuid::now_v7();
-    sqlx::query("INSERT INTO outbox (id, subject, payload) VALUES ($1, $2, $3)")
+    sqlx::query("INSERT INTO outbox (id, subject, payload, traceparent) VALUES ($1, $2, $3, $4)")
         .bind(id)
         .bind(subject)
         .bind(event.encode_to_vec())
+        .bind(trace::current_traceparent())
         .execute(tx)
         .await?;
     Ok(id)
@@ -395,8 +400,8 @@ impl OutboxRelay {
     /// the same row at the same time (they could after a crash, which dedupe absorbs).
     pub async fn relay_batch(&self) -> anyhow::Result<usize> {
         let mut tx = self.pool.begin().await?;
-        let rows: Vec<(Uuid, String, Vec<u8>)> = sqlx::query_as(
-            "SELECT id, subject, payload FROM outbox WHERE sent_at IS NULL \
+        let rows: Vec<(Uuid, String, Vec<u8>, Option<String>)> = sqlx::query_as(
+            "SELECT id, subject, payload, traceparent FROM outbox WHERE sent_at IS NULL \
              ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
         )
         .bind(RELAY_BATCH)
@@ -409,14 +414,29 @@ impl OutboxRelay {
             return Err(failpoint::crash(failpoint::RELAY_BEFORE_PUBLISH));
         }
         let mut acks = Vec::with_capacity(rows.len());
-        for (id, subject, payload) in &rows {
-            let publish = jetstream::message::PublishMessage::build()
+        for (id, subject, payload, traceparent) in &rows {
+            // One span per event, in the trace that wrote it; the message carries this span
+            // on to the consumers.
+            let span = tracing::info_span!(
+                "publish",
+                otel.name = %format!("{subject} publish"),
+                otel.kind = "producer",
+                messaging.system = "nats",
+                messaging.destination.name = %subject,
+                messaging.message.id = %id,
+            );
+            trace::continue_trace(&span, traceparent.as_deref());
+            let mut publish = jetstream::message::PublishMessage::build()
                 .payload(payload.clone().into())
                 .message_id(id.to_string());
+            if let Some(value) = trace::traceparent_of(&span).or_else(|| traceparent.clone()) {
+                publish = publish.header(trace::TRACEPARENT, value.as_str());
+            }
             acks.push(
                 self.bus
                     .jetstream
                     .send_publish(subject.clone(), publish)
+                    .instrument(span)
                     .await?,
             );
         }
@@ -442,3 +462,31 @@ impl OutboxRelay {
 /// defaults (heartbeats every 15 s, pulls of 30 s), and consumers and streams recover as soon
 /// as the server is back.
 pub const PULL_EXPIRES: Duration = Duration::from_secs(4);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_as_the_server_reports_it_does_not_differ_from_its_configuration() {
+        for wanted in stream_configs(3) {
+            // What the server answers for a stream created from `wanted`.
+            let reported = stream::Config {
+                max_messages_per_subject: if wanted.max_messages_per_subject == 0 {
+                    -1
+                } else {
+                    wanted.max_messages_per_subject
+                },
+                max_messages: -1,
+                max_bytes: -1,
+                ..wanted.clone()
+            };
+            assert!(!differs(&reported, &wanted), "{}", wanted.name);
+            let one_copy = stream::Config {
+                num_replicas: 1,
+                ..reported
+            };
+            assert!(differs(&one_copy, &wanted), "{}", wanted.name);
+        }
+    }
+}

@@ -16,6 +16,8 @@ use tonic_health::ServingStatus;
 use crate::auth::gate::{Gate, GateLayer};
 use crate::config::{Base, Tls, Upstream};
 use crate::deadline::DeadlineLayer;
+use crate::spread::Spread;
+use crate::trace::TraceLayer;
 
 /// The standard health service every listener serves.
 const HEALTH: &str = "grpc.health.v1.Health";
@@ -68,16 +70,31 @@ pub fn server_tls(tls: &Tls) -> anyhow::Result<Option<ServerTlsConfig>> {
 }
 
 /// A channel to another service, connected on first use, with TLS (and a client certificate
-/// for mutual TLS) when the upstream says so.
-pub fn upstream_channel(upstream: &Upstream) -> anyhow::Result<Channel> {
-    let mut endpoint = Channel::from_shared(upstream.url.clone())
-        .with_context(|| format!("upstream url {:?}", upstream.url))?
+/// for mutual TLS) when the upstream says so. Several URLs separated by commas are the
+/// service's replicas: calls are spread over them (see [`Spread`]).
+pub fn upstream_channel(upstream: &Upstream) -> anyhow::Result<Spread> {
+    let urls: Vec<&str> = upstream
+        .url
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect();
+    anyhow::ensure!(!urls.is_empty(), "upstream url is empty");
+    let channels = urls
+        .into_iter()
+        .map(|url| replica_channel(url, upstream))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Spread::new(channels))
+}
+
+fn replica_channel(url: &str, upstream: &Upstream) -> anyhow::Result<Channel> {
+    let mut endpoint = Channel::from_shared(url.to_string())
+        .with_context(|| format!("upstream url {url:?}"))?
         .connect_timeout(Duration::from_secs(5));
-    if upstream.url.starts_with("https://") {
+    if url.starts_with("https://") {
         anyhow::ensure!(
             !upstream.ca_file.is_empty(),
-            "upstream {}: https needs ca_file",
-            upstream.url
+            "upstream {url}: https needs ca_file"
         );
         let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read_pem(
             &upstream.ca_file,
@@ -160,6 +177,7 @@ pub async fn serve(
         // Pings keep idle streams (offers, watches) open through mobile networks and NATs.
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        .layer(TraceLayer)
         .layer(GateLayer::new(listening.gate))
         .layer(DeadlineLayer::new(listening.request_timeout))
         .add_routes(routes.routes())

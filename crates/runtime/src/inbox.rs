@@ -10,11 +10,12 @@ use futures::StreamExt;
 use prost::Message;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::boundary::FieldViolation;
 use crate::dead_letters::REPLAY_OF;
 use crate::events::{Bus, PULL_EXPIRES};
-use crate::failpoint;
+use crate::{failpoint, trace};
 
 /// What a handler says about a message it could not apply.
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +132,23 @@ pub async fn consume<H: Handler>(
                 }
                 None => break,
             };
-            apply(name, &pool, &bus, &handler, message).await;
+            let span = tracing::info_span!(
+                "consume",
+                otel.name = %format!("{} process", message.subject),
+                otel.kind = "consumer",
+                messaging.system = "nats",
+                messaging.consumer.group.name = name,
+                messaging.destination.name = %message.subject,
+            );
+            let parent = message
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(trace::TRACEPARENT))
+                .map(|v| v.as_str());
+            trace::continue_trace(&span, parent);
+            apply(name, &pool, &bus, &handler, message)
+                .instrument(span)
+                .await;
         }
     }
 }

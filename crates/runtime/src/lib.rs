@@ -22,7 +22,9 @@ pub mod pages;
 pub mod pump;
 pub mod service;
 pub mod shutdown;
+pub mod spread;
 pub mod telemetry;
+pub mod trace;
 
 pub use tokio_util::sync::CancellationToken;
 pub use tokio_util::task::TaskTracker;

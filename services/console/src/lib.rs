@@ -45,6 +45,7 @@ use komek_proto::roster::v1::roster_service_client::RosterServiceClient;
 use komek_proto::triage::v1::triage_service_client::TriageServiceClient;
 use komek_runtime::CancellationToken;
 use komek_runtime::auth::Bearer;
+use komek_runtime::spread::Spread;
 use serde::{Deserialize, Serialize};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
@@ -59,7 +60,8 @@ pub struct Config {
     /// Where the console serves pages.
     pub listen: SocketAddr,
     pub log: komek_runtime::config::Log,
-    /// gRPC addresses of the services, as "http://host:port".
+    /// gRPC addresses of the services, as "http://host:port"; a service's replicas separated
+    /// by commas, and calls are spread over them.
     pub roster_url: String,
     pub matching_url: String,
     pub intake_url: String,
@@ -100,15 +102,15 @@ struct Console {
     sessions: Sessions,
     join_codes: JoinCodes,
     sign_in: SignInLimit,
-    roster: Channel,
-    matching: Channel,
-    intake: Channel,
-    triage: Channel,
+    roster: Spread,
+    matching: Spread,
+    intake: Spread,
+    triage: Spread,
 }
 
 type Shared = Arc<Console>;
 
-type Authed = InterceptedService<Channel, Bearer>;
+type Authed = InterceptedService<Spread, Bearer>;
 
 /// The signed-in user of one request to the console.
 pub(crate) struct User {
@@ -139,7 +141,7 @@ impl Console {
         Ok(user)
     }
 
-    fn channel(&self, channel: &Channel, user: &User) -> Result<Authed, Response> {
+    fn channel(&self, channel: &Spread, user: &User) -> Result<Authed, Response> {
         authed(channel, &user.session.key).ok_or_else(|| Redirect::to("/sign-in").into_response())
     }
 
@@ -186,11 +188,21 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let lazy = |url: &str| -> anyhow::Result<Channel> {
-        Ok(Endpoint::from_shared(url.to_string())?
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(10))
-            .connect_lazy())
+    // Each URL setting may list a service's replicas, separated by commas.
+    let lazy = |urls: &str| -> anyhow::Result<Spread> {
+        let channels = urls
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(|url| {
+                Ok(Endpoint::from_shared(url.to_string())?
+                    .connect_timeout(Duration::from_secs(2))
+                    .timeout(Duration::from_secs(10))
+                    .connect_lazy())
+            })
+            .collect::<anyhow::Result<Vec<Channel>>>()?;
+        anyhow::ensure!(!channels.is_empty(), "a service URL is empty");
+        Ok(Spread::new(channels))
     };
     let console = Arc::new(Console {
         sign_in: SignInLimit::new(config.sign_in_per_minute, config.sign_in_burst),
@@ -306,7 +318,7 @@ fn session_of(console: &Console, headers: &HeaderMap) -> Option<(String, Session
     Some((id.to_string(), session))
 }
 
-fn authed(channel: &Channel, key: &str) -> Option<InterceptedService<Channel, Bearer>> {
+fn authed(channel: &Spread, key: &str) -> Option<Authed> {
     Some(InterceptedService::new(
         channel.clone(),
         Bearer::new(key).ok()?,

@@ -9,15 +9,15 @@ use komek_proto::matching::v1 as api;
 use komek_runtime::auth::{Credentials, ServiceBearer};
 use komek_runtime::boundary::name;
 use komek_runtime::config::Upstream;
+use komek_runtime::spread::Spread;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::store::AssignmentRow;
 
 #[derive(Clone)]
 pub struct Callers {
-    client: IntakeServiceClient<InterceptedService<Channel, ServiceBearer>>,
+    client: IntakeServiceClient<InterceptedService<Spread, ServiceBearer>>,
 }
 
 impl Callers {

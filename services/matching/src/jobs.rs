@@ -5,7 +5,9 @@
 
 use komek_core::AssignmentStatus;
 use komek_runtime::events::{enqueue, subject};
+use komek_runtime::trace;
 use sqlx::PgConnection;
+use tracing::Instrument;
 
 use crate::events;
 use crate::index::GroupIndex;
@@ -83,6 +85,28 @@ pub async fn transition(
     step: Step<'_>,
 ) -> Result<AssignmentRow, Error> {
     check(from, step.to)?;
+    // The step belongs to the request's trace (kept with the offer), whoever takes it: the
+    // volunteer's call, a dispatcher's, or the expiry sweep, each linked from its own trace.
+    let span = tracing::info_span!(
+        "assignment.transition",
+        assignment = %from.id,
+        request = %from.request_id,
+        to = word(Some(step.to)),
+    );
+    if let Some(caller) = trace::traceparent_of(&tracing::Span::current()) {
+        let offered = store::traceparent(tx, from.id).await?;
+        trace::continue_trace(&span, offered.as_deref());
+        trace::link(&span, &caller);
+    }
+    transition_in(tx, index, from, step).instrument(span).await
+}
+
+async fn transition_in(
+    tx: &mut PgConnection,
+    index: &GroupIndex,
+    from: &AssignmentRow,
+    step: Step<'_>,
+) -> Result<AssignmentRow, Error> {
     let updated = store::set_status(tx, from.id, step.to, step.reason, step.report).await?;
     if step.to.releases_at_once() {
         store::release(tx, from.group_id).await?;

@@ -10,7 +10,7 @@ use komek_proto::events::v1 as ev;
 use komek_runtime::boundary::{name, parse_name};
 use komek_runtime::events::{Bus, enqueue, subject};
 use komek_runtime::inbox::HandleError;
-use komek_runtime::{failpoint, follow};
+use komek_runtime::{failpoint, follow, trace};
 use prost::Message;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -63,6 +63,7 @@ impl Matcher {
 impl Matcher {
     /// Offers the job to the nearest eligible group, or escalates it, in the caller's
     /// transaction. Does nothing for a request that is closed or already has an active offer.
+    #[tracing::instrument(name = "match", skip_all, fields(request = %job.request_id))]
     pub async fn place(&self, tx: &mut PgConnection, job: &Job) -> Result<(), HandleError> {
         let request_id = job.request_id;
         // Decide on a roster at least as fresh as the stream when the request arrived, so a
@@ -280,6 +281,9 @@ impl Matcher {
             store::release(tx, group_id).await?;
             return Ok(None);
         };
+        if let Some(traceparent) = trace::current_traceparent() {
+            store::keep_traceparent(tx, row.id, &traceparent).await?;
+        }
         let list = ev::CandidateList {
             candidates: candidates.clone(),
         };

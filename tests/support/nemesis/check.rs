@@ -9,6 +9,7 @@ use futures::TryStreamExt;
 use komek_proto::intake::v1 as intake;
 use komek_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use komek_proto::types::v1 as pb;
+use komek_runtime::events::streams;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -127,6 +128,35 @@ struct Stored {
     request: Uuid,
     group: Uuid,
     status: i16,
+}
+
+/// Each Komek stream with its copies and whether all copies are current, once they all are or
+/// `within` has passed.
+pub async fn streams_current(
+    js: &async_nats::jetstream::Context,
+    within: Duration,
+) -> Option<Vec<(String, usize, bool)>> {
+    let started = std::time::Instant::now();
+    loop {
+        let mut all = Vec::new();
+        for name in [
+            streams::REQUESTS,
+            streams::ASSIGNMENTS,
+            streams::ROSTER,
+            streams::ACCESS,
+        ] {
+            let info = js.get_stream(name).await.ok()?.info().await.ok()?.clone();
+            let current = info
+                .cluster
+                .as_ref()
+                .is_none_or(|c| c.replicas.iter().all(|r| r.current && !r.offline));
+            all.push((name.to_string(), info.config.num_replicas, current));
+        }
+        if all.iter().all(|(_, _, current)| *current) || started.elapsed() > within {
+            return Some(all);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Reads the system and judges it against `history`.
@@ -426,7 +456,7 @@ pub async fn check(
 
 /// Every request's status, read through ListRequests as an operator would.
 async fn request_statuses(intake_addr: SocketAddr, admin: &str) -> Option<HashMap<String, i32>> {
-    let mut client = IntakeServiceClient::new(lazy(intake_addr, admin));
+    let mut client = IntakeServiceClient::new(lazy(&[intake_addr], admin));
     let mut out = HashMap::new();
     let mut token = String::new();
     loop {

@@ -10,7 +10,7 @@ use komek_testkit::PgStop;
 use tokio::sync::Mutex;
 
 use super::history::History;
-use super::procs::Processes;
+use super::procs::{NatsServers, Processes};
 use super::proxy::Link;
 use super::rng::Rng;
 use super::workload::wait_serving;
@@ -21,7 +21,7 @@ pub enum Fault {
     KillService,
     /// SIGSTOP a service process, SIGCONT it later.
     PauseService,
-    /// SIGKILL nats-server, start it again on the same store.
+    /// SIGKILL nats-server (in a cluster, one node in turn), start it again on the same store.
     RestartNats,
     /// PostgreSQL fast shutdown, then start.
     RestartPgFast,
@@ -89,8 +89,9 @@ pub struct Tally {
 pub const RECOVERY_LIMIT: Duration = Duration::from_secs(10);
 
 /// Applies `kinds` in turn (shuffled each round; killing a service comes twice a round) until
-/// `stop`, then heals everything. The service a fault hits goes round all five in turn for
-/// each kind of fault, so a short run still kills each service once.
+/// `stop`, then heals everything. The service a fault hits goes round all of them in turn for
+/// each kind of fault, so a short run still kills each service once; so does the NATS node
+/// killed in a cluster.
 pub async fn nemesis(
     procs: Arc<Mutex<Processes>>,
     history: Arc<History>,
@@ -119,20 +120,23 @@ pub async fn nemesis(
         }
         let fault = round.pop().unwrap();
         let t = tally.entry(fault).or_default();
-        let target = t.count as usize % 5;
+        let turn = t.count as usize;
         t.count += 1;
         let hold = rng.millis(1000, 4000);
         let down = rng.millis(0, 2000);
         {
             let mut p = procs.lock().await;
+            let target = turn % p.services.len();
+            let cluster = matches!(p.nats, NatsServers::Cluster(_));
             let service = &mut p.services[target];
-            let (link, server) = if rng.below(2) == 0 {
-                (&service.pg, "PostgreSQL")
-            } else {
-                (&service.nats, "NATS")
+            let (link, server) = match &service.nats {
+                Some(nats) if rng.below(2) == 1 => (nats, "NATS"),
+                _ => (&service.pg, "PostgreSQL"),
             };
             let restarts = fault.restarts_a_server();
+            const NODES: [&str; 3] = ["node 0", "node 1", "node 2"];
             let whom = match fault {
+                Fault::RestartNats if cluster => NODES[turn % NODES.len()].to_string(),
                 _ if restarts => String::new(),
                 Fault::KillService | Fault::PauseService => service.name.to_string(),
                 _ => format!("{} to {server}", service.name),
@@ -143,7 +147,14 @@ pub async fn nemesis(
                 fault.label(),
                 held.as_millis()
             ));
-            if !restarts {
+            if fault == Fault::RestartNats && cluster {
+                *tally
+                    .entry(fault)
+                    .or_default()
+                    .targets
+                    .entry(NODES[turn % NODES.len()])
+                    .or_default() += 1;
+            } else if !restarts {
                 *tally
                     .entry(fault)
                     .or_default()
@@ -158,7 +169,7 @@ pub async fn nemesis(
                 Fault::LinkDrop => link.set(Link::Down),
                 Fault::LinkReset => link.reset_all(),
                 Fault::LinkBlackhole => link.set(Link::Blackhole),
-                Fault::RestartNats => p.restart_nats(down),
+                Fault::RestartNats => p.restart_nats(turn, down),
                 Fault::RestartPgFast => p.restart_pg(PgStop::Fast, down),
                 Fault::RestartPgImmediate => p.restart_pg(PgStop::Immediate, down),
             }
@@ -184,7 +195,9 @@ pub async fn heal(procs: &Arc<Mutex<Processes>>) {
     let mut p = procs.lock().await;
     for s in &mut p.services {
         s.pg.set(Link::Healthy);
-        s.nats.set(Link::Healthy);
+        if let Some(nats) = &s.nats {
+            nats.set(Link::Healthy);
+        }
         s.resume();
         s.start();
     }

@@ -14,8 +14,7 @@ use komek_proto::types::v1 as pb;
 use komek_runtime::CancellationToken;
 
 use super::history::{Call, History};
-use super::workload::{World, call, lazy, until_known};
-use crate::Authed;
+use super::workload::{Spreading, World, call, lazy, until_known};
 
 /// A dispatcher at the console: every two seconds, each escalated request (nobody was free or
 /// the ladder ran out) is offered to a group of the dispatcher's choosing, the groups in turn;
@@ -28,8 +27,8 @@ pub async fn dispatcher(
 ) {
     let key = &world.operator_keys[0];
     let clients = [
-        DispatchServiceClient::new(lazy(replicas[0], key)),
-        DispatchServiceClient::new(lazy(replicas[1], key)),
+        DispatchServiceClient::new(lazy(&[replicas[0]], key)),
+        DispatchServiceClient::new(lazy(&[replicas[1]], key)),
     ];
     let mut turn = 0usize;
     let mut replica = 0;
@@ -107,8 +106,8 @@ pub async fn fleet(
     let mut tasks = tokio::task::JoinSet::new();
     for (i, v) in world.volunteers.iter().enumerate() {
         let clients = [
-            AssignmentServiceClient::new(lazy(replicas[i % 2], &v.key)),
-            AssignmentServiceClient::new(lazy(replicas[(i + 1) % 2], &v.key)),
+            AssignmentServiceClient::new(lazy(&[replicas[i % 2]], &v.key)),
+            AssignmentServiceClient::new(lazy(&[replicas[(i + 1) % 2]], &v.key)),
         ];
         let (history, stop, name, group) = (
             history.clone(),
@@ -122,7 +121,7 @@ pub async fn fleet(
 }
 
 async fn volunteer(
-    clients: [AssignmentServiceClient<Authed>; 2],
+    clients: [AssignmentServiceClient<Spreading>; 2],
     name: String,
     group: String,
     history: Arc<History>,
@@ -182,7 +181,7 @@ async fn volunteer(
 
 /// Answers one offer and, when taken, reports en route, on site and completed.
 async fn work(
-    client: AssignmentServiceClient<Authed>,
+    client: AssignmentServiceClient<Spreading>,
     volunteer: String,
     assignment: String,
     history: Arc<History>,

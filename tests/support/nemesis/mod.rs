@@ -45,6 +45,9 @@ pub struct Options {
     pub seed: u64,
     /// Where the services' logs and the history go.
     pub dir: PathBuf,
+    /// A three-node NATS cluster with three copies of each stream and two replicas of every
+    /// service, instead of one server, one copy and two matching replicas.
+    pub cluster: bool,
 }
 
 pub struct Report {
@@ -60,6 +63,9 @@ pub struct Report {
     /// Service processes that exited on their own (the supervisor restarted them).
     pub crashes: Vec<(&'static str, u32)>,
     pub verdict: check::Verdict,
+    /// Each stream's name, copies, and whether every copy is current (within 30 s of the
+    /// work settling); None when the streams could not be read.
+    pub streams: Option<Vec<(String, usize, bool)>>,
     pub finished: chrono::DateTime<chrono::Utc>,
 }
 
@@ -77,7 +83,13 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(240);
 pub async fn run(options: Options) -> Report {
     let started = Instant::now();
     std::fs::create_dir_all(&options.dir).unwrap();
-    let procs = Processes::start(&options.exe, &options.dir, &matching_tuning()).await;
+    let procs = Processes::start(
+        &options.exe,
+        &options.dir,
+        &matching_tuning(),
+        options.cluster,
+    )
+    .await;
     let addrs: Vec<_> = procs.services.iter().map(|s| s.addr).collect();
     for (addr, s) in addrs.iter().zip(&procs.services) {
         let up = workload::wait_serving(*addr, Duration::from_secs(120)).await;
@@ -89,17 +101,20 @@ pub async fn run(options: Options) -> Report {
         );
     }
     let admin = procs.secrets.admin_key.clone();
-    let (roster, intake) = (procs.addr("roster"), procs.addr("intake"));
+    // The operators spread their calls over the intake replicas; the checks ask the first.
+    let (roster, intakes) = (procs.addrs("roster"), procs.addrs("intake"));
+    let intake = intakes[0];
     let replicas = [procs.addr("matching-a"), procs.addr("matching-b")];
-    let nats_url = procs.nats.url();
+    let nats_url = procs.nats.urls();
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(4)
         .connect(&procs.pg_url())
         .await
         .unwrap();
-    let js = async_nats::jetstream::new(async_nats::connect(&nats_url).await.unwrap());
+    let servers: Vec<&str> = nats_url.split(',').collect();
+    let js = async_nats::jetstream::new(async_nats::connect(servers).await.unwrap());
 
-    let world = workload::setup(roster, &addrs, &admin, options.groups).await;
+    let world = workload::setup(&roster, &addrs, &admin, options.groups).await;
     // The matchers learn the groups from the roster stream; wait until all are published.
     wait_published(&js, options.groups as u64).await;
 
@@ -127,7 +142,7 @@ pub async fn run(options: Options) -> Report {
     ));
 
     workload::drive(
-        intake,
+        &intakes,
         &world,
         options.requests,
         options.per_second,
@@ -154,6 +169,7 @@ pub async fn run(options: Options) -> Report {
     let settled = check::settle(&pool, &js, Duration::from_secs(60))
         .await
         .then(|| quiet.elapsed());
+    let streams = check::streams_current(&js, Duration::from_secs(30)).await;
     let entries = history.entries();
     let verdict = check::check(&entries, &pool, &js, intake, &admin).await;
     history.write(&options.dir).unwrap();
@@ -174,6 +190,7 @@ pub async fn run(options: Options) -> Report {
         settled,
         crashes,
         verdict,
+        streams,
         finished: chrono::Utc::now(),
     }
 }
@@ -265,6 +282,16 @@ impl fmt::Display for Report {
             v.accepts_acknowledged,
             v.completions_acknowledged
         )?;
+        if let Some(streams) = &self.streams {
+            let copies: Vec<String> = streams
+                .iter()
+                .map(|(name, n, current)| {
+                    let state = if *current { "current" } else { "BEHIND" };
+                    format!("{name} ×{n} {state}")
+                })
+                .collect();
+            writeln!(f, "- Streams: {}.", copies.join(", "))?;
+        }
         let errors: Vec<String> = v.errors.iter().map(|(c, n)| format!("{c} {n}")).collect();
         writeln!(
             f,

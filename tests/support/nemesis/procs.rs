@@ -1,6 +1,10 @@
 //! The system under test as separate processes: PostgreSQL, nats-server, and five service
 //! processes (two of them matching replicas), each reaching PostgreSQL and NATS through a proxy
 //! of its own so a fault can cut one service off while the others carry on.
+//!
+//! As a cluster: a three-node NATS cluster whose streams keep three copies, and two replicas of
+//! every service, each reaching PostgreSQL through its proxy and the NATS nodes directly (a
+//! client moves to another node when its node goes); matching calls both intake replicas.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -8,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use komek_testkit::spawn::{signal, spawn_bound_to_process};
-use komek_testkit::{Nats, PgStop, Postgres, free_port};
+use komek_testkit::{Nats, NatsCluster, PgStop, Postgres, free_port};
 
 use super::proxy::Proxy;
 
@@ -39,13 +43,15 @@ impl Secrets {
 
 /// One service process and the proxies in front of its servers.
 pub struct Service {
-    /// "intake", "triage", "roster", "matching-a" or "matching-b".
+    /// "intake", "triage", "roster", "matching-a" or "matching-b"; as a cluster, every
+    /// service with "-a" and "-b".
     pub name: &'static str,
     /// Which service the process runs.
-    kind: &'static str,
+    pub kind: &'static str,
     pub addr: SocketAddr,
     pub pg: Proxy,
-    pub nats: Proxy,
+    /// The proxy to the one NATS server; none in a cluster.
+    pub nats: Option<Proxy>,
     env: Vec<(String, String)>,
     exe: PathBuf,
     log: PathBuf,
@@ -147,42 +153,87 @@ impl Drop for Service {
     }
 }
 
+/// The NATS of a run: one server, or a three-node cluster.
+pub enum NatsServers {
+    One(Nats),
+    Cluster(NatsCluster),
+}
+
+impl NatsServers {
+    /// What clients connect to: the server's URL, or every node's separated by commas.
+    pub fn urls(&self) -> String {
+        match self {
+            NatsServers::One(nats) => nats.url(),
+            NatsServers::Cluster(cluster) => cluster.urls(),
+        }
+    }
+}
+
 /// Everything a run starts.
 pub struct Processes {
     pub pg: Postgres,
-    pub nats: Nats,
+    pub nats: NatsServers,
     pub services: Vec<Service>,
     pub secrets: Secrets,
 }
 
+const SINGLE: [(&str, &str); 5] = [
+    ("roster", "roster"),
+    ("intake", "intake"),
+    ("triage", "triage"),
+    ("matching-a", "matching"),
+    ("matching-b", "matching"),
+];
+
+/// As a cluster. The order makes a fault that goes round the services hit every kind of
+/// service before it hits a second replica of one.
+const CLUSTER: [(&str, &str); 8] = [
+    ("roster-a", "roster"),
+    ("intake-a", "intake"),
+    ("triage-a", "triage"),
+    ("matching-a", "matching"),
+    ("roster-b", "roster"),
+    ("intake-b", "intake"),
+    ("triage-b", "triage"),
+    ("matching-b", "matching"),
+];
+
 impl Processes {
-    /// Starts the servers and the five service processes, which run `exe serve <service>`.
-    /// Logs go to `dir`.
-    pub async fn start(exe: &Path, dir: &Path, tune: &[(&str, &str)]) -> Self {
+    /// Starts the servers and the service processes, which run `exe serve <service>`: five
+    /// on one NATS server, or eight on a three-node cluster. Logs go to `dir`.
+    pub async fn start(exe: &Path, dir: &Path, tune: &[(&str, &str)], cluster: bool) -> Self {
         let pg = tokio::task::block_in_place(Postgres::start);
         pg.create_database(DATABASE).await;
-        let nats = tokio::task::block_in_place(Nats::start);
+        let nats = if cluster {
+            NatsServers::Cluster(tokio::task::block_in_place(NatsCluster::start))
+        } else {
+            NatsServers::One(tokio::task::block_in_place(Nats::start))
+        };
         let secrets = Secrets::fresh();
         let pg_addr: SocketAddr = ([127, 0, 0, 1], pg.port()).into();
-        let nats_addr: SocketAddr = ([127, 0, 0, 1], nats.port()).into();
-
-        let intake_port = free_port();
+        let layout: &[(&'static str, &'static str)] = if cluster { &CLUSTER } else { &SINGLE };
+        let ports: Vec<u16> = layout.iter().map(|_| free_port()).collect();
+        let intake_urls: Vec<String> = layout
+            .iter()
+            .zip(&ports)
+            .filter(|((_, kind), _)| *kind == "intake")
+            .map(|(_, port)| format!("http://127.0.0.1:{port}"))
+            .collect();
         let mut services = Vec::new();
-        for (name, kind) in [
-            ("roster", "roster"),
-            ("intake", "intake"),
-            ("triage", "triage"),
-            ("matching-a", "matching"),
-            ("matching-b", "matching"),
-        ] {
-            let port = if kind == "intake" {
-                intake_port
-            } else {
-                free_port()
-            };
+        for (&(name, kind), &port) in layout.iter().zip(&ports) {
             let pg_proxy = Proxy::start(pg_addr).await;
-            let nats_proxy = Proxy::start(nats_addr).await;
-            let mut env = common_env(&secrets, port, pg_proxy.addr(), nats_proxy.addr());
+            let (nats_proxy, nats_url) = match &nats {
+                NatsServers::One(one) => {
+                    let proxy = Proxy::start(([127, 0, 0, 1], one.port()).into()).await;
+                    let url = format!("nats://{}", proxy.addr());
+                    (Some(proxy), url)
+                }
+                NatsServers::Cluster(c) => (None, c.urls()),
+            };
+            let mut env = common_env(&secrets, port, pg_proxy.addr(), &nats_url);
+            if cluster {
+                env.push(("KOMEK_STREAM_REPLICAS".into(), "3".into()));
+            }
             match kind {
                 "intake" => {
                     env.push(("KOMEK_PII__KEY_ID".into(), "k1".into()));
@@ -190,10 +241,7 @@ impl Processes {
                     env.push(("KOMEK_PII__INDEX_KEY".into(), secrets.pii_index.clone()));
                 }
                 "matching" => {
-                    env.push((
-                        "KOMEK_INTAKE__URL".into(),
-                        format!("http://127.0.0.1:{intake_port}"),
-                    ));
+                    env.push(("KOMEK_INTAKE__URL".into(), intake_urls.join(",")));
                     for (k, v) in tune {
                         env.push((k.to_string(), v.to_string()));
                     }
@@ -224,6 +272,15 @@ impl Processes {
         }
     }
 
+    /// The addresses of every replica of `kind` ("intake", "matching", ...).
+    pub fn addrs(&self, kind: &str) -> Vec<SocketAddr> {
+        self.services
+            .iter()
+            .filter(|s| s.kind == kind)
+            .map(|s| s.addr)
+            .collect()
+    }
+
     pub fn service(&mut self, name: &str) -> &mut Service {
         self.services.iter_mut().find(|s| s.name == name).unwrap()
     }
@@ -245,29 +302,33 @@ impl Processes {
         });
     }
 
-    /// Kills nats-server with SIGKILL; it comes back after `down` with its store.
-    pub fn restart_nats(&mut self, down: Duration) {
-        tokio::task::block_in_place(|| {
-            self.nats.kill();
-            std::thread::sleep(down);
-            self.nats.start_again();
+    /// Kills nats-server with SIGKILL; it comes back after `down` with its store. In a
+    /// cluster, node `node` (modulo the cluster's size) does.
+    pub fn restart_nats(&mut self, node: usize, down: Duration) {
+        tokio::task::block_in_place(|| match &mut self.nats {
+            NatsServers::One(nats) => {
+                nats.kill();
+                std::thread::sleep(down);
+                nats.start_again();
+            }
+            NatsServers::Cluster(cluster) => {
+                let node = node % NatsCluster::SIZE;
+                cluster.kill_node(node);
+                std::thread::sleep(down);
+                cluster.start_node(node);
+            }
         });
     }
 }
 
-fn common_env(
-    secrets: &Secrets,
-    port: u16,
-    pg: SocketAddr,
-    nats: SocketAddr,
-) -> Vec<(String, String)> {
+fn common_env(secrets: &Secrets, port: u16, pg: SocketAddr, nats: &str) -> Vec<(String, String)> {
     [
         ("KOMEK_LISTEN", format!("127.0.0.1:{port}")),
         (
             "KOMEK_DATABASE_URL",
             format!("postgres://postgres@{pg}/{DATABASE}"),
         ),
-        ("KOMEK_NATS_URL", format!("nats://{nats}")),
+        ("KOMEK_NATS_URL", nats.to_string()),
         ("KOMEK_DATABASE_MAX_CONNECTIONS", "8".into()),
         ("KOMEK_SHUTDOWN_GRACE_SECS", "5".into()),
         ("KOMEK_LOG__FILTER", "warn".into()),

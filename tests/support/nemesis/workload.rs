@@ -15,13 +15,13 @@ use komek_proto::roster::v1 as roster;
 use komek_proto::roster::v1::roster_service_client::RosterServiceClient;
 use komek_proto::types::v1 as pb;
 use komek_runtime::auth::{Bearer, Role};
+use komek_runtime::spread::Spread;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Endpoint;
 use uuid::Uuid;
 
 use super::history::{Call, History, Outcome};
 use super::rng::Rng;
-use crate::Authed;
 use crate::settlements::{Settlement, all};
 
 /// How long one call may take before the client gives up on it (its outcome is then unknown).
@@ -29,14 +29,23 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a client keeps retrying one operation whose outcome is unknown.
 const RETRY_FOR: Duration = Duration::from_secs(120);
 
-/// A client channel that connects when first used and again after every break.
-pub fn lazy(addr: SocketAddr, credential: &str) -> Authed {
-    let channel = Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect_timeout(Duration::from_secs(1))
-        .tcp_nodelay(true)
-        .connect_lazy();
-    InterceptedService::new(channel, Bearer::new(credential).unwrap())
+/// A client of one service's replicas, spreading its calls over them.
+pub type Spreading = InterceptedService<Spread, Bearer>;
+
+/// A client channel to the replicas at `addrs` that connects when first used and again after
+/// every break.
+pub fn lazy(addrs: &[SocketAddr], credential: &str) -> Spreading {
+    let channels = addrs
+        .iter()
+        .map(|addr| {
+            Endpoint::from_shared(format!("http://{addr}"))
+                .unwrap()
+                .connect_timeout(Duration::from_secs(1))
+                .tcp_nodelay(true)
+                .connect_lazy()
+        })
+        .collect();
+    InterceptedService::new(Spread::new(channels), Bearer::new(credential).unwrap())
 }
 
 /// Runs one call with the client's own deadline.
@@ -85,7 +94,7 @@ where
 }
 
 /// Issues a key as the admin, retrying while the roster is unreachable.
-async fn issue_key(roster: SocketAddr, admin: &str, role: Role, subject: &str) -> String {
+async fn issue_key(roster: &[SocketAddr], admin: &str, role: Role, subject: &str) -> String {
     let mut client = AccessServiceClient::new(lazy(roster, admin));
     let request = access::CreateApiKeyRequest {
         request_id: Uuid::new_v4().to_string(),
@@ -123,7 +132,7 @@ pub struct World {
 /// Registers an organisation with `groups` groups across Almaty Region, one volunteer each,
 /// and keys for the operators and volunteers.
 pub async fn setup(
-    roster: SocketAddr,
+    roster: &[SocketAddr],
     everyone: &[SocketAddr],
     admin: &str,
     groups: usize,
@@ -245,7 +254,7 @@ const NOTES: &[&str] = &[
 
 /// Creates `count` requests at `per_second`, each through the operator keys in turn.
 pub async fn drive(
-    intake: SocketAddr,
+    intake: &[SocketAddr],
     world: &World,
     count: usize,
     per_second: f64,

@@ -86,6 +86,26 @@ pub async fn history(tx: &mut PgConnection, request_id: Uuid) -> Result<History>
     })
 }
 
+/// Keeps the trace an offer was made in (see `trace` in the runtime).
+pub async fn keep_traceparent(tx: &mut PgConnection, id: Uuid, traceparent: &str) -> Result<()> {
+    sqlx::query("UPDATE assignments SET traceparent = $2 WHERE id = $1")
+        .bind(id)
+        .bind(traceparent)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// The trace an offer was made in, when it was made in one.
+pub async fn traceparent(tx: &mut PgConnection, id: Uuid) -> Result<Option<String>> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT traceparent FROM assignments WHERE id = $1")
+            .bind(id)
+            .fetch_optional(tx)
+            .await?;
+    Ok(row.and_then(|r| r.0))
+}
+
 /// Records an offer; `None` when the request already has an active assignment.
 pub async fn insert_offer(
     tx: &mut PgConnection,

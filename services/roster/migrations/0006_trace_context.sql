@@ -1,0 +1,1 @@
+../../../crates/runtime/sql/0003_trace_context.sql
