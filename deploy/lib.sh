@@ -21,6 +21,22 @@ find_pg_bin() {
   return 1
 }
 
+# promtool (from Debian's prometheus package) checks the alert rules, their unit tests and the
+# dashboard's queries in the test command.
+ensure_tools() {
+  command -v promtool >/dev/null && return 0
+  command -v apt-get >/dev/null || die "promtool missing and no apt-get here; install Prometheus's promtool"
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || die "promtool missing; run as root or install sudo"
+    sudo="sudo"
+  fi
+  echo "komek: installing promtool (prometheus) from the distribution's packages" >&2
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  command -v promtool >/dev/null || die "promtool still missing after install"
+}
+
 # The console's browser tests: Debian's headless Chromium and its WebDriver, and axe-core
 # (MPL-2.0, from the npm registry, checked against its published SHA-512) for the
 # accessibility checks, kept under target/komek-tools.

@@ -1,6 +1,7 @@
 //! A caller's name and phone never leave intake in clear: not in any event on NATS, not in any
-//! log line of any service. Real NATS and PostgreSQL, four servers, every log line captured at
-//! debug level.
+//! log line of any service, not in any span exported. Real NATS and PostgreSQL, four servers,
+//! every log line captured at debug level as the services write it in production (JSON with
+//! trace ids), every span kept.
 //!
 //! Settlements: Data from Who's On First (https://whosonfirst.org/docs/licenses/), incl. GeoNames
 //! (CC-BY 4.0, geonames.org) and Quattroshapes (CC-BY).
@@ -13,7 +14,9 @@ use futures::StreamExt;
 use komek_proto::roster::v1 as roster;
 use komek_proto::types::v1 as pb;
 use komek_tests::settlements::find;
+use komek_tests::spans::Memory;
 use komek_tests::{System, at, create_group, create_organization, create_request, wait_request};
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use uuid::Uuid;
 
 /// Collects every log line written through the global subscriber.
@@ -40,11 +43,15 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 async fn caller_name_and_phone_are_in_no_event_and_no_log() {
     let logs = Capture::default();
     let writer = logs.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    let memory = Memory::default();
+    let provider = memory.provider();
+    assert!(komek_runtime::telemetry::install(
+        "privacy",
+        tracing_subscriber::EnvFilter::new("debug"),
+        true,
+        BoxMakeWriter::new(move || writer.clone()),
+        Some(&provider),
+    ));
 
     let system = System::start().await;
     // Everything published on any komek subject, from before the first request.
@@ -141,5 +148,20 @@ async fn caller_name_and_phone_are_in_no_event_and_no_log() {
     );
     for f in forbidden {
         assert!(!contains(&logs, f), "{f:?} found in the logs");
+    }
+    // The lines written while handling a call or an event carry its trace.
+    assert!(
+        contains(&logs, "\"trace_id\":\""),
+        "no log line carries a trace id"
+    );
+
+    provider.force_flush().unwrap();
+    let spans = memory.spans();
+    assert!(spans.len() > 20, "only {} spans exported", spans.len());
+    for span in &spans {
+        let text = format!("{} {:?} {:?}", span.name, span.attributes, span.events);
+        for f in forbidden {
+            assert!(!text.contains(f), "{f:?} found in span {}", span.name);
+        }
     }
 }

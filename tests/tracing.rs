@@ -7,31 +7,19 @@
 //! (CC-BY 4.0, geonames.org) and Quattroshapes (CC-BY).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
 use komek_proto::matching::v1 as matching;
 use komek_proto::roster::v1 as roster;
 use komek_proto::types::v1 as pb;
 use komek_tests::settlements::find;
+use komek_tests::spans::Memory;
 use komek_tests::{
     System, at, create_group, create_organization, create_request, create_volunteer, wait_request,
 };
 use opentelemetry::trace::{SpanId, TraceId, TracerProvider as _};
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::SpanData;
 use tracing_subscriber::layer::SubscriberExt;
 use uuid::Uuid;
-
-/// Keeps every finished span.
-#[derive(Clone, Debug, Default)]
-struct Memory(Arc<Mutex<Vec<SpanData>>>);
-
-impl SpanExporter for Memory {
-    fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
-        self.0.lock().unwrap().extend(batch);
-        std::future::ready(Ok(()))
-    }
-}
 
 fn attribute(span: &SpanData, key: &str) -> Option<String> {
     span.attributes
@@ -43,9 +31,7 @@ fn attribute(span: &SpanData, key: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_request_is_one_trace_from_the_call_to_the_accept() {
     let memory = Memory::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(memory.clone())
-        .build();
+    let provider = memory.provider();
     let subscriber = tracing_subscriber::registry()
         .with(tracing_subscriber::filter::LevelFilter::INFO)
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("komek-test")));
@@ -108,7 +94,7 @@ async fn a_request_is_one_trace_from_the_call_to_the_accept() {
     system.stop().await;
     provider.force_flush().unwrap();
 
-    let spans = memory.0.lock().unwrap().clone();
+    let spans = memory.spans();
     let named =
         |name: &str| -> Vec<&SpanData> { spans.iter().filter(|s| s.name == name).collect() };
     let create = named("komek.intake.v1.IntakeService/CreateRequest");

@@ -6,6 +6,7 @@ pub mod fuzzing;
 pub mod nemesis;
 pub mod seed;
 pub mod settlements;
+pub mod spans;
 
 use komek_proto::intake::v1 as intake;
 use komek_proto::roster::v1 as roster;

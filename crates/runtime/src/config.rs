@@ -42,6 +42,8 @@ pub struct Base {
     pub max_message_bytes: usize,
     /// Longest a unary call may run, in seconds; a client's shorter `grpc-timeout` wins.
     pub request_timeout_secs: u64,
+    /// Where Prometheus scrapes `GET /metrics` (plain HTTP); none when unset.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// TLS settings of a listener (PEM files).
@@ -95,6 +97,7 @@ impl Default for Base {
             tls: Tls::default(),
             max_message_bytes: 1024 * 1024,
             request_timeout_secs: 30,
+            metrics_listen: None,
         }
     }
 }

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::{failpoint, trace};
+use crate::{failpoint, metrics, trace};
 
 /// Subjects, one per event type; payloads are `komek.events.v1` messages.
 pub mod subject {
@@ -129,11 +129,22 @@ async fn ensure_stream(js: &jetstream::Context, config: &stream::Config) -> anyh
             }
             Ok(())
         }
-        Err(_) => {
+        // Only a stream the server says is missing is created: an unanswered request (a
+        // cluster electing a leader) is asked again.
+        Err(err) if not_found(&err) => {
             js.create_stream(config.clone()).await?;
             Ok(())
         }
+        Err(err) => Err(err.into()),
     }
+}
+
+fn not_found(err: &jetstream::context::GetStreamError) -> bool {
+    matches!(
+        err.kind(),
+        jetstream::context::GetStreamErrorKind::JetStream(e)
+            if e.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
+    )
 }
 
 /// A connection to NATS with JetStream, and the wake-up signal of this process's outbox relay.
@@ -238,10 +249,14 @@ impl Bus {
             .connect(servers)
             .await?;
         let jetstream = jetstream::new(client.clone());
+        // Setting the streams up asks again soon rather than waiting out the default 5 s for
+        // a server that will not answer (a stream whose leader just went).
+        let mut setup = jetstream.clone();
+        setup.set_timeout(Duration::from_secs(2));
         for config in stream_configs(replicas) {
             let name = config.name.clone();
             let mut attempt = 0;
-            while let Err(e) = ensure_stream(&jetstream, &config).await {
+            while let Err(e) = ensure_stream(&setup, &config).await {
                 // Replicas starting together race to create a missing stream, and the loser's
                 // create fails ("subjects overlap"); by the next look the stream is there. A
                 // cluster still electing its leader refuses for a moment too.
@@ -249,6 +264,7 @@ impl Bus {
                 if attempt == 20 {
                     anyhow::bail!("creating stream {name}: {e}");
                 }
+                tracing::info!(stream = %name, error = %e, attempt, "stream not ready; asking again");
                 tokio::time::sleep(Duration::from_millis((100 * attempt).min(1000))).await;
             }
         }
@@ -328,6 +344,9 @@ const RELAY_BATCH: i64 = 256;
 
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
 
+/// How often the relay measures its backlog for the metrics.
+const BACKLOG_EVERY: Duration = Duration::from_secs(5);
+
 /// Sent outbox rows are kept a week for inspection.
 const OUTBOX_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -348,7 +367,14 @@ impl OutboxRelay {
     /// Runs until `shutdown`, then publishes what is left once more and returns.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut last_housekeeping = tokio::time::Instant::now();
+        let mut last_backlog: Option<tokio::time::Instant> = None;
         loop {
+            if last_backlog.is_none_or(|t| t.elapsed() >= BACKLOG_EVERY) {
+                last_backlog = Some(tokio::time::Instant::now());
+                if let Err(err) = self.measure_backlog().await {
+                    tracing::debug!(error = %err, "outbox backlog not measured");
+                }
+            }
             if last_housekeeping.elapsed() >= HOUSEKEEPING_EVERY {
                 last_housekeeping = tokio::time::Instant::now();
                 if let Err(err) = self.housekeeping(OUTBOX_RETENTION, INBOX_RETENTION).await {
@@ -374,6 +400,30 @@ impl OutboxRelay {
                 _ = shutdown.cancelled() => {}
             }
         }
+    }
+
+    /// Sets the backlog gauges: unsent rows and the age of the oldest. A relay that cannot
+    /// publish (NATS gone, a stream refusing) shows here first.
+    async fn measure_backlog(&self) -> sqlx::Result<()> {
+        let (unsent, oldest): (i64, f64) = sqlx::query_as(
+            "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 \
+             FROM outbox WHERE sent_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        metrics::set(
+            "komek_outbox_unsent",
+            "Outbox rows committed and not yet published.",
+            &[],
+            unsent as f64,
+        );
+        metrics::set(
+            "komek_outbox_oldest_unsent_seconds",
+            "Age of the oldest unpublished outbox row, in seconds (0 when none waits).",
+            &[],
+            oldest,
+        );
+        Ok(())
     }
 
     /// Deletes outbox rows sent longer than `sent_for` ago and inbox rows older than `inbox_for`.
@@ -452,6 +502,12 @@ impl OutboxRelay {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        metrics::count(
+            "komek_outbox_published_total",
+            "Outbox rows published to JetStream (acknowledged by it).",
+            &[],
+            ids.len() as u64,
+        );
         tracing::debug!(count = ids.len(), "outbox rows published");
         Ok(ids.len())
     }

@@ -126,7 +126,10 @@ async fn follow_once<T: LastValue>(
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let source = T::SOURCE;
-    let stream = bus.jetstream.get_stream(source.stream).await?;
+    // Ask again soon rather than wait out the default 5 s when a stream's leader just went.
+    let mut js = bus.jetstream.clone();
+    js.set_timeout(Duration::from_secs(2));
+    let stream = js.get_stream(source.stream).await?;
     let applied = *target.progress().subscribe().borrow();
     let deliver_policy = match applied {
         0 => consumer::DeliverPolicy::All,

@@ -15,7 +15,7 @@ use tracing::Instrument;
 use crate::boundary::FieldViolation;
 use crate::dead_letters::REPLAY_OF;
 use crate::events::{Bus, PULL_EXPIRES};
-use crate::{failpoint, trace};
+use crate::{failpoint, metrics, trace};
 
 /// What a handler says about a message it could not apply.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +89,12 @@ impl<H: Handler> Handler for std::sync::Arc<H> {
     }
 }
 
+const REDELIVERIES: &str = "komek_consumer_redeliveries_total";
+const REDELIVERIES_HELP: &str =
+    "Messages a consumer got again (a failed or unacknowledged earlier delivery).";
+const DEAD_LETTERS: &str = "komek_dead_letters_total";
+const DEAD_LETTERS_HELP: &str = "Messages a consumer gave up on and kept as dead letters.";
+
 /// Consumes `consumer` until `shutdown`: each message is applied in one transaction with its
 /// inbox row, the transaction commits, then the message is acked. A message already in the
 /// inbox is acked without applying it again.
@@ -101,6 +107,14 @@ pub async fn consume<H: Handler>(
     shutdown: CancellationToken,
 ) {
     let mut reconnects = bus.reconnects();
+    tokio::spawn(measure_lag(name, consumer.clone(), shutdown.clone()));
+    // Listed at zero from the start, so "none yet" and "not reported" differ.
+    for (metric, help) in [
+        (REDELIVERIES, REDELIVERIES_HELP),
+        (DEAD_LETTERS, DEAD_LETTERS_HELP),
+    ] {
+        metrics::count(metric, help, &[("consumer", name)], 0);
+    }
     loop {
         let pull = consumer
             .stream()
@@ -184,6 +198,21 @@ async fn apply<H: Handler>(
     }
     .await;
     let delivered = message.info().map_or(1, |i| i.delivered.max(1) as u64);
+    if delivered > 1 {
+        metrics::count(REDELIVERIES, REDELIVERIES_HELP, &[("consumer", name)], 1);
+    }
+    let outcome = match &result {
+        Ok(true) => "applied",
+        Ok(false) => "duplicate",
+        Err(HandleError::Reject(_)) => "rejected",
+        Err(HandleError::Retry(_)) => "failed",
+    };
+    metrics::count(
+        "komek_consumer_messages_total",
+        "Messages a consumer handled, by outcome: applied, duplicate (already applied), failed (retried or given up), rejected.",
+        &[("consumer", name), ("outcome", outcome)],
+        1,
+    );
     let ack = match result {
         Ok(fresh) => {
             if fresh {
@@ -236,6 +265,7 @@ async fn give_up(
     };
     match crate::dead_letters::keep(pool, &failed).await {
         Ok(()) => {
+            metrics::count(DEAD_LETTERS, DEAD_LETTERS_HELP, &[("consumer", name)], 1);
             // Alert-worthy: a message of the system's flow is stuck until a person acts.
             tracing::error!(consumer = name, message_id = %id, subject = %message.subject,
                 deliveries = delivered, %error,
@@ -247,6 +277,38 @@ async fn give_up(
             tracing::warn!(consumer = name, message_id = %id, error = %err, ?delay,
                 "cannot keep the dead letter yet; the message stays");
             jetstream::AckKind::Nak(Some(delay))
+        }
+    }
+}
+
+/// Keeps the consumer's lag in the metrics: messages not yet delivered to it, and delivered
+/// ones not yet acknowledged, as the server counts them every 10 s.
+async fn measure_lag(
+    name: &'static str,
+    mut consumer: consumer::PullConsumer,
+    shutdown: CancellationToken,
+) {
+    loop {
+        match consumer.info().await {
+            Ok(info) => {
+                metrics::set(
+                    "komek_consumer_pending",
+                    "Messages in the stream not yet delivered to the consumer.",
+                    &[("consumer", name)],
+                    info.num_pending as f64,
+                );
+                metrics::set(
+                    "komek_consumer_ack_pending",
+                    "Messages delivered to the consumer and not yet acknowledged.",
+                    &[("consumer", name)],
+                    info.num_ack_pending as f64,
+                );
+            }
+            Err(err) => tracing::debug!(consumer = name, error = %err, "consumer lag not measured"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+            _ = shutdown.cancelled() => return,
         }
     }
 }

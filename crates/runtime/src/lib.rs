@@ -17,6 +17,7 @@ pub mod failpoint;
 pub mod follow;
 pub mod grpc;
 pub mod inbox;
+pub mod metrics;
 pub mod ops;
 pub mod pages;
 pub mod pump;

@@ -38,6 +38,7 @@ impl Deps {
     pub async fn connect(base: &Base, schema: &str, migrator: &Migrator) -> anyhow::Result<Self> {
         // Refuse to start without credentials before touching anything else.
         let credentials = Credentials::from_config(&base.auth)?;
+        let started = std::time::Instant::now();
         let pool = db::connect_and_migrate(
             &base.database_url,
             schema,
@@ -45,12 +46,19 @@ impl Deps {
             migrator,
         )
         .await?;
+        let migrated = started.elapsed();
         let bus = Bus::connect_with(
             &base.nats_url,
             &format!("komek-{schema}"),
             base.stream_replicas,
         )
         .await?;
+        // A slow start shows where it spent its time.
+        tracing::info!(
+            database_ms = migrated.as_millis() as u64,
+            nats_ms = (started.elapsed() - migrated).as_millis() as u64,
+            "connected"
+        );
         Ok(Self {
             base: base.clone(),
             pool,
@@ -70,6 +78,11 @@ impl Deps {
         let deps = Self::connect(base, schema, migrator).await?;
         let background = Background::new();
         background.spawn_relay(&deps);
+        if let Some(addr) = base.metrics_listen {
+            let listener = crate::metrics::bind(addr).await?;
+            tracing::info!(%addr, "metrics listening");
+            background.spawn(crate::metrics::serve(listener, background.token()));
+        }
         Ok((deps, background))
     }
 
@@ -146,9 +159,29 @@ impl Background {
             deps.bus.clone(),
             self.token(),
         ));
-        if !follow::catch_up(&*deps.keyring, &deps.bus, Duration::from_secs(10)).await? {
-            tracing::warn!("keys not all read in 10 s; serving anyway");
+        let started = std::time::Instant::now();
+        if follow::catch_up(&*deps.keyring, &deps.bus, Duration::from_secs(10)).await? {
+            deps.keyring.mark_loaded();
+            tracing::info!(ms = started.elapsed().as_millis() as u64, "keys read");
+            return Ok(());
         }
+        // Serve the calls that need no key lookup (health, service tokens, the bootstrap key);
+        // a key not read yet is answered UNAVAILABLE, not UNAUTHENTICATED, until they are.
+        tracing::warn!("keys not all read in 10 s; serving, and still reading them");
+        let (keyring, bus, stop) = (deps.keyring.clone(), deps.bus.clone(), self.token());
+        self.spawn(async move {
+            while !stop.is_cancelled() {
+                if let Ok(true) = follow::catch_up(&*keyring, &bus, Duration::from_secs(10)).await {
+                    keyring.mark_loaded();
+                    tracing::info!(ms = started.elapsed().as_millis() as u64, "keys read");
+                    return;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.cancelled() => {}
+                }
+            }
+        });
         Ok(())
     }
 

@@ -16,6 +16,8 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::metrics;
+
 /// The W3C header (and NATS header, and metadata key) that carries the trace context.
 pub const TRACEPARENT: &str = "traceparent";
 
@@ -58,7 +60,8 @@ pub fn link(span: &tracing::Span, traceparent: &str) {
 }
 
 /// Tower layer opening a server span around every gRPC call (health and reflection aside),
-/// continuing the caller's trace when the call carries `traceparent`.
+/// continuing the caller's trace when the call carries `traceparent`, and counting the call
+/// and its time by method and code in the service's metrics.
 #[derive(Clone, Copy, Default)]
 pub struct TraceLayer;
 
@@ -119,8 +122,10 @@ where
             .get(TRACEPARENT)
             .and_then(|v| v.to_str().ok());
         continue_trace(&span, parent);
+        let (service, method) = (service.to_string(), method.to_string());
         let call = inner.call(request);
         let recorded = span.clone();
+        let started = std::time::Instant::now();
         Box::pin(
             async move {
                 let response = call.await?;
@@ -133,6 +138,7 @@ where
                     .and_then(|v| v.parse::<i32>().ok())
                     .unwrap_or(0);
                 recorded.record("rpc.grpc.status_code", code);
+                count_call(&service, &method, code, started.elapsed());
                 Ok(response)
             }
             .instrument(span),
@@ -140,9 +146,63 @@ where
     }
 }
 
+/// Every "package.Service/Method" of Komek's API, from the descriptor set the servers are
+/// built from.
+static KNOWN_METHODS: std::sync::LazyLock<std::collections::HashSet<String>> =
+    std::sync::LazyLock::new(|| {
+        use prost::Message;
+        let set = prost_types::FileDescriptorSet::decode(komek_proto::FILE_DESCRIPTOR_SET)
+            .unwrap_or_default();
+        set.file
+            .iter()
+            .flat_map(|file| {
+                file.service.iter().flat_map(move |service| {
+                    service.method.iter().map(move |method| {
+                        format!("{}.{}/{}", file.package(), service.name(), method.name())
+                    })
+                })
+            })
+            .collect()
+    });
+
+/// Counts one served call. Paths that name no method of the API are counted as one "unknown"
+/// method, so a client making up names cannot make up series.
+fn count_call(service: &str, method: &str, code: i32, took: std::time::Duration) {
+    let code_name = format!("{:?}", tonic::Code::from_i32(code));
+    let (service, method) = if KNOWN_METHODS.contains(&format!("{service}/{method}")) {
+        (service, method)
+    } else {
+        ("unknown", "unknown")
+    };
+    metrics::count(
+        "komek_grpc_server_handled_total",
+        "gRPC calls served, by service, method and status code.",
+        &[
+            ("grpc_service", service),
+            ("grpc_method", method),
+            ("grpc_code", &code_name),
+        ],
+        1,
+    );
+    metrics::observe(
+        "komek_grpc_server_handling_seconds",
+        "Time to answer a gRPC call (to the first response of a stream), in seconds.",
+        metrics::LATENCY_BUCKETS,
+        &[("grpc_service", service), ("grpc_method", method)],
+        took.as_secs_f64(),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_api_methods_are_known_and_made_up_ones_are_not() {
+        assert!(KNOWN_METHODS.contains("komek.intake.v1.IntakeService/CreateRequest"));
+        assert!(KNOWN_METHODS.contains("komek.matching.v1.AssignmentService/AcceptOffer"));
+        assert!(!KNOWN_METHODS.contains("komek.intake.v1.IntakeService/DropTables"));
+    }
 
     #[test]
     fn without_an_opentelemetry_layer_nothing_is_carried() {

@@ -5,7 +5,7 @@
 
 use komek_core::AssignmentStatus;
 use komek_runtime::events::{enqueue, subject};
-use komek_runtime::trace;
+use komek_runtime::{metrics, trace};
 use sqlx::PgConnection;
 use tracing::Instrument;
 
@@ -108,6 +108,14 @@ async fn transition_in(
     step: Step<'_>,
 ) -> Result<AssignmentRow, Error> {
     let updated = store::set_status(tx, from.id, step.to, step.reason, step.report).await?;
+    // Counted as the step is taken; a transaction that then fails is retried and counted again,
+    // which the rates in the dashboards can bear.
+    metrics::count(
+        "komek_assignment_steps_total",
+        "Steps of offered jobs, by the status reached: accepted, declined, expired, en route, completed, withdrawn...",
+        &[("to", &word(Some(step.to)))],
+        1,
+    );
     if step.to.releases_at_once() {
         store::release(tx, from.group_id).await?;
     }

@@ -12,6 +12,7 @@ mod convert;
 mod events;
 mod feed;
 pub mod fuzz;
+mod gauges;
 mod index;
 mod jobs;
 mod ladder;
@@ -95,6 +96,17 @@ pub async fn serve(
         background.token(),
     ));
 
+    let overdue = Overdue {
+        en_route_within: config.en_route_within.clone(),
+        on_site_max_secs: config.on_site_max_secs,
+    };
+    background.spawn(gauges::run(
+        deps.pool.clone(),
+        index.clone(),
+        overdue.clone(),
+        background.token(),
+    ));
+
     let assignments = api::Assignments::new(
         deps.pool.clone(),
         deps.bus.clone(),
@@ -112,10 +124,7 @@ pub async fn serve(
             deps.pool.clone(),
             deps.bus.clone(),
             matcher,
-            Overdue {
-                en_route_within: config.en_route_within.clone(),
-                on_site_max_secs: config.on_site_max_secs,
-            },
+            overdue,
             Pages::new(deps.credentials.page_tokens(), config.max_page_size),
             background.pumps(&deps, shutdown.clone()),
         ))

@@ -10,7 +10,7 @@ use komek_proto::events::v1 as ev;
 use komek_runtime::boundary::{name, parse_name};
 use komek_runtime::events::{Bus, enqueue, subject};
 use komek_runtime::inbox::HandleError;
-use komek_runtime::{failpoint, follow, trace};
+use komek_runtime::{failpoint, follow, metrics, trace};
 use prost::Message;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -302,6 +302,12 @@ impl Matcher {
         };
         let event = events::offered(&row, job, to, candidates);
         enqueue(tx, subject::ASSIGNMENT_OFFERED, &event).await?;
+        metrics::count(
+            "komek_offers_total",
+            "Offers made to groups (by the matcher or a dispatcher).",
+            &[],
+            1,
+        );
         tracing::info!(
             request = %request_id,
             group = %group_id,
@@ -376,6 +382,10 @@ impl Matcher {
     }
 }
 
+pub const ESCALATIONS: &str = "komek_escalations_total";
+pub const ESCALATIONS_HELP: &str =
+    "Requests handed to dispatchers, by reason (one request may give several).";
+
 async fn escalate(
     tx: &mut PgConnection,
     job: &Job,
@@ -403,6 +413,14 @@ async fn escalate(
     .await?;
     let event = events::escalated(job.request_id, &reasons, attempts, candidates);
     enqueue(tx, subject::REQUEST_ESCALATED, &event).await?;
+    for reason in &reasons {
+        metrics::count(
+            ESCALATIONS,
+            ESCALATIONS_HELP,
+            &[("reason", &format!("{reason:?}"))],
+            1,
+        );
+    }
     tracing::info!(request = %job.request_id, ?reasons, "escalated to dispatchers");
     Ok(())
 }

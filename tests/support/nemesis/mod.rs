@@ -206,7 +206,7 @@ fn matching_tuning() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
-async fn wait_published(js: &async_nats::jetstream::Context, groups: u64) {
+pub async fn wait_published(js: &async_nats::jetstream::Context, groups: u64) {
     let done = crate::eventually(Duration::from_secs(60), || async {
         let mut stream = js.get_stream("KOMEK_ROSTER").await.ok()?;
         let info = stream.info().await.ok()?;

@@ -49,6 +49,8 @@ pub struct Service {
     /// Which service the process runs.
     pub kind: &'static str,
     pub addr: SocketAddr,
+    /// Where the process serves its Prometheus metrics.
+    pub metrics: SocketAddr,
     pub pg: Proxy,
     /// The proxy to the one NATS server; none in a cluster.
     pub nats: Option<Proxy>,
@@ -231,8 +233,16 @@ impl Processes {
                 NatsServers::Cluster(c) => (None, c.urls()),
             };
             let mut env = common_env(&secrets, port, pg_proxy.addr(), &nats_url);
+            let metrics: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+            env.push(("KOMEK_METRICS_LISTEN".into(), metrics.to_string()));
             if cluster {
                 env.push(("KOMEK_STREAM_REPLICAS".into(), "3".into()));
+                // How long each start took, phase by phase, for whoever reads a slow one.
+                env.push((
+                    "RUST_LOG".into(),
+                    "warn,komek_runtime::service=info,komek_runtime::grpc=info,komek_runtime::events=info"
+                        .into(),
+                ));
             }
             match kind {
                 "intake" => {
@@ -252,6 +262,7 @@ impl Processes {
                 name,
                 kind,
                 addr: ([127, 0, 0, 1], port).into(),
+                metrics,
                 pg: pg_proxy,
                 nats: nats_proxy,
                 env,

@@ -164,7 +164,18 @@ impl Gate {
         };
         let now = Utc::now();
         if let Some(id) = key_id_of(credential) {
-            let entry = self.keyring.get(id).ok_or_else(invalid)?;
+            let Some(entry) = self.keyring.get(id) else {
+                // A replica that has not read the keys yet cannot tell; the caller may try
+                // again (or another replica).
+                if !self.keyring.loaded() {
+                    return Err(refusal(
+                        Code::Unavailable,
+                        "keys are still being read on this replica; retry".into(),
+                        "KEYS_LOADING",
+                    ));
+                }
+                return Err(invalid());
+            };
             // The hash is checked even for unusable keys, so timing tells nothing about them.
             let matches = self
                 .credentials
@@ -362,8 +373,24 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_key_is_unavailable_until_the_keys_are_read_then_unauthenticated() {
+        let (gate, _, keyring) = gate(RateLimits::default());
+        let unknown = super::super::NewKey::generate().unwrap();
+        let err = gate
+            .check(STATUS, Some(&bearer(&unknown.secret)))
+            .unwrap_err();
+        assert_eq!(err.code(), Code::Unavailable);
+        keyring.mark_loaded();
+        let err = gate
+            .check(STATUS, Some(&bearer(&unknown.secret)))
+            .unwrap_err();
+        assert_eq!(err.code(), Code::Unauthenticated);
+    }
+
+    #[test]
     fn missing_wrong_and_revoked_credentials_are_unauthenticated() {
         let (gate, secret, keyring) = gate(RateLimits::default());
+        keyring.mark_loaded();
         for header in [None, Some("Basic x".to_string()), Some(bearer("nonsense"))] {
             let err = gate.check(STATUS, header.as_deref()).unwrap_err();
             assert_eq!(err.code(), Code::Unauthenticated, "{header:?}");

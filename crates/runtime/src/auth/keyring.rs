@@ -36,6 +36,9 @@ pub struct Keyring {
     keys: RwLock<HashMap<Uuid, Arc<KeyEntry>>>,
     /// How far the access stream has been applied.
     progress: Progress,
+    /// Whether every key that existed when the service started has been read. Until then an
+    /// unknown key may be one not read yet, not one that does not exist.
+    loaded: std::sync::atomic::AtomicBool,
 }
 
 impl LastValue for Keyring {
@@ -74,6 +77,16 @@ impl LastValue for Keyring {
 }
 
 impl Keyring {
+    /// Records that the keys that existed at start are all read.
+    pub fn mark_loaded(&self) {
+        self.loaded
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn loaded(&self) -> bool {
+        self.loaded.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     pub fn get(&self, id: Uuid) -> Option<Arc<KeyEntry>> {
         self.keys.read().unwrap().get(&id).cloned()
     }
