@@ -192,7 +192,8 @@ Logs in $logs
 
 Demo: cargo run -p komek-tests --bin komek-demo   (groups near Almaty, a call and its offer, an
       escalated coal call in Kyzylorda Region, and a dispatcher key for the console)
-Try:  grpcurl -plaintext 127.0.0.1:50051 list
-      grpcurl -plaintext -d '{"service":"komek.intake.v1.IntakeService"}' 127.0.0.1:50051 grpc.health.v1.Health/Check
+Try:  export PATH=\$PWD/target/release:\$PATH; . $secrets
+      KOMEK_KEY=\$KOMEK_AUTH__BOOTSTRAP_ADMIN_KEY komek keys create --role dispatcher \\
+          --subject dispatchers/me --name "Me"; then KOMEK_KEY=<its secret> komek queue
 Stop: deploy/up.sh stop
 MSG

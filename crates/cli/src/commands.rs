@@ -30,9 +30,11 @@ use crate::args::{
 use crate::output::{Out, km, table, when, when_json};
 use crate::settings::Settings;
 
-/// How a command failed: a call the services refused (or could not answer), or something here.
+/// How a command failed: a call the services refused (or could not answer), input the user
+/// has to change (exit 3, like a refusal of a field), or something else here.
 pub enum Failure {
     Refused(tonic::Status),
+    Input(String),
     Local(anyhow::Error),
 }
 
@@ -213,9 +215,9 @@ async fn call(a: &CallArgs, s: &Settings, out: &Out) -> Done {
             ([one], _) => *one,
             ([], [one]) => one,
             ([], []) => {
-                return Err(Failure::Local(anyhow::anyhow!(
-                    out.t_with("cli-place-unknown", &[("place", Arg::Str(place))])
-                )));
+                return Err(Failure::Input(
+                    out.t_with("cli-place-unknown", &[("place", Arg::Str(place))]),
+                ));
             }
             (many, all) => {
                 let list: Vec<String> = (if many.is_empty() {
@@ -224,12 +226,18 @@ async fn call(a: &CallArgs, s: &Settings, out: &Out) -> Done {
                     many.to_vec()
                 })
                 .iter()
-                .map(|p| format!("{} ({}, {})", p.name_en, p.district, p.region))
+                .map(|p| {
+                    let at = p
+                        .point
+                        .map(|q| format!(" {:.3} {:.3}", q.latitude, q.longitude))
+                        .unwrap_or_default();
+                    format!("{} ({}, {}{at})", p.name_en, p.district, p.region)
+                })
                 .collect();
-                return Err(Failure::Local(anyhow::anyhow!(out.t_with(
+                return Err(Failure::Input(out.t_with(
                     "cli-place-ambiguous",
-                    &[("list", Arg::Str(&list.join("; ")))]
-                ))));
+                    &[("list", Arg::Str(&list.join("; ")))],
+                )));
             }
         };
         location.settlement = chosen.name_en.clone();
@@ -550,7 +558,7 @@ async fn queue_list(
                     out.t("cli-col-category"),
                     out.t("cli-col-place"),
                     out.t("cli-col-since"),
-                    out.t("cli-col-reasons"),
+                    out.t("cli-col-why-here"),
                 ],
                 &rows,
             );

@@ -43,6 +43,7 @@ pub async fn run(args: Vec<String>) -> ExitCode {
     match commands::run(&cli.command, &settings, &out).await {
         Ok(code) => code,
         Err(commands::Failure::Refused(status)) => out.refused(&status),
+        Err(commands::Failure::Input(message)) => out.input(&message),
         Err(commands::Failure::Local(err)) => out.failed(&err),
     }
 }

@@ -113,6 +113,17 @@ impl Out {
         ExitCode::from(exit_code(status.code()))
     }
 
+    /// Input the user has to change before trying again.
+    pub fn input(&self, message: &str) -> ExitCode {
+        if self.json() {
+            let value = serde_json::json!({"error": {"code": "Input", "message": message}});
+            eprintln!("{}", serde_json::to_string(&value).unwrap_or_default());
+        } else {
+            eprintln!("{}: {message}", self.t("cli-error-invalid"));
+        }
+        ExitCode::from(exit::INVALID)
+    }
+
     /// An error before or outside a call (a file that does not read, no key).
     pub fn failed(&self, err: &anyhow::Error) -> ExitCode {
         if err.to_string() == NO_KEY {

@@ -396,6 +396,20 @@ async fn komek_at_a_terminal_and_in_scripts() {
     .await;
     assert_eq!(invalid.code, 3, "{}", invalid.stderr);
     assert!(invalid.stderr.contains("description"), "{}", invalid.stderr);
+    // Several settlements of one name: the user is asked for the region.
+    let ambiguous = komek(
+        &system,
+        config,
+        Some(&dispatcher),
+        &["call", "--place", "Aksu", "--note", "Көмір керек"],
+    )
+    .await;
+    assert_eq!(ambiguous.code, 3, "{}", ambiguous.stderr);
+    assert!(
+        ambiguous.stderr.contains("--region"),
+        "{}",
+        ambiguous.stderr
+    );
     let missing = format!("requests/{}", Uuid::now_v7());
     let not_found = komek(&system, config, Some(&dispatcher), &["show", &missing]).await;
     assert_eq!(not_found.code, 4, "{}", not_found.stderr);

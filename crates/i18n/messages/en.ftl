@@ -531,6 +531,7 @@ cli-decision-offered = offered
 cli-col-group = Group
 cli-col-distance = Distance
 cli-col-reasons = Why not
+cli-col-why-here = Why it is here
 cli-col-code = Code
 cli-col-priority = Priority
 cli-col-category = Kind of help

@@ -507,6 +507,7 @@ cli-decision-offered = ұсынылды
 cli-col-group = Топ
 cli-col-distance = Қашықтық
 cli-col-reasons = Неге емес
+cli-col-why-here = Неге мұнда
 cli-col-code = Код
 cli-col-priority = Жеделдігі
 cli-col-category = Көмек түрі

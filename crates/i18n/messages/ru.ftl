@@ -536,6 +536,7 @@ cli-decision-offered = предложено
 cli-col-group = Группа
 cli-col-distance = Расстояние
 cli-col-reasons = Почему нет
+cli-col-why-here = Почему здесь
 cli-col-code = Код
 cli-col-priority = Срочность
 cli-col-category = Вид помощи
