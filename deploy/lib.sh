@@ -21,20 +21,37 @@ find_pg_bin() {
   return 1
 }
 
-# promtool (from Debian's prometheus package) checks the alert rules, their unit tests and the
-# dashboard's queries in the test command.
+# The checks of what deploy/ holds, in the test command: promtool (Debian's prometheus package)
+# for the alert rules and the dashboard's queries, docker-compose (Debian's, no Docker engine
+# needed) for the compose file, kubectl's kustomize (Debian's kubernetes-client when no kubectl
+# is installed) for the Kubernetes overlays, and kubernetes-validate (PyPI, in a virtualenv under
+# target/komek-tools) for the manifests against Kubernetes' schemas.
+KUBERNETES_VALIDATE_VERSION=1.31.0
+KUBERNETES_VALIDATE=target/komek-tools/venv/bin/kubernetes-validate
+
 ensure_tools() {
-  command -v promtool >/dev/null && return 0
-  command -v apt-get >/dev/null || die "promtool missing and no apt-get here; install Prometheus's promtool"
-  local sudo=""
-  if [ "$(id -u)" != 0 ]; then
-    command -v sudo >/dev/null || die "promtool missing; run as root or install sudo"
-    sudo="sudo"
+  local missing=()
+  command -v promtool >/dev/null || missing+=(prometheus)
+  command -v docker-compose >/dev/null || missing+=(docker-compose)
+  command -v kubectl >/dev/null || missing+=(kubernetes-client)
+  python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get here; install them"
+    local sudo=""
+    if [ "$(id -u)" != 0 ]; then
+      command -v sudo >/dev/null || die "missing ${missing[*]}; run as root or install sudo"
+      sudo="sudo"
+    fi
+    echo "komek: installing ${missing[*]} from the distribution's packages" >&2
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
-  echo "komek: installing promtool (prometheus) from the distribution's packages" >&2
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
   command -v promtool >/dev/null || die "promtool still missing after install"
+  if [ ! -x "$KUBERNETES_VALIDATE" ]; then
+    python3 -m venv target/komek-tools/venv
+    target/komek-tools/venv/bin/pip install -q "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" ||
+      die "could not install kubernetes-validate from PyPI"
+  fi
 }
 
 # The console's browser tests: Debian's headless Chromium and its WebDriver, and axe-core

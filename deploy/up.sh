@@ -5,8 +5,8 @@
 # Ports (override with the variables): PostgreSQL KOMEK_PG_PORT=54329, NATS KOMEK_NATS_PORT=4229,
 # intake 50051, triage 50052, roster 50053, matching 50054, the console (web) 8080.
 #
-# `deploy/up.sh --cluster`: a three-node NATS cluster (client ports 4229-4231, cluster routes
-# 6229-6231) keeping three copies of every stream, and two replicas of every service (the
+# `deploy/up.sh --cluster`: a three-node NATS cluster (deploy/nats/cluster.conf; client ports
+# 4229-4231, routes 6229-6231, monitoring 8229-8231) keeping three copies of every stream, and two replicas of every service (the
 # second on 50061-50064); matching and the console spread their calls over the replicas.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -106,18 +106,17 @@ if ! as_pg psql -h 127.0.0.1 -p "$pg_port" -U postgres -tAc "SELECT 1 FROM pg_da
 fi
 
 if $cluster; then
-  # Each node: its client port, its route port, and routes to the other two. Stream copies
-  # live on the nodes' own stores.
+  # Each node runs deploy/nats/cluster.conf (as compose and Kubernetes do) with its own ports
+  # and store; stream copies live on the nodes' own stores.
   nats_urls=""
   for i in $(seq 0 $((nats_nodes - 1))); do
-    routes=""
-    for j in $(seq 0 $((nats_nodes - 1))); do
-      [ "$i" = "$j" ] || routes="${routes:+$routes,}nats-route://127.0.0.1:$((6229 + j))"
-    done
     mkdir -p "$root/nats-$i"
-    "$(find_nats)" -js -a 127.0.0.1 -p $((nats_port + i)) --server_name "komek-$i" \
-      --cluster_name komek --cluster "nats://127.0.0.1:$((6229 + i))" --routes "$routes" \
-      -sd "$root/nats-$i" -l "$logs/nats-$i.log" -P "$run/nats-$i.pid" &
+    KOMEK_NATS_NAME="komek-$i" KOMEK_NATS_LISTEN="127.0.0.1:$((nats_port + i))" \
+      KOMEK_NATS_MONITOR="127.0.0.1:$((8229 + i))" KOMEK_NATS_STORE="$root/nats-$i" \
+      KOMEK_NATS_CLUSTER_LISTEN="127.0.0.1:$((6229 + i))" \
+      KOMEK_NATS_ROUTE_0=nats-route://127.0.0.1:6229 KOMEK_NATS_ROUTE_1=nats-route://127.0.0.1:6230 \
+      KOMEK_NATS_ROUTE_2=nats-route://127.0.0.1:6231 \
+      "$(find_nats)" -c deploy/nats/cluster.conf -l "$logs/nats-$i.log" -P "$run/nats-$i.pid" &
     disown
     nats_urls="${nats_urls:+$nats_urls,}nats://127.0.0.1:$((nats_port + i))"
   done

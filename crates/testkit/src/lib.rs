@@ -190,13 +190,15 @@ impl Drop for Nats {
 }
 
 /// Three `nats-server` processes clustered on loopback ports, each with JetStream and its own
-/// store: what a production cluster looks like, on one machine. Nodes can be killed and
+/// store, started from deploy/nats/cluster.conf: the configuration of the compose file and the
+/// Kubernetes manifests, on one machine. Nodes can be killed and
 /// started again on the same ports and stores.
 pub struct NatsCluster {
     nodes: Vec<Option<Child>>,
     dir: PathBuf,
     client_ports: Vec<u16>,
     route_ports: Vec<u16>,
+    monitor_ports: Vec<u16>,
 }
 
 impl NatsCluster {
@@ -206,11 +208,13 @@ impl NatsCluster {
         let dir = owned_temp_dir("komek-nats-cluster-");
         let client_ports: Vec<u16> = (0..Self::SIZE).map(|_| free_port()).collect();
         let route_ports: Vec<u16> = (0..Self::SIZE).map(|_| free_port()).collect();
+        let monitor_ports: Vec<u16> = (0..Self::SIZE).map(|_| free_port()).collect();
         let mut cluster = Self {
             nodes: (0..Self::SIZE).map(|_| None).collect(),
             dir,
             client_ports,
             route_ports,
+            monitor_ports,
         };
         for i in 0..Self::SIZE {
             cluster.start_node(i);
@@ -227,31 +231,40 @@ impl NatsCluster {
         .unwrap_or_else(|| {
             panic!("nats-server not found on PATH or in /usr/sbin; install it: {NATS_INSTALL}")
         });
-        let routes: Vec<String> = self
-            .route_ports
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != i)
-            .map(|(_, p)| format!("nats-route://127.0.0.1:{p}"))
-            .collect();
         let node_dir = self.dir.join(format!("n{i}"));
         std::fs::create_dir_all(&node_dir).unwrap();
+        // The configuration deployments run (deploy/nats/cluster.conf), with this node's ports
+        // and store; its own route is in the list, as in a deployment.
+        let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/nats/cluster.conf");
         for _ in 0..50 {
             let mut cmd = Command::new(&bin);
-            cmd.args(["-js", "-a", "127.0.0.1", "-p"])
-                .arg(self.client_ports[i].to_string())
-                .args(["--server_name", &format!("n{i}"), "--cluster_name", "komek"])
-                .arg("--cluster")
-                .arg(format!("nats://127.0.0.1:{}", self.route_ports[i]))
-                .arg("--routes")
-                .arg(routes.join(","))
-                .arg("-sd")
-                .arg(node_dir.join("store"))
+            cmd.arg("-c")
+                .arg(&conf)
                 .arg("-l")
                 .arg(node_dir.join("nats.log"))
+                .env("KOMEK_NATS_NAME", format!("n{i}"))
+                .env(
+                    "KOMEK_NATS_LISTEN",
+                    format!("127.0.0.1:{}", self.client_ports[i]),
+                )
+                .env(
+                    "KOMEK_NATS_MONITOR",
+                    format!("127.0.0.1:{}", self.monitor_ports[i]),
+                )
+                .env("KOMEK_NATS_STORE", node_dir.join("store"))
+                .env(
+                    "KOMEK_NATS_CLUSTER_LISTEN",
+                    format!("127.0.0.1:{}", self.route_ports[i]),
+                )
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
+            for (j, port) in self.route_ports.iter().enumerate() {
+                cmd.env(
+                    format!("KOMEK_NATS_ROUTE_{j}"),
+                    format!("nats-route://127.0.0.1:{port}"),
+                );
+            }
             let mut child = spawn::spawn_bound_to_process(cmd, libc::SIGKILL);
             if wait_until_listening(self.client_ports[i], &mut child) {
                 self.nodes[i] = Some(child);

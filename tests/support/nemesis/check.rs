@@ -83,6 +83,9 @@ pub async fn outboxes(pool: &PgPool) -> Vec<(String, i64)> {
     out
 }
 
+/// The durable consumers the services create (`Bus::durable_consumer`).
+const DURABLE_CONSUMERS: &[&str] = &["intake", "triage", "matching", "matching-closures"];
+
 /// Every durable consumer with work outstanding, as "stream/consumer: pending, unacked".
 pub async fn consumers_behind(js: &async_nats::jetstream::Context) -> Vec<String> {
     let mut behind = Vec::new();
@@ -100,12 +103,19 @@ pub async fn consumers_behind(js: &async_nats::jetstream::Context) -> Vec<String
             .await
             .unwrap_or_default();
         for consumer in consumers {
+            let durable = DURABLE_CONSUMERS.contains(&consumer.as_str());
             match stream.consumer_info(&consumer).await {
+                // Ephemeral consumers (offer streams, followers, watches) belong to a live
+                // client's view; being behind means nothing for them.
+                Ok(info) if info.config.durable_name.is_none() => {}
                 Ok(info) if info.num_pending == 0 && info.num_ack_pending == 0 => {}
                 Ok(info) => behind.push(format!(
                     "{name}/{consumer}: {} pending, {} unacknowledged",
                     info.num_pending, info.num_ack_pending
                 )),
+                // An ephemeral consumer of a killed process may not answer until the server
+                // drops it after its inactivity threshold.
+                Err(_) if !durable => {}
                 Err(e) => behind.push(format!("{name}/{consumer}: {e}")),
             }
         }
