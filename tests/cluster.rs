@@ -15,8 +15,10 @@ use komek_tests::nemesis::{Options, run};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cluster_loses_nothing_while_replicas_and_nodes_die() {
+    // Kept when the run fails, even before it reports (a service that would not start).
     let dir = tempfile::Builder::new()
         .prefix("komek-cluster-")
+        .disable_cleanup(true)
         .tempdir()
         .unwrap();
     let report = run(Options {
@@ -33,9 +35,12 @@ async fn a_cluster_loses_nothing_while_replicas_and_nodes_die() {
     .await;
     println!("{report}");
     if !report.passed() {
-        let kept = dir.keep();
-        panic!("{report}\nlogs and history kept in {}", kept.display());
+        panic!(
+            "{report}\nlogs and history kept in {}",
+            dir.path().display()
+        );
     }
+    let _ = std::fs::remove_dir_all(dir.path());
     assert_eq!(
         report.verdict.requests_resolved,
         report.verdict.requests_stored

@@ -13,8 +13,10 @@ use komek_tests::nemesis::{Options, run};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nothing_acknowledged_is_lost_or_doubled_while_parts_fail() {
+    // Kept when the run fails, even before it reports (a service that would not start).
     let dir = tempfile::Builder::new()
         .prefix("komek-nemesis-")
+        .disable_cleanup(true)
         .tempdir()
         .unwrap();
     let seed = std::env::var("KOMEK_NEMESIS_SEED")
@@ -36,9 +38,12 @@ async fn nothing_acknowledged_is_lost_or_doubled_while_parts_fail() {
     println!("{report}");
     if !report.passed() {
         // Keep the logs and the history for whoever reads the failure.
-        let kept = dir.keep();
-        panic!("{report}\nlogs and history kept in {}", kept.display());
+        panic!(
+            "{report}\nlogs and history kept in {}",
+            dir.path().display()
+        );
     }
+    let _ = std::fs::remove_dir_all(dir.path());
     // The faults reached the clients: calls failed and were retried.
     let unavailable = report
         .verdict

@@ -253,15 +253,18 @@ impl Bus {
         // a server that will not answer (a stream whose leader just went).
         let mut setup = jetstream.clone();
         setup.set_timeout(Duration::from_secs(2));
+        // A cluster starting with us elects its leader first; a stream whose leader just went
+        // needs a new one. Keep asking for two minutes, then give up (a supervisor starts the
+        // service again).
+        let give_up = tokio::time::Instant::now() + Duration::from_secs(120);
         for config in stream_configs(replicas) {
             let name = config.name.clone();
-            let mut attempt = 0;
+            let mut attempt: u64 = 0;
             while let Err(e) = ensure_stream(&setup, &config).await {
                 // Replicas starting together race to create a missing stream, and the loser's
-                // create fails ("subjects overlap"); by the next look the stream is there. A
-                // cluster still electing its leader refuses for a moment too.
+                // create fails ("subjects overlap"); by the next look the stream is there.
                 attempt += 1;
-                if attempt == 20 {
+                if tokio::time::Instant::now() > give_up {
                     anyhow::bail!("creating stream {name}: {e}");
                 }
                 tracing::info!(stream = %name, error = %e, attempt, "stream not ready; asking again");

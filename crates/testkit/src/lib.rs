@@ -166,6 +166,24 @@ impl Nats {
 }
 
 /// False when the child exited (port taken by someone else, say).
+/// Whether the nats-server whose monitoring listens on `port` answers its health check with
+/// status ok.
+fn healthy(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = format!("GET /healthz HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200")
+}
+
 fn wait_until_listening(port: u16, child: &mut Child) -> bool {
     let deadline = Instant::now() + Duration::from_secs(30);
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -219,7 +237,36 @@ impl NatsCluster {
         for i in 0..Self::SIZE {
             cluster.start_node(i);
         }
+        cluster.wait_ready(Duration::from_secs(90));
         cluster
+    }
+
+    /// Waits until every node says it is healthy, which for a JetStream cluster means it is in
+    /// touch with an elected leader: what a deployment's readiness probe waits for. Panics with
+    /// the nodes' logs when that takes longer than `within`.
+    pub fn wait_ready(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if self.monitor_ports.iter().all(|p| healthy(*p)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let logs: Vec<String> = (0..Self::SIZE)
+            .map(|i| {
+                let log = std::fs::read_to_string(self.dir.join(format!("n{i}/nats.log")))
+                    .unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                format!(
+                    "node {i}:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                )
+            })
+            .collect();
+        panic!(
+            "the NATS cluster had no leader within {within:?}:\n{}",
+            logs.join("\n")
+        );
     }
 
     /// Starts node `i` (again) on its ports and store.
