@@ -28,13 +28,31 @@ use sqlx::{Connection, Executor, PgConnection};
 const NATS_INSTALL: &str = "apt-get update && apt-get install -y nats-server";
 const PG_INSTALL: &str = "apt-get update && apt-get install -y postgresql";
 
-/// A port nobody listens on right now.
+/// A port nobody listens on right now, for a server a test starts.
+///
+/// Taken below the kernel's range of ephemeral ports (32768 and up on Linux), so the many
+/// outgoing connections of a test cannot take it between now and the server's bind, and never
+/// the same twice in one process, so two servers started together do not get one port.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    // Processes start at different places, so test binaries run one after another (or two
+    // checkouts side by side) rarely meet.
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7919) % SPAN,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    for _ in 0..SPAN {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::Relaxed) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {FIRST} and {}", FIRST + SPAN);
 }
 
 fn find_binary(name: &str, extra_dirs: &[PathBuf]) -> Option<PathBuf> {
