@@ -235,6 +235,14 @@ mod tests {
     }
 
     #[test]
+    fn lists_are_given_in_brackets() {
+        // As KOMEK_AUTH__PREVIOUS_KEY_PEPPERS='["...","..."]' in the environment.
+        let args = ["--auth.previous-key-peppers=[\"b2xk\", \"b2xkZXI=\"]".to_string()];
+        let cfg: Svc = load(Svc::default(), args).unwrap();
+        assert_eq!(cfg.base.auth.previous_key_peppers, vec!["b2xk", "b2xkZXI="]);
+    }
+
+    #[test]
     fn a_flag_without_value_is_an_error() {
         let err = load(Svc::default(), ["--listen".to_string()]).unwrap_err();
         assert!(err.to_string().contains("--listen needs a value"), "{err}");

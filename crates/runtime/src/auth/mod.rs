@@ -162,14 +162,20 @@ pub fn valid_slug(id: &str) -> bool {
 #[serde(default)]
 pub struct Config {
     /// Base64 of at least 32 random bytes: the key of the HMAC under which API key secrets are
-    /// hashed. Changing it invalidates every issued key.
+    /// hashed. Keys are issued under it.
     pub key_pepper: String,
+    /// Earlier peppers, still accepted for keys issued under them: rotating the pepper means
+    /// moving the old one here, re-issuing the keys made before, then dropping it.
+    pub previous_key_peppers: Vec<String>,
     /// A credential with the ADMIN role, for issuing the first keys; at least 32 characters.
     /// Empty: none.
     pub bootstrap_admin_key: String,
     /// Base64 of at least 32 random bytes: signs the tokens services present to each other.
     /// Empty: service tokens are neither made nor accepted.
     pub service_secret: String,
+    /// Earlier service secrets whose tokens are still accepted (tokens live 5 minutes), so the
+    /// secret can change one replica at a time.
+    pub previous_service_secrets: Vec<String>,
     pub rate_limits: gate::RateLimits,
 }
 
@@ -177,8 +183,10 @@ pub struct Config {
 #[derive(Clone)]
 pub struct Credentials {
     pepper: Vec<u8>,
+    previous_peppers: Vec<Vec<u8>>,
     admin_hash: Option<[u8; 32]>,
     service_secret: Option<Vec<u8>>,
+    previous_service_secrets: Vec<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -211,10 +219,22 @@ impl Credentials {
             admin.is_empty() || admin.len() >= 32,
             "setting `auth.bootstrap_admin_key`: needs at least 32 characters"
         );
+        let previous_peppers = config
+            .previous_key_peppers
+            .iter()
+            .map(|p| decode_secret(p, "auth.previous_key_peppers"))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let previous_service_secrets = config
+            .previous_service_secrets
+            .iter()
+            .map(|p| decode_secret(p, "auth.previous_service_secrets"))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let mut credentials = Self {
             pepper,
+            previous_peppers,
             admin_hash: None,
             service_secret: None,
+            previous_service_secrets,
         };
         if !admin.is_empty() {
             credentials.admin_hash = Some(credentials.hash_secret(admin));
@@ -235,11 +255,16 @@ impl Credentials {
         mac.finalize().into_bytes().into()
     }
 
-    /// Whether `secret` hashes to `expected`, compared in constant time.
+    /// Whether `secret` hashes to `expected` under the pepper or an earlier one, each compared
+    /// in constant time.
     pub fn secret_matches(&self, secret: &str, expected: &[u8]) -> bool {
-        let mut mac = HmacSha256::new_from_slice(&self.pepper).expect("any key length");
-        mac.update(secret.as_bytes());
-        mac.verify_slice(expected).is_ok()
+        std::iter::once(&self.pepper)
+            .chain(&self.previous_peppers)
+            .any(|pepper| {
+                let mut mac = HmacSha256::new_from_slice(pepper).expect("any key length");
+                mac.update(secret.as_bytes());
+                mac.verify_slice(expected).is_ok()
+            })
     }
 
     /// Page tokens signed with a key derived from the pepper: the same on every replica of
@@ -272,10 +297,14 @@ impl Credentials {
         let (name, expiry, mac) = (parts.next()?, parts.next()?, parts.next()?);
         let expiry: i64 = expiry.parse().ok()?;
         let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;
-        let mut check = HmacSha256::new_from_slice(secret).expect("any key length");
-        check.update(&service_message(name, expiry));
-        check.verify_slice(&mac).ok()?;
-        (valid_slug(name) && expiry > now.timestamp()).then(|| name.to_string())
+        let signed = std::iter::once(secret)
+            .chain(&self.previous_service_secrets)
+            .any(|secret| {
+                let mut check = HmacSha256::new_from_slice(secret).expect("any key length");
+                check.update(&service_message(name, expiry));
+                check.verify_slice(&mac).is_ok()
+            });
+        (signed && valid_slug(name) && expiry > now.timestamp()).then(|| name.to_string())
     }
 }
 
@@ -409,6 +438,72 @@ mod tests {
         let last = tampered.len() - 1;
         tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
         assert!(!c.secret_matches(&String::from_utf8(tampered).unwrap(), &hash));
+    }
+
+    #[test]
+    fn keys_issued_under_an_earlier_pepper_work_while_it_is_listed() {
+        let old = credentials();
+        let key = NewKey::generate().unwrap();
+        let stored = old.hash_secret(&key.secret);
+        let rotated = |previous: Vec<String>| {
+            Credentials::from_config(&Config {
+                key_pepper: STANDARD.encode([8u8; 32]),
+                previous_key_peppers: previous,
+                ..Default::default()
+            })
+            .unwrap()
+        };
+        let listed = rotated(vec![STANDARD.encode([7u8; 32])]);
+        assert!(listed.secret_matches(&key.secret, &stored));
+        assert!(!listed.secret_matches("another secret", &stored));
+        // New keys are hashed under the current pepper, and match.
+        let fresh = NewKey::generate().unwrap();
+        assert_ne!(
+            listed.hash_secret(&fresh.secret),
+            old.hash_secret(&fresh.secret)
+        );
+        assert!(listed.secret_matches(&fresh.secret, &listed.hash_secret(&fresh.secret)));
+        // Once the old pepper is dropped, its keys stop.
+        assert!(!rotated(vec![]).secret_matches(&key.secret, &stored));
+        // A short earlier pepper is refused like a short current one.
+        assert!(
+            Credentials::from_config(&Config {
+                key_pepper: STANDARD.encode([8u8; 32]),
+                previous_key_peppers: vec![STANDARD.encode([1u8; 8])],
+                ..Default::default()
+            })
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn tokens_signed_with_an_earlier_service_secret_are_accepted_while_it_is_listed() {
+        let old = credentials();
+        let token = old
+            .service_token("matching", std::time::Duration::from_secs(60))
+            .unwrap();
+        let rotated = |previous: Vec<String>| {
+            Credentials::from_config(&Config {
+                key_pepper: STANDARD.encode([7u8; 32]),
+                service_secret: STANDARD.encode([10u8; 32]),
+                previous_service_secrets: previous,
+                ..Default::default()
+            })
+            .unwrap()
+        };
+        let now = Utc::now();
+        let listed = rotated(vec![STANDARD.encode([9u8; 32])]);
+        assert_eq!(
+            listed.verify_service_token(&token, now).as_deref(),
+            Some("matching")
+        );
+        assert_eq!(rotated(vec![]).verify_service_token(&token, now), None);
+        // Tokens made after the change are signed with the new secret, which the old
+        // replicas do not know until they are updated.
+        let new = listed
+            .service_token("matching", std::time::Duration::from_secs(60))
+            .unwrap();
+        assert_eq!(old.verify_service_token(&new, now), None);
     }
 
     #[test]
