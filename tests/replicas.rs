@@ -81,6 +81,12 @@ async fn two_replicas_never_over_book() {
         .await
         .unwrap();
     }
+    // The roster's word that these are all its groups.
+    js.publish("komek.roster.group.complete", Default::default())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
 
     // Every request twice, under two message ids, as a re-publish would deliver it: the two
     // copies may land on different replicas at the same moment.

@@ -287,8 +287,9 @@ impl System {
             let js = js.clone();
             async move {
                 let mut stream = js.get_stream("KOMEK_ROSTER").await.ok()?;
+                // The roster's "complete" message comes first, when it starts.
                 let last = stream.info().await.ok()?.state.last_sequence;
-                (last >= changes).then_some(())
+                (last > changes).then_some(())
             }
         })
         .await;

@@ -36,6 +36,12 @@ pub mod subject {
         format!("{ROSTER_GROUP_PREFIX}.{group_id}")
     }
 
+    /// The message the owner of a last-value stream publishes after the state of every key:
+    /// the stream is whole. Keys are UUIDs, so "complete" is never one.
+    pub fn complete(prefix: &str) -> String {
+        format!("{prefix}.complete")
+    }
+
     /// Followed by `.{key id}`; the access stream keeps only the last message per subject.
     pub const ACCESS_KEY_PREFIX: &str = "komek.access.key";
 
@@ -50,6 +56,8 @@ pub mod streams {
     pub const ASSIGNMENTS: &str = "KOMEK_ASSIGNMENTS";
     pub const ROSTER: &str = "KOMEK_ROSTER";
     pub const ACCESS: &str = "KOMEK_ACCESS";
+
+    pub const ALL: [&str; 4] = [REQUESTS, ASSIGNMENTS, ROSTER, ACCESS];
 }
 
 /// The JetStream stream definitions, each kept in `replicas` copies. Every service ensures all
@@ -334,6 +342,135 @@ pub async fn enqueue<M: Message>(
         .execute(tx)
         .await?;
     Ok(id)
+}
+
+/// The current state of every key of a last-value stream a service feeds, enqueued in the
+/// caller's transaction; returns how many states. The outbox keeps sent rows only a week, so
+/// a last-value stream that lost its messages is rebuilt from the tables, not from the outbox.
+pub type EnqueueAll =
+    for<'c> fn(&'c mut PgConnection) -> futures::future::BoxFuture<'c, anyhow::Result<u64>>;
+
+/// A last-value stream and how its owner fills it again.
+#[derive(Clone, Copy)]
+pub struct Snapshot {
+    pub stream: &'static str,
+    pub enqueue_all: EnqueueAll,
+}
+
+/// What [`restore_streams`] found and did, per stream.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Restored {
+    /// Outbox rows published before the stream was made, marked unsent to go again.
+    pub republished: Vec<(&'static str, u64)>,
+    /// Current states enqueued into empty last-value streams.
+    pub snapshots: Vec<(&'static str, u64)>,
+    /// Last-value streams that were not complete, with their "complete" message enqueued.
+    pub completed: Vec<&'static str>,
+}
+
+/// Whether `stream` holds a message on `subject`.
+async fn has_message(bus: &Bus, stream: &str, subject: &str) -> anyhow::Result<bool> {
+    let stream = bus.jetstream.get_stream(stream).await?;
+    match stream.get_last_raw_message_by_subject(subject).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Gives the streams back what this service published to them and they no longer hold.
+///
+/// PostgreSQL is the record; the streams carry it to the other services. A stream made after an
+/// outbox row was sent cannot hold that row's message: its NATS lost the store, or this
+/// database was restored from a backup beside a fresh NATS. Such rows are marked unsent, so the
+/// relay publishes them again in their order; consumers apply the ones they had not yet (those
+/// their restored inbox does not list) and skip the rest. A last-value stream in `snapshots`
+/// is instead filled from the tables: without its "complete" message, it gets the current state
+/// of every key when it is empty, then that message (see [`crate::follow`]).
+///
+/// Runs at start, before the relay: every row to go again is committed before any is sent, so
+/// the states enqueued here follow the older rows of their subjects.
+pub async fn restore_streams(
+    pool: &PgPool,
+    bus: &Bus,
+    snapshots: &[Snapshot],
+) -> anyhow::Result<Restored> {
+    let mut restored = Restored::default();
+    let mut tx = pool.begin().await?;
+    for config in stream_configs(1) {
+        let name = streams::ALL
+            .into_iter()
+            .find(|s| *s == config.name)
+            .expect("every stream is named in streams::ALL");
+        let info = stream_info(bus, name).await?;
+        let created = chrono::DateTime::from_timestamp_nanos(
+            i64::try_from(info.created.unix_timestamp_nanos()).unwrap_or(i64::MAX),
+        );
+        let prefix = config.subjects[0].trim_end_matches('>');
+        if let Some(snapshot) = snapshots.iter().find(|s| s.stream == name) {
+            let complete = subject::complete(prefix.trim_end_matches('.'));
+            if !has_message(bus, name, &complete).await? {
+                if info.state.messages == 0 {
+                    let n = (snapshot.enqueue_all)(&mut tx).await?;
+                    if n > 0 {
+                        tracing::warn!(
+                            stream = name,
+                            states = n,
+                            "stream empty; publishing every state again"
+                        );
+                        restored.snapshots.push((name, n));
+                    }
+                }
+                enqueue(&mut tx, &complete, &()).await?;
+                restored.completed.push(name);
+            }
+            // Never the old rows: published after the current states, they would stand as
+            // the last state of their keys.
+            continue;
+        }
+        let again = sqlx::query(
+            "UPDATE outbox SET sent_at = NULL WHERE sent_at < $1 AND starts_with(subject, $2)",
+        )
+        .bind(created)
+        .bind(prefix)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if again > 0 {
+            tracing::warn!(
+                stream = name,
+                events = again,
+                stream_created = %created,
+                "the stream was made after these events were published; publishing them again"
+            );
+            restored.republished.push((name, again));
+        }
+    }
+    tx.commit().await?;
+    bus.wake_outbox();
+    Ok(restored)
+}
+
+/// A stream's info; the streams were ensured a moment ago, but a cluster may be between
+/// leaders, so ask for a while.
+async fn stream_info(bus: &Bus, name: &str) -> anyhow::Result<stream::Info> {
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let err = match fetch_info(bus, name).await {
+            Ok(info) => return Ok(info),
+            Err(e) => e,
+        };
+        if tokio::time::Instant::now() > give_up {
+            return Err(err.context(format!("reading stream {name}")));
+        }
+        tracing::info!(stream = name, error = %err, "stream info not ready; asking again");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn fetch_info(bus: &Bus, name: &str) -> anyhow::Result<stream::Info> {
+    let mut stream = bus.jetstream.get_stream(name).await?;
+    Ok(stream.info().await?.clone())
 }
 
 /// Publishes committed outbox rows in order and marks them sent after the PubAck.

@@ -4,6 +4,12 @@
 //!
 //! A [`LastValue`] is what a replica keeps; [`follow`] feeds it; [`Progress`] says how far it
 //! has read, so a caller can wait until what existed a moment ago is known ([`catch_up`]).
+//!
+//! A stream is whole once its owner has published its "complete" message
+//! ([`subject::complete`]) after every key's state. A stream made afresh (NATS lost its store,
+//! the database was restored from a backup) is empty until the owner fills it again; until
+//! then a follower has not caught up, so nobody takes an empty roster for a real one (a
+//! matcher escalating every request) or refuses a valid key as unknown.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +41,13 @@ pub const ROSTER_GROUPS: Source = Source {
     subject_prefix: subject::ROSTER_GROUP_PREFIX,
 };
 
+impl Source {
+    /// The subject of the owner's "complete" message.
+    pub fn complete(&self) -> String {
+        subject::complete(self.subject_prefix)
+    }
+}
+
 /// What a replica keeps of a last-value stream.
 pub trait LastValue: Send + Sync + 'static {
     type Message: Message + Default;
@@ -49,11 +62,21 @@ pub trait LastValue: Send + Sync + 'static {
     fn progress(&self) -> &Progress;
 }
 
-/// The stream sequence of the last message applied.
+/// The stream sequence of the last message applied, and whether the owner's "complete"
+/// message was among them.
 #[derive(Debug, Default)]
-pub struct Progress(watch::Sender<u64>);
+pub struct Progress(watch::Sender<u64>, watch::Sender<bool>);
 
 impl Progress {
+    pub(crate) fn mark_complete(&self) {
+        self.1.send_replace(true);
+    }
+
+    /// Whether the stream's owner has said it holds every key.
+    pub fn is_complete(&self) -> bool {
+        *self.1.borrow()
+    }
+
     pub(crate) fn mark(&self, seq: u64) {
         self.0.send_if_modified(|s| {
             let newer = seq > *s;
@@ -73,6 +96,17 @@ impl Progress {
             .is_ok_and(|r| r.is_ok())
     }
 
+    /// Waits until every message up to `seq` is applied and the stream is complete, at most
+    /// `timeout` in all.
+    pub async fn wait_whole(&self, seq: u64, timeout: Duration) -> bool {
+        let mut complete = self.1.subscribe();
+        tokio::time::timeout(timeout, async {
+            complete.wait_for(|c| *c).await.is_ok() && self.wait_for(seq, timeout).await
+        })
+        .await
+        .unwrap_or(false)
+    }
+
     /// A receiver that changes with every message applied.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.0.subscribe()
@@ -86,14 +120,14 @@ pub async fn head(bus: &Bus, source: Source) -> anyhow::Result<u64> {
 }
 
 /// Waits (at most `timeout`) until `target` has applied everything its stream held when this
-/// was called. Returns whether it got there.
+/// was called, and the stream is complete. Returns whether it got there.
 pub async fn catch_up<T: LastValue>(
     target: &T,
     bus: &Bus,
     timeout: Duration,
 ) -> anyhow::Result<bool> {
     let head = head(bus, T::SOURCE).await?;
-    Ok(target.progress().wait_for(head, timeout).await)
+    Ok(target.progress().wait_whole(head, timeout).await)
 }
 
 /// Reads the stream from the start into `target`, then follows it until `shutdown`. When NATS
@@ -157,6 +191,12 @@ async fn follow_once<T: LastValue>(
             return Ok(());
         };
         let message = message?;
+        let seq = message.info().map_or(0, |i| i.stream_sequence);
+        if message.subject.as_str() == source.complete() {
+            target.progress().mark_complete();
+            target.progress().mark(seq);
+            continue;
+        }
         let result = T::Message::decode(message.payload.as_ref())
             .map_err(|e| format!("undecodable: {e}"))
             .and_then(|state| target.apply(&state));
@@ -164,9 +204,7 @@ async fn follow_once<T: LastValue>(
             tracing::error!(stream = source.stream, subject = %message.subject, error = %err,
                 "state ignored");
         }
-        target
-            .progress()
-            .mark(message.info().map_or(0, |i| i.stream_sequence));
+        target.progress().mark(seq);
     }
 }
 
@@ -183,5 +221,15 @@ mod tests {
         // An older sequence never moves it back.
         p.mark(2);
         assert!(p.wait_for(3, Duration::from_millis(20)).await);
+    }
+
+    #[tokio::test]
+    async fn a_stream_is_whole_only_once_its_owner_said_so() {
+        let p = Progress::default();
+        p.mark(3);
+        assert!(!p.wait_whole(3, Duration::from_millis(20)).await);
+        p.mark_complete();
+        assert!(p.wait_whole(3, Duration::from_millis(20)).await);
+        assert!(!p.wait_whole(4, Duration::from_millis(20)).await);
     }
 }

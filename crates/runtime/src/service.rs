@@ -15,7 +15,7 @@ use crate::auth::gate::Gate;
 use crate::auth::keyring::Keyring;
 use crate::config::Base;
 use crate::db;
-use crate::events::{Bus, OutboxRelay};
+use crate::events::{self, Bus, OutboxRelay};
 use crate::follow;
 use crate::grpc::Listening;
 use crate::ops::Operations;
@@ -68,14 +68,28 @@ impl Deps {
         })
     }
 
-    /// Connects (see [`Deps::connect`]) and starts the service's outbox relay: the start of
-    /// every service's `serve`.
+    /// Connects (see [`Deps::connect`]), gives the streams back what they lost of this
+    /// service's events ([`events::restore_streams`]) and starts the service's outbox relay:
+    /// the start of every service's `serve`.
     pub async fn start(
         base: &Base,
         schema: &str,
         migrator: &Migrator,
     ) -> anyhow::Result<(Self, Background)> {
+        // Boxed: every service's serve would otherwise carry the whole start in its future.
+        Box::pin(Self::start_feeding(base, schema, migrator, &[])).await
+    }
+
+    /// [`Deps::start`] for the owner of last-value streams, which it fills again from its
+    /// tables when they are found empty.
+    pub async fn start_feeding(
+        base: &Base,
+        schema: &str,
+        migrator: &Migrator,
+        snapshots: &[events::Snapshot],
+    ) -> anyhow::Result<(Self, Background)> {
         let deps = Self::connect(base, schema, migrator).await?;
+        events::restore_streams(&deps.pool, &deps.bus, snapshots).await?;
         let background = Background::new();
         background.spawn_relay(&deps);
         if let Some(addr) = base.metrics_listen {

@@ -1,5 +1,5 @@
 //! A last-value stream follower against a real nats-server: it reads the stream whole, then
-//! follows it, and says how far it has read.
+//! follows it, and says how far it has read and whether the stream's owner said it is whole.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -78,6 +78,20 @@ async fn a_follower_reads_the_stream_whole_then_follows_it() {
         bus.clone(),
         shutdown.clone(),
     ));
+    // Until the roster says these are all its groups, the follower has not caught up, though
+    // it read every message.
+    assert!(
+        !follow::catch_up(&*revisions, &bus, Duration::from_millis(500))
+            .await
+            .unwrap()
+    );
+    assert_eq!(revisions.of("groups/a"), Some(2));
+    bus.jetstream
+        .publish(ROSTER_GROUPS.complete(), Default::default())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
     let wait = Duration::from_secs(10);
     assert!(follow::catch_up(&*revisions, &bus, wait).await.unwrap());
     assert_eq!(revisions.of("groups/a"), Some(2));

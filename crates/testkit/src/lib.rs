@@ -156,6 +156,17 @@ impl Nats {
         let _ = self.child.wait();
     }
 
+    /// Kills the server, deletes its store (every stream and consumer) and starts it again on
+    /// the same port: a NATS that lost its disk.
+    pub fn wipe(&mut self) {
+        self.kill();
+        let store = self.dir.join("store");
+        if store.exists() {
+            std::fs::remove_dir_all(&store).expect("delete the JetStream store");
+        }
+        self.start_again();
+    }
+
     /// Starts the killed server again on the same port and store.
     pub fn start_again(&mut self) {
         // The port is free again once the old process is gone; retry while it lingers.
@@ -384,7 +395,9 @@ struct Cluster {
 
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
 
-fn pg_bin_dir() -> PathBuf {
+/// Where PostgreSQL's programs are (initdb, pg_ctl, pg_dump, pg_restore): `KOMEK_PG_BIN`, or
+/// the newest version Debian installed.
+pub fn pg_bin_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("KOMEK_PG_BIN") {
         return PathBuf::from(dir);
     }

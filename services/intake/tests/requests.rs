@@ -80,6 +80,20 @@ impl Intake {
             pii,
             ..Default::default()
         };
+        // No roster runs here: say, as it would, that the access stream holds every key (none
+        // are issued), so intake does not wait for it at start.
+        let bus = komek_runtime::events::Bus::connect(&nats.url(), "roster-stand-in")
+            .await
+            .unwrap();
+        bus.jetstream
+            .publish(
+                komek_runtime::follow::ACCESS_KEYS.complete(),
+                Default::default(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
         let stop = CancellationToken::new();
         let server = tokio::spawn(komek_intake::serve(config, listener, stop.clone()));
         Self {

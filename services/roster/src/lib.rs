@@ -25,7 +25,13 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let (deps, background) = Deps::start(&config.base, store::SCHEMA, &store::MIGRATOR).await?;
+    let (deps, background) = Deps::start_feeding(
+        &config.base,
+        store::SCHEMA,
+        &store::MIGRATOR,
+        &store::SNAPSHOTS,
+    )
+    .await?;
 
     let pages = Pages::new(deps.credentials.page_tokens(), config.max_page_size);
     let service = api::Roster::new(deps.pool.clone(), deps.bus.clone(), pages.clone());

@@ -117,6 +117,30 @@ pub(super) async fn publish(tx: &mut PgConnection, group: &Group) -> Result<()> 
     Ok(())
 }
 
+/// Enqueues the state of every group, for an empty roster stream (see
+/// `komek_runtime::events::restore_streams`). Returns how many.
+pub async fn publish_all(tx: &mut PgConnection) -> Result<u64> {
+    let rows: Vec<GroupRow> =
+        sqlx::query_as(&format!("SELECT {GROUP_COLUMNS} FROM groups ORDER BY id"))
+            .fetch_all(&mut *tx)
+            .await?;
+    let pairs: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        "SELECT group_id, volunteer_id FROM group_members ORDER BY group_id, volunteer_id",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut members: std::collections::HashMap<Uuid, Vec<Uuid>> = Default::default();
+    for (group, volunteer) in pairs {
+        members.entry(group).or_default().push(volunteer);
+    }
+    let n = rows.len() as u64;
+    for row in rows {
+        let members = members.remove(&row.id).unwrap_or_default();
+        publish(tx, &Group { row, members }).await?;
+    }
+    Ok(n)
+}
+
 /// A group's members changed: its version moves and its new state is published.
 pub(super) async fn membership_changed(tx: &mut PgConnection, group: Uuid) -> Result<()> {
     let row: GroupRow = sqlx::query_as(&format!(

@@ -29,6 +29,18 @@ async fn publish(tx: &mut PgConnection, k: &KeyRow) -> Result<()> {
     Ok(())
 }
 
+/// Enqueues the state of every key, revoked ones included, for an empty access stream (see
+/// `komek_runtime::events::restore_streams`). Returns how many.
+pub async fn publish_all(tx: &mut PgConnection) -> Result<u64> {
+    let rows: Vec<KeyRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_keys ORDER BY id"))
+        .fetch_all(&mut *tx)
+        .await?;
+    for row in &rows {
+        publish(tx, row).await?;
+    }
+    Ok(rows.len() as u64)
+}
+
 pub async fn create(
     pool: &PgPool,
     new: &NewKey,

@@ -16,6 +16,20 @@ pub use organizations::{
 };
 pub use volunteers::{create_volunteer, get_volunteer, list_volunteers, update_volunteer};
 
+use komek_runtime::events::{Snapshot, streams};
+
+/// How the roster fills its last-value streams again when they are found empty.
+pub const SNAPSHOTS: [Snapshot; 2] = [
+    Snapshot {
+        stream: streams::ROSTER,
+        enqueue_all: |tx| Box::pin(async move { Ok(groups::publish_all(tx).await?) }),
+    },
+    Snapshot {
+        stream: streams::ACCESS,
+        enqueue_all: |tx| Box::pin(async move { Ok(keys::publish_all(tx).await?) }),
+    },
+];
+
 /// The PostgreSQL schema this service owns; no other service reads it.
 pub const SCHEMA: &str = "roster";
 
