@@ -385,6 +385,34 @@ async fn scenario(lang: Lang, note: &str) {
         "the offer seen before the drop came once, the missed one arrived once"
     );
 
+    // A cursor of a feed made again since (the database restored from a backup) starts the
+    // feed afresh: the open offers come again, rather than a refusal that leaves the page
+    // without offers.
+    let fresh = phone
+        .run(
+            "return (async () => {
+               const r = await fetch('/app/offers', {headers: {'Last-Event-ID': 'v2.1.1'}});
+               if (!r.ok) return [r.status, false];
+               const reader = r.body.getReader();
+               const until = Date.now() + 10000;
+               let text = '';
+               while (!text.includes(arguments[0]) && Date.now() < until) {
+                 const {value, done} = await reader.read();
+                 if (done) break;
+                 text += new TextDecoder().decode(value);
+               }
+               reader.cancel();
+               return [r.status, text.includes(arguments[0])];
+             })();",
+            vec![json!(seen.volunteer_note)],
+        )
+        .await;
+    assert_eq!(
+        fresh,
+        json!([200, true]),
+        "a stale cursor starts the feed afresh"
+    );
+
     phone.close().await;
     stop.cancel();
     system.stop().await;

@@ -178,6 +178,23 @@ async fn a_resumed_stream_delivers_what_was_missed_exactly_once() {
     let err = app.stream_offers(connect("v1.999999")).await.unwrap_err();
     assert_eq!(err.code(), Code::OutOfRange);
 
+    // A cursor names its stream: the same position in a stream made again (after a restore)
+    // is refused, so the app starts afresh instead of missing offers. The first form, without
+    // the stream, still resumes.
+    let (stream, seq) = cursor
+        .strip_prefix("v2.")
+        .and_then(|c| c.split_once('.'))
+        .expect("a cursor names its stream");
+    let other: i64 = stream.parse::<i64>().unwrap() - 1;
+    let err = app
+        .stream_offers(connect(&format!("v2.{other}.{seq}")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::OutOfRange);
+    assert!(err.message().contains("rebuilt"), "{}", err.message());
+    let resumed = app.stream_offers(connect(&format!("v1.{seq}"))).await;
+    assert!(resumed.is_ok(), "{resumed:?}");
+
     system.stop().await;
 }
 

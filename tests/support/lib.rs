@@ -498,6 +498,7 @@ fn test_pii_keys() -> komek_intake::pii::Config {
         key_id: "test-1".into(),
         keys: [("test-1".to_string(), random_key())].into_iter().collect(),
         index_key: random_key(),
+        retire: Vec::new(),
     }
 }
 

@@ -378,6 +378,27 @@ async fn has_message(bus: &Bus, stream: &str, subject: &str) -> anyhow::Result<b
     }
 }
 
+/// Asks `ask` until it answers, for a minute: the streams were ensured a moment ago, but a
+/// cluster may be between leaders.
+async fn asking_again<T, F, Fut>(what: &str, mut ask: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let err = match ask().await {
+            Ok(answer) => return Ok(answer),
+            Err(e) => e,
+        };
+        if tokio::time::Instant::now() > give_up {
+            return Err(err.context(what.to_string()));
+        }
+        tracing::info!(what, error = %err, "stream not ready; asking again");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 /// Gives the streams back what this service published to them and they no longer hold.
 ///
 /// PostgreSQL is the record; the streams carry it to the other services. A stream made after an
@@ -402,14 +423,19 @@ pub async fn restore_streams(
             .into_iter()
             .find(|s| *s == config.name)
             .expect("every stream is named in streams::ALL");
-        let info = stream_info(bus, name).await?;
+        let info =
+            asking_again(&format!("reading stream {name}"), || fetch_info(bus, name)).await?;
         let created = chrono::DateTime::from_timestamp_nanos(
             i64::try_from(info.created.unix_timestamp_nanos()).unwrap_or(i64::MAX),
         );
         let prefix = config.subjects[0].trim_end_matches('>');
         if let Some(snapshot) = snapshots.iter().find(|s| s.stream == name) {
             let complete = subject::complete(prefix.trim_end_matches('.'));
-            if !has_message(bus, name, &complete).await? {
+            let whole = asking_again(&format!("looking for {complete}"), || {
+                has_message(bus, name, &complete)
+            })
+            .await?;
+            if !whole {
                 if info.state.messages == 0 {
                     let n = (snapshot.enqueue_all)(&mut tx).await?;
                     if n > 0 {
@@ -449,23 +475,6 @@ pub async fn restore_streams(
     tx.commit().await?;
     bus.wake_outbox();
     Ok(restored)
-}
-
-/// A stream's info; the streams were ensured a moment ago, but a cluster may be between
-/// leaders, so ask for a while.
-async fn stream_info(bus: &Bus, name: &str) -> anyhow::Result<stream::Info> {
-    let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let err = match fetch_info(bus, name).await {
-            Ok(info) => return Ok(info),
-            Err(e) => e,
-        };
-        if tokio::time::Instant::now() > give_up {
-            return Err(err.context(format!("reading stream {name}")));
-        }
-        tracing::info!(stream = name, error = %err, "stream info not ready; asking again");
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
 }
 
 async fn fetch_info(bus: &Bus, name: &str) -> anyhow::Result<stream::Info> {

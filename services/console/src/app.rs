@@ -293,13 +293,23 @@ pub async fn offers(State(console): State<Shared>, headers: HeaderMap) -> Respon
         Ok(c) => c,
         Err(r) => return r,
     };
-    let stream = match client
+    let mut answer = client
         .stream_offers(matching::StreamOffersRequest {
             volunteer: String::new(),
-            cursor,
+            cursor: cursor.clone(),
         })
-        .await
-    {
+        .await;
+    // A cursor the feed no longer knows (older than it keeps, or from before a restore): start
+    // afresh, which sends every open offer again, rather than leave the page without offers.
+    if matches!(&answer, Err(s) if s.code() == tonic::Code::OutOfRange) && !cursor.is_empty() {
+        answer = client
+            .stream_offers(matching::StreamOffersRequest {
+                volunteer: String::new(),
+                cursor: String::new(),
+            })
+            .await;
+    }
+    let stream = match answer {
         Ok(s) => s.into_inner(),
         Err(status) => {
             if ended_if_unauthenticated(&console, &user, &status) {

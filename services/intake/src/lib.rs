@@ -10,6 +10,7 @@ mod events;
 pub mod fuzz;
 mod model;
 pub mod pii;
+mod rekey;
 mod store;
 mod validate;
 
@@ -68,8 +69,13 @@ pub async fn serve_with_partner(
     }
 
     let vault = pii::Vault::from_config(&config.pii)?.map(std::sync::Arc::new);
-    if vault.is_none() {
-        tracing::warn!("no pii keys configured: caller names and phones will be refused");
+    match &vault {
+        None => tracing::warn!("no pii keys configured: caller names and phones will be refused"),
+        Some(vault) => background.spawn(rekey::run(
+            deps.pool.clone(),
+            vault.clone(),
+            background.token(),
+        )),
     }
     let pages = Pages::new(deps.credentials.page_tokens(), config.max_page_size);
     let service = api::Intake::new(

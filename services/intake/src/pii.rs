@@ -23,6 +23,9 @@ pub struct Config {
     pub keys: HashMap<String, String>,
     /// Key of the blind index. Changing it makes earlier callers unrecognisable.
     pub index_key: String,
+    /// Keys to retire: data still under them is encrypted again with `key_id`, after which
+    /// they can be removed from `keys`. Each must be in `keys`, and not be `key_id`.
+    pub retire: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +40,7 @@ pub enum Error {
 
 pub struct Vault {
     current: String,
+    retired: Vec<String>,
     ciphers: HashMap<String, Aes256Gcm>,
     index_key: Vec<u8>,
 }
@@ -76,9 +80,23 @@ impl Vault {
                 Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&bytes)),
             );
         }
+        for id in &config.retire {
+            if id == &config.key_id {
+                return Err(Error::Config(format!(
+                    "pii.retire names {id:?}, the key new data is encrypted with (pii.key_id)"
+                )));
+            }
+            if !config.keys.contains_key(id) {
+                return Err(Error::Config(format!(
+                    "pii.retire names {id:?}, which is not in pii.keys: the data under it \
+                     could not be read to encrypt it again"
+                )));
+            }
+        }
         let index_key = key_bytes("pii.index_key", &config.index_key)?;
         Ok(Some(Self {
             current: config.key_id.clone(),
+            retired: config.retire.clone(),
             ciphers,
             index_key,
         }))
@@ -86,6 +104,16 @@ impl Vault {
 
     pub fn current_key_id(&self) -> &str {
         &self.current
+    }
+
+    /// Keys whose data is to be encrypted again with the current one.
+    pub fn retired_key_ids(&self) -> &[String] {
+        &self.retired
+    }
+
+    /// Whether a key of this id is configured.
+    pub fn knows(&self, key_id: &str) -> bool {
+        self.ciphers.contains_key(key_id)
     }
 
     /// Encrypts `plain` for the row `row` and column `field`; both are bound in as associated
@@ -174,6 +202,7 @@ mod tests {
                 .map(|(id, n)| (id.to_string(), key(*n)))
                 .collect(),
             index_key: key(99),
+            retire: Vec::new(),
         };
         Vault::from_config(&config).unwrap().unwrap()
     }
@@ -217,6 +246,25 @@ mod tests {
     }
 
     #[test]
+    fn only_a_configured_key_other_than_the_current_one_can_be_retired() {
+        let config = |retire: &[&str]| Config {
+            key_id: "k2".into(),
+            keys: [("k1".into(), key(1)), ("k2".into(), key(2))].into(),
+            index_key: key(9),
+            retire: retire.iter().map(|s| s.to_string()).collect(),
+        };
+        let v = Vault::from_config(&config(&["k1"])).unwrap().unwrap();
+        assert_eq!(v.retired_key_ids(), ["k1"]);
+        for wrong in [&["k2"][..], &["k0"][..]] {
+            let err = Vault::from_config(&config(wrong))
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.contains("pii.retire"), "{err}");
+        }
+    }
+
+    #[test]
     fn blind_index_is_stable_and_keyed() {
         let a = vault("k1", &[("k1", 1)]);
         assert_eq!(a.blind_index("+77011234567"), a.blind_index("+77011234567"));
@@ -225,6 +273,7 @@ mod tests {
             key_id: "k1".into(),
             keys: [("k1".into(), key(1))].into(),
             index_key: key(5),
+            retire: Vec::new(),
         };
         let b = Vault::from_config(&other).unwrap().unwrap();
         assert_ne!(a.blind_index("+77011234567"), b.blind_index("+77011234567"));

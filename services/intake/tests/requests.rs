@@ -426,6 +426,7 @@ fn keys(current: &str, keys: &[(&str, u8)]) -> PiiConfig {
             .map(|(id, n)| (id.to_string(), b64(*n)))
             .collect(),
         index_key: b64(42),
+        retire: Vec::new(),
     }
 }
 
@@ -552,6 +553,70 @@ async fn rotated_key_still_reads_earlier_callers() {
             .await
             .unwrap();
     assert_eq!(key_id, "k2", "new data uses the current key");
+    intake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retired_key_can_go_once_its_callers_are_encrypted_again() {
+    let intake = Intake::start_on(
+        Nats::start(),
+        TestDb::create().await,
+        keys("k1", &[("k1", 1)]),
+    )
+    .await;
+    let mut client = intake.client().await;
+    let mut names = Vec::new();
+    for _ in 0..3 {
+        let created = client
+            .create_request(identified())
+            .await
+            .unwrap()
+            .into_inner();
+        names.push(created.name);
+    }
+    let anonymous = client.create_request(valid()).await.unwrap().into_inner();
+
+    // k2 becomes the current key and k1 is retired: its rows are encrypted again.
+    let mut retiring = keys("k2", &[("k1", 1), ("k2", 2)]);
+    retiring.retire = vec!["k1".into()];
+    let intake = intake.restart(retiring).await;
+    let pool = PgPool::connect(intake.db.url()).await.unwrap();
+    let mut under_k1: i64 = -1;
+    for _ in 0..100 {
+        under_k1 =
+            sqlx::query_scalar("SELECT count(*) FROM intake.requests WHERE caller_key_id = 'k1'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        if under_k1 == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(under_k1, 0, "rows left under the retired key");
+    let under_k2: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM intake.requests WHERE caller_key_id = 'k2'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(under_k2, 3, "the anonymous call has nothing to encrypt");
+
+    // Without k1 at all, every caller still reads.
+    let intake = intake.restart(keys("k2", &[("k2", 2)])).await;
+    let mut client = intake.client().await;
+    for name in names.iter().chain([&anonymous.name]) {
+        let read = client
+            .get_request(api::GetRequestRequest { name: name.clone() })
+            .await
+            .unwrap()
+            .into_inner();
+        let expected = if *name == anonymous.name {
+            ""
+        } else {
+            "Бекжан Сериков"
+        };
+        assert_eq!(read.caller.unwrap_or_default().display_name, expected);
+    }
     intake.stop().await;
 }
 

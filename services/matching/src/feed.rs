@@ -22,13 +22,39 @@ use crate::convert;
 use crate::index::GroupIndex;
 use crate::store::AssignmentRow;
 
-/// Cursors are positions in the assignments stream, versioned so their form can change.
-pub fn encode_cursor(seq: u64) -> String {
-    format!("v1.{seq}")
+/// A position in the assignments stream, and which stream: the stream's creation time in
+/// nanoseconds. A stream made again (NATS lost its store, the database was restored from a
+/// backup) numbers its messages afresh, so a position in the old one means nothing in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    /// None in cursors of the first form, given out before streams were told apart.
+    pub stream: Option<i64>,
+    pub seq: u64,
 }
 
-pub fn decode_cursor(cursor: &str) -> Option<u64> {
-    cursor.strip_prefix("v1.")?.parse().ok()
+/// Cursors are versioned so their form can change: "v2.{stream}.{seq}"; "v1.{seq}" is still
+/// read.
+pub fn encode_cursor(stream: i64, seq: u64) -> String {
+    format!("v2.{stream}.{seq}")
+}
+
+pub fn decode_cursor(cursor: &str) -> Option<Cursor> {
+    if let Some(seq) = cursor.strip_prefix("v1.") {
+        return Some(Cursor {
+            stream: None,
+            seq: seq.parse().ok()?,
+        });
+    }
+    let (stream, seq) = cursor.strip_prefix("v2.")?.split_once('.')?;
+    Some(Cursor {
+        stream: Some(stream.parse().ok()?),
+        seq: seq.parse().ok()?,
+    })
+}
+
+/// The identity cursors carry of a stream: its creation time.
+pub fn stream_identity(info: &async_nats::jetstream::stream::Info) -> i64 {
+    i64::try_from(info.created.unix_timestamp_nanos()).unwrap_or(i64::MAX)
 }
 
 /// What one offer stream follows.
@@ -37,6 +63,8 @@ pub struct Offers {
     pub index: Arc<GroupIndex>,
     /// Stream position the live feed starts after.
     pub start: u64,
+    /// The stream's identity, for the cursors.
+    pub stream: i64,
     /// Open offers read from the database on a fresh start, sent first as pending.
     pub open: Vec<AssignmentRow>,
     pub live: Ordered,
@@ -69,12 +97,13 @@ pub async fn follow(bus: &Bus, after: u64) -> anyhow::Result<Ordered> {
 fn event(
     kind: api::OfferEventKind,
     assignment: Option<api::Assignment>,
+    stream: i64,
     cursor: u64,
 ) -> api::OfferEvent {
     api::OfferEvent {
         kind: kind as i32,
         assignment,
-        cursor: encode_cursor(cursor),
+        cursor: encode_cursor(stream, cursor),
     }
 }
 
@@ -86,6 +115,7 @@ pub async fn pump(offers: Offers, feed: Feed<api::OfferEvent>) {
         volunteer,
         index,
         start,
+        stream,
         open,
         mut live,
         bus,
@@ -102,6 +132,7 @@ pub async fn pump(offers: Offers, feed: Feed<api::OfferEvent>) {
         let pending = event(
             api::OfferEventKind::Pending,
             Some(convert::assignment(row)),
+            stream,
             cursor,
         );
         if !feed.send(pending).await {
@@ -122,7 +153,7 @@ pub async fn pump(offers: Offers, feed: Feed<api::OfferEvent>) {
             _ = tokio::time::sleep_until(due) => {
                 // Keepalives carry the cursor too: events skipped for this volunteer still
                 // move it, so a resume does not re-read them.
-                if !feed.send(event(api::OfferEventKind::Keepalive, None, cursor)).await {
+                if !feed.send(event(api::OfferEventKind::Keepalive, None, stream, cursor)).await {
                     return;
                 }
                 due = tokio::time::Instant::now() + keepalive;
@@ -162,7 +193,7 @@ pub async fn pump(offers: Offers, feed: Feed<api::OfferEvent>) {
         ) else {
             continue;
         };
-        if !feed.send(event(out.0, out.1, cursor)).await {
+        if !feed.send(event(out.0, out.1, stream, cursor)).await {
             return;
         }
         due = tokio::time::Instant::now() + keepalive;
@@ -239,8 +270,24 @@ mod tests {
 
     #[test]
     fn cursors_round_trip() {
-        assert_eq!(decode_cursor(&encode_cursor(42)), Some(42));
+        let c = Cursor {
+            stream: Some(1_764_000_000_123_456_789),
+            seq: 42,
+        };
+        assert_eq!(
+            decode_cursor(&encode_cursor(c.stream.unwrap(), 42)),
+            Some(c)
+        );
+        assert_eq!(
+            decode_cursor("v1.42"),
+            Some(Cursor {
+                stream: None,
+                seq: 42
+            })
+        );
         assert_eq!(decode_cursor("42"), None);
         assert_eq!(decode_cursor("v2.42"), None);
+        assert_eq!(decode_cursor("v2.x.42"), None);
+        assert_eq!(decode_cursor("v3.1.42"), None);
     }
 }

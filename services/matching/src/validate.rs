@@ -143,7 +143,7 @@ pub fn position(
 
 /// Offer streams' cursors are positions in the assignments stream, versioned so their form
 /// can change.
-pub fn cursor(value: &str) -> Result<Option<u64>, FieldViolation> {
+pub fn cursor(value: &str) -> Result<Option<crate::feed::Cursor>, FieldViolation> {
     if value.is_empty() {
         return Ok(None);
     }

@@ -206,9 +206,18 @@ impl api::assignment_service_server::AssignmentService for Assignments {
             .get_stream(streams::ASSIGNMENTS)
             .await
             .map_err(messaging)?;
-        let info = stream.info().await.map_err(messaging)?.state.clone();
+        let info = stream.info().await.map_err(messaging)?.clone();
+        let identity = feed::stream_identity(&info);
+        let info = info.state;
         let (start, open) = match resume {
-            Some(after) => {
+            Some(cursor) => {
+                let after = cursor.seq;
+                if cursor.stream.is_some_and(|s| s != identity) {
+                    return Err(Status::out_of_range(
+                        "the feed was rebuilt since this cursor (a restore); reconnect without \
+                         a cursor",
+                    ));
+                }
                 if after + 1 < info.first_sequence || after > info.last_sequence {
                     return Err(Status::out_of_range(
                         "the cursor is older than the feed keeps, or not from it; reconnect \
@@ -226,6 +235,7 @@ impl api::assignment_service_server::AssignmentService for Assignments {
             volunteer,
             index: self.index.clone(),
             start,
+            stream: identity,
             open,
             live: feed::follow(&self.bus, start).await.map_err(messaging)?,
             bus: self.bus.clone(),
