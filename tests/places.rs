@@ -55,6 +55,42 @@ async fn an_operator_finds_a_village_by_typing_and_a_caller_by_their_phone() {
     assert_eq!(city[0].name_en, "Qyzylorda");
     assert_eq!(city[0].fit, places::SettlementFit::Exact as i32);
 
+    // A region is one however it is written: its id, or its name in Kazakh, Russian or
+    // English, in full or shortened; every suggestion says which region and district by id.
+    for region in [
+        "KZ-43",
+        "Kyzylorda Region",
+        "Қызылорда облысы",
+        "Кызылординская область",
+        "кызылординской обл.",
+    ] {
+        let hits = search(&mut client, "Шиели", region).await;
+        assert_eq!(hits[0].name_ru, "Шиели", "{region}");
+        assert_eq!(hits[0].region_id, "KZ-43", "{region}");
+        assert_eq!(hits[0].region_kk, "Қызылорда облысы");
+        assert_eq!(hits[0].country, "KZ");
+        assert!(hits[0].district_id.starts_with("KZ-43."), "{:?}", hits[0]);
+        assert!(!hits[0].district_kk.is_empty());
+    }
+    let unknown = client
+        .search_settlements(places::SearchSettlementsRequest {
+            query: "Шиели".into(),
+            region: "Атлантида".into(),
+            page_size: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::InvalidArgument);
+    assert_eq!(komek_tests::violated_fields(&unknown), ["region"]);
+
+    // Belarus's settlements too: the Red Cross line in Volozhin.
+    let volozhin = search(&mut client, "Воложин", "Минская область").await;
+    assert_eq!(volozhin[0].name_en, "Valozhyn");
+    assert_eq!(
+        (volozhin[0].region_id.as_str(), volozhin[0].country.as_str()),
+        ("BY-MI", "BY")
+    );
+
     // Any signed-in role may look places up (a partner here); nobody without a key.
     let mut roster = system.roster_client().await;
     let org = create_organization(

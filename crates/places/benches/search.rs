@@ -39,6 +39,20 @@ fn search(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    // Both countries in one search, as PlaceService asks: its cost against Kazakhstan's alone,
+    // in the same run.
+    let all = Gazetteer::all();
+    let mut group = c.benchmark_group("settlement search, Kazakhstan and Belarus");
+    for q in QUERIES.iter().chain(&["Воложин"]) {
+        group.bench_function(format!("Kazakhstan {q}"), |b| {
+            b.iter(|| g.search(black_box(q), None, 10).len())
+        });
+        group.bench_function(format!("both {q}"), |b| {
+            b.iter(|| all.search(black_box(q), None, 10).len())
+        });
+    }
+    group.finish();
 }
 
 criterion_group!(benches, search);

@@ -11,6 +11,8 @@
 //! Exact beginnings rank before forgiven ones, whole names before words inside them, larger
 //! places first.
 
+pub mod admin;
+
 use std::sync::OnceLock;
 
 /// One settlement of the gazetteer.
@@ -31,6 +33,18 @@ pub struct Place {
     pub district_ru: String,
     /// "city", "town" or "village".
     pub kind: String,
+    /// The region's code ("KZ-19"); see [`admin::REGIONS`].
+    pub region_id: &'static str,
+    /// The district's id ("KZ-19.raiymbekskiy"); empty where no district is known (inside
+    /// Almaty and Astana, in Belarus, at a few borders).
+    pub district_id: String,
+}
+
+impl Place {
+    /// "KZ" or "BY".
+    pub fn country(&self) -> &'static str {
+        &self.region_id[..2]
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,41 +107,127 @@ impl Gazetteer {
         })
     }
 
-    /// Parses the gazetteer's CSV (header line first; no quoted fields).
-    pub fn parse(csv: &str) -> Result<Gazetteer, Error> {
+    /// Every settlement of Belarus, parsed once from the file built into the crate.
+    pub fn belarus() -> &'static Gazetteer {
+        static BY: OnceLock<Gazetteer> = OnceLock::new();
+        BY.get_or_init(|| {
+            Gazetteer::parse(include_str!("../data/by_settlements.csv"))
+                .expect("the built-in gazetteer parses")
+        })
+    }
+
+    /// The settlements of both countries, in one search.
+    pub fn all() -> &'static Gazetteer {
+        static ALL: OnceLock<Gazetteer> = OnceLock::new();
+        ALL.get_or_init(|| {
+            let places = [Gazetteer::kazakhstan(), Gazetteer::belarus()]
+                .iter()
+                .flat_map(|g| g.places.iter().cloned())
+                .collect();
+            Gazetteer::index(places)
+        })
+    }
+
+    /// Parses a gazetteer's CSV: a header line naming the columns (`name_kk`, `name_ru`,
+    /// `name_en`, `lat`, `lon`, `population`, `region`, `district`, `kind`, `region_ru`,
+    /// `district_ru`; others are ignored), then one settlement a line. Each place's region is
+    /// given its id and canonical English name ([`admin::Admin::region`]), its district its id:
+    /// by the source's name, else by the point.
+    pub fn parse(text: &str) -> Result<Gazetteer, Error> {
+        let admin = admin::Admin::get();
+        let mut reader = csv::ReaderBuilder::new().from_reader(text.as_bytes());
+        let headers = reader
+            .headers()
+            .map_err(|e| Error {
+                line: 1,
+                message: e.to_string(),
+            })?
+            .clone();
+        let column = |name: &str| {
+            headers.iter().position(|h| h == name).ok_or_else(|| Error {
+                line: 1,
+                message: format!("no column {name}"),
+            })
+        };
+        let [
+            kk,
+            ru,
+            en,
+            lat,
+            lon,
+            population,
+            region,
+            district,
+            kind,
+            region_ru,
+            district_ru,
+        ] = [
+            "name_kk",
+            "name_ru",
+            "name_en",
+            "lat",
+            "lon",
+            "population",
+            "region",
+            "district",
+            "kind",
+            "region_ru",
+            "district_ru",
+        ]
+        .map(column);
+        let (kk, ru, en, lat, lon, population) = (kk?, ru?, en?, lat?, lon?, population?);
+        let (region, district, kind, region_ru, district_ru) =
+            (region?, district?, kind?, region_ru?, district_ru?);
         let mut places = Vec::new();
-        for (i, line) in csv.lines().enumerate().skip(1) {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let bad = |message: String| Error {
-                line: i + 1,
-                message,
-            };
-            let f: Vec<&str> = line.split(',').collect();
-            if f.len() < 12 {
-                return Err(bad(format!("{} fields, expected at least 12", f.len())));
-            }
-            let number = |s: &str, what: &str| {
+        for record in reader.records() {
+            let record = record.map_err(|e| Error {
+                line: e.position().map_or(0, |p| p.line() as usize),
+                message: e.to_string(),
+            })?;
+            let line = record.position().map_or(0, |p| p.line() as usize);
+            let bad = |message: String| Error { line, message };
+            let field = |i: usize| record.get(i).unwrap_or("");
+            let number = |i: usize, what: &str| {
+                let s = field(i);
                 s.parse::<f64>()
                     .ok()
                     .filter(|v| v.is_finite())
                     .ok_or_else(|| bad(format!("{what} {s:?} is not a number")))
             };
+            let (lat, lon) = (number(lat, "latitude")?, number(lon, "longitude")?);
+            // The Russian name first: it says "область" where the English one may not
+            // (Belarus's "Minsk" is the province, "City of Minsk" the city).
+            let Some(r) = admin
+                .region(field(region_ru))
+                .or_else(|| admin.region(field(region)))
+            else {
+                return Err(bad(format!("unknown region {:?}", field(region))));
+            };
+            let district_id = admin
+                .district(Some(r), field(district))
+                .or_else(|| admin.locate(lat, lon).filter(|d| d.region.id == r.id))
+                .map_or_else(String::new, |d| d.id.clone());
             places.push(Place {
-                name_kk: f[0].to_string(),
-                name_ru: f[1].to_string(),
-                name_en: f[2].to_string(),
-                lat: number(f[3], "latitude")?,
-                lon: number(f[4], "longitude")?,
-                population: f[5].parse().ok(),
-                region: f[6].to_string(),
-                district: f[7].to_string(),
-                kind: f[8].to_string(),
-                region_ru: f[9].to_string(),
-                district_ru: f[10].to_string(),
+                name_kk: field(kk).to_string(),
+                name_ru: field(ru).to_string(),
+                name_en: field(en).to_string(),
+                lat,
+                lon,
+                population: field(population).parse().ok(),
+                region: r.name_en.to_string(),
+                district: field(district).to_string(),
+                kind: field(kind).to_string(),
+                region_ru: field(region_ru).to_string(),
+                district_ru: field(district_ru).to_string(),
+                region_id: r.id,
+                district_id,
             });
         }
+        Ok(Gazetteer::index(places))
+    }
+
+    /// The search keys of `places`.
+    fn index(places: Vec<Place>) -> Gazetteer {
         let mut keys = Vec::new();
         for (n, p) in places.iter().enumerate() {
             let mut own: Vec<Key> = Vec::new();
@@ -147,7 +247,7 @@ impl Gazetteer {
             }
             keys.extend(own);
         }
-        Ok(Gazetteer { places, keys })
+        Gazetteer { places, keys }
     }
 
     pub fn places(&self) -> &[Place] {
@@ -155,12 +255,19 @@ impl Gazetteer {
     }
 
     /// Up to `limit` (at most [`MAX_LIMIT`]) places matching what was typed, best first;
-    /// only places of `region` when one is given.
+    /// only places of `region` when one is given (its id, or its name in any language).
     pub fn search(&self, query: &str, region: Option<&str>, limit: usize) -> Vec<Hit<'_>> {
         let q = fold(query);
         if q.is_empty() || limit == 0 {
             return Vec::new();
         }
+        let region = match region {
+            Some(text) => match admin::Admin::get().region(text) {
+                Some(r) => Some(r.id),
+                None => return Vec::new(),
+            },
+            None => None,
+        };
         let limit = limit.min(MAX_LIMIT);
         // Best fit per place.
         let mut best: Vec<(u32, Fit)> = Vec::new();
@@ -170,7 +277,7 @@ impl Gazetteer {
                 continue;
             };
             let place = &self.places[key.place as usize];
-            if region.is_some_and(|r| place.region != r) {
+            if region.is_some_and(|r| place.region_id != r) {
                 continue;
             }
             let fit = match (edit, key.whole) {
@@ -378,9 +485,42 @@ mod tests {
 
     #[test]
     fn a_malformed_file_names_its_line() {
-        let err = Gazetteer::parse("header\nа,б,c,north,1,,r,d,village,р,д,x\n").unwrap_err();
+        const HEADER: &str = "name_kk,name_ru,name_en,lat,lon,population,region,district,kind,region_ru,district_ru\n";
+        let err = Gazetteer::parse(&format!("{HEADER},б,c,43,77,,Almaty Region,d,village,р,д\nа,б,c,north,1,,Almaty Region,d,village,р,д\n")).unwrap_err();
+        assert_eq!(err.line, 3);
+        assert!(err.message.contains("latitude"), "{}", err.message);
+        let err = Gazetteer::parse(&format!("{HEADER}а,б,c,43,77,,Atlantis,d,village,р,д\n"))
+            .unwrap_err();
         assert_eq!(err.line, 2);
-        assert!(err.message.contains("latitude"));
+        assert!(err.message.contains("region"), "{}", err.message);
+        let err = Gazetteer::parse("name_kk,name_ru\n").unwrap_err();
+        assert_eq!(err.line, 1);
+        assert!(err.message.contains("name_en"), "{}", err.message);
+    }
+
+    #[test]
+    fn belarus_is_searched_too_and_places_carry_their_region_and_district_ids() {
+        let by = Gazetteer::belarus();
+        assert!(by.places().len() > 24_000, "{}", by.places().len());
+        // A name with a comma in it, quoted in the file.
+        assert!(
+            by.places()
+                .iter()
+                .any(|p| p.name_en == "Ryasno, Rjasno, Rasna")
+        );
+        let volozhin = &Gazetteer::all().search("Воложин", None, 1)[0].place;
+        assert_eq!(volozhin.name_en, "Valozhyn");
+        assert_eq!((volozhin.region_id, volozhin.country()), ("BY-MI", "BY"));
+        assert_eq!(volozhin.region, "Minsk Region");
+        let kegen = &Gazetteer::all().search("Кеген", Some("Алматы облысы"), 1)[0].place;
+        assert_eq!(kegen.region_id, "KZ-19");
+        assert_eq!(kegen.district_id, "KZ-19.raiymbekskiy");
+        // Every Kazakh place has its region; all but those of the cities and a few at borders
+        // their district.
+        let kz = kz().places();
+        let without = kz.iter().filter(|p| p.district_id.is_empty()).count();
+        assert!(without < 100, "{without} places without a district");
+        assert!(kz.iter().all(|p| p.region_id.starts_with("KZ-")));
     }
 
     proptest! {

@@ -304,17 +304,13 @@ pub fn search_settlements(
         if r.is_empty() {
             return Ok(None);
         }
-        let known = komek_places::Gazetteer::kazakhstan()
-            .places()
-            .iter()
-            .any(|p| p.region == r);
-        if known {
-            Ok(Some(r))
-        } else {
-            Err(FieldViolation::new(
+        match komek_places::admin::Admin::get().region(&r) {
+            Some(region) => Ok(Some(region.id.to_string())),
+            None => Err(FieldViolation::new(
                 "region",
-                "not a region of the gazetteer; name it as requests do, e.g. \"Kyzylorda Region\"",
-            ))
+                "not a region of the gazetteer; give its id (\"KZ-43\") or its name, e.g. \
+                 \"Kyzylorda Region\" or \"Кызылординская область\"",
+            )),
         }
     }));
     let (query, limit, region) = v.finish((query, limit, region))?;

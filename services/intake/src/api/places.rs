@@ -1,6 +1,7 @@
-//! PlaceService: settlement suggestions from the built-in gazetteer, for the place field of a
-//! new call (the console, the CLI, anyone signed in).
+//! PlaceService: settlement suggestions from the built-in gazetteer (Kazakhstan and Belarus),
+//! for the place field of a new call (the console, the CLI, anyone signed in).
 
+use komek_places::admin::Admin;
 use komek_places::{Fit, Gazetteer};
 use komek_proto::places::v1 as api;
 use komek_proto::places::v1::place_service_server::PlaceService;
@@ -19,7 +20,8 @@ impl PlaceService for Places {
         request: Request<api::SearchSettlementsRequest>,
     ) -> Result<Response<api::SearchSettlementsResponse>, Status> {
         let (query, limit, region) = validate::search_settlements(request.get_ref())?;
-        let settlements = Gazetteer::kazakhstan()
+        let admin = Admin::get();
+        let settlements = Gazetteer::all()
             .search(&query, region.as_deref(), limit)
             .into_iter()
             .map(|hit| {
@@ -39,6 +41,17 @@ impl PlaceService for Places {
                     population: p.population.map_or(0, i64::from),
                     kind: p.kind.clone(),
                     fit: fit(hit.fit) as i32,
+                    region_id: p.region_id.to_string(),
+                    district_id: p.district_id.clone(),
+                    country: p.country().to_string(),
+                    region_kk: admin
+                        .region(p.region_id)
+                        .map_or("", |r| r.name_kk)
+                        .to_string(),
+                    district_kk: admin
+                        .district(None, &p.district_id)
+                        .map_or("", |d| d.name("kk"))
+                        .to_string(),
                 }
             })
             .collect();
