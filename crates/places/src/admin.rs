@@ -57,33 +57,19 @@ impl Region {
     }
 }
 
-const fn region(
-    id: &'static str,
-    name_en: &'static str,
-    name_ru: &'static str,
-    name_kk: &'static str,
-    aliases: &'static [&'static str],
-) -> Region {
-    Region {
-        id,
-        kind: Kind::Region,
-        name_kk,
-        name_ru,
-        name_en,
-        aliases,
-    }
-}
+/// The names in a table row: id, English, Russian, Kazakh, then other ways of writing it.
+type Names = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+);
 
-const fn city(
-    id: &'static str,
-    name_en: &'static str,
-    name_ru: &'static str,
-    name_kk: &'static str,
-    aliases: &'static [&'static str],
-) -> Region {
+const fn division(kind: Kind, (id, name_en, name_ru, name_kk, aliases): Names) -> Region {
     Region {
         id,
-        kind: Kind::City,
+        kind,
         name_kk,
         name_ru,
         name_en,
@@ -94,196 +80,277 @@ const fn city(
 /// Every region. Kazakh names as the regions' akimats write them; Belarus's regions in Kazakh
 /// as Kazakh writes foreign provinces (the city's name and "облысы").
 pub static REGIONS: [Region; 27] = [
-    region(
-        "KZ-10",
-        "Abai Region",
-        "Абайская область",
-        "Абай облысы",
-        &["Abay"],
+    division(
+        Kind::Region,
+        (
+            "KZ-10",
+            "Abai Region",
+            "Абайская область",
+            "Абай облысы",
+            &["Abay"],
+        ),
     ),
-    region(
-        "KZ-11",
-        "Akmola Region",
-        "Акмолинская область",
-        "Ақмола облысы",
-        &["Aqmola"],
+    division(
+        Kind::Region,
+        (
+            "KZ-11",
+            "Akmola Region",
+            "Акмолинская область",
+            "Ақмола облысы",
+            &["Aqmola"],
+        ),
     ),
-    region(
-        "KZ-15",
-        "Aktobe Region",
-        "Актюбинская область",
-        "Ақтөбе облысы",
-        &["Aqtobe"],
+    division(
+        Kind::Region,
+        (
+            "KZ-15",
+            "Aktobe Region",
+            "Актюбинская область",
+            "Ақтөбе облысы",
+            &["Aqtobe"],
+        ),
     ),
-    region(
-        "KZ-19",
-        "Almaty Region",
-        "Алматинская область",
-        "Алматы облысы",
-        &[],
+    division(
+        Kind::Region,
+        (
+            "KZ-19",
+            "Almaty Region",
+            "Алматинская область",
+            "Алматы облысы",
+            &[],
+        ),
     ),
-    region(
-        "KZ-23",
-        "Atyrau Region",
-        "Атырауская область",
-        "Атырау облысы",
-        &["Atyraū"],
+    division(
+        Kind::Region,
+        (
+            "KZ-23",
+            "Atyrau Region",
+            "Атырауская область",
+            "Атырау облысы",
+            &["Atyraū"],
+        ),
     ),
-    region(
-        "KZ-27",
-        "West Kazakhstan Region",
-        "Западно-Казахстанская область",
-        "Батыс Қазақстан облысы",
-        &["ЗКО", "Batys Kazakhstan"],
+    division(
+        Kind::Region,
+        (
+            "KZ-27",
+            "West Kazakhstan Region",
+            "Западно-Казахстанская область",
+            "Батыс Қазақстан облысы",
+            &["ЗКО", "Batys Kazakhstan"],
+        ),
     ),
-    region(
-        "KZ-31",
-        "Zhambyl Region",
-        "Жамбылская область",
-        "Жамбыл облысы",
-        &["Jambyl"],
+    division(
+        Kind::Region,
+        (
+            "KZ-31",
+            "Zhambyl Region",
+            "Жамбылская область",
+            "Жамбыл облысы",
+            &["Jambyl"],
+        ),
     ),
-    region(
-        "KZ-33",
-        "Zhetysu Region",
-        "Жетысуская область",
-        "Жетісу облысы",
-        &["Zhetisu", "Jetisu"],
+    division(
+        Kind::Region,
+        (
+            "KZ-33",
+            "Zhetysu Region",
+            "Жетысуская область",
+            "Жетісу облысы",
+            &["Zhetisu", "Jetisu"],
+        ),
     ),
-    region(
-        "KZ-35",
-        "Karaganda Region",
-        "Карагандинская область",
-        "Қарағанды облысы",
-        &["Qaraghandy", "Karagandy"],
+    division(
+        Kind::Region,
+        (
+            "KZ-35",
+            "Karaganda Region",
+            "Карагандинская область",
+            "Қарағанды облысы",
+            &["Qaraghandy", "Karagandy"],
+        ),
     ),
-    region(
-        "KZ-39",
-        "Kostanay Region",
-        "Костанайская область",
-        "Қостанай облысы",
-        &["Kustanai"],
+    division(
+        Kind::Region,
+        (
+            "KZ-39",
+            "Kostanay Region",
+            "Костанайская область",
+            "Қостанай облысы",
+            &["Kustanai"],
+        ),
     ),
-    region(
-        "KZ-43",
-        "Kyzylorda Region",
-        "Кызылординская область",
-        "Қызылорда облысы",
-        &[],
+    division(
+        Kind::Region,
+        (
+            "KZ-43",
+            "Kyzylorda Region",
+            "Кызылординская область",
+            "Қызылорда облысы",
+            &[],
+        ),
     ),
-    region(
-        "KZ-47",
-        "Mangystau Region",
-        "Мангистауская область",
-        "Маңғыстау облысы",
-        &["Mangghystau", "Mangistau", "Мангыстауская"],
+    division(
+        Kind::Region,
+        (
+            "KZ-47",
+            "Mangystau Region",
+            "Мангистауская область",
+            "Маңғыстау облысы",
+            &["Mangghystau", "Mangistau", "Мангыстауская"],
+        ),
     ),
-    region(
-        "KZ-55",
-        "Pavlodar Region",
-        "Павлодарская область",
-        "Павлодар облысы",
-        &[],
+    division(
+        Kind::Region,
+        (
+            "KZ-55",
+            "Pavlodar Region",
+            "Павлодарская область",
+            "Павлодар облысы",
+            &[],
+        ),
     ),
-    region(
-        "KZ-59",
-        "North Kazakhstan Region",
-        "Северо-Казахстанская область",
-        "Солтүстік Қазақстан облысы",
-        &["СКО", "Soltustik Kazakhstan"],
+    division(
+        Kind::Region,
+        (
+            "KZ-59",
+            "North Kazakhstan Region",
+            "Северо-Казахстанская область",
+            "Солтүстік Қазақстан облысы",
+            &["СКО", "Soltustik Kazakhstan"],
+        ),
     ),
-    region(
-        "KZ-61",
-        "Turkistan Region",
-        "Туркестанская область",
-        "Түркістан облысы",
-        // Its name until 2018.
-        &[
-            "Turkestan",
-            "South Kazakhstan",
-            "Южно-Казахстанская",
-            "Оңтүстік Қазақстан",
-            "ЮКО",
-        ],
+    division(
+        Kind::Region,
+        (
+            "KZ-61",
+            "Turkistan Region",
+            "Туркестанская область",
+            "Түркістан облысы",
+            // Its name until 2018.
+            &[
+                "Turkestan",
+                "South Kazakhstan",
+                "Южно-Казахстанская",
+                "Оңтүстік Қазақстан",
+                "ЮКО",
+            ],
+        ),
     ),
-    region(
-        "KZ-62",
-        "Ulytau Region",
-        "Улытауская область",
-        "Ұлытау облысы",
-        &[],
+    division(
+        Kind::Region,
+        (
+            "KZ-62",
+            "Ulytau Region",
+            "Улытауская область",
+            "Ұлытау облысы",
+            &[],
+        ),
     ),
-    region(
-        "KZ-63",
-        "East Kazakhstan Region",
-        "Восточно-Казахстанская область",
-        "Шығыс Қазақстан облысы",
-        &["ВКО", "Shygys Kazakhstan"],
+    division(
+        Kind::Region,
+        (
+            "KZ-63",
+            "East Kazakhstan Region",
+            "Восточно-Казахстанская область",
+            "Шығыс Қазақстан облысы",
+            &["ВКО", "Shygys Kazakhstan"],
+        ),
     ),
-    city(
-        "KZ-71",
-        "Astana",
-        "Астана",
-        "Астана",
-        &["Nur-Sultan", "Нур-Султан", "Нұр-Сұлтан"],
+    division(
+        Kind::City,
+        (
+            "KZ-71",
+            "Astana",
+            "Астана",
+            "Астана",
+            &["Nur-Sultan", "Нур-Султан", "Нұр-Сұлтан"],
+        ),
     ),
-    city(
-        "KZ-75",
-        "Almaty",
-        "Алматы",
-        "Алматы",
-        &["Alma-Ata", "Алма-Ата"],
+    division(
+        Kind::City,
+        (
+            "KZ-75",
+            "Almaty",
+            "Алматы",
+            "Алматы",
+            &["Alma-Ata", "Алма-Ата"],
+        ),
     ),
-    city(
-        "KZ-79",
-        "Shymkent",
-        "Шымкент",
-        "Шымкент",
-        &["Chimkent", "Чимкент"],
+    division(
+        Kind::City,
+        (
+            "KZ-79",
+            "Shymkent",
+            "Шымкент",
+            "Шымкент",
+            &["Chimkent", "Чимкент"],
+        ),
     ),
-    region(
-        "BY-BR",
-        "Brest Region",
-        "Брестская область",
-        "Брест облысы",
-        &["Брэсцкая"],
+    division(
+        Kind::Region,
+        (
+            "BY-BR",
+            "Brest Region",
+            "Брестская область",
+            "Брест облысы",
+            &["Брэсцкая"],
+        ),
     ),
-    region(
-        "BY-VI",
-        "Vitebsk Region",
-        "Витебская область",
-        "Витебск облысы",
-        &["Віцебская"],
+    division(
+        Kind::Region,
+        (
+            "BY-VI",
+            "Vitebsk Region",
+            "Витебская область",
+            "Витебск облысы",
+            &["Віцебская"],
+        ),
     ),
-    region(
-        "BY-HO",
-        "Gomel Region",
-        "Гомельская область",
-        "Гомель облысы",
-        &["Homel"],
+    division(
+        Kind::Region,
+        (
+            "BY-HO",
+            "Gomel Region",
+            "Гомельская область",
+            "Гомель облысы",
+            &["Homel"],
+        ),
     ),
-    region(
-        "BY-HR",
-        "Grodno Region",
-        "Гродненская область",
-        "Гродно облысы",
-        &["Hrodna", "Гродзенская"],
+    division(
+        Kind::Region,
+        (
+            "BY-HR",
+            "Grodno Region",
+            "Гродненская область",
+            "Гродно облысы",
+            &["Hrodna", "Гродзенская"],
+        ),
     ),
-    region(
-        "BY-MI",
-        "Minsk Region",
-        "Минская область",
-        "Минск облысы",
-        &["Мінская"],
+    division(
+        Kind::Region,
+        (
+            "BY-MI",
+            "Minsk Region",
+            "Минская область",
+            "Минск облысы",
+            &["Мінская"],
+        ),
     ),
-    region(
-        "BY-MA",
-        "Mogilev Region",
-        "Могилёвская область",
-        "Могилёв облысы",
-        &["Mahilyow", "Магілёўская"],
+    division(
+        Kind::Region,
+        (
+            "BY-MA",
+            "Mogilev Region",
+            "Могилёвская область",
+            "Могилёв облысы",
+            &["Mahilyow", "Магілёўская"],
+        ),
     ),
-    city("BY-HM", "Minsk", "Минск", "Минск", &["City of Minsk"]),
+    division(
+        Kind::City,
+        ("BY-HM", "Minsk", "Минск", "Минск", &["City of Minsk"]),
+    ),
 ];
 
 /// A second-level division (audan, raion) and its shape.
