@@ -134,3 +134,101 @@ async fn an_operator_finds_a_village_by_typing_and_a_caller_by_their_phone() {
     }
     system.stop().await;
 }
+
+/// A request is filed under one region however the operator names it, and under the district
+/// whose outline holds its point when none is named; keys, filters and queues take any of the
+/// names too, and a region nobody knows is refused with its field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_region_is_one_whatever_language_names_it_and_a_point_finds_its_district() {
+    use komek_proto::intake::v1 as intake;
+    use komek_proto::matching::v1 as matching;
+    use komek_proto::types::v1 as pb;
+
+    let system = System::start().await;
+    let mut client = system.intake_client().await;
+    let kegen = find("Kegen", "Almaty Region");
+    let call = |region: &str, district: &str| intake::CreateRequestRequest {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        channel: pb::Channel::Hotline as i32,
+        caller: Some(intake::Caller {
+            anonymous: true,
+            ..Default::default()
+        }),
+        location: Some(pb::Location {
+            point: Some(at(kegen)),
+            settlement: "Кеген".into(),
+            district: district.into(),
+            region: region.into(),
+            ..Default::default()
+        }),
+        description: "Жалғыз ардагерге көмір керек".into(),
+        ..Default::default()
+    };
+    let mut names = Vec::new();
+    for (region, district) in [
+        ("Алматы облысы", "Райымбек ауданы"),
+        ("Алматинская область", "Райымбекский район"),
+        ("KZ-19", ""),
+        ("", ""),
+    ] {
+        let created = client
+            .create_request(call(region, district))
+            .await
+            .unwrap()
+            .into_inner();
+        let location = created.location.unwrap();
+        assert_eq!(location.region, "Almaty Region", "{region:?}");
+        assert_eq!(location.district, "Raiymbekskiy", "{region:?} {district:?}");
+        names.push(created.name);
+    }
+
+    // A regional dispatcher's key names its region in Kazakh; it sees all four.
+    let regional = system
+        .issue_key(Role::Dispatcher, "dispatchers/kegen", &["Алматы облысы"])
+        .await;
+    let mut as_regional = intake::intake_service_client::IntakeServiceClient::new(
+        authed(system.intake, &regional).await,
+    );
+    for filter in ["", "Алматинская обл.", "KZ-19"] {
+        let listed = as_regional
+            .list_requests(intake::ListRequestsRequest {
+                region: filter.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let mut seen: Vec<String> = listed.requests.into_iter().map(|r| r.name).collect();
+        seen.sort();
+        let mut all = names.clone();
+        all.sort();
+        assert_eq!(seen, all, "filter {filter:?}");
+    }
+
+    // The dispatchers' queues take the region in any language; unknown names are refused.
+    let mut dispatch = system.dispatch_client().await;
+    dispatch
+        .list_queue(matching::ListQueueRequest {
+            queue: matching::Queue::Escalated as i32,
+            region: "Алматы облысы".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let refused = dispatch
+        .list_queue(matching::ListQueueRequest {
+            queue: matching::Queue::Escalated as i32,
+            region: "Атлантида".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(komek_tests::violated_fields(&refused), ["region"]);
+    let refused = client
+        .create_request(call("Atlantis", ""))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert_eq!(komek_tests::violated_fields(&refused), ["location.region"]);
+    system.stop().await;
+}

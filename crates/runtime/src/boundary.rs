@@ -290,6 +290,27 @@ pub fn optional_timestamp(
     t.map(|t| from_timestamp(t, field)).transpose()
 }
 
+/// A region as a client gives it: its id ("KZ-19") or its name in Kazakh, Russian or English
+/// however written ("Алматы облысы", "Алматинская обл."), as the canonical English name every
+/// service stores and compares ("Almaty Region"). Empty stays empty.
+pub fn region(value: &str, field: &str) -> Result<String, FieldViolation> {
+    // The checks of any one-line text first: length, control and invisible characters.
+    let value = Text::line(200).parse(value, field)?;
+    if value.is_empty() {
+        return Ok(String::new());
+    }
+    komek_places::admin::Admin::get()
+        .region(&value)
+        .map(|r| r.name_en.to_string())
+        .ok_or_else(|| {
+            FieldViolation::new(
+                field,
+                "not a known region; give its id (\"KZ-19\") or its name, e.g. \"Almaty \
+                 Region\", \"Алматы облысы\" or \"Алматинская область\"",
+            )
+        })
+}
+
 /// A place as events and views carry it: coordinates when known, then settlement, district and
 /// region. Never an address: those stay in intake.
 pub fn place(

@@ -2,15 +2,17 @@
 //! field at fault at once, so an operator on the phone fixes them in one go.
 
 use chrono::{DateTime, Utc};
+use komek_core::geo::GeoPoint;
 use komek_core::phone;
 use komek_core::reference::ReferenceCode;
 use komek_core::{Category, Channel, Language, Priority, RequestStatus};
+use komek_places::admin::Admin;
 use komek_proto::intake::v1 as api;
 use komek_proto::partner::v1 as partner_api;
 use komek_proto::places::v1 as places_api;
 use komek_runtime::boundary::{
-    Complete, FieldViolation, Text, Violations, code, optional_code, optional_etag, optional_point,
-    optional_timestamp, page_limit, parse_name, parse_request_id,
+    self, Complete, FieldViolation, Text, Violations, code, optional_code, optional_etag,
+    optional_point, optional_timestamp, page_limit, parse_name, parse_request_id,
 };
 use komek_runtime::pages::Page;
 use tonic::Status;
@@ -72,7 +74,7 @@ pub fn create(
     let address = v.take(ADDRESS.parse(&location.address, "location.address"));
     let settlement = v.take(SHORT.parse(&location.settlement, "location.settlement"));
     let district = v.take(SHORT.parse(&location.district, "location.district"));
-    let region = v.take(SHORT.parse(&location.region, "location.region"));
+    let region = v.take(boundary::region(&location.region, "location.region"));
     if let (Some(Some(p)), Some(area)) = (point, area)
         && !area.contains(p)
     {
@@ -160,6 +162,7 @@ pub fn create(
     ))?;
     let (address, settlement, district, region, description, caller_name) = texts;
     let (idempotency_key, channel, language, phone, point, quantity, volunteer_note) = parsed;
+    let (district, region) = place_of(point, district, region);
     // Volunteers read the operator's own words for them, or the note with what is personal
     // cut out.
     let volunteer_note = if volunteer_note.trim().is_empty() {
@@ -210,6 +213,29 @@ pub fn create(
     })
 }
 
+/// The district and region a request is filed under: as the operator gave them, in the names
+/// every service compares (a district named in any language, within its region), and taken
+/// from the point when left out (the district whose outline holds it, and its region).
+fn place_of(point: Option<GeoPoint>, district: String, region: String) -> (String, String) {
+    let admin = Admin::get();
+    let located = point.and_then(|p| admin.locate(p.lat(), p.lon()));
+    let region = match (region.is_empty(), located) {
+        (true, Some(d)) => d.region.name_en.to_string(),
+        _ => region,
+    };
+    let within = admin.region(&region);
+    let district = if district.trim().is_empty() {
+        located
+            .filter(|d| within.is_some_and(|r| r.id == d.region.id))
+            .map_or(district, |d| d.name_en.clone())
+    } else {
+        admin
+            .district(within, &district)
+            .map_or(district, |d| d.name_en.clone())
+    };
+    (district, region)
+}
+
 /// The filters of a list, shared by IntakeService and PartnerService.
 /// Its page is the caller's to add (`Pages::page`): tokens belong to the API that issued them.
 pub fn list(
@@ -242,7 +268,7 @@ pub fn list(
         req.created_before.as_ref(),
         "created_before",
     ));
-    let region = v.take(SHORT.parse(&req.region, "region"));
+    let region = v.take(boundary::region(&req.region, "region"));
     let district = v.take(SHORT.parse(&req.district, "district"));
     let text = v.take(SHORT.parse(&req.text, "text"));
     let (created_after, created_before, (region, district, text)) = v.finish((
@@ -394,7 +420,7 @@ pub fn stats(
         }
         dims.push(dim);
     }
-    let region = v.take(REGION.parse(&req.region, "region"));
+    let region = v.take(boundary::region(&req.region, "region"));
     let (start, end, region) = v.finish((start, end, region))?;
     Ok(stats::Query {
         start,

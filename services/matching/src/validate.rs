@@ -8,7 +8,7 @@ use komek_core::{AssignmentStatus, Category, GeoPoint, Priority};
 use komek_proto::matching::v1 as api;
 use komek_proto::types::v1 as pb;
 use komek_runtime::boundary::{
-    FieldViolation, Text, Violations, optional_code, optional_etag, optional_name,
+    self, FieldViolation, Text, Violations, optional_code, optional_etag, optional_name,
     optional_timestamp, parse_name, parse_request_id,
 };
 use komek_runtime::pages::Page;
@@ -209,7 +209,7 @@ pub fn queue(
             "min_priority",
         ))
         .map(|p| p.map_or(0, |p| p.code() as i16));
-    let region = v.take(PLACE.parse(&req.region, "region"));
+    let region = v.take(region(&req.region));
     let district = v.take(PLACE.parse(&req.district, "district"));
     let (queue, min_priority, region, district) =
         v.finish((queue, min_priority, region, district))?;
@@ -225,8 +225,11 @@ pub fn queue(
     })
 }
 
+/// A region filter, in any of the forms `boundary::region` takes.
 pub fn region(value: &str) -> Result<String, FieldViolation> {
-    PLACE.parse(value, "region")
+    PLACE
+        .parse(value, "region")
+        .and_then(|r| boundary::region(&r, "region"))
 }
 
 /// The dispatch audit's filter: a request, if any.

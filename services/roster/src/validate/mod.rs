@@ -11,8 +11,8 @@ use komek_proto::roster::v1 as api;
 use komek_proto::types::v1 as pb;
 use komek_runtime::auth::{self, Role};
 use komek_runtime::boundary::{
-    Complete, FieldViolation, Text, Violations, from_timestamp, geo_point, optional_timestamp,
-    parse_name, parse_request_id, required_etag,
+    self, Complete, FieldViolation, Text, Violations, from_timestamp, geo_point,
+    optional_timestamp, parse_name, parse_request_id, required_etag,
 };
 use prost_types::FieldMask;
 use tonic::Status;
@@ -111,7 +111,11 @@ pub fn group(g: &api::Group) -> Result<GroupSpec, Vec<FieldViolation>> {
     let base = v.take(geo_point(g.base_location.as_ref(), "group.base_location"));
     let settlement = v.take(PLACE.parse(&g.settlement, "group.settlement"));
     let district = v.take(PLACE.parse(&g.district, "group.district"));
-    let region = v.take(PLACE.parse(&g.region, "group.region"));
+    let region = v.take(
+        PLACE
+            .parse(&g.region, "group.region")
+            .and_then(|r| boundary::region(&r, "group.region")),
+    );
     let area = g.service_area.clone().unwrap_or_default();
     if !area.radius_km.is_finite() || !(0.0..=5000.0).contains(&area.radius_km) {
         v.add(
@@ -229,7 +233,13 @@ pub fn organization(o: &api::Organization, v: &mut Violations) -> Option<Organiz
         .regions
         .iter()
         .enumerate()
-        .map(|(i, r)| v.take(NAME.parse(r, &format!("organization.regions[{i}]"))))
+        .map(|(i, r)| {
+            let field = format!("organization.regions[{i}]");
+            v.take(
+                NAME.parse(r, &field)
+                    .and_then(|r| boundary::region(&r, &field)),
+            )
+        })
         .collect::<Vec<_>>()
         .into_iter()
         .collect();
@@ -397,7 +407,13 @@ fn regions(role: Role, regions: &[String], v: &mut Violations) -> Vec<String> {
     regions
         .iter()
         .enumerate()
-        .filter_map(|(i, r)| v.take(NAME.parse(r, &format!("api_key.regions[{i}]"))))
+        .filter_map(|(i, r)| {
+            let field = format!("api_key.regions[{i}]");
+            v.take(
+                NAME.parse(r, &field)
+                    .and_then(|r| boundary::region(&r, &field)),
+            )
+        })
         .collect()
 }
 
