@@ -135,19 +135,12 @@ async fn an_operator_finds_a_village_by_typing_and_a_caller_by_their_phone() {
     system.stop().await;
 }
 
-/// A request is filed under one region however the operator names it, and under the district
-/// whose outline holds its point when none is named; keys, filters and queues take any of the
-/// names too, and a region nobody knows is refused with its field.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_region_is_one_whatever_language_names_it_and_a_point_finds_its_district() {
+/// An anonymous hotline call from Kegen about coal, with the region and district as the
+/// operator named them (empty: not named).
+fn kegen_call(region: &str, district: &str) -> komek_proto::intake::v1::CreateRequestRequest {
     use komek_proto::intake::v1 as intake;
-    use komek_proto::matching::v1 as matching;
     use komek_proto::types::v1 as pb;
-
-    let system = System::start().await;
-    let mut client = system.intake_client().await;
-    let kegen = find("Kegen", "Almaty Region");
-    let call = |region: &str, district: &str| intake::CreateRequestRequest {
+    intake::CreateRequestRequest {
         request_id: uuid::Uuid::new_v4().to_string(),
         channel: pb::Channel::Hotline as i32,
         caller: Some(intake::Caller {
@@ -155,15 +148,28 @@ async fn a_region_is_one_whatever_language_names_it_and_a_point_finds_its_distri
             ..Default::default()
         }),
         location: Some(pb::Location {
-            point: Some(at(kegen)),
+            point: Some(at(find("Kegen", "Almaty Region"))),
             settlement: "Кеген".into(),
             district: district.into(),
             region: region.into(),
             ..Default::default()
         }),
-        description: "Жалғыз ардагерге көмір керек".into(),
+        description: "Жалғыз ардагерге көмір керек, 1 тонна".into(),
         ..Default::default()
-    };
+    }
+}
+
+/// A request is filed under one region however the operator names it, and under the district
+/// whose outline holds its point when none is named; keys, filters and queues take any of the
+/// names too, and a region nobody knows is refused with its field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_region_is_one_whatever_language_names_it_and_a_point_finds_its_district() {
+    use komek_proto::intake::v1 as intake;
+    use komek_proto::matching::v1 as matching;
+
+    let system = System::start().await;
+    let mut client = system.intake_client().await;
+    let call = kegen_call;
     let mut names = Vec::new();
     for (region, district) in [
         ("Алматы облысы", "Райымбек ауданы"),
@@ -230,5 +236,69 @@ async fn a_region_is_one_whatever_language_names_it_and_a_point_finds_its_distri
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
     assert_eq!(komek_tests::violated_fields(&refused), ["location.region"]);
+    system.stop().await;
+}
+
+/// A group whose service area is a district named in Russian takes a request whose district
+/// nobody named: intake found it from the point, and both are kept in one form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_district_named_in_russian_covers_a_request_placed_by_its_point() {
+    use komek_proto::roster::v1 as roster;
+    use komek_proto::types::v1 as pb;
+
+    let system = System::start().await;
+    let mut roster_client = system.roster_client().await;
+    let org = create_organization(
+        &mut roster_client,
+        "Кеген ауданының еріктілері",
+        roster::OrganizationKind::Ngo,
+        &[],
+    )
+    .await;
+    // Based in Almaty, 200 km away: only its district brings Kegen into its area.
+    let almaty = find("Almaty", "Almaty");
+    let group = roster_client
+        .create_group(roster::CreateGroupRequest {
+            request_id: uuid::Uuid::new_v4().to_string(),
+            group: Some(roster::Group {
+                organization: org.name.clone(),
+                display_name: "Көмір тасушылар".into(),
+                base_location: Some(at(almaty)),
+                settlement: almaty.name_en.clone(),
+                region: "Алматы облысы".into(),
+                service_area: Some(pb::ServiceArea {
+                    radius_km: 0.0,
+                    districts: vec!["Райымбекский район".into()],
+                }),
+                skills: (1..=10)
+                    .map(|skill| pb::GroupSkill {
+                        skill,
+                        payload_tonnes: 5.0,
+                        ..Default::default()
+                    })
+                    .collect(),
+                languages: vec![pb::Language::Kazakh as i32, pb::Language::Russian as i32],
+                capacity: 2,
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(group.region, "Almaty Region");
+    assert_eq!(group.service_area.unwrap().districts, ["Raiymbekskiy"]);
+    system.wait_roster_published(1).await;
+
+    let mut client = system.intake_client().await;
+    let created = client
+        .create_request(kegen_call("", ""))
+        .await
+        .unwrap()
+        .into_inner();
+    let offered = komek_tests::wait_request(&client, &created.name, "offered", |r| {
+        r.assignment.is_some()
+    })
+    .await;
+    assert_eq!(offered.assignment.unwrap().group, group.name);
     system.stop().await;
 }

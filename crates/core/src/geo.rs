@@ -41,14 +41,14 @@ impl GeoPoint {
         self.lon
     }
 
-    /// Great-circle distance in metres (haversine, stable for short distances).
+    /// Great-circle distance in metres: the haversine formula of the `geo` crate, on a sphere
+    /// of the same mean radius.
     pub fn distance_m(self, other: GeoPoint) -> f64 {
-        let (p1, p2) = (self.lat.to_radians(), other.lat.to_radians());
-        let dp = p2 - p1;
-        let dl = (other.lon - self.lon).to_radians();
-        let h = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
-        // Rounding can push h a hair above 1 for antipodal points.
-        2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
+        use ::geo::{Distance, Haversine, Point};
+        Haversine.distance(
+            Point::new(self.lon, self.lat),
+            Point::new(other.lon, other.lat),
+        )
     }
 }
 
@@ -64,6 +64,19 @@ mod tests {
         let astana = GeoPoint::new(51.18924, 71.43209).unwrap();
         let d = almaty.distance_m(astana) / 1000.0;
         assert!((960.0..980.0).contains(&d), "got {d} km");
+    }
+
+    #[test]
+    fn distances_are_on_the_sphere_of_the_mean_radius() {
+        // A degree of the equator is R·π/180: the radius the matcher's ordering assumes.
+        let a = GeoPoint::new(0.0, 10.0).unwrap();
+        let b = GeoPoint::new(0.0, 11.0).unwrap();
+        let arc = EARTH_RADIUS_M * std::f64::consts::PI / 180.0;
+        assert!(
+            (a.distance_m(b) - arc).abs() < 1e-6 * arc,
+            "{}",
+            a.distance_m(b)
+        );
     }
 
     #[test]

@@ -162,6 +162,13 @@ pub fn group(g: &api::Group) -> Result<GroupSpec, Vec<FieldViolation>> {
     if !v.is_empty() {
         return Err(v.into_vec());
     }
+    // Districts in the form requests are filed under, so a service area named in Russian
+    // covers requests whose district came from their point.
+    let district = same_district_name(&region, district);
+    let districts = districts
+        .into_iter()
+        .map(|d| same_district_name(&region, d))
+        .collect();
     Ok(GroupSpec {
         organization_id,
         display_name,
@@ -392,6 +399,15 @@ fn subject(role: Role, subject: &str, v: &mut Violations) -> Subject {
         format!("a {} key needs a subject like {shape}", role.as_str()),
     );
     Subject::Named
+}
+
+/// A district of `region` named in any language, as its WOF name; a name the outlines do not
+/// know (a district made in 2022) stays as written.
+fn same_district_name(region: &str, district: String) -> String {
+    let admin = komek_places::admin::Admin::get();
+    admin
+        .district(admin.region(region), &district)
+        .map_or(district, |d| d.name_en.clone())
 }
 
 fn regions(role: Role, regions: &[String], v: &mut Violations) -> Vec<String> {
