@@ -191,28 +191,6 @@ unit-m3 = cubic metres
 unit-kg = kg
 unit-pcs = pieces
 
-## Regions, by the names requests carry
-region-abai-region = Abai Region
-region-akmola-region = Akmola Region
-region-aktobe-region = Aktobe Region
-region-almaty = Almaty
-region-almaty-region = Almaty Region
-region-astana = Astana
-region-atyrau-region = Atyrau Region
-region-east-kazakhstan-region = East Kazakhstan Region
-region-karaganda-region = Karaganda Region
-region-kostanay-region = Kostanay Region
-region-kyzylorda-region = Kyzylorda Region
-region-mangystau-region = Mangystau Region
-region-north-kazakhstan-region = North Kazakhstan Region
-region-pavlodar-region = Pavlodar Region
-region-shymkent = Shymkent
-region-turkistan-region = Turkistan Region
-region-ulytau-region = Ulytau Region
-region-west-kazakhstan-region = West Kazakhstan Region
-region-zhambyl-region = Zhambyl Region
-region-zhetysu-region = Zhetysu Region
-
 ## Fields of requests, as refusals name them
 field-caller = Caller
 field-caller-display-name = Caller's name

@@ -174,28 +174,6 @@ unit-m3 = м³
 unit-kg = кг
 unit-pcs = дана
 
-## Облыстар, өтінімдердегі ағылшынша атауы бойынша
-region-abai-region = Абай облысы
-region-akmola-region = Ақмола облысы
-region-aktobe-region = Ақтөбе облысы
-region-almaty = Алматы
-region-almaty-region = Алматы облысы
-region-astana = Астана
-region-atyrau-region = Атырау облысы
-region-east-kazakhstan-region = Шығыс Қазақстан облысы
-region-karaganda-region = Қарағанды облысы
-region-kostanay-region = Қостанай облысы
-region-kyzylorda-region = Қызылорда облысы
-region-mangystau-region = Маңғыстау облысы
-region-north-kazakhstan-region = Солтүстік Қазақстан облысы
-region-pavlodar-region = Павлодар облысы
-region-shymkent = Шымкент
-region-turkistan-region = Түркістан облысы
-region-ulytau-region = Ұлытау облысы
-region-west-kazakhstan-region = Батыс Қазақстан облысы
-region-zhambyl-region = Жамбыл облысы
-region-zhetysu-region = Жетісу облысы
-
 ## Өтінім өрістері, бас тартуларда аталатындай
 field-caller = Өтініш беруші
 field-caller-display-name = Өтініш берушінің аты

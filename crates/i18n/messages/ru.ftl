@@ -194,28 +194,6 @@ unit-m3 = м³
 unit-kg = кг
 unit-pcs = шт.
 
-## Области, по английским названиям в заявках
-region-abai-region = Абайская область
-region-akmola-region = Акмолинская область
-region-aktobe-region = Актюбинская область
-region-almaty = Алматы
-region-almaty-region = Алматинская область
-region-astana = Астана
-region-atyrau-region = Атырауская область
-region-east-kazakhstan-region = Восточно-Казахстанская область
-region-karaganda-region = Карагандинская область
-region-kostanay-region = Костанайская область
-region-kyzylorda-region = Кызылординская область
-region-mangystau-region = Мангистауская область
-region-north-kazakhstan-region = Северо-Казахстанская область
-region-pavlodar-region = Павлодарская область
-region-shymkent = Шымкент
-region-turkistan-region = Туркестанская область
-region-ulytau-region = Улытауская область
-region-west-kazakhstan-region = Западно-Казахстанская область
-region-zhambyl-region = Жамбылская область
-region-zhetysu-region = Жетысуская область
-
 ## Поля заявки, как их называют отказы
 field-caller = Заявитель
 field-caller-display-name = Имя заявителя

@@ -8,33 +8,19 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use komek_i18n::{Arg, Lang, enum_label, text, text_with};
 use komek_places::Gazetteer;
+use komek_places::admin::Admin;
 use komek_proto::types::v1 as pb;
 use tonic_types::StatusExt;
 
 use crate::pages::{escape, t};
 
-/// The message key of a region given by the English name requests carry
-/// ("Kyzylorda Region" is `region-kyzylorda-region`).
-fn region_key(en: &str) -> String {
-    format!("region-{}", en.to_ascii_lowercase().replace(' ', "-"))
-}
-
-/// Kazakhstan's regions by the English names requests carry, sorted by their name in `lang`.
+/// Every region (Kazakhstan's and Belarus's) by the English name requests carry, sorted by
+/// its name in `lang`.
 pub fn regions(lang: Lang) -> Vec<(String, String)> {
-    static ALL: OnceLock<Vec<String>> = OnceLock::new();
-    let all = ALL.get_or_init(|| {
-        let mut en: Vec<String> = Gazetteer::kazakhstan()
-            .places()
-            .iter()
-            .map(|p| p.region.clone())
-            .collect();
-        en.sort();
-        en.dedup();
-        en
-    });
-    let mut out: Vec<(String, String)> = all
+    let mut out: Vec<(String, String)> = Admin::get()
+        .regions()
         .iter()
-        .map(|en| (en.clone(), region_name(lang, en)))
+        .map(|r| (r.name_en.to_string(), r.name(lang.code()).to_string()))
         .collect();
     out.sort_by(|a, b| a.1.cmp(&b.1));
     out
@@ -42,12 +28,9 @@ pub fn regions(lang: Lang) -> Vec<(String, String)> {
 
 /// A region's name in `lang`, given the English one; unknown regions as recorded.
 pub fn region_name(lang: Lang, en: &str) -> String {
-    let key = region_key(en);
-    if komek_i18n::has(lang, &key) {
-        text(lang, &key)
-    } else {
-        en.to_string()
-    }
+    Admin::get()
+        .region(en)
+        .map_or_else(|| en.to_string(), |r| r.name(lang.code()).to_string())
 }
 
 /// Local names of settlements and districts, keyed by region and English name.
@@ -340,6 +323,20 @@ pub fn triage_part(rule_id: &str) -> &'static str {
 mod tests {
     use super::*;
     use komek_runtime::boundary::{FieldViolation, invalid_argument};
+
+    #[test]
+    fn regions_of_both_countries_are_named_in_the_readers_language() {
+        let kk = regions(Lang::Kk);
+        assert_eq!(kk.len(), 27);
+        assert!(kk.contains(&("Minsk Region".into(), "Минск облысы".into())));
+        assert!(kk.contains(&("Almaty Region".into(), "Алматы облысы".into())));
+        assert_eq!(
+            region_name(Lang::Ru, "Almaty Region"),
+            "Алматинская область"
+        );
+        assert_eq!(region_name(Lang::Ru, "Minsk"), "Минск");
+        assert_eq!(region_name(Lang::Kk, "Nowhere"), "Nowhere");
+    }
 
     #[test]
     fn a_refused_field_is_named_in_the_readers_language() {
