@@ -311,6 +311,20 @@ impl Bus {
         durable: &str,
         filter_subject: &str,
     ) -> anyhow::Result<consumer::PullConsumer> {
+        // A cluster starting with us may still be electing the stream's or the consumer's
+        // leader: ask again for a minute rather than fail the start.
+        asking_again(&format!("consumer {durable} on {stream}"), || {
+            self.make_durable_consumer(stream, durable, filter_subject)
+        })
+        .await
+    }
+
+    async fn make_durable_consumer(
+        &self,
+        stream: &str,
+        durable: &str,
+        filter_subject: &str,
+    ) -> anyhow::Result<consumer::PullConsumer> {
         let stream = self.jetstream.get_stream(stream).await?;
         let config = consumer::pull::Config {
             durable_name: Some(durable.into()),
