@@ -344,6 +344,34 @@ async fn scenario(lang: Lang, words: Words) {
     assert_accessible(&browser, &axe, "roster").await;
     shots.take(&browser, "roster").await;
 
+    // 8. The organisation's own workbook, uploaded as it is: previewed with how it was read,
+    // then applied.
+    let workbook = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/sheets/tests/data/roster.xlsx")
+        .canonicalize()
+        .unwrap();
+    browser
+        .type_into("#import-file", &workbook.to_string_lossy())
+        .await;
+    browser.click("form.import button[type=submit]").await;
+    browser
+        .wait_text(".preview", "Топтар", Duration::from_secs(10))
+        .await;
+    let preview = browser.text(".preview").await;
+    assert!(preview.contains("XLSX"), "{preview}");
+    assert!(!preview.contains("#N/A"), "{preview}");
+    assert_accessible(&browser, &axe, "roster-import-preview").await;
+    shots.take(&browser, "roster-import-preview").await;
+    browser.click(".preview button[type=submit]").await;
+    browser
+        .wait_text(
+            "table.groups",
+            "Шелек көмір көлігі",
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(browser.text(".preview").await.contains("roster.xlsx"));
+
     browser.close().await;
     stop.cancel();
     system.stop().await;

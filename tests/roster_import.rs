@@ -282,3 +282,144 @@ async fn a_spreadsheet_becomes_groups_the_matcher_uses() {
 
     system.stop().await;
 }
+
+fn import_bytes(org: &str, file: &[u8], validate_only: bool) -> roster::ImportRosterRequest {
+    roster::ImportRosterRequest {
+        csv: file.to_vec(),
+        ..import(org, "", validate_only)
+    }
+}
+
+/// The roster as organisations keep it: an Excel workbook with Russian headers whose roster is
+/// on its second sheet, the same list in the Excel 97–2003 format, and a CSV that Excel in a
+/// Russian locale saves (semicolons, Windows-1251, decimal commas; Windows-1251 has no Kazakh
+/// letters, so its names are Russian).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn workbooks_and_windows_csv_import_as_they_are_kept() {
+    let system = System::start().await;
+    let mut client = system.roster_client().await;
+    let org = create_organization(
+        &mut client,
+        "Алматы облысы жастар қанаты",
+        roster::OrganizationKind::YouthWing,
+        &["Almaty Region"],
+    )
+    .await;
+    let xlsx = include_bytes!("../crates/sheets/tests/data/roster.xlsx");
+    let xls = include_bytes!("../crates/sheets/tests/data/roster.xls");
+
+    // A dry run says how the workbook was read: its roster sheet, four rows under the header.
+    let dry = client
+        .import_roster(import_bytes(&org.name, xlsx, true))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(dry.errors.is_empty(), "{:?}", dry.errors);
+    assert_eq!((dry.groups_created, dry.volunteers_created), (3, 3));
+    let file = dry.file.unwrap();
+    assert_eq!(file.format(), roster::RosterFileFormat::Xlsx);
+    assert_eq!((file.sheet.as_str(), file.rows), ("Топтар", 4));
+
+    let done = client
+        .import_roster(import_bytes(&org.name, xlsx, false))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((done.groups_created, done.volunteers_created), (3, 3));
+    let groups = client
+        .list_groups(roster::ListGroupsRequest {
+            organization: org.name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .groups;
+    let issyk = groups
+        .iter()
+        .find(|g| g.display_name == "Есік көмекшілері")
+        .unwrap();
+    // Skills named in Russian, languages separated by a comma, the region in Kazakh: all
+    // kept in their one form.
+    let skills: Vec<i32> = issyk.skills.iter().map(|s| s.skill).collect();
+    assert_eq!(
+        skills,
+        [
+            komek_proto::types::v1::Skill::SocialCare as i32,
+            komek_proto::types::v1::Skill::GeneralLabour as i32
+        ]
+    );
+    assert_eq!(issyk.languages.len(), 2);
+    assert!(groups.iter().all(|g| g.region == "Almaty Region"));
+    let shelek = groups
+        .iter()
+        .find(|g| g.display_name == "Шелек көмір көлігі")
+        .unwrap();
+    assert_eq!(shelek.base_location.unwrap().latitude, 43.59623);
+    assert_eq!((shelek.capacity, shelek.members.len()), (2, 2));
+
+    // The same list in the old binary format reads the same: everything updated, nothing new.
+    let again = client
+        .import_roster(import_bytes(&org.name, xls, false))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(again.errors.is_empty(), "{:?}", again.errors);
+    assert_eq!(again.file.unwrap().format(), roster::RosterFileFormat::Xls);
+    assert_eq!(
+        (
+            again.groups_created,
+            again.groups_updated,
+            again.volunteers_created
+        ),
+        (0, 3, 0)
+    );
+
+    // Excel's "CSV" in a Russian locale: one bad latitude, named by the header as written and
+    // by its line; nothing changes.
+    let windows = "Группа;Широта;Долгота;Радиус, км;Навыки;Вместимость;Область\r\n\
+        Кеген, уголь;43,02055;79,22194;60;Грузовой транспорт: 1,5;2;Алматинская область\r\n\
+        Нарынкол, уголь;север;80,17495;40;vehicle_cargo:3;1;Алматинская область\r\n";
+    let (bytes, _, lossy) = encoding_rs::WINDOWS_1251.encode(windows);
+    assert!(!lossy);
+    let refused = client
+        .import_roster(import_bytes(&org.name, &bytes, false))
+        .await
+        .unwrap()
+        .into_inner();
+    let errors: Vec<(i32, &str)> = refused
+        .errors
+        .iter()
+        .map(|e| (e.line, e.column.as_str()))
+        .collect();
+    assert_eq!(errors, [(3, "Широта")], "{:?}", refused.errors);
+    let fixed = windows.replace("север", "42,72636");
+    let (fixed, _, _) = encoding_rs::WINDOWS_1251.encode(&fixed);
+    let applied = client
+        .import_roster(import_bytes(&org.name, &fixed, false))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+    let file = applied.file.unwrap();
+    assert_eq!(
+        (file.encoding.as_str(), file.delimiter.as_str()),
+        ("windows-1251", ";")
+    );
+    let kegen = client
+        .list_groups(roster::ListGroupsRequest {
+            organization: org.name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .groups
+        .into_iter()
+        .find(|g| g.display_name == "Кеген, уголь")
+        .unwrap();
+    assert_eq!(kegen.skills[0].payload_tonnes, 1.5);
+    assert_eq!(kegen.base_location.unwrap().longitude, 79.22194);
+
+    system.stop().await;
+}

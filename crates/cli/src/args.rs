@@ -210,8 +210,9 @@ pub enum StatsBy {
 
 #[derive(Debug, Subcommand)]
 pub enum RosterCommand {
-    /// Import groups and volunteers from a CSV file (the console's import format), in batches
-    /// with a progress bar; --dry-run checks every row and changes nothing.
+    /// Import groups and volunteers from a roster file (CSV as any spreadsheet saves it, or
+    /// XLSX, XLS, ODS; the console's import format), in batches with a progress bar; --dry-run
+    /// checks every row and changes nothing.
     Import {
         file: PathBuf,
         /// "organizations/<id>" the rows belong to.

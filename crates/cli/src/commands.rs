@@ -20,6 +20,7 @@ use komek_proto::roster::v1::roster_service_client::RosterServiceClient;
 use komek_proto::triage::v1 as triage;
 use komek_proto::triage::v1::triage_service_client::TriageServiceClient;
 use komek_proto::types::v1 as pb;
+use komek_sheets::roster::Column;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -672,31 +673,38 @@ async fn watch(region: &str, s: &Settings, out: &Out) -> Done {
     }
 }
 
-/// Rows of a CSV file with their line numbers.
-type Batch = Vec<(usize, String)>;
+/// Rows of a roster file, each with its own line (or sheet row) number.
+type Batch = Vec<komek_sheets::Row>;
 
-/// Rows of a roster CSV grouped so that every row of one group goes in the same batch: the
-/// header, then batches of whole groups of about `size` rows, each row with its line number.
-fn batches(csv: &str, size: usize) -> anyhow::Result<(String, Vec<Batch>)> {
-    let mut lines = csv
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
-    let (_, header) = lines
+/// The roster file's rows grouped so that every row of one group goes in the same batch: the
+/// header, then batches of whole groups of about `size` rows. The file is read as the service
+/// reads it (any CSV a spreadsheet writes, or a workbook's roster sheet) and each batch is sent
+/// as UTF-8 CSV, so the service's line numbers map back to the file's.
+fn batches(file: &[u8], size: usize) -> anyhow::Result<(komek_sheets::Row, Vec<Batch>)> {
+    let book =
+        komek_sheets::read(file).map_err(|e| anyhow::anyhow!("line {}: {}", e.line, e.message))?;
+    let mut sheets = book.sheets;
+    let chosen = komek_sheets::roster::sheet(&sheets)
+        .ok_or_else(|| anyhow::anyhow!("the file has no rows"))?;
+    let mut rows = sheets.swap_remove(chosen).rows.into_iter();
+    let header = rows
         .next()
-        .ok_or_else(|| anyhow::anyhow!("the file is empty"))?;
+        .ok_or_else(|| anyhow::anyhow!("the file has no rows"))?;
     let group_column = header
-        .split(',')
-        .position(|c| c.trim().trim_matches('"') == "group")
+        .cells
+        .iter()
+        .position(|c| Column::from_header(c) == Some(Column::Group))
         .ok_or_else(|| anyhow::anyhow!("the header has no `group` column"))?;
     let mut groups: Vec<(String, Batch)> = Vec::new();
-    for (i, line) in lines {
-        // The group's name decides the batch; a quoted name with commas only needs to be the
-        // same text on each of its rows.
-        let key = line.split(',').nth(group_column).unwrap_or("").to_string();
+    for row in rows {
+        let key = row
+            .cells
+            .get(group_column)
+            .map_or("", |c| c.trim())
+            .to_lowercase();
         match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, rows)) => rows.push((i + 1, line.to_string())),
-            None => groups.push((key, vec![(i + 1, line.to_string())])),
+            Some((_, rows)) => rows.push(row),
+            None => groups.push((key, vec![row])),
         }
     }
     let mut out: Vec<Batch> = Vec::new();
@@ -706,7 +714,19 @@ fn batches(csv: &str, size: usize) -> anyhow::Result<(String, Vec<Batch>)> {
             _ => out.push(rows),
         }
     }
-    Ok((header.to_string(), out))
+    Ok((header, out))
+}
+
+/// A batch as the CSV the service reads.
+fn batch_csv(header: &komek_sheets::Row, batch: &Batch) -> anyhow::Result<Vec<u8>> {
+    let mut writer = csv::WriterBuilder::new()
+        .flexible(true)
+        .from_writer(Vec::new());
+    writer.write_record(&header.cells)?;
+    for row in batch {
+        writer.write_record(&row.cells)?;
+    }
+    writer.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// What one pass over the batches found and did.
@@ -724,9 +744,9 @@ async fn import(
     s: &Settings,
     out: &Out,
 ) -> Done {
-    let csv = std::fs::read_to_string(file)
-        .map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
-    let (header, batches) = batches(&csv, size)?;
+    let bytes =
+        std::fs::read(file).map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
+    let (header, batches) = batches(&bytes, size)?;
     let total: usize = batches.iter().map(Vec::len).sum();
     let mut client = RosterServiceClient::new(s.client(&s.roster)?);
     // Every row is checked before any is written, so a file with a bad row changes nothing
@@ -775,7 +795,7 @@ async fn import(
 async fn import_pass(
     client: &mut RosterServiceClient<crate::settings::Authed>,
     organization: &str,
-    header: &str,
+    header: &komek_sheets::Row,
     batches: &[Batch],
     validate_only: bool,
     out: &Out,
@@ -792,16 +812,12 @@ async fn import_pass(
         eprintln!("{}", out.t(key));
     }
     for batch in batches {
-        let mut body = header.to_string();
-        for (_, line) in batch {
-            body.push('\n');
-            body.push_str(line);
-        }
+        let body = batch_csv(header, batch)?;
         let reply = client
             .import_roster(roster::ImportRosterRequest {
                 request_id: Uuid::new_v4().to_string(),
                 organization: organization.to_string(),
-                csv: body.into_bytes(),
+                csv: body,
                 validate_only,
             })
             .await?
@@ -811,10 +827,14 @@ async fn import_pass(
         pass.sums[2] += reply.volunteers_created;
         pass.sums[3] += reply.volunteers_updated;
         for e in reply.errors {
-            // The batch's line 2 is its first row: back to the file's own line numbers.
-            let line = batch
-                .get((e.line as usize).saturating_sub(2))
-                .map_or(e.line as usize, |(n, _)| *n);
+            // The batch's line 1 is the header and line 2 its first row: back to the file's own
+            // line numbers.
+            let line = match e.line {
+                1 => header.line,
+                n => batch
+                    .get((n as usize).saturating_sub(2))
+                    .map_or(n as usize, |row| row.line),
+            };
             pass.errors.push((line, e.column, e.message));
         }
         done += batch.len();
@@ -1188,21 +1208,26 @@ mod tests {
 
     #[test]
     fn a_groups_rows_stay_in_one_batch_with_their_line_numbers() {
-        let csv = "group,lat,lon,skills,capacity,volunteer\n\
-                   A,1,1,cargo,2,Aida\n\
-                   B,1,1,cargo,2,Bolat\n\
-                   A,1,1,cargo,2,Arman\n\
+        let csv = "Группа;Широта;lon;skills;capacity;volunteer\n\
+                   A;1;1;cargo;2;Aida\n\
+                   B;1;1;cargo;2;Bolat\n\
+                   a;1;1;cargo;2;Arman\n\
                    \n\
-                   C,1,1,cargo,2,\n";
-        let (header, split) = batches(csv, 2).unwrap();
-        assert!(header.starts_with("group,"));
+                   C;1;1;cargo;2;\n";
+        let (header, split) = batches(csv.as_bytes(), 2).unwrap();
+        assert_eq!(header.cells[0], "Группа");
         assert_eq!(split.len(), 2);
         // Both rows of A together, with their own line numbers (the header is line 1).
-        let lines: Vec<usize> = split[0].iter().map(|(n, _)| *n).collect();
+        let lines: Vec<usize> = split[0].iter().map(|r| r.line).collect();
         assert_eq!(lines, vec![2, 4]);
-        let lines: Vec<usize> = split[1].iter().map(|(n, _)| *n).collect();
+        let lines: Vec<usize> = split[1].iter().map(|r| r.line).collect();
         assert_eq!(lines, vec![3, 6]);
-        assert!(batches("", 2).is_err());
-        assert!(batches("name,lat\nx,1\n", 2).is_err());
+        let body = String::from_utf8(batch_csv(&header, &split[0]).unwrap()).unwrap();
+        assert_eq!(
+            body,
+            "Группа,Широта,lon,skills,capacity,volunteer\nA,1,1,cargo,2,Aida\na,1,1,cargo,2,Arman\n"
+        );
+        assert!(batches(b"", 2).is_err());
+        assert!(batches(b"name,lat\nx,1\n", 2).is_err());
     }
 }

@@ -206,22 +206,12 @@ function setUpMap(figure, kept) {
   show();
 }
 
-// ---- a CSV file chosen on disk fills the import's text box ----
-function setUpFileFill(input) {
-  const target = document.getElementById(input.dataset.fills);
-  input.addEventListener("change", async () => {
-    const file = input.files && input.files[0];
-    if (file) target.value = await file.text();
-  });
-}
-
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-places]").forEach(setUpPlaces);
   const anonymous = document.getElementById("anonymous");
   if (anonymous && document.getElementById("caller")) setUpAnonymous(anonymous);
   document.querySelectorAll("[data-live][data-events]").forEach(setUpLive);
   document.querySelectorAll("figure[data-map]").forEach((f) => setUpMap(f, null));
-  document.querySelectorAll("input[type=file][data-fills]").forEach(setUpFileFill);
 });
 
 // Ctrl+Enter saves the call from any field.

@@ -231,7 +231,12 @@ pub async fn serve(
         .route("/requests/{id}/live", get(request::live))
         .route("/requests/{id}/{action}", post(request::act))
         .route("/roster", get(roster::page))
-        .route("/roster/import", post(roster::import))
+        // A roster file may be 4 MiB (ImportRoster's limit); the apply step carries it again in
+        // base64, a third larger.
+        .route(
+            "/roster/import",
+            post(roster::import).layer(axum::extract::DefaultBodyLimit::max(8 * 1024 * 1024)),
+        )
         .route("/roster/sign-in-link", post(app::make_link))
         .route("/app", get(app::home))
         .route("/app/offers", get(app::offers))

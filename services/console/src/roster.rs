@@ -1,9 +1,12 @@
 //! The roster as a dispatcher sees it: organisations, their groups on the map with whether
-//! they can take work now, and a CSV import that shows what it would change before it does.
+//! they can take work now, and an import of the organisation's roster file (pasted CSV, or an
+//! uploaded CSV or workbook) that shows what it would change before it does.
 
-use axum::extract::{Form, Query, State};
+use axum::extract::{Form, FromRequest, Multipart, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use komek_i18n::{Arg, text_with};
 use komek_proto::roster::v1 as roster;
 use komek_proto::types::v1 as pb;
@@ -128,18 +131,83 @@ pub struct ImportForm {
     csrf: String,
     request_id: String,
     organization: String,
+    /// Pasted CSV text.
     csv: String,
+    /// A previewed upload carried to the apply step (URL-safe base64 of its bytes).
+    file: String,
+    file_name: String,
     /// "preview" checks and reports; "apply" changes the roster.
     step: String,
 }
 
+/// The import form as posted: URL-encoded (pasted text, or the apply step) or multipart with
+/// an uploaded file, whose bytes then stand for the file.
+async fn import_form(request: Request) -> Result<(ImportForm, Vec<u8>), Response> {
+    let multipart = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let bad = |_| StatusCode::BAD_REQUEST.into_response();
+    if !multipart {
+        let Form(form) = Form::<ImportForm>::from_request(request, &())
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let bytes = if form.file.is_empty() {
+            form.csv.clone().into_bytes()
+        } else {
+            URL_SAFE_NO_PAD.decode(&form.file).map_err(bad)?
+        };
+        return Ok((form, bytes));
+    }
+    let mut parts = Multipart::from_request(request, &())
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let mut form = ImportForm::default();
+    let mut upload = Vec::new();
+    while let Some(field) = parts
+        .next_field()
+        .await
+        .map_err(IntoResponse::into_response)?
+    {
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "upload" {
+            form.file_name = field.file_name().unwrap_or_default().to_string();
+            upload = field
+                .bytes()
+                .await
+                .map_err(IntoResponse::into_response)?
+                .to_vec();
+            continue;
+        }
+        let value = field.text().await.map_err(IntoResponse::into_response)?;
+        match name.as_str() {
+            "csrf" => form.csrf = value,
+            "request_id" => form.request_id = value,
+            "organization" => form.organization = value,
+            "csv" => form.csv = value,
+            "step" => form.step = value,
+            _ => {}
+        }
+    }
+    if upload.is_empty() {
+        form.file_name.clear();
+        let text = form.csv.clone().into_bytes();
+        Ok((form, text))
+    } else {
+        form.file = URL_SAFE_NO_PAD.encode(&upload);
+        Ok((form, upload))
+    }
+}
+
 /// Either previews an import (the service checks every row and changes nothing) or applies
-/// the previewed CSV.
-pub async fn import(
-    State(console): State<Shared>,
-    headers: HeaderMap,
-    Form(form): Form<ImportForm>,
-) -> Response {
+/// the previewed file or text.
+pub async fn import(State(console): State<Shared>, request: Request) -> Response {
+    let headers = request.headers().clone();
+    let (form, bytes) = match import_form(request).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let user = match console.posted(&headers, &form.csrf) {
         Ok(u) => u,
         Err(r) => return r,
@@ -162,7 +230,7 @@ pub async fn import(
                 uuid::Uuid::new_v4().to_string()
             },
             organization: form.organization.clone(),
-            csv: form.csv.clone().into_bytes(),
+            csv: bytes,
             validate_only: !apply,
         })
         .await;
@@ -172,8 +240,7 @@ pub async fn import(
     };
     let outcome = Outcome {
         applied: apply,
-        organization: form.organization.clone(),
-        csv: form.csv.clone(),
+        form,
         reply,
     };
     let code = match &outcome.reply {
@@ -187,8 +254,7 @@ pub async fn import(
 
 struct Outcome {
     applied: bool,
-    organization: String,
-    csv: String,
+    form: ImportForm,
     reply: Result<tonic::Response<roster::ImportRosterResponse>, tonic::Status>,
 }
 
@@ -279,7 +345,7 @@ fn render(user: &User, region: &str, loaded: &Loaded, outcome: Option<&Outcome>)
         .map(|o| {
             o.iter()
                 .map(|o| {
-                    let sel = if outcome.is_some_and(|x| x.organization == o.name) {
+                    let sel = if outcome.is_some_and(|x| x.form.organization == o.name) {
                         " selected"
                     } else {
                         ""
@@ -367,10 +433,16 @@ fn import_problem(lang: komek_i18n::Lang, message: &str) -> String {
         "import-problem-whole"
     } else if message.contains("required column missing") {
         "import-problem-column"
-    } else if message.contains("empty file") {
+    } else if message.contains("has no rows") {
         "import-problem-empty"
-    } else if message.contains("not UTF-8") {
-        "import-problem-encoding"
+    } else if message.contains("workbook") || message.contains("cannot be read") {
+        "import-problem-unreadable"
+    } else if message.contains("not closed") {
+        "import-problem-quote"
+    } else if message.contains("unknown column") {
+        "import-problem-unknown-column"
+    } else if message.contains("unknown skill") {
+        "import-problem-skill"
     } else if message.contains("rows per import") {
         "import-problem-too-many"
     } else {
@@ -381,6 +453,50 @@ fn import_problem(lang: komek_i18n::Lang, message: &str) -> String {
         );
     };
     t(lang, key)
+}
+
+/// How the service read the file, so a wrong guess (a delimiter, an encoding, a sheet) shows
+/// before anything is applied.
+fn read_as(lang: komek_i18n::Lang, form: &ImportForm, file: &roster::RosterFile) -> String {
+    let rows = ("rows", Arg::Num(f64::from(file.rows)));
+    let name = if form.file_name.is_empty() {
+        String::new()
+    } else {
+        format!("{}: ", form.file_name)
+    };
+    let how = match file.format() {
+        roster::RosterFileFormat::Csv => {
+            let delimiter = if file.delimiter == "\t" {
+                t(lang, "import-tab")
+            } else {
+                file.delimiter.clone()
+            };
+            text_with(
+                lang,
+                "import-read-csv",
+                &[
+                    ("encoding", Arg::Str(&file.encoding)),
+                    ("delimiter", Arg::Str(&delimiter)),
+                    rows,
+                ],
+            )
+        }
+        format => {
+            let format = format
+                .as_str_name()
+                .trim_start_matches("ROSTER_FILE_FORMAT_");
+            text_with(
+                lang,
+                "import-read-book",
+                &[
+                    ("format", Arg::Str(format)),
+                    ("sheet", Arg::Str(&file.sheet)),
+                    rows,
+                ],
+            )
+        }
+    };
+    format!("{name}{how}")
 }
 
 /// The import form, and after a preview what would change with an "apply" button carrying the
@@ -446,26 +562,38 @@ fn import_part(user: &User, org_options: &str, outcome: Option<&Outcome>) -> Str
                     String::new()
                 } else {
                     format!(
-                        r#"<form method="post" action="/roster/import"><input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="request_id" value="{id}"><input type="hidden" name="organization" value="{org}"><input type="hidden" name="csv" value="{csv}"><input type="hidden" name="step" value="apply"><button type="submit">{label}</button></form>"#,
+                        r#"<form method="post" action="/roster/import"><input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="request_id" value="{id}"><input type="hidden" name="organization" value="{org}"><input type="hidden" name="csv" value="{csv}"><input type="hidden" name="file" value="{file}"><input type="hidden" name="file_name" value="{file_name}"><input type="hidden" name="step" value="apply"><button type="submit">{label}</button></form>"#,
                         id = uuid::Uuid::new_v4(),
-                        org = escape(&o.organization),
-                        csv = escape(&o.csv),
+                        org = escape(&o.form.organization),
+                        csv = escape(&o.form.csv),
+                        file = escape(&o.form.file),
+                        file_name = escape(&o.form.file_name),
                         label = t(lang, "import-apply"),
                     )
                 };
+                let read = r
+                    .file
+                    .as_ref()
+                    .map(|f| {
+                        format!(
+                            "<p class=\"muted\">{}</p>",
+                            escape(&read_as(lang, &o.form, f))
+                        )
+                    })
+                    .unwrap_or_default();
                 format!(
-                    r#"<div class="preview" role="status"><p>{counts}</p>{errors}{apply}</div>"#
+                    r#"<div class="preview" role="status"><p>{counts}</p>{read}{errors}{apply}</div>"#
                 )
             }
         },
     };
-    let previous = outcome.map(|o| escape(&o.csv)).unwrap_or_default();
+    let previous = outcome.map(|o| escape(&o.form.csv)).unwrap_or_default();
     format!(
-        r#"{result}<form method="post" action="/roster/import" class="import"><input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="step" value="preview">
+        r#"{result}<form method="post" action="/roster/import" class="import" enctype="multipart/form-data"><input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="step" value="preview">
 <label for="import-org">{l_org}</label><select id="import-org" name="organization">{org_options}</select>
-<label for="import-csv">{l_csv}</label><textarea id="import-csv" name="csv" rows="8" required aria-describedby="import-hint" spellcheck="false">{previous}</textarea>
+<label for="import-file">{l_file}</label><input type="file" id="import-file" name="upload" accept=".csv,.txt,.xlsx,.xls,.ods,text/csv">
+<label for="import-csv">{l_csv}</label><textarea id="import-csv" name="csv" rows="8" aria-describedby="import-hint" spellcheck="false">{previous}</textarea>
 <small id="import-hint" class="muted">{hint}</small>
-<p><input type="file" accept=".csv,text/csv" data-fills="import-csv" aria-label="{l_file}"></p>
 <button type="submit">{preview}</button></form>"#,
         l_org = t(lang, "roster-organization"),
         l_csv = t(lang, "import-csv"),

@@ -324,8 +324,21 @@ impl api::roster_service_server::RosterService for Roster {
         }
         store::get_organization(&self.pool, organization).await?;
         // Row errors are the report, not a failed call: the sheet's owner fixes the lines.
-        let groups = match import::read(&req.csv, &req.organization) {
-            Ok(groups) => groups,
+        // Unpacking and reading a workbook is CPU work of up to a few hundred milliseconds, kept
+        // off the runtime's threads; a reader that panics on a malformed file fails this call
+        // only, as a file that cannot be read.
+        let (file, organization_name) = (req.csv, req.organization.clone());
+        let read = tokio::task::spawn_blocking(move || import::read(&file, &organization_name))
+            .await
+            .unwrap_or_else(|_| {
+                Err(vec![api::ImportRowError {
+                    line: 0,
+                    column: String::new(),
+                    message: "the file cannot be read".into(),
+                }])
+            });
+        let (groups, file) = match read {
+            Ok(read) => read,
             Err(errors) => {
                 return Ok(Response::new(api::ImportRosterResponse {
                     errors,
@@ -339,6 +352,7 @@ impl api::roster_service_server::RosterService for Roster {
             volunteers_created: c.volunteers_created,
             volunteers_updated: c.volunteers_updated,
             errors: vec![],
+            file: Some(file.clone()),
         };
         let counts = store::import(
             &self.pool,

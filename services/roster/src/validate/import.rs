@@ -1,116 +1,127 @@
-//! Roster import from the spreadsheets organisations keep: a CSV with a header row, one row per
-//! group, or per group member (the group's columns repeated, with the volunteer's name).
+//! Roster import from the files organisations keep: one row per group, or per group member (the
+//! group's columns repeated, with the volunteer's name), under a header row. The file is a CSV
+//! as any spreadsheet saves it or a workbook (`komek_sheets` reads both); in a workbook, the
+//! first sheet whose header names the required columns.
 //!
-//! Columns, in any order: `group`, `lat`, `lon`, `skills`, `capacity` (required), and
-//! `settlement`, `district`, `region`, `radius_km`, `languages`, `volunteer`,
-//! `volunteer_languages`. `skills` and the language columns are `;`-separated slugs
-//! (`vehicle_cargo:5;first_aid`, payload tonnes after a colon; `kk;ru`). A group is known by its
-//! name within the organisation: an existing one is updated, a new one created. Every row is
-//! checked first and errors are reported by line and column; any error and nothing changes.
+//! Columns, in any order, under a header in kk, ru or en (`komek_sheets::roster`): `group`,
+//! `lat`, `lon`, `skills`, `capacity` (required), and `settlement`, `district`, `region`,
+//! `radius_km`, `languages`, `volunteer`, `volunteer_languages`. Skills are slugs or their
+//! names in any of the three languages, languages `kk`, `ru`, `en` or their names, separated by
+//! `;`, `,` or new lines (`vehicle_cargo:5; Первая помощь`, payload tonnes after a colon). A
+//! group is known by its name within the organisation: an existing one is updated, a new one
+//! created. Every row is checked first and errors are reported by line and by the column as its
+//! header is written; any error and nothing changes.
 
 use std::collections::HashMap;
 
 use komek_runtime::boundary::Text;
+use komek_sheets::roster::{Column, fold};
+use komek_sheets::{Format, Row, Workbook};
 
 use crate::model::{GroupRows, ImportedVolunteer};
 use komek_core::{Language, Skill};
+use komek_i18n::Lang;
 use komek_proto::roster::v1 as api;
 use komek_proto::types::v1 as pb;
 
 /// The most data rows one import takes.
 pub const MAX_ROWS: usize = 5000;
 
-const KNOWN: &[&str] = &[
-    "group",
-    "lat",
-    "lon",
-    "skills",
-    "capacity",
-    "settlement",
-    "district",
-    "region",
-    "radius_km",
-    "languages",
-    "volunteer",
-    "volunteer_languages",
-];
-const REQUIRED: &[&str] = &["group", "lat", "lon", "skills", "capacity"];
-
-/// A CSV record with the line it starts on.
-pub type Record = (usize, Vec<String>);
-
-/// Splits CSV text into records (RFC 4180: quoted fields, doubled quotes, CRLF or LF), with the
-/// line each record starts on.
-pub fn records(text: &str) -> Result<Vec<Record>, (usize, String)> {
-    let mut out = Vec::new();
-    let mut record = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut line = 1;
-    let mut start_line = 1;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            (true, '"') => quoted = false,
-            (true, c) => {
-                if c == '\n' {
-                    line += 1;
-                }
-                field.push(c);
-            }
-            (false, '"') if field.is_empty() => quoted = true,
-            (false, ',') => record.push(std::mem::take(&mut field)),
-            (false, '\r') if chars.peek() == Some(&'\n') => {}
-            (false, '\n') => {
-                record.push(std::mem::take(&mut field));
-                if !(record.len() == 1 && record[0].trim().is_empty()) {
-                    out.push((start_line, std::mem::take(&mut record)));
-                }
-                record.clear();
-                line += 1;
-                start_line = line;
-            }
-            (false, c) => field.push(c),
-        }
+fn error(line: usize, column: &str, message: String) -> api::ImportRowError {
+    api::ImportRowError {
+        line: line as i32,
+        column: column.to_string(),
+        message,
     }
-    if quoted {
-        return Err((start_line, "a quoted field is not closed".into()));
-    }
-    if !field.is_empty() || !record.is_empty() {
-        record.push(field);
-        out.push((start_line, record));
-    }
-    Ok(out)
 }
 
-/// Which CSV column a field violation of a group belongs to.
-fn column_of(field: &str) -> &'static str {
+/// The table to import (`komek_sheets::roster::sheet`) and how the file was read.
+fn table(workbook: Workbook) -> Result<(Vec<Row>, api::RosterFile), Vec<api::ImportRowError>> {
+    let mut sheets = workbook.sheets;
+    let chosen = komek_sheets::roster::sheet(&sheets)
+        .ok_or_else(|| vec![error(1, "", "the file has no rows".into())])?;
+    let sheet = sheets.swap_remove(chosen);
+    let (format, encoding, delimiter) = match workbook.format {
+        Format::Csv {
+            delimiter,
+            encoding,
+        } => (
+            api::RosterFileFormat::Csv,
+            encoding.to_string(),
+            (delimiter as char).to_string(),
+        ),
+        Format::Xlsx => (api::RosterFileFormat::Xlsx, String::new(), String::new()),
+        Format::Xls => (api::RosterFileFormat::Xls, String::new(), String::new()),
+        Format::Ods => (api::RosterFileFormat::Ods, String::new(), String::new()),
+    };
+    let file = api::RosterFile {
+        format: format as i32,
+        encoding,
+        delimiter,
+        sheet: sheet.name,
+        rows: sheet.rows.len().saturating_sub(1) as i32,
+    };
+    Ok((sheet.rows, file))
+}
+
+/// Which column a field violation of a group belongs to.
+fn column_of(field: &str) -> Column {
     let f = field.strip_prefix("group.").unwrap_or(field);
     match f.split(['.', '[']).next().unwrap_or("") {
-        "display_name" => "group",
-        "base_location" => "lat",
-        "settlement" => "settlement",
-        "district" => "district",
-        "region" => "region",
-        "service_area" => "radius_km",
-        "skills" => "skills",
-        "languages" => "languages",
-        "capacity" => "capacity",
-        _ => "group",
+        "base_location" => Column::Lat,
+        "settlement" => Column::Settlement,
+        "district" => Column::District,
+        "region" => Column::Region,
+        "service_area" => Column::RadiusKm,
+        "skills" => Column::Skills,
+        "languages" => Column::Languages,
+        "capacity" => Column::Capacity,
+        _ => Column::Group,
     }
+}
+
+fn items(value: &str) -> Vec<&str> {
+    let chars: Vec<(usize, char)> = value.char_indices().collect();
+    let mut out = Vec::new();
+    let mut from = 0;
+    for (i, &(at, c)) in chars.iter().enumerate() {
+        let decimal = c == ','
+            && i > 0
+            && chars[i - 1].1.is_ascii_digit()
+            && chars.get(i + 1).is_some_and(|(_, n)| n.is_ascii_digit());
+        if matches!(c, ';' | '\n' | '\r') || (c == ',' && !decimal) {
+            out.push(&value[from..at]);
+            from = at + c.len_utf8();
+        }
+    }
+    out.push(&value[from..]);
+    out.into_iter()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Whether `text` names the enum value `proto_name` in any of the three languages.
+fn labelled(text: &str, proto_name: &str) -> bool {
+    let folded = fold(text);
+    [Lang::Kk, Lang::Ru, Lang::En]
+        .into_iter()
+        .any(|lang| fold(&komek_i18n::enum_label(lang, proto_name)) == folded)
 }
 
 fn parse_languages(value: &str) -> Result<Vec<i32>, String> {
-    value
-        .split(';')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
+    items(value)
+        .into_iter()
         .map(|s| {
-            Language::from_slug(s)
+            Language::from_slug(&s.to_lowercase())
+                .or_else(|| {
+                    Language::ALL.iter().copied().find(|l| {
+                        let name = pb::Language::try_from(l.code())
+                            .map(|l| l.as_str_name())
+                            .unwrap_or_default();
+                        labelled(s, name)
+                    })
+                })
                 .map(|l| l.code())
                 .ok_or_else(|| format!("unknown language {s:?}; use kk, ru or en"))
         })
@@ -118,21 +129,29 @@ fn parse_languages(value: &str) -> Result<Vec<i32>, String> {
 }
 
 fn parse_skills(value: &str) -> Result<Vec<pb::GroupSkill>, String> {
-    value
-        .split(';')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
+    items(value)
+        .into_iter()
         .map(|s| {
-            let (slug, payload) = s.split_once(':').unwrap_or((s, ""));
-            let skill =
-                Skill::from_slug(slug.trim()).ok_or_else(|| format!("unknown skill {slug:?}"))?;
+            let (name, payload) = s.split_once(':').unwrap_or((s, ""));
+            let name = name.trim();
+            let skill = Skill::from_slug(&name.to_lowercase())
+                .or_else(|| {
+                    Skill::ALL.iter().copied().find(|k| {
+                        let proto = pb::Skill::try_from(k.code())
+                            .map(|k| k.as_str_name())
+                            .unwrap_or_default();
+                        labelled(name, proto)
+                    })
+                })
+                .ok_or_else(|| format!("unknown skill {name:?}"))?;
             let payload_tonnes = if payload.trim().is_empty() {
                 0.0
             } else {
                 payload
                     .trim()
+                    .replace(',', ".")
                     .parse()
-                    .map_err(|_| format!("payload of {slug} is not a number of tonnes"))?
+                    .map_err(|_| format!("payload of {name} is not a number of tonnes"))?
             };
             Ok(pb::GroupSkill {
                 skill: skill.code(),
@@ -144,98 +163,132 @@ fn parse_skills(value: &str) -> Result<Vec<pb::GroupSkill>, String> {
 }
 
 /// Reads and checks the whole file. Each group is held to exactly the checks of CreateGroup.
-pub fn read(csv: &[u8], organization: &str) -> Result<Vec<GroupRows>, Vec<api::ImportRowError>> {
-    let error = |line: usize, column: &str, message: String| api::ImportRowError {
-        line: line as i32,
-        column: column.to_string(),
-        message,
+pub fn read(
+    file: &[u8],
+    organization: &str,
+) -> Result<(Vec<GroupRows>, api::RosterFile), Vec<api::ImportRowError>> {
+    let workbook = komek_sheets::read(file).map_err(|u| vec![error(u.line, "", u.message)])?;
+    let (rows, file) = table(workbook)?;
+    let Some((header, data)) = rows.split_first() else {
+        return Err(vec![error(1, "", "the file has no rows".into())]);
     };
-    let text =
-        std::str::from_utf8(csv).map_err(|e| vec![error(1, "", format!("not UTF-8: {e}"))])?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let rows = records(text).map_err(|(line, m)| vec![error(line, "", m)])?;
-    let Some(((_, header), data)) = rows.split_first() else {
-        return Err(vec![error(1, "", "empty file".into())]);
-    };
-    let header: Vec<String> = header.iter().map(|h| h.trim().to_lowercase()).collect();
+    let header_line = header.line;
+    // Each column's position and its header as the file writes it, which errors name.
+    let mut columns: HashMap<Column, (usize, String)> = HashMap::new();
     let mut errors = Vec::new();
-    for h in &header {
-        if !KNOWN.contains(&h.as_str()) {
+    for (i, written) in header.cells.iter().enumerate() {
+        let written = written.trim();
+        if written.is_empty() {
+            continue;
+        }
+        match Column::from_header(written) {
+            Some(c) => {
+                if let Some((_, first)) = columns.get(&c) {
+                    errors.push(error(
+                        header_line,
+                        written,
+                        format!("the same column as {first:?}"),
+                    ));
+                } else {
+                    columns.insert(c, (i, written.to_string()));
+                }
+            }
+            None => errors.push(error(
+                header_line,
+                written,
+                format!(
+                    "unknown column; known: {}",
+                    Column::ALL.map(Column::key).join(", ")
+                ),
+            )),
+        }
+    }
+    for c in Column::ALL.iter().filter(|c| c.required()) {
+        if !columns.contains_key(c) {
             errors.push(error(
-                1,
-                h,
-                format!("unknown column; known: {}", KNOWN.join(", ")),
+                header_line,
+                c.key(),
+                "required column missing".into(),
             ));
         }
     }
-    for r in REQUIRED {
-        if !header.iter().any(|h| h == r) {
-            errors.push(error(1, r, "required column missing".into()));
-        }
-    }
     if data.len() > MAX_ROWS {
-        errors.push(error(1, "", format!("at most {MAX_ROWS} rows per import")));
+        errors.push(error(
+            header_line,
+            "",
+            format!("at most {MAX_ROWS} rows per import"),
+        ));
     }
     if !errors.is_empty() {
         return Err(errors);
     }
-    let col = |record: &[String], name: &str| -> String {
-        header
-            .iter()
-            .position(|h| h == name)
-            .and_then(|i| record.get(i))
+    let name = |c: Column| -> &str { columns.get(&c).map_or(c.key(), |(_, w)| w.as_str()) };
+    let col = |row: &Row, c: Column| -> String {
+        columns
+            .get(&c)
+            .and_then(|(i, _)| row.cells.get(*i))
             .map(|s| s.trim().to_string())
             .unwrap_or_default()
     };
+    let width = header.cells.len();
 
     let mut groups: Vec<GroupRows> = Vec::new();
     let mut by_name: HashMap<String, usize> = HashMap::new();
-    for (line, record) in data {
-        let line = *line;
-        if record.len() != header.len() {
+    for row in data {
+        let line = row.line;
+        // A workbook row is as wide as its last filled cell; a CSV row must match the header.
+        let extra = row.cells.iter().skip(width).any(|c| !c.trim().is_empty());
+        if extra || (matches!(file.format(), api::RosterFileFormat::Csv) && row.cells.len() < width)
+        {
             errors.push(error(
                 line,
                 "",
-                format!("{} fields; the header has {}", record.len(), header.len()),
+                format!("{} fields; the header has {width}", row.cells.len()),
             ));
             continue;
         }
         let mut row_errors = Vec::new();
-        let number = |name: &str, row_errors: &mut Vec<api::ImportRowError>| -> f64 {
-            let v = col(record, name);
-            if v.is_empty() && name == "radius_km" {
+        let number = |c: Column, row_errors: &mut Vec<api::ImportRowError>| -> f64 {
+            let v = col(row, c);
+            if v.is_empty() && c == Column::RadiusKm {
                 return 0.0;
             }
             v.replace(',', ".").parse().unwrap_or_else(|_| {
-                row_errors.push(error(line, name, format!("{v:?} is not a number")));
+                row_errors.push(error(line, name(c), format!("{v:?} is not a number")));
                 0.0
             })
         };
-        let lat = number("lat", &mut row_errors);
-        let lon = number("lon", &mut row_errors);
-        let radius_km = number("radius_km", &mut row_errors);
-        let capacity = col(record, "capacity").parse::<i32>().unwrap_or_else(|_| {
-            row_errors.push(error(line, "capacity", "a whole number of jobs".into()));
-            0
-        });
-        let skills = parse_skills(&col(record, "skills")).unwrap_or_else(|m| {
-            row_errors.push(error(line, "skills", m));
+        let lat = number(Column::Lat, &mut row_errors);
+        let lon = number(Column::Lon, &mut row_errors);
+        let radius_km = number(Column::RadiusKm, &mut row_errors);
+        let capacity = col(row, Column::Capacity)
+            .parse::<i32>()
+            .unwrap_or_else(|_| {
+                row_errors.push(error(
+                    line,
+                    name(Column::Capacity),
+                    "a whole number of jobs".into(),
+                ));
+                0
+            });
+        let skills = parse_skills(&col(row, Column::Skills)).unwrap_or_else(|m| {
+            row_errors.push(error(line, name(Column::Skills), m));
             vec![]
         });
-        let languages = parse_languages(&col(record, "languages")).unwrap_or_else(|m| {
-            row_errors.push(error(line, "languages", m));
+        let languages = parse_languages(&col(row, Column::Languages)).unwrap_or_else(|m| {
+            row_errors.push(error(line, name(Column::Languages), m));
             vec![]
         });
         let group = api::Group {
             organization: organization.to_string(),
-            display_name: col(record, "group"),
+            display_name: col(row, Column::Group),
             base_location: Some(pb::LatLng {
                 latitude: lat,
                 longitude: lon,
             }),
-            settlement: col(record, "settlement"),
-            district: col(record, "district"),
-            region: col(record, "region"),
+            settlement: col(row, Column::Settlement),
+            district: col(row, Column::District),
+            region: col(row, Column::Region),
             service_area: Some(pb::ServiceArea {
                 radius_km,
                 districts: vec![],
@@ -252,7 +305,7 @@ pub fn read(csv: &[u8], organization: &str) -> Result<Vec<GroupRows>, Vec<api::I
                     match by_name.get(&key) {
                         Some(i) if groups[*i].api != group => row_errors.push(error(
                             line,
-                            "group",
+                            name(Column::Group),
                             format!(
                                 "{:?} is described differently on line {}",
                                 group.display_name, groups[*i].line
@@ -273,20 +326,20 @@ pub fn read(csv: &[u8], organization: &str) -> Result<Vec<GroupRows>, Vec<api::I
                 Err(violations) => row_errors.extend(
                     violations
                         .into_iter()
-                        .map(|v| error(line, column_of(&v.field), v.description)),
+                        .map(|v| error(line, name(column_of(&v.field)), v.description)),
                 ),
             }
         }
-        let volunteer = col(record, "volunteer");
-        let volunteer_languages = parse_languages(&col(record, "volunteer_languages"))
+        let volunteer = col(row, Column::Volunteer);
+        let volunteer_languages = parse_languages(&col(row, Column::VolunteerLanguages))
             .unwrap_or_else(|m| {
-                row_errors.push(error(line, "volunteer_languages", m));
+                row_errors.push(error(line, name(Column::VolunteerLanguages), m));
                 vec![]
             });
         let volunteer = match Text::line(200).parse(&volunteer, "volunteer") {
             Ok(name) => name,
             Err(v) => {
-                row_errors.push(error(line, "volunteer", v.description));
+                row_errors.push(error(line, name(Column::Volunteer), v.description));
                 String::new()
             }
         };
@@ -300,7 +353,7 @@ pub fn read(csv: &[u8], organization: &str) -> Result<Vec<GroupRows>, Vec<api::I
         errors.extend(row_errors);
     }
     if errors.is_empty() {
-        Ok(groups)
+        Ok((groups, file))
     } else {
         Err(errors)
     }
@@ -311,32 +364,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn records_handle_quotes_commas_and_crlf() {
-        let r =
-            records("a,b\r\n\"Shelek, east\",\"say \"\"hi\"\"\"\n\nx,\"multi\nline\"\n").unwrap();
-        assert_eq!(r.len(), 3);
+    fn list_cells_split_on_semicolons_commas_and_new_lines_but_not_decimal_commas() {
         assert_eq!(
-            r[1],
-            (
-                2,
-                vec!["Shelek, east".to_string(), "say \"hi\"".to_string()]
-            )
+            items("vehicle_cargo:1,5; first_aid,\nsocial_care"),
+            ["vehicle_cargo:1,5", "first_aid", "social_care"]
         );
-        assert_eq!(
-            r[2].0, 4,
-            "blank lines are skipped; the record starts on line 4"
-        );
-        assert_eq!(r[2].1[1], "multi\nline");
-        assert!(records("a,\"open\n").is_err());
+        assert_eq!(items(" ; "), Vec::<&str>::new());
     }
 
     #[test]
-    fn skills_and_languages_read_slugs() {
-        let s = parse_skills("vehicle_cargo:5; first_aid").unwrap();
+    fn skills_and_languages_read_slugs_and_names_in_three_languages() {
+        let s = parse_skills("vehicle_cargo:5; Первая помощь, Әлеуметтік күтім").unwrap();
         assert_eq!(s[0].payload_tonnes, 5.0);
         assert_eq!(s[1].skill, Skill::FirstAid.code());
+        assert_eq!(s[2].skill, Skill::SocialCare.code());
+        assert_eq!(
+            parse_skills("Грузовой транспорт: 1,5").unwrap()[0].payload_tonnes,
+            1.5
+        );
         assert!(parse_skills("juggling").is_err());
-        assert_eq!(parse_languages("kk;ru").unwrap().len(), 2);
+        assert_eq!(parse_languages("kk;RU").unwrap().len(), 2);
+        assert_eq!(
+            parse_languages("Казахский, русский").unwrap(),
+            [Language::Kazakh.code(), Language::Russian.code()]
+        );
         assert!(parse_languages("de").is_err());
     }
 }

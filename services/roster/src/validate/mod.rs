@@ -347,7 +347,7 @@ pub fn location(
     Ok((id, point, at.unwrap_or(now)))
 }
 
-/// ImportRoster: its key and the organisation; the CSV is read by [`import::read`].
+/// ImportRoster: its key and the organisation; the file is read by [`import::read`].
 pub fn import_roster(req: &api::ImportRosterRequest) -> Result<(Uuid, Uuid), Status> {
     let mut v = Violations::new();
     let key = v.take(parse_request_id(&req.request_id));
@@ -357,7 +357,10 @@ pub fn import_roster(req: &api::ImportRosterRequest) -> Result<(Uuid, Uuid), Sta
         "organization",
     ));
     if req.csv.is_empty() || req.csv.len() > MAX_IMPORT_BYTES {
-        v.add("csv", format!("1 to {MAX_IMPORT_BYTES} bytes of CSV"));
+        v.add(
+            "csv",
+            format!("1 to {MAX_IMPORT_BYTES} bytes of a roster file (CSV or a workbook)"),
+        );
     }
     v.finish((key, organization))
 }
