@@ -372,6 +372,42 @@ async fn scenario(lang: Lang, words: Words) {
         .await;
     assert!(browser.text(".preview").await.contains("roster.xlsx"));
 
+    // 9. A team disbands: deactivated with its reason, still listed greyed, then brought back.
+    let reason_field = browser
+        .run(
+            "const row = [...document.querySelectorAll('table.groups tbody tr')]
+               .find(r => r.textContent.includes('Талғар іздеушілері'));
+             row.querySelector('details.deactivate summary').click();
+             return '#' + row.querySelector('details.deactivate input[name=reason]').id;",
+            vec![],
+        )
+        .await;
+    let reason_field = reason_field.as_str().unwrap().to_string();
+    browser.type_into(&reason_field, "Топ тарады").await;
+    browser
+        .click(&format!("{reason_field} + button[type=submit]"))
+        .await;
+    browser
+        .wait_text(
+            "table.groups tr.inactive",
+            "Топ тарады",
+            Duration::from_secs(10),
+        )
+        .await;
+    assert_accessible(&browser, &axe, "roster-deactivated").await;
+    shots.take(&browser, "roster-deactivated").await;
+    browser
+        .click("table.groups tr.inactive form button[type=submit]")
+        .await;
+    browser
+        .wait_until(
+            "the group is back",
+            Duration::from_secs(10),
+            "return document.querySelectorAll('table.groups tr.inactive').length === 0;",
+            vec![],
+        )
+        .await;
+
     browser.close().await;
     stop.cancel();
     system.stop().await;

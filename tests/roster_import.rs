@@ -197,6 +197,7 @@ async fn a_spreadsheet_becomes_groups_the_matcher_uses() {
             page_size: 1,
             page_token: String::new(),
             group: shelek.name.clone(),
+            show_deactivated: false,
         })
         .await
         .unwrap()
@@ -207,6 +208,7 @@ async fn a_spreadsheet_becomes_groups_the_matcher_uses() {
             page_size: 1,
             page_token: page.next_page_token.clone(),
             group: shelek.name.clone(),
+            show_deactivated: false,
         })
         .await
         .unwrap()

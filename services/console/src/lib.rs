@@ -237,6 +237,7 @@ pub async fn serve(
             "/roster/import",
             post(roster::import).layer(axum::extract::DefaultBodyLimit::max(8 * 1024 * 1024)),
         )
+        .route("/roster/groups/{id}/{action}", post(roster::set_active))
         .route("/roster/sign-in-link", post(app::make_link))
         .route("/app", get(app::home))
         .route("/app/offers", get(app::offers))

@@ -22,6 +22,9 @@ const MAX_GROUPS: usize = 1000;
 
 /// A group's state now: what it said, and whether its schedule has it on shift.
 fn state(g: &roster::Group, now: chrono::DateTime<chrono::Utc>) -> (Mark, &'static str) {
+    if g.deactivate_time.is_some() {
+        return (Mark::Away, "group-deactivated");
+    }
     let on_shift = g
         .schedule
         .as_ref()
@@ -81,6 +84,8 @@ async fn load(console: &Console, user: &User, region: &str) -> Result<Loaded, Re
                     page_token: token,
                     organization: String::new(),
                     region: region.to_string(),
+                    // Listed with their reason and a way back; never on the map.
+                    show_deactivated: true,
                 })
                 .await?
                 .into_inner();
@@ -122,7 +127,7 @@ pub async fn page(
         Ok(l) => l,
         Err(r) => return r,
     };
-    html(render(&user, &query.region, &loaded, None))
+    html(render(&user, &query.region, &loaded, None, ""))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -249,7 +254,7 @@ pub async fn import(State(console): State<Shared>, request: Request) -> Response
         Err(s) if s.code() == tonic::Code::PermissionDenied => StatusCode::FORBIDDEN,
         Err(_) => StatusCode::BAD_GATEWAY,
     };
-    (code, html(render(&user, "", &loaded, Some(&outcome)))).into_response()
+    (code, html(render(&user, "", &loaded, Some(&outcome), ""))).into_response()
 }
 
 struct Outcome {
@@ -258,7 +263,89 @@ struct Outcome {
     reply: Result<tonic::Response<roster::ImportRosterResponse>, tonic::Status>,
 }
 
-fn render(user: &User, region: &str, loaded: &Loaded, outcome: Option<&Outcome>) -> String {
+/// A group's row action: deactivate it (with a reason, behind a disclosure so it is not clicked
+/// by accident) or, for a deactivated one, bring it back.
+fn group_action(user: &User, g: &roster::Group) -> String {
+    let lang = user.lang;
+    let csrf = escape(&user.session.csrf);
+    let id = escape(g.name.strip_prefix("groups/").unwrap_or_default());
+    if g.deactivate_time.is_some() {
+        return format!(
+            r#"<form method="post" action="/roster/groups/{id}/reactivate"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" class="secondary">{}</button></form>"#,
+            t(lang, "group-reactivate")
+        );
+    }
+    format!(
+        r#"<details class="deactivate"><summary>{summary}</summary><form method="post" action="/roster/groups/{id}/deactivate"><input type="hidden" name="csrf" value="{csrf}"><label for="why-{id}">{why}</label><input id="why-{id}" name="reason" required maxlength="500"><button type="submit">{button}</button></form></details>"#,
+        summary = t(lang, "group-deactivate"),
+        why = t(lang, "group-deactivate-reason"),
+        button = t(lang, "group-deactivate-confirm"),
+    )
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ActivationForm {
+    csrf: String,
+    reason: String,
+}
+
+/// Deactivates or reactivates a group, then shows the roster again; a refusal is shown on it.
+pub async fn set_active(
+    State(console): State<Shared>,
+    headers: HeaderMap,
+    axum::extract::Path((id, action)): axum::extract::Path<(String, String)>,
+    Form(form): Form<ActivationForm>,
+) -> Response {
+    let user = match console.posted(&headers, &form.csrf) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let mut client = match console.roster_client(&user) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let name = format!("groups/{id}");
+    let reply = match action.as_str() {
+        "deactivate" => client
+            .deactivate_group(roster::DeactivateGroupRequest {
+                name,
+                reason: form.reason,
+            })
+            .await
+            .map(|_| ()),
+        "reactivate" => client
+            .reactivate_group(roster::ReactivateGroupRequest { name })
+            .await
+            .map(|_| ()),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    match reply {
+        Ok(()) => axum::response::Redirect::to("/roster").into_response(),
+        Err(status) => {
+            let loaded = match load(&console, &user, "").await {
+                Ok(l) => l,
+                Err(r) => return r,
+            };
+            let code = if status.code() == tonic::Code::InvalidArgument {
+                StatusCode::UNPROCESSABLE_ENTITY
+            } else {
+                StatusCode::BAD_GATEWAY
+            };
+            let refusal = view::refusal_block(user.lang, &status);
+            (code, html(render(&user, "", &loaded, None, &refusal))).into_response()
+        }
+    }
+}
+
+/// The roster page; `notice` (HTML) stands above the groups, where the refused action was.
+fn render(
+    user: &User,
+    region: &str,
+    loaded: &Loaded,
+    outcome: Option<&Outcome>,
+    notice: &str,
+) -> String {
     let lang = user.lang;
     let now = chrono::Utc::now();
     let orgs = loaded.organizations.as_ref().ok();
@@ -290,7 +377,8 @@ fn render(user: &User, region: &str, loaded: &Loaded, outcome: Option<&Outcome>)
                 .iter()
                 .map(|g| {
                     let (mark, key) = state(g, now);
-                    if let Some(p) = g.last_location.or(g.base_location) {
+                    let active = g.deactivate_time.is_none();
+                    if let Some(p) = g.last_location.or(g.base_location).filter(|_| active) {
                         markers.push(Marker {
                             latitude: p.latitude,
                             longitude: p.longitude,
@@ -304,7 +392,14 @@ fn render(user: &User, region: &str, loaded: &Loaded, outcome: Option<&Outcome>)
                         .map(|s| view::label_of(lang, s.skill, |x: &pb::Skill| x.as_str_name()))
                         .collect();
                     format!(
-                        r#"<tr><td>{name}</td><td>{org}</td><td>{place}</td><td><span class="state {cls}">{state}</span></td><td class="num">{capacity}</td><td>{skills}</td></tr>"#,
+                        r#"<tr{row_class}><td>{name}</td><td>{org}</td><td>{place}</td><td><span class="state {cls}">{state}</span>{why}</td><td class="num">{capacity}</td><td>{skills}</td><td>{action}</td></tr>"#,
+                        row_class = if active { "" } else { r#" class="inactive""# },
+                        why = if active {
+                            String::new()
+                        } else {
+                            format!(r#"<br><small class="muted">{}</small>"#, escape(&g.deactivation_reason))
+                        },
+                        action = group_action(user, g),
                         name = escape(&g.display_name),
                         org = escape(&org_name(&g.organization)),
                         place = escape(&view::place(
@@ -329,13 +424,14 @@ fn render(user: &User, region: &str, loaded: &Loaded, outcome: Option<&Outcome>)
                 .collect();
             (
                 format!(
-                    r#"<table class="groups"><thead><tr><th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th></tr></thead><tbody>{rows}</tbody></table>"#,
+                    r#"<table class="groups"><thead><tr><th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th><th scope="col"><span class="sr-only">{}</span></th></tr></thead><tbody>{rows}</tbody></table>"#,
                     t(lang, "roster-group"),
                     t(lang, "roster-organization"),
                     t(lang, "field-location"),
                     t(lang, "roster-state"),
                     t(lang, "roster-capacity"),
                     t(lang, "triage-skills"),
+                    t(lang, "roster-actions"),
                 ),
                 markers,
             )
@@ -380,7 +476,7 @@ fn render(user: &User, region: &str, loaded: &Loaded, outcome: Option<&Outcome>)
     let body = format!(
         r#"<form method="get" action="/roster" class="filters card"><div><label for="region">{l_region}</label><select id="region" name="region"><option value="">{all}</option>{regions}</select></div><div><button type="submit">{apply}</button></div></form>
 <section class="card" aria-labelledby="h-map"><h2 id="h-map">{l_map}</h2>{map}</section>
-<section class="card" aria-labelledby="h-groups"><h2 id="h-groups">{l_groups}</h2>{groups_html}</section>
+<section class="card" aria-labelledby="h-groups"><h2 id="h-groups">{l_groups}</h2>{notice}{groups_html}</section>
 <section class="card" aria-labelledby="h-orgs"><h2 id="h-orgs">{l_orgs}</h2>{orgs_html}</section>
 <section class="card" aria-labelledby="h-import"><h2 id="h-import">{l_import}</h2>{import}</section>
 {phone}"#,

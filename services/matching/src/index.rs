@@ -26,6 +26,9 @@ pub struct IndexedGroup {
     pub revision: i64,
     /// Minutes the group rests after finishing a job.
     pub rest_minutes: i32,
+    /// False while the roster has the group deactivated: it is out of the geographic index,
+    /// so nothing is offered to it, while its members may still act on the jobs they hold.
+    pub active: bool,
 }
 
 #[derive(Default)]
@@ -119,7 +122,11 @@ impl GroupIndex {
             .iter()
             .filter_map(|m| parse_name("volunteers", m, "member").ok())
             .collect();
-        groups.geo.upsert(view);
+        if state.deactivated {
+            groups.geo.remove(&state.group);
+        } else {
+            groups.geo.upsert(view);
+        }
         groups.by_id.insert(
             id,
             IndexedGroup {
@@ -129,13 +136,36 @@ impl GroupIndex {
                 members,
                 revision: state.revision,
                 rest_minutes: state.rest_minutes.max(0),
+                active: !state.deactivated,
             },
         );
         Ok(())
     }
 
+    /// How many groups the matcher may offer work to.
     pub fn len(&self) -> usize {
-        self.groups.read().unwrap().by_id.len()
+        self.groups
+            .read()
+            .unwrap()
+            .by_id
+            .values()
+            .filter(|g| g.active)
+            .count()
+    }
+
+    /// The deactivated groups, whose open offers are passed on.
+    pub fn deactivated(&self) -> Vec<Uuid> {
+        let mut ids: Vec<Uuid> = self
+            .groups
+            .read()
+            .unwrap()
+            .by_id
+            .values()
+            .filter(|g| !g.active)
+            .map(|g| g.id)
+            .collect();
+        ids.sort();
+        ids
     }
 
     /// How many jobs the group takes at once.

@@ -52,7 +52,35 @@ pub async fn sweep_expired(pool: &PgPool, matcher: &Matcher) -> Result<usize, Ha
     }
 }
 
-/// Sweeps for expired offers every `interval` until `stop`.
+/// Withdraws every open offer to a deactivated group and offers its request to the next group,
+/// one transaction each. Every replica sees the deactivation in its index; the row lock and the
+/// status check decide which one passes each offer on.
+pub async fn sweep_deactivated(pool: &PgPool, matcher: &Matcher) -> Result<usize, HandleError> {
+    let groups = matcher.index().deactivated();
+    if groups.is_empty() {
+        return Ok(0);
+    }
+    let mut passed = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        let Some(offer) = store::next_offer_to(&mut tx, &groups).await? else {
+            return Ok(passed);
+        };
+        close_and_move_on(
+            &mut tx,
+            matcher,
+            &offer,
+            AssignmentStatus::Withdrawn,
+            "the group was deactivated",
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(assignment = %offer.id, group = %offer.group_id, "offer of a deactivated group passed on");
+        passed += 1;
+    }
+}
+
+/// Sweeps for expired offers, and offers of deactivated groups, every `interval` until `stop`.
 pub async fn run_expiry(
     pool: PgPool,
     bus: Bus,
@@ -69,6 +97,11 @@ pub async fn run_expiry(
             Ok(0) => {}
             Ok(_) => bus.wake_outbox(),
             Err(err) => tracing::warn!(error = %err, "offer expiry sweep failed; retrying"),
+        }
+        match sweep_deactivated(&pool, &matcher).await {
+            Ok(0) => {}
+            Ok(_) => bus.wake_outbox(),
+            Err(err) => tracing::warn!(error = %err, "deactivated groups' sweep failed; retrying"),
         }
     }
 }

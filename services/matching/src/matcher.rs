@@ -323,6 +323,7 @@ impl Matcher {
 #[derive(Debug)]
 pub enum ManualRefusal {
     UnknownGroup,
+    Deactivated,
     NoLocation,
     Full,
     Resting,
@@ -343,7 +344,12 @@ impl Matcher {
     ) -> Result<Result<AssignmentRow, ManualRefusal>, HandleError> {
         let group = name("groups", group_id);
         let Some(view) = self.index.view(&group) else {
-            return Ok(Err(ManualRefusal::UnknownGroup));
+            let deactivated = self.index.get(group_id).is_some_and(|g| !g.active);
+            return Ok(Err(if deactivated {
+                ManualRefusal::Deactivated
+            } else {
+                ManualRefusal::UnknownGroup
+            }));
         };
         let Some(point) = job.point() else {
             return Ok(Err(ManualRefusal::NoLocation));

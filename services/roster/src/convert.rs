@@ -47,6 +47,8 @@ pub fn group(g: &Group) -> api::Group {
         create_time: Some(timestamp(g.row.created_at)),
         update_time: state.update_time,
         etag: g.row.version.to_string(),
+        deactivate_time: g.row.deactivated_at.map(timestamp),
+        deactivation_reason: g.row.deactivation_reason.clone(),
     }
 }
 
@@ -60,6 +62,8 @@ pub fn volunteer(v: &Volunteer) -> api::Volunteer {
         create_time: Some(timestamp(v.row.created_at)),
         update_time: Some(timestamp(v.row.updated_at)),
         etag: v.row.version.to_string(),
+        deactivate_time: v.row.deactivated_at.map(timestamp),
+        deactivation_reason: v.row.deactivation_reason.clone(),
     }
 }
 

@@ -66,6 +66,7 @@ pub fn group_state(g: &Group) -> ev::GroupState {
         deleted: false,
         revision: r.version,
         update_time: Some(timestamp(r.updated_at)),
+        deactivated: r.deactivated_at.is_some(),
     }
 }
 

@@ -77,6 +77,8 @@ pub struct GroupRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+    pub deactivated_at: Option<DateTime<Utc>>,
+    pub deactivation_reason: String,
 }
 
 /// A group with its members, as the API and the group-state event show it.
@@ -102,6 +104,8 @@ pub struct VolunteerRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+    pub deactivated_at: Option<DateTime<Utc>>,
+    pub deactivation_reason: String,
 }
 
 #[derive(Debug, Clone)]

@@ -57,6 +57,10 @@ pub const MATRIX: &[(&str, &str, &[Role])] = &[
     (ROSTER, "GetVolunteer", &[A, D, V]),
     (ROSTER, "ListVolunteers", &[A, D]),
     (ROSTER, "UpdateVolunteer", &[A, D]),
+    (ROSTER, "DeactivateGroup", &[A, D]),
+    (ROSTER, "ReactivateGroup", &[A, D]),
+    (ROSTER, "DeactivateVolunteer", &[A, D]),
+    (ROSTER, "ReactivateVolunteer", &[A, D]),
     (ROSTER, "ImportRoster", &[A, D]),
     // A dispatcher signs a volunteer's phone in (volunteer keys only, checked by the handler).
     (ACCESS, "CreateApiKey", &[A, D]),

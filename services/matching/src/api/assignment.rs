@@ -153,6 +153,13 @@ impl Assignments {
         if row.expire_at <= chrono::Utc::now() {
             return Err(Status::failed_precondition("the offer expired"));
         }
+        // Between a deactivation and the sweep that passes its offers on, the group's offers
+        // are still open; none of them may become a job.
+        if action == "accept" && self.index.get(row.group_id).is_some_and(|g| !g.active) {
+            return Err(Status::failed_precondition(
+                "the group is deactivated; its offers go to other groups",
+            ));
+        }
         Ok(Ok(row))
     }
 }

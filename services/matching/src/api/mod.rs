@@ -55,6 +55,7 @@ fn placing_failed(err: HandleError) -> Status {
 fn refusal(r: ManualRefusal, group: &str) -> Status {
     Status::failed_precondition(match r {
         ManualRefusal::UnknownGroup => format!("{group} is not in the roster"),
+        ManualRefusal::Deactivated => format!("{group} is deactivated"),
         ManualRefusal::NoLocation => "the request has no coordinates to send a group to".into(),
         ManualRefusal::Full => format!("{group} has no free place"),
         ManualRefusal::Resting => format!("{group} is resting after a job"),

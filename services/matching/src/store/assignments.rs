@@ -274,6 +274,22 @@ pub async fn next_expired(tx: &mut PgConnection) -> Result<Option<AssignmentRow>
         .map_err(Into::into)
 }
 
+/// The oldest open offer to one of `groups`, locked, skipping offers another replica holds.
+pub async fn next_offer_to(
+    tx: &mut PgConnection,
+    groups: &[Uuid],
+) -> Result<Option<AssignmentRow>> {
+    sqlx::query_as(
+        "SELECT * FROM assignments WHERE status = $1 AND group_id = ANY($2) \
+         ORDER BY offered_at LIMIT 1 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(AssignmentStatus::Offered.code() as i16)
+    .bind(groups)
+    .fetch_optional(tx)
+    .await
+    .map_err(Into::into)
+}
+
 /// Records a position fix of a job on its way or on site, unless a later fix is already
 /// recorded. Returns the job's status, or `None` when there is no such assignment.
 pub async fn record_position(

@@ -165,8 +165,15 @@ impl api::roster_service_server::RosterService for Roster {
         let page = self.pages.page(&req, uuid_position)?;
         let organization = optional_name("organizations", &req.organization, "organization")?;
         let region = validate::region_filter(&req.region)?;
-        let groups =
-            store::list_groups(&self.pool, organization, &region, page.after, page.limit).await?;
+        let groups = store::list_groups(
+            &self.pool,
+            organization,
+            &region,
+            req.show_deactivated,
+            page.after,
+            page.limit,
+        )
+        .await?;
         Ok(Response::new(api::ListGroupsResponse {
             groups: groups.iter().map(convert::group).collect(),
             next_page_token: self
@@ -269,7 +276,14 @@ impl api::roster_service_server::RosterService for Roster {
         let req = request.into_inner();
         let page = self.pages.page(&req, uuid_position)?;
         let group = optional_name("groups", &req.group, "group")?;
-        let volunteers = store::list_volunteers(&self.pool, group, page.after, page.limit).await?;
+        let volunteers = store::list_volunteers(
+            &self.pool,
+            group,
+            req.show_deactivated,
+            page.after,
+            page.limit,
+        )
+        .await?;
         Ok(Response::new(api::ListVolunteersResponse {
             volunteers: volunteers.iter().map(convert::volunteer).collect(),
             next_page_token: self
@@ -307,6 +321,50 @@ impl api::roster_service_server::RosterService for Roster {
             &f.groups,
         )
         .await?;
+        self.bus.wake_outbox();
+        Ok(Response::new(convert::volunteer(&volunteer)))
+    }
+
+    async fn deactivate_group(
+        &self,
+        request: Request<api::DeactivateGroupRequest>,
+    ) -> Result<Response<api::Group>, Status> {
+        let req = request.into_inner();
+        let (id, reason) = validate::deactivation("groups", &req.name, &req.reason)?;
+        let group = store::set_group_active(&self.pool, id, Some(&reason)).await?;
+        self.bus.wake_outbox();
+        tracing::info!(group = %id, "group deactivated");
+        Ok(Response::new(convert::group(&group)))
+    }
+
+    async fn reactivate_group(
+        &self,
+        request: Request<api::ReactivateGroupRequest>,
+    ) -> Result<Response<api::Group>, Status> {
+        let id = parse_name("groups", &request.get_ref().name, "name")?;
+        let group = store::set_group_active(&self.pool, id, None).await?;
+        self.bus.wake_outbox();
+        Ok(Response::new(convert::group(&group)))
+    }
+
+    async fn deactivate_volunteer(
+        &self,
+        request: Request<api::DeactivateVolunteerRequest>,
+    ) -> Result<Response<api::Volunteer>, Status> {
+        let req = request.into_inner();
+        let (id, reason) = validate::deactivation("volunteers", &req.name, &req.reason)?;
+        let volunteer = store::set_volunteer_active(&self.pool, id, Some(&reason)).await?;
+        self.bus.wake_outbox();
+        tracing::info!(volunteer = %id, "volunteer deactivated");
+        Ok(Response::new(convert::volunteer(&volunteer)))
+    }
+
+    async fn reactivate_volunteer(
+        &self,
+        request: Request<api::ReactivateVolunteerRequest>,
+    ) -> Result<Response<api::Volunteer>, Status> {
+        let id = parse_name("volunteers", &request.get_ref().name, "name")?;
+        let volunteer = store::set_volunteer_active(&self.pool, id, None).await?;
         self.bus.wake_outbox();
         Ok(Response::new(convert::volunteer(&volunteer)))
     }

@@ -14,7 +14,7 @@ use crate::model::*;
 pub(super) const GROUP_COLUMNS: &str = "id, organization_id, display_name, lat, lon, settlement, district, \
     region, radius_km, districts, skills, skill_certified_until, skill_payload_tonnes, languages, \
     capacity, schedule, availability, last_lat, last_lon, last_location_at, rest_minutes, \
-    created_at, updated_at, version";
+    created_at, updated_at, version, deactivated_at, deactivation_reason";
 
 pub async fn create_group(
     pool: &PgPool,
@@ -125,7 +125,9 @@ pub async fn publish_all(tx: &mut PgConnection) -> Result<u64> {
             .fetch_all(&mut *tx)
             .await?;
     let pairs: Vec<(Uuid, Uuid)> = sqlx::query_as(
-        "SELECT group_id, volunteer_id FROM group_members ORDER BY group_id, volunteer_id",
+        "SELECT m.group_id, m.volunteer_id FROM group_members m \
+           JOIN volunteers v ON v.id = m.volunteer_id AND v.deactivated_at IS NULL \
+         ORDER BY m.group_id, m.volunteer_id",
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -154,9 +156,12 @@ pub(super) async fn membership_changed(tx: &mut PgConnection, group: Uuid) -> Re
     publish(tx, &Group { row, members }).await
 }
 
+/// A group's members: its volunteers that are not deactivated.
 pub(super) async fn members(conn: &mut PgConnection, group: Uuid) -> Result<Vec<Uuid>> {
     sqlx::query_scalar(
-        "SELECT volunteer_id FROM group_members WHERE group_id = $1 ORDER BY volunteer_id",
+        "SELECT m.volunteer_id FROM group_members m \
+           JOIN volunteers v ON v.id = m.volunteer_id AND v.deactivated_at IS NULL \
+         WHERE m.group_id = $1 ORDER BY m.volunteer_id",
     )
     .bind(group)
     .fetch_all(conn)
@@ -180,18 +185,21 @@ pub async fn list_groups(
     pool: &PgPool,
     organization: Option<Uuid>,
     region: &str,
+    show_deactivated: bool,
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<Group>> {
     let mut conn = pool.acquire().await?;
     let rows: Vec<GroupRow> = sqlx::query_as(&format!(
         "SELECT {GROUP_COLUMNS} FROM groups WHERE ($1::uuid IS NULL OR organization_id = $1) \
-           AND ($2 = '' OR region = $2) AND ($3::uuid IS NULL OR id > $3) ORDER BY id LIMIT $4"
+           AND ($2 = '' OR region = $2) AND ($3::uuid IS NULL OR id > $3) \
+           AND ($5 OR deactivated_at IS NULL) ORDER BY id LIMIT $4"
     ))
     .bind(organization)
     .bind(region)
     .bind(after)
     .bind(limit)
+    .bind(show_deactivated)
     .fetch_all(&mut *conn)
     .await?;
     let mut out = Vec::with_capacity(rows.len());
@@ -279,6 +287,31 @@ pub async fn replace_group(pool: &PgPool, id: Uuid, version: i64, n: &GroupSpec)
         } else {
             Error::NotFound("group")
         });
+    };
+    let members = members(&mut tx, id).await?;
+    let group = Group { row, members };
+    publish(&mut tx, &group).await?;
+    tx.commit().await?;
+    Ok(group)
+}
+
+/// Deactivates a group (`Some(reason)`) or brings it back (`None`) and publishes its state; a
+/// group already in the asked state is returned unchanged.
+pub async fn set_active(pool: &PgPool, id: Uuid, deactivation: Option<&str>) -> Result<Group> {
+    let mut tx = pool.begin().await?;
+    let row: Option<GroupRow> = sqlx::query_as(&format!(
+        "UPDATE groups SET deactivated_at = CASE WHEN $2 THEN now() END, \
+           deactivation_reason = $3, updated_at = now(), version = version + 1 \
+         WHERE id = $1 AND (deactivated_at IS NULL) = $2 RETURNING {GROUP_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(deactivation.is_some())
+    .bind(deactivation.unwrap_or_default())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        tx.rollback().await?;
+        return get_group(pool, id).await;
     };
     let members = members(&mut tx, id).await?;
     let group = Group { row, members };

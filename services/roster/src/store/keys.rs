@@ -142,3 +142,23 @@ pub async fn revoke(pool: &PgPool, id: Uuid, reason: &str) -> Result<KeyRow> {
     tx.commit().await?;
     Ok(row)
 }
+
+/// Revokes every live key of `subject` ("volunteers/{id}") in `tx`, publishing each.
+pub(super) async fn revoke_all_of(
+    tx: &mut PgConnection,
+    subject: &str,
+    reason: &str,
+) -> Result<u64> {
+    let revoked: Vec<KeyRow> = sqlx::query_as(&format!(
+        "UPDATE api_keys SET revoked_at = now(), revoke_reason = $2, revision = revision + 1 \
+         WHERE subject = $1 AND revoked_at IS NULL RETURNING {COLUMNS}"
+    ))
+    .bind(subject)
+    .bind(reason)
+    .fetch_all(&mut *tx)
+    .await?;
+    for row in &revoked {
+        publish(tx, row).await?;
+    }
+    Ok(revoked.len() as u64)
+}

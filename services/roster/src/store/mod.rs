@@ -8,13 +8,17 @@ mod organizations;
 mod volunteers;
 
 pub use groups::{
-    create_group, get_group, is_member, list_groups, replace_group, set_availability, set_location,
+    create_group, get_group, is_member, list_groups, replace_group, set_active as set_group_active,
+    set_availability, set_location,
 };
 pub use imports::{ImportCounts, import, import_done};
 pub use organizations::{
     create_organization, get_organization, list_organizations, update_organization,
 };
-pub use volunteers::{create_volunteer, get_volunteer, list_volunteers, update_volunteer};
+pub use volunteers::{
+    create_volunteer, get_volunteer, list_volunteers, set_active as set_volunteer_active,
+    update_volunteer,
+};
 
 use komek_runtime::events::{Snapshot, streams};
 

@@ -8,17 +8,19 @@ use super::groups::membership_changed;
 use super::{Error, Result};
 use crate::model::*;
 
+const COLUMNS: &str = "id, display_name, languages, created_at, updated_at, version, deactivated_at, deactivation_reason";
+
 pub async fn create_volunteer(
     pool: &PgPool,
     v: &NewVolunteer,
     payload: &[u8],
 ) -> Result<Volunteer> {
     let mut tx = pool.begin().await?;
-    let inserted: Option<VolunteerRow> = sqlx::query_as(
+    let inserted: Option<VolunteerRow> = sqlx::query_as(&format!(
         "INSERT INTO volunteers (id, idempotency_key, create_payload, display_name, languages) \
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (idempotency_key) DO NOTHING \
-         RETURNING id, display_name, languages, created_at, updated_at, version",
-    )
+         RETURNING {COLUMNS}"
+    ))
     .bind(Uuid::now_v7())
     .bind(v.key)
     .bind(payload)
@@ -58,13 +60,12 @@ pub async fn create_volunteer(
 }
 
 pub async fn get_volunteer(pool: &PgPool, id: Uuid) -> Result<Volunteer> {
-    let row: VolunteerRow = sqlx::query_as(
-        "SELECT id, display_name, languages, created_at, updated_at, version FROM volunteers WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(pool)
-    .await?
-    .ok_or(Error::NotFound("volunteer"))?;
+    let row: VolunteerRow =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM volunteers WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+            .ok_or(Error::NotFound("volunteer"))?;
     let groups = sqlx::query_scalar(
         "SELECT group_id FROM group_members WHERE volunteer_id = $1 ORDER BY group_id",
     )
@@ -77,18 +78,21 @@ pub async fn get_volunteer(pool: &PgPool, id: Uuid) -> Result<Volunteer> {
 pub async fn list_volunteers(
     pool: &PgPool,
     group: Option<Uuid>,
+    show_deactivated: bool,
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<Volunteer>> {
-    let rows: Vec<VolunteerRow> = sqlx::query_as(
-        "SELECT id, display_name, languages, created_at, updated_at, version FROM volunteers v \
+    let rows: Vec<VolunteerRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM volunteers v \
          WHERE ($1::uuid IS NULL OR EXISTS (SELECT 1 FROM group_members m \
                  WHERE m.volunteer_id = v.id AND m.group_id = $1)) \
-           AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
-    )
+           AND ($2::uuid IS NULL OR id > $2) AND ($4 OR deactivated_at IS NULL) \
+         ORDER BY id LIMIT $3"
+    ))
     .bind(group)
     .bind(after)
     .bind(limit)
+    .bind(show_deactivated)
     .fetch_all(pool)
     .await?;
     let mut out = Vec::with_capacity(rows.len());
@@ -115,11 +119,11 @@ pub async fn update_volunteer(
     groups: &[Uuid],
 ) -> Result<Volunteer> {
     let mut tx = pool.begin().await?;
-    let row: Option<VolunteerRow> = sqlx::query_as(
+    let row: Option<VolunteerRow> = sqlx::query_as(&format!(
         "UPDATE volunteers SET display_name = $3, languages = $4, updated_at = now(), \
            version = version + 1 WHERE id = $1 AND version = $2 \
-         RETURNING id, display_name, languages, created_at, updated_at, version",
-    )
+         RETURNING {COLUMNS}"
+    ))
     .bind(id)
     .bind(version)
     .bind(display_name)
@@ -168,5 +172,47 @@ pub async fn update_volunteer(
     tx.commit().await?;
     let mut groups = groups.to_vec();
     groups.sort();
+    Ok(Volunteer { row, groups })
+}
+
+/// Deactivates a volunteer (`Some(reason)`) or brings one back (`None`). Each of its groups
+/// publishes its member list again (a deactivated volunteer is in none), and a deactivation
+/// revokes the volunteer's keys, all in one transaction. A volunteer already in the asked
+/// state is returned unchanged.
+pub async fn set_active(pool: &PgPool, id: Uuid, deactivation: Option<&str>) -> Result<Volunteer> {
+    let mut tx = pool.begin().await?;
+    let row: Option<VolunteerRow> = sqlx::query_as(&format!(
+        "UPDATE volunteers SET deactivated_at = CASE WHEN $2 THEN now() END, \
+           deactivation_reason = $3, updated_at = now(), version = version + 1 \
+         WHERE id = $1 AND (deactivated_at IS NULL) = $2 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(deactivation.is_some())
+    .bind(deactivation.unwrap_or_default())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        tx.rollback().await?;
+        return get_volunteer(pool, id).await;
+    };
+    let groups: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT group_id FROM group_members WHERE volunteer_id = $1 ORDER BY group_id",
+    )
+    .bind(id)
+    .fetch_all(&mut *tx)
+    .await?;
+    // Locks in id order, as every membership change does.
+    for group in &groups {
+        sqlx::query("SELECT id FROM groups WHERE id = $1 FOR UPDATE")
+            .bind(group)
+            .execute(&mut *tx)
+            .await?;
+        membership_changed(&mut tx, *group).await?;
+    }
+    if let Some(reason) = deactivation {
+        let subject = komek_runtime::boundary::name("volunteers", id);
+        super::keys::revoke_all_of(&mut tx, &subject, &format!("deactivated: {reason}")).await?;
+    }
+    tx.commit().await?;
     Ok(Volunteer { row, groups })
 }

@@ -347,6 +347,14 @@ pub fn location(
     Ok((id, point, at.unwrap_or(now)))
 }
 
+/// DeactivateGroup and DeactivateVolunteer: the resource's id and the reason, which is required.
+pub fn deactivation(collection: &str, name: &str, reason: &str) -> Result<(Uuid, String), Status> {
+    let mut v = Violations::new();
+    let id = v.take(parse_name(collection, name, "name"));
+    let reason = v.take(Text::line(500).required().parse(reason, "reason"));
+    v.finish((id, reason))
+}
+
 /// ImportRoster: its key and the organisation; the file is read by [`import::read`].
 pub fn import_roster(req: &api::ImportRosterRequest) -> Result<(Uuid, Uuid), Status> {
     let mut v = Violations::new();
