@@ -632,3 +632,71 @@ Shelek coal truck,Shelek,Enbekshikazakhskiy,Almaty Region,43.59623,78.25745,80,v
     server.await.unwrap().unwrap();
     system.stop().await;
 }
+
+/// A request that waits past its limit is listed above the queues, in the reader's language,
+/// and leaves the list once a dispatcher acts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_waiting_too_long_stand_above_the_queues() {
+    let system = System::start_tuned_intake(|c| {
+        let two = komek_core::waiting::PerPriority {
+            critical_secs: Some(2),
+            high_secs: Some(2),
+            normal_secs: Some(2),
+            low_secs: Some(2),
+        };
+        c.waiting_limits.escalated = two;
+        c.waiting_sweep_secs = 1;
+    })
+    .await;
+    let stop = CancellationToken::new();
+    let console = komek_tests::start_console(&system, &stop).await;
+    let origin = format!("http://{console}");
+    let ru = ("Accept-Language", "ru");
+    let body = format!("key={}", form_value(&system.dispatcher_key));
+    let signed = http(
+        console,
+        "POST",
+        "/sign-in",
+        &[ru, ("Origin", origin.as_str())],
+        &body,
+    )
+    .await;
+    let cookie = session_cookie(&signed);
+    let me = ("Cookie", cookie.as_str());
+
+    // Nobody can take coal to Aral: escalated, and after two seconds waiting too long.
+    let mut intake = system.intake_client().await;
+    let aral = komek_tests::settlements::find("Aral", "Kyzylorda Region");
+    let call = komek_tests::create_request(
+        &mut intake,
+        None,
+        aral,
+        komek_tests::at(aral),
+        "Қарт кісіге көмір керек",
+    )
+    .await;
+    komek_tests::wait_request(&intake, &call.name, "alerted", |r| r.waiting.is_some()).await;
+    let page = http(console, "GET", "/queues", &[ru, me], "").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Ждут слишком долго: 1"), "{}", page.body);
+    assert!(page.body.contains("Ждёт диспетчера"));
+    assert!(page.body.contains(&call.reference_code));
+    let fragment = http(console, "GET", "/queues/table", &[ru, me], "").await;
+    assert!(fragment.body.contains("Ждут слишком долго: 1"));
+
+    // Cancelled: nobody waits any more.
+    intake
+        .cancel_request(komek_proto::intake::v1::CancelRequestRequest {
+            name: call.name.clone(),
+            reason: "the family brought coal".into(),
+            request_id: uuid::Uuid::new_v4().to_string(),
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+    let page = http(console, "GET", "/queues", &[ru, me], "").await;
+    assert!(!page.body.contains("Ждут слишком долго"), "{}", page.body);
+
+    stop.cancel();
+    system.stop().await;
+}

@@ -25,6 +25,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 const OFFER_SECS: u64 = 4;
+/// How long an escalated request may wait before dispatchers are alerted, in this scenario.
+const LATE_SECS: u32 = 3;
 
 struct Shots {
     dir: Option<std::path::PathBuf>,
@@ -51,7 +53,18 @@ struct Words {
 
 async fn scenario(lang: Lang, words: Words) {
     let axe = axe_source();
-    let system = System::start_tuned(|c| {
+    // Escalated requests wait at most a few seconds before dispatchers are alerted.
+    let tune_intake = |c: &mut komek_intake::Config| {
+        let soon = Some(LATE_SECS);
+        c.waiting_limits.escalated = komek_core::waiting::PerPriority {
+            critical_secs: soon,
+            high_secs: soon,
+            normal_secs: soon,
+            low_secs: soon,
+        };
+        c.waiting_sweep_secs = 1;
+    };
+    let system = System::start_tuned_both(tune_intake, |c| {
         c.offer_ttl.normal_secs = OFFER_SECS;
         c.offer_ttl.high_secs = OFFER_SECS;
         c.offer_ttl.critical_secs = OFFER_SECS;
@@ -294,6 +307,14 @@ async fn scenario(lang: Lang, words: Words) {
         json!(true),
         "the queue updated without a reload"
     );
+    // Left waiting past its limit, it is alerted above the queues, again without a reload.
+    browser
+        .wait_text(
+            "section.late",
+            &code,
+            Duration::from_secs(u64::from(LATE_SECS) * 6),
+        )
+        .await;
     assert_accessible(&browser, &axe, "queues").await;
     shots.take(&browser, "queues").await;
 

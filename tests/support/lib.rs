@@ -101,28 +101,43 @@ impl System {
 
     /// Starts the system with matching settings changed by `tune` (short offer times, say).
     pub async fn start_tuned(tune: impl FnOnce(&mut komek_matching::Config)) -> Self {
-        Self::start_with(Nats::start(), TestDb::create().await, tune).await
+        Self::start_with(Nats::start(), TestDb::create().await, |_| {}, tune).await
+    }
+
+    /// Starts the system with intake settings changed by `tune` (short waiting limits, say).
+    pub async fn start_tuned_intake(tune: impl FnOnce(&mut komek_intake::Config)) -> Self {
+        Self::start_with(Nats::start(), TestDb::create().await, tune, |_| {}).await
+    }
+
+    /// Starts the system with both intake's and matching's settings changed.
+    pub async fn start_tuned_both(
+        tune_intake: impl FnOnce(&mut komek_intake::Config),
+        tune: impl FnOnce(&mut komek_matching::Config),
+    ) -> Self {
+        Self::start_with(Nats::start(), TestDb::create().await, tune_intake, tune).await
     }
 
     /// Starts the services against servers the caller already runs.
     pub async fn start_on(nats: Nats, db: TestDb) -> Self {
-        Self::start_with(nats, db, |_| {}).await
+        Self::start_with(nats, db, |_| {}, |_| {}).await
     }
 
     async fn start_with(
         nats: Nats,
         db: TestDb,
+        tune_intake: impl FnOnce(&mut komek_intake::Config),
         tune: impl FnOnce(&mut komek_matching::Config),
     ) -> Self {
         let shutdown = CancellationToken::new();
         let mut servers = Vec::new();
 
         let (l, intake) = listener().await;
-        let config = komek_intake::Config {
+        let mut config = komek_intake::Config {
             base: base(&nats, &db),
             pii: test_pii_keys(),
             ..Default::default()
         };
+        tune_intake(&mut config);
         servers.push((
             "intake",
             tokio::spawn(komek_intake::serve(config, l, shutdown.clone())),

@@ -19,6 +19,7 @@ pub mod standing;
 pub mod text;
 pub mod textmodel;
 pub mod triage;
+pub mod waiting;
 
 pub use domain::{
     Availability, Category, Channel, IneligibleReason, Language, Outcome, Priority, Skill,

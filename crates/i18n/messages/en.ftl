@@ -547,3 +547,11 @@ cli-key-created = Key { $name } created. Its secret, shown only now:
 cli-key-revoked = Key { $name } revoked.
 cli-total = Total
 cli-offers-waiting = Waiting for offers; Ctrl-C stops.
+
+# Requests waiting too long in a state
+waiting-state-new = Not triaged yet
+waiting-state-triaged = Not offered to a group yet
+waiting-state-escalated = Waiting for a dispatcher
+waiting-state-unassigned = Left without a group
+queues-late = Waiting too long: { $count }
+queues-late-limit = limit { $minutes } min

@@ -523,3 +523,11 @@ cli-key-created = { $name } кілті жасалды. Оның құпиясы �
 cli-key-revoked = { $name } кілті қайтарылды.
 cli-total = Барлығы
 cli-offers-waiting = Ұсыныстар күтілуде; шығу үшін Ctrl-C.
+
+# Requests waiting too long in a state
+waiting-state-new = Триаж әлі шешпеді
+waiting-state-triaged = Топқа әлі ұсынылмады
+waiting-state-escalated = Диспетчерді күтуде
+waiting-state-unassigned = Топсыз қалды
+queues-late = Тым ұзақ күтуде: { $count }
+queues-late-limit = шегі { $minutes } мин

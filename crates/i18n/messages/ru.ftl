@@ -552,3 +552,11 @@ cli-key-created = Ключ { $name } создан. Его секрет пока�
 cli-key-revoked = Ключ { $name } отозван.
 cli-total = Всего
 cli-offers-waiting = Ожидание предложений; Ctrl-C — выход.
+
+# Requests waiting too long in a state
+waiting-state-new = Ещё не разобрана триажем
+waiting-state-triaged = Ещё не предложена группе
+waiting-state-escalated = Ждёт диспетчера
+waiting-state-unassigned = Осталась без группы
+queues-late = Ждут слишком долго: { $count }
+queues-late-limit = лимит { $minutes } мин

@@ -233,6 +233,7 @@ mod tests {
             t::Availability,
             t::IneligibleReason,
             t::DayOfWeek,
+            t::WaitingState,
             r::OrganizationKind,
             m::Queue,
             m::ProgressStep

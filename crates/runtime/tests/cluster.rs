@@ -78,8 +78,28 @@ async fn streams_take_the_configured_copies_and_survive_a_node() {
     }
     assert!(sequence > before, "an event was taken with a node down");
 
-    // It comes back and catches up; the stream still has every event.
+    // It comes back and catches up; the stream still has every event. Publishing waits until
+    // every copy is current again: a node just restarted can answer as the stream's leader from
+    // its old state for a moment (nats-server 2.9), and an event taken then would be numbered
+    // from before the outage.
     cluster.start_node(0);
+    let mut caught_up = false;
+    for _ in 0..100 {
+        if let Ok(mut s) = three.jetstream.get_stream(streams::REQUESTS).await
+            && let Ok(info) = s.info().await
+            && info.state.last_sequence >= sequence
+            && info.cluster.as_ref().is_some_and(|c| {
+                c.leader.is_some()
+                    && c.replicas.len() == 2
+                    && c.replicas.iter().all(|r| r.current && !r.offline)
+            })
+        {
+            caught_up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(caught_up, "the restarted node did not catch up");
     let after = publish(three.clone(), 3).await;
     assert!(after > sequence);
     let mut s = three.jetstream.get_stream(streams::REQUESTS).await.unwrap();

@@ -133,6 +133,8 @@ function setUpLive(part) {
     soon();
   });
   events.addEventListener("error", () => { lost = true; });
+  // Some changes come with no event: a request starts waiting too long just by time passing.
+  if (part.dataset.every) setInterval(soon, Number(part.dataset.every) * 1000);
 }
 
 // ---- the map: zoom with buttons, wheel or keys; pan by dragging or with the arrows ----

@@ -96,15 +96,30 @@ pub type Count = Result<(usize, bool), tonic::Status>;
 pub struct Loaded {
     pub shown: Result<matching::ListQueueResponse, tonic::Status>,
     pub counts: Vec<(matching::Queue, Count)>,
+    /// Requests in the region that have waited in their state past its limit (intake knows
+    /// every state, including those before the matcher sees a request).
+    pub late: Result<Vec<komek_proto::intake::v1::Request>, tonic::Status>,
 }
 
-/// Calls ListQueue for the three queues at once, as the user.
+/// How many late requests the page lists; the rest are counted.
+const LATE_SHOWN: i32 = 50;
+
+/// Calls ListQueue for the three queues and ListRequests for the late ones at once, as the
+/// user.
 pub async fn load(
     client: &komek_proto::matching::v1::dispatch_service_client::DispatchServiceClient<
         crate::Authed,
     >,
+    intake: &komek_proto::intake::v1::intake_service_client::IntakeServiceClient<crate::Authed>,
     query: &QueueQuery,
 ) -> Loaded {
+    let mut intake = intake.clone();
+    let late = intake.list_requests(komek_proto::intake::v1::ListRequestsRequest {
+        page_size: LATE_SHOWN,
+        region: query.region.clone(),
+        waiting_too_long: true,
+        ..Default::default()
+    });
     let shown_queue = query.queue();
     let calls = QUEUES.map(|queue| {
         let mut client = client.clone();
@@ -116,7 +131,8 @@ pub async fn load(
         let request = query.request(queue, token);
         async move { (queue, client.list_queue(request).await) }
     });
-    let replies = futures::future::join_all(calls).await;
+    let (replies, late) = futures::join!(futures::future::join_all(calls), late);
+    let late = late.map(|r| r.into_inner().requests);
     let mut shown = Err(tonic::Status::unknown(""));
     let mut counts = Vec::new();
     for (queue, reply) in replies {
@@ -136,7 +152,11 @@ pub async fn load(
             }
         }
     }
-    Loaded { shown, counts }
+    Loaded {
+        shown,
+        counts,
+        late,
+    }
 }
 
 pub async fn page(
@@ -152,7 +172,11 @@ pub async fn page(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let loaded = load(&client, &query).await;
+    let intake = match console.intake_client(&user) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let loaded = load(&client, &intake, &query).await;
     html(render_page(&user, &query, &loaded, chrono::Utc::now()))
 }
 
@@ -170,7 +194,11 @@ pub async fn table(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let loaded = load(&client, &query).await;
+    let intake = match console.intake_client(&user) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let loaded = load(&client, &intake, &query).await;
     html(fragment(user.lang, &query, &loaded, chrono::Utc::now()))
 }
 
@@ -254,7 +282,7 @@ pub fn render_page(
 <div><label for="priority">{l_priority}</label>{priority}</div>
 <div><button type="submit">{apply}</button></div>
 </form>
-<div id="queue" data-live="/queues/table?{live}" data-events="/events?region={region}" aria-live="polite">
+<div id="queue" data-live="/queues/table?{live}" data-events="/events?region={region}" data-every="30" aria-live="polite">
 {fragment}
 </div>"#,
         filters = t(lang, "queues-filters"),
@@ -398,8 +426,61 @@ pub fn fragment(
         )
     };
     format!(
-        r#"<nav class="tabs" aria-label="{label}">{tabs}</nav>{table}{map}"#,
+        r#"{late}<nav class="tabs" aria-label="{label}">{tabs}</nav>{table}{map}"#,
+        late = late_part(lang, &loaded.late, now),
         label = t(lang, "home-queues")
+    )
+}
+
+/// Requests that wait too long, above the queues: what state each waits in, since when, and
+/// its limit. A refusal (intake unreachable) leaves the part out rather than hide the queues.
+fn late_part(
+    lang: Lang,
+    late: &Result<Vec<komek_proto::intake::v1::Request>, tonic::Status>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    let Ok(late) = late else {
+        return String::new();
+    };
+    if late.is_empty() {
+        return String::new();
+    }
+    let items: String = late
+        .iter()
+        .filter_map(|r| {
+            let w = r.waiting.as_ref()?;
+            let state = pb::WaitingState::try_from(w.state).unwrap_or_default();
+            let id = r.name.trim_start_matches("requests/");
+            Some(format!(
+                r#"<li><a class="code" href="/requests/{id}">{code}</a> {priority} {state}, {since} <span class="muted">({limit})</span> — {place}</li>"#,
+                id = escape(id),
+                code = escape(&r.reference_code),
+                priority = view::priority(
+                    lang,
+                    r.triage
+                        .as_ref()
+                        .map(|t| t.priority)
+                        .filter(|p| *p != 0)
+                        .unwrap_or(r.operator_priority)
+                ),
+                state = escape(&enum_label(lang, state.as_str_name())),
+                since = view::ago(lang, w.since.as_ref(), now),
+                limit = escape(&text_with(
+                    lang,
+                    "queues-late-limit",
+                    &[("minutes", Arg::Num((f64::from(w.limit_seconds) / 60.0).ceil()))]
+                )),
+                place = escape(&view::place(lang, r.location.as_ref())),
+            ))
+        })
+        .collect();
+    format!(
+        r#"<section class="late card" role="alert" aria-labelledby="h-late"><h2 id="h-late">{title}</h2><ul>{items}</ul></section>"#,
+        title = escape(&text_with(
+            lang,
+            "queues-late",
+            &[("count", Arg::Num(late.len() as f64))]
+        )),
     )
 }
 

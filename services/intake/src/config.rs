@@ -22,6 +22,11 @@ pub struct Config {
     /// A second listener serving only PartnerService (and health), for exposing to partner
     /// organisations apart from the operators' API. PartnerService is on the main listener too.
     pub partner_listener: Option<PartnerListener>,
+    /// How long a request may wait in each state before dispatchers are alerted, by priority,
+    /// with what differs per category (see `komek_core::waiting`).
+    pub waiting_limits: komek_core::waiting::Limits,
+    /// How often requests that wait are looked at.
+    pub waiting_sweep_secs: u64,
 }
 
 /// The partner-facing listener.
@@ -78,6 +83,8 @@ impl Default for Config {
             pii: pii::Config::default(),
             service_area: None,
             stats_time_zone: "Asia/Almaty".into(),
+            waiting_limits: Default::default(),
+            waiting_sweep_secs: 15,
             partner_listener: None,
         }
     }

@@ -43,6 +43,14 @@ pub fn request(row: &RequestRow) -> api::Request {
         location: Some(location),
         description: row.description.clone(),
         volunteer_note: row.volunteer_note.clone(),
+        waiting: row
+            .waiting_too_long()
+            .map(|(state, since, limit_seconds, alerts)| api::Waiting {
+                state: state.code(),
+                since: Some(timestamp(since)),
+                limit_seconds,
+                alerts,
+            }),
         operator_category: row.operator_category.into(),
         operator_priority: row.operator_priority.into(),
         people_count: row.people_count,

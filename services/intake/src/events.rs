@@ -62,3 +62,24 @@ pub fn status_changed(row: &RequestRow, previous: i16, reason: &str) -> ev::Requ
         actor: String::new(),
     }
 }
+
+/// A request's wait past its limit, as alerted. `row` holds the alert just written.
+pub fn request_waiting(row: &RequestRow, now: chrono::DateTime<chrono::Utc>) -> ev::RequestWaiting {
+    let (state, since) = row
+        .waiting()
+        .map_or((0, None), |(s, since)| (s.code(), Some(timestamp(since))));
+    let (category, priority) = row.judged();
+    ev::RequestWaiting {
+        request: name("requests", row.id),
+        reference_code: row.reference_code.clone(),
+        state,
+        since,
+        limit_seconds: row.waiting_limit_secs,
+        alerts: row.waiting_alerts,
+        category: category.map_or(0, |c| c.code()),
+        priority: priority.map_or(0, |p| p.code()),
+        region: row.region.clone(),
+        district: row.district.clone(),
+        alert_time: Some(timestamp(now)),
+    }
+}

@@ -13,6 +13,7 @@ pub mod pii;
 mod rekey;
 mod store;
 mod validate;
+mod waiting;
 
 pub use config::{Config, PartnerListener, ServiceArea};
 
@@ -44,6 +45,10 @@ pub async fn serve_with_partner(
 ) -> anyhow::Result<()> {
     komek_core::schedule::zone(&config.stats_time_zone)
         .map_err(|_| anyhow::anyhow!("setting `stats_time_zone`: not an IANA time zone"))?;
+    config
+        .waiting_limits
+        .check()
+        .map_err(|e| anyhow::anyhow!("setting `{e}`"))?;
     let (deps, background) = Deps::start(&config.base, store::SCHEMA, &store::MIGRATOR).await?;
 
     let requests = deps
@@ -67,6 +72,14 @@ pub async fn serve_with_partner(
             background.token(),
         ));
     }
+
+    background.spawn(waiting::run(
+        deps.pool.clone(),
+        deps.bus.clone(),
+        config.waiting_limits.clone(),
+        std::time::Duration::from_secs(config.waiting_sweep_secs.max(1)),
+        background.token(),
+    ));
 
     let vault = pii::Vault::from_config(&config.pii)?.map(std::sync::Arc::new);
     match &vault {

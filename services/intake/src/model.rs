@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use komek_core::standing::{AssignmentFact, Facts};
+use komek_core::waiting::{self, WaitingState};
 use komek_core::{
     AssignmentStatus, Category, Channel, GeoPoint, Language, Priority, RequestStatus,
 };
@@ -90,9 +91,48 @@ pub struct RequestRow {
     pub triaged_at: Option<DateTime<Utc>>,
     pub escalated_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// The last alert of a wait past its limit: when that wait began, the alerts so far and
+    /// the limit (see [`RequestRow::waiting`]).
+    pub waiting_since: Option<DateTime<Utc>>,
+    pub waiting_alerts: i32,
+    pub waiting_limit_secs: i32,
 }
 
 impl RequestRow {
+    /// The state the request waits in and since when, if it waits on anyone.
+    pub fn waiting(&self) -> Option<(WaitingState, DateTime<Utc>)> {
+        waiting::waiting(
+            self.status(),
+            AssignmentStatus::from_stored(self.assignment_status),
+            waiting::Times {
+                created: self.created_at,
+                triaged: self.triaged_at,
+                escalated: self.escalated_at,
+                assignment_changed: self.assignment_updated_at,
+            },
+        )
+    }
+
+    /// The current wait, when it has been alerted: its state, start, limit and alerts.
+    pub fn waiting_too_long(&self) -> Option<(WaitingState, DateTime<Utc>, i32, i32)> {
+        let (state, since) = self.waiting()?;
+        (self.waiting_since == Some(since) && self.waiting_alerts > 0).then_some((
+            state,
+            since,
+            self.waiting_limit_secs,
+            self.waiting_alerts,
+        ))
+    }
+
+    /// The category and priority a request is judged by: triage's, else the operator's.
+    pub fn judged(&self) -> (Option<Category>, Option<Priority>) {
+        let pick = |decided: i16, given: i16| if decided != 0 { decided } else { given };
+        (
+            Category::from_code(pick(self.category, self.operator_category).into()),
+            Priority::from_code(pick(self.priority, self.operator_priority).into()),
+        )
+    }
+
     /// The stored status; a code this build does not know reads as new.
     pub fn status(&self) -> RequestStatus {
         RequestStatus::from_code(self.status.into()).unwrap_or(RequestStatus::New)
@@ -134,6 +174,8 @@ pub struct ListFilter {
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
     pub text: String,
+    /// Only requests whose current wait has been alerted.
+    pub waiting_too_long: bool,
     /// Keyset position: rows strictly older than this (created_at, id).
     pub after: Option<(DateTime<Utc>, Uuid)>,
     pub limit: i64,

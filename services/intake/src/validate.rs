@@ -285,6 +285,7 @@ pub fn list(
         created_after,
         created_before,
         text,
+        waiting_too_long: req.waiting_too_long,
         after: page.after,
         limit: page.limit,
         scope: Scope::All,

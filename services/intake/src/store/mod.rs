@@ -3,6 +3,7 @@
 mod requests;
 pub mod stats;
 mod status;
+pub mod waiting;
 
 pub use requests::{cancel, create, find_by_reference, get, list, record_reveal};
 pub use status::{

@@ -106,7 +106,9 @@ pub async fn find_by_reference(pool: &PgPool, code: &ReferenceCode) -> Result<Re
 pub async fn list(pool: &PgPool, f: &ListFilter) -> Result<Vec<RequestRow>> {
     let (after_t, after_id) = f.after.unzip();
     let text = (!f.text.is_empty()).then(|| format!("%{}%", escape_like(&f.text)));
-    let rows = sqlx::query_as(
+    let late = super::waiting::alerted_condition(16);
+    let (new, triaged, escalated, dispatching, ended) = super::waiting::alerted_args();
+    let sql = format!(
         "SELECT * FROM requests WHERE \
            (cardinality($1::smallint[]) = 0 OR status = ANY($1)) \
            AND (cardinality($2::smallint[]) = 0 OR category = ANY($2)) \
@@ -117,24 +119,32 @@ pub async fn list(pool: &PgPool, f: &ListFilter) -> Result<Vec<RequestRow>> {
            AND ($8::text IS NULL OR description ILIKE $8 OR settlement ILIKE $8) \
            AND ($9::timestamptz IS NULL OR (created_at, id) < ($9, $10)) \
            AND (NOT $12 OR $13 = ANY (organizations) OR region = ANY ($14)) \
-         ORDER BY created_at DESC, id DESC LIMIT $11",
-    )
-    .bind(&f.statuses)
-    .bind(&f.categories)
-    .bind(&f.priorities)
-    .bind(&f.region)
-    .bind(&f.district)
-    .bind(f.created_after)
-    .bind(f.created_before)
-    .bind(text)
-    .bind(after_t)
-    .bind(after_id)
-    .bind(f.limit)
-    .bind(f.scope.sql_args().0)
-    .bind(f.scope.sql_args().1)
-    .bind(f.scope.sql_args().2)
-    .fetch_all(pool)
-    .await?;
+           AND (NOT $15 OR {late}) \
+         ORDER BY created_at DESC, id DESC LIMIT $11"
+    );
+    let rows = sqlx::query_as(&sql)
+        .bind(&f.statuses)
+        .bind(&f.categories)
+        .bind(&f.priorities)
+        .bind(&f.region)
+        .bind(&f.district)
+        .bind(f.created_after)
+        .bind(f.created_before)
+        .bind(text)
+        .bind(after_t)
+        .bind(after_id)
+        .bind(f.limit)
+        .bind(f.scope.sql_args().0)
+        .bind(f.scope.sql_args().1)
+        .bind(f.scope.sql_args().2)
+        .bind(f.waiting_too_long)
+        .bind(new)
+        .bind(triaged)
+        .bind(escalated)
+        .bind(dispatching)
+        .bind(ended)
+        .fetch_all(pool)
+        .await?;
     Ok(rows)
 }
 

@@ -151,6 +151,8 @@ fn request_of(subject: &str, payload: &[u8]) -> Option<String> {
         subject::REQUEST_ESCALATED => ev::RequestEscalated::decode(payload).ok()?.request,
         subject::REQUEST_STATUS_CHANGED => ev::RequestStatusChanged::decode(payload).ok()?.request,
         subject::REQUEST_MERGED => ev::RequestMerged::decode(payload).ok()?.request,
+        // A request waiting too long: screens redraw its queue so the alert shows at once.
+        subject::REQUEST_WAITING => ev::RequestWaiting::decode(payload).ok()?.request,
         subject::ASSIGNMENT_OFFERED => ev::AssignmentOffered::decode(payload).ok()?.request,
         subject::ASSIGNMENT_CHANGED => ev::AssignmentChanged::decode(payload).ok()?.request,
         _ => return None,

@@ -1,0 +1,111 @@
+//! Requests that wait on someone, and the alerts of those that wait too long.
+
+use chrono::{DateTime, Utc};
+use komek_core::RequestStatus;
+use komek_core::lifecycle::AssignmentStatus;
+use komek_runtime::events::{enqueue, subject};
+use sqlx::PgConnection;
+
+use super::Result;
+use crate::events;
+use crate::model::RequestRow;
+
+/// Statuses a request can wait in (`komek_core::waiting::waiting` decides which waits).
+fn waiting_statuses() -> Vec<i16> {
+    [
+        RequestStatus::New,
+        RequestStatus::Triaged,
+        RequestStatus::Escalated,
+        RequestStatus::Dispatching,
+    ]
+    .iter()
+    .map(|s| s.code() as i16)
+    .collect()
+}
+
+/// Takes the sweep for this transaction, so one replica sweeps at a time; false when another
+/// holds it.
+pub async fn take_sweep(tx: &mut PgConnection) -> Result<bool> {
+    // Any constant that no other advisory lock of this database uses.
+    const SWEEP: i64 = 0x6b6f_6d65_6b57_4149;
+    Ok(sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(SWEEP)
+        .fetch_one(tx)
+        .await?)
+}
+
+/// Every request in a status it may wait in.
+pub async fn waiting(tx: &mut PgConnection) -> Result<Vec<RequestRow>> {
+    Ok(
+        sqlx::query_as("SELECT * FROM requests WHERE status = ANY($1) ORDER BY created_at")
+            .bind(waiting_statuses())
+            .fetch_all(tx)
+            .await?,
+    )
+}
+
+/// Records another alert of `row`'s wait that began at `since` and enqueues its event, unless
+/// the request changed since it was read. Returns whether it was alerted.
+pub async fn alert(
+    tx: &mut PgConnection,
+    row: &RequestRow,
+    since: DateTime<Utc>,
+    alerts: i32,
+    limit_secs: i32,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let updated: Option<RequestRow> = sqlx::query_as(
+        "UPDATE requests SET waiting_since = $3, waiting_alerts = $4, waiting_limit_secs = $5, \
+           waiting_alerted_at = $6 \
+         WHERE id = $1 AND version = $2 RETURNING *",
+    )
+    .bind(row.id)
+    .bind(row.version)
+    .bind(since)
+    .bind(alerts)
+    .bind(limit_secs)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(updated) = updated else {
+        return Ok(false);
+    };
+    enqueue(
+        tx,
+        subject::REQUEST_WAITING,
+        &events::request_waiting(&updated, now),
+    )
+    .await?;
+    Ok(true)
+}
+
+/// The SQL condition "the request's current wait has been alerted", with its parameters
+/// starting at `$n`: the statuses new, triaged, escalated, dispatching, then the assignment
+/// statuses that ended a job unserved. Mirrors `komek_core::waiting::waiting`.
+pub fn alerted_condition(n: usize) -> String {
+    format!(
+        "(waiting_since IS NOT NULL AND waiting_alerts > 0 AND waiting_since = CASE \
+           WHEN status = ${new} THEN created_at \
+           WHEN status = ${triaged} THEN GREATEST(triaged_at, escalated_at, created_at) \
+           WHEN status = ${escalated} THEN COALESCE(escalated_at, created_at) \
+           WHEN status = ${dispatching} AND assignment_status = ANY(${ended}) \
+             THEN COALESCE(assignment_updated_at, created_at) END)",
+        new = n,
+        triaged = n + 1,
+        escalated = n + 2,
+        dispatching = n + 3,
+        ended = n + 4,
+    )
+}
+
+/// The values of [`alerted_condition`]'s parameters, in order.
+pub fn alerted_args() -> (i16, i16, i16, i16, Vec<i16>) {
+    let ended = AssignmentStatus::codes(|s| !s.is_active());
+    (
+        RequestStatus::New.code() as i16,
+        RequestStatus::Triaged.code() as i16,
+        RequestStatus::Escalated.code() as i16,
+        RequestStatus::Dispatching.code() as i16,
+        ended,
+    )
+}
