@@ -48,6 +48,7 @@ fn groups(points: &[GeoPoint]) -> Vec<GroupView> {
             capacity: 2,
             active_assignments: 0,
             schedule: None,
+            office_hours: None,
             rest_until: None,
         })
         .collect()
@@ -72,6 +73,7 @@ fn nearest(c: &mut Criterion) {
         resting: &[],
         now,
         max_location_age: Duration::minutes(30),
+        urgent: false,
     };
     let mut g = c.benchmark_group(format!(
         "nearest eligible of {} groups, {} requests",

@@ -159,6 +159,9 @@ coded_enum! {
         InsufficientPayload = 13, "insufficient_payload";
         Unclassified = 14, "unclassified";
         NothingToSend = 15, "nothing_to_send";
+        /// The group's organisation is closed (its office hours) and the request is not
+        /// urgent enough to call it anyway.
+        OfficeClosed = 16, "office_closed";
     }
 }
 

@@ -48,6 +48,8 @@ pub struct GroupView {
     pub active_assignments: u32,
     /// `None`: always on duty.
     pub schedule: Option<Schedule>,
+    /// When the group's organisation takes non-urgent work; `None`: always.
+    pub office_hours: Option<Schedule>,
     /// The end of the rest period after the group's last job.
     pub rest_until: Option<DateTime<Utc>>,
 }
@@ -78,6 +80,8 @@ pub struct Need<'a> {
     pub now: DateTime<Utc>,
     /// A reported location older than this makes a group ineligible.
     pub max_location_age: Duration,
+    /// Urgent enough to call a group outside its organisation's office hours.
+    pub urgent: bool,
 }
 
 /// One group as the matcher judged it.
@@ -87,6 +91,8 @@ pub struct Evaluation {
     pub distance_m: f64,
     /// Empty when the group is eligible.
     pub reasons: Vec<IneligibleReason>,
+    /// When office hours are all that keeps the group out: when its organisation opens.
+    pub office_opens: Option<DateTime<Utc>>,
 }
 
 impl Evaluation {
@@ -163,6 +169,14 @@ pub fn ineligibility(group: &GroupView, need: &Need<'_>) -> Vec<IneligibleReason
     {
         reasons.push(IneligibleReason::OffShift);
     }
+    if !need.urgent
+        && group
+            .office_hours
+            .as_ref()
+            .is_some_and(|s| !s.on_duty(need.now))
+    {
+        reasons.push(IneligibleReason::OfficeClosed);
+    }
     if group
         .last_location
         .is_some_and(|(_, at)| need.now - at > need.max_location_age)
@@ -177,10 +191,20 @@ pub fn ineligibility(group: &GroupView, need: &Need<'_>) -> Vec<IneligibleReason
 
 /// Judges one group.
 pub fn judge(group: &GroupView, need: &Need<'_>) -> Evaluation {
+    let reasons = ineligibility(group, need);
+    let office_opens = if reasons == [IneligibleReason::OfficeClosed] {
+        group
+            .office_hours
+            .as_ref()
+            .and_then(|s| s.next_on_duty(need.now))
+    } else {
+        None
+    };
     Evaluation {
         group: group.id.clone(),
         distance_m: need.location.distance_m(group.position()),
-        reasons: ineligibility(group, need),
+        reasons,
+        office_opens,
     }
 }
 
@@ -196,6 +220,21 @@ pub fn evaluate(need: &Need<'_>, groups: &[GroupView]) -> Vec<Evaluation> {
             .then_with(|| a.group.cmp(&b.group))
     });
     out
+}
+
+/// When nobody is eligible, whether the request should wait for an office to open rather than
+/// go to dispatchers: some group fails only because its organisation is closed. Then the
+/// earliest time one of those opens; at that time the request is judged again.
+pub fn deferral(evaluations: &[Evaluation], now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    if evaluations.iter().any(Evaluation::is_eligible) {
+        return None;
+    }
+    evaluations
+        .iter()
+        .filter(|e| e.reasons == [IneligibleReason::OfficeClosed])
+        .filter_map(|e| e.office_opens)
+        .filter(|at| *at > now)
+        .min()
 }
 
 /// The reasons to give dispatchers when nobody is eligible: each reason any group had.
@@ -228,6 +267,7 @@ pub(crate) mod tests {
             capacity: 1,
             active_assignments: 0,
             schedule: None,
+            office_hours: None,
             rest_until: None,
         }
     }
@@ -248,6 +288,7 @@ pub(crate) mod tests {
             resting: &[],
             now: noon(),
             max_location_age: Duration::minutes(30),
+            urgent: false,
         }
     }
 
@@ -275,6 +316,46 @@ pub(crate) mod tests {
         assert!(ranked[0].is_eligible());
         assert_eq!(ranked[2].group, "groups/talgar");
         assert_eq!(ranked[2].reasons, vec![IneligibleReason::MissingSkill]);
+    }
+
+    #[test]
+    fn a_closed_office_defers_a_request_only_when_nothing_else_stands_in_the_way() {
+        // Weekdays from 14:00 in Almaty; noon() is a Monday at 12:00.
+        let after_lunch = Schedule {
+            zone: zone("Asia/Almaty").unwrap(),
+            weekly: (1..=5)
+                .map(|day| Shift {
+                    day,
+                    start_min: 14 * 60,
+                    end_min: 18 * 60,
+                })
+                .collect(),
+            exceptions: vec![],
+        };
+        let mut office = group("groups/office", 43.26, 76.93, &[Skill::SocialCare]);
+        office.office_hours = Some(after_lunch);
+        let at_two = Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap();
+        let social = [Skill::SocialCare];
+        let ranked = evaluate(&need(almaty(), &social), std::slice::from_ref(&office));
+        assert_eq!(ranked[0].reasons, [IneligibleReason::OfficeClosed]);
+        assert_eq!(deferral(&ranked, noon()), Some(at_two));
+
+        // Urgent enough: the office's hours do not apply.
+        let urgent = Need {
+            urgent: true,
+            ..need(almaty(), &social)
+        };
+        assert!(evaluate(&urgent, std::slice::from_ref(&office))[0].is_eligible());
+
+        // Closed and also lacking the skill: opening would not help, so no deferral.
+        let search = [Skill::SearchRescue];
+        let ranked = evaluate(&need(almaty(), &search), std::slice::from_ref(&office));
+        assert_eq!(deferral(&ranked, noon()), None);
+
+        // Someone can go now: no deferral either.
+        let open = group("groups/open", 43.5, 77.5, &[Skill::SocialCare]);
+        let ranked = evaluate(&need(almaty(), &social), &[office, open]);
+        assert_eq!(deferral(&ranked, noon()), None);
     }
 
     #[test]

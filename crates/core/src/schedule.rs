@@ -92,6 +92,50 @@ impl Schedule {
     }
 }
 
+impl Schedule {
+    /// The first moment at or after `from` when the group is on duty, looking two weeks ahead
+    /// (every weekly pattern repeats within one; exceptions are dated). `None` when it is never
+    /// on duty in that time.
+    pub fn next_on_duty(&self, from: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.on_duty(from) {
+            return Some(from);
+        }
+        // Duty can only begin where a shift starts or a day without a pattern begins, both at
+        // a local wall-clock time; look at each in order.
+        let start = from.with_timezone(&self.zone).date_naive();
+        let mut candidates: Vec<DateTime<Utc>> = Vec::new();
+        for day in 0..=14 {
+            let Some(date) = start.checked_add_days(chrono::Days::new(day)) else {
+                break;
+            };
+            let minutes: Vec<u16> = match self.shifts_on(date) {
+                None => vec![0],
+                Some(shifts) => shifts.iter().map(|s| s.start_min).collect(),
+            };
+            for minute in minutes {
+                let Some(local) =
+                    date.and_hms_opt(u32::from(minute / 60), u32::from(minute % 60), 0)
+                else {
+                    continue;
+                };
+                // A start in a summer-time gap begins when the clocks have moved on.
+                let instant = (0..=2).find_map(|h| {
+                    (local + chrono::Duration::hours(h))
+                        .and_local_timezone(self.zone)
+                        .earliest()
+                });
+                if let Some(at) = instant.map(|t| t.with_timezone(&Utc))
+                    && at > from
+                {
+                    candidates.push(at);
+                }
+            }
+        }
+        candidates.sort();
+        candidates.into_iter().find(|at| self.on_duty(*at))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,7 +248,102 @@ mod tests {
         assert!(zone("Asia/Almaty").is_ok());
     }
 
+    /// The Red Cross branch in Volozhin: weekdays 8:30–13:00 and 14:00–17:30, Minsk time.
+    fn volozhin_office() -> Schedule {
+        let mut weekly = Vec::new();
+        for day in 1..=5 {
+            weekly.push(Shift {
+                day,
+                start_min: 8 * 60 + 30,
+                end_min: 13 * 60,
+            });
+            weekly.push(Shift {
+                day,
+                start_min: 14 * 60,
+                end_min: 17 * 60 + 30,
+            });
+        }
+        Schedule {
+            zone: zone("Europe/Minsk").unwrap(),
+            weekly,
+            exceptions: vec![],
+        }
+    }
+
+    fn minsk(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+        zone("Europe/Minsk")
+            .unwrap()
+            .with_ymd_and_hms(y, m, d, h, min, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn the_next_opening_is_after_lunch_the_next_morning_or_monday() {
+        let office = volozhin_office();
+        // Tuesday 1 December 2026.
+        assert_eq!(
+            office.next_on_duty(minsk(2026, 12, 1, 10, 0)),
+            Some(minsk(2026, 12, 1, 10, 0))
+        );
+        assert_eq!(
+            office.next_on_duty(minsk(2026, 12, 1, 13, 20)),
+            Some(minsk(2026, 12, 1, 14, 0))
+        );
+        assert_eq!(
+            office.next_on_duty(minsk(2026, 12, 1, 19, 45)),
+            Some(minsk(2026, 12, 2, 8, 30))
+        );
+        // Friday evening waits for Monday.
+        assert_eq!(
+            office.next_on_duty(minsk(2026, 12, 4, 18, 0)),
+            Some(minsk(2026, 12, 7, 8, 30))
+        );
+        // A holiday moves it a day further.
+        let mut holiday = office.clone();
+        holiday.exceptions.push(Exception {
+            date: NaiveDate::from_ymd_opt(2026, 12, 7).unwrap(),
+            off: true,
+            shifts: vec![],
+        });
+        assert_eq!(
+            holiday.next_on_duty(minsk(2026, 12, 4, 18, 0)),
+            Some(minsk(2026, 12, 8, 8, 30))
+        );
+        let never = Schedule {
+            weekly: vec![],
+            exceptions: (0..20)
+                .map(|d| Exception {
+                    date: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap() + chrono::Days::new(d),
+                    off: true,
+                    shifts: vec![],
+                })
+                .collect(),
+            ..office
+        };
+        assert_eq!(never.next_on_duty(minsk(2026, 12, 1, 9, 0)), None);
+    }
+
     proptest! {
+        /// The next opening is on duty, and no whole minute before it (from the start) is.
+        #[test]
+        fn the_next_opening_is_the_first_minute_on_duty(
+            shifts in proptest::collection::vec((1u8..=7, 0u16..1440, 0u16..1440), 1..4),
+            start in 0i64..(14 * 24 * 60),
+        ) {
+            let s = Schedule {
+                zone: zone("Europe/Minsk").unwrap(),
+                weekly: shifts.iter().map(|(day, a, b)| Shift { day: *day, start_min: *a, end_min: *b }).collect(),
+                exceptions: vec![],
+            };
+            let from = minsk(2026, 11, 30, 0, 0) + chrono::Duration::minutes(start);
+            let next = s.next_on_duty(from);
+            let scan = (0..(8 * 24 * 60))
+                .map(|m| from + chrono::Duration::minutes(m))
+                .find(|t| s.on_duty(*t));
+            prop_assert_eq!(next, scan);
+        }
+
         #[test]
         fn no_pattern_means_always_on_duty(secs in 0i64..4_000_000_000) {
             let s = Schedule { zone: almaty(), weekly: vec![], exceptions: vec![] };

@@ -60,6 +60,8 @@ pub struct Times {
     pub escalated: Option<DateTime<Utc>>,
     /// When the request's latest assignment last changed.
     pub assignment_changed: Option<DateTime<Utc>>,
+    /// When the matcher judges again a request that waits for an office to open.
+    pub deferred_until: Option<DateTime<Utc>>,
 }
 
 /// The state a request waits in and since when, or `None` when it waits on nobody (on offer,
@@ -72,10 +74,15 @@ pub fn waiting(
     match status {
         RequestStatus::New => Some((WaitingState::New, times.created)),
         // A re-triage after an escalation sends the request back to the matcher: it waits from
-        // the later of the two.
+        // the later of the two. One waiting for office hours waits on the matcher only from the
+        // opening on.
         RequestStatus::Triaged => Some((
             WaitingState::Triaged,
-            times.triaged.max(times.escalated).unwrap_or(times.created),
+            times
+                .triaged
+                .max(times.escalated)
+                .max(times.deferred_until)
+                .unwrap_or(times.created),
         )),
         RequestStatus::Escalated => Some((
             WaitingState::Escalated,
@@ -260,6 +267,7 @@ mod tests {
             triaged: Some(t(1)),
             escalated: Some(t(5)),
             assignment_changed: Some(t(7)),
+            deferred_until: None,
         }
     }
 
@@ -279,6 +287,15 @@ mod tests {
         assert_eq!(
             waiting(R::Triaged, None, times()),
             Some((WaitingState::Triaged, t(5)))
+        );
+        let deferred = Times {
+            deferred_until: Some(t(600)),
+            ..times()
+        };
+        assert_eq!(
+            waiting(R::Triaged, None, deferred),
+            Some((WaitingState::Triaged, t(600))),
+            "waiting for an office to open is not waiting on the matcher"
         );
         assert_eq!(
             waiting(R::Dispatching, Some(Withdrawn), times()),

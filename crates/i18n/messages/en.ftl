@@ -99,6 +99,7 @@ ineligible-reason-no-groups = No groups registered
 ineligible-reason-insufficient-payload = Vehicle too small for the load
 ineligible-reason-unclassified = Triage was unsure what is needed: confirm the category
 ineligible-reason-nothing-to-send = The note asks for nothing a group does: read it and close or re-triage
+ineligible-reason-office-closed = Outside the organisation's office hours
 
 ## Days of the week
 day-of-week-monday = Monday
@@ -555,3 +556,5 @@ waiting-state-escalated = Waiting for a dispatcher
 waiting-state-unassigned = Left without a group
 queues-late = Waiting too long: { $count }
 queues-late-limit = limit { $minutes } min
+request-dispatch-at = Waits for the organisation's office hours; goes to a group at
+request-waiting-too-long = Waiting too long

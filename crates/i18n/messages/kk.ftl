@@ -98,6 +98,7 @@ ineligible-reason-no-groups = Тіркелген топ жоқ
 ineligible-reason-insufficient-payload = Жүк көтергіштігі жеткіліксіз
 ineligible-reason-unclassified = Сұрыптау не керек екенін анықтай алмады: санатты растаңыз
 ineligible-reason-nothing-to-send = Топтың баруы керек емес: оқып, жабыңыз немесе санатын өзгертіңіз
+ineligible-reason-office-closed = Ұйым жұмыс уақытынан тыс
 
 ## Days of the week
 day-of-week-monday = Дүйсенбі
@@ -531,3 +532,5 @@ waiting-state-escalated = Диспетчерді күтуде
 waiting-state-unassigned = Топсыз қалды
 queues-late = Тым ұзақ күтуде: { $count }
 queues-late-limit = шегі { $minutes } мин
+request-dispatch-at = Ұйымның жұмыс уақытын күтуде; топқа жіберілетін уақыт:
+request-waiting-too-long = Тым ұзақ күтуде

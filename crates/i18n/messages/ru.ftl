@@ -98,6 +98,7 @@ ineligible-reason-no-groups = Нет зарегистрированных гру
 ineligible-reason-insufficient-payload = Недостаточная грузоподъёмность
 ineligible-reason-unclassified = Классификация не уверена, что нужно: подтвердите категорию
 ineligible-reason-nothing-to-send = Звонок не требует выезда группы: прочитайте и закройте или измените категорию
+ineligible-reason-office-closed = Организация сейчас не работает
 
 ## Days of the week
 day-of-week-monday = Понедельник
@@ -560,3 +561,5 @@ waiting-state-escalated = Ждёт диспетчера
 waiting-state-unassigned = Осталась без группы
 queues-late = Ждут слишком долго: { $count }
 queues-late-limit = лимит { $minutes } мин
+request-dispatch-at = Ждёт часов работы организации; будет передана группе:
+request-waiting-too-long = Ждёт слишком долго

@@ -642,7 +642,26 @@ pub fn live_part(lang: Lang, loaded: &Loaded) -> String {
 <h3>{l_vnote}</h3>
 <p class="vnote">{vnote}</p>"#,
         l_status = t(lang, "field-status"),
-        status = view::request_status(lang, r.status),
+        status = {
+            let mut status = view::request_status(lang, r.status);
+            if r.dispatch_time.is_some() {
+                status.push_str(&format!(
+                    r#"<br><small class="muted">{} {}</small>"#,
+                    t(lang, "request-dispatch-at"),
+                    view::when(r.dispatch_time.as_ref())
+                ));
+            }
+            if let Some(w) = &r.waiting {
+                let state = pb::WaitingState::try_from(w.state).unwrap_or_default();
+                status.push_str(&format!(
+                    r#"<br><strong class="late-mark">{}: {}, {}</strong>"#,
+                    t(lang, "request-waiting-too-long"),
+                    escape(&komek_i18n::enum_label(lang, state.as_str_name())),
+                    view::when(w.since.as_ref())
+                ));
+            }
+            status
+        },
         l_priority = t(lang, "field-priority"),
         priority = view::priority(lang, decision.map_or(r.operator_priority, |d| d.priority)),
         l_category = t(lang, "field-category"),

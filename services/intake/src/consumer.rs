@@ -31,6 +31,12 @@ impl Handler for StatusKeeper {
                 hear(tx, request_id(&e.request)?, heard, "no eligible group").await
             }
             subject::REQUEST_MERGED => merged(tx, m.decode()?).await,
+            subject::REQUEST_DEFERRED => {
+                let e: ev::RequestDeferred = m.decode()?;
+                let until = time(e.dispatch_time.as_ref());
+                store::set_deferred(tx, request_id(&e.request)?, until).await?;
+                Ok(())
+            }
             subject::ASSIGNMENT_OFFERED => offered(tx, m.decode()?).await,
             subject::ASSIGNMENT_CHANGED => changed(tx, m.decode()?).await,
             // Other events of the same streams (intake's own status changes) need nothing here.

@@ -43,6 +43,7 @@ pub fn request(row: &RequestRow) -> api::Request {
         location: Some(location),
         description: row.description.clone(),
         volunteer_note: row.volunteer_note.clone(),
+        dispatch_time: row.dispatch_time().map(timestamp),
         waiting: row
             .waiting_too_long()
             .map(|(state, since, limit_seconds, alerts)| api::Waiting {

@@ -96,6 +96,8 @@ pub struct RequestRow {
     pub waiting_since: Option<DateTime<Utc>>,
     pub waiting_alerts: i32,
     pub waiting_limit_secs: i32,
+    /// When the matcher judges again a request that waits for office hours.
+    pub deferred_until: Option<DateTime<Utc>>,
 }
 
 impl RequestRow {
@@ -109,6 +111,7 @@ impl RequestRow {
                 triaged: self.triaged_at,
                 escalated: self.escalated_at,
                 assignment_changed: self.assignment_updated_at,
+                deferred_until: self.deferred_until,
             },
         )
     }
@@ -122,6 +125,12 @@ impl RequestRow {
             self.waiting_limit_secs,
             self.waiting_alerts,
         ))
+    }
+
+    /// When a request that waits for an office to open will be offered.
+    pub fn dispatch_time(&self) -> Option<DateTime<Utc>> {
+        self.deferred_until
+            .filter(|_| self.status() == RequestStatus::Triaged)
     }
 
     /// The category and priority a request is judged by: triage's, else the operator's.

@@ -127,6 +127,7 @@ pub async fn create(
                 resting: &[],
                 now,
                 max_location_age: matcher.max_location_age(),
+                urgent: false,
             };
             for e in matcher.index().nearest(&need, usize::MAX) {
                 if !e.is_eligible() {

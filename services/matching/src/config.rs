@@ -29,6 +29,9 @@ pub struct Config {
     pub on_site_max_secs: u64,
     /// Largest page of queues and audit entries.
     pub max_page_size: u32,
+    /// The lowest priority ("critical", "high", "normal", "low") that calls a group outside its
+    /// organisation's office hours; less urgent requests wait for the office to open.
+    pub office_hours_waived_from: String,
 }
 
 /// A time per priority, in seconds: how long a group has to answer an offer, or to set out
@@ -88,6 +91,7 @@ impl Default for Config {
             },
             on_site_max_secs: 4 * 3600,
             max_page_size: 100,
+            office_hours_waived_from: "critical".into(),
         }
     }
 }

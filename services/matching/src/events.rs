@@ -80,6 +80,20 @@ pub fn escalated(
     }
 }
 
+/// A job waiting for office hours, with the groups judged.
+pub fn deferred(
+    request_id: Uuid,
+    until: chrono::DateTime<Utc>,
+    candidates: Vec<ev::CandidateScore>,
+) -> ev::RequestDeferred {
+    ev::RequestDeferred {
+        request: name("requests", request_id),
+        dispatch_time: Some(timestamp(until)),
+        candidates,
+        defer_time: Some(timestamp(Utc::now())),
+    }
+}
+
 /// The groups a decision looked at, as published and stored.
 pub fn scores(ranked: &[Evaluation]) -> Vec<ev::CandidateScore> {
     ranked

@@ -80,6 +80,13 @@ pub fn view_of(state: &ev::GroupState) -> Result<GroupView, String> {
         // PostgreSQL counts active assignments, in the transaction that takes one.
         active_assignments: 0,
         schedule: state.schedule.as_ref().map(schedule).transpose()?,
+        // Office hours with no shifts and no exceptions would mean "always open": kept as none.
+        office_hours: state
+            .office_hours
+            .as_ref()
+            .filter(|s| !s.shifts.is_empty() || !s.exceptions.is_empty())
+            .map(schedule)
+            .transpose()?,
         // Rest after a job starts when completions are recorded; until then none is due.
         rest_until: None,
     })

@@ -80,7 +80,23 @@ pub async fn sweep_deactivated(pool: &PgPool, matcher: &Matcher) -> Result<usize
     }
 }
 
-/// Sweeps for expired offers, and offers of deactivated groups, every `interval` until `stop`.
+/// Judges again every job whose wait for office hours is over, one transaction each.
+pub async fn sweep_deferred(pool: &PgPool, matcher: &Matcher) -> Result<usize, HandleError> {
+    let mut released = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        let Some(row) = store::next_released(&mut tx).await? else {
+            return Ok(released);
+        };
+        matcher.place(&mut tx, &Job::from_row(&row)).await?;
+        tx.commit().await?;
+        tracing::info!(request = %row.request_id, "office hours began: judged again");
+        released += 1;
+    }
+}
+
+/// Sweeps for expired offers, offers of deactivated groups and jobs waiting for office hours,
+/// every `interval` until `stop`.
 pub async fn run_expiry(
     pool: PgPool,
     bus: Bus,
@@ -102,6 +118,11 @@ pub async fn run_expiry(
             Ok(0) => {}
             Ok(_) => bus.wake_outbox(),
             Err(err) => tracing::warn!(error = %err, "deactivated groups' sweep failed; retrying"),
+        }
+        match sweep_deferred(&pool, &matcher).await {
+            Ok(0) => {}
+            Ok(_) => bus.wake_outbox(),
+            Err(err) => tracing::warn!(error = %err, "office hours sweep failed; retrying"),
         }
     }
 }

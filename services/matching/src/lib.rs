@@ -41,6 +41,10 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let urgent_from = komek_core::Priority::from_slug(&config.office_hours_waived_from)
+        .ok_or_else(|| {
+            anyhow::anyhow!("setting `office_hours_waived_from`: critical, high, normal or low")
+        })?;
     let (deps, background) = Deps::start(&config.base, store::SCHEMA, &store::MIGRATOR).await?;
 
     let index = Arc::new(index::GroupIndex::default());
@@ -60,6 +64,7 @@ pub async fn serve(
         config.offer_ttl.clone(),
         config.max_attempts.max(1) as i32,
         chrono::Duration::seconds(config.location_max_age_secs.min(i64::MAX as u64) as i64),
+        urgent_from,
     ));
     background.spawn(inbox::consume(
         "matching",

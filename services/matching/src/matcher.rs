@@ -32,6 +32,8 @@ pub struct Matcher {
     max_attempts: i32,
     /// A group's reported location older than this makes it ineligible.
     max_location_age: chrono::Duration,
+    /// Requests at least this urgent call groups outside their office hours.
+    urgent_from: Priority,
 }
 
 impl Matcher {
@@ -49,6 +51,7 @@ impl Matcher {
         ttl: OfferTtl,
         max_attempts: i32,
         max_location_age: chrono::Duration,
+        urgent_from: Priority,
     ) -> Self {
         Self {
             index,
@@ -56,7 +59,13 @@ impl Matcher {
             ttl,
             max_attempts,
             max_location_age,
+            urgent_from,
         }
+    }
+
+    /// Whether `job` calls groups outside their organisations' office hours.
+    fn urgent(&self, job: &Job) -> bool {
+        Priority::from_code(job.priority).is_some_and(|p| p >= self.urgent_from)
     }
 }
 
@@ -137,6 +146,7 @@ impl Matcher {
                 resting: &resting,
                 now,
                 max_location_age: self.max_location_age,
+                urgent: self.urgent(job),
             };
             if history.attempts >= self.max_attempts {
                 // The ladder is exhausted: dispatchers decide, with what the groups looked like.
@@ -178,8 +188,14 @@ impl Matcher {
                 resting: &resting,
                 now,
                 max_location_age: self.max_location_age,
+                urgent: self.urgent(job),
             };
             let all = self.judged_with_load(tx, &need).await?;
+            // Only office hours stand in the way: the request waits for the office to open
+            // instead of going to dispatchers, and is judged again then.
+            if let Some(until) = matching::deferral(&all, now) {
+                return defer(tx, job, until, events::scores(&all)).await;
+            }
             let reasons = matching::escalation_reasons(&all);
             return escalate(tx, job, reasons, attempt - 1, events::scores(&all)).await;
         };
@@ -365,6 +381,8 @@ impl Matcher {
             resting: &[],
             now: Utc::now(),
             max_location_age: self.max_location_age,
+            // A dispatcher decides on office hours as on everything else.
+            urgent: true,
         };
         let judged = matching::judge(&view, &need);
         match store::take_capacity(tx, group_id, view.capacity as i32).await? {
@@ -391,6 +409,20 @@ impl Matcher {
 pub const ESCALATIONS: &str = "komek_escalations_total";
 pub const ESCALATIONS_HELP: &str =
     "Requests handed to dispatchers, by reason (one request may give several).";
+
+/// Keeps `job` until `until`, when the office of a group that could take it opens, and says so.
+async fn defer(
+    tx: &mut PgConnection,
+    job: &Job,
+    until: chrono::DateTime<Utc>,
+    candidates: Vec<ev::CandidateScore>,
+) -> Result<(), HandleError> {
+    store::defer_job(tx, job.request_id, until).await?;
+    let event = events::deferred(job.request_id, until, candidates);
+    enqueue(tx, subject::REQUEST_DEFERRED, &event).await?;
+    tracing::info!(request = %job.request_id, %until, "waits for office hours");
+    Ok(())
+}
 
 async fn escalate(
     tx: &mut PgConnection,

@@ -2,8 +2,10 @@
 
 use komek_proto::access::v1 as access_api;
 use komek_proto::roster::v1 as api;
+use komek_proto::types::v1 as pb;
 use komek_runtime::auth::Principal;
 use komek_runtime::boundary::{name, name_or_empty, timestamp};
+use prost::Message;
 
 use crate::events;
 use crate::model::KeyRow;
@@ -16,6 +18,11 @@ pub fn organization(o: &OrganizationRow) -> api::Organization {
         kind: o.kind.into(),
         regions: o.regions.clone(),
         contact_email: o.contact_email.clone(),
+        // Written by this service from a validated WeeklySchedule.
+        office_hours: o
+            .office_hours
+            .as_deref()
+            .and_then(|b| pb::WeeklySchedule::decode(b).ok()),
         create_time: Some(timestamp(o.created_at)),
         update_time: Some(timestamp(o.updated_at)),
         etag: o.version.to_string(),

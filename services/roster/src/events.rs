@@ -4,6 +4,7 @@
 use komek_proto::events::v1 as ev;
 use komek_proto::types::v1 as pb;
 use komek_runtime::boundary::{name, timestamp};
+use prost::Message;
 
 use crate::model::Group;
 use crate::model::KeyRow;
@@ -23,7 +24,6 @@ fn skills(g: &Group) -> Vec<pb::GroupSkill> {
 }
 
 fn schedule(g: &Group) -> Option<pb::WeeklySchedule> {
-    use prost::Message;
     // Written by this service from a validated WeeklySchedule; unreadable bytes mean no schedule.
     g.row
         .schedule
@@ -67,6 +67,10 @@ pub fn group_state(g: &Group) -> ev::GroupState {
         revision: r.version,
         update_time: Some(timestamp(r.updated_at)),
         deactivated: r.deactivated_at.is_some(),
+        office_hours: r
+            .office_hours
+            .as_deref()
+            .and_then(|b| pb::WeeklySchedule::decode(b).ok()),
     }
 }
 

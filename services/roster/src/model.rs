@@ -10,6 +10,17 @@ pub struct NewOrganization {
     pub kind: i16,
     pub regions: Vec<String>,
     pub contact_email: String,
+    pub office_hours: Option<Vec<u8>>,
+}
+
+/// An organisation's display name, regions, contact e-mail and office hours, checked.
+#[derive(Debug, Clone)]
+pub struct OrganizationFields {
+    pub display_name: String,
+    pub regions: Vec<String>,
+    pub contact_email: String,
+    /// Encoded WeeklySchedule; `None`: always open.
+    pub office_hours: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -22,6 +33,8 @@ pub struct OrganizationRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+    /// Encoded WeeklySchedule; `None`: always open.
+    pub office_hours: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]
@@ -79,6 +92,8 @@ pub struct GroupRow {
     pub version: i64,
     pub deactivated_at: Option<DateTime<Utc>>,
     pub deactivation_reason: String,
+    /// Its organisation's office hours, encoded (see [`OrganizationRow::office_hours`]).
+    pub office_hours: Option<Vec<u8>>,
 }
 
 /// A group with its members, as the API and the group-state event show it.

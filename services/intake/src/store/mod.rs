@@ -7,8 +7,8 @@ pub mod waiting;
 
 pub use requests::{cancel, create, find_by_reference, get, list, record_reveal};
 pub use status::{
-    AssignmentUpdate, lock, set_assignment, set_assignment_scope, set_facts, set_merged_into,
-    set_outcome, set_status, set_status_by, set_triage,
+    AssignmentUpdate, lock, set_assignment, set_assignment_scope, set_deferred, set_facts,
+    set_merged_into, set_outcome, set_status, set_status_by, set_triage,
 };
 
 use komek_core::RequestStatus;

@@ -80,6 +80,24 @@ pub async fn set_facts(tx: &mut PgConnection, id: Uuid, facts: &Facts) -> Result
     Ok(())
 }
 
+/// The matcher will judge the request again at `until`, when an office opens; the latest
+/// deferral heard wins (a re-triage may defer it again).
+pub async fn set_deferred(
+    tx: &mut PgConnection,
+    id: Uuid,
+    until: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE requests SET deferred_until = $2, updated_at = now(), version = version + 1 \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(until)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
 /// Triage's verdict.
 pub async fn set_triage(
     tx: &mut PgConnection,

@@ -86,7 +86,8 @@ pub fn alerted_condition(n: usize) -> String {
     format!(
         "(waiting_since IS NOT NULL AND waiting_alerts > 0 AND waiting_since = CASE \
            WHEN status = ${new} THEN created_at \
-           WHEN status = ${triaged} THEN GREATEST(triaged_at, escalated_at, created_at) \
+           WHEN status = ${triaged} THEN \
+             GREATEST(triaged_at, escalated_at, deferred_until, created_at) \
            WHEN status = ${escalated} THEN COALESCE(escalated_at, created_at) \
            WHEN status = ${dispatching} AND assignment_status = ANY(${ended}) \
              THEN COALESCE(assignment_updated_at, created_at) END)",

@@ -98,3 +98,35 @@ pub async fn is_closed(tx: &mut PgConnection, request_id: Uuid) -> Result<bool> 
         .await
         .map_err(Into::into)
 }
+
+/// Keeps the job of `request_id` until `until`, when it is judged again.
+pub async fn defer_job(
+    tx: &mut PgConnection,
+    request_id: Uuid,
+    until: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    sqlx::query("UPDATE jobs SET deferred_until = $2 WHERE request_id = $1")
+        .bind(request_id)
+        .bind(until)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// The open job whose wait for office hours has ended longest ago, taken off the wait and
+/// locked; replicas skip one another's.
+pub async fn next_released(tx: &mut PgConnection) -> Result<Option<JobRow>> {
+    let row: Option<JobRow> = sqlx::query_as(
+        "SELECT * FROM jobs WHERE open AND deferred_until <= now() \
+         ORDER BY deferred_until LIMIT 1 FOR UPDATE SKIP LOCKED",
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(job) = &row {
+        sqlx::query("UPDATE jobs SET deferred_until = NULL WHERE request_id = $1")
+            .bind(job.request_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(row)
+}

@@ -115,21 +115,15 @@ impl api::roster_service_server::RosterService for Roster {
                 "kind" => merged.kind = change.kind,
                 "regions" => merged.regions = change.regions.clone(),
                 "contact_email" => merged.contact_email = change.contact_email.clone(),
+                "office_hours" => merged.office_hours = change.office_hours.clone(),
                 other => v.push(unknown_path(i, other)),
             }
         }
         let fields = validate::organization(&merged, &mut v);
         let (version, fields) = v.finish((update.version, fields))?;
-        let row = store::update_organization(
-            &self.pool,
-            id,
-            version,
-            &fields.display_name,
-            merged.kind as i16,
-            &fields.regions,
-            &fields.contact_email,
-        )
-        .await?;
+        let row = store::update_organization(&self.pool, id, version, merged.kind as i16, &fields)
+            .await?;
+        self.bus.wake_outbox();
         Ok(Response::new(convert::organization(&row)))
     }
 

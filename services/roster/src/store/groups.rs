@@ -14,7 +14,8 @@ use crate::model::*;
 pub(super) const GROUP_COLUMNS: &str = "id, organization_id, display_name, lat, lon, settlement, district, \
     region, radius_km, districts, skills, skill_certified_until, skill_payload_tonnes, languages, \
     capacity, schedule, availability, last_lat, last_lon, last_location_at, rest_minutes, \
-    created_at, updated_at, version, deactivated_at, deactivation_reason";
+    created_at, updated_at, version, deactivated_at, deactivation_reason, \
+    (SELECT o.office_hours FROM organizations o WHERE o.id = organization_id) AS office_hours";
 
 pub async fn create_group(
     pool: &PgPool,
@@ -143,7 +144,8 @@ pub async fn publish_all(tx: &mut PgConnection) -> Result<u64> {
     Ok(n)
 }
 
-/// A group's members changed: its version moves and its new state is published.
+/// A group's members (or its organisation's office hours) changed: its version moves and its
+/// new state is published.
 pub(super) async fn membership_changed(tx: &mut PgConnection, group: Uuid) -> Result<()> {
     let row: GroupRow = sqlx::query_as(&format!(
         "UPDATE groups SET updated_at = now(), version = version + 1 WHERE id = $1 \

@@ -7,17 +7,20 @@ use uuid::Uuid;
 use super::{Error, Result};
 use crate::model::*;
 
+const COLUMNS: &str = "id, display_name, kind, regions, contact_email, created_at, updated_at, \
+    version, office_hours";
+
 pub async fn create_organization(
     pool: &PgPool,
     o: &NewOrganization,
     payload: &[u8],
 ) -> Result<OrganizationRow> {
-    let inserted: Option<OrganizationRow> = sqlx::query_as(
+    let inserted: Option<OrganizationRow> = sqlx::query_as(&format!(
         "INSERT INTO organizations (id, idempotency_key, create_payload, display_name, kind, \
-           regions, contact_email) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+           regions, contact_email, office_hours) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
          ON CONFLICT (idempotency_key) DO NOTHING \
-         RETURNING id, display_name, kind, regions, contact_email, created_at, updated_at, version",
-    )
+         RETURNING {COLUMNS}"
+    ))
     .bind(Uuid::now_v7())
     .bind(o.key)
     .bind(payload)
@@ -25,6 +28,7 @@ pub async fn create_organization(
     .bind(o.kind)
     .bind(&o.regions)
     .bind(&o.contact_email)
+    .bind(&o.office_hours)
     .fetch_optional(pool)
     .await?;
     match inserted {
@@ -37,10 +41,9 @@ pub async fn create_organization(
 }
 
 pub async fn get_organization(pool: &PgPool, id: Uuid) -> Result<OrganizationRow> {
-    sqlx::query_as(
-        "SELECT id, display_name, kind, regions, contact_email, created_at, updated_at, version \
-         FROM organizations WHERE id = $1",
-    )
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM organizations WHERE id = $1"
+    ))
     .bind(id)
     .fetch_optional(pool)
     .await?
@@ -52,43 +55,63 @@ pub async fn list_organizations(
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<OrganizationRow>> {
-    Ok(sqlx::query_as(
-        "SELECT id, display_name, kind, regions, contact_email, created_at, updated_at, version \
-         FROM organizations WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
-    )
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM organizations WHERE ($1::uuid IS NULL OR id > $1) \
+             ORDER BY id LIMIT $2"
+    ))
     .bind(after)
     .bind(limit)
     .fetch_all(pool)
     .await?)
 }
 
+/// Updates an organisation if its version is still `version`. When its office hours change,
+/// every group of it publishes its state again (the matcher reads office hours from there), in
+/// the same transaction.
 pub async fn update_organization(
     pool: &PgPool,
     id: Uuid,
     version: i64,
-    display_name: &str,
     kind: i16,
-    regions: &[String],
-    contact_email: &str,
+    f: &OrganizationFields,
 ) -> Result<OrganizationRow> {
-    let row: Option<OrganizationRow> = sqlx::query_as(
+    let mut tx = pool.begin().await?;
+    let before: Option<Option<Vec<u8>>> =
+        sqlx::query_scalar("SELECT office_hours FROM organizations WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(before) = before else {
+        return Err(Error::NotFound("organization"));
+    };
+    let row: Option<OrganizationRow> = sqlx::query_as(&format!(
         "UPDATE organizations SET display_name = $3, kind = $4, regions = $5, contact_email = $6, \
-           updated_at = now(), version = version + 1 WHERE id = $1 AND version = $2 \
-         RETURNING id, display_name, kind, regions, contact_email, created_at, updated_at, version",
-    )
+           office_hours = $7, updated_at = now(), version = version + 1 \
+         WHERE id = $1 AND version = $2 RETURNING {COLUMNS}"
+    ))
     .bind(id)
     .bind(version)
-    .bind(display_name)
+    .bind(&f.display_name)
     .bind(kind)
-    .bind(regions)
-    .bind(contact_email)
-    .fetch_optional(pool)
+    .bind(&f.regions)
+    .bind(&f.contact_email)
+    .bind(&f.office_hours)
+    .fetch_optional(&mut *tx)
     .await?;
-    match row {
-        Some(row) => Ok(row),
-        None => {
-            get_organization(pool, id).await?;
-            Err(Error::EtagMismatch("organization"))
+    let Some(row) = row else {
+        return Err(Error::EtagMismatch("organization"));
+    };
+    if before != row.office_hours {
+        let groups: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM groups WHERE organization_id = $1 ORDER BY id FOR UPDATE",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        for group in groups {
+            super::groups::membership_changed(&mut tx, group).await?;
         }
     }
+    tx.commit().await?;
+    Ok(row)
 }

@@ -18,7 +18,9 @@ use prost_types::FieldMask;
 use tonic::Status;
 use uuid::Uuid;
 
-use crate::model::{GroupSpec, NewOrganization, NewVolunteer, SkillEntry, Subject};
+use crate::model::{
+    GroupSpec, NewOrganization, NewVolunteer, OrganizationFields, SkillEntry, Subject,
+};
 
 /// The largest CSV an import takes.
 pub const MAX_IMPORT_BYTES: usize = 4 * 1024 * 1024;
@@ -37,10 +39,11 @@ fn languages(values: &[i32], field: &str, v: &mut Violations) -> Vec<i16> {
     values.iter().map(|l| *l as i16).collect()
 }
 
-fn schedule(s: &pb::WeeklySchedule, v: &mut Violations) {
+/// A weekly schedule under the field `at` ("group.schedule", "organization.office_hours").
+fn schedule(s: &pb::WeeklySchedule, at: &str, v: &mut Violations) {
     if komek_core::schedule::zone(s.time_zone.trim()).is_err() {
         v.add(
-            "group.schedule.time_zone",
+            format!("{at}.time_zone"),
             "an IANA time zone such as Asia/Almaty",
         );
     }
@@ -56,10 +59,10 @@ fn schedule(s: &pb::WeeklySchedule, v: &mut Violations) {
         }
     };
     for (i, shift) in s.shifts.iter().enumerate() {
-        check_shift(shift, format!("group.schedule.shifts[{i}]"), v);
+        check_shift(shift, format!("{at}.shifts[{i}]"), v);
     }
     for (i, e) in s.exceptions.iter().enumerate() {
-        let field = format!("group.schedule.exceptions[{i}]");
+        let field = format!("{at}.exceptions[{i}]");
         let valid_date = e.date.as_ref().is_some_and(|d| {
             chrono::NaiveDate::from_ymd_opt(d.year, d.month as u32, d.day as u32).is_some()
         });
@@ -150,7 +153,7 @@ pub fn group(g: &api::Group) -> Result<GroupSpec, Vec<FieldViolation>> {
         v.add("group.rest_minutes", "between 0 and 1440");
     }
     if let Some(s) = &g.schedule {
-        schedule(s, &mut v);
+        schedule(s, "group.schedule", &mut v);
     }
     let districts: Option<Vec<String>> = districts.into_iter().collect();
     let places = (settlement, district, region).complete();
@@ -224,13 +227,6 @@ pub fn unknown_path(i: usize, path: &str) -> FieldViolation {
     )
 }
 
-/// An organisation's display name, regions and contact e-mail.
-pub struct OrganizationFields {
-    pub display_name: String,
-    pub regions: Vec<String>,
-    pub contact_email: String,
-}
-
 pub fn organization(o: &api::Organization, v: &mut Violations) -> Option<OrganizationFields> {
     let display_name = v.take(NAME.parse(&o.display_name, "organization.display_name"));
     if !(1..=5).contains(&o.kind) {
@@ -257,12 +253,20 @@ pub fn organization(o: &api::Organization, v: &mut Violations) -> Option<Organiz
     {
         v.add("organization.contact_email", "an e-mail address");
     }
+    let office_hours = o
+        .office_hours
+        .as_ref()
+        .filter(|h| !h.shifts.is_empty() || !h.exceptions.is_empty());
+    if let Some(h) = office_hours {
+        schedule(h, "organization.office_hours", v);
+    }
     let (display_name, regions, contact_email) =
         (display_name, regions, contact_email).complete()?;
     Some(OrganizationFields {
         display_name,
         regions,
         contact_email,
+        office_hours: office_hours.map(prost::Message::encode_to_vec),
     })
 }
 
@@ -280,6 +284,7 @@ pub fn create_organization(
         kind: o.kind as i16,
         regions: fields.regions,
         contact_email: fields.contact_email,
+        office_hours: fields.office_hours,
     })
 }
 
