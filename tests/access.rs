@@ -67,7 +67,8 @@ fn server_of(system: &System, service: &str) -> SocketAddr {
     match service {
         "komek.intake.v1.IntakeService"
         | "komek.partner.v1.PartnerService"
-        | "komek.places.v1.PlaceService" => system.intake,
+        | "komek.places.v1.PlaceService"
+        | "komek.intake.v1.PlanService" => system.intake,
         "komek.triage.v1.TriageService" => system.triage,
         "komek.roster.v1.RosterService" | "komek.access.v1.AccessService" => system.roster,
         "komek.matching.v1.AssignmentService" | "komek.matching.v1.DispatchService" => {

@@ -129,6 +129,8 @@ coded_enum! {
         Hotline = 1, "hotline";
         Partner = 2, "partner";
         App = 3, "app";
+        /// Made by a recurring plan on its schedule.
+        Plan = 4, "plan";
     }
 }
 

@@ -12,6 +12,7 @@ pub mod lifecycle;
 pub mod matching;
 pub mod nearest;
 pub mod phone;
+pub mod recurrence;
 pub mod reference;
 pub mod schedule;
 pub mod scrub;

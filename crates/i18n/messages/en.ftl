@@ -45,6 +45,7 @@ language-english = English
 channel-hotline = Hotline
 channel-partner = Partner organisation
 channel-app = App
+channel-plan = Recurring plan
 
 ## Request statuses
 request-status-new = New

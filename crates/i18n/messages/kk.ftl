@@ -44,6 +44,7 @@ language-english = Ағылшынша
 channel-hotline = Жедел желі
 channel-partner = Серіктес ұйым
 channel-app = Қосымша
+channel-plan = Жоспар бойынша
 
 ## Request statuses
 request-status-new = Жаңа

@@ -44,6 +44,7 @@ language-english = Английский
 channel-hotline = Горячая линия
 channel-partner = Организация-партнёр
 channel-app = Приложение
+channel-plan = По плану
 
 ## Request statuses
 request-status-new = Новая

@@ -53,6 +53,20 @@ pub fn invalid_argument(violations: &[FieldViolation]) -> Status {
     Status::with_error_details(Code::InvalidArgument, message, details)
 }
 
+/// The field violations an INVALID_ARGUMENT carries, for a caller that reports them under
+/// other names (a plan's stops checked as CreateRequest calls).
+pub fn violations_of(status: &Status) -> Vec<FieldViolation> {
+    status
+        .get_details_bad_request()
+        .map(|b| {
+            b.field_violations
+                .into_iter()
+                .map(|v| FieldViolation::new(v.field, v.description))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A group's weekly schedule as the domain evaluates it; an unknown time zone is refused.
 pub fn schedule(
     s: &komek_proto::types::v1::WeeklySchedule,

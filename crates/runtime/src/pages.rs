@@ -50,6 +50,8 @@ macro_rules! listing {
 
 listing!(
     intake::v1::ListRequestsRequest,
+    intake::v1::ListPlansRequest,
+    intake::v1::ListPlanRunsRequest,
     partner::v1::ListRequestsRequest,
     roster::v1::ListOrganizationsRequest,
     roster::v1::ListGroupsRequest,

@@ -27,6 +27,8 @@ pub struct Config {
     pub waiting_limits: komek_core::waiting::Limits,
     /// How often requests that wait are looked at.
     pub waiting_sweep_secs: u64,
+    /// How often recurring plans are looked at for occurrences that are due.
+    pub plan_sweep_secs: u64,
 }
 
 /// The partner-facing listener.
@@ -85,6 +87,7 @@ impl Default for Config {
             stats_time_zone: "Asia/Almaty".into(),
             waiting_limits: Default::default(),
             waiting_sweep_secs: 15,
+            plan_sweep_secs: 30,
             partner_listener: None,
         }
     }

@@ -7,8 +7,9 @@ use komek_proto::types::v1 as pb;
 use komek_runtime::boundary::{name, name_or_empty, timestamp};
 
 use crate::events;
-use crate::model::RequestRow;
+use crate::model::{Plan, PlanRunRow, RequestRow};
 use crate::store::stats;
+use prost::Message;
 
 /// The whole request, without caller name and phone: those are opened only for principals
 /// who may see them.
@@ -136,6 +137,63 @@ fn status_label(code: &str) -> String {
         .ok()
         .and_then(|c| pb::RequestStatus::try_from(c).ok())
         .map_or_else(|| code.to_string(), |c| c.as_str_name().to_string())
+}
+
+/// A plan as the API shows it, stops' callers without name and phone (the handler adds them
+/// for those who see callers).
+pub fn plan(p: &Plan) -> api::Plan {
+    let r = &p.row;
+    let plan_name = name("plans", r.id);
+    let mut out = api::Plan::decode(r.template.as_slice()).unwrap_or_default();
+    out.stops = p
+        .stops
+        .iter()
+        .map(|s| {
+            let mut stop = api::PlanStop::decode(s.stop.as_slice()).unwrap_or_default();
+            stop.name = format!("{plan_name}/stops/{}", s.id);
+            stop.last_request = s
+                .last_request_id
+                .map(|id| name("requests", id))
+                .unwrap_or_default();
+            stop
+        })
+        .collect();
+    out.state = if r.paused_at.is_some() {
+        api::PlanState::Paused
+    } else if r.next_run_at.is_none() {
+        api::PlanState::Ended
+    } else {
+        api::PlanState::Active
+    } as i32;
+    out.next_run_time = r
+        .next_run_at
+        .filter(|_| r.paused_at.is_none())
+        .map(timestamp);
+    out.pause_reason = r.pause_reason.clone();
+    out.region = r.region.clone();
+    out.organization = r
+        .organization_id
+        .map(|o| name("organizations", o))
+        .unwrap_or_default();
+    out.display_name = r.display_name.clone();
+    out.create_time = Some(timestamp(r.created_at));
+    out.update_time = Some(timestamp(r.updated_at));
+    out.etag = r.version.to_string();
+    out.name = plan_name;
+    out
+}
+
+pub fn plan_run(run: &PlanRunRow) -> api::PlanRun {
+    api::PlanRun {
+        stop: format!("{}/stops/{}", name("plans", run.plan_id), run.stop_id),
+        occurrence_time: Some(timestamp(run.occurrence_at)),
+        request: run
+            .request_id
+            .map(|id| name("requests", id))
+            .unwrap_or_default(),
+        reference_code: run.reference_code.clone().unwrap_or_default(),
+        skipped_reason: run.skipped_reason.clone(),
+    }
 }
 
 #[cfg(test)]

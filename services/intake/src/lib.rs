@@ -10,6 +10,7 @@ mod events;
 pub mod fuzz;
 mod model;
 pub mod pii;
+mod plans;
 mod rekey;
 mod store;
 mod validate;
@@ -18,6 +19,7 @@ mod waiting;
 pub use config::{Config, PartnerListener, ServiceArea};
 
 use komek_proto::intake::v1::intake_service_server::{IntakeServiceServer, SERVICE_NAME};
+use komek_proto::intake::v1::plan_service_server::{self, PlanServiceServer};
 use komek_proto::partner::v1::partner_service_server::{self, PartnerServiceServer};
 use komek_proto::places::v1::place_service_server::{self, PlaceServiceServer};
 use komek_runtime::CancellationToken;
@@ -91,6 +93,21 @@ pub async fn serve_with_partner(
         )),
     }
     let pages = Pages::new(deps.credentials.page_tokens(), config.max_page_size);
+    background.spawn(plans::run(
+        deps.pool.clone(),
+        deps.bus.clone(),
+        config.service_area,
+        vault.clone(),
+        std::time::Duration::from_secs(config.plan_sweep_secs.max(1)),
+        background.token(),
+    ));
+    let plan_service = api::Plans::new(
+        deps.pool.clone(),
+        deps.bus.clone(),
+        pages.clone(),
+        config.service_area,
+        vault.clone(),
+    );
     let service = api::Intake::new(
         deps.pool.clone(),
         deps.bus.clone(),
@@ -114,6 +131,10 @@ pub async fn serve_with_partner(
     );
     routes.add_service(partner());
     routes.add_service(
+        PlanServiceServer::new(plan_service)
+            .max_decoding_message_size(config.base.max_message_bytes),
+    );
+    routes.add_service(
         PlaceServiceServer::new(api::Places)
             .max_decoding_message_size(config.base.max_message_bytes),
     );
@@ -135,6 +156,7 @@ pub async fn serve_with_partner(
     let names = [
         SERVICE_NAME,
         partner_service_server::SERVICE_NAME,
+        plan_service_server::SERVICE_NAME,
         place_service_server::SERVICE_NAME,
     ];
     background

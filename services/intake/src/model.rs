@@ -238,3 +238,70 @@ impl Scope {
         }
     }
 }
+
+/// A validated CreatePlan.
+#[derive(Debug, Clone)]
+pub struct NewPlan {
+    pub id: Uuid,
+    pub idempotency_key: Uuid,
+    pub display_name: String,
+    pub organization: Option<Uuid>,
+    pub region: String,
+    /// The plan as given, without its stops (komek.intake.v1.Plan, encoded).
+    pub template: Vec<u8>,
+    pub stops: Vec<NewPlanStop>,
+    pub next_run_at: Option<DateTime<Utc>>,
+    pub created_by: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewPlanStop {
+    pub id: Uuid,
+    /// The stop without the caller's name and phone (komek.intake.v1.PlanStop, encoded).
+    pub stop: Vec<u8>,
+    pub caller: Option<SealedCaller>,
+}
+
+/// A stored plan, column for column.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PlanRow {
+    pub id: Uuid,
+    pub display_name: String,
+    pub organization_id: Option<Uuid>,
+    pub region: String,
+    pub template: Vec<u8>,
+    pub next_run_at: Option<DateTime<Utc>>,
+    pub paused_at: Option<DateTime<Utc>>,
+    pub pause_reason: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PlanStopRow {
+    pub id: Uuid,
+    pub plan_id: Uuid,
+    pub stop: Vec<u8>,
+    pub caller_name_enc: Option<Vec<u8>>,
+    pub caller_phone_enc: Option<Vec<u8>>,
+    pub caller_key_id: Option<String>,
+    pub last_request_id: Option<Uuid>,
+}
+
+/// A plan with its stops.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub row: PlanRow,
+    pub stops: Vec<PlanStopRow>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PlanRunRow {
+    pub stop_id: Uuid,
+    pub plan_id: Uuid,
+    pub occurrence_at: DateTime<Utc>,
+    pub request_id: Option<Uuid>,
+    pub reference_code: Option<String>,
+    pub skipped_reason: String,
+}

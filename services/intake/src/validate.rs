@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use komek_core::geo::GeoPoint;
 use komek_core::phone;
+use komek_core::recurrence::{Frequency, Recurrence};
 use komek_core::reference::ReferenceCode;
 use komek_core::{Category, Channel, Language, Priority, RequestStatus};
 use komek_places::admin::Admin;
@@ -12,14 +13,16 @@ use komek_proto::partner::v1 as partner_api;
 use komek_proto::places::v1 as places_api;
 use komek_runtime::boundary::{
     self, Complete, FieldViolation, Text, Violations, code, optional_code, optional_etag,
-    optional_point, optional_timestamp, page_limit, parse_name, parse_request_id,
+    optional_name, optional_point, optional_timestamp, page_limit, parse_name, parse_request_id,
+    violations_of,
 };
 use komek_runtime::pages::Page;
+use prost::Message;
 use tonic::Status;
 use uuid::Uuid;
 
 use crate::ServiceArea;
-use crate::model::{ListFilter, NewRequest, Scope, SealedCaller};
+use crate::model::{ListFilter, NewPlan, NewPlanStop, NewRequest, Scope, SealedCaller};
 use crate::pii::Vault;
 use crate::store::stats;
 
@@ -39,9 +42,10 @@ pub fn create(
 ) -> Result<NewRequest, Status> {
     let mut v = Violations::new();
     let key = v.take(parse_request_id(&req.request_id));
+    // PLAN marks the requests a plan makes itself (see `plan_request`).
     let channel = v.take(code(
         req.channel,
-        Channel::from_code,
+        |c| Channel::from_code(c).filter(|c| *c != Channel::Plan),
         "channel",
         "must be HOTLINE, PARTNER or APP",
     ));
@@ -430,5 +434,272 @@ pub fn stats(
         scope,
         dims,
         zone: zone.to_string(),
+    })
+}
+
+/// What identifies "the same request" for idempotent retries: the request without its key,
+/// with caller name and phone replaced by keyed hashes so that no plaintext is stored for it.
+pub fn fingerprint(mut req: api::CreateRequestRequest, vault: Option<&Vault>) -> Vec<u8> {
+    req.request_id.clear();
+    if let (Some(vault), Some(caller)) = (vault, req.caller.as_mut()) {
+        for (domain, value) in [
+            ("fingerprint.name", &mut caller.display_name),
+            ("fingerprint.phone", &mut caller.phone),
+        ] {
+            if !value.is_empty() {
+                *value = vault
+                    .keyed_hash(domain, value)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+            }
+        }
+    }
+    req.encode_to_vec()
+}
+
+/// The CreateRequest a plan's stop makes: the plan's words and needs, the stop's place and
+/// caller, the stop's note after the description. Checked by [`create`] like any call.
+pub fn plan_request(
+    plan: &api::Plan,
+    stop: &api::PlanStop,
+    request_id: Uuid,
+) -> api::CreateRequestRequest {
+    let description = if stop.note.trim().is_empty() {
+        plan.description.clone()
+    } else {
+        format!("{}\n{}", plan.description.trim_end(), stop.note.trim())
+    };
+    api::CreateRequestRequest {
+        request_id: request_id.to_string(),
+        channel: Channel::Hotline.code(),
+        caller: Some(stop.caller.clone().unwrap_or(api::Caller {
+            anonymous: true,
+            ..Default::default()
+        })),
+        location: stop.location.clone(),
+        description,
+        operator_category: plan.category,
+        operator_priority: plan.priority,
+        people_count: plan.people_count,
+        quantity: plan.quantity.clone(),
+        wanted_window: None,
+        volunteer_note: plan.volunteer_note.clone(),
+    }
+}
+
+/// Where a CreateRequest field's violation belongs in a plan: the stop's own fields under the
+/// stop, the shared ones under the plan (reported for the first stop only).
+fn plan_field(field: &str, stop: usize) -> Option<String> {
+    let top = field.split(['.', '[']).next().unwrap_or("");
+    match top {
+        "location" | "caller" => Some(format!("plan.stops[{stop}].{field}")),
+        "request_id" => None,
+        _ if stop > 0 => None,
+        "operator_category" => Some("plan.category".into()),
+        "operator_priority" => Some("plan.priority".into()),
+        _ => Some(format!("plan.{field}")),
+    }
+}
+
+/// The most stops one plan serves.
+pub const MAX_PLAN_STOPS: usize = 200;
+
+fn recurrence(r: Option<&api::Recurrence>, v: &mut Violations) -> Option<Recurrence> {
+    let Some(r) = r else {
+        v.add("plan.recurrence", "required: when the plan repeats");
+        return None;
+    };
+    let zone = v.take(
+        komek_core::schedule::zone(&r.time_zone)
+            .map_err(|e| FieldViolation::new("plan.recurrence.time_zone", e.to_string())),
+    );
+    let date = |d: Option<&komek_proto::types::v1::Date>, field: &str, v: &mut Violations| {
+        let d = d?;
+        let parsed =
+            chrono::NaiveDate::from_ymd_opt(d.year, d.month.max(0) as u32, d.day.max(0) as u32);
+        if parsed.is_none() {
+            v.add(field, "a calendar date");
+        }
+        parsed
+    };
+    let start = date(r.start_date.as_ref(), "plan.recurrence.start_date", v);
+    if r.start_date.is_none() {
+        v.add("plan.recurrence.start_date", "required");
+    }
+    let end = date(r.end_date.as_ref(), "plan.recurrence.end_date", v);
+    if let (Some(s), Some(e)) = (start, end)
+        && e < s
+    {
+        v.add("plan.recurrence.end_date", "on or after the start date");
+    }
+    let time = r.time.and_then(|t| {
+        chrono::NaiveTime::from_hms_opt(t.hours.max(0) as u32, t.minutes.max(0) as u32, 0)
+    });
+    if time.is_none() {
+        v.add("plan.recurrence.time", "a time of day 00:00-23:59");
+    }
+    if !(0..=12).contains(&r.interval) {
+        v.add("plan.recurrence.interval", "every 1 to 12 weeks or months");
+    }
+    let every = r.interval.max(1) as u32;
+    for (i, m) in r.months.iter().enumerate() {
+        if !(1..=12).contains(m) {
+            v.add(format!("plan.recurrence.months[{i}]"), "a month 1-12");
+        }
+    }
+    let frequency = match komek_proto::intake::v1::Frequency::try_from(r.frequency) {
+        Ok(api::Frequency::Weekly) => {
+            let days: Vec<chrono::Weekday> = r
+                .days
+                .iter()
+                .filter_map(|d| chrono::Weekday::try_from(u8::try_from(d - 1).ok()?).ok())
+                .collect();
+            if days.is_empty() || days.len() != r.days.len() {
+                v.add("plan.recurrence.days", "one or more days of the week");
+            }
+            Some(Frequency::Weekly { every, days })
+        }
+        Ok(api::Frequency::Monthly) => {
+            if !(1..=31).contains(&r.day_of_month) {
+                v.add("plan.recurrence.day_of_month", "a day 1-31");
+            }
+            Some(Frequency::Monthly {
+                every,
+                day: r.day_of_month.clamp(1, 31) as u32,
+            })
+        }
+        _ => {
+            v.add("plan.recurrence.frequency", "WEEKLY or MONTHLY");
+            None
+        }
+    };
+    Some(Recurrence {
+        zone: zone?,
+        frequency: frequency?,
+        time: time?,
+        start: start?,
+        end,
+        months: r.months.iter().map(|m| (*m).clamp(1, 12) as u32).collect(),
+    })
+}
+
+/// The recurrence of a stored plan (checked when it was created).
+pub fn stored_recurrence(plan: &api::Plan) -> Option<Recurrence> {
+    let mut v = Violations::new();
+    recurrence(plan.recurrence.as_ref(), &mut v).filter(|_| v.is_empty())
+}
+
+/// CreatePlan: every stop held to CreateRequest's checks, its caller sealed under the stop's
+/// own id, and the first occurrence after `now`.
+pub fn plan(
+    req: &api::CreatePlanRequest,
+    area: Option<&ServiceArea>,
+    vault: Option<&Vault>,
+    created_by: &str,
+    now: DateTime<Utc>,
+) -> Result<NewPlan, Status> {
+    let mut v = Violations::new();
+    let key = v.take(parse_request_id(&req.request_id));
+    let p = req.plan.clone().unwrap_or_default();
+    let display_name = v.take(SHORT.parse(&p.display_name, "plan.display_name"));
+    if p.display_name.trim().is_empty() {
+        v.add("plan.display_name", "required");
+    }
+    let organization = v.take(optional_name(
+        "organizations",
+        &p.organization,
+        "plan.organization",
+    ));
+    let recurrence = recurrence(p.recurrence.as_ref(), &mut v);
+    // The same shared field refused through several stops is reported once.
+    let mut reported = std::collections::HashSet::new();
+    if p.description.trim().is_empty() {
+        v.add("plan.description", "describe what each request needs");
+        reported.insert("plan.description".to_string());
+    }
+    if p.stops.is_empty() || p.stops.len() > MAX_PLAN_STOPS {
+        v.add("plan.stops", format!("1 to {MAX_PLAN_STOPS} stops"));
+    }
+    let mut region: Option<String> = None;
+    let mut stops = Vec::new();
+    for (i, stop) in p.stops.iter().enumerate() {
+        let note = v.take(SHORT.parse(&stop.note, &format!("plan.stops[{i}].note")));
+        let id = Uuid::now_v7();
+        match create(&plan_request(&p, stop, Uuid::new_v4()), area, vault) {
+            Ok(new) => {
+                match &region {
+                    None => region = Some(new.region.clone()),
+                    Some(r) if *r != new.region => v.add(
+                        format!("plan.stops[{i}].location.region"),
+                        format!("every stop of a plan is in one region ({r})"),
+                    ),
+                    Some(_) => {}
+                }
+                let caller = stop.caller.clone().unwrap_or_default();
+                let sealed = vault.filter(|_| !caller.anonymous).map(|vault| {
+                    let seal = |field: &str, value: &str| {
+                        (!value.trim().is_empty()).then(|| vault.seal(id, field, value.trim()))
+                    };
+                    SealedCaller {
+                        name: seal("plan.caller.display_name", &caller.display_name),
+                        phone: seal("plan.caller.phone", &caller.phone),
+                        key_id: vault.current_key_id().to_string(),
+                        blind_index: None,
+                    }
+                });
+                let kept = api::PlanStop {
+                    name: String::new(),
+                    caller: stop.caller.as_ref().map(|c| api::Caller {
+                        display_name: String::new(),
+                        phone: String::new(),
+                        ..c.clone()
+                    }),
+                    note: note.unwrap_or_default(),
+                    last_request: String::new(),
+                    location: stop.location.clone(),
+                };
+                stops.push(NewPlanStop {
+                    id,
+                    stop: kept.encode_to_vec(),
+                    caller: sealed,
+                });
+            }
+            Err(status) => {
+                for violation in violations_of(&status) {
+                    if let Some(field) = plan_field(&violation.field, i)
+                        && reported.insert(field.clone())
+                    {
+                        v.add(field, violation.description);
+                    }
+                }
+            }
+        }
+    }
+    let next = recurrence.as_ref().map(|r| r.next_after(now));
+    if let Some(None) = next {
+        v.add(
+            "plan.recurrence",
+            "no occurrence is left: check the dates and months",
+        );
+    }
+    let (key, display_name, organization, next) =
+        v.finish((key, display_name, organization, next))?;
+    let template = api::Plan {
+        stops: vec![],
+        name: String::new(),
+        etag: String::new(),
+        ..p
+    };
+    Ok(NewPlan {
+        id: Uuid::now_v7(),
+        idempotency_key: key,
+        display_name,
+        organization,
+        region: region.unwrap_or_default(),
+        template: template.encode_to_vec(),
+        stops,
+        next_run_at: next,
+        created_by: created_by.to_string(),
     })
 }

@@ -21,6 +21,7 @@ const DISPATCH: &str = "komek.matching.v1.DispatchService";
 const PARTNER: &str = "komek.partner.v1.PartnerService";
 const OPS: &str = "komek.ops.v1.OperationsService";
 const PLACES: &str = "komek.places.v1.PlaceService";
+const PLANS: &str = "komek.intake.v1.PlanService";
 
 /// (service, method, roles allowed).
 pub const MATRIX: &[(&str, &str, &[Role])] = &[
@@ -40,6 +41,13 @@ pub const MATRIX: &[(&str, &str, &[Role])] = &[
     (TRIAGE, "ListTriageAudit", &[A, D]),
     (TRIAGE, "MergeDuplicate", &[A, D]),
     (TRIAGE, "ReportMissedWords", &[A, D]),
+    (PLANS, "CreatePlan", &[A, D]),
+    // A partner follows its organisation's plans and those in its regions.
+    (PLANS, "GetPlan", &[A, D, P]),
+    (PLANS, "ListPlans", &[A, D, P]),
+    (PLANS, "PausePlan", &[A, D]),
+    (PLANS, "ResumePlan", &[A, D]),
+    (PLANS, "ListPlanRuns", &[A, D, P]),
     (ROSTER, "CreateOrganization", &[A, D]),
     // A partner reads its own organisation.
     (ROSTER, "GetOrganization", &[A, D, P]),

@@ -11,7 +11,6 @@ use komek_runtime::auth::{self, Principal};
 use komek_runtime::boundary::{decode_time_id, parse_name, time_id_token};
 use komek_runtime::events::Bus;
 use komek_runtime::pages::Pages;
-use prost::Message;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
@@ -115,7 +114,7 @@ impl api::intake_service_server::IntakeService for Intake {
                 principal.subject
             )));
         }
-        let payload = fingerprint(req, self.vault.as_deref());
+        let payload = validate::fingerprint(req, self.vault.as_deref());
         let (row, created) = store::create(&self.pool, &new, &payload).await?;
         if created {
             self.bus.wake_outbox();
@@ -228,25 +227,4 @@ impl api::intake_service_server::IntakeService for Intake {
             address: row.address.clone(),
         }))
     }
-}
-
-/// What identifies "the same request" for idempotent retries: the request without its key,
-/// with caller name and phone replaced by keyed hashes so that no plaintext is stored for it.
-fn fingerprint(mut req: api::CreateRequestRequest, vault: Option<&Vault>) -> Vec<u8> {
-    req.request_id.clear();
-    if let (Some(vault), Some(caller)) = (vault, req.caller.as_mut()) {
-        for (domain, value) in [
-            ("fingerprint.name", &mut caller.display_name),
-            ("fingerprint.phone", &mut caller.phone),
-        ] {
-            if !value.is_empty() {
-                *value = vault
-                    .keyed_hash(domain, value)
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect();
-            }
-        }
-    }
-    req.encode_to_vec()
 }

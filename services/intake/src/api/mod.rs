@@ -4,10 +4,12 @@
 mod intake;
 mod partner;
 mod places;
+mod plans;
 
 pub use intake::Intake;
 pub use partner::Partner;
 pub use places::Places;
+pub use plans::Plans;
 
 use komek_runtime::boundary::database;
 use tonic::Status;

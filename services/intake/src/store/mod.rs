@@ -1,11 +1,14 @@
 //! All SQL of intake. This module only gathers its parts and names the one error they return.
 
+pub mod plans;
 mod requests;
 pub mod stats;
 mod status;
 pub mod waiting;
 
-pub use requests::{cancel, create, find_by_reference, get, list, record_reveal};
+pub use requests::{
+    cancel, create, find_by_idempotency_key, find_by_reference, get, list, record_reveal,
+};
 pub use status::{
     AssignmentUpdate, lock, set_assignment, set_assignment_scope, set_deferred, set_facts,
     set_merged_into, set_outcome, set_status, set_status_by, set_triage,

@@ -94,6 +94,16 @@ pub async fn get(pool: &PgPool, id: Uuid) -> Result<RequestRow> {
         .ok_or(Error::NotFound)
 }
 
+/// The request created under this idempotency key, if any.
+pub async fn find_by_idempotency_key(pool: &PgPool, key: Uuid) -> Result<Option<RequestRow>> {
+    Ok(
+        sqlx::query_as("SELECT * FROM requests WHERE idempotency_key = $1")
+            .bind(key)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
 pub async fn find_by_reference(pool: &PgPool, code: &ReferenceCode) -> Result<RequestRow> {
     sqlx::query_as("SELECT * FROM requests WHERE reference_code = $1")
         .bind(code.as_str())
