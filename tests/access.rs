@@ -542,6 +542,29 @@ async fn a_partner_watches_its_requests_live_and_sees_no_one_else_and_no_persona
     assert!(total.median_time_to_assign.is_some() && total.p90_time_to_complete.is_some());
     assert_eq!(stats.rows.len(), 1);
     assert_eq!(stats.rows[0].keys[0], "CATEGORY_VETERAN_AID");
+    // By the organisation and the group that did the work, and by how the call came.
+    let by_who = partner_client
+        .get_stats(partner::GetStatsRequest {
+            group_by: vec![
+                partner::StatsDimension::Organization as i32,
+                partner::StatsDimension::Group as i32,
+                partner::StatsDimension::Channel as i32,
+            ],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(by_who.rows.len(), 1, "{by_who:?}");
+    assert_eq!(
+        by_who.rows[0].keys,
+        [
+            "Red Crescent, Talgar",
+            "Talgar social care",
+            "CHANNEL_HOTLINE"
+        ]
+    );
+    assert_eq!(by_who.rows[0].people_helped, 1);
     // Dispatchers see every scope in the same report.
     let everything = system
         .partner_client(&system.dispatcher_key)

@@ -206,6 +206,9 @@ pub enum StatsBy {
     Region,
     District,
     Month,
+    Organization,
+    Group,
+    Channel,
 }
 
 #[derive(Debug, Subcommand)]

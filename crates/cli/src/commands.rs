@@ -1021,6 +1021,9 @@ async fn stats(
             StatsBy::Region => partner::StatsDimension::Region,
             StatsBy::District => partner::StatsDimension::District,
             StatsBy::Month => partner::StatsDimension::Month,
+            StatsBy::Organization => partner::StatsDimension::Organization,
+            StatsBy::Group => partner::StatsDimension::Group,
+            StatsBy::Channel => partner::StatsDimension::Channel,
         } as i32)
         .collect();
     let mut client = PartnerServiceClient::new(s.client(&s.intake)?);

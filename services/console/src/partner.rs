@@ -284,12 +284,15 @@ pub struct StatsQuery {
     region: String,
 }
 
-const DIMENSIONS: [partner::StatsDimension; 5] = [
+const DIMENSIONS: [partner::StatsDimension; 8] = [
     partner::StatsDimension::Category,
     partner::StatsDimension::Status,
     partner::StatsDimension::Region,
     partner::StatsDimension::District,
     partner::StatsDimension::Month,
+    partner::StatsDimension::Organization,
+    partner::StatsDimension::Group,
+    partner::StatsDimension::Channel,
 ];
 
 impl StatsQuery {
@@ -344,10 +347,16 @@ impl StatsQuery {
 /// name, the rest as they are.
 fn key_label(lang: Lang, dim: partner::StatsDimension, key: &str) -> String {
     match dim {
-        partner::StatsDimension::Category | partner::StatsDimension::Status => {
-            enum_label(lang, key)
-        }
+        partner::StatsDimension::Category
+        | partner::StatsDimension::Status
+        | partner::StatsDimension::Channel => enum_label(lang, key),
         partner::StatsDimension::Region => view::region_name(lang, key),
+        // Requests no group has had yet.
+        partner::StatsDimension::Organization | partner::StatsDimension::Group
+            if key.is_empty() =>
+        {
+            text(lang, "partner-no-group")
+        }
         _ => key.to_string(),
     }
 }
@@ -375,6 +384,9 @@ fn dim_key(dim: partner::StatsDimension) -> &'static str {
         partner::StatsDimension::Region => "region",
         partner::StatsDimension::District => "district",
         partner::StatsDimension::Month => "month",
+        partner::StatsDimension::Organization => "organization",
+        partner::StatsDimension::Group => "group",
+        partner::StatsDimension::Channel => "channel",
         _ => "category",
     }
 }

@@ -156,6 +156,7 @@ async fn offered(tx: &mut PgConnection, e: ev::AssignmentOffered) -> Result<(), 
             .and_then(|t| from_timestamp(t, "expire_time").ok()),
         at,
         organization: parse_name("organizations", &e.organization, "organization").ok(),
+        organization_name: Some(&e.organization_display_name),
     };
     assignment(tx, &row, &update, AssignmentStatus::Offered, "offered").await
 }
@@ -184,6 +185,7 @@ async fn changed(tx: &mut PgConnection, e: ev::AssignmentChanged) -> Result<(), 
         expire_at: None,
         at: time(e.change_time.as_ref()),
         organization: None,
+        organization_name: None,
     };
     assignment(tx, &row, &update, status, &e.reason).await
 }

@@ -120,6 +120,11 @@ fn label(dim: stats::Dim, key: &str) -> String {
     match dim {
         stats::Dim::Category => category_label(key),
         stats::Dim::Status => status_label(key),
+        stats::Dim::Channel => key
+            .parse::<i32>()
+            .ok()
+            .and_then(|c| pb::Channel::try_from(c).ok())
+            .map_or_else(|| key.to_string(), |c| c.as_str_name().to_string()),
         _ => key.to_string(),
     }
 }

@@ -415,6 +415,9 @@ pub fn stats(
             Ok(D::Region) => stats::Dim::Region,
             Ok(D::District) => stats::Dim::District,
             Ok(D::Month) => stats::Dim::Month,
+            Ok(D::Organization) => stats::Dim::Organization,
+            Ok(D::Group) => stats::Dim::Group,
+            Ok(D::Channel) => stats::Dim::Channel,
             _ => {
                 v.add(format!("group_by[{i}]"), "a dimension");
                 continue;

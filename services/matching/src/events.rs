@@ -32,6 +32,7 @@ pub fn changed(row: &AssignmentRow, previous: i16, request_closed: bool) -> ev::
 pub struct OfferedTo {
     pub display_name: String,
     pub organization: String,
+    pub organization_display_name: String,
 }
 
 pub fn offered(
@@ -59,6 +60,7 @@ pub fn offered(
         expire_time: Some(timestamp(row.expire_at)),
         candidates,
         organization: to.organization,
+        organization_display_name: to.organization_display_name,
         summary: job.summary.clone(),
         people_count: job.people_count,
         quantity: job.quantity.clone(),

@@ -22,6 +22,7 @@ pub struct IndexedGroup {
     pub display_name: String,
     /// "organizations/{organization}".
     pub organization: String,
+    pub organization_display_name: String,
     pub members: Vec<Uuid>,
     pub revision: i64,
     /// Minutes the group rests after finishing a job.
@@ -140,6 +141,7 @@ impl GroupIndex {
                 id,
                 display_name: state.display_name.clone(),
                 organization: state.organization.clone(),
+                organization_display_name: state.organization_display_name.clone(),
                 members,
                 revision: state.revision,
                 rest_minutes: state.rest_minutes.max(0),

@@ -249,10 +249,10 @@ impl Matcher {
         let request_id = job.request_id;
         let location = job.location.clone();
         let point = location.point.unwrap_or_default();
-        let (display_name, organization) = self
+        let (display_name, organization, organization_display_name) = self
             .index
             .get(group_id)
-            .map(|g| (g.display_name, g.organization))
+            .map(|g| (g.display_name, g.organization, g.organization_display_name))
             .unwrap_or_default();
         let priority = Priority::from_code(job.priority).unwrap_or(Priority::Normal);
         let now = Utc::now();
@@ -315,6 +315,7 @@ impl Matcher {
         let to = OfferedTo {
             display_name,
             organization,
+            organization_display_name,
         };
         let event = events::offered(&row, job, to, candidates);
         enqueue(tx, subject::ASSIGNMENT_OFFERED, &event).await?;

@@ -71,6 +71,7 @@ pub fn group_state(g: &Group) -> ev::GroupState {
             .office_hours
             .as_deref()
             .and_then(|b| pb::WeeklySchedule::decode(b).ok()),
+        organization_display_name: r.organization_display_name.clone(),
     }
 }
 

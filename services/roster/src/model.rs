@@ -94,6 +94,7 @@ pub struct GroupRow {
     pub deactivation_reason: String,
     /// Its organisation's office hours, encoded (see [`OrganizationRow::office_hours`]).
     pub office_hours: Option<Vec<u8>>,
+    pub organization_display_name: String,
 }
 
 /// A group with its members, as the API and the group-state event show it.

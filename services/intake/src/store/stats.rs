@@ -15,6 +15,11 @@ pub enum Dim {
     District,
     /// Calendar month of creation, `YYYY-MM`, in the reporting time zone.
     Month,
+    /// The organisation of the group of the latest assignment, by name.
+    Organization,
+    /// The group of the latest assignment, by name.
+    Group,
+    Channel,
 }
 
 impl Dim {
@@ -26,6 +31,9 @@ impl Dim {
             Dim::District => "district",
             // $6 is the reporting zone.
             Dim::Month => "to_char(created_at AT TIME ZONE $6, 'YYYY-MM')",
+            Dim::Organization => "assignment_organization_name",
+            Dim::Group => "assignment_group_name",
+            Dim::Channel => "channel::text",
         }
     }
 }

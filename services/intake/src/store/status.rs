@@ -132,6 +132,8 @@ pub struct AssignmentUpdate<'a> {
     pub at: chrono::DateTime<chrono::Utc>,
     /// The group's organisation, on offers: it joins the request's partner scope.
     pub organization: Option<Uuid>,
+    /// The organisation's name, when the event says it.
+    pub organization_name: Option<&'a str>,
 }
 
 pub async fn set_assignment(
@@ -146,7 +148,10 @@ pub async fn set_assignment(
            assignment_expire_at = CASE WHEN $5 = $10 THEN $7 ELSE NULL END, \
            assignment_updated_at = $8, updated_at = now(), version = version + 1, \
            organizations = CASE WHEN $9::uuid IS NULL OR $9 = ANY (organizations) \
-             THEN organizations ELSE array_append(organizations, $9) END \
+             THEN organizations ELSE array_append(organizations, $9) END, \
+           assignment_organization = COALESCE($9, assignment_organization), \
+           assignment_organization_name = CASE WHEN $9::uuid IS NULL \
+             THEN assignment_organization_name ELSE COALESCE($11, '') END \
          WHERE id = $1",
     )
     .bind(id)
@@ -159,6 +164,7 @@ pub async fn set_assignment(
     .bind(a.at)
     .bind(a.organization)
     .bind(AssignmentStatus::Offered.code() as i16)
+    .bind(a.organization_name)
     .execute(tx)
     .await?;
     Ok(())

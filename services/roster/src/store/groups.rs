@@ -15,7 +15,9 @@ pub(super) const GROUP_COLUMNS: &str = "id, organization_id, display_name, lat, 
     region, radius_km, districts, skills, skill_certified_until, skill_payload_tonnes, languages, \
     capacity, schedule, availability, last_lat, last_lon, last_location_at, rest_minutes, \
     created_at, updated_at, version, deactivated_at, deactivation_reason, \
-    (SELECT o.office_hours FROM organizations o WHERE o.id = organization_id) AS office_hours";
+    (SELECT o.office_hours FROM organizations o WHERE o.id = organization_id) AS office_hours, \
+    (SELECT o.display_name FROM organizations o WHERE o.id = organization_id) \
+      AS organization_display_name";
 
 pub async fn create_group(
     pool: &PgPool,

@@ -65,8 +65,8 @@ pub async fn list_organizations(
     .await?)
 }
 
-/// Updates an organisation if its version is still `version`. When its office hours change,
-/// every group of it publishes its state again (the matcher reads office hours from there), in
+/// Updates an organisation if its version is still `version`. When its office hours or name
+/// change, every group of it publishes its state again (the matcher reads both from there), in
 /// the same transaction.
 pub async fn update_organization(
     pool: &PgPool,
@@ -76,11 +76,12 @@ pub async fn update_organization(
     f: &OrganizationFields,
 ) -> Result<OrganizationRow> {
     let mut tx = pool.begin().await?;
-    let before: Option<Option<Vec<u8>>> =
-        sqlx::query_scalar("SELECT office_hours FROM organizations WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let before: Option<(Option<Vec<u8>>, String)> = sqlx::query_as(
+        "SELECT office_hours, display_name FROM organizations WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
     let Some(before) = before else {
         return Err(Error::NotFound("organization"));
     };
@@ -101,7 +102,7 @@ pub async fn update_organization(
     let Some(row) = row else {
         return Err(Error::EtagMismatch("organization"));
     };
-    if before != row.office_hours {
+    if before != (row.office_hours.clone(), row.display_name.clone()) {
         let groups: Vec<Uuid> = sqlx::query_scalar(
             "SELECT id FROM groups WHERE organization_id = $1 ORDER BY id FOR UPDATE",
         )
