@@ -563,3 +563,22 @@ queues-late = Waiting too long: { $count }
 queues-late-limit = limit { $minutes } min
 request-dispatch-at = Waits for the organisation's office hours; goes to a group at
 request-waiting-too-long = Waiting too long
+
+# Recurring plans
+menu-plans = Plans
+plans-title = Recurring plans
+plans-intro = A plan makes its requests itself on its schedule; while a person's previous request is open, no new one is made for them.
+plans-none = No plans yet.
+plans-next = Next time:
+plans-paused-why = Paused
+plans-serves = Serves { $count } people
+plans-runs = Latest runs
+plans-no-runs = Has not run yet.
+plans-skipped = Skipped
+plans-pause = Pause…
+plans-pause-reason = Reason (for example, the road is closed by snow)
+plans-pause-confirm = Pause
+plans-resume = Resume
+plan-state-active = Active
+plan-state-paused = Paused
+plan-state-ended = Ended

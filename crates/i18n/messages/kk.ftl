@@ -539,3 +539,22 @@ queues-late = Тым ұзақ күтуде: { $count }
 queues-late-limit = шегі { $minutes } мин
 request-dispatch-at = Ұйымның жұмыс уақытын күтуде; топқа жіберілетін уақыт:
 request-waiting-too-long = Тым ұзақ күтуде
+
+# Recurring plans
+menu-plans = Жоспарлар
+plans-title = Тұрақты жоспарлар
+plans-intro = Жоспар өз кестесі бойынша өтінімдерді өзі жасайды; алдыңғысы әлі ашық болса, сол адамға жаңасы жасалмайды.
+plans-none = Әзірге жоспар жоқ.
+plans-next = Келесі жолы:
+plans-paused-why = Тоқтатылды
+plans-serves = { $count } адамға қызмет етеді
+plans-runs = Соңғы жолдары
+plans-no-runs = Әлі бірде-бір рет жасалған жоқ.
+plans-skipped = Өткізілді
+plans-pause = Тоқтата тұру…
+plans-pause-reason = Себебі (мысалы, жол қармен жабылды)
+plans-pause-confirm = Тоқтата тұру
+plans-resume = Жалғастыру
+plan-state-active = Жұмыс істеп тұр
+plan-state-paused = Тоқтатылған
+plan-state-ended = Аяқталды

@@ -568,3 +568,22 @@ queues-late = Ждут слишком долго: { $count }
 queues-late-limit = лимит { $minutes } мин
 request-dispatch-at = Ждёт часов работы организации; будет передана группе:
 request-waiting-too-long = Ждёт слишком долго
+
+# Recurring plans
+menu-plans = Планы
+plans-title = Регулярные планы
+plans-intro = План сам создаёт заявки по своему расписанию; пока предыдущая заявка человека открыта, новая для него не создаётся.
+plans-none = Планов пока нет.
+plans-next = Следующий раз:
+plans-paused-why = Приостановлен
+plans-serves = Обслуживает людей: { $count }
+plans-runs = Последние запуски
+plans-no-runs = Ещё ни разу не запускался.
+plans-skipped = Пропущено
+plans-pause = Приостановить…
+plans-pause-reason = Причина (например, дорогу замело)
+plans-pause-confirm = Приостановить
+plans-resume = Возобновить
+plan-state-active = Действует
+plan-state-paused = Приостановлен
+plan-state-ended = Завершён

@@ -234,6 +234,7 @@ mod tests {
             t::IneligibleReason,
             t::DayOfWeek,
             t::WaitingState,
+            komek_proto::intake::v1::PlanState,
             r::OrganizationKind,
             m::Queue,
             m::ProgressStep

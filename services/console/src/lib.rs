@@ -15,6 +15,7 @@ mod calls;
 pub mod map;
 mod pages;
 mod partner;
+mod plans;
 mod queues;
 mod request;
 mod roster;
@@ -145,6 +146,11 @@ impl Console {
         authed(channel, &user.session.key).ok_or_else(|| Redirect::to("/sign-in").into_response())
     }
 
+    /// The signed-in user's channel to intake, for its services without a helper here.
+    fn intake_channel(&self, user: &User) -> Result<Authed, Response> {
+        self.channel(&self.intake, user)
+    }
+
     fn intake_client(&self, user: &User) -> Result<IntakeServiceClient<Authed>, Response> {
         Ok(IntakeServiceClient::new(self.channel(&self.intake, user)?))
     }
@@ -238,6 +244,8 @@ pub async fn serve(
             post(roster::import).layer(axum::extract::DefaultBodyLimit::max(8 * 1024 * 1024)),
         )
         .route("/roster/groups/{id}/{action}", post(roster::set_active))
+        .route("/plans", get(plans::page))
+        .route("/plans/{id}/{action}", post(plans::act))
         .route("/roster/sign-in-link", post(app::make_link))
         .route("/app", get(app::home))
         .route("/app/offers", get(app::offers))

@@ -72,18 +72,20 @@ pub(crate) fn layout(lang: Lang, title: &str, session: Option<&Session>, body: &
             offers = t(lang, "app-offers"),
         ),
         Some(s) if s.role == "ROLE_PARTNER" => format!(
-            r#"<nav class="menu" aria-label="{label}"><a href="/partner">{requests}</a><a href="/partner/stats">{stats}</a></nav>"#,
+            r#"<nav class="menu" aria-label="{label}"><a href="/partner">{requests}</a><a href="/partner/stats">{stats}</a><a href="/plans">{plans}</a></nav>"#,
             label = t(lang, "menu-label"),
             requests = t(lang, "partner-requests"),
             stats = t(lang, "partner-stats"),
+            plans = t(lang, "menu-plans"),
         ),
         Some(_) => format!(
-            r#"<nav class="menu" aria-label="{label}"><a href="/calls/new">{call}</a><a href="/queues">{queues}</a><a href="/roster">{roster}</a>
+            r#"<nav class="menu" aria-label="{label}"><a href="/calls/new">{call}</a><a href="/queues">{queues}</a><a href="/roster">{roster}</a><a href="/plans">{plans}</a>
 <form method="get" action="/find" class="find" role="search"><label for="find-code" class="sr-only">{find}</label><input id="find-code" name="code" type="search" placeholder="{find}" autocomplete="off"></form></nav>"#,
             label = t(lang, "menu-label"),
             call = t(lang, "menu-new-call"),
             queues = t(lang, "menu-queues"),
             roster = t(lang, "menu-roster"),
+            plans = t(lang, "menu-plans"),
             find = t(lang, "menu-find"),
         ),
         None => String::new(),
