@@ -3,6 +3,12 @@
 //! child, and prints how it was triaged and to whom it was offered.
 //!
 //! Usage: cargo run -p komek-tests --bin komek-demo [HOST]   (HOST defaults to 127.0.0.1)
+//!        cargo run -p komek-tests --bin komek-demo scenario NAME [HOST]
+//!
+//! The scenarios (`tests/support/scenarios.rs`, each also an end-to-end test): kyzylorda-day
+//! (a "109" line's day: a veteran, a pupil, a poor family, a search, the emergency HQ),
+//! kegen-coal (the coal season as a campaign and a recurring plan), volozhin-hours (a Red
+//! Cross line's office hours) and shymkent-outreach (home visits across Shymkent's settlements).
 //!
 //! It signs in with the bootstrap admin key: `KOMEK_AUTH__BOOTSTRAP_ADMIN_KEY`, else the one
 //! `deploy/up.sh` wrote to `.komek/secrets.env`; the volunteer gets a key of its own.
@@ -52,9 +58,29 @@ async fn client(url: String, credential: &str) -> anyhow::Result<Authed> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let host = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1".into());
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("scenario") {
+        let name = args.get(1).ok_or_else(|| {
+            anyhow::anyhow!(
+                "which scenario? one of {}",
+                komek_tests::scenarios::NAMES.join(", ")
+            )
+        })?;
+        let host = args.get(2).cloned().unwrap_or_else(|| "127.0.0.1".into());
+        let url = |port: u16| format!("http://{host}:{port}");
+        let admin = admin_key()?;
+        let mut komek = komek_tests::scenarios::Komek::new(
+            client(url(50051), &admin).await?,
+            client(url(50053), &admin).await?,
+            client(url(50054), &admin).await?,
+        );
+        let report = komek_tests::scenarios::run(name, &mut komek).await?;
+        for line in report.0 {
+            println!("{line}");
+        }
+        return Ok(());
+    }
+    let host = args.first().cloned().unwrap_or_else(|| "127.0.0.1".into());
     let url = |port: u16| format!("http://{host}:{port}");
     let admin = admin_key()?;
     let mut roster_client = RosterServiceClient::new(client(url(50053), &admin).await?);

@@ -4,6 +4,7 @@
 pub mod browser;
 pub mod fuzzing;
 pub mod nemesis;
+pub mod scenarios;
 pub mod seed;
 pub mod settlements;
 pub mod spans;
@@ -115,6 +116,16 @@ impl System {
         tune: impl FnOnce(&mut komek_matching::Config),
     ) -> Self {
         Self::start_with(Nats::start(), TestDb::create().await, tune_intake, tune).await
+    }
+
+    /// The scenarios' clients, with the test dispatcher's key.
+    pub async fn komek(&self) -> scenarios::Komek {
+        let key = &self.dispatcher_key;
+        scenarios::Komek::new(
+            authed(self.intake, key).await,
+            authed(self.roster, key).await,
+            authed(self.matching, key).await,
+        )
     }
 
     /// Starts the services against servers the caller already runs.
