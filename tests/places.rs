@@ -240,7 +240,8 @@ async fn a_region_is_one_whatever_language_names_it_and_a_point_finds_its_distri
 }
 
 /// A group whose service area is a district named in Russian takes a request whose district
-/// nobody named: intake found it from the point, and both are kept in one form.
+/// nobody named (intake found it from the point, and both are kept in one form), and one whose
+/// caller named the district otherwise: the district is an outline, and the point is in it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_district_named_in_russian_covers_a_request_placed_by_its_point() {
     use komek_proto::roster::v1 as roster;
@@ -299,6 +300,24 @@ async fn a_district_named_in_russian_covers_a_request_placed_by_its_point() {
         r.assignment.is_some()
     })
     .await;
+    assert_eq!(offered.assignment.unwrap().group, group.name);
+
+    // The caller names the district created in 2022, which the outlines do not have: the
+    // request keeps that name, and the district's outline still holds its point, so the
+    // group that covers the district takes it.
+    let named = client
+        .create_request(kegen_call("Алматы облысы", "Кеген ауданы"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_ne!(
+        named.location.as_ref().unwrap().district,
+        "Raiymbekskiy",
+        "kept as the caller named it"
+    );
+    let offered =
+        komek_tests::wait_request(&client, &named.name, "offered", |r| r.assignment.is_some())
+            .await;
     assert_eq!(offered.assignment.unwrap().group, group.name);
     system.stop().await;
 }

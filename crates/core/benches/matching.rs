@@ -66,6 +66,7 @@ fn nearest(c: &mut Criterion) {
     let need = |location| Need {
         location,
         district: "",
+        located_district: "",
         skills: &[Skill::VehicleCargo],
         cargo_tonnes: 0.0,
         excluded: &[],

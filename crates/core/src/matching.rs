@@ -65,8 +65,11 @@ impl GroupView {
 #[derive(Debug, Clone)]
 pub struct Need<'a> {
     pub location: GeoPoint,
-    /// District of the request, for groups that cover whole districts.
+    /// District of the request as given, for groups that cover whole districts.
     pub district: &'a str,
+    /// The district whose outline holds the request's point (empty when unknown): a group
+    /// that covers a district covers every point inside it, however the call named the place.
+    pub located_district: &'a str,
     pub skills: &'a [Skill],
     /// Tonnes to carry; zero when nothing is moved.
     pub cargo_tonnes: f64,
@@ -110,7 +113,7 @@ fn in_area(group: &GroupView, need: &Need<'_>) -> bool {
     let by_district = group
         .districts
         .iter()
-        .any(|d| same_district(d, need.district));
+        .any(|d| same_district(d, need.district) || same_district(d, need.located_district));
     if group.radius_km <= 0.0 {
         // No radius: anywhere, unless the group named districts, which then are its area.
         return group.districts.is_empty() || by_district;
@@ -281,6 +284,7 @@ pub(crate) mod tests {
         Need {
             location,
             district: "",
+            located_district: "",
             skills,
             cargo_tonnes: 0.0,
             excluded: &[],
@@ -356,6 +360,32 @@ pub(crate) mod tests {
         let open = group("groups/open", 43.5, 77.5, &[Skill::SocialCare]);
         let ranked = evaluate(&need(almaty(), &social), &[office, open]);
         assert_eq!(deferral(&ranked, noon()), None);
+    }
+
+    #[test]
+    fn a_district_area_covers_the_district_named_or_the_one_that_holds_the_point() {
+        let mut g = group("groups/kegen", 43.25, 76.95, &[]);
+        g.districts = vec!["Raiymbekskiy".into()];
+        let named = Need {
+            district: "raiymbekskiy",
+            ..need(almaty(), &[])
+        };
+        assert!(evaluate(&named, std::slice::from_ref(&g))[0].is_eligible());
+        let located = Need {
+            district: "Кеген ауданы",
+            located_district: "Raiymbekskiy",
+            ..need(almaty(), &[])
+        };
+        assert!(evaluate(&located, std::slice::from_ref(&g))[0].is_eligible());
+        let elsewhere = Need {
+            district: "Talgarskiy",
+            located_district: "Talgarskiy",
+            ..need(almaty(), &[])
+        };
+        assert_eq!(
+            evaluate(&elsewhere, &[g])[0].reasons,
+            [IneligibleReason::OutsideServiceArea]
+        );
     }
 
     #[test]

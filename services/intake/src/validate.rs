@@ -668,6 +668,8 @@ pub fn plan(
                     caller: sealed,
                 });
             }
+            // Refused for what the deployment lacks (no keys for caller data): the plan is too.
+            Err(status) if status.code() != tonic::Code::InvalidArgument => return Err(status),
             Err(status) => {
                 for violation in violations_of(&status) {
                     if let Some(field) = plan_field(&violation.field, i)

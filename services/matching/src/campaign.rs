@@ -112,6 +112,7 @@ pub async fn create(
         let mut row = Vec::new();
         if let (Some(point), false, false) = (point, history.active, closed) {
             let skills = job.skills();
+            let located = job.located_district();
             let excluded: Vec<String> = history
                 .excluded_groups
                 .iter()
@@ -120,6 +121,7 @@ pub async fn create(
             let need = Need {
                 location: point,
                 district: &job.location.district,
+                located_district: &located,
                 skills: &skills,
                 cargo_tonnes: job.cargo_tonnes,
                 excluded: &excluded,

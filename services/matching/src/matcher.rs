@@ -117,6 +117,7 @@ impl Matcher {
             .await;
         };
         let skills = job.skills();
+        let located = job.located_district();
         if self.index.len() == 0 {
             return escalate(
                 tx,
@@ -139,6 +140,7 @@ impl Matcher {
             let need = Need {
                 location: point,
                 district: &location.district,
+                located_district: &located,
                 skills: &skills,
                 cargo_tonnes: job.cargo_tonnes,
                 excluded: &excluded,
@@ -181,6 +183,7 @@ impl Matcher {
             let need = Need {
                 location: point,
                 district: &location.district,
+                located_district: &located,
                 skills: &skills,
                 cargo_tonnes: job.cargo_tonnes,
                 excluded: &excluded,
@@ -372,9 +375,11 @@ impl Matcher {
             return Ok(Err(ManualRefusal::NoLocation));
         };
         let skills = job.skills();
+        let located = job.located_district();
         let need = Need {
             location: point,
             district: &job.location.district,
+            located_district: &located,
             skills: &skills,
             cargo_tonnes: job.cargo_tonnes,
             excluded: &[],

@@ -101,6 +101,16 @@ impl Job {
         GeoPoint::new(p.latitude, p.longitude).ok()
     }
 
+    /// The district whose outline holds the job's point ("" without a point, or outside every
+    /// outline): what a group covering whole districts is matched against besides the
+    /// district the call named.
+    pub fn located_district(&self) -> String {
+        self.point()
+            .and_then(|p| komek_places::admin::Admin::get().locate(p.lat(), p.lon()))
+            .map(|d| d.name_en.clone())
+            .unwrap_or_default()
+    }
+
     /// The skills it needs that this build knows.
     pub fn skills(&self) -> Vec<Skill> {
         self.required_skills
