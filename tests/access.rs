@@ -359,6 +359,7 @@ async fn a_partner_watches_its_requests_live_and_sees_no_one_else_and_no_persona
                 settlement: stepnogorsk.name_en.clone(),
                 district: stepnogorsk.district.clone(),
                 region: stepnogorsk.region.clone(),
+                ..Default::default()
             }),
             description: "Пенсионерке нужна помощь по дому".into(),
             people_count: 1,

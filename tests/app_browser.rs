@@ -199,6 +199,7 @@ async fn scenario(lang: Lang, note: &str) {
                 settlement: shieli.name_en.clone(),
                 district: shieli.district.clone(),
                 region: shieli.region.clone(),
+                ..Default::default()
             }),
             description: note.into(),
             people_count: 1,

@@ -136,6 +136,7 @@ async fn hotline_request_is_offered_to_the_nearest_available_group_with_the_skil
                 settlement: almaty.name_en.clone(),
                 district: String::new(),
                 region: almaty.region.clone(),
+                ..Default::default()
             }),
             description: "Пропал ребенок 7 лет, ушёл из дома вечером, не вернулся".into(),
             people_count: 1,

@@ -271,6 +271,7 @@ async fn an_offer_says_what_is_needed_without_personal_data_and_the_address_foll
                 settlement: shieli.name_en.clone(),
                 district: shieli.district.clone(),
                 region: shieli.region.clone(),
+                ..Default::default()
             }),
             description: "Гүлнар апаға көмір керек, 2 тонна. Қызы хабарласады: +7 702 111 22 33, ЖСН 850101400123"
                 .into(),

@@ -131,6 +131,7 @@ async fn scenario(lang: Lang) {
                 settlement: shieli.name_en.clone(),
                 district: shieli.district.clone(),
                 region: shieli.region.clone(),
+                ..Default::default()
             }),
             description: "Зейнеткер әжеге көмір керек, 2 тонна".into(),
             people_count: 1,

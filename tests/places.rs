@@ -185,6 +185,11 @@ async fn a_region_is_one_whatever_language_names_it_and_a_point_finds_its_distri
         let location = created.location.unwrap();
         assert_eq!(location.region, "Almaty Region", "{region:?}");
         assert_eq!(location.district, "Raiymbekskiy", "{region:?} {district:?}");
+        assert_eq!(
+            (location.region_id.as_str(), location.district_id.as_str()),
+            ("KZ-19", "KZ-19.raiymbekskiy"),
+            "one place, one pair of ids"
+        );
         names.push(created.name);
     }
 
@@ -310,10 +315,15 @@ async fn a_district_named_in_russian_covers_a_request_placed_by_its_point() {
         .await
         .unwrap()
         .into_inner();
+    let location = named.location.as_ref().unwrap();
     assert_ne!(
-        named.location.as_ref().unwrap().district,
-        "Raiymbekskiy",
+        location.district, "Raiymbekskiy",
         "kept as the caller named it"
+    );
+    assert_eq!(
+        (location.region_id.as_str(), location.district_id.as_str()),
+        ("KZ-19", ""),
+        "a district the outlines do not know has no id"
     );
     let offered =
         komek_tests::wait_request(&client, &named.name, "offered", |r| r.assignment.is_some())

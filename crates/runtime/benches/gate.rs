@@ -96,6 +96,7 @@ fn request() -> Vec<u8> {
             settlement: "Talghar".into(),
             district: "Talgarskiy".into(),
             region: "Almaty Region".into(),
+            ..Default::default()
         }),
         description: "Зейнеткерге көмір керек, 2 тонна, үйде жылу жоқ".into(),
         people_count: 1,

@@ -343,6 +343,27 @@ pub fn place(
         settlement: settlement.to_string(),
         district: district.to_string(),
         region: region.to_string(),
+        region_id: String::new(),
+        district_id: String::new(),
+    }
+    .with_ids()
+}
+
+/// The ids of a location's region and district, from the names it carries.
+pub trait WithIds {
+    fn with_ids(self) -> Self;
+}
+
+impl WithIds for komek_proto::types::v1::Location {
+    fn with_ids(mut self) -> Self {
+        let admin = komek_places::admin::Admin::get();
+        let region = admin.region(&self.region);
+        self.region_id = region.map(|r| r.id.to_string()).unwrap_or_default();
+        self.district_id = region
+            .and_then(|r| admin.district(Some(r), &self.district))
+            .map(|d| d.id.clone())
+            .unwrap_or_default();
+        self
     }
 }
 

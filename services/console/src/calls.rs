@@ -184,6 +184,7 @@ pub async fn create(
             settlement: form.settlement.clone(),
             district: form.district.clone(),
             region: form.region.clone(),
+            ..Default::default()
         }),
         description: form.note.trim().to_string(),
         volunteer_note: form.volunteer_note.trim().to_string(),
