@@ -60,6 +60,10 @@ fn key_bytes(name: &str, b64: &str) -> Result<Vec<u8>, Error> {
     Ok(bytes)
 }
 
+/// The fields a plan stop's caller name and phone are sealed under, bound to the stop's id.
+pub const STOP_NAME: &str = "plan.caller.display_name";
+pub const STOP_PHONE: &str = "plan.caller.phone";
+
 impl Vault {
     /// `None` when no key is configured: the service then refuses personal data.
     pub fn from_config(config: &Config) -> Result<Option<Self>, Error> {
@@ -162,6 +166,23 @@ impl Vault {
             )
             .map_err(|_| Error::Decrypt)?;
         String::from_utf8(plain).map_err(|_| Error::Decrypt)
+    }
+
+    /// A plan stop's caller name and phone, each opened when it was kept. They are sealed
+    /// under the stop's id and the fields [`STOP_NAME`] and [`STOP_PHONE`].
+    pub fn open_stop_caller(
+        &self,
+        key_id: &str,
+        stop: Uuid,
+        name: Option<&[u8]>,
+        phone: Option<&[u8]>,
+    ) -> Result<(Option<String>, Option<String>), Error> {
+        let open = |field, sealed: Option<&[u8]>| {
+            sealed
+                .map(|s| self.open(key_id, stop, field, s))
+                .transpose()
+        };
+        Ok((open(STOP_NAME, name)?, open(STOP_PHONE, phone)?))
     }
 
     /// Keyed hash of a normalised phone number.

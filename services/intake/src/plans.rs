@@ -117,24 +117,16 @@ async fn run_stop(
     if let (Some(caller), Some(vault), Some(key_id)) =
         (kept.caller.as_mut(), vault, stop.caller_key_id.as_deref())
     {
-        for (field, sealed, value) in [
-            (
-                "plan.caller.display_name",
-                &stop.caller_name_enc,
-                &mut caller.display_name,
-            ),
-            (
-                "plan.caller.phone",
-                &stop.caller_phone_enc,
-                &mut caller.phone,
-            ),
-        ] {
-            if let Some(sealed) = sealed {
-                *value = vault
-                    .open(key_id, stop.id, field, sealed)
-                    .map_err(|e| anyhow::anyhow!("a plan stop's caller does not open: {e}"))?;
-            }
-        }
+        let (name, phone) = vault
+            .open_stop_caller(
+                key_id,
+                stop.id,
+                stop.caller_name_enc.as_deref(),
+                stop.caller_phone_enc.as_deref(),
+            )
+            .map_err(|e| anyhow::anyhow!("a plan stop's caller does not open: {e}"))?;
+        caller.display_name = name.unwrap_or_default();
+        caller.phone = phone.unwrap_or_default();
     }
     let request = validate::plan_request(template, &kept, key);
     let mut new = match validate::create(&request, area, vault) {

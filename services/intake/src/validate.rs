@@ -645,8 +645,8 @@ pub fn plan(
                         (!value.trim().is_empty()).then(|| vault.seal(id, field, value.trim()))
                     };
                     SealedCaller {
-                        name: seal("plan.caller.display_name", &caller.display_name),
-                        phone: seal("plan.caller.phone", &caller.phone),
+                        name: seal(crate::pii::STOP_NAME, &caller.display_name),
+                        phone: seal(crate::pii::STOP_PHONE, &caller.phone),
                         key_id: vault.current_key_id().to_string(),
                         blind_index: None,
                     }

@@ -91,23 +91,15 @@ impl Plans {
             ) else {
                 continue;
             };
-            for (field, sealed, value) in [
-                (
-                    "plan.caller.display_name",
-                    &row.caller_name_enc,
-                    &mut caller.display_name,
-                ),
-                (
-                    "plan.caller.phone",
-                    &row.caller_phone_enc,
-                    &mut caller.phone,
-                ),
-            ] {
-                if let Some(sealed) = sealed {
-                    *value = vault
-                        .open(key_id, row.id, field, sealed)
-                        .unwrap_or_default();
-                }
+            // Unreadable caller data leaves the name and phone out; the rest of the plan stands.
+            if let Ok((name, phone)) = vault.open_stop_caller(
+                key_id,
+                row.id,
+                row.caller_name_enc.as_deref(),
+                row.caller_phone_enc.as_deref(),
+            ) {
+                caller.display_name = name.unwrap_or_default();
+                caller.phone = phone.unwrap_or_default();
             }
         }
         out
