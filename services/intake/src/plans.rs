@@ -77,11 +77,12 @@ pub async fn run_due(
     }
 }
 
-/// The request id of a stop's request for one occurrence: the same on every attempt.
+/// The request id of a stop's request for one occurrence: the same on every attempt, and
+/// different for two occurrences in the same second (to the microsecond PostgreSQL keeps).
 fn occurrence_id(stop: Uuid, occurrence: DateTime<Utc>) -> Uuid {
     let digest = Sha256::new()
         .chain_update(stop.as_bytes())
-        .chain_update(occurrence.timestamp().to_be_bytes())
+        .chain_update(occurrence.timestamp_micros().to_be_bytes())
         .finalize();
     let bytes: [u8; 16] = digest[..16].try_into().expect("16 of 32 bytes");
     uuid::Builder::from_random_bytes(bytes).into_uuid()
