@@ -510,6 +510,65 @@ async fn a_call_is_recorded_once_and_refusals_come_back_as_sentences_on_the_form
         !still.body.contains("Отменена"),
         "the partner cancelled nothing"
     );
+    assert!(
+        !still.body.contains("/erase"),
+        "nothing to erase before the request is finished"
+    );
+
+    // Cancelled, then the caller asks to be forgotten: the only action left is the erasure,
+    // which needs a reason and then leaves neither phone nor note on the page.
+    let cancelled = http(
+        console,
+        "POST",
+        &cancel,
+        &[ru, from_here, me],
+        &format!("csrf={csrf}&reason={}", form_value("Звонивший передумал")),
+    )
+    .await;
+    assert_eq!(cancelled.status, 303, "{}", cancelled.body);
+    let finished = http(console, "GET", &page_of, &[ru, me], "").await;
+    assert!(finished.body.contains("Стереть личные данные звонившего"));
+    assert!(finished.body.contains("+77015554421"));
+    let erase = format!("/requests/{id}/erase");
+    let no_reason = http(
+        console,
+        "POST",
+        &erase,
+        &[ru, from_here, me],
+        &format!("csrf={csrf}&reason="),
+    )
+    .await;
+    assert_eq!(no_reason.status, 422);
+    assert!(no_reason.body.contains("Проверьте: Причина."));
+    let erased = http(
+        console,
+        "POST",
+        &erase,
+        &[ru, from_here, me],
+        &format!(
+            "csrf={csrf}&reason={}",
+            form_value("Звонившая просит удалить её данные")
+        ),
+    )
+    .await;
+    assert_eq!(erased.status, 303, "{}", erased.body);
+    let after = http(
+        console,
+        "GET",
+        &format!("{page_of}?done=erase"),
+        &[ru, me],
+        "",
+    )
+    .await;
+    assert!(after.body.contains("Личные данные стёрты."), "the notice");
+    assert!(
+        after.body.contains("Звонившая просит удалить её данные"),
+        "why, in the status"
+    );
+    assert!(after.body.contains("Текст обращения стёрт"));
+    assert!(!after.body.contains("+77015554421"), "the phone is gone");
+    assert!(!after.body.contains(&erase), "nothing left to erase");
+    assert!(!after.body.contains("нужен уголь"), "the note is gone");
 
     stop.cancel();
     server.await.unwrap().unwrap();

@@ -429,6 +429,33 @@ async fn scenario(lang: Lang, words: Words) {
         )
         .await;
 
+    // 10. The garbled call was a mistake and the caller asks to be forgotten: cancelled, then
+    // erased from its page, which keeps the facts and says when and why.
+    intake_for_calls
+        .cancel_request(komek_proto::intake::v1::CancelRequestRequest {
+            name: garbled.name.clone(),
+            reason: words.reason.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    browser.goto(&format!("{base}/{}", garbled.name)).await;
+    browser.click("details.erase summary").await;
+    browser.type_into("#erase-reason", words.reason).await;
+    assert_accessible(&browser, &axe, "request-erase").await;
+    shots.take(&browser, "request-erase").await;
+    browser.click("details.erase button[type=submit]").await;
+    browser
+        .wait_text(
+            ".status",
+            &text(lang, "request-erased"),
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(!browser.text("main").await.contains("не слышно"));
+    assert_accessible(&browser, &axe, "request-erased").await;
+    shots.take(&browser, "request-erased").await;
+
     browser.close().await;
     stop.cancel();
     system.stop().await;

@@ -157,6 +157,10 @@ impl System {
         let (l, triage) = listener().await;
         let config = komek_triage::Config {
             base: base(&nats, &db),
+            intake: komek_runtime::config::Upstream {
+                url: format!("http://{intake}"),
+                ..Default::default()
+            },
             ..Default::default()
         };
         servers.push((

@@ -111,6 +111,14 @@ pub enum Command {
         #[arg(long)]
         reason: String,
     },
+    /// Erase a finished request's caller identity, address and notes for good (the caller asked
+    /// to be forgotten). Cancel an unfinished one first.
+    Erase {
+        /// A reference code, "requests/<id>" or the id.
+        request: String,
+        #[arg(long)]
+        reason: String,
+    },
     /// Print queue changes of a region as they happen, until Ctrl-C.
     Watch {
         /// A region, e.g. "Almaty Region"; empty for every region you may see.

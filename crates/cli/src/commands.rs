@@ -108,6 +108,25 @@ pub async fn run(command: &Command, s: &Settings, out: &Out) -> Done {
             });
             Ok(ExitCode::SUCCESS)
         }
+        Command::Erase { request, reason } => {
+            let name = request_name(request, s).await?;
+            let mut client = IntakeServiceClient::new(s.client(&s.intake)?);
+            let r = client
+                .erase_request(intake::EraseRequestRequest {
+                    name,
+                    reason: reason.clone(),
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            out.show(&request_json(&r), || {
+                println!(
+                    "{}",
+                    out.t_with("cli-erased", &[("code", Arg::Str(&r.reference_code))])
+                )
+            });
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Watch { region } => watch(region, s, out).await,
         Command::Roster(RosterCommand::Import {
             file,
@@ -319,6 +338,10 @@ fn request_json(r: &intake::Request) -> Value {
         })),
         "create_time": when_json(r.create_time.as_ref()),
         "update_time": when_json(r.update_time.as_ref()),
+        "erasure": r.erasure.as_ref().map(|e| json!({
+            "erase_time": when_json(e.erase_time.as_ref()),
+            "erased_by": e.erased_by, "reason": e.reason,
+        })),
     })
 }
 

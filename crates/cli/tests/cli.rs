@@ -431,6 +431,41 @@ async fn komek_at_a_terminal_and_in_scripts() {
     let usage = komek(&system, config, None, &["queue", "nowhere"]).await;
     assert_eq!(usage.code, 2);
 
+    // The caller asks to be forgotten: refused while the request is open, done once cancelled.
+    let open = komek(
+        &system,
+        config,
+        Some(&dispatcher),
+        &["erase", &code, "--reason", "caller asked"],
+    )
+    .await;
+    assert_eq!(open.code, 3, "{}", open.stderr);
+    assert!(open.stderr.contains("cancel"), "{}", open.stderr);
+    let cancelled = komek(
+        &system,
+        config,
+        Some(&dispatcher),
+        &["cancel", &code, "--reason", "recorded twice"],
+    )
+    .await;
+    assert_eq!(cancelled.code, 0, "{}", cancelled.stderr);
+    let erased = komek(
+        &system,
+        config,
+        Some(&dispatcher),
+        &["-o", "json", "erase", &code, "--reason", "caller asked"],
+    )
+    .await;
+    assert_eq!(erased.code, 0, "{}", erased.stderr);
+    let erased = erased.json();
+    assert_eq!(erased["description"], "");
+    assert!(
+        erased["erasure"]["erased_by"]
+            .as_str()
+            .is_some_and(|by| by.starts_with("dispatchers/")),
+        "{erased}"
+    );
+
     // Settings from the config file: the key and the language.
     std::fs::create_dir_all(config.join("komek")).unwrap();
     std::fs::write(

@@ -54,6 +54,12 @@ impl RequestStatus {
         matches!(self, Self::Closed | Self::Merged | Self::Cancelled)
     }
 
+    /// Nothing more will be done for the caller: resolved, closed, merged or cancelled. From
+    /// here the retention of the caller's personal data runs, and it may be erased.
+    pub const fn is_finished(self) -> bool {
+        self.is_final() || matches!(self, Self::Resolved)
+    }
+
     /// Whether a request may move from `self` to `next`.
     pub fn can_become(self, next: RequestStatus) -> bool {
         use RequestStatus::*;
@@ -274,6 +280,14 @@ mod tests {
             let (from, to) = (RequestStatus::ALL[from], RequestStatus::ALL[to]);
             if from.is_final() {
                 prop_assert!(!from.can_become(to));
+            }
+        }
+
+        #[test]
+        fn finished_requests_go_on_only_to_their_close(from in 0usize..10, to in 0usize..10) {
+            let (from, to) = (RequestStatus::ALL[from], RequestStatus::ALL[to]);
+            if from.is_finished() && from.can_become(to) {
+                prop_assert_eq!((from, to), (RequestStatus::Resolved, RequestStatus::Closed));
             }
         }
 

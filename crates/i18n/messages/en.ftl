@@ -351,6 +351,13 @@ action-done-withdraw = Withdrawn. The request waits in the unassigned queue.
 action-done-override = Triage corrected.
 action-done-merge = Merged.
 action-done-cancel = Cancelled.
+action-erase = Erase the caller's personal data
+action-erase-hint = The caller's name, phone and address, the call note and the volunteers' notes are erased for good, everywhere Komek keeps them. Category, place, status and times stay for reports.
+action-erase-submit = Erase for good
+action-done-erase = Personal data erased.
+request-erased = Personal data erased
+request-erased-retention = the retention period ended
+request-erased-note = The note was erased with the caller's personal data.
 find-title = Find a request
 find-none = No request has the reference code “{ $code }”. Check it with the caller.
 
@@ -506,6 +513,7 @@ cli-no-key = No key: give --key, set KOMEK_KEY, or put key = "..." in ~/.config/
 cli-error-other = Failed
 cli-recorded = Call recorded. Reference code for the caller: { $code }
 cli-cancelled = Request { $code } cancelled.
+cli-erased = Personal data of request { $code } erased for good.
 cli-withdrawn = Request { $code }: the assignment is now { $status }.
 cli-assigned = Request { $code } offered: { $status }.
 cli-assignment-now = Request { $code }: { $status }.

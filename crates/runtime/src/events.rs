@@ -29,6 +29,7 @@ pub mod subject {
     pub const REQUEST_MERGED: &str = "komek.request.merged";
     pub const REQUEST_WAITING: &str = "komek.request.waiting";
     pub const REQUEST_DEFERRED: &str = "komek.request.deferred";
+    pub const REQUEST_ERASED: &str = "komek.request.erased";
     pub const ASSIGNMENT_OFFERED: &str = "komek.assignment.offered";
     pub const ASSIGNMENT_CHANGED: &str = "komek.assignment.changed";
     /// Followed by `.{group id}`; the roster stream keeps only the last message per subject.

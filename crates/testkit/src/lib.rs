@@ -192,6 +192,11 @@ impl Nats {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// The JetStream store directory: the streams' messages as the server keeps them on disk.
+    pub fn store_dir(&self) -> PathBuf {
+        self.dir.join("store")
+    }
 }
 
 /// False when the child exited (port taken by someone else, say).

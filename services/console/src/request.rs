@@ -357,6 +357,17 @@ pub async fn act(
                 .map(|_| ()),
             Err(r) => return r,
         },
+        "erase" => match console.intake_client(&user) {
+            Ok(mut client) => client
+                .erase_request(intake::EraseRequestRequest {
+                    name: name.clone(),
+                    reason,
+                    ..Default::default()
+                })
+                .await
+                .map(|_| ()),
+            Err(r) => return r,
+        },
         "override" => match console.triage_client(&user) {
             Ok(mut client) => client
                 .override_triage(triage::OverrideTriageRequest {
@@ -651,6 +662,9 @@ pub fn live_part(lang: Lang, loaded: &Loaded) -> String {
                     view::when(r.dispatch_time.as_ref())
                 ));
             }
+            if let Some(e) = &r.erasure {
+                status.push_str(&erasure_line(lang, e));
+            }
             if let Some(w) = &r.waiting {
                 let state = pb::WaitingState::try_from(w.state).unwrap_or_default();
                 status.push_str(&format!(
@@ -686,7 +700,14 @@ pub fn live_part(lang: Lang, loaded: &Loaded) -> String {
         created = view::when(r.create_time.as_ref()),
         channel = view::label_of(lang, r.channel, |c: &pb::Channel| c.as_str_name()),
         l_note = t(lang, "field-description"),
-        note = highlight(&r.description, &terms),
+        note = if r.erasure.is_some() {
+            format!(
+                r#"<em class="muted">{}</em>"#,
+                t(lang, "request-erased-note")
+            )
+        } else {
+            highlight(&r.description, &terms)
+        },
         position = match on_the_way(loaded) {
             Some((a, p)) => format!(
                 r#"<div><dt>{}</dt><dd id="group-position">{} · {:.4}, {:.4} · {}</dd></div>"#,
@@ -1143,7 +1164,7 @@ fn actions(user: &User, id: &str, loaded: &Loaded, refused_for: &dyn Fn(&str) ->
     let lang = user.lang;
     let r = &loaded.request;
     if is_finished(r.status) {
-        return String::new();
+        return erase_form(user, id, loaded, refused_for);
     }
     let csrf = escape(&user.session.csrf);
     let id = escape(id);
@@ -1327,6 +1348,52 @@ fn actions(user: &User, id: &str, loaded: &Loaded, refused_for: &dyn Fn(&str) ->
         r#"<section aria-labelledby="h-actions"><h2 id="h-actions">{}</h2><div class="actions-grid">{}</div></section>"#,
         t(lang, "actions-title"),
         forms.concat()
+    )
+}
+
+/// A finished request's only action: erasing the caller's personal data for good (a caller's
+/// right to be forgotten), behind a disclosure so it is not pressed in passing. Nothing once
+/// erased: the status says when and why.
+fn erase_form(
+    user: &User,
+    id: &str,
+    loaded: &Loaded,
+    refused_for: &dyn Fn(&str) -> String,
+) -> String {
+    let lang = user.lang;
+    if loaded.request.erasure.is_some() {
+        return String::new();
+    }
+    let refused = refused_for("erase");
+    format!(
+        r#"<section aria-labelledby="h-actions"><h2 id="h-actions">{title}</h2><details class="erase card"{open}><summary>{action}</summary><form method="post" action="/requests/{id}/erase"><input type="hidden" name="csrf" value="{csrf}">{refused}<p class="muted" id="erase-hint">{hint}</p><label for="erase-reason">{l_reason}</label><input type="text" id="erase-reason" name="reason" required maxlength="500" aria-describedby="erase-hint"><button type="submit">{submit}</button></form></details></section>"#,
+        title = t(lang, "actions-title"),
+        open = if refused.is_empty() { "" } else { " open" },
+        action = t(lang, "action-erase"),
+        id = escape(id),
+        csrf = escape(&user.session.csrf),
+        hint = t(lang, "action-erase-hint"),
+        l_reason = t(lang, "action-reason"),
+        submit = t(lang, "action-erase-submit"),
+    )
+}
+
+/// When and why the caller's personal data was erased, for the status line.
+fn erasure_line(lang: Lang, e: &intake::Erasure) -> String {
+    let by = if e.erased_by == "retention" {
+        t(lang, "request-erased-retention")
+    } else {
+        escape(&e.erased_by)
+    };
+    let reason = if e.reason.is_empty() || e.erased_by == "retention" {
+        String::new()
+    } else {
+        format!(": {}", escape(&e.reason))
+    };
+    format!(
+        r#"<br><strong class="erased-mark">{}</strong> <small class="muted">{}, {by}{reason}</small>"#,
+        t(lang, "request-erased"),
+        view::when(e.erase_time.as_ref()),
     )
 }
 

@@ -1,5 +1,5 @@
-//! Intake's settings: page sizes, personal-data keys, the service area, statistics and the
-//! partner listener.
+//! Intake's settings: page sizes, personal-data keys and their retention, the service area,
+//! statistics and the partner listener.
 
 use komek_runtime::config::Base;
 use serde::{Deserialize, Serialize};
@@ -29,6 +29,12 @@ pub struct Config {
     pub waiting_sweep_secs: u64,
     /// How often recurring plans are looked at for occurrences that are due.
     pub plan_sweep_secs: u64,
+    /// How long after a request finished (resolved, cancelled, merged) its caller identity,
+    /// address and notes are kept before they are erased for good. 0: kept until erased on
+    /// demand.
+    pub retention_secs: u64,
+    /// How often finished requests are looked at for erasure.
+    pub retention_sweep_secs: u64,
 }
 
 /// The partner-facing listener.
@@ -88,6 +94,10 @@ impl Default for Config {
             waiting_limits: Default::default(),
             waiting_sweep_secs: 15,
             plan_sweep_secs: 30,
+            // A year: long enough to answer a complaint or a follow-up call about the help
+            // given, no longer.
+            retention_secs: 365 * 24 * 3600,
+            retention_sweep_secs: 300,
             partner_listener: None,
         }
     }

@@ -67,6 +67,13 @@ pub fn request(row: &RequestRow) -> api::Request {
         create_time: Some(timestamp(row.created_at)),
         update_time: Some(timestamp(row.updated_at)),
         etag: row.version.to_string(),
+        erasure: row.erased_at.map(|at| api::Erasure {
+            erase_time: Some(timestamp(at)),
+            erased_by: row.erased_by.clone(),
+            reason: row.erase_reason.clone(),
+        }),
+        // Only triage sees it (set by the handler).
+        caller_blind_index: Vec::new(),
     }
 }
 

@@ -1,4 +1,5 @@
-//! Event payloads intake publishes. Caller name and phone never appear here.
+//! Event payloads intake publishes. Caller name, phone, its keyed hash, the address and the
+//! notes never appear here (see `komek.events.v1`).
 
 use komek_proto::events::v1 as ev;
 use komek_proto::types::v1 as pb;
@@ -37,16 +38,21 @@ pub fn request_created(row: &RequestRow) -> ev::RequestCreated {
         reference_code: row.reference_code.clone(),
         channel: row.channel.into(),
         location: Some(location(row)),
-        description: row.description.clone(),
-        volunteer_note: row.volunteer_note.clone(),
         operator_category: row.operator_category.into(),
         operator_priority: row.operator_priority.into(),
         people_count: row.people_count,
         quantity: quantity(row),
         wanted_window: wanted_window(row),
-        // A keyed hash: lets triage spot a repeat caller, reveals nothing without the key.
-        caller_blind_index: row.caller_blind_index.clone().unwrap_or_default(),
         create_time: Some(timestamp(row.created_at)),
+    }
+}
+
+/// A request whose personal data is erased; `row` is the erased row.
+pub fn erased(row: &RequestRow) -> ev::RequestErased {
+    ev::RequestErased {
+        request: name("requests", row.id),
+        reference_code: row.reference_code.clone(),
+        erase_time: row.erased_at.map(timestamp),
     }
 }
 

@@ -12,6 +12,7 @@ mod model;
 pub mod pii;
 mod plans;
 mod rekey;
+mod retention;
 mod store;
 mod validate;
 mod waiting;
@@ -82,6 +83,16 @@ pub async fn serve_with_partner(
         std::time::Duration::from_secs(config.waiting_sweep_secs.max(1)),
         background.token(),
     ));
+
+    if config.retention_secs > 0 {
+        background.spawn(retention::run(
+            deps.pool.clone(),
+            deps.bus.clone(),
+            std::time::Duration::from_secs(config.retention_secs),
+            std::time::Duration::from_secs(config.retention_sweep_secs.max(1)),
+            background.token(),
+        ));
+    }
 
     let vault = pii::Vault::from_config(&config.pii)?.map(std::sync::Arc::new);
     match &vault {

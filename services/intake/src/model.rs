@@ -98,6 +98,10 @@ pub struct RequestRow {
     pub waiting_limit_secs: i32,
     /// When the matcher judges again a request that waits for office hours.
     pub deferred_until: Option<DateTime<Utc>>,
+    /// When the caller identity, address and notes were erased, by whom, why.
+    pub erased_at: Option<DateTime<Utc>>,
+    pub erased_by: String,
+    pub erase_reason: String,
 }
 
 impl RequestRow {

@@ -310,6 +310,25 @@ pub fn cancel(req: &api::CancelRequestRequest) -> Result<(Uuid, String, Option<i
     v.finish((id, reason, etag))
 }
 
+/// Which request to erase, by name or reference code, and why.
+pub fn erase(req: &api::EraseRequestRequest) -> Result<(Key, String), Status> {
+    let mut v = Violations::new();
+    let key = match (req.name.is_empty(), req.reference_code.is_empty()) {
+        (false, true) => v.take(parse_name("requests", &req.name, "name").map(Key::Id)),
+        (true, false) => v.take(reference_code(&req.reference_code).map(Key::Code)),
+        (false, false) => v.take(Err(FieldViolation::new(
+            "reference_code",
+            "give name or reference_code, not both",
+        ))),
+        (true, true) => v.take(Err(FieldViolation::new(
+            "name",
+            "name or reference_code is required",
+        ))),
+    };
+    let reason = v.take(REASON.parse(&req.reason, "reason"));
+    v.finish((key, reason))
+}
+
 /// The three names of a RevealCaller: request, assignment and the volunteer it is for.
 pub fn reveal(req: &api::RevealCallerRequest) -> Result<(Uuid, Uuid), Status> {
     let mut v = Violations::new();

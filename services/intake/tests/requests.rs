@@ -448,7 +448,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn caller_identity_is_stored_encrypted_and_never_published() {
+async fn caller_identity_and_note_are_never_published() {
     let intake = Intake::start_on(
         Nats::start(),
         TestDb::create().await,
@@ -487,10 +487,18 @@ async fn caller_identity_is_stored_encrypted_and_never_published() {
     assert_eq!(events.len(), 1);
     assert!(!contains(&events[0], "Бекжан") && !contains(&events[0], "7011234567"));
     let event = komek_proto::events::v1::RequestCreated::decode(events[0].as_slice()).unwrap();
-    assert_eq!(
-        event.caller_blind_index.len(),
-        32,
-        "the repeat-caller hash travels instead"
+    assert_eq!(event.request, created.name);
+    // Nor the note, nor the keyed hash of the phone: triage reads those from intake, so an
+    // erasure there leaves no copy in the stream.
+    assert!(!contains(&events[0], "Ардагерге"), "the note in the event");
+    let hash: Vec<u8> = sqlx::query_scalar("SELECT caller_blind_index FROM intake.requests")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(hash.len(), 32);
+    assert!(
+        !events[0].windows(hash.len()).any(|w| w == hash.as_slice()),
+        "the phone's keyed hash in the event"
     );
 
     // A retry is recognised although the stored fingerprint holds no plaintext.

@@ -12,6 +12,7 @@ use komek_runtime::events::subject;
 use komek_runtime::inbox::{HandleError, Handler, Incoming};
 use sqlx::PgConnection;
 
+use crate::contact::Callers;
 use crate::index::GroupIndex;
 use crate::matcher::Matcher;
 use crate::model::Job;
@@ -34,15 +35,38 @@ impl From<jobs::Error> for HandleError {
     }
 }
 
-impl Handler for Matcher {
+/// Places each triaged request, with its volunteer note read from intake.
+pub struct Triaged {
+    pub matcher: Arc<Matcher>,
+    pub intake: Callers,
+}
+
+impl Handler for Triaged {
     async fn handle(&self, tx: &mut PgConnection, m: Incoming<'_>) -> Result<(), HandleError> {
         let Some(triaged) = m.decode_if::<ev::RequestTriaged>(subject::REQUEST_TRIAGED)? else {
             return Ok(());
         };
         let request_id = parse_name("requests", &triaged.request, "request")?;
-        let job = Job::from_triaged(&triaged, request_id);
+        let summary = self.intake.volunteer_note(&triaged.request).await?;
+        let job = Job::from_triaged(&triaged, request_id, summary);
         store::upsert_job(tx, &job.to_row()).await?;
-        self.place(tx, &job).await
+        self.matcher.place(tx, &job).await
+    }
+}
+
+/// Forgets the volunteer note, and the progress notes volunteers wrote, of a request erased in
+/// intake.
+pub struct Erasures;
+
+impl Handler for Erasures {
+    async fn handle(&self, tx: &mut PgConnection, m: Incoming<'_>) -> Result<(), HandleError> {
+        let Some(e) = m.decode_if::<ev::RequestErased>(subject::REQUEST_ERASED)? else {
+            return Ok(());
+        };
+        let request_id = parse_name("requests", &e.request, "request")?;
+        let assignments = store::erase_notes(tx, request_id).await?;
+        tracing::info!(request = %request_id, assignments, "request's notes erased");
+        Ok(())
     }
 }
 

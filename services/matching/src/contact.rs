@@ -1,5 +1,6 @@
-//! The caller's contact, fetched from intake for the group that accepted a job. Matching never
-//! stores it: it passes from intake's answer to the volunteer's.
+//! Matching's intake client. The caller's contact, fetched for the group that accepted a job:
+//! matching never stores it, it passes from intake's answer to the volunteer's. And each
+//! triaged request's volunteer note, which events do not carry.
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use komek_proto::matching::v1 as api;
 use komek_runtime::auth::{Credentials, ServiceBearer};
 use komek_runtime::boundary::name;
 use komek_runtime::config::Upstream;
+use komek_runtime::inbox::HandleError;
 use komek_runtime::spread::Spread;
 use tonic::service::interceptor::InterceptedService;
 use uuid::Uuid;
@@ -29,6 +31,27 @@ impl Callers {
                 ServiceBearer::new(credentials, "matching"),
             ),
         })
+    }
+
+    /// The volunteer note of `request` ("requests/{id}"), which offers carry: events do not,
+    /// so that erasing the request in intake leaves no copy in the streams. Empty once erased.
+    /// Intake unreachable or failing is a passing failure: the event comes again later.
+    pub async fn volunteer_note(&self, request: &str) -> Result<String, HandleError> {
+        let mut call = tonic::Request::new(intake::GetRequestRequest {
+            name: request.to_string(),
+        });
+        call.set_timeout(Duration::from_secs(5));
+        match self.client.clone().get_request(call).await {
+            Ok(reply) => Ok(reply.into_inner().volunteer_note),
+            Err(status) if status.code() == tonic::Code::NotFound => Err(HandleError::Reject(
+                format!("intake does not know {request}"),
+            )),
+            Err(status) => Err(HandleError::Retry(anyhow::anyhow!(
+                "reading {request} from intake: {:?} {}",
+                status.code(),
+                status.message()
+            ))),
+        }
     }
 
     /// The contact for `volunteer` of the group holding `row`, or None when intake cannot give

@@ -57,7 +57,7 @@ pub fn assignment(row: &AssignmentRow) -> api::Assignment {
     }
 }
 
-/// An offer as its event announced it.
+/// An offer as its event announced it; its summary (the volunteer note) is not in the event.
 pub fn offered(e: &ev::AssignmentOffered) -> api::Assignment {
     api::Assignment {
         name: e.assignment.clone(),
@@ -74,7 +74,6 @@ pub fn offered(e: &ev::AssignmentOffered) -> api::Assignment {
         expire_time: e.expire_time,
         update_time: e.offer_time,
         etag: "1".into(),
-        summary: e.summary.clone(),
         people_count: e.people_count,
         quantity: e.quantity.clone(),
         ..Default::default()

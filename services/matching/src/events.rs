@@ -61,7 +61,6 @@ pub fn offered(
         candidates,
         organization: to.organization,
         organization_display_name: to.organization_display_name,
-        summary: job.summary.clone(),
         people_count: job.people_count,
         quantity: job.quantity.clone(),
     }

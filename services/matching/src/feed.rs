@@ -15,12 +15,13 @@ use komek_runtime::boundary::name;
 use komek_runtime::events::{Bus, PULL_EXPIRES, streams, subject};
 use komek_runtime::pump::Feed;
 use prost::Message;
+use sqlx::PgPool;
 use tonic::Status;
 use uuid::Uuid;
 
 use crate::convert;
 use crate::index::GroupIndex;
-use crate::store::AssignmentRow;
+use crate::store::{self, AssignmentRow};
 
 /// A position in the assignments stream, and which stream: the stream's creation time in
 /// nanoseconds. A stream made again (NATS lost its store, the database was restored from a
@@ -70,6 +71,8 @@ pub struct Offers {
     pub live: Ordered,
     /// To follow the stream again after the connection to NATS broke.
     pub bus: Bus,
+    /// To read each offer's volunteer note, which its event does not carry.
+    pub pool: PgPool,
     pub keepalive: Duration,
 }
 
@@ -119,6 +122,7 @@ pub async fn pump(offers: Offers, feed: Feed<api::OfferEvent>) {
         open,
         mut live,
         bus,
+        pool,
         keepalive,
     } = offers;
     let mut sent: HashSet<String> = HashSet::new();
@@ -184,7 +188,7 @@ pub async fn pump(offers: Offers, feed: Feed<api::OfferEvent>) {
         if let Ok(info) = message.info() {
             cursor = info.stream_sequence;
         }
-        let Some(out) = offer_event(
+        let Some(mut out) = offer_event(
             &message.subject,
             &message.payload,
             volunteer,
@@ -193,10 +197,31 @@ pub async fn pump(offers: Offers, feed: Feed<api::OfferEvent>) {
         ) else {
             continue;
         };
+        if let (api::OfferEventKind::Offered, Some(offer)) = (out.0, out.1.as_mut()) {
+            offer.summary = summary(&pool, &offer.name).await;
+        }
         if !feed.send(event(out.0, out.1, stream, cursor)).await {
             return;
         }
         due = tokio::time::Instant::now() + keepalive;
+    }
+}
+
+/// The volunteer note of an offer, from matching's own row (blank once the request was
+/// erased). A database that does not answer leaves it empty rather than hold the feed: the app
+/// reads the whole offer with GetAssignment when it is opened.
+async fn summary(pool: &PgPool, assignment: &str) -> String {
+    let Ok(id) = komek_runtime::boundary::parse_name("assignments", assignment, "assignment")
+    else {
+        return String::new();
+    };
+    match store::get(pool, id).await {
+        Ok(Some(row)) => row.volunteer_note,
+        Ok(None) => String::new(),
+        Err(err) => {
+            tracing::warn!(error = %err, assignment, "offer's note not read; sent without it");
+            String::new()
+        }
     }
 }
 

@@ -66,11 +66,14 @@ pub const TARGETS: &[Target] = &[
         if let Ok(t) = ev::RequestTriaged::decode(b)
             && let Ok(id) = parse_name("requests", &t.request, "request")
         {
-            let job = Job::from_triaged(&t, id);
+            let job = Job::from_triaged(&t, id, String::from_utf8_lossy(b).into_owned());
             let _ = (job.point(), job.skills(), job.to_row());
         }
         if let Ok(e) = ev::RequestStatusChanged::decode(b) {
             let _ = RequestStatus::from_code(e.status);
+        }
+        if let Ok(e) = ev::RequestErased::decode(b) {
+            let _ = parse_name("requests", &e.request, "request");
         }
     }),
 ];

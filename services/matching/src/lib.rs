@@ -66,12 +66,32 @@ pub async fn serve(
         chrono::Duration::seconds(config.location_max_age_secs.min(i64::MAX as u64) as i64),
         urgent_from,
     ));
+    let callers = contact::Callers::new(&config.intake, deps.credentials.clone())?;
     background.spawn(inbox::consume(
         "matching",
         triaged,
         deps.pool.clone(),
         deps.bus.clone(),
-        matcher.clone(),
+        consumer::Triaged {
+            matcher: matcher.clone(),
+            intake: callers.clone(),
+        },
+        background.token(),
+    ));
+    let erased = deps
+        .bus
+        .durable_consumer(
+            streams::REQUESTS,
+            "matching-erasures",
+            subject::REQUEST_ERASED,
+        )
+        .await?;
+    background.spawn(inbox::consume(
+        "matching-erasures",
+        erased,
+        deps.pool.clone(),
+        deps.bus.clone(),
+        consumer::Erasures,
         background.token(),
     ));
     background.spawn(ladder::run_expiry(
@@ -119,7 +139,7 @@ pub async fn serve(
         matcher.clone(),
         Duration::from_secs(config.keepalive_secs.max(1)),
         background.pumps(&deps, shutdown.clone()),
-        contact::Callers::new(&config.intake, deps.credentials.clone())?,
+        callers,
     );
     let max = config.base.max_message_bytes;
     let mut routes = tonic::service::RoutesBuilder::default();

@@ -38,7 +38,9 @@ fn quantity(value: f64, unit: &str) -> Option<pb::Quantity> {
 }
 
 impl Job {
-    pub fn from_triaged(t: &ev::RequestTriaged, request_id: Uuid) -> Self {
+    /// The job of a triaged request; `summary` is its volunteer note, read from intake (events
+    /// do not carry it).
+    pub fn from_triaged(t: &ev::RequestTriaged, request_id: Uuid, summary: String) -> Self {
         Self {
             request_id,
             reference_code: t.reference_code.clone(),
@@ -47,7 +49,7 @@ impl Job {
             required_skills: t.required_skills.clone(),
             location: t.location.clone().unwrap_or_default(),
             cargo_tonnes: t.cargo_tonnes,
-            summary: t.volunteer_note.clone(),
+            summary,
             people_count: t.people_count,
             quantity: t.quantity.clone(),
             unclassified: t.unclassified && !t.overridden,

@@ -1,10 +1,10 @@
-//! Triage's settings: the rule file, the model file and the duplicate windows.
+//! Triage's settings: the rule file, the model file, the duplicate windows and intake.
 
 use std::path::PathBuf;
 
 use komek_core::duplicates::Window;
 use komek_core::triage::{RuleSet, Triage, TriageModel};
-use komek_runtime::config::Base;
+use komek_runtime::config::{Base, Upstream};
 use serde::{Deserialize, Serialize};
 
 /// The rule set shipped with the service, used unless `rules_file` names another.
@@ -26,6 +26,8 @@ pub struct Config {
     /// False: the rules decide alone, as before the model existed.
     pub use_model: bool,
     pub duplicates: Duplicates,
+    /// Intake, which triage reads each new request's notes from (events do not carry them).
+    pub intake: Upstream,
 }
 
 /// When a new request is linked to an earlier one as a possible duplicate.
@@ -74,6 +76,10 @@ impl Default for Config {
             model_file: None,
             use_model: true,
             duplicates: Duplicates::default(),
+            intake: Upstream {
+                url: "http://127.0.0.1:50051".into(),
+                ..Default::default()
+            },
         }
     }
 }

@@ -14,16 +14,22 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::events;
+use crate::notes::Intake;
 use crate::store::{self, DecisionRow};
 
 pub struct Classifier {
     triage: Arc<Triage>,
     window: Window,
+    intake: Intake,
 }
 
 impl Classifier {
-    pub fn new(triage: Arc<Triage>, window: Window) -> Self {
-        Self { triage, window }
+    pub fn new(triage: Arc<Triage>, window: Window, intake: Intake) -> Self {
+        Self {
+            triage,
+            window,
+            intake,
+        }
     }
 }
 
@@ -56,8 +62,11 @@ impl Handler for Classifier {
             )));
         };
         let request_id = parse_name("requests", &created.request, "request")?;
+        // Empty when the request was erased before triage came to it: it is finished then,
+        // and the decision only completes the record.
+        let notes = self.intake.notes(&created.request).await?;
         let mut decision = self.triage.classify(&Input {
-            description: &created.description,
+            description: &notes.description,
             operator_category: Category::from_code(created.operator_category),
             operator_priority: Priority::from_code(created.operator_priority),
         });
@@ -69,7 +78,6 @@ impl Handler for Classifier {
             .as_ref()
             .and_then(|t| from_timestamp(t, "create_time").ok())
             .unwrap_or_else(chrono::Utc::now);
-        let caller = (!created.caller_blind_index.is_empty()).then_some(created.caller_blind_index);
         let mut row = DecisionRow {
             request_id,
             reference_code: created.reference_code.clone(),
@@ -92,7 +100,7 @@ impl Handler for Classifier {
             region: location.region,
             people_count: created.people_count,
             cargo_tonnes: cargo_tonnes(created.quantity.as_ref()),
-            volunteer_note: created.volunteer_note.clone(),
+            volunteer_note: notes.volunteer_note.clone(),
             quantity_value: created.quantity.as_ref().map_or(0.0, |q| q.value),
             quantity_unit: created
                 .quantity
@@ -101,12 +109,12 @@ impl Handler for Classifier {
             decided_at: chrono::Utc::now(),
             version: 1,
             overridden: false,
-            caller_blind_index: caller,
+            caller_blind_index: notes.caller_blind_index.clone(),
             request_created_at: created_at,
             merged_into: None,
             model_version: decision.model_version.clone(),
             unclassified: decision.unclassified,
-            note: komek_core::scrub::volunteer_note(&created.description, ""),
+            note: komek_core::scrub::volunteer_note(&notes.description, ""),
         };
         let candidates = store::duplicate_candidates(
             tx,
@@ -168,5 +176,25 @@ fn cargo_tonnes(q: Option<&pb::Quantity>) -> f64 {
 impl From<store::Error> for HandleError {
     fn from(err: store::Error) -> Self {
         HandleError::Retry(err.into())
+    }
+}
+
+/// Forgets the words and the caller's hash of a request erased in intake.
+pub struct Eraser;
+
+impl Handler for Eraser {
+    async fn handle(&self, tx: &mut PgConnection, m: Incoming<'_>) -> Result<(), HandleError> {
+        let Some(erased) = m.decode_if::<ev::RequestErased>(subject::REQUEST_ERASED)? else {
+            return Err(HandleError::Reject(format!(
+                "unexpected subject {}",
+                m.subject
+            )));
+        };
+        let request_id = parse_name("requests", &erased.request, "request")?;
+        // No decision yet: triage will read the erased request's empty notes when it comes
+        // to it.
+        let had = store::erase(tx, request_id).await?;
+        tracing::info!(request = %request_id, had_decision = had, "request's notes erased");
+        Ok(())
     }
 }

@@ -13,7 +13,16 @@ pub fn triaged(d: &DecisionRow) -> ev::RequestTriaged {
         priority: d.priority.into(),
         required_skills: d.required_skills.iter().map(|s| i32::from(*s)).collect(),
         confidence: d.confidence,
-        fired_rules: d.fired_rules.clone(),
+        // "rule=term|term" as stored: the terms are the note's own words.
+        fired_rules: d
+            .fired_rules
+            .iter()
+            .map(|f| {
+                f.split_once('=')
+                    .map_or(f.as_str(), |(id, _)| id)
+                    .to_string()
+            })
+            .collect(),
         rules_version: d.rules_version.clone(),
         overridden: d.overridden,
         possible_duplicate_of: name_or_empty("requests", d.possible_duplicate_of),
@@ -21,7 +30,6 @@ pub fn triaged(d: &DecisionRow) -> ev::RequestTriaged {
         cargo_tonnes: d.cargo_tonnes,
         people_count: d.people_count,
         decide_time: Some(timestamp(d.decided_at)),
-        volunteer_note: d.volunteer_note.clone(),
         quantity: (d.quantity_value > 0.0 || !d.quantity_unit.is_empty()).then(|| {
             komek_proto::types::v1::Quantity {
                 value: d.quantity_value,

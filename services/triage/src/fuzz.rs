@@ -1,5 +1,5 @@
 //! Entry points for the fuzzer (`komek-fuzz`): every API request's decode-and-validate path
-//! and the classifier's reading of `request.created`, with no I/O. Each takes arbitrary bytes
+//! and the reading of `request.created` and `request.erased`, with no I/O. Each takes arbitrary bytes
 //! and must not panic, whatever they are.
 
 use std::sync::OnceLock;
@@ -48,20 +48,25 @@ pub const TARGETS: &[Target] = &[
         }
     }),
     ("triage.classify", |b| {
-        // The classifier reads whatever text a caller's note holds, up to the 4000 characters
-        // intake lets through.
-        let note = |s: &str| s.chars().take(4000).collect::<String>();
-        if let Ok(e) = ev::RequestCreated::decode(b) {
-            let _ = triage().classify(&Input {
-                description: &note(&e.description),
-                operator_category: Category::from_code(e.operator_category),
-                operator_priority: Priority::from_code(e.operator_priority),
-            });
-        }
+        // The classifier reads whatever text a caller's note holds (from intake, up to the
+        // 4000 characters it lets through), with the operator's choices from the event.
+        let note: String = String::from_utf8_lossy(b).chars().take(4000).collect();
+        let (category, priority) = match ev::RequestCreated::decode(b) {
+            Ok(e) => (
+                Category::from_code(e.operator_category),
+                Priority::from_code(e.operator_priority),
+            ),
+            Err(_) => (None, None),
+        };
         let _ = triage().classify(&Input {
-            description: &note(&String::from_utf8_lossy(b)),
-            operator_category: None,
-            operator_priority: None,
+            description: &note,
+            operator_category: category,
+            operator_priority: priority,
         });
+    }),
+    ("triage.erased", |b| {
+        if let Ok(e) = ev::RequestErased::decode(b) {
+            let _ = komek_runtime::boundary::parse_name("requests", &e.request, "request");
+        }
     }),
 ];

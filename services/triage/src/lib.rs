@@ -1,4 +1,4 @@
-//! Triage: consumes `komek.request.created`, decides category, priority and required skills with
+//! Triage: consumes `komek.request.created` (reading the request's notes from intake), decides category, priority and required skills with
 //! the statistical model and the rules of `komek_core::triage`, stores the decision with an
 //! append-only audit entry, and publishes `komek.request.triaged` through the outbox.
 
@@ -9,6 +9,7 @@ mod convert;
 mod events;
 pub mod fuzz;
 pub mod learning;
+mod notes;
 mod store;
 mod validate;
 
@@ -45,7 +46,27 @@ pub async fn serve(
         created,
         deps.pool.clone(),
         deps.bus.clone(),
-        consumer::Classifier::new(triage.clone(), window),
+        consumer::Classifier::new(
+            triage.clone(),
+            window,
+            notes::Intake::new(&config.intake, deps.credentials.clone())?,
+        ),
+        background.token(),
+    ));
+    let erased = deps
+        .bus
+        .durable_consumer(
+            streams::REQUESTS,
+            "triage-erasures",
+            subject::REQUEST_ERASED,
+        )
+        .await?;
+    background.spawn(inbox::consume(
+        "triage-erasures",
+        erased,
+        deps.pool.clone(),
+        deps.bus.clone(),
+        consumer::Eraser,
         background.token(),
     ));
 

@@ -250,6 +250,9 @@ impl Processes {
                     env.push(("KOMEK_PII__KEYS__K1".into(), secrets.pii_key.clone()));
                     env.push(("KOMEK_PII__INDEX_KEY".into(), secrets.pii_index.clone()));
                 }
+                "triage" => {
+                    env.push(("KOMEK_INTAKE__URL".into(), intake_urls.join(",")));
+                }
                 "matching" => {
                     env.push(("KOMEK_INTAKE__URL".into(), intake_urls.join(",")));
                     for (k, v) in tune {

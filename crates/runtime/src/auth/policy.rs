@@ -36,6 +36,8 @@ pub const MATRIX: &[(&str, &str, &[Role])] = &[
     (PLACES, "SearchSettlements", &[A, D, V, P, S]),
     // Matching asks for the caller's contact on behalf of the group that accepted.
     (INTAKE, "RevealCaller", &[S]),
+    // A caller's right to be forgotten is exercised through the people who answer the line.
+    (INTAKE, "EraseRequest", &[A, D]),
     (TRIAGE, "GetTriageDecision", &[A, D]),
     (TRIAGE, "OverrideTriage", &[A, D]),
     (TRIAGE, "ListTriageAudit", &[A, D]),

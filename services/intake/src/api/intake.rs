@@ -95,6 +95,10 @@ impl Intake {
         } else if let Some(location) = out.location.as_mut() {
             location.address.clear();
         }
+        // Triage links a repeat caller by it; it is not in any event, so erasure reaches it.
+        if principal.is_service("triage") {
+            out.caller_blind_index = row.caller_blind_index.clone().unwrap_or_default();
+        }
         out
     }
 }
@@ -173,6 +177,29 @@ impl api::intake_service_server::IntakeService for Intake {
         let row = store::find_by_reference(&self.pool, &code).await?;
         if !Scope::of_operator(&principal).covers(&row) {
             return Err(store::Error::NotFound.into());
+        }
+        Ok(Response::new(self.to_api(&row, &principal)))
+    }
+
+    async fn erase_request(
+        &self,
+        request: Request<api::EraseRequestRequest>,
+    ) -> Result<Response<api::Request>, Status> {
+        let principal = auth::principal(&request)?;
+        let (key, reason) = validate::erase(request.get_ref())?;
+        let row = match key {
+            validate::Key::Id(id) => store::get(&self.pool, id).await?,
+            validate::Key::Code(code) => store::find_by_reference(&self.pool, &code).await?,
+        };
+        if !Scope::of_operator(&principal).covers(&row) {
+            return Err(store::Error::NotFound.into());
+        }
+        let (row, now) =
+            store::erasure::erase(&self.pool, row.id, &principal.subject, &reason).await?;
+        if now {
+            self.bus.wake_outbox();
+            tracing::info!(request = %row.id, reference = %row.reference_code,
+                by = %principal.subject, "request's personal data erased");
         }
         Ok(Response::new(self.to_api(&row, &principal)))
     }

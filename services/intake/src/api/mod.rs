@@ -22,7 +22,9 @@ impl From<store::Error> for Status {
         match err {
             IdempotencyClash => Status::already_exists(err.to_string()),
             NotFound => Status::not_found(err.to_string()),
-            NotCancellable(_) | EtagMismatch => Status::failed_precondition(err.to_string()),
+            NotCancellable(_) | NotFinished(_) | EtagMismatch => {
+                Status::failed_precondition(err.to_string())
+            }
             Db(e) => database(e),
         }
     }

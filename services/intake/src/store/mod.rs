@@ -1,5 +1,6 @@
 //! All SQL of intake. This module only gathers its parts and names the one error they return.
 
+pub mod erasure;
 pub mod plans;
 mod requests;
 pub mod stats;
@@ -32,6 +33,8 @@ pub enum Error {
     NotFound,
     #[error("request is {0:?} and cannot be cancelled")]
     NotCancellable(RequestStatus),
+    #[error("request is {0:?}; only a finished request can be erased (cancel it first)")]
+    NotFinished(RequestStatus),
     #[error("etag does not match; the request changed meanwhile")]
     EtagMismatch,
     #[error(transparent)]

@@ -246,6 +246,7 @@ impl api::assignment_service_server::AssignmentService for Assignments {
             open,
             live: feed::follow(&self.bus, start).await.map_err(messaging)?,
             bus: self.bus.clone(),
+            pool: self.pool.clone(),
             keepalive: self.keepalive,
         };
         Ok(Response::new(

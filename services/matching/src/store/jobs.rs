@@ -130,3 +130,20 @@ pub async fn next_released(tx: &mut PgConnection) -> Result<Option<JobRow>> {
     }
     Ok(row)
 }
+
+/// Blanks the words kept of an erased request: the volunteer note of its job and of every
+/// offer, and each group's report (its note and proof link). Returns how many offers there were.
+pub async fn erase_notes(tx: &mut PgConnection, request_id: Uuid) -> Result<u64> {
+    sqlx::query("UPDATE jobs SET volunteer_note = '' WHERE request_id = $1")
+        .bind(request_id)
+        .execute(&mut *tx)
+        .await?;
+    let done = sqlx::query(
+        "UPDATE assignments SET volunteer_note = '', note = '', proof_uri = '' \
+         WHERE request_id = $1",
+    )
+    .bind(request_id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -126,3 +126,20 @@ pub async fn get(pool: &PgPool, request_id: Uuid) -> Result<Option<DecisionRow>>
         .await
         .map_err(Into::into)
 }
+
+/// Blanks what the decision kept of an erased request's words and caller: the scrubbed note,
+/// the volunteer note, the note's words each fired rule matched ("rule=term|term" keeps
+/// "rule=") and the keyed hash of the phone (so it is no longer linked as a repeat caller).
+/// Returns whether there was a decision.
+pub async fn erase(tx: &mut PgConnection, request_id: Uuid) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE decisions SET note = '', volunteer_note = '', caller_blind_index = NULL, \
+           fired_rules = ARRAY(SELECT split_part(f, '=', 1) || '=' \
+             FROM unnest(fired_rules) WITH ORDINALITY AS u(f, i) ORDER BY i) \
+         WHERE request_id = $1",
+    )
+    .bind(request_id)
+    .execute(tx)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
