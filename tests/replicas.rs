@@ -1,6 +1,7 @@
 //! Two matching replicas share one database and one stream and take 1,500 requests at once,
 //! each request delivered twice, all wanting the same few groups. PostgreSQL must keep every
-//! group within its capacity and every request to one active offer. Real NATS and PostgreSQL.
+//! group within its capacity and every request to one active offer. No intake runs, so no
+//! request waits for its volunteer note. Real NATS and PostgreSQL.
 //!
 //! Settlements: Data from Who's On First (https://whosonfirst.org/docs/licenses/), incl. GeoNames
 //! (CC-BY 4.0, geonames.org) and Quattroshapes (CC-BY).
@@ -181,6 +182,13 @@ async fn two_replicas_never_over_book() {
     .await
     .unwrap();
     assert_eq!(drift, 0, "group_load disagrees with the assignments");
+    // No intake runs here: every request was placed without waiting for its volunteer note,
+    // which stays due until intake can give it.
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM matching.jobs WHERE note_pending")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(pending, REQUESTS as i64);
 
     stop.cancel();
     for r in replicas {

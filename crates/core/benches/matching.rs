@@ -75,6 +75,7 @@ fn nearest(c: &mut Criterion) {
         now,
         max_location_age: Duration::minutes(30),
         urgent: false,
+        area_factor: 1.0,
     };
     let mut g = c.benchmark_group(format!(
         "nearest eligible of {} groups, {} requests",

@@ -21,6 +21,7 @@ pub mod text;
 pub mod textmodel;
 pub mod triage;
 pub mod waiting;
+pub mod wide;
 
 pub use domain::{
     Availability, Category, Channel, IneligibleReason, Language, Outcome, Priority, Skill,

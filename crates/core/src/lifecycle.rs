@@ -160,6 +160,15 @@ impl AssignmentStatus {
         matches!(self, Self::Accepted | Self::EnRoute | Self::OnSite)
     }
 
+    /// The group took the job and has not given it up: on it (as [`Self::holds_contact`]) or
+    /// done. A wide search's lead in one of these leads it.
+    pub const fn took_the_job(self) -> bool {
+        matches!(
+            self,
+            Self::Accepted | Self::EnRoute | Self::OnSite | Self::Completed
+        )
+    }
+
     /// The group accepted the offer, whatever happened after: a retried accept finds its
     /// answer already given. (Withdrawn is not among them: an offer may be withdrawn before
     /// anyone answered it.)

@@ -85,6 +85,9 @@ pub struct Need<'a> {
     pub max_location_age: Duration,
     /// Urgent enough to call a group outside its organisation's office hours.
     pub urgent: bool,
+    /// Each group's service radius stretched by this much: 1 normally, more in the later rounds
+    /// of a wide search (see [`crate::wide`]). Districts named as an area do not stretch.
+    pub area_factor: f64,
 }
 
 /// One group as the matcher judged it.
@@ -118,7 +121,8 @@ fn in_area(group: &GroupView, need: &Need<'_>) -> bool {
         // No radius: anywhere, unless the group named districts, which then are its area.
         return group.districts.is_empty() || by_district;
     }
-    by_district || need.location.distance_m(group.base) <= group.radius_km * 1000.0
+    by_district
+        || need.location.distance_m(group.base) <= group.radius_km * 1000.0 * need.area_factor
 }
 
 /// Every reason `group` cannot take `need`; empty when it can.
@@ -293,6 +297,7 @@ pub(crate) mod tests {
             now: noon(),
             max_location_age: Duration::minutes(30),
             urgent: false,
+            area_factor: 1.0,
         }
     }
 

@@ -61,6 +61,9 @@ request-status-cancelled = Cancelled
 
 ## Assignment statuses
 assignment-status-offered = Offered
+search-role-lead = leads the search
+search-role-support = supports the search
+app-wide-search = A search with several groups at once: the first group to accept leads it, the others support.
 assignment-status-accepted = Accepted
 assignment-status-declined = Declined
 assignment-status-expired = Expired

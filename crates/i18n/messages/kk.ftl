@@ -60,6 +60,9 @@ request-status-cancelled = Күші жойылды
 
 ## Assignment statuses
 assignment-status-offered = Ұсынылды
+search-role-lead = іздеуді басқарады
+search-role-support = іздеуге көмектеседі
+app-wide-search = Бірнеше топ бірден іздейді: бірінші қабылдаған топ іздеуді басқарады, қалғандары көмектеседі.
 assignment-status-accepted = Қабылданды
 assignment-status-declined = Бас тартылды
 assignment-status-expired = Мерзімі өтті

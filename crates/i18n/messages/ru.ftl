@@ -60,6 +60,9 @@ request-status-cancelled = Отменена
 
 ## Assignment statuses
 assignment-status-offered = Предложено
+search-role-lead = ведёт поиск
+search-role-support = помогает в поиске
+app-wide-search = Поиск несколькими группами сразу: первая принявшая группа ведёт его, остальные помогают.
 assignment-status-accepted = Принято
 assignment-status-declined = Отклонено
 assignment-status-expired = Истекло

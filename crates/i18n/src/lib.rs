@@ -234,6 +234,7 @@ mod tests {
             t::IneligibleReason,
             t::DayOfWeek,
             t::WaitingState,
+            t::SearchRole,
             komek_proto::intake::v1::PlanState,
             r::OrganizationKind,
             m::Queue,

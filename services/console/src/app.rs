@@ -386,7 +386,7 @@ pub fn offer_card(lang: Lang, a: &matching::Assignment, csrf: &str) -> String {
     format!(
         r#"<article class="offer card" id="offer-{id}" data-assignment="{name}">
 <header><span class="prio-wrap">{priority}</span> <strong>{category}</strong></header>
-<p class="summary">{summary}</p>
+<p class="summary">{summary}</p>{wide}
 <p>{place}</p>
 <p class="muted">{facts}</p>
 <p class="countdown" data-expires="{expires}">{left}</p>
@@ -397,6 +397,11 @@ pub fn offer_card(lang: Lang, a: &matching::Assignment, csrf: &str) -> String {
         priority = view::priority(lang, a.priority),
         category = view::category(lang, a.category),
         summary = escape(&a.summary),
+        wide = if a.wide_search {
+            format!(r#"<p class="wide">{}</p>"#, t(lang, "app-wide-search"))
+        } else {
+            String::new()
+        },
         place = escape(&view::place(lang, a.location.as_ref())),
         facts = facts.join(" · "),
         left = escape(&text_with(lang, "app-answer-until", &[])),
@@ -660,7 +665,16 @@ fn job_body(lang: Lang, id: &str, a: &matching::Assignment, csrf: &str) -> Strin
 <section class="steps">{steps}{abort}</section>
 <p><a href="/app">{back}</a></p>"#,
         status_name = status.as_str_name(),
-        status_label = view::assignment_status(lang, a.status),
+        status_label = {
+            let status = view::assignment_status(lang, a.status);
+            match pb::SearchRole::try_from(a.search_role) {
+                Ok(pb::SearchRole::Unspecified) | Err(_) => status,
+                Ok(role) => format!(
+                    "{status} · {}",
+                    escape(&komek_i18n::enum_label(lang, role.as_str_name()))
+                ),
+            }
+        },
         category = view::category(lang, a.category),
         priority = view::priority(lang, a.priority),
         summary = escape(&a.summary),

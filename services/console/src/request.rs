@@ -929,10 +929,15 @@ fn timeline(lang: Lang, loaded: &Loaded) -> String {
             Some(words) => format!(r#" — «{}»"#, escape(words)),
             None => String::new(),
         };
+        // In a wide search, who leads and who supports.
+        let role = match pb::SearchRole::try_from(a.search_role) {
+            Ok(pb::SearchRole::Unspecified) | Err(_) => String::new(),
+            Ok(role) => format!(" ({})", escape(&enum_label(lang, role.as_str_name()))),
+        };
         steps.push((
             key(a.update_time.as_ref()),
             format!(
-                "{} {}: {}{reason}",
+                "{} {}{role}: {}{reason}",
                 view::when(a.update_time.as_ref()),
                 escape(&group_label(loaded, &a.group, "")),
                 view::assignment_status(lang, a.status),

@@ -143,6 +143,15 @@ async fn offered(tx: &mut PgConnection, e: ev::AssignmentOffered) -> Result<(), 
     let Some(row) = lock(tx, id).await? else {
         return Ok(());
     };
+    let organization = parse_name("organizations", &e.organization, "organization").ok();
+    if e.sibling {
+        // Another offer of the same wide search stands for the request; this one only widens
+        // the partners' scope.
+        if organization.is_some() {
+            store::set_assignment_scope(tx, row.id, organization).await?;
+        }
+        return Ok(());
+    }
     let at = time(e.offer_time.as_ref());
     let update = AssignmentUpdate {
         assignment_id,
@@ -155,7 +164,7 @@ async fn offered(tx: &mut PgConnection, e: ev::AssignmentOffered) -> Result<(), 
             .as_ref()
             .and_then(|t| from_timestamp(t, "expire_time").ok()),
         at,
-        organization: parse_name("organizations", &e.organization, "organization").ok(),
+        organization,
         organization_name: Some(&e.organization_display_name),
     };
     assignment(tx, &row, &update, AssignmentStatus::Offered, "offered").await
@@ -170,6 +179,11 @@ async fn changed(tx: &mut PgConnection, e: ev::AssignmentChanged) -> Result<(), 
             e.status
         )));
     };
+    if e.sibling {
+        // A wide search's supporter, or an offer beside others still open: the lead, or the
+        // offers standing for the request, say where it stands.
+        return Ok(());
+    }
     let Some(row) = lock(tx, id).await? else {
         return Ok(());
     };

@@ -12,7 +12,7 @@ use komek_runtime::inbox::HandleError;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::matcher::Matcher;
+use crate::matcher::{Matcher, Offer};
 use crate::model::Job;
 use crate::store::{self, CampaignItemRow, CampaignRow};
 use crate::validate;
@@ -130,6 +130,7 @@ pub async fn create(
                 now,
                 max_location_age: matcher.max_location_age(),
                 urgent: false,
+                area_factor: 1.0,
             };
             for e in matcher.index().nearest(&need, usize::MAX) {
                 if !e.is_eligible() {
@@ -195,9 +196,12 @@ pub async fn create(
                         .offer(
                             &mut tx,
                             job,
-                            group_id,
-                            distance,
-                            attempts[r],
+                            Offer {
+                                group_id,
+                                distance_m: distance,
+                                attempt: attempts[r],
+                                round: None,
+                            },
                             vec![ev::CandidateScore {
                                 group: groups[g].clone(),
                                 distance_meters: distance,

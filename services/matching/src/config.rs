@@ -1,4 +1,5 @@
-//! Matching's settings: offer lifetimes, attempts, sweeps, overdue limits, and intake.
+//! Matching's settings: offer lifetimes, attempts, wide searches, sweeps, overdue limits, and
+//! intake.
 
 use std::time::Duration;
 
@@ -32,6 +33,82 @@ pub struct Config {
     /// The lowest priority ("critical", "high", "normal", "low") that calls a group outside its
     /// organisation's office hours; less urgent requests wait for the office to open.
     pub office_hours_waived_from: String,
+    /// Which requests are offered to several groups at once, and how the rounds grow (see
+    /// `komek_core::wide`).
+    pub wide_search: WideSearch,
+}
+
+/// Wide searches as written in the settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WideSearch {
+    /// Groups offered at once in the first round, by category and priority.
+    pub groups: Vec<WideGroups>,
+    /// Rounds before dispatchers take over.
+    pub rounds: u32,
+    /// Each round after the first reaches this much farther.
+    pub widen_factor: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WideGroups {
+    /// A category's slug: "search_operation".
+    pub category: String,
+    /// "critical", "high", "normal" or "low".
+    pub priority: String,
+    pub groups: u32,
+}
+
+impl Default for WideSearch {
+    fn default() -> Self {
+        let core = komek_core::wide::WideSearch::default();
+        Self {
+            groups: core
+                .groups
+                .iter()
+                .map(|(c, p, n)| WideGroups {
+                    category: c.slug().into(),
+                    priority: p.slug().into(),
+                    groups: *n,
+                })
+                .collect(),
+            rounds: core.rounds,
+            widen_factor: core.widen_factor,
+        }
+    }
+}
+
+impl WideSearch {
+    /// The settings checked, naming the one at fault.
+    pub fn check(&self) -> anyhow::Result<komek_core::wide::WideSearch> {
+        let mut groups = Vec::new();
+        for (i, g) in self.groups.iter().enumerate() {
+            let category = komek_core::Category::from_slug(&g.category).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "wide_search.groups[{i}].category: no category {:?}",
+                    g.category
+                )
+            })?;
+            let priority = komek_core::Priority::from_slug(&g.priority).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "wide_search.groups[{i}].priority: no priority {:?}",
+                    g.priority
+                )
+            })?;
+            groups.push((category, priority, g.groups));
+        }
+        if self.rounds == 0 {
+            anyhow::bail!("wide_search.rounds: at least 1");
+        }
+        if !(self.widen_factor.is_finite() && self.widen_factor >= 1.0) {
+            anyhow::bail!("wide_search.widen_factor: a number of at least 1");
+        }
+        Ok(komek_core::wide::WideSearch {
+            groups,
+            rounds: self.rounds,
+            widen_factor: self.widen_factor,
+        })
+    }
 }
 
 /// A time per priority, in seconds: how long a group has to answer an offer, or to set out
@@ -92,6 +169,7 @@ impl Default for Config {
             on_site_max_secs: 4 * 3600,
             max_page_size: 100,
             office_hours_waived_from: "critical".into(),
+            wide_search: WideSearch::default(),
         }
     }
 }

@@ -12,7 +12,7 @@ use komek_runtime::events::subject;
 use komek_runtime::inbox::{HandleError, Handler, Incoming};
 use sqlx::PgConnection;
 
-use crate::contact::Callers;
+use crate::contact::{Callers, NoteError};
 use crate::index::GroupIndex;
 use crate::matcher::Matcher;
 use crate::model::Job;
@@ -47,9 +47,22 @@ impl Handler for Triaged {
             return Ok(());
         };
         let request_id = parse_name("requests", &triaged.request, "request")?;
-        let summary = self.intake.volunteer_note(&triaged.request).await?;
+        // The note says what to do, but a search must not wait for it: when intake cannot give
+        // it now, the request is placed without it and the note follows (see
+        // `Callers::fill_pending_notes`).
+        let (summary, pending) = match self.intake.volunteer_note(&triaged.request).await {
+            Ok(note) => (note, false),
+            Err(NoteError::Unknown) => (String::new(), false),
+            Err(NoteError::Unavailable(why)) => {
+                tracing::warn!(request = %request_id, why, "volunteer note not available; placing without it");
+                (String::new(), true)
+            }
+        };
         let job = Job::from_triaged(&triaged, request_id, summary);
         store::upsert_job(tx, &job.to_row()).await?;
+        if pending {
+            store::mark_note_pending(tx, request_id).await?;
+        }
         self.matcher.place(tx, &job).await
     }
 }

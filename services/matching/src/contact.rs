@@ -10,12 +10,20 @@ use komek_proto::matching::v1 as api;
 use komek_runtime::auth::{Credentials, ServiceBearer};
 use komek_runtime::boundary::name;
 use komek_runtime::config::Upstream;
-use komek_runtime::inbox::HandleError;
 use komek_runtime::spread::Spread;
 use tonic::service::interceptor::InterceptedService;
 use uuid::Uuid;
 
 use crate::store::AssignmentRow;
+
+/// Why a volunteer note could not be read.
+#[derive(Debug)]
+pub enum NoteError {
+    /// Intake does not know the request.
+    Unknown,
+    /// Intake did not answer, or failed: worth asking again later.
+    Unavailable(String),
+}
 
 #[derive(Clone)]
 pub struct Callers {
@@ -23,6 +31,43 @@ pub struct Callers {
 }
 
 impl Callers {
+    /// Every `every`, until `stop`: the notes of jobs placed while intake could not give them,
+    /// written into the jobs and their offers.
+    pub async fn fill_pending_notes(
+        self,
+        pool: sqlx::PgPool,
+        every: Duration,
+        stop: komek_runtime::CancellationToken,
+    ) {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            let pending = match crate::store::notes_pending(&pool, 100).await {
+                Ok(p) => p,
+                Err(err) => {
+                    tracing::warn!(error = %err, "pending notes not read; retrying");
+                    continue;
+                }
+            };
+            for request_id in pending {
+                let note = match self.volunteer_note(&name("requests", request_id)).await {
+                    Ok(note) => note,
+                    Err(NoteError::Unknown) => String::new(),
+                    Err(NoteError::Unavailable(why)) => {
+                        tracing::debug!(%request_id, why, "volunteer note still not available");
+                        break;
+                    }
+                };
+                match crate::store::fill_note(&pool, request_id, &note).await {
+                    Ok(()) => tracing::info!(%request_id, "volunteer note filled in late"),
+                    Err(err) => tracing::warn!(error = %err, "volunteer note not written"),
+                }
+            }
+        }
+    }
+
     pub fn new(upstream: &Upstream, credentials: Credentials) -> anyhow::Result<Self> {
         let channel = komek_runtime::grpc::upstream_channel(upstream)?;
         Ok(Self {
@@ -35,19 +80,16 @@ impl Callers {
 
     /// The volunteer note of `request` ("requests/{id}"), which offers carry: events do not,
     /// so that erasing the request in intake leaves no copy in the streams. Empty once erased.
-    /// Intake unreachable or failing is a passing failure: the event comes again later.
-    pub async fn volunteer_note(&self, request: &str) -> Result<String, HandleError> {
+    pub async fn volunteer_note(&self, request: &str) -> Result<String, NoteError> {
         let mut call = tonic::Request::new(intake::GetRequestRequest {
             name: request.to_string(),
         });
         call.set_timeout(Duration::from_secs(5));
         match self.client.clone().get_request(call).await {
             Ok(reply) => Ok(reply.into_inner().volunteer_note),
-            Err(status) if status.code() == tonic::Code::NotFound => Err(HandleError::Reject(
-                format!("intake does not know {request}"),
-            )),
-            Err(status) => Err(HandleError::Retry(anyhow::anyhow!(
-                "reading {request} from intake: {:?} {}",
+            Err(status) if status.code() == tonic::Code::NotFound => Err(NoteError::Unknown),
+            Err(status) => Err(NoteError::Unavailable(format!(
+                "{:?} {}",
                 status.code(),
                 status.message()
             ))),

@@ -47,6 +47,9 @@ pub fn assignment(row: &AssignmentRow) -> api::Assignment {
             _ => None,
         },
         position_time: row.position_at.map(timestamp),
+        wide_search: row.wide,
+        search_round: row.search_round,
+        search_role: row.search_role() as i32,
         people_count: row.people_count,
         quantity: (row.quantity_value > 0.0 || !row.quantity_unit.is_empty()).then(|| {
             pb::Quantity {
@@ -76,6 +79,8 @@ pub fn offered(e: &ev::AssignmentOffered) -> api::Assignment {
         etag: "1".into(),
         people_count: e.people_count,
         quantity: e.quantity.clone(),
+        wide_search: e.wide_search,
+        search_round: e.search_round,
         ..Default::default()
     }
 }

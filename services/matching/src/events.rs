@@ -12,10 +12,19 @@ use uuid::Uuid;
 use crate::model::Job;
 use crate::store::AssignmentRow;
 
-/// An assignment that moved from `previous` to its current status.
-/// An assignment's change; `request_closed` when it was withdrawn because its request closed.
-pub fn changed(row: &AssignmentRow, previous: i16, request_closed: bool) -> ev::AssignmentChanged {
+/// An assignment that moved from `previous` to its current status; `request_closed` when it was
+/// withdrawn because its request closed; `sibling` when another assignment of its wide search
+/// stands for the request.
+pub fn changed(
+    row: &AssignmentRow,
+    previous: i16,
+    request_closed: bool,
+    sibling: bool,
+) -> ev::AssignmentChanged {
     ev::AssignmentChanged {
+        wide_search: row.wide,
+        search_role: row.search_role() as i32,
+        sibling,
         assignment: name("assignments", row.id),
         request: name("requests", row.request_id),
         group: name("groups", row.group_id),
@@ -35,13 +44,18 @@ pub struct OfferedTo {
     pub organization_display_name: String,
 }
 
+/// A new offer; `sibling` when another offer of its wide search stands for the request.
 pub fn offered(
     row: &AssignmentRow,
     job: &Job,
     to: OfferedTo,
     candidates: Vec<ev::CandidateScore>,
+    sibling: bool,
 ) -> ev::AssignmentOffered {
     ev::AssignmentOffered {
+        wide_search: row.wide,
+        search_round: row.search_round,
+        sibling,
         assignment: name("assignments", row.id),
         request: name("requests", row.request_id),
         reference_code: row.reference_code.clone(),

@@ -76,8 +76,10 @@ impl<'a> Step<'a> {
 /// - gives the group's place back at once when the job ended unserved (declined, expired,
 ///   withdrawn, aborted);
 /// - when the job is completed, gives the place back, starts the group's rest (its
-///   `rest_minutes`, which the next capacity take honours) and takes the job off the queues;
-/// - announces `assignment.changed`.
+///   `rest_minutes`, which the next capacity take honours) and takes the job off the queues
+///   (in a wide search, when the lead's is completed);
+/// - announces `assignment.changed`, marked `sibling` when another assignment of its wide
+///   search stands for the request.
 pub async fn transition(
     tx: &mut PgConnection,
     index: &GroupIndex,
@@ -121,18 +123,59 @@ async fn transition_in(
     }
     if step.to == AssignmentStatus::Completed {
         store::release(tx, from.group_id).await?;
-        store::finish_job(tx, from.request_id).await?;
+        // A wide search's supporter finishing its part leaves the search on the queues while
+        // the lead is at it.
+        if !from.wide || from.lead {
+            store::finish_job(tx, from.request_id).await?;
+        }
         let rest = index.get(from.group_id).map_or(0, |g| g.rest_minutes);
         store::start_rest(tx, from.group_id, rest).await?;
     }
+    let sibling =
+        updated.wide && !updated.lead && store::has_sibling_standing(tx, &updated).await?;
     enqueue(
         tx,
         subject::ASSIGNMENT_CHANGED,
-        &events::changed(&updated, from.status, step.request_closed),
+        &events::changed(&updated, from.status, step.request_closed, sibling),
     )
     .await
     .map_err(store::Error::from)?;
     Ok(updated)
+}
+
+/// A supporter of a wide search takes the lead from a lead that gave it up, and is announced
+/// as the request's job (its status unchanged).
+pub async fn promote(tx: &mut PgConnection, id: uuid::Uuid) -> Result<AssignmentRow, Error> {
+    let lead = store::promote(tx, id).await?;
+    enqueue(
+        tx,
+        subject::ASSIGNMENT_CHANGED,
+        &events::changed(&lead, lead.status, false, false),
+    )
+    .await
+    .map_err(store::Error::from)?;
+    tracing::info!(assignment = %lead.id, request = %lead.request_id, "supporter leads the search now");
+    Ok(lead)
+}
+
+/// The lead finished a wide search: its offers still open are withdrawn (the apps show them
+/// taken). Supporters on the way finish their own jobs.
+pub async fn end_search(
+    tx: &mut PgConnection,
+    index: &GroupIndex,
+    lead: &AssignmentRow,
+) -> Result<(), Error> {
+    for open in store::open_offers_of(tx, lead.request_id).await? {
+        let step = Step {
+            request_closed: true,
+            ..Step::to(
+                AssignmentStatus::Withdrawn,
+                "the lead group finished the search",
+            )
+        };
+        transition(tx, index, &open, step).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

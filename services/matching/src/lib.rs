@@ -45,6 +45,7 @@ pub async fn serve(
         .ok_or_else(|| {
             anyhow::anyhow!("setting `office_hours_waived_from`: critical, high, normal or low")
         })?;
+    let wide = config.wide_search.check()?;
     let (deps, background) = Deps::start(&config.base, store::SCHEMA, &store::MIGRATOR).await?;
 
     let index = Arc::new(index::GroupIndex::default());
@@ -65,8 +66,14 @@ pub async fn serve(
         config.max_attempts.max(1) as i32,
         chrono::Duration::seconds(config.location_max_age_secs.min(i64::MAX as u64) as i64),
         urgent_from,
+        wide,
     ));
     let callers = contact::Callers::new(&config.intake, deps.credentials.clone())?;
+    background.spawn(callers.clone().fill_pending_notes(
+        deps.pool.clone(),
+        Duration::from_secs(2),
+        background.token(),
+    ));
     background.spawn(inbox::consume(
         "matching",
         triaged,

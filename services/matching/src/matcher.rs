@@ -15,9 +15,12 @@ use prost::Message;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use komek_core::wide::{Round, WideSearch};
+
 use crate::config::OfferTtl;
 use crate::events::{self, OfferedTo};
 use crate::index::GroupIndex;
+use crate::jobs;
 use crate::model::Job;
 use crate::store::{self, AssignmentRow};
 
@@ -34,6 +37,8 @@ pub struct Matcher {
     max_location_age: chrono::Duration,
     /// Requests at least this urgent call groups outside their office hours.
     urgent_from: Priority,
+    /// Which requests are offered to several groups at once.
+    wide: WideSearch,
 }
 
 impl Matcher {
@@ -52,6 +57,7 @@ impl Matcher {
         max_attempts: i32,
         max_location_age: chrono::Duration,
         urgent_from: Priority,
+        wide: WideSearch,
     ) -> Self {
         Self {
             index,
@@ -60,7 +66,16 @@ impl Matcher {
             max_attempts,
             max_location_age,
             urgent_from,
+            wide,
         }
+    }
+
+    /// How many groups the first round of `job`'s wide search offers; None when it is offered
+    /// to one group at a time.
+    fn wide_first_round(&self, job: &Job) -> Option<u32> {
+        let category = Category::from_code(job.category)?;
+        let priority = Priority::from_code(job.priority)?;
+        self.wide.first_round(category, priority)
     }
 
     /// Whether `job` calls groups outside their organisations' office hours.
@@ -88,8 +103,21 @@ impl Matcher {
             return Ok(());
         }
         let history = store::history(tx, request_id).await?;
+        let wide = self.wide_first_round(job);
+        if wide.is_some() || history.round > 0 {
+            // A wide search that has its lead needs nobody more; one whose lead gave up goes
+            // on under the supporter who has been on it longest.
+            if history.led {
+                return Ok(());
+            }
+            if let Some(supporter) = history.supporters.first() {
+                jobs::promote(tx, *supporter).await?;
+                return Ok(());
+            }
+        }
         if history.active {
-            // Already offered (a redelivery, or a re-triage while an offer is open).
+            // Already offered (a redelivery, a re-triage while an offer is open, or an offer
+            // of a wide search's round still open).
             return Ok(());
         }
         let attempt = history.attempts + 1;
@@ -133,6 +161,12 @@ impl Matcher {
             .iter()
             .map(|g| name("groups", *g))
             .collect();
+        if let Some(first) = wide {
+            let next = history.round.max(0) as u32 + 1;
+            return self
+                .place_wide(tx, job, &history, excluded, self.wide.round(first, next))
+                .await;
+        }
         let mut full: Vec<String> = Vec::new();
         let mut resting: Vec<String> = Vec::new();
         let now = Utc::now();
@@ -149,6 +183,7 @@ impl Matcher {
                 now,
                 max_location_age: self.max_location_age,
                 urgent: self.urgent(job),
+                area_factor: 1.0,
             };
             if history.attempts >= self.max_attempts {
                 // The ladder is exhausted: dispatchers decide, with what the groups looked like.
@@ -192,6 +227,7 @@ impl Matcher {
                 now,
                 max_location_age: self.max_location_age,
                 urgent: self.urgent(job),
+                area_factor: 1.0,
             };
             let all = self.judged_with_load(tx, &need).await?;
             // Only office hours stand in the way: the request waits for the office to open
@@ -203,9 +239,131 @@ impl Matcher {
             return escalate(tx, job, reasons, attempt - 1, events::scores(&all)).await;
         };
         let candidates = events::scores(&ranked);
-        self.offer(tx, job, group_id, best.distance_m, attempt, candidates)
-            .await
-            .map(|_| ())
+        let to = Offer {
+            group_id,
+            distance_m: best.distance_m,
+            attempt,
+            round: None,
+        };
+        self.offer(tx, job, to, candidates).await.map(|_| ())
+    }
+
+    /// Offers `job` to the nearest eligible groups of its wide search's `round` at once, each
+    /// taking a place of its group; with none eligible it waits for office hours or goes to
+    /// dispatchers, as does a search whose rounds ran out.
+    async fn place_wide(
+        &self,
+        tx: &mut PgConnection,
+        job: &Job,
+        history: &store::History,
+        excluded: Vec<String>,
+        round: Option<Round>,
+    ) -> Result<(), HandleError> {
+        let point = job.point().expect("placed jobs have a point");
+        let skills = job.skills();
+        let located = job.located_district();
+        let now = Utc::now();
+        let base = Need {
+            location: point,
+            district: &job.location.district,
+            located_district: &located,
+            skills: &skills,
+            cargo_tonnes: job.cargo_tonnes,
+            excluded: &[],
+            at_capacity: &[],
+            resting: &[],
+            now,
+            max_location_age: self.max_location_age,
+            urgent: self.urgent(job),
+            area_factor: 1.0,
+        };
+        let Some(round) = round else {
+            // Every round went unanswered: dispatchers decide, as when the ladder runs out.
+            let factor = self.wide.reach(self.wide.rounds);
+            let all = self
+                .judged_with_load(
+                    tx,
+                    &Need {
+                        excluded: &excluded,
+                        area_factor: factor,
+                        ..base.clone()
+                    },
+                )
+                .await?;
+            let mut reasons = matching::escalation_reasons(&all);
+            if !reasons.contains(&IneligibleReason::AlreadyDeclined) {
+                reasons.push(IneligibleReason::AlreadyDeclined);
+            }
+            return escalate(tx, job, reasons, history.attempts, events::scores(&all)).await;
+        };
+        let mut passed_over = excluded.clone();
+        let mut full: Vec<String> = Vec::new();
+        let mut resting: Vec<String> = Vec::new();
+        let mut chosen: Vec<(matching::Evaluation, Uuid)> = Vec::new();
+        let mut candidates = None;
+        while chosen.len() < round.groups {
+            let want = round.groups - chosen.len();
+            let ranked = self.index.nearest(
+                &Need {
+                    excluded: &passed_over,
+                    at_capacity: &full,
+                    resting: &resting,
+                    area_factor: round.area_factor,
+                    ..base.clone()
+                },
+                want,
+            );
+            // The first look, before any group was taken, is what the decision shows.
+            candidates.get_or_insert_with(|| events::scores(&ranked));
+            let eligible: Vec<_> = ranked.into_iter().filter(|e| e.is_eligible()).collect();
+            if eligible.is_empty() {
+                break;
+            }
+            for best in eligible {
+                let group_id = parse_name("groups", &best.group, "group")?;
+                let capacity = self.index.capacity(&best.group).unwrap_or(0);
+                match store::take_capacity(tx, group_id, capacity as i32).await? {
+                    store::Take::Taken => {
+                        passed_over.push(best.group.clone());
+                        chosen.push((best, group_id));
+                    }
+                    store::Take::Full => full.push(best.group),
+                    store::Take::Resting => resting.push(best.group),
+                }
+            }
+        }
+        if chosen.is_empty() {
+            let all = self
+                .judged_with_load(
+                    tx,
+                    &Need {
+                        excluded: &excluded,
+                        at_capacity: &full,
+                        resting: &resting,
+                        area_factor: round.area_factor,
+                        ..base.clone()
+                    },
+                )
+                .await?;
+            if let Some(until) = matching::deferral(&all, now) {
+                return defer(tx, job, until, events::scores(&all)).await;
+            }
+            let reasons = matching::escalation_reasons(&all);
+            return escalate(tx, job, reasons, history.attempts, events::scores(&all)).await;
+        }
+        let candidates = candidates.unwrap_or_default();
+        for (attempt, (best, group_id)) in (history.attempts + 1..).zip(chosen) {
+            let to = Offer {
+                group_id,
+                distance_m: best.distance_m,
+                attempt,
+                round: Some(round.number),
+            };
+            self.offer(tx, job, to, candidates.clone()).await?;
+        }
+        tracing::info!(request = %job.request_id, round = round.number,
+            reach = round.area_factor, "wide search offered");
+        Ok(())
     }
 
     /// Every group judged against `need`, with the groups the database holds full or resting
@@ -244,11 +402,15 @@ impl Matcher {
         &self,
         tx: &mut PgConnection,
         job: &Job,
-        group_id: Uuid,
-        distance_m: f64,
-        attempt: i32,
+        to: Offer,
         candidates: Vec<ev::CandidateScore>,
     ) -> Result<Option<AssignmentRow>, HandleError> {
+        let Offer {
+            group_id,
+            distance_m,
+            attempt,
+            round,
+        } = to;
         let request_id = job.request_id;
         let location = job.location.clone();
         let point = location.point.unwrap_or_default();
@@ -293,6 +455,9 @@ impl Matcher {
                 .quantity
                 .as_ref()
                 .map_or(String::new(), |q| q.unit.clone()),
+            wide: round.is_some(),
+            search_round: round.map_or(0, |r| r as i32),
+            lead: false,
         };
         let Some(row) = store::insert_offer(tx, &row).await? else {
             // Another replica offered this request meanwhile (a duplicate delivery): it is
@@ -320,7 +485,10 @@ impl Matcher {
             organization,
             organization_display_name,
         };
-        let event = events::offered(&row, job, to, candidates);
+        // The first offer of a wide search's round stands for the request; the others widen
+        // the partners' scope only.
+        let sibling = row.wide && store::has_sibling_standing(tx, &row).await?;
+        let event = events::offered(&row, job, to, candidates, sibling);
         enqueue(tx, subject::ASSIGNMENT_OFFERED, &event).await?;
         metrics::count(
             "komek_offers_total",
@@ -337,6 +505,16 @@ impl Matcher {
         );
         Ok(Some(row))
     }
+}
+
+/// Which group an offer goes to, how far it is, which attempt at the request it is, and for
+/// a wide search which round.
+#[derive(Debug, Clone, Copy)]
+pub struct Offer {
+    pub group_id: Uuid,
+    pub distance_m: f64,
+    pub attempt: i32,
+    pub round: Option<u32>,
 }
 
 /// Why a dispatcher's choice of group for a job cannot be offered.
@@ -389,6 +567,7 @@ impl Matcher {
             max_location_age: self.max_location_age,
             // A dispatcher decides on office hours as on everything else.
             urgent: true,
+            area_factor: 1.0,
         };
         let judged = matching::judge(&view, &need);
         match store::take_capacity(tx, group_id, view.capacity as i32).await? {
@@ -396,15 +575,20 @@ impl Matcher {
             store::Take::Full => return Ok(Err(ManualRefusal::Full)),
             store::Take::Resting => return Ok(Err(ManualRefusal::Resting)),
         }
-        let attempt = store::history(tx, job.request_id).await?.attempts + 1;
+        let history = store::history(tx, job.request_id).await?;
         let distance = judged.distance_m;
+        // In a wide search the dispatcher's group joins the current round beside the others.
+        let round = (history.round > 0).then_some(history.round as u32);
         let offered = self
             .offer(
                 tx,
                 job,
-                group_id,
-                distance,
-                attempt,
+                Offer {
+                    group_id,
+                    distance_m: distance,
+                    attempt: history.attempts + 1,
+                    round,
+                },
                 events::scores(&[judged]),
             )
             .await?;

@@ -138,6 +138,9 @@ struct Stored {
     request: Uuid,
     group: Uuid,
     status: i16,
+    /// One of several offers of a wide search, and whether it leads it.
+    wide: bool,
+    lead: bool,
 }
 
 /// Each Komek stream with its copies and whether all copies are current, once they all are or
@@ -203,18 +206,20 @@ pub async fn check(
         .filter(|s| **s == pb::RequestStatus::Resolved as i32)
         .count();
 
-    let assignments: Vec<Stored> = sqlx::query_as::<_, (Uuid, Uuid, Uuid, i16)>(
-        "SELECT id, request_id, group_id, status FROM matching.assignments",
+    let assignments: Vec<Stored> = sqlx::query_as::<_, (Uuid, Uuid, Uuid, i16, bool, bool)>(
+        "SELECT id, request_id, group_id, status, wide, lead FROM matching.assignments",
     )
     .fetch_all(pool)
     .await
     .unwrap()
     .into_iter()
-    .map(|(id, request, group, status)| Stored {
+    .map(|(id, request, group, status, wide, lead)| Stored {
         id,
         request,
         group,
         status,
+        wide,
+        lead,
     })
     .collect();
     v.assignments = assignments.len();
@@ -387,16 +392,45 @@ pub async fn check(
         }
     }
 
-    // One active assignment per request, one completed job per request, groups within capacity,
-    // and the capacity counters equal to what they count.
+    // One active assignment per request, one completed job per request; a wide search (several
+    // groups at once) one active assignment per group and one lead that took the job, which
+    // alone completes the request. Groups within capacity, and the capacity counters equal to
+    // what they count.
     for (request, jobs) in &of_request {
-        let active = jobs.iter().filter(|a| ACTIVE.contains(&a.status)).count();
+        let (wide, one): (Vec<&Stored>, Vec<&Stored>) = jobs.iter().partition(|a| a.wide);
+        let active = one.iter().filter(|a| ACTIVE.contains(&a.status)).count();
         if active > 1 {
             v.doubled.push(format!(
                 "requests/{request} has {active} active assignments"
             ));
         }
-        let done = jobs.iter().filter(|a| a.status == COMPLETED).count();
+        let mut groups = HashSet::new();
+        for a in wide.iter().filter(|a| ACTIVE.contains(&a.status)) {
+            if !groups.insert(a.group) {
+                v.doubled.push(format!(
+                    "requests/{request} has two active assignments of groups/{}",
+                    a.group
+                ));
+            }
+        }
+        if !wide.is_empty() && active > 0 {
+            v.doubled.push(format!(
+                "requests/{request} has wide and single active assignments at once"
+            ));
+        }
+        let leads = wide
+            .iter()
+            .filter(|a| a.lead && (ACTIVE.contains(&a.status) || a.status == COMPLETED))
+            .filter(|a| a.status != OFFERED)
+            .count();
+        if leads > 1 {
+            v.doubled
+                .push(format!("requests/{request} has {leads} leads"));
+        }
+        let done = jobs
+            .iter()
+            .filter(|a| a.status == COMPLETED && (!a.wide || a.lead))
+            .count();
         if done > 1 {
             v.doubled
                 .push(format!("requests/{request} was completed {done} times"));

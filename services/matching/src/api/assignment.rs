@@ -59,10 +59,13 @@ impl Assignments {
     }
 
     /// The assignment as its group sees it: with the caller's contact once the group holds
-    /// the job.
+    /// the job, unless it supports a wide search's lead (the lead alone calls the caller back;
+    /// supporters go by the place).
     async fn for_group(&self, row: &AssignmentRow, volunteer: Uuid) -> api::Assignment {
         let mut out = convert::assignment(row);
-        if AssignmentStatus::from_stored(row.status).is_some_and(|s| s.holds_contact()) {
+        let supports = row.search_role() == pb::SearchRole::Support;
+        if !supports && AssignmentStatus::from_stored(row.status).is_some_and(|s| s.holds_contact())
+        {
             out.caller_contact = self.callers.reveal(row, volunteer).await;
             // Where to go, for the group that took the job.
             if let (Some(contact), Some(location)) = (&out.caller_contact, &mut out.location) {
@@ -101,6 +104,18 @@ impl Assignments {
             return Err(out_of_scope(format!(
                 "the volunteer is not a member of the group {doing}"
             )));
+        }
+        Ok(())
+    }
+
+    /// Locks every assignment of the wide search `id` belongs to, before the one answered or
+    /// progressed: two groups answering at once are decided one after the other, and always
+    /// lock in the same order. Nothing for an offer to one group.
+    async fn lock_wide_search(&self, tx: &mut PgConnection, id: Uuid) -> Result<(), Status> {
+        if let Some(row) = store::get(&self.pool, id).await?
+            && row.wide
+        {
+            store::lock_request(tx, row.request_id).await?;
         }
         Ok(())
     }
@@ -264,13 +279,18 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         let volunteer = acting_volunteer(&principal, &req.volunteer)?;
         let answer = validate::answer(&req.name, &req.request_id)?;
         let mut tx = self.pool.begin().await.map_err(database)?;
-        let offer = match self.answer(&mut tx, &answer, volunteer, "accept").await? {
+        self.lock_wide_search(&mut tx, answer.id).await?;
+        let mut offer = match self.answer(&mut tx, &answer, volunteer, "accept").await? {
             Ok(offer) => offer,
             Err(current) => {
                 drop(tx);
                 return Ok(Response::new(self.for_group(&current, volunteer).await));
             }
         };
+        // The first group to accept a wide search leads it; the others support it.
+        if offer.wide && !store::history(&mut tx, offer.request_id).await?.led {
+            offer = store::make_lead(&mut tx, offer.id).await?;
+        }
         let reason = format!("accepted by {}", principal.subject);
         // The group keeps the place the offer took.
         let step = Step::to(AssignmentStatus::Accepted, &reason);
@@ -290,6 +310,7 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         let volunteer = acting_volunteer(&principal, &req.volunteer)?;
         let (answer, reason) = validate::decline(&req)?;
         let mut tx = self.pool.begin().await.map_err(database)?;
+        self.lock_wide_search(&mut tx, answer.id).await?;
         let offer = match self.answer(&mut tx, &answer, volunteer, "decline").await? {
             Ok(offer) => offer,
             Err(current) => return Ok(Response::new(convert::assignment(&current))),
@@ -326,6 +347,7 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         let next = progress.next;
 
         let mut tx = self.pool.begin().await.map_err(database)?;
+        self.lock_wide_search(&mut tx, progress.answer.id).await?;
         let row = self
             .lock_for(&mut tx, progress.answer.id, volunteer, "doing this job")
             .await?;
@@ -352,7 +374,11 @@ impl api::assignment_service_server::AssignmentService for Assignments {
                 report: Some(progress.report()),
                 ..Step::to(next, &progress.reason)
             };
-            jobs::transition(&mut tx, &self.index, &row, step).await?
+            let updated = jobs::transition(&mut tx, &self.index, &row, step).await?;
+            if next == AssignmentStatus::Completed && updated.wide && updated.lead {
+                jobs::end_search(&mut tx, &self.index, &updated).await?;
+            }
+            updated
         };
         tx.commit().await.map_err(database)?;
         self.bus.wake_outbox();

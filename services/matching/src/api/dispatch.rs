@@ -96,6 +96,14 @@ impl Dispatch {
                 let job = job_of(tx, m.request_id, &regions).await?;
                 let active = store::active_of(tx, m.request_id).await?;
                 match (action, active.first()) {
+                    // A wide search takes more groups beside those it has.
+                    (Action::Assign, Some(active)) if active.wide => {}
+                    (Action::Reassign, Some(active)) if active.wide => {
+                        return Err(Status::failed_precondition(
+                            "the request is a wide search with several groups: withdraw a \
+                             group's assignment, or assign another group beside them",
+                        ));
+                    }
                     (Action::Assign, Some(active)) => {
                         return Err(Status::failed_precondition(format!(
                             "the request already has active assignments/{}; use ReassignRequest",

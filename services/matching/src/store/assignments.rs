@@ -9,15 +9,24 @@ use std::sync::LazyLock;
 
 use komek_core::AssignmentStatus;
 
-/// The predicate of the partial unique index `assignments_one_active_per_request`: a request
-/// has at most one active assignment. An insert names it so PostgreSQL infers the index.
-pub static ONE_ACTIVE_PER_REQUEST: LazyLock<String> = LazyLock::new(|| {
+fn active_codes() -> String {
     let codes: Vec<String> = AssignmentStatus::codes(AssignmentStatus::is_active)
         .iter()
         .map(i16::to_string)
         .collect();
-    format!("status IN ({})", codes.join(", "))
-});
+    codes.join(", ")
+}
+
+/// The predicate of the partial unique index `assignments_one_active_per_request`: a request
+/// offered to one group at a time has at most one active assignment. An insert names it so
+/// PostgreSQL infers the index.
+pub static ONE_ACTIVE_PER_REQUEST: LazyLock<String> =
+    LazyLock::new(|| format!("status IN ({}) AND NOT wide", active_codes()));
+
+/// The predicate of `assignments_one_active_per_group_of_a_wide_search`: a wide search has at
+/// most one active assignment per group.
+pub static ONE_ACTIVE_PER_GROUP: LazyLock<String> =
+    LazyLock::new(|| format!("status IN ({}) AND wide", active_codes()));
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AssignmentRow {
@@ -52,22 +61,48 @@ pub struct AssignmentRow {
     pub position_lat: Option<f64>,
     pub position_lon: Option<f64>,
     pub position_at: Option<DateTime<Utc>>,
+    /// One of several offers of a wide search, in this round (from 1), and whether this group
+    /// leads it (see `komek_core::wide`).
+    pub wide: bool,
+    pub search_round: i32,
+    pub lead: bool,
+}
+
+impl AssignmentRow {
+    /// The group's part in a wide search: lead, support (accepted after the lead), or none
+    /// (not a wide search, or not accepted).
+    pub fn search_role(&self) -> komek_proto::types::v1::SearchRole {
+        use komek_proto::types::v1::SearchRole;
+        let took = AssignmentStatus::from_stored(self.status).is_some_and(|s| s.took_the_job());
+        match (self.wide, self.lead, took) {
+            (true, true, _) => SearchRole::Lead,
+            (true, false, true) => SearchRole::Support,
+            _ => SearchRole::Unspecified,
+        }
+    }
 }
 
 /// What the matcher knows of a request's history: how many offers it had, which groups
-/// already said no, and whether one is active now.
+/// already said no, whether one is active now, and for a wide search its last round, whether a
+/// lead holds it (accepted, on its way, on site or done) and who supports it now (accepted or
+/// on the way, the earliest first).
 pub struct History {
     pub attempts: i32,
     pub excluded_groups: Vec<Uuid>,
     pub active: bool,
+    pub round: i32,
+    pub led: bool,
+    pub supporters: Vec<Uuid>,
 }
 
 pub async fn history(tx: &mut PgConnection, request_id: Uuid) -> Result<History> {
-    let rows: Vec<(Uuid, i16)> =
-        sqlx::query_as("SELECT group_id, status FROM assignments WHERE request_id = $1")
-            .bind(request_id)
-            .fetch_all(tx)
-            .await?;
+    let rows: Vec<(Uuid, Uuid, i16, i32, bool)> = sqlx::query_as(
+        "SELECT id, group_id, status, search_round, lead FROM assignments \
+         WHERE request_id = $1 ORDER BY updated_at, id",
+    )
+    .bind(request_id)
+    .fetch_all(tx)
+    .await?;
     let is = |s: i16, holds: fn(AssignmentStatus) -> bool| {
         AssignmentStatus::from_stored(s).is_some_and(holds)
     };
@@ -75,13 +110,22 @@ pub async fn history(tx: &mut PgConnection, request_id: Uuid) -> Result<History>
         attempts: rows.len() as i32,
         active: rows
             .iter()
-            .any(|(_, s)| is(*s, AssignmentStatus::is_active)),
+            .any(|(_, _, s, _, _)| is(*s, AssignmentStatus::is_active)),
         // Groups whose job ended unserved are not offered the same request again by the
         // matcher; a dispatcher may still choose them.
         excluded_groups: rows
             .iter()
-            .filter(|(_, s)| is(*s, AssignmentStatus::ended_unserved))
-            .map(|(g, _)| *g)
+            .filter(|(_, _, s, _, _)| is(*s, AssignmentStatus::ended_unserved))
+            .map(|(_, g, _, _, _)| *g)
+            .collect(),
+        round: rows.iter().map(|(_, _, _, r, _)| *r).max().unwrap_or(0),
+        led: rows
+            .iter()
+            .any(|(_, _, s, _, lead)| *lead && is(*s, AssignmentStatus::took_the_job)),
+        supporters: rows
+            .iter()
+            .filter(|(_, _, s, _, lead)| !*lead && is(*s, AssignmentStatus::holds_contact))
+            .map(|(id, _, _, _, _)| *id)
             .collect(),
     })
 }
@@ -106,25 +150,33 @@ pub async fn traceparent(tx: &mut PgConnection, id: Uuid) -> Result<Option<Strin
     Ok(row.and_then(|r| r.0))
 }
 
-/// Records an offer; `None` when the request already has an active assignment.
+/// Records an offer; `None` when the request already has an active assignment (one of a wide
+/// search's: when the group already has one for the request).
 pub async fn insert_offer(
     tx: &mut PgConnection,
     a: &AssignmentRow,
 ) -> Result<Option<AssignmentRow>> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
+    fn sql(conflict: &str) -> String {
         format!(
             "INSERT INTO assignments (id, request_id, group_id, status, attempt, reference_code, \
                category, priority, required_skills, lat, lon, settlement, district, region, \
                distance_m, offered_at, expire_at, cargo_tonnes, volunteer_note, people_count, \
-               quantity_value, quantity_unit) \
+               quantity_value, quantity_unit, wide, search_round) \
              VALUES ($1, $2, $3, {offered}, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-               $16, $17, $18, $19, $20, $21) \
-             ON CONFLICT (request_id) WHERE {ONE_ACTIVE_PER_REQUEST} DO NOTHING RETURNING *",
+               $16, $17, $18, $19, $20, $21, $22, $23) \
+             ON CONFLICT {conflict} DO NOTHING RETURNING *",
             offered = AssignmentStatus::Offered.code(),
-            ONE_ACTIVE_PER_REQUEST = *ONE_ACTIVE_PER_REQUEST,
         )
+    }
+    static ONE: LazyLock<String> =
+        LazyLock::new(|| sql(&format!("(request_id) WHERE {}", *ONE_ACTIVE_PER_REQUEST)));
+    static WIDE: LazyLock<String> = LazyLock::new(|| {
+        sql(&format!(
+            "(request_id, group_id) WHERE {}",
+            *ONE_ACTIVE_PER_GROUP
+        ))
     });
-    sqlx::query_as(&SQL)
+    sqlx::query_as(if a.wide { &WIDE } else { &ONE })
         .bind(a.id)
         .bind(a.request_id)
         .bind(a.group_id)
@@ -146,9 +198,73 @@ pub async fn insert_offer(
         .bind(a.people_count)
         .bind(a.quantity_value)
         .bind(&a.quantity_unit)
+        .bind(a.wide)
+        .bind(a.search_round)
         .fetch_optional(tx)
         .await
         .map_err(Into::into)
+}
+
+/// Locks every assignment of a request, in one order, so that two groups accepting a wide
+/// search at once are decided one after the other.
+pub async fn lock_request(tx: &mut PgConnection, request_id: Uuid) -> Result<()> {
+    sqlx::query("SELECT id FROM assignments WHERE request_id = $1 ORDER BY id FOR UPDATE")
+        .bind(request_id)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// Makes an offer being accepted the lead of its wide search: the first group to accept.
+pub async fn make_lead(tx: &mut PgConnection, id: Uuid) -> Result<AssignmentRow> {
+    sqlx::query_as("UPDATE assignments SET lead = true WHERE id = $1 RETURNING *")
+        .bind(id)
+        .fetch_one(tx)
+        .await
+        .map_err(Into::into)
+}
+
+/// Makes a supporter the lead of its wide search, after the lead gave up. Its change time
+/// moves past the transaction's start, so intake hears it after the lead's abort written in
+/// the same transaction.
+pub async fn promote(tx: &mut PgConnection, id: Uuid) -> Result<AssignmentRow> {
+    sqlx::query_as(
+        "UPDATE assignments SET lead = true, reason = 'leads the search: the lead group gave it up', \
+           updated_at = clock_timestamp(), version = version + 1 WHERE id = $1 RETURNING *",
+    )
+    .bind(id)
+    .fetch_one(tx)
+    .await
+    .map_err(Into::into)
+}
+
+/// Whether another assignment of `row`'s wide search stands for the request: a lead that holds
+/// it, or an offer or job still active.
+pub async fn has_sibling_standing(tx: &mut PgConnection, row: &AssignmentRow) -> Result<bool> {
+    let holding = AssignmentStatus::codes(AssignmentStatus::took_the_job);
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM assignments WHERE request_id = $1 AND id <> $2 \
+           AND ((lead AND status = ANY($3)) OR status = ANY($4)))",
+    )
+    .bind(row.request_id)
+    .bind(row.id)
+    .bind(holding)
+    .bind(AssignmentStatus::codes(AssignmentStatus::is_active))
+    .fetch_one(tx)
+    .await
+    .map_err(Into::into)
+}
+
+/// The open offers of a request, locked.
+pub async fn open_offers_of(tx: &mut PgConnection, request_id: Uuid) -> Result<Vec<AssignmentRow>> {
+    sqlx::query_as(
+        "SELECT * FROM assignments WHERE request_id = $1 AND status = $2 ORDER BY id FOR UPDATE",
+    )
+    .bind(request_id)
+    .bind(AssignmentStatus::Offered.code() as i16)
+    .fetch_all(tx)
+    .await
+    .map_err(Into::into)
 }
 
 /// Open offers to any of `groups`.
@@ -325,14 +441,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_insert_names_the_predicate_of_the_one_active_index() {
+    fn the_insert_names_the_predicates_of_the_one_active_indexes() {
         // The index is created by a migration; the insert must name the same predicate, or
         // PostgreSQL cannot infer which index the conflict is about.
-        let migration = include_str!("../../migrations/0002_assignments.sql");
-        assert!(
-            migration.contains(&format!("WHERE {};", *ONE_ACTIVE_PER_REQUEST)),
-            "{}",
-            *ONE_ACTIVE_PER_REQUEST
-        );
+        let migration = include_str!("../../migrations/0018_wide_search.sql");
+        for predicate in [&*ONE_ACTIVE_PER_REQUEST, &*ONE_ACTIVE_PER_GROUP] {
+            assert!(
+                migration.contains(&format!("WHERE {predicate};")),
+                "{predicate}"
+            );
+        }
     }
 }

@@ -147,3 +147,41 @@ pub async fn erase_notes(tx: &mut PgConnection, request_id: Uuid) -> Result<u64>
     .await?;
     Ok(done.rows_affected())
 }
+
+/// Marks a job whose volunteer note intake could not give when it was placed.
+pub async fn mark_note_pending(tx: &mut PgConnection, request_id: Uuid) -> Result<()> {
+    sqlx::query("UPDATE jobs SET note_pending = true WHERE request_id = $1")
+        .bind(request_id)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// Jobs still waiting for their volunteer note, at most `limit`.
+pub async fn notes_pending(pool: &sqlx::PgPool, limit: i64) -> Result<Vec<Uuid>> {
+    Ok(
+        sqlx::query_scalar("SELECT request_id FROM jobs WHERE note_pending LIMIT $1")
+            .bind(limit)
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// Writes the volunteer note intake gave late into the job and the offers made without it.
+pub async fn fill_note(pool: &sqlx::PgPool, request_id: Uuid, note: &str) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("UPDATE jobs SET volunteer_note = $2, note_pending = false WHERE request_id = $1")
+        .bind(request_id)
+        .bind(note)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE assignments SET volunteer_note = $2 WHERE request_id = $1 AND volunteer_note = ''",
+    )
+    .bind(request_id)
+    .bind(note)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

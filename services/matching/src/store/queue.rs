@@ -54,7 +54,8 @@ pub struct QueueFilter {
 
 /// Jobs by queue, most urgent first, then longest waiting. A job is escalated when its last
 /// decision escalated and nothing is active; unassigned when nothing is active otherwise;
-/// overdue when accepted and not en route in time, or on site too long.
+/// overdue when accepted and not en route in time, or on site too long. A wide search is judged
+/// by its lead when the lead is on it, else by any active assignment, else by the latest.
 pub async fn queue(pool: &PgPool, f: &QueueFilter) -> Result<Vec<QueueRow>> {
     let (after_p, after_t, after_id) = match f.after {
         Some((p, t, id)) => (Some(p), Some(t), Some(id)),
@@ -68,7 +69,9 @@ pub async fn queue(pool: &PgPool, f: &QueueFilter) -> Result<Vec<QueueRow>> {
              d.escalated, d.decided_at, d.candidates, d.reasons, c.status AS closed_status \
            FROM jobs j \
            LEFT JOIN LATERAL (SELECT id, status, updated_at FROM assignments \
-               WHERE request_id = j.request_id ORDER BY offered_at DESC, id DESC LIMIT 1) a ON true \
+               WHERE request_id = j.request_id \
+               ORDER BY status = ANY ($16) DESC, lead DESC, offered_at DESC, id DESC LIMIT 1) a \
+             ON true \
            LEFT JOIN LATERAL (SELECT escalated, decided_at, candidates, reasons FROM decisions \
                WHERE request_id = j.request_id ORDER BY seq DESC LIMIT 1) d ON true \
            LEFT JOIN closed_requests c ON c.request_id = j.request_id \
