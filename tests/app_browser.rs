@@ -5,8 +5,9 @@
 //! the caller's phone and the address; goes on the way with the phone's position emulated, and
 //! the position reaches the dispatcher's request page; arrives; completes. Then the phone's
 //! connection drops (a proxy between it and the console) while an offer is made: back online,
-//! the missed offer arrives once and the one seen before does not come again. Every screen
-//! passes axe-core with no serious or critical finding.
+//! the missed offer arrives once and the one seen before does not come again. A lost child is
+//! offered to two search teams at once; the card says so, and the one who accepts first leads.
+//! Every screen passes axe-core with no serious or critical finding.
 //!
 //! With `KOMEK_SCREENSHOTS=<dir>` each screen is saved there as `app-<screen>-<lang>.png`.
 //!
@@ -112,13 +113,37 @@ async fn scenario(lang: Lang, note: &str) {
         &Uuid::new_v4().to_string(),
     )
     .await;
+    // Дәурен is in Shieli's search team too, and Sasykkum has one: a lost child is theirs.
+    let mut search_teams = Vec::new();
+    for (name, place) in [
+        ("Шиелі іздеушілері", shieli),
+        ("Сасықкөл іздеушілері", find("Sasykkum", "Kyzylorda Region")),
+    ] {
+        let team = create_group(
+            &mut roster_client,
+            &org.name,
+            name,
+            place,
+            &[pb::Skill::SearchRescue],
+            pb::Availability::Available,
+            &Uuid::new_v4().to_string(),
+        )
+        .await;
+        search_teams.push(team.name);
+    }
     let volunteer = create_volunteer(
         &mut roster_client,
         "Дәурен Сейітов",
-        vec![group.name.clone()],
+        vec![group.name.clone(), search_teams[0].clone()],
     )
     .await;
-    system.wait_roster_published(2).await;
+    create_volunteer(
+        &mut roster_client,
+        "Бекзат Омаров",
+        vec![search_teams[1].clone()],
+    )
+    .await;
+    system.wait_roster_published(6).await;
 
     // The dispatcher makes a one-time link for Дәурен's phone.
     let origin = ("Origin", base.as_str());
@@ -413,6 +438,41 @@ async fn scenario(lang: Lang, note: &str) {
         json!([200, true]),
         "a stale cursor starts the feed afresh"
     );
+
+    // 7. A child is lost: both search teams are offered it at once, and the card says so.
+    // Дәурен accepts first and leads the search.
+    let lost = intake_client
+        .create_request(intake::CreateRequestRequest {
+            operator_category: pb::Category::SearchOperation as i32,
+            operator_priority: pb::Priority::Critical as i32,
+            ..anonymous_call("Бала жоғалып кетті, 9 жаста, кешке үйден шығып, қайтпады")
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    phone
+        .wait_text(
+            "#offers",
+            &text(lang, "app-wide-search"),
+            Duration::from_secs(30),
+        )
+        .await;
+    let wide = phone.text("article.offer:has(p.wide)").await;
+    assert!(wide.contains(&lost.volunteer_note), "{wide}");
+    assert_accessible(&phone, &axe, "wide-offer").await;
+    shot(&phone, "wide-offer", lang).await;
+    phone
+        .click("article.offer:has(p.wide) form[action$='/accept'] button")
+        .await;
+    phone
+        .wait_text(
+            "article.job .status",
+            &text(lang, "search-role-lead"),
+            Duration::from_secs(15),
+        )
+        .await;
+    assert_accessible(&phone, &axe, "wide-job").await;
+    shot(&phone, "wide-job", lang).await;
 
     phone.close().await;
     stop.cancel();

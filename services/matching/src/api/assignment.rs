@@ -108,14 +108,22 @@ impl Assignments {
         Ok(())
     }
 
-    /// Locks every assignment of the wide search `id` belongs to, before the one answered or
+    /// The request of `id` when it is an offer of a wide search, read before the transaction
+    /// begins (a second connection taken inside it could wait on a pool its own transaction
+    /// holds).
+    async fn wide_search_of(&self, id: Uuid) -> Result<Option<Uuid>, Status> {
+        Ok(store::get(&self.pool, id)
+            .await?
+            .filter(|row| row.wide)
+            .map(|row| row.request_id))
+    }
+
+    /// Locks every assignment of a wide search's request before the one answered or
     /// progressed: two groups answering at once are decided one after the other, and always
     /// lock in the same order. Nothing for an offer to one group.
-    async fn lock_wide_search(&self, tx: &mut PgConnection, id: Uuid) -> Result<(), Status> {
-        if let Some(row) = store::get(&self.pool, id).await?
-            && row.wide
-        {
-            store::lock_request(tx, row.request_id).await?;
+    async fn lock_wide_search(tx: &mut PgConnection, request: Option<Uuid>) -> Result<(), Status> {
+        if let Some(request) = request {
+            store::lock_request(tx, request).await?;
         }
         Ok(())
     }
@@ -278,8 +286,9 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         let req = request.into_inner();
         let volunteer = acting_volunteer(&principal, &req.volunteer)?;
         let answer = validate::answer(&req.name, &req.request_id)?;
+        let wide = self.wide_search_of(answer.id).await?;
         let mut tx = self.pool.begin().await.map_err(database)?;
-        self.lock_wide_search(&mut tx, answer.id).await?;
+        Self::lock_wide_search(&mut tx, wide).await?;
         let mut offer = match self.answer(&mut tx, &answer, volunteer, "accept").await? {
             Ok(offer) => offer,
             Err(current) => {
@@ -309,8 +318,9 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         let req = request.into_inner();
         let volunteer = acting_volunteer(&principal, &req.volunteer)?;
         let (answer, reason) = validate::decline(&req)?;
+        let wide = self.wide_search_of(answer.id).await?;
         let mut tx = self.pool.begin().await.map_err(database)?;
-        self.lock_wide_search(&mut tx, answer.id).await?;
+        Self::lock_wide_search(&mut tx, wide).await?;
         let offer = match self.answer(&mut tx, &answer, volunteer, "decline").await? {
             Ok(offer) => offer,
             Err(current) => return Ok(Response::new(convert::assignment(&current))),
@@ -346,8 +356,9 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         let progress = validate::progress(&req)?;
         let next = progress.next;
 
+        let wide = self.wide_search_of(progress.answer.id).await?;
         let mut tx = self.pool.begin().await.map_err(database)?;
-        self.lock_wide_search(&mut tx, progress.answer.id).await?;
+        Self::lock_wide_search(&mut tx, wide).await?;
         let row = self
             .lock_for(&mut tx, progress.answer.id, volunteer, "doing this job")
             .await?;
