@@ -102,6 +102,23 @@ fn nearest(c: &mut Criterion) {
             }
         })
     });
+    // A wide search's rounds: the three nearest eligible, then six.
+    for wanted in [3, 6] {
+        g.bench_function(format!("h3 index, {wanted} nearest eligible"), |b| {
+            b.iter(|| {
+                for r in &requests {
+                    let n = need(*r);
+                    black_box(
+                        index
+                            .search(&n)
+                            .filter(Evaluation::is_eligible)
+                            .take(wanted)
+                            .count(),
+                    );
+                }
+            })
+        });
+    }
     g.finish();
 }
 
