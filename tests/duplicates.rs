@@ -10,6 +10,7 @@ use komek_proto::matching::v1 as matching;
 use komek_proto::roster::v1 as roster;
 use komek_proto::triage::v1 as triage;
 use komek_proto::types::v1 as pb;
+use komek_runtime::auth::Role;
 use komek_tests::settlements::find;
 use komek_tests::{
     System, at, create_group, create_organization, create_request, violated_fields, wait_request,
@@ -235,5 +236,82 @@ async fn repeat_calls_are_linked_and_a_dispatcher_merges_them() {
         .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
 
+    system.stop().await;
+}
+
+/// More calls of one kind in a day than any cap on rows read: a repeat is still found among the
+/// newest. (The candidates were once the oldest 500 of the category in the window, so a repeat
+/// of the 511th call of the day went unlinked.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_repeat_is_found_however_many_calls_of_its_kind_came_that_day() {
+    const EARLIER: usize = 510;
+    let system = System::start().await;
+    let intake_client = system.intake_client().await;
+    let call =
+        |place: &komek_tests::settlements::Settlement, note: &str| intake::CreateRequestRequest {
+            request_id: Uuid::new_v4().to_string(),
+            channel: pb::Channel::Hotline as i32,
+            caller: Some(intake::Caller {
+                anonymous: true,
+                ..Default::default()
+            }),
+            location: Some(pb::Location {
+                point: Some(at(place)),
+                settlement: place.name_en.clone(),
+                district: place.district.clone(),
+                region: place.region.clone(),
+                ..Default::default()
+            }),
+            description: note.into(),
+            operator_category: pb::Category::FuelDelivery as i32,
+            ..Default::default()
+        };
+    // A cold morning in Turkistan Region: coal calls from 510 of its places, through the
+    // telephony system's key (a dispatcher's would be rate limited long before).
+    let telephony = system
+        .issue_key(Role::Service, "services/telephony", &[])
+        .await;
+    let line = intake::intake_service_client::IntakeServiceClient::new(
+        komek_tests::authed(system.intake, &telephony).await,
+    );
+    let places: Vec<_> = komek_tests::settlements::all()
+        .iter()
+        .filter(|s| s.region == "Turkistan Region")
+        .take(EARLIER)
+        .collect();
+    assert_eq!(places.len(), EARLIER);
+    let mut last = None;
+    for chunk in places.chunks(30) {
+        let made = futures::future::join_all(chunk.iter().map(|p| {
+            let mut client = line.clone();
+            let request = call(p, "Көмір керек, үй суық");
+            async move { client.create_request(request).await.unwrap().into_inner() }
+        }))
+        .await;
+        last = made.last().cloned();
+    }
+    let last = last.unwrap();
+    wait_request(&intake_client, &last.name, "triaged", triaged).await;
+
+    // Then a call from Kegen, and its repeat from the same yard.
+    let kegen = find("Kegen", "Almaty Region");
+    let first = intake_client
+        .clone()
+        .create_request(call(kegen, "Зейнеткерге көмір керек"))
+        .await
+        .unwrap()
+        .into_inner();
+    let repeat = intake_client
+        .clone()
+        .create_request(call(kegen, "Көмір әлі жоқ, қайта хабарласып тұрмыз"))
+        .await
+        .unwrap()
+        .into_inner();
+    let decided = wait_request(&intake_client, &repeat.name, "triaged", triaged).await;
+    assert_eq!(
+        decided.triage.unwrap().possible_duplicate_of,
+        first.name,
+        "the repeat is linked to the call it repeats"
+    );
     system.stop().await;
 }

@@ -65,8 +65,34 @@ impl Reason {
     }
 }
 
-fn same_text(a: &str, b: &str) -> bool {
-    a.trim().to_lowercase() == b.trim().to_lowercase()
+/// A named place as the rule compares it when either request lacks coordinates: settlement and
+/// district, trimmed and lowercased; None without a settlement. Stored with each decision, so
+/// the database finds the candidates by it.
+pub fn place_key(settlement: &str, district: &str) -> Option<String> {
+    let settlement = settlement.trim();
+    (!settlement.is_empty()).then(|| {
+        format!(
+            "{}\u{1f}{}",
+            settlement.to_lowercase(),
+            district.trim().to_lowercase()
+        )
+    })
+}
+
+/// The box of latitudes and longitudes, in degrees, that holds every point within `radius_m`
+/// of `p` (and some more): what the database narrows candidates by before the exact distance.
+pub fn bounding_box(p: GeoPoint, radius_m: f64) -> ((f64, f64), (f64, f64)) {
+    // A degree of latitude is at least 110.5 km anywhere; a degree of longitude that times the
+    // cosine of the latitude. A little slack keeps rounding on the safe side.
+    let dlat = radius_m / 110_000.0 * 1.01;
+    let cos = p.lat().to_radians().cos();
+    let lats = (p.lat() - dlat, p.lat() + dlat);
+    if cos < 0.01 || p.lon().abs() + dlat / cos.max(0.01) >= 180.0 {
+        // Near a pole or the antimeridian: every longitude.
+        return (lats, (-180.0, 180.0));
+    }
+    let dlon = dlat / cos;
+    (lats, (p.lon() - dlon, p.lon() + dlon))
 }
 
 /// Why `earlier` may be the request `new` repeats, if it may.
@@ -92,9 +118,8 @@ pub fn why<Id: PartialEq>(new: &Seen<Id>, earlier: &Seen<Id>, window: &Window) -
         (Some(a), Some(b)) => a.distance_m(b) <= window.radius_m,
         // Without coordinates on both sides, the named settlement and district must agree.
         _ => {
-            !new.settlement.trim().is_empty()
-                && same_text(&new.settlement, &earlier.settlement)
-                && same_text(&new.district, &earlier.district)
+            let key = place_key(&new.settlement, &new.district);
+            key.is_some() && key == place_key(&earlier.settlement, &earlier.district)
         }
     };
     same_place.then_some(Reason::SamePlace)
@@ -232,6 +257,24 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn the_box_holds_every_point_within_the_radius(
+            lat in -80.0f64..80.0, lon in -179.0f64..179.0,
+            bearing in 0.0f64..360.0, frac in 0.0f64..1.0, radius in 1.0f64..5000.0,
+        ) {
+            let p = GeoPoint::new(lat, lon).unwrap();
+            // A point `frac` of the radius away in direction `bearing`, on the sphere.
+            let d = radius * frac / crate::geo::EARTH_RADIUS_M;
+            let (la, lo, b) = (lat.to_radians(), lon.to_radians(), bearing.to_radians());
+            let la2 = (la.sin() * d.cos() + la.cos() * d.sin() * b.cos()).asin();
+            let lo2 = lo + (b.sin() * d.sin() * la.cos()).atan2(d.cos() - la.sin() * la2.sin());
+            let q = GeoPoint::new(la2.to_degrees(), lo2.to_degrees().clamp(-180.0, 180.0)).unwrap();
+            prop_assume!(p.distance_m(q) <= radius);
+            let ((lat0, lat1), (lon0, lon1)) = bounding_box(p, radius);
+            prop_assert!((lat0..=lat1).contains(&q.lat()), "{q:?} outside {lat0}..{lat1}");
+            prop_assert!((lon0..=lon1).contains(&q.lon()), "{q:?} outside {lon0}..{lon1}");
+        }
+
         #[test]
         fn never_links_to_itself_or_to_a_later_request(
             created in proptest::collection::vec(0i64..100_000, 1..20),

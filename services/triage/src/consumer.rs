@@ -116,16 +116,19 @@ impl Handler for Classifier {
             unclassified: decision.unclassified,
             note: komek_core::scrub::volunteer_note(&notes.description, ""),
         };
-        let candidates = store::duplicate_candidates(
-            tx,
+        let probe = store::Probe {
             request_id,
             created_at,
-            row.caller_blind_index.as_deref(),
-            row.category,
-            self.window.caller_secs,
-            self.window.place_secs,
-        )
-        .await?;
+            caller: row.caller_blind_index.as_deref(),
+            category: row.category,
+            point: row
+                .lat
+                .zip(row.lon)
+                .and_then(|(lat, lon)| GeoPoint::new(lat, lon).ok()),
+            settlement: &row.settlement,
+            district: &row.district,
+        };
+        let candidates = store::duplicate_candidates(tx, &probe, &self.window).await?;
         let earlier: Vec<Seen<Uuid>> = candidates.iter().map(seen).collect();
         if let Some((original, reason)) = duplicates::original(&seen(&row), &earlier, &self.window)
         {

@@ -1,6 +1,8 @@
 //! Decisions: the first one of each request, and earlier ones a new request may repeat.
 
 use chrono::{DateTime, Utc};
+use komek_core::GeoPoint;
+use komek_core::duplicates::{Window, bounding_box, place_key};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -51,9 +53,9 @@ pub async fn insert(tx: &mut PgConnection, d: &DecisionRow) -> Result<Option<Dec
            confidence, fired_rules, rules_version, possible_duplicate_of, lat, lon, settlement, \
            district, region, people_count, cargo_tonnes, fired_explanations, caller_blind_index, \
            request_created_at, volunteer_note, quantity_value, quantity_unit, model_version, \
-           unclassified, note) \
+           unclassified, note, place_key) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-           $19, $20, $21, $22, $23, $24, $25) \
+           $19, $20, $21, $22, $23, $24, $25, $26) \
          ON CONFLICT (request_id) DO NOTHING RETURNING *",
     )
     .bind(d.request_id)
@@ -81,39 +83,58 @@ pub async fn insert(tx: &mut PgConnection, d: &DecisionRow) -> Result<Option<Dec
     .bind(&d.model_version)
     .bind(d.unclassified)
     .bind(&d.note)
+    .bind(place_key(&d.settlement, &d.district))
     .fetch_optional(tx)
     .await
     .map_err(Into::into)
 }
 
-/// Earlier requests a new one might repeat: the same caller within `caller_secs`, or the same
-/// category within `place_secs`, not merged away. Takes a transaction-scoped lock first, so two
+/// What a new request is compared with: its time, caller and category, and where it is.
+pub struct Probe<'a> {
+    pub request_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub caller: Option<&'a [u8]>,
+    pub category: i16,
+    pub point: Option<GeoPoint>,
+    pub settlement: &'a str,
+    pub district: &'a str,
+}
+
+/// Earlier requests a new one might repeat, not merged away: the same caller within
+/// `window.caller_secs`, or the same category within `window.place_secs` at the same place —
+/// near its point (a box around it; the exact distance is the rule's), or under the same named
+/// place when either lacks a point. Only what the rule could match is read, so no cap on the
+/// number of rows hides a real duplicate. Takes a transaction-scoped lock first, so two
 /// replicas classifying at once see each other's decisions and link consistently.
 pub async fn duplicate_candidates(
     tx: &mut PgConnection,
-    request_id: Uuid,
-    created_at: DateTime<Utc>,
-    caller: Option<&[u8]>,
-    category: i16,
-    caller_secs: i64,
-    place_secs: i64,
+    probe: &Probe<'_>,
+    window: &Window,
 ) -> Result<Vec<DecisionRow>> {
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('komek.triage.duplicates'))")
         .execute(&mut *tx)
         .await?;
+    let bbox = probe.point.map(|p| bounding_box(p, window.radius_m));
     sqlx::query_as(
         "SELECT * FROM decisions WHERE request_id <> $1 AND merged_into IS NULL \
            AND request_created_at <= $2 AND ( \
              (caller_blind_index = $3 AND request_created_at >= $2 - make_interval(secs => $5)) \
-             OR (category = $4 AND request_created_at >= $2 - make_interval(secs => $6))) \
-         ORDER BY request_created_at LIMIT 500",
+             OR (category = $4 AND request_created_at >= $2 - make_interval(secs => $6) AND ( \
+               (lat BETWEEN $7 AND $8 AND lon BETWEEN $9 AND $10) \
+               OR ((lat IS NULL OR $7::float8 IS NULL) AND place_key = $11)))) \
+         ORDER BY request_created_at",
     )
-    .bind(request_id)
-    .bind(created_at)
-    .bind(caller)
-    .bind(category)
-    .bind(caller_secs as f64)
-    .bind(place_secs as f64)
+    .bind(probe.request_id)
+    .bind(probe.created_at)
+    .bind(probe.caller)
+    .bind(probe.category)
+    .bind(window.caller_secs as f64)
+    .bind(window.place_secs as f64)
+    .bind(bbox.map(|((lat0, _), _)| lat0))
+    .bind(bbox.map(|((_, lat1), _)| lat1))
+    .bind(bbox.map(|(_, (lon0, _))| lon0))
+    .bind(bbox.map(|(_, (_, lon1))| lon1))
+    .bind(place_key(probe.settlement, probe.district))
     .fetch_all(tx)
     .await
     .map_err(Into::into)
