@@ -106,7 +106,7 @@ impl Matcher {
         let wide = self.wide_first_round(job);
         if wide.is_some() || history.round > 0 {
             // A wide search that has its lead needs nobody more; one whose lead gave up goes
-            // on under the supporter who has been on it longest.
+            // on under the supporter offered it first (the nearest of the earliest round).
             if history.led {
                 return Ok(());
             }

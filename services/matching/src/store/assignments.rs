@@ -85,7 +85,7 @@ impl AssignmentRow {
 /// What the matcher knows of a request's history: how many offers it had, which groups
 /// already said no, whether one is active now, and for a wide search its last round, whether a
 /// lead holds it (accepted, on its way, on site or done) and who supports it now (accepted or
-/// on the way, the earliest first).
+/// on the way, in the order they were offered: the nearest of the earliest round first).
 pub struct History {
     pub attempts: i32,
     pub excluded_groups: Vec<Uuid>,
@@ -98,7 +98,7 @@ pub struct History {
 pub async fn history(tx: &mut PgConnection, request_id: Uuid) -> Result<History> {
     let rows: Vec<(Uuid, Uuid, i16, i32, bool)> = sqlx::query_as(
         "SELECT id, group_id, status, search_round, lead FROM assignments \
-         WHERE request_id = $1 ORDER BY updated_at, id",
+         WHERE request_id = $1 ORDER BY id",
     )
     .bind(request_id)
     .fetch_all(tx)
