@@ -315,3 +315,89 @@ async fn a_repeat_is_found_however_many_calls_of_its_kind_came_that_day() {
     );
     system.stop().await;
 }
+
+/// Two triage replicas take calls off one stream. A caller who rings twice at the same moment
+/// (two operators answer, or the line drops and they call back) has the two calls classified
+/// side by side, often by different replicas: exactly one of each pair is linked to the other,
+/// never neither (each classified before the other was stored) and never both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn calls_classified_at_once_by_two_replicas_are_still_linked() {
+    const CALLERS: usize = 120;
+    let system = System::start().await;
+    let stop = komek_runtime::CancellationToken::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let second = listener.local_addr().unwrap();
+    let config = komek_triage::Config {
+        base: komek_tests::base(&system.nats, &system.db),
+        intake: komek_runtime::config::Upstream {
+            url: format!("http://{}", system.intake),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let replica = tokio::spawn(komek_triage::serve(config, listener, stop.clone()));
+    komek_tests::wait_key_known(&[second], &system.dispatcher_key).await;
+
+    let telephony = system
+        .issue_key(Role::Service, "services/telephony", &[])
+        .await;
+    let line = intake::intake_service_client::IntakeServiceClient::new(
+        komek_tests::authed(system.intake, &telephony).await,
+    );
+    // Callers spread over Kazakhstan, so only the caller can link their calls.
+    let places: Vec<_> = komek_tests::settlements::all()
+        .iter()
+        .step_by(komek_tests::settlements::all().len() / CALLERS)
+        .take(CALLERS)
+        .collect();
+    let call =
+        |i: usize, place: &komek_tests::settlements::Settlement| intake::CreateRequestRequest {
+            request_id: Uuid::new_v4().to_string(),
+            channel: pb::Channel::Hotline as i32,
+            caller: Some(intake::Caller {
+                display_name: "Абонент".into(),
+                phone: format!("+7 702 {:03} {:04}", i / 10_000, i % 10_000),
+                ..Default::default()
+            }),
+            location: Some(pb::Location {
+                point: Some(at(place)),
+                settlement: place.name_en.clone(),
+                district: place.district.clone(),
+                region: place.region.clone(),
+                ..Default::default()
+            }),
+            description: "Зейнеткерге азық-түлік керек".into(),
+            ..Default::default()
+        };
+    let pairs = futures::future::join_all(places.iter().enumerate().map(|(i, place)| {
+        let (mut a, mut b) = (line.clone(), line.clone());
+        let (first, second) = (call(i, place), call(i, place));
+        async move {
+            let (x, y) = tokio::join!(a.create_request(first), b.create_request(second));
+            (x.unwrap().into_inner().name, y.unwrap().into_inner().name)
+        }
+    }))
+    .await;
+
+    let intake_client = system.intake_client().await;
+    for (x, y) in &pairs {
+        let x_dup = wait_request(&intake_client, x, "triaged", triaged)
+            .await
+            .triage
+            .unwrap()
+            .possible_duplicate_of;
+        let y_dup = wait_request(&intake_client, y, "triaged", triaged)
+            .await
+            .triage
+            .unwrap()
+            .possible_duplicate_of;
+        let linked = [x_dup == *y, y_dup == *x];
+        assert!(
+            linked == [true, false] || linked == [false, true],
+            "{x} → {x_dup:?}, {y} → {y_dup:?}: exactly one of the two calls is linked to the other"
+        );
+    }
+    stop.cancel();
+    replica.await.unwrap().unwrap();
+    system.stop().await;
+}

@@ -15,7 +15,6 @@
 
 use std::path::PathBuf;
 
-use komek_runtime::{config, shutdown, telemetry};
 use komek_tests::nemesis::faults::Fault;
 use komek_tests::nemesis::{Options, run};
 
@@ -24,7 +23,7 @@ fn main() -> anyhow::Result<()> {
     match args.next().as_deref() {
         Some("serve") => {
             let service = args.next().unwrap_or_default();
-            serve(&service, args.collect())
+            komek_tests::serve::service(&service, args.collect())
         }
         Some("run") => {
             let rest: Vec<String> = args.collect();
@@ -89,40 +88,4 @@ fn run_nemesis(args: Vec<String>) -> anyhow::Result<()> {
         std::process::exit(1);
     }
     Ok(())
-}
-
-/// Runs one service as its own binary would.
-fn serve(service: &str, args: Vec<String>) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        match service {
-            "intake" => {
-                let config: komek_intake::Config =
-                    config::load(komek_intake::Config::default(), args)?;
-                let _telemetry = telemetry::init("intake", &config.base.log)?;
-                Box::pin(komek_intake::run(config, shutdown::on_signal())).await
-            }
-            "triage" => {
-                let config: komek_triage::Config =
-                    config::load(komek_triage::Config::default(), args)?;
-                let _telemetry = telemetry::init("triage", &config.base.log)?;
-                komek_triage::run(config, shutdown::on_signal()).await
-            }
-            "roster" => {
-                let config: komek_roster::Config =
-                    config::load(komek_roster::Config::default(), args)?;
-                let _telemetry = telemetry::init("roster", &config.base.log)?;
-                komek_roster::run(config, shutdown::on_signal()).await
-            }
-            "matching" => {
-                let config: komek_matching::Config =
-                    config::load(komek_matching::Config::default(), args)?;
-                let _telemetry = telemetry::init("matching", &config.base.log)?;
-                Box::pin(komek_matching::run(config, shutdown::on_signal())).await
-            }
-            other => anyhow::bail!("no service called {other:?}"),
-        }
-    })
 }

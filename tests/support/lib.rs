@@ -3,9 +3,11 @@
 
 pub mod browser;
 pub mod fuzzing;
+pub mod load;
 pub mod nemesis;
 pub mod scenarios;
 pub mod seed;
+pub mod serve;
 pub mod settlements;
 pub mod spans;
 

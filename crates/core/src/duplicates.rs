@@ -95,12 +95,101 @@ pub fn bounding_box(p: GeoPoint, radius_m: f64) -> ((f64, f64), (f64, f64)) {
     (lats, (p.lon() - dlon, p.lon() + dlon))
 }
 
-/// Why `earlier` may be the request `new` repeats, if it may.
+/// What a request locks before it looks for the request it may repeat, so that two requests
+/// the rule could link, classified at the same time by different replicas or batches, wait for
+/// each other rather than miss each other: they always share a key. `keys` are sorted and
+/// distinct (taken in that order, they cannot deadlock); `everywhere` says the request's box is
+/// too large for cells (near a pole or the antimeridian) and it must exclude everyone, who
+/// all share one key for it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Locks {
+    pub keys: Vec<i64>,
+    pub everywhere: bool,
+}
+
+/// Most cells a request locks before it locks everything instead.
+const MAX_CELLS: usize = 64;
+
+/// The key every request shares and one whose box has no cells takes alone.
+pub const EVERYWHERE_KEY: i64 = 0x6b6f_6d65_6b2d_6475; // "komek-du"
+
+impl Locks {
+    /// Adds the locks of one more request (a batch takes all of them at once).
+    pub fn merge(&mut self, other: Locks) {
+        self.keys.extend(other.keys);
+        self.keys.sort_unstable();
+        self.keys.dedup();
+        self.everywhere |= other.everywhere;
+    }
+}
+
+/// The locks of a request by this caller (the keyed hash of the phone), at this point or named
+/// place. The same caller shares the caller's key; two points within `radius_m` share a cell,
+/// because each locks every cell of a grid its bounding box touches and that box holds the
+/// other point; the same named place shares the place's key. Categories are not told apart
+/// (a few more waits, one less thing to know before classifying).
+pub fn locks(
+    caller: Option<&[u8]>,
+    point: Option<GeoPoint>,
+    settlement: &str,
+    district: &str,
+    radius_m: f64,
+) -> Locks {
+    let mut keys = Vec::new();
+    let mut everywhere = false;
+    if let Some(c) = caller.filter(|c| !c.is_empty()) {
+        keys.push(key(b"caller", c));
+    }
+    if let Some(k) = place_key(settlement, district) {
+        keys.push(key(b"place", k.as_bytes()));
+    }
+    if let Some(p) = point {
+        // Cells as tall as the box, so a box touches two rows and a few columns of them.
+        let cell = (2.0 * radius_m / 110_000.0).max(1e-5);
+        let ((lat0, lat1), (lon0, lon1)) = bounding_box(p, radius_m);
+        let index = |deg: f64| (deg / cell).floor() as i64;
+        let rows = index(lat0)..=index(lat1);
+        let columns = index(lon0)..=index(lon1);
+        let count = rows.clone().count().saturating_mul(columns.clone().count());
+        if count > MAX_CELLS {
+            everywhere = true;
+        } else {
+            for row in rows {
+                for column in columns.clone() {
+                    let mut bytes = [0u8; 16];
+                    bytes[..8].copy_from_slice(&row.to_le_bytes());
+                    bytes[8..].copy_from_slice(&column.to_le_bytes());
+                    keys.push(key(b"cell", &bytes));
+                }
+            }
+        }
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    Locks { keys, everywhere }
+}
+
+/// FNV-1a over a tag and bytes: stable across builds and replicas (the standard library's
+/// hasher is not promised to be), and a collision only makes two requests wait for each other.
+fn key(tag: &[u8], bytes: &[u8]) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in tag.iter().chain(b":").chain(bytes) {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h as i64
+}
+
+/// Why `earlier` may be the request `new` repeats, if it may. `earlier` is a request classified
+/// before `new`, created before it or, by a little, after it: two calls a moment apart are
+/// classified in either order (by two replicas, or after one another's commits), and the one
+/// classified second is linked to the first whichever was created first, so the pair is never
+/// left unlinked. The windows count either way.
 pub fn why<Id: PartialEq>(new: &Seen<Id>, earlier: &Seen<Id>, window: &Window) -> Option<Reason> {
-    if new.id == earlier.id || earlier.created > new.created {
+    if new.id == earlier.id {
         return None;
     }
-    let age = new.created - earlier.created;
+    let age = (new.created - earlier.created).abs();
     if age <= window.caller_secs
         && new.caller.as_ref().is_some_and(|c| !c.is_empty())
         && new.caller == earlier.caller
@@ -125,8 +214,10 @@ pub fn why<Id: PartialEq>(new: &Seen<Id>, earlier: &Seen<Id>, window: &Window) -
     same_place.then_some(Reason::SamePlace)
 }
 
-/// The original request `new` probably repeats: the earliest matching earlier request, followed
-/// to the request it itself repeats, so a chain of repeats links to one original.
+/// The original request `new` probably repeats: the earliest created of the matching requests
+/// classified before it, followed to the request that one itself repeats, so a chain of
+/// repeats links to one original. Links only ever point at requests classified before, so
+/// they never form a cycle.
 pub fn original<Id: PartialEq + Copy>(
     new: &Seen<Id>,
     earlier: &[Seen<Id>],
@@ -162,6 +253,31 @@ mod tests {
     // (CC-BY 4.0, geonames.org) and Quattroshapes (CC-BY).
     fn talgar() -> GeoPoint {
         GeoPoint::new(43.30348, 77.24085).unwrap()
+    }
+
+    #[test]
+    fn the_same_caller_or_named_place_shares_a_lock_and_far_places_do_not() {
+        let esik = GeoPoint::new(43.35557, 77.4545).unwrap();
+        let a = locks(Some(&[7; 32]), Some(talgar()), "Talgar", "", 250.0);
+        let same_caller = locks(Some(&[7; 32]), Some(esik), "Esik", "", 250.0);
+        let same_place = locks(None, None, " talgar ", "", 250.0);
+        let far = locks(Some(&[8; 32]), Some(esik), "Esik", "", 250.0);
+        let shares = |x: &Locks, y: &Locks| x.keys.iter().any(|k| y.keys.contains(k));
+        assert!(shares(&a, &same_caller));
+        assert!(shares(&a, &same_place));
+        assert!(!shares(&a, &far), "{a:?} {far:?}");
+        assert!(!a.everywhere);
+        assert!(a.keys.windows(2).all(|w| w[0] < w[1]), "sorted, distinct");
+        assert!(a.keys.len() <= 1 + 1 + 9, "a few cells: {a:?}");
+        // At the pole a box holds every longitude: no cells, everyone excluded.
+        let pole = locks(
+            None,
+            Some(GeoPoint::new(89.99, 0.0).unwrap()),
+            "",
+            "",
+            250.0,
+        );
+        assert!(pole.everywhere);
     }
 
     #[test]
@@ -276,7 +392,26 @@ mod tests {
         }
 
         #[test]
-        fn never_links_to_itself_or_to_a_later_request(
+        fn two_points_the_rule_could_link_share_a_lock(
+            lat in -80.0f64..80.0, lon in -179.0f64..179.0,
+            bearing in 0.0f64..360.0, frac in 0.0f64..1.0, radius in 1.0f64..5000.0,
+        ) {
+            let p = GeoPoint::new(lat, lon).unwrap();
+            let d = radius * frac / crate::geo::EARTH_RADIUS_M;
+            let (la, lo, b) = (lat.to_radians(), lon.to_radians(), bearing.to_radians());
+            let la2 = (la.sin() * d.cos() + la.cos() * d.sin() * b.cos()).asin();
+            let lo2 = lo + (b.sin() * d.sin() * la.cos()).atan2(d.cos() - la.sin() * la2.sin());
+            let q = GeoPoint::new(la2.to_degrees(), lo2.to_degrees().clamp(-180.0, 180.0)).unwrap();
+            prop_assume!(p.distance_m(q) <= radius);
+            // Different callers and named places: only the cells can bring them together.
+            let a = locks(Some(b"a"), Some(p), "Talgar", "", radius);
+            let b = locks(Some(b"b"), Some(q), "Esik", "", radius);
+            let shared = a.keys.iter().any(|k| b.keys.contains(k));
+            prop_assert!(shared || a.everywhere || b.everywhere, "{a:?} {b:?}");
+        }
+
+        #[test]
+        fn never_links_to_itself_or_outside_the_window(
             created in proptest::collection::vec(0i64..100_000, 1..20),
             new_at in 0i64..100_000,
         ) {
@@ -295,8 +430,12 @@ mod tests {
             if let Some((id, _)) = original(&new, &earlier, &w) {
                 let linked = earlier.iter().find(|e| e.id == id).unwrap();
                 prop_assert!(id != 0, "linked to itself");
-                prop_assert!(linked.created <= new_at);
-                prop_assert!(new_at - linked.created <= w.caller_secs);
+                prop_assert!((new_at - linked.created).abs() <= w.caller_secs);
+                // The earliest created of those within the window.
+                prop_assert!(earlier
+                    .iter()
+                    .filter(|e| e.id != 0 && (new_at - e.created).abs() <= w.caller_secs)
+                    .all(|e| e.created >= linked.created));
             }
         }
     }

@@ -115,8 +115,9 @@ impl Progress {
 
 /// The sequence of the last message in the source's stream now.
 pub async fn head(bus: &Bus, source: Source) -> anyhow::Result<u64> {
-    let mut stream = bus.jetstream.get_stream(source.stream).await?;
-    Ok(stream.info().await?.state.last_sequence)
+    // Getting the stream asks the server for its info already: one round trip, not two.
+    let stream = bus.jetstream.get_stream(source.stream).await?;
+    Ok(stream.cached_info().state.last_sequence)
 }
 
 /// Waits (at most `timeout`) until `target` has applied everything its stream held when this

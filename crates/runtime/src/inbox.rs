@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use prost::Message;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
@@ -70,12 +70,40 @@ impl Incoming<'_> {
 }
 
 /// Applies one message inside the transaction that also records it in the inbox.
+///
+/// Messages that are waiting together are applied in one transaction, in stream order (see
+/// [`consume`]); the optional methods let a handler see such a batch whole.
 pub trait Handler: Send + Sync + 'static {
     fn handle<'a>(
         &'a self,
         tx: &'a mut PgConnection,
         message: Incoming<'a>,
     ) -> impl Future<Output = Result<(), HandleError>> + Send + 'a;
+
+    /// Whether messages on `subject` mean anything to this handler. Others are acknowledged
+    /// without a transaction or an inbox row (a consumer of a whole stream skips the events
+    /// it does not follow).
+    fn wants(&self, _subject: &str) -> bool {
+        true
+    }
+
+    /// Runs before the transaction of a batch, with its messages: what they need from
+    /// elsewhere (another service) is asked for all of them at once, and kept for `handle`,
+    /// which must still work when this was not called or failed.
+    fn prefetch<'a>(&'a self, _batch: &'a [Incoming<'a>]) -> impl Future<Output = ()> + Send + 'a {
+        async {}
+    }
+
+    /// The first step of a transaction, with the messages it is about to apply (those not
+    /// yet in the inbox): locks taken here for all of them at once, in one order, cannot
+    /// deadlock with another replica's batch.
+    fn lock<'a>(
+        &'a self,
+        _tx: &'a mut PgConnection,
+        _batch: &'a [Incoming<'a>],
+    ) -> impl Future<Output = Result<(), HandleError>> + Send + 'a {
+        async { Ok(()) }
+    }
 }
 
 /// A shared handler, for a service that also calls it outside the consumer.
@@ -87,6 +115,22 @@ impl<H: Handler> Handler for std::sync::Arc<H> {
     ) -> impl Future<Output = Result<(), HandleError>> + Send + 'a {
         (**self).handle(tx, message)
     }
+
+    fn wants(&self, subject: &str) -> bool {
+        (**self).wants(subject)
+    }
+
+    fn prefetch<'a>(&'a self, batch: &'a [Incoming<'a>]) -> impl Future<Output = ()> + Send + 'a {
+        (**self).prefetch(batch)
+    }
+
+    fn lock<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        batch: &'a [Incoming<'a>],
+    ) -> impl Future<Output = Result<(), HandleError>> + Send + 'a {
+        (**self).lock(tx, batch)
+    }
 }
 
 const REDELIVERIES: &str = "komek_consumer_redeliveries_total";
@@ -95,9 +139,18 @@ const REDELIVERIES_HELP: &str =
 const DEAD_LETTERS: &str = "komek_dead_letters_total";
 const DEAD_LETTERS_HELP: &str = "Messages a consumer gave up on and kept as dead letters.";
 
-/// Consumes `consumer` until `shutdown`: each message is applied in one transaction with its
-/// inbox row, the transaction commits, then the message is acked. A message already in the
+/// Most messages applied in one transaction.
+const BATCH: usize = 256;
+
+/// Consumes `consumer` until `shutdown`. Each message is applied in a transaction with its
+/// inbox row, the transaction commits, then the message is acked; a message already in the
 /// inbox is acked without applying it again.
+///
+/// Messages already waiting when one arrives are applied with it, up to [`BATCH`], in one
+/// transaction and in stream order: under load one commit serves many messages, while a lone
+/// message goes through at once. When any message of a batch fails, the batch is rolled back
+/// and its messages are applied again one by one, so each failure is retried or kept as a
+/// dead letter on its own and the others go through.
 pub async fn consume<H: Handler>(
     name: &'static str,
     consumer: consumer::PullConsumer,
@@ -118,6 +171,7 @@ pub async fn consume<H: Handler>(
     loop {
         let pull = consumer
             .stream()
+            .max_messages_per_batch(BATCH)
             .expires(PULL_EXPIRES)
             .heartbeat(PULL_EXPIRES / 2);
         let mut messages = match pull.messages().await {
@@ -138,7 +192,7 @@ pub async fn consume<H: Handler>(
                 Ok(()) = reconnects.changed() => break,
                 _ = shutdown.cancelled() => return,
             };
-            let message = match next {
+            let first = match next {
                 Some(Ok(m)) => m,
                 Some(Err(err)) => {
                     tracing::warn!(consumer = name, error = %err, "pull failed");
@@ -146,36 +200,241 @@ pub async fn consume<H: Handler>(
                 }
                 None => break,
             };
-            let span = tracing::info_span!(
-                "consume",
-                otel.name = %format!("{} process", message.subject),
-                otel.kind = "consumer",
-                messaging.system = "nats",
-                messaging.consumer.group.name = name,
-                messaging.destination.name = %message.subject,
-            );
-            let parent = message
-                .headers
-                .as_ref()
-                .and_then(|h| h.get(trace::TRACEPARENT))
-                .map(|v| v.as_str());
-            trace::continue_trace(&span, parent);
-            apply(name, &pool, &bus, &handler, message)
-                .instrument(span)
-                .await;
+            let mut batch = vec![first];
+            let mut ended = false;
+            while batch.len() < BATCH {
+                match messages.next().now_or_never() {
+                    Some(Some(Ok(m))) => batch.push(m),
+                    Some(Some(Err(err))) => {
+                        tracing::warn!(consumer = name, error = %err, "pull failed");
+                        break;
+                    }
+                    Some(None) => {
+                        ended = true;
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            apply_batch(name, &pool, &bus, &handler, batch).await;
+            if ended {
+                break;
+            }
         }
     }
 }
 
+/// The span a message is applied in, continuing the trace that published it.
+fn consume_span(name: &'static str, message: &jetstream::Message) -> tracing::Span {
+    let span = tracing::info_span!(
+        "consume",
+        otel.name = %format!("{} process", message.subject),
+        otel.kind = "consumer",
+        messaging.system = "nats",
+        messaging.consumer.group.name = name,
+        messaging.destination.name = %message.subject,
+    );
+    let parent = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(trace::TRACEPARENT))
+        .map(|v| v.as_str());
+    trace::continue_trace(&span, parent);
+    span
+}
+
+fn count_outcome(name: &'static str, outcome: &str, n: u64) {
+    if n > 0 {
+        metrics::count(
+            "komek_consumer_messages_total",
+            "Messages a consumer handled, by outcome: applied, duplicate (already applied), skipped (a subject the consumer does not follow), failed (retried or given up), rejected.",
+            &[("consumer", name), ("outcome", outcome)],
+            n,
+        );
+    }
+}
+
+/// Applies the messages of `batch` that the handler wants, as few transactions as failures
+/// allow, and acks the others.
+async fn apply_batch<H: Handler>(
+    name: &'static str,
+    pool: &PgPool,
+    bus: &Bus,
+    handler: &H,
+    batch: Vec<jetstream::Message>,
+) {
+    let (wanted, skipped): (Vec<_>, Vec<_>) = batch
+        .into_iter()
+        .partition(|m| handler.wants(m.subject.as_str()));
+    let redelivered = wanted
+        .iter()
+        .chain(&skipped)
+        .filter(|m| m.info().is_ok_and(|i| i.delivered > 1))
+        .count();
+    if redelivered > 0 {
+        metrics::count(
+            REDELIVERIES,
+            REDELIVERIES_HELP,
+            &[("consumer", name)],
+            redelivered as u64,
+        );
+    }
+    count_outcome(name, "skipped", skipped.len() as u64);
+    let mut rest: &[jetstream::Message] = &wanted;
+    while !rest.is_empty() {
+        if rest.len() == 1 {
+            apply(name, pool, bus, handler, &rest[0]).await;
+            break;
+        }
+        match apply_together(name, pool, handler, rest).await {
+            Ok(applied) => {
+                settle_together(name, bus, rest, applied).await;
+                break;
+            }
+            // One message failed: those before it went through in the transaction rolled
+            // back, so they go again without it; it is retried or kept as a dead letter as if
+            // it had come alone (without running it twice); those after it come next.
+            Err(Failure { at: Some(i), error }) => {
+                let (before, after) = rest.split_at(i);
+                match before.len() {
+                    0 => {}
+                    1 => apply(name, pool, bus, handler, &before[0]).await,
+                    _ => match apply_together(name, pool, handler, before).await {
+                        Ok(applied) => settle_together(name, bus, before, applied).await,
+                        Err(_) => {
+                            for message in before {
+                                apply(name, pool, bus, handler, message).await;
+                            }
+                        }
+                    },
+                }
+                let failed = &after[0];
+                settle(name, pool, bus, failed, &message_id(failed), Err(error)).await;
+                rest = &after[1..];
+            }
+            // The transaction itself failed (the database went away, say): one by one.
+            Err(Failure { at: None, error }) => {
+                tracing::debug!(consumer = name, error = %error, messages = rest.len(),
+                    "batch failed; applying its messages one by one");
+                for message in rest {
+                    apply(name, pool, bus, handler, message).await;
+                }
+                break;
+            }
+        }
+    }
+    ack_all(name, &skipped).await;
+}
+
+/// A batch's transaction failed: at the message `at`, or (None) around them.
+struct Failure {
+    at: Option<usize>,
+    error: HandleError,
+}
+
+impl<E: Into<HandleError>> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Failure {
+            at: None,
+            error: error.into(),
+        }
+    }
+}
+
+/// One transaction for all of `batch`: their inbox rows in one statement, the handler's locks,
+/// then each message not yet applied, in order. Returns how many were applied.
+async fn apply_together<H: Handler>(
+    name: &'static str,
+    pool: &PgPool,
+    handler: &H,
+    batch: &[jetstream::Message],
+) -> Result<usize, Failure> {
+    let ids: Vec<String> = batch.iter().map(message_id).collect();
+    let incoming: Vec<Incoming<'_>> = batch
+        .iter()
+        .map(|m| Incoming {
+            subject: m.subject.as_str(),
+            payload: &m.payload,
+        })
+        .collect();
+    handler.prefetch(&incoming).await;
+    let mut tx = pool.begin().await?;
+    let fresh: std::collections::HashSet<String> = sqlx::query_scalar(
+        "INSERT INTO inbox (consumer, message_id) SELECT $1, unnest($2::text[]) \
+         ON CONFLICT DO NOTHING RETURNING message_id",
+    )
+    .bind(name)
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
+    // A message published twice can sit in one batch twice: the first applies it.
+    let mut taken = std::collections::HashSet::new();
+    let apply: Vec<usize> = (0..batch.len())
+        .filter(|&i| fresh.contains(&ids[i]) && taken.insert(&ids[i]))
+        .collect();
+    if apply.is_empty() {
+        return Ok(0);
+    }
+    let to_apply: Vec<Incoming<'_>> = apply.iter().map(|&i| incoming[i]).collect();
+    handler.lock(&mut tx, &to_apply).await?;
+    for &i in &apply {
+        handler
+            .handle(&mut tx, incoming[i])
+            .instrument(consume_span(name, &batch[i]))
+            .await
+            .map_err(|error| Failure { at: Some(i), error })?;
+    }
+    tx.commit().await?;
+    Ok(apply.len())
+}
+
+/// After a batch committed: its counts, the relay woken, every message acked.
+async fn settle_together(
+    name: &'static str,
+    bus: &Bus,
+    batch: &[jetstream::Message],
+    applied: usize,
+) {
+    count_outcome(name, "applied", applied as u64);
+    count_outcome(name, "duplicate", (batch.len() - applied) as u64);
+    if applied > 0 {
+        bus.wake_outbox();
+    }
+    if failpoint::fires(failpoint::CONSUMER_BEFORE_ACK) {
+        // As a crash here would: committed, not acked; JetStream redelivers after ack_wait.
+        return;
+    }
+    ack_all(name, batch).await;
+}
+
+/// Acknowledges messages whose effect is committed (or that need none).
+async fn ack_all(name: &'static str, messages: &[jetstream::Message]) {
+    for message in messages {
+        if let Err(err) = message.ack().await {
+            // Not fatal: the message comes back after ack_wait and the inbox skips it.
+            tracing::warn!(consumer = name, error = %err, "ack failed");
+        }
+    }
+}
+
+/// Applies one message in a transaction of its own, then acks, naks or keeps it as a dead
+/// letter by the outcome.
 async fn apply<H: Handler>(
     name: &'static str,
     pool: &PgPool,
     bus: &Bus,
     handler: &H,
-    message: jetstream::Message,
+    message: &jetstream::Message,
 ) {
-    let id = message_id(&message);
+    let id = message_id(message);
+    let span = consume_span(name, message);
     let result: Result<bool, HandleError> = async {
+        let incoming = Incoming {
+            subject: message.subject.as_str(),
+            payload: &message.payload,
+        };
         let mut tx = pool.begin().await?;
         let fresh = sqlx::query(
             "INSERT INTO inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -187,30 +446,38 @@ async fn apply<H: Handler>(
         .rows_affected()
             == 1;
         if fresh {
-            let incoming = Incoming {
-                subject: message.subject.as_str(),
-                payload: &message.payload,
-            };
+            handler
+                .lock(&mut tx, std::slice::from_ref(&incoming))
+                .await?;
             handler.handle(&mut tx, incoming).await?;
         }
         tx.commit().await?;
         Ok(fresh)
     }
+    .instrument(span)
     .await;
+    settle(name, pool, bus, message, &id, result).await;
+}
+
+/// Acks, naks or keeps as a dead letter one message by what applying it came to: applied
+/// (true) or found already applied (false), or failed.
+async fn settle(
+    name: &'static str,
+    pool: &PgPool,
+    bus: &Bus,
+    message: &jetstream::Message,
+    id: &str,
+    result: Result<bool, HandleError>,
+) {
     let delivered = message.info().map_or(1, |i| i.delivered.max(1) as u64);
-    if delivered > 1 {
-        metrics::count(REDELIVERIES, REDELIVERIES_HELP, &[("consumer", name)], 1);
-    }
-    let outcome = match &result {
-        Ok(true) => "applied",
-        Ok(false) => "duplicate",
-        Err(HandleError::Reject(_)) => "rejected",
-        Err(HandleError::Retry(_)) => "failed",
-    };
-    metrics::count(
-        "komek_consumer_messages_total",
-        "Messages a consumer handled, by outcome: applied, duplicate (already applied), failed (retried or given up), rejected.",
-        &[("consumer", name), ("outcome", outcome)],
+    count_outcome(
+        name,
+        match &result {
+            Ok(true) => "applied",
+            Ok(false) => "duplicate",
+            Err(HandleError::Reject(_)) => "rejected",
+            Err(HandleError::Retry(_)) => "failed",
+        },
         1,
     );
     let ack = match result {
@@ -223,9 +490,9 @@ async fn apply<H: Handler>(
             jetstream::AckKind::Ack
         }
         // Will never apply (it does not decode): kept for a person, not retried.
-        Err(HandleError::Reject(reason)) => give_up(name, pool, bus, &message, &id, &reason).await,
+        Err(HandleError::Reject(reason)) => give_up(name, pool, bus, message, id, &reason).await,
         Err(HandleError::Retry(err)) if delivered >= bus.redelivery.max_deliveries => {
-            give_up(name, pool, bus, &message, &id, &format!("{err:#}")).await
+            give_up(name, pool, bus, message, id, &format!("{err:#}")).await
         }
         Err(HandleError::Retry(err)) => {
             let delay = bus.redelivery.delay(delivered);

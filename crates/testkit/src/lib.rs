@@ -494,7 +494,12 @@ fn init_cluster(bin: &Path, dir: &Path) {
 
 /// Starts the postmaster of the cluster in `dir` on `port`; None when it would not listen.
 /// `settings` are extra `-c` options.
-fn spawn_postgres(bin: &Path, dir: &Path, port: u16, settings: &[&str]) -> Option<Child> {
+fn spawn_postgres<S: AsRef<str>>(
+    bin: &Path,
+    dir: &Path,
+    port: u16,
+    settings: &[S],
+) -> Option<Child> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -514,7 +519,7 @@ fn spawn_postgres(bin: &Path, dir: &Path, port: u16, settings: &[&str]) -> Optio
             "-c",
             "shared_buffers=64MB",
         ])
-        .args(settings.iter().flat_map(|s| ["-c", s]))
+        .args(settings.iter().flat_map(|s| ["-c", s.as_ref()]))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log);
@@ -669,23 +674,48 @@ pub struct Postgres {
     bin: PathBuf,
     dir: PathBuf,
     port: u16,
+    settings: Vec<String>,
 }
 
 impl Postgres {
-    const SETTINGS: [&str; 2] = ["fsync=off", "full_page_writes=off"];
+    /// Synchronous commits without waiting for the disk: fast, and an immediate stop still
+    /// keeps what was acknowledged (the operating system has it).
+    const SETTINGS: &[&str] = &["fsync=off", "full_page_writes=off"];
+
+    /// As deployed: every commit flushed to disk before it is acknowledged (PostgreSQL's own
+    /// defaults for fsync, synchronous_commit and full_page_writes), with the shared buffers a
+    /// small server would give it. For benchmarks that must not measure a database that lies.
+    const DURABLE: &[&str] = &["shared_buffers=512MB", "max_wal_size=4GB"];
 
     pub fn start() -> Self {
+        Self::start_with(Self::SETTINGS.iter().map(|s| s.to_string()).collect())
+    }
+
+    /// A server with durable settings (see [`Self::DURABLE`]) and `extra` ones
+    /// ("shared_preload_libraries=pg_stat_statements", say).
+    pub fn start_durable(extra: &[&str]) -> Self {
+        Self::start_with(
+            Self::DURABLE
+                .iter()
+                .chain(extra)
+                .map(|s| s.to_string())
+                .collect(),
+        )
+    }
+
+    fn start_with(settings: Vec<String>) -> Self {
         let bin = pg_bin_dir();
         let dir = owned_temp_dir("komek-pgr-");
         init_cluster(&bin, &dir);
         for _ in 0..5 {
             let port = free_port();
-            if let Some(child) = spawn_postgres(&bin, &dir, port, &Self::SETTINGS) {
+            if let Some(child) = spawn_postgres(&bin, &dir, port, &settings) {
                 return Self {
                     child: Some(child),
                     bin,
                     dir,
                     port,
+                    settings,
                 };
             }
         }
@@ -700,6 +730,16 @@ impl Postgres {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The directory of the server's binaries (pgbench lives beside postgres).
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin
+    }
+
+    /// The postmaster's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Creates database `name`.
@@ -728,7 +768,7 @@ impl Postgres {
         assert!(self.child.is_none(), "the server is running");
         // A lingering socket of the old postmaster can hold the port for a moment.
         for _ in 0..100 {
-            if let Some(child) = spawn_postgres(&self.bin, &self.dir, self.port, &Self::SETTINGS) {
+            if let Some(child) = spawn_postgres(&self.bin, &self.dir, self.port, &self.settings) {
                 self.child = Some(child);
                 return;
             }

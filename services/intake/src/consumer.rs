@@ -39,9 +39,22 @@ impl Handler for StatusKeeper {
             }
             subject::ASSIGNMENT_OFFERED => offered(tx, m.decode()?).await,
             subject::ASSIGNMENT_CHANGED => changed(tx, m.decode()?).await,
-            // Other events of the same streams (intake's own status changes) need nothing here.
             _ => Ok(()),
         }
+    }
+
+    /// Other events of the same streams (intake's own: created, status changes, waiting,
+    /// erased) need nothing here.
+    fn wants(&self, s: &str) -> bool {
+        matches!(
+            s,
+            subject::REQUEST_TRIAGED
+                | subject::REQUEST_ESCALATED
+                | subject::REQUEST_MERGED
+                | subject::REQUEST_DEFERRED
+                | subject::ASSIGNMENT_OFFERED
+                | subject::ASSIGNMENT_CHANGED
+        )
     }
 }
 

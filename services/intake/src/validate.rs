@@ -310,6 +310,28 @@ pub fn cancel(req: &api::CancelRequestRequest) -> Result<(Uuid, String, Option<i
     v.finish((id, reason, etag))
 }
 
+/// Most requests one BatchGetRequests reads.
+pub const BATCH_GET_MAX: usize = 500;
+
+/// The requests a BatchGetRequests names, in order.
+pub fn batch_names(names: &[String]) -> Result<Vec<Uuid>, Status> {
+    let mut v = Violations::new();
+    if names.is_empty() || names.len() > BATCH_GET_MAX {
+        v.add(
+            "names",
+            format!("name 1 to {BATCH_GET_MAX} requests (got {})", names.len()),
+        );
+    }
+    let ids: Vec<Uuid> = names
+        .iter()
+        .take(BATCH_GET_MAX)
+        .enumerate()
+        .filter_map(|(i, n)| v.take(parse_name("requests", n, &format!("names[{i}]"))))
+        .collect();
+    v.check()?;
+    Ok(ids)
+}
+
 /// Which request to erase, by name or reference code, and why.
 pub fn erase(req: &api::EraseRequestRequest) -> Result<(Key, String), Status> {
     let mut v = Violations::new();

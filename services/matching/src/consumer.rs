@@ -3,7 +3,8 @@
 //! assignment withdrawn, the group's place given back, and is remembered so a late
 //! `request.triaged` does not offer it again.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use komek_core::{AssignmentStatus, RequestStatus};
 use komek_proto::events::v1 as ev;
@@ -37,20 +38,76 @@ impl From<jobs::Error> for HandleError {
 
 /// Places each triaged request, with its volunteer note read from intake.
 pub struct Triaged {
-    pub matcher: Arc<Matcher>,
-    pub intake: Callers,
+    matcher: Arc<Matcher>,
+    intake: Callers,
+    /// What a batch read before its transaction: the notes of its requests (taken out as each
+    /// is placed), and whether the group index caught up with the roster stream after they
+    /// arrived.
+    prefetched: Mutex<Prefetched>,
+}
+
+#[derive(Default)]
+struct Prefetched {
+    notes: HashMap<String, String>,
+    caught_up: bool,
+}
+
+impl Triaged {
+    pub fn new(matcher: Arc<Matcher>, intake: Callers) -> Self {
+        Self {
+            matcher,
+            intake,
+            prefetched: Mutex::default(),
+        }
+    }
 }
 
 impl Handler for Triaged {
+    async fn prefetch(&self, batch: &[Incoming<'_>]) {
+        let names: Vec<String> = batch
+            .iter()
+            .filter_map(|m| {
+                m.decode_if::<ev::RequestTriaged>(subject::REQUEST_TRIAGED)
+                    .ok()
+                    .flatten()
+                    .map(|t| t.request)
+            })
+            .collect();
+        let mut read = Prefetched::default();
+        if !names.is_empty() {
+            // Once for the batch: every message of it arrived before this.
+            read.caught_up = self.matcher.catch_up().await.is_ok();
+            read.notes = self
+                .intake
+                .volunteer_notes(names)
+                .await
+                .unwrap_or_else(|status| {
+                    tracing::debug!(error = %status, "notes of a batch not read at once");
+                    HashMap::new()
+                });
+        }
+        *self.prefetched.lock().expect("prefetch lock") = read;
+    }
+
     async fn handle(&self, tx: &mut PgConnection, m: Incoming<'_>) -> Result<(), HandleError> {
         let Some(triaged) = m.decode_if::<ev::RequestTriaged>(subject::REQUEST_TRIAGED)? else {
             return Ok(());
         };
         let request_id = parse_name("requests", &triaged.request, "request")?;
+        let (kept, caught_up) = {
+            let mut prefetched = self.prefetched.lock().expect("prefetch lock");
+            let kept = prefetched.notes.remove(&triaged.request);
+            let caught_up = kept.is_some() && prefetched.caught_up;
+            (kept, caught_up)
+        };
         // The note says what to do, but a search must not wait for it: when intake cannot give
         // it now, the request is placed without it and the note follows (see
         // `Callers::fill_pending_notes`).
-        let (summary, pending) = match self.intake.volunteer_note(&triaged.request).await {
+        let read = match kept {
+            Some(note) => Ok(note),
+            None => self.intake.volunteer_note(&triaged.request).await,
+        };
+        let (summary, pending) = match read {
             Ok(note) => (note, false),
             Err(NoteError::Unknown) => (String::new(), false),
             Err(NoteError::Unavailable(why)) => {
@@ -63,7 +120,11 @@ impl Handler for Triaged {
         if pending {
             store::mark_note_pending(tx, request_id).await?;
         }
-        self.matcher.place(tx, &job).await
+        if caught_up {
+            self.matcher.place_caught_up(tx, &job).await
+        } else {
+            self.matcher.place(tx, &job).await
+        }
     }
 }
 

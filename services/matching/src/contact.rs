@@ -2,6 +2,7 @@
 //! matching never stores it, it passes from intake's answer to the volunteer's. And each
 //! triaged request's volunteer note, which events do not carry.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use komek_proto::intake::v1 as intake;
@@ -94,6 +95,29 @@ impl Callers {
                 status.message()
             ))),
         }
+    }
+
+    /// The volunteer notes of several requests in one call, by name; an error when intake
+    /// cannot answer for all of them (then each is asked for alone).
+    pub async fn volunteer_notes(
+        &self,
+        requests: Vec<String>,
+    ) -> Result<HashMap<String, String>, tonic::Status> {
+        let mut call = tonic::Request::new(intake::BatchGetRequestsRequest {
+            names: requests.clone(),
+        });
+        call.set_timeout(Duration::from_secs(5));
+        let reply = self.client.clone().batch_get_requests(call).await?;
+        Ok(requests
+            .into_iter()
+            .zip(
+                reply
+                    .into_inner()
+                    .requests
+                    .into_iter()
+                    .map(|r| r.volunteer_note),
+            )
+            .collect())
     }
 
     /// The contact for `volunteer` of the group holding `row`, or None when intake cannot give

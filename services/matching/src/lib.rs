@@ -79,10 +79,7 @@ pub async fn serve(
         triaged,
         deps.pool.clone(),
         deps.bus.clone(),
-        consumer::Triaged {
-            matcher: matcher.clone(),
-            intake: callers.clone(),
-        },
+        consumer::Triaged::new(matcher.clone(), callers.clone()),
         background.token(),
     ));
     let erased = deps

@@ -89,14 +89,29 @@ impl Matcher {
     /// transaction. Does nothing for a request that is closed or already has an active offer.
     #[tracing::instrument(name = "match", skip_all, fields(request = %job.request_id))]
     pub async fn place(&self, tx: &mut PgConnection, job: &Job) -> Result<(), HandleError> {
-        let request_id = job.request_id;
-        // Decide on a roster at least as fresh as the stream when the request arrived, so a
-        // group registered just before the call is not missed.
+        self.catch_up().await?;
+        self.place_caught_up(tx, job).await
+    }
+
+    /// Waits until the group index holds the roster as the stream holds it now: a decision
+    /// made after it sees every group registered before the request arrived.
+    pub async fn catch_up(&self) -> Result<(), HandleError> {
         if !follow::catch_up(&*self.index, &self.bus, INDEX_CATCH_UP).await? {
             return Err(HandleError::Retry(anyhow::anyhow!(
                 "roster index behind the stream"
             )));
         }
+        Ok(())
+    }
+
+    /// [`Self::place`] for a job that arrived before the last [`Self::catch_up`] (a batch of
+    /// triaged requests catches up once).
+    pub async fn place_caught_up(
+        &self,
+        tx: &mut PgConnection,
+        job: &Job,
+    ) -> Result<(), HandleError> {
+        let request_id = job.request_id;
 
         if store::is_closed(tx, request_id).await? {
             // Cancelled or merged meanwhile: nobody should be sent.

@@ -1,8 +1,9 @@
 //! Classifies each new request once; a redelivered `request.created` changes nothing.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-use komek_core::duplicates::{self, Seen, Window};
+use komek_core::duplicates::{self, Locks, Seen, Window};
 use komek_core::triage::{FiredRule, Input, Triage};
 use komek_core::{Category, GeoPoint, Priority};
 use komek_proto::events::v1 as ev;
@@ -14,13 +15,16 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::events;
-use crate::notes::Intake;
+use crate::notes::{Intake, Notes};
 use crate::store::{self, DecisionRow};
 
 pub struct Classifier {
     triage: Arc<Triage>,
     window: Window,
     intake: Intake,
+    /// The notes of the batch being applied, read from intake in one call before its
+    /// transaction; a note is taken out when its request is classified.
+    prefetched: Mutex<HashMap<String, Notes>>,
 }
 
 impl Classifier {
@@ -29,8 +33,38 @@ impl Classifier {
             triage,
             window,
             intake,
+            prefetched: Mutex::default(),
         }
     }
+
+    /// The notes of `request`: as read for its batch, or asked for now.
+    async fn notes(&self, request: &str, take: bool) -> Result<Notes, HandleError> {
+        let kept = {
+            let mut prefetched = self.prefetched.lock().expect("notes lock");
+            if take {
+                prefetched.remove(request)
+            } else {
+                prefetched.get(request).cloned()
+            }
+        };
+        if let Some(notes) = kept {
+            return Ok(notes);
+        }
+        let notes = self.intake.notes(request).await?;
+        if !take {
+            // Locking read them first: classifying takes them from here.
+            self.prefetched
+                .lock()
+                .expect("notes lock")
+                .insert(request.to_string(), notes.clone());
+        }
+        Ok(notes)
+    }
+}
+
+fn created(m: &Incoming<'_>) -> Result<ev::RequestCreated, HandleError> {
+    m.decode_if::<ev::RequestCreated>(subject::REQUEST_CREATED)?
+        .ok_or_else(|| HandleError::Reject(format!("unexpected subject {}", m.subject)))
 }
 
 /// What duplicate detection needs of a stored decision.
@@ -54,17 +88,55 @@ fn seen(d: &DecisionRow) -> Seen<Uuid> {
 pub const ACTOR: &str = "services/triage";
 
 impl Handler for Classifier {
-    async fn handle(&self, tx: &mut PgConnection, m: Incoming<'_>) -> Result<(), HandleError> {
-        let Some(created) = m.decode_if::<ev::RequestCreated>(subject::REQUEST_CREATED)? else {
-            return Err(HandleError::Reject(format!(
-                "unexpected subject {}",
-                m.subject
-            )));
+    async fn prefetch(&self, batch: &[Incoming<'_>]) {
+        let names: Vec<String> = batch
+            .iter()
+            .filter_map(|m| created(m).ok().map(|c| c.request))
+            .collect();
+        let read = if names.is_empty() {
+            HashMap::new()
+        } else {
+            self.intake
+                .notes_of_many(names)
+                .await
+                .unwrap_or_else(|status| {
+                    tracing::debug!(error = %status, "notes of a batch not read at once");
+                    HashMap::new()
+                })
         };
+        *self.prefetched.lock().expect("notes lock") = read;
+    }
+
+    /// Each request's locks (see `duplicates::locks`): by caller, by the cells around its
+    /// point, by its named place. A message that does not decode locks nothing; `handle`
+    /// rejects it.
+    async fn lock(&self, tx: &mut PgConnection, batch: &[Incoming<'_>]) -> Result<(), HandleError> {
+        let mut all = Locks::default();
+        for m in batch {
+            let Ok(created) = created(m) else { continue };
+            let notes = self.notes(&created.request, false).await?;
+            let location = created.location.unwrap_or_default();
+            let point = location
+                .point
+                .and_then(|p| GeoPoint::new(p.latitude, p.longitude).ok());
+            all.merge(duplicates::locks(
+                notes.caller_blind_index.as_deref(),
+                point,
+                &location.settlement,
+                &location.district,
+                self.window.radius_m,
+            ));
+        }
+        store::take_locks(tx, &all).await?;
+        Ok(())
+    }
+
+    async fn handle(&self, tx: &mut PgConnection, m: Incoming<'_>) -> Result<(), HandleError> {
+        let created = created(&m)?;
         let request_id = parse_name("requests", &created.request, "request")?;
         // Empty when the request was erased before triage came to it: it is finished then,
         // and the decision only completes the record.
-        let notes = self.intake.notes(&created.request).await?;
+        let notes = self.notes(&created.request, true).await?;
         let mut decision = self.triage.classify(&Input {
             description: &notes.description,
             operator_category: Category::from_code(created.operator_category),

@@ -2,6 +2,7 @@
 //! volunteer note and the keyed hash of the caller's phone. Events never carry them, so that
 //! erasing a request in intake leaves no copy in the streams.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use komek_proto::intake::v1 as intake;
@@ -21,6 +22,14 @@ pub struct Notes {
     pub caller_blind_index: Option<Vec<u8>>,
 }
 
+fn notes(r: intake::Request) -> Notes {
+    Notes {
+        description: r.description,
+        volunteer_note: r.volunteer_note,
+        caller_blind_index: (!r.caller_blind_index.is_empty()).then_some(r.caller_blind_index),
+    }
+}
+
 #[derive(Clone)]
 pub struct Intake {
     client: IntakeServiceClient<InterceptedService<Spread, ServiceBearer>>,
@@ -37,6 +46,23 @@ impl Intake {
         })
     }
 
+    /// The notes of several requests in one call, by name; an error when intake cannot answer
+    /// for all of them (then each is asked for alone).
+    pub async fn notes_of_many(
+        &self,
+        requests: Vec<String>,
+    ) -> Result<HashMap<String, Notes>, tonic::Status> {
+        let mut call = tonic::Request::new(intake::BatchGetRequestsRequest {
+            names: requests.clone(),
+        });
+        call.set_timeout(Duration::from_secs(5));
+        let reply = self.client.clone().batch_get_requests(call).await?;
+        Ok(requests
+            .into_iter()
+            .zip(reply.into_inner().requests.into_iter().map(notes))
+            .collect())
+    }
+
     /// The notes of `request` ("requests/{id}"). Intake unreachable or failing is a passing
     /// failure: the event is delivered again later.
     pub async fn notes(&self, request: &str) -> Result<Notes, HandleError> {
@@ -45,15 +71,7 @@ impl Intake {
         });
         call.set_timeout(Duration::from_secs(5));
         match self.client.clone().get_request(call).await {
-            Ok(reply) => {
-                let r = reply.into_inner();
-                Ok(Notes {
-                    description: r.description,
-                    volunteer_note: r.volunteer_note,
-                    caller_blind_index: (!r.caller_blind_index.is_empty())
-                        .then_some(r.caller_blind_index),
-                })
-            }
+            Ok(reply) => Ok(notes(reply.into_inner())),
             // The event named a request intake has never had: asking again will not help.
             Err(status) if status.code() == Code::NotFound => Err(HandleError::Reject(format!(
                 "intake does not know {request}"

@@ -232,7 +232,14 @@ impl Processes {
                 }
                 NatsServers::Cluster(c) => (None, c.urls()),
             };
-            let mut env = common_env(&secrets, port, pg_proxy.addr(), &nats_url);
+            let mut env = service_env(
+                &secrets,
+                kind,
+                port,
+                pg_proxy.addr(),
+                &nats_url,
+                &intake_urls,
+            );
             let metrics: SocketAddr = ([127, 0, 0, 1], free_port()).into();
             env.push(("KOMEK_METRICS_LISTEN".into(), metrics.to_string()));
             if cluster {
@@ -244,22 +251,10 @@ impl Processes {
                         .into(),
                 ));
             }
-            match kind {
-                "intake" => {
-                    env.push(("KOMEK_PII__KEY_ID".into(), "k1".into()));
-                    env.push(("KOMEK_PII__KEYS__K1".into(), secrets.pii_key.clone()));
-                    env.push(("KOMEK_PII__INDEX_KEY".into(), secrets.pii_index.clone()));
+            if kind == "matching" {
+                for (k, v) in tune {
+                    env.push((k.to_string(), v.to_string()));
                 }
-                "triage" => {
-                    env.push(("KOMEK_INTAKE__URL".into(), intake_urls.join(",")));
-                }
-                "matching" => {
-                    env.push(("KOMEK_INTAKE__URL".into(), intake_urls.join(",")));
-                    for (k, v) in tune {
-                        env.push((k.to_string(), v.to_string()));
-                    }
-                }
-                _ => {}
             }
             let mut service = Service {
                 name,
@@ -333,6 +328,31 @@ impl Processes {
             }
         });
     }
+}
+
+/// What a service process of `kind` is started with: where it listens, its database and NATS,
+/// the run's secrets, and the intake replicas it calls.
+pub fn service_env(
+    secrets: &Secrets,
+    kind: &str,
+    port: u16,
+    pg: SocketAddr,
+    nats: &str,
+    intake_urls: &[String],
+) -> Vec<(String, String)> {
+    let mut env = common_env(secrets, port, pg, nats);
+    match kind {
+        "intake" => {
+            env.push(("KOMEK_PII__KEY_ID".into(), "k1".into()));
+            env.push(("KOMEK_PII__KEYS__K1".into(), secrets.pii_key.clone()));
+            env.push(("KOMEK_PII__INDEX_KEY".into(), secrets.pii_index.clone()));
+        }
+        "triage" | "matching" => {
+            env.push(("KOMEK_INTAKE__URL".into(), intake_urls.join(",")));
+        }
+        _ => {}
+    }
+    env
 }
 
 fn common_env(secrets: &Secrets, port: u16, pg: SocketAddr, nats: &str) -> Vec<(String, String)> {

@@ -49,7 +49,7 @@ pub fn lazy(addrs: &[SocketAddr], credential: &str) -> Spreading {
 }
 
 /// Runs one call with the client's own deadline.
-pub(super) async fn call<T>(
+pub async fn call<T>(
     f: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 ) -> Result<T, tonic::Status> {
     match tokio::time::timeout(CALL_TIMEOUT, f).await {
@@ -94,7 +94,7 @@ where
 }
 
 /// Issues a key as the admin, retrying while the roster is unreachable.
-async fn issue_key(roster: &[SocketAddr], admin: &str, role: Role, subject: &str) -> String {
+pub async fn issue_key(roster: &[SocketAddr], admin: &str, role: Role, subject: &str) -> String {
     let mut client = AccessServiceClient::new(lazy(roster, admin));
     let request = access::CreateApiKeyRequest {
         request_id: Uuid::new_v4().to_string(),

@@ -29,6 +29,7 @@ pub const MATRIX: &[(&str, &str, &[Role])] = &[
     // dispatchers and admins see the caller: the handler leaves it out for services.
     (INTAKE, "CreateRequest", &[A, D, S]),
     (INTAKE, "GetRequest", &[A, D, S]),
+    (INTAKE, "BatchGetRequests", &[A, D, S]),
     (INTAKE, "ListRequests", &[A, D]),
     (INTAKE, "CancelRequest", &[A, D]),
     (INTAKE, "FindByReference", &[A, D, S]),

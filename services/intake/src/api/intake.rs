@@ -138,6 +138,29 @@ impl api::intake_service_server::IntakeService for Intake {
         Ok(Response::new(self.to_api(&row, &principal)))
     }
 
+    async fn batch_get_requests(
+        &self,
+        request: Request<api::BatchGetRequestsRequest>,
+    ) -> Result<Response<api::BatchGetRequestsResponse>, Status> {
+        let principal = auth::principal(&request)?;
+        let ids = validate::batch_names(&request.get_ref().names)?;
+        let rows = store::get_many(&self.pool, &ids).await?;
+        let scope = Scope::of_operator(&principal);
+        let by_id: std::collections::HashMap<uuid::Uuid, &RequestRow> = rows
+            .iter()
+            .filter(|r| scope.covers(r))
+            .map(|r| (r.id, r))
+            .collect();
+        let mut requests = Vec::with_capacity(ids.len());
+        for id in &ids {
+            let Some(row) = by_id.get(id) else {
+                return Err(store::Error::NotFound.into());
+            };
+            requests.push(self.to_api(row, &principal));
+        }
+        Ok(Response::new(api::BatchGetRequestsResponse { requests }))
+    }
+
     async fn list_requests(
         &self,
         request: Request<api::ListRequestsRequest>,
@@ -218,7 +241,11 @@ impl api::intake_service_server::IntakeService for Intake {
         let (id, assignment) = validate::reveal(&req)?;
         // Intake learns of the accept from matching's event, a moment after matching committed
         // it; wait that moment rather than refuse a contact that is due.
+        // Asked again after growing pauses (10, 20, 40 ms ... at most 500 ms): the event is
+        // usually there within tens of milliseconds, and when intake lags behind its streams
+        // (a surge) a tight poll would only add to what it is behind on.
         let deadline = tokio::time::Instant::now() + REVEAL_WAIT;
+        let mut pause = Duration::from_millis(10);
         let row = loop {
             let row = store::get(&self.pool, id).await?;
             let accepted = row.assignment_id == Some(assignment)
@@ -233,7 +260,8 @@ impl api::intake_service_server::IntakeService for Intake {
                     req.assignment, req.request
                 )));
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(500));
         };
         store::record_reveal(
             &self.pool,

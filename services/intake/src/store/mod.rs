@@ -8,7 +8,7 @@ mod status;
 pub mod waiting;
 
 pub use requests::{
-    cancel, create, find_by_idempotency_key, find_by_reference, get, list, record_reveal,
+    cancel, create, find_by_idempotency_key, find_by_reference, get, get_many, list, record_reveal,
 };
 pub use status::{
     AssignmentUpdate, lock, set_assignment, set_assignment_scope, set_deferred, set_facts,

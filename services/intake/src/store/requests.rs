@@ -94,6 +94,14 @@ pub async fn get(pool: &PgPool, id: Uuid) -> Result<RequestRow> {
         .ok_or(Error::NotFound)
 }
 
+/// The requests with these ids that exist, in no particular order.
+pub async fn get_many(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<RequestRow>> {
+    Ok(sqlx::query_as("SELECT * FROM requests WHERE id = ANY($1)")
+        .bind(ids)
+        .fetch_all(pool)
+        .await?)
+}
+
 /// The request created under this idempotency key, if any.
 pub async fn find_by_idempotency_key(pool: &PgPool, key: Uuid) -> Result<Option<RequestRow>> {
     Ok(

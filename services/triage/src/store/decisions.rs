@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use komek_core::GeoPoint;
-use komek_core::duplicates::{Window, bounding_box, place_key};
+use komek_core::duplicates::{EVERYWHERE_KEY, Locks, Window, bounding_box, place_key};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -100,26 +100,26 @@ pub struct Probe<'a> {
     pub district: &'a str,
 }
 
-/// Earlier requests a new one might repeat, not merged away: the same caller within
-/// `window.caller_secs`, or the same category within `window.place_secs` at the same place —
+/// Requests already classified that a new one might repeat, not merged away: the same caller
+/// created within `window.caller_secs` of it (before or after: see `duplicates::why`), or the
+/// same category within `window.place_secs` at the same place —
 /// near its point (a box around it; the exact distance is the rule's), or under the same named
 /// place when either lacks a point. Only what the rule could match is read, so no cap on the
-/// number of rows hides a real duplicate. Takes a transaction-scoped lock first, so two
-/// replicas classifying at once see each other's decisions and link consistently.
+/// number of rows hides a real duplicate. The transaction must hold the request's [`Locks`]
+/// (see [`take_locks`]), so that two replicas classifying at once see each other's decisions
+/// and link consistently.
 pub async fn duplicate_candidates(
     tx: &mut PgConnection,
     probe: &Probe<'_>,
     window: &Window,
 ) -> Result<Vec<DecisionRow>> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('komek.triage.duplicates'))")
-        .execute(&mut *tx)
-        .await?;
     let bbox = probe.point.map(|p| bounding_box(p, window.radius_m));
     sqlx::query_as(
-        "SELECT * FROM decisions WHERE request_id <> $1 AND merged_into IS NULL \
-           AND request_created_at <= $2 AND ( \
-             (caller_blind_index = $3 AND request_created_at >= $2 - make_interval(secs => $5)) \
-             OR (category = $4 AND request_created_at >= $2 - make_interval(secs => $6) AND ( \
+        "SELECT * FROM decisions WHERE request_id <> $1 AND merged_into IS NULL AND ( \
+             (caller_blind_index = $3 AND request_created_at \
+               BETWEEN $2 - make_interval(secs => $5) AND $2 + make_interval(secs => $5)) \
+             OR (category = $4 AND request_created_at \
+               BETWEEN $2 - make_interval(secs => $6) AND $2 + make_interval(secs => $6) AND ( \
                (lat BETWEEN $7 AND $8 AND lon BETWEEN $9 AND $10) \
                OR ((lat IS NULL OR $7::float8 IS NULL) AND place_key = $11)))) \
          ORDER BY request_created_at",
@@ -138,6 +138,29 @@ pub async fn duplicate_candidates(
     .fetch_all(tx)
     .await
     .map_err(Into::into)
+}
+
+/// Takes the transaction-scoped advisory locks of the requests about to be classified: the
+/// key everyone shares (alone when one of them must exclude everyone), then the others in
+/// ascending order, the one order every transaction takes them in.
+pub async fn take_locks(tx: &mut PgConnection, locks: &Locks) -> Result<()> {
+    let everywhere = if locks.everywhere {
+        "SELECT pg_advisory_xact_lock($1)"
+    } else {
+        "SELECT pg_advisory_xact_lock_shared($1)"
+    };
+    sqlx::query(everywhere)
+        .bind(EVERYWHERE_KEY)
+        .execute(&mut *tx)
+        .await?;
+    if !locks.keys.is_empty() {
+        // Rows come out of unnest in the array's order, and the keys are sorted.
+        sqlx::query("SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::int8[]) AS k")
+            .bind(&locks.keys)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
 }
 
 pub async fn get(pool: &PgPool, request_id: Uuid) -> Result<Option<DecisionRow>> {

@@ -7,7 +7,7 @@ mod learning;
 
 pub use audit::{AuditRow, audit, audit_page};
 pub use changes::{Merge, Override, apply_override, merge};
-pub use decisions::{DecisionRow, Probe, duplicate_candidates, erase, get, insert};
+pub use decisions::{DecisionRow, Probe, duplicate_candidates, erase, get, insert, take_locks};
 pub use learning::overridden;
 use uuid::Uuid;
 
