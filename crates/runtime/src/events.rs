@@ -361,6 +361,49 @@ pub async fn enqueue<M: Message>(
     Ok(id)
 }
 
+/// An event to enqueue with others ([`enqueue_many`]).
+pub struct Outgoing {
+    pub subject: &'static str,
+    pub payload: Vec<u8>,
+    /// The trace of what caused it (`trace::current_traceparent` where it was built).
+    pub traceparent: Option<String>,
+}
+
+impl Outgoing {
+    /// `event` on `subject`, in the current trace.
+    pub fn new<M: Message>(subject: &'static str, event: &M) -> Self {
+        Self {
+            subject,
+            payload: event.encode_to_vec(),
+            traceparent: trace::current_traceparent(),
+        }
+    }
+}
+
+/// Adds events to the outbox inside the caller's transaction, in one statement and in their
+/// order (the relay publishes them in it).
+pub async fn enqueue_many(tx: &mut PgConnection, events: &[Outgoing]) -> sqlx::Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
+    let subjects: Vec<&str> = events.iter().map(|e| e.subject).collect();
+    let payloads: Vec<&[u8]> = events.iter().map(|e| e.payload.as_slice()).collect();
+    let traces: Vec<Option<&str>> = events.iter().map(|e| e.traceparent.as_deref()).collect();
+    // Rows come out of unnest in the arrays' order, and take their sequence numbers in it.
+    sqlx::query(
+        "INSERT INTO outbox (id, subject, payload, traceparent) \
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[])",
+    )
+    .bind(&ids)
+    .bind(&subjects)
+    .bind(&payloads)
+    .bind(&traces)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
 /// The current state of every key of a last-value stream a service feeds, enqueued in the
 /// caller's transaction; returns how many states. The outbox keeps sent rows only a week, so
 /// a last-value stream that lost its messages is rebuilt from the tables, not from the outbox.

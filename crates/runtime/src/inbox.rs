@@ -104,6 +104,36 @@ pub trait Handler: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), HandleError>> + Send + 'a {
         async { Ok(()) }
     }
+
+    /// After the transaction that applied `applied` committed: whoever waits in this process
+    /// for their effect can look now.
+    fn committed(&self, _applied: &[Incoming<'_>]) {}
+
+    /// Applies the messages of a batch, in order, in the batch's transaction; a failure names
+    /// the message it came from, when it came from one. By default each goes through `handle` in its own span; a
+    /// handler whose messages touch the same rows may read and write them once for the whole
+    /// batch instead.
+    fn handle_batch<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        batch: &'a [Traced<'a>],
+    ) -> impl Future<Output = Result<(), (Option<usize>, HandleError)>> + Send + 'a {
+        async move {
+            for (i, t) in batch.iter().enumerate() {
+                self.handle(&mut *tx, t.message)
+                    .instrument(t.span.clone())
+                    .await
+                    .map_err(|e| (Some(i), e))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A message of a batch and the span it is applied in (continuing its publisher's trace).
+pub struct Traced<'a> {
+    pub message: Incoming<'a>,
+    pub span: tracing::Span,
 }
 
 /// A shared handler, for a service that also calls it outside the consumer.
@@ -130,6 +160,18 @@ impl<H: Handler> Handler for std::sync::Arc<H> {
         batch: &'a [Incoming<'a>],
     ) -> impl Future<Output = Result<(), HandleError>> + Send + 'a {
         (**self).lock(tx, batch)
+    }
+
+    fn committed(&self, applied: &[Incoming<'_>]) {
+        (**self).committed(applied)
+    }
+
+    fn handle_batch<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        batch: &'a [Traced<'a>],
+    ) -> impl Future<Output = Result<(), (Option<usize>, HandleError)>> + Send + 'a {
+        (**self).handle_batch(tx, batch)
     }
 }
 
@@ -342,13 +384,13 @@ impl<E: Into<HandleError>> From<E> for Failure {
 }
 
 /// One transaction for all of `batch`: their inbox rows in one statement, the handler's locks,
-/// then each message not yet applied, in order. Returns how many were applied.
+/// then each message not yet applied, in order. Returns which were applied.
 async fn apply_together<H: Handler>(
     name: &'static str,
     pool: &PgPool,
     handler: &H,
     batch: &[jetstream::Message],
-) -> Result<usize, Failure> {
+) -> Result<Vec<usize>, Failure> {
     let ids: Vec<String> = batch.iter().map(message_id).collect();
     let incoming: Vec<Incoming<'_>> = batch
         .iter()
@@ -375,19 +417,27 @@ async fn apply_together<H: Handler>(
         .filter(|&i| fresh.contains(&ids[i]) && taken.insert(&ids[i]))
         .collect();
     if apply.is_empty() {
-        return Ok(0);
+        return Ok(apply);
     }
     let to_apply: Vec<Incoming<'_>> = apply.iter().map(|&i| incoming[i]).collect();
     handler.lock(&mut tx, &to_apply).await?;
-    for &i in &apply {
-        handler
-            .handle(&mut tx, incoming[i])
-            .instrument(consume_span(name, &batch[i]))
-            .await
-            .map_err(|error| Failure { at: Some(i), error })?;
-    }
+    let traced: Vec<Traced<'_>> = apply
+        .iter()
+        .map(|&i| Traced {
+            message: incoming[i],
+            span: consume_span(name, &batch[i]),
+        })
+        .collect();
+    handler
+        .handle_batch(&mut tx, &traced)
+        .await
+        .map_err(|(k, error)| Failure {
+            at: k.map(|k| apply[k]),
+            error,
+        })?;
     tx.commit().await?;
-    Ok(apply.len())
+    handler.committed(&to_apply);
+    Ok(apply)
 }
 
 /// After a batch committed: its counts, the relay woken, every message acked.
@@ -395,8 +445,9 @@ async fn settle_together(
     name: &'static str,
     bus: &Bus,
     batch: &[jetstream::Message],
-    applied: usize,
+    applied: Vec<usize>,
 ) {
+    let applied = applied.len();
     count_outcome(name, "applied", applied as u64);
     count_outcome(name, "duplicate", (batch.len() - applied) as u64);
     if applied > 0 {

@@ -15,6 +15,7 @@ mod rekey;
 mod retention;
 mod store;
 mod validate;
+mod waiters;
 mod waiting;
 
 pub use config::{Config, PartnerListener, ServiceArea};
@@ -62,6 +63,7 @@ pub async fn serve_with_partner(
         .bus
         .durable_consumer(streams::ASSIGNMENTS, "intake", "komek.assignment.>")
         .await?;
+    let waiters = std::sync::Arc::new(waiters::Waiters::default());
     for (name, consumer) in [
         ("intake.requests", requests),
         ("intake.assignments", assignments),
@@ -71,7 +73,7 @@ pub async fn serve_with_partner(
             consumer,
             deps.pool.clone(),
             deps.bus.clone(),
-            consumer::StatusKeeper,
+            consumer::StatusKeeper::new(waiters.clone()),
             background.token(),
         ));
     }
@@ -125,6 +127,7 @@ pub async fn serve_with_partner(
         pages.clone(),
         config.service_area,
         vault,
+        waiters,
     );
     let partner = || {
         PartnerServiceServer::new(api::Partner::new(

@@ -102,6 +102,118 @@ pub struct RequestRow {
     pub erased_at: Option<DateTime<Utc>>,
     pub erased_by: String,
     pub erase_reason: String,
+    /// When the request was first accepted, and resolved: partners' statistics.
+    pub assigned_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// The organisation of the latest assignment's group, and its name as the offer said it.
+    pub assignment_organization: Option<Uuid>,
+    pub assignment_organization_name: String,
+}
+
+/// The latest offer or assignment of a request, as the matcher reported it.
+pub struct AssignmentUpdate<'a> {
+    pub assignment_id: Uuid,
+    pub group: &'a str,
+    pub group_name: Option<&'a str>,
+    pub status: i16,
+    pub distance_m: Option<f64>,
+    pub expire_at: Option<DateTime<Utc>>,
+    pub at: DateTime<Utc>,
+    /// The group's organisation, on offers: it joins the request's partner scope.
+    pub organization: Option<Uuid>,
+    /// The organisation's name, when the event says it.
+    pub organization_name: Option<&'a str>,
+}
+
+/// What intake's consumer changes in a stored request, in memory: it reads the requests a
+/// batch of events touches, applies the events in order, and writes each changed one back
+/// once (`store::save`). `now` is the transaction's time, which the database would have used.
+impl RequestRow {
+    /// Triage's verdict.
+    pub fn set_triage(
+        &mut self,
+        category: i16,
+        priority: i16,
+        skills: Vec<i16>,
+        possible_duplicate_of: Option<Uuid>,
+        now: DateTime<Utc>,
+    ) {
+        self.category = category;
+        self.priority = priority;
+        self.required_skills = skills;
+        self.possible_duplicate_of = possible_duplicate_of;
+        self.touch(now);
+    }
+
+    /// The facts heard besides the assignment (kept by [`Self::set_assignment`]).
+    pub fn set_facts(&mut self, facts: &Facts) {
+        self.triaged_at = facts.triaged_at;
+        self.escalated_at = facts.escalated_at;
+        self.closed_at = facts.closed.map(|(_, at)| at);
+    }
+
+    /// Moves the request to `next`. The first acceptance and the resolution are timestamped
+    /// for partners' statistics; a request heard of only once it was under way counts as
+    /// accepted then.
+    pub fn move_to(&mut self, next: RequestStatus, now: DateTime<Utc>) {
+        self.status = next.code() as i16;
+        if matches!(
+            next,
+            RequestStatus::Assigned | RequestStatus::InProgress | RequestStatus::Resolved
+        ) {
+            self.assigned_at = self.assigned_at.or(Some(now));
+        }
+        if next == RequestStatus::Resolved {
+            self.resolved_at = Some(now);
+        }
+        self.touch(now);
+    }
+
+    /// The latest offer or assignment; its group's organisation joins the partner scope.
+    pub fn set_assignment(&mut self, a: &AssignmentUpdate<'_>, now: DateTime<Utc>) {
+        self.assignment_id = Some(a.assignment_id);
+        self.assignment_group = a.group.to_string();
+        if let Some(name) = a.group_name {
+            self.assignment_group_name = name.to_string();
+        }
+        self.assignment_status = a.status;
+        if let Some(d) = a.distance_m {
+            self.assignment_distance_m = d;
+        }
+        self.assignment_expire_at = (a.status == AssignmentStatus::Offered.code() as i16)
+            .then_some(a.expire_at)
+            .flatten();
+        self.assignment_updated_at = Some(a.at);
+        if a.organization.is_some() {
+            self.widen_scope(a.organization);
+            self.assignment_organization = a.organization;
+            self.assignment_organization_name = a.organization_name.unwrap_or("").to_string();
+        }
+        self.touch(now);
+    }
+
+    /// Adds an organisation whose group was offered the request to its partner scope;
+    /// whether it was new.
+    pub fn widen_scope(&mut self, organization: Option<Uuid>) -> bool {
+        match organization {
+            Some(org) if !self.organizations.contains(&org) => {
+                self.organizations.push(org);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The matcher will judge the request again at `until`, when an office opens.
+    pub fn set_deferred(&mut self, until: DateTime<Utc>, now: DateTime<Utc>) {
+        self.deferred_until = Some(until);
+        self.touch(now);
+    }
+
+    fn touch(&mut self, now: DateTime<Utc>) {
+        self.updated_at = now;
+        self.version += 1;
+    }
 }
 
 impl RequestRow {

@@ -198,6 +198,8 @@ struct Seen {
     triaged: HashMap<String, Instant>,
     offered: HashMap<String, (Instant, u32)>,
     escalated: HashMap<String, Instant>,
+    /// When intake said the request was assigned (the fleet's accept reached its record).
+    assigned: HashMap<String, Instant>,
 }
 
 /// Follows the services' events on NATS; hands each offer to the fleet.
@@ -211,6 +213,7 @@ async fn observe(
         "komek.request.triaged",
         "komek.assignment.offered",
         "komek.request.escalated",
+        "komek.request.status_changed",
     ] {
         subs.push(client.subscribe(subject).await.unwrap());
     }
@@ -232,6 +235,17 @@ async fn observe(
                         .or_insert((now, 0))
                         .1 += 1;
                     let _ = offers.send(e);
+                }
+            }
+            "komek.request.status_changed" => {
+                if let Ok(e) = ev::RequestStatusChanged::decode(m.payload)
+                    && e.status == komek_proto::types::v1::RequestStatus::Assigned as i32
+                {
+                    seen.lock()
+                        .unwrap()
+                        .assigned
+                        .entry(e.request)
+                        .or_insert(now);
                 }
             }
             _ => {
@@ -345,6 +359,8 @@ pub struct Step {
     pub create: Spread,
     pub triaged: Spread,
     pub offered_after: Spread,
+    /// Call → intake shows the request assigned (the fleet accepted the offer).
+    pub assigned_after: Spread,
     /// Requests offered per second: the calls of the step over the time from its first call
     /// being due to its last request offered or escalated.
     pub throughput: f64,
@@ -407,13 +423,13 @@ impl fmt::Display for Report {
         writeln!(f)?;
         writeln!(
             f,
-            "| rate /s | calls | offered /s | kept up | create ms p50/p90/p99/max | → triaged | → offered | errors | unfinished |"
+            "| rate /s | calls | offered /s | kept up | create ms p50/p90/p99/max | → triaged | → offered | → assigned | errors | unfinished |"
         )?;
-        writeln!(f, "|---|---|---|---|---|---|---|---|---|")?;
+        writeln!(f, "|---|---|---|---|---|---|---|---|---|---|")?;
         for s in &self.steps {
             writeln!(
                 f,
-                "| {:.0} | {} | {:.0} | {} | {} | {} | {} | {} | {} |",
+                "| {:.0} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
                 s.rate,
                 s.calls,
                 s.throughput,
@@ -421,6 +437,7 @@ impl fmt::Display for Report {
                 s.create,
                 s.triaged,
                 s.offered_after,
+                s.assigned_after,
                 if s.errors.is_empty() {
                     "0".to_string()
                 } else {
@@ -716,7 +733,7 @@ async fn run_step(
     let cpu_after = tokio::task::block_in_place(|| cpu::read(&parts));
 
     let seen = seen.lock().unwrap();
-    let (mut triaged_h, mut offered_h) = (histogram(), histogram());
+    let (mut triaged_h, mut offered_h, mut assigned_h) = (histogram(), histogram(), histogram());
     let (mut offered, mut escalated, mut unfinished, mut twice) = (0, 0, 0, 0);
     let mut last_placed = start;
     for (due, name) in &created {
@@ -725,6 +742,11 @@ async fn run_step(
             && measured
         {
             record(&mut triaged_h, *t - *due);
+        }
+        if let Some(t) = seen.assigned.get(name)
+            && measured
+        {
+            record(&mut assigned_h, *t - *due);
         }
         if let Some((t, times)) = seen.offered.get(name) {
             offered += 1;
@@ -765,6 +787,7 @@ async fn run_step(
         create: Spread::of(&create_h),
         triaged: Spread::of(&triaged_h),
         offered_after: Spread::of(&offered_h),
+        assigned_after: Spread::of(&assigned_h),
         throughput: (offered + escalated) as f64 / span,
         cpu_ms,
     }

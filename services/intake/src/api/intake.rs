@@ -17,6 +17,7 @@ use tonic::{Request, Response, Status};
 use crate::ServiceArea;
 use crate::model::{RequestRow, Scope};
 use crate::pii::Vault;
+use crate::waiters::Waiters;
 use crate::{convert, store, validate};
 
 /// How long RevealCaller waits for intake to learn of an accept.
@@ -28,6 +29,7 @@ pub struct Intake {
     pages: Pages,
     area: Option<ServiceArea>,
     vault: Option<Arc<Vault>>,
+    waiters: Arc<Waiters>,
 }
 
 impl Intake {
@@ -37,8 +39,10 @@ impl Intake {
         pages: Pages,
         area: Option<ServiceArea>,
         vault: Option<Arc<Vault>>,
+        waiters: Arc<Waiters>,
     ) -> Self {
         Self {
+            waiters,
             pool,
             bus,
             pages,
@@ -241,12 +245,18 @@ impl api::intake_service_server::IntakeService for Intake {
         let (id, assignment) = validate::reveal(&req)?;
         // Intake learns of the accept from matching's event, a moment after matching committed
         // it; wait that moment rather than refuse a contact that is due.
-        // Asked again after growing pauses (10, 20, 40 ms ... at most 500 ms): the event is
-        // usually there within tens of milliseconds, and when intake lags behind its streams
-        // (a surge) a tight poll would only add to what it is behind on.
+        // This process's consumer wakes the wait when it commits an assignment change of the
+        // request; another replica's does not, so it also looks again after growing pauses
+        // (50, 100, 200 ms ... at most 500 ms): when intake lags behind its streams (a surge)
+        // a tight poll would only add to what it is behind on.
         let deadline = tokio::time::Instant::now() + REVEAL_WAIT;
-        let mut pause = Duration::from_millis(10);
+        let mut pause = Duration::from_millis(50);
+        let wait = self.waiters.wait(id);
         let row = loop {
+            let woken = wait.notify.notified();
+            tokio::pin!(woken);
+            // Registered before the read, so a commit between the two is not missed.
+            woken.as_mut().enable();
             let row = store::get(&self.pool, id).await?;
             let accepted = row.assignment_id == Some(assignment)
                 && AssignmentStatus::from_stored(row.assignment_status)
@@ -260,9 +270,12 @@ impl api::intake_service_server::IntakeService for Intake {
                     req.assignment, req.request
                 )));
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(500));
+            tokio::select! {
+                _ = &mut woken => {}
+                _ = tokio::time::sleep(pause) => pause = (pause * 2).min(Duration::from_millis(500)),
+            }
         };
+        drop(wait);
         store::record_reveal(
             &self.pool,
             id,

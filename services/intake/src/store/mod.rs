@@ -10,10 +10,7 @@ pub mod waiting;
 pub use requests::{
     cancel, create, find_by_idempotency_key, find_by_reference, get, get_many, list, record_reveal,
 };
-pub use status::{
-    AssignmentUpdate, lock, set_assignment, set_assignment_scope, set_deferred, set_facts,
-    set_merged_into, set_outcome, set_status, set_status_by, set_triage,
-};
+pub use status::{lock, lock_many, now, save, set_status_by};
 
 use komek_core::RequestStatus;
 
