@@ -80,6 +80,14 @@ pub trait Handler: Send + Sync + 'static {
         message: Incoming<'a>,
     ) -> impl Future<Output = Result<(), HandleError>> + Send + 'a;
 
+    /// Whether each message needs a transaction of its own: a handler whose messages lock rows
+    /// it cannot name in advance (matching's groups, taken as it decides) would otherwise hold
+    /// several such locks at once, in an order another transaction may take the other way
+    /// round. The batch is still prefetched together.
+    fn one_transaction_each(&self) -> bool {
+        false
+    }
+
     /// Whether messages on `subject` mean anything to this handler. Others are acknowledged
     /// without a transaction or an inbox row (a consumer of a whole stream skips the events
     /// it does not follow).
@@ -148,6 +156,10 @@ impl<H: Handler> Handler for std::sync::Arc<H> {
 
     fn wants(&self, subject: &str) -> bool {
         (**self).wants(subject)
+    }
+
+    fn one_transaction_each(&self) -> bool {
+        (**self).one_transaction_each()
     }
 
     fn prefetch<'a>(&'a self, batch: &'a [Incoming<'a>]) -> impl Future<Output = ()> + Send + 'a {
@@ -322,6 +334,21 @@ async fn apply_batch<H: Handler>(
         );
     }
     count_outcome(name, "skipped", skipped.len() as u64);
+    if handler.one_transaction_each() && wanted.len() > 1 {
+        let incoming: Vec<Incoming<'_>> = wanted
+            .iter()
+            .map(|m| Incoming {
+                subject: m.subject.as_str(),
+                payload: &m.payload,
+            })
+            .collect();
+        handler.prefetch(&incoming).await;
+        for message in &wanted {
+            apply(name, pool, bus, handler, message).await;
+        }
+        ack_all(name, &skipped).await;
+        return;
+    }
     let mut rest: &[jetstream::Message] = &wanted;
     while !rest.is_empty() {
         if rest.len() == 1 {

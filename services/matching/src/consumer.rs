@@ -63,6 +63,12 @@ impl Triaged {
 }
 
 impl Handler for Triaged {
+    /// Placing takes a group's place, a lock on its row found only while deciding: one
+    /// request per transaction keeps every transaction to one such lock.
+    fn one_transaction_each(&self) -> bool {
+        true
+    }
+
     async fn prefetch(&self, batch: &[Incoming<'_>]) {
         let names: Vec<String> = batch
             .iter()
@@ -150,6 +156,12 @@ pub struct Closures {
 }
 
 impl Handler for Closures {
+    /// A withdrawal gives its group's place back, a lock on the group's row: one closure per
+    /// transaction keeps every transaction to one such lock.
+    fn one_transaction_each(&self) -> bool {
+        true
+    }
+
     async fn handle(&self, tx: &mut PgConnection, m: Incoming<'_>) -> Result<(), HandleError> {
         let Some(e) = m.decode_if::<ev::RequestStatusChanged>(subject::REQUEST_STATUS_CHANGED)?
         else {
