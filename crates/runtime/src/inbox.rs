@@ -83,9 +83,16 @@ pub trait Handler: Send + Sync + 'static {
     /// Whether each message needs a transaction of its own: a handler whose messages lock rows
     /// it cannot name in advance (matching's groups, taken as it decides) would otherwise hold
     /// several such locks at once, in an order another transaction may take the other way
-    /// round. The batch is still prefetched together.
+    /// round. The batch is still prefetched together, and its messages are applied in
+    /// [`LANES`] transactions at a time, those of one [`Handler::lane`] in order.
     fn one_transaction_each(&self) -> bool {
         false
+    }
+
+    /// Which messages must be applied one after the other, in stream order (those of one
+    /// request, say): messages of different lanes may be applied side by side.
+    fn lane(&self, _message: &Incoming<'_>) -> u64 {
+        0
     }
 
     /// Whether messages on `subject` mean anything to this handler. Others are acknowledged
@@ -162,6 +169,10 @@ impl<H: Handler> Handler for std::sync::Arc<H> {
         (**self).one_transaction_each()
     }
 
+    fn lane(&self, message: &Incoming<'_>) -> u64 {
+        (**self).lane(message)
+    }
+
     fn prefetch<'a>(&'a self, batch: &'a [Incoming<'a>]) -> impl Future<Output = ()> + Send + 'a {
         (**self).prefetch(batch)
     }
@@ -195,6 +206,10 @@ const DEAD_LETTERS_HELP: &str = "Messages a consumer gave up on and kept as dead
 
 /// Most messages applied in one transaction.
 const BATCH: usize = 256;
+
+/// Transactions a handler that applies one message in each runs at once (each on a
+/// connection of the pool).
+pub const LANES: usize = 4;
 
 /// Consumes `consumer` until `shutdown`. Each message is applied in a transaction with its
 /// inbox row, the transaction commits, then the message is acked; a message already in the
@@ -343,9 +358,16 @@ async fn apply_batch<H: Handler>(
             })
             .collect();
         handler.prefetch(&incoming).await;
-        for message in &wanted {
-            apply(name, pool, bus, handler, message).await;
+        let mut lanes: Vec<Vec<&jetstream::Message>> = vec![Vec::new(); LANES];
+        for (message, m) in wanted.iter().zip(&incoming) {
+            lanes[(handler.lane(m) % LANES as u64) as usize].push(message);
         }
+        futures::future::join_all(lanes.into_iter().map(|lane| async move {
+            for message in lane {
+                apply(name, pool, bus, handler, message).await;
+            }
+        }))
+        .await;
         ack_all(name, &skipped).await;
         return;
     }

@@ -36,6 +36,13 @@ impl From<jobs::Error> for HandleError {
     }
 }
 
+/// The lane of a request's messages: any stable spread of names will do.
+fn lane_of(request: &str) -> u64 {
+    request.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// Places each triaged request, with its volunteer note read from intake.
 pub struct Triaged {
     matcher: Arc<Matcher>,
@@ -67,6 +74,14 @@ impl Handler for Triaged {
     /// request per transaction keeps every transaction to one such lock.
     fn one_transaction_each(&self) -> bool {
         true
+    }
+
+    /// A request's triage verdicts are placed in their order; different requests side by side.
+    fn lane(&self, m: &Incoming<'_>) -> u64 {
+        m.decode_if::<ev::RequestTriaged>(subject::REQUEST_TRIAGED)
+            .ok()
+            .flatten()
+            .map_or(0, |t| lane_of(&t.request))
     }
 
     async fn prefetch(&self, batch: &[Incoming<'_>]) {
@@ -160,6 +175,13 @@ impl Handler for Closures {
     /// transaction keeps every transaction to one such lock.
     fn one_transaction_each(&self) -> bool {
         true
+    }
+
+    fn lane(&self, m: &Incoming<'_>) -> u64 {
+        m.decode_if::<ev::RequestStatusChanged>(subject::REQUEST_STATUS_CHANGED)
+            .ok()
+            .flatten()
+            .map_or(0, |e| lane_of(&e.request))
     }
 
     async fn handle(&self, tx: &mut PgConnection, m: Incoming<'_>) -> Result<(), HandleError> {
