@@ -674,6 +674,40 @@ async fn every_hostile_call_is_refused_precisely_and_writes_nothing() {
             ),
         ),
         case(
+            "batch read of no requests",
+            InvalidArgument,
+            "names",
+            c!(
+                op,
+                batch_get_requests,
+                intake::BatchGetRequestsRequest { names: vec![] }
+            ),
+        ),
+        case(
+            "batch read with a malformed name among good ones",
+            InvalidArgument,
+            "names[1]",
+            c!(
+                op,
+                batch_get_requests,
+                intake::BatchGetRequestsRequest {
+                    names: vec![random_request.clone(), "requests/42".into()]
+                }
+            ),
+        ),
+        case(
+            "batch read of an unknown request",
+            NotFound,
+            "",
+            c!(
+                op,
+                batch_get_requests,
+                intake::BatchGetRequestsRequest {
+                    names: vec![random_request.clone()]
+                }
+            ),
+        ),
+        case(
             "settlement search with a right-to-left override",
             InvalidArgument,
             "query",

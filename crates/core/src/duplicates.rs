@@ -372,6 +372,19 @@ mod tests {
         assert_eq!(original(&b, &[a], &w), None);
     }
 
+    /// The point `distance_m` from `p` in direction `bearing` (degrees), on the sphere.
+    fn away(p: GeoPoint, bearing: f64, distance_m: f64) -> GeoPoint {
+        let d = distance_m / crate::geo::EARTH_RADIUS_M;
+        let (la, lo, b) = (
+            p.lat().to_radians(),
+            p.lon().to_radians(),
+            bearing.to_radians(),
+        );
+        let la2 = (la.sin() * d.cos() + la.cos() * d.sin() * b.cos()).asin();
+        let lo2 = lo + (b.sin() * d.sin() * la.cos()).atan2(d.cos() - la.sin() * la2.sin());
+        GeoPoint::new(la2.to_degrees(), lo2.to_degrees().clamp(-180.0, 180.0)).unwrap()
+    }
+
     proptest! {
         #[test]
         fn the_box_holds_every_point_within_the_radius(
@@ -379,12 +392,7 @@ mod tests {
             bearing in 0.0f64..360.0, frac in 0.0f64..1.0, radius in 1.0f64..5000.0,
         ) {
             let p = GeoPoint::new(lat, lon).unwrap();
-            // A point `frac` of the radius away in direction `bearing`, on the sphere.
-            let d = radius * frac / crate::geo::EARTH_RADIUS_M;
-            let (la, lo, b) = (lat.to_radians(), lon.to_radians(), bearing.to_radians());
-            let la2 = (la.sin() * d.cos() + la.cos() * d.sin() * b.cos()).asin();
-            let lo2 = lo + (b.sin() * d.sin() * la.cos()).atan2(d.cos() - la.sin() * la2.sin());
-            let q = GeoPoint::new(la2.to_degrees(), lo2.to_degrees().clamp(-180.0, 180.0)).unwrap();
+            let q = away(p, bearing, radius * frac);
             prop_assume!(p.distance_m(q) <= radius);
             let ((lat0, lat1), (lon0, lon1)) = bounding_box(p, radius);
             prop_assert!((lat0..=lat1).contains(&q.lat()), "{q:?} outside {lat0}..{lat1}");
@@ -397,11 +405,7 @@ mod tests {
             bearing in 0.0f64..360.0, frac in 0.0f64..1.0, radius in 1.0f64..5000.0,
         ) {
             let p = GeoPoint::new(lat, lon).unwrap();
-            let d = radius * frac / crate::geo::EARTH_RADIUS_M;
-            let (la, lo, b) = (lat.to_radians(), lon.to_radians(), bearing.to_radians());
-            let la2 = (la.sin() * d.cos() + la.cos() * d.sin() * b.cos()).asin();
-            let lo2 = lo + (b.sin() * d.sin() * la.cos()).atan2(d.cos() - la.sin() * la2.sin());
-            let q = GeoPoint::new(la2.to_degrees(), lo2.to_degrees().clamp(-180.0, 180.0)).unwrap();
+            let q = away(p, bearing, radius * frac);
             prop_assume!(p.distance_m(q) <= radius);
             // Different callers and named places: only the cells can bring them together.
             let a = locks(Some(b"a"), Some(p), "Talgar", "", radius);
