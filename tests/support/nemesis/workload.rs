@@ -81,8 +81,10 @@ where
         history.record(what, &request_id, target, &name, outcome);
         let retry = match outcome {
             Outcome::Unknown(_) => true,
-            // A full bucket means the call was not taken; it is worth another try too.
-            Outcome::Failed(tonic::Code::ResourceExhausted) => true,
+            // A full bucket means the call was not taken; it is worth another try too. So does
+            // ABORTED: the transaction lost a lock race and committed nothing, and gRPC says the
+            // client should retry it.
+            Outcome::Failed(tonic::Code::ResourceExhausted | tonic::Code::Aborted) => true,
             _ => false,
         };
         if !retry || started.elapsed() > RETRY_FOR {
