@@ -1,6 +1,7 @@
 //! Starts the whole system for a test: a private nats-server, a fresh database, and the four
 //! services as separate gRPC servers on their own ports, talking only over gRPC and NATS.
 
+pub mod bench;
 pub mod browser;
 pub mod fuzzing;
 pub mod load;
