@@ -13,9 +13,16 @@ use std::time::Duration;
 
 use komek_tests::bench;
 
+#[global_allocator]
+static ALLOCATOR: bench::Counting = bench::Counting;
+
 fn main() -> anyhow::Result<()> {
     let mut which = Vec::new();
     let mut budget = Duration::from_secs(3);
+    let mut sizes = bench::nearest::Sizes {
+        sizes: vec![10_000, 100_000, 1_000_000],
+        queries: 1_000,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -25,8 +32,22 @@ fn main() -> anyhow::Result<()> {
                     .ok_or_else(|| anyhow::anyhow!("--secs needs a value"))?;
                 budget = Duration::from_secs_f64(v.parse()?);
             }
-            "all" | "campaign" => which.push(arg),
-            other => anyhow::bail!("unknown argument {other}; benchmarks: all, campaign"),
+            "--sizes" => {
+                let v = args
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("--sizes needs a value"))?;
+                sizes.sizes = v.split(',').map(str::parse).collect::<Result<_, _>>()?;
+            }
+            "--queries" => {
+                let v = args
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("--queries needs a value"))?;
+                sizes.queries = v.parse()?;
+            }
+            "all" | "campaign" | "nearest" | "maintenance" => which.push(arg),
+            other => anyhow::bail!(
+                "unknown argument {other}; benchmarks: all, campaign, nearest, maintenance"
+            ),
         }
     }
     if which.is_empty() {
@@ -37,6 +58,18 @@ fn main() -> anyhow::Result<()> {
     let mut report = String::new();
     if wants("campaign") {
         report += &bench::campaign::run(budget);
+    }
+    if wants("nearest") {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        report += &runtime.block_on(bench::nearest::run(budget, &sizes))?;
+    }
+    if wants("maintenance") {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        report += &runtime.block_on(bench::maintenance::run(budget))?;
     }
     println!("{report}");
     Ok(())

@@ -1,215 +1,449 @@
 //! Exact nearest-group search over H3 cells.
 //!
-//! Groups are bucketed by the H3 cell of their position at two resolutions (3, about 60 km
-//! across, and 6, about 3 km). A search is best-first over a priority queue holding cells,
-//! keyed by a lower bound of the distance from the request to anything inside them, and groups,
-//! keyed by their exact great-circle distance. A cell's bound is the distance to its centre
-//! minus the radius of a disc around that centre that covers every group filed under the cell
-//! (plus a metre for rounding); by the triangle inequality no group of the cell can be nearer.
-//! The discs are measured from the groups themselves, not from cell outlines, because H3
-//! children spill over their parent's outline. A group leaves the queue only when nothing left can be nearer, so groups
-//! come out in exactly the order of a brute-force sort by (distance, id): on equal keys cells
-//! open before groups, and groups leave in id order. Nothing here depends on the shape of the
-//! grid, so pentagons and cell edges need no special case.
+//! Groups are filed in a tree of H3 cells at resolutions 1 (about 480 km across) to 7 (about
+//! 1.2 km), each cell under its parent, each group under the cells of its position. A search
+//! is best-first over a priority queue of cells and groups, each keyed by a lower bound of its
+//! distance from the request. A cell's bound is the distance to its centre minus the radius of a
+//! disc around that centre that covers every group filed under it (plus a metre for rounding);
+//! by the triangle inequality no group of the cell can be nearer. The discs are measured from
+//! the groups themselves, not from cell outlines, because H3 children spill over their parent's
+//! outline. A group first enters the queue keyed by the straight-line (chord) distance through
+//! the Earth, which is cheap and never more than the great-circle distance; when that entry
+//! comes out, the exact great-circle distance is computed and the group goes back in with it.
+//! A group leaves the queue only when nothing left can be nearer, so groups come out in exactly
+//! the order of a brute-force sort by (distance, id): on equal keys cells open first, then
+//! bounded groups, then exact ones in id order. Nothing here depends on the shape of the grid,
+//! so pentagons and cell edges need no special case.
+//!
+//! Groups live in a slab and cells hold four-byte handles to them, so the index adds little
+//! beyond the groups' own records (measured in BENCHMARKS.md).
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use h3o::{CellIndex, LatLng, Resolution};
 
 use crate::GeoPoint;
 use crate::matching::{Evaluation, GroupView, Need, judge};
 
-const COARSE: Resolution = Resolution::Three;
-const FINE: Resolution = Resolution::Six;
-
-/// A disc around a cell's centre covering everything indexed in the cell.
-#[derive(Debug, Clone, Copy)]
-struct Disc {
-    center: GeoPoint,
-    radius_m: f64,
-}
+/// The tree's resolutions, coarsest first; groups are filed under the last.
+const LEVELS: [Resolution; 7] = [
+    Resolution::One,
+    Resolution::Two,
+    Resolution::Three,
+    Resolution::Four,
+    Resolution::Five,
+    Resolution::Six,
+    Resolution::Seven,
+];
 
 /// Slack added to every radius, in metres, for floating-point rounding of distances.
 const SLACK_M: f64 = 1.0;
 
-impl Disc {
-    fn around(cell: CellIndex) -> Self {
-        let c = LatLng::from(cell);
-        Self {
-            center: GeoPoint::new(c.lat(), c.lng()).expect("H3 centres are valid coordinates"),
-            radius_m: 0.0,
-        }
-    }
+/// A little under the radius `GeoPoint::distance_m` uses (6,371,008.8 m), so chords computed
+/// with it stay below great-circle distances despite rounding.
+const CHORD_RADIUS_M: f64 = 6_371_000.0;
 
-    fn lower_bound(&self, from: GeoPoint) -> f64 {
-        (from.distance_m(self.center) - self.radius_m).max(0.0)
-    }
+/// Taken off every chord as well, for distances too small for the relative margin above.
+const CHORD_SLACK_M: f64 = 1e-6;
+
+/// Taken off chords to positions kept in single precision, whose rounding moves a point by
+/// up to about 0.7 m.
+const SINGLE_SLACK_M: f64 = 2.0;
+
+/// A point on the unit sphere.
+type Unit = [f64; 3];
+
+fn unit(p: GeoPoint) -> Unit {
+    let (lat, lon) = (p.lat().to_radians(), p.lon().to_radians());
+    [lat.cos() * lon.cos(), lat.cos() * lon.sin(), lat.sin()]
+}
+
+/// The straight-line distance between two points of the sphere, in metres: never more than
+/// the great-circle distance between them.
+fn chord_m(a: &Unit, b: &Unit) -> f64 {
+    let d = [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
+    (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt() * CHORD_RADIUS_M - CHORD_SLACK_M
+}
+
+/// A cell of the tree: a disc covering everything under it, and what is under it (cells of
+/// the next level, or groups at the last). What a search reads of the things under a cell (a
+/// cell's disc, a group's position) is kept in the cell itself, beside their handles, so that
+/// opening a cell reads one contiguous list instead of visiting each child.
+#[derive(Debug, Clone)]
+struct Node {
+    cell: CellIndex,
+    center: GeoPoint,
+    radius_m: f64,
+    /// The node above, `u32::MAX` at the top.
+    parent: u32,
+    /// Cells of the next level: handle, centre, radius of their discs.
+    cells: Vec<(u32, Unit, f64)>,
+    /// At the last level, the groups filed here.
+    members: Vec<Member>,
+}
+
+/// A group as its leaf cell keeps it: where it is, exactly (for the distance every answer
+/// carries) and as a single-precision point of the sphere (for the cheap bound).
+#[derive(Debug, Clone, Copy)]
+struct Member {
+    handle: u32,
+    unit: [f32; 3],
+    position: GeoPoint,
 }
 
 #[derive(Debug, Clone)]
-struct FineCell {
-    disc: Disc,
-    members: BTreeSet<String>,
+struct Slot {
+    group: GroupView,
+    /// The leaf cell's node handle.
+    leaf: u32,
 }
 
-#[derive(Debug, Clone)]
-struct CoarseCell {
-    disc: Disc,
-    fine: BTreeMap<CellIndex, FineCell>,
+/// Slots are allocated in chunks of this many, so the slab never holds more than one chunk
+/// of room it does not use (a doubling vector of records could hold a third more).
+const CHUNK: usize = 1024;
+
+/// A map keyed by a hash already computed: the key is its own hash.
+#[derive(Debug, Clone, Copy, Default)]
+struct KeyIsHash(u64);
+
+impl Hasher for KeyIsHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u64 keys are hashed")
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// Group handles by id, keeping a 64-bit hash of each id rather than a second copy of it (the
+/// id is in the slot, where a lookup checks it). Ids whose hash another id already holds are
+/// kept whole in `collided`.
+#[derive(Debug, Clone, Default)]
+struct Ids {
+    by_hash: HashMap<u64, u32, BuildHasherDefault<KeyIsHash>>,
+    collided: HashMap<String, u32>,
+}
+
+#[cfg(not(test))]
+fn id_hash(id: &str) -> u64 {
+    // SipHash with fixed keys: the same hash for the same id in every run.
+    let mut h = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(id, &mut h);
+    h.finish()
+}
+
+/// In tests, a hash that collides all the time, so every test goes through `collided` too.
+#[cfg(test)]
+fn id_hash(id: &str) -> u64 {
+    id.bytes().map(u64::from).sum::<u64>() % 3
+}
+
+/// Pushes onto a list that usually stays short, growing it one place at a time while it is:
+/// a vector's first growth makes room for four, most of it unused in a cell of one group.
+fn push_short<T>(list: &mut Vec<T>, item: T) {
+    if list.len() == list.capacity() && list.len() < 8 {
+        list.reserve_exact(1);
+    }
+    list.push(item);
 }
 
 /// Groups by cell; kept current one group at a time.
 #[derive(Debug, Clone, Default)]
 pub struct GeoIndex {
-    groups: HashMap<String, (GroupView, CellIndex)>,
-    cells: BTreeMap<CellIndex, CoarseCell>,
+    slots: Vec<Box<[Option<Slot>]>>,
+    free_slots: Vec<u32>,
+    live: usize,
+    ids: Ids,
+    nodes: Vec<Node>,
+    free_nodes: Vec<u32>,
+    /// Node handles by cell, every level.
+    by_cell: HashMap<CellIndex, u32>,
+    /// The top level's nodes, as their parents would list them.
+    top: Vec<(u32, Unit, f64)>,
 }
 
-fn fine_cell(p: GeoPoint) -> CellIndex {
-    LatLng::new(p.lat(), p.lon())
-        .expect("GeoPoint is validated")
-        .to_cell(FINE)
+fn lower_bound(from: &Unit, center: &Unit, radius_m: f64) -> f64 {
+    (chord_m(from, center) - radius_m).max(0.0)
 }
 
 impl GeoIndex {
     pub fn len(&self) -> usize {
-        self.groups.len()
+        self.live
     }
 
     pub fn is_empty(&self) -> bool {
-        self.groups.is_empty()
+        self.live == 0
     }
 
     pub fn get(&self, id: &str) -> Option<&GroupView> {
-        self.groups.get(id).map(|(g, _)| g)
+        self.handle(id).map(|h| &self.slot(h).group)
     }
 
     pub fn groups(&self) -> impl Iterator<Item = &GroupView> {
-        self.groups.values().map(|(g, _)| g)
+        self.slots
+            .iter()
+            .flat_map(|chunk| chunk.iter())
+            .flatten()
+            .map(|s| &s.group)
     }
 
-    /// Adds a group or replaces it, moving it to the cell of its new position.
+    fn handle(&self, id: &str) -> Option<u32> {
+        if let Some(&h) = self.ids.collided.get(id) {
+            return Some(h);
+        }
+        let &h = self.ids.by_hash.get(&id_hash(id))?;
+        (self.slot(h).group.id == id).then_some(h)
+    }
+
+    fn file_id(&mut self, id: &str, handle: u32) {
+        let hash = id_hash(id);
+        match self.ids.by_hash.get(&hash) {
+            Some(&other) if self.slot(other).group.id != id => {
+                self.ids.collided.insert(id.to_string(), handle);
+            }
+            _ => {
+                self.ids.by_hash.insert(hash, handle);
+            }
+        }
+    }
+
+    fn unfile_id(&mut self, id: &str) -> Option<u32> {
+        if let Some(h) = self.ids.collided.remove(id) {
+            return Some(h);
+        }
+        let hash = id_hash(id);
+        let &h = self.ids.by_hash.get(&hash)?;
+        if self.slot(h).group.id != id {
+            return None;
+        }
+        self.ids.by_hash.remove(&hash);
+        Some(h)
+    }
+
+    fn slot_mut(&mut self, handle: u32) -> &mut Option<Slot> {
+        let h = handle as usize;
+        &mut self.slots[h / CHUNK][h % CHUNK]
+    }
+
+    /// Cells in the tree, every level: empty ones are dropped.
+    pub fn cells(&self) -> usize {
+        self.by_cell.len()
+    }
+
+    fn slot(&self, handle: u32) -> &Slot {
+        let h = handle as usize;
+        self.slots[h / CHUNK][h % CHUNK]
+            .as_ref()
+            .expect("handles point at live slots")
+    }
+
+    /// The list a node is kept in: its parent's cells, or the top.
+    fn siblings(&mut self, parent: u32) -> &mut Vec<(u32, Unit, f64)> {
+        if parent == u32::MAX {
+            &mut self.top
+        } else {
+            &mut self.nodes[parent as usize].cells
+        }
+    }
+
+    /// Sets a node's radius, and the copy its parent keeps.
+    fn set_radius(&mut self, node: u32, radius_m: f64) {
+        let n = &mut self.nodes[node as usize];
+        n.radius_m = radius_m;
+        let parent = n.parent;
+        let entry = self
+            .siblings(parent)
+            .iter_mut()
+            .find(|(h, ..)| *h == node)
+            .expect("a node is listed by its parent");
+        entry.2 = radius_m;
+    }
+
+    /// Adds a group or replaces it, moving it to the cells of its new position.
     pub fn upsert(&mut self, group: GroupView) {
         self.remove(&group.id);
         let position = group.position();
-        let fine = fine_cell(position);
-        let coarse = fine
-            .parent(COARSE)
-            .expect("coarser than the fine resolution");
-        let c = self.cells.entry(coarse).or_insert_with(|| CoarseCell {
-            disc: Disc::around(coarse),
-            fine: BTreeMap::new(),
+        let leaf_cell = LatLng::new(position.lat(), position.lon())
+            .expect("GeoPoint is validated")
+            .to_cell(LEVELS[LEVELS.len() - 1]);
+        if self.free_slots.is_empty() {
+            let first = self.slots.len() * CHUNK;
+            self.slots.push(vec![None; CHUNK].into_boxed_slice());
+            self.free_slots
+                .extend((first..first + CHUNK).rev().map(|h| h as u32));
+        }
+        let handle = self.free_slots.pop().expect("a chunk was just added");
+        // Down from the top, creating cells as needed; every disc on the way grows to cover
+        // the group itself.
+        let mut parent = u32::MAX;
+        for level in LEVELS {
+            let cell = leaf_cell.parent(level).expect("no finer than the leaf");
+            let node = match self.by_cell.get(&cell) {
+                Some(&n) => n,
+                None => self.new_node(cell, parent),
+            };
+            let n = &self.nodes[node as usize];
+            let reach = n.center.distance_m(position) + SLACK_M;
+            if reach > n.radius_m {
+                self.set_radius(node, reach);
+            }
+            parent = node;
+        }
+        let u = unit(position);
+        let member = Member {
+            handle,
+            unit: [u[0] as f32, u[1] as f32, u[2] as f32],
+            position,
+        };
+        push_short(&mut self.nodes[parent as usize].members, member);
+        *self.slot_mut(handle) = Some(Slot {
+            group,
+            leaf: parent,
         });
-        let f = c.fine.entry(fine).or_insert_with(|| FineCell {
-            disc: Disc::around(fine),
-            members: BTreeSet::new(),
-        });
-        f.members.insert(group.id.clone());
-        f.disc.radius_m = f
-            .disc
-            .radius_m
-            .max(f.disc.center.distance_m(position) + SLACK_M);
-        let reach = c.disc.center.distance_m(f.disc.center) + f.disc.radius_m + SLACK_M;
-        c.disc.radius_m = c.disc.radius_m.max(reach);
-        self.groups.insert(group.id.clone(), (group, fine));
+        let id = self.slot(handle).group.id.clone();
+        self.file_id(&id, handle);
+        self.live += 1;
+    }
+
+    fn new_node(&mut self, cell: CellIndex, parent: u32) -> u32 {
+        let c = LatLng::from(cell);
+        let center = GeoPoint::new(c.lat(), c.lng()).expect("H3 centres are valid coordinates");
+        let node = Node {
+            cell,
+            center,
+            radius_m: 0.0,
+            parent,
+            cells: Vec::new(),
+            members: Vec::new(),
+        };
+        let n = match self.free_nodes.pop() {
+            Some(n) => {
+                self.nodes[n as usize] = node;
+                n
+            }
+            None => {
+                self.nodes.push(node);
+                (self.nodes.len() - 1) as u32
+            }
+        };
+        self.by_cell.insert(cell, n);
+        push_short(self.siblings(parent), (n, unit(center), 0.0));
+        n
     }
 
     pub fn remove(&mut self, id: &str) {
-        let Some((_, fine)) = self.groups.remove(id) else {
+        let Some(handle) = self.unfile_id(id) else {
             return;
         };
-        let coarse = fine
-            .parent(COARSE)
-            .expect("coarser than the fine resolution");
-        let Some(c) = self.cells.get_mut(&coarse) else {
-            return;
-        };
-        if let Some(f) = c.fine.get_mut(&fine) {
-            f.members.remove(id);
-            // Shrink the disc to the members left.
-            f.disc.radius_m = f
+        let slot = self
+            .slot_mut(handle)
+            .take()
+            .expect("handles point at live slots");
+        self.free_slots.push(handle);
+        self.live -= 1;
+        let leaf = slot.leaf;
+        let n = &mut self.nodes[leaf as usize];
+        let at = n
+            .members
+            .iter()
+            .position(|m| m.handle == handle)
+            .expect("filed");
+        n.members.swap_remove(at);
+        if !n.members.is_empty() {
+            // The leaf's disc shrinks to the groups left. The discs above still cover them
+            // and are kept as they are: a disc can grow no wider than its cell's descendants
+            // reach, so they stay tight enough.
+            let center = n.center;
+            let radius = n
                 .members
                 .iter()
-                .map(|m| f.disc.center.distance_m(self.groups[m].0.position()) + SLACK_M)
+                .map(|m| center.distance_m(m.position) + SLACK_M)
                 .fold(0.0, f64::max);
-            if f.members.is_empty() {
-                c.fine.remove(&fine);
-            }
-        }
-        if c.fine.is_empty() {
-            self.cells.remove(&coarse);
+            self.set_radius(leaf, radius);
             return;
         }
-        c.disc.radius_m = c
-            .fine
-            .values()
-            .map(|f| c.disc.center.distance_m(f.disc.center) + f.disc.radius_m + SLACK_M)
-            .fold(0.0, f64::max);
+        // Cells left empty go, up to the first that still holds something.
+        let mut node = leaf;
+        while node != u32::MAX {
+            let n = &self.nodes[node as usize];
+            if !n.cells.is_empty() || !n.members.is_empty() {
+                break;
+            }
+            let (cell, parent) = (n.cell, n.parent);
+            self.by_cell.remove(&cell);
+            self.free_nodes.push(node);
+            let list = self.siblings(parent);
+            let at = list.iter().position(|(h, ..)| *h == node).expect("listed");
+            list.swap_remove(at);
+            node = parent;
+        }
     }
 
     /// Every group, judged, in ascending (distance, id) order, produced lazily: stop reading
     /// once the answer is known and the rest of the index is never looked at.
     pub fn search<'a>(&'a self, need: &'a Need<'a>) -> Search<'a> {
-        let mut heap = BinaryHeap::new();
-        for (cell, c) in &self.cells {
+        let from = unit(need.location);
+        let mut heap = BinaryHeap::with_capacity(64);
+        for (n, center, radius) in &self.top {
             heap.push(Reverse(Entry {
-                key: c.disc.lower_bound(need.location),
-                item: Item::Coarse(*cell),
+                key: lower_bound(&from, center, *radius),
+                item: Item::Cell(*n),
             }));
         }
         Search {
             index: self,
             need,
+            from,
             heap,
+            tied: Vec::new(),
             opened_cells: 0,
         }
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Item<'a> {
-    Coarse(CellIndex),
-    Fine(CellIndex, CellIndex),
-    Group(&'a str),
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Item {
+    /// Cells open before groups of the same key.
+    Cell(u32),
+    /// A group keyed by its chord, a lower bound: measured before groups of the same key
+    /// leave, as it may turn out to be one of them.
+    Bounded(u32, u32),
+    /// A group keyed by its exact distance.
+    Group(u32),
 }
 
-impl Item<'_> {
-    /// Cells open before groups of the same key; groups leave in id order.
-    fn rank(&self) -> (u8, &str) {
-        match self {
-            Item::Coarse(_) => (0, ""),
-            Item::Fine(..) => (1, ""),
-            Item::Group(id) => (2, id),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Entry<'a> {
+#[derive(Debug, Clone, Copy)]
+struct Entry {
     key: f64,
-    item: Item<'a>,
+    item: Item,
 }
 
-impl PartialEq for Entry<'_> {
+impl PartialEq for Entry {
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other) == Ordering::Equal
     }
 }
 
-impl Eq for Entry<'_> {}
+impl Eq for Entry {}
 
-impl PartialOrd for Entry<'_> {
+impl PartialOrd for Entry {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl Ord for Entry<'_> {
+impl Ord for Entry {
     fn cmp(&self, other: &Self) -> Ordering {
         self.key
             .total_cmp(&other.key)
-            .then_with(|| self.item.rank().cmp(&other.item.rank()))
+            .then_with(|| self.item.cmp(&other.item))
     }
 }
 
@@ -217,39 +451,82 @@ impl Ord for Entry<'_> {
 pub struct Search<'a> {
     index: &'a GeoIndex,
     need: &'a Need<'a>,
-    heap: BinaryHeap<Reverse<Entry<'a>>>,
+    from: Unit,
+    heap: BinaryHeap<Reverse<Entry>>,
+    /// Groups at exactly the same distance, to leave in id order (reversed: the next is last).
+    tied: Vec<u32>,
     /// Cells opened so far: the work the index saved shows as how few these are.
     pub opened_cells: usize,
+}
+
+impl Search<'_> {
+    fn answer(&self, handle: u32) -> Evaluation {
+        judge(&self.index.slot(handle).group, self.need)
+    }
 }
 
 impl Iterator for Search<'_> {
     type Item = Evaluation;
 
     fn next(&mut self) -> Option<Evaluation> {
+        if let Some(h) = self.tied.pop() {
+            return Some(self.answer(h));
+        }
         while let Some(Reverse(entry)) = self.heap.pop() {
             match entry.item {
-                Item::Coarse(cell) => {
+                Item::Cell(n) => {
                     self.opened_cells += 1;
-                    for (fine, f) in &self.index.cells[&cell].fine {
+                    let node = &self.index.nodes[n as usize];
+                    for (child, center, radius) in &node.cells {
                         self.heap.push(Reverse(Entry {
-                            key: f.disc.lower_bound(self.need.location),
-                            item: Item::Fine(cell, *fine),
+                            key: lower_bound(&self.from, center, *radius),
+                            item: Item::Cell(*child),
+                        }));
+                    }
+                    for (i, m) in node.members.iter().enumerate() {
+                        let u = [
+                            f64::from(m.unit[0]),
+                            f64::from(m.unit[1]),
+                            f64::from(m.unit[2]),
+                        ];
+                        self.heap.push(Reverse(Entry {
+                            key: (chord_m(&self.from, &u) - SINGLE_SLACK_M).max(0.0),
+                            item: Item::Bounded(n, i as u32),
                         }));
                     }
                 }
-                Item::Fine(coarse, fine) => {
-                    self.opened_cells += 1;
-                    for id in &self.index.cells[&coarse].fine[&fine].members {
-                        let (group, _) = &self.index.groups[id];
-                        self.heap.push(Reverse(Entry {
-                            key: self.need.location.distance_m(group.position()),
-                            item: Item::Group(id),
-                        }));
-                    }
+                Item::Bounded(n, i) => {
+                    let m = &self.index.nodes[n as usize].members[i as usize];
+                    self.heap.push(Reverse(Entry {
+                        key: self.need.location.distance_m(m.position),
+                        item: Item::Group(m.handle),
+                    }));
                 }
-                Item::Group(id) => {
-                    let (group, _) = &self.index.groups[id];
-                    return Some(judge(group, self.need));
+                Item::Group(h) => {
+                    // Anything still queued at this key is a group at exactly this distance
+                    // (cells and bounds of equal key came out first); ties leave in id order.
+                    let mut same = vec![h];
+                    while let Some(Reverse(Entry {
+                        key,
+                        item: Item::Group(other),
+                    })) = self.heap.peek().copied()
+                    {
+                        if key.total_cmp(&entry.key) != Ordering::Equal {
+                            break;
+                        }
+                        self.heap.pop();
+                        same.push(other);
+                    }
+                    if same.len() == 1 {
+                        return Some(self.answer(h));
+                    }
+                    same.sort_by(|a, b| {
+                        let id = |h: &u32| self.index.slot(*h).group.id.as_str();
+                        id(b).cmp(id(a))
+                    });
+                    let first = same.pop().expect("at least one");
+                    self.tied = same;
+                    return Some(self.answer(first));
                 }
             }
         }
@@ -373,7 +650,7 @@ mod tests {
             nudge in -1e-7f64..1e-7,
             pick in 0usize..6,
         ) {
-            let cell = LatLng::new(lat, lon).unwrap().to_cell(FINE);
+            let cell = LatLng::new(lat, lon).unwrap().to_cell(LEVELS[LEVELS.len() - 1]);
             let mut groups = Vec::new();
             let mut n = 0;
             for c in cell.grid_disk::<Vec<_>>(1) {
@@ -407,6 +684,61 @@ mod tests {
         );
     }
 
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// Groups placed, moved and taken out in any order: the index answers as brute force
+        /// over the groups left, where they are now.
+        #[test]
+        fn exact_after_moves_and_removals(
+            steps in proptest::collection::vec(
+                (0usize..25, prop_oneof![
+                    3 => (40.5f64..55.5, 46.4f64..87.4).prop_map(Some),
+                    1 => Just(None),
+                ]),
+                1..120,
+            ),
+            at in (40.5f64..55.5, 46.4f64..87.4),
+        ) {
+            let mut index = GeoIndex::default();
+            let mut live: std::collections::BTreeMap<usize, GroupView> = Default::default();
+            for (i, step) in steps {
+                match step {
+                    Some((lat, lon)) => {
+                        let g = skilled(i, lat, lon, i % 3 == 0);
+                        index.upsert(g.clone());
+                        live.insert(i, g);
+                    }
+                    None => {
+                        index.remove(&format!("groups/{i:05}"));
+                        live.remove(&i);
+                    }
+                }
+            }
+            let groups: Vec<GroupView> = live.into_values().collect();
+            let n = need(GeoPoint::new(at.0, at.1).unwrap(), &[Skill::SearchRescue]);
+            let searched: Vec<Evaluation> = index.search(&n).collect();
+            prop_assert_eq!(searched, brute_force(&groups, &n));
+            prop_assert_eq!(index.len(), groups.len());
+        }
+
+        /// Groups at the very same spot leave in id order, whatever order they came in.
+        #[test]
+        fn groups_at_one_spot_leave_in_id_order(
+            order in Just((0..12).collect::<Vec<usize>>()).prop_shuffle(),
+            at in (43.0f64..43.5, 76.5f64..77.2),
+        ) {
+            let groups: Vec<GroupView> = order
+                .iter()
+                .map(|i| skilled(*i, 43.25654, 76.92848, true))
+                .collect();
+            let n = need(GeoPoint::new(at.0, at.1).unwrap(), &[Skill::SearchRescue]);
+            let index = index_of(&groups);
+            let searched: Vec<Evaluation> = index.search(&n).collect();
+            prop_assert_eq!(searched, brute_force(&groups, &n));
+        }
+    }
+
     #[test]
     fn moving_and_removing_groups_keeps_the_index_exact() {
         let mut index = GeoIndex::default();
@@ -419,7 +751,7 @@ mod tests {
         assert_eq!(index.search(&n).next().unwrap().group, "groups/00001");
         index.remove("groups/00001");
         assert_eq!(index.search(&n).count(), 1);
-        assert_eq!(index.cells.len(), 1, "empty cells are dropped");
+        assert_eq!(index.cells(), LEVELS.len(), "empty cells are dropped");
     }
 
     /// Every settlement of Kazakhstan in the gazetteer as a group, every 37th as a request:

@@ -18,6 +18,7 @@ mod jobs;
 mod ladder;
 mod matcher;
 mod model;
+pub mod rebuild;
 mod store;
 mod validate;
 

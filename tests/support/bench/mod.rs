@@ -5,13 +5,52 @@
 //! geonames.org) and Quattroshapes (CC-BY).
 
 pub mod campaign;
+pub mod maintenance;
+pub mod nearest;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use komek_core::GeoPoint;
 
 use crate::nemesis::rng::Rng;
 use crate::settlements;
+
+/// Bytes allocated and not yet freed, kept by the benchmark command's allocator (zero in
+/// executables without it).
+pub static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
+
+pub fn allocated() -> usize {
+    ALLOCATED.load(Ordering::Relaxed)
+}
+
+/// The system allocator, counting what is live in [`ALLOCATED`]: what a structure costs in
+/// memory is the difference across building it.
+pub struct Counting;
+
+// SAFETY: every call is passed to the system allocator unchanged; only a counter is added.
+// An allocator can only be written as unsafe code.
+#[allow(unsafe_code)]
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCATED.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        ALLOCATED.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
+        ALLOCATED.fetch_add(new, Ordering::Relaxed);
+        ALLOCATED.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { std::alloc::System.realloc(ptr, layout, new) }
+    }
+}
 
 /// The median time of one call of `f`. Calls are timed in samples of at least 50 ms (one call
 /// when a call takes longer), after one sample of warm-up; samples are taken until `budget`
