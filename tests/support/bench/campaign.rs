@@ -185,6 +185,7 @@ pub fn run(budget: Duration) -> String {
             100.0 * (1.0 - best.total_cost as f64 / first.total_cost as f64)
         );
     }
+    out.push('\n');
     out
 }
 

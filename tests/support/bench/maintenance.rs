@@ -195,7 +195,7 @@ pub async fn run(budget: Duration) -> anyhow::Result<String> {
          | bytes per group: the index with the groups' records | {:.0} |\n\
          | bytes per group: the records alone (`GroupView`, as the matcher keeps them) | {:.0} |\n\
          | **bytes per group: what the index adds** | **{:.0}** |\n\
-         | rebuild of {GROUPS} groups from the roster stream ({published} messages), median of 3 | **{:.2} s** |",
+         | rebuild of {GROUPS} groups from the roster stream ({published} messages), median of 3 | **{:.2} s** |\n",
         per(total_bytes),
         per(record_bytes),
         per(total_bytes.saturating_sub(record_bytes)),

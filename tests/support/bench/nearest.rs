@@ -151,7 +151,7 @@ pub async fn run(budget: Duration, sizes: &Sizes) -> anyhow::Result<String> {
 
     let mut table = String::from(
         "### Nearest eligible group: the matcher's index, PostGIS KNN, brute force\n\n\
-         | groups | index | PostGIS KNN (GiST, sqlx) | brute force | index vs PostGIS | index vs brute force | same answers | index bytes per group |\n\
+         | groups | index | PostGIS KNN (GiST, sqlx) | brute force | index vs PostGIS | index vs brute force | same answers | bytes per group (index with records) |\n\
          |---|---|---|---|---|---|---|---|\n",
     );
     let mut costs = Vec::new();
@@ -251,7 +251,7 @@ pub async fn run(budget: Duration, sizes: &Sizes) -> anyhow::Result<String> {
     if let (Some((n0, t0)), Some((n1, t1))) = (costs.first(), costs.last()) {
         writeln!(
             table,
-            "\nA search among {n1} groups costs **{:.2}×** one among {n0}.",
+            "\nA search among {n1} groups costs **{:.2}×** one among {n0}.\n",
             t1.as_secs_f64() / t0.as_secs_f64()
         )?;
     }

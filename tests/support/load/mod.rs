@@ -15,6 +15,7 @@
 //! Settlements: Data from Who's On First (https://whosonfirst.org/docs/licenses/), incl. GeoNames
 //! (CC-BY 4.0, geonames.org) and Quattroshapes (CC-BY).
 
+pub mod alone;
 pub mod cpu;
 pub mod world;
 
@@ -98,6 +99,11 @@ struct Running {
 
 impl Running {
     async fn start(options: &Options) -> Self {
+        Self::start_some(options, &["roster", "intake", "triage", "matching"]).await
+    }
+
+    /// PostgreSQL, NATS and the services named (roster and intake among them, in that order).
+    async fn start_some(options: &Options, kinds: &[&'static str]) -> Self {
         let extra: &[&str] = if options.statements {
             &[
                 "shared_preload_libraries=pg_stat_statements",
@@ -112,11 +118,10 @@ impl Running {
         let secrets = Secrets::fresh();
         let pg_addr: SocketAddr = ([127, 0, 0, 1], pg.port()).into();
         std::fs::create_dir_all(&options.dir).unwrap();
-        let kinds = ["roster", "intake", "triage", "matching"];
         let ports: Vec<u16> = kinds.iter().map(|_| free_port()).collect();
         let intake_urls = vec![format!("http://127.0.0.1:{}", ports[1])];
         let mut services = Vec::new();
-        for (kind, port) in kinds.into_iter().zip(ports) {
+        for (&kind, port) in kinds.iter().zip(ports) {
             let mut env = service_env(&secrets, kind, port, pg_addr, &nats.url(), &intake_urls);
             env.extend(
                 [
