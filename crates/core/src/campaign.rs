@@ -2,8 +2,9 @@
 //! with one group, no group over its free capacity. The plan serves as many requests as can be
 //! served and, among such plans, has the least total distance: a min-cost maximum flow
 //! (source → request → group → sink, capacities 1, 1 and the group's free places), solved by
-//! successive shortest paths with Dijkstra on reduced costs. Costs are whole centimetres so
-//! sums are exact.
+//! successive shortest paths with Dijkstra on reduced costs, reading each request's groups in
+//! order of cost only as far as a path could still use them (see `optimal`). Costs are whole
+//! centimetres so sums are exact.
 //!
 //! `greedy` is the baseline the plan is reported against: requests in the given order, each
 //! taking its nearest group with a free place.
