@@ -35,6 +35,33 @@ pub struct Problem {
     pub cost: Vec<Vec<Option<i64>>>,
 }
 
+impl Problem {
+    /// Requests and groups at points, each group with `places` free and reaching requests
+    /// within `reach_m` of it (every request when `None`); costs are the distances.
+    pub fn by_distance(
+        requests: &[crate::GeoPoint],
+        groups: &[crate::GeoPoint],
+        places: u32,
+        reach_m: Option<f64>,
+    ) -> Self {
+        Problem {
+            capacity: vec![places; groups.len()],
+            cost: requests
+                .iter()
+                .map(|r| {
+                    groups
+                        .iter()
+                        .map(|g| {
+                            let d = r.distance_m(*g);
+                            reach_m.is_none_or(|m| d <= m).then(|| centimetres(d))
+                        })
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Metres as whole centimetres, the unit of campaign costs.
 pub fn centimetres(metres: f64) -> i64 {
     (metres * 100.0).round() as i64
@@ -620,22 +647,8 @@ mod tests {
             .map(|(_, p)| *p)
             .take(300)
             .collect();
-        let p = Problem {
-            capacity: vec![20; bases.len()],
-            cost: villages
-                .iter()
-                .map(|v| {
-                    bases
-                        .iter()
-                        .map(|b| {
-                            let d = v.distance_m(*b);
-                            // A truck serves villages within 150 km of its base.
-                            (d <= 150_000.0).then(|| centimetres(d))
-                        })
-                        .collect()
-                })
-                .collect(),
-        };
+        // A truck serves villages within 150 km of its base.
+        let p = Problem::by_distance(&villages, &bases, 20, Some(150_000.0));
         let (best, first) = (optimal(&p), greedy(&p));
         println!(
             "300 requests, 15 groups x 20: optimal serves {} for {:.1} km, greedy serves {} for \

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use komek_core::GeoPoint;
-use komek_core::campaign::{self, Problem, centimetres};
+use komek_core::campaign::{self, Problem};
 use pathfinding::kuhn_munkres::kuhn_munkres;
 use pathfinding::matrix::Matrix;
 
@@ -34,21 +34,7 @@ fn regional(region: &str, n: usize, loads: u32, seed: u64) -> Problem {
                 .expect("near a real settlement")
         })
         .collect();
-    Problem {
-        capacity: vec![loads; trucks],
-        cost: requests
-            .iter()
-            .map(|r| {
-                bases
-                    .iter()
-                    .map(|b| {
-                        let d = r.distance_m(*b);
-                        (d <= 150_000.0).then(|| centimetres(d))
-                    })
-                    .collect()
-            })
-            .collect(),
-    }
+    Problem::by_distance(&requests, &bases, loads, Some(150_000.0))
 }
 
 /// `n` requests and `n` groups of one place each at jittered settlements across the whole
@@ -58,18 +44,7 @@ fn countrywide(n: usize, seed: u64) -> Problem {
     let mut rng = Rng::new(seed);
     let groups = jittered_settlements(&mut rng, n);
     let requests = jittered_settlements(&mut rng, n);
-    Problem {
-        capacity: vec![1; n],
-        cost: requests
-            .iter()
-            .map(|r| {
-                groups
-                    .iter()
-                    .map(|g| Some(centimetres(r.distance_m(*g))))
-                    .collect()
-            })
-            .collect(),
-    }
+    Problem::by_distance(&requests, &groups, 1, None)
 }
 
 /// The same problem for Kuhn–Munkres: one column per place of a group, weights negated (it
@@ -215,20 +190,6 @@ fn coal(region: &str, villages: usize, trucks: usize) -> (Problem, u32) {
         .take(villages)
         .collect();
     let loads = 20;
-    let p = Problem {
-        capacity: vec![loads; bases.len()],
-        cost: requests
-            .iter()
-            .map(|v| {
-                bases
-                    .iter()
-                    .map(|b| {
-                        let d = v.distance_m(*b);
-                        (d <= 150_000.0).then(|| centimetres(d))
-                    })
-                    .collect()
-            })
-            .collect(),
-    };
+    let p = Problem::by_distance(&requests, &bases, loads, Some(150_000.0));
     (p, loads)
 }

@@ -14,14 +14,13 @@ use komek_core::{Availability, GeoPoint};
 use komek_proto::events::v1 as ev;
 use komek_proto::types::v1 as pb;
 use komek_runtime::events::{Bus, subject};
-use komek_testkit::{Nats, Postgres};
+use komek_testkit::Nats;
 use prost::Message;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
 use super::allocated;
-use super::nearest::{groups, load, point};
+use super::nearest::{groups, load, point, postgis};
 use crate::nemesis::rng::Rng;
 
 /// Groups in the maintenance runs and in the rebuild.
@@ -93,13 +92,7 @@ pub async fn run(budget: Duration) -> anyhow::Result<String> {
 
     // PostGIS, durable settings: one UPDATE per transaction from 8 connections (each report
     // its own fact, committed as it comes), and 1,000 rows per statement.
-    let pg = Postgres::start_durable(&[]);
-    pg.create_database("bench").await;
-    let url = pg.url("bench");
-    let mut conn = PgConnection::connect(&url).await?;
-    sqlx::query("CREATE EXTENSION postgis")
-        .execute(&mut conn)
-        .await?;
+    let (_pg, url, mut conn) = postgis().await?;
     load(&mut conn, &all).await?;
     sqlx::query("ALTER TABLE groups ADD COLUMN available boolean NOT NULL DEFAULT true")
         .execute(&mut conn)

@@ -135,19 +135,29 @@ fn median<T: PartialOrd + Copy>(mut v: Vec<T>) -> T {
     v[v.len() / 2]
 }
 
-pub struct Sizes {
-    pub sizes: Vec<usize>,
-    pub queries: usize,
-}
-
-pub async fn run(budget: Duration, sizes: &Sizes) -> anyhow::Result<String> {
+/// A PostgreSQL with durable settings and PostGIS in database `bench`: the server (stopped
+/// when dropped), the database's URL and a connection to it.
+pub async fn postgis() -> anyhow::Result<(Postgres, String, PgConnection)> {
     let pg = Postgres::start_durable(&[]);
     pg.create_database("bench").await;
     let url = pg.url("bench");
     let mut conn = PgConnection::connect(&url).await?;
     sqlx::query("CREATE EXTENSION postgis")
         .execute(&mut conn)
-        .await?;
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!("{e} (PostGIS: apt-get install -y postgresql-15-postgis-3)")
+        })?;
+    Ok((pg, url, conn))
+}
+
+pub struct Sizes {
+    pub sizes: Vec<usize>,
+    pub queries: usize,
+}
+
+pub async fn run(budget: Duration, sizes: &Sizes) -> anyhow::Result<String> {
+    let (_pg, _, mut conn) = postgis().await?;
 
     let mut table = String::from(
         "### Nearest eligible group: the matcher's index, PostGIS KNN, brute force\n\n\
