@@ -40,6 +40,22 @@ impl From<prost::DecodeError> for HandleError {
     }
 }
 
+impl HandleError {
+    /// Whether this is PostgreSQL giving up on a lock after `lock_timeout` (SQLSTATE 55P03).
+    pub fn is_lock_timeout(&self) -> bool {
+        let Self::Retry(err) = self else {
+            return false;
+        };
+        err.chain().any(|cause| {
+            cause
+                .downcast_ref::<sqlx::Error>()
+                .and_then(|e| e.as_database_error())
+                .and_then(|e| e.code())
+                .is_some_and(|code| code == "55P03")
+        })
+    }
+}
+
 /// A name in an event that does not parse can never be applied.
 impl From<FieldViolation> for HandleError {
     fn from(v: FieldViolation) -> Self {
@@ -80,25 +96,23 @@ pub trait Handler: Send + Sync + 'static {
         message: Incoming<'a>,
     ) -> impl Future<Output = Result<(), HandleError>> + Send + 'a;
 
-    /// Whether each message needs a transaction of its own: a handler whose messages lock rows
-    /// it cannot name in advance (matching's groups, taken as it decides) would otherwise hold
-    /// several such locks at once, in an order another transaction may take the other way
-    /// round. The batch is still prefetched together, and its messages are applied in
-    /// [`LANES`] transactions at a time, those of one [`Handler::lane`] in order.
-    fn one_transaction_each(&self) -> bool {
-        false
+    /// How long a transaction of several messages may wait for a row lock, when the handler
+    /// takes locks it can name only while deciding (matching's groups, one per request placed):
+    /// such a batch holds several in no set order, and another transaction may want two of
+    /// them the other way round. Bounded well below PostgreSQL's `deadlock_timeout` (1 s), the
+    /// batch is the one that gives way, before PostgreSQL picks a victim that may be a
+    /// volunteer's call; its messages are then applied one per transaction, without the bound.
+    /// None: no bound (a handler that takes its locks up front in [`Handler::lock`], in one
+    /// order, cannot deadlock with another batch).
+    fn batch_lock_timeout(&self) -> Option<Duration> {
+        None
     }
 
-    /// Which messages must be applied one after the other, in stream order (those of one
-    /// request, say): messages of different lanes may be applied side by side.
-    fn lane(&self, _message: &Incoming<'_>) -> u64 {
-        0
-    }
-
-    /// Whether messages on `subject` mean anything to this handler. Others are acknowledged
-    /// without a transaction or an inbox row (a consumer of a whole stream skips the events
-    /// it does not follow).
-    fn wants(&self, _subject: &str) -> bool {
+    /// Whether this message means anything to this handler. Others are acknowledged without
+    /// a transaction or an inbox row: a consumer of a whole stream skips the events it does
+    /// not follow, and one that acts on a few values of an event (matching on a request's
+    /// closure) skips the rest, which would otherwise each cost a transaction.
+    fn wants(&self, _message: &Incoming<'_>) -> bool {
         true
     }
 
@@ -161,16 +175,12 @@ impl<H: Handler> Handler for std::sync::Arc<H> {
         (**self).handle(tx, message)
     }
 
-    fn wants(&self, subject: &str) -> bool {
-        (**self).wants(subject)
+    fn wants(&self, message: &Incoming<'_>) -> bool {
+        (**self).wants(message)
     }
 
-    fn one_transaction_each(&self) -> bool {
-        (**self).one_transaction_each()
-    }
-
-    fn lane(&self, message: &Incoming<'_>) -> u64 {
-        (**self).lane(message)
+    fn batch_lock_timeout(&self) -> Option<Duration> {
+        (**self).batch_lock_timeout()
     }
 
     fn prefetch<'a>(&'a self, batch: &'a [Incoming<'a>]) -> impl Future<Output = ()> + Send + 'a {
@@ -206,10 +216,6 @@ const DEAD_LETTERS_HELP: &str = "Messages a consumer gave up on and kept as dead
 
 /// Most messages applied in one transaction.
 const BATCH: usize = 256;
-
-/// Transactions a handler that applies one message in each runs at once (each on a
-/// connection of the pool).
-pub const LANES: usize = 4;
 
 /// Consumes `consumer` until `shutdown`. Each message is applied in a transaction with its
 /// inbox row, the transaction commits, then the message is acked; a message already in the
@@ -332,9 +338,12 @@ async fn apply_batch<H: Handler>(
     handler: &H,
     batch: Vec<jetstream::Message>,
 ) {
-    let (wanted, skipped): (Vec<_>, Vec<_>) = batch
-        .into_iter()
-        .partition(|m| handler.wants(m.subject.as_str()));
+    let (wanted, skipped): (Vec<_>, Vec<_>) = batch.into_iter().partition(|m| {
+        handler.wants(&Incoming {
+            subject: m.subject.as_str(),
+            payload: &m.payload,
+        })
+    });
     let redelivered = wanted
         .iter()
         .chain(&skipped)
@@ -349,28 +358,6 @@ async fn apply_batch<H: Handler>(
         );
     }
     count_outcome(name, "skipped", skipped.len() as u64);
-    if handler.one_transaction_each() && wanted.len() > 1 {
-        let incoming: Vec<Incoming<'_>> = wanted
-            .iter()
-            .map(|m| Incoming {
-                subject: m.subject.as_str(),
-                payload: &m.payload,
-            })
-            .collect();
-        handler.prefetch(&incoming).await;
-        let mut lanes: Vec<Vec<&jetstream::Message>> = vec![Vec::new(); LANES];
-        for (message, m) in wanted.iter().zip(&incoming) {
-            lanes[(handler.lane(m) % LANES as u64) as usize].push(message);
-        }
-        futures::future::join_all(lanes.into_iter().map(|lane| async move {
-            for message in lane {
-                apply(name, pool, bus, handler, message).await;
-            }
-        }))
-        .await;
-        ack_all(name, &skipped).await;
-        return;
-    }
     let mut rest: &[jetstream::Message] = &wanted;
     while !rest.is_empty() {
         if rest.len() == 1 {
@@ -380,6 +367,25 @@ async fn apply_batch<H: Handler>(
         match apply_together(name, pool, handler, rest).await {
             Ok(applied) => {
                 settle_together(name, bus, rest, applied).await;
+                break;
+            }
+            // The batch gave way on a lock (see `Handler::batch_lock_timeout`): each message
+            // in a transaction of its own, which waits as long as it must.
+            Err(Failure { error, .. }) if error.is_lock_timeout() => {
+                tracing::debug!(
+                    consumer = name,
+                    messages = rest.len(),
+                    "batch gave way on a lock; applying its messages one by one"
+                );
+                metrics::count(
+                    "komek_consumer_batches_split_total",
+                    "Batches a consumer rolled back and applied one message per transaction because they waited too long for a lock.",
+                    &[("consumer", name)],
+                    1,
+                );
+                for message in rest {
+                    apply(name, pool, bus, handler, message).await;
+                }
                 break;
             }
             // One message failed: those before it went through in the transaction rolled
@@ -450,6 +456,12 @@ async fn apply_together<H: Handler>(
         .collect();
     handler.prefetch(&incoming).await;
     let mut tx = pool.begin().await?;
+    if let Some(bound) = handler.batch_lock_timeout() {
+        sqlx::query("SELECT set_config('lock_timeout', $1, true)")
+            .bind(format!("{}ms", bound.as_millis().max(1)))
+            .execute(&mut *tx)
+            .await?;
+    }
     let fresh: std::collections::HashSet<String> = sqlx::query_scalar(
         "INSERT INTO inbox (consumer, message_id) SELECT $1, unnest($2::text[]) \
          ON CONFLICT DO NOTHING RETURNING message_id",

@@ -414,3 +414,135 @@ impl Handler for Rejecting {
         self.0.handle(tx, m).await
     }
 }
+
+/// Adds one to the slot its message names, as matching takes a group's place: a lock on a
+/// row known only when the message is read. Records the size of each batch it is given.
+struct SlotTaker {
+    bound: Option<Duration>,
+    batches: Arc<std::sync::Mutex<Vec<usize>>>,
+}
+
+impl Handler for SlotTaker {
+    fn batch_lock_timeout(&self) -> Option<Duration> {
+        self.bound
+    }
+
+    async fn prefetch(&self, batch: &[Incoming<'_>]) {
+        self.batches.lock().unwrap().push(batch.len());
+    }
+
+    async fn handle(&self, tx: &mut PgConnection, m: Incoming<'_>) -> Result<(), HandleError> {
+        let slot: i32 = String::from_utf8_lossy(m.payload).parse().unwrap();
+        sqlx::query("UPDATE slots SET n = n + 1 WHERE id = $1")
+            .bind(slot)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO effects (message) VALUES ($1)")
+            .bind(slot.to_string())
+            .execute(tx)
+            .await?;
+        Ok(())
+    }
+}
+
+/// A batch takes slot 1, then waits for slot 2, which another transaction holds; that one
+/// then wants slot 1: a deadlock. It must be the batch that gives way, and the other
+/// transaction (a volunteer's call, in matching) that goes through.
+async fn batch_meets_a_transaction_taking_its_rows_the_other_way(
+    bound: Option<Duration>,
+) -> Result<(), sqlx::Error> {
+    let (_nats, _db, pool, bus) = setup().await;
+    sqlx::raw_sql(
+        "CREATE TABLE slots (id INT PRIMARY KEY, n INT NOT NULL); \
+         INSERT INTO slots VALUES (1, 0), (2, 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    for slot in ["1", "2"] {
+        bus.jetstream
+            .publish(format!("{}.test", subject::REQUEST_ESCALATED), slot.into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let mut other = pool.begin().await.unwrap();
+    // The other side looks for a deadlock after 300 ms of waiting: before the batch's own
+    // check (PostgreSQL's default, 1 s), after the batch's bound.
+    sqlx::query("SET LOCAL deadlock_timeout = '300ms'")
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE slots SET n = n + 100 WHERE id = 2")
+        .execute(&mut *other)
+        .await
+        .unwrap();
+
+    let consumer = bus
+        .durable_consumer(streams::REQUESTS, "test", "komek.request.>")
+        .await
+        .unwrap();
+    let batches = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(consume(
+        "test",
+        consumer,
+        pool.clone(),
+        bus.clone(),
+        SlotTaker {
+            bound,
+            batches: batches.clone(),
+        },
+        stop.clone(),
+    ));
+    // The batch holds slot 1 and waits for slot 2.
+    for _ in 0..200 {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let theirs = sqlx::query("UPDATE slots SET n = n + 100 WHERE id = 1")
+        .execute(&mut *other)
+        .await;
+    match theirs {
+        Ok(_) => other.commit().await.unwrap(),
+        Err(_) => other.rollback().await.unwrap(),
+    }
+    wait_for_effects(&pool, 2).await;
+    stop.cancel();
+    task.await.unwrap();
+    assert_eq!(
+        batches.lock().unwrap().first(),
+        Some(&2),
+        "both messages came in one batch"
+    );
+    assert_eq!(effects(&pool).await, vec!["1", "2"], "each applied once");
+    theirs.map(|_| ())
+}
+
+#[tokio::test]
+async fn a_batch_that_waits_too_long_for_a_lock_gives_way_and_goes_one_by_one() {
+    batch_meets_a_transaction_taking_its_rows_the_other_way(Some(Duration::from_millis(50)))
+        .await
+        .expect("the other transaction went through");
+}
+
+#[tokio::test]
+async fn without_the_bound_postgresql_picks_the_other_side_as_the_deadlock_victim() {
+    // The case above would fail without the bound: this is what happens then.
+    let err = batch_meets_a_transaction_taking_its_rows_the_other_way(None)
+        .await
+        .expect_err("a deadlock, broken by failing the other transaction");
+    assert_eq!(
+        err.as_database_error().and_then(|e| e.code()).as_deref(),
+        Some("40P01")
+    );
+}

@@ -79,9 +79,9 @@ fn decode(m: &Incoming<'_>) -> Result<Option<(Uuid, Event)>, HandleError> {
 impl Handler for StatusKeeper {
     /// Other events of the same streams (intake's own: created, status changes, waiting,
     /// erased) need nothing here.
-    fn wants(&self, s: &str) -> bool {
+    fn wants(&self, m: &Incoming<'_>) -> bool {
         matches!(
-            s,
+            m.subject,
             subject::REQUEST_TRIAGED
                 | subject::REQUEST_ESCALATED
                 | subject::REQUEST_MERGED

@@ -201,6 +201,65 @@ async fn concurrent_retries_create_exactly_one_request() {
     intake.stop().await;
 }
 
+/// Calls arriving together are written together: each still gets its own request, its own
+/// reference code and its own `request.created`, and a retry in the same moment gets the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn calls_at_the_same_moment_each_create_their_own_request_once() {
+    let intake = Intake::start().await;
+    let client = intake.client().await;
+    let requests: Vec<api::CreateRequestRequest> = (0..64)
+        .map(|i| {
+            let mut r = valid();
+            r.description = format!("Ардагерге үйде көмек керек, үй {i}");
+            r
+        })
+        .collect();
+    // Every call twice (a client's retry), all at once.
+    let calls = requests.iter().chain(&requests).map(|r| {
+        let mut c = client.clone();
+        let r = r.clone();
+        tokio::spawn(async move { c.create_request(r).await.map(|r| r.into_inner()) })
+    });
+    let replies: Vec<api::Request> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().unwrap())
+        .collect();
+    let (first, retry) = replies.split_at(requests.len());
+    for ((r, a), b) in requests.iter().zip(first).zip(retry) {
+        assert_eq!(a.name, b.name, "a retry gets the same request");
+        assert_eq!(a.reference_code, b.reference_code);
+        assert_eq!(a.description, r.description, "each its own");
+    }
+    let names: std::collections::HashSet<&str> = first.iter().map(|r| r.name.as_str()).collect();
+    let codes: std::collections::HashSet<&str> =
+        first.iter().map(|r| r.reference_code.as_str()).collect();
+    assert_eq!(names.len(), requests.len());
+    assert_eq!(codes.len(), requests.len());
+    assert_eq!(
+        intake.count("SELECT count(*) FROM intake.requests").await,
+        64
+    );
+    let pool = PgPool::connect(intake.db.url()).await.unwrap();
+    let events: Vec<Vec<u8>> = sqlx::query_scalar(
+        "SELECT payload FROM intake.outbox WHERE subject = 'komek.request.created'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let published: std::collections::HashSet<String> = events
+        .iter()
+        .map(|p| {
+            komek_proto::events::v1::RequestCreated::decode(p.as_slice())
+                .unwrap()
+                .request
+        })
+        .collect();
+    assert_eq!(events.len(), 64, "one request.created each");
+    assert_eq!(published, names.iter().map(|n| n.to_string()).collect());
+    intake.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_requests_name_the_field_and_write_nothing() {
     let intake = Intake::start().await;

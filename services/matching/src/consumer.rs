@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use komek_core::{AssignmentStatus, RequestStatus};
 use komek_proto::events::v1 as ev;
@@ -19,10 +20,13 @@ use crate::matcher::Matcher;
 use crate::model::Job;
 use crate::{jobs, store};
 
-/// Every store failure in a handler is the database's: worth a redelivery.
+/// Every store failure in a handler is the database's: worth a redelivery. The database's
+/// own error is passed on as it is, so the consumer can tell a lock it gave up on.
 impl From<store::Error> for HandleError {
     fn from(err: store::Error) -> Self {
-        HandleError::Retry(err.into())
+        match err {
+            store::Error::Db(e) => e.into(),
+        }
     }
 }
 
@@ -36,12 +40,10 @@ impl From<jobs::Error> for HandleError {
     }
 }
 
-/// The lane of a request's messages: any stable spread of names will do.
-fn lane_of(request: &str) -> u64 {
-    request.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
+/// How long a batch of placements or withdrawals waits for a group's row before it gives
+/// way (see `Handler::batch_lock_timeout`): a placement holds its group's row for a few
+/// milliseconds, and PostgreSQL looks for deadlocks after a second.
+const BATCH_LOCK_TIMEOUT: Duration = Duration::from_millis(50);
 
 /// Places each triaged request, with its volunteer note read from intake.
 pub struct Triaged {
@@ -70,18 +72,9 @@ impl Triaged {
 }
 
 impl Handler for Triaged {
-    /// Placing takes a group's place, a lock on its row found only while deciding: one
-    /// request per transaction keeps every transaction to one such lock.
-    fn one_transaction_each(&self) -> bool {
-        true
-    }
-
-    /// A request's triage verdicts are placed in their order; different requests side by side.
-    fn lane(&self, m: &Incoming<'_>) -> u64 {
-        m.decode_if::<ev::RequestTriaged>(subject::REQUEST_TRIAGED)
-            .ok()
-            .flatten()
-            .map_or(0, |t| lane_of(&t.request))
+    /// Placing takes a group's place, a lock on its row found only while deciding.
+    fn batch_lock_timeout(&self) -> Option<Duration> {
+        Some(BATCH_LOCK_TIMEOUT)
     }
 
     async fn prefetch(&self, batch: &[Incoming<'_>]) {
@@ -171,17 +164,24 @@ pub struct Closures {
 }
 
 impl Handler for Closures {
-    /// A withdrawal gives its group's place back, a lock on the group's row: one closure per
-    /// transaction keeps every transaction to one such lock.
-    fn one_transaction_each(&self) -> bool {
-        true
+    /// A withdrawal gives its group's place back, a lock on the group's row.
+    fn batch_lock_timeout(&self) -> Option<Duration> {
+        Some(BATCH_LOCK_TIMEOUT)
     }
 
-    fn lane(&self, m: &Incoming<'_>) -> u64 {
+    /// Every status change of every request arrives here; only closures mean anything, and
+    /// the rest (triaged, offered, assigned, ...) are let go without a transaction.
+    fn wants(&self, m: &Incoming<'_>) -> bool {
+        // One that does not decode is wanted, so that it is rejected and logged.
         m.decode_if::<ev::RequestStatusChanged>(subject::REQUEST_STATUS_CHANGED)
-            .ok()
-            .flatten()
-            .map_or(0, |e| lane_of(&e.request))
+            .map_or(true, |e| {
+                e.is_some_and(|e| {
+                    matches!(
+                        RequestStatus::from_code(e.status),
+                        Some(RequestStatus::Cancelled | RequestStatus::Merged)
+                    )
+                })
+            })
     }
 
     async fn handle(&self, tx: &mut PgConnection, m: Incoming<'_>) -> Result<(), HandleError> {
@@ -233,5 +233,47 @@ impl Handler for Closures {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use super::*;
+
+    fn status_changed(status: RequestStatus) -> Vec<u8> {
+        ev::RequestStatusChanged {
+            request: "requests/7f0c1a52-08d3-4c55-9d63-2b8a6a3e2f10".into(),
+            status: status.code(),
+            ..Default::default()
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn closures_take_only_cancelled_and_merged_requests() {
+        let closures = Closures {
+            index: Arc::new(GroupIndex::default()),
+        };
+        let wants = |status| {
+            closures.wants(&Incoming {
+                subject: subject::REQUEST_STATUS_CHANGED,
+                payload: &status_changed(status),
+            })
+        };
+        assert!(wants(RequestStatus::Cancelled));
+        assert!(wants(RequestStatus::Merged));
+        for &status in RequestStatus::ALL {
+            if matches!(status, RequestStatus::Cancelled | RequestStatus::Merged) {
+                continue;
+            }
+            assert!(!wants(status), "{status:?} needs no transaction");
+        }
+        let garbage = Incoming {
+            subject: subject::REQUEST_STATUS_CHANGED,
+            payload: b"\xff\xff\xff",
+        };
+        assert!(closures.wants(&garbage), "kept, to be rejected and logged");
     }
 }

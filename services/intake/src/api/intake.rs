@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use komek_core::AssignmentStatus;
 use komek_proto::intake::v1 as api;
 use komek_runtime::auth::gate::out_of_scope;
 use komek_runtime::auth::{self, Principal};
@@ -30,6 +29,7 @@ pub struct Intake {
     area: Option<ServiceArea>,
     vault: Option<Arc<Vault>>,
     waiters: Arc<Waiters>,
+    creates: store::Creates,
 }
 
 impl Intake {
@@ -43,6 +43,7 @@ impl Intake {
     ) -> Self {
         Self {
             waiters,
+            creates: store::Creates::start(pool.clone()),
             pool,
             bus,
             pages,
@@ -123,7 +124,7 @@ impl api::intake_service_server::IntakeService for Intake {
             )));
         }
         let payload = validate::fingerprint(req, self.vault.as_deref());
-        let (row, created) = store::create(&self.pool, &new, &payload).await?;
+        let (row, created) = self.creates.create(&new, &payload).await?;
         if created {
             self.bus.wake_outbox();
             tracing::info!(request = %row.id, reference = %row.reference_code,
@@ -257,10 +258,16 @@ impl api::intake_service_server::IntakeService for Intake {
             tokio::pin!(woken);
             // Registered before the read, so a commit between the two is not missed.
             woken.as_mut().enable();
-            let row = store::get(&self.pool, id).await?;
-            let accepted = row.assignment_id == Some(assignment)
-                && AssignmentStatus::from_stored(row.assignment_status)
-                    .is_some_and(|s| s.holds_contact());
+            // Checked and recorded in one statement: the reveal is on record whenever the
+            // contact leaves.
+            let (row, accepted) = store::reveal(
+                &self.pool,
+                id,
+                assignment,
+                &req.volunteer,
+                &principal.subject,
+            )
+            .await?;
             if accepted {
                 break row;
             }
@@ -276,14 +283,6 @@ impl api::intake_service_server::IntakeService for Intake {
             }
         };
         drop(wait);
-        store::record_reveal(
-            &self.pool,
-            id,
-            assignment,
-            &req.volunteer,
-            &principal.subject,
-        )
-        .await?;
         let (display_name, phone) = self.open_caller(&row);
         tracing::info!(request = %id, assignment = %assignment, volunteer = %req.volunteer,
             "caller contact revealed");

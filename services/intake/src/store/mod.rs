@@ -1,5 +1,6 @@
 //! All SQL of intake. This module only gathers its parts and names the one error they return.
 
+mod creates;
 pub mod erasure;
 pub mod plans;
 mod requests;
@@ -7,8 +8,9 @@ pub mod stats;
 mod status;
 pub mod waiting;
 
+pub use creates::Creates;
 pub use requests::{
-    cancel, create, find_by_idempotency_key, find_by_reference, get, get_many, list, record_reveal,
+    cancel, create, find_by_idempotency_key, find_by_reference, get, get_many, list, reveal,
 };
 pub use status::{lock, lock_many, now, save, set_status_by};
 

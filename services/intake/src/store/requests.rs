@@ -1,10 +1,10 @@
 //! Requests as operators and partners create, read, list and cancel them.
 
-use komek_core::RequestStatus;
 use komek_core::reference::ReferenceCode;
+use komek_core::{AssignmentStatus, RequestStatus};
 use komek_runtime::db::{self, Replay};
 use komek_runtime::events::{enqueue, subject};
-use sqlx::PgPool;
+use sqlx::{FromRow, PgPool, Row};
 use uuid::Uuid;
 
 use super::{Error, Result, set_status_by};
@@ -81,7 +81,7 @@ pub async fn create(pool: &PgPool, new: &NewRequest, payload: &[u8]) -> Result<(
     )))
 }
 
-fn random_bits() -> u64 {
+pub(super) fn random_bits() -> u64 {
     let bytes = Uuid::new_v4().into_bytes();
     u64::from_le_bytes(bytes[..8].try_into().unwrap())
 }
@@ -211,23 +211,31 @@ pub async fn cancel(
     Ok(updated)
 }
 
-/// Records that the caller's contact was shown for `assignment`.
-pub async fn record_reveal(
+/// The request, when `assignment` is its accepted assignment (one that holds the caller's
+/// contact), with the reveal recorded for `volunteer` in the same statement; Some(row, false)
+/// when the request exists but that is not so (yet), recording nothing.
+pub async fn reveal(
     pool: &PgPool,
     request: Uuid,
     assignment: Uuid,
     volunteer: &str,
     principal: &str,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO caller_reveals (request_id, assignment_id, volunteer, principal) \
-         VALUES ($1, $2, $3, $4)",
+) -> Result<(RequestRow, bool)> {
+    let holding = AssignmentStatus::codes(AssignmentStatus::holds_contact);
+    let row = sqlx::query(
+        "WITH r AS (SELECT * FROM requests WHERE id = $1), \
+         ok AS (SELECT id FROM r WHERE assignment_id = $2 AND assignment_status = ANY($5)), \
+         recorded AS (INSERT INTO caller_reveals (request_id, assignment_id, volunteer, principal) \
+           SELECT id, $2, $3, $4 FROM ok) \
+         SELECT r.*, EXISTS (SELECT 1 FROM ok) AS accepted FROM r",
     )
     .bind(request)
     .bind(assignment)
     .bind(volunteer)
     .bind(principal)
-    .execute(pool)
-    .await?;
-    Ok(())
+    .bind(&holding)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(Error::NotFound)?;
+    Ok((RequestRow::from_row(&row)?, row.try_get("accepted")?))
 }

@@ -20,25 +20,20 @@ pub enum Take {
 /// so a transaction holds at most one group lock: replicas checking the same groups in
 /// different orders wait for each other but never deadlock.
 pub async fn take_capacity(tx: &mut PgConnection, group: Uuid, capacity: i32) -> Result<Take> {
-    sqlx::query(
+    // The row exists for every group that was ever offered anything: one statement then.
+    if try_take(tx, group, capacity).await? {
+        return Ok(Take::Taken);
+    }
+    let made = sqlx::query(
         "INSERT INTO group_load (group_id, capacity) VALUES ($1, $2) \
          ON CONFLICT (group_id) DO NOTHING",
     )
     .bind(group)
     .bind(capacity.max(0))
     .execute(&mut *tx)
-    .await?;
-    // The roster's capacity may have changed since the row was made; the new one applies.
-    let taken = sqlx::query(
-        "UPDATE group_load SET active = active + 1, capacity = $2 \
-         WHERE group_id = $1 AND active < $2 AND (rest_until IS NULL OR rest_until <= now())",
-    )
-    .bind(group)
-    .bind(capacity)
-    .execute(&mut *tx)
     .await?
     .rows_affected();
-    if taken == 1 {
+    if made == 1 && try_take(tx, group, capacity).await? {
         return Ok(Take::Taken);
     }
     let resting: bool = sqlx::query_scalar(
@@ -48,6 +43,21 @@ pub async fn take_capacity(tx: &mut PgConnection, group: Uuid, capacity: i32) ->
     .fetch_one(&mut *tx)
     .await?;
     Ok(if resting { Take::Resting } else { Take::Full })
+}
+
+/// Takes a place when the group's row has one free and the group is not resting. The
+/// roster's capacity may have changed since the row was made; the new one applies.
+async fn try_take(tx: &mut PgConnection, group: Uuid, capacity: i32) -> Result<bool> {
+    let taken = sqlx::query(
+        "UPDATE group_load SET active = active + 1, capacity = $2 \
+         WHERE group_id = $1 AND active < $2 AND (rest_until IS NULL OR rest_until <= now())",
+    )
+    .bind(group)
+    .bind(capacity)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    Ok(taken == 1)
 }
 
 /// Of `groups` (each with its capacity now), those the database holds full and those resting
