@@ -96,3 +96,39 @@ where
         Some(_) => Replay::Clash,
     })
 }
+
+/// One array per row, for a batch insert through `unnest`: `unnest` of an array of arrays
+/// flattens it, so each row's array travels as its text form (`{1,4}`, `{"a","b"}`) in a
+/// `text[]` and is cast back per row (`u.skills::int2[]`). Numbers and ids need no quoting.
+pub fn array_literal<T: std::fmt::Display>(values: &[T]) -> String {
+    let mut out = String::from("{");
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&v.to_string());
+    }
+    out.push('}');
+    out
+}
+
+/// [`array_literal`] of strings: every element quoted, with `"` and `\` escaped, so any text
+/// (commas, braces, quotes, the word NULL) comes back as it went.
+pub fn text_array_literal<S: AsRef<str>>(values: &[S]) -> String {
+    let mut out = String::from("{");
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        for c in v.as_ref().chars() {
+            if c == '"' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+    }
+    out.push('}');
+    out
+}

@@ -149,9 +149,8 @@ impl Handler for StatusKeeper {
                 changed.insert(id);
             }
         }
-        for id in changed {
-            store::save(&mut *tx, &rows[&id]).await.map_err(db)?;
-        }
+        let changed: Vec<&RequestRow> = changed.iter().map(|id| &rows[id]).collect();
+        store::save_many(&mut *tx, &changed).await.map_err(db)?;
         enqueue_many(tx, &outgoing)
             .await
             .map_err(|e| (None, HandleError::from(e)))?;

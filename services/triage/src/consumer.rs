@@ -9,9 +9,11 @@ use komek_core::{Category, GeoPoint, Priority};
 use komek_proto::events::v1 as ev;
 use komek_proto::types::v1 as pb;
 use komek_runtime::boundary::{from_timestamp, name, parse_name};
-use komek_runtime::events::{enqueue, subject};
-use komek_runtime::inbox::{HandleError, Handler, Incoming};
+use komek_runtime::events::{Outgoing, enqueue_many, subject};
+use komek_runtime::inbox::{HandleError, Handler, Incoming, Traced};
+use komek_runtime::trace;
 use sqlx::PgConnection;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::events;
@@ -132,6 +134,47 @@ impl Handler for Classifier {
     }
 
     async fn handle(&self, tx: &mut PgConnection, m: Incoming<'_>) -> Result<(), HandleError> {
+        let row = self.decide(tx, m, &[]).await?;
+        self.write(tx, vec![(row, trace::current_traceparent())])
+            .await
+    }
+
+    /// Decides each request of the batch in order, each seeing those before it as
+    /// classified, then writes them all: the decisions, their audit entries and their events
+    /// in one statement each.
+    async fn handle_batch<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        batch: &'a [Traced<'a>],
+    ) -> Result<(), (Option<usize>, HandleError)> {
+        let mut decided: Vec<DecisionRow> = Vec::with_capacity(batch.len());
+        let mut traces = Vec::with_capacity(batch.len());
+        for (i, t) in batch.iter().enumerate() {
+            let row = async {
+                let row = self.decide(&mut *tx, t.message, &decided).await?;
+                Ok::<_, HandleError>((row, trace::current_traceparent()))
+            }
+            .instrument(t.span.clone())
+            .await
+            .map_err(|e| (Some(i), e))?;
+            decided.push(row.0);
+            traces.push(row.1);
+        }
+        self.write(tx, decided.into_iter().zip(traces).collect())
+            .await
+            .map_err(|e| (None, e))
+    }
+}
+
+impl Classifier {
+    /// The decision on one request: the rules and model on its note, and the request it
+    /// probably repeats among those classified before (stored, or `before` in this batch).
+    async fn decide(
+        &self,
+        tx: &mut PgConnection,
+        m: Incoming<'_>,
+        before: &[DecisionRow],
+    ) -> Result<DecisionRow, HandleError> {
         let created = created(&m)?;
         let request_id = parse_name("requests", &created.request, "request")?;
         // Empty when the request was erased before triage came to it: it is finished then,
@@ -201,7 +244,12 @@ impl Handler for Classifier {
             district: &row.district,
         };
         let candidates = store::duplicate_candidates(tx, &probe, &self.window).await?;
-        let earlier: Vec<Seen<Uuid>> = candidates.iter().map(seen).collect();
+        // Decisions of this batch not yet written count as classified before.
+        let earlier: Vec<Seen<Uuid>> = candidates
+            .iter()
+            .chain(before.iter().filter(|d| d.merged_into.is_none()))
+            .map(seen)
+            .collect();
         if let Some((original, reason)) = duplicates::original(&seen(&row), &earlier, &self.window)
         {
             row.possible_duplicate_of = Some(original);
@@ -221,19 +269,52 @@ impl Handler for Classifier {
             .iter()
             .map(|r| r.explanation.clone())
             .collect();
-        let Some(stored) = store::insert(tx, &row).await? else {
-            return Ok(());
-        };
-        store::audit(tx, &stored, ACTOR, "automatic").await?;
-        enqueue(tx, subject::REQUEST_TRIAGED, &events::triaged(&stored)).await?;
-        tracing::info!(
-            request = %request_id,
-            category = stored.category,
-            priority = stored.priority,
-            unclassified = stored.unclassified,
-            possible_duplicate_of = ?stored.possible_duplicate_of,
-            "request triaged"
-        );
+        Ok(row)
+    }
+
+    /// Stores decisions with their audit entries and `request.triaged` events (each in the
+    /// trace of the message it came from); a request decided before is left as it was.
+    async fn write(
+        &self,
+        tx: &mut PgConnection,
+        decided: Vec<(DecisionRow, Option<String>)>,
+    ) -> Result<(), HandleError> {
+        let (rows, traces): (Vec<DecisionRow>, Vec<Option<String>>) = decided.into_iter().unzip();
+        let trace_of: HashMap<Uuid, Option<String>> = rows
+            .iter()
+            .map(|r| r.request_id)
+            .zip(traces)
+            .rev()
+            .collect();
+        let mut stored = store::insert_many(tx, &rows).await?;
+        // In the order they were decided: the audit log's and the stream's order.
+        let order: HashMap<Uuid, usize> = rows
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, r)| (r.request_id, i))
+            .collect();
+        stored.sort_by_key(|d| order.get(&d.request_id).copied());
+        store::audit_many(tx, &stored, ACTOR, "automatic").await?;
+        let events: Vec<Outgoing> = stored
+            .iter()
+            .map(|d| Outgoing {
+                subject: subject::REQUEST_TRIAGED,
+                payload: prost::Message::encode_to_vec(&events::triaged(d)),
+                traceparent: trace_of.get(&d.request_id).cloned().flatten(),
+            })
+            .collect();
+        enqueue_many(tx, &events).await?;
+        for d in &stored {
+            tracing::info!(
+                request = %d.request_id,
+                category = d.category,
+                priority = d.priority,
+                unclassified = d.unclassified,
+                possible_duplicate_of = ?d.possible_duplicate_of,
+                "request triaged"
+            );
+        }
         Ok(())
     }
 }

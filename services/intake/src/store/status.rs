@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use komek_core::RequestStatus;
+use komek_runtime::db;
 use komek_runtime::events::{Outgoing, enqueue_many, subject};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -81,6 +82,90 @@ pub async fn save(tx: &mut PgConnection, r: &RequestRow) -> Result<()> {
     Ok(())
 }
 
+/// [`save`] for several requests, in one statement (a consumer's batch).
+pub async fn save_many(tx: &mut PgConnection, rows: &[&RequestRow]) -> Result<()> {
+    match rows {
+        [] => return Ok(()),
+        [one] => return save(tx, one).await,
+        _ => {}
+    }
+    let col = |f: fn(&RequestRow) -> String| rows.iter().map(|r| f(r)).collect::<Vec<String>>();
+    sqlx::query(
+        "UPDATE requests AS r SET category = u.category, priority = u.priority, \
+           required_skills = u.skills::int2[], possible_duplicate_of = u.duplicate_of, \
+           triaged_at = u.triaged_at, escalated_at = u.escalated_at, closed_at = u.closed_at, \
+           status = u.status, assigned_at = u.assigned_at, resolved_at = u.resolved_at, \
+           assignment_id = u.assignment_id, assignment_group = u.group_name, \
+           assignment_group_name = u.group_display, assignment_status = u.assignment_status, \
+           assignment_distance_m = u.distance_m, assignment_expire_at = u.expire_at, \
+           assignment_updated_at = u.assignment_updated_at, \
+           organizations = u.organizations::uuid[], assignment_organization = u.organization, \
+           assignment_organization_name = u.organization_name, outcome = u.outcome, \
+           merged_into = u.merged_into, deferred_until = u.deferred_until, \
+           updated_at = u.updated_at, version = u.version \
+         FROM unnest($1::uuid[], $2::int2[], $3::int2[], $4::text[], $5::uuid[], \
+           $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::int2[], \
+           $10::timestamptz[], $11::timestamptz[], $12::uuid[], $13::text[], $14::text[], \
+           $15::int2[], $16::float8[], $17::timestamptz[], $18::timestamptz[], $19::text[], \
+           $20::uuid[], $21::text[], $22::int2[], $23::uuid[], $24::timestamptz[], \
+           $25::timestamptz[], $26::int8[]) AS u(id, category, priority, skills, duplicate_of, \
+           triaged_at, escalated_at, closed_at, status, assigned_at, resolved_at, \
+           assignment_id, group_name, group_display, assignment_status, distance_m, expire_at, \
+           assignment_updated_at, organizations, organization, organization_name, outcome, \
+           merged_into, deferred_until, updated_at, version) \
+         WHERE r.id = u.id",
+    )
+    .bind(rows.iter().map(|r| r.id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.category).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.priority).collect::<Vec<_>>())
+    .bind(col(|r| db::array_literal(&r.required_skills)))
+    .bind(
+        rows.iter()
+            .map(|r| r.possible_duplicate_of)
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.triaged_at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.escalated_at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.closed_at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.status).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.assigned_at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.resolved_at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.assignment_id).collect::<Vec<_>>())
+    .bind(col(|r| r.assignment_group.clone()))
+    .bind(col(|r| r.assignment_group_name.clone()))
+    .bind(rows.iter().map(|r| r.assignment_status).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.assignment_distance_m)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.assignment_expire_at)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.assignment_updated_at)
+            .collect::<Vec<_>>(),
+    )
+    .bind(col(|r| db::array_literal(&r.organizations)))
+    .bind(
+        rows.iter()
+            .map(|r| r.assignment_organization)
+            .collect::<Vec<_>>(),
+    )
+    .bind(col(|r| r.assignment_organization_name.clone()))
+    .bind(rows.iter().map(|r| r.outcome).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.merged_into).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.deferred_until).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.updated_at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.version).collect::<Vec<_>>())
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
 /// Moves a locked request to `next` on behalf of `actor` (empty for changes that follow other
 /// events), writes it and enqueues `request.status_changed`.
 pub async fn set_status_by(
@@ -101,4 +186,80 @@ pub async fn set_status_by(
     )
     .await?;
     Ok(updated)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use komek_testkit::TestDb;
+
+    use super::*;
+
+    /// Requests written one by one and written together end up the same, column for column.
+    #[tokio::test]
+    async fn a_batch_writes_each_request_as_one_by_one_would() {
+        let db = TestDb::create().await;
+        let pool = komek_runtime::db::connect_and_migrate(
+            db.url(),
+            super::super::SCHEMA,
+            2,
+            &super::super::MIGRATOR,
+        )
+        .await
+        .unwrap();
+        let ids: Vec<Uuid> = (0..4).map(|_| Uuid::now_v7()).collect();
+        for (i, id) in ids.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO requests (id, idempotency_key, create_payload, reference_code, \
+                   channel, caller_anonymous, description, status) \
+                 VALUES ($1, $2, '', $3, 1, true, 'Көмір керек', 1)",
+            )
+            .bind(id)
+            .bind(Uuid::new_v4())
+            .bind(format!("KMK-{i}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        let mut tx = pool.begin().await.unwrap();
+        let mut rows = lock_many(&mut tx, &ids).await.unwrap();
+        let at = |s: i64| Some(Utc.timestamp_opt(1_790_000_000 + s, 0).unwrap());
+        for (i, r) in rows.iter_mut().enumerate() {
+            let n = i as i16;
+            r.category = 3 + n;
+            r.priority = 2;
+            r.required_skills = (0..=n).map(|s| s + 1).collect();
+            r.possible_duplicate_of = (i % 2 == 0).then(Uuid::new_v4);
+            r.triaged_at = at(1);
+            r.escalated_at = if i == 1 { at(2) } else { None };
+            r.closed_at = None;
+            r.status = 4;
+            r.assigned_at = at(3);
+            r.resolved_at = None;
+            r.assignment_id = Some(Uuid::new_v4());
+            r.assignment_group = format!("groups/{i}");
+            r.assignment_group_name = "Жастар \"Көмек\", {1}".into();
+            r.assignment_status = 2;
+            r.assignment_distance_m = 1234.5 + f64::from(n);
+            r.assignment_expire_at = at(4);
+            r.assignment_updated_at = at(5);
+            r.organizations = (0..i).map(|_| Uuid::new_v4()).collect();
+            r.assignment_organization = r.organizations.first().copied();
+            r.assignment_organization_name = "Red Crescent \\ Қызыл Жарты Ай".into();
+            r.outcome = 1;
+            r.merged_into = None;
+            r.deferred_until = at(6);
+            r.updated_at = at(7).unwrap();
+            r.version = 5 + i64::from(n);
+        }
+        let (one, together) = rows.split_at(1);
+        save_many(&mut tx, &[&one[0]]).await.unwrap();
+        save_many(&mut tx, &together.iter().collect::<Vec<_>>())
+            .await
+            .unwrap();
+        let back = lock_many(&mut tx, &ids).await.unwrap();
+        for (wrote, read) in rows.iter().zip(&back) {
+            assert_eq!(format!("{wrote:?}"), format!("{read:?}"));
+        }
+    }
 }

@@ -6,21 +6,33 @@ use uuid::Uuid;
 
 use super::{DecisionRow, Result};
 
-pub async fn audit(
+/// The audit entries of decisions `actor` made, in one statement, in their order.
+pub async fn audit_many(
     tx: &mut PgConnection,
-    d: &DecisionRow,
+    decisions: &[DecisionRow],
     actor: &str,
     reason: &str,
 ) -> Result<()> {
+    if decisions.is_empty() {
+        return Ok(());
+    }
     sqlx::query(
         "INSERT INTO audit (request_id, actor, category, priority, required_skills, reason) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+         SELECT u.request_id, $2, u.category, u.priority, u.skills::int2[], $6 \
+         FROM unnest($1::uuid[], $3::int2[], $4::int2[], $5::text[]) WITH ORDINALITY \
+           AS u(request_id, category, priority, skills, n) \
+         ORDER BY u.n",
     )
-    .bind(d.request_id)
+    .bind(decisions.iter().map(|d| d.request_id).collect::<Vec<_>>())
     .bind(actor)
-    .bind(d.category)
-    .bind(d.priority)
-    .bind(&d.required_skills)
+    .bind(decisions.iter().map(|d| d.category).collect::<Vec<_>>())
+    .bind(decisions.iter().map(|d| d.priority).collect::<Vec<_>>())
+    .bind(
+        decisions
+            .iter()
+            .map(|d| komek_runtime::db::array_literal(&d.required_skills))
+            .collect::<Vec<_>>(),
+    )
     .bind(reason)
     .execute(tx)
     .await?;

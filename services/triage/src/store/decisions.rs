@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use komek_core::GeoPoint;
 use komek_core::duplicates::{EVERYWHERE_KEY, Locks, Window, bounding_box, place_key};
+use komek_runtime::db;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -46,45 +47,80 @@ pub struct DecisionRow {
     pub note: String,
 }
 
-/// Inserts the first decision of a request; `None` when it was decided before.
-pub async fn insert(tx: &mut PgConnection, d: &DecisionRow) -> Result<Option<DecisionRow>> {
+/// Inserts the first decision of each request, in one statement: returns the decisions
+/// stored, leaving out those of requests decided before (or twice in `rows`: the first
+/// counts), in no particular order.
+pub async fn insert_many(tx: &mut PgConnection, rows: &[DecisionRow]) -> Result<Vec<DecisionRow>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let col = |f: fn(&DecisionRow) -> String| rows.iter().map(f).collect::<Vec<String>>();
     sqlx::query_as(
         "INSERT INTO decisions (request_id, reference_code, category, priority, required_skills, \
            confidence, fired_rules, rules_version, possible_duplicate_of, lat, lon, settlement, \
            district, region, people_count, cargo_tonnes, fired_explanations, caller_blind_index, \
            request_created_at, volunteer_note, quantity_value, quantity_unit, model_version, \
            unclassified, note, place_key) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-           $19, $20, $21, $22, $23, $24, $25, $26) \
+         SELECT u.request_id, u.reference_code, u.category, u.priority, u.skills::int2[], \
+           u.confidence, u.rules::text[], u.rules_version, u.duplicate_of, u.lat, u.lon, \
+           u.settlement, u.district, u.region, u.people, u.cargo, u.explanations::text[], \
+           u.caller, u.created, u.volunteer_note, u.quantity, u.unit, u.model_version, \
+           u.unclassified, u.note, u.place_key \
+         FROM unnest($1::uuid[], $2::text[], $3::int2[], $4::int2[], $5::text[], \
+           $6::float8[], $7::text[], $8::text[], $9::uuid[], $10::float8[], $11::float8[], \
+           $12::text[], $13::text[], $14::text[], $15::int4[], $16::float8[], $17::text[], \
+           $18::bytea[], $19::timestamptz[], $20::text[], $21::float8[], $22::text[], \
+           $23::text[], $24::bool[], $25::text[], $26::text[]) WITH ORDINALITY AS u(request_id, \
+           reference_code, category, priority, skills, confidence, rules, rules_version, \
+           duplicate_of, lat, lon, settlement, district, region, people, cargo, explanations, \
+           caller, created, volunteer_note, quantity, unit, model_version, unclassified, note, \
+           place_key, n) \
+         ORDER BY u.n \
          ON CONFLICT (request_id) DO NOTHING RETURNING *",
     )
-    .bind(d.request_id)
-    .bind(&d.reference_code)
-    .bind(d.category)
-    .bind(d.priority)
-    .bind(&d.required_skills)
-    .bind(d.confidence)
-    .bind(&d.fired_rules)
-    .bind(&d.rules_version)
-    .bind(d.possible_duplicate_of)
-    .bind(d.lat)
-    .bind(d.lon)
-    .bind(&d.settlement)
-    .bind(&d.district)
-    .bind(&d.region)
-    .bind(d.people_count)
-    .bind(d.cargo_tonnes)
-    .bind(&d.fired_explanations)
-    .bind(&d.caller_blind_index)
-    .bind(d.request_created_at)
-    .bind(&d.volunteer_note)
-    .bind(d.quantity_value)
-    .bind(&d.quantity_unit)
-    .bind(&d.model_version)
-    .bind(d.unclassified)
-    .bind(&d.note)
-    .bind(place_key(&d.settlement, &d.district))
-    .fetch_optional(tx)
+    .bind(rows.iter().map(|d| d.request_id).collect::<Vec<_>>())
+    .bind(col(|d| d.reference_code.clone()))
+    .bind(rows.iter().map(|d| d.category).collect::<Vec<_>>())
+    .bind(rows.iter().map(|d| d.priority).collect::<Vec<_>>())
+    .bind(col(|d| db::array_literal(&d.required_skills)))
+    .bind(rows.iter().map(|d| d.confidence).collect::<Vec<_>>())
+    .bind(col(|d| db::text_array_literal(&d.fired_rules)))
+    .bind(col(|d| d.rules_version.clone()))
+    .bind(
+        rows.iter()
+            .map(|d| d.possible_duplicate_of)
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|d| d.lat).collect::<Vec<_>>())
+    .bind(rows.iter().map(|d| d.lon).collect::<Vec<_>>())
+    .bind(col(|d| d.settlement.clone()))
+    .bind(col(|d| d.district.clone()))
+    .bind(col(|d| d.region.clone()))
+    .bind(rows.iter().map(|d| d.people_count).collect::<Vec<_>>())
+    .bind(rows.iter().map(|d| d.cargo_tonnes).collect::<Vec<_>>())
+    .bind(col(|d| db::text_array_literal(&d.fired_explanations)))
+    .bind(
+        rows.iter()
+            .map(|d| d.caller_blind_index.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|d| d.request_created_at)
+            .collect::<Vec<_>>(),
+    )
+    .bind(col(|d| d.volunteer_note.clone()))
+    .bind(rows.iter().map(|d| d.quantity_value).collect::<Vec<_>>())
+    .bind(col(|d| d.quantity_unit.clone()))
+    .bind(col(|d| d.model_version.clone()))
+    .bind(rows.iter().map(|d| d.unclassified).collect::<Vec<_>>())
+    .bind(col(|d| d.note.clone()))
+    .bind(
+        rows.iter()
+            .map(|d| place_key(&d.settlement, &d.district))
+            .collect::<Vec<_>>(),
+    )
+    .fetch_all(tx)
     .await
     .map_err(Into::into)
 }

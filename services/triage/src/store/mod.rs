@@ -5,9 +5,11 @@ mod changes;
 mod decisions;
 mod learning;
 
-pub use audit::{AuditRow, audit, audit_page};
+pub use audit::{AuditRow, audit_many, audit_page};
 pub use changes::{Merge, Override, apply_override, merge};
-pub use decisions::{DecisionRow, Probe, duplicate_candidates, erase, get, insert, take_locks};
+pub use decisions::{
+    DecisionRow, Probe, duplicate_candidates, erase, get, insert_many, take_locks,
+};
 pub use learning::overridden;
 use uuid::Uuid;
 
