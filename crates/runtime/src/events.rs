@@ -7,6 +7,7 @@
 //! crash between publish and mark re-publishes the same id, which JetStream's duplicate window
 //! and the consumers' inbox both discard.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -351,19 +352,18 @@ pub async fn enqueue<M: Message>(
     event: &M,
 ) -> sqlx::Result<Uuid> {
     let id = Uuid::now_v7();
-    sqlx::query("INSERT INTO outbox (id, subject, payload, traceparent) VALUES ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(subject)
-        .bind(event.encode_to_vec())
-        .bind(trace::current_traceparent())
-        .execute(tx)
-        .await?;
+    let event = Outgoing {
+        subject: subject.to_string().into(),
+        payload: event.encode_to_vec(),
+        traceparent: trace::current_traceparent(),
+    };
+    write_outbox(tx, vec![(id, event)]).await?;
     Ok(id)
 }
 
 /// An event to enqueue with others ([`enqueue_many`]).
 pub struct Outgoing {
-    pub subject: &'static str,
+    pub subject: std::borrow::Cow<'static, str>,
     pub payload: Vec<u8>,
     /// The trace of what caused it (`trace::current_traceparent` where it was built).
     pub traceparent: Option<String>,
@@ -373,7 +373,7 @@ impl Outgoing {
     /// `event` on `subject`, in the current trace.
     pub fn new<M: Message>(subject: &'static str, event: &M) -> Self {
         Self {
-            subject,
+            subject: subject.into(),
             payload: event.encode_to_vec(),
             traceparent: trace::current_traceparent(),
         }
@@ -382,14 +382,54 @@ impl Outgoing {
 
 /// Adds events to the outbox inside the caller's transaction, in one statement and in their
 /// order (the relay publishes them in it).
-pub async fn enqueue_many(tx: &mut PgConnection, events: &[Outgoing]) -> sqlx::Result<()> {
+pub async fn enqueue_many(tx: &mut PgConnection, events: Vec<Outgoing>) -> sqlx::Result<()> {
+    let events = events.into_iter().map(|e| (Uuid::now_v7(), e)).collect();
+    write_outbox(tx, events).await
+}
+
+tokio::task_local! {
+    /// The events enqueued inside [`deferring`], in their order.
+    static DEFERRED: std::cell::RefCell<Vec<(Uuid, Outgoing)>>;
+}
+
+/// Runs `work` holding back the events it enqueues, and returns them with its outcome, to be
+/// written with [`write_outbox`] in one statement before its transaction commits: a consumer's
+/// batch that enqueues an event per message then pays one statement for all of them. Only
+/// for work whose transaction commits after that write and that does not read the outbox
+/// (nothing but the relay reads it).
+pub async fn deferring<T>(work: impl Future<Output = T>) -> (T, Vec<(Uuid, Outgoing)>) {
+    DEFERRED
+        .scope(std::cell::RefCell::new(Vec::new()), async move {
+            let out = work.await;
+            (out, DEFERRED.with(|held| held.take()))
+        })
+        .await
+}
+
+/// Writes events to the outbox with the ids they were given, in one statement, in their order;
+/// inside [`deferring`] they are held back instead.
+pub async fn write_outbox(
+    tx: &mut PgConnection,
+    events: Vec<(Uuid, Outgoing)>,
+) -> sqlx::Result<()> {
     if events.is_empty() {
         return Ok(());
     }
-    let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
-    let subjects: Vec<&str> = events.iter().map(|e| e.subject).collect();
-    let payloads: Vec<&[u8]> = events.iter().map(|e| e.payload.as_slice()).collect();
-    let traces: Vec<Option<&str>> = events.iter().map(|e| e.traceparent.as_deref()).collect();
+    let mut events = Some(events);
+    let _ = DEFERRED.try_with(|held| {
+        held.borrow_mut()
+            .extend(events.take().into_iter().flatten())
+    });
+    let Some(events) = events else {
+        return Ok(());
+    };
+    let ids: Vec<Uuid> = events.iter().map(|(id, _)| *id).collect();
+    let subjects: Vec<&str> = events.iter().map(|(_, e)| e.subject.as_ref()).collect();
+    let payloads: Vec<&[u8]> = events.iter().map(|(_, e)| e.payload.as_slice()).collect();
+    let traces: Vec<Option<&str>> = events
+        .iter()
+        .map(|(_, e)| e.traceparent.as_deref())
+        .collect();
     // Rows come out of unnest in the arrays' order, and take their sequence numbers in it.
     sqlx::query(
         "INSERT INTO outbox (id, subject, payload, traceparent) \

@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 use crate::boundary::FieldViolation;
 use crate::dead_letters::REPLAY_OF;
-use crate::events::{Bus, PULL_EXPIRES};
+use crate::events::{self, Bus, PULL_EXPIRES};
 use crate::{failpoint, metrics, trace};
 
 /// What a handler says about a message it could not apply.
@@ -489,13 +489,13 @@ async fn apply_together<H: Handler>(
             span: consume_span(name, &batch[i]),
         })
         .collect();
-    handler
-        .handle_batch(&mut tx, &traced)
-        .await
-        .map_err(|(k, error)| Failure {
-            at: k.map(|k| apply[k]),
-            error,
-        })?;
+    // The batch's events go to the outbox in one statement.
+    let (handled, events) = events::deferring(handler.handle_batch(&mut tx, &traced)).await;
+    handled.map_err(|(k, error)| Failure {
+        at: k.map(|k| apply[k]),
+        error,
+    })?;
+    events::write_outbox(&mut tx, events).await?;
     tx.commit().await?;
     handler.committed(&to_apply);
     Ok(apply)

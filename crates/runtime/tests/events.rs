@@ -546,3 +546,75 @@ async fn without_the_bound_postgresql_picks_the_other_side_as_the_deadlock_victi
         Some("40P01")
     );
 }
+
+/// Enqueues two events per message; fails on the message "bad" after enqueueing.
+struct Announcer;
+
+impl Handler for Announcer {
+    async fn handle(&self, tx: &mut PgConnection, m: Incoming<'_>) -> Result<(), HandleError> {
+        let body = String::from_utf8_lossy(m.payload).into_owned();
+        for part in ["first", "second"] {
+            enqueue(&mut *tx, subject::REQUEST_ESCALATED, &event(0)).await?;
+            sqlx::query("INSERT INTO effects (message) VALUES ($1)")
+                .bind(format!("{body}-{part}"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        if body == "bad" {
+            return Err(HandleError::Reject("bad".into()));
+        }
+        Ok(())
+    }
+}
+
+/// A batch's events are held back and written together before its commit: every applied
+/// message's events are in the outbox, in the order they were enqueued, and a message whose
+/// transaction rolled back left none.
+#[tokio::test]
+async fn a_batch_writes_the_events_of_its_applied_messages_in_order() {
+    let (_nats, _db, pool, bus) = setup().await;
+    for body in ["a", "b", "bad", "c"] {
+        bus.jetstream
+            .publish(format!("{}.test", subject::REQUEST_ESCALATED), body.into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let consumer = bus
+        .durable_consumer(streams::REQUESTS, "test", "komek.request.>")
+        .await
+        .unwrap();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(consume(
+        "test",
+        consumer,
+        pool.clone(),
+        bus.clone(),
+        Announcer,
+        stop.clone(),
+    ));
+    wait_for_effects(&pool, 6).await;
+    stop.cancel();
+    task.await.unwrap();
+    assert_eq!(
+        effects(&pool).await,
+        vec![
+            "a-first", "a-second", "b-first", "b-second", "c-first", "c-second"
+        ]
+    );
+    let outbox: Vec<(i64, uuid::Uuid)> = sqlx::query_as("SELECT seq, id FROM outbox ORDER BY seq")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        outbox.len(),
+        6,
+        "two events for each applied message, none for the bad one"
+    );
+    // Ids are drawn as the events are enqueued: the outbox keeps that order.
+    let mut ids: Vec<uuid::Uuid> = outbox.iter().map(|(_, id)| *id).collect();
+    let enqueued = ids.clone();
+    ids.sort();
+    assert_eq!(ids, enqueued);
+}

@@ -151,7 +151,7 @@ impl Handler for StatusKeeper {
         }
         let changed: Vec<&RequestRow> = changed.iter().map(|id| &rows[id]).collect();
         store::save_many(&mut *tx, &changed).await.map_err(db)?;
-        enqueue_many(tx, &outgoing)
+        enqueue_many(tx, outgoing)
             .await
             .map_err(|e| (None, HandleError::from(e)))?;
         Ok(())

@@ -11,8 +11,9 @@ use komek_core::{AssignmentStatus, RequestStatus};
 use komek_proto::events::v1 as ev;
 use komek_runtime::boundary::parse_name;
 use komek_runtime::events::subject;
-use komek_runtime::inbox::{HandleError, Handler, Incoming};
+use komek_runtime::inbox::{HandleError, Handler, Incoming, Traced};
 use sqlx::PgConnection;
+use tracing::Instrument;
 
 use crate::contact::{Callers, NoteError};
 use crate::index::GroupIndex;
@@ -101,6 +102,29 @@ impl Handler for Triaged {
                 });
         }
         *self.prefetched.lock().expect("prefetch lock") = read;
+    }
+
+    /// Places the batch's requests in order, holding back their decisions to write them in
+    /// one statement at the end.
+    async fn handle_batch<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        batch: &'a [Traced<'a>],
+    ) -> Result<(), (Option<usize>, HandleError)> {
+        let (placed, decisions) = store::holding_decisions(async {
+            for (i, t) in batch.iter().enumerate() {
+                self.handle(&mut *tx, t.message)
+                    .instrument(t.span.clone())
+                    .await
+                    .map_err(|e| (Some(i), e))?;
+            }
+            Ok(())
+        })
+        .await;
+        placed?;
+        store::record_decisions(tx, decisions)
+            .await
+            .map_err(|e| (None, e.into()))
     }
 
     async fn handle(&self, tx: &mut PgConnection, m: Incoming<'_>) -> Result<(), HandleError> {

@@ -113,11 +113,11 @@ impl Matcher {
     ) -> Result<(), HandleError> {
         let request_id = job.request_id;
 
-        if store::is_closed(tx, request_id).await? {
+        let (closed, history) = store::closed_and_history(tx, request_id).await?;
+        if closed {
             // Cancelled or merged meanwhile: nobody should be sent.
             return Ok(());
         }
-        let history = store::history(tx, request_id).await?;
         let wide = self.wide_first_round(job);
         if wide.is_some() || history.round > 0 {
             // A wide search that has its lead needs nobody more; one whose lead gave up goes

@@ -299,12 +299,12 @@ impl Classifier {
         let events: Vec<Outgoing> = stored
             .iter()
             .map(|d| Outgoing {
-                subject: subject::REQUEST_TRIAGED,
+                subject: subject::REQUEST_TRIAGED.into(),
                 payload: prost::Message::encode_to_vec(&events::triaged(d)),
                 traceparent: trace_of.get(&d.request_id).cloned().flatten(),
             })
             .collect();
-        enqueue_many(tx, &events).await?;
+        enqueue_many(tx, events).await?;
         for d in &stored {
             tracing::info!(
                 request = %d.request_id,

@@ -171,12 +171,12 @@ async fn insert(
     let created: Vec<Outgoing> = inserted
         .iter()
         .map(|row| Outgoing {
-            subject: subject::REQUEST_CREATED,
+            subject: subject::REQUEST_CREATED.into(),
             payload: prost::Message::encode_to_vec(&events::request_created(row)),
             traceparent: traces.get(&row.id).copied().flatten().cloned(),
         })
         .collect();
-    enqueue_many(&mut tx, &created).await?;
+    enqueue_many(&mut tx, created).await?;
     tx.commit().await?;
     Ok(inserted.into_iter().map(|row| (row.id, row)).collect())
 }

@@ -182,7 +182,7 @@ pub async fn set_status_by(
     event.actor = actor.to_string();
     enqueue_many(
         tx,
-        &[Outgoing::new(subject::REQUEST_STATUS_CHANGED, &event)],
+        vec![Outgoing::new(subject::REQUEST_STATUS_CHANGED, &event)],
     )
     .await?;
     Ok(updated)

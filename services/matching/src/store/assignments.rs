@@ -96,17 +96,37 @@ pub struct History {
 }
 
 pub async fn history(tx: &mut PgConnection, request_id: Uuid) -> Result<History> {
-    let rows: Vec<(Uuid, Uuid, i16, i32, bool)> = sqlx::query_as(
-        "SELECT id, group_id, status, search_round, lead FROM assignments \
-         WHERE request_id = $1 ORDER BY id",
-    )
-    .bind(request_id)
-    .fetch_all(tx)
-    .await?;
+    Ok(closed_and_history(tx, request_id).await?.1)
+}
+
+/// Whether the request is closed (cancelled or merged in intake), and its history of offers,
+/// in one statement: what placing a request reads first.
+pub async fn closed_and_history(
+    tx: &mut PgConnection,
+    request_id: Uuid,
+) -> Result<(bool, History)> {
+    // One row at least (the closure), with the offers' columns empty when there are none.
+    let rows: Vec<(bool, Option<Uuid>, Option<Uuid>, Option<i16>, Option<i32>, Option<bool>)> =
+        sqlx::query_as(
+            "SELECT c.closed, a.id, a.group_id, a.status, a.search_round, a.lead \
+             FROM (SELECT EXISTS (SELECT 1 FROM closed_requests WHERE request_id = $1) AS closed) c \
+             LEFT JOIN assignments a ON a.request_id = $1 \
+             ORDER BY a.id",
+        )
+        .bind(request_id)
+        .fetch_all(tx)
+        .await?;
+    let closed = rows.first().is_some_and(|r| r.0);
+    let rows: Vec<(Uuid, Uuid, i16, i32, bool)> = rows
+        .into_iter()
+        .filter_map(|(_, id, group, status, round, lead)| {
+            Some((id?, group?, status?, round?, lead?))
+        })
+        .collect();
     let is = |s: i16, holds: fn(AssignmentStatus) -> bool| {
         AssignmentStatus::from_stored(s).is_some_and(holds)
     };
-    Ok(History {
+    let history = History {
         attempts: rows.len() as i32,
         active: rows
             .iter()
@@ -127,7 +147,8 @@ pub async fn history(tx: &mut PgConnection, request_id: Uuid) -> Result<History>
             .filter(|(_, _, s, _, lead)| !*lead && is(*s, AssignmentStatus::holds_contact))
             .map(|(id, _, _, _, _)| *id)
             .collect(),
-    })
+    };
+    Ok((closed, history))
 }
 
 /// Keeps the trace an offer was made in (see `trace` in the runtime).
