@@ -6,14 +6,22 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-/// The waiters, by request.
+/// How long a committed change counts as recent (see [`Waiters::changed_recently`]).
+const RECENT: Duration = Duration::from_secs(10);
+
+/// Recent changes kept before the old ones are dropped.
+const RECENT_KEPT: usize = 4096;
+
+/// The waiters, by request, and the requests whose assignment changed lately.
 #[derive(Default)]
 pub struct Waiters {
     waiting: Mutex<HashMap<Uuid, (Arc<Notify>, usize)>>,
+    changed: Mutex<HashMap<Uuid, Instant>>,
 }
 
 /// One wait on a request; it ends when dropped.
@@ -38,8 +46,31 @@ impl Waiters {
         }
     }
 
+    /// Whether this process committed a change of `request`'s assignment in the last few
+    /// seconds: RevealCaller, called the moment matching commits an accept, usually comes
+    /// before the accept reached intake, and looks only once woken; when a change came
+    /// first, it looks at once.
+    pub fn changed_recently(&self, request: Uuid) -> bool {
+        self.changed
+            .lock()
+            .expect("waiters lock")
+            .get(&request)
+            .is_some_and(|at| at.elapsed() < RECENT)
+    }
+
     /// Wakes whoever waits on `request`: something about it was committed.
     pub fn wake(&self, request: Uuid) {
+        {
+            // Recorded before the wake: a waiter that enabled its wake-up and then found no
+            // recent change is sure to be woken.
+            let mut changed = self.changed.lock().expect("waiters lock");
+            if changed.len() >= RECENT_KEPT {
+                changed.retain(|_, at| at.elapsed() < RECENT);
+            }
+            if changed.len() < RECENT_KEPT {
+                changed.insert(request, Instant::now());
+            }
+        }
         if let Some((notify, _)) = self.waiting.lock().expect("waiters lock").get(&request) {
             notify.notify_waiters();
         }
@@ -61,7 +92,6 @@ impl Drop for Wait<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[tokio::test]
     async fn a_wake_reaches_the_waiter_of_its_request_only_and_ended_waits_are_forgotten() {
@@ -88,5 +118,7 @@ mod tests {
         drop(wait_a);
         drop(wait_b);
         assert!(waiters.waiting.lock().unwrap().is_empty());
+        assert!(waiters.changed_recently(a), "a changed a moment ago");
+        assert!(!waiters.changed_recently(b));
     }
 }

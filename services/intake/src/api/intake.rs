@@ -253,30 +253,36 @@ impl api::intake_service_server::IntakeService for Intake {
         let deadline = tokio::time::Instant::now() + REVEAL_WAIT;
         let mut pause = Duration::from_millis(50);
         let wait = self.waiters.wait(id);
+        // The first look waits for the wake unless a change of the request was applied here
+        // a moment ago: a look before the accept arrived would find nothing.
+        let mut look = false;
         let row = loop {
             let woken = wait.notify.notified();
             tokio::pin!(woken);
             // Registered before the read, so a commit between the two is not missed.
             woken.as_mut().enable();
-            // Checked and recorded in one statement: the reveal is on record whenever the
-            // contact leaves.
-            let (row, accepted) = store::reveal(
-                &self.pool,
-                id,
-                assignment,
-                &req.volunteer,
-                &principal.subject,
-            )
-            .await?;
-            if accepted {
-                break row;
+            if look || self.waiters.changed_recently(id) {
+                // Checked and recorded in one statement: the reveal is on record whenever
+                // the contact leaves.
+                let (row, accepted) = store::reveal(
+                    &self.pool,
+                    id,
+                    assignment,
+                    &req.volunteer,
+                    &principal.subject,
+                )
+                .await?;
+                if accepted {
+                    break row;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(Status::failed_precondition(format!(
+                        "{} is not the accepted assignment of {}",
+                        req.assignment, req.request
+                    )));
+                }
             }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(Status::failed_precondition(format!(
-                    "{} is not the accepted assignment of {}",
-                    req.assignment, req.request
-                )));
-            }
+            look = true;
             tokio::select! {
                 _ = &mut woken => {}
                 _ = tokio::time::sleep(pause) => pause = (pause * 2).min(Duration::from_millis(500)),

@@ -75,19 +75,46 @@ impl Assignments {
         out
     }
 
-    /// The assignment named in an answer, locked, if the volunteer is in its group.
-    async fn lock_for(
+    /// The assignment named in an answer, as [`Self::begin_locked`] locked it, if the
+    /// volunteer is in its group.
+    fn lock_for(
         &self,
-        tx: &mut PgConnection,
-        id: Uuid,
+        locked: Option<AssignmentRow>,
         volunteer: Uuid,
         doing: &str,
     ) -> Result<AssignmentRow, Status> {
-        let Some(row) = store::lock(tx, id).await? else {
+        let Some(row) = locked else {
             return Err(Status::not_found("assignment not found"));
         };
         self.require_member(volunteer, &row, doing)?;
         Ok(row)
+    }
+
+    /// A transaction holding the assignment's row, with the row as locked (None when there is
+    /// no such assignment). An offer to one group (nearly all) locks its row alone, in one
+    /// statement; a wide search's answers lock the whole search first (see
+    /// [`Self::lock_wide_search`]), so a row found wide is let go and locked again that way.
+    /// Whether an assignment is wide never changes.
+    async fn begin_locked(
+        &self,
+        id: Uuid,
+    ) -> Result<
+        (
+            sqlx::Transaction<'static, sqlx::Postgres>,
+            Option<AssignmentRow>,
+        ),
+        Status,
+    > {
+        let mut tx = self.pool.begin().await.map_err(database)?;
+        let row = store::lock(&mut tx, id).await?;
+        let Some(request) = row.as_ref().filter(|r| r.wide).map(|r| r.request_id) else {
+            return Ok((tx, row));
+        };
+        tx.rollback().await.map_err(database)?;
+        let mut tx = self.pool.begin().await.map_err(database)?;
+        Self::lock_wide_search(&mut tx, Some(request)).await?;
+        let row = store::lock(&mut tx, id).await?;
+        Ok((tx, row))
     }
 
     /// A volunteer acts only on its own groups' assignments.
@@ -106,16 +133,6 @@ impl Assignments {
             )));
         }
         Ok(())
-    }
-
-    /// The request of `id` when it is an offer of a wide search, read before the transaction
-    /// begins (a second connection taken inside it could wait on a pool its own transaction
-    /// holds).
-    async fn wide_search_of(&self, id: Uuid) -> Result<Option<Uuid>, Status> {
-        Ok(store::get(&self.pool, id)
-            .await?
-            .filter(|row| row.wide)
-            .map(|row| row.request_id))
     }
 
     /// Locks every assignment of a wide search's request before the one answered or
@@ -139,13 +156,12 @@ impl Assignments {
     async fn answer(
         &self,
         tx: &mut PgConnection,
+        locked: Option<AssignmentRow>,
         a: &Answer,
         volunteer: Uuid,
         action: &str,
     ) -> Result<Result<AssignmentRow, AssignmentRow>, Status> {
-        let row = self
-            .lock_for(tx, a.id, volunteer, "this offer was made to")
-            .await?;
+        let row = self.lock_for(locked, volunteer, "this offer was made to")?;
         let by = name("volunteers", volunteer);
         if !store::record_action(tx, a.key, a.id, action, &by).await? {
             return Ok(Err(row));
@@ -286,10 +302,11 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         let req = request.into_inner();
         let volunteer = acting_volunteer(&principal, &req.volunteer)?;
         let answer = validate::answer(&req.name, &req.request_id)?;
-        let wide = self.wide_search_of(answer.id).await?;
-        let mut tx = self.pool.begin().await.map_err(database)?;
-        Self::lock_wide_search(&mut tx, wide).await?;
-        let mut offer = match self.answer(&mut tx, &answer, volunteer, "accept").await? {
+        let (mut tx, locked) = self.begin_locked(answer.id).await?;
+        let mut offer = match self
+            .answer(&mut tx, locked, &answer, volunteer, "accept")
+            .await?
+        {
             Ok(offer) => offer,
             Err(current) => {
                 drop(tx);
@@ -318,10 +335,11 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         let req = request.into_inner();
         let volunteer = acting_volunteer(&principal, &req.volunteer)?;
         let (answer, reason) = validate::decline(&req)?;
-        let wide = self.wide_search_of(answer.id).await?;
-        let mut tx = self.pool.begin().await.map_err(database)?;
-        Self::lock_wide_search(&mut tx, wide).await?;
-        let offer = match self.answer(&mut tx, &answer, volunteer, "decline").await? {
+        let (mut tx, locked) = self.begin_locked(answer.id).await?;
+        let offer = match self
+            .answer(&mut tx, locked, &answer, volunteer, "decline")
+            .await?
+        {
             Ok(offer) => offer,
             Err(current) => return Ok(Response::new(convert::assignment(&current))),
         };
@@ -356,12 +374,8 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         let progress = validate::progress(&req)?;
         let next = progress.next;
 
-        let wide = self.wide_search_of(progress.answer.id).await?;
-        let mut tx = self.pool.begin().await.map_err(database)?;
-        Self::lock_wide_search(&mut tx, wide).await?;
-        let row = self
-            .lock_for(&mut tx, progress.answer.id, volunteer, "doing this job")
-            .await?;
+        let (mut tx, locked) = self.begin_locked(progress.answer.id).await?;
+        let row = self.lock_for(locked, volunteer, "doing this job")?;
         let step = format!("progress:{}", req.step);
         let key = progress.answer.key;
         if !store::record_action(&mut tx, key, row.id, &step, &principal.subject).await? {

@@ -99,6 +99,17 @@ pub async fn history(tx: &mut PgConnection, request_id: Uuid) -> Result<History>
     Ok(closed_and_history(tx, request_id).await?.1)
 }
 
+/// A row of [`closed_and_history`]: the closure, then an offer's id, group, status, round
+/// and lead (all empty when there is no offer).
+type StateRow = (
+    bool,
+    Option<Uuid>,
+    Option<Uuid>,
+    Option<i16>,
+    Option<i32>,
+    Option<bool>,
+);
+
 /// Whether the request is closed (cancelled or merged in intake), and its history of offers,
 /// in one statement: what placing a request reads first.
 pub async fn closed_and_history(
@@ -106,7 +117,7 @@ pub async fn closed_and_history(
     request_id: Uuid,
 ) -> Result<(bool, History)> {
     // One row at least (the closure), with the offers' columns empty when there are none.
-    let rows: Vec<(bool, Option<Uuid>, Option<Uuid>, Option<i16>, Option<i32>, Option<bool>)> =
+    let rows: Vec<StateRow> =
         sqlx::query_as(
             "SELECT c.closed, a.id, a.group_id, a.status, a.search_round, a.lead \
              FROM (SELECT EXISTS (SELECT 1 FROM closed_requests WHERE request_id = $1) AS closed) c \
