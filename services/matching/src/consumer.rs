@@ -104,16 +104,42 @@ impl Handler for Triaged {
         *self.prefetched.lock().expect("prefetch lock") = read;
     }
 
-    /// Places the batch's requests in order, holding back their decisions to write them in
-    /// one statement at the end.
+    /// Makes the batch's jobs in one statement, then places its requests in order, holding
+    /// back their decisions to write them in one statement at the end.
     async fn handle_batch<'a>(
         &'a self,
         tx: &'a mut PgConnection,
         batch: &'a [Traced<'a>],
     ) -> Result<(), (Option<usize>, HandleError)> {
+        let mut ready = Vec::with_capacity(batch.len());
+        for (i, t) in batch.iter().enumerate() {
+            let r = self
+                .ready(t.message)
+                .instrument(t.span.clone())
+                .await
+                .map_err(|e| (Some(i), e))?;
+            ready.push(r);
+        }
+        // A request twice in the batch keeps its last verdict, as one after the other would.
+        let mut last: HashMap<uuid::Uuid, usize> = HashMap::new();
+        for (i, r) in ready.iter().enumerate() {
+            if let Some(r) = r {
+                last.insert(r.job.request_id, i);
+            }
+        }
+        let mut rows: Vec<(usize, store::JobRow)> = last
+            .into_values()
+            .filter_map(|i| ready[i].as_ref().map(|r| (i, r.job.to_row())))
+            .collect();
+        rows.sort_by_key(|(i, _)| *i);
+        let rows: Vec<store::JobRow> = rows.into_iter().map(|(_, row)| row).collect();
+        store::upsert_jobs(&mut *tx, &rows)
+            .await
+            .map_err(|e| (None, e.into()))?;
         let (placed, decisions) = store::holding_decisions(async {
-            for (i, t) in batch.iter().enumerate() {
-                self.handle(&mut *tx, t.message)
+            for (i, (t, r)) in batch.iter().zip(&ready).enumerate() {
+                let Some(r) = r else { continue };
+                self.place(&mut *tx, r)
                     .instrument(t.span.clone())
                     .await
                     .map_err(|e| (Some(i), e))?;
@@ -128,8 +154,29 @@ impl Handler for Triaged {
     }
 
     async fn handle(&self, tx: &mut PgConnection, m: Incoming<'_>) -> Result<(), HandleError> {
-        let Some(triaged) = m.decode_if::<ev::RequestTriaged>(subject::REQUEST_TRIAGED)? else {
+        let Some(r) = self.ready(m).await? else {
             return Ok(());
+        };
+        store::upsert_job(tx, &r.job.to_row()).await?;
+        self.place(tx, &r).await
+    }
+}
+
+/// A triaged request ready to be placed.
+struct Ready {
+    job: Job,
+    /// Its volunteer note could not be read: placed without it, the note follows.
+    pending: bool,
+    /// The group index caught up with the roster after the request arrived.
+    caught_up: bool,
+}
+
+impl Triaged {
+    /// The job of a triaged request, with its volunteer note as read for its batch or asked
+    /// for now; None for a message on another subject.
+    async fn ready(&self, m: Incoming<'_>) -> Result<Option<Ready>, HandleError> {
+        let Some(triaged) = m.decode_if::<ev::RequestTriaged>(subject::REQUEST_TRIAGED)? else {
+            return Ok(None);
         };
         let request_id = parse_name("requests", &triaged.request, "request")?;
         let (kept, caught_up) = {
@@ -153,15 +200,22 @@ impl Handler for Triaged {
                 (String::new(), true)
             }
         };
-        let job = Job::from_triaged(&triaged, request_id, summary);
-        store::upsert_job(tx, &job.to_row()).await?;
-        if pending {
-            store::mark_note_pending(tx, request_id).await?;
+        Ok(Some(Ready {
+            job: Job::from_triaged(&triaged, request_id, summary),
+            pending,
+            caught_up,
+        }))
+    }
+
+    /// Places a request whose job is stored.
+    async fn place(&self, tx: &mut PgConnection, r: &Ready) -> Result<(), HandleError> {
+        if r.pending {
+            store::mark_note_pending(tx, r.job.request_id).await?;
         }
-        if caught_up {
-            self.matcher.place_caught_up(tx, &job).await
+        if r.caught_up {
+            self.matcher.place_caught_up(tx, &r.job).await
         } else {
-            self.matcher.place(tx, &job).await
+            self.matcher.place(tx, &r.job).await
         }
     }
 }

@@ -57,6 +57,58 @@ pub async fn upsert_job(tx: &mut PgConnection, j: &JobRow) -> Result<()> {
     Ok(())
 }
 
+/// [`upsert_job`] for several requests, in one statement; each request at most once in
+/// `rows`.
+pub async fn upsert_jobs(tx: &mut PgConnection, rows: &[JobRow]) -> Result<()> {
+    match rows {
+        [] => return Ok(()),
+        [one] => return upsert_job(tx, one).await,
+        _ => {}
+    }
+    let text = |f: fn(&JobRow) -> &str| rows.iter().map(f).collect::<Vec<&str>>();
+    sqlx::query(
+        "INSERT INTO jobs (request_id, reference_code, category, priority, required_skills, lat, \
+           lon, settlement, district, region, cargo_tonnes, volunteer_note, people_count, \
+           quantity_value, quantity_unit) \
+         SELECT u.request_id, u.reference_code, u.category, u.priority, u.skills::int2[], u.lat, \
+           u.lon, u.settlement, u.district, u.region, u.cargo, u.note, u.people, u.quantity, \
+           u.unit \
+         FROM unnest($1::uuid[], $2::text[], $3::int2[], $4::int2[], $5::text[], \
+           $6::float8[], $7::float8[], $8::text[], $9::text[], $10::text[], $11::float8[], \
+           $12::text[], $13::int4[], $14::float8[], $15::text[]) WITH ORDINALITY AS u(request_id, \
+           reference_code, category, priority, skills, lat, lon, settlement, district, region, \
+           cargo, note, people, quantity, unit, n) \
+         ORDER BY u.n \
+         ON CONFLICT (request_id) DO UPDATE SET category = EXCLUDED.category, \
+           priority = EXCLUDED.priority, required_skills = EXCLUDED.required_skills, \
+           cargo_tonnes = EXCLUDED.cargo_tonnes, volunteer_note = EXCLUDED.volunteer_note, \
+           people_count = EXCLUDED.people_count, quantity_value = EXCLUDED.quantity_value, \
+           quantity_unit = EXCLUDED.quantity_unit, updated_at = now()",
+    )
+    .bind(rows.iter().map(|j| j.request_id).collect::<Vec<_>>())
+    .bind(text(|j| &j.reference_code))
+    .bind(rows.iter().map(|j| j.category).collect::<Vec<_>>())
+    .bind(rows.iter().map(|j| j.priority).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|j| komek_runtime::db::array_literal(&j.required_skills))
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|j| j.lat).collect::<Vec<_>>())
+    .bind(rows.iter().map(|j| j.lon).collect::<Vec<_>>())
+    .bind(text(|j| &j.settlement))
+    .bind(text(|j| &j.district))
+    .bind(text(|j| &j.region))
+    .bind(rows.iter().map(|j| j.cargo_tonnes).collect::<Vec<_>>())
+    .bind(text(|j| &j.volunteer_note))
+    .bind(rows.iter().map(|j| j.people_count).collect::<Vec<_>>())
+    .bind(rows.iter().map(|j| j.quantity_value).collect::<Vec<_>>())
+    .bind(text(|j| &j.quantity_unit))
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
 pub async fn jobs(tx: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<JobRow>> {
     sqlx::query_as(
         "SELECT request_id, reference_code, category, priority, required_skills, lat, \
@@ -184,4 +236,59 @@ pub async fn fill_note(pool: &sqlx::PgPool, request_id: Uuid, note: &str) -> Res
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use komek_testkit::TestDb;
+
+    use super::*;
+
+    fn job(n: i16) -> JobRow {
+        JobRow {
+            request_id: Uuid::now_v7(),
+            reference_code: format!("KMK-{n}"),
+            category: 3 + n,
+            priority: 1 + n % 3,
+            required_skills: (0..n).map(|s| s + 2).collect(),
+            lat: (n % 2 == 0).then_some(43.30348),
+            lon: (n % 2 == 0).then_some(77.24085),
+            settlement: "Talgar".into(),
+            district: "Talgar District".into(),
+            region: "Almaty Region".into(),
+            cargo_tonnes: 1.5 * f64::from(n),
+            volunteer_note: format!("Көмір керек, \"{n}\", {{үй}}"),
+            people_count: i32::from(n),
+            quantity_value: 0.25 * f64::from(n),
+            quantity_unit: "т".into(),
+        }
+    }
+
+    /// Jobs made together are the jobs made one by one, and a job made again takes its new
+    /// verdict, column for column.
+    #[tokio::test]
+    async fn jobs_made_together_are_stored_as_one_by_one() {
+        let db = TestDb::create().await;
+        let pool = komek_runtime::db::connect_and_migrate(
+            db.url(),
+            super::super::SCHEMA,
+            2,
+            &super::super::MIGRATOR,
+        )
+        .await
+        .unwrap();
+        let mut conn = pool.acquire().await.unwrap();
+        let mut rows: Vec<JobRow> = (0..4).map(job).collect();
+        upsert_job(&mut conn, &rows[0]).await.unwrap();
+        // The first again with a new verdict, and three new ones.
+        rows[0].category = 9;
+        rows[0].required_skills = vec![7, 8];
+        rows[0].volunteer_note = "Жаңа".into();
+        upsert_jobs(&mut conn, &rows).await.unwrap();
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.request_id).collect();
+        let mut back = jobs(&mut conn, &ids).await.unwrap();
+        back.sort_by_key(|r| r.request_id);
+        rows.sort_by_key(|r| r.request_id);
+        assert_eq!(format!("{back:?}"), format!("{rows:?}"));
+    }
 }
