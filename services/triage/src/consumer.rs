@@ -134,31 +134,42 @@ impl Handler for Classifier {
     }
 
     async fn handle(&self, tx: &mut PgConnection, m: Incoming<'_>) -> Result<(), HandleError> {
-        let row = self.decide(tx, m, &[]).await?;
+        let (mut row, mut rules) = self.classify(m).await?;
+        let candidates = store::duplicate_candidates(tx, &[probe(&row)], &self.window).await?;
+        self.link(&mut row, &mut rules, &candidates, &[]);
         self.write(tx, vec![(row, trace::current_traceparent())])
             .await
     }
 
-    /// Decides each request of the batch in order, each seeing those before it as
-    /// classified, then writes them all: the decisions, their audit entries and their events
+    /// Classifies each request of the batch, reads the earlier requests any of them may
+    /// repeat in one statement, links each in order (seeing those of the batch before it as
+    /// classified), then writes them all: the decisions, their audit entries and their events
     /// in one statement each.
     async fn handle_batch<'a>(
         &'a self,
         tx: &'a mut PgConnection,
         batch: &'a [Traced<'a>],
     ) -> Result<(), (Option<usize>, HandleError)> {
+        let mut classified = Vec::with_capacity(batch.len());
+        for (i, t) in batch.iter().enumerate() {
+            let c = self
+                .classify(t.message)
+                .instrument(t.span.clone())
+                .await
+                .map_err(|e| (Some(i), e))?;
+            classified.push(c);
+        }
+        let probes: Vec<store::Probe<'_>> = classified.iter().map(|(row, _)| probe(row)).collect();
+        let candidates = store::duplicate_candidates(&mut *tx, &probes, &self.window)
+            .await
+            .map_err(|e| (None, e.into()))?;
         let mut decided: Vec<DecisionRow> = Vec::with_capacity(batch.len());
         let mut traces = Vec::with_capacity(batch.len());
-        for (i, t) in batch.iter().enumerate() {
-            let row = async {
-                let row = self.decide(&mut *tx, t.message, &decided).await?;
-                Ok::<_, HandleError>((row, trace::current_traceparent()))
-            }
-            .instrument(t.span.clone())
-            .await
-            .map_err(|e| (Some(i), e))?;
-            decided.push(row.0);
-            traces.push(row.1);
+        for (t, (mut row, mut rules)) in batch.iter().zip(classified) {
+            let _span = t.span.enter();
+            self.link(&mut row, &mut rules, &candidates, &decided);
+            decided.push(row);
+            traces.push(trace::current_traceparent());
         }
         self.write(tx, decided.into_iter().zip(traces).collect())
             .await
@@ -166,21 +177,35 @@ impl Handler for Classifier {
     }
 }
 
+/// What the duplicate query needs of a decision.
+fn probe(row: &DecisionRow) -> store::Probe<'_> {
+    store::Probe {
+        request_id: row.request_id,
+        created_at: row.request_created_at,
+        caller: row.caller_blind_index.as_deref(),
+        category: row.category,
+        point: row
+            .lat
+            .zip(row.lon)
+            .and_then(|(lat, lon)| GeoPoint::new(lat, lon).ok()),
+        settlement: &row.settlement,
+        district: &row.district,
+    }
+}
+
 impl Classifier {
-    /// The decision on one request: the rules and model on its note, and the request it
-    /// probably repeats among those classified before (stored, or `before` in this batch).
-    async fn decide(
+    /// The rules and model on one request's note: its decision, not yet linked to a request
+    /// it may repeat, and the rules that fired.
+    async fn classify(
         &self,
-        tx: &mut PgConnection,
         m: Incoming<'_>,
-        before: &[DecisionRow],
-    ) -> Result<DecisionRow, HandleError> {
+    ) -> Result<(DecisionRow, Vec<FiredRule>), HandleError> {
         let created = created(&m)?;
         let request_id = parse_name("requests", &created.request, "request")?;
         // Empty when the request was erased before triage came to it: it is finished then,
         // and the decision only completes the record.
         let notes = self.notes(&created.request, true).await?;
-        let mut decision = self.triage.classify(&Input {
+        let decision = self.triage.classify(&Input {
             description: &notes.description,
             operator_category: Category::from_code(created.operator_category),
             operator_priority: Priority::from_code(created.operator_priority),
@@ -193,7 +218,7 @@ impl Classifier {
             .as_ref()
             .and_then(|t| from_timestamp(t, "create_time").ok())
             .unwrap_or_else(chrono::Utc::now);
-        let mut row = DecisionRow {
+        let row = DecisionRow {
             request_id,
             reference_code: created.reference_code.clone(),
             category: decision.category.code() as i16,
@@ -231,45 +256,37 @@ impl Classifier {
             unclassified: decision.unclassified,
             note: komek_core::scrub::volunteer_note(&notes.description, ""),
         };
-        let probe = store::Probe {
-            request_id,
-            created_at,
-            caller: row.caller_blind_index.as_deref(),
-            category: row.category,
-            point: row
-                .lat
-                .zip(row.lon)
-                .and_then(|(lat, lon)| GeoPoint::new(lat, lon).ok()),
-            settlement: &row.settlement,
-            district: &row.district,
-        };
-        let candidates = store::duplicate_candidates(tx, &probe, &self.window).await?;
-        // Decisions of this batch not yet written count as classified before.
+        Ok((row, decision.fired_rules))
+    }
+
+    /// Links a classified request to the one it probably repeats among those classified
+    /// before it (`candidates` read from the database, or `before` in its batch), and sets
+    /// the rules that fired.
+    fn link(
+        &self,
+        row: &mut DecisionRow,
+        rules: &mut Vec<FiredRule>,
+        candidates: &[DecisionRow],
+        before: &[DecisionRow],
+    ) {
         let earlier: Vec<Seen<Uuid>> = candidates
             .iter()
             .chain(before.iter().filter(|d| d.merged_into.is_none()))
             .map(seen)
             .collect();
-        if let Some((original, reason)) = duplicates::original(&seen(&row), &earlier, &self.window)
-        {
+        if let Some((original, reason)) = duplicates::original(&seen(row), &earlier, &self.window) {
             row.possible_duplicate_of = Some(original);
-            decision.fired_rules.push(FiredRule {
+            rules.push(FiredRule {
                 rule_id: reason.rule_id().into(),
                 matched_terms: vec![name("requests", original)],
                 explanation: reason.explanation().into(),
             });
         }
-        row.fired_rules = decision
-            .fired_rules
+        row.fired_rules = rules
             .iter()
             .map(|r| format!("{}={}", r.rule_id, r.matched_terms.join("|")))
             .collect();
-        row.fired_explanations = decision
-            .fired_rules
-            .iter()
-            .map(|r| r.explanation.clone())
-            .collect();
-        Ok(row)
+        row.fired_explanations = rules.iter().map(|r| r.explanation.clone()).collect();
     }
 
     /// Stores decisions with their audit entries and `request.triaged` events (each in the

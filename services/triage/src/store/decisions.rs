@@ -136,44 +136,70 @@ pub struct Probe<'a> {
     pub district: &'a str,
 }
 
-/// Requests already classified that a new one might repeat, not merged away: the same caller
+/// Requests already classified that any of the new ones (`probes`) might repeat, not merged
+/// away: for a probe, the same caller
 /// created within `window.caller_secs` of it (before or after: see `duplicates::why`), or the
 /// same category within `window.place_secs` at the same place —
 /// near its point (a box around it; the exact distance is the rule's), or under the same named
 /// place when either lacks a point. Only what the rule could match is read, so no cap on the
-/// number of rows hides a real duplicate. The transaction must hold the request's [`Locks`]
+/// number of rows hides a real duplicate. The transaction must hold the requests' [`Locks`]
 /// (see [`take_locks`]), so that two replicas classifying at once see each other's decisions
 /// and link consistently.
 pub async fn duplicate_candidates(
     tx: &mut PgConnection,
-    probe: &Probe<'_>,
+    probes: &[Probe<'_>],
     window: &Window,
 ) -> Result<Vec<DecisionRow>> {
-    let bbox = probe.point.map(|p| bounding_box(p, window.radius_m));
-    sqlx::query_as(
-        "SELECT * FROM decisions WHERE request_id <> $1 AND merged_into IS NULL AND ( \
-             (caller_blind_index = $3 AND request_created_at \
-               BETWEEN $2 - make_interval(secs => $5) AND $2 + make_interval(secs => $5)) \
-             OR (category = $4 AND request_created_at \
-               BETWEEN $2 - make_interval(secs => $6) AND $2 + make_interval(secs => $6) AND ( \
-               (lat BETWEEN $7 AND $8 AND lon BETWEEN $9 AND $10) \
-               OR ((lat IS NULL OR $7::float8 IS NULL) AND place_key = $11)))) \
-         ORDER BY request_created_at",
+    if probes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let boxes: Vec<_> = probes
+        .iter()
+        .map(|p| p.point.map(|p| bounding_box(p, window.radius_m)))
+        .collect();
+    // (lat0, lat1), (lon0, lon1) of each probe's box.
+    type Box = ((f64, f64), (f64, f64));
+    let corner = |f: fn(Box) -> f64| boxes.iter().map(|b| b.map(f)).collect::<Vec<Option<f64>>>();
+    // Each probe's candidates as its own query would find them (the same index scans, one
+    // probe at a time); a decision several probes find comes once.
+    let mut rows: Vec<DecisionRow> = sqlx::query_as(
+        "SELECT DISTINCT ON (d.request_id) d.* \
+         FROM unnest($1::uuid[], $2::timestamptz[], $3::bytea[], $4::int2[], $5::float8[], \
+           $6::float8[], $7::float8[], $8::float8[], $9::text[]) \
+           AS p(request_id, created, caller, category, lat0, lat1, lon0, lon1, place_key) \
+         CROSS JOIN LATERAL ( \
+           SELECT * FROM decisions WHERE request_id <> p.request_id AND merged_into IS NULL AND ( \
+             (caller_blind_index = p.caller AND request_created_at \
+               BETWEEN p.created - make_interval(secs => $10) \
+               AND p.created + make_interval(secs => $10)) \
+             OR (category = p.category AND request_created_at \
+               BETWEEN p.created - make_interval(secs => $11) \
+               AND p.created + make_interval(secs => $11) AND ( \
+               (lat BETWEEN p.lat0 AND p.lat1 AND lon BETWEEN p.lon0 AND p.lon1) \
+               OR ((lat IS NULL OR p.lat0 IS NULL) AND place_key = p.place_key))))) d \
+         ORDER BY d.request_id",
     )
-    .bind(probe.request_id)
-    .bind(probe.created_at)
-    .bind(probe.caller)
-    .bind(probe.category)
+    .bind(probes.iter().map(|p| p.request_id).collect::<Vec<_>>())
+    .bind(probes.iter().map(|p| p.created_at).collect::<Vec<_>>())
+    .bind(probes.iter().map(|p| p.caller).collect::<Vec<_>>())
+    .bind(probes.iter().map(|p| p.category).collect::<Vec<_>>())
+    .bind(corner(|((lat0, _), _)| lat0))
+    .bind(corner(|((_, lat1), _)| lat1))
+    .bind(corner(|(_, (lon0, _))| lon0))
+    .bind(corner(|(_, (_, lon1))| lon1))
+    .bind(
+        probes
+            .iter()
+            .map(|p| place_key(p.settlement, p.district))
+            .collect::<Vec<_>>(),
+    )
     .bind(window.caller_secs as f64)
     .bind(window.place_secs as f64)
-    .bind(bbox.map(|((lat0, _), _)| lat0))
-    .bind(bbox.map(|((_, lat1), _)| lat1))
-    .bind(bbox.map(|(_, (lon0, _))| lon0))
-    .bind(bbox.map(|(_, (_, lon1))| lon1))
-    .bind(place_key(probe.settlement, probe.district))
     .fetch_all(tx)
-    .await
-    .map_err(Into::into)
+    .await?;
+    // Earliest first, as the rule that picks the original reads them.
+    rows.sort_by_key(|d| d.request_created_at);
+    Ok(rows)
 }
 
 /// Takes the transaction-scoped advisory locks of the requests about to be classified: the
