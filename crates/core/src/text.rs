@@ -316,11 +316,13 @@ pub fn kk_matches_fuzzy(word: &str, root: &str) -> bool {
     if root_len < FUZZY_MIN_LEN {
         return false;
     }
-    let chars: Vec<(usize, char)> = word.char_indices().collect();
-    (root_len.saturating_sub(1)..=root_len + 1)
-        .filter(|n| *n <= chars.len())
-        .any(|n| {
-            let cut = chars.get(n).map(|(i, _)| *i).unwrap_or(word.len());
+    // The word cut after root_len - 1, root_len and root_len + 1 letters (as far as it goes).
+    word.char_indices()
+        .map(|(i, _)| i)
+        .chain(std::iter::once(word.len()))
+        .skip(root_len - 1)
+        .take(3)
+        .any(|cut| {
             let (head, rest) = word.split_at(cut);
             within_one(head, root) && is_kk_suffix_chain(rest)
         })
@@ -407,6 +409,17 @@ fn skip_first(s: &str) -> &str {
 /// Whether [`edit_distance`] is at most 1, without allocating: the rules ask this of every
 /// word of a note against every long term, so it must be cheap.
 pub fn within_one(a: &str, b: &str) -> bool {
+    // One edit leaves one of the first two letters in place or moves it by one: most pairs
+    // are turned away here, before their letters are counted.
+    let (mut x, mut y) = (a.chars(), b.chars());
+    if let (Some(a0), Some(a1), Some(b0), Some(b1)) = (x.next(), x.next(), y.next(), y.next())
+        && a0 != b0
+        && a1 != b1
+        && a0 != b1
+        && a1 != b0
+    {
+        return false;
+    }
     let (la, lb) = (a.chars().count(), b.chars().count());
     if la.abs_diff(lb) > 1 {
         return false;
@@ -436,8 +449,10 @@ pub fn within_one(a: &str, b: &str) -> bool {
 }
 
 pub fn close_enough(stem: &str, term: &str) -> bool {
-    let n = term.chars().count();
-    n >= FUZZY_MIN_LEN && stem.chars().count() >= FUZZY_MIN_LEN && within_one(stem, term)
+    // The cheap test first: most pairs differ at once.
+    within_one(stem, term)
+        && term.chars().count() >= FUZZY_MIN_LEN
+        && stem.chars().count() >= FUZZY_MIN_LEN
 }
 
 #[cfg(test)]
@@ -576,6 +591,22 @@ mod tests {
             prop_assert_eq!(d, edit_distance(&b, &a));
             prop_assert!(d <= a.chars().count().max(b.chars().count()));
             prop_assert_eq!(edit_distance(&a, &a), 0);
+        }
+
+        #[test]
+        fn fuzzy_kazakh_matching_is_one_edit_of_the_root_and_a_suffix_chain(
+            root in "[абкмір]{5,7}",
+            word in "[абкмірдың]{0,12}",
+        ) {
+            // The rule spelled out: some cut of the word is one edit from the root and the
+            // rest is a chain of suffixes.
+            let chars: Vec<(usize, char)> = word.char_indices().collect();
+            let n = root.chars().count();
+            let expected = (n - 1..=n + 1).filter(|k| *k <= chars.len()).any(|k| {
+                let cut = chars.get(k).map_or(word.len(), |(i, _)| *i);
+                edit_distance(&word[..cut], &root) <= 1 && is_kk_suffix_chain(&word[cut..])
+            });
+            prop_assert_eq!(kk_matches_fuzzy(&word, &root), expected, "{} {}", word, root);
         }
 
         #[test]
