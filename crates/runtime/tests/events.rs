@@ -149,6 +149,28 @@ impl Handler for Recorder {
     }
 }
 
+/// Runs `handler` as the consumer "test" of the requests stream until the token is cancelled.
+async fn consume_requests<H: Handler>(
+    bus: &Bus,
+    pool: &PgPool,
+    handler: H,
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let consumer = bus
+        .durable_consumer(streams::REQUESTS, "test", "komek.request.>")
+        .await
+        .unwrap();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(consume(
+        "test",
+        consumer,
+        pool.clone(),
+        bus.clone(),
+        handler,
+        stop.clone(),
+    ));
+    (stop, task)
+}
+
 async fn effects(pool: &PgPool) -> Vec<String> {
     sqlx::query_scalar("SELECT message FROM effects ORDER BY message")
         .fetch_all(pool)
@@ -239,23 +261,16 @@ async fn a_failed_handler_leaves_no_effect_and_the_message_comes_back() {
         .await
         .unwrap();
 
-    let consumer = bus
-        .durable_consumer(streams::REQUESTS, "test", "komek.request.>")
-        .await
-        .unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(consume(
-        "test",
-        consumer,
-        pool.clone(),
-        bus.clone(),
+    let (stop, task) = consume_requests(
+        &bus,
+        &pool,
         Recorder {
             calls: calls.clone(),
             fail_first: 1,
         },
-        stop.clone(),
-    ));
+    )
+    .await;
     wait_for_effects(&pool, 1).await;
     stop.cancel();
     task.await.unwrap();
@@ -303,23 +318,16 @@ async fn a_message_that_keeps_failing_becomes_a_dead_letter_and_replays_once_fix
         .await
         .unwrap();
 
-    let consumer = bus
-        .durable_consumer(streams::REQUESTS, "test", "komek.request.>")
-        .await
-        .unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(consume(
-        "test",
-        consumer,
-        pool.clone(),
-        bus.clone(),
+    let (stop, task) = consume_requests(
+        &bus,
+        &pool,
         Rejecting(Recorder {
             calls: calls.clone(),
             fail_first: usize::MAX,
         }),
-        stop.clone(),
-    ));
+    )
+    .await;
     let dead = |pool: PgPool| async move {
         sqlx::query_as::<_, (String, i32)>(
             "SELECT error, deliveries FROM dead_letters ORDER BY deliveries DESC",
@@ -348,22 +356,15 @@ async fn a_message_that_keeps_failing_becomes_a_dead_letter_and_replays_once_fix
     // The cause is fixed; a person replays it.
     stop.cancel();
     task.await.unwrap();
-    let consumer = bus
-        .durable_consumer(streams::REQUESTS, "test", "komek.request.>")
-        .await
-        .unwrap();
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(consume(
-        "test",
-        consumer,
-        pool.clone(),
-        bus.clone(),
+    let (stop, task) = consume_requests(
+        &bus,
+        &pool,
         Rejecting(Recorder {
             calls: calls.clone(),
             fail_first: 0,
         }),
-        stop.clone(),
-    ));
+    )
+    .await;
     let operations = Operations::new(
         pool.clone(),
         bus.clone(),
@@ -479,23 +480,16 @@ async fn batch_meets_a_transaction_taking_its_rows_the_other_way(
         .await
         .unwrap();
 
-    let consumer = bus
-        .durable_consumer(streams::REQUESTS, "test", "komek.request.>")
-        .await
-        .unwrap();
     let batches = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(consume(
-        "test",
-        consumer,
-        pool.clone(),
-        bus.clone(),
+    let (stop, task) = consume_requests(
+        &bus,
+        &pool,
         SlotTaker {
             bound,
             batches: batches.clone(),
         },
-        stop.clone(),
-    ));
+    )
+    .await;
     // The batch holds slot 1 and waits for slot 2.
     for _ in 0..200 {
         let waiting: i64 = sqlx::query_scalar(
@@ -581,19 +575,7 @@ async fn a_batch_writes_the_events_of_its_applied_messages_in_order() {
             .await
             .unwrap();
     }
-    let consumer = bus
-        .durable_consumer(streams::REQUESTS, "test", "komek.request.>")
-        .await
-        .unwrap();
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(consume(
-        "test",
-        consumer,
-        pool.clone(),
-        bus.clone(),
-        Announcer,
-        stop.clone(),
-    ));
+    let (stop, task) = consume_requests(&bus, &pool, Announcer).await;
     wait_for_effects(&pool, 6).await;
     stop.cancel();
     task.await.unwrap();
