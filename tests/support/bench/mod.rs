@@ -24,31 +24,31 @@ pub fn allocated() -> usize {
     ALLOCATED.load(Ordering::Relaxed)
 }
 
-/// The system allocator, counting what is live in [`ALLOCATED`]: what a structure costs in
-/// memory is the difference across building it.
+/// The services' allocator (mimalloc), counting what is live in [`ALLOCATED`]: what a
+/// structure costs in memory is the difference across building it.
 pub struct Counting;
 
-// SAFETY: every call is passed to the system allocator unchanged; only a counter is added.
+// SAFETY: every call is passed to mimalloc unchanged; only a counter is added.
 // An allocator can only be written as unsafe code.
 #[allow(unsafe_code)]
 unsafe impl std::alloc::GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
         ALLOCATED.fetch_add(layout.size(), Ordering::Relaxed);
-        // SAFETY: the caller's contract is the system allocator's.
-        unsafe { std::alloc::System.alloc(layout) }
+        // SAFETY: the caller's contract is mimalloc's.
+        unsafe { mimalloc::MiMalloc.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
         ALLOCATED.fetch_sub(layout.size(), Ordering::Relaxed);
         // SAFETY: as above.
-        unsafe { std::alloc::System.dealloc(ptr, layout) }
+        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
         ALLOCATED.fetch_add(new, Ordering::Relaxed);
         ALLOCATED.fetch_sub(layout.size(), Ordering::Relaxed);
         // SAFETY: as above.
-        unsafe { std::alloc::System.realloc(ptr, layout, new) }
+        unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new) }
     }
 }
 

@@ -86,6 +86,8 @@ pub struct Options {
 struct Service {
     kind: &'static str,
     addr: SocketAddr,
+    /// Where the service answers `GET /metrics`, read after each step.
+    metrics: SocketAddr,
     child: Child,
 }
 
@@ -123,6 +125,8 @@ impl Running {
         let mut services = Vec::new();
         for (&kind, port) in kinds.iter().zip(ports) {
             let mut env = service_env(&secrets, kind, port, pg_addr, &nats.url(), &intake_urls);
+            let metrics: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+            env.push(("KOMEK_METRICS_LISTEN".into(), metrics.to_string()));
             env.extend(
                 [
                     // As a deployment sizes its pools for the load it expects.
@@ -146,6 +150,7 @@ impl Running {
             services.push(Service {
                 kind,
                 addr: ([127, 0, 0, 1], port).into(),
+                metrics,
                 child: spawn_bound_to_process(cmd, libc::SIGKILL),
             });
         }
@@ -597,6 +602,12 @@ pub async fn run(options: Options) -> Report {
         if let Some(mut perf) = perf {
             let _ = perf.wait();
         }
+        for s in &running.services {
+            if let Some(text) = scrape(s.metrics).await {
+                let file = options.dir.join(format!("metrics-{rate}-{}.txt", s.kind));
+                std::fs::write(file, text).unwrap();
+            }
+        }
         eprintln!(
             "{:.0}/s: {} calls, {:.0} offered/s, offered p99 {:.1} ms, {}",
             step.rate,
@@ -626,6 +637,22 @@ pub async fn run(options: Options) -> Report {
         seed: options.seed,
         finished: chrono::Utc::now(),
     }
+}
+
+/// A service's metrics as Prometheus reads them (counters since the start: the difference of two
+/// steps' files is what the later step did).
+async fn scrape(addr: SocketAddr) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: load\r\n\r\n")
+        .await
+        .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.ok()?;
+    answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
 }
 
 /// The statements PostgreSQL spent most time on over the steps, per call of the run.
