@@ -66,12 +66,22 @@ async fn an_answer_retried_with_a_fresh_request_id_gets_the_answer_already_given
         request_id,
         volunteer: volunteer.name.clone(),
     };
+    let key = Uuid::new_v4().to_string();
     let accepted = app
-        .accept_offer(accept(Uuid::new_v4().to_string()))
+        .accept_offer(accept(key.clone()))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(accepted.status, pb::AssignmentStatus::Accepted as i32);
+    // Retried under the same key: the accepted job, not a second accept.
+    let same = app
+        .accept_offer(accept(key))
+        .await
+        .expect("an accept retried under its key is not refused")
+        .into_inner();
+    assert_eq!(same.name, accepted.name);
+    assert_eq!(same.status, pb::AssignmentStatus::Accepted as i32);
+    assert_eq!(same.etag, accepted.etag);
     // The reply was lost; the app retries under a new key and gets its accepted job.
     let again = app
         .accept_offer(accept(Uuid::new_v4().to_string()))

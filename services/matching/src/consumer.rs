@@ -136,10 +136,18 @@ impl Handler for Triaged {
         store::upsert_jobs(&mut *tx, &rows)
             .await
             .map_err(|e| (None, e.into()))?;
+        // Every request's closure and offers in one statement. A request twice in the batch
+        // uses them once: its second placement reads them again, after its first.
+        let ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.request_id).collect();
+        let mut known = store::closed_and_histories(&mut *tx, &ids)
+            .await
+            .map_err(|e| (None, e.into()))?;
         let (placed, decisions) = store::holding_decisions(async {
             for (i, (t, r)) in batch.iter().zip(&ready).enumerate() {
                 let Some(r) = r else { continue };
-                self.place(&mut *tx, r)
+                let state = known.remove(&r.job.request_id);
+                // Boxed: placing is a large future, and a batch awaits one at a time.
+                Box::pin(self.place(&mut *tx, r, state))
                     .instrument(t.span.clone())
                     .await
                     .map_err(|e| (Some(i), e))?;
@@ -158,7 +166,7 @@ impl Handler for Triaged {
             return Ok(());
         };
         store::upsert_job(tx, &r.job.to_row()).await?;
-        self.place(tx, &r).await
+        self.place(tx, &r, None).await
     }
 }
 
@@ -207,16 +215,20 @@ impl Triaged {
         }))
     }
 
-    /// Places a request whose job is stored.
-    async fn place(&self, tx: &mut PgConnection, r: &Ready) -> Result<(), HandleError> {
+    /// Places a request whose job is stored; `known`: its closure and history, when read.
+    async fn place(
+        &self,
+        tx: &mut PgConnection,
+        r: &Ready,
+        known: Option<(bool, store::History)>,
+    ) -> Result<(), HandleError> {
         if r.pending {
             store::mark_note_pending(tx, r.job.request_id).await?;
         }
-        if r.caught_up {
-            self.matcher.place_caught_up(tx, &r.job).await
-        } else {
-            self.matcher.place(tx, &r.job).await
+        if !r.caught_up {
+            self.matcher.catch_up().await?;
         }
+        self.matcher.place_known(tx, &r.job, known).await
     }
 }
 

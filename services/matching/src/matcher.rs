@@ -111,9 +111,23 @@ impl Matcher {
         tx: &mut PgConnection,
         job: &Job,
     ) -> Result<(), HandleError> {
+        self.place_known(tx, job, None).await
+    }
+
+    /// [`Self::place_caught_up`] with the request's closure and history when they were read
+    /// already in this transaction (a batch reads its requests' in one statement).
+    pub async fn place_known(
+        &self,
+        tx: &mut PgConnection,
+        job: &Job,
+        known: Option<(bool, store::History)>,
+    ) -> Result<(), HandleError> {
         let request_id = job.request_id;
 
-        let (closed, history) = store::closed_and_history(tx, request_id).await?;
+        let (closed, history) = match known {
+            Some(known) => known,
+            None => store::closed_and_history(tx, request_id).await?,
+        };
         if closed {
             // Cancelled or merged meanwhile: nobody should be sent.
             return Ok(());
@@ -215,19 +229,47 @@ impl Matcher {
                 break (ranked, None);
             };
             let group_id = parse_name("groups", &best.group, "group")?;
-            let capacity = self.index.capacity(&best.group).unwrap_or(0);
-            match store::take_capacity(tx, group_id, capacity as i32).await? {
-                store::Take::Taken if failpoint::fires(failpoint::MATCHER_AFTER_TAKE) => {
-                    return Err(failpoint::crash(failpoint::MATCHER_AFTER_TAKE).into());
+            let capacity = self.index.capacity(&best.group).unwrap_or(0) as i32;
+            let to = Offer {
+                group_id,
+                distance_m: best.distance_m,
+                attempt,
+                round: None,
+            };
+            // The place and the offer in one statement when the group has room.
+            let take = match store::take_and_offer(tx, &self.offer_row(job, to), capacity).await? {
+                store::TakeOffer::Offered(row) => Ok(Some(*row)),
+                store::TakeOffer::AlreadyOffered => Err(()),
+                store::TakeOffer::NotTaken => {
+                    match store::take_capacity_after_miss(tx, group_id, capacity).await? {
+                        store::Take::Taken => Ok(None),
+                        // Full in the database (another request took the last place), or
+                        // resting after a job: look again without it.
+                        store::Take::Full => {
+                            full.push(best.group);
+                            continue;
+                        }
+                        store::Take::Resting => {
+                            resting.push(best.group);
+                            continue;
+                        }
+                    }
                 }
-                store::Take::Taken => break (ranked, Some((best, group_id))),
-                // Full in the database (another request took the last place), or resting
-                // after a job: look again without it.
-                store::Take::Full => full.push(best.group),
-                store::Take::Resting => resting.push(best.group),
+            };
+            if failpoint::fires(failpoint::MATCHER_AFTER_TAKE) {
+                return Err(failpoint::crash(failpoint::MATCHER_AFTER_TAKE).into());
+            }
+            match take {
+                Ok(offered) => break (ranked, Some((to, offered))),
+                Err(()) => {
+                    // Another replica offered this request meanwhile (a duplicate delivery):
+                    // it is placed, and the place taken here goes back.
+                    store::release(tx, group_id).await?;
+                    return Ok(());
+                }
             }
         };
-        let Some((best, group_id)) = chosen else {
+        let Some((to, offered)) = chosen else {
             // Nobody eligible: every group was judged. Judge them again knowing which are
             // full or resting, so a group that also lacks a skill shows both.
             let need = Need {
@@ -254,13 +296,10 @@ impl Matcher {
             return escalate(tx, job, reasons, attempt - 1, events::scores(&all)).await;
         };
         let candidates = events::scores(&ranked);
-        let to = Offer {
-            group_id,
-            distance_m: best.distance_m,
-            attempt,
-            round: None,
-        };
-        self.offer(tx, job, to, candidates).await.map(|_| ())
+        match offered {
+            Some(row) => self.announce(tx, job, row, candidates).await.map(|_| ()),
+            None => self.offer(tx, job, to, candidates).await.map(|_| ()),
+        }
     }
 
     /// Offers `job` to the nearest eligible groups of its wide search's `round` at once, each
@@ -420,6 +459,18 @@ impl Matcher {
         to: Offer,
         candidates: Vec<ev::CandidateScore>,
     ) -> Result<Option<AssignmentRow>, HandleError> {
+        let row = self.offer_row(job, to);
+        let Some(row) = store::insert_offer(tx, &row).await? else {
+            // Another replica offered this request meanwhile (a duplicate delivery): it is
+            // placed, and the unit taken here goes back.
+            store::release(tx, to.group_id).await?;
+            return Ok(None);
+        };
+        self.announce(tx, job, row, candidates).await.map(Some)
+    }
+
+    /// The row of an offer of `job` as `to` says, made now.
+    fn offer_row(&self, job: &Job, to: Offer) -> AssignmentRow {
         let Offer {
             group_id,
             distance_m,
@@ -429,15 +480,10 @@ impl Matcher {
         let request_id = job.request_id;
         let location = job.location.clone();
         let point = location.point.unwrap_or_default();
-        let (display_name, organization, organization_display_name) = self
-            .index
-            .get(group_id)
-            .map(|g| (g.display_name, g.organization, g.organization_display_name))
-            .unwrap_or_default();
         let priority = Priority::from_code(job.priority).unwrap_or(Priority::Normal);
         let now = Utc::now();
         let expire_at = now + self.ttl.for_priority(priority);
-        let row = AssignmentRow {
+        AssignmentRow {
             id: Uuid::now_v7(),
             request_id,
             group_id,
@@ -473,13 +519,23 @@ impl Matcher {
             wide: round.is_some(),
             search_round: round.map_or(0, |r| r as i32),
             lead: false,
-        };
-        let Some(row) = store::insert_offer(tx, &row).await? else {
-            // Another replica offered this request meanwhile (a duplicate delivery): it is
-            // placed, and the unit taken here goes back.
-            store::release(tx, group_id).await?;
-            return Ok(None);
-        };
+        }
+    }
+
+    /// What follows a recorded offer: its trace kept, the decision, the event.
+    async fn announce(
+        &self,
+        tx: &mut PgConnection,
+        job: &Job,
+        row: AssignmentRow,
+        candidates: Vec<ev::CandidateScore>,
+    ) -> Result<AssignmentRow, HandleError> {
+        let (request_id, group_id, attempt) = (row.request_id, row.group_id, row.attempt);
+        let (display_name, organization, organization_display_name) = self
+            .index
+            .get(group_id)
+            .map(|g| (g.display_name, g.organization, g.organization_display_name))
+            .unwrap_or_default();
         if let Some(traceparent) = trace::current_traceparent() {
             store::keep_traceparent(tx, row.id, &traceparent).await?;
         }
@@ -518,7 +574,7 @@ impl Matcher {
             attempt,
             "offer made"
         );
-        Ok(Some(row))
+        Ok(row)
     }
 }
 

@@ -581,10 +581,14 @@ pub async fn run(options: Options) -> Report {
         );
     }
     if options.statements {
-        sqlx::query("SELECT pg_stat_statements_reset()")
-            .execute(&pool)
-            .await
-            .unwrap();
+        // The steps' statements, rows written and log alone, without the priming's.
+        for reset in [
+            "SELECT pg_stat_statements_reset()",
+            "SELECT pg_stat_reset()",
+            "SELECT pg_stat_reset_shared('wal')",
+        ] {
+            sqlx::query(reset).execute(&pool).await.unwrap();
+        }
     }
     for &rate in &options.rates {
         let perf = (options.perf_at == Some(rate)).then(|| start_perf(&options.dir, options.step));
@@ -676,6 +680,39 @@ async fn write_statements(pool: &sqlx::PgPool, file: &Path, calls: usize) {
         per(total.1 as f64),
         per(total.0)
     );
+    // What the statements wrote: rows per table, and the log they made, per call.
+    let tables: Vec<(String, String, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT schemaname::text, relname::text, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del \
+         FROM pg_stat_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del > 0 \
+         ORDER BY n_tup_ins + n_tup_upd + n_tup_del DESC",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let (records, fpi, bytes): (i64, i64, f64) =
+        sqlx::query_as("SELECT wal_records, wal_fpi, wal_bytes::float8 FROM pg_stat_wal")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    text.push_str(&format!(
+        "WAL per call: {:.1} records, {:.2} full-page images, {:.0} bytes\n\n\
+         rows written per call (inserted / updated, of which HOT / deleted):\n",
+        per(records as f64),
+        per(fpi as f64),
+        per(bytes)
+    ));
+    let mut written = 0.0;
+    for (schema, table, ins, upd, hot, del) in tables {
+        written += per((ins + upd + del) as f64);
+        text.push_str(&format!(
+            "{:>8.2} / {:>5.2} ({:>5.2}) / {:>5.2}  {schema}.{table}\n",
+            per(ins as f64),
+            per(upd as f64),
+            per(hot as f64),
+            per(del as f64)
+        ));
+    }
+    text.push_str(&format!("{written:>8.2} in all\n\n"));
     for (query, n, ms, rows) in rows {
         let query: String = query.split_whitespace().collect::<Vec<_>>().join(" ");
         text.push_str(&format!(

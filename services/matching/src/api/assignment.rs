@@ -117,6 +117,38 @@ impl Assignments {
         Ok((tx, row))
     }
 
+    /// [`Self::begin_locked`] for an answer to an offer: the answer's key is recorded in the
+    /// statement that locks the row, with whether it is new (false: a retry).
+    async fn begin_answer(
+        &self,
+        a: &Answer,
+        action: &str,
+        volunteer: Uuid,
+    ) -> Result<
+        (
+            sqlx::Transaction<'static, sqlx::Postgres>,
+            Option<(AssignmentRow, bool)>,
+        ),
+        Status,
+    > {
+        let by = name("volunteers", volunteer);
+        let mut tx = self.pool.begin().await.map_err(database)?;
+        let row = store::lock_and_record_action(&mut tx, a.id, a.key, action, &by).await?;
+        let Some(request) = row
+            .as_ref()
+            .filter(|(r, _)| r.wide)
+            .map(|(r, _)| r.request_id)
+        else {
+            return Ok((tx, row));
+        };
+        // Rolled back with the key; recorded again below.
+        tx.rollback().await.map_err(database)?;
+        let mut tx = self.pool.begin().await.map_err(database)?;
+        Self::lock_wide_search(&mut tx, Some(request)).await?;
+        let row = store::lock_and_record_action(&mut tx, a.id, a.key, action, &by).await?;
+        Ok((tx, row))
+    }
+
     /// A volunteer acts only on its own groups' assignments.
     fn require_member(
         &self,
@@ -151,19 +183,21 @@ impl Assignments {
             .ok_or_else(|| Status::not_found("assignment not found"))
     }
 
-    /// Validates an accept or decline and locks the open offer it answers. `Ok(Err(row))` is a
-    /// retry of an answer already given: the assignment as it is now.
-    async fn answer(
+    /// Validates an accept or decline of the open offer locked for it (see
+    /// [`Self::begin_answer`]). `Ok(Err(row))` is a retry of an answer already given: the
+    /// assignment as it is now.
+    fn answer(
         &self,
-        tx: &mut PgConnection,
-        locked: Option<AssignmentRow>,
-        a: &Answer,
+        locked: Option<(AssignmentRow, bool)>,
         volunteer: Uuid,
         action: &str,
     ) -> Result<Result<AssignmentRow, AssignmentRow>, Status> {
-        let row = self.lock_for(locked, volunteer, "this offer was made to")?;
-        let by = name("volunteers", volunteer);
-        if !store::record_action(tx, a.key, a.id, action, &by).await? {
+        let (row, new_key) = match locked {
+            Some((row, new_key)) => (Some(row), new_key),
+            None => (None, false),
+        };
+        let row = self.lock_for(row, volunteer, "this offer was made to")?;
+        if !new_key {
             return Ok(Err(row));
         }
         let status = AssignmentStatus::from_stored(row.status);
@@ -302,11 +336,8 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         let req = request.into_inner();
         let volunteer = acting_volunteer(&principal, &req.volunteer)?;
         let answer = validate::answer(&req.name, &req.request_id)?;
-        let (mut tx, locked) = self.begin_locked(answer.id).await?;
-        let mut offer = match self
-            .answer(&mut tx, locked, &answer, volunteer, "accept")
-            .await?
-        {
+        let (mut tx, locked) = self.begin_answer(&answer, "accept", volunteer).await?;
+        let mut offer = match self.answer(locked, volunteer, "accept")? {
             Ok(offer) => offer,
             Err(current) => {
                 drop(tx);
@@ -335,11 +366,8 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         let req = request.into_inner();
         let volunteer = acting_volunteer(&principal, &req.volunteer)?;
         let (answer, reason) = validate::decline(&req)?;
-        let (mut tx, locked) = self.begin_locked(answer.id).await?;
-        let offer = match self
-            .answer(&mut tx, locked, &answer, volunteer, "decline")
-            .await?
-        {
+        let (mut tx, locked) = self.begin_answer(&answer, "decline", volunteer).await?;
+        let offer = match self.answer(locked, volunteer, "decline")? {
             Ok(offer) => offer,
             Err(current) => return Ok(Response::new(convert::assignment(&current))),
         };

@@ -1,7 +1,9 @@
 //! Assignments: offers and the jobs they become, with the idempotency keys of their answers.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{FromRow, PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 use super::Result;
@@ -86,6 +88,7 @@ impl AssignmentRow {
 /// already said no, whether one is active now, and for a wide search its last round, whether a
 /// lead holds it (accepted, on its way, on site or done) and who supports it now (accepted or
 /// on the way, in the order they were offered: the nearest of the earliest round first).
+#[derive(Debug)]
 pub struct History {
     pub attempts: i32,
     pub excluded_groups: Vec<Uuid>,
@@ -127,6 +130,50 @@ pub async fn closed_and_history(
         .bind(request_id)
         .fetch_all(tx)
         .await?;
+    Ok(state_of(rows))
+}
+
+/// A [`StateRow`] led by the request it is about.
+type RequestStateRow = (
+    Uuid,
+    bool,
+    Option<Uuid>,
+    Option<Uuid>,
+    Option<i16>,
+    Option<i32>,
+    Option<bool>,
+);
+
+/// [`closed_and_history`] of several requests in one statement (a batch of triaged requests
+/// reads them all before placing any).
+pub async fn closed_and_histories(
+    tx: &mut PgConnection,
+    request_ids: &[Uuid],
+) -> Result<HashMap<Uuid, (bool, History)>> {
+    let rows: Vec<RequestStateRow> = sqlx::query_as(
+        "SELECT r.id, EXISTS (SELECT 1 FROM closed_requests c WHERE c.request_id = r.id), \
+               a.id, a.group_id, a.status, a.search_round, a.lead \
+             FROM unnest($1::uuid[]) AS r(id) \
+             LEFT JOIN assignments a ON a.request_id = r.id \
+             ORDER BY r.id, a.id",
+    )
+    .bind(request_ids)
+    .fetch_all(tx)
+    .await?;
+    let mut of: HashMap<Uuid, Vec<StateRow>> = HashMap::new();
+    for (request, closed, id, group, status, round, lead) in rows {
+        of.entry(request)
+            .or_default()
+            .push((closed, id, group, status, round, lead));
+    }
+    Ok(of
+        .into_iter()
+        .map(|(request, rows)| (request, state_of(rows)))
+        .collect())
+}
+
+/// The closure and history of one request from its rows (see [`StateRow`]).
+fn state_of(rows: Vec<StateRow>) -> (bool, History) {
     let closed = rows.first().is_some_and(|r| r.0);
     let rows: Vec<(Uuid, Uuid, i16, i32, bool)> = rows
         .into_iter()
@@ -159,7 +206,7 @@ pub async fn closed_and_history(
             .map(|(id, _, _, _, _)| *id)
             .collect(),
     };
-    Ok((closed, history))
+    (closed, history)
 }
 
 /// Keeps the trace an offer was made in (see `trace` in the runtime).
@@ -182,33 +229,35 @@ pub async fn traceparent(tx: &mut PgConnection, id: Uuid) -> Result<Option<Strin
     Ok(row.and_then(|r| r.0))
 }
 
-/// Records an offer; `None` when the request already has an active assignment (one of a wide
-/// search's: when the group already has one for the request).
-pub async fn insert_offer(
-    tx: &mut PgConnection,
-    a: &AssignmentRow,
-) -> Result<Option<AssignmentRow>> {
-    fn sql(conflict: &str) -> String {
-        format!(
-            "INSERT INTO assignments (id, request_id, group_id, status, attempt, reference_code, \
-               category, priority, required_skills, lat, lon, settlement, district, region, \
-               distance_m, offered_at, expire_at, cargo_tonnes, volunteer_note, people_count, \
-               quantity_value, quantity_unit, wide, search_round) \
-             VALUES ($1, $2, $3, {offered}, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-               $16, $17, $18, $19, $20, $21, $22, $23) \
-             ON CONFLICT {conflict} DO NOTHING RETURNING *",
-            offered = AssignmentStatus::Offered.code(),
-        )
+/// The columns an offer is recorded with, from `$1` (see [`bind_offer`]).
+const OFFER_COLUMNS: &str = "id, request_id, group_id, status, attempt, reference_code, \
+    category, priority, required_skills, lat, lon, settlement, district, region, \
+    distance_m, offered_at, expire_at, cargo_tonnes, volunteer_note, people_count, \
+    quantity_value, quantity_unit, wide, search_round";
+
+/// Their values: `$1` … `$23`, the status being the offered one's code.
+fn offer_values() -> String {
+    format!(
+        "$1, $2, $3, {offered}, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+         $16, $17, $18, $19, $20, $21, $22, $23",
+        offered = AssignmentStatus::Offered.code(),
+    )
+}
+
+/// The unique index an offer must not break: one active offer per request, or per group of
+/// a wide search.
+fn offer_conflict(wide: bool) -> String {
+    if wide {
+        format!("(request_id, group_id) WHERE {}", *ONE_ACTIVE_PER_GROUP)
+    } else {
+        format!("(request_id) WHERE {}", *ONE_ACTIVE_PER_REQUEST)
     }
-    static ONE: LazyLock<String> =
-        LazyLock::new(|| sql(&format!("(request_id) WHERE {}", *ONE_ACTIVE_PER_REQUEST)));
-    static WIDE: LazyLock<String> = LazyLock::new(|| {
-        sql(&format!(
-            "(request_id, group_id) WHERE {}",
-            *ONE_ACTIVE_PER_GROUP
-        ))
-    });
-    sqlx::query_as(if a.wide { &WIDE } else { &ONE })
+}
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+fn bind_offer<'q>(query: Query<'q>, a: &'q AssignmentRow) -> Query<'q> {
+    query
         .bind(a.id)
         .bind(a.request_id)
         .bind(a.group_id)
@@ -232,9 +281,79 @@ pub async fn insert_offer(
         .bind(&a.quantity_unit)
         .bind(a.wide)
         .bind(a.search_round)
+}
+
+/// Records an offer; `None` when the request already has an active assignment (one of a wide
+/// search's: when the group already has one for the request).
+pub async fn insert_offer(
+    tx: &mut PgConnection,
+    a: &AssignmentRow,
+) -> Result<Option<AssignmentRow>> {
+    fn sql(wide: bool) -> String {
+        format!(
+            "INSERT INTO assignments ({OFFER_COLUMNS}) VALUES ({}) \
+             ON CONFLICT {} DO NOTHING RETURNING *",
+            offer_values(),
+            offer_conflict(wide),
+        )
+    }
+    static ONE: LazyLock<String> = LazyLock::new(|| sql(false));
+    static WIDE: LazyLock<String> = LazyLock::new(|| sql(true));
+    let row = bind_offer(sqlx::query(if a.wide { &WIDE } else { &ONE }), a)
         .fetch_optional(tx)
-        .await
-        .map_err(Into::into)
+        .await?;
+    Ok(row.map(|r| AssignmentRow::from_row(&r)).transpose()?)
+}
+
+/// What taking a place of a group and recording an offer to it in one statement came to.
+#[derive(Debug)]
+pub enum TakeOffer {
+    /// The place is taken and the offer recorded.
+    Offered(Box<AssignmentRow>),
+    /// The place is taken, but the request has an active offer already (a duplicate delivery
+    /// another replica placed): the place must go back.
+    AlreadyOffered,
+    /// Nothing done: the group is full or resting, or has no row of places yet
+    /// ([`take_capacity_after_miss`] tells which and makes the row).
+    NotTaken,
+}
+
+/// Takes a place of the offer's group (see [`take_capacity`]; `capacity` as the roster has it)
+/// and records the offer, in one statement: placing a request is then one round trip when the
+/// group has room, as it usually has.
+pub async fn take_and_offer(
+    tx: &mut PgConnection,
+    a: &AssignmentRow,
+    capacity: i32,
+) -> Result<TakeOffer> {
+    fn sql(wide: bool) -> String {
+        format!(
+            "WITH take AS ( \
+               UPDATE group_load SET active = active + 1, capacity = $24 \
+               WHERE group_id = $3 AND active < $24 AND (rest_until IS NULL OR rest_until <= now()) \
+               RETURNING group_id), \
+             offer AS ( \
+               INSERT INTO assignments ({OFFER_COLUMNS}) SELECT {} FROM take \
+               ON CONFLICT {} DO NOTHING RETURNING *) \
+             SELECT EXISTS (SELECT 1 FROM take) AS taken, offer.* \
+             FROM (SELECT 1) AS one LEFT JOIN offer ON true",
+            offer_values(),
+            offer_conflict(wide),
+        )
+    }
+    static ONE: LazyLock<String> = LazyLock::new(|| sql(false));
+    static WIDE: LazyLock<String> = LazyLock::new(|| sql(true));
+    let row = bind_offer(sqlx::query(if a.wide { &WIDE } else { &ONE }), a)
+        .bind(capacity)
+        .fetch_one(tx)
+        .await?;
+    let taken: bool = row.try_get("taken")?;
+    let offered: Option<Uuid> = row.try_get("id")?;
+    Ok(match (taken, offered) {
+        (true, Some(_)) => TakeOffer::Offered(Box::new(AssignmentRow::from_row(&row)?)),
+        (true, None) => TakeOffer::AlreadyOffered,
+        (false, _) => TakeOffer::NotTaken,
+    })
 }
 
 /// Locks every assignment of a request, in one order, so that two groups accepting a wide
@@ -348,6 +467,33 @@ pub async fn lock(tx: &mut PgConnection, id: Uuid) -> Result<Option<AssignmentRo
         .fetch_optional(tx)
         .await
         .map_err(Into::into)
+}
+
+/// Locks an assignment and records an answer to it under the answer's key, in one statement:
+/// the row (None when there is no such assignment) and whether the key is new (false: a
+/// retry). An answer that then does not go through rolls the key back with its transaction.
+pub async fn lock_and_record_action(
+    tx: &mut PgConnection,
+    id: Uuid,
+    key: Uuid,
+    action: &str,
+    volunteer: &str,
+) -> Result<Option<(AssignmentRow, bool)>> {
+    let row = sqlx::query(
+        "WITH a AS (SELECT * FROM assignments WHERE id = $1 FOR UPDATE), \
+         recorded AS ( \
+           INSERT INTO assignment_actions (request_key, assignment_id, action, volunteer) \
+           SELECT $2, id, $3, $4 FROM a ON CONFLICT (request_key) DO NOTHING RETURNING 1) \
+         SELECT a.*, EXISTS (SELECT 1 FROM recorded) AS recorded FROM a",
+    )
+    .bind(id)
+    .bind(key)
+    .bind(action)
+    .bind(volunteer)
+    .fetch_optional(tx)
+    .await?;
+    row.map(|r| Ok((AssignmentRow::from_row(&r)?, r.try_get("recorded")?)))
+        .transpose()
 }
 
 /// Records an accept or decline key; false when the key was seen before.
@@ -470,7 +616,214 @@ pub async fn record_position(
 
 #[cfg(test)]
 mod tests {
+    use komek_testkit::TestDb;
+
+    use super::super::{
+        MIGRATOR, SCHEMA, Take, close_request, start_rest, take_capacity, take_capacity_after_miss,
+    };
     use super::*;
+
+    async fn pool() -> (TestDb, PgPool) {
+        let db = TestDb::create().await;
+        let pool = komek_runtime::db::connect_and_migrate(db.url(), SCHEMA, 2, &MIGRATOR)
+            .await
+            .unwrap();
+        (db, pool)
+    }
+
+    fn offer(request_id: Uuid, group_id: Uuid) -> AssignmentRow {
+        let now = Utc::now();
+        AssignmentRow {
+            id: Uuid::now_v7(),
+            request_id,
+            group_id,
+            status: AssignmentStatus::Offered.code() as i16,
+            attempt: 1,
+            reference_code: "KMK-7".into(),
+            category: 3,
+            priority: 2,
+            required_skills: vec![2, 5],
+            lat: 43.30348,
+            lon: 77.24085,
+            settlement: "Talgar".into(),
+            district: "Talgar District".into(),
+            region: "Almaty Region".into(),
+            distance_m: 1234.5,
+            offered_at: now,
+            expire_at: now + chrono::Duration::minutes(15),
+            updated_at: now,
+            reason: String::new(),
+            outcome: 0,
+            version: 1,
+            cargo_tonnes: 2.0,
+            volunteer_note: "Көмір, \"2 т\"".into(),
+            position_lat: None,
+            position_lon: None,
+            position_at: None,
+            people_count: 1,
+            quantity_value: 2.0,
+            quantity_unit: "т".into(),
+            wide: false,
+            search_round: 0,
+            lead: false,
+        }
+    }
+
+    async fn active(conn: &mut PgConnection, group: Uuid) -> Option<i32> {
+        sqlx::query_scalar("SELECT active FROM group_load WHERE group_id = $1")
+            .bind(group)
+            .fetch_optional(conn)
+            .await
+            .unwrap()
+    }
+
+    async fn offers_of(conn: &mut PgConnection, request: Uuid) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM assignments WHERE request_id = $1")
+            .bind(request)
+            .fetch_one(conn)
+            .await
+            .unwrap()
+    }
+
+    /// One statement takes the place and records the offer when the group has room, and does
+    /// neither when it has none, is resting or has no row yet; an offer the request has
+    /// already leaves the place taken, to go back (as the two statements did).
+    #[tokio::test]
+    async fn a_place_and_its_offer_are_taken_together_or_not_at_all() {
+        let (_db, pool) = pool().await;
+        let mut conn = pool.acquire().await.unwrap();
+        let group = Uuid::now_v7();
+
+        // No row of places yet: nothing done; the slow path makes it.
+        let first = offer(Uuid::now_v7(), group);
+        let got = take_and_offer(&mut conn, &first, 2).await.unwrap();
+        assert!(matches!(got, TakeOffer::NotTaken), "{got:?}");
+        assert_eq!(active(&mut conn, group).await, None);
+        assert_eq!(offers_of(&mut conn, first.request_id).await, 0);
+        let took = take_capacity_after_miss(&mut conn, group, 2).await.unwrap();
+        assert_eq!(took, Take::Taken);
+        assert!(insert_offer(&mut conn, &first).await.unwrap().is_some());
+
+        // Room for one more: taken and offered, column for column as inserted alone.
+        let second = offer(Uuid::now_v7(), group);
+        let TakeOffer::Offered(row) = take_and_offer(&mut conn, &second, 2).await.unwrap() else {
+            panic!("not offered");
+        };
+        assert_eq!(active(&mut conn, group).await, Some(2));
+        let alone = insert_offer(&mut conn, &offer(Uuid::now_v7(), Uuid::now_v7()))
+            .await
+            .unwrap()
+            .unwrap();
+        let strip = |r: &AssignmentRow| {
+            let mut r = r.clone();
+            (r.id, r.request_id, r.group_id) = (Uuid::nil(), Uuid::nil(), Uuid::nil());
+            (r.offered_at, r.expire_at, r.updated_at) =
+                (alone.offered_at, alone.expire_at, alone.updated_at);
+            format!("{r:?}")
+        };
+        assert_eq!(strip(&row), strip(&alone));
+        assert_eq!(row.id, second.id);
+
+        // Full: nothing done, and the slow path says so.
+        let third = offer(Uuid::now_v7(), group);
+        let got = take_and_offer(&mut conn, &third, 2).await.unwrap();
+        assert!(matches!(got, TakeOffer::NotTaken), "{got:?}");
+        assert_eq!(active(&mut conn, group).await, Some(2));
+        assert_eq!(offers_of(&mut conn, third.request_id).await, 0);
+        assert_eq!(
+            take_capacity_after_miss(&mut conn, group, 2).await.unwrap(),
+            Take::Full
+        );
+
+        // A larger capacity from the roster applies at once.
+        assert!(matches!(
+            take_and_offer(&mut conn, &third, 3).await.unwrap(),
+            TakeOffer::Offered(_)
+        ));
+
+        // The request offered already: the place is taken, the offer is not made again.
+        let again = offer(third.request_id, group);
+        let got = take_and_offer(&mut conn, &again, 5).await.unwrap();
+        assert!(matches!(got, TakeOffer::AlreadyOffered), "{got:?}");
+        assert_eq!(active(&mut conn, group).await, Some(4));
+        assert_eq!(offers_of(&mut conn, third.request_id).await, 1);
+
+        // Resting after a job: nothing done.
+        start_rest(&mut conn, group, 30).await.unwrap();
+        let fourth = offer(Uuid::now_v7(), group);
+        let got = take_and_offer(&mut conn, &fourth, 9).await.unwrap();
+        assert!(matches!(got, TakeOffer::NotTaken), "{got:?}");
+        assert_eq!(active(&mut conn, group).await, Some(4));
+        assert_eq!(
+            take_capacity(&mut conn, group, 9).await.unwrap(),
+            Take::Resting
+        );
+    }
+
+    /// The closures and histories of several requests read in one statement are what reading
+    /// each alone gives: offers of every status, a closed request, one with no offers.
+    #[tokio::test]
+    async fn histories_read_together_are_read_as_one_by_one() {
+        let (_db, pool) = pool().await;
+        let mut conn = pool.acquire().await.unwrap();
+        let (a, b, c, closed) = (
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+        );
+        let statuses = [
+            AssignmentStatus::Declined,
+            AssignmentStatus::Expired,
+            AssignmentStatus::Accepted,
+        ];
+        for (i, status) in statuses.into_iter().enumerate() {
+            let mut o = offer(a, Uuid::now_v7());
+            o.attempt = i as i32 + 1;
+            let row = insert_offer(&mut conn, &o).await.unwrap().unwrap();
+            set_status(&mut conn, row.id, status, "test", None)
+                .await
+                .unwrap();
+        }
+        let mut wide = offer(b, Uuid::now_v7());
+        (wide.wide, wide.search_round) = (true, 2);
+        let lead = insert_offer(&mut conn, &wide).await.unwrap().unwrap();
+        set_status(&mut conn, lead.id, AssignmentStatus::Accepted, "test", None)
+            .await
+            .unwrap();
+        make_lead(&mut conn, lead.id).await.unwrap();
+        let mut support = offer(b, Uuid::now_v7());
+        (support.wide, support.search_round) = (true, 2);
+        let support = insert_offer(&mut conn, &support).await.unwrap().unwrap();
+        set_status(
+            &mut conn,
+            support.id,
+            AssignmentStatus::Accepted,
+            "test",
+            None,
+        )
+        .await
+        .unwrap();
+        insert_offer(&mut conn, &offer(closed, Uuid::now_v7()))
+            .await
+            .unwrap();
+        close_request(&mut conn, closed, 8).await.unwrap();
+
+        let ids = [a, b, c, closed];
+        let together = closed_and_histories(&mut conn, &ids).await.unwrap();
+        assert_eq!(together.len(), ids.len());
+        for id in ids {
+            let alone = closed_and_history(&mut conn, id).await.unwrap();
+            assert_eq!(format!("{:?}", together[&id]), format!("{alone:?}"), "{id}");
+        }
+        let (is_closed, history) = &together[&a];
+        assert!(!is_closed);
+        assert_eq!((history.attempts, history.active), (3, true));
+        assert_eq!(history.excluded_groups.len(), 2);
+        assert!(together[&b].1.led && together[&b].1.supporters == vec![support.id]);
+        assert_eq!(together[&c].1.attempts, 0);
+        assert!(together[&closed].0);
+    }
 
     #[test]
     fn the_insert_names_the_predicates_of_the_one_active_indexes() {

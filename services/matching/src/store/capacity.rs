@@ -24,6 +24,17 @@ pub async fn take_capacity(tx: &mut PgConnection, group: Uuid, capacity: i32) ->
     if try_take(tx, group, capacity).await? {
         return Ok(Take::Taken);
     }
+    take_capacity_after_miss(tx, group, capacity).await
+}
+
+/// [`take_capacity`] after a take that found no place (one that failed as `try_take`, or in
+/// [`super::take_and_offer`]): makes the group's row when it has none and takes from it, or
+/// tells whether the group is full or resting.
+pub async fn take_capacity_after_miss(
+    tx: &mut PgConnection,
+    group: Uuid,
+    capacity: i32,
+) -> Result<Take> {
     let made = sqlx::query(
         "INSERT INTO group_load (group_id, capacity) VALUES ($1, $2) \
          ON CONFLICT (group_id) DO NOTHING",
