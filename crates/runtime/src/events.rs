@@ -677,8 +677,9 @@ impl OutboxRelay {
     /// publish (NATS gone, a stream refusing) shows here first.
     async fn measure_backlog(&self) -> sqlx::Result<()> {
         let (unsent, oldest): (i64, f64) = sqlx::query_as(
-            "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(o.created_at)), 0)::float8 \
-             FROM outbox_pending p JOIN outbox o USING (seq)",
+            "SELECT (SELECT count(*) FROM outbox_pending), \
+               COALESCE(EXTRACT(EPOCH FROM now() - (SELECT created_at FROM outbox \
+                 WHERE seq = (SELECT min(seq) FROM outbox_pending))), 0)::float8",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -709,9 +710,9 @@ impl OutboxRelay {
              AND NOT EXISTS (SELECT 1 FROM outbox_pending p WHERE p.seq = o.seq)",
         )
         .bind(sent_for)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
         let inbox = sqlx::query("DELETE FROM inbox WHERE received_at < now() - $1::interval")
             .bind(inbox_for)
             .execute(&self.pool)
@@ -720,7 +721,9 @@ impl OutboxRelay {
         Ok((outbox, inbox))
     }
 
-    /// Publishes up to one batch. Its pending rows are deleted as they are read, in the
+    /// Publishes up to one batch. Its pending rows are deleted as they are read, found by key
+    /// (the queue's heap is full of rows just deleted, and the outbox holds a week of rows:
+    /// neither may be scanned), in the
     /// transaction that commits once JetStream acknowledged every message: until then they are
     /// locked, so two relays never publish the same row at the same time (they could after a
     /// crash, which dedupe absorbs), and a failed publish rolls the deletes back.
@@ -728,11 +731,14 @@ impl OutboxRelay {
         let mut tx = self.pool.begin().await?;
         let rows: Vec<(Uuid, String, Vec<u8>, Option<String>)> = sqlx::query_as(
             "WITH taken AS ( \
-               DELETE FROM outbox_pending WHERE seq IN ( \
-                 SELECT seq FROM outbox_pending ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED) \
+               DELETE FROM outbox_pending WHERE seq = ANY (ARRAY( \
+                 SELECT seq FROM outbox_pending ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)) \
                RETURNING seq) \
-             SELECT o.id, o.subject, o.payload, o.traceparent \
-             FROM taken JOIN outbox o USING (seq) ORDER BY o.seq",
+             SELECT o.id, o.subject, o.payload, o.traceparent FROM taken \
+             CROSS JOIN LATERAL ( \
+               SELECT id, subject, payload, traceparent FROM outbox \
+               WHERE outbox.seq = taken.seq LIMIT 1) o \
+             ORDER BY taken.seq",
         )
         .bind(RELAY_BATCH)
         .fetch_all(&mut *tx)

@@ -1,7 +1,7 @@
 use komek_runtime::{config, shutdown, telemetry};
 
-// Under load glibc's malloc and free took a fifth of the services' CPU; with mimalloc their
-// CPU per call fell by about as much (BENCHMARKS.md, the pipeline's step 7).
+// Under the same load the services spent a fifth less CPU per call with mimalloc than with
+// glibc's allocator (BENCHMARKS.md, the pipeline's step 7).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

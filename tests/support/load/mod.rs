@@ -580,7 +580,16 @@ pub async fn run(options: Options) -> Report {
             }
         );
     }
+    let mut wal_from = String::new();
     if options.statements {
+        sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
+            .execute(&pool)
+            .await
+            .unwrap();
+        wal_from = sqlx::query_scalar("SELECT pg_current_wal_lsn()::text")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
         // The steps' statements, rows written and log alone, without the priming's.
         for reset in [
             "SELECT pg_stat_statements_reset()",
@@ -628,7 +637,7 @@ pub async fn run(options: Options) -> Report {
     }
     if options.statements {
         let calls: usize = steps.iter().map(|s: &Step| s.calls).sum();
-        write_statements(&pool, &options.dir.join("statements.txt"), calls).await;
+        write_statements(&pool, &options.dir.join("statements.txt"), calls, &wal_from).await;
     }
     running.stop(&options.dir);
     let accept_refusals = refused.lock().unwrap().clone();
@@ -660,7 +669,7 @@ async fn scrape(addr: SocketAddr) -> Option<String> {
 }
 
 /// The statements PostgreSQL spent most time on over the steps, per call of the run.
-async fn write_statements(pool: &sqlx::PgPool, file: &Path, calls: usize) {
+async fn write_statements(pool: &sqlx::PgPool, file: &Path, calls: usize, wal_from: &str) {
     let rows: Vec<(String, i64, f64, i64)> = sqlx::query_as(
         "SELECT query, calls, total_exec_time, rows FROM pg_stat_statements \
          ORDER BY total_exec_time DESC LIMIT 60",
@@ -695,12 +704,30 @@ async fn write_statements(pool: &sqlx::PgPool, file: &Path, calls: usize) {
             .await
             .unwrap();
     text.push_str(&format!(
-        "WAL per call: {:.1} records, {:.2} full-page images, {:.0} bytes\n\n\
-         rows written per call (inserted / updated, of which HOT / deleted):\n",
+        "WAL per call: {:.1} records, {:.2} full-page images, {:.0} bytes; by kind:\n",
         per(records as f64),
         per(fpi as f64),
         per(bytes)
     ));
+    // The log by kind of record (pg_walinspect), largest first.
+    let kinds: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT \"resource_manager/record_type\", count, record_size, fpi_size \
+         FROM pg_get_wal_stats($1::pg_lsn, pg_current_wal_lsn(), true) \
+         ORDER BY combined_size DESC LIMIT 14",
+    )
+    .bind(wal_from)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    for (kind, n, size, fpi) in kinds {
+        text.push_str(&format!(
+            "{:>8.2} records {:>7.0} bytes (full pages {:>5.0})  {kind}\n",
+            per(n as f64),
+            per(size as f64),
+            per(fpi as f64)
+        ));
+    }
+    text.push_str("\nrows written per call (inserted / updated, of which HOT / deleted):\n");
     let mut written = 0.0;
     for (schema, table, ins, upd, hot, del) in tables {
         written += per((ins + upd + del) as f64);
