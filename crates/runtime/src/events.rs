@@ -430,14 +430,10 @@ pub async fn write_outbox(
         .iter()
         .map(|(_, e)| e.traceparent.as_deref())
         .collect();
-    // Rows come out of unnest in the arrays' order, and take their sequence numbers in it;
-    // each waits for the relay in outbox_pending.
+    // Rows come out of unnest in the arrays' order, and take their sequence numbers in it.
     sqlx::query(
-        "WITH rows AS ( \
-           INSERT INTO outbox (id, subject, payload, traceparent) \
-           SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[]) \
-           RETURNING seq) \
-         INSERT INTO outbox_pending (seq) SELECT seq FROM rows",
+        "INSERT INTO outbox (id, subject, payload, traceparent) \
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[])",
     )
     .bind(&ids)
     .bind(&subjects)
@@ -507,10 +503,9 @@ where
 ///
 /// PostgreSQL is the record; the streams carry it to the other services. A stream made after an
 /// outbox row was sent cannot hold that row's message: its NATS lost the store, or this
-/// database was restored from a backup beside a fresh NATS. The first start that sees a stream
-/// made gives the rows written before it back to the relay (`outbox_pending`), which publishes
-/// them again in their order; consumers apply the ones they had not yet (those their restored
-/// inbox does not list) and skip the rest. A last-value stream in `snapshots`
+/// database was restored from a backup beside a fresh NATS. Such rows are marked unsent, so the
+/// relay publishes them again in their order; consumers apply the ones they had not yet (those
+/// their restored inbox does not list) and skip the rest. A last-value stream in `snapshots`
 /// is instead filled from the tables: without its "complete" message, it gets the current state
 /// of every key when it is empty, then that message (see [`crate::follow`]).
 ///
@@ -559,25 +554,8 @@ pub async fn restore_streams(
             // the last state of their keys.
             continue;
         }
-        // Once per stream made: the rows written before it was, which it cannot hold if they
-        // were sent before. One written before and sent after is in the stream, and goes again
-        // harmlessly (consumers' inboxes know it).
-        let first_look = sqlx::query(
-            "INSERT INTO stream_restores (stream, stream_created) VALUES ($1, $2) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(name)
-        .bind(created)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !first_look {
-            continue;
-        }
         let again = sqlx::query(
-            "INSERT INTO outbox_pending (seq) SELECT seq FROM outbox \
-             WHERE created_at < $1 AND starts_with(subject, $2) ON CONFLICT (seq) DO NOTHING",
+            "UPDATE outbox SET sent_at = NULL WHERE sent_at < $1 AND starts_with(subject, $2)",
         )
         .bind(created)
         .bind(prefix)
@@ -677,9 +655,8 @@ impl OutboxRelay {
     /// publish (NATS gone, a stream refusing) shows here first.
     async fn measure_backlog(&self) -> sqlx::Result<()> {
         let (unsent, oldest): (i64, f64) = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM outbox_pending), \
-               COALESCE(EXTRACT(EPOCH FROM now() - (SELECT created_at FROM outbox \
-                 WHERE seq = (SELECT min(seq) FROM outbox_pending))), 0)::float8",
+            "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 \
+             FROM outbox WHERE sent_at IS NULL",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -705,14 +682,11 @@ impl OutboxRelay {
         sent_for: Duration,
         inbox_for: Duration,
     ) -> sqlx::Result<(u64, u64)> {
-        let outbox = sqlx::query(
-            "DELETE FROM outbox o WHERE created_at < now() - $1::interval \
-             AND NOT EXISTS (SELECT 1 FROM outbox_pending p WHERE p.seq = o.seq)",
-        )
-        .bind(sent_for)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        let outbox = sqlx::query("DELETE FROM outbox WHERE sent_at < now() - $1::interval")
+            .bind(sent_for)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
         let inbox = sqlx::query("DELETE FROM inbox WHERE received_at < now() - $1::interval")
             .bind(inbox_for)
             .execute(&self.pool)
@@ -721,24 +695,13 @@ impl OutboxRelay {
         Ok((outbox, inbox))
     }
 
-    /// Publishes up to one batch. Its pending rows are deleted as they are read, found by key
-    /// (the queue's heap is full of rows just deleted, and the outbox holds a week of rows:
-    /// neither may be scanned), in the
-    /// transaction that commits once JetStream acknowledged every message: until then they are
-    /// locked, so two relays never publish the same row at the same time (they could after a
-    /// crash, which dedupe absorbs), and a failed publish rolls the deletes back.
+    /// Publishes up to one batch. Rows stay locked until marked, so two relays never publish
+    /// the same row at the same time (they could after a crash, which dedupe absorbs).
     pub async fn relay_batch(&self) -> anyhow::Result<usize> {
         let mut tx = self.pool.begin().await?;
         let rows: Vec<(Uuid, String, Vec<u8>, Option<String>)> = sqlx::query_as(
-            "WITH taken AS ( \
-               DELETE FROM outbox_pending WHERE seq = ANY (ARRAY( \
-                 SELECT seq FROM outbox_pending ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)) \
-               RETURNING seq) \
-             SELECT o.id, o.subject, o.payload, o.traceparent FROM taken \
-             CROSS JOIN LATERAL ( \
-               SELECT id, subject, payload, traceparent FROM outbox \
-               WHERE outbox.seq = taken.seq LIMIT 1) o \
-             ORDER BY taken.seq",
+            "SELECT id, subject, payload, traceparent FROM outbox WHERE sent_at IS NULL \
+             ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
         )
         .bind(RELAY_BATCH)
         .fetch_all(&mut *tx)
@@ -782,8 +745,12 @@ impl OutboxRelay {
         if failpoint::fires(failpoint::RELAY_BEFORE_MARK_SENT) {
             return Err(failpoint::crash(failpoint::RELAY_BEFORE_MARK_SENT));
         }
-        tx.commit().await?;
         let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+        sqlx::query("UPDATE outbox SET sent_at = now() WHERE id = ANY($1)")
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         metrics::count(
             "komek_outbox_published_total",
             "Outbox rows published to JetStream (acknowledged by it).",

@@ -76,7 +76,7 @@ impl Verdict {
 pub async fn outboxes(pool: &PgPool) -> Vec<(String, i64)> {
     let mut out = Vec::new();
     for schema in SCHEMAS {
-        let sql = format!("SELECT count(*) FROM {schema}.outbox_pending");
+        let sql = format!("SELECT count(*) FROM {schema}.outbox WHERE sent_at IS NULL");
         let n: i64 = sqlx::query_scalar(&sql).fetch_one(pool).await.unwrap_or(-1);
         out.push((schema.to_string(), n));
     }

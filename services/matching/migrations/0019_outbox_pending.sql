@@ -1,1 +1,0 @@
-../../../crates/runtime/sql/0004_outbox_pending.sql
