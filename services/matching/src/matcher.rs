@@ -87,7 +87,6 @@ impl Matcher {
 impl Matcher {
     /// Offers the job to the nearest eligible group, or escalates it, in the caller's
     /// transaction. Does nothing for a request that is closed or already has an active offer.
-    #[tracing::instrument(name = "match", skip_all, fields(request = %job.request_id))]
     pub async fn place(&self, tx: &mut PgConnection, job: &Job) -> Result<(), HandleError> {
         self.catch_up().await?;
         self.place_caught_up(tx, job).await
@@ -115,7 +114,9 @@ impl Matcher {
     }
 
     /// [`Self::place_caught_up`] with the request's closure and history when they were read
-    /// already in this transaction (a batch reads its requests' in one statement).
+    /// already in this transaction (a batch reads its requests' in one statement). Every
+    /// placement goes through here, in a span of its own in the request's trace.
+    #[tracing::instrument(name = "match", skip_all, fields(request = %job.request_id))]
     pub async fn place_known(
         &self,
         tx: &mut PgConnection,
