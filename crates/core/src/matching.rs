@@ -198,6 +198,13 @@ pub fn ineligibility(group: &GroupView, need: &Need<'_>) -> Vec<IneligibleReason
 
 /// Judges one group.
 pub fn judge(group: &GroupView, need: &Need<'_>) -> Evaluation {
+    judge_at(group, need, need.location.distance_m(group.position()))
+}
+
+/// Judges one group whose distance from the request is known already (the nearest-group search
+/// has measured it to order its answers): `distance_m` must be
+/// `need.location.distance_m(group.position())`.
+pub fn judge_at(group: &GroupView, need: &Need<'_>, distance_m: f64) -> Evaluation {
     let reasons = ineligibility(group, need);
     let office_opens = if reasons == [IneligibleReason::OfficeClosed] {
         group
@@ -209,7 +216,7 @@ pub fn judge(group: &GroupView, need: &Need<'_>) -> Evaluation {
     };
     Evaluation {
         group: group.id.clone(),
-        distance_m: need.location.distance_m(group.position()),
+        distance_m,
         reasons,
         office_opens,
     }

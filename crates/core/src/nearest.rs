@@ -18,14 +18,14 @@
 //! Groups live in a slab and cells hold four-byte handles to them, so the index adds little
 //! beyond the groups' own records (measured in BENCHMARKS.md).
 
-use std::cmp::{Ordering, Reverse};
+use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use h3o::{CellIndex, LatLng, Resolution};
 
 use crate::GeoPoint;
-use crate::matching::{Evaluation, GroupView, Need, judge};
+use crate::matching::{Evaluation, GroupView, Need, judge_at};
 
 /// The tree's resolutions, coarsest first; groups are filed under the last.
 const LEVELS: [Resolution; 7] = [
@@ -48,8 +48,9 @@ const CHORD_RADIUS_M: f64 = 6_371_000.0;
 /// Taken off every chord as well, for distances too small for the relative margin above.
 const CHORD_SLACK_M: f64 = 1e-6;
 
-/// Taken off chords to positions kept in single precision, whose rounding moves a point by
-/// up to about 0.7 m.
+/// Taken off chords to positions kept in single precision, whose rounding moves a point of the
+/// unit sphere by up to about 5e-8 (0.35 m on the Earth), and off discs whose radius is kept in
+/// single precision too (rounded by at most 0.06 m below 1,000 km).
 const SINGLE_SLACK_M: f64 = 2.0;
 
 /// A point on the unit sphere.
@@ -67,6 +68,14 @@ fn chord_m(a: &Unit, b: &Unit) -> f64 {
     (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt() * CHORD_RADIUS_M - CHORD_SLACK_M
 }
 
+fn single(u: Unit) -> [f32; 3] {
+    [u[0] as f32, u[1] as f32, u[2] as f32]
+}
+
+fn widen(u: &[f32; 3]) -> Unit {
+    [f64::from(u[0]), f64::from(u[1]), f64::from(u[2])]
+}
+
 /// A cell of the tree: a disc covering everything under it, and what is under it (cells of
 /// the next level, or groups at the last). What a search reads of the things under a cell (a
 /// cell's disc, a group's position) is kept in the cell itself, beside their handles, so that
@@ -78,10 +87,26 @@ struct Node {
     radius_m: f64,
     /// The node above, `u32::MAX` at the top.
     parent: u32,
-    /// Cells of the next level: handle, centre, radius of their discs.
-    cells: Vec<(u32, Unit, f64)>,
+    /// Cells of the next level.
+    cells: Vec<Disc>,
     /// At the last level, the groups filed here.
     members: Vec<Member>,
+}
+
+/// A cell as its parent lists it for a search: 20 bytes, in single precision (a search reads
+/// these lists, and at a million groups most of them come from memory, not cache).
+#[derive(Debug, Clone, Copy)]
+struct Disc {
+    node: u32,
+    center: [f32; 3],
+    radius_m: f32,
+}
+
+impl Disc {
+    /// No group under the cell is nearer to `from` than this.
+    fn bound(&self, from: &Unit) -> f64 {
+        (chord_m(from, &widen(&self.center)) - f64::from(self.radius_m) - SINGLE_SLACK_M).max(0.0)
+    }
 }
 
 /// A group as its leaf cell keeps it: where it is, exactly (for the distance every answer
@@ -145,6 +170,10 @@ fn id_hash(id: &str) -> u64 {
     id.bytes().map(u64::from).sum::<u64>() % 3
 }
 
+/// A leaf holds fewer members than this, so that a member's place in it fits the 30 bits a
+/// queue entry has for it (a billion groups in one 5 km² cell).
+const MAX_MEMBERS: usize = 1 << 30;
+
 /// Pushes onto a list that usually stays short, growing it one place at a time while it is:
 /// a vector's first growth makes room for four, most of it unused in a cell of one group.
 fn push_short<T>(list: &mut Vec<T>, item: T) {
@@ -166,11 +195,7 @@ pub struct GeoIndex {
     /// Node handles by cell, every level.
     by_cell: HashMap<CellIndex, u32>,
     /// The top level's nodes, as their parents would list them.
-    top: Vec<(u32, Unit, f64)>,
-}
-
-fn lower_bound(from: &Unit, center: &Unit, radius_m: f64) -> f64 {
-    (chord_m(from, center) - radius_m).max(0.0)
+    top: Vec<Disc>,
 }
 
 impl GeoIndex {
@@ -245,7 +270,7 @@ impl GeoIndex {
     }
 
     /// The list a node is kept in: its parent's cells, or the top.
-    fn siblings(&mut self, parent: u32) -> &mut Vec<(u32, Unit, f64)> {
+    fn siblings(&mut self, parent: u32) -> &mut Vec<Disc> {
         if parent == u32::MAX {
             &mut self.top
         } else {
@@ -261,9 +286,9 @@ impl GeoIndex {
         let entry = self
             .siblings(parent)
             .iter_mut()
-            .find(|(h, ..)| *h == node)
+            .find(|d| d.node == node)
             .expect("a node is listed by its parent");
-        entry.2 = radius_m;
+        entry.radius_m = radius_m as f32;
     }
 
     /// Adds a group or replaces it, moving it to the cells of its new position.
@@ -296,13 +321,17 @@ impl GeoIndex {
             }
             parent = node;
         }
-        let u = unit(position);
         let member = Member {
             handle,
-            unit: [u[0] as f32, u[1] as f32, u[2] as f32],
+            unit: single(unit(position)),
             position,
         };
-        push_short(&mut self.nodes[parent as usize].members, member);
+        let members = &mut self.nodes[parent as usize].members;
+        assert!(
+            members.len() < MAX_MEMBERS,
+            "a leaf cell holds {MAX_MEMBERS} groups"
+        );
+        push_short(members, member);
         *self.slot_mut(handle) = Some(Slot {
             group,
             leaf: parent,
@@ -334,7 +363,12 @@ impl GeoIndex {
             }
         };
         self.by_cell.insert(cell, n);
-        push_short(self.siblings(parent), (n, unit(center), 0.0));
+        let disc = Disc {
+            node: n,
+            center: single(unit(center)),
+            radius_m: 0.0,
+        };
+        push_short(self.siblings(parent), disc);
         n
     }
 
@@ -380,7 +414,7 @@ impl GeoIndex {
             self.by_cell.remove(&cell);
             self.free_nodes.push(node);
             let list = self.siblings(parent);
-            let at = list.iter().position(|(h, ..)| *h == node).expect("listed");
+            let at = list.iter().position(|d| d.node == node).expect("listed");
             list.swap_remove(at);
             node = parent;
         }
@@ -391,11 +425,8 @@ impl GeoIndex {
     pub fn search<'a>(&'a self, need: &'a Need<'a>) -> Search<'a> {
         let from = unit(need.location);
         let mut heap = BinaryHeap::with_capacity(64);
-        for (n, center, radius) in &self.top {
-            heap.push(Reverse(Entry {
-                key: lower_bound(&from, center, *radius),
-                item: Item::Cell(*n),
-            }));
+        for disc in &self.top {
+            heap.push(Reverse(entry(disc.bound(&from), cell_item(disc.node))));
         }
         Search {
             index: self,
@@ -403,48 +434,41 @@ impl GeoIndex {
             from,
             heap,
             tied: Vec::new(),
+            tied_m: 0.0,
             opened_cells: 0,
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Item {
-    /// Cells open before groups of the same key.
-    Cell(u32),
-    /// A group keyed by its chord, a lower bound: measured before groups of the same key
-    /// leave, as it may turn out to be one of them.
-    Bounded(u32, u32),
-    /// A group keyed by its exact distance.
-    Group(u32),
+// A queue entry is one integer, its key's bits above what it stands for, so that entries
+// compare and move as plain numbers. Keys are never negative, and the bits of non-negative
+// floats order as the floats do. What an entry stands for orders by its top two bits: on equal
+// keys cells open first, then groups keyed by a bound (measured before groups of the same key
+// leave, as they may turn out to be among them), then groups keyed by their exact distance.
+const CELL: u64 = 0;
+const BOUNDED: u64 = 1;
+const GROUP: u64 = 2;
+
+fn entry(key_m: f64, item: u64) -> u128 {
+    // Adding zero turns a negative zero into a positive one.
+    (u128::from((key_m + 0.0).to_bits()) << 64) | u128::from(item)
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    key: f64,
-    item: Item,
+fn key_of(entry: u128) -> f64 {
+    f64::from_bits((entry >> 64) as u64)
 }
 
-impl PartialEq for Entry {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
+fn cell_item(node: u32) -> u64 {
+    (CELL << 62) | u64::from(node)
 }
 
-impl Eq for Entry {}
-
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
+/// The `i`th member of leaf `node`: `i` is below `MAX_MEMBERS`.
+fn bounded_item(node: u32, i: usize) -> u64 {
+    (BOUNDED << 62) | (u64::from(node) << 30) | i as u64
 }
 
-impl Ord for Entry {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.key
-            .total_cmp(&other.key)
-            .then_with(|| self.item.cmp(&other.item))
-    }
+fn group_item(handle: u32) -> u64 {
+    (GROUP << 62) | u64::from(handle)
 }
 
 /// A search in progress; see [`GeoIndex::search`].
@@ -452,16 +476,18 @@ pub struct Search<'a> {
     index: &'a GeoIndex,
     need: &'a Need<'a>,
     from: Unit,
-    heap: BinaryHeap<Reverse<Entry>>,
-    /// Groups at exactly the same distance, to leave in id order (reversed: the next is last).
+    heap: BinaryHeap<Reverse<u128>>,
+    /// Groups at exactly the same distance, `tied_m`, to leave in id order (reversed: the next
+    /// is last).
     tied: Vec<u32>,
+    tied_m: f64,
     /// Cells opened so far: the work the index saved shows as how few these are.
     pub opened_cells: usize,
 }
 
 impl Search<'_> {
-    fn answer(&self, handle: u32) -> Evaluation {
-        judge(&self.index.slot(handle).group, self.need)
+    fn answer(&self, handle: u32, distance_m: f64) -> Evaluation {
+        judge_at(&self.index.slot(handle).group, self.need, distance_m)
     }
 }
 
@@ -470,55 +496,50 @@ impl Iterator for Search<'_> {
 
     fn next(&mut self) -> Option<Evaluation> {
         if let Some(h) = self.tied.pop() {
-            return Some(self.answer(h));
+            return Some(self.answer(h, self.tied_m));
         }
-        while let Some(Reverse(entry)) = self.heap.pop() {
-            match entry.item {
-                Item::Cell(n) => {
+        while let Some(Reverse(top)) = self.heap.pop() {
+            let item = top as u64;
+            match item >> 62 {
+                CELL => {
                     self.opened_cells += 1;
+                    let n = item as u32;
                     let node = &self.index.nodes[n as usize];
-                    for (child, center, radius) in &node.cells {
-                        self.heap.push(Reverse(Entry {
-                            key: lower_bound(&self.from, center, *radius),
-                            item: Item::Cell(*child),
-                        }));
+                    for disc in &node.cells {
+                        self.heap
+                            .push(Reverse(entry(disc.bound(&self.from), cell_item(disc.node))));
                     }
                     for (i, m) in node.members.iter().enumerate() {
-                        let u = [
-                            f64::from(m.unit[0]),
-                            f64::from(m.unit[1]),
-                            f64::from(m.unit[2]),
-                        ];
-                        self.heap.push(Reverse(Entry {
-                            key: (chord_m(&self.from, &u) - SINGLE_SLACK_M).max(0.0),
-                            item: Item::Bounded(n, i as u32),
-                        }));
+                        let bound =
+                            (chord_m(&self.from, &widen(&m.unit)) - SINGLE_SLACK_M).max(0.0);
+                        self.heap.push(Reverse(entry(bound, bounded_item(n, i))));
                     }
                 }
-                Item::Bounded(n, i) => {
-                    let m = &self.index.nodes[n as usize].members[i as usize];
-                    self.heap.push(Reverse(Entry {
-                        key: self.need.location.distance_m(m.position),
-                        item: Item::Group(m.handle),
-                    }));
+                BOUNDED => {
+                    let (n, i) = ((item >> 30) as u32, item as usize & (MAX_MEMBERS - 1));
+                    let m = &self.index.nodes[n as usize].members[i];
+                    let exact = self.need.location.distance_m(m.position);
+                    self.heap.push(Reverse(entry(exact, group_item(m.handle))));
                 }
-                Item::Group(h) => {
+                _ => {
+                    let (h, key) = (item as u32, top >> 64);
                     // Anything still queued at this key is a group at exactly this distance
                     // (cells and bounds of equal key came out first); ties leave in id order.
-                    let mut same = vec![h];
-                    while let Some(Reverse(Entry {
-                        key,
-                        item: Item::Group(other),
-                    })) = self.heap.peek().copied()
+                    let distance_m = key_of(top);
+                    if self
+                        .heap
+                        .peek()
+                        .is_none_or(|Reverse(next)| next >> 64 != key)
                     {
-                        if key.total_cmp(&entry.key) != Ordering::Equal {
+                        return Some(self.answer(h, distance_m));
+                    }
+                    let mut same = vec![h];
+                    while let Some(&Reverse(next)) = self.heap.peek() {
+                        if next >> 64 != key {
                             break;
                         }
                         self.heap.pop();
-                        same.push(other);
-                    }
-                    if same.len() == 1 {
-                        return Some(self.answer(h));
+                        same.push(next as u32);
                     }
                     same.sort_by(|a, b| {
                         let id = |h: &u32| self.index.slot(*h).group.id.as_str();
@@ -526,7 +547,8 @@ impl Iterator for Search<'_> {
                     });
                     let first = same.pop().expect("at least one");
                     self.tied = same;
-                    return Some(self.answer(first));
+                    self.tied_m = distance_m;
+                    return Some(self.answer(first, distance_m));
                 }
             }
         }
@@ -538,6 +560,7 @@ impl Iterator for Search<'_> {
 mod tests {
     use super::*;
     use crate::Skill;
+    use crate::matching::judge;
     use crate::matching::tests::{group, need};
     use proptest::prelude::*;
 
