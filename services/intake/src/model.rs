@@ -41,6 +41,19 @@ pub struct SealedCaller {
     pub blind_index: Option<Vec<u8>>,
 }
 
+/// What RevealCaller hands the volunteer of an accepted assignment: the caller's contact,
+/// read in the statement that records the reveal.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CallerContact {
+    pub id: Uuid,
+    pub caller_anonymous: bool,
+    pub caller_language: i16,
+    pub address: String,
+    pub caller_name_enc: Option<Vec<u8>>,
+    pub caller_phone_enc: Option<Vec<u8>>,
+    pub caller_key_id: Option<String>,
+}
+
 /// A stored request, column for column.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RequestRow {

@@ -481,6 +481,17 @@ pub fn stats(
     })
 }
 
+/// Bytes as lowercase hexadecimal, two digits each, in one string (this runs for every call).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
+}
+
 /// What identifies "the same request" for idempotent retries: the request without its key,
 /// with caller name and phone replaced by keyed hashes so that no plaintext is stored for it.
 pub fn fingerprint(mut req: api::CreateRequestRequest, vault: Option<&Vault>) -> Vec<u8> {
@@ -491,11 +502,7 @@ pub fn fingerprint(mut req: api::CreateRequestRequest, vault: Option<&Vault>) ->
             ("fingerprint.phone", &mut caller.phone),
         ] {
             if !value.is_empty() {
-                *value = vault
-                    .keyed_hash(domain, value)
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect();
+                *value = hex(&vault.keyed_hash(domain, value));
             }
         }
     }
@@ -748,4 +755,19 @@ pub fn plan(
         next_run_at: next,
         created_by: created_by.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hex;
+
+    /// Fingerprints stored by earlier releases spelled each byte with `format!("{b:02x}")`; a
+    /// retry after an upgrade must fingerprint the same, or it would be refused as a clash.
+    #[test]
+    fn hex_spells_bytes_as_before() {
+        let all: Vec<u8> = (0..=255).collect();
+        let before: String = all.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex(&all), before);
+        assert_eq!(hex(&[]), "");
+    }
 }

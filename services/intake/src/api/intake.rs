@@ -12,6 +12,7 @@ use komek_runtime::events::Bus;
 use komek_runtime::pages::Pages;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
 
 use crate::ServiceArea;
 use crate::model::{RequestRow, Scope};
@@ -53,25 +54,30 @@ impl Intake {
     }
 
     /// Caller name and phone of a stored request, decrypted.
-    fn open_caller(&self, row: &RequestRow) -> (String, String) {
-        let (Some(vault), Some(key_id)) = (&self.vault, row.caller_key_id.as_deref()) else {
+    /// The caller's name and phone of request `id`, sealed with key `key_id`.
+    fn open_caller(
+        &self,
+        id: Uuid,
+        key_id: Option<&str>,
+        name: &Option<Vec<u8>>,
+        phone: &Option<Vec<u8>>,
+    ) -> (String, String) {
+        let (Some(vault), Some(key_id)) = (&self.vault, key_id) else {
             return (String::new(), String::new());
         };
         let open = |field: &str, sealed: &Option<Vec<u8>>| -> String {
             let Some(sealed) = sealed else {
                 return String::new();
             };
-            vault
-                .open(key_id, row.id, field, sealed)
-                .unwrap_or_else(|err| {
-                    // The rest of the request is still useful; the log says which row to check.
-                    tracing::error!(request = %row.id, error = %err, "caller data unreadable");
-                    String::new()
-                })
+            vault.open(key_id, id, field, sealed).unwrap_or_else(|err| {
+                // The rest of the request is still useful; the log says which row to check.
+                tracing::error!(request = %id, error = %err, "caller data unreadable");
+                String::new()
+            })
         };
         (
-            open("caller.display_name", &row.caller_name_enc),
-            open("caller.phone", &row.caller_phone_enc),
+            open("caller.display_name", name),
+            open("caller.phone", phone),
         )
     }
 
@@ -95,7 +101,12 @@ impl Intake {
         let mut out = convert::request(row);
         if principal.sees_personal_data() {
             if let Some(caller) = out.caller.as_mut() {
-                (caller.display_name, caller.phone) = self.open_caller(row);
+                (caller.display_name, caller.phone) = self.open_caller(
+                    row.id,
+                    row.caller_key_id.as_deref(),
+                    &row.caller_name_enc,
+                    &row.caller_phone_enc,
+                );
             }
         } else if let Some(location) = out.location.as_mut() {
             location.address.clear();
@@ -289,7 +300,12 @@ impl api::intake_service_server::IntakeService for Intake {
             }
         };
         drop(wait);
-        let (display_name, phone) = self.open_caller(&row);
+        let (display_name, phone) = self.open_caller(
+            row.id,
+            row.caller_key_id.as_deref(),
+            &row.caller_name_enc,
+            &row.caller_phone_enc,
+        );
         tracing::info!(request = %id, assignment = %assignment, volunteer = %req.volunteer,
             "caller contact revealed");
         Ok(Response::new(api::CallerReveal {

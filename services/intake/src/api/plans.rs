@@ -136,12 +136,7 @@ impl api::plan_service_server::PlanService for Plans {
                 c.display_name = self
                     .vault
                     .as_deref()
-                    .map(|v| {
-                        v.keyed_hash("fingerprint.plan", &identity)
-                            .iter()
-                            .map(|b| format!("{b:02x}"))
-                            .collect()
-                    })
+                    .map(|v| validate::hex(&v.keyed_hash("fingerprint.plan", &identity)))
                     .unwrap_or_default();
                 c.phone.clear();
             }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{Error, Result, set_status_by};
 use crate::events;
-use crate::model::{ListFilter, NewRequest, RequestRow};
+use crate::model::{CallerContact, ListFilter, NewRequest, RequestRow};
 
 /// Creates the request and its `request.created` event in one transaction. Returns the row and
 /// whether it is new; a retry with the same key and payload returns the original row.
@@ -211,23 +211,27 @@ pub async fn cancel(
     Ok(updated)
 }
 
-/// The request, when `assignment` is its accepted assignment (one that holds the caller's
-/// contact), with the reveal recorded for `volunteer` in the same statement; Some(row, false)
-/// when the request exists but that is not so (yet), recording nothing.
+/// The request's caller contact, when `assignment` is its accepted assignment (one that holds
+/// the caller's contact), with the reveal recorded for `volunteer` in the same statement;
+/// Some(contact, false) when the request exists but that is not so (yet), recording nothing.
+/// Only the contact's columns are read: this runs for every accept.
 pub async fn reveal(
     pool: &PgPool,
     request: Uuid,
     assignment: Uuid,
     volunteer: &str,
     principal: &str,
-) -> Result<(RequestRow, bool)> {
+) -> Result<(CallerContact, bool)> {
     let holding = AssignmentStatus::codes(AssignmentStatus::holds_contact);
     let row = sqlx::query(
-        "WITH r AS (SELECT * FROM requests WHERE id = $1), \
+        "WITH r AS (SELECT id, caller_anonymous, caller_language, address, caller_name_enc, \
+           caller_phone_enc, caller_key_id, assignment_id, assignment_status \
+           FROM requests WHERE id = $1), \
          ok AS (SELECT id FROM r WHERE assignment_id = $2 AND assignment_status = ANY($5)), \
          recorded AS (INSERT INTO caller_reveals (request_id, assignment_id, volunteer, principal) \
            SELECT id, $2, $3, $4 FROM ok) \
-         SELECT r.*, EXISTS (SELECT 1 FROM ok) AS accepted FROM r",
+         SELECT r.id, r.caller_anonymous, r.caller_language, r.address, r.caller_name_enc, \
+           r.caller_phone_enc, r.caller_key_id, EXISTS (SELECT 1 FROM ok) AS accepted FROM r",
     )
     .bind(request)
     .bind(assignment)
@@ -237,5 +241,5 @@ pub async fn reveal(
     .fetch_optional(pool)
     .await?
     .ok_or(Error::NotFound)?;
-    Ok((RequestRow::from_row(&row)?, row.try_get("accepted")?))
+    Ok((CallerContact::from_row(&row)?, row.try_get("accepted")?))
 }
