@@ -53,8 +53,7 @@ impl Intake {
         }
     }
 
-    /// Caller name and phone of a stored request, decrypted.
-    /// The caller's name and phone of request `id`, sealed with key `key_id`.
+    /// The caller's name and phone of request `id`, decrypted (sealed with key `key_id`).
     fn open_caller(
         &self,
         id: Uuid,
