@@ -9,6 +9,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream};
@@ -159,17 +160,35 @@ fn not_found(err: &jetstream::context::GetStreamError) -> bool {
     )
 }
 
-/// A connection to NATS with JetStream, and the wake-up signal of this process's outbox relay.
+/// A connection to NATS with JetStream, and what this process's outbox relay is asked to do.
 #[derive(Clone)]
 pub struct Bus {
     pub client: async_nats::Client,
     pub jetstream: jetstream::Context,
-    outbox_wake: Arc<Notify>,
+    relay: Arc<RelayWork>,
     /// Counts the connections made to NATS: it moves when the client reconnects.
     connections: watch::Receiver<u64>,
     /// How consumers retry a message their handler failed on.
     pub redelivery: Redelivery,
 }
+
+/// What the relay of a process is asked to do, by the writers of that process.
+#[derive(Default)]
+struct RelayWork {
+    wake: Notify,
+    /// Rows were committed by [`write_outbox`]: read the outbox.
+    poll: AtomicBool,
+    /// Events committed by [`write_outbox_held`], in the order they were handed over.
+    handed: std::sync::Mutex<Vec<(Uuid, Outgoing)>>,
+}
+
+/// Most handed-over events waiting for the relay.
+const MAX_HANDED: usize = 65_536;
+
+/// How long the relays of other processes, and this one's poll, leave a held row alone: far
+/// beyond the moment between its commit and its publish, so the row is published twice only
+/// when its process stopped in between (or NATS refused it), and then within seconds.
+const HOLD: Duration = Duration::from_secs(5);
 
 /// How a consumer retries a message whose handler failed: after growing delays, until it has
 /// been delivered `max_deliveries` times; then the message is kept as a dead letter (see
@@ -286,7 +305,7 @@ impl Bus {
         Ok(Self {
             client,
             jetstream,
-            outbox_wake: Arc::new(Notify::new()),
+            relay: Arc::default(),
             connections,
             redelivery: Redelivery::default(),
         })
@@ -301,10 +320,29 @@ impl Bus {
         rx
     }
 
-    /// Tells the relay that new outbox rows were committed, so it publishes without waiting
-    /// for its next poll.
+    /// Tells the relay that new outbox rows were committed, so it reads and publishes them
+    /// without waiting for its next poll.
     pub fn wake_outbox(&self) {
-        self.outbox_wake.notify_one();
+        self.relay.poll.store(true, Ordering::Release);
+        self.relay.wake.notify_one();
+    }
+
+    /// Hands events just committed with [`write_outbox_held`] to this process's relay, which
+    /// publishes them as they are, without reading them back (see [`OutboxRelay`]).
+    pub fn publish_committed(&self, events: Vec<(Uuid, Outgoing)>) {
+        if events.is_empty() {
+            return;
+        }
+        {
+            let mut handed = self.relay.handed.lock().unwrap_or_else(|e| e.into_inner());
+            // Beyond this the relay has fallen far behind (or none runs here): the rows wait
+            // out their hold and go the polled way.
+            if handed.len() + events.len() > MAX_HANDED {
+                return;
+            }
+            handed.extend(events);
+        }
+        self.relay.wake.notify_one();
     }
 
     /// A durable pull consumer on `stream`, created when missing. Handlers skip subjects they
@@ -423,6 +461,30 @@ pub async fn write_outbox(
     let Some(events) = events else {
         return Ok(());
     };
+    insert_outbox(tx, &events, false).await
+}
+
+/// Writes events to the outbox as [`write_outbox`] does, held for this process: once the
+/// transaction has committed, the writer hands them to [`Bus::publish_committed`] and this
+/// process's relay publishes them at once, without reading them back in a transaction of its
+/// own; every relay leaves the rows alone for [`HOLD`] (they are published from the table
+/// only if this process stopped before it published them). Only for subjects whose consumers
+/// take events in any order: a row of a last-value stream goes through [`write_outbox`].
+pub async fn write_outbox_held(
+    tx: &mut PgConnection,
+    events: &[(Uuid, Outgoing)],
+) -> sqlx::Result<()> {
+    insert_outbox(tx, events, true).await
+}
+
+async fn insert_outbox(
+    tx: &mut PgConnection,
+    events: &[(Uuid, Outgoing)],
+    held: bool,
+) -> sqlx::Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
     let ids: Vec<Uuid> = events.iter().map(|(id, _)| *id).collect();
     let subjects: Vec<&str> = events.iter().map(|(_, e)| e.subject.as_ref()).collect();
     let payloads: Vec<&[u8]> = events.iter().map(|(_, e)| e.payload.as_slice()).collect();
@@ -431,16 +493,39 @@ pub async fn write_outbox(
         .map(|(_, e)| e.traceparent.as_deref())
         .collect();
     // Rows come out of unnest in the arrays' order, and take their sequence numbers in it.
-    sqlx::query(
-        "INSERT INTO outbox (id, subject, payload, traceparent) \
-         SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[])",
-    )
-    .bind(&ids)
-    .bind(&subjects)
-    .bind(&payloads)
-    .bind(&traces)
-    .execute(tx)
-    .await?;
+    // The hold counts from the write (the transaction's last statement), not from its start.
+    let query = if held {
+        sqlx::query(
+            "INSERT INTO outbox (id, subject, payload, traceparent, held_until) \
+             SELECT *, clock_timestamp() + $5::interval \
+             FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[])",
+        )
+    } else {
+        sqlx::query(
+            "INSERT INTO outbox (id, subject, payload, traceparent) \
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[])",
+        )
+    };
+    let query = query
+        .bind(&ids)
+        .bind(&subjects)
+        .bind(&payloads)
+        .bind(&traces);
+    let query = if held { query.bind(HOLD) } else { query };
+    query.execute(tx).await?;
+    Ok(())
+}
+
+/// Commits `tx` with `events` (as [`deferring`] returns them) written held, and hands them
+/// to the relay: the way for work that wants its events out the moment it commits.
+pub async fn commit_publishing(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    events: Vec<(Uuid, Outgoing)>,
+    bus: &Bus,
+) -> sqlx::Result<()> {
+    write_outbox_held(&mut tx, &events).await?;
+    tx.commit().await?;
+    bus.publish_committed(events);
     Ok(())
 }
 
@@ -583,6 +668,14 @@ async fn fetch_info(bus: &Bus, name: &str) -> anyhow::Result<stream::Info> {
 }
 
 /// Publishes committed outbox rows in order and marks them sent after the PubAck.
+///
+/// Two ways in. Events handed over by this process's writers ([`Bus::publish_committed`]) are
+/// published as they are, and marked sent in one statement for all that were acknowledged in
+/// the last [`MARK_EVERY`]: under a trickle of requests a transaction to read back and lock
+/// each event just written was most of what its publish cost the database. Rows committed by
+/// [`write_outbox`], by other replicas, left by a crash or by NATS refusing them, or marked
+/// unsent by [`restore_streams`] are read from the table, locked, published and marked in one
+/// transaction ([`Self::relay_batch`]); it skips held rows until their hold has passed.
 pub struct OutboxRelay {
     pool: PgPool,
     bus: Bus,
@@ -590,6 +683,11 @@ pub struct OutboxRelay {
 }
 
 const RELAY_BATCH: i64 = 256;
+
+/// Handed-over events acknowledged by JetStream wait at most this long to be marked sent, or
+/// until there are [`MARK_BATCH`] of them.
+const MARK_EVERY: Duration = Duration::from_millis(200);
+const MARK_BATCH: usize = 1024;
 
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
 
@@ -603,6 +701,61 @@ const OUTBOX_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 /// days, so rows a day older than that can go.
 const INBOX_RETENTION: Duration = Duration::from_secs(91 * 24 * 3600);
 
+/// Ids of published events not yet marked sent.
+#[derive(Default)]
+struct Marks {
+    ids: Vec<Uuid>,
+    since: Option<tokio::time::Instant>,
+    running: tokio::task::JoinSet<()>,
+}
+
+impl Marks {
+    fn add(&mut self, ids: impl IntoIterator<Item = Uuid>) {
+        let before = self.ids.len();
+        self.ids.extend(ids);
+        if before == 0 && !self.ids.is_empty() {
+            self.since = Some(tokio::time::Instant::now());
+        }
+    }
+
+    /// How long until the marks are due; None when there are none.
+    fn due_in(&self) -> Option<Duration> {
+        if self.ids.len() >= MARK_BATCH {
+            return Some(Duration::ZERO);
+        }
+        self.since
+            .map(|since| MARK_EVERY.saturating_sub(since.elapsed()))
+    }
+
+    /// Marks the waiting ids sent, in a task of its own so publishing goes on meanwhile.
+    fn flush(&mut self, pool: &PgPool) {
+        let ids = std::mem::take(&mut self.ids);
+        self.since = None;
+        if ids.is_empty() {
+            return;
+        }
+        // Finished marks are collected here; their outcome was logged by the task.
+        while self.running.try_join_next().is_some() {}
+        let pool = pool.clone();
+        self.running.spawn(async move {
+            // A mark that fails leaves the rows unsent: once their hold has passed they are
+            // published again under the same ids, which JetStream's window and the inboxes
+            // discard.
+            if let Err(err) = mark_sent(&pool, &ids).await {
+                tracing::warn!(error = %err, rows = ids.len(), "published rows not marked sent");
+            }
+        });
+    }
+}
+
+async fn mark_sent(pool: &PgPool, ids: &[Uuid]) -> sqlx::Result<()> {
+    sqlx::query("UPDATE outbox SET sent_at = now() WHERE id = ANY($1) AND sent_at IS NULL")
+        .bind(ids)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 impl OutboxRelay {
     pub fn new(pool: PgPool, bus: Bus) -> Self {
         // Polling covers rows committed by other replicas; local commits wake the relay at once.
@@ -613,10 +766,12 @@ impl OutboxRelay {
         }
     }
 
-    /// Runs until `shutdown`, then publishes what is left once more and returns.
+    /// Runs until `shutdown`, then publishes what is left once more, marks it and returns.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut last_housekeeping = tokio::time::Instant::now();
         let mut last_backlog: Option<tokio::time::Instant> = None;
+        let mut last_poll: Option<tokio::time::Instant> = None;
+        let mut marks = Marks::default();
         loop {
             if last_backlog.is_none_or(|t| t.elapsed() >= BACKLOG_EVERY) {
                 last_backlog = Some(tokio::time::Instant::now());
@@ -630,25 +785,125 @@ impl OutboxRelay {
                     tracing::warn!(error = %err, "outbox housekeeping failed");
                 }
             }
+            // Handed-over events first: they were committed before anything the poll finds
+            // of this process's writers since.
             loop {
-                match self.relay_batch().await {
-                    Ok(n) if n == RELAY_BATCH as usize => continue,
-                    Ok(_) => break,
+                match self.publish_handed().await {
+                    Ok(published) if published.is_empty() => break,
+                    Ok(published) => marks.add(published),
                     Err(err) => {
-                        tracing::warn!(error = %err, "outbox relay failed; retrying");
-                        break;
+                        tracing::warn!(error = %err,
+                            "handed-over events not published; they go from the table after their hold");
+                    }
+                }
+            }
+            let asked = self.bus.relay.poll.swap(false, Ordering::AcqRel);
+            if asked || last_poll.is_none_or(|t| t.elapsed() >= self.poll) {
+                last_poll = Some(tokio::time::Instant::now());
+                loop {
+                    match self.relay_batch().await {
+                        Ok(n) if n == RELAY_BATCH as usize => continue,
+                        Ok(_) => break,
+                        Err(err) => {
+                            tracing::warn!(error = %err, "outbox relay failed; retrying");
+                            break;
+                        }
                     }
                 }
             }
             if shutdown.is_cancelled() {
+                marks.flush(&self.pool);
+                while marks.running.join_next().await.is_some() {}
                 return;
             }
+            if marks.due_in() == Some(Duration::ZERO) {
+                marks.flush(&self.pool);
+            }
+            let next_poll =
+                last_poll.map_or(Duration::ZERO, |t| self.poll.saturating_sub(t.elapsed()));
+            let wait = marks.due_in().map_or(next_poll, |m| m.min(next_poll));
             tokio::select! {
-                _ = self.bus.outbox_wake.notified() => {}
-                _ = tokio::time::sleep(self.poll) => {}
+                _ = self.bus.relay.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.cancelled() => {}
             }
         }
+    }
+
+    /// Publishes the events handed over since the last call, in their order, and returns the
+    /// ids JetStream acknowledged (to be marked sent). Those not acknowledged stay unsent in
+    /// the table and go from there once their hold has passed.
+    pub async fn publish_handed(&self) -> anyhow::Result<Vec<Uuid>> {
+        let handed = std::mem::take(
+            &mut *self
+                .bus
+                .relay
+                .handed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        if handed.is_empty() {
+            return Ok(Vec::new());
+        }
+        if failpoint::fires(failpoint::RELAY_BEFORE_PUBLISH) {
+            return Err(failpoint::crash(failpoint::RELAY_BEFORE_PUBLISH));
+        }
+        self.publish(
+            handed
+                .into_iter()
+                .map(|(id, e)| (id, e.subject.into_owned(), e.payload, e.traceparent)),
+        )
+        .await
+    }
+
+    /// Publishes rows in their order, all sent before the first acknowledgement is awaited,
+    /// and returns their ids once every one was acknowledged.
+    async fn publish(
+        &self,
+        rows: impl Iterator<Item = (Uuid, String, Vec<u8>, Option<String>)>,
+    ) -> anyhow::Result<Vec<Uuid>> {
+        let mut ids = Vec::new();
+        let mut acks = Vec::new();
+        for (id, subject, payload, traceparent) in rows {
+            // One span per event, in the trace that wrote it; the message carries this span
+            // on to the consumers.
+            let span = tracing::info_span!(
+                "publish",
+                otel.name = %format!("{subject} publish"),
+                otel.kind = "producer",
+                messaging.system = "nats",
+                messaging.destination.name = %subject,
+                messaging.message.id = %id,
+            );
+            trace::continue_trace(&span, traceparent.as_deref());
+            let mut publish = jetstream::message::PublishMessage::build()
+                .payload(payload.into())
+                .message_id(id.to_string());
+            if let Some(value) = trace::traceparent_of(&span).or(traceparent) {
+                publish = publish.header(trace::TRACEPARENT, value.as_str());
+            }
+            acks.push(
+                self.bus
+                    .jetstream
+                    .send_publish(subject, publish)
+                    .instrument(span)
+                    .await?,
+            );
+            ids.push(id);
+        }
+        for ack in acks {
+            ack.await?;
+        }
+        if failpoint::fires(failpoint::RELAY_BEFORE_MARK_SENT) {
+            return Err(failpoint::crash(failpoint::RELAY_BEFORE_MARK_SENT));
+        }
+        metrics::count(
+            "komek_outbox_published_total",
+            "Outbox rows published to JetStream (acknowledged by it).",
+            &[],
+            ids.len() as u64,
+        );
+        Ok(ids)
     }
 
     /// Sets the backlog gauges: unsent rows and the age of the oldest. A relay that cannot
@@ -695,12 +950,14 @@ impl OutboxRelay {
         Ok((outbox, inbox))
     }
 
-    /// Publishes up to one batch. Rows stay locked until marked, so two relays never publish
-    /// the same row at the same time (they could after a crash, which dedupe absorbs).
+    /// Publishes up to one batch read from the table. Rows stay locked until marked, so two
+    /// relays never publish the same row at the same time (they could after a crash, which
+    /// dedupe absorbs). Held rows are left to their writer until the hold has passed.
     pub async fn relay_batch(&self) -> anyhow::Result<usize> {
         let mut tx = self.pool.begin().await?;
         let rows: Vec<(Uuid, String, Vec<u8>, Option<String>)> = sqlx::query_as(
             "SELECT id, subject, payload, traceparent FROM outbox WHERE sent_at IS NULL \
+             AND (held_until IS NULL OR held_until < now()) \
              ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
         )
         .bind(RELAY_BATCH)
@@ -712,51 +969,12 @@ impl OutboxRelay {
         if failpoint::fires(failpoint::RELAY_BEFORE_PUBLISH) {
             return Err(failpoint::crash(failpoint::RELAY_BEFORE_PUBLISH));
         }
-        let mut acks = Vec::with_capacity(rows.len());
-        for (id, subject, payload, traceparent) in &rows {
-            // One span per event, in the trace that wrote it; the message carries this span
-            // on to the consumers.
-            let span = tracing::info_span!(
-                "publish",
-                otel.name = %format!("{subject} publish"),
-                otel.kind = "producer",
-                messaging.system = "nats",
-                messaging.destination.name = %subject,
-                messaging.message.id = %id,
-            );
-            trace::continue_trace(&span, traceparent.as_deref());
-            let mut publish = jetstream::message::PublishMessage::build()
-                .payload(payload.clone().into())
-                .message_id(id.to_string());
-            if let Some(value) = trace::traceparent_of(&span).or_else(|| traceparent.clone()) {
-                publish = publish.header(trace::TRACEPARENT, value.as_str());
-            }
-            acks.push(
-                self.bus
-                    .jetstream
-                    .send_publish(subject.clone(), publish)
-                    .instrument(span)
-                    .await?,
-            );
-        }
-        for ack in acks {
-            ack.await?;
-        }
-        if failpoint::fires(failpoint::RELAY_BEFORE_MARK_SENT) {
-            return Err(failpoint::crash(failpoint::RELAY_BEFORE_MARK_SENT));
-        }
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+        let ids = self.publish(rows.into_iter()).await?;
         sqlx::query("UPDATE outbox SET sent_at = now() WHERE id = ANY($1)")
             .bind(&ids)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        metrics::count(
-            "komek_outbox_published_total",
-            "Outbox rows published to JetStream (acknowledged by it).",
-            &[],
-            ids.len() as u64,
-        );
         tracing::debug!(count = ids.len(), "outbox rows published");
         Ok(ids.len())
     }

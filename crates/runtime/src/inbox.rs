@@ -364,9 +364,9 @@ async fn apply_batch<H: Handler>(
             apply(name, pool, bus, handler, &rest[0]).await;
             break;
         }
-        match apply_together(name, pool, handler, rest).await {
+        match apply_together(name, pool, bus, handler, rest).await {
             Ok(applied) => {
-                settle_together(name, bus, rest, applied).await;
+                settle_together(name, rest, applied).await;
                 break;
             }
             // The batch gave way on a lock (see `Handler::batch_lock_timeout`): each message
@@ -396,8 +396,8 @@ async fn apply_batch<H: Handler>(
                 match before.len() {
                     0 => {}
                     1 => apply(name, pool, bus, handler, &before[0]).await,
-                    _ => match apply_together(name, pool, handler, before).await {
-                        Ok(applied) => settle_together(name, bus, before, applied).await,
+                    _ => match apply_together(name, pool, bus, handler, before).await {
+                        Ok(applied) => settle_together(name, before, applied).await,
                         Err(_) => {
                             for message in before {
                                 apply(name, pool, bus, handler, message).await;
@@ -443,6 +443,7 @@ impl<E: Into<HandleError>> From<E> for Failure {
 async fn apply_together<H: Handler>(
     name: &'static str,
     pool: &PgPool,
+    bus: &Bus,
     handler: &H,
     batch: &[jetstream::Message],
 ) -> Result<Vec<usize>, Failure> {
@@ -489,31 +490,22 @@ async fn apply_together<H: Handler>(
             span: consume_span(name, &batch[i]),
         })
         .collect();
-    // The batch's events go to the outbox in one statement.
+    // The batch's events go to the outbox in one statement, and out the moment it commits.
     let (handled, events) = events::deferring(handler.handle_batch(&mut tx, &traced)).await;
     handled.map_err(|(k, error)| Failure {
         at: k.map(|k| apply[k]),
         error,
     })?;
-    events::write_outbox(&mut tx, events).await?;
-    tx.commit().await?;
+    events::commit_publishing(tx, events, bus).await?;
     handler.committed(&to_apply);
     Ok(apply)
 }
 
-/// After a batch committed: its counts, the relay woken, every message acked.
-async fn settle_together(
-    name: &'static str,
-    bus: &Bus,
-    batch: &[jetstream::Message],
-    applied: Vec<usize>,
-) {
+/// After a batch committed (its events handed to the relay): its counts, every message acked.
+async fn settle_together(name: &'static str, batch: &[jetstream::Message], applied: Vec<usize>) {
     let applied = applied.len();
     count_outcome(name, "applied", applied as u64);
     count_outcome(name, "duplicate", (batch.len() - applied) as u64);
-    if applied > 0 {
-        bus.wake_outbox();
-    }
     if failpoint::fires(failpoint::CONSUMER_BEFORE_ACK) {
         // As a crash here would: committed, not acked; JetStream redelivers after ack_wait.
         return;
@@ -547,6 +539,9 @@ async fn apply<H: Handler>(
             subject: message.subject.as_str(),
             payload: &message.payload,
         };
+        // What it needs from another service is asked before the transaction opens, as for
+        // a batch, so the transaction (and its locks) lasts only for the database's work.
+        handler.prefetch(std::slice::from_ref(&incoming)).await;
         let mut tx = pool.begin().await?;
         let fresh = sqlx::query(
             "INSERT INTO inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -557,14 +552,18 @@ async fn apply<H: Handler>(
         .await?
         .rows_affected()
             == 1;
-        if fresh {
-            handler
-                .lock(&mut tx, std::slice::from_ref(&incoming))
-                .await?;
-            handler.handle(&mut tx, incoming).await?;
+        if !fresh {
+            tx.commit().await?;
+            return Ok(false);
         }
-        tx.commit().await?;
-        Ok(fresh)
+        handler
+            .lock(&mut tx, std::slice::from_ref(&incoming))
+            .await?;
+        // Its events go out the moment it commits.
+        let (handled, events) = events::deferring(handler.handle(&mut tx, incoming)).await;
+        handled?;
+        events::commit_publishing(tx, events, bus).await?;
+        Ok(true)
     }
     .instrument(span)
     .await;
@@ -594,9 +593,7 @@ async fn settle(
     );
     let ack = match result {
         Ok(fresh) => {
-            if fresh {
-                bus.wake_outbox();
-            } else {
+            if !fresh {
                 tracing::debug!(consumer = name, message_id = %id, "duplicate skipped");
             }
             jetstream::AckKind::Ack

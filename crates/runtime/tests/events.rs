@@ -7,7 +7,9 @@ use std::time::Duration;
 use async_nats::jetstream::stream;
 use komek_proto::events::v1::RequestEscalated;
 use komek_runtime::CancellationToken;
-use komek_runtime::events::{Bus, OutboxRelay, enqueue, streams, subject};
+use komek_runtime::events::{
+    Bus, OutboxRelay, Outgoing, enqueue, streams, subject, write_outbox_held,
+};
 use komek_runtime::inbox::{HandleError, Handler, Incoming, consume};
 use prost::Message;
 
@@ -77,6 +79,97 @@ async fn committed_rows_are_published_with_their_id_and_marked_sent() {
         .unwrap();
     assert_eq!(relay.relay_batch().await.unwrap(), 1);
     assert_eq!(stream_messages(&bus, streams::REQUESTS).await, 3);
+}
+
+/// Events as a writer holds them for its relay: ids of their own, in order.
+fn held_events(range: std::ops::RangeInclusive<i32>) -> Vec<(uuid::Uuid, Outgoing)> {
+    range
+        .map(|n| {
+            (
+                uuid::Uuid::now_v7(),
+                Outgoing::new(subject::REQUEST_ESCALATED, &event(n)),
+            )
+        })
+        .collect()
+}
+
+async fn commit_held(pool: &PgPool, events: &[(uuid::Uuid, Outgoing)]) {
+    let mut tx = pool.begin().await.unwrap();
+    write_outbox_held(&mut tx, events).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+async fn unsent(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn events_handed_over_after_commit_are_published_in_order_then_marked_sent() {
+    let (_nats, _db, pool, bus) = setup().await;
+    let events = held_events(1..=3);
+    let ids: Vec<uuid::Uuid> = events.iter().map(|(id, _)| *id).collect();
+    commit_held(&pool, &events).await;
+    let relay = OutboxRelay::new(pool.clone(), bus.clone());
+    assert_eq!(
+        relay.relay_batch().await.unwrap(),
+        0,
+        "the table's reader leaves held rows to their writer"
+    );
+    bus.publish_committed(events);
+
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(relay.run(stop.clone()));
+    let mut marked = false;
+    for _ in 0..100 {
+        if stream_messages(&bus, streams::REQUESTS).await == 3 && unsent(&pool).await == 0 {
+            marked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.cancel();
+    running.await.unwrap();
+    assert!(marked, "published and marked sent within five seconds");
+    let s = bus.jetstream.get_stream(streams::REQUESTS).await.unwrap();
+    for (seq, id) in (1..=3).zip(&ids) {
+        let m = s.get_raw_message(seq).await.unwrap();
+        assert_eq!(
+            m.headers.get("Nats-Msg-Id").unwrap().as_str(),
+            id.to_string()
+        );
+        assert_eq!(
+            RequestEscalated::decode(m.payload.as_ref()).unwrap(),
+            event(seq as i32)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_held_row_its_writer_never_published_goes_from_the_table_once_its_hold_passed() {
+    let (_nats, _db, pool, bus) = setup().await;
+    // Committed, then the writer stopped before handing the event over.
+    let events = held_events(1..=1);
+    commit_held(&pool, &events).await;
+    let relay = OutboxRelay::new(pool.clone(), bus.clone());
+    assert_eq!(relay.relay_batch().await.unwrap(), 0);
+    assert_eq!(stream_messages(&bus, streams::REQUESTS).await, 0);
+    let hold: f64 =
+        sqlx::query_scalar("SELECT EXTRACT(EPOCH FROM held_until - now())::float8 FROM outbox")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!((1.0..=30.0).contains(&hold), "held for {hold} s");
+    // Here the hold has passed.
+    sqlx::query("UPDATE outbox SET held_until = now() - interval '1 second'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(relay.relay_batch().await.unwrap(), 1);
+    assert_eq!(stream_messages(&bus, streams::REQUESTS).await, 1);
+    assert_eq!(unsent(&pool).await, 0);
 }
 
 #[tokio::test]

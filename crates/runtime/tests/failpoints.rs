@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use komek_proto::events::v1::RequestEscalated;
 use komek_runtime::CancellationToken;
-use komek_runtime::events::{Bus, OutboxRelay, enqueue, streams, subject};
+use komek_runtime::events::{
+    Bus, OutboxRelay, Outgoing, enqueue, streams, subject, write_outbox_held,
+};
 use komek_runtime::failpoint::{
     self, CONSUMER_BEFORE_ACK, RELAY_BEFORE_MARK_SENT, RELAY_BEFORE_PUBLISH,
 };
@@ -57,6 +59,31 @@ async fn commit_event(pool: &PgPool, request: &str) {
     tx.commit().await.unwrap();
 }
 
+async fn commit_held_and_hand_over(pool: &PgPool, bus: &Bus, request: &str) {
+    let event = RequestEscalated {
+        request: request.into(),
+        ..Default::default()
+    };
+    let events = vec![(
+        uuid::Uuid::now_v7(),
+        Outgoing::new(subject::REQUEST_ESCALATED, &event),
+    )];
+    let mut tx = pool.begin().await.unwrap();
+    write_outbox_held(&mut tx, &events).await.unwrap();
+    tx.commit().await.unwrap();
+    bus.publish_committed(events);
+}
+
+/// As if the few seconds of every hold had gone by.
+async fn pass_holds(pool: &PgPool) {
+    sqlx::query(
+        "UPDATE outbox SET held_until = now() - interval '1 second' WHERE held_until IS NOT NULL",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
 #[tokio::test]
 async fn nothing_is_lost_or_doubled_when_the_flow_stops_at_its_dangerous_moments() {
     let (_nats, _db, pool, bus) = setup().await;
@@ -83,6 +110,31 @@ async fn nothing_is_lost_or_doubled_when_the_flow_stops_at_its_dangerous_moments
         "the republished event was a duplicate"
     );
 
+    // Handed over to the relay, stopped before the publish: the row waits out its hold in
+    // the table, then goes from there.
+    commit_held_and_hand_over(&pool, &bus, "requests/c").await;
+    failpoint::arm(RELAY_BEFORE_PUBLISH, 1);
+    assert!(relay.publish_handed().await.is_err());
+    assert_eq!(in_stream(&bus).await, 2);
+    assert_eq!(relay.relay_batch().await.unwrap(), 0, "still held");
+    pass_holds(&pool).await;
+    assert_eq!(relay.relay_batch().await.unwrap(), 1);
+    assert_eq!(in_stream(&bus).await, 3);
+
+    // Handed over and published, stopped before the mark: once the hold has passed it is
+    // published again from the table, and JetStream keeps one.
+    commit_held_and_hand_over(&pool, &bus, "requests/d").await;
+    failpoint::arm(RELAY_BEFORE_MARK_SENT, 1);
+    assert!(relay.publish_handed().await.is_err());
+    assert_eq!(in_stream(&bus).await, 4);
+    pass_holds(&pool).await;
+    assert_eq!(relay.relay_batch().await.unwrap(), 1);
+    assert_eq!(
+        in_stream(&bus).await,
+        4,
+        "the republished event was a duplicate"
+    );
+
     // Applied and committed, not acked: JetStream delivers it again after ack_wait, and the
     // inbox recognises it.
     failpoint::arm(CONSUMER_BEFORE_ACK, 1);
@@ -104,7 +156,7 @@ async fn nothing_is_lost_or_doubled_when_the_flow_stops_at_its_dangerous_moments
     let mut settled = false;
     for _ in 0..500 {
         let info = consumer.info().await.unwrap().clone();
-        if effects(&pool).await.len() == 2 && info.num_ack_pending == 0 && info.num_pending == 0 {
+        if effects(&pool).await.len() == 4 && info.num_ack_pending == 0 && info.num_pending == 0 {
             settled = true;
             break;
         }
@@ -113,10 +165,13 @@ async fn nothing_is_lost_or_doubled_when_the_flow_stops_at_its_dangerous_moments
     stop.cancel();
     task.await.unwrap();
     assert!(settled, "every message applied and acked within ack_wait");
-    assert_eq!(effects(&pool).await, ["requests/a", "requests/b"]);
+    assert_eq!(
+        effects(&pool).await,
+        ["requests/a", "requests/b", "requests/c", "requests/d"]
+    );
     assert_eq!(
         calls.load(Ordering::SeqCst),
-        2,
+        4,
         "the redelivery found its inbox row"
     );
 }

@@ -128,13 +128,8 @@ impl Handler for StatusKeeper {
         }
         let ids: Vec<Uuid> = ids.into_iter().collect();
         let db = |e: store::Error| (None, HandleError::from(e));
-        let mut rows: HashMap<Uuid, RequestRow> = store::lock_many(&mut *tx, &ids)
-            .await
-            .map_err(db)?
-            .into_iter()
-            .map(|r| (r.id, r))
-            .collect();
-        let now = store::now(&mut *tx).await.map_err(db)?;
+        let (rows, now) = store::lock_many_at(&mut *tx, &ids).await.map_err(db)?;
+        let mut rows: HashMap<Uuid, RequestRow> = rows.into_iter().map(|r| (r.id, r)).collect();
         let mut changed = BTreeSet::new();
         let mut outgoing = Vec::new();
         for (i, (t, event)) in batch.iter().zip(events).enumerate() {

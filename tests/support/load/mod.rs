@@ -205,6 +205,8 @@ impl Running {
 /// When each request was seen triaged and offered (or escalated), and how often offered.
 #[derive(Default)]
 struct Seen {
+    /// When intake's `request.created` reached NATS.
+    published: HashMap<String, Instant>,
     triaged: HashMap<String, Instant>,
     offered: HashMap<String, (Instant, u32)>,
     escalated: HashMap<String, Instant>,
@@ -220,6 +222,7 @@ async fn observe(
 ) {
     let mut subs = Vec::new();
     for subject in [
+        "komek.request.created",
         "komek.request.triaged",
         "komek.assignment.offered",
         "komek.request.escalated",
@@ -231,6 +234,15 @@ async fn observe(
     while let Some(m) = all.next().await {
         let now = Instant::now();
         match m.subject.as_str() {
+            "komek.request.created" => {
+                if let Ok(e) = ev::RequestCreated::decode(m.payload) {
+                    seen.lock()
+                        .unwrap()
+                        .published
+                        .entry(e.request)
+                        .or_insert(now);
+                }
+            }
             "komek.request.triaged" => {
                 if let Ok(e) = ev::RequestTriaged::decode(m.payload) {
                     seen.lock().unwrap().triaged.entry(e.request).or_insert(now);
@@ -367,6 +379,8 @@ pub struct Step {
     /// Requests offered more than once.
     pub offered_twice: usize,
     pub create: Spread,
+    /// Call → its `request.created` on NATS (intake committed and published it).
+    pub published: Spread,
     pub triaged: Spread,
     pub offered_after: Spread,
     /// Call → intake shows the request assigned (the fleet accepted the offer).
@@ -433,18 +447,19 @@ impl fmt::Display for Report {
         writeln!(f)?;
         writeln!(
             f,
-            "| rate /s | calls | offered /s | kept up | create ms p50/p90/p99/max | → triaged | → offered | → assigned | errors | unfinished |"
+            "| rate /s | calls | offered /s | kept up | create ms p50/p90/p99/max | → published | → triaged | → offered | → assigned | errors | unfinished |"
         )?;
-        writeln!(f, "|---|---|---|---|---|---|---|---|---|---|")?;
+        writeln!(f, "|---|---|---|---|---|---|---|---|---|---|---|")?;
         for s in &self.steps {
             writeln!(
                 f,
-                "| {:.0} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {:.0} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 s.rate,
                 s.calls,
                 s.throughput,
                 if s.kept_up() { "yes" } else { "no" },
                 s.create,
+                s.published,
                 s.triaged,
                 s.offered_after,
                 s.assigned_after,
@@ -829,11 +844,17 @@ async fn run_step(
     let cpu_after = tokio::task::block_in_place(|| cpu::read(&parts));
 
     let seen = seen.lock().unwrap();
-    let (mut triaged_h, mut offered_h, mut assigned_h) = (histogram(), histogram(), histogram());
+    let (mut published_h, mut triaged_h) = (histogram(), histogram());
+    let (mut offered_h, mut assigned_h) = (histogram(), histogram());
     let (mut offered, mut escalated, mut unfinished, mut twice) = (0, 0, 0, 0);
     let mut last_placed = start;
     for (due, name) in &created {
         let measured = *due >= measured_from;
+        if let Some(t) = seen.published.get(name)
+            && measured
+        {
+            record(&mut published_h, *t - *due);
+        }
         if let Some(t) = seen.triaged.get(name)
             && measured
         {
@@ -881,6 +902,7 @@ async fn run_step(
         unfinished,
         offered_twice: twice,
         create: Spread::of(&create_h),
+        published: Spread::of(&published_h),
         triaged: Spread::of(&triaged_h),
         offered_after: Spread::of(&offered_h),
         assigned_after: Spread::of(&assigned_h),

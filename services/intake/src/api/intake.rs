@@ -44,7 +44,7 @@ impl Intake {
     ) -> Self {
         Self {
             waiters,
-            creates: store::Creates::start(pool.clone()),
+            creates: store::Creates::start(pool.clone(), bus.clone()),
             pool,
             bus,
             pages,
@@ -136,7 +136,6 @@ impl api::intake_service_server::IntakeService for Intake {
         let payload = validate::fingerprint(req, self.vault.as_deref());
         let (row, created) = self.creates.create(&new, &payload).await?;
         if created {
-            self.bus.wake_outbox();
             tracing::info!(request = %row.id, reference = %row.reference_code,
                 by = %principal.subject, "request created");
         }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use komek_core::RequestStatus;
 use komek_core::reference::ReferenceCode;
-use komek_runtime::events::{Outgoing, enqueue_many, subject};
+use komek_runtime::events::{Bus, Outgoing, commit_publishing, subject};
 use sqlx::PgPool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
@@ -47,21 +47,23 @@ struct Pending {
 pub struct Creates {
     queue: mpsc::Sender<Pending>,
     pool: PgPool,
+    bus: Bus,
 }
 
 impl Creates {
     /// Starts the writers; they stop when the last `Creates` is dropped.
-    pub fn start(pool: PgPool) -> Self {
+    pub fn start(pool: PgPool, bus: Bus) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..WRITERS {
-            tokio::spawn(write(pool.clone(), rx.clone()));
+            tokio::spawn(write(pool.clone(), bus.clone(), rx.clone()));
         }
-        Self { queue, pool }
+        Self { queue, pool, bus }
     }
 
     /// Creates the request and its `request.created` event in one transaction, with whichever
-    /// other calls are waiting. Returns the row and whether it is new, as [`super::create`].
+    /// other calls are waiting, and has the event published. Returns the row and whether it
+    /// is new, as [`super::create`].
     pub async fn create(&self, new: &NewRequest, payload: &[u8]) -> Result<(RequestRow, bool)> {
         let (reply, written) = oneshot::channel();
         let pending = Pending {
@@ -76,12 +78,16 @@ impl Creates {
             return Ok((row, true));
         }
         // Not written in a batch: on its own, in this call's trace.
-        super::create(&self.pool, new, payload).await
+        let (row, created) = super::create(&self.pool, new, payload).await?;
+        if created {
+            self.bus.wake_outbox();
+        }
+        Ok((row, created))
     }
 }
 
 /// One writer: takes what is waiting (up to [`BATCH`]) and writes it.
-async fn write(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Pending>>>) {
+async fn write(pool: PgPool, bus: Bus, queue: Arc<Mutex<mpsc::Receiver<Pending>>>) {
     loop {
         let mut batch = Vec::new();
         {
@@ -94,7 +100,7 @@ async fn write(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Pending>>>) {
             .iter()
             .map(|_| ReferenceCode::from_bits(random_bits()).as_str().to_string())
             .collect();
-        let mut rows = match insert(&pool, &batch, &codes).await {
+        let mut rows = match insert(&pool, &bus, &batch, &codes).await {
             Ok(rows) => rows,
             Err(err) => {
                 tracing::debug!(error = %err, requests = batch.len(),
@@ -110,9 +116,11 @@ async fn write(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Pending>>>) {
     }
 }
 
-/// Inserts the batch's requests and the events of those inserted, in one transaction.
+/// Inserts the batch's requests and the events of those inserted, in one transaction, and
+/// hands the events to the relay once it committed.
 async fn insert(
     pool: &PgPool,
+    bus: &Bus,
     batch: &[Pending],
     codes: &[String],
 ) -> Result<HashMap<Uuid, RequestRow>> {
@@ -168,16 +176,18 @@ async fn insert(
         .iter()
         .map(|p| (p.new.id, p.traceparent.as_ref()))
         .collect();
-    let created: Vec<Outgoing> = inserted
+    let created: Vec<(Uuid, Outgoing)> = inserted
         .iter()
-        .map(|row| Outgoing {
-            subject: subject::REQUEST_CREATED.into(),
-            payload: prost::Message::encode_to_vec(&events::request_created(row)),
-            traceparent: traces.get(&row.id).copied().flatten().cloned(),
+        .map(|row| {
+            let event = Outgoing {
+                subject: subject::REQUEST_CREATED.into(),
+                payload: prost::Message::encode_to_vec(&events::request_created(row)),
+                traceparent: traces.get(&row.id).copied().flatten().cloned(),
+            };
+            (Uuid::now_v7(), event)
         })
         .collect();
-    enqueue_many(&mut tx, created).await?;
-    tx.commit().await?;
+    commit_publishing(tx, created, bus).await?;
     Ok(inserted.into_iter().map(|row| (row.id, row)).collect())
 }
 

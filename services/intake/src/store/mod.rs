@@ -12,7 +12,7 @@ pub use creates::Creates;
 pub use requests::{
     cancel, create, find_by_idempotency_key, find_by_reference, get, get_many, list, reveal,
 };
-pub use status::{lock, lock_many, now, save_many, set_status_by};
+pub use status::{lock, lock_many_at, save_many, set_status_by};
 
 use komek_core::RequestStatus;
 

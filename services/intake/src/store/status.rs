@@ -38,6 +38,33 @@ pub async fn now(tx: &mut PgConnection) -> Result<DateTime<Utc>> {
         .map_err(Into::into)
 }
 
+/// A row locked by [`lock_many_at`], with the transaction's time.
+#[derive(sqlx::FromRow)]
+struct LockedAt {
+    locked_at: DateTime<Utc>,
+    #[sqlx(flatten)]
+    row: RequestRow,
+}
+
+/// [`lock_many`] and [`now`] in one round trip (the time is asked for apart only when none of
+/// the requests is found).
+pub async fn lock_many_at(
+    tx: &mut PgConnection,
+    ids: &[Uuid],
+) -> Result<(Vec<RequestRow>, DateTime<Utc>)> {
+    let locked: Vec<LockedAt> = sqlx::query_as(
+        "SELECT now() AS locked_at, * FROM requests WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+    )
+    .bind(ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let at = match locked.first() {
+        Some(first) => first.locked_at,
+        None => now(tx).await?,
+    };
+    Ok((locked.into_iter().map(|l| l.row).collect(), at))
+}
+
 /// Writes back what the consumer changes in a request it holds locked.
 pub async fn save(tx: &mut PgConnection, r: &RequestRow) -> Result<()> {
     sqlx::query(

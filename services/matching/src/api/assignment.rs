@@ -9,7 +9,7 @@ use komek_proto::types::v1 as pb;
 use komek_runtime::auth::gate::out_of_scope;
 use komek_runtime::auth::{self, Principal};
 use komek_runtime::boundary::{database, messaging, name, parse_name};
-use komek_runtime::events::{Bus, streams};
+use komek_runtime::events::{self, Bus, streams};
 use komek_runtime::follow;
 use komek_runtime::pump::{Pumps, ResponseStream};
 use prost::Message;
@@ -344,16 +344,22 @@ impl api::assignment_service_server::AssignmentService for Assignments {
                 return Ok(Response::new(self.for_group(&current, volunteer).await));
             }
         };
-        // The first group to accept a wide search leads it; the others support it.
-        if offer.wide && !store::history(&mut tx, offer.request_id).await?.led {
-            offer = store::make_lead(&mut tx, offer.id).await?;
-        }
         let reason = format!("accepted by {}", principal.subject);
-        // The group keeps the place the offer took.
-        let step = Step::to(AssignmentStatus::Accepted, &reason);
-        let accepted = jobs::transition(&mut tx, &self.index, &offer, step).await?;
-        tx.commit().await.map_err(database)?;
-        self.bus.wake_outbox();
+        let (accepted, events) = events::deferring(async {
+            // The first group to accept a wide search leads it; the others support it.
+            if offer.wide && !store::history(&mut tx, offer.request_id).await?.led {
+                offer = store::make_lead(&mut tx, offer.id).await?;
+            }
+            // The group keeps the place the offer took.
+            let step = Step::to(AssignmentStatus::Accepted, &reason);
+            jobs::transition(&mut tx, &self.index, &offer, step).await
+        })
+        .await;
+        let accepted = accepted?;
+        // Its events go out the moment it commits.
+        events::commit_publishing(tx, events, &self.bus)
+            .await
+            .map_err(database)?;
         tracing::info!(assignment = %offer.id, request = %offer.request_id, "offer accepted");
         Ok(Response::new(self.for_group(&accepted, volunteer).await))
     }
@@ -377,17 +383,18 @@ impl api::assignment_service_server::AssignmentService for Assignments {
             format!("declined by {}: {reason}", principal.subject)
         };
         // The request moves on to the next group in the same transaction.
-        let declined = ladder::close_and_move_on(
+        let (declined, events) = events::deferring(Box::pin(ladder::close_and_move_on(
             &mut tx,
             &self.matcher,
             &offer,
             AssignmentStatus::Declined,
             &reason,
-        )
-        .await
-        .map_err(placing_failed)?;
-        tx.commit().await.map_err(database)?;
-        self.bus.wake_outbox();
+        )))
+        .await;
+        let declined = declined.map_err(placing_failed)?;
+        events::commit_publishing(tx, events, &self.bus)
+            .await
+            .map_err(database)?;
         tracing::info!(assignment = %offer.id, request = %offer.request_id, "offer declined");
         Ok(Response::new(convert::assignment(&declined)))
     }
@@ -417,12 +424,20 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         // Checked here as well as in the transition: an abort goes through the ladder, which
         // reports failures as a consumer would.
         jobs::check(&row, next)?;
-        let updated = if next == AssignmentStatus::Aborted {
-            // The job goes back to the ladder: the next group is offered in this transaction.
-            ladder::close_and_move_on(&mut tx, &self.matcher, &row, next, &progress.reason)
+        let (updated, events) = events::deferring(Box::pin(async {
+            if next == AssignmentStatus::Aborted {
+                // The job goes back to the ladder: the next group is offered in this
+                // transaction.
+                return ladder::close_and_move_on(
+                    &mut tx,
+                    &self.matcher,
+                    &row,
+                    next,
+                    &progress.reason,
+                )
                 .await
-                .map_err(placing_failed)?
-        } else {
+                .map_err(placing_failed);
+            }
             let step = Step {
                 report: Some(progress.report()),
                 ..Step::to(next, &progress.reason)
@@ -431,10 +446,13 @@ impl api::assignment_service_server::AssignmentService for Assignments {
             if next == AssignmentStatus::Completed && updated.wide && updated.lead {
                 jobs::end_search(&mut tx, &self.index, &updated).await?;
             }
-            updated
-        };
-        tx.commit().await.map_err(database)?;
-        self.bus.wake_outbox();
+            Ok(updated)
+        }))
+        .await;
+        let updated = updated?;
+        events::commit_publishing(tx, events, &self.bus)
+            .await
+            .map_err(database)?;
         tracing::info!(assignment = %row.id, status = ?next, "progress reported");
         Ok(Response::new(convert::assignment(&updated)))
     }

@@ -1,0 +1,1 @@
+../../../crates/runtime/sql/0004_outbox_held.sql
