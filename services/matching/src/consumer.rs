@@ -90,16 +90,15 @@ impl Handler for Triaged {
             .collect();
         let mut read = Prefetched::default();
         if !names.is_empty() {
-            // Once for the batch: every message of it arrived before this.
-            read.caught_up = self.matcher.catch_up().await.is_ok();
-            read.notes = self
-                .intake
-                .volunteer_notes(names)
-                .await
-                .unwrap_or_else(|status| {
-                    tracing::debug!(error = %status, "notes of a batch not read at once");
-                    HashMap::new()
-                });
+            // Once for the batch: every message of it arrived before this. The roster's stream
+            // and intake are asked at the same time: each is a round trip of its own.
+            let (caught_up, notes) =
+                tokio::join!(self.matcher.catch_up(), self.intake.volunteer_notes(names));
+            read.caught_up = caught_up.is_ok();
+            read.notes = notes.unwrap_or_else(|status| {
+                tracing::debug!(error = %status, "notes of a batch not read at once");
+                HashMap::new()
+            });
         }
         *self.prefetched.lock().expect("prefetch lock") = read;
     }
