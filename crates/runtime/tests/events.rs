@@ -30,6 +30,22 @@ async fn stream_messages(bus: &Bus, name: &str) -> u64 {
     s.info().await.unwrap().state.messages
 }
 
+/// The requests stream holds `event(1)`, `event(2)` … in order, each under its id.
+async fn assert_requests_stream_holds(bus: &Bus, ids: &[uuid::Uuid]) {
+    let s = bus.jetstream.get_stream(streams::REQUESTS).await.unwrap();
+    for (seq, id) in (1..).zip(ids) {
+        let m = s.get_raw_message(seq).await.unwrap();
+        assert_eq!(
+            m.headers.get("Nats-Msg-Id").unwrap().as_str(),
+            id.to_string()
+        );
+        assert_eq!(
+            RequestEscalated::decode(m.payload.as_ref()).unwrap(),
+            event(seq as i32)
+        );
+    }
+}
+
 #[tokio::test]
 async fn committed_rows_are_published_with_their_id_and_marked_sent() {
     let (_nats, _db, pool, bus) = setup().await;
@@ -57,18 +73,7 @@ async fn committed_rows_are_published_with_their_id_and_marked_sent() {
         .unwrap();
     assert_eq!(unsent, 0);
 
-    let s = bus.jetstream.get_stream(streams::REQUESTS).await.unwrap();
-    for (seq, id) in (1..=3).zip(&ids) {
-        let m = s.get_raw_message(seq).await.unwrap();
-        assert_eq!(
-            m.headers.get("Nats-Msg-Id").unwrap().as_str(),
-            id.to_string()
-        );
-        assert_eq!(
-            RequestEscalated::decode(m.payload.as_ref()).unwrap(),
-            event(seq as i32)
-        );
-    }
+    assert_requests_stream_holds(&bus, &ids).await;
 
     // A relay that died after publishing but before marking publishes again: JetStream drops
     // the repeat by its message id.
@@ -133,18 +138,7 @@ async fn events_handed_over_after_commit_are_published_in_order_then_marked_sent
     stop.cancel();
     running.await.unwrap();
     assert!(marked, "published and marked sent within five seconds");
-    let s = bus.jetstream.get_stream(streams::REQUESTS).await.unwrap();
-    for (seq, id) in (1..=3).zip(&ids) {
-        let m = s.get_raw_message(seq).await.unwrap();
-        assert_eq!(
-            m.headers.get("Nats-Msg-Id").unwrap().as_str(),
-            id.to_string()
-        );
-        assert_eq!(
-            RequestEscalated::decode(m.payload.as_ref()).unwrap(),
-            event(seq as i32)
-        );
-    }
+    assert_requests_stream_holds(&bus, &ids).await;
 }
 
 #[tokio::test]
