@@ -246,9 +246,10 @@ pub fn ru_stems_agree(a: &str, b: &str) -> bool {
         return true;
     }
     let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-    short.chars().count() >= 4
-        && long.chars().count() == short.chars().count() + 1
-        && long.starts_with(short)
+    // The prefix first: it turns away nearly every pair without counting letters.
+    long.starts_with(short)
+        && long[short.len()..].chars().count() == 1
+        && short.chars().count() >= 4
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -312,6 +313,11 @@ pub fn kk_matches_strict(lower: &str, root: &str) -> bool {
 
 /// Whether a folded word is a misspelling (one edit) of `root` followed by a suffix chain.
 pub fn kk_matches_fuzzy(word: &str, root: &str) -> bool {
+    // Every head tried below starts with the word's first two letters (a root this long is
+    // cut after four letters at least), so the test `within_one` starts with can be made once.
+    if first_two_apart(word, root) {
+        return false;
+    }
     let root_len = root.chars().count();
     if root_len < FUZZY_MIN_LEN {
         return false;
@@ -400,31 +406,45 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// Whether two stems are the same word with at most one typing slip.
 /// `s` without its first character.
 fn skip_first(s: &str) -> &str {
     s.chars().next().map_or("", |c| &s[c.len_utf8()..])
 }
 
-/// Whether [`edit_distance`] is at most 1, without allocating: the rules ask this of every
-/// word of a note against every long term, so it must be cheap.
+/// A word's first two letters; None for a word shorter than two.
+pub type Head = Option<(char, char)>;
+
+/// The [`Head`] of a word.
+pub fn head(word: &str) -> Head {
+    let mut x = word.chars();
+    Some((x.next()?, x.next()?))
+}
+
+/// Whether no edit could bring two words' first two letters (see [`head`]) together: neither
+/// is in place nor moved by one. Words shorter than two letters are never apart by this test.
+pub fn heads_apart(a: Head, b: Head) -> bool {
+    matches!(
+        (a, b),
+        (Some((a0, a1)), Some((b0, b1))) if a0 != b0 && a1 != b1 && a0 != b1 && a1 != b0
+    )
+}
+
+fn first_two_apart(a: &str, b: &str) -> bool {
+    heads_apart(head(a), head(b))
+}
+
+/// Whether [`edit_distance`] is at most 1, without allocating or counting letters: the rules
+/// ask this of every word of a note against every long term, so it must be cheap.
 pub fn within_one(a: &str, b: &str) -> bool {
     // One edit leaves one of the first two letters in place or moves it by one: most pairs
-    // are turned away here, before their letters are counted.
-    let (mut x, mut y) = (a.chars(), b.chars());
-    if let (Some(a0), Some(a1), Some(b0), Some(b1)) = (x.next(), x.next(), y.next(), y.next())
-        && a0 != b0
-        && a1 != b1
-        && a0 != b1
-        && a1 != b0
-    {
+    // are turned away here.
+    if first_two_apart(a, b) {
         return false;
     }
-    let (la, lb) = (a.chars().count(), b.chars().count());
-    if la.abs_diff(lb) > 1 {
-        return false;
-    }
-    // Past the common prefix, the rests must be equal after one edit at their start.
+    // Past the common prefix, the rests must be equal after one edit at their start: a letter
+    // more in `a`, a letter more in `b`, one letter changed, or two neighbours swapped
+    // ("ребнеок" for "ребенок"). Each of these comparisons also fixes how the lengths differ,
+    // so the letters need no counting.
     let common: usize = a
         .chars()
         .zip(b.chars())
@@ -432,22 +452,17 @@ pub fn within_one(a: &str, b: &str) -> bool {
         .map(|(x, _)| x.len_utf8())
         .sum();
     let (ra, rb) = (&a[common..], &b[common..]);
-    match la.cmp(&lb) {
-        std::cmp::Ordering::Greater => skip_first(ra) == rb,
-        std::cmp::Ordering::Less => ra == skip_first(rb),
-        std::cmp::Ordering::Equal => {
-            if ra.is_empty() || skip_first(ra) == skip_first(rb) {
-                return true;
-            }
-            // Two neighbours swapped: "ребнеок" for "ребенок".
-            let mut x = ra.chars();
-            let mut y = rb.chars();
-            let (x0, x1, y0, y1) = (x.next(), x.next(), y.next(), y.next());
-            x0 == y1 && x1 == y0 && x.as_str() == y.as_str()
-        }
+    let (sa, sb) = (skip_first(ra), skip_first(rb));
+    if sa == rb || ra == sb || sa == sb {
+        return true;
     }
+    let mut x = ra.chars();
+    let mut y = rb.chars();
+    let (x0, x1, y0, y1) = (x.next(), x.next(), y.next(), y.next());
+    x0.is_some() && x1.is_some() && x0 == y1 && x1 == y0 && x.as_str() == y.as_str()
 }
 
+/// Whether two stems are the same word with at most one typing slip.
 pub fn close_enough(stem: &str, term: &str) -> bool {
     // The cheap test first: most pairs differ at once.
     within_one(stem, term)
@@ -607,6 +622,26 @@ mod tests {
                 edit_distance(&word[..cut], &root) <= 1 && is_kk_suffix_chain(&word[cut..])
             });
             prop_assert_eq!(kk_matches_fuzzy(&word, &root), expected, "{} {}", word, root);
+        }
+
+        #[test]
+        fn stems_agree_when_equal_or_a_long_one_extends_the_other_by_a_letter(
+            a in "[абвг]{0,7}",
+            extra in "[абвг]{0,2}",
+        ) {
+            // Spelled out with letters counted: what the prefix test must agree with.
+            let b = format!("{a}{extra}");
+            let spelled = |x: &str, y: &str| {
+                let (short, long) = if x.chars().count() <= y.chars().count() { (x, y) } else { (y, x) };
+                x == y
+                    || (short.chars().count() >= 4
+                        && long.chars().count() == short.chars().count() + 1
+                        && long.starts_with(short))
+            };
+            prop_assert_eq!(ru_stems_agree(&a, &b), spelled(&a, &b), "{} {}", a, b);
+            prop_assert_eq!(ru_stems_agree(&b, &a), spelled(&b, &a), "{} {}", b, a);
+            let c = format!("{extra}{a}");
+            prop_assert_eq!(ru_stems_agree(&a, &c), spelled(&a, &c), "{} {}", a, c);
         }
 
         #[test]

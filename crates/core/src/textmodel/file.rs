@@ -2,7 +2,7 @@
 //! labels, the biases, then one line per feature with its weights, closed by a checksum of
 //! everything before it.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::fmt::Write as _;
 
 use super::{Head, MAGIC, Model, ModelError, model_err};
@@ -100,7 +100,7 @@ impl Model {
         let count: usize = field(line, "features", n)?
             .parse()
             .map_err(|_| model_err(n, "features: a count"))?;
-        let mut index = HashMap::with_capacity(count);
+        let mut index = FxHashMap::with_capacity_and_hasher(count, Default::default());
         let mut weights = Vec::with_capacity(count * width);
         for (n, line) in lines {
             let (name, w) = line

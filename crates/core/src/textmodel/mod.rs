@@ -17,7 +17,7 @@
 mod file;
 mod train;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use crate::text;
 
@@ -65,31 +65,54 @@ pub struct Features {
 /// `extra` that starts with `@` is a fact for later heads and is added as written.
 pub fn features(note: &str, extra: &[&str]) -> Features {
     let tokens = text::tokens(note);
-    let mut counts: HashMap<String, f32> = HashMap::new();
-    let mut per_word: Vec<(String, Vec<String>)> = Vec::new();
-    let folded: Vec<&str> = tokens.iter().map(|t| t.folded.as_str()).collect();
+    // Each distinct feature once, with its count and the slot it was first given; a word
+    // keeps the slots of its features. Names are hashed with Fx rather than SipHash: they
+    // come from the model's own text, and a note makes a thousand of them.
+    let mut counts: FxHashMap<String, (f32, usize)> = FxHashMap::default();
+    let mut count = |name: &str| -> usize {
+        if let Some((c, slot)) = counts.get_mut(name) {
+            *c += 1.0;
+            return *slot;
+        }
+        let slot = counts.len();
+        counts.insert(name.to_string(), (1.0, slot));
+        slot
+    };
+    let mut per_word: Vec<(String, Vec<usize>)> = Vec::with_capacity(tokens.len());
+    let mut name = String::new();
+    let mut marked: Vec<char> = Vec::new();
     for (i, t) in tokens.iter().enumerate() {
         let mut own = Vec::new();
         let w = &t.folded;
         // Digits say little by themselves ("3", "2026"); their meaning comes through `extra`.
         if !w.chars().all(|c| c.is_ascii_digit()) {
-            own.push(format!("={w}"));
-            let marked: Vec<char> = format!("<{w}>").chars().collect();
+            name.clear();
+            name.push('=');
+            name.push_str(w);
+            own.push(count(&name));
+            marked.clear();
+            marked.push('<');
+            marked.extend(w.chars());
+            marked.push('>');
             for n in NGRAMS {
                 if marked.len() < n {
                     break;
                 }
                 for gram in marked.windows(n) {
-                    own.push(gram.iter().collect());
+                    name.clear();
+                    name.extend(gram);
+                    own.push(count(&name));
                 }
             }
         }
         // A word pair keeps negation and short phrases together: "не вернулся", "келмеді".
-        if let Some(next) = folded.get(i + 1) {
-            own.push(format!("+{w}_{next}"));
-        }
-        for f in &own {
-            *counts.entry(f.clone()).or_default() += 1.0;
+        if let Some(next) = tokens.get(i + 1) {
+            name.clear();
+            name.push('+');
+            name.push_str(w);
+            name.push('_');
+            name.push_str(&next.folded);
+            own.push(count(&name));
         }
         per_word.push((t.original.clone(), own));
     }
@@ -98,38 +121,51 @@ pub fn features(note: &str, extra: &[&str]) -> Features {
         if given(e) {
             facts.push((e.to_string(), GIVEN_VALUE));
         } else {
-            *counts.entry(format!("#{e}")).or_default() += 1.0;
+            count(&format!("#{e}"));
         }
     }
     // Sub-linear counts, then unit length: a long note does not outweigh a short one.
-    let mut values: Vec<(String, f32)> =
-        counts.into_iter().map(|(f, c)| (f, 1.0 + c.ln())).collect();
+    let mut values: Vec<(String, f32, usize)> = counts
+        .into_iter()
+        .map(|(f, (c, slot))| (f, 1.0 + c.ln(), slot))
+        .collect();
     // In a fixed order, so the length (a float sum) and every training run are reproducible.
     values.sort_by(|a, b| a.0.cmp(&b.0));
-    let norm = values.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
+    let norm = values.iter().map(|(_, v, _)| v * v).sum::<f32>().sqrt();
     if norm > 0.0 {
-        for (_, v) in &mut values {
+        for (_, v, _) in &mut values {
             *v /= norm;
         }
     }
-    // A given fact weighs as much as the whole note: it is certain, the words are not.
-    values.extend(facts);
-    values.sort_by(|a, b| a.0.cmp(&b.0));
-    let index: HashMap<&str, usize> = values
-        .iter()
-        .enumerate()
-        .map(|(i, (f, _))| (f.as_str(), i))
+    // A given fact weighs as much as the whole note: it is certain, the words are not. Facts
+    // are never the note's own features (those start with `=`, `+`, `#` or a letter), so
+    // they sort among them without taking a slot.
+    let mut values: Vec<(String, f32, Option<usize>)> = values
+        .into_iter()
+        .map(|(f, v, slot)| (f, v, Some(slot)))
+        .chain(facts.into_iter().map(|(f, v)| (f, v, None)))
         .collect();
+    values.sort_by(|a, b| a.0.cmp(&b.0));
+    // Where each slot ended up.
+    let mut place = vec![0; values.len()];
+    for (i, (_, _, slot)) in values.iter().enumerate() {
+        if let Some(slot) = slot {
+            place[*slot] = i;
+        }
+    }
     let words = per_word
         .into_iter()
         .map(|(original, own)| {
-            let mut ids: Vec<usize> = own.iter().map(|f| index[f.as_str()]).collect();
+            let mut ids: Vec<usize> = own.into_iter().map(|slot| place[slot]).collect();
             ids.sort_unstable();
             ids.dedup();
             (original, ids)
         })
         .collect();
-    Features { values, words }
+    Features {
+        values: values.into_iter().map(|(f, v, _)| (f, v)).collect(),
+        words,
+    }
 }
 
 impl Features {
@@ -160,7 +196,7 @@ pub struct Model {
     heads: Vec<Head>,
     /// Per head, one bias per label.
     bias: Vec<Vec<f32>>,
-    index: HashMap<String, usize>,
+    index: FxHashMap<String, usize>,
     /// Row `i` holds feature `i`'s weights, `width` of them.
     weights: Vec<f32>,
     width: usize,

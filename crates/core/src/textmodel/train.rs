@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
+
 use super::{Features, Head, Model, given, softmax};
 
 /// One labelled note: its features and, per head, the index of its label.
@@ -142,7 +144,7 @@ pub fn train(
         }
     }
     // Keep the features that carry weight.
-    let mut kept_index = HashMap::new();
+    let mut kept_index = FxHashMap::default();
     let mut kept = Vec::new();
     for (i, name) in names.iter().enumerate() {
         let row = &w[i * width..(i + 1) * width];

@@ -154,6 +154,12 @@ struct Term {
     /// Per word, folded but not stemmed: a misspelling can change how a word stems
     /// ("пропол" keeps its ending), so slips are also looked for in whole words.
     folded: Vec<String>,
+    /// Per word, whether the root or stem has three letters or fewer: counted once here, for
+    /// it is asked of every word of every note.
+    short: Vec<bool>,
+    /// Per word, the first two letters of the root or stem and of the folded word
+    /// ([`text::head`]), which turn away most words of a note before any comparison.
+    heads: Vec<(text::Head, text::Head)>,
     weight: f64,
     /// Matched as written (folded), without stems, suffixes or misspellings.
     exact: bool,
@@ -255,12 +261,20 @@ fn compile_terms(spec: &TermsSpec, weight: f64, path: &str) -> Result<Vec<Term>,
                 };
                 words.push(word);
             }
+            let short = words.iter().map(|w| w.chars().count() <= 3).collect();
+            let heads = words
+                .iter()
+                .zip(&tokens)
+                .map(|(w, t)| (text::head(w), text::head(&t.folded)))
+                .collect();
             out.push(Term {
                 text: raw.trim().to_string(),
                 lang,
                 words,
                 lower: tokens.iter().map(|t| t.lower.clone()).collect(),
                 folded: tokens.iter().map(|t| t.folded.clone()).collect(),
+                short,
+                heads,
                 weight,
                 exact: false,
             });
@@ -603,6 +617,8 @@ const NEGATION_AFTER: &[&str] = &["нет", "жок", "емес", "not"];
 /// A call note prepared once for all rules: its tokens with their stems.
 pub(crate) struct Note {
     tokens: Vec<Token>,
+    /// Per token, the first two letters of its folded form ([`text::head`]).
+    heads: Vec<text::Head>,
     cyrillic: Vec<bool>,
     ru: Vec<String>,
     en: Vec<String>,
@@ -618,6 +634,7 @@ enum Match {
 impl Note {
     pub(crate) fn new(description: &str) -> Self {
         let tokens = text::tokens(description);
+        let heads = tokens.iter().map(|t| text::head(&t.folded)).collect();
         let cyrillic: Vec<bool> = tokens
             .iter()
             .map(|t| text::is_cyrillic_word(&t.folded))
@@ -646,6 +663,7 @@ impl Note {
             .collect();
         Self {
             tokens,
+            heads,
             cyrillic,
             ru,
             en,
@@ -659,10 +677,20 @@ impl Note {
         if term.exact {
             return (folded == whole).then_some(Match::Exact);
         }
+        // Every way below needs the word to begin as the root, stem or folded term does, or
+        // to be one slip from it: a stem or root is the start of its word (stemmers and
+        // suffix chains only take from the end), so comparing the folded word's first two
+        // letters with theirs is enough to turn it away.
+        let (word_head, whole_head) = term.heads[k];
+        if text::heads_apart(self.heads[i], word_head)
+            && text::heads_apart(self.heads[i], whole_head)
+        {
+            return None;
+        }
         match lang {
             // A root of three letters or fewer keeps its Kazakh letters: folded, өрт "fire"
             // would be орт, the start of орта "middle".
-            Lang::Kk if cyrillic && word.chars().count() <= 3 => {
+            Lang::Kk if cyrillic && term.short[k] => {
                 text::kk_matches_strict(&self.tokens[i].lower, &term.lower[k])
                     .then_some(Match::Exact)
             }
