@@ -10,7 +10,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 
 /// A pooled connection idle at least this long is checked before it is handed out.
-const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
+pub(crate) const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// Connects, creates `schema` when missing, and runs the service's migrations inside it.
 pub async fn connect_and_migrate(

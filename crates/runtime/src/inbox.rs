@@ -3,12 +3,13 @@
 //! growing delays and, once its deliveries run out, kept as a dead letter.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer};
 use futures::{FutureExt, StreamExt};
 use prost::Message;
-use sqlx::{PgConnection, PgPool};
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -217,6 +218,44 @@ const DEAD_LETTERS_HELP: &str = "Messages a consumer gave up on and kept as dead
 /// Most messages applied in one transaction.
 const BATCH: usize = 256;
 
+/// A consumer's connection, kept from one transaction to the next. The pool tests every
+/// connection that comes back to it with a round trip to the server, which a consumer taking
+/// one from it per batch would pay per batch. A connection is given back after a failure, so
+/// that the pool's test decides whether it is still fit (and finishes any rollback), and
+/// after it sat idle as long as the pool would test it before handing it out: one broken
+/// while the stream was quiet (the server restarted) is found by the pool, not by a batch.
+struct Held {
+    pool: PgPool,
+    conn: Option<(PoolConnection<Postgres>, Instant)>,
+}
+
+impl Held {
+    fn new(pool: PgPool) -> Self {
+        Self { pool, conn: None }
+    }
+
+    async fn begin(&mut self) -> sqlx::Result<Transaction<'_, Postgres>> {
+        if self
+            .conn
+            .as_ref()
+            .is_some_and(|(_, used)| used.elapsed() >= crate::db::CHECK_IDLE_AFTER)
+        {
+            self.conn = None;
+        }
+        let (conn, used) = match &mut self.conn {
+            Some(held) => held,
+            none => none.insert((self.pool.acquire().await?, Instant::now())),
+        };
+        *used = Instant::now();
+        conn.begin().await
+    }
+
+    /// Gives the connection back after a transaction that failed.
+    fn give_back(&mut self) {
+        self.conn = None;
+    }
+}
+
 /// Consumes `consumer` until `shutdown`. Each message is applied in a transaction with its
 /// inbox row, the transaction commits, then the message is acked; a message already in the
 /// inbox is acked without applying it again.
@@ -235,6 +274,7 @@ pub async fn consume<H: Handler>(
     shutdown: CancellationToken,
 ) {
     let mut reconnects = bus.reconnects();
+    let mut held = Held::new(pool);
     tokio::spawn(measure_lag(name, consumer.clone(), shutdown.clone()));
     // Listed at zero from the start, so "none yet" and "not reported" differ.
     for (metric, help) in [
@@ -291,7 +331,7 @@ pub async fn consume<H: Handler>(
                     None => break,
                 }
             }
-            apply_batch(name, &pool, &bus, &handler, batch).await;
+            apply_batch(name, &mut held, &bus, &handler, batch).await;
             if ended {
                 break;
             }
@@ -333,7 +373,7 @@ fn count_outcome(name: &'static str, outcome: &str, n: u64) {
 /// allow, and acks the others.
 async fn apply_batch<H: Handler>(
     name: &'static str,
-    pool: &PgPool,
+    held: &mut Held,
     bus: &Bus,
     handler: &H,
     batch: Vec<jetstream::Message>,
@@ -361,10 +401,10 @@ async fn apply_batch<H: Handler>(
     let mut rest: &[jetstream::Message] = &wanted;
     while !rest.is_empty() {
         if rest.len() == 1 {
-            apply(name, pool, bus, handler, &rest[0]).await;
+            apply(name, held, bus, handler, &rest[0]).await;
             break;
         }
-        match apply_together(name, pool, bus, handler, rest).await {
+        match apply_together(name, held, bus, handler, rest).await {
             Ok(applied) => {
                 settle_together(name, rest, applied).await;
                 break;
@@ -384,7 +424,7 @@ async fn apply_batch<H: Handler>(
                     1,
                 );
                 for message in rest {
-                    apply(name, pool, bus, handler, message).await;
+                    apply(name, held, bus, handler, message).await;
                 }
                 break;
             }
@@ -395,18 +435,26 @@ async fn apply_batch<H: Handler>(
                 let (before, after) = rest.split_at(i);
                 match before.len() {
                     0 => {}
-                    1 => apply(name, pool, bus, handler, &before[0]).await,
-                    _ => match apply_together(name, pool, bus, handler, before).await {
+                    1 => apply(name, held, bus, handler, &before[0]).await,
+                    _ => match apply_together(name, held, bus, handler, before).await {
                         Ok(applied) => settle_together(name, before, applied).await,
                         Err(_) => {
                             for message in before {
-                                apply(name, pool, bus, handler, message).await;
+                                apply(name, held, bus, handler, message).await;
                             }
                         }
                     },
                 }
                 let failed = &after[0];
-                settle(name, pool, bus, failed, &message_id(failed), Err(error)).await;
+                settle(
+                    name,
+                    &held.pool,
+                    bus,
+                    failed,
+                    &message_id(failed),
+                    Err(error),
+                )
+                .await;
                 rest = &after[1..];
             }
             // The transaction itself failed (the database went away, say): one by one.
@@ -414,7 +462,7 @@ async fn apply_batch<H: Handler>(
                 tracing::debug!(consumer = name, error = %error, messages = rest.len(),
                     "batch failed; applying its messages one by one");
                 for message in rest {
-                    apply(name, pool, bus, handler, message).await;
+                    apply(name, held, bus, handler, message).await;
                 }
                 break;
             }
@@ -442,7 +490,21 @@ impl<E: Into<HandleError>> From<E> for Failure {
 /// then each message not yet applied, in order. Returns which were applied.
 async fn apply_together<H: Handler>(
     name: &'static str,
-    pool: &PgPool,
+    held: &mut Held,
+    bus: &Bus,
+    handler: &H,
+    batch: &[jetstream::Message],
+) -> Result<Vec<usize>, Failure> {
+    let result = apply_together_on(name, held, bus, handler, batch).await;
+    if result.is_err() {
+        held.give_back();
+    }
+    result
+}
+
+async fn apply_together_on<H: Handler>(
+    name: &'static str,
+    held: &mut Held,
     bus: &Bus,
     handler: &H,
     batch: &[jetstream::Message],
@@ -456,7 +518,7 @@ async fn apply_together<H: Handler>(
         })
         .collect();
     handler.prefetch(&incoming).await;
-    let mut tx = pool.begin().await?;
+    let mut tx = held.begin().await?;
     if let Some(bound) = handler.batch_lock_timeout() {
         sqlx::query("SELECT set_config('lock_timeout', $1, true)")
             .bind(format!("{}ms", bound.as_millis().max(1)))
@@ -479,6 +541,9 @@ async fn apply_together<H: Handler>(
         .filter(|&i| fresh.contains(&ids[i]) && taken.insert(&ids[i]))
         .collect();
     if apply.is_empty() {
+        // Nothing written but what the inbox refused; ended here so the kept connection is
+        // ready for the next batch.
+        tx.rollback().await?;
         return Ok(apply);
     }
     let to_apply: Vec<Incoming<'_>> = apply.iter().map(|&i| incoming[i]).collect();
@@ -527,7 +592,7 @@ async fn ack_all(name: &'static str, messages: &[jetstream::Message]) {
 /// letter by the outcome.
 async fn apply<H: Handler>(
     name: &'static str,
-    pool: &PgPool,
+    held: &mut Held,
     bus: &Bus,
     handler: &H,
     message: &jetstream::Message,
@@ -542,7 +607,7 @@ async fn apply<H: Handler>(
         // What it needs from another service is asked before the transaction opens, as for
         // a batch, so the transaction (and its locks) lasts only for the database's work.
         handler.prefetch(std::slice::from_ref(&incoming)).await;
-        let mut tx = pool.begin().await?;
+        let mut tx = held.begin().await?;
         let fresh = sqlx::query(
             "INSERT INTO inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         )
@@ -567,7 +632,10 @@ async fn apply<H: Handler>(
     }
     .instrument(span)
     .await;
-    settle(name, pool, bus, message, &id, result).await;
+    if result.is_err() {
+        held.give_back();
+    }
+    settle(name, &held.pool, bus, message, &id, result).await;
 }
 
 /// Acks, naks or keeps as a dead letter one message by what applying it came to: applied

@@ -642,6 +642,86 @@ async fn without_the_bound_postgresql_picks_the_other_side_as_the_deadlock_victi
     );
 }
 
+/// A consumer keeps its connection from one transaction to the next. One broken while the
+/// stream was quiet (the server restarted) must be found before the next message is taken, not
+/// by it: that message is applied at its first delivery, nothing failed or waits for a retry.
+#[tokio::test]
+async fn a_consumer_quiet_over_a_database_restart_applies_the_next_message_at_once() {
+    let nats = komek_testkit::Nats::start();
+    let mut pg = komek_testkit::Postgres::start();
+    pg.create_database("kept").await;
+    let pool = komek_runtime::db::connect_and_migrate(
+        &pg.url("kept"),
+        "kept",
+        2,
+        &sqlx::migrate::Migrator::DEFAULT,
+    )
+    .await
+    .unwrap();
+    for sql in [
+        include_str!("../sql/0001_events.sql"),
+        include_str!("../sql/0002_dead_letters.sql"),
+        include_str!("../sql/0003_trace_context.sql"),
+        include_str!("../sql/0004_outbox_held.sql"),
+        "CREATE TABLE effects (message TEXT NOT NULL)",
+    ] {
+        sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+    }
+    let bus = Bus::connect(&nats.url(), "test").await.unwrap();
+    let consumer = bus
+        .durable_consumer(streams::REQUESTS, "kept", "komek.request.>")
+        .await
+        .unwrap();
+    let stop = CancellationToken::new();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let task = tokio::spawn(consume(
+        "kept",
+        consumer,
+        pool.clone(),
+        bus.clone(),
+        Recorder {
+            calls: calls.clone(),
+            fail_first: 0,
+        },
+        stop.clone(),
+    ));
+    let publish = |body: &'static str| {
+        let bus = bus.clone();
+        async move {
+            bus.jetstream
+                .publish(format!("{}.test", subject::REQUEST_ESCALATED), body.into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+    };
+    publish("before").await;
+    wait_for_effects(&pool, 1).await;
+    // Quiet for longer than the pool lets a connection sit unchecked, then the server restarts.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    pg.stop(komek_testkit::PgStop::Immediate);
+    pg.start_again();
+    publish("after").await;
+    wait_for_effects(&pool, 2).await;
+    stop.cancel();
+    task.await.unwrap();
+    assert_eq!(effects(&pool).await, vec!["after", "before"]);
+    let failed = komek_runtime::metrics::render()
+        .lines()
+        .filter(|l| {
+            l.starts_with("komek_consumer_messages_total")
+                && l.contains("consumer=\"kept\"")
+                && l.contains("outcome=\"failed\"")
+        })
+        .map(|l| l.rsplit(' ').next().unwrap().to_string())
+        .collect::<Vec<_>>();
+    assert!(
+        failed.iter().all(|n| n == "0"),
+        "no message failed on the broken connection: {failed:?}"
+    );
+}
+
 /// Enqueues two events per message; fails on the message "bad" after enqueueing.
 struct Announcer;
 
