@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use async_nats::jetstream::context::ConsumerInfoErrorKind;
 use async_nats::jetstream::{self, consumer, stream};
 use prost::Message;
 use sqlx::{PgConnection, PgPool};
@@ -368,17 +369,94 @@ impl Bus {
         filter_subject: &str,
     ) -> anyhow::Result<consumer::PullConsumer> {
         let stream = self.jetstream.get_stream(stream).await?;
-        let config = consumer::pull::Config {
-            durable_name: Some(durable.into()),
-            // One subject (wildcards allowed): several filters need nats-server 2.10, and
-            // Debian 12 ships 2.9.
-            filter_subject: filter_subject.into(),
-            ack_policy: consumer::AckPolicy::Explicit,
-            ack_wait: Duration::from_secs(30),
-            deliver_policy: consumer::DeliverPolicy::All,
-            ..Default::default()
-        };
+        let config = pull_config(durable, filter_subject, consumer::DeliverPolicy::All);
         Ok(stream.get_or_create_consumer(durable, config).await?)
+    }
+
+    /// Durable pull consumers of one subject each that take over from `predecessor`, a
+    /// consumer of the same stream with a wider filter, which is then deleted. The server
+    /// filters for each successor, where the predecessor was handed every message of its
+    /// filter only for the consumer to skip the ones it does not act on (a delivery and an
+    /// ack each). Consume them together under the predecessor's inbox name
+    /// ([`crate::inbox::consume_all`]).
+    ///
+    /// A successor created while the predecessor exists starts right after the predecessor's
+    /// ack floor, the last message before which every one was applied and acked: nothing it
+    /// had not applied is missed, and what it applied past the floor the successors find in
+    /// the inbox they share with it. Without a predecessor (a new installation, or one that
+    /// took over already) a missing successor starts at the stream's beginning, as every
+    /// durable consumer does. A successor that exists is used as it is.
+    pub async fn durable_consumers_after(
+        &self,
+        stream: &str,
+        predecessor: &str,
+        successors: &[(&str, &str)],
+    ) -> anyhow::Result<Vec<consumer::PullConsumer>> {
+        asking_again(
+            &format!("consumers after {predecessor} on {stream}"),
+            || self.make_consumers_after(stream, predecessor, successors),
+        )
+        .await
+    }
+
+    async fn make_consumers_after(
+        &self,
+        stream: &str,
+        predecessor: &str,
+        successors: &[(&str, &str)],
+    ) -> anyhow::Result<Vec<consumer::PullConsumer>> {
+        let stream = self.jetstream.get_stream(stream).await?;
+        // The floor only moves forward, so reading it once before the successors are
+        // created can only start them earlier than needed, never later.
+        let start = match stream.consumer_info(predecessor).await {
+            Ok(info) => Some(info.ack_floor.stream_sequence + 1),
+            Err(err) if err.kind() == ConsumerInfoErrorKind::NotFound => None,
+            Err(err) => return Err(err.into()),
+        };
+        let deliver_policy = match start {
+            Some(start_sequence) => consumer::DeliverPolicy::ByStartSequence { start_sequence },
+            None => consumer::DeliverPolicy::All,
+        };
+        let mut consumers = Vec::with_capacity(successors.len());
+        for &(durable, filter_subject) in successors {
+            let config = pull_config(durable, filter_subject, deliver_policy);
+            consumers.push(stream.get_or_create_consumer(durable, config).await?);
+        }
+        if let Some(start) = start {
+            // Only once every successor exists: a start that fails halfway finds the
+            // predecessor again and its floor where the successors made so far began.
+            if let Err(err) = stream.delete_consumer(predecessor).await {
+                // Another replica may have deleted it first.
+                match stream.consumer_info(predecessor).await {
+                    Err(e) if e.kind() == ConsumerInfoErrorKind::NotFound => {}
+                    _ => return Err(err.into()),
+                }
+            }
+            tracing::info!(
+                predecessor,
+                start,
+                "consumers took over from their predecessor, which is deleted"
+            );
+        }
+        Ok(consumers)
+    }
+}
+
+/// A durable consumer's settings: explicit acks, redelivered after 30 s without one.
+fn pull_config(
+    durable: &str,
+    filter_subject: &str,
+    deliver_policy: consumer::DeliverPolicy,
+) -> consumer::pull::Config {
+    consumer::pull::Config {
+        durable_name: Some(durable.into()),
+        // One subject (wildcards allowed): several filters need nats-server 2.10, and Debian
+        // 12 ships 2.9.
+        filter_subject: filter_subject.into(),
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(30),
+        deliver_policy,
+        ..Default::default()
     }
 }
 

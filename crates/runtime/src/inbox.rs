@@ -273,9 +273,24 @@ pub async fn consume<H: Handler>(
     handler: H,
     shutdown: CancellationToken,
 ) {
+    consume_all(name, vec![consumer], pool, bus, handler, shutdown).await
+}
+
+/// [`consume`] of several consumers as one: their messages are applied by one handler in the
+/// same batches, with one inbox name (a message is applied once whichever of them delivers
+/// it), one connection and one set of metrics, the lag summed. A batch keeps each consumer's
+/// order; between consumers there is none, so the handler must not depend on one.
+pub async fn consume_all<H: Handler>(
+    name: &'static str,
+    consumers: Vec<consumer::PullConsumer>,
+    pool: PgPool,
+    bus: Bus,
+    handler: H,
+    shutdown: CancellationToken,
+) {
     let mut reconnects = bus.reconnects();
     let mut held = Held::new(pool);
-    tokio::spawn(measure_lag(name, consumer.clone(), shutdown.clone()));
+    tokio::spawn(measure_lag(name, consumers.clone(), shutdown.clone()));
     // Listed at zero from the start, so "none yet" and "not reported" differ.
     for (metric, help) in [
         (REDELIVERIES, REDELIVERIES_HELP),
@@ -283,25 +298,30 @@ pub async fn consume<H: Handler>(
     ] {
         metrics::count(metric, help, &[("consumer", name)], 0);
     }
-    loop {
-        let pull = consumer
-            .stream()
-            .max_messages_per_batch(BATCH)
-            .expires(PULL_EXPIRES)
-            .heartbeat(PULL_EXPIRES / 2);
-        let mut messages = match pull.messages().await {
-            Ok(m) => m,
-            Err(err) => {
-                tracing::warn!(consumer = name, error = %err, "cannot pull; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    _ = shutdown.cancelled() => return,
+    'pull: loop {
+        let mut pulls = Vec::with_capacity(consumers.len());
+        for consumer in &consumers {
+            let pull = consumer
+                .stream()
+                .max_messages_per_batch(BATCH)
+                .expires(PULL_EXPIRES)
+                .heartbeat(PULL_EXPIRES / 2);
+            match pull.messages().await {
+                // Each pull says when it ends (None), and then all are pulled again.
+                Ok(m) => pulls.push(m.map(Some).chain(futures::stream::iter([None])).boxed()),
+                Err(err) => {
+                    tracing::warn!(consumer = name, error = %err, "cannot pull; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue 'pull,
+                        _ = shutdown.cancelled() => return,
+                    }
                 }
             }
-        };
+        }
+        let mut messages = futures::stream::select_all(pulls);
         loop {
             let next = tokio::select! {
-                next = messages.next() => next,
+                next = messages.next() => next.flatten(),
                 // After a reconnect the pending pull is lost with the old connection: pull
                 // again at once.
                 Ok(()) = reconnects.changed() => break,
@@ -319,12 +339,12 @@ pub async fn consume<H: Handler>(
             let mut ended = false;
             while batch.len() < BATCH {
                 match messages.next().now_or_never() {
-                    Some(Some(Ok(m))) => batch.push(m),
-                    Some(Some(Err(err))) => {
+                    Some(Some(Some(Ok(m)))) => batch.push(m),
+                    Some(Some(Some(Err(err)))) => {
                         tracing::warn!(consumer = name, error = %err, "pull failed");
                         break;
                     }
-                    Some(None) => {
+                    Some(Some(None) | None) => {
                         ended = true;
                         break;
                     }
@@ -725,30 +745,39 @@ async fn give_up(
     }
 }
 
-/// Keeps the consumer's lag in the metrics: messages not yet delivered to it, and delivered
+/// Keeps the consumers' lag in the metrics: messages not yet delivered to them, and delivered
 /// ones not yet acknowledged, as the server counts them every 10 s.
 async fn measure_lag(
     name: &'static str,
-    mut consumer: consumer::PullConsumer,
+    mut consumers: Vec<consumer::PullConsumer>,
     shutdown: CancellationToken,
 ) {
     loop {
-        match consumer.info().await {
-            Ok(info) => {
-                metrics::set(
-                    "komek_consumer_pending",
-                    "Messages in the stream not yet delivered to the consumer.",
-                    &[("consumer", name)],
-                    info.num_pending as f64,
-                );
-                metrics::set(
-                    "komek_consumer_ack_pending",
-                    "Messages delivered to the consumer and not yet acknowledged.",
-                    &[("consumer", name)],
-                    info.num_ack_pending as f64,
-                );
+        let mut lag = Some((0, 0));
+        for consumer in &mut consumers {
+            match consumer.info().await {
+                Ok(info) => {
+                    lag = lag.map(|(p, a)| (p + info.num_pending, a + info.num_ack_pending as u64))
+                }
+                Err(err) => {
+                    tracing::debug!(consumer = name, error = %err, "consumer lag not measured");
+                    lag = None;
+                }
             }
-            Err(err) => tracing::debug!(consumer = name, error = %err, "consumer lag not measured"),
+        }
+        if let Some((pending, ack_pending)) = lag {
+            metrics::set(
+                "komek_consumer_pending",
+                "Messages in the stream not yet delivered to the consumer.",
+                &[("consumer", name)],
+                pending as f64,
+            );
+            metrics::set(
+                "komek_consumer_ack_pending",
+                "Messages delivered to the consumer and not yet acknowledged.",
+                &[("consumer", name)],
+                ack_pending as f64,
+            );
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(10)) => {}

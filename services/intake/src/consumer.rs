@@ -77,8 +77,7 @@ fn decode(m: &Incoming<'_>) -> Result<Option<(Uuid, Event)>, HandleError> {
 }
 
 impl Handler for StatusKeeper {
-    /// Other events of the same streams (intake's own: created, status changes, waiting,
-    /// erased) need nothing here.
+    /// Its consumers follow only these subjects; anything else needs nothing here.
     fn wants(&self, m: &Incoming<'_>) -> bool {
         matches!(
             m.subject,

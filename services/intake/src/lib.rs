@@ -25,7 +25,7 @@ use komek_proto::intake::v1::plan_service_server::{self, PlanServiceServer};
 use komek_proto::partner::v1::partner_service_server::{self, PartnerServiceServer};
 use komek_proto::places::v1::place_service_server::{self, PlaceServiceServer};
 use komek_runtime::CancellationToken;
-use komek_runtime::events::streams;
+use komek_runtime::events::{streams, subject};
 use komek_runtime::inbox;
 use komek_runtime::pages::Pages;
 use komek_runtime::service::{Deps, ExtraListener};
@@ -55,22 +55,34 @@ pub async fn serve_with_partner(
         .map_err(|e| anyhow::anyhow!("setting `{e}`"))?;
     let (deps, background) = Deps::start(&config.base, store::SCHEMA, &store::MIGRATOR).await?;
 
+    // Triage's four events of the requests stream, a consumer each: one consumer of the
+    // whole stream was handed intake's own events too (the creation and every status change,
+    // four a request) only to skip them. They took over from it, where it had got to.
     let requests = deps
         .bus
-        .durable_consumer(streams::REQUESTS, "intake", "komek.request.>")
+        .durable_consumers_after(
+            streams::REQUESTS,
+            "intake",
+            &[
+                ("intake-triaged", subject::REQUEST_TRIAGED),
+                ("intake-escalated", subject::REQUEST_ESCALATED),
+                ("intake-merged", subject::REQUEST_MERGED),
+                ("intake-deferred", subject::REQUEST_DEFERRED),
+            ],
+        )
         .await?;
     let assignments = deps
         .bus
         .durable_consumer(streams::ASSIGNMENTS, "intake", "komek.assignment.>")
         .await?;
     let waiters = std::sync::Arc::new(waiters::Waiters::default());
-    for (name, consumer) in [
+    for (name, consumers) in [
         ("intake.requests", requests),
-        ("intake.assignments", assignments),
+        ("intake.assignments", vec![assignments]),
     ] {
-        background.spawn(inbox::consume(
+        background.spawn(inbox::consume_all(
             name,
-            consumer,
+            consumers,
             deps.pool.clone(),
             deps.bus.clone(),
             consumer::StatusKeeper::new(waiters.clone()),

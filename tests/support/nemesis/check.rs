@@ -84,7 +84,18 @@ pub async fn outboxes(pool: &PgPool) -> Vec<(String, i64)> {
 }
 
 /// The durable consumers the services create (`Bus::durable_consumer`).
-const DURABLE_CONSUMERS: &[&str] = &["intake", "triage", "matching", "matching-closures"];
+const DURABLE_CONSUMERS: &[&str] = &[
+    "intake",
+    "intake-triaged",
+    "intake-escalated",
+    "intake-merged",
+    "intake-deferred",
+    "triage",
+    "triage-erasures",
+    "matching",
+    "matching-closures",
+    "matching-erasures",
+];
 
 /// Every durable consumer with work outstanding, as "stream/consumer: pending, unacked".
 pub async fn consumers_behind(js: &async_nats::jetstream::Context) -> Vec<String> {
