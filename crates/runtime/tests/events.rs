@@ -14,7 +14,7 @@ use komek_runtime::inbox::{HandleError, Handler, Incoming, consume};
 use prost::Message;
 
 mod common;
-use common::setup;
+use common::{effects, outcome_count, setup};
 use sqlx::{PgConnection, PgPool};
 
 fn event(n: i32) -> RequestEscalated {
@@ -256,13 +256,6 @@ async fn consume_requests<H: Handler>(
         stop.clone(),
     ));
     (stop, task)
-}
-
-async fn effects(pool: &PgPool) -> Vec<String> {
-    sqlx::query_scalar("SELECT message FROM effects ORDER BY message")
-        .fetch_all(pool)
-        .await
-        .unwrap()
 }
 
 async fn wait_for_effects(pool: &PgPool, n: usize) {
@@ -707,17 +700,9 @@ async fn a_consumer_quiet_over_a_database_restart_applies_the_next_message_at_on
     stop.cancel();
     task.await.unwrap();
     assert_eq!(effects(&pool).await, vec!["after", "before"]);
-    let failed = komek_runtime::metrics::render()
-        .lines()
-        .filter(|l| {
-            l.starts_with("komek_consumer_messages_total")
-                && l.contains("consumer=\"kept\"")
-                && l.contains("outcome=\"failed\"")
-        })
-        .map(|l| l.rsplit(' ').next().unwrap().to_string())
-        .collect::<Vec<_>>();
+    let failed = outcome_count("kept", "failed");
     assert!(
-        failed.iter().all(|n| n == "0"),
+        failed.unwrap_or(0) == 0,
         "no message failed on the broken connection: {failed:?}"
     );
 }

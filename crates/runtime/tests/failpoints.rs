@@ -19,7 +19,7 @@ use komek_runtime::inbox::{HandleError, Handler, Incoming, consume};
 use sqlx::{PgConnection, PgPool};
 
 mod common;
-use common::setup;
+use common::{effects, setup};
 
 struct Counter(Arc<AtomicUsize>);
 
@@ -38,13 +38,6 @@ impl Handler for Counter {
 async fn in_stream(bus: &Bus) -> u64 {
     let mut s = bus.jetstream.get_stream(streams::REQUESTS).await.unwrap();
     s.info().await.unwrap().state.messages
-}
-
-async fn effects(pool: &PgPool) -> Vec<String> {
-    sqlx::query_scalar("SELECT message FROM effects ORDER BY message")
-        .fetch_all(pool)
-        .await
-        .unwrap()
 }
 
 async fn commit_event(pool: &PgPool, request: &str) {

@@ -12,10 +12,10 @@ use futures::StreamExt;
 use komek_runtime::CancellationToken;
 use komek_runtime::events::Bus;
 use komek_runtime::inbox::{HandleError, Handler, Incoming, consume_all};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 
 mod common;
-use common::setup;
+use common::{effects, outcome_count, setup};
 
 const STREAM: &str = "TAKEOVER";
 
@@ -120,7 +120,7 @@ async fn without_a_predecessor_successors_start_at_the_beginning() {
     assert_eq!(take_waiting(&new[0]).await, vec!["c3", "c6"]);
 }
 
-/// Records each message it applies and the subject it came on.
+/// Records each message it applies.
 struct Recorder(Arc<AtomicUsize>);
 
 impl Handler for Recorder {
@@ -132,13 +132,6 @@ impl Handler for Recorder {
             .await?;
         Ok(())
     }
-}
-
-async fn effects(pool: &PgPool) -> Vec<String> {
-    sqlx::query_scalar("SELECT message FROM effects ORDER BY message")
-        .fetch_all(pool)
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -184,21 +177,10 @@ async fn consumers_taken_together_apply_each_message_once_under_one_inbox_name()
         3,
         "a4 never reached the handler"
     );
-    let metrics = komek_runtime::metrics::render();
-    let count = |outcome: &str| {
-        metrics
-            .lines()
-            .find(|l| {
-                l.starts_with("komek_consumer_messages_total")
-                    && l.contains("consumer=\"shared\"")
-                    && l.contains(&format!("outcome=\"{outcome}\""))
-            })
-            .map(|l| l.rsplit(' ').next().unwrap().to_string())
-    };
-    assert_eq!(count("applied").as_deref(), Some("3"));
-    assert_eq!(count("duplicate").as_deref(), Some("1"));
+    assert_eq!(outcome_count("shared", "applied"), Some(3));
+    assert_eq!(outcome_count("shared", "duplicate"), Some(1));
     assert_eq!(
-        count("skipped"),
+        outcome_count("shared", "skipped"),
         None,
         "the server hands over only the subjects followed: take.c never arrives"
     );

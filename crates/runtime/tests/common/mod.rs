@@ -21,3 +21,26 @@ pub async fn setup() -> (Nats, TestDb, PgPool, Bus) {
     let bus = Bus::connect(&nats.url(), "test").await.unwrap();
     (nats, db, pool, bus)
 }
+
+/// The effects handlers wrote, in order of their text. Not every test binary reads them.
+#[allow(dead_code)]
+pub async fn effects(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar("SELECT message FROM effects ORDER BY message")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+/// How many messages `consumer` handled with `outcome`, as its metrics say; None before the
+/// first. Not every test binary reads them.
+#[allow(dead_code)]
+pub fn outcome_count(consumer: &str, outcome: &str) -> Option<u64> {
+    komek_runtime::metrics::render()
+        .lines()
+        .find(|l| {
+            l.starts_with("komek_consumer_messages_total")
+                && l.contains(&format!("consumer=\"{consumer}\""))
+                && l.contains(&format!("outcome=\"{outcome}\""))
+        })
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+}
