@@ -4,7 +4,7 @@
 //! the database again and again. Another replica's consumer may apply the event instead: the
 //! waiter still looks again after a pause of its own.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,14 +14,46 @@ use uuid::Uuid;
 /// How long a committed change counts as recent (see [`Waiters::changed_recently`]).
 const RECENT: Duration = Duration::from_secs(10);
 
-/// Recent changes kept before the old ones are dropped.
-const RECENT_KEPT: usize = 4096;
+/// Recent changes kept at most; beyond it the oldest are dropped first. Ten seconds of a
+/// surge of several thousand calls a second fit, for a few megabytes.
+const RECENT_KEPT: usize = 65_536;
 
 /// The waiters, by request, and the requests whose assignment changed lately.
 #[derive(Default)]
 pub struct Waiters {
     waiting: Mutex<HashMap<Uuid, (Arc<Notify>, usize)>>,
-    changed: Mutex<HashMap<Uuid, Instant>>,
+    changed: Mutex<Recent>,
+}
+
+/// The requests changed lately, with when, and the same in the order they came: the oldest
+/// leave from the front, so keeping the set costs the same at any rate.
+#[derive(Default)]
+struct Recent {
+    at: HashMap<Uuid, Instant>,
+    order: VecDeque<(Instant, Uuid)>,
+}
+
+impl Recent {
+    fn record(&mut self, request: Uuid, now: Instant) {
+        while let Some(&(at, old)) = self.order.front() {
+            if now.duration_since(at) < RECENT && self.order.len() < RECENT_KEPT {
+                break;
+            }
+            self.order.pop_front();
+            // A request changed again since has a later entry further back; it stays.
+            if self.at.get(&old) == Some(&at) {
+                self.at.remove(&old);
+            }
+        }
+        self.order.push_back((now, request));
+        self.at.insert(request, now);
+    }
+
+    fn contains(&self, request: Uuid) -> bool {
+        self.at
+            .get(&request)
+            .is_some_and(|at| at.elapsed() < RECENT)
+    }
 }
 
 /// One wait on a request; it ends when dropped.
@@ -51,26 +83,17 @@ impl Waiters {
     /// before the accept reached intake, and looks only once woken; when a change came
     /// first, it looks at once.
     pub fn changed_recently(&self, request: Uuid) -> bool {
-        self.changed
-            .lock()
-            .expect("waiters lock")
-            .get(&request)
-            .is_some_and(|at| at.elapsed() < RECENT)
+        self.changed.lock().expect("waiters lock").contains(request)
     }
 
     /// Wakes whoever waits on `request`: something about it was committed.
     pub fn wake(&self, request: Uuid) {
-        {
-            // Recorded before the wake: a waiter that enabled its wake-up and then found no
-            // recent change is sure to be woken.
-            let mut changed = self.changed.lock().expect("waiters lock");
-            if changed.len() >= RECENT_KEPT {
-                changed.retain(|_, at| at.elapsed() < RECENT);
-            }
-            if changed.len() < RECENT_KEPT {
-                changed.insert(request, Instant::now());
-            }
-        }
+        // Recorded before the wake: a waiter that enabled its wake-up and then found no
+        // recent change is sure to be woken.
+        self.changed
+            .lock()
+            .expect("waiters lock")
+            .record(request, Instant::now());
         if let Some((notify, _)) = self.waiting.lock().expect("waiters lock").get(&request) {
             notify.notify_waiters();
         }
@@ -120,5 +143,43 @@ mod tests {
         assert!(waiters.waiting.lock().unwrap().is_empty());
         assert!(waiters.changed_recently(a), "a changed a moment ago");
         assert!(!waiters.changed_recently(b));
+    }
+
+    #[test]
+    fn a_surge_of_changes_keeps_the_newest_and_drops_the_oldest_first() {
+        let waiters = Waiters::default();
+        let ids: Vec<Uuid> = (0..RECENT_KEPT + 100).map(|_| Uuid::new_v4()).collect();
+        for &id in &ids {
+            waiters.wake(id);
+        }
+        let changed = waiters.changed.lock().unwrap();
+        assert_eq!(changed.order.len(), RECENT_KEPT);
+        assert_eq!(changed.at.len(), RECENT_KEPT);
+        drop(changed);
+        assert!(
+            waiters.changed_recently(*ids.last().unwrap()),
+            "the latest change is known however many came before it"
+        );
+        assert!(!waiters.changed_recently(ids[0]), "the oldest made room");
+        assert!(waiters.changed_recently(ids[100]));
+    }
+
+    #[test]
+    fn a_request_changed_again_outlives_its_first_entry_and_old_entries_leave_by_age() {
+        let mut recent = Recent::default();
+        let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let start = Instant::now();
+        recent.record(a, start);
+        recent.record(b, start + Duration::from_secs(1));
+        recent.record(a, start + Duration::from_secs(2));
+        // Eleven seconds on, the first entries (a's first, b's) are past RECENT.
+        recent.record(c, start + Duration::from_secs(11));
+        assert!(!recent.at.contains_key(&b), "b aged out");
+        assert_eq!(
+            recent.at.get(&a),
+            Some(&(start + Duration::from_secs(2))),
+            "a's later change stays"
+        );
+        assert_eq!(recent.order.len(), 2);
     }
 }
