@@ -572,11 +572,15 @@ async fn insert_outbox(
         .collect();
     // Rows come out of unnest in the arrays' order, and take their sequence numbers in it.
     // The hold counts from the write (the transaction's last statement), not from its start.
+    // A held row is written sent and waits in outbox_pending (`sql/0005_outbox_pending.sql`).
     let query = if held {
         sqlx::query(
-            "INSERT INTO outbox (id, subject, payload, traceparent, held_until) \
-             SELECT *, clock_timestamp() + $5::interval \
-             FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[])",
+            "WITH written AS ( \
+                 INSERT INTO outbox (id, subject, payload, traceparent, held_until, sent_at) \
+                 SELECT *, clock_timestamp() + $5::interval, now() \
+                 FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[]) \
+                 RETURNING id, held_until) \
+             INSERT INTO outbox_pending (id, held_until) SELECT id, held_until FROM written",
         )
     } else {
         sqlx::query(
@@ -749,8 +753,9 @@ async fn fetch_info(bus: &Bus, name: &str) -> anyhow::Result<stream::Info> {
 ///
 /// Two ways in. Events handed over by this process's writers ([`Bus::publish_committed`]) are
 /// published as they are, and marked sent in one statement for all that were acknowledged in
-/// the last [`MARK_EVERY`]: under a trickle of requests a transaction to read back and lock
-/// each event just written was most of what its publish cost the database. Rows committed by
+/// the last [`MARK_EVERY`] (their rows in `outbox_pending` deleted): under a trickle of
+/// requests a transaction to read back and lock each event just written was most of what its
+/// publish cost the database. Rows committed by
 /// [`write_outbox`], by other replicas, left by a crash or by NATS refusing them, or marked
 /// unsent by [`restore_streams`] are read from the table, locked, published and marked in one
 /// transaction ([`Self::relay_batch`]); it skips held rows until their hold has passed.
@@ -826,8 +831,9 @@ impl Marks {
     }
 }
 
+/// Handed-over events are all held rows: marking them sent takes them out of outbox_pending.
 async fn mark_sent(pool: &PgPool, ids: &[Uuid]) -> sqlx::Result<()> {
-    sqlx::query("UPDATE outbox SET sent_at = now() WHERE id = ANY($1) AND sent_at IS NULL")
+    sqlx::query("DELETE FROM outbox_pending WHERE id = ANY($1)")
         .bind(ids)
         .execute(pool)
         .await?;
@@ -989,7 +995,9 @@ impl OutboxRelay {
     async fn measure_backlog(&self) -> sqlx::Result<()> {
         let (unsent, oldest): (i64, f64) = sqlx::query_as(
             "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 \
-             FROM outbox WHERE sent_at IS NULL",
+             FROM (SELECT created_at FROM outbox WHERE sent_at IS NULL \
+                   UNION ALL \
+                   SELECT o.created_at FROM outbox_pending p JOIN outbox o USING (id)) waiting",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -1009,17 +1017,21 @@ impl OutboxRelay {
     }
 
     /// Deletes outbox rows sent longer than `sent_for` ago and inbox rows older than `inbox_for`.
-    /// Unsent rows are never deleted. Returns how many rows of each went.
+    /// Unsent rows, held ones still waiting among them, are never deleted. Returns how many
+    /// rows of each went.
     pub async fn housekeeping(
         &self,
         sent_for: Duration,
         inbox_for: Duration,
     ) -> sqlx::Result<(u64, u64)> {
-        let outbox = sqlx::query("DELETE FROM outbox WHERE sent_at < now() - $1::interval")
-            .bind(sent_for)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let outbox = sqlx::query(
+            "DELETE FROM outbox WHERE sent_at < now() - $1::interval \
+             AND NOT EXISTS (SELECT 1 FROM outbox_pending p WHERE p.id = outbox.id)",
+        )
+        .bind(sent_for)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
         let inbox = sqlx::query("DELETE FROM inbox WHERE received_at < now() - $1::interval")
             .bind(inbox_for)
             .execute(&self.pool)
@@ -1033,25 +1045,60 @@ impl OutboxRelay {
     /// dedupe absorbs). Held rows are left to their writer until the hold has passed.
     pub async fn relay_batch(&self) -> anyhow::Result<usize> {
         let mut tx = self.pool.begin().await?;
-        let rows: Vec<(Uuid, String, Vec<u8>, Option<String>)> = sqlx::query_as(
-            "SELECT id, subject, payload, traceparent FROM outbox WHERE sent_at IS NULL \
+        // Rows written unsent (and held rows of the release before, which wrote them so),
+        // then held rows waiting in outbox_pending whose hold has passed. Held rows are only
+        // of subjects whose consumers take events in any order, so the two sets need no
+        // order between them.
+        let mut rows: Vec<(Uuid, String, Vec<u8>, Option<String>, bool)> = sqlx::query_as(
+            "SELECT id, subject, payload, traceparent, false FROM outbox WHERE sent_at IS NULL \
              AND (held_until IS NULL OR held_until < now()) \
              ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
         )
         .bind(RELAY_BATCH)
         .fetch_all(&mut *tx)
         .await?;
+        let room = RELAY_BATCH - rows.len() as i64;
+        if room > 0 {
+            rows.extend(
+                sqlx::query_as::<_, (Uuid, String, Vec<u8>, Option<String>, bool)>(
+                    "SELECT o.id, o.subject, o.payload, o.traceparent, true \
+                     FROM (SELECT id FROM outbox_pending WHERE held_until < now() \
+                           LIMIT $1 FOR UPDATE SKIP LOCKED) p \
+                     JOIN outbox o USING (id) ORDER BY o.seq",
+                )
+                .bind(room)
+                .fetch_all(&mut *tx)
+                .await?,
+            );
+        }
         if rows.is_empty() {
             return Ok(0);
         }
         if failpoint::fires(failpoint::RELAY_BEFORE_PUBLISH) {
             return Err(failpoint::crash(failpoint::RELAY_BEFORE_PUBLISH));
         }
-        let ids = self.publish(rows.into_iter()).await?;
-        sqlx::query("UPDATE outbox SET sent_at = now() WHERE id = ANY($1)")
-            .bind(&ids)
-            .execute(&mut *tx)
+        let (held, unsent): (Vec<Uuid>, Vec<Uuid>) = {
+            let (held, unsent): (Vec<_>, Vec<_>) = rows.iter().partition(|row| row.4);
+            (
+                held.into_iter().map(|row| row.0).collect(),
+                unsent.into_iter().map(|row| row.0).collect(),
+            )
+        };
+        let ids = self
+            .publish(rows.into_iter().map(|(id, s, p, t, _)| (id, s, p, t)))
             .await?;
+        if !unsent.is_empty() {
+            sqlx::query("UPDATE outbox SET sent_at = now() WHERE id = ANY($1)")
+                .bind(&unsent)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if !held.is_empty() {
+            sqlx::query("DELETE FROM outbox_pending WHERE id = ANY($1)")
+                .bind(&held)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         tracing::debug!(count = ids.len(), "outbox rows published");
         Ok(ids.len())

@@ -69,12 +69,10 @@ async fn commit_held_and_hand_over(pool: &PgPool, bus: &Bus, request: &str) {
 
 /// As if the few seconds of every hold had gone by.
 async fn pass_holds(pool: &PgPool) {
-    sqlx::query(
-        "UPDATE outbox SET held_until = now() - interval '1 second' WHERE held_until IS NOT NULL",
-    )
-    .execute(pool)
-    .await
-    .unwrap();
+    sqlx::query("UPDATE outbox_pending SET held_until = now() - interval '1 second'")
+        .execute(pool)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

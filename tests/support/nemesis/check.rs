@@ -72,11 +72,14 @@ impl Verdict {
     }
 }
 
-/// Unsent outbox rows per schema.
+/// Unsent outbox rows per schema: written unsent, or held and still waiting.
 pub async fn outboxes(pool: &PgPool) -> Vec<(String, i64)> {
     let mut out = Vec::new();
     for schema in SCHEMAS {
-        let sql = format!("SELECT count(*) FROM {schema}.outbox WHERE sent_at IS NULL");
+        let sql = format!(
+            "SELECT (SELECT count(*) FROM {schema}.outbox WHERE sent_at IS NULL) \
+                  + (SELECT count(*) FROM {schema}.outbox_pending)"
+        );
         let n: i64 = sqlx::query_scalar(&sql).fetch_one(pool).await.unwrap_or(-1);
         out.push((schema.to_string(), n));
     }

@@ -14,6 +14,7 @@ pub async fn setup() -> (Nats, TestDb, PgPool, Bus) {
         include_str!("../../sql/0002_dead_letters.sql"),
         include_str!("../../sql/0003_trace_context.sql"),
         include_str!("../../sql/0004_outbox_held.sql"),
+        include_str!("../../sql/0005_outbox_pending.sql"),
         "CREATE TABLE effects (message TEXT NOT NULL)",
     ] {
         sqlx::raw_sql(sql).execute(&pool).await.unwrap();

@@ -1,0 +1,1 @@
+../../../crates/runtime/sql/0005_outbox_pending.sql
