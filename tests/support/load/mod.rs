@@ -727,7 +727,7 @@ async fn write_statements(pool: &sqlx::PgPool, file: &Path, calls: usize, wal_fr
     // The log by kind of record (pg_walinspect), largest first.
     let kinds: Vec<(String, i64, i64, i64)> = sqlx::query_as(
         "SELECT \"resource_manager/record_type\", count, record_size, fpi_size \
-         FROM pg_get_wal_stats($1::pg_lsn, pg_current_wal_lsn(), true) \
+         FROM pg_get_wal_stats($1::pg_lsn, pg_current_wal_flush_lsn(), true) \
          ORDER BY combined_size DESC LIMIT 14",
     )
     .bind(wal_from)
