@@ -3,11 +3,12 @@
 //! server unchanged.
 
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::migrate::Migrator;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool, Postgres};
 
 /// A pooled connection idle at least this long is checked before it is handed out.
 pub(crate) const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
@@ -61,6 +62,110 @@ pub async fn connect_and_migrate(
         .await?;
     migrator.run(&pool).await?;
     Ok(pool)
+}
+
+/// Connections kept between calls rather than given back to the pool. sqlx tests every
+/// connection that comes back to its pool with a round trip to the server, so a handler that
+/// takes one for each call (AcceptOffer, RevealCaller) paid a round trip per call for nothing
+/// it needed. A connection is kept only after a call that went through ([`WarmConn::keep`]):
+/// one dropped after a failure or an abandoned call goes back to the pool, whose test closes
+/// a broken connection and finishes an interrupted exchange. At most [`WARM_KEPT`] are kept,
+/// and one unused for [`CHECK_IDLE_AFTER`] goes back to the pool, which tests it before
+/// handing it out again (the server may have restarted meanwhile).
+pub struct Warm {
+    pool: PgPool,
+    idle: std::sync::Mutex<Vec<(PoolConnection<Postgres>, Instant)>>,
+}
+
+/// Connections a [`Warm`] keeps at most: what a burst of concurrent calls uses, well within
+/// a pool's size, so the pool's other users are not starved.
+pub const WARM_KEPT: usize = 4;
+
+/// A connection taken from a [`Warm`]; it goes back to the pool when dropped, unless kept.
+pub struct WarmConn<'a> {
+    warm: &'a Warm,
+    conn: Option<PoolConnection<Postgres>>,
+}
+
+impl Warm {
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            idle: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The most recently kept connection still fresh, else one from the pool.
+    pub async fn acquire(&self) -> sqlx::Result<WarmConn<'_>> {
+        let (fresh, stale) = {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            let stale = Self::take_stale(&mut idle);
+            (idle.pop().map(|(conn, _)| conn), stale)
+        };
+        // Dropped outside the lock: each goes back to the pool and its test.
+        drop(stale);
+        let conn = match fresh {
+            Some(conn) => conn,
+            None => self.pool.acquire().await?,
+        };
+        Ok(WarmConn {
+            warm: self,
+            conn: Some(conn),
+        })
+    }
+
+    /// Kept connections idle too long, oldest first (they are kept in the order they came).
+    fn take_stale(
+        idle: &mut Vec<(PoolConnection<Postgres>, Instant)>,
+    ) -> Vec<PoolConnection<Postgres>> {
+        let fresh_from = idle
+            .iter()
+            .position(|(_, since)| since.elapsed() < CHECK_IDLE_AFTER)
+            .unwrap_or(idle.len());
+        idle.drain(..fresh_from).map(|(conn, _)| conn).collect()
+    }
+
+    fn keep(&self, conn: PoolConnection<Postgres>) {
+        let surplus = {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            let mut surplus = Self::take_stale(&mut idle);
+            if idle.len() < WARM_KEPT {
+                idle.push((conn, Instant::now()));
+            } else {
+                surplus.push(conn);
+            }
+            surplus
+        };
+        drop(surplus);
+    }
+
+    /// How many connections are kept now.
+    pub fn kept(&self) -> usize {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+impl WarmConn<'_> {
+    /// The call went through: the connection is fit for the next one.
+    pub fn keep(mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.warm.keep(conn);
+        }
+    }
+}
+
+impl std::ops::Deref for WarmConn<'_> {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        self.conn.as_ref().expect("a connection until kept")
+    }
+}
+
+impl std::ops::DerefMut for WarmConn<'_> {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        self.conn.as_mut().expect("a connection until kept")
+    }
 }
 
 /// Quotes an SQL identifier; schema names come from code, but quoting keeps them literal.

@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use komek_runtime::db::connect_and_migrate;
+use komek_runtime::db::{WARM_KEPT, Warm, connect_and_migrate};
 use komek_testkit::{PgStop, Postgres};
-use sqlx::PgPool;
 use sqlx::migrate::Migrator;
+use sqlx::{Connection, PgPool};
 
 async fn one(pool: &PgPool) -> Result<i32, sqlx::Error> {
     sqlx::query_scalar("SELECT 1").fetch_one(pool).await
@@ -54,4 +54,102 @@ async fn a_connection_idle_over_a_restart_is_checked_and_replaced_before_use() {
         1,
         "an idle connection is checked before it goes out"
     );
+}
+
+async fn backend(conn: &mut sqlx::PgConnection) -> i32 {
+    sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(conn)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_kept_connection_serves_the_next_call_and_one_not_kept_goes_back_to_the_pool() {
+    let (_pg, pool) = server().await;
+    let warm = Warm::new(pool.clone());
+    let mut conn = warm.acquire().await.unwrap();
+    let first = backend(&mut conn).await;
+    conn.keep();
+    assert_eq!(warm.kept(), 1);
+    let mut conn = warm.acquire().await.unwrap();
+    assert_eq!(warm.kept(), 0, "handed out again");
+    assert_eq!(backend(&mut conn).await, first, "the same connection");
+    // Not kept (the call failed or was abandoned): the pool of one has it back.
+    drop(conn);
+    assert_eq!(warm.kept(), 0);
+    assert_eq!(one(&pool).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_call_abandoned_inside_its_transaction_leaves_nothing_behind() {
+    let (pg, pool) = server().await;
+    sqlx::query("CREATE TABLE t (n INT)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let warm = Warm::new(pool.clone());
+    let mut conn = warm.acquire().await.unwrap();
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::query("INSERT INTO t VALUES (1)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    drop(tx);
+    drop(conn);
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0);
+    // The same connection (the pool has one), out of the abandoned transaction: what it
+    // writes now is committed at once, for another connection to see.
+    let mut conn = warm.acquire().await.unwrap();
+    sqlx::query("INSERT INTO t VALUES (2)")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let mut other = sqlx::PgConnection::connect(&pg.url("pool")).await.unwrap();
+    let seen: Vec<i32> = sqlx::query_scalar("SELECT n FROM pooled.t")
+        .fetch_all(&mut other)
+        .await
+        .unwrap();
+    assert_eq!(seen, vec![2]);
+}
+
+#[tokio::test]
+async fn a_kept_connection_idle_over_a_restart_goes_back_to_the_pool_to_be_checked() {
+    let (mut pg, pool) = server().await;
+    let warm = Warm::new(pool.clone());
+    let mut conn = warm.acquire().await.unwrap();
+    backend(&mut conn).await;
+    conn.keep();
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    pg.stop(PgStop::Immediate);
+    pg.start_again();
+    let mut conn = warm.acquire().await.unwrap();
+    let n: i32 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(&mut *conn)
+        .await
+        .expect("an idle kept connection is not handed out unchecked");
+    assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn no_more_connections_are_kept_than_the_bound() {
+    let pg = Postgres::start();
+    pg.create_database("pool").await;
+    let pool = connect_and_migrate(&pg.url("pool"), "pooled", 8, &Migrator::DEFAULT)
+        .await
+        .unwrap();
+    let warm = Warm::new(pool.clone());
+    let mut conns = Vec::new();
+    for _ in 0..WARM_KEPT + 2 {
+        let mut conn = warm.acquire().await.unwrap();
+        backend(&mut conn).await;
+        conns.push(conn);
+    }
+    for conn in conns {
+        conn.keep();
+    }
+    assert_eq!(warm.kept(), WARM_KEPT);
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use komek_proto::intake::v1 as api;
 use komek_runtime::auth::gate::out_of_scope;
 use komek_runtime::auth::{self, Principal};
-use komek_runtime::boundary::{decode_time_id, parse_name, time_id_token};
+use komek_runtime::boundary::{database, decode_time_id, parse_name, time_id_token};
+use komek_runtime::db;
 use komek_runtime::events::Bus;
 use komek_runtime::pages::Pages;
 use sqlx::PgPool;
@@ -31,6 +32,9 @@ pub struct Intake {
     vault: Option<Arc<Vault>>,
     waiters: Arc<Waiters>,
     creates: store::Creates,
+    /// Connections for RevealCaller, which matching calls for every accept, kept between
+    /// calls (see [`db::Warm`]).
+    warm: db::Warm,
 }
 
 impl Intake {
@@ -45,6 +49,7 @@ impl Intake {
         Self {
             waiters,
             creates: store::Creates::start(pool.clone(), bus.clone()),
+            warm: db::Warm::new(pool.clone()),
             pool,
             bus,
             pages,
@@ -273,14 +278,16 @@ impl api::intake_service_server::IntakeService for Intake {
             if look || self.waiters.changed_recently(id) {
                 // Checked and recorded in one statement: the reveal is on record whenever
                 // the contact leaves.
+                let mut conn = self.warm.acquire().await.map_err(database)?;
                 let (row, accepted) = store::reveal(
-                    &self.pool,
+                    &mut conn,
                     id,
                     assignment,
                     &req.volunteer,
                     &principal.subject,
                 )
                 .await?;
+                conn.keep();
                 if accepted {
                     break row;
                 }

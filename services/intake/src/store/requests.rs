@@ -4,7 +4,7 @@ use komek_core::reference::ReferenceCode;
 use komek_core::{AssignmentStatus, RequestStatus};
 use komek_runtime::db::{self, Replay};
 use komek_runtime::events::{enqueue, subject};
-use sqlx::{FromRow, PgPool, Row};
+use sqlx::{FromRow, PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 use super::{Error, Result, set_status_by};
@@ -216,7 +216,7 @@ pub async fn cancel(
 /// Some(contact, false) when the request exists but that is not so (yet), recording nothing.
 /// Only the contact's columns are read: this runs for every accept.
 pub async fn reveal(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     request: Uuid,
     assignment: Uuid,
     volunteer: &str,
@@ -238,7 +238,7 @@ pub async fn reveal(
     .bind(volunteer)
     .bind(principal)
     .bind(&holding)
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await?
     .ok_or(Error::NotFound)?;
     Ok((CallerContact::from_row(&row)?, row.try_get("accepted")?))

@@ -9,11 +9,12 @@ use komek_proto::types::v1 as pb;
 use komek_runtime::auth::gate::out_of_scope;
 use komek_runtime::auth::{self, Principal};
 use komek_runtime::boundary::{database, messaging, name, parse_name};
+use komek_runtime::db;
 use komek_runtime::events::{self, Bus, streams};
 use komek_runtime::follow;
 use komek_runtime::pump::{Pumps, ResponseStream};
 use prost::Message;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -29,6 +30,8 @@ use crate::{convert, ladder};
 
 pub struct Assignments {
     pool: PgPool,
+    /// Connections for the volunteers' answers, kept between calls (see [`db::Warm`]).
+    warm: db::Warm,
     bus: Bus,
     index: Arc<GroupIndex>,
     matcher: Arc<Matcher>,
@@ -48,6 +51,7 @@ impl Assignments {
         callers: Callers,
     ) -> Self {
         Self {
+            warm: db::Warm::new(pool.clone()),
             pool,
             bus,
             index,
@@ -95,44 +99,50 @@ impl Assignments {
     /// statement; a wide search's answers lock the whole search first (see
     /// [`Self::lock_wide_search`]), so a row found wide is let go and locked again that way.
     /// Whether an assignment is wide never changes.
-    async fn begin_locked(
-        &self,
+    async fn begin_locked<'c>(
+        conn: &'c mut PgConnection,
         id: Uuid,
-    ) -> Result<
-        (
-            sqlx::Transaction<'static, sqlx::Postgres>,
-            Option<AssignmentRow>,
-        ),
-        Status,
-    > {
-        let mut tx = self.pool.begin().await.map_err(database)?;
+    ) -> Result<(sqlx::Transaction<'c, sqlx::Postgres>, Option<AssignmentRow>), Status> {
+        let mut tx = conn.begin().await.map_err(database)?;
         let row = store::lock(&mut tx, id).await?;
         let Some(request) = row.as_ref().filter(|r| r.wide).map(|r| r.request_id) else {
             return Ok((tx, row));
         };
-        tx.rollback().await.map_err(database)?;
-        let mut tx = self.pool.begin().await.map_err(database)?;
+        Self::start_again(&mut tx).await?;
         Self::lock_wide_search(&mut tx, Some(request)).await?;
         let row = store::lock(&mut tx, id).await?;
         Ok((tx, row))
     }
 
+    /// Rolls the transaction back and begins another on the same connection, under the same
+    /// handle (a `Transaction` borrows its connection for as long as it is returned, so a
+    /// second one could not be begun on it here).
+    async fn start_again(tx: &mut PgConnection) -> Result<(), Status> {
+        for statement in ["ROLLBACK", "BEGIN"] {
+            sqlx::query(statement)
+                .execute(&mut *tx)
+                .await
+                .map_err(database)?;
+        }
+        Ok(())
+    }
+
     /// [`Self::begin_locked`] for an answer to an offer: the answer's key is recorded in the
     /// statement that locks the row, with whether it is new (false: a retry).
-    async fn begin_answer(
-        &self,
+    async fn begin_answer<'c>(
+        conn: &'c mut PgConnection,
         a: &Answer,
         action: &str,
         volunteer: Uuid,
     ) -> Result<
         (
-            sqlx::Transaction<'static, sqlx::Postgres>,
+            sqlx::Transaction<'c, sqlx::Postgres>,
             Option<(AssignmentRow, bool)>,
         ),
         Status,
     > {
         let by = name("volunteers", volunteer);
-        let mut tx = self.pool.begin().await.map_err(database)?;
+        let mut tx = conn.begin().await.map_err(database)?;
         let row = store::lock_and_record_action(&mut tx, a.id, a.key, action, &by).await?;
         let Some(request) = row
             .as_ref()
@@ -142,8 +152,7 @@ impl Assignments {
             return Ok((tx, row));
         };
         // Rolled back with the key; recorded again below.
-        tx.rollback().await.map_err(database)?;
-        let mut tx = self.pool.begin().await.map_err(database)?;
+        Self::start_again(&mut tx).await?;
         Self::lock_wide_search(&mut tx, Some(request)).await?;
         let row = store::lock_and_record_action(&mut tx, a.id, a.key, action, &by).await?;
         Ok((tx, row))
@@ -336,7 +345,8 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         let req = request.into_inner();
         let volunteer = acting_volunteer(&principal, &req.volunteer)?;
         let answer = validate::answer(&req.name, &req.request_id)?;
-        let (mut tx, locked) = self.begin_answer(&answer, "accept", volunteer).await?;
+        let mut conn = self.warm.acquire().await.map_err(database)?;
+        let (mut tx, locked) = Self::begin_answer(&mut conn, &answer, "accept", volunteer).await?;
         let mut offer = match self.answer(locked, volunteer, "accept")? {
             Ok(offer) => offer,
             Err(current) => {
@@ -360,6 +370,7 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         events::commit_publishing(tx, events, &self.bus)
             .await
             .map_err(database)?;
+        conn.keep();
         tracing::info!(assignment = %offer.id, request = %offer.request_id, "offer accepted");
         Ok(Response::new(self.for_group(&accepted, volunteer).await))
     }
@@ -372,7 +383,8 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         let req = request.into_inner();
         let volunteer = acting_volunteer(&principal, &req.volunteer)?;
         let (answer, reason) = validate::decline(&req)?;
-        let (mut tx, locked) = self.begin_answer(&answer, "decline", volunteer).await?;
+        let mut conn = self.warm.acquire().await.map_err(database)?;
+        let (mut tx, locked) = Self::begin_answer(&mut conn, &answer, "decline", volunteer).await?;
         let offer = match self.answer(locked, volunteer, "decline")? {
             Ok(offer) => offer,
             Err(current) => return Ok(Response::new(convert::assignment(&current))),
@@ -395,6 +407,7 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         events::commit_publishing(tx, events, &self.bus)
             .await
             .map_err(database)?;
+        conn.keep();
         tracing::info!(assignment = %offer.id, request = %offer.request_id, "offer declined");
         Ok(Response::new(convert::assignment(&declined)))
     }
@@ -409,7 +422,8 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         let progress = validate::progress(&req)?;
         let next = progress.next;
 
-        let (mut tx, locked) = self.begin_locked(progress.answer.id).await?;
+        let mut conn = self.warm.acquire().await.map_err(database)?;
+        let (mut tx, locked) = Self::begin_locked(&mut conn, progress.answer.id).await?;
         let row = self.lock_for(locked, volunteer, "doing this job")?;
         let step = format!("progress:{}", req.step);
         let key = progress.answer.key;
@@ -453,6 +467,7 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         events::commit_publishing(tx, events, &self.bus)
             .await
             .map_err(database)?;
+        conn.keep();
         tracing::info!(assignment = %row.id, status = ?next, "progress reported");
         Ok(Response::new(convert::assignment(&updated)))
     }
