@@ -767,6 +767,10 @@ pub struct OutboxRelay {
 
 const RELAY_BATCH: i64 = 256;
 
+/// An outbox row read by the relay: id, subject, payload, trace context, and whether it is a
+/// held row waiting in `outbox_pending`.
+type TableRow = (Uuid, String, Vec<u8>, Option<String>, bool);
+
 /// Handed-over events acknowledged by JetStream wait at most this long to be marked sent, or
 /// until there are [`MARK_BATCH`] of them.
 const MARK_EVERY: Duration = Duration::from_millis(200);
@@ -1049,7 +1053,7 @@ impl OutboxRelay {
         // then held rows waiting in outbox_pending whose hold has passed. Held rows are only
         // of subjects whose consumers take events in any order, so the two sets need no
         // order between them.
-        let mut rows: Vec<(Uuid, String, Vec<u8>, Option<String>, bool)> = sqlx::query_as(
+        let mut rows: Vec<TableRow> = sqlx::query_as(
             "SELECT id, subject, payload, traceparent, false FROM outbox WHERE sent_at IS NULL \
              AND (held_until IS NULL OR held_until < now()) \
              ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
@@ -1060,7 +1064,7 @@ impl OutboxRelay {
         let room = RELAY_BATCH - rows.len() as i64;
         if room > 0 {
             rows.extend(
-                sqlx::query_as::<_, (Uuid, String, Vec<u8>, Option<String>, bool)>(
+                sqlx::query_as::<_, TableRow>(
                     "SELECT o.id, o.subject, o.payload, o.traceparent, true \
                      FROM (SELECT id FROM outbox_pending WHERE held_until < now() \
                            LIMIT $1 FOR UPDATE SKIP LOCKED) p \
