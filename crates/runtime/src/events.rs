@@ -284,7 +284,7 @@ impl Bus {
         // Setting the streams up asks again soon rather than waiting out the default 5 s for
         // a server that will not answer (a stream whose leader just went).
         let mut setup = jetstream.clone();
-        setup.set_timeout(Duration::from_secs(2));
+        setup.set_timeout(SETUP_TIMEOUT);
         // A cluster starting with us elects its leader first; a stream whose leader just went
         // needs a new one. Keep asking for two minutes, then give up (a supervisor starts the
         // service again).
@@ -348,6 +348,15 @@ impl Bus {
 
     /// A durable pull consumer on `stream`, created when missing. Handlers skip subjects they
     /// do not need.
+    /// The JetStream context for setting consumers up at start: a request the server does
+    /// not answer (a stream or consumer whose leader just went, in a cluster) is asked again
+    /// after [`SETUP_TIMEOUT`], where the default waits 5 s, and a start asks several.
+    fn setup(&self) -> jetstream::Context {
+        let mut setup = self.jetstream.clone();
+        setup.set_timeout(SETUP_TIMEOUT);
+        setup
+    }
+
     pub async fn durable_consumer(
         &self,
         stream: &str,
@@ -368,7 +377,7 @@ impl Bus {
         durable: &str,
         filter_subject: &str,
     ) -> anyhow::Result<consumer::PullConsumer> {
-        let stream = self.jetstream.get_stream(stream).await?;
+        let stream = self.setup().get_stream(stream).await?;
         let config = pull_config(durable, filter_subject, consumer::DeliverPolicy::All);
         Ok(stream.get_or_create_consumer(durable, config).await?)
     }
@@ -405,7 +414,7 @@ impl Bus {
         predecessor: &str,
         successors: &[(&str, &str)],
     ) -> anyhow::Result<Vec<consumer::PullConsumer>> {
-        let stream = self.jetstream.get_stream(stream).await?;
+        let stream = self.setup().get_stream(stream).await?;
         // The floor only moves forward, so reading it once before the successors are
         // created can only start them earlier than needed, never later.
         let start = match stream.consumer_info(predecessor).await {
@@ -644,6 +653,10 @@ async fn has_message(bus: &Bus, stream: &str, subject: &str) -> anyhow::Result<b
         Err(e) => Err(e.into()),
     }
 }
+
+/// How long a request setting streams or consumers up waits for its answer before it is
+/// asked again.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Asks `ask` until it answers, for a minute: the streams were ensured a moment ago, but a
 /// cluster may be between leaders.
