@@ -140,6 +140,13 @@ async fn volunteer(
         .await;
         let mut stream = match opened {
             Ok(stream) => stream,
+            Err(status) if status.code() == tonic::Code::OutOfRange => {
+                // The feed no longer holds the cursor's position (its stream lost its tail
+                // when nodes died, or was made again): as the answer says, the app starts
+                // afresh and gets the open offers from the database.
+                cursor.clear();
+                continue;
+            }
             Err(_) => {
                 // That replica is down or frozen: the app tries the other.
                 replica = 1 - replica;
