@@ -346,8 +346,6 @@ impl Bus {
         self.relay.wake.notify_one();
     }
 
-    /// A durable pull consumer on `stream`, created when missing. Handlers skip subjects they
-    /// do not need.
     /// The JetStream context for setting consumers up at start: a request the server does
     /// not answer (a stream or consumer whose leader just went, in a cluster) is asked again
     /// after [`SETUP_TIMEOUT`], where the default waits 5 s, and a start asks several.
@@ -357,6 +355,8 @@ impl Bus {
         setup
     }
 
+    /// A durable pull consumer on `stream`, created when missing. Handlers skip subjects they
+    /// do not need.
     pub async fn durable_consumer(
         &self,
         stream: &str,
@@ -1094,13 +1094,13 @@ impl OutboxRelay {
         if failpoint::fires(failpoint::RELAY_BEFORE_PUBLISH) {
             return Err(failpoint::crash(failpoint::RELAY_BEFORE_PUBLISH));
         }
-        let (held, unsent): (Vec<Uuid>, Vec<Uuid>) = {
-            let (held, unsent): (Vec<_>, Vec<_>) = rows.iter().partition(|row| row.4);
-            (
-                held.into_iter().map(|row| row.0).collect(),
-                unsent.into_iter().map(|row| row.0).collect(),
-            )
+        let ids_where = |held: bool| -> Vec<Uuid> {
+            rows.iter()
+                .filter(|row| row.4 == held)
+                .map(|row| row.0)
+                .collect()
         };
+        let (held, unsent) = (ids_where(true), ids_where(false));
         let ids = self
             .publish(rows.into_iter().map(|(id, s, p, t, _)| (id, s, p, t)))
             .await?;
