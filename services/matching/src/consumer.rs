@@ -3,7 +3,7 @@
 //! assignment withdrawn, the group's place given back, and is remembered so a late
 //! `request.triaged` does not offer it again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use komek_core::{AssignmentStatus, RequestStatus};
 use komek_proto::events::v1 as ev;
 use komek_runtime::boundary::parse_name;
 use komek_runtime::events::subject;
+use komek_runtime::failpoint;
 use komek_runtime::inbox::{HandleError, Handler, Incoming, Traced};
 use sqlx::PgConnection;
 use tracing::Instrument;
@@ -142,9 +143,61 @@ impl Handler for Triaged {
             .await
             .map_err(|e| (None, e.into()))?;
         let (placed, decisions) = store::holding_decisions(async {
-            for (i, (t, r)) in batch.iter().zip(&ready).enumerate() {
+            // What placing a request usually is, an offer to the nearest eligible group with
+            // room, is done for the whole batch in one statement, a group at most once; the
+            // rest, and a request whose group had no room after all, are placed one by one
+            // after it, in the batch's order.
+            let mut groups = HashSet::new();
+            let mut plans = Vec::with_capacity(ready.len());
+            for r in &ready {
+                let state = r.as_ref().and_then(|r| known.remove(&r.job.request_id));
+                let first = match (r, &state) {
+                    (Some(r), Some((closed, history))) if !r.pending && r.caught_up => self
+                        .matcher
+                        .first_offer(&r.job, *closed, history)
+                        .filter(|f| groups.insert(f.row.group_id)),
+                    _ => None,
+                };
+                plans.push((state, first));
+            }
+            let offers: Vec<(&store::AssignmentRow, i32)> = plans
+                .iter()
+                .filter_map(|(_, first)| first.as_ref().map(|f| (&f.row, f.capacity)))
+                .collect();
+            let taken = store::take_and_offer_many(&mut *tx, &offers)
+                .await
+                .map_err(|e| (None, e.into()))?;
+            let took = |t: &store::TakeOffer| !matches!(t, store::TakeOffer::NotTaken);
+            if taken.iter().any(took) && failpoint::fires(failpoint::MATCHER_AFTER_TAKE) {
+                return Err((None, failpoint::crash(failpoint::MATCHER_AFTER_TAKE).into()));
+            }
+            let mut taken = taken.into_iter();
+            for (i, ((t, r), (state, first))) in batch.iter().zip(&ready).zip(plans).enumerate() {
                 let Some(r) = r else { continue };
-                let state = known.remove(&r.job.request_id);
+                if let Some(first) = first {
+                    let span =
+                        tracing::info_span!(parent: &t.span, "match", request = %r.job.request_id);
+                    let done = match taken.next().expect("an answer for every offer") {
+                        store::TakeOffer::Offered(row) => self
+                            .matcher
+                            .announce(&mut *tx, &r.job, *row, first.candidates)
+                            .instrument(span)
+                            .await
+                            .map(|_| true),
+                        // Placed by another replica meanwhile (a duplicate delivery): the
+                        // place taken here goes back.
+                        store::TakeOffer::AlreadyOffered => {
+                            store::release(&mut *tx, first.row.group_id)
+                                .await
+                                .map(|()| true)
+                                .map_err(Into::into)
+                        }
+                        store::TakeOffer::NotTaken => Ok(false),
+                    };
+                    if done.map_err(|e| (Some(i), e))? {
+                        continue;
+                    }
+                }
                 // Boxed: placing is a large future, and a batch awaits one at a time.
                 Box::pin(self.place(&mut *tx, r, state))
                     .instrument(t.span.clone())

@@ -129,63 +129,23 @@ impl Matcher {
             Some(known) => known,
             None => store::closed_and_history(tx, request_id).await?,
         };
-        if closed {
-            // Cancelled or merged meanwhile: nobody should be sent.
-            return Ok(());
-        }
-        let wide = self.wide_first_round(job);
-        if wide.is_some() || history.round > 0 {
-            // A wide search that has its lead needs nobody more; one whose lead gave up goes
-            // on under the supporter offered it first (the nearest of the earliest round).
-            if history.led {
-                return Ok(());
-            }
-            if let Some(supporter) = history.supporters.first() {
-                jobs::promote(tx, *supporter).await?;
-                return Ok(());
-            }
-        }
-        if history.active {
-            // Already offered (a redelivery, a re-triage while an offer is open, or an offer
-            // of a wide search's round still open).
-            return Ok(());
-        }
         let attempt = history.attempts + 1;
-        // A guess at what is needed would send the wrong people, and a thank-you call or an
-        // offer to help needs nobody sent: a dispatcher reads those.
-        let unsendable = if job.unclassified {
-            Some(IneligibleReason::Unclassified)
-        } else if job.category == Category::Other.code() {
-            Some(IneligibleReason::NothingToSend)
-        } else {
-            None
+        let wide = match self.screen(job, closed, &history) {
+            Screen::Nothing => return Ok(()),
+            Screen::Promote(supporter) => {
+                jobs::promote(tx, supporter).await?;
+                return Ok(());
+            }
+            Screen::Escalate(reason) => {
+                return escalate(tx, job, vec![reason], attempt - 1, vec![]).await;
+            }
+            Screen::Wide(first) => Some(first),
+            Screen::Nearest => None,
         };
-        if let Some(reason) = unsendable {
-            return escalate(tx, job, vec![reason], attempt - 1, vec![]).await;
-        }
         let location = job.location.clone();
-        let Some(point) = job.point() else {
-            return escalate(
-                tx,
-                job,
-                vec![IneligibleReason::NoLocation],
-                attempt - 1,
-                vec![],
-            )
-            .await;
-        };
+        let point = job.point().expect("screened for a point");
         let skills = job.skills();
         let located = job.located_district();
-        if self.index.len() == 0 {
-            return escalate(
-                tx,
-                job,
-                vec![IneligibleReason::NoGroups],
-                attempt - 1,
-                vec![],
-            )
-            .await;
-        }
         let excluded: Vec<String> = history
             .excluded_groups
             .iter()
@@ -301,6 +261,103 @@ impl Matcher {
             Some(row) => self.announce(tx, job, row, candidates).await.map(|_| ()),
             None => self.offer(tx, job, to, candidates).await.map(|_| ()),
         }
+    }
+
+    /// What placing `job` comes to before any group is looked at, given whether its request
+    /// is closed and its history.
+    fn screen(&self, job: &Job, closed: bool, history: &store::History) -> Screen {
+        if closed {
+            // Cancelled or merged meanwhile: nobody should be sent.
+            return Screen::Nothing;
+        }
+        let wide = self.wide_first_round(job);
+        if wide.is_some() || history.round > 0 {
+            // A wide search that has its lead needs nobody more; one whose lead gave up goes
+            // on under the supporter offered it first (the nearest of the earliest round).
+            if history.led {
+                return Screen::Nothing;
+            }
+            if let Some(supporter) = history.supporters.first() {
+                return Screen::Promote(*supporter);
+            }
+        }
+        if history.active {
+            // Already offered (a redelivery, a re-triage while an offer is open, or an offer
+            // of a wide search's round still open).
+            return Screen::Nothing;
+        }
+        // A guess at what is needed would send the wrong people, and a thank-you call or an
+        // offer to help needs nobody sent: a dispatcher reads those.
+        if job.unclassified {
+            return Screen::Escalate(IneligibleReason::Unclassified);
+        }
+        if job.category == Category::Other.code() {
+            return Screen::Escalate(IneligibleReason::NothingToSend);
+        }
+        if job.point().is_none() {
+            return Screen::Escalate(IneligibleReason::NoLocation);
+        }
+        if self.index.len() == 0 {
+            return Screen::Escalate(IneligibleReason::NoGroups);
+        }
+        match wide {
+            Some(first) => Screen::Wide(first),
+            None => Screen::Nearest,
+        }
+    }
+
+    /// The offer placing `job` makes first, when that is all placing it takes: one group at a
+    /// time, attempts left and an eligible group nearest, whose place the offer must still
+    /// take. None when placing it takes anything else, which [`Self::place_known`] does; it
+    /// also places a request whose first offer found its group without room.
+    pub fn first_offer(
+        &self,
+        job: &Job,
+        closed: bool,
+        history: &store::History,
+    ) -> Option<FirstOffer> {
+        if !matches!(self.screen(job, closed, history), Screen::Nearest)
+            || history.attempts >= self.max_attempts
+        {
+            return None;
+        }
+        let point = job.point()?;
+        let skills = job.skills();
+        let located = job.located_district();
+        let excluded: Vec<String> = history
+            .excluded_groups
+            .iter()
+            .map(|g| name("groups", *g))
+            .collect();
+        // As the first look of `place_known`'s ladder.
+        let need = Need {
+            location: point,
+            district: &job.location.district,
+            located_district: &located,
+            skills: &skills,
+            cargo_tonnes: job.cargo_tonnes,
+            excluded: &excluded,
+            at_capacity: &[],
+            resting: &[],
+            now: Utc::now(),
+            max_location_age: self.max_location_age,
+            urgent: self.urgent(job),
+            area_factor: 1.0,
+        };
+        let ranked = self.index.nearest(&need, 1);
+        let best = ranked.last().filter(|e| e.is_eligible())?;
+        let group_id = parse_name("groups", &best.group, "group").ok()?;
+        let to = Offer {
+            group_id,
+            distance_m: best.distance_m,
+            attempt: history.attempts + 1,
+            round: None,
+        };
+        Some(FirstOffer {
+            row: self.offer_row(job, to),
+            capacity: self.index.capacity(&best.group).unwrap_or(0) as i32,
+            candidates: events::scores(&ranked),
+        })
     }
 
     /// Offers `job` to the nearest eligible groups of its wide search's `round` at once, each
@@ -524,7 +581,7 @@ impl Matcher {
     }
 
     /// What follows a recorded offer: its trace kept, the decision, the event.
-    async fn announce(
+    pub async fn announce(
         &self,
         tx: &mut PgConnection,
         job: &Job,
@@ -577,6 +634,29 @@ impl Matcher {
         );
         Ok(row)
     }
+}
+
+/// What placing a request comes to before any group is looked at.
+enum Screen {
+    /// Nothing to do: closed meanwhile, a wide search led, or an offer open.
+    Nothing,
+    /// A wide search whose lead gave up goes on under this supporter.
+    Promote(Uuid),
+    /// To dispatchers at once.
+    Escalate(IneligibleReason),
+    /// A wide search's next round (its first round offers this many groups).
+    Wide(u32),
+    /// The nearest eligible group, one at a time.
+    Nearest,
+}
+
+/// An offer to the nearest eligible group, made before its place is taken (see
+/// [`Matcher::first_offer`]): the row to record, the group's capacity as the roster has it,
+/// and the groups looked at, for the decision.
+pub struct FirstOffer {
+    pub row: AssignmentRow,
+    pub capacity: i32,
+    pub candidates: Vec<ev::CandidateScore>,
 }
 
 /// Which group an offer goes to, how far it is, which attempt at the request it is, and for

@@ -88,7 +88,7 @@ impl AssignmentRow {
 /// already said no, whether one is active now, and for a wide search its last round, whether a
 /// lead holds it (accepted, on its way, on site or done) and who supports it now (accepted or
 /// on the way, in the order they were offered: the nearest of the earliest round first).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct History {
     pub attempts: i32,
     pub excluded_groups: Vec<Uuid>,
@@ -356,6 +356,107 @@ pub async fn take_and_offer(
     })
 }
 
+/// [`take_and_offer`] for several offers, each to a group of its own and none of a wide
+/// search, in one statement: a batch of triaged requests is placed in one round trip, where
+/// one each kept the batch's transaction waiting on the network and the scheduler once a
+/// request. The places are locked in the order of their groups' ids. The answers come in the
+/// order of `offers` (with each group's capacity as the roster has it).
+pub async fn take_and_offer_many(
+    tx: &mut PgConnection,
+    offers: &[(&AssignmentRow, i32)],
+) -> Result<Vec<TakeOffer>> {
+    if offers.is_empty() {
+        return Ok(Vec::new());
+    }
+    debug_assert!(
+        offers.iter().all(|(a, _)| !a.wide),
+        "one offer at a time only"
+    );
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "WITH want AS ( \
+               SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int4[], $5::text[], \
+                 $6::int2[], $7::int2[], $8::text[], $9::float8[], $10::float8[], $11::text[], \
+                 $12::text[], $13::text[], $14::float8[], $15::timestamptz[], \
+                 $16::timestamptz[], $17::float8[], $18::text[], $19::int4[], $20::float8[], \
+                 $21::text[], $22::int4[]) WITH ORDINALITY \
+                 AS w(id, request_id, group_id, attempt, reference_code, category, priority, \
+                   skills, lat, lon, settlement, district, region, distance_m, offered_at, \
+                   expire_at, cargo_tonnes, volunteer_note, people_count, quantity_value, \
+                   quantity_unit, capacity, ord)), \
+             room AS MATERIALIZED ( \
+               SELECT l.group_id FROM group_load l JOIN want w USING (group_id) \
+               WHERE l.active < w.capacity AND (l.rest_until IS NULL OR l.rest_until <= now()) \
+               ORDER BY l.group_id FOR UPDATE OF l), \
+             take AS ( \
+               UPDATE group_load l SET active = l.active + 1, capacity = w.capacity \
+               FROM want w JOIN room USING (group_id) \
+               WHERE l.group_id = w.group_id AND l.active < w.capacity \
+                 AND (l.rest_until IS NULL OR l.rest_until <= now()) \
+               RETURNING l.group_id), \
+             offer AS ( \
+               INSERT INTO assignments ({OFFER_COLUMNS}) \
+               SELECT w.id, w.request_id, w.group_id, {offered}, w.attempt, w.reference_code, \
+                 w.category, w.priority, w.skills::smallint[], w.lat, w.lon, w.settlement, \
+                 w.district, w.region, w.distance_m, w.offered_at, w.expire_at, \
+                 w.cargo_tonnes, w.volunteer_note, w.people_count, w.quantity_value, \
+                 w.quantity_unit, false, 0 \
+               FROM want w JOIN take USING (group_id) ORDER BY w.ord \
+               ON CONFLICT {conflict} DO NOTHING RETURNING *) \
+             SELECT take.group_id IS NOT NULL AS taken, offer.* FROM want w \
+             LEFT JOIN take USING (group_id) LEFT JOIN offer ON offer.id = w.id \
+             ORDER BY w.ord",
+            offered = AssignmentStatus::Offered.code(),
+            conflict = offer_conflict(false),
+        )
+    });
+    fn column<T>(offers: &[(&AssignmentRow, i32)], f: impl Fn(&AssignmentRow) -> T) -> Vec<T> {
+        offers.iter().map(|(a, _)| f(a)).collect()
+    }
+    // A list of skills per offer: PostgreSQL's arrays are rectangular, so each goes as the
+    // text of its array.
+    let skills = column(offers, |a| {
+        let codes: Vec<String> = a.required_skills.iter().map(i16::to_string).collect();
+        format!("{{{}}}", codes.join(","))
+    });
+    let rows = sqlx::query(&SQL)
+        .bind(column(offers, |a| a.id))
+        .bind(column(offers, |a| a.request_id))
+        .bind(column(offers, |a| a.group_id))
+        .bind(column(offers, |a| a.attempt))
+        .bind(column(offers, |a| a.reference_code.clone()))
+        .bind(column(offers, |a| a.category))
+        .bind(column(offers, |a| a.priority))
+        .bind(skills)
+        .bind(column(offers, |a| a.lat))
+        .bind(column(offers, |a| a.lon))
+        .bind(column(offers, |a| a.settlement.clone()))
+        .bind(column(offers, |a| a.district.clone()))
+        .bind(column(offers, |a| a.region.clone()))
+        .bind(column(offers, |a| a.distance_m))
+        .bind(column(offers, |a| a.offered_at))
+        .bind(column(offers, |a| a.expire_at))
+        .bind(column(offers, |a| a.cargo_tonnes))
+        .bind(column(offers, |a| a.volunteer_note.clone()))
+        .bind(column(offers, |a| a.people_count))
+        .bind(column(offers, |a| a.quantity_value))
+        .bind(column(offers, |a| a.quantity_unit.clone()))
+        .bind(offers.iter().map(|(_, c)| *c).collect::<Vec<i32>>())
+        .fetch_all(tx)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let taken: bool = row.try_get("taken")?;
+            let offered: Option<Uuid> = row.try_get("id")?;
+            Ok(match (taken, offered) {
+                (true, Some(_)) => TakeOffer::Offered(Box::new(AssignmentRow::from_row(row)?)),
+                (true, None) => TakeOffer::AlreadyOffered,
+                (false, _) => TakeOffer::NotTaken,
+            })
+        })
+        .collect()
+}
+
 /// Locks every assignment of a request, in one order, so that two groups accepting a wide
 /// search at once are decided one after the other.
 pub async fn lock_request(tx: &mut PgConnection, request_id: Uuid) -> Result<()> {
@@ -619,7 +720,8 @@ mod tests {
     use komek_testkit::TestDb;
 
     use super::super::{
-        MIGRATOR, SCHEMA, Take, close_request, start_rest, take_capacity, take_capacity_after_miss,
+        MIGRATOR, SCHEMA, Take, close_request, release, start_rest, take_capacity,
+        take_capacity_after_miss,
     };
     use super::*;
 
@@ -757,6 +859,154 @@ mod tests {
         assert_eq!(
             take_capacity(&mut conn, group, 9).await.unwrap(),
             Take::Resting
+        );
+    }
+
+    /// Batches racing for the same few groups, each listing them in its own order, neither
+    /// over-book a group nor deadlock: the places are locked in one order, and a group's
+    /// places are what its offers hold.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn racing_batches_never_over_book_a_group() {
+        const CAPACITY: i32 = 7;
+        let (_db, pool) = pool().await;
+        let groups: Vec<Uuid> = (0..6).map(|_| Uuid::now_v7()).collect();
+        let mut conn = pool.acquire().await.unwrap();
+        for g in &groups {
+            take_capacity_after_miss(&mut conn, *g, CAPACITY)
+                .await
+                .unwrap();
+            release(&mut conn, *g).await.unwrap();
+        }
+        drop(conn);
+        let mut racers = Vec::new();
+        for racer in 0..4usize {
+            let pool = pool.clone();
+            let groups = groups.clone();
+            racers.push(tokio::spawn(async move {
+                for round in 0..15usize {
+                    // Every racer's batch names the groups in another order.
+                    let mut order = groups.clone();
+                    order.rotate_left((racer + round) % groups.len());
+                    if (racer + round) % 2 == 1 {
+                        order.reverse();
+                    }
+                    let rows: Vec<AssignmentRow> =
+                        order.iter().map(|g| offer(Uuid::now_v7(), *g)).collect();
+                    let batch: Vec<(&AssignmentRow, i32)> =
+                        rows.iter().map(|r| (r, CAPACITY)).collect();
+                    let mut tx = pool.begin().await.unwrap();
+                    take_and_offer_many(&mut tx, &batch).await.unwrap();
+                    tx.commit().await.unwrap();
+                }
+            }));
+        }
+        for r in racers {
+            r.await.unwrap();
+        }
+        let per_group: Vec<(Uuid, i32, i64)> = sqlx::query_as(
+            "SELECT l.group_id, l.active, (SELECT count(*) FROM assignments a \
+               WHERE a.group_id = l.group_id) FROM group_load l",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(per_group.len(), groups.len());
+        for (group, active, offers) in per_group {
+            assert_eq!(active, CAPACITY, "group {group} filled");
+            assert_eq!(
+                i64::from(active),
+                offers,
+                "group {group}'s places and offers"
+            );
+        }
+    }
+
+    /// Several offers in one statement come to what each would alone: a group with room is
+    /// taken and offered, one full, resting or without a row of places is left alone, a
+    /// request offered already keeps its offer (the place taken goes back by the caller), and
+    /// the answers follow the offers' order.
+    #[tokio::test]
+    async fn offers_to_several_groups_are_taken_in_one_statement_as_alone() {
+        let (_db, pool) = pool().await;
+        let mut conn = pool.acquire().await.unwrap();
+        let [roomy, full, resting, unknown, offered] = [(); 5].map(|_| Uuid::now_v7());
+        for group in [roomy, full, resting, offered] {
+            assert_eq!(
+                take_capacity_after_miss(&mut conn, group, 1).await.unwrap(),
+                Take::Taken
+            );
+        }
+        // `roomy` and `offered` get a second place; `full` has none; `resting` rests.
+        start_rest(&mut conn, resting, 30).await.unwrap();
+        let earlier = offer(Uuid::now_v7(), offered);
+        assert!(insert_offer(&mut conn, &earlier).await.unwrap().is_some());
+
+        let mut to_roomy = offer(Uuid::now_v7(), roomy);
+        to_roomy.required_skills = vec![];
+        let to_full = offer(Uuid::now_v7(), full);
+        let to_resting = offer(Uuid::now_v7(), resting);
+        let to_unknown = offer(Uuid::now_v7(), unknown);
+        let again = offer(earlier.request_id, offered);
+        let mut to_roomy_too = offer(Uuid::now_v7(), Uuid::now_v7());
+        to_roomy_too.required_skills = vec![1, 2, 3];
+        take_capacity_after_miss(&mut conn, to_roomy_too.group_id, 5)
+            .await
+            .unwrap();
+        let batch = [
+            (&to_full, 1),
+            (&to_roomy, 2),
+            (&to_resting, 9),
+            (&again, 2),
+            (&to_unknown, 2),
+            (&to_roomy_too, 5),
+        ];
+        let got = take_and_offer_many(&mut conn, &batch).await.unwrap();
+        assert_eq!(got.len(), batch.len());
+        assert!(matches!(got[0], TakeOffer::NotTaken), "{:?}", got[0]);
+        let TakeOffer::Offered(row) = &got[1] else {
+            panic!("not offered: {:?}", got[1]);
+        };
+        assert_eq!(row.id, to_roomy.id);
+        assert!(row.required_skills.is_empty());
+        assert!(matches!(got[2], TakeOffer::NotTaken), "{:?}", got[2]);
+        assert!(matches!(got[3], TakeOffer::AlreadyOffered), "{:?}", got[3]);
+        assert!(matches!(got[4], TakeOffer::NotTaken), "{:?}", got[4]);
+        let TakeOffer::Offered(too) = &got[5] else {
+            panic!("not offered: {:?}", got[5]);
+        };
+        assert_eq!(too.required_skills, vec![1, 2, 3]);
+
+        // Column for column what one statement alone records.
+        let alone = offer(Uuid::now_v7(), roomy);
+        let TakeOffer::Offered(alone) = take_and_offer(&mut conn, &alone, 3).await.unwrap() else {
+            panic!("not offered alone");
+        };
+        let strip = |r: &AssignmentRow| {
+            let mut r = r.clone();
+            (r.id, r.request_id, r.group_id) = (Uuid::nil(), Uuid::nil(), Uuid::nil());
+            (r.offered_at, r.expire_at, r.updated_at) =
+                (alone.offered_at, alone.expire_at, alone.updated_at);
+            r.required_skills = alone.required_skills.clone();
+            format!("{r:?}")
+        };
+        assert_eq!(strip(row), strip(&alone));
+
+        // Places: taken where offered and where the request had its offer already.
+        assert_eq!(active(&mut conn, roomy).await, Some(3));
+        assert_eq!(active(&mut conn, full).await, Some(1));
+        assert_eq!(active(&mut conn, resting).await, Some(1));
+        assert_eq!(active(&mut conn, unknown).await, None);
+        assert_eq!(active(&mut conn, offered).await, Some(2));
+        assert_eq!(offers_of(&mut conn, earlier.request_id).await, 1);
+        for none in [&to_full, &to_resting, &to_unknown] {
+            assert_eq!(offers_of(&mut conn, none.request_id).await, 0);
+        }
+        assert!(
+            take_and_offer_many(&mut conn, &[])
+                .await
+                .unwrap()
+                .is_empty(),
+            "nothing asked, nothing sent"
         );
     }
 
