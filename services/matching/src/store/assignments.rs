@@ -413,11 +413,10 @@ pub async fn take_and_offer_many(
     fn column<T>(offers: &[(&AssignmentRow, i32)], f: impl Fn(&AssignmentRow) -> T) -> Vec<T> {
         offers.iter().map(|(a, _)| f(a)).collect()
     }
-    // A list of skills per offer: PostgreSQL's arrays are rectangular, so each goes as the
+    // A list of skills per offer: `unnest` flattens an array of arrays, so each goes as the
     // text of its array.
     let skills = column(offers, |a| {
-        let codes: Vec<String> = a.required_skills.iter().map(i16::to_string).collect();
-        format!("{{{}}}", codes.join(","))
+        komek_runtime::db::array_literal(&a.required_skills)
     });
     let rows = sqlx::query(&SQL)
         .bind(column(offers, |a| a.id))
