@@ -150,15 +150,18 @@ impl Handler for Classifier {
         tx: &'a mut PgConnection,
         batch: &'a [Traced<'a>],
     ) -> Result<(), (Option<usize>, HandleError)> {
-        let mut classified = Vec::with_capacity(batch.len());
+        let mut read = Vec::with_capacity(batch.len());
         for (i, t) in batch.iter().enumerate() {
-            let c = self
-                .classify(t.message)
+            let r = self
+                .read(t.message)
                 .instrument(t.span.clone())
                 .await
                 .map_err(|e| (Some(i), e))?;
-            classified.push(c);
+            read.push(r);
         }
+        let classified = decide_all(&self.triage, read)
+            .await
+            .map_err(|e| (None, e))?;
         let probes: Vec<store::Probe<'_>> = classified.iter().map(|(row, _)| probe(row)).collect();
         let candidates = store::duplicate_candidates(&mut *tx, &probes, &self.window)
             .await
@@ -200,65 +203,122 @@ impl Classifier {
         &self,
         m: Incoming<'_>,
     ) -> Result<(DecisionRow, Vec<FiredRule>), HandleError> {
+        Ok(decide(&self.triage, self.read(m).await?))
+    }
+
+    /// What classifying a request reads: its event and its notes.
+    async fn read(&self, m: Incoming<'_>) -> Result<Read, HandleError> {
         let created = created(&m)?;
         let request_id = parse_name("requests", &created.request, "request")?;
         // Empty when the request was erased before triage came to it: it is finished then,
         // and the decision only completes the record.
         let notes = self.notes(&created.request, true).await?;
-        let decision = self.triage.classify(&Input {
-            description: &notes.description,
-            operator_category: Category::from_code(created.operator_category),
-            operator_priority: Priority::from_code(created.operator_priority),
-        });
-        let location = created.location.clone().unwrap_or_default();
-        let point = location.point.unwrap_or_default();
-        // The request's own creation time, so windows mean the same on a redelivery.
-        let created_at = created
-            .create_time
-            .as_ref()
-            .and_then(|t| from_timestamp(t, "create_time").ok())
-            .unwrap_or_else(chrono::Utc::now);
-        let row = DecisionRow {
+        Ok(Read {
+            created,
             request_id,
-            reference_code: created.reference_code.clone(),
-            category: decision.category.code() as i16,
-            priority: decision.priority.code() as i16,
-            required_skills: decision
-                .required_skills
-                .iter()
-                .map(|s| s.code() as i16)
-                .collect(),
-            confidence: decision.confidence,
-            fired_rules: Vec::new(),
-            fired_explanations: Vec::new(),
-            rules_version: decision.rules_version.clone(),
-            possible_duplicate_of: None,
-            lat: location.point.map(|_| point.latitude),
-            lon: location.point.map(|_| point.longitude),
-            settlement: location.settlement,
-            district: location.district,
-            region: location.region,
-            people_count: created.people_count,
-            cargo_tonnes: cargo_tonnes(created.quantity.as_ref()),
-            volunteer_note: notes.volunteer_note.clone(),
-            quantity_value: created.quantity.as_ref().map_or(0.0, |q| q.value),
-            quantity_unit: created
-                .quantity
-                .as_ref()
-                .map_or(String::new(), |q| q.unit.clone()),
-            decided_at: chrono::Utc::now(),
-            version: 1,
-            overridden: false,
-            caller_blind_index: notes.caller_blind_index.clone(),
-            request_created_at: created_at,
-            merged_into: None,
-            model_version: decision.model_version.clone(),
-            unclassified: decision.unclassified,
-            note: komek_core::scrub::volunteer_note(&notes.description, ""),
-        };
-        Ok((row, decision.fired_rules))
+            notes,
+        })
     }
+}
 
+/// A request as classifying it needs it.
+struct Read {
+    created: ev::RequestCreated,
+    request_id: Uuid,
+    notes: Notes,
+}
+
+/// Batches at least this large are classified on two threads: the classifier is the slowest
+/// work of triage's transaction, and on a busy machine the stage that falls behind first.
+const CLASSIFY_IN_TWO_FROM: usize = 8;
+
+/// [`decide`] for each request of a batch, in order; a large batch's second half on a thread
+/// of the blocking pool while this task does the first.
+async fn decide_all(
+    triage: &Arc<Triage>,
+    mut read: Vec<Read>,
+) -> Result<Vec<(DecisionRow, Vec<FiredRule>)>, HandleError> {
+    if read.len() < CLASSIFY_IN_TWO_FROM {
+        return Ok(read.into_iter().map(|r| decide(triage, r)).collect());
+    }
+    let second = read.split_off(read.len() / 2);
+    let other = Arc::clone(triage);
+    let second = tokio::task::spawn_blocking(move || {
+        second
+            .into_iter()
+            .map(|r| decide(&other, r))
+            .collect::<Vec<_>>()
+    });
+    let mut decided: Vec<_> = read.into_iter().map(|r| decide(triage, r)).collect();
+    let second = second
+        .await
+        .map_err(|e| HandleError::Retry(anyhow::anyhow!("classifying half a batch: {e}")))?;
+    decided.extend(second);
+    Ok(decided)
+}
+
+/// The rules and model on one request's note (see [`Classifier::classify`]).
+fn decide(triage: &Triage, read: Read) -> (DecisionRow, Vec<FiredRule>) {
+    let Read {
+        created,
+        request_id,
+        notes,
+    } = read;
+    let decision = triage.classify(&Input {
+        description: &notes.description,
+        operator_category: Category::from_code(created.operator_category),
+        operator_priority: Priority::from_code(created.operator_priority),
+    });
+    let location = created.location.clone().unwrap_or_default();
+    let point = location.point.unwrap_or_default();
+    // The request's own creation time, so windows mean the same on a redelivery.
+    let created_at = created
+        .create_time
+        .as_ref()
+        .and_then(|t| from_timestamp(t, "create_time").ok())
+        .unwrap_or_else(chrono::Utc::now);
+    let row = DecisionRow {
+        request_id,
+        reference_code: created.reference_code.clone(),
+        category: decision.category.code() as i16,
+        priority: decision.priority.code() as i16,
+        required_skills: decision
+            .required_skills
+            .iter()
+            .map(|s| s.code() as i16)
+            .collect(),
+        confidence: decision.confidence,
+        fired_rules: Vec::new(),
+        fired_explanations: Vec::new(),
+        rules_version: decision.rules_version.clone(),
+        possible_duplicate_of: None,
+        lat: location.point.map(|_| point.latitude),
+        lon: location.point.map(|_| point.longitude),
+        settlement: location.settlement,
+        district: location.district,
+        region: location.region,
+        people_count: created.people_count,
+        cargo_tonnes: cargo_tonnes(created.quantity.as_ref()),
+        volunteer_note: notes.volunteer_note.clone(),
+        quantity_value: created.quantity.as_ref().map_or(0.0, |q| q.value),
+        quantity_unit: created
+            .quantity
+            .as_ref()
+            .map_or(String::new(), |q| q.unit.clone()),
+        decided_at: chrono::Utc::now(),
+        version: 1,
+        overridden: false,
+        caller_blind_index: notes.caller_blind_index.clone(),
+        request_created_at: created_at,
+        merged_into: None,
+        model_version: decision.model_version.clone(),
+        unclassified: decision.unclassified,
+        note: komek_core::scrub::volunteer_note(&notes.description, ""),
+    };
+    (row, decision.fired_rules)
+}
+
+impl Classifier {
     /// Links a classified request to the one it probably repeats among those classified
     /// before it (`candidates` read from the database, or `before` in its batch), and sets
     /// the rules that fired.
@@ -369,5 +429,77 @@ impl Handler for Eraser {
         let had = store::erase(tx, request_id).await?;
         tracing::info!(request = %request_id, had_decision = had, "request's notes erased");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use komek_core::triage::{RuleSet, TriageModel};
+
+    use super::*;
+
+    fn read(i: usize, description: &str) -> Read {
+        Read {
+            created: ev::RequestCreated {
+                request: format!("requests/{}", Uuid::nil()),
+                reference_code: format!("KMK-{i}"),
+                ..Default::default()
+            },
+            request_id: Uuid::from_u128(i as u128),
+            notes: Notes {
+                description: description.to_string(),
+                volunteer_note: String::new(),
+                caller_blind_index: None,
+            },
+        }
+    }
+
+    /// A batch classified on two threads comes back in its order, each decision what
+    /// classifying the request alone gives.
+    #[tokio::test]
+    async fn a_batch_classified_in_two_halves_keeps_its_order() {
+        let triage = Arc::new(Triage::new(
+            RuleSet::from_toml(crate::DEFAULT_RULES).unwrap(),
+            Some(TriageModel::from_text(crate::DEFAULT_MODEL).unwrap()),
+        ));
+        let notes = [
+            "Көмір керек, қыс келді",
+            "Нужны дрова и уголь на зиму",
+            "Пожилой мужчина один дома, нужна помощь с продуктами",
+            "Психологиялық көмек керек",
+            "Подвезти бабушку в поликлинику",
+            "Затопило подвал, вода в доме",
+            "Азық-түлік керек",
+            "Спасибо волонтёрам",
+            "Нужна помощь по дому ветерану",
+        ];
+        for size in [
+            1,
+            CLASSIFY_IN_TWO_FROM - 1,
+            CLASSIFY_IN_TWO_FROM,
+            2 * notes.len() + 1,
+        ] {
+            let batch: Vec<Read> = (0..size).map(|i| read(i, notes[i % notes.len()])).collect();
+            let decided = decide_all(&triage, batch).await.unwrap();
+            assert_eq!(decided.len(), size);
+            for (i, (row, rules)) in decided.iter().enumerate() {
+                let (alone, alone_rules) = decide(&triage, read(i, notes[i % notes.len()]));
+                assert_eq!(row.request_id, Uuid::from_u128(i as u128), "order kept");
+                assert_eq!(
+                    (
+                        row.category,
+                        row.priority,
+                        &row.required_skills,
+                        rules.len()
+                    ),
+                    (
+                        alone.category,
+                        alone.priority,
+                        &alone.required_skills,
+                        alone_rules.len()
+                    )
+                );
+            }
+        }
     }
 }
