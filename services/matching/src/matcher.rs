@@ -146,11 +146,7 @@ impl Matcher {
         let point = job.point().expect("screened for a point");
         let skills = job.skills();
         let located = job.located_district();
-        let excluded: Vec<String> = history
-            .excluded_groups
-            .iter()
-            .map(|g| name("groups", *g))
-            .collect();
+        let excluded = excluded(&history);
         if let Some(first) = wide {
             let next = history.round.max(0) as u32 + 1;
             return self
@@ -324,11 +320,7 @@ impl Matcher {
         let point = job.point()?;
         let skills = job.skills();
         let located = job.located_district();
-        let excluded: Vec<String> = history
-            .excluded_groups
-            .iter()
-            .map(|g| name("groups", *g))
-            .collect();
+        let excluded = excluded(history);
         // As the first look of `place_known`'s ladder.
         let need = Need {
             location: point,
@@ -634,6 +626,15 @@ impl Matcher {
         );
         Ok(row)
     }
+}
+
+/// The groups that already said no to the request, by name, as the index names them.
+fn excluded(history: &store::History) -> Vec<String> {
+    history
+        .excluded_groups
+        .iter()
+        .map(|g| name("groups", *g))
+        .collect()
 }
 
 /// What placing a request comes to before any group is looked at.
