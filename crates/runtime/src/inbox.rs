@@ -124,6 +124,13 @@ pub trait Handler: Send + Sync + 'static {
         async {}
     }
 
+    /// Whether `prefetch` keeps what it read for each message until that message is applied,
+    /// whatever else it is given meanwhile, and reads only what it does not hold yet: then the
+    /// next batch is prefetched, in lots as its messages come, while one is applied.
+    fn prefetches_ahead(&self) -> bool {
+        false
+    }
+
     /// The first step of a transaction, with the messages it is about to apply (those not
     /// yet in the inbox): locks taken here for all of them at once, in one order, cannot
     /// deadlock with another replica's batch.
@@ -186,6 +193,10 @@ impl<H: Handler> Handler for std::sync::Arc<H> {
 
     fn prefetch<'a>(&'a self, batch: &'a [Incoming<'a>]) -> impl Future<Output = ()> + Send + 'a {
         (**self).prefetch(batch)
+    }
+
+    fn prefetches_ahead(&self) -> bool {
+        (**self).prefetches_ahead()
     }
 
     fn lock<'a>(
@@ -264,7 +275,9 @@ impl Held {
 /// transaction and in stream order: under load one commit serves many messages, while a lone
 /// message goes through at once. When any message of a batch fails, the batch is rolled back
 /// and its messages are applied again one by one, so each failure is retried or kept as a
-/// dead letter on its own and the others go through.
+/// dead letter on its own and the others go through. For a handler that prefetches ahead
+/// ([`Handler::prefetches_ahead`]), the messages that come while a batch is applied are
+/// prefetched meanwhile, in lots, and the lots ready when it commits make the next batch.
 pub async fn consume<H: Handler>(
     name: &'static str,
     consumer: consumer::PullConsumer,
@@ -319,6 +332,21 @@ pub async fn consume_all<H: Handler>(
             }
         }
         let mut messages = futures::stream::select_all(pulls);
+        if handler.prefetches_ahead() {
+            let gathered = gather_and_apply(
+                name,
+                &mut messages,
+                &mut held,
+                &bus,
+                &handler,
+                &mut reconnects,
+                &shutdown,
+            );
+            match gathered.await {
+                Gathered::PullAgain => continue,
+                Gathered::Stopped => return,
+            }
+        }
         loop {
             let next = tokio::select! {
                 next = messages.next() => next.flatten(),
@@ -336,26 +364,127 @@ pub async fn consume_all<H: Handler>(
                 None => break,
             };
             let mut batch = vec![first];
-            let mut ended = false;
-            while batch.len() < BATCH {
-                match messages.next().now_or_never() {
-                    Some(Some(Some(Ok(m)))) => batch.push(m),
-                    Some(Some(Some(Err(err)))) => {
-                        tracing::warn!(consumer = name, error = %err, "pull failed");
-                        break;
-                    }
-                    Some(Some(None) | None) => {
-                        ended = true;
-                        break;
-                    }
-                    None => break,
-                }
-            }
+            let ended = take_waiting(name, &mut messages, &mut batch);
             apply_batch(name, &mut held, &bus, &handler, batch).await;
             if ended {
                 break;
             }
         }
+    }
+}
+
+/// Moves the messages already waiting in `messages` into `batch`, up to [`BATCH`]; true when
+/// a pull ended among them (then all are pulled again).
+fn take_waiting<S, E>(
+    name: &'static str,
+    messages: &mut S,
+    batch: &mut Vec<jetstream::Message>,
+) -> bool
+where
+    S: futures::Stream<Item = Option<Result<jetstream::Message, E>>> + Unpin,
+    E: std::fmt::Display,
+{
+    while batch.len() < BATCH {
+        match messages.next().now_or_never() {
+            Some(Some(Some(Ok(m)))) => batch.push(m),
+            Some(Some(Some(Err(err)))) => {
+                tracing::warn!(consumer = name, error = %err, "pull failed");
+                return false;
+            }
+            Some(Some(None) | None) => return true,
+            None => return false,
+        }
+    }
+    false
+}
+
+/// Why [`gather_and_apply`] returned.
+enum Gathered {
+    /// A pull ended, or the connection to NATS was made again (losing the pending pulls).
+    PullAgain,
+    Stopped,
+}
+
+/// Lots prefetched and not yet applied, at most: enough to keep a batch ready behind the one
+/// being applied, few enough that what was read ahead stays fresh.
+const LOTS_AHEAD: usize = 2;
+
+/// [`consume_all`]'s loop for a handler that prefetches ahead, as two steps joined by a short
+/// queue: one takes the messages as they come (each time all those waiting, up to [`BATCH`]),
+/// has the handler prefetch them as a lot and queues the lot; the other applies every lot
+/// queued, as one batch, while the first prefetches the next. When the first step returns,
+/// its end of the queue goes with it: the second applies what is queued and ends, so every
+/// message gathered is applied before this returns.
+async fn gather_and_apply<H, S, E>(
+    name: &'static str,
+    messages: &mut S,
+    held: &mut Held,
+    bus: &Bus,
+    handler: &H,
+    reconnects: &mut tokio::sync::watch::Receiver<u64>,
+    shutdown: &CancellationToken,
+) -> Gathered
+where
+    H: Handler,
+    S: futures::Stream<Item = Option<Result<jetstream::Message, E>>> + Unpin,
+    E: std::fmt::Display,
+{
+    let (lots, mut queued) = tokio::sync::mpsc::channel::<Vec<jetstream::Message>>(LOTS_AHEAD);
+    let gather = async move {
+        loop {
+            let next = tokio::select! {
+                next = messages.next() => next.flatten(),
+                // After a reconnect the pending pull is lost with the old connection.
+                Ok(()) = reconnects.changed() => return Gathered::PullAgain,
+                _ = shutdown.cancelled() => return Gathered::Stopped,
+            };
+            let mut lot = match next {
+                Some(Ok(m)) => vec![m],
+                Some(Err(err)) => {
+                    tracing::warn!(consumer = name, error = %err, "pull failed");
+                    continue;
+                }
+                None => return Gathered::PullAgain,
+            };
+            let ended = take_waiting(name, messages, &mut lot);
+            let received: Vec<Incoming<'_>> = lot.iter().map(incoming).collect();
+            handler.prefetch(&received).await;
+            drop(received);
+            if lots.send(lot).await.is_err() || ended {
+                return Gathered::PullAgain;
+            }
+        }
+    };
+    let apply = async move {
+        let mut carried = Vec::new();
+        loop {
+            let mut batch = std::mem::take(&mut carried);
+            if batch.is_empty() {
+                match queued.recv().await {
+                    Some(lot) => batch = lot,
+                    None => return,
+                }
+            }
+            while batch.len() < BATCH {
+                match queued.try_recv() {
+                    Ok(lot) => batch.extend(lot),
+                    Err(_) => break,
+                }
+            }
+            if batch.len() > BATCH {
+                carried = batch.split_off(BATCH);
+            }
+            apply_batch(name, held, bus, handler, batch).await;
+        }
+    };
+    let (gathered, ()) = tokio::join!(gather, apply);
+    gathered
+}
+
+fn incoming(m: &jetstream::Message) -> Incoming<'_> {
+    Incoming {
+        subject: m.subject.as_str(),
+        payload: &m.payload,
     }
 }
 
@@ -398,12 +527,8 @@ async fn apply_batch<H: Handler>(
     handler: &H,
     batch: Vec<jetstream::Message>,
 ) {
-    let (wanted, skipped): (Vec<_>, Vec<_>) = batch.into_iter().partition(|m| {
-        handler.wants(&Incoming {
-            subject: m.subject.as_str(),
-            payload: &m.payload,
-        })
-    });
+    let (wanted, skipped): (Vec<_>, Vec<_>) =
+        batch.into_iter().partition(|m| handler.wants(&incoming(m)));
     let redelivered = wanted
         .iter()
         .chain(&skipped)
@@ -530,14 +655,8 @@ async fn apply_together_on<H: Handler>(
     batch: &[jetstream::Message],
 ) -> Result<Vec<usize>, Failure> {
     let ids: Vec<String> = batch.iter().map(message_id).collect();
-    let incoming: Vec<Incoming<'_>> = batch
-        .iter()
-        .map(|m| Incoming {
-            subject: m.subject.as_str(),
-            payload: &m.payload,
-        })
-        .collect();
-    handler.prefetch(&incoming).await;
+    let received: Vec<Incoming<'_>> = batch.iter().map(incoming).collect();
+    handler.prefetch(&received).await;
     let mut tx = held.begin().await?;
     if let Some(bound) = handler.batch_lock_timeout() {
         sqlx::query("SELECT set_config('lock_timeout', $1, true)")
@@ -566,12 +685,12 @@ async fn apply_together_on<H: Handler>(
         tx.rollback().await?;
         return Ok(apply);
     }
-    let to_apply: Vec<Incoming<'_>> = apply.iter().map(|&i| incoming[i]).collect();
+    let to_apply: Vec<Incoming<'_>> = apply.iter().map(|&i| received[i]).collect();
     handler.lock(&mut tx, &to_apply).await?;
     let traced: Vec<Traced<'_>> = apply
         .iter()
         .map(|&i| Traced {
-            message: incoming[i],
+            message: received[i],
             span: consume_span(name, &batch[i]),
         })
         .collect();
@@ -620,13 +739,10 @@ async fn apply<H: Handler>(
     let id = message_id(message);
     let span = consume_span(name, message);
     let result: Result<bool, HandleError> = async {
-        let incoming = Incoming {
-            subject: message.subject.as_str(),
-            payload: &message.payload,
-        };
+        let received = incoming(message);
         // What it needs from another service is asked before the transaction opens, as for
         // a batch, so the transaction (and its locks) lasts only for the database's work.
-        handler.prefetch(std::slice::from_ref(&incoming)).await;
+        handler.prefetch(std::slice::from_ref(&received)).await;
         let mut tx = held.begin().await?;
         let fresh = sqlx::query(
             "INSERT INTO inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -642,12 +758,13 @@ async fn apply<H: Handler>(
             return Ok(false);
         }
         handler
-            .lock(&mut tx, std::slice::from_ref(&incoming))
+            .lock(&mut tx, std::slice::from_ref(&received))
             .await?;
         // Its events go out the moment it commits.
-        let (handled, events) = events::deferring(handler.handle(&mut tx, incoming)).await;
+        let (handled, events) = events::deferring(handler.handle(&mut tx, received)).await;
         handled?;
         events::commit_publishing(tx, events, bus).await?;
+        handler.committed(std::slice::from_ref(&received));
         Ok(true)
     }
     .instrument(span)

@@ -862,3 +862,106 @@ async fn a_batch_writes_the_events_of_its_applied_messages_in_order() {
     ids.sort();
     assert_eq!(ids, enqueued);
 }
+
+/// Prefetches ahead: records what it was given, and holds the message "gate" in its
+/// transaction until the test lets it go.
+struct AheadRecorder {
+    prefetched: Arc<std::sync::Mutex<Vec<String>>>,
+    applied: Arc<std::sync::Mutex<Vec<String>>>,
+    gate: Arc<tokio::sync::Semaphore>,
+}
+
+impl Handler for AheadRecorder {
+    fn prefetches_ahead(&self) -> bool {
+        true
+    }
+
+    async fn prefetch(&self, batch: &[Incoming<'_>]) {
+        let mut prefetched = self.prefetched.lock().unwrap();
+        for m in batch {
+            let body = String::from_utf8_lossy(m.payload).into_owned();
+            if !prefetched.contains(&body) {
+                prefetched.push(body);
+            }
+        }
+    }
+
+    async fn handle(&self, tx: &mut PgConnection, m: Incoming<'_>) -> Result<(), HandleError> {
+        let body = String::from_utf8_lossy(m.payload).into_owned();
+        if body == "gate" {
+            self.gate.acquire().await.unwrap().forget();
+        }
+        sqlx::query("INSERT INTO effects (message) VALUES ($1)")
+            .bind(&body)
+            .execute(tx)
+            .await?;
+        self.applied.lock().unwrap().push(body);
+        Ok(())
+    }
+}
+
+/// While a batch is being applied, the messages that arrive meanwhile are prefetched: the
+/// next batch is ready when it commits. Each is then applied once, in stream order, however
+/// many lots they were prefetched in.
+#[tokio::test]
+async fn the_next_batch_is_prefetched_while_one_is_applied() {
+    let (_nats, _db, pool, bus) = setup().await;
+    let prefetched = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let applied = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let handler = AheadRecorder {
+        prefetched: prefetched.clone(),
+        applied: applied.clone(),
+        gate: gate.clone(),
+    };
+    let (stop, task) = consume_requests(&bus, &pool, handler).await;
+    let publish = |body: String| {
+        let bus = bus.clone();
+        async move {
+            bus.jetstream
+                .publish(format!("{}.test", subject::REQUEST_ESCALATED), body.into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+    };
+    publish("gate".into()).await;
+    let later: Vec<String> = (1..=20).map(|i| format!("m{i}")).collect();
+    // The gate's batch is being applied once it was prefetched (before its transaction).
+    for _ in 0..200 {
+        if !prefetched.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for body in &later {
+        publish(body.clone()).await;
+    }
+    let mut ahead = false;
+    for _ in 0..200 {
+        ahead = prefetched.lock().unwrap().contains(&later[0]);
+        if ahead {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        ahead,
+        "a later message was prefetched while the gate's batch was held: {:?}",
+        prefetched.lock().unwrap()
+    );
+    assert!(
+        effects(&pool).await.is_empty(),
+        "nothing was committed while it was prefetched"
+    );
+    gate.add_permits(1);
+    wait_for_effects(&pool, 21).await;
+    stop.cancel();
+    task.await.unwrap();
+    let mut expected = vec!["gate".to_string()];
+    expected.extend(later);
+    assert_eq!(*applied.lock().unwrap(), expected, "in stream order");
+    expected.sort();
+    assert_eq!(effects(&pool).await, expected, "each committed once");
+}

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use komek_core::duplicates::{self, Locks, Seen, Window};
 use komek_core::triage::{FiredRule, Input, Triage};
@@ -24,10 +25,23 @@ pub struct Classifier {
     triage: Arc<Triage>,
     window: Window,
     intake: Intake,
-    /// The notes of the batch being applied, read from intake in one call before its
-    /// transaction; a note is taken out when its request is classified.
-    prefetched: Mutex<HashMap<String, Notes>>,
+    /// What was read and decided for the requests about to be applied, before their
+    /// transaction (see [`Handler::prefetches_ahead`]); an entry goes when its request's
+    /// decision commits, or when it is older than [`KEEP_PREPARED`].
+    prepared: Mutex<HashMap<String, Prepared>>,
 }
+
+/// A request's notes as read from intake, and its decision when it was classified with them.
+#[derive(Clone)]
+struct Prepared {
+    notes: Notes,
+    decided: Option<(DecisionRow, Vec<FiredRule>)>,
+    at: Instant,
+}
+
+/// How long notes read ahead are used: a batch is applied well within it. Its message coming
+/// again later (after a failure) reads them again, so a note erased meanwhile is not used.
+const KEEP_PREPARED: Duration = Duration::from_secs(10);
 
 impl Classifier {
     pub fn new(triage: Arc<Triage>, window: Window, intake: Intake) -> Self {
@@ -35,31 +49,34 @@ impl Classifier {
             triage,
             window,
             intake,
-            prefetched: Mutex::default(),
+            prepared: Mutex::default(),
         }
     }
 
-    /// The notes of `request`: as read for its batch, or asked for now.
-    async fn notes(&self, request: &str, take: bool) -> Result<Notes, HandleError> {
-        let kept = {
-            let mut prefetched = self.prefetched.lock().expect("notes lock");
-            if take {
-                prefetched.remove(request)
-            } else {
-                prefetched.get(request).cloned()
-            }
-        };
-        if let Some(notes) = kept {
-            return Ok(notes);
+    /// What was prepared for `request`, when it is still fresh.
+    fn prepared(&self, request: &str) -> Option<Prepared> {
+        let prepared = self.prepared.lock().expect("prepared lock");
+        prepared
+            .get(request)
+            .filter(|p| p.at.elapsed() < KEEP_PREPARED)
+            .cloned()
+    }
+
+    /// The notes of `request`: as prepared for its batch, or asked for now (and kept for its
+    /// classifying).
+    async fn notes(&self, request: &str) -> Result<Notes, HandleError> {
+        if let Some(p) = self.prepared(request) {
+            return Ok(p.notes);
         }
         let notes = self.intake.notes(request).await?;
-        if !take {
-            // Locking read them first: classifying takes them from here.
-            self.prefetched
-                .lock()
-                .expect("notes lock")
-                .insert(request.to_string(), notes.clone());
-        }
+        self.prepared.lock().expect("prepared lock").insert(
+            request.to_string(),
+            Prepared {
+                notes: notes.clone(),
+                decided: None,
+                at: Instant::now(),
+            },
+        );
         Ok(notes)
     }
 }
@@ -90,23 +107,75 @@ fn seen(d: &DecisionRow) -> Seen<Uuid> {
 pub const ACTOR: &str = "services/triage";
 
 impl Handler for Classifier {
+    /// Reads the notes of the requests not prepared yet in one call, and classifies them:
+    /// while the batch before them is applied, when the consumer gathers them ahead.
     async fn prefetch(&self, batch: &[Incoming<'_>]) {
-        let names: Vec<String> = batch
-            .iter()
-            .filter_map(|m| created(m).ok().map(|c| c.request))
-            .collect();
-        let read = if names.is_empty() {
-            HashMap::new()
-        } else {
-            self.intake
-                .notes_of_many(names)
-                .await
-                .unwrap_or_else(|status| {
-                    tracing::debug!(error = %status, "notes of a batch not read at once");
-                    HashMap::new()
+        let fresh: Vec<(ev::RequestCreated, Uuid)> = {
+            let mut prepared = self.prepared.lock().expect("prepared lock");
+            prepared.retain(|_, p| p.at.elapsed() < KEEP_PREPARED);
+            batch
+                .iter()
+                .filter_map(|m| created(m).ok())
+                .filter(|c| !prepared.contains_key(&c.request))
+                .filter_map(|c| {
+                    let id = parse_name("requests", &c.request, "request").ok()?;
+                    Some((c, id))
                 })
+                .collect()
         };
-        *self.prefetched.lock().expect("notes lock") = read;
+        if fresh.is_empty() {
+            return;
+        }
+        let names: Vec<String> = fresh.iter().map(|(c, _)| c.request.clone()).collect();
+        let mut read = match self.intake.notes_of_many(names).await {
+            Ok(read) => read,
+            Err(status) => {
+                // Each is asked for alone when it is applied.
+                tracing::debug!(error = %status, "notes of a batch not read at once");
+                return;
+            }
+        };
+        let reads: Vec<Read> = fresh
+            .into_iter()
+            .filter_map(|(created, request_id)| {
+                let notes = read.remove(&created.request)?;
+                Some(Read {
+                    created,
+                    request_id,
+                    notes,
+                })
+            })
+            .collect();
+        let notes: Vec<(String, Notes)> = reads
+            .iter()
+            .map(|r| (r.created.request.clone(), r.notes.clone()))
+            .collect();
+        let decided = match decide_all(&self.triage, reads).await {
+            Ok(decided) => decided.into_iter().map(Some).collect(),
+            Err(err) => {
+                tracing::debug!(error = %err, "batch not classified ahead");
+                vec![None; notes.len()]
+            }
+        };
+        let at = Instant::now();
+        let mut prepared = self.prepared.lock().expect("prepared lock");
+        for ((request, notes), decided) in notes.into_iter().zip(decided) {
+            prepared.insert(request, Prepared { notes, decided, at });
+        }
+    }
+
+    fn prefetches_ahead(&self) -> bool {
+        true
+    }
+
+    /// Their decisions are stored: what was prepared for them is no longer needed.
+    fn committed(&self, applied: &[Incoming<'_>]) {
+        let mut prepared = self.prepared.lock().expect("prepared lock");
+        for m in applied {
+            if let Ok(c) = created(m) {
+                prepared.remove(&c.request);
+            }
+        }
     }
 
     /// Each request's locks (see `duplicates::locks`): by caller, by the cells around its
@@ -116,7 +185,7 @@ impl Handler for Classifier {
         let mut all = Locks::default();
         for m in batch {
             let Ok(created) = created(m) else { continue };
-            let notes = self.notes(&created.request, false).await?;
+            let notes = self.notes(&created.request).await?;
             let location = created.location.unwrap_or_default();
             let point = location
                 .point
@@ -137,8 +206,7 @@ impl Handler for Classifier {
         let (mut row, mut rules) = self.classify(m).await?;
         let candidates = store::duplicate_candidates(tx, &[probe(&row)], &self.window).await?;
         self.link(&mut row, &mut rules, &candidates, &[]);
-        self.write(tx, vec![(row, trace::current_traceparent())])
-            .await
+        write(tx, vec![(row, trace::current_traceparent())]).await
     }
 
     /// Classifies each request of the batch, reads the earlier requests any of them may
@@ -150,18 +218,31 @@ impl Handler for Classifier {
         tx: &'a mut PgConnection,
         batch: &'a [Traced<'a>],
     ) -> Result<(), (Option<usize>, HandleError)> {
-        let mut read = Vec::with_capacity(batch.len());
+        let mut undecided = Vec::new();
+        let mut slots = Vec::with_capacity(batch.len());
         for (i, t) in batch.iter().enumerate() {
-            let r = self
+            let ready = self
                 .read(t.message)
                 .instrument(t.span.clone())
                 .await
                 .map_err(|e| (Some(i), e))?;
-            read.push(r);
+            slots.push(match ready {
+                Ready::Decided(d) => Some(d),
+                Ready::Read(r) => {
+                    undecided.push(r);
+                    None
+                }
+            });
         }
-        let classified = decide_all(&self.triage, read)
+        // Those not prepared ahead (the batch's last comers, or a batch applied again).
+        let mut now = decide_all(&self.triage, undecided)
             .await
-            .map_err(|e| (None, e))?;
+            .map_err(|e| (None, e))?
+            .into_iter();
+        let classified: Vec<Decided> = slots
+            .into_iter()
+            .filter_map(|slot| slot.or_else(|| now.next()))
+            .collect();
         let probes: Vec<store::Probe<'_>> = classified.iter().map(|(row, _)| probe(row)).collect();
         let candidates = store::duplicate_candidates(&mut *tx, &probes, &self.window)
             .await
@@ -174,7 +255,7 @@ impl Handler for Classifier {
             decided.push(row);
             traces.push(trace::current_traceparent());
         }
-        self.write(tx, decided.into_iter().zip(traces).collect())
+        write(tx, decided.into_iter().zip(traces).collect())
             .await
             .map_err(|e| (None, e))
     }
@@ -199,26 +280,42 @@ fn probe(row: &DecisionRow) -> store::Probe<'_> {
 impl Classifier {
     /// The rules and model on one request's note: its decision, not yet linked to a request
     /// it may repeat, and the rules that fired.
-    async fn classify(
-        &self,
-        m: Incoming<'_>,
-    ) -> Result<(DecisionRow, Vec<FiredRule>), HandleError> {
-        Ok(decide(&self.triage, self.read(m).await?))
+    async fn classify(&self, m: Incoming<'_>) -> Result<Decided, HandleError> {
+        Ok(match self.read(m).await? {
+            Ready::Decided(d) => d,
+            Ready::Read(r) => decide(&self.triage, r),
+        })
     }
 
-    /// What classifying a request reads: its event and its notes.
-    async fn read(&self, m: Incoming<'_>) -> Result<Read, HandleError> {
+    /// What classifying a request reads: its decision when it was prepared ahead, else its
+    /// event and its notes.
+    async fn read(&self, m: Incoming<'_>) -> Result<Ready, HandleError> {
         let created = created(&m)?;
         let request_id = parse_name("requests", &created.request, "request")?;
+        if let Some(Prepared {
+            decided: Some(d), ..
+        }) = self.prepared(&created.request)
+        {
+            return Ok(Ready::Decided(d));
+        }
         // Empty when the request was erased before triage came to it: it is finished then,
         // and the decision only completes the record.
-        let notes = self.notes(&created.request, true).await?;
-        Ok(Read {
+        let notes = self.notes(&created.request).await?;
+        Ok(Ready::Read(Read {
             created,
             request_id,
             notes,
-        })
+        }))
     }
+}
+
+/// A decision not yet linked to a request it may repeat, and the rules that fired.
+type Decided = (DecisionRow, Vec<FiredRule>);
+
+/// A request of a batch: decided ahead, or read and still to classify.
+enum Ready {
+    Decided(Decided),
+    Read(Read),
 }
 
 /// A request as classifying it needs it.
@@ -232,33 +329,38 @@ struct Read {
 /// work of triage's transaction, and on a busy machine the stage that falls behind first.
 const CLASSIFY_IN_TWO_FROM: usize = 8;
 
-/// [`decide`] for each request of a batch, in order; a large batch's second half on a thread
-/// of the blocking pool while this task does the first.
+/// [`decide`] for each request of a batch, in order, on the blocking pool: the consumer's task
+/// applies the batch before it meanwhile. A large batch is split between two threads.
 async fn decide_all(
     triage: &Arc<Triage>,
     mut read: Vec<Read>,
-) -> Result<Vec<(DecisionRow, Vec<FiredRule>)>, HandleError> {
+) -> Result<Vec<Decided>, HandleError> {
+    if read.is_empty() {
+        return Ok(Vec::new());
+    }
+    let on_pool = |part: Vec<Read>| {
+        let triage = Arc::clone(triage);
+        tokio::task::spawn_blocking(move || {
+            part.into_iter()
+                .map(|r| decide(&triage, r))
+                .collect::<Vec<_>>()
+        })
+    };
+    let lost = |e: tokio::task::JoinError| {
+        HandleError::Retry(anyhow::anyhow!("classifying part of a batch: {e}"))
+    };
     if read.len() < CLASSIFY_IN_TWO_FROM {
-        return Ok(read.into_iter().map(|r| decide(triage, r)).collect());
+        return on_pool(read).await.map_err(lost);
     }
     let second = read.split_off(read.len() / 2);
-    let other = Arc::clone(triage);
-    let second = tokio::task::spawn_blocking(move || {
-        second
-            .into_iter()
-            .map(|r| decide(&other, r))
-            .collect::<Vec<_>>()
-    });
-    let mut decided: Vec<_> = read.into_iter().map(|r| decide(triage, r)).collect();
-    let second = second
-        .await
-        .map_err(|e| HandleError::Retry(anyhow::anyhow!("classifying half a batch: {e}")))?;
-    decided.extend(second);
+    let (first, second) = tokio::join!(on_pool(read), on_pool(second));
+    let mut decided = first.map_err(lost)?;
+    decided.extend(second.map_err(lost)?);
     Ok(decided)
 }
 
 /// The rules and model on one request's note (see [`Classifier::classify`]).
-fn decide(triage: &Triage, read: Read) -> (DecisionRow, Vec<FiredRule>) {
+fn decide(triage: &Triage, read: Read) -> Decided {
     let Read {
         created,
         request_id,
@@ -348,51 +450,70 @@ impl Classifier {
             .collect();
         row.fired_explanations = rules.iter().map(|r| r.explanation.clone()).collect();
     }
+}
 
-    /// Stores decisions with their audit entries and `request.triaged` events (each in the
-    /// trace of the message it came from); a request decided before is left as it was.
-    async fn write(
-        &self,
-        tx: &mut PgConnection,
-        decided: Vec<(DecisionRow, Option<String>)>,
-    ) -> Result<(), HandleError> {
-        let (rows, traces): (Vec<DecisionRow>, Vec<Option<String>>) = decided.into_iter().unzip();
-        let trace_of: HashMap<Uuid, Option<String>> = rows
-            .iter()
-            .map(|r| r.request_id)
-            .zip(traces)
-            .rev()
-            .collect();
-        let mut stored = store::insert_many(tx, &rows).await?;
-        // In the order they were decided: the audit log's and the stream's order.
-        let order: HashMap<Uuid, usize> = rows
-            .iter()
-            .enumerate()
-            .rev()
-            .map(|(i, r)| (r.request_id, i))
-            .collect();
-        stored.sort_by_key(|d| order.get(&d.request_id).copied());
-        store::audit_many(tx, &stored, ACTOR, "automatic").await?;
-        let events: Vec<Outgoing> = stored
-            .iter()
-            .map(|d| Outgoing {
-                subject: subject::REQUEST_TRIAGED.into(),
-                payload: prost::Message::encode_to_vec(&events::triaged(d)),
-                traceparent: trace_of.get(&d.request_id).cloned().flatten(),
-            })
-            .collect();
-        enqueue_many(tx, events).await?;
-        for d in &stored {
-            tracing::info!(
-                request = %d.request_id,
-                category = d.category,
-                priority = d.priority,
-                unclassified = d.unclassified,
-                possible_duplicate_of = ?d.possible_duplicate_of,
-                "request triaged"
-            );
+/// Stores decisions with their audit entries and `request.triaged` events (each in the
+/// trace of the message it came from); a request decided before is left as it was. A
+/// request erased while it was being decided keeps no words (see `store::erase`).
+async fn write(
+    tx: &mut PgConnection,
+    decided: Vec<(DecisionRow, Option<String>)>,
+) -> Result<(), HandleError> {
+    let (mut rows, traces): (Vec<DecisionRow>, Vec<Option<String>>) = decided.into_iter().unzip();
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.request_id).collect();
+    let erased = store::take_erased(tx, &ids).await?;
+    for row in rows.iter_mut().filter(|r| erased.contains(&r.request_id)) {
+        forget_words(row);
+    }
+    let trace_of: HashMap<Uuid, Option<String>> = rows
+        .iter()
+        .map(|r| r.request_id)
+        .zip(traces)
+        .rev()
+        .collect();
+    let mut stored = store::insert_many(tx, &rows).await?;
+    // In the order they were decided: the audit log's and the stream's order.
+    let order: HashMap<Uuid, usize> = rows
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, r)| (r.request_id, i))
+        .collect();
+    stored.sort_by_key(|d| order.get(&d.request_id).copied());
+    store::audit_many(tx, &stored, ACTOR, "automatic").await?;
+    let events: Vec<Outgoing> = stored
+        .iter()
+        .map(|d| Outgoing {
+            subject: subject::REQUEST_TRIAGED.into(),
+            payload: prost::Message::encode_to_vec(&events::triaged(d)),
+            traceparent: trace_of.get(&d.request_id).cloned().flatten(),
+        })
+        .collect();
+    enqueue_many(tx, events).await?;
+    for d in &stored {
+        tracing::info!(
+            request = %d.request_id,
+            category = d.category,
+            priority = d.priority,
+            unclassified = d.unclassified,
+            possible_duplicate_of = ?d.possible_duplicate_of,
+            "request triaged"
+        );
+    }
+    Ok(())
+}
+
+/// What `store::erase` blanks in a stored decision, blanked in one about to be stored.
+fn forget_words(row: &mut DecisionRow) {
+    row.note.clear();
+    row.volunteer_note.clear();
+    row.caller_blind_index = None;
+    for fired in &mut row.fired_rules {
+        if let Some(at) = fired.find('=') {
+            fired.truncate(at + 1);
+        } else {
+            fired.push('=');
         }
-        Ok(())
     }
 }
 
@@ -501,5 +622,119 @@ mod tests {
                 );
             }
         }
+    }
+
+    fn erased(id: Uuid) -> Vec<u8> {
+        prost::Message::encode_to_vec(&ev::RequestErased {
+            request: name("requests", id),
+            ..Default::default()
+        })
+    }
+
+    /// A decision made with a request's words, as the classifier stores it.
+    fn with_words(triage: &Triage, i: usize) -> DecisionRow {
+        let mut r = read(i, "Көмір керек, қыс келді, үйде жалғыз");
+        r.notes.volunteer_note = "Кілт көршіде".into();
+        r.notes.caller_blind_index = Some(vec![7; 32]);
+        let (mut row, _) = decide(triage, r);
+        row.fired_rules = vec!["coal=көмір".into(), "alone=жалғыз".into()];
+        row
+    }
+
+    fn assert_no_words(row: &DecisionRow) {
+        assert_eq!(
+            (
+                row.note.as_str(),
+                row.volunteer_note.as_str(),
+                &row.caller_blind_index,
+                &row.fired_rules
+            ),
+            (
+                "",
+                "",
+                &None,
+                &vec!["coal=".to_string(), "alone=".to_string()]
+            )
+        );
+    }
+
+    /// An erasure that comes while a decision made with the request's notes is being stored
+    /// waits for it and blanks it; one that comes before the decision is stored leaves the
+    /// request's id, and the decision stored after it keeps no words.
+    #[tokio::test]
+    async fn an_erasure_racing_the_decision_leaves_no_words() {
+        let db = komek_testkit::TestDb::create().await;
+        let pool =
+            komek_runtime::db::connect_and_migrate(db.url(), store::SCHEMA, 4, &store::MIGRATOR)
+                .await
+                .unwrap();
+        let triage = Triage::new(
+            RuleSet::from_toml(crate::DEFAULT_RULES).unwrap(),
+            Some(TriageModel::from_text(crate::DEFAULT_MODEL).unwrap()),
+        );
+        let erase = |id: Uuid| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let mut tx = pool.begin().await.unwrap();
+                let payload = erased(id);
+                let m = Incoming {
+                    subject: subject::REQUEST_ERASED,
+                    payload: &payload,
+                };
+                Eraser.handle(&mut tx, m).await.unwrap();
+                tx.commit().await.unwrap();
+            })
+        };
+
+        // Erased while its decision is being stored.
+        let first = with_words(&triage, 1);
+        let mut classifying = pool.begin().await.unwrap();
+        store::take_locks(&mut classifying, &Locks::default())
+            .await
+            .unwrap();
+        write(&mut classifying, vec![(first.clone(), None)])
+            .await
+            .unwrap();
+        let erasing = erase(first.request_id);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(
+            !erasing.is_finished(),
+            "the erasure waits for the decision being stored"
+        );
+        classifying.commit().await.unwrap();
+        erasing.await.unwrap();
+        assert_no_words(&store::get(&pool, first.request_id).await.unwrap().unwrap());
+
+        // Erased before its decision is stored.
+        let second = with_words(&triage, 2);
+        erase(second.request_id).await.unwrap();
+        let mut classifying = pool.begin().await.unwrap();
+        store::take_locks(&mut classifying, &Locks::default())
+            .await
+            .unwrap();
+        write(&mut classifying, vec![(second.clone(), None)])
+            .await
+            .unwrap();
+        classifying.commit().await.unwrap();
+        assert_no_words(&store::get(&pool, second.request_id).await.unwrap().unwrap());
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM triage.erased_undecided")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            left, 0,
+            "the erasure is forgotten once its decision is stored"
+        );
+
+        // A decision stored with no erasure keeps its words.
+        let third = with_words(&triage, 3);
+        let mut classifying = pool.begin().await.unwrap();
+        write(&mut classifying, vec![(third.clone(), None)])
+            .await
+            .unwrap();
+        classifying.commit().await.unwrap();
+        let kept = store::get(&pool, third.request_id).await.unwrap().unwrap();
+        assert_eq!(kept.volunteer_note, "Кілт көршіде");
+        assert!(kept.caller_blind_index.is_some());
     }
 }

@@ -236,8 +236,17 @@ pub async fn get(pool: &PgPool, request_id: Uuid) -> Result<Option<DecisionRow>>
 /// Blanks what the decision kept of an erased request's words and caller: the scrubbed note,
 /// the volunteer note, the note's words each fired rule matched ("rule=term|term" keeps
 /// "rule=") and the keyed hash of the phone (so it is no longer linked as a repeat caller).
-/// Returns whether there was a decision.
+/// Returns whether there was a decision; when there was none, the request is remembered as
+/// erased (see [`take_erased`]).
+///
+/// First it waits for every classifying transaction under way (each holds the shared lock on
+/// [`EVERYWHERE_KEY`] or the lock itself): one may be storing a decision made with notes read
+/// before the erasure, which this update would not see until it commits.
 pub async fn erase(tx: &mut PgConnection, request_id: Uuid) -> Result<bool> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(EVERYWHERE_KEY)
+        .execute(&mut *tx)
+        .await?;
     let done = sqlx::query(
         "UPDATE decisions SET note = '', volunteer_note = '', caller_blind_index = NULL, \
            fired_rules = ARRAY(SELECT split_part(f, '=', 1) || '=' \
@@ -245,7 +254,33 @@ pub async fn erase(tx: &mut PgConnection, request_id: Uuid) -> Result<bool> {
          WHERE request_id = $1",
     )
     .bind(request_id)
-    .execute(tx)
+    .execute(&mut *tx)
     .await?;
-    Ok(done.rows_affected() > 0)
+    if done.rows_affected() > 0 {
+        return Ok(true);
+    }
+    sqlx::query("INSERT INTO erased_undecided (request_id) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(request_id)
+        .execute(tx)
+        .await?;
+    Ok(false)
+}
+
+/// Which of `requests` were erased before their decision was stored (see [`erase`]),
+/// forgetting that they were: called, under the classifying lock, by the transaction that
+/// stores their decisions, which blanks their words.
+pub async fn take_erased(
+    tx: &mut PgConnection,
+    requests: &[Uuid],
+) -> Result<std::collections::HashSet<Uuid>> {
+    if requests.is_empty() {
+        return Ok(Default::default());
+    }
+    let erased: Vec<Uuid> = sqlx::query_scalar(
+        "DELETE FROM erased_undecided WHERE request_id = ANY($1) RETURNING request_id",
+    )
+    .bind(requests)
+    .fetch_all(tx)
+    .await?;
+    Ok(erased.into_iter().collect())
 }

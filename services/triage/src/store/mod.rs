@@ -8,7 +8,7 @@ mod learning;
 pub use audit::{AuditRow, audit_many, audit_page};
 pub use changes::{Merge, Override, apply_override, merge};
 pub use decisions::{
-    DecisionRow, Probe, duplicate_candidates, erase, get, insert_many, take_locks,
+    DecisionRow, Probe, duplicate_candidates, erase, get, insert_many, take_erased, take_locks,
 };
 pub use learning::overridden;
 use uuid::Uuid;
