@@ -38,7 +38,11 @@ pub async fn connect_and_migrate(
         tx.commit().await?;
     }
     // Every connection of the pool sees only the service's schema (plus pg_catalog).
-    let options = options.options([("search_path", schema)]);
+    let mut options = options.options([("search_path", schema)]);
+    // Named in pg_stat_activity and the server's log by the service, unless the URL names it.
+    if options.get_application_name().is_none() {
+        options = options.application_name(&format!("komek-{schema}"));
+    }
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
