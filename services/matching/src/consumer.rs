@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use komek_core::{AssignmentStatus, RequestStatus};
 use komek_proto::events::v1 as ev;
@@ -51,17 +51,23 @@ const BATCH_LOCK_TIMEOUT: Duration = Duration::from_millis(50);
 pub struct Triaged {
     matcher: Arc<Matcher>,
     intake: Callers,
-    /// What a batch read before its transaction: the notes of its requests (taken out as each
-    /// is placed), and whether the group index caught up with the roster stream after they
-    /// arrived.
-    prefetched: Mutex<Prefetched>,
+    /// What was read for the requests about to be placed, before their transaction (see
+    /// `Handler::prefetches_ahead`): taken out as each is placed, dropped when older than
+    /// [`KEEP_PREFETCHED`].
+    prefetched: Mutex<HashMap<String, Prefetched>>,
 }
 
-#[derive(Default)]
+/// A request's volunteer note as read from intake, and whether the group index caught up with
+/// the roster stream after the request arrived.
 struct Prefetched {
-    notes: HashMap<String, String>,
+    note: String,
     caught_up: bool,
+    at: Instant,
 }
+
+/// How long a note read ahead is used: a batch is placed well within it. Its message coming
+/// again later (after a failure) reads it again, so a note erased meanwhile is not used.
+const KEEP_PREFETCHED: Duration = Duration::from_secs(10);
 
 impl Triaged {
     pub fn new(matcher: Arc<Matcher>, intake: Callers) -> Self {
@@ -79,29 +85,52 @@ impl Handler for Triaged {
         Some(BATCH_LOCK_TIMEOUT)
     }
 
+    /// Reads the volunteer notes of the requests not read yet in one call, and catches the
+    /// group index up once for them: while the batch before them is placed, when the consumer
+    /// gathers them ahead.
     async fn prefetch(&self, batch: &[Incoming<'_>]) {
-        let names: Vec<String> = batch
-            .iter()
-            .filter_map(|m| {
-                m.decode_if::<ev::RequestTriaged>(subject::REQUEST_TRIAGED)
-                    .ok()
-                    .flatten()
-                    .map(|t| t.request)
-            })
-            .collect();
-        let mut read = Prefetched::default();
-        if !names.is_empty() {
-            // Once for the batch: every message of it arrived before this. The roster's stream
-            // and intake are asked at the same time: each is a round trip of its own.
-            let (caught_up, notes) =
-                tokio::join!(self.matcher.catch_up(), self.intake.volunteer_notes(names));
-            read.caught_up = caught_up.is_ok();
-            read.notes = notes.unwrap_or_else(|status| {
-                tracing::debug!(error = %status, "notes of a batch not read at once");
-                HashMap::new()
-            });
+        let names: Vec<String> = {
+            let mut prefetched = self.prefetched.lock().expect("prefetch lock");
+            prefetched.retain(|_, p| p.at.elapsed() < KEEP_PREFETCHED);
+            batch
+                .iter()
+                .filter_map(|m| {
+                    m.decode_if::<ev::RequestTriaged>(subject::REQUEST_TRIAGED)
+                        .ok()
+                        .flatten()
+                        .map(|t| t.request)
+                })
+                .filter(|r| !prefetched.contains_key(r))
+                .collect()
+        };
+        if names.is_empty() {
+            return;
         }
-        *self.prefetched.lock().expect("prefetch lock") = read;
+        // Once for them: every one of them arrived before this. The roster's stream and intake
+        // are asked at the same time: each is a round trip of its own.
+        let (caught_up, notes) =
+            tokio::join!(self.matcher.catch_up(), self.intake.volunteer_notes(names));
+        let notes = notes.unwrap_or_else(|status| {
+            tracing::debug!(error = %status, "notes of a batch not read at once");
+            HashMap::new()
+        });
+        let caught_up = caught_up.is_ok();
+        let at = Instant::now();
+        let mut prefetched = self.prefetched.lock().expect("prefetch lock");
+        for (request, note) in notes {
+            prefetched.insert(
+                request,
+                Prefetched {
+                    note,
+                    caught_up,
+                    at,
+                },
+            );
+        }
+    }
+
+    fn prefetches_ahead(&self) -> bool {
+        true
     }
 
     /// Makes the batch's jobs in one statement, then places its requests in order, holding
@@ -239,11 +268,15 @@ impl Triaged {
             return Ok(None);
         };
         let request_id = parse_name("requests", &triaged.request, "request")?;
-        let (kept, caught_up) = {
-            let mut prefetched = self.prefetched.lock().expect("prefetch lock");
-            let kept = prefetched.notes.remove(&triaged.request);
-            let caught_up = kept.is_some() && prefetched.caught_up;
-            (kept, caught_up)
+        let (kept, caught_up) = match self
+            .prefetched
+            .lock()
+            .expect("prefetch lock")
+            .remove(&triaged.request)
+            .filter(|p| p.at.elapsed() < KEEP_PREFETCHED)
+        {
+            Some(p) => (Some(p.note), p.caught_up),
+            None => (None, false),
         };
         // The note says what to do, but a search must not wait for it: when intake cannot give
         // it now, the request is placed without it and the note follows (see
