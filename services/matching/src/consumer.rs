@@ -149,6 +149,15 @@ impl Handler for Triaged {
                 .map_err(|e| (Some(i), e))?;
             ready.push(r);
         }
+        let ids: Vec<uuid::Uuid> = ready.iter().flatten().map(|r| r.job.request_id).collect();
+        let erased = store::erased_before_placing(&mut *tx, &ids)
+            .await
+            .map_err(|e| (None, e.into()))?;
+        for r in ready.iter_mut().flatten() {
+            if erased.contains(&r.job.request_id) {
+                r.forget_note();
+            }
+        }
         // A request twice in the batch keeps its last verdict, as one after the other would.
         let mut last: HashMap<uuid::Uuid, usize> = HashMap::new();
         for (i, r) in ready.iter().enumerate() {
@@ -243,9 +252,15 @@ impl Handler for Triaged {
     }
 
     async fn handle(&self, tx: &mut PgConnection, m: Incoming<'_>) -> Result<(), HandleError> {
-        let Some(r) = self.ready(m).await? else {
+        let Some(mut r) = self.ready(m).await? else {
             return Ok(());
         };
+        if !store::erased_before_placing(tx, &[r.job.request_id])
+            .await?
+            .is_empty()
+        {
+            r.forget_note();
+        }
         store::upsert_job(tx, &r.job.to_row()).await?;
         self.place(tx, &r, None).await
     }
@@ -258,6 +273,14 @@ struct Ready {
     pending: bool,
     /// The group index caught up with the roster after the request arrived.
     caught_up: bool,
+}
+
+impl Ready {
+    /// The request was erased after its note was read: it is placed without it.
+    fn forget_note(&mut self) {
+        self.job.summary.clear();
+        self.pending = false;
+    }
 }
 
 impl Triaged {

@@ -1,5 +1,7 @@
 //! Triaged requests as the matcher keeps them, and the requests intake closed.
 
+use std::collections::HashSet;
+
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -183,13 +185,54 @@ pub async fn next_released(tx: &mut PgConnection) -> Result<Option<JobRow>> {
     Ok(row)
 }
 
+/// The key of the advisory lock a transaction storing jobs shares (see [`erase_notes`]).
+const PLACING_KEY: i64 = 0x6b6f_6d65_6b2d_706c; // "komek-pl"
+
+/// Which of `requests` were erased before their job was stored, forgetting that they were:
+/// their volunteer notes, read before the erasure, must not be stored. First it takes the
+/// lock an erasure waits for (see [`erase_notes`]); a transaction that stores jobs calls this
+/// before it.
+pub async fn erased_before_placing(
+    tx: &mut PgConnection,
+    requests: &[Uuid],
+) -> Result<HashSet<Uuid>> {
+    if requests.is_empty() {
+        return Ok(HashSet::new());
+    }
+    sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
+        .bind(PLACING_KEY)
+        .execute(&mut *tx)
+        .await?;
+    let erased: Vec<Uuid> = sqlx::query_scalar(
+        "DELETE FROM erased_unplaced WHERE request_id = ANY($1) RETURNING request_id",
+    )
+    .bind(requests)
+    .fetch_all(tx)
+    .await?;
+    Ok(erased.into_iter().collect())
+}
+
 /// Blanks the words kept of an erased request: the volunteer note of its job and of every
 /// offer, and each group's report (its note and proof link). Returns how many offers there were.
+///
+/// First it waits for every transaction storing jobs (see [`erased_before_placing`]): one may
+/// be storing this request's job with a note read before the erasure, which this update would
+/// not see until it commits. When there is no job yet, the request is remembered as erased.
 pub async fn erase_notes(tx: &mut PgConnection, request_id: Uuid) -> Result<u64> {
-    sqlx::query("UPDATE jobs SET volunteer_note = '' WHERE request_id = $1")
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(PLACING_KEY)
+        .execute(&mut *tx)
+        .await?;
+    let job = sqlx::query("UPDATE jobs SET volunteer_note = '' WHERE request_id = $1")
         .bind(request_id)
         .execute(&mut *tx)
         .await?;
+    if job.rows_affected() == 0 {
+        sqlx::query("INSERT INTO erased_unplaced (request_id) VALUES ($1) ON CONFLICT DO NOTHING")
+            .bind(request_id)
+            .execute(&mut *tx)
+            .await?;
+    }
     let done = sqlx::query(
         "UPDATE assignments SET volunteer_note = '', note = '', proof_uri = '' \
          WHERE request_id = $1",
@@ -290,5 +333,72 @@ mod tests {
         back.sort_by_key(|r| r.request_id);
         rows.sort_by_key(|r| r.request_id);
         assert_eq!(format!("{back:?}"), format!("{rows:?}"));
+    }
+
+    async fn note_of(pool: &sqlx::PgPool, id: Uuid) -> String {
+        sqlx::query_scalar("SELECT volunteer_note FROM jobs WHERE request_id = $1")
+            .bind(id)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+
+    /// An erasure that comes while a job is being stored with the request's note waits for
+    /// it and blanks it; one that comes before the job is stored is found by the transaction
+    /// that stores it, once.
+    #[tokio::test]
+    async fn an_erasure_racing_the_placement_leaves_no_note() {
+        let db = TestDb::create().await;
+        let pool = komek_runtime::db::connect_and_migrate(
+            db.url(),
+            super::super::SCHEMA,
+            4,
+            &super::super::MIGRATOR,
+        )
+        .await
+        .unwrap();
+        let erase = |id: Uuid| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let mut tx = pool.begin().await.unwrap();
+                erase_notes(&mut tx, id).await.unwrap();
+                tx.commit().await.unwrap();
+            })
+        };
+
+        // Erased while its job is being stored.
+        let first = job(1);
+        let mut placing = pool.begin().await.unwrap();
+        let erased = erased_before_placing(&mut placing, &[first.request_id])
+            .await
+            .unwrap();
+        assert!(erased.is_empty());
+        upsert_job(&mut placing, &first).await.unwrap();
+        let erasing = erase(first.request_id);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(
+            !erasing.is_finished(),
+            "the erasure waits for the job being stored"
+        );
+        placing.commit().await.unwrap();
+        erasing.await.unwrap();
+        assert_eq!(note_of(&pool, first.request_id).await, "");
+
+        // Erased before its job is stored: found once, by the transaction that stores it.
+        let second = job(2);
+        erase(second.request_id).await.unwrap();
+        let mut placing = pool.begin().await.unwrap();
+        let ids = [second.request_id, first.request_id];
+        let erased = erased_before_placing(&mut placing, &ids).await.unwrap();
+        assert_eq!(erased, HashSet::from([second.request_id]));
+        placing.commit().await.unwrap();
+        let mut again = pool.begin().await.unwrap();
+        assert!(
+            erased_before_placing(&mut again, &ids)
+                .await
+                .unwrap()
+                .is_empty(),
+            "forgotten once its job was stored"
+        );
     }
 }
