@@ -658,6 +658,17 @@ mod tests {
         );
     }
 
+    /// A transaction storing `row` as the classifier does, under its locks, not committed.
+    async fn storing(
+        pool: &sqlx::PgPool,
+        row: &DecisionRow,
+    ) -> sqlx::Transaction<'static, sqlx::Postgres> {
+        let mut tx = pool.begin().await.unwrap();
+        store::take_locks(&mut tx, &Locks::default()).await.unwrap();
+        write(&mut tx, vec![(row.clone(), None)]).await.unwrap();
+        tx
+    }
+
     /// An erasure that comes while a decision made with the request's notes is being stored
     /// waits for it and blanks it; one that comes before the decision is stored leaves the
     /// request's id, and the decision stored after it keeps no words.
@@ -688,13 +699,7 @@ mod tests {
 
         // Erased while its decision is being stored.
         let first = with_words(&triage, 1);
-        let mut classifying = pool.begin().await.unwrap();
-        store::take_locks(&mut classifying, &Locks::default())
-            .await
-            .unwrap();
-        write(&mut classifying, vec![(first.clone(), None)])
-            .await
-            .unwrap();
+        let classifying = storing(&pool, &first).await;
         let erasing = erase(first.request_id);
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         assert!(
@@ -708,14 +713,7 @@ mod tests {
         // Erased before its decision is stored.
         let second = with_words(&triage, 2);
         erase(second.request_id).await.unwrap();
-        let mut classifying = pool.begin().await.unwrap();
-        store::take_locks(&mut classifying, &Locks::default())
-            .await
-            .unwrap();
-        write(&mut classifying, vec![(second.clone(), None)])
-            .await
-            .unwrap();
-        classifying.commit().await.unwrap();
+        storing(&pool, &second).await.commit().await.unwrap();
         assert_no_words(&store::get(&pool, second.request_id).await.unwrap().unwrap());
         let left: i64 = sqlx::query_scalar("SELECT count(*) FROM triage.erased_undecided")
             .fetch_one(&pool)
@@ -728,11 +726,7 @@ mod tests {
 
         // A decision stored with no erasure keeps its words.
         let third = with_words(&triage, 3);
-        let mut classifying = pool.begin().await.unwrap();
-        write(&mut classifying, vec![(third.clone(), None)])
-            .await
-            .unwrap();
-        classifying.commit().await.unwrap();
+        storing(&pool, &third).await.commit().await.unwrap();
         let kept = store::get(&pool, third.request_id).await.unwrap().unwrap();
         assert_eq!(kept.volunteer_note, "Кілт көршіде");
         assert!(kept.caller_blind_index.is_some());

@@ -223,10 +223,13 @@ pub async fn erase_notes(tx: &mut PgConnection, request_id: Uuid) -> Result<u64>
         .bind(PLACING_KEY)
         .execute(&mut *tx)
         .await?;
-    let job = sqlx::query("UPDATE jobs SET volunteer_note = '' WHERE request_id = $1")
-        .bind(request_id)
-        .execute(&mut *tx)
-        .await?;
+    // No longer pending either: a note read before the erasure is not filled in late.
+    let job = sqlx::query(
+        "UPDATE jobs SET volunteer_note = '', note_pending = false WHERE request_id = $1",
+    )
+    .bind(request_id)
+    .execute(&mut *tx)
+    .await?;
     if job.rows_affected() == 0 {
         sqlx::query("INSERT INTO erased_unplaced (request_id) VALUES ($1) ON CONFLICT DO NOTHING")
             .bind(request_id)
@@ -264,20 +267,19 @@ pub async fn notes_pending(pool: &sqlx::PgPool, limit: i64) -> Result<Vec<Uuid>>
 
 /// Writes the volunteer note intake gave late into the job and the offers made without it.
 pub async fn fill_note(pool: &sqlx::PgPool, request_id: Uuid, note: &str) -> Result<()> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("UPDATE jobs SET volunteer_note = $2, note_pending = false WHERE request_id = $1")
-        .bind(request_id)
-        .bind(note)
-        .execute(&mut *tx)
-        .await?;
+    // Only while the job still waits for it: an erasure since the note was read took the job
+    // off the waiting list, and the offers get the note only with the job.
     sqlx::query(
-        "UPDATE assignments SET volunteer_note = $2 WHERE request_id = $1 AND volunteer_note = ''",
+        "WITH job AS ( \
+           UPDATE jobs SET volunteer_note = $2, note_pending = false \
+           WHERE request_id = $1 AND note_pending RETURNING request_id) \
+         UPDATE assignments SET volunteer_note = $2 \
+         WHERE request_id IN (SELECT request_id FROM job) AND volunteer_note = ''",
     )
     .bind(request_id)
     .bind(note)
-    .execute(&mut *tx)
+    .execute(pool)
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 
@@ -307,19 +309,25 @@ mod tests {
         }
     }
 
-    /// Jobs made together are the jobs made one by one, and a job made again takes its new
-    /// verdict, column for column.
-    #[tokio::test]
-    async fn jobs_made_together_are_stored_as_one_by_one() {
+    /// A database of its own with matching's tables.
+    async fn migrated() -> (TestDb, sqlx::PgPool) {
         let db = TestDb::create().await;
         let pool = komek_runtime::db::connect_and_migrate(
             db.url(),
             super::super::SCHEMA,
-            2,
+            4,
             &super::super::MIGRATOR,
         )
         .await
         .unwrap();
+        (db, pool)
+    }
+
+    /// Jobs made together are the jobs made one by one, and a job made again takes its new
+    /// verdict, column for column.
+    #[tokio::test]
+    async fn jobs_made_together_are_stored_as_one_by_one() {
+        let (_db, pool) = migrated().await;
         let mut conn = pool.acquire().await.unwrap();
         let mut rows: Vec<JobRow> = (0..4).map(job).collect();
         upsert_job(&mut conn, &rows[0]).await.unwrap();
@@ -348,15 +356,7 @@ mod tests {
     /// that stores it, once.
     #[tokio::test]
     async fn an_erasure_racing_the_placement_leaves_no_note() {
-        let db = TestDb::create().await;
-        let pool = komek_runtime::db::connect_and_migrate(
-            db.url(),
-            super::super::SCHEMA,
-            4,
-            &super::super::MIGRATOR,
-        )
-        .await
-        .unwrap();
+        let (_db, pool) = migrated().await;
         let erase = |id: Uuid| {
             let pool = pool.clone();
             tokio::spawn(async move {
@@ -400,5 +400,31 @@ mod tests {
                 .is_empty(),
             "forgotten once its job was stored"
         );
+    }
+
+    /// A note read for a job waiting for it is filled in, unless the request was erased since:
+    /// then the job keeps no note.
+    #[tokio::test]
+    async fn a_note_read_before_an_erasure_is_not_filled_in_late() {
+        let (_db, pool) = migrated().await;
+        let mut conn = pool.acquire().await.unwrap();
+        let (mut waiting, mut erased) = (job(1), job(2));
+        waiting.volunteer_note.clear();
+        erased.volunteer_note.clear();
+        for j in [&waiting, &erased] {
+            upsert_job(&mut conn, j).await.unwrap();
+            mark_note_pending(&mut conn, j.request_id).await.unwrap();
+        }
+        let mut tx = pool.begin().await.unwrap();
+        erase_notes(&mut tx, erased.request_id).await.unwrap();
+        tx.commit().await.unwrap();
+        for j in [&waiting, &erased] {
+            fill_note(&pool, j.request_id, "Кілт көршіде")
+                .await
+                .unwrap();
+        }
+        assert_eq!(note_of(&pool, waiting.request_id).await, "Кілт көршіде");
+        assert_eq!(note_of(&pool, erased.request_id).await, "");
+        assert!(notes_pending(&pool, 10).await.unwrap().is_empty());
     }
 }
