@@ -25,6 +25,19 @@ fn event(n: i32) -> RequestEscalated {
     }
 }
 
+/// Publishes `body` on a subject of the requests stream, and waits for the stream to take it.
+async fn publish_test(bus: &Bus, body: &str) {
+    bus.jetstream
+        .publish(
+            format!("{}.test", subject::REQUEST_ESCALATED),
+            body.to_string().into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+}
+
 async fn stream_messages(bus: &Bus, name: &str) -> u64 {
     let mut s = bus.jetstream.get_stream(name).await.unwrap();
     s.info().await.unwrap().state.messages
@@ -637,12 +650,7 @@ async fn batch_meets_a_transaction_taking_its_rows_the_other_way(
     .await
     .unwrap();
     for slot in ["1", "2"] {
-        bus.jetstream
-            .publish(format!("{}.test", subject::REQUEST_ESCALATED), slot.into())
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        publish_test(&bus, slot).await;
     }
     let mut other = pool.begin().await.unwrap();
     // The other side looks for a deadlock after 300 ms of waiting: before the batch's own
@@ -774,24 +782,13 @@ async fn a_consumer_quiet_over_a_database_restart_applies_the_next_message_at_on
         },
         stop.clone(),
     ));
-    let publish = |body: &'static str| {
-        let bus = bus.clone();
-        async move {
-            bus.jetstream
-                .publish(format!("{}.test", subject::REQUEST_ESCALATED), body.into())
-                .await
-                .unwrap()
-                .await
-                .unwrap();
-        }
-    };
-    publish("before").await;
+    publish_test(&bus, "before").await;
     wait_for_effects(&pool, 1).await;
     // Quiet for longer than the pool lets a connection sit unchecked, then the server restarts.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     pg.stop(komek_testkit::PgStop::Immediate);
     pg.start_again();
-    publish("after").await;
+    publish_test(&bus, "after").await;
     wait_for_effects(&pool, 2).await;
     stop.cancel();
     task.await.unwrap();
@@ -830,12 +827,7 @@ impl Handler for Announcer {
 async fn a_batch_writes_the_events_of_its_applied_messages_in_order() {
     let (_nats, _db, pool, bus) = setup().await;
     for body in ["a", "b", "bad", "c"] {
-        bus.jetstream
-            .publish(format!("{}.test", subject::REQUEST_ESCALATED), body.into())
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        publish_test(&bus, body).await;
     }
     let (stop, task) = consume_requests(&bus, &pool, Announcer).await;
     wait_for_effects(&pool, 6).await;
@@ -915,18 +907,7 @@ async fn the_next_batch_is_prefetched_while_one_is_applied() {
         gate: gate.clone(),
     };
     let (stop, task) = consume_requests(&bus, &pool, handler).await;
-    let publish = |body: String| {
-        let bus = bus.clone();
-        async move {
-            bus.jetstream
-                .publish(format!("{}.test", subject::REQUEST_ESCALATED), body.into())
-                .await
-                .unwrap()
-                .await
-                .unwrap();
-        }
-    };
-    publish("gate".into()).await;
+    publish_test(&bus, "gate").await;
     let later: Vec<String> = (1..=20).map(|i| format!("m{i}")).collect();
     // The gate's batch is being applied once it was prefetched (before its transaction).
     for _ in 0..200 {
@@ -936,7 +917,7 @@ async fn the_next_batch_is_prefetched_while_one_is_applied() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     for body in &later {
-        publish(body.clone()).await;
+        publish_test(&bus, body).await;
     }
     let mut ahead = false;
     for _ in 0..200 {

@@ -32,7 +32,6 @@ pub struct Classifier {
 }
 
 /// A request's notes as read from intake, and its decision when it was classified with them.
-#[derive(Clone)]
 struct Prepared {
     notes: Notes,
     decided: Option<(DecisionRow, Vec<FiredRule>)>,
@@ -53,20 +52,21 @@ impl Classifier {
         }
     }
 
-    /// What was prepared for `request`, when it is still fresh.
-    fn prepared(&self, request: &str) -> Option<Prepared> {
+    /// `part` of what was prepared for `request`, when it is still fresh: only the part a
+    /// caller needs is copied out.
+    fn prepared<T>(&self, request: &str, part: impl FnOnce(&Prepared) -> Option<T>) -> Option<T> {
         let prepared = self.prepared.lock().expect("prepared lock");
         prepared
             .get(request)
             .filter(|p| p.at.elapsed() < KEEP_PREPARED)
-            .cloned()
+            .and_then(part)
     }
 
     /// The notes of `request`: as prepared for its batch, or asked for now (and kept for its
     /// classifying).
     async fn notes(&self, request: &str) -> Result<Notes, HandleError> {
-        if let Some(p) = self.prepared(request) {
-            return Ok(p.notes);
+        if let Some(notes) = self.prepared(request, |p| Some(p.notes.clone())) {
+            return Ok(notes);
         }
         let notes = self.intake.notes(request).await?;
         self.prepared.lock().expect("prepared lock").insert(
@@ -292,10 +292,7 @@ impl Classifier {
     async fn read(&self, m: Incoming<'_>) -> Result<Ready, HandleError> {
         let created = created(&m)?;
         let request_id = parse_name("requests", &created.request, "request")?;
-        if let Some(Prepared {
-            decided: Some(d), ..
-        }) = self.prepared(&created.request)
-        {
+        if let Some(d) = self.prepared(&created.request, |p| p.decided.clone()) {
             return Ok(Ready::Decided(d));
         }
         // Empty when the request was erased before triage came to it: it is finished then,
