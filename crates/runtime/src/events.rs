@@ -572,39 +572,80 @@ async fn insert_outbox(
     if events.is_empty() {
         return Ok(());
     }
-    let ids: Vec<Uuid> = events.iter().map(|(id, _)| *id).collect();
-    let subjects: Vec<&str> = events.iter().map(|(_, e)| e.subject.as_ref()).collect();
-    let payloads: Vec<&[u8]> = events.iter().map(|(_, e)| e.payload.as_slice()).collect();
-    let traces: Vec<Option<&str>> = events
-        .iter()
-        .map(|(_, e)| e.traceparent.as_deref())
-        .collect();
     // Rows come out of unnest in the arrays' order, and take their sequence numbers in it.
+    static HELD: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("WITH {} SELECT 1", held_outbox_ctes(None, 1)));
+    if held {
+        return bind_held_outbox(sqlx::query(&HELD), events)
+            .execute(tx)
+            .await
+            .map(drop);
+    }
+    let (ids, subjects, payloads, traces) = outbox_columns(events);
+    sqlx::query(
+        "INSERT INTO outbox (id, subject, payload, traceparent) \
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[])",
+    )
+    .bind(ids)
+    .bind(subjects)
+    .bind(payloads)
+    .bind(traces)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+type OutboxColumns<'e> = (Vec<Uuid>, Vec<&'e str>, Vec<&'e [u8]>, Vec<Option<&'e str>>);
+
+fn outbox_columns(events: &[(Uuid, Outgoing)]) -> OutboxColumns<'_> {
+    (
+        events.iter().map(|(id, _)| *id).collect(),
+        events.iter().map(|(_, e)| e.subject.as_ref()).collect(),
+        events.iter().map(|(_, e)| e.payload.as_slice()).collect(),
+        events
+            .iter()
+            .map(|(_, e)| e.traceparent.as_deref())
+            .collect(),
+    )
+}
+
+/// The part of a statement that writes events held, as [`write_outbox_held`] does: two
+/// data-modifying CTEs for its `WITH` list, taking the parameters `$first` to `$first + 4`
+/// (bound by [`bind_held_outbox`]). With a `guard`, the name of one of the statement's CTEs,
+/// the events are written only if it returned a row: a change written in one statement
+/// with the events it announces, or neither. Then hand them to [`Bus::publish_committed`]
+/// once the statement's transaction has committed.
+pub fn held_outbox_ctes(guard: Option<&str>, first: usize) -> String {
+    let [ids, subjects, payloads, traces, hold] = [0, 1, 2, 3, 4].map(|i| first + i);
+    let only_if = guard.map_or(String::new(), |g| {
+        format!(" WHERE EXISTS (SELECT 1 FROM {g})")
+    });
     // The hold counts from the write (the transaction's last statement), not from its start.
     // A held row is written sent and waits in outbox_pending (`sql/0005_outbox_pending.sql`).
-    let query = if held {
-        sqlx::query(
-            "WITH written AS ( \
-                 INSERT INTO outbox (id, subject, payload, traceparent, held_until, sent_at) \
-                 SELECT *, clock_timestamp() + $5::interval, now() \
-                 FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[]) \
-                 RETURNING id, held_until) \
-             INSERT INTO outbox_pending (id, held_until) SELECT id, held_until FROM written",
-        )
-    } else {
-        sqlx::query(
-            "INSERT INTO outbox (id, subject, payload, traceparent) \
-             SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[])",
-        )
-    };
-    let query = query
-        .bind(&ids)
-        .bind(&subjects)
-        .bind(&payloads)
-        .bind(&traces);
-    let query = if held { query.bind(HOLD) } else { query };
-    query.execute(tx).await?;
-    Ok(())
+    format!(
+        "held_written AS ( \
+           INSERT INTO outbox (id, subject, payload, traceparent, held_until, sent_at) \
+           SELECT *, clock_timestamp() + ${hold}::interval, now() \
+           FROM unnest(${ids}::uuid[], ${subjects}::text[], ${payloads}::bytea[], \
+                       ${traces}::text[]){only_if} \
+           RETURNING id, held_until), \
+         held_pending AS ( \
+           INSERT INTO outbox_pending (id, held_until) SELECT id, held_until FROM held_written)"
+    )
+}
+
+/// Binds `events` to the parameters of [`held_outbox_ctes`], which must be the next ones.
+pub fn bind_held_outbox<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    events: &'q [(Uuid, Outgoing)],
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let (ids, subjects, payloads, traces) = outbox_columns(events);
+    query
+        .bind(ids)
+        .bind(subjects)
+        .bind(payloads)
+        .bind(traces)
+        .bind(HOLD)
 }
 
 /// Commits `tx` with `events` (as [`deferring`] returns them) written held, and hands them

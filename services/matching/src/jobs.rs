@@ -4,7 +4,7 @@
 //! transaction, so no path can forget a part.
 
 use komek_core::AssignmentStatus;
-use komek_runtime::events::{enqueue, subject};
+use komek_runtime::events::{Outgoing, enqueue, subject};
 use komek_runtime::{metrics, trace};
 use sqlx::PgConnection;
 use tracing::Instrument;
@@ -89,18 +89,88 @@ pub async fn transition(
     check(from, step.to)?;
     // The step belongs to the request's trace (kept with the offer), whoever takes it: the
     // volunteer's call, a dispatcher's, or the expiry sweep, each linked from its own trace.
-    let span = tracing::info_span!(
-        "assignment.transition",
-        assignment = %from.id,
-        request = %from.request_id,
-        to = word(Some(step.to)),
-    );
+    let span = step_span(from, step.to);
     if let Some(caller) = trace::traceparent_of(&tracing::Span::current()) {
         let offered = store::traceparent(tx, from.id).await?;
         trace::continue_trace(&span, offered.as_deref());
         trace::link(&span, &caller);
     }
     transition_in(tx, index, from, step).instrument(span).await
+}
+
+/// [`transition`] in one statement, of an assignment read without a lock
+/// ([`store::read_for_answer`]) and answered under `answer`'s key, for a step that writes its
+/// status and reason alone (an accept of an offer to one group): two round trips where the
+/// locked way takes five. The step is checked against the row as read, and written only if
+/// the row is still that version and the key still new. `Ok(None)` when it was not written
+/// (the row changed, the key was used, or the step brings more than its status): the caller
+/// then takes the locked way. On `Some`, the events were written held: hand them to
+/// `Bus::publish_committed`.
+pub async fn step_as_read(
+    conn: &mut PgConnection,
+    read: &store::AsRead,
+    answer: store::ActionKey<'_>,
+    step: Step<'_>,
+) -> Result<Option<(AssignmentRow, Vec<(uuid::Uuid, Outgoing)>)>, Error> {
+    let from = &read.row;
+    let more = from.wide
+        || step.to.releases_at_once()
+        || step.to == AssignmentStatus::Completed
+        || step.report.is_some()
+        || step.request_closed;
+    if more || read.key_used {
+        return Ok(None);
+    }
+    check(from, step.to)?;
+    let span = step_span(from, step.to);
+    if let Some(caller) = trace::traceparent_of(&tracing::Span::current()) {
+        trace::continue_trace(&span, read.traceparent.as_deref());
+        trace::link(&span, &caller);
+    }
+    // What `store::set_status` would return.
+    let updated = AssignmentRow {
+        status: step.to.code() as i16,
+        reason: step.reason.to_string(),
+        updated_at: read.now,
+        version: from.version + 1,
+        ..from.clone()
+    };
+    let event = span.in_scope(|| {
+        Outgoing::new(
+            subject::ASSIGNMENT_CHANGED,
+            &events::changed(&updated, from.status, false, false),
+        )
+    });
+    let events = vec![(uuid::Uuid::now_v7(), event)];
+    let written = store::step_as_read(conn, read, answer, step.to, step.reason, &events)
+        .instrument(span)
+        .await?;
+    if !written {
+        return Ok(None);
+    }
+    count_step(step.to);
+    Ok(Some((updated, events)))
+}
+
+/// The span of a step, in the request's trace (see [`transition`]).
+fn step_span(from: &AssignmentRow, to: AssignmentStatus) -> tracing::Span {
+    tracing::info_span!(
+        "assignment.transition",
+        assignment = %from.id,
+        request = %from.request_id,
+        to = word(Some(to)),
+    )
+}
+
+/// Counted as the step is taken; a transaction that then fails is retried and counted again,
+/// which the rates in the dashboards can bear.
+fn count_step(to: AssignmentStatus) {
+    metrics::count(
+        "komek_assignment_steps_total",
+        "Steps of offered jobs, by the status reached: accepted, declined, expired, en route, completed, withdrawn...",
+        &[("to", &word(Some(to)))],
+        1,
+    );
 }
 
 async fn transition_in(
@@ -110,14 +180,7 @@ async fn transition_in(
     step: Step<'_>,
 ) -> Result<AssignmentRow, Error> {
     let updated = store::set_status(tx, from.id, step.to, step.reason, step.report).await?;
-    // Counted as the step is taken; a transaction that then fails is retried and counted again,
-    // which the rates in the dashboards can bear.
-    metrics::count(
-        "komek_assignment_steps_total",
-        "Steps of offered jobs, by the status reached: accepted, declined, expired, en route, completed, withdrawn...",
-        &[("to", &word(Some(step.to)))],
-        1,
-    );
+    count_step(step.to);
     if step.to.releases_at_once() {
         store::release(tx, from.group_id).await?;
     }

@@ -158,6 +158,43 @@ impl Assignments {
         Ok((tx, row))
     }
 
+    /// The usual accept, of an open offer to one group under a new key, read without a lock
+    /// and written in one statement if nothing changed meanwhile (`jobs::step_as_read`).
+    /// None when it was not written, whatever the reason: the locked way then decides,
+    /// errors and retries included.
+    async fn accept_as_read(
+        &self,
+        conn: &mut PgConnection,
+        answer: &Answer,
+        volunteer: Uuid,
+        reason: &str,
+    ) -> Result<Option<AssignmentRow>, Status> {
+        let Some(read) = store::read_for_answer(conn, answer.id, answer.key).await? else {
+            return Ok(None);
+        };
+        if read.key_used || read.row.wide {
+            return Ok(None);
+        }
+        if !matches!(
+            self.answer(Some((read.row.clone(), true)), volunteer, "accept"),
+            Ok(Ok(_))
+        ) {
+            return Ok(None);
+        }
+        let by = name("volunteers", volunteer);
+        let key = store::ActionKey {
+            key: answer.key,
+            action: "accept",
+            volunteer: &by,
+        };
+        let step = Step::to(AssignmentStatus::Accepted, reason);
+        let Some((accepted, events)) = jobs::step_as_read(conn, &read, key, step).await? else {
+            return Ok(None);
+        };
+        self.bus.publish_committed(events);
+        Ok(Some(accepted))
+    }
+
     /// A volunteer acts only on its own groups' assignments.
     fn require_member(
         &self,
@@ -346,6 +383,15 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         let volunteer = acting_volunteer(&principal, &req.volunteer)?;
         let answer = validate::answer(&req.name, &req.request_id)?;
         let mut conn = self.warm.acquire().await.map_err(database)?;
+        let reason = format!("accepted by {}", principal.subject);
+        if let Some(accepted) = self
+            .accept_as_read(&mut conn, &answer, volunteer, &reason)
+            .await?
+        {
+            conn.keep();
+            tracing::info!(assignment = %accepted.id, request = %accepted.request_id, "offer accepted");
+            return Ok(Response::new(self.for_group(&accepted, volunteer).await));
+        }
         let (mut tx, locked) = Self::begin_answer(&mut conn, &answer, "accept", volunteer).await?;
         let mut offer = match self.answer(locked, volunteer, "accept")? {
             Ok(offer) => offer,
@@ -354,7 +400,6 @@ impl api::assignment_service_server::AssignmentService for Assignments {
                 return Ok(Response::new(self.for_group(&current, volunteer).await));
             }
         };
-        let reason = format!("accepted by {}", principal.subject);
         let (accepted, events) = events::deferring(async {
             // The first group to accept a wide search leads it; the others support it.
             if offer.wide && !store::history(&mut tx, offer.request_id).await?.led {

@@ -596,6 +596,104 @@ pub async fn lock_and_record_action(
         .transpose()
 }
 
+/// An assignment read without a lock for an answer to be written in one statement
+/// ([`step_as_read`]).
+#[derive(Debug, Clone)]
+pub struct AsRead {
+    pub row: AssignmentRow,
+    /// The row's version as read (its `xmin`: any write to the row makes a new one).
+    xmin: String,
+    /// Whether the answer's key was recorded already (a retry).
+    pub key_used: bool,
+    /// The database's clock at the read, for the step's time.
+    pub now: DateTime<Utc>,
+    /// The trace the offer was made in.
+    pub traceparent: Option<String>,
+}
+
+/// Reads an assignment for an answer under `key`, without a lock; None when there is none.
+pub async fn read_for_answer(
+    conn: &mut PgConnection,
+    id: Uuid,
+    key: Uuid,
+) -> Result<Option<AsRead>> {
+    let row = sqlx::query(
+        "SELECT a.*, a.xmin::text AS row_xmin, now() AS read_at, \
+           EXISTS (SELECT 1 FROM assignment_actions WHERE request_key = $2) AS key_used \
+         FROM assignments a WHERE a.id = $1",
+    )
+    .bind(id)
+    .bind(key)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| {
+        Ok(AsRead {
+            row: AssignmentRow::from_row(&r)?,
+            xmin: r.try_get("row_xmin")?,
+            key_used: r.try_get("key_used")?,
+            now: r.try_get("read_at")?,
+            traceparent: r.try_get("traceparent")?,
+        })
+    })
+    .transpose()
+}
+
+/// An answer's idempotency key, what it does (`accept`) and who gave it.
+#[derive(Debug, Clone, Copy)]
+pub struct ActionKey<'a> {
+    pub key: Uuid,
+    pub action: &'a str,
+    pub volunteer: &'a str,
+}
+
+/// An answer's step of an assignment as [`read_for_answer`] read it, in one statement of its
+/// own transaction, only if the row is still that version and the key still new: locks the
+/// row, records the key, writes `status` and `reason` as of the read's clock, and writes
+/// `events` held (see `events::held_outbox_ctes`). False when the row had changed or the key
+/// was recorded meanwhile: nothing is then written. Only for a step that writes nothing else
+/// (the caller knows it from the row as read).
+pub async fn step_as_read(
+    conn: &mut PgConnection,
+    read: &AsRead,
+    answer: ActionKey<'_>,
+    status: AssignmentStatus,
+    reason: &str,
+    events: &[(Uuid, komek_runtime::events::Outgoing)],
+) -> Result<bool> {
+    // A row written since the read has another xmin, which the lock's recheck of a changed
+    // row sees; the update then finds no key recorded and the events no row updated.
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "WITH a AS (SELECT id FROM assignments WHERE id = $1 AND xmin::text = $2 FOR UPDATE), \
+             recorded AS ( \
+               INSERT INTO assignment_actions (request_key, assignment_id, action, volunteer) \
+               SELECT $3, id, $4, $5 FROM a ON CONFLICT (request_key) DO NOTHING \
+               RETURNING assignment_id), \
+             stepped AS ( \
+               UPDATE assignments SET status = $6, reason = $7, updated_at = $8, \
+                 version = version + 1 \
+               FROM recorded WHERE assignments.id = recorded.assignment_id RETURNING 1), \
+             {} \
+             SELECT count(*) FROM stepped",
+            komek_runtime::events::held_outbox_ctes(Some("stepped"), 9)
+        )
+    });
+    let query = sqlx::query(&SQL)
+        .bind(read.row.id)
+        .bind(&read.xmin)
+        .bind(answer.key)
+        .bind(answer.action)
+        .bind(answer.volunteer)
+        .bind(status.code() as i16)
+        .bind(reason)
+        .bind(read.now);
+    let stepped: i64 = komek_runtime::events::bind_held_outbox(query, events)
+        .fetch_one(conn)
+        .await?
+        .try_get(0)?;
+    Ok(stepped == 1)
+}
+
 /// Records an accept or decline key; false when the key was seen before.
 pub async fn record_action(
     tx: &mut PgConnection,
@@ -1085,5 +1183,154 @@ mod tests {
                 "{predicate}"
             );
         }
+    }
+
+    fn accepted_event(id: Uuid) -> Vec<(Uuid, komek_runtime::events::Outgoing)> {
+        let event = komek_runtime::events::Outgoing {
+            subject: "komek.assignment.changed".into(),
+            payload: id.as_bytes().to_vec(),
+            traceparent: None,
+        };
+        vec![(Uuid::now_v7(), event)]
+    }
+
+    async fn written(conn: &mut PgConnection, key: Uuid) -> (i64, i64, i64) {
+        sqlx::query_as(
+            "SELECT (SELECT count(*) FROM assignment_actions WHERE request_key = $1), \
+                    (SELECT count(*) FROM outbox), (SELECT count(*) FROM outbox_pending)",
+        )
+        .bind(key)
+        .fetch_one(conn)
+        .await
+        .unwrap()
+    }
+
+    /// An answer written in one statement is the row as read with its step, the key recorded
+    /// and the event held, as the locked way writes them; a row written to since the read,
+    /// or a key recorded meanwhile, leaves everything as it was.
+    #[tokio::test]
+    async fn an_answer_as_read_is_written_whole_only_if_nothing_changed() {
+        let (_db, pool) = pool().await;
+        let mut conn = pool.acquire().await.unwrap();
+        let by = "volunteers/7";
+        let accept = |key| ActionKey {
+            key,
+            action: "accept",
+            volunteer: by,
+        };
+        let accepted = AssignmentStatus::Accepted;
+
+        // Unchanged: written.
+        let one = insert_offer(&mut conn, &offer(Uuid::now_v7(), Uuid::now_v7()))
+            .await
+            .unwrap()
+            .unwrap();
+        let key = Uuid::now_v7();
+        let read = read_for_answer(&mut conn, one.id, key)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!read.key_used);
+        let events = accepted_event(one.id);
+        let done = step_as_read(&mut conn, &read, accept(key), accepted, "yes", &events);
+        assert!(done.await.unwrap());
+        let row = get_many(&pool, &[one.id]).await.unwrap().remove(0);
+        assert_eq!(row.status, accepted.code() as i16);
+        assert_eq!(
+            (row.reason.as_str(), row.updated_at, row.version),
+            ("yes", read.now, one.version + 1)
+        );
+        assert_eq!(written(&mut conn, key).await, (1, 1, 1));
+        let again = read_for_answer(&mut conn, one.id, key)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(again.key_used);
+
+        // Written to between the read and the step: nothing written.
+        let two = insert_offer(&mut conn, &offer(Uuid::now_v7(), Uuid::now_v7()))
+            .await
+            .unwrap()
+            .unwrap();
+        let key = Uuid::now_v7();
+        let read = read_for_answer(&mut conn, two.id, key)
+            .await
+            .unwrap()
+            .unwrap();
+        sqlx::query("UPDATE assignments SET expire_at = now() WHERE id = $1")
+            .bind(two.id)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let done = step_as_read(&mut conn, &read, accept(key), accepted, "yes", &events);
+        assert!(!done.await.unwrap());
+        let row = get_many(&pool, &[two.id]).await.unwrap().remove(0);
+        assert_eq!((row.status, row.version), (two.status, two.version));
+        assert_eq!(written(&mut conn, key).await, (0, 1, 1));
+
+        // The key recorded meanwhile (the same answer, retried at once): nothing written.
+        let read = read_for_answer(&mut conn, two.id, key)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            record_action(&mut conn, key, two.id, "accept", by)
+                .await
+                .unwrap()
+        );
+        let done = step_as_read(&mut conn, &read, accept(key), accepted, "yes", &events);
+        assert!(!done.await.unwrap());
+        let row = get_many(&pool, &[two.id]).await.unwrap().remove(0);
+        assert_eq!((row.status, row.version), (two.status, two.version));
+        assert_eq!(written(&mut conn, key).await, (1, 1, 1));
+    }
+
+    /// A step that another transaction takes while the answer is in flight wins: the answer,
+    /// waiting for the row's lock, finds it changed when it gets it, and writes nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_answer_as_read_waiting_for_a_changing_row_writes_nothing() {
+        let (_db, pool) = pool().await;
+        let mut conn = pool.acquire().await.unwrap();
+        let one = insert_offer(&mut conn, &offer(Uuid::now_v7(), Uuid::now_v7()))
+            .await
+            .unwrap()
+            .unwrap();
+        let key = Uuid::now_v7();
+        let read = read_for_answer(&mut conn, one.id, key)
+            .await
+            .unwrap()
+            .unwrap();
+
+        let mut other = pool.begin().await.unwrap();
+        let locked = lock(&mut other, one.id).await.unwrap().unwrap();
+        set_status(
+            &mut other,
+            locked.id,
+            AssignmentStatus::Declined,
+            "no",
+            None,
+        )
+        .await
+        .unwrap();
+        let answering = tokio::spawn(async move {
+            let events = accepted_event(one.id);
+            let answer = ActionKey {
+                key,
+                action: "accept",
+                volunteer: "volunteers/7",
+            };
+            let accepted = AssignmentStatus::Accepted;
+            step_as_read(&mut conn, &read, answer, accepted, "yes", &events).await
+        });
+        // The answer waits for the lock the decline holds.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!answering.is_finished());
+        other.commit().await.unwrap();
+        assert!(!answering.await.unwrap().unwrap());
+
+        let row = get_many(&pool, &[one.id]).await.unwrap().remove(0);
+        assert_eq!(row.status, AssignmentStatus::Declined.code() as i16);
+        let mut conn = pool.acquire().await.unwrap();
+        assert_eq!(written(&mut conn, key).await, (0, 0, 0));
     }
 }
