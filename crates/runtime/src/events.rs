@@ -189,7 +189,7 @@ const MAX_HANDED: usize = 65_536;
 /// How long the relays of other processes, and this one's poll, leave a held row alone: far
 /// beyond the moment between its commit and its publish, so the row is published twice only
 /// when its process stopped in between (or NATS refused it), and then within seconds.
-const HOLD: Duration = Duration::from_secs(5);
+pub const HOLD: Duration = Duration::from_secs(5);
 
 /// How a consumer retries a message whose handler failed: after growing delays, until it has
 /// been delivered `max_deliveries` times; then the message is kept as a dead letter (see
@@ -573,25 +573,22 @@ async fn insert_outbox(
         return Ok(());
     }
     // Rows come out of unnest in the arrays' order, and take their sequence numbers in it.
-    static HELD: std::sync::LazyLock<String> =
-        std::sync::LazyLock::new(|| format!("WITH {} SELECT 1", held_outbox_ctes(None, 1)));
-    if held {
-        return bind_held_outbox(sqlx::query(&HELD), events)
-            .execute(tx)
-            .await
-            .map(drop);
-    }
+    static HELD: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let events = "SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[])";
+        format!("WITH {} SELECT 1", held_outbox_ctes(events, 5))
+    });
     let (ids, subjects, payloads, traces) = outbox_columns(events);
-    sqlx::query(
-        "INSERT INTO outbox (id, subject, payload, traceparent) \
-         SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[])",
-    )
-    .bind(ids)
-    .bind(subjects)
-    .bind(payloads)
-    .bind(traces)
-    .execute(tx)
-    .await?;
+    let query = if held {
+        sqlx::query(&HELD)
+    } else {
+        sqlx::query(
+            "INSERT INTO outbox (id, subject, payload, traceparent) \
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[])",
+        )
+    };
+    let query = query.bind(ids).bind(subjects).bind(payloads).bind(traces);
+    let query = if held { query.bind(HOLD) } else { query };
+    query.execute(tx).await?;
     Ok(())
 }
 
@@ -610,42 +607,22 @@ fn outbox_columns(events: &[(Uuid, Outgoing)]) -> OutboxColumns<'_> {
 }
 
 /// The part of a statement that writes events held, as [`write_outbox_held`] does: two
-/// data-modifying CTEs for its `WITH` list, taking the parameters `$first` to `$first + 4`
-/// (bound by [`bind_held_outbox`]). With a `guard`, the name of one of the statement's CTEs,
-/// the events are written only if it returned a row: a change written in one statement
-/// with the events it announces, or neither. Then hand them to [`Bus::publish_committed`]
-/// once the statement's transaction has committed.
-pub fn held_outbox_ctes(guard: Option<&str>, first: usize) -> String {
-    let [ids, subjects, payloads, traces, hold] = [0, 1, 2, 3, 4].map(|i| first + i);
-    let only_if = guard.map_or(String::new(), |g| {
-        format!(" WHERE EXISTS (SELECT 1 FROM {g})")
-    });
+/// data-modifying CTEs for its `WITH` list. `events` is a query of the statement giving each
+/// event's id, subject, payload and traceparent, in the order they are to be published (it
+/// may read the statement's other CTEs: a change written in one statement with the events of
+/// what it changed); `$hold` is bound to [`HOLD`]. Once the statement's transaction has
+/// committed, hand the events written to [`Bus::publish_committed`].
+pub fn held_outbox_ctes(events: &str, hold: usize) -> String {
     // The hold counts from the write (the transaction's last statement), not from its start.
     // A held row is written sent and waits in outbox_pending (`sql/0005_outbox_pending.sql`).
     format!(
         "held_written AS ( \
            INSERT INTO outbox (id, subject, payload, traceparent, held_until, sent_at) \
-           SELECT *, clock_timestamp() + ${hold}::interval, now() \
-           FROM unnest(${ids}::uuid[], ${subjects}::text[], ${payloads}::bytea[], \
-                       ${traces}::text[]){only_if} \
+           SELECT e.*, clock_timestamp() + ${hold}::interval, now() FROM ({events}) e \
            RETURNING id, held_until), \
          held_pending AS ( \
            INSERT INTO outbox_pending (id, held_until) SELECT id, held_until FROM held_written)"
     )
-}
-
-/// Binds `events` to the parameters of [`held_outbox_ctes`], which must be the next ones.
-pub fn bind_held_outbox<'q>(
-    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    events: &'q [(Uuid, Outgoing)],
-) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-    let (ids, subjects, payloads, traces) = outbox_columns(events);
-    query
-        .bind(ids)
-        .bind(subjects)
-        .bind(payloads)
-        .bind(traces)
-        .bind(HOLD)
 }
 
 /// Commits `tx` with `events` (as [`deferring`] returns them) written held, and hands them

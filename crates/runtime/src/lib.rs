@@ -7,6 +7,7 @@
 //! token is cancelled, then the background tasks.
 
 pub mod auth;
+pub mod batch;
 pub mod boundary;
 pub mod config;
 pub mod db;

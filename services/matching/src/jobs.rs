@@ -4,10 +4,14 @@
 //! transaction, so no path can forget a part.
 
 use komek_core::AssignmentStatus;
-use komek_runtime::events::{Outgoing, enqueue, subject};
+use std::collections::HashSet;
+
+use komek_runtime::batch::Batcher;
+use komek_runtime::events::{Bus, Outgoing, enqueue, subject};
 use komek_runtime::{metrics, trace};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use tracing::Instrument;
+use uuid::Uuid;
 
 use crate::events;
 use crate::index::GroupIndex;
@@ -98,20 +102,84 @@ pub async fn transition(
     transition_in(tx, index, from, step).instrument(span).await
 }
 
-/// [`transition`] in one statement, of an assignment read without a lock
-/// ([`store::read_for_answer`]) and answered under `answer`'s key, for a step that writes its
-/// status and reason alone (an accept of an offer to one group): two round trips where the
-/// locked way takes five. The step is checked against the row as read, and written only if
-/// the row is still that version and the key still new. `Ok(None)` when it was not written
-/// (the row changed, the key was used, or the step brings more than its status): the caller
-/// then takes the locked way. On `Some`, the events were written held: hand them to
-/// `Bus::publish_committed`.
+/// Most answers written in one statement.
+const BATCH: usize = 128;
+
+/// Statements writing answers at once: while one commits, the next gathers.
+const WRITERS: usize = 2;
+
+/// Writes the steps of [`step_as_read`]: those that arrive while a statement is written go
+/// together in the next one ([`store::steps_as_read`]), and their events are handed to the
+/// relay once it committed.
+#[derive(Clone)]
+pub struct Steps {
+    writers: Batcher<store::StepAsRead, bool>,
+}
+
+impl Steps {
+    /// Starts the writers; they stop when the last `Steps` is dropped.
+    pub fn start(pool: PgPool, bus: Bus) -> Self {
+        let writers = Batcher::start(WRITERS, BATCH, move |steps| {
+            let (pool, bus) = (pool.clone(), bus.clone());
+            async move { write_steps(&pool, &bus, steps).await }
+        });
+        Self { writers }
+    }
+}
+
+async fn write_steps(pool: &PgPool, bus: &Bus, steps: Vec<store::StepAsRead>) -> Vec<bool> {
+    let mut written = vec![false; steps.len()];
+    // One step per assignment in a statement: a second (another member's answer at the same
+    // moment) would record its key and event beside the first's update. It is not written,
+    // and takes the locked way.
+    let (at, once) = first_of_each(steps, |s| s.read.row.id);
+    let stepped = match pool.acquire().await {
+        Ok(mut conn) => store::steps_as_read(&mut conn, &once).await,
+        Err(err) => Err(err.into()),
+    };
+    let stepped = stepped.unwrap_or_else(|err| {
+        tracing::debug!(error = %err, answers = once.len(),
+            "batch of answers failed; each goes the locked way");
+        vec![false; once.len()]
+    });
+    let mut events = Vec::new();
+    for ((i, step), ok) in at.into_iter().zip(once).zip(stepped) {
+        written[i] = ok;
+        if ok {
+            events.push(step.event);
+        }
+    }
+    bus.publish_committed(events);
+    written
+}
+
+/// The first of `items` with each key, and where each was among them.
+fn first_of_each<T, K: std::hash::Hash + Eq>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> K,
+) -> (Vec<usize>, Vec<T>) {
+    let mut seen = HashSet::new();
+    items
+        .into_iter()
+        .enumerate()
+        .filter(|(_, item)| seen.insert(key(item)))
+        .unzip()
+}
+
+/// [`transition`] of an assignment read without a lock ([`store::read_for_answer`]) and
+/// answered under `answer` (its key and what it does: `accept`), for a step that writes its status and reason alone (an accept of an
+/// offer to one group): written by `steps` with the other answers of the moment in one
+/// statement, where the locked way takes a transaction of five round trips for each. The step
+/// is checked against the row as read, and written only if the row is still that version and
+/// the key still new. `Ok(None)` when it was not written (the row changed, the key was used,
+/// or the step brings more than its status): the caller then takes the locked way.
 pub async fn step_as_read(
-    conn: &mut PgConnection,
-    read: &store::AsRead,
-    answer: store::ActionKey<'_>,
+    steps: &Steps,
+    read: store::AsRead,
+    answer: (Uuid, &'static str),
+    volunteer: String,
     step: Step<'_>,
-) -> Result<Option<(AssignmentRow, Vec<(uuid::Uuid, Outgoing)>)>, Error> {
+) -> Result<Option<AssignmentRow>, Error> {
     let from = &read.row;
     let more = from.wide
         || step.to.releases_at_once()
@@ -141,15 +209,20 @@ pub async fn step_as_read(
             &events::changed(&updated, from.status, false, false),
         )
     });
-    let events = vec![(uuid::Uuid::now_v7(), event)];
-    let written = store::step_as_read(conn, read, answer, step.to, step.reason, &events)
-        .instrument(span)
-        .await?;
-    if !written {
+    let write = store::StepAsRead {
+        read,
+        key: answer.0,
+        action: answer.1,
+        volunteer,
+        status: step.to,
+        reason: step.reason.to_string(),
+        event: (Uuid::now_v7(), event),
+    };
+    if steps.writers.write(write).instrument(span).await != Some(true) {
         return Ok(None);
     }
     count_step(step.to);
-    Ok(Some((updated, events)))
+    Ok(Some(updated))
 }
 
 /// The span of a step, in the request's trace (see [`transition`]).
@@ -208,7 +281,7 @@ async fn transition_in(
 
 /// A supporter of a wide search takes the lead from a lead that gave it up, and is announced
 /// as the request's job (its status unchanged).
-pub async fn promote(tx: &mut PgConnection, id: uuid::Uuid) -> Result<AssignmentRow, Error> {
+pub async fn promote(tx: &mut PgConnection, id: Uuid) -> Result<AssignmentRow, Error> {
     let lead = store::promote(tx, id).await?;
     enqueue(
         tx,
@@ -244,6 +317,14 @@ pub async fn end_search(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_keeps_the_first_answer_to_each_assignment() {
+        let answers = vec![(7, "a"), (8, "b"), (7, "c"), (9, "d"), (8, "e")];
+        let (at, once) = first_of_each(answers, |a| a.0);
+        assert_eq!(at, [0, 1, 3]);
+        assert_eq!(once, [(7, "a"), (8, "b"), (9, "d")]);
+    }
 
     #[test]
     fn statuses_read_as_words() {

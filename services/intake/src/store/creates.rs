@@ -10,13 +10,12 @@
 //! clash and draws the code again.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use komek_core::RequestStatus;
 use komek_core::reference::ReferenceCode;
+use komek_runtime::batch::Batcher;
 use komek_runtime::events::{Bus, Outgoing, commit_publishing, subject};
 use sqlx::PgPool;
-use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::Result;
@@ -30,22 +29,18 @@ const BATCH: usize = 128;
 /// Transactions writing batches at once: while one commits, the next gathers.
 const WRITERS: usize = 2;
 
-/// Calls waiting for a writer; a full queue makes callers wait (back-pressure).
-const QUEUE: usize = 4 * BATCH;
-
 /// A call waiting to be written.
 struct Pending {
     new: NewRequest,
     payload: Vec<u8>,
     /// The caller's trace, carried by its event.
     traceparent: Option<String>,
-    reply: oneshot::Sender<Option<RequestRow>>,
 }
 
 /// Hands CreateRequest calls to the writers.
 #[derive(Clone)]
 pub struct Creates {
-    queue: mpsc::Sender<Pending>,
+    writers: Batcher<Pending, Option<RequestRow>>,
     pool: PgPool,
     bus: Bus,
 }
@@ -53,28 +48,26 @@ pub struct Creates {
 impl Creates {
     /// Starts the writers; they stop when the last `Creates` is dropped.
     pub fn start(pool: PgPool, bus: Bus) -> Self {
-        let (queue, rx) = mpsc::channel(QUEUE);
-        let rx = Arc::new(Mutex::new(rx));
-        for _ in 0..WRITERS {
-            tokio::spawn(write(pool.clone(), bus.clone(), rx.clone()));
-        }
-        Self { queue, pool, bus }
+        let writers = {
+            let (pool, bus) = (pool.clone(), bus.clone());
+            Batcher::start(WRITERS, BATCH, move |batch| {
+                let (pool, bus) = (pool.clone(), bus.clone());
+                async move { write(&pool, &bus, batch).await }
+            })
+        };
+        Self { writers, pool, bus }
     }
 
     /// Creates the request and its `request.created` event in one transaction, with whichever
     /// other calls are waiting, and has the event published. Returns the row and whether it
     /// is new, as [`super::create`].
     pub async fn create(&self, new: &NewRequest, payload: &[u8]) -> Result<(RequestRow, bool)> {
-        let (reply, written) = oneshot::channel();
         let pending = Pending {
             new: new.clone(),
             payload: payload.to_vec(),
             traceparent: komek_runtime::trace::current_traceparent(),
-            reply,
         };
-        if self.queue.send(pending).await.is_ok()
-            && let Ok(Some(row)) = written.await
-        {
+        if let Some(Some(row)) = self.writers.write(pending).await {
             return Ok((row, true));
         }
         // Not written in a batch: on its own, in this call's trace.
@@ -86,34 +79,21 @@ impl Creates {
     }
 }
 
-/// One writer: takes what is waiting (up to [`BATCH`]) and writes it.
-async fn write(pool: PgPool, bus: Bus, queue: Arc<Mutex<mpsc::Receiver<Pending>>>) {
-    loop {
-        let mut batch = Vec::new();
-        {
-            let mut queue = queue.lock().await;
-            if queue.recv_many(&mut batch, BATCH).await == 0 {
-                return;
-            }
+/// Writes a batch: the row of each request inserted, None for the others.
+async fn write(pool: &PgPool, bus: &Bus, batch: Vec<Pending>) -> Vec<Option<RequestRow>> {
+    let codes: Vec<String> = batch
+        .iter()
+        .map(|_| ReferenceCode::from_bits(random_bits()).as_str().to_string())
+        .collect();
+    let mut rows = match insert(pool, bus, &batch, &codes).await {
+        Ok(rows) => rows,
+        Err(err) => {
+            tracing::debug!(error = %err, requests = batch.len(),
+                "batch of creates failed; each goes on its own");
+            HashMap::new()
         }
-        let codes: Vec<String> = batch
-            .iter()
-            .map(|_| ReferenceCode::from_bits(random_bits()).as_str().to_string())
-            .collect();
-        let mut rows = match insert(&pool, &bus, &batch, &codes).await {
-            Ok(rows) => rows,
-            Err(err) => {
-                tracing::debug!(error = %err, requests = batch.len(),
-                    "batch of creates failed; each goes on its own");
-                HashMap::new()
-            }
-        };
-        for pending in batch {
-            // A dropped caller (deadline passed) is no loss: its request is committed, and a
-            // retry with the same key finds it.
-            let _ = pending.reply.send(rows.remove(&pending.new.id));
-        }
-    }
+    };
+    batch.iter().map(|p| rows.remove(&p.new.id)).collect()
 }
 
 /// Inserts the batch's requests and the events of those inserted, in one transaction, and

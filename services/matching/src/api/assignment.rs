@@ -38,6 +38,8 @@ pub struct Assignments {
     keepalive: Duration,
     pumps: Pumps,
     callers: Callers,
+    /// The accepts written together (`jobs::step_as_read`).
+    steps: jobs::Steps,
 }
 
 impl Assignments {
@@ -52,6 +54,7 @@ impl Assignments {
     ) -> Self {
         Self {
             warm: db::Warm::new(pool.clone()),
+            steps: jobs::Steps::start(pool.clone(), bus.clone()),
             pool,
             bus,
             index,
@@ -159,9 +162,9 @@ impl Assignments {
     }
 
     /// The usual accept, of an open offer to one group under a new key, read without a lock
-    /// and written in one statement if nothing changed meanwhile (`jobs::step_as_read`).
-    /// None when it was not written, whatever the reason: the locked way then decides,
-    /// errors and retries included.
+    /// and written with the other answers of the moment if nothing changed meanwhile
+    /// (`jobs::step_as_read`). None when it was not written, whatever the reason: the locked
+    /// way then decides, errors and retries included.
     async fn accept_as_read(
         &self,
         conn: &mut PgConnection,
@@ -182,17 +185,8 @@ impl Assignments {
             return Ok(None);
         }
         let by = name("volunteers", volunteer);
-        let key = store::ActionKey {
-            key: answer.key,
-            action: "accept",
-            volunteer: &by,
-        };
         let step = Step::to(AssignmentStatus::Accepted, reason);
-        let Some((accepted, events)) = jobs::step_as_read(conn, &read, key, step).await? else {
-            return Ok(None);
-        };
-        self.bus.publish_committed(events);
-        Ok(Some(accepted))
+        Ok(jobs::step_as_read(&self.steps, read, (answer.key, "accept"), by, step).await?)
     }
 
     /// A volunteer acts only on its own groups' assignments.

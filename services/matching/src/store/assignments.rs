@@ -638,60 +638,104 @@ pub async fn read_for_answer(
     .transpose()
 }
 
-/// An answer's idempotency key, what it does (`accept`) and who gave it.
-#[derive(Debug, Clone, Copy)]
-pub struct ActionKey<'a> {
+/// An answer's step of an assignment as [`read_for_answer`] read it, to be written by
+/// [`steps_as_read`].
+pub struct StepAsRead {
+    pub read: AsRead,
+    /// The answer's idempotency key, what it does (`accept`) and who gave it.
     pub key: Uuid,
-    pub action: &'a str,
-    pub volunteer: &'a str,
+    pub action: &'static str,
+    pub volunteer: String,
+    pub status: AssignmentStatus,
+    pub reason: String,
+    /// The event announcing the step, with its outbox id.
+    pub event: (Uuid, komek_runtime::events::Outgoing),
 }
 
-/// An answer's step of an assignment as [`read_for_answer`] read it, in one statement of its
-/// own transaction, only if the row is still that version and the key still new: locks the
-/// row, records the key, writes `status` and `reason` as of the read's clock, and writes
-/// `events` held (see `events::held_outbox_ctes`). False when the row had changed or the key
-/// was recorded meanwhile: nothing is then written. Only for a step that writes nothing else
-/// (the caller knows it from the row as read).
-pub async fn step_as_read(
-    conn: &mut PgConnection,
-    read: &AsRead,
-    answer: ActionKey<'_>,
-    status: AssignmentStatus,
-    reason: &str,
-    events: &[(Uuid, komek_runtime::events::Outgoing)],
-) -> Result<bool> {
+/// Answers' steps of assignments as [`read_for_answer`] read them, in one statement of its
+/// own transaction, each written only if its row is still the version read and its key still
+/// new: the row locked, the key recorded, `status` and `reason` written as of the read's
+/// clock, and the event written held (see `events::held_outbox_ctes`). Returns, for each, whether
+/// it was written; one that was not (its row changed or its key was recorded meanwhile) left
+/// nothing behind. Only for steps that write nothing else (the caller knows it from the row
+/// as read), and at most one step per assignment.
+pub async fn steps_as_read(conn: &mut PgConnection, steps: &[StepAsRead]) -> Result<Vec<bool>> {
     // A row written since the read has another xmin, which the lock's recheck of a changed
-    // row sees; the update then finds no key recorded and the events no row updated.
+    // row sees; that step's key is then not recorded, its row not updated, its event not
+    // written. The rows are locked in id order, so two batches cannot deadlock.
     static SQL: LazyLock<String> = LazyLock::new(|| {
+        let events = "SELECT i.event_id, i.subject, i.payload, i.traceparent \
+                      FROM input i JOIN stepped USING (id) ORDER BY i.n";
         format!(
-            "WITH a AS (SELECT id FROM assignments WHERE id = $1 AND xmin::text = $2 FOR UPDATE), \
+            "WITH input AS ( \
+               SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], \
+                 $6::int2[], $7::text[], $8::timestamptz[], $9::uuid[], $10::text[], \
+                 $11::bytea[], $12::text[]) WITH ORDINALITY AS i(id, xmin, key, action, \
+                 volunteer, status, reason, at, event_id, subject, payload, traceparent, n)), \
+             a AS (SELECT s.id FROM assignments s JOIN input i ON s.id = i.id \
+               AND s.xmin::text = i.xmin ORDER BY s.id FOR UPDATE OF s), \
              recorded AS ( \
                INSERT INTO assignment_actions (request_key, assignment_id, action, volunteer) \
-               SELECT $3, id, $4, $5 FROM a ON CONFLICT (request_key) DO NOTHING \
-               RETURNING assignment_id), \
+               SELECT i.key, i.id, i.action, i.volunteer FROM input i JOIN a USING (id) \
+               ON CONFLICT (request_key) DO NOTHING RETURNING assignment_id), \
              stepped AS ( \
-               UPDATE assignments SET status = $6, reason = $7, updated_at = $8, \
-                 version = version + 1 \
-               FROM recorded WHERE assignments.id = recorded.assignment_id RETURNING 1), \
+               UPDATE assignments s SET status = i.status, reason = i.reason, updated_at = i.at, \
+                 version = s.version + 1 \
+               FROM recorded r JOIN input i ON i.id = r.assignment_id \
+               WHERE s.id = r.assignment_id RETURNING s.id), \
              {} \
-             SELECT count(*) FROM stepped",
-            komek_runtime::events::held_outbox_ctes(Some("stepped"), 9)
+             SELECT id FROM stepped",
+            komek_runtime::events::held_outbox_ctes(events, 13)
         )
     });
-    let query = sqlx::query(&SQL)
-        .bind(read.row.id)
-        .bind(&read.xmin)
-        .bind(answer.key)
-        .bind(answer.action)
-        .bind(answer.volunteer)
-        .bind(status.code() as i16)
-        .bind(reason)
-        .bind(read.now);
-    let stepped: i64 = komek_runtime::events::bind_held_outbox(query, events)
-        .fetch_one(conn)
-        .await?
-        .try_get(0)?;
-    Ok(stepped == 1)
+    let ids: Vec<Uuid> = steps.iter().map(|s| s.read.row.id).collect();
+    let stepped: Vec<Uuid> = sqlx::query_scalar(&SQL)
+        .bind(&ids)
+        .bind(
+            steps
+                .iter()
+                .map(|s| s.read.xmin.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(steps.iter().map(|s| s.key).collect::<Vec<_>>())
+        .bind(steps.iter().map(|s| s.action).collect::<Vec<_>>())
+        .bind(
+            steps
+                .iter()
+                .map(|s| s.volunteer.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            steps
+                .iter()
+                .map(|s| s.status.code() as i16)
+                .collect::<Vec<_>>(),
+        )
+        .bind(steps.iter().map(|s| s.reason.as_str()).collect::<Vec<_>>())
+        .bind(steps.iter().map(|s| s.read.now).collect::<Vec<_>>())
+        .bind(steps.iter().map(|s| s.event.0).collect::<Vec<_>>())
+        .bind(
+            steps
+                .iter()
+                .map(|s| s.event.1.subject.as_ref())
+                .collect::<Vec<&str>>(),
+        )
+        .bind(
+            steps
+                .iter()
+                .map(|s| s.event.1.payload.as_slice())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            steps
+                .iter()
+                .map(|s| s.event.1.traceparent.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(komek_runtime::events::HOLD)
+        .fetch_all(conn)
+        .await?;
+    Ok(ids.iter().map(|id| stepped.contains(id)).collect())
 }
 
 /// Records an accept or decline key; false when the key was seen before.
@@ -1185,116 +1229,114 @@ mod tests {
         }
     }
 
-    fn accepted_event(id: Uuid) -> Vec<(Uuid, komek_runtime::events::Outgoing)> {
+    fn accept(read: AsRead, key: Uuid) -> StepAsRead {
         let event = komek_runtime::events::Outgoing {
             subject: "komek.assignment.changed".into(),
-            payload: id.as_bytes().to_vec(),
+            payload: read.row.id.as_bytes().to_vec(),
             traceparent: None,
         };
-        vec![(Uuid::now_v7(), event)]
+        StepAsRead {
+            read,
+            key,
+            action: "accept",
+            volunteer: "volunteers/7".into(),
+            status: AssignmentStatus::Accepted,
+            reason: "yes".into(),
+            event: (Uuid::now_v7(), event),
+        }
     }
 
-    async fn written(conn: &mut PgConnection, key: Uuid) -> (i64, i64, i64) {
+    /// Keys recorded under `keys`, rows in the outbox, and rows waiting in outbox_pending.
+    async fn written(conn: &mut PgConnection, keys: &[Uuid]) -> (i64, i64, i64) {
         sqlx::query_as(
-            "SELECT (SELECT count(*) FROM assignment_actions WHERE request_key = $1), \
+            "SELECT (SELECT count(*) FROM assignment_actions WHERE request_key = ANY ($1)), \
                     (SELECT count(*) FROM outbox), (SELECT count(*) FROM outbox_pending)",
         )
-        .bind(key)
+        .bind(keys)
         .fetch_one(conn)
         .await
         .unwrap()
     }
 
-    /// An answer written in one statement is the row as read with its step, the key recorded
-    /// and the event held, as the locked way writes them; a row written to since the read,
-    /// or a key recorded meanwhile, leaves everything as it was.
+    async fn offered(conn: &mut PgConnection) -> AssignmentRow {
+        insert_offer(conn, &offer(Uuid::now_v7(), Uuid::now_v7()))
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// Answers written together are each the row as read with its step, its key recorded
+    /// and its event held, as the locked way writes them; in the same statement, an answer
+    /// whose row was written to since the read, or whose key was recorded meanwhile, leaves
+    /// nothing behind.
     #[tokio::test]
-    async fn an_answer_as_read_is_written_whole_only_if_nothing_changed() {
+    async fn answers_as_read_are_written_each_whole_only_if_nothing_changed() {
         let (_db, pool) = pool().await;
         let mut conn = pool.acquire().await.unwrap();
-        let by = "volunteers/7";
-        let accept = |key| ActionKey {
-            key,
-            action: "accept",
-            volunteer: by,
-        };
-        let accepted = AssignmentStatus::Accepted;
-
-        // Unchanged: written.
-        let one = insert_offer(&mut conn, &offer(Uuid::now_v7(), Uuid::now_v7()))
-            .await
-            .unwrap()
-            .unwrap();
-        let key = Uuid::now_v7();
-        let read = read_for_answer(&mut conn, one.id, key)
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(!read.key_used);
-        let events = accepted_event(one.id);
-        let done = step_as_read(&mut conn, &read, accept(key), accepted, "yes", &events);
-        assert!(done.await.unwrap());
-        let row = get_many(&pool, &[one.id]).await.unwrap().remove(0);
-        assert_eq!(row.status, accepted.code() as i16);
-        assert_eq!(
-            (row.reason.as_str(), row.updated_at, row.version),
-            ("yes", read.now, one.version + 1)
+        let (one, two, three) = (
+            offered(&mut conn).await,
+            offered(&mut conn).await,
+            offered(&mut conn).await,
         );
-        assert_eq!(written(&mut conn, key).await, (1, 1, 1));
-        let again = read_for_answer(&mut conn, one.id, key)
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(again.key_used);
-
-        // Written to between the read and the step: nothing written.
-        let two = insert_offer(&mut conn, &offer(Uuid::now_v7(), Uuid::now_v7()))
-            .await
-            .unwrap()
-            .unwrap();
-        let key = Uuid::now_v7();
-        let read = read_for_answer(&mut conn, two.id, key)
-            .await
-            .unwrap()
-            .unwrap();
+        let keys = [Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7()];
+        let mut reads = Vec::new();
+        for (row, key) in [&one, &two, &three].into_iter().zip(keys) {
+            let read = read_for_answer(&mut conn, row.id, key)
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(!read.key_used);
+            reads.push(accept(read, key));
+        }
+        // Two is written to after its read; three's key is recorded meanwhile (the same
+        // answer, retried at once).
         sqlx::query("UPDATE assignments SET expire_at = now() WHERE id = $1")
             .bind(two.id)
             .execute(&mut *conn)
             .await
             .unwrap();
-        let done = step_as_read(&mut conn, &read, accept(key), accepted, "yes", &events);
-        assert!(!done.await.unwrap());
-        let row = get_many(&pool, &[two.id]).await.unwrap().remove(0);
-        assert_eq!((row.status, row.version), (two.status, two.version));
-        assert_eq!(written(&mut conn, key).await, (0, 1, 1));
-
-        // The key recorded meanwhile (the same answer, retried at once): nothing written.
-        let read = read_for_answer(&mut conn, two.id, key)
-            .await
-            .unwrap()
-            .unwrap();
         assert!(
-            record_action(&mut conn, key, two.id, "accept", by)
+            record_action(&mut conn, keys[2], three.id, "accept", "volunteers/7")
                 .await
                 .unwrap()
         );
-        let done = step_as_read(&mut conn, &read, accept(key), accepted, "yes", &events);
-        assert!(!done.await.unwrap());
-        let row = get_many(&pool, &[two.id]).await.unwrap().remove(0);
-        assert_eq!((row.status, row.version), (two.status, two.version));
-        assert_eq!(written(&mut conn, key).await, (1, 1, 1));
+
+        let done = steps_as_read(&mut conn, &reads).await.unwrap();
+        assert_eq!(done, [true, false, false]);
+        let rows = get_many(&pool, &[one.id, two.id, three.id]).await.unwrap();
+        let row = |id| rows.iter().find(|r| r.id == id).unwrap();
+        let accepted = AssignmentStatus::Accepted.code() as i16;
+        assert_eq!(
+            (row(one.id).status, row(one.id).reason.as_str()),
+            (accepted, "yes")
+        );
+        assert_eq!(
+            (row(one.id).updated_at, row(one.id).version),
+            (reads[0].read.now, one.version + 1)
+        );
+        for untouched in [&two, &three] {
+            let now = row(untouched.id);
+            assert_eq!(
+                (now.status, now.version),
+                (untouched.status, untouched.version)
+            );
+        }
+        // One's key and three's (recorded before); one event, held.
+        assert_eq!(written(&mut conn, &keys).await, (2, 1, 1));
+        let again = read_for_answer(&mut conn, one.id, keys[0])
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(again.key_used);
     }
 
-    /// A step that another transaction takes while the answer is in flight wins: the answer,
+    /// A step that another transaction takes while an answer is in flight wins: the answer,
     /// waiting for the row's lock, finds it changed when it gets it, and writes nothing.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_answer_as_read_waiting_for_a_changing_row_writes_nothing() {
         let (_db, pool) = pool().await;
         let mut conn = pool.acquire().await.unwrap();
-        let one = insert_offer(&mut conn, &offer(Uuid::now_v7(), Uuid::now_v7()))
-            .await
-            .unwrap()
-            .unwrap();
+        let one = offered(&mut conn).await;
         let key = Uuid::now_v7();
         let read = read_for_answer(&mut conn, one.id, key)
             .await
@@ -1312,25 +1354,17 @@ mod tests {
         )
         .await
         .unwrap();
-        let answering = tokio::spawn(async move {
-            let events = accepted_event(one.id);
-            let answer = ActionKey {
-                key,
-                action: "accept",
-                volunteer: "volunteers/7",
-            };
-            let accepted = AssignmentStatus::Accepted;
-            step_as_read(&mut conn, &read, answer, accepted, "yes", &events).await
-        });
+        let answering =
+            tokio::spawn(async move { steps_as_read(&mut conn, &[accept(read, key)]).await });
         // The answer waits for the lock the decline holds.
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         assert!(!answering.is_finished());
         other.commit().await.unwrap();
-        assert!(!answering.await.unwrap().unwrap());
+        assert_eq!(answering.await.unwrap().unwrap(), [false]);
 
         let row = get_many(&pool, &[one.id]).await.unwrap().remove(0);
         assert_eq!(row.status, AssignmentStatus::Declined.code() as i16);
         let mut conn = pool.acquire().await.unwrap();
-        assert_eq!(written(&mut conn, key).await, (0, 0, 0));
+        assert_eq!(written(&mut conn, &[key]).await, (0, 0, 0));
     }
 }
