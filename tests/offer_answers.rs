@@ -11,7 +11,8 @@ use komek_proto::roster::v1 as roster;
 use komek_proto::types::v1 as pb;
 use komek_tests::settlements::find;
 use komek_tests::{
-    System, at, create_group, create_organization, create_request, create_volunteer, wait_request,
+    System, at, create_group, create_group_for, create_organization, create_request,
+    create_volunteer, wait_request,
 };
 use tonic::Code;
 use uuid::Uuid;
@@ -145,6 +146,74 @@ async fn an_answer_retried_with_a_fresh_request_id_gets_the_answer_already_given
         .into_inner();
     assert_eq!(retried.name, first_answer.name);
     assert_eq!(retried.status, pb::AssignmentStatus::Declined as i32);
+    system.stop().await;
+}
+
+/// Accepts of many offers at once, more than matching has database connections (8 in these
+/// tests), are written together and each volunteer's call gets its own job back, accepted,
+/// with its caller's contact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_accepts_answers_each_call_with_its_own_job() {
+    const BURST: usize = 24;
+    let system = System::start().await;
+    let mut roster_client = system.roster_client().await;
+    let mut intake_client = system.intake_client().await;
+    let shieli = find("Chiili", "Kyzylorda Region");
+    let org = create_organization(
+        &mut roster_client,
+        "Шиелі жастары",
+        roster::OrganizationKind::YouthWing,
+        &[],
+    )
+    .await;
+    let skills = [pb::Skill::VehicleCargo];
+    let group = (
+        "Шиелі көмір",
+        shieli,
+        &skills[..],
+        pb::Availability::Available,
+    );
+    let id = Uuid::new_v4().to_string();
+    let group = create_group_for(&mut roster_client, &org.name, group, BURST as i32, &id).await;
+    let volunteer = create_volunteer(&mut roster_client, "Дәурен", vec![group.name.clone()]).await;
+    system.wait_roster_published(2).await;
+    let app = system.volunteer_app(&volunteer.name).await;
+
+    let mut offers = Vec::new();
+    for i in 0..BURST {
+        let note = format!("Зейнеткерге көмір керек, {} тонна", i % 3 + 1);
+        let request = create_request(&mut intake_client, None, shieli, at(shieli), &note).await;
+        offers.push(request.name);
+    }
+    let offered = |r: &komek_proto::intake::v1::Request| {
+        r.assignment
+            .as_ref()
+            .is_some_and(|a| a.status == pb::AssignmentStatus::Offered as i32)
+    };
+    let mut assignments = Vec::new();
+    for request in &offers {
+        let r = wait_request(&intake_client, request, "offered", offered).await;
+        assignments.push(r.assignment.unwrap().assignment);
+    }
+
+    let accepts = assignments.iter().map(|offer| {
+        let mut app = app.clone();
+        let accept = matching::AcceptOfferRequest {
+            name: offer.clone(),
+            request_id: Uuid::new_v4().to_string(),
+            volunteer: volunteer.name.clone(),
+        };
+        async move { app.accept_offer(accept).await }
+    });
+    let answers = futures::future::join_all(accepts).await;
+    for (offer, answer) in assignments.iter().zip(answers) {
+        let answer = answer
+            .unwrap_or_else(|e| panic!("{offer}: {e}"))
+            .into_inner();
+        assert_eq!(answer.name, *offer);
+        assert_eq!(answer.status, pb::AssignmentStatus::Accepted as i32);
+        assert!(answer.caller_contact.is_some(), "{offer} has its contact");
+    }
     system.stop().await;
 }
 

@@ -460,6 +460,18 @@ pub async fn create_group(
     availability: pb::Availability,
     request_id: &str,
 ) -> roster::Group {
+    let group = (name, place, skills, availability);
+    create_group_for(client, org, group, 2, request_id).await
+}
+
+/// A group as [`create_group`] makes it, able to take `capacity` jobs at once.
+pub async fn create_group_for(
+    client: &mut RosterServiceClient<Authed>,
+    org: &str,
+    (name, place, skills, availability): (&str, &Settlement, &[pb::Skill], pb::Availability),
+    capacity: i32,
+    request_id: &str,
+) -> roster::Group {
     client
         .create_group(roster::CreateGroupRequest {
             request_id: request_id.to_string(),
@@ -482,7 +494,7 @@ pub async fn create_group(
                     })
                     .collect(),
                 languages: vec![pb::Language::Kazakh as i32, pb::Language::Russian as i32],
-                capacity: 2,
+                capacity,
                 availability: availability as i32,
                 ..Default::default()
             }),

@@ -5,10 +5,11 @@
 
 use komek_core::AssignmentStatus;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use komek_runtime::batch::Batcher;
 use komek_runtime::events::{Bus, Outgoing, enqueue, subject};
-use komek_runtime::{metrics, trace};
+use komek_runtime::{db, metrics, trace};
 use sqlx::{PgConnection, PgPool};
 use tracing::Instrument;
 use uuid::Uuid;
@@ -119,22 +120,29 @@ pub struct Steps {
 impl Steps {
     /// Starts the writers; they stop when the last `Steps` is dropped.
     pub fn start(pool: PgPool, bus: Bus) -> Self {
+        let warm = Arc::new(db::Warm::new(pool));
         let writers = Batcher::start(WRITERS, BATCH, move |steps| {
-            let (pool, bus) = (pool.clone(), bus.clone());
-            async move { write_steps(&pool, &bus, steps).await }
+            let (warm, bus) = (warm.clone(), bus.clone());
+            async move { write_steps(&warm, &bus, steps).await }
         });
         Self { writers }
     }
 }
 
-async fn write_steps(pool: &PgPool, bus: &Bus, steps: Vec<store::StepAsRead>) -> Vec<bool> {
+async fn write_steps(warm: &db::Warm, bus: &Bus, steps: Vec<store::StepAsRead>) -> Vec<bool> {
     let mut written = vec![false; steps.len()];
     // One step per assignment in a statement: a second (another member's answer at the same
     // moment) would record its key and event beside the first's update. It is not written,
     // and takes the locked way.
     let (at, once) = first_of_each(steps, |s| s.read.row.id);
-    let stepped = match pool.acquire().await {
-        Ok(mut conn) => store::steps_as_read(&mut conn, &once).await,
+    let stepped = match warm.acquire().await {
+        Ok(mut conn) => {
+            let stepped = store::steps_as_read(&mut conn, &once).await;
+            if stepped.is_ok() {
+                conn.keep();
+            }
+            stepped
+        }
         Err(err) => Err(err.into()),
     };
     let stepped = stepped.unwrap_or_else(|err| {

@@ -7,8 +7,7 @@ use std::time::Duration;
 use komek_proto::intake::v1 as api;
 use komek_runtime::auth::gate::out_of_scope;
 use komek_runtime::auth::{self, Principal};
-use komek_runtime::boundary::{database, decode_time_id, parse_name, time_id_token};
-use komek_runtime::db;
+use komek_runtime::boundary::{decode_time_id, parse_name, time_id_token};
 use komek_runtime::events::Bus;
 use komek_runtime::pages::Pages;
 use sqlx::PgPool;
@@ -32,9 +31,8 @@ pub struct Intake {
     vault: Option<Arc<Vault>>,
     waiters: Arc<Waiters>,
     creates: store::Creates,
-    /// Connections for RevealCaller, which matching calls for every accept, kept between
-    /// calls (see [`db::Warm`]).
-    warm: db::Warm,
+    /// RevealCaller's checks and records, which matching asks for every accept.
+    reveals: store::Reveals,
 }
 
 impl Intake {
@@ -49,7 +47,7 @@ impl Intake {
         Self {
             waiters,
             creates: store::Creates::start(pool.clone(), bus.clone()),
-            warm: db::Warm::new(pool.clone()),
+            reveals: store::Reveals::start(pool.clone()),
             pool,
             bus,
             pages,
@@ -270,6 +268,12 @@ impl api::intake_service_server::IntakeService for Intake {
         // The first look waits for the wake unless a change of the request was applied here
         // a moment ago: a look before the accept arrived would find nothing.
         let mut look = false;
+        let ask = store::Ask {
+            request: id,
+            assignment,
+            volunteer: req.volunteer.clone(),
+            principal: principal.subject.clone(),
+        };
         let row = loop {
             let woken = wait.notify.notified();
             tokio::pin!(woken);
@@ -278,16 +282,7 @@ impl api::intake_service_server::IntakeService for Intake {
             if look || self.waiters.changed_recently(id) {
                 // Checked and recorded in one statement: the reveal is on record whenever
                 // the contact leaves.
-                let mut conn = self.warm.acquire().await.map_err(database)?;
-                let (row, accepted) = store::reveal(
-                    &mut conn,
-                    id,
-                    assignment,
-                    &req.volunteer,
-                    &principal.subject,
-                )
-                .await?;
-                conn.keep();
+                let (row, accepted) = self.reveals.reveal(&ask).await?;
                 if accepted {
                     break row;
                 }

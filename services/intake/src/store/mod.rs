@@ -4,6 +4,7 @@ mod creates;
 pub mod erasure;
 pub mod plans;
 mod requests;
+mod reveals;
 pub mod stats;
 mod status;
 pub mod waiting;
@@ -12,6 +13,7 @@ pub use creates::Creates;
 pub use requests::{
     cancel, create, find_by_idempotency_key, find_by_reference, get, get_many, list, reveal,
 };
+pub use reveals::{Ask, Reveals};
 pub use status::{lock, lock_many_at, save_many, set_status_by};
 
 use komek_core::RequestStatus;

@@ -167,12 +167,20 @@ impl Assignments {
     /// way then decides, errors and retries included.
     async fn accept_as_read(
         &self,
-        conn: &mut PgConnection,
         answer: &Answer,
         volunteer: Uuid,
         reason: &str,
     ) -> Result<Option<AssignmentRow>, Status> {
-        let Some(read) = store::read_for_answer(conn, answer.id, answer.key).await? else {
+        // The connection goes back before the write: the writers take theirs from the same
+        // pool, and calls holding every connection while they wait for a writer would wait
+        // for ever.
+        let read = {
+            let mut conn = self.warm.acquire().await.map_err(database)?;
+            let read = store::read_for_answer(&mut conn, answer.id, answer.key).await?;
+            conn.keep();
+            read
+        };
+        let Some(read) = read else {
             return Ok(None);
         };
         if read.key_used || read.row.wide {
@@ -376,16 +384,12 @@ impl api::assignment_service_server::AssignmentService for Assignments {
         let req = request.into_inner();
         let volunteer = acting_volunteer(&principal, &req.volunteer)?;
         let answer = validate::answer(&req.name, &req.request_id)?;
-        let mut conn = self.warm.acquire().await.map_err(database)?;
         let reason = format!("accepted by {}", principal.subject);
-        if let Some(accepted) = self
-            .accept_as_read(&mut conn, &answer, volunteer, &reason)
-            .await?
-        {
-            conn.keep();
+        if let Some(accepted) = self.accept_as_read(&answer, volunteer, &reason).await? {
             tracing::info!(assignment = %accepted.id, request = %accepted.request_id, "offer accepted");
             return Ok(Response::new(self.for_group(&accepted, volunteer).await));
         }
+        let mut conn = self.warm.acquire().await.map_err(database)?;
         let (mut tx, locked) = Self::begin_answer(&mut conn, &answer, "accept", volunteer).await?;
         let mut offer = match self.answer(locked, volunteer, "accept")? {
             Ok(offer) => offer,
