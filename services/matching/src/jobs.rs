@@ -3,10 +3,10 @@
 //! request's closing. It writes the status with everything that comes with it, in the caller's
 //! transaction, so no path can forget a part.
 
-use komek_core::AssignmentStatus;
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use komek_core::AssignmentStatus;
 use komek_runtime::batch::Batcher;
 use komek_runtime::events::{Bus, Outgoing, enqueue, subject};
 use komek_runtime::{db, metrics, trace};
@@ -175,11 +175,11 @@ fn first_of_each<T, K: std::hash::Hash + Eq>(
 }
 
 /// [`transition`] of an assignment read without a lock ([`store::read_for_answer`]) and
-/// answered under `answer` (its key and what it does: `accept`), for a step that writes its status and reason alone (an accept of an
-/// offer to one group): written by `steps` with the other answers of the moment in one
-/// statement, where the locked way takes a transaction of five round trips for each. The step
-/// is checked against the row as read, and written only if the row is still that version and
-/// the key still new. `Ok(None)` when it was not written (the row changed, the key was used,
+/// answered under `answer` (its key and what it does: `accept`), for a step that writes its
+/// status and reason alone (an accept of an offer to one group): written by `steps` with the
+/// other answers of the moment in one statement, where the locked way takes a transaction of
+/// five round trips for each. The step is checked against the row as read, and written only
+/// if the row is still that version and the key still new. `Ok(None)` when it was not written (the row changed, the key was used,
 /// or the step brings more than its status): the caller then takes the locked way.
 pub async fn step_as_read(
     steps: &Steps,
