@@ -9,7 +9,7 @@
 use komek_proto::matching::v1 as matching;
 use komek_proto::roster::v1 as roster;
 use komek_proto::types::v1 as pb;
-use komek_tests::settlements::find;
+use komek_tests::settlements::{Settlement, find};
 use komek_tests::{
     System, at, create_group, create_group_for, create_organization, create_request,
     create_volunteer, wait_request,
@@ -17,11 +17,13 @@ use komek_tests::{
 use tonic::Code;
 use uuid::Uuid;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_answer_retried_with_a_fresh_request_id_gets_the_answer_already_given() {
-    let system = System::start().await;
+/// A youth wing's coal crew at Shiieli (carrying cargo, room for `capacity` jobs) with one
+/// volunteer, Дәурен, published to matching.
+async fn coal_crew_at_shieli(
+    system: &System,
+    capacity: i32,
+) -> (&'static Settlement, roster::Volunteer) {
     let mut roster_client = system.roster_client().await;
-    let mut intake_client = system.intake_client().await;
     let shieli = find("Chiili", "Kyzylorda Region");
     let org = create_organization(
         &mut roster_client,
@@ -30,25 +32,34 @@ async fn an_answer_retried_with_a_fresh_request_id_gets_the_answer_already_given
         &[],
     )
     .await;
-    let group = create_group(
-        &mut roster_client,
-        &org.name,
+    let skills = [pb::Skill::VehicleCargo];
+    let group = (
         "Шиелі көмір",
         shieli,
-        &[pb::Skill::VehicleCargo],
+        &skills[..],
         pb::Availability::Available,
-        &Uuid::new_v4().to_string(),
-    )
-    .await;
+    );
+    let id = Uuid::new_v4().to_string();
+    let group = create_group_for(&mut roster_client, &org.name, group, capacity, &id).await;
     let volunteer = create_volunteer(&mut roster_client, "Дәурен", vec![group.name.clone()]).await;
     system.wait_roster_published(2).await;
+    (shieli, volunteer)
+}
+
+/// The request's assignment is an open offer.
+fn offered(r: &komek_proto::intake::v1::Request) -> bool {
+    r.assignment
+        .as_ref()
+        .is_some_and(|a| a.status == pb::AssignmentStatus::Offered as i32)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_answer_retried_with_a_fresh_request_id_gets_the_answer_already_given() {
+    let system = System::start().await;
+    let mut intake_client = system.intake_client().await;
+    let (shieli, volunteer) = coal_crew_at_shieli(&system, 2).await;
     let mut app = system.volunteer_app(&volunteer.name).await;
 
-    let offered = |r: &komek_proto::intake::v1::Request| {
-        r.assignment
-            .as_ref()
-            .is_some_and(|a| a.status == pb::AssignmentStatus::Offered as i32)
-    };
     let first = create_request(
         &mut intake_client,
         None,
@@ -156,27 +167,8 @@ async fn an_answer_retried_with_a_fresh_request_id_gets_the_answer_already_given
 async fn a_burst_of_accepts_answers_each_call_with_its_own_job() {
     const BURST: usize = 24;
     let system = System::start().await;
-    let mut roster_client = system.roster_client().await;
     let mut intake_client = system.intake_client().await;
-    let shieli = find("Chiili", "Kyzylorda Region");
-    let org = create_organization(
-        &mut roster_client,
-        "Шиелі жастары",
-        roster::OrganizationKind::YouthWing,
-        &[],
-    )
-    .await;
-    let skills = [pb::Skill::VehicleCargo];
-    let group = (
-        "Шиелі көмір",
-        shieli,
-        &skills[..],
-        pb::Availability::Available,
-    );
-    let id = Uuid::new_v4().to_string();
-    let group = create_group_for(&mut roster_client, &org.name, group, BURST as i32, &id).await;
-    let volunteer = create_volunteer(&mut roster_client, "Дәурен", vec![group.name.clone()]).await;
-    system.wait_roster_published(2).await;
+    let (shieli, volunteer) = coal_crew_at_shieli(&system, BURST as i32).await;
     let app = system.volunteer_app(&volunteer.name).await;
 
     let mut offers = Vec::new();
@@ -185,11 +177,6 @@ async fn a_burst_of_accepts_answers_each_call_with_its_own_job() {
         let request = create_request(&mut intake_client, None, shieli, at(shieli), &note).await;
         offers.push(request.name);
     }
-    let offered = |r: &komek_proto::intake::v1::Request| {
-        r.assignment
-            .as_ref()
-            .is_some_and(|a| a.status == pb::AssignmentStatus::Offered as i32)
-    };
     let mut assignments = Vec::new();
     for request in &offers {
         let r = wait_request(&intake_client, request, "offered", offered).await;
@@ -301,28 +288,8 @@ async fn an_offer_says_what_is_needed_without_personal_data_and_the_address_foll
     use komek_proto::intake::v1 as intake;
 
     let system = System::start().await;
-    let mut roster_client = system.roster_client().await;
     let mut intake_client = system.intake_client().await;
-    let shieli = find("Chiili", "Kyzylorda Region");
-    let org = create_organization(
-        &mut roster_client,
-        "Шиелі жастары",
-        roster::OrganizationKind::YouthWing,
-        &[],
-    )
-    .await;
-    let group = create_group(
-        &mut roster_client,
-        &org.name,
-        "Шиелі көмір",
-        shieli,
-        &[pb::Skill::VehicleCargo],
-        pb::Availability::Available,
-        &Uuid::new_v4().to_string(),
-    )
-    .await;
-    let volunteer = create_volunteer(&mut roster_client, "Дәурен", vec![group.name.clone()]).await;
-    system.wait_roster_published(2).await;
+    let (shieli, volunteer) = coal_crew_at_shieli(&system, 2).await;
     let mut app = system.volunteer_app(&volunteer.name).await;
     let mut feed = app
         .stream_offers(matching::StreamOffersRequest {
