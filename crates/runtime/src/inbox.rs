@@ -13,6 +13,7 @@ use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::batch::Pace;
 use crate::boundary::FieldViolation;
 use crate::dead_letters::REPLAY_OF;
 use crate::events::{self, Bus, PULL_EXPIRES};
@@ -272,10 +273,11 @@ impl Held {
 /// inbox is acked without applying it again.
 ///
 /// Messages already waiting when one arrives are applied with it, up to [`BATCH`], in one
-/// transaction and in stream order: under load one commit serves many messages, while a lone
-/// message goes through at once. When any message of a batch fails, the batch is rolled back
-/// and its messages are applied again one by one, so each failure is retried or kept as a
-/// dead letter on its own and the others go through. For a handler that prefetches ahead
+/// transaction and in stream order: under load one commit serves many messages (and a batch
+/// waits [`crate::batch::LINGER`] for more, see [`Pace`]), while a lone message goes through
+/// at once. When any message of a batch fails, the batch is rolled back and its messages are
+/// applied again one by one, so each failure is retried or kept as a dead letter on its own
+/// and the others go through. For a handler that prefetches ahead
 /// ([`Handler::prefetches_ahead`]), the messages that come while a batch is applied are
 /// prefetched meanwhile, in lots, and the lots ready when it commits make the next batch.
 pub async fn consume<H: Handler>(
@@ -311,6 +313,7 @@ pub async fn consume_all<H: Handler>(
     ] {
         metrics::count(metric, help, &[("consumer", name)], 0);
     }
+    let mut pace = Pace::default();
     'pull: loop {
         let mut pulls = Vec::with_capacity(consumers.len());
         for consumer in &consumers {
@@ -364,7 +367,7 @@ pub async fn consume_all<H: Handler>(
                 None => break,
             };
             let mut batch = vec![first];
-            let ended = take_waiting(name, &mut messages, &mut batch);
+            let ended = take_more(name, &mut messages, &mut batch, &mut pace).await;
             apply_batch(name, &mut held, &bus, &handler, batch).await;
             if ended {
                 break;
@@ -373,15 +376,48 @@ pub async fn consume_all<H: Handler>(
     }
 }
 
-/// Moves the messages already waiting in `messages` into `batch`, up to [`BATCH`]; true when
-/// a pull ended among them (then all are pulled again).
-fn take_waiting<S, E>(
+/// Moves the messages already waiting in `messages` into `batch`, up to [`BATCH`], and under
+/// load (see [`Pace`]) those that come within [`crate::batch::LINGER`]; true when a pull
+/// ended among them (then all are pulled again).
+async fn take_more<S, M, E>(
     name: &'static str,
     messages: &mut S,
-    batch: &mut Vec<jetstream::Message>,
+    batch: &mut Vec<M>,
+    pace: &mut Pace,
 ) -> bool
 where
-    S: futures::Stream<Item = Option<Result<jetstream::Message, E>>> + Unpin,
+    S: futures::Stream<Item = Option<Result<M, E>>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut ended = take_waiting(name, messages, batch);
+    if let Some(until) = pace.until().filter(|_| !ended) {
+        while batch.len() < BATCH {
+            match tokio::time::timeout_at(until, messages.next()).await {
+                Ok(Some(Some(Ok(m)))) => batch.push(m),
+                Ok(Some(Some(Err(err)))) => {
+                    tracing::warn!(consumer = name, error = %err, "pull failed");
+                    break;
+                }
+                Ok(Some(None) | None) => {
+                    ended = true;
+                    break;
+                }
+                Err(_) => {
+                    ended = take_waiting(name, messages, batch);
+                    break;
+                }
+            }
+        }
+    }
+    pace.took(batch.len());
+    ended
+}
+
+/// Moves the messages already waiting in `messages` into `batch`, up to [`BATCH`]; true when
+/// a pull ended among them.
+fn take_waiting<S, M, E>(name: &'static str, messages: &mut S, batch: &mut Vec<M>) -> bool
+where
+    S: futures::Stream<Item = Option<Result<M, E>>> + Unpin,
     E: std::fmt::Display,
 {
     while batch.len() < BATCH {
@@ -430,6 +466,7 @@ where
     E: std::fmt::Display,
 {
     let (lots, mut queued) = tokio::sync::mpsc::channel::<Vec<jetstream::Message>>(LOTS_AHEAD);
+    let mut pace = Pace::default();
     let gather = async move {
         loop {
             let next = tokio::select! {
@@ -446,7 +483,7 @@ where
                 }
                 None => return Gathered::PullAgain,
             };
-            let ended = take_waiting(name, messages, &mut lot);
+            let ended = take_more(name, messages, &mut lot, &mut pace).await;
             let received: Vec<Incoming<'_>> = lot.iter().map(incoming).collect();
             handler.prefetch(&received).await;
             drop(received);
@@ -921,5 +958,61 @@ fn message_id(message: &jetstream::Message) -> String {
     match message.info() {
         Ok(info) => format!("{}:{}", info.stream, info.stream_sequence),
         Err(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures::channel::mpsc;
+    use tokio::time::Instant;
+
+    use super::*;
+
+    type Pulled = Option<Result<u32, String>>;
+
+    /// A consumer takes what waits; under load (its last batch was not alone) it also takes
+    /// what comes within the linger, and stops waiting when the pull ends.
+    #[tokio::test(start_paused = true)]
+    async fn under_load_a_batch_takes_what_comes_within_the_linger() {
+        let (send, mut messages) = mpsc::unbounded::<Pulled>();
+        let mut pace = Pace::default();
+
+        send.unbounded_send(Some(Ok(1))).unwrap();
+        let mut batch = vec![0];
+        let started = Instant::now();
+        assert!(!take_more("test", &mut messages, &mut batch, &mut pace).await);
+        assert_eq!(batch, [0, 1], "what waits");
+        assert_eq!(started.elapsed(), Duration::ZERO, "no wait before load");
+
+        let later = send.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            later.unbounded_send(Some(Ok(3))).unwrap();
+            tokio::time::sleep(crate::batch::LINGER).await;
+            later.unbounded_send(Some(Ok(4))).unwrap();
+        });
+        let mut batch = vec![2];
+        let started = Instant::now();
+        assert!(!take_more("test", &mut messages, &mut batch, &mut pace).await);
+        assert_eq!(
+            batch,
+            [2, 3],
+            "one that came 2 ms later joined; one past it did not"
+        );
+        assert_eq!(started.elapsed(), crate::batch::LINGER);
+
+        let mut batch = vec![messages.next().await.unwrap().unwrap().unwrap()];
+        assert_eq!(batch, [4]);
+        send.unbounded_send(None).unwrap();
+        let started = Instant::now();
+        assert!(take_more("test", &mut messages, &mut batch, &mut pace).await);
+        assert_eq!(batch, [4]);
+        assert_eq!(
+            started.elapsed(),
+            Duration::ZERO,
+            "the pull's end stops the wait"
+        );
     }
 }
