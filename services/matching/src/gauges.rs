@@ -1,10 +1,10 @@
 //! Gauges of matching's state for the metrics: groups in the index (every 5 s) and jobs waiting
-//! in each dispatchers' queue by region (every 15 s). Every replica measures the same database, so dashboards take
-//! the maximum over replicas, not the sum.
+//! in each dispatchers' queue by region (every 15 s, less often when counting them takes long).
+//! Every replica measures the same database, so dashboards take the maximum over replicas,
+//! not the sum.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use komek_runtime::CancellationToken;
 use komek_runtime::metrics;
@@ -14,11 +14,9 @@ use crate::config::Overdue;
 use crate::index::GroupIndex;
 use crate::store::{self, QueueFilter};
 
-/// The index is measured this often, the queues (a query over the open jobs) every third time.
+/// The index is measured this often, the queues (a query over the open jobs) every third time
+/// at most.
 const EVERY: Duration = Duration::from_secs(5);
-
-/// The most open jobs one measurement reads.
-const MAX_JOBS: i64 = 100_000;
 
 pub async fn run(pool: PgPool, index: Arc<GroupIndex>, overdue: Overdue, stop: CancellationToken) {
     metrics::declare_counter(
@@ -31,15 +29,21 @@ pub async fn run(pool: PgPool, index: Arc<GroupIndex>, overdue: Overdue, stop: C
         &[],
         0,
     );
-    for round in 0u64.. {
+    let mut queues_due = Instant::now();
+    loop {
         metrics::set(
             "komek_matching_groups_indexed",
             "Volunteer groups in this replica's index.",
             &[],
             index.len() as f64,
         );
-        if round % 3 == 0 {
+        if Instant::now() >= queues_due {
+            let started = Instant::now();
             measure_queues(&pool, &overdue).await;
+            // The measurement reads every open job: with many open (a surge, or a backlog
+            // nobody closes) it takes seconds of the database, so it is made at most a
+            // twentieth of the time.
+            queues_due = Instant::now() + (3 * EVERY).max(20 * started.elapsed());
         }
         tokio::select! {
             _ = tokio::time::sleep(EVERY) => {}
@@ -51,35 +55,29 @@ pub async fn run(pool: PgPool, index: Arc<GroupIndex>, overdue: Overdue, stop: C
 async fn measure_queues(pool: &PgPool, overdue: &Overdue) {
     let (en_route_within, on_site_within) = overdue.limits();
     let filter = QueueFilter {
-        limit: MAX_JOBS,
+        limit: 1,
         en_route_within,
         on_site_within,
         ..Default::default()
     };
-    match store::queue(pool, &filter).await {
+    match store::queue_depths(pool, &filter).await {
         Ok(rows) => {
-            let mut depth: BTreeMap<(&str, String), u64> = BTreeMap::new();
-            for row in &rows {
-                let queue = match row.queue {
+            let depth = rows.into_iter().filter_map(|(queue, region, n)| {
+                let queue = match queue {
                     1 => "escalated",
                     2 => "unassigned",
                     3 => "overdue",
-                    _ => continue,
+                    _ => return None,
                 };
-                *depth.entry((queue, row.region.clone())).or_default() += 1;
-            }
+                Some((
+                    vec![("queue", queue.to_string()), ("region", region)],
+                    n as f64,
+                ))
+            });
             metrics::set_all(
                 "komek_queue_depth",
                 "Jobs waiting in a dispatchers' queue (escalated, unassigned, overdue), by region.",
-                depth
-                    .into_iter()
-                    .map(|((queue, region), n)| {
-                        (
-                            vec![("queue", queue.to_string()), ("region", region)],
-                            n as f64,
-                        )
-                    })
-                    .collect(),
+                depth.collect(),
             );
         }
         Err(err) => tracing::debug!(error = %err, "queue depths not measured"),

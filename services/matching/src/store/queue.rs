@@ -1,7 +1,9 @@
 //! Dispatchers' queues, computed from the open jobs.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryAs;
+use sqlx::{PgPool, Postgres};
 use uuid::Uuid;
 
 use komek_core::AssignmentStatus;
@@ -52,16 +54,10 @@ pub struct QueueFilter {
     pub on_site_within: f64,
 }
 
-/// Jobs by queue, most urgent first, then longest waiting. A job is escalated when its last
-/// decision escalated and nothing is active; unassigned when nothing is active otherwise;
-/// overdue when accepted and not en route in time, or on site too long. A wide search is judged
-/// by its lead when the lead is on it, else by any active assignment, else by the latest.
-pub async fn queue(pool: &PgPool, f: &QueueFilter) -> Result<Vec<QueueRow>> {
-    let (after_p, after_t, after_id) = match f.after {
-        Some((p, t, id)) => (Some(p), Some(t), Some(id)),
-        None => (None, None, None),
-    };
-    sqlx::query_as(
+/// The open jobs with their queue and the time they wait since, filtered: the body of
+/// [`queue`] and [`queue_depths`], whose parameters [`bind_filter`] binds.
+macro_rules! queued {
+    () => {
         "WITH state AS ( \
            SELECT j.request_id, j.reference_code, j.category, j.priority, j.lat, j.lon, \
              j.settlement, j.district, j.region, j.updated_at, \
@@ -101,28 +97,145 @@ pub async fn queue(pool: &PgPool, f: &QueueFilter) -> Result<Vec<QueueRow>> {
            AND (cardinality($5::smallint[]) = 0 OR category = ANY ($5)) \
            AND (cardinality($17::text[]) = 0 OR region = ANY ($17)) \
            AND priority >= $6 \
-           AND ($7::smallint IS NULL OR priority < $7 OR (priority = $7 AND (since, request_id) > ($8, $11))) \
-         ORDER BY priority DESC, since, request_id LIMIT $12",
-    )
-    .bind(f.request_id)
-    .bind(f.queue)
-    .bind(&f.region)
-    .bind(&f.district)
-    .bind(&f.categories)
-    .bind(f.min_priority)
-    .bind(after_p)
-    .bind(after_t)
-    .bind(f.en_route_within.to_vec())
-    .bind(f.on_site_within)
-    .bind(after_id)
-    .bind(f.limit)
-    .bind(AssignmentStatus::Completed.code() as i16)
-    // Accepted and on site are the statuses a job can be overdue in.
-    .bind(AssignmentStatus::Accepted.code() as i16)
-    .bind(AssignmentStatus::OnSite.code() as i16)
-    .bind(AssignmentStatus::codes(AssignmentStatus::is_active))
-    .bind(&f.regions)
-    .fetch_all(pool)
-    .await
-    .map_err(Into::into)
+           AND ($7::smallint IS NULL OR priority < $7 OR (priority = $7 AND (since, request_id) > ($8, $11)))"
+    };
+}
+
+/// Jobs by queue, most urgent first, then longest waiting. A job is escalated when its last
+/// decision escalated and nothing is active; unassigned when nothing is active otherwise;
+/// overdue when accepted and not en route in time, or on site too long. A wide search is judged
+/// by its lead when the lead is on it, else by any active assignment, else by the latest.
+pub async fn queue(pool: &PgPool, f: &QueueFilter) -> Result<Vec<QueueRow>> {
+    let query = sqlx::query_as(concat!(
+        queued!(),
+        " ORDER BY priority DESC, since, request_id LIMIT $12"
+    ));
+    bind_filter(query, f)
+        .fetch_all(pool)
+        .await
+        .map_err(Into::into)
+}
+
+/// How many jobs wait in each queue (1 escalated, 2 unassigned, 3 overdue), by region: counted
+/// where they are, so that a measurement over every open job sends a few rows, not the jobs.
+pub async fn queue_depths(pool: &PgPool, f: &QueueFilter) -> Result<Vec<(i16, String, i64)>> {
+    // `$12` (the page's size) has no use here; it is named so that the filter binds alike.
+    let query = sqlx::query_as(concat!(
+        "SELECT queue, region, count(*) FROM (",
+        queued!(),
+        ") q WHERE queue > 0 AND $12::int8 IS NOT NULL GROUP BY queue, region"
+    ));
+    bind_filter(query, f)
+        .fetch_all(pool)
+        .await
+        .map_err(Into::into)
+}
+
+fn bind_filter<'q, O>(
+    query: QueryAs<'q, Postgres, O, PgArguments>,
+    f: &'q QueueFilter,
+) -> QueryAs<'q, Postgres, O, PgArguments> {
+    let (after_p, after_t, after_id) = match f.after {
+        Some((p, t, id)) => (Some(p), Some(t), Some(id)),
+        None => (None, None, None),
+    };
+    query
+        .bind(f.request_id)
+        .bind(f.queue)
+        .bind(&f.region)
+        .bind(&f.district)
+        .bind(&f.categories)
+        .bind(f.min_priority)
+        .bind(after_p)
+        .bind(after_t)
+        .bind(f.en_route_within.to_vec())
+        .bind(f.on_site_within)
+        .bind(after_id)
+        .bind(f.limit)
+        .bind(AssignmentStatus::Completed.code() as i16)
+        // Accepted and on site are the statuses a job can be overdue in.
+        .bind(AssignmentStatus::Accepted.code() as i16)
+        .bind(AssignmentStatus::OnSite.code() as i16)
+        .bind(AssignmentStatus::codes(AssignmentStatus::is_active))
+        .bind(&f.regions)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use komek_testkit::TestDb;
+
+    use super::super::{JobRow, MIGRATOR, SCHEMA, record_decision, upsert_job};
+    use super::*;
+
+    fn job(region: &str) -> JobRow {
+        JobRow {
+            request_id: Uuid::now_v7(),
+            reference_code: "KMK-7".into(),
+            category: 3,
+            priority: 2,
+            required_skills: vec![2],
+            lat: Some(43.30348),
+            lon: Some(77.24085),
+            settlement: "Talgar".into(),
+            district: "Talgar District".into(),
+            region: region.into(),
+            cargo_tonnes: 2.0,
+            volunteer_note: String::new(),
+            people_count: 1,
+            quantity_value: 2.0,
+            quantity_unit: "т".into(),
+        }
+    }
+
+    /// The depths counted where the jobs are match the queue's own rows counted by queue and
+    /// region, and leave out jobs in no queue.
+    #[tokio::test]
+    async fn depths_count_the_queues_by_region() {
+        let db = TestDb::create().await;
+        let pool = komek_runtime::db::connect_and_migrate(db.url(), SCHEMA, 2, &MIGRATOR)
+            .await
+            .unwrap();
+        let mut conn = pool.acquire().await.unwrap();
+        for region in ["Almaty Region", "Almaty Region", "Abai Region"] {
+            upsert_job(&mut conn, &job(region)).await.unwrap();
+        }
+        let escalated = job("Almaty Region");
+        upsert_job(&mut conn, &escalated).await.unwrap();
+        record_decision(&mut conn, escalated.request_id, 1, None, &[], &[1])
+            .await
+            .unwrap();
+        let closed = job("Abai Region");
+        upsert_job(&mut conn, &closed).await.unwrap();
+        let cancelled = komek_core::RequestStatus::Cancelled.code() as i16;
+        super::super::close_request(&mut conn, closed.request_id, cancelled)
+            .await
+            .unwrap();
+
+        let filter = QueueFilter {
+            limit: 100,
+            en_route_within: [600.0; 4],
+            on_site_within: 3600.0,
+            ..Default::default()
+        };
+        let mut depths = queue_depths(&pool, &filter).await.unwrap();
+        depths.sort();
+        assert_eq!(
+            depths,
+            [
+                (1, "Almaty Region".to_string(), 1),
+                (2, "Abai Region".to_string(), 1),
+                (2, "Almaty Region".to_string(), 2),
+            ]
+        );
+        let mut counted = BTreeMap::<(i16, String), i64>::new();
+        for row in queue(&pool, &filter).await.unwrap() {
+            if row.queue > 0 {
+                *counted.entry((row.queue, row.region)).or_default() += 1;
+            }
+        }
+        let counted: Vec<_> = counted.into_iter().map(|((q, r), n)| (q, r, n)).collect();
+        assert_eq!(depths, counted);
+    }
 }
