@@ -115,6 +115,7 @@ fn main() -> anyhow::Result<()> {
             accept: true,
             perf_at: None,
             statements: false,
+            pg_settings: Vec::new(),
         };
         let text = runtime
             .block_on(komek_tests::load::run(options))

@@ -47,6 +47,7 @@ fn load(args: Vec<String>) -> anyhow::Result<()> {
         prime_rate: 100.0,
         perf_at: None,
         statements: false,
+        pg_settings: Vec::new(),
     };
     let mut report_file: Option<PathBuf> = None;
     let mut args = args.into_iter();
@@ -74,6 +75,7 @@ fn load(args: Vec<String>) -> anyhow::Result<()> {
             "--prime-rate" => options.prime_rate = value()?.parse()?,
             "--no-accept" => options.accept = false,
             "--statements" => options.statements = true,
+            "--pg-setting" => options.pg_settings.push(value()?),
             "--perf-at" => options.perf_at = Some(value()?.parse()?),
             "--report" => report_file = Some(value()?.into()),
             "--dir" => options.dir = value()?.into(),

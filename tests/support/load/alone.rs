@@ -107,6 +107,7 @@ pub async fn run(exe: PathBuf, dir: PathBuf, secs: Duration, clients: usize) -> 
         accept: false,
         perf_at: None,
         statements: false,
+        pg_settings: Vec::new(),
     };
     let mut running = Running::start_some(&options, &["roster", "intake"]).await;
     let roster = [running.addr("roster")];

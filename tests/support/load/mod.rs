@@ -80,6 +80,8 @@ pub struct Options {
     /// Count PostgreSQL's statements (pg_stat_statements) over the steps and write the
     /// costliest to `statements.txt` in `dir`.
     pub statements: bool,
+    /// PostgreSQL settings added to the run's (`name=value`), to see what one changes.
+    pub pg_settings: Vec<String>,
 }
 
 /// One service process.
@@ -106,15 +108,18 @@ impl Running {
 
     /// PostgreSQL, NATS and the services named (roster and intake among them, in that order).
     async fn start_some(options: &Options, kinds: &[&'static str]) -> Self {
-        let extra: &[&str] = if options.statements {
-            &[
+        // Every autovacuum and autoanalyze is logged with the CPU it took (postgres.log in
+        // the run's directory): the vacuums of the tables the run fills are PostgreSQL's
+        // work too, and grow with them from step to step.
+        let mut extra = vec!["log_autovacuum_min_duration=0"];
+        if options.statements {
+            extra.extend([
                 "shared_preload_libraries=pg_stat_statements",
                 "pg_stat_statements.track=all",
-            ]
-        } else {
-            &[]
-        };
-        let pg = tokio::task::block_in_place(|| Postgres::start_durable(extra));
+            ]);
+        }
+        extra.extend(options.pg_settings.iter().map(String::as_str));
+        let pg = tokio::task::block_in_place(|| Postgres::start_durable(&extra));
         pg.create_database(DATABASE).await;
         let nats = tokio::task::block_in_place(Nats::start);
         let secrets = Secrets::fresh();
@@ -131,6 +136,11 @@ impl Running {
                 [
                     // As a deployment sizes its pools for the load it expects.
                     ("KOMEK_DATABASE_MAX_CONNECTIONS", "16"),
+                    // Four services, PostgreSQL and NATS share two cores: one worker thread
+                    // each, as deploy/OPERATIONS.md advises for such a machine. A task woken
+                    // then runs on the thread that woke it instead of waking a second one on
+                    // the other core (BENCHMARKS.md, step 29).
+                    ("TOKIO_WORKER_THREADS", "1"),
                     // The gateway records every call of the surge under one key, and the
                     // services read each other under theirs: no bucket may pace the run.
                     ("KOMEK_AUTH__RATE_LIMITS__SERVICE__PER_SECOND", "1000000"),

@@ -622,6 +622,26 @@ pub(crate) struct Note {
     cyrillic: Vec<bool>,
     ru: Vec<String>,
     en: Vec<String>,
+    /// The tokens as bits, 64 to a word: `words` words a set.
+    words: usize,
+    /// Per [`letter_class`], the set of tokens with a letter of that class in their head.
+    by_letter: Vec<u64>,
+    /// The set of tokens too short to have a head, which it never turns away.
+    headless: Vec<u64>,
+}
+
+/// Classes of letters for [`Note::by_letter`]: each Latin and Russian letter and each digit
+/// is a class of its own, and every other character shares one. Two letters in one class
+/// only make a token a candidate that the comparison then turns away; they never hide one.
+const LETTER_CLASSES: usize = 26 + 32 + 10 + 1;
+
+fn letter_class(c: char) -> usize {
+    match c {
+        'a'..='z' => c as usize - 'a' as usize,
+        'а'..='я' => 26 + (c as usize - 'а' as usize),
+        '0'..='9' => 58 + (c as usize - '0' as usize),
+        _ => 68,
+    }
 }
 
 /// How a term matched.
@@ -634,7 +654,7 @@ enum Match {
 impl Note {
     pub(crate) fn new(description: &str) -> Self {
         let tokens = text::tokens(description);
-        let heads = tokens.iter().map(|t| text::head(&t.folded)).collect();
+        let heads: Vec<text::Head> = tokens.iter().map(|t| text::head(&t.folded)).collect();
         let cyrillic: Vec<bool> = tokens
             .iter()
             .map(|t| text::is_cyrillic_word(&t.folded))
@@ -661,12 +681,43 @@ impl Note {
                 }
             })
             .collect();
+        let words = tokens.len().div_ceil(64).max(1);
+        let mut by_letter = vec![0; LETTER_CLASSES * words];
+        let mut headless = vec![0; words];
+        for (i, head) in heads.iter().enumerate() {
+            let (w, bit) = (i / 64, 1u64 << (i % 64));
+            match head {
+                Some((a, b)) => {
+                    by_letter[letter_class(*a) * words + w] |= bit;
+                    by_letter[letter_class(*b) * words + w] |= bit;
+                }
+                None => headless[w] |= bit,
+            }
+        }
         Self {
             tokens,
             heads,
             cyrillic,
             ru,
             en,
+            words,
+            by_letter,
+            headless,
+        }
+    }
+
+    /// Word `w` of the set of tokens where `term` may begin: those [`Note::word_matches`]
+    /// does not turn away by their first two letters alone. A term word's head and a token's
+    /// are apart when neither letter of one is either letter of the other, so a token whose
+    /// head shares no letter class with the term's first word (as stem or root, or as
+    /// written) cannot match it. Every note's word is tested against every term, and most
+    /// pairs are turned away by this, so it is done for 64 tokens at once.
+    fn starts(&self, term: &Term, w: usize) -> u64 {
+        match term.heads[0] {
+            (Some((a, b)), Some((c, d))) => [a, b, c, d].iter().fold(self.headless[w], |set, l| {
+                set | self.by_letter[letter_class(*l) * self.words + w]
+            }),
+            _ => u64::MAX,
         }
     }
 
@@ -731,8 +782,18 @@ impl Note {
     /// tokens it covers.
     fn find(&self, term: &Term, affirmed: bool) -> Option<(Match, String, std::ops::Range<usize>)> {
         let n = term.words.len();
+        let end = self.tokens.len().saturating_sub(n - 1);
         let mut best = None;
-        for start in 0..self.tokens.len().saturating_sub(n - 1) {
+        // The candidate starts in order, as a scan of every start would meet them.
+        let starts = (0..self.words).flat_map(|w| {
+            let mut set = self.starts(term, w);
+            std::iter::from_fn(move || {
+                let bit = set.trailing_zeros();
+                set &= set.wrapping_sub(1);
+                (bit < 64).then(|| w * 64 + bit as usize)
+            })
+        });
+        for start in starts.take_while(|s| *s < end) {
             let mut how = Match::Exact;
             let mut ok = true;
             for k in 0..n {
@@ -881,6 +942,7 @@ pub struct Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     const RULES: &str = r#"
 version = "test-1"
@@ -1146,5 +1208,91 @@ also = { ru = ["отопления"], en = ["heating"] }
             .unwrap();
         let e = RuleSet::from_toml(without_other).unwrap_err();
         assert!(e.message.contains("\"other\" is not described"), "{e}");
+    }
+
+    /// Every term of a rule set, whichever list it is in.
+    fn all_terms(r: &RuleSet) -> Vec<&Term> {
+        let priorities = r.priorities.iter().flat_map(|p| {
+            p.any
+                .iter()
+                .chain(p.also.iter().flatten())
+                .chain(p.ages.iter().flat_map(|a| &a.units))
+        });
+        let closures = r
+            .closures
+            .iter()
+            .flat_map(|c| c.any.iter().chain(&c.unless));
+        r.categories
+            .iter()
+            .flat_map(|c| &c.terms)
+            .chain(priorities)
+            .chain(closures)
+            .collect()
+    }
+
+    /// A word of a term of the shipped rules, or any word, with a typing slip or not.
+    fn note_word(vocabulary: &'static [String]) -> impl Strategy<Value = String> {
+        let known = proptest::sample::select(vocabulary);
+        let made_up = "[a-zа-яёқөүұіңғәһ0-9]{1,9}";
+        (
+            prop_oneof![3 => known, 1 => made_up],
+            0..4usize,
+            any::<prop::sample::Index>(),
+            "[a-zа-яқө]",
+        )
+            .prop_map(|(word, slip, at, letter)| {
+                let mut letters: Vec<char> = word.chars().collect();
+                let i = at.index(letters.len());
+                match slip {
+                    1 if letters.len() > 1 => {
+                        letters.remove(i);
+                    }
+                    2 if i + 1 < letters.len() => letters.swap(i, i + 1),
+                    3 => letters[i] = letter.chars().next().unwrap(),
+                    _ => {}
+                }
+                letters.into_iter().collect()
+            })
+    }
+
+    fn shipped_vocabulary() -> &'static [String] {
+        static WORDS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+        WORDS.get_or_init(|| {
+            let rules = RuleSet::from_toml(SHIPPED).unwrap();
+            let mut words: Vec<String> = all_terms(&rules)
+                .iter()
+                .flat_map(|t| t.text.split([' ', '-', '\'']).map(str::to_lowercase))
+                .filter(|w| !w.is_empty())
+                .collect();
+            words.sort();
+            words.dedup();
+            words
+        })
+    }
+
+    const SHIPPED: &str = include_str!("../../../../services/triage/rules/triage.toml");
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// A term is looked for only where its first word may match: every token left out of
+        /// its starts is one the word comparison turns away, in notes long and short (more
+        /// than 64 words take more than one word of bits).
+        #[test]
+        fn a_term_is_looked_for_wherever_its_first_word_may_match(
+            words in proptest::collection::vec(note_word(shipped_vocabulary()), 1..150),
+        ) {
+            let rules = RuleSet::from_toml(SHIPPED).unwrap();
+            let note = Note::new(&words.join(" "));
+            for term in all_terms(&rules) {
+                for i in 0..note.tokens.len() {
+                    let listed = note.starts(term, i / 64) & (1 << (i % 64)) != 0;
+                    prop_assert!(
+                        listed || note.word_matches(i, term, 0).is_none(),
+                        "{:?} left out for {:?}", note.tokens[i].original, term.text
+                    );
+                }
+            }
+        }
     }
 }
