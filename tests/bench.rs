@@ -116,6 +116,7 @@ fn main() -> anyhow::Result<()> {
             perf_at: None,
             statements: false,
             pg_settings: Vec::new(),
+            follow_all: false,
         };
         let text = runtime
             .block_on(komek_tests::load::run(options))

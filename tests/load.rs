@@ -4,7 +4,7 @@
 //!     cargo run --release -p komek-tests --bin komek-load -- run \
 //!         [--rates 100,200,400] [--step-secs 20] [--warmup-secs 5] [--drain-secs 30]
 //!         [--groups 300] [--seed S] [--pgbench-secs 15] [--pgbench-clients 16]
-//!         [--prime-secs 60] [--prime-rate 100] [--no-accept] [--perf-at RATE] [--statements] [--report FILE] [--dir DIR]
+//!         [--prime-secs 60] [--prime-rate 100] [--no-accept] [--follow-all] [--perf-at RATE] [--statements] [--report FILE] [--dir DIR]
 //!
 //! The same executable runs the services of the run: `komek-load serve <service>`.
 
@@ -48,6 +48,7 @@ fn load(args: Vec<String>) -> anyhow::Result<()> {
         perf_at: None,
         statements: false,
         pg_settings: Vec::new(),
+        follow_all: false,
     };
     let mut report_file: Option<PathBuf> = None;
     let mut args = args.into_iter();
@@ -75,6 +76,7 @@ fn load(args: Vec<String>) -> anyhow::Result<()> {
             "--prime-rate" => options.prime_rate = value()?.parse()?,
             "--no-accept" => options.accept = false,
             "--statements" => options.statements = true,
+            "--follow-all" => options.follow_all = true,
             "--pg-setting" => options.pg_settings.push(value()?),
             "--perf-at" => options.perf_at = Some(value()?.parse()?),
             "--report" => report_file = Some(value()?.into()),

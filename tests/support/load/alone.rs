@@ -108,6 +108,7 @@ pub async fn run(exe: PathBuf, dir: PathBuf, secs: Duration, clients: usize) -> 
         perf_at: None,
         statements: false,
         pg_settings: Vec::new(),
+        follow_all: false,
     };
     let mut running = Running::start_some(&options, &["roster", "intake"]).await;
     let roster = [running.addr("roster")];

@@ -82,6 +82,12 @@ pub struct Options {
     pub statements: bool,
     /// PostgreSQL settings added to the run's (`name=value`), to see what one changes.
     pub pg_settings: Vec<String>,
+    /// Also follow `request.created` and every `request.status_changed` (the → published and
+    /// → assigned columns). Off, the generator follows only the two subjects the criterion
+    /// needs, triaged and offered (and escalated): the other four deliveries a call cost
+    /// nats-server and the generator CPU on the cores the services share (BENCHMARKS.md,
+    /// step 30).
+    pub follow_all: bool,
 }
 
 /// One service process.
@@ -229,15 +235,18 @@ async fn observe(
     client: async_nats::Client,
     seen: Arc<Mutex<Seen>>,
     offers: tokio::sync::mpsc::UnboundedSender<ev::AssignmentOffered>,
+    follow_all: bool,
 ) {
-    let mut subs = Vec::new();
-    for subject in [
-        "komek.request.created",
+    let mut subjects = vec![
         "komek.request.triaged",
         "komek.assignment.offered",
         "komek.request.escalated",
-        "komek.request.status_changed",
-    ] {
+    ];
+    if follow_all {
+        subjects.extend(["komek.request.created", "komek.request.status_changed"]);
+    }
+    let mut subs = Vec::new();
+    for subject in subjects {
         subs.push(client.subscribe(subject).await.unwrap());
     }
     let mut all = futures::stream::select_all(subs);
@@ -343,6 +352,8 @@ async fn fleet(
 /// Percentiles of one measure, in milliseconds.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Spread {
+    /// How many were measured: none when the measure was not followed.
+    pub count: u64,
     pub p50: f64,
     pub p90: f64,
     pub p99: f64,
@@ -356,6 +367,7 @@ impl Spread {
             return Self::default();
         }
         Self {
+            count: h.len(),
             p50: ms(h.value_at_quantile(0.50)),
             p90: ms(h.value_at_quantile(0.90)),
             p99: ms(h.value_at_quantile(0.99)),
@@ -366,6 +378,9 @@ impl Spread {
 
 impl fmt::Display for Spread {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.count == 0 {
+            return write!(f, "–");
+        }
         write!(
             f,
             "{:.1} / {:.1} / {:.1} / {:.0}",
@@ -547,7 +562,12 @@ pub async fn run(options: Options) -> Report {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let refused = Arc::new(Mutex::new(BTreeMap::new()));
     let (offers_tx, offers_rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(observe(nats.clone(), seen.clone(), offers_tx));
+    tokio::spawn(observe(
+        nats.clone(),
+        seen.clone(),
+        offers_tx,
+        options.follow_all,
+    ));
     tokio::spawn(fleet(
         world.clone(),
         running.addr("matching"),
