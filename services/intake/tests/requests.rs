@@ -960,6 +960,46 @@ async fn list_find_and_cancel() {
         1,
         "one status change published"
     );
+
+    // By status: the cancelled one alone; the new ones newest first, a page each, and the
+    // cancelled one no longer among them.
+    let by_status = |statuses: Vec<pb::RequestStatus>, page_token: String| {
+        let mut client = client.clone();
+        async move {
+            client
+                .list_requests(api::ListRequestsRequest {
+                    statuses: statuses.into_iter().map(|s| s as i32).collect(),
+                    page_size: 1,
+                    page_token,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let gone = by_status(vec![pb::RequestStatus::Cancelled], String::new()).await;
+    assert_eq!(
+        gone.requests.iter().map(|r| &r.name).collect::<Vec<_>>(),
+        [&talgar.name]
+    );
+    let mut names = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = by_status(vec![pb::RequestStatus::New], token).await;
+        names.extend(page.requests.into_iter().map(|r| r.name));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(names, [issyk.name.clone(), semey.name.clone()]);
+    let either = by_status(
+        vec![pb::RequestStatus::New, pb::RequestStatus::Cancelled],
+        String::new(),
+    )
+    .await;
+    assert_eq!(either.requests[0].name, issyk.name);
     intake.stop().await;
 }
 

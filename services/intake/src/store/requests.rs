@@ -120,25 +120,42 @@ pub async fn find_by_reference(pool: &PgPool, code: &ReferenceCode) -> Result<Re
         .ok_or(Error::NotFound)
 }
 
-/// Newest first, keyset-paginated on (created_at, id).
+/// Newest first, keyset-paginated on (created_at, id). Asked for statuses, the narrow status
+/// rows lead (`request_statuses`, indexed by status and creation where `requests` is not).
 pub async fn list(pool: &PgPool, f: &ListFilter) -> Result<Vec<RequestRow>> {
     let (after_t, after_id) = f.after.unzip();
     let text = (!f.text.is_empty()).then(|| format!("%{}%", escape_like(&f.text)));
-    let late = super::waiting::alerted_condition(16);
+    let late = super::waiting::alerted_condition(16, "r.");
     let (new, triaged, escalated, dispatching, ended) = super::waiting::alerted_args();
+    // The same keys either way (a status row has its request's id and creation time), taken
+    // from the table the scan follows.
+    let (from, statuses, t, id) = if f.statuses.is_empty() {
+        (
+            "requests r",
+            "cardinality($1::smallint[]) = 0",
+            "r.created_at",
+            "r.id",
+        )
+    } else {
+        (
+            "request_statuses s JOIN requests r ON r.id = s.id",
+            "s.status = ANY($1)",
+            "s.created_at",
+            "s.id",
+        )
+    };
     let sql = format!(
-        "SELECT * FROM requests WHERE \
-           (cardinality($1::smallint[]) = 0 OR status = ANY($1)) \
-           AND (cardinality($2::smallint[]) = 0 OR category = ANY($2)) \
-           AND (cardinality($3::smallint[]) = 0 OR priority = ANY($3)) \
-           AND ($4 = '' OR region = $4) AND ($5 = '' OR district = $5) \
-           AND ($6::timestamptz IS NULL OR created_at >= $6) \
-           AND ($7::timestamptz IS NULL OR created_at < $7) \
-           AND ($8::text IS NULL OR description ILIKE $8 OR settlement ILIKE $8) \
-           AND ($9::timestamptz IS NULL OR (created_at, id) < ($9, $10)) \
-           AND (NOT $12 OR $13 = ANY (organizations) OR region = ANY ($14)) \
+        "SELECT r.* FROM {from} WHERE {statuses} \
+           AND (cardinality($2::smallint[]) = 0 OR r.category = ANY($2)) \
+           AND (cardinality($3::smallint[]) = 0 OR r.priority = ANY($3)) \
+           AND ($4 = '' OR r.region = $4) AND ($5 = '' OR r.district = $5) \
+           AND ($6::timestamptz IS NULL OR {t} >= $6) \
+           AND ($7::timestamptz IS NULL OR {t} < $7) \
+           AND ($8::text IS NULL OR r.description ILIKE $8 OR r.settlement ILIKE $8) \
+           AND ($9::timestamptz IS NULL OR ({t}, {id}) < ($9, $10)) \
+           AND (NOT $12 OR $13 = ANY (r.organizations) OR r.region = ANY ($14)) \
            AND (NOT $15 OR {late}) \
-         ORDER BY created_at DESC, id DESC LIMIT $11"
+         ORDER BY {t} DESC, {id} DESC LIMIT $11"
     );
     let rows = sqlx::query_as(&sql)
         .bind(&f.statuses)

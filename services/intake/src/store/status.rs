@@ -222,6 +222,78 @@ mod tests {
 
     use super::*;
 
+    /// A change of status is kept in the narrow status rows too, whoever writes it and however
+    /// many at once, and leaves the request row on its page with no index touched (a HOT
+    /// update): no index of `requests` names the status.
+    #[tokio::test]
+    async fn a_status_change_is_followed_by_its_status_row_and_stays_on_the_page() {
+        let db = TestDb::create().await;
+        let pool = komek_runtime::db::connect_and_migrate(
+            db.url(),
+            super::super::SCHEMA,
+            2,
+            &super::super::MIGRATOR,
+        )
+        .await
+        .unwrap();
+        let ids: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+        for (i, id) in ids.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO requests (id, idempotency_key, create_payload, reference_code, \
+                   channel, caller_anonymous, description, status) \
+                 VALUES ($1, $2, '', $3, 1, true, 'Көмір керек', 1)",
+            )
+            .bind(id)
+            .bind(Uuid::new_v4())
+            .bind(format!("KMK-{i}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        let statuses = |pool: sqlx::PgPool| async move {
+            sqlx::query_as::<_, (Uuid, i16, i16)>(
+                "SELECT r.id, r.status, s.status FROM requests r \
+                 LEFT JOIN request_statuses s ON s.id = r.id ORDER BY r.id",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+        };
+        for (_, request, narrow) in statuses(pool.clone()).await {
+            assert_eq!(narrow, request, "an inserted request has its status row");
+        }
+
+        let mut tx = pool.begin().await.unwrap();
+        let mut rows = lock_many(&mut tx, &ids).await.unwrap();
+        // Two change status together (the consumer's batch), one alone (set_status_by's way).
+        for r in &mut rows {
+            r.status = RequestStatus::Triaged.code() as i16;
+            r.category = 3;
+        }
+        save_many(&mut tx, &[&rows[0], &rows[1]]).await.unwrap();
+        rows[2].status = RequestStatus::Escalated.code() as i16;
+        save(&mut tx, &rows[2]).await.unwrap();
+        let hot: i64 =
+            sqlx::query_scalar("SELECT pg_stat_get_xact_tuples_hot_updated('requests'::regclass)")
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(hot, 3, "every status change was a HOT update");
+        let now = statuses(pool.clone()).await;
+        for (id, request, narrow) in &now {
+            assert_eq!(narrow, request, "request {id}: its status row follows");
+        }
+        assert_eq!(
+            now.iter().map(|(_, s, _)| *s).collect::<Vec<_>>(),
+            vec![
+                RequestStatus::Triaged.code() as i16,
+                RequestStatus::Triaged.code() as i16,
+                RequestStatus::Escalated.code() as i16,
+            ]
+        );
+    }
+
     /// Requests written one by one and written together end up the same, column for column.
     #[tokio::test]
     async fn a_batch_writes_each_request_as_one_by_one_would() {

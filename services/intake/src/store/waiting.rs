@@ -34,14 +34,16 @@ pub async fn take_sweep(tx: &mut PgConnection) -> Result<bool> {
         .await?)
 }
 
-/// Every request in a status it may wait in.
+/// Every request in a status it may wait in (found by the narrow status rows, which are
+/// indexed by status where the requests are not).
 pub async fn waiting(tx: &mut PgConnection) -> Result<Vec<RequestRow>> {
-    Ok(
-        sqlx::query_as("SELECT * FROM requests WHERE status = ANY($1) ORDER BY created_at")
-            .bind(waiting_statuses())
-            .fetch_all(tx)
-            .await?,
+    Ok(sqlx::query_as(
+        "SELECT r.* FROM request_statuses s JOIN requests r ON r.id = s.id \
+         WHERE s.status = ANY($1) ORDER BY s.created_at",
     )
+    .bind(waiting_statuses())
+    .fetch_all(tx)
+    .await?)
 }
 
 /// Records another alert of `row`'s wait that began at `since` and enqueues its event, unless
@@ -80,17 +82,19 @@ pub async fn alert(
 }
 
 /// The SQL condition "the request's current wait has been alerted", with its parameters
-/// starting at `$n`: the statuses new, triaged, escalated, dispatching, then the assignment
+/// starting at `$n` and the request's columns named with `prefix` (a table alias and its
+/// dot, or nothing): the statuses new, triaged, escalated, dispatching, then the assignment
 /// statuses that ended a job unserved. Mirrors `komek_core::waiting::waiting`.
-pub fn alerted_condition(n: usize) -> String {
+pub fn alerted_condition(n: usize, prefix: &str) -> String {
     format!(
-        "(waiting_since IS NOT NULL AND waiting_alerts > 0 AND waiting_since = CASE \
-           WHEN status = ${new} THEN created_at \
-           WHEN status = ${triaged} THEN \
-             GREATEST(triaged_at, escalated_at, deferred_until, created_at) \
-           WHEN status = ${escalated} THEN COALESCE(escalated_at, created_at) \
-           WHEN status = ${dispatching} AND assignment_status = ANY(${ended}) \
-             THEN COALESCE(assignment_updated_at, created_at) END)",
+        "({p}waiting_since IS NOT NULL AND {p}waiting_alerts > 0 AND {p}waiting_since = CASE \
+           WHEN {p}status = ${new} THEN {p}created_at \
+           WHEN {p}status = ${triaged} THEN \
+             GREATEST({p}triaged_at, {p}escalated_at, {p}deferred_until, {p}created_at) \
+           WHEN {p}status = ${escalated} THEN COALESCE({p}escalated_at, {p}created_at) \
+           WHEN {p}status = ${dispatching} AND {p}assignment_status = ANY(${ended}) \
+             THEN COALESCE({p}assignment_updated_at, {p}created_at) END)",
+        p = prefix,
         new = n,
         triaged = n + 1,
         escalated = n + 2,
