@@ -20,7 +20,10 @@ SELECT id, status, created_at FROM requests;
 
 CREATE INDEX request_statuses_status ON request_statuses (status, created_at DESC, id DESC);
 
-CREATE FUNCTION request_statuses_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+-- The functions keep the schema they were made in: a statement from a session with another
+-- search_path (an operator's `UPDATE intake.requests ...`) still finds the status rows.
+CREATE FUNCTION request_statuses_insert() RETURNS trigger LANGUAGE plpgsql
+SET search_path FROM CURRENT AS $$
 BEGIN
     INSERT INTO request_statuses (id, status, created_at)
     SELECT id, status, created_at FROM inserted;
@@ -28,7 +31,8 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION request_statuses_update() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION request_statuses_update() RETURNS trigger LANGUAGE plpgsql
+SET search_path FROM CURRENT AS $$
 BEGIN
     UPDATE request_statuses s SET status = u.status
     FROM updated u

@@ -292,6 +292,27 @@ mod tests {
                 RequestStatus::Escalated.code() as i16,
             ]
         );
+
+        // A statement from a session whose search_path leaves the schema out (an operator's
+        // psql) is followed too.
+        let cancelled = RequestStatus::Cancelled.code() as i16;
+        let mut tx = pool.begin().await.unwrap();
+        sqlx::query("SET LOCAL search_path TO public")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::query(&format!(
+            "UPDATE {}.requests SET status = $1 WHERE id = $2",
+            super::super::SCHEMA
+        ))
+        .bind(cancelled)
+        .bind(ids[0])
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let (_, request, narrow) = statuses(pool.clone()).await[0];
+        assert_eq!((request, narrow), (cancelled, cancelled));
     }
 
     /// Requests written one by one and written together end up the same, column for column.
