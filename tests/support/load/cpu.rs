@@ -81,6 +81,34 @@ fn ticks_per_second() -> f64 {
         .unwrap_or(100.0)
 }
 
+/// The machine's speed as the run found it: microseconds a note for triage's shipped rules over
+/// `notes`, the median of five rounds on one thread before anything else of the run starts.
+/// A virtual machine's cores run faster or slower from hour to hour (BENCHMARKS.md, runs AA and
+/// AB: 8–11% within a day); the same code's rates are compared across runs by this.
+pub fn probe(notes: &[&str]) -> f64 {
+    use komek_core::triage::{Input, RuleSet};
+    let rules = RuleSet::from_toml(include_str!("../../../services/triage/rules/triage.toml"))
+        .expect("the shipped rules");
+    let passes = 200;
+    let mut rounds: Vec<f64> = (0..5)
+        .map(|_| {
+            let started = std::time::Instant::now();
+            for _ in 0..passes {
+                for note in notes {
+                    std::hint::black_box(rules.classify(&Input {
+                        description: note,
+                        operator_category: None,
+                        operator_priority: None,
+                    }));
+                }
+            }
+            started.elapsed().as_secs_f64() * 1e6 / (passes * notes.len()) as f64
+        })
+        .collect();
+    rounds.sort_by(f64::total_cmp);
+    rounds[rounds.len() / 2]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -429,6 +429,8 @@ impl Step {
 }
 
 pub struct Report {
+    /// The machine's speed before the run ([`cpu::probe`]), µs a note.
+    pub probe_us: f64,
     pub pgbench_tps: Option<f64>,
     pub pgbench_clients: u32,
     pub steps: Vec<Step>,
@@ -461,6 +463,11 @@ impl fmt::Display for Report {
             self.finished.format("%Y-%m-%d %H:%M UTC")
         )?;
         writeln!(f)?;
+        writeln!(
+            f,
+            "CPU probe (triage's rules over the run's notes, one thread, before the run): {:.1} µs a note",
+            self.probe_us
+        )?;
         match self.pgbench_tps {
             Some(tps) => writeln!(
                 f,
@@ -535,6 +542,7 @@ impl fmt::Display for Report {
 }
 
 pub async fn run(options: Options) -> Report {
+    let probe_us = tokio::task::block_in_place(|| cpu::probe(world::NOTES));
     let mut running = Running::start(&options).await;
     let everyone: Vec<SocketAddr> = running.services.iter().map(|s| s.addr).collect();
     let world = Arc::new(
@@ -687,6 +695,7 @@ pub async fn run(options: Options) -> Report {
     running.stop(&options.dir);
     let accept_refusals = refused.lock().unwrap().clone();
     Report {
+        probe_us,
         pgbench_tps,
         pgbench_clients: options.pgbench_clients,
         steps,

@@ -132,7 +132,7 @@ fn km(a: &Settlement, b: &Settlement) -> f64 {
 
 /// What callers say in a surge: the jobs one group does (searches for people, which go to
 /// several groups at once, are left out so that every request is offered exactly once).
-const NOTES: &[&str] = &[
+pub const NOTES: &[&str] = &[
     "Одинокий ветеран, 91 год, просит помочь по дому и купить продукты",
     "Мужчина тяжело переживает смерть жены, нужна помощь психолога",
     "Семье с четырьмя детьми нужны продукты и тёплая одежда",
