@@ -222,11 +222,8 @@ mod tests {
 
     use super::*;
 
-    /// A change of status is kept in the narrow status rows too, whoever writes it and however
-    /// many at once, and leaves the request row on its page with no index touched (a HOT
-    /// update): no index of `requests` names the status.
-    #[tokio::test]
-    async fn a_status_change_is_followed_by_its_status_row_and_stays_on_the_page() {
+    /// A migrated database with `n` new requests, their ids in order.
+    async fn new_requests(n: usize) -> (TestDb, sqlx::PgPool, Vec<Uuid>) {
         let db = TestDb::create().await;
         let pool = komek_runtime::db::connect_and_migrate(
             db.url(),
@@ -236,7 +233,7 @@ mod tests {
         )
         .await
         .unwrap();
-        let ids: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+        let ids: Vec<Uuid> = (0..n).map(|_| Uuid::now_v7()).collect();
         for (i, id) in ids.iter().enumerate() {
             sqlx::query(
                 "INSERT INTO requests (id, idempotency_key, create_payload, reference_code, \
@@ -250,6 +247,15 @@ mod tests {
             .await
             .unwrap();
         }
+        (db, pool, ids)
+    }
+
+    /// A change of status is kept in the narrow status rows too, whoever writes it and however
+    /// many at once, and leaves the request row on its page with no index touched (a HOT
+    /// update): no index of `requests` names the status.
+    #[tokio::test]
+    async fn a_status_change_is_followed_by_its_status_row_and_stays_on_the_page() {
+        let (_db, pool, ids) = new_requests(3).await;
         let statuses = |pool: sqlx::PgPool| async move {
             sqlx::query_as::<_, (Uuid, i16, i16)>(
                 "SELECT r.id, r.status, s.status FROM requests r \
@@ -318,29 +324,7 @@ mod tests {
     /// Requests written one by one and written together end up the same, column for column.
     #[tokio::test]
     async fn a_batch_writes_each_request_as_one_by_one_would() {
-        let db = TestDb::create().await;
-        let pool = komek_runtime::db::connect_and_migrate(
-            db.url(),
-            super::super::SCHEMA,
-            2,
-            &super::super::MIGRATOR,
-        )
-        .await
-        .unwrap();
-        let ids: Vec<Uuid> = (0..4).map(|_| Uuid::now_v7()).collect();
-        for (i, id) in ids.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO requests (id, idempotency_key, create_payload, reference_code, \
-                   channel, caller_anonymous, description, status) \
-                 VALUES ($1, $2, '', $3, 1, true, 'Көмір керек', 1)",
-            )
-            .bind(id)
-            .bind(Uuid::new_v4())
-            .bind(format!("KMK-{i}"))
-            .execute(&pool)
-            .await
-            .unwrap();
-        }
+        let (_db, pool, ids) = new_requests(4).await;
         let mut tx = pool.begin().await.unwrap();
         let mut rows = lock_many(&mut tx, &ids).await.unwrap();
         let at = |s: i64| Some(Utc.timestamp_opt(1_790_000_000 + s, 0).unwrap());
