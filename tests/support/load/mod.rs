@@ -415,6 +415,33 @@ pub struct Step {
     pub throughput: f64,
     /// CPU milliseconds per call, by process.
     pub cpu_ms: BTreeMap<String, f64>,
+    /// Call → offered, per second of the step by when the calls were due (warm-up included),
+    /// so that a slow moment can be set beside the services' and PostgreSQL's logs.
+    pub timeline: Vec<Second>,
+}
+
+/// The calls due in one second of a step and how long they took to be offered.
+#[derive(Debug, Clone)]
+pub struct Second {
+    /// When the second began (UTC).
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub calls: u64,
+    pub offered: Spread,
+}
+
+impl fmt::Display for Second {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {:>5} calls, offered p50 / p90 / p99 / max {:.1} / {:.1} / {:.1} / {:.0} ms",
+            self.at.format("%H:%M:%S"),
+            self.calls,
+            self.offered.p50,
+            self.offered.p90,
+            self.offered.p99,
+            self.offered.max
+        )
+    }
 }
 
 impl Step {
@@ -668,6 +695,8 @@ pub async fn run(options: Options) -> Report {
         if let Some(mut perf) = perf {
             let _ = perf.wait();
         }
+        let timeline: String = step.timeline.iter().map(|s| format!("{s}\n")).collect();
+        std::fs::write(options.dir.join(format!("timeline-{rate}.txt")), timeline).unwrap();
         for s in &running.services {
             if let Some(text) = scrape(s.metrics).await {
                 let file = options.dir.join(format!("metrics-{rate}-{}.txt", s.kind));
@@ -834,6 +863,7 @@ async fn run_step(
     let parts = running.parts();
     let cpu_before = tokio::task::block_in_place(|| cpu::read(&parts));
     let start = Instant::now() + Duration::from_millis(50);
+    let wall_start = chrono::Utc::now() + chrono::Duration::milliseconds(50);
     let gap = Duration::from_secs_f64(1.0 / rate);
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..calls {
@@ -887,8 +917,13 @@ async fn run_step(
     let (mut offered_h, mut assigned_h) = (histogram(), histogram());
     let (mut offered, mut escalated, mut unfinished, mut twice) = (0, 0, 0, 0);
     let mut last_placed = start;
+    let seconds = (calls as f64 / rate).ceil() as usize;
+    let mut per_second: Vec<(u64, Histogram<u64>)> =
+        (0..seconds.max(1)).map(|_| (0, histogram())).collect();
     for (due, name) in &created {
         let measured = *due >= measured_from;
+        let second = ((*due - start).as_secs() as usize).min(per_second.len() - 1);
+        per_second[second].0 += 1;
         if let Some(t) = seen.published.get(name)
             && measured
         {
@@ -911,6 +946,7 @@ async fn run_step(
             if measured {
                 record(&mut offered_h, *t - *due);
             }
+            record(&mut per_second[second].1, *t - *due);
         } else if let Some(t) = seen.escalated.get(name) {
             escalated += 1;
             last_placed = last_placed.max(*t);
@@ -947,6 +983,15 @@ async fn run_step(
         assigned_after: Spread::of(&assigned_h),
         throughput: (offered + escalated) as f64 / span,
         cpu_ms,
+        timeline: per_second
+            .iter()
+            .enumerate()
+            .map(|(i, (calls, h))| Second {
+                at: wall_start + chrono::Duration::seconds(i as i64),
+                calls: *calls,
+                offered: Spread::of(h),
+            })
+            .collect(),
     }
 }
 
