@@ -129,6 +129,50 @@ impl Steps {
     }
 }
 
+/// Reads the assignments answered by [`step_as_read`]'s callers, those that arrive while a
+/// statement reads going together in the next one ([`store::read_for_answers`]): the read is
+/// the one statement an accept has to itself, so under a surge one read a call was a round
+/// trip and a wake-up on each side of it for every volunteer's tap.
+#[derive(Clone)]
+pub struct Reads {
+    readers: Batcher<(Uuid, Uuid), Option<store::AsRead>>,
+}
+
+impl Reads {
+    /// Starts the readers; they stop when the last `Reads` is dropped.
+    pub fn start(pool: PgPool) -> Self {
+        let warm = Arc::new(db::Warm::new(pool));
+        let readers = Batcher::start(WRITERS, BATCH, move |answers: Vec<(Uuid, Uuid)>| {
+            let warm = warm.clone();
+            async move {
+                let read = match warm.acquire().await {
+                    Ok(mut conn) => {
+                        let read = store::read_for_answers(&mut conn, &answers).await;
+                        if read.is_ok() {
+                            conn.keep();
+                        }
+                        read
+                    }
+                    Err(err) => Err(err.into()),
+                };
+                read.unwrap_or_else(|err| {
+                    tracing::debug!(error = %err, answers = answers.len(),
+                        "answers not read together; each goes the locked way");
+                    answers.iter().map(|_| None).collect()
+                })
+            }
+        });
+        Self { readers }
+    }
+
+    /// The assignment `id` as read for an answer under `key`, with the other answers of the
+    /// moment. None when there is none or it could not be read: the locked way then decides,
+    /// and says which.
+    pub async fn read(&self, id: Uuid, key: Uuid) -> Option<store::AsRead> {
+        self.readers.write((id, key)).await.flatten()
+    }
+}
+
 async fn write_steps(warm: &db::Warm, bus: &Bus, steps: Vec<store::StepAsRead>) -> Vec<bool> {
     let mut written = vec![false; steps.len()];
     // One step per assignment in a statement: a second (another member's answer at the same
@@ -174,7 +218,7 @@ fn first_of_each<T, K: std::hash::Hash + Eq>(
         .unzip()
 }
 
-/// [`transition`] of an assignment read without a lock ([`store::read_for_answer`]) and
+/// [`transition`] of an assignment read without a lock ([`store::read_for_answers`]) and
 /// answered under `answer` (its key and what it does: `accept`), for a step that writes its
 /// status and reason alone (an accept of an offer to one group): written by `steps` with the
 /// other answers of the moment in one statement, where the locked way takes a transaction of

@@ -38,7 +38,8 @@ pub struct Assignments {
     keepalive: Duration,
     pumps: Pumps,
     callers: Callers,
-    /// The accepts written together (`jobs::step_as_read`).
+    /// The accepts read together and written together (`jobs::step_as_read`).
+    reads: jobs::Reads,
     steps: jobs::Steps,
 }
 
@@ -54,6 +55,7 @@ impl Assignments {
     ) -> Self {
         Self {
             warm: db::Warm::new(pool.clone()),
+            reads: jobs::Reads::start(pool.clone()),
             steps: jobs::Steps::start(pool.clone(), bus.clone()),
             pool,
             bus,
@@ -171,16 +173,7 @@ impl Assignments {
         volunteer: Uuid,
         reason: &str,
     ) -> Result<Option<AssignmentRow>, Status> {
-        // The connection goes back before the write: the writers take theirs from the same
-        // pool, and calls holding every connection while they wait for a writer would wait
-        // for ever.
-        let read = {
-            let mut conn = self.warm.acquire().await.map_err(database)?;
-            let read = store::read_for_answer(&mut conn, answer.id, answer.key).await?;
-            conn.keep();
-            read
-        };
-        let Some(read) = read else {
+        let Some(read) = self.reads.read(answer.id, answer.key).await else {
             return Ok(None);
         };
         if read.key_used || read.row.wide {

@@ -612,33 +612,52 @@ pub struct AsRead {
 }
 
 /// Reads an assignment for an answer under `key`, without a lock; None when there is none.
+#[cfg(test)]
 pub async fn read_for_answer(
     conn: &mut PgConnection,
     id: Uuid,
     key: Uuid,
 ) -> Result<Option<AsRead>> {
-    let row = sqlx::query(
-        "SELECT a.*, a.xmin::text AS row_xmin, now() AS read_at, \
-           EXISTS (SELECT 1 FROM assignment_actions WHERE request_key = $2) AS key_used \
-         FROM assignments a WHERE a.id = $1",
+    Ok(read_for_answers(conn, &[(id, key)]).await?.pop().flatten())
+}
+
+/// Reads assignments for answers (assignment, key) without a lock, in one statement, in
+/// their order; None for an assignment that is not there.
+/// The reads share one clock (the statement's): the steps written from them are as of it.
+pub async fn read_for_answers(
+    conn: &mut PgConnection,
+    answers: &[(Uuid, Uuid)],
+) -> Result<Vec<Option<AsRead>>> {
+    let (ids, keys): (Vec<Uuid>, Vec<Uuid>) = answers.iter().copied().unzip();
+    let rows = sqlx::query(
+        "SELECT i.n AS answer_n, a.*, a.xmin::text AS row_xmin, now() AS read_at, \
+           EXISTS (SELECT 1 FROM assignment_actions WHERE request_key = i.key) AS key_used \
+         FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS i(id, key, n) \
+         JOIN assignments a ON a.id = i.id",
     )
-    .bind(id)
-    .bind(key)
-    .fetch_optional(conn)
+    .bind(&ids)
+    .bind(&keys)
+    .fetch_all(conn)
     .await?;
-    row.map(|r| {
-        Ok(AsRead {
+    let mut out: Vec<Option<AsRead>> = answers.iter().map(|_| None).collect();
+    for r in rows {
+        let n: i64 = r.try_get("answer_n")?;
+        let read = AsRead {
             row: AssignmentRow::from_row(&r)?,
             xmin: r.try_get("row_xmin")?,
             key_used: r.try_get("key_used")?,
             now: r.try_get("read_at")?,
             traceparent: r.try_get("traceparent")?,
-        })
-    })
-    .transpose()
+        };
+        // Ordinality counts from 1.
+        if let Some(slot) = usize::try_from(n - 1).ok().and_then(|i| out.get_mut(i)) {
+            *slot = Some(read);
+        }
+    }
+    Ok(out)
 }
 
-/// An answer's step of an assignment as [`read_for_answer`] read it, to be written by
+/// An answer's step of an assignment as [`read_for_answers`] read it, to be written by
 /// [`steps_as_read`].
 pub struct StepAsRead {
     pub read: AsRead,
@@ -652,7 +671,7 @@ pub struct StepAsRead {
     pub event: (Uuid, komek_runtime::events::Outgoing),
 }
 
-/// Answers' steps of assignments as [`read_for_answer`] read them, in one statement of its
+/// Answers' steps of assignments as [`read_for_answers`] read them, in one statement of its
 /// own transaction, each written only if its row is still the version read and its key still
 /// new: the row locked, the key recorded, `status` and `reason` written as of the read's
 /// clock, and the event written held (see `events::held_outbox_ctes`). Returns, for each, whether
@@ -1279,14 +1298,28 @@ mod tests {
             offered(&mut conn).await,
         );
         let keys = [Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7()];
+        // Read together, asked out of order and with an assignment that is not there.
+        let asked = [
+            (three.id, keys[2]),
+            (Uuid::now_v7(), Uuid::now_v7()),
+            (one.id, keys[0]),
+            (two.id, keys[1]),
+        ];
+        let mut read = read_for_answers(&mut conn, &asked).await.unwrap();
+        assert!(read[1].is_none(), "no assignment, nothing read");
+        let found: Vec<(Uuid, bool)> = read
+            .iter()
+            .flatten()
+            .map(|r| (r.row.id, r.key_used))
+            .collect();
+        assert_eq!(
+            found,
+            [(three.id, false), (one.id, false), (two.id, false)],
+            "each answer gets its own assignment, in the order asked"
+        );
         let mut reads = Vec::new();
-        for (row, key) in [&one, &two, &three].into_iter().zip(keys) {
-            let read = read_for_answer(&mut conn, row.id, key)
-                .await
-                .unwrap()
-                .unwrap();
-            assert!(!read.key_used);
-            reads.push(accept(read, key));
+        for (at, key) in [(2, keys[0]), (3, keys[1]), (0, keys[2])] {
+            reads.push(accept(read[at].take().unwrap(), key));
         }
         // Two is written to after its read; three's key is recorded meanwhile (the same
         // answer, retried at once).
