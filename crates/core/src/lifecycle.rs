@@ -54,6 +54,12 @@ impl RequestStatus {
         matches!(self, Self::Closed | Self::Merged | Self::Cancelled)
     }
 
+    /// Called off before it was done: cancelled, or merged into the request it repeats. A
+    /// group still on it is to be taken off.
+    pub const fn is_called_off(self) -> bool {
+        matches!(self, Self::Merged | Self::Cancelled)
+    }
+
     /// Nothing more will be done for the caller: resolved, closed, merged or cancelled. From
     /// here the retention of the caller's personal data runs, and it may be erased.
     pub const fn is_finished(self) -> bool {

@@ -28,6 +28,11 @@ pub mod subject {
     pub const REQUEST_CREATED: &str = "komek.request.created";
     pub const REQUEST_TRIAGED: &str = "komek.request.triaged";
     pub const REQUEST_STATUS_CHANGED: &str = "komek.request.status_changed";
+    /// A request cancelled or merged (`RequestStatus::is_called_off`), with the same payload
+    /// as its `request.status_changed`: the one change matching acts on, apart, so that the
+    /// server hands it alone and not every status change (three a request) only for it to be
+    /// skipped.
+    pub const REQUEST_CALLED_OFF: &str = "komek.request.called_off";
     pub const REQUEST_ESCALATED: &str = "komek.request.escalated";
     pub const REQUEST_MERGED: &str = "komek.request.merged";
     pub const REQUEST_WAITING: &str = "komek.request.waiting";

@@ -162,7 +162,7 @@ fn time(t: Option<&prost_types::Timestamp>) -> DateTime<Utc> {
 }
 
 /// What one event changes in its request; whether it changed anything. A status change adds
-/// its `request.status_changed` to `out`.
+/// its events to `out` (`events::status_events`).
 fn apply(
     row: &mut RequestRow,
     event: Event,
@@ -291,10 +291,9 @@ fn move_to(
     }
     let previous = row.status;
     row.move_to(next, now);
-    out.push(Outgoing::new(
-        subject::REQUEST_STATUS_CHANGED,
-        &events::status_changed(row, previous, reason),
-    ));
+    out.extend(events::status_events(&events::status_changed(
+        row, previous, reason,
+    )));
     true
 }
 

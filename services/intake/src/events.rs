@@ -1,9 +1,11 @@
 //! Event payloads intake publishes. Caller name, phone, its keyed hash, the address and the
 //! notes never appear here (see `komek.events.v1`).
 
+use komek_core::RequestStatus;
 use komek_proto::events::v1 as ev;
 use komek_proto::types::v1 as pb;
 use komek_runtime::boundary::{name, place, timestamp};
+use komek_runtime::events::{Outgoing, subject};
 
 use crate::model::RequestRow;
 
@@ -67,6 +69,17 @@ pub fn status_changed(row: &RequestRow, previous: i16, reason: &str) -> ev::Requ
         change_time: Some(timestamp(row.updated_at)),
         actor: String::new(),
     }
+}
+
+/// What a change of status publishes: `request.status_changed`, and for a request called off
+/// (cancelled or merged) `request.called_off` as well, with the same payload, which matching
+/// follows alone.
+pub fn status_events(event: &ev::RequestStatusChanged) -> Vec<Outgoing> {
+    let mut out = vec![Outgoing::new(subject::REQUEST_STATUS_CHANGED, event)];
+    if RequestStatus::from_code(event.status).is_some_and(RequestStatus::is_called_off) {
+        out.push(Outgoing::new(subject::REQUEST_CALLED_OFF, event));
+    }
+    out
 }
 
 /// A request's wait past its limit, as alerted. `row` holds the alert just written.

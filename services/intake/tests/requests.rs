@@ -960,6 +960,13 @@ async fn list_find_and_cancel() {
         1,
         "one status change published"
     );
+    assert_eq!(
+        intake
+            .count("SELECT count(*) FROM intake.outbox WHERE subject = 'komek.request.called_off'")
+            .await,
+        1,
+        "and the request called off, for matching"
+    );
 
     // By status: the cancelled one alone; the new ones newest first, a page each, and the
     // cancelled one no longer among them.

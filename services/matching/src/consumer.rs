@@ -356,7 +356,7 @@ impl Handler for Erasures {
     }
 }
 
-/// Follows `request.status_changed` for closed requests.
+/// Follows `request.called_off`: a request cancelled or merged takes its group off.
 pub struct Closures {
     pub index: Arc<GroupIndex>,
 }
@@ -367,35 +367,31 @@ impl Handler for Closures {
         Some(BATCH_LOCK_TIMEOUT)
     }
 
-    /// Every status change of every request arrives here; only closures mean anything, and
-    /// the rest (triaged, offered, assigned, ...) are let go without a transaction.
+    /// Only a request called off means anything; the subject says it, and a message whose
+    /// status says otherwise is let go without a transaction.
     fn wants(&self, m: &Incoming<'_>) -> bool {
         // One that does not decode is wanted, so that it is rejected and logged.
-        m.decode_if::<ev::RequestStatusChanged>(subject::REQUEST_STATUS_CHANGED)
+        m.decode_if::<ev::RequestStatusChanged>(subject::REQUEST_CALLED_OFF)
             .map_or(true, |e| {
                 e.is_some_and(|e| {
-                    matches!(
-                        RequestStatus::from_code(e.status),
-                        Some(RequestStatus::Cancelled | RequestStatus::Merged)
-                    )
+                    RequestStatus::from_code(e.status).is_some_and(RequestStatus::is_called_off)
                 })
             })
     }
 
     async fn handle(&self, tx: &mut PgConnection, m: Incoming<'_>) -> Result<(), HandleError> {
-        let Some(e) = m.decode_if::<ev::RequestStatusChanged>(subject::REQUEST_STATUS_CHANGED)?
-        else {
+        let Some(e) = m.decode_if::<ev::RequestStatusChanged>(subject::REQUEST_CALLED_OFF)? else {
             return Ok(());
         };
-        let status = RequestStatus::from_code(e.status);
-        if !matches!(
-            status,
-            Some(RequestStatus::Cancelled | RequestStatus::Merged)
-        ) {
+        if !RequestStatus::from_code(e.status).is_some_and(RequestStatus::is_called_off) {
             return Ok(());
         }
         let request_id = parse_name("requests", &e.request, "request")?;
-        store::close_request(tx, request_id, e.status as i16).await?;
+        // Closed before: by this change's `request.status_changed`, which the consumer this
+        // one took over from followed. Its audit and withdrawals are done.
+        if !store::close_request(tx, request_id, e.status as i16).await? {
+            return Ok(());
+        }
         let reason = if e.reason.is_empty() {
             "request closed".to_string()
         } else {
@@ -456,7 +452,7 @@ mod tests {
         };
         let wants = |status| {
             closures.wants(&Incoming {
-                subject: subject::REQUEST_STATUS_CHANGED,
+                subject: subject::REQUEST_CALLED_OFF,
                 payload: &status_changed(status),
             })
         };
@@ -469,9 +465,17 @@ mod tests {
             assert!(!wants(status), "{status:?} needs no transaction");
         }
         let garbage = Incoming {
-            subject: subject::REQUEST_STATUS_CHANGED,
+            subject: subject::REQUEST_CALLED_OFF,
             payload: b"\xff\xff\xff",
         };
         assert!(closures.wants(&garbage), "kept, to be rejected and logged");
+        let elsewhere = Incoming {
+            subject: subject::REQUEST_STATUS_CHANGED,
+            payload: &status_changed(RequestStatus::Cancelled),
+        };
+        assert!(
+            !closures.wants(&elsewhere),
+            "every status change is intake's; a closure comes as called off"
+        );
     }
 }

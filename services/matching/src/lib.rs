@@ -107,15 +107,18 @@ pub async fn serve(
         background.token(),
     ));
 
+    // Requests called off. The consumer of every status change (three a request) was handed
+    // them all only to skip those that were not; this one took over from it, where it had
+    // got to.
     let closed = deps
         .bus
-        .durable_consumer(
+        .durable_consumers_after(
             streams::REQUESTS,
             "matching-closures",
-            subject::REQUEST_STATUS_CHANGED,
+            &[("matching-called-off", subject::REQUEST_CALLED_OFF)],
         )
         .await?;
-    background.spawn(inbox::consume(
+    background.spawn(inbox::consume_all(
         "matching-closures",
         closed,
         deps.pool.clone(),

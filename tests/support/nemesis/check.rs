@@ -97,6 +97,7 @@ const DURABLE_CONSUMERS: &[&str] = &[
     "triage-erasures",
     "matching",
     "matching-closures",
+    "matching-called-off",
     "matching-erasures",
 ];
 

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use komek_core::RequestStatus;
 use komek_runtime::db;
-use komek_runtime::events::{Outgoing, enqueue_many, subject};
+use komek_runtime::events::enqueue_many;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -194,7 +194,7 @@ pub async fn save_many(tx: &mut PgConnection, rows: &[&RequestRow]) -> Result<()
 }
 
 /// Moves a locked request to `next` on behalf of `actor` (empty for changes that follow other
-/// events), writes it and enqueues `request.status_changed`.
+/// events), writes it and enqueues its events (`events::status_events`).
 pub async fn set_status_by(
     tx: &mut PgConnection,
     row: &RequestRow,
@@ -207,11 +207,7 @@ pub async fn set_status_by(
     save(&mut *tx, &updated).await?;
     let mut event = events::status_changed(&updated, row.status, reason);
     event.actor = actor.to_string();
-    enqueue_many(
-        tx,
-        vec![Outgoing::new(subject::REQUEST_STATUS_CHANGED, &event)],
-    )
-    .await?;
+    enqueue_many(tx, events::status_events(&event)).await?;
     Ok(updated)
 }
 

@@ -1400,4 +1400,54 @@ mod tests {
         let mut conn = pool.acquire().await.unwrap();
         assert_eq!(written(&mut conn, &[key]).await, (0, 0, 0));
     }
+
+    /// A closure that both of matching's consumers of closures saw (the one of every status
+    /// change, before an upgrade, and the one of requests called off that took over from it:
+    /// two messages under two ids, which the inbox cannot tell apart) is acted on once: the
+    /// group is withdrawn and the dispatcher's cancel audited, once.
+    #[tokio::test]
+    async fn a_request_called_off_twice_is_acted_on_once() {
+        use komek_core::RequestStatus;
+        use komek_proto::events::v1 as ev;
+        use komek_runtime::events::subject;
+        use komek_runtime::inbox::{Handler, Incoming};
+        use prost::Message;
+
+        let (_db, pool) = pool().await;
+        let mut conn = pool.acquire().await.unwrap();
+        let one = offered(&mut conn).await;
+        let closures = crate::consumer::Closures {
+            index: std::sync::Arc::new(crate::index::GroupIndex::default()),
+        };
+        let payload = ev::RequestStatusChanged {
+            request: komek_runtime::boundary::name("requests", one.request_id),
+            status: RequestStatus::Cancelled.code(),
+            reason: "табылды".into(),
+            actor: "dispatchers/aigerim".into(),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        for _ in 0..2 {
+            let mut tx = pool.begin().await.unwrap();
+            let m = Incoming {
+                subject: subject::REQUEST_CALLED_OFF,
+                payload: &payload,
+            };
+            closures.handle(&mut tx, m).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        let row = get_many(&pool, &[one.id]).await.unwrap().remove(0);
+        assert_eq!(row.status, AssignmentStatus::Withdrawn.code() as i16);
+        let (cancels, withdrawals): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE action = 'CancelRequest'), \
+                    (SELECT count(*) FROM outbox WHERE subject = $2) \
+             FROM dispatch_audit WHERE request_id = $1",
+        )
+        .bind(one.request_id)
+        .bind(subject::ASSIGNMENT_CHANGED)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        assert_eq!((cancels, withdrawals), (1, 1), "audited and withdrawn once");
+    }
 }

@@ -132,17 +132,20 @@ pub async fn finish_job(tx: &mut PgConnection, request_id: Uuid) -> Result<()> {
     Ok(())
 }
 
-/// Remembers a closed request; idempotent.
-pub async fn close_request(tx: &mut PgConnection, request_id: Uuid, status: i16) -> Result<()> {
-    sqlx::query(
+/// Remembers a closed request; idempotent. Whether it was not closed before.
+pub async fn close_request(tx: &mut PgConnection, request_id: Uuid, status: i16) -> Result<bool> {
+    let closed = sqlx::query(
         "INSERT INTO closed_requests (request_id, status) VALUES ($1, $2) \
          ON CONFLICT (request_id) DO NOTHING",
     )
     .bind(request_id)
     .bind(status)
     .execute(&mut *tx)
-    .await?;
-    finish_job(tx, request_id).await
+    .await?
+    .rows_affected()
+        == 1;
+    finish_job(tx, request_id).await?;
+    Ok(closed)
 }
 
 pub async fn is_closed(tx: &mut PgConnection, request_id: Uuid) -> Result<bool> {
