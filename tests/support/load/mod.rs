@@ -753,9 +753,10 @@ async fn scrape(addr: SocketAddr) -> Option<String> {
 
 /// The statements PostgreSQL spent most time on over the steps, per call of the run.
 async fn write_statements(pool: &sqlx::PgPool, file: &Path, calls: usize, wal_from: &str) {
-    let rows: Vec<(String, i64, f64, i64)> = sqlx::query_as(
-        "SELECT query, calls, total_exec_time, rows FROM pg_stat_statements \
-         ORDER BY total_exec_time DESC LIMIT 60",
+    // Plans are counted only with `pg_stat_statements.track_planning` on (`--pg-setting`).
+    let rows: Vec<(String, i64, f64, i64, i64, f64)> = sqlx::query_as(
+        "SELECT query, calls, total_exec_time, rows, plans, total_plan_time \
+         FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 60",
     )
     .fetch_all(pool)
     .await
@@ -823,10 +824,15 @@ async fn write_statements(pool: &sqlx::PgPool, file: &Path, calls: usize, wal_fr
         ));
     }
     text.push_str(&format!("{written:>8.2} in all\n\n"));
-    for (query, n, ms, rows) in rows {
+    for (query, n, ms, rows, plans, plan_ms) in rows {
         let query: String = query.split_whitespace().collect::<Vec<_>>().join(" ");
+        let planned = if plans > 0 {
+            format!(" (planned {plans} times, {:.3} ms/call)", per(plan_ms))
+        } else {
+            String::new()
+        };
         text.push_str(&format!(
-            "{:>8.3} ms/call {:>6.2} per call {:>8} rows | {}\n",
+            "{:>8.3} ms/call {:>6.2} per call {:>8} rows{planned} | {}\n",
             per(ms),
             per(n as f64),
             rows,
