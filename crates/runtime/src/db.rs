@@ -3,6 +3,8 @@
 //! server unchanged.
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::migrate::Migrator;
@@ -75,11 +77,18 @@ pub async fn connect_and_migrate(
 /// one dropped after a failure or an abandoned call goes back to the pool, whose test closes
 /// a broken connection and finishes an interrupted exchange. At most [`WARM_KEPT`] are kept,
 /// and one unused for [`CHECK_IDLE_AFTER`] goes back to the pool, which tests it before
-/// handing it out again (the server may have restarted meanwhile).
+/// handing it out again (the server may have restarted meanwhile) — at the keeper's next use;
+/// when there is none, a task of its own closes it within another [`CHECK_IDLE_AFTER`], so that
+/// connections kept by calls that stopped coming never starve the pool's other users.
 pub struct Warm {
     pool: PgPool,
-    idle: std::sync::Mutex<Vec<(PoolConnection<Postgres>, Instant)>>,
+    idle: Arc<std::sync::Mutex<Kept>>,
+    /// Whether the task closing stale connections runs ([`Warm::sweep`]).
+    sweeping: Arc<AtomicBool>,
 }
+
+/// The connections a [`Warm`] keeps, each with when it was kept, oldest first.
+type Kept = Vec<(PoolConnection<Postgres>, Instant)>;
 
 /// Connections a [`Warm`] keeps at most: what a burst of concurrent calls uses, well within
 /// a pool's size, so the pool's other users are not starved.
@@ -95,7 +104,8 @@ impl Warm {
     pub fn new(pool: PgPool) -> Self {
         Self {
             pool,
-            idle: std::sync::Mutex::new(Vec::new()),
+            idle: Arc::default(),
+            sweeping: Arc::default(),
         }
     }
 
@@ -141,6 +151,44 @@ impl Warm {
             surplus
         };
         drop(surplus);
+        self.sweep();
+    }
+
+    /// Starts the task that closes kept connections once stale, unless it runs: it looks
+    /// every [`CHECK_IDLE_AFTER`] and ends when none is kept.
+    fn sweep(&self) {
+        if self.sweeping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.sweeping.store(false, Ordering::Release);
+            return;
+        };
+        let (idle, sweeping) = (self.idle.clone(), self.sweeping.clone());
+        runtime.spawn(async move {
+            let kept = |idle: &std::sync::Mutex<Kept>| {
+                !idle.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+            };
+            loop {
+                tokio::time::sleep(CHECK_IDLE_AFTER).await;
+                let stale = Self::take_stale(&mut idle.lock().unwrap_or_else(|e| e.into_inner()));
+                // Closed, not given back: the pool would count its idle time from now and hand
+                // it out unchecked after a restart that came meanwhile. The pool opens another
+                // when one is wanted.
+                for conn in stale {
+                    let _ = conn.close().await;
+                }
+                if kept(&idle) {
+                    continue;
+                }
+                sweeping.store(false, Ordering::Release);
+                // A connection kept since the look above found the task running and started
+                // none: look again, and go on unless another task took over.
+                if !kept(&idle) || sweeping.swap(true, Ordering::AcqRel) {
+                    return;
+                }
+            }
+        });
     }
 
     /// How many connections are kept now.

@@ -153,3 +153,31 @@ async fn no_more_connections_are_kept_than_the_bound() {
     }
     assert_eq!(warm.kept(), WARM_KEPT);
 }
+
+/// Connections kept by calls that then stopped coming leave the keeper by themselves once
+/// idle (closed, the pool opening others), where before they waited for the keeper's next use:
+/// a keeper of a pool's every connection starved its other users.
+#[tokio::test]
+async fn kept_connections_left_unused_go_back_to_the_pool() {
+    let pg = Postgres::start();
+    pg.create_database("pool").await;
+    let pool = connect_and_migrate(&pg.url("pool"), "pooled", 2, &Migrator::DEFAULT)
+        .await
+        .unwrap();
+    let warm = Warm::new(pool.clone());
+    let (mut a, mut b) = (warm.acquire().await.unwrap(), warm.acquire().await.unwrap());
+    backend(&mut a).await;
+    backend(&mut b).await;
+    a.keep();
+    b.keep();
+    assert_eq!(warm.kept(), 2);
+    let soon = Duration::from_millis(300);
+    assert!(
+        tokio::time::timeout(soon, pool.acquire()).await.is_err(),
+        "the keeper holds the pool's two connections"
+    );
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    assert_eq!(warm.kept(), 0);
+    let conn = tokio::time::timeout(soon, pool.acquire()).await;
+    assert!(matches!(conn, Ok(Ok(_))), "room in the pool again");
+}

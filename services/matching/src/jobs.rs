@@ -139,9 +139,10 @@ pub struct Reads {
 }
 
 impl Reads {
-    /// Starts the readers; they stop when the last `Reads` is dropped.
-    pub fn start(pool: PgPool) -> Self {
-        let warm = Arc::new(db::Warm::new(pool));
+    /// Starts the readers, on the connections the other answers keep (`warm`): a keeper of
+    /// its own would hold idle connections of the pool besides theirs. They stop when the
+    /// last `Reads` is dropped.
+    pub fn start(warm: Arc<db::Warm>) -> Self {
         let readers = Batcher::start(WRITERS, BATCH, move |answers: Vec<(Uuid, Uuid)>| {
             let warm = warm.clone();
             async move {

@@ -31,7 +31,7 @@ use crate::{convert, ladder};
 pub struct Assignments {
     pool: PgPool,
     /// Connections for the volunteers' answers, kept between calls (see [`db::Warm`]).
-    warm: db::Warm,
+    warm: Arc<db::Warm>,
     bus: Bus,
     index: Arc<GroupIndex>,
     matcher: Arc<Matcher>,
@@ -53,9 +53,10 @@ impl Assignments {
         pumps: Pumps,
         callers: Callers,
     ) -> Self {
+        let warm = Arc::new(db::Warm::new(pool.clone()));
         Self {
-            warm: db::Warm::new(pool.clone()),
-            reads: jobs::Reads::start(pool.clone()),
+            reads: jobs::Reads::start(warm.clone()),
+            warm,
             steps: jobs::Steps::start(pool.clone(), bus.clone()),
             pool,
             bus,
