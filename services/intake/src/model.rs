@@ -123,6 +123,31 @@ pub struct RequestRow {
     pub assignment_organization_name: String,
 }
 
+/// The columns of [`RequestRow`], for the statements that read one. `*` would also ship what
+/// no reader of the row uses, above all the create payload (the whole CreateRequest again,
+/// kept for a retry's comparison), on every read of the hot path: a creation's `RETURNING`,
+/// the status consumer's locks, matching's `BatchGetRequests`. A string literal, so that
+/// `concat!` makes whole statements of it.
+macro_rules! request_columns {
+    () => {
+        concat!(
+            "id, reference_code, channel, caller_anonymous, caller_language, lat, lon, ",
+            "address, settlement, district, region, description, volunteer_note, ",
+            "operator_category, operator_priority, people_count, quantity_value, ",
+            "quantity_unit, wanted_start, wanted_end, status, category, priority, ",
+            "required_skills, possible_duplicate_of, assignment_id, assignment_group, ",
+            "assignment_group_name, assignment_status, assignment_distance_m, ",
+            "assignment_expire_at, assignment_updated_at, cancel_reason, outcome, ",
+            "created_at, updated_at, version, caller_name_enc, caller_phone_enc, ",
+            "caller_key_id, caller_blind_index, merged_into, organizations, triaged_at, ",
+            "escalated_at, closed_at, waiting_since, waiting_alerts, waiting_limit_secs, ",
+            "deferred_until, erased_at, erased_by, erase_reason, assigned_at, resolved_at, ",
+            "assignment_organization, assignment_organization_name"
+        )
+    };
+}
+pub(crate) use request_columns;
+
 /// The latest offer or assignment of a request, as the matcher reported it.
 pub struct AssignmentUpdate<'a> {
     pub assignment_id: Uuid,

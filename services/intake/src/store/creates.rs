@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::Result;
 use super::requests::random_bits;
 use crate::events;
-use crate::model::{NewRequest, RequestRow};
+use crate::model::{NewRequest, RequestRow, request_columns};
 
 /// Most requests in one transaction.
 const BATCH: usize = 128;
@@ -110,7 +110,7 @@ async fn insert(
         c.push(&p.new, &p.payload);
     }
     let mut tx = pool.begin().await?;
-    let inserted: Vec<RequestRow> = sqlx::query_as(
+    let inserted: Vec<RequestRow> = sqlx::query_as(concat!(
         "INSERT INTO requests (id, idempotency_key, create_payload, reference_code, channel, \
            caller_anonymous, caller_language, lat, lon, address, settlement, district, region, \
            description, operator_category, operator_priority, people_count, quantity_value, \
@@ -121,8 +121,9 @@ async fn insert(
            $12::text[], $13::text[], $14::text[], $15::int2[], $16::int2[], $17::int4[], \
            $18::float8[], $19::text[], $20::timestamptz[], $21::timestamptz[], $22::int2[], \
            $23::bytea[], $24::bytea[], $25::text[], $26::bytea[], $27::text[]) \
-         ON CONFLICT DO NOTHING RETURNING *",
-    )
+         ON CONFLICT DO NOTHING RETURNING ",
+        request_columns!()
+    ))
     .bind(&c.id)
     .bind(&c.idempotency_key)
     .bind(&c.payload)

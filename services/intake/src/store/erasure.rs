@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{Error, Result, lock};
 use crate::events;
-use crate::model::RequestRow;
+use crate::model::{RequestRow, request_columns};
 
 /// Who erased a request when its retention ran out.
 pub const RETENTION: &str = "retention";
@@ -38,14 +38,15 @@ async fn erase_locked(
     by: &str,
     reason: &str,
 ) -> Result<RequestRow> {
-    let row: RequestRow = sqlx::query_as(
+    let row: RequestRow = sqlx::query_as(concat!(
         "UPDATE requests SET description = '', volunteer_note = '', address = '', \
            caller_name_enc = NULL, caller_phone_enc = NULL, caller_key_id = NULL, \
            caller_blind_index = NULL, create_payload = '\\x', \
            erased_at = now(), erased_by = $2, erase_reason = $3, \
            updated_at = now(), version = version + 1 \
-         WHERE id = $1 RETURNING *",
-    )
+         WHERE id = $1 RETURNING ",
+        request_columns!()
+    ))
     .bind(id)
     .bind(by)
     .bind(reason)

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{Error, Result, set_status_by};
 use crate::events;
-use crate::model::{CallerContact, ListFilter, NewRequest, RequestRow};
+use crate::model::{CallerContact, ListFilter, NewRequest, RequestRow, request_columns};
 
 /// Creates the request and its `request.created` event in one transaction. Returns the row and
 /// whether it is new; a retry with the same key and payload returns the original row.
@@ -19,7 +19,7 @@ pub async fn create(pool: &PgPool, new: &NewRequest, payload: &[u8]) -> Result<(
     for _ in 0..5 {
         let code = ReferenceCode::from_bits(random_bits());
         let mut tx = pool.begin().await?;
-        let inserted: Option<RequestRow> = sqlx::query_as(
+        let inserted: Option<RequestRow> = sqlx::query_as(concat!(
             "INSERT INTO requests (id, idempotency_key, create_payload, reference_code, channel, \
                caller_anonymous, caller_language, lat, lon, address, settlement, district, region, \
                description, operator_category, operator_priority, people_count, quantity_value, \
@@ -27,8 +27,9 @@ pub async fn create(pool: &PgPool, new: &NewRequest, payload: &[u8]) -> Result<(
                caller_key_id, caller_blind_index, volunteer_note) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
                $18, $19, $20, $21, $22, $23, $24, $25, $26, $27) \
-             ON CONFLICT DO NOTHING RETURNING *",
-        )
+             ON CONFLICT DO NOTHING RETURNING ",
+            request_columns!()
+        ))
         .bind(new.id)
         .bind(new.idempotency_key)
         .bind(payload)
@@ -87,37 +88,51 @@ pub(super) fn random_bits() -> u64 {
 }
 
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<RequestRow> {
-    sqlx::query_as("SELECT * FROM requests WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?
-        .ok_or(Error::NotFound)
+    sqlx::query_as(concat!(
+        "SELECT ",
+        request_columns!(),
+        " FROM requests WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(Error::NotFound)
 }
 
 /// The requests with these ids that exist, in no particular order.
 pub async fn get_many(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<RequestRow>> {
-    Ok(sqlx::query_as("SELECT * FROM requests WHERE id = ANY($1)")
-        .bind(ids)
-        .fetch_all(pool)
-        .await?)
+    Ok(sqlx::query_as(concat!(
+        "SELECT ",
+        request_columns!(),
+        " FROM requests WHERE id = ANY($1)"
+    ))
+    .bind(ids)
+    .fetch_all(pool)
+    .await?)
 }
 
 /// The request created under this idempotency key, if any.
 pub async fn find_by_idempotency_key(pool: &PgPool, key: Uuid) -> Result<Option<RequestRow>> {
-    Ok(
-        sqlx::query_as("SELECT * FROM requests WHERE idempotency_key = $1")
-            .bind(key)
-            .fetch_optional(pool)
-            .await?,
-    )
+    Ok(sqlx::query_as(concat!(
+        "SELECT ",
+        request_columns!(),
+        " FROM requests WHERE idempotency_key = $1"
+    ))
+    .bind(key)
+    .fetch_optional(pool)
+    .await?)
 }
 
 pub async fn find_by_reference(pool: &PgPool, code: &ReferenceCode) -> Result<RequestRow> {
-    sqlx::query_as("SELECT * FROM requests WHERE reference_code = $1")
-        .bind(code.as_str())
-        .fetch_optional(pool)
-        .await?
-        .ok_or(Error::NotFound)
+    sqlx::query_as(concat!(
+        "SELECT ",
+        request_columns!(),
+        " FROM requests WHERE reference_code = $1"
+    ))
+    .bind(code.as_str())
+    .fetch_optional(pool)
+    .await?
+    .ok_or(Error::NotFound)
 }
 
 /// Newest first, keyset-paginated on (created_at, id). Asked for statuses, the narrow status
@@ -198,11 +213,15 @@ pub async fn cancel(
     actor: &str,
 ) -> Result<RequestRow> {
     let mut tx = pool.begin().await?;
-    let row: RequestRow = sqlx::query_as("SELECT * FROM requests WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(Error::NotFound)?;
+    let row: RequestRow = sqlx::query_as(concat!(
+        "SELECT ",
+        request_columns!(),
+        " FROM requests WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::NotFound)?;
     if row.status == RequestStatus::Cancelled.code() as i16 {
         // Cancelling twice is a retry, not an error.
         return Ok(row);
@@ -215,10 +234,11 @@ pub async fn cancel(
         return Err(Error::NotCancellable(current));
     }
     let updated = set_status_by(&mut tx, &row, RequestStatus::Cancelled, reason, actor).await?;
-    let updated: RequestRow = sqlx::query_as(
+    let updated: RequestRow = sqlx::query_as(concat!(
         "UPDATE requests SET cancel_reason = $2, cancelled_by = $3, closed_at = now() \
-         WHERE id = $1 RETURNING *",
-    )
+         WHERE id = $1 RETURNING ",
+        request_columns!()
+    ))
     .bind(updated.id)
     .bind(reason)
     .bind(actor)

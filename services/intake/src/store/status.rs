@@ -12,17 +12,21 @@ use uuid::Uuid;
 
 use super::Result;
 use crate::events;
-use crate::model::RequestRow;
+use crate::model::{RequestRow, request_columns};
 
 /// Locks and reads requests inside a consumer's transaction, in the order of their ids (every
 /// transaction that locks several takes them in that order, so none waits on another in a
 /// circle). Requests this database never had are missing.
 pub async fn lock_many(tx: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<RequestRow>> {
-    sqlx::query_as("SELECT * FROM requests WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-        .bind(ids)
-        .fetch_all(tx)
-        .await
-        .map_err(Into::into)
+    sqlx::query_as(concat!(
+        "SELECT ",
+        request_columns!(),
+        " FROM requests WHERE id = ANY($1) ORDER BY id FOR UPDATE"
+    ))
+    .bind(ids)
+    .fetch_all(tx)
+    .await
+    .map_err(Into::into)
 }
 
 /// Locks and reads one request.
@@ -52,9 +56,11 @@ pub async fn lock_many_at(
     tx: &mut PgConnection,
     ids: &[Uuid],
 ) -> Result<(Vec<RequestRow>, DateTime<Utc>)> {
-    let locked: Vec<LockedAt> = sqlx::query_as(
-        "SELECT now() AS locked_at, * FROM requests WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-    )
+    let locked: Vec<LockedAt> = sqlx::query_as(concat!(
+        "SELECT now() AS locked_at, ",
+        request_columns!(),
+        " FROM requests WHERE id = ANY($1) ORDER BY id FOR UPDATE"
+    ))
     .bind(ids)
     .fetch_all(&mut *tx)
     .await?;

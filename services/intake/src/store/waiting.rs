@@ -8,7 +8,7 @@ use sqlx::PgConnection;
 
 use super::Result;
 use crate::events;
-use crate::model::RequestRow;
+use crate::model::{RequestRow, request_columns};
 
 /// Statuses a request can wait in (`komek_core::waiting::waiting` decides which waits).
 fn waiting_statuses() -> Vec<i16> {
@@ -56,11 +56,12 @@ pub async fn alert(
     limit_secs: i32,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let updated: Option<RequestRow> = sqlx::query_as(
+    let updated: Option<RequestRow> = sqlx::query_as(concat!(
         "UPDATE requests SET waiting_since = $3, waiting_alerts = $4, waiting_limit_secs = $5, \
            waiting_alerted_at = $6 \
-         WHERE id = $1 AND version = $2 RETURNING *",
-    )
+         WHERE id = $1 AND version = $2 RETURNING ",
+        request_columns!()
+    ))
     .bind(row.id)
     .bind(row.version)
     .bind(since)
