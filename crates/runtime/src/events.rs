@@ -803,6 +803,13 @@ pub struct OutboxRelay {
 
 const RELAY_BATCH: i64 = 256;
 
+/// Most publishes a relay has waiting for their PubAck at once. The JetStream context lets
+/// 5,000 wait (async-nats's `max_ack_inflight`, shared by the process) and holds the next
+/// publish until one is acknowledged and awaited; a relay that sent a long backlog of handed
+/// events before awaiting the first ack waited for itself for ever. Past this many it awaits
+/// the oldest before sending the next, which keeps the pipe full and leaves room for others.
+const PUBLISH_WINDOW: usize = 1024;
+
 /// An outbox row read by the relay: id, subject, payload, trace context, and whether it is a
 /// held row waiting in `outbox_pending`.
 type TableRow = (Uuid, String, Vec<u8>, Option<String>, bool);
@@ -980,14 +987,14 @@ impl OutboxRelay {
         .await
     }
 
-    /// Publishes rows in their order, all sent before the first acknowledgement is awaited,
-    /// and returns their ids once every one was acknowledged.
+    /// Publishes rows in their order, up to [`PUBLISH_WINDOW`] sent ahead of the oldest
+    /// acknowledgement awaited, and returns their ids once every one was acknowledged.
     async fn publish(
         &self,
         rows: impl Iterator<Item = (Uuid, String, Vec<u8>, Option<String>)>,
     ) -> anyhow::Result<Vec<Uuid>> {
         let mut ids = Vec::new();
-        let mut acks = Vec::new();
+        let mut acks = std::collections::VecDeque::with_capacity(PUBLISH_WINDOW);
         for (id, subject, payload, traceparent) in rows {
             // One span per event, in the trace that wrote it; the message carries this span
             // on to the consumers.
@@ -1006,7 +1013,12 @@ impl OutboxRelay {
             if let Some(value) = trace::traceparent_of(&span).or(traceparent) {
                 publish = publish.header(trace::TRACEPARENT, value.as_str());
             }
-            acks.push(
+            if acks.len() == PUBLISH_WINDOW
+                && let Some(oldest) = acks.pop_front()
+            {
+                oldest.await?;
+            }
+            acks.push_back(
                 self.bus
                     .jetstream
                     .send_publish(subject, publish)

@@ -158,6 +158,33 @@ async fn events_handed_over_after_commit_are_published_in_order_then_marked_sent
     assert_requests_stream_holds(&bus, &ids).await;
 }
 
+/// A relay far behind takes a backlog of handed events larger than the publishes the
+/// JetStream context lets wait for their PubAck at once (5,000): it publishes them all, in
+/// order, rather than waiting for a free place that only its own waiting could free.
+#[tokio::test]
+async fn a_backlog_of_handed_events_beyond_the_acks_in_flight_is_published_whole() {
+    let (_nats, _db, pool, bus) = setup().await;
+    let events = held_events(1..=6_000);
+    let ids: Vec<uuid::Uuid> = events.iter().map(|(id, _)| *id).collect();
+    commit_held(&pool, &events).await;
+    bus.publish_committed(events);
+    let relay = OutboxRelay::new(pool.clone(), bus.clone());
+    let published = tokio::time::timeout(Duration::from_secs(60), relay.publish_handed())
+        .await
+        .expect("the relay does not wait for itself")
+        .unwrap();
+    assert_eq!(published, ids);
+    assert_eq!(stream_messages(&bus, streams::REQUESTS).await, 6_000);
+    let s = bus.jetstream.get_stream(streams::REQUESTS).await.unwrap();
+    for seq in [1, 5_001, 6_000] {
+        let m = s.get_raw_message(seq).await.unwrap();
+        assert_eq!(
+            m.headers.get("Nats-Msg-Id").unwrap().as_str(),
+            ids[seq as usize - 1].to_string()
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_held_row_its_writer_never_published_goes_from_the_table_once_its_hold_passed() {
     let (_nats, _db, pool, bus) = setup().await;
