@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 /// Processes measured as one: a name and the pids that count for it. PostgreSQL is its
 /// postmaster and every backend and helper it started (found anew at each reading, since
-/// backends come and go).
+/// backends come and go), with the time of those that ended (which the postmaster, having
+/// reaped them, counts as its children's).
 #[derive(Debug, Clone)]
 pub enum Who {
     Process(u32),
@@ -19,17 +20,25 @@ pub fn read(parts: &[(String, Who)]) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     let all = all_stats();
     for (name, who) in parts {
-        let ticks: u64 = match who {
-            Who::Process(pid) => all.iter().filter(|s| s.pid == *pid).map(Stat::ticks).sum(),
-            Who::Tree(root) => all
-                .iter()
-                .filter(|s| s.pid == *root || s.ppid == *root)
-                .map(Stat::ticks)
-                .sum(),
-        };
-        out.insert(name.clone(), ticks as f64 / tick);
+        out.insert(name.clone(), ticks(&all, who) as f64 / tick);
     }
     out
+}
+
+fn ticks(all: &[Stat], who: &Who) -> u64 {
+    match who {
+        Who::Process(pid) => all.iter().filter(|s| s.pid == *pid).map(Stat::ticks).sum(),
+        // A backend that ended during a step would otherwise take its time with it (run AF's
+        // 1,300/s step, BENCHMARKS.md, came out below zero).
+        Who::Tree(root) => all
+            .iter()
+            .map(|s| match s {
+                s if s.pid == *root => s.ticks() + s.reaped,
+                s if s.ppid == *root => s.ticks(),
+                _ => 0,
+            })
+            .sum(),
+    }
 }
 
 struct Stat {
@@ -37,6 +46,8 @@ struct Stat {
     ppid: u32,
     utime: u64,
     stime: u64,
+    /// User and system time of its children that ended and were waited for.
+    reaped: u64,
 }
 
 impl Stat {
@@ -55,7 +66,8 @@ fn all_stats() -> Vec<Stat> {
 }
 
 /// `/proc/<pid>/stat`: the command name is in parentheses and may hold spaces, so fields are
-/// counted after its closing parenthesis (state is field 3, ppid 4, utime 14, stime 15).
+/// counted after its closing parenthesis (state is field 3, ppid 4, utime 14, stime 15,
+/// cutime 16, cstime 17).
 fn parse(line: &str) -> Option<Stat> {
     let pid = line.split_whitespace().next()?.parse().ok()?;
     let rest = &line[line.rfind(')')? + 1..];
@@ -65,6 +77,7 @@ fn parse(line: &str) -> Option<Stat> {
         ppid: fields.get(1)?.parse().ok()?,
         utime: fields.get(11)?.parse().ok()?,
         stime: fields.get(12)?.parse().ok()?,
+        reaped: fields.get(13)?.parse::<u64>().ok()? + fields.get(14)?.parse::<u64>().ok()?,
     })
 }
 
@@ -119,5 +132,27 @@ mod tests {
                     1234 56 0 0 20 0 1 0 100 1000 10 18446744073709551615";
         let s = parse(line).unwrap();
         assert_eq!((s.pid, s.ppid, s.utime, s.stime), (4242, 4000, 1234, 56));
+        assert_eq!(s.reaped, 0);
+    }
+
+    #[test]
+    fn a_backend_that_ended_leaves_its_time_with_the_postmaster() {
+        let stat = |pid, ppid, utime, reaped| Stat {
+            pid,
+            ppid,
+            utime,
+            stime: 0,
+            reaped,
+        };
+        let postgres = Who::Tree(100);
+        let before = [
+            stat(100, 1, 10, 0),
+            stat(101, 100, 50, 0),
+            stat(7, 1, 900, 0),
+        ];
+        // The backend worked 5 ticks more and ended; the postmaster reaped it.
+        let after = [stat(100, 1, 11, 55), stat(7, 1, 990, 0)];
+        assert_eq!(ticks(&before, &postgres), 60);
+        assert_eq!(ticks(&after, &postgres), 66);
     }
 }
