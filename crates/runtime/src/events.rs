@@ -878,6 +878,54 @@ impl Marks {
     }
 }
 
+/// Sets the backlog gauges every `every` until `shutdown`. A relay that cannot publish (NATS
+/// gone, a stream refusing, a round that never ends) shows here first.
+async fn measure_backlog_every(pool: PgPool, every: Duration, shutdown: CancellationToken) {
+    loop {
+        if let Err(err) = measure_backlog(&pool).await {
+            tracing::debug!(error = %err, "outbox backlog not measured");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Sets the backlog gauges: unsent rows and the age of the oldest.
+async fn measure_backlog(pool: &PgPool) -> sqlx::Result<()> {
+    let (unsent, oldest): (i64, f64) = sqlx::query_as(
+        "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 \
+         FROM (SELECT created_at FROM outbox WHERE sent_at IS NULL \
+               UNION ALL \
+               SELECT o.created_at FROM outbox_pending p JOIN outbox o USING (id)) waiting",
+    )
+    .fetch_one(pool)
+    .await?;
+    metrics::set(
+        "komek_outbox_unsent",
+        "Outbox rows committed and not yet published.",
+        &[],
+        unsent as f64,
+    );
+    metrics::set(
+        "komek_outbox_oldest_unsent_seconds",
+        "Age of the oldest unpublished outbox row, in seconds (0 when none waits).",
+        &[],
+        oldest,
+    );
+    Ok(())
+}
+
+/// Aborts a task when dropped, so a task serving another ends with it, however that ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Handed-over events are all held rows: marking them sent takes them out of outbox_pending.
 async fn mark_sent(pool: &PgPool, ids: &[Uuid]) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM outbox_pending WHERE id = ANY($1)")
@@ -899,17 +947,19 @@ impl OutboxRelay {
 
     /// Runs until `shutdown`, then publishes what is left once more, marks it and returns.
     pub async fn run(self, shutdown: CancellationToken) {
+        // The backlog is measured beside the relay, not between its rounds: a relay stuck in
+        // a round (a publish that never returns, a lock it waits on) is what the gauges are
+        // there to show, and from inside its loop they would stop at their last value.
+        let measuring = tokio::spawn(measure_backlog_every(
+            self.pool.clone(),
+            BACKLOG_EVERY,
+            shutdown.clone(),
+        ));
+        let _stop_measuring = AbortOnDrop(measuring);
         let mut last_housekeeping = tokio::time::Instant::now();
-        let mut last_backlog: Option<tokio::time::Instant> = None;
         let mut last_poll: Option<tokio::time::Instant> = None;
         let mut marks = Marks::default();
         loop {
-            if last_backlog.is_none_or(|t| t.elapsed() >= BACKLOG_EVERY) {
-                last_backlog = Some(tokio::time::Instant::now());
-                if let Err(err) = self.measure_backlog().await {
-                    tracing::debug!(error = %err, "outbox backlog not measured");
-                }
-            }
             if last_housekeeping.elapsed() >= HOUSEKEEPING_EVERY {
                 last_housekeeping = tokio::time::Instant::now();
                 if let Err(err) = self.housekeeping(OUTBOX_RETENTION, INBOX_RETENTION).await {
@@ -1040,32 +1090,6 @@ impl OutboxRelay {
             ids.len() as u64,
         );
         Ok(ids)
-    }
-
-    /// Sets the backlog gauges: unsent rows and the age of the oldest. A relay that cannot
-    /// publish (NATS gone, a stream refusing) shows here first.
-    async fn measure_backlog(&self) -> sqlx::Result<()> {
-        let (unsent, oldest): (i64, f64) = sqlx::query_as(
-            "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 \
-             FROM (SELECT created_at FROM outbox WHERE sent_at IS NULL \
-                   UNION ALL \
-                   SELECT o.created_at FROM outbox_pending p JOIN outbox o USING (id)) waiting",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        metrics::set(
-            "komek_outbox_unsent",
-            "Outbox rows committed and not yet published.",
-            &[],
-            unsent as f64,
-        );
-        metrics::set(
-            "komek_outbox_oldest_unsent_seconds",
-            "Age of the oldest unpublished outbox row, in seconds (0 when none waits).",
-            &[],
-            oldest,
-        );
-        Ok(())
     }
 
     /// Deletes outbox rows sent longer than `sent_for` ago and inbox rows older than `inbox_for`.
