@@ -9,7 +9,7 @@ use async_nats::jetstream::{self, consumer};
 use futures::{FutureExt, StreamExt};
 use prost::Message;
 use sqlx::pool::PoolConnection;
-use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -259,7 +259,8 @@ impl Held {
             none => none.insert((self.pool.acquire().await?, Instant::now())),
         };
         *used = Instant::now();
-        conn.begin().await
+        // A batch's statements are the same plan for one message or two hundred.
+        crate::db::begin_generic(conn).await
     }
 
     /// Gives the connection back after a transaction that failed.

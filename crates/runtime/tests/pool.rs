@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use komek_runtime::db::{WARM_KEPT, Warm, connect_and_migrate};
+use komek_runtime::db::{WARM_KEPT, Warm, begin_generic, connect_and_migrate};
 use komek_testkit::{PgStop, Postgres};
 use sqlx::migrate::Migrator;
 use sqlx::{Connection, PgPool};
@@ -180,4 +180,60 @@ async fn kept_connections_left_unused_go_back_to_the_pool() {
     assert_eq!(warm.kept(), 0);
     let conn = tokio::time::timeout(soon, pool.acquire()).await;
     assert!(matches!(conn, Ok(Ok(_))), "room in the pool again");
+}
+
+/// How often PostgreSQL planned `statement`, prepared on this connection, for its own call
+/// (custom) and how often it took the plan made once (generic).
+async fn plans(conn: &mut sqlx::PgConnection, statement: &str) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT custom_plans, generic_plans FROM pg_prepared_statements WHERE statement = $1",
+    )
+    .bind(statement)
+    .fetch_one(conn)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_statement_over_an_array_in_a_generic_transaction_is_not_planned_for_each_call() {
+    let (_pg, pool) = server().await;
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL); \
+         INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 10000) g; \
+         ANALYZE items",
+    )
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    const READ: &str = "SELECT i.name FROM unnest($1::int[]) AS u(id) JOIN items i USING (id)";
+    let read = async |conn: &mut sqlx::PgConnection, id: i32| {
+        let names: Vec<String> = sqlx::query_scalar(READ)
+            .bind(vec![id])
+            .fetch_all(conn)
+            .await
+            .unwrap();
+        assert_eq!(names, [format!("item {id}")]);
+    };
+    // Called one id at a time, the statement is planned again for every call: its plan for
+    // one element costs less than the generic plan, costed for ten.
+    for id in 1..=10 {
+        read(&mut conn, id).await;
+    }
+    let (custom, _) = plans(&mut conn, READ).await;
+    assert_eq!(custom, 10, "PostgreSQL keeps planning each call");
+
+    for id in 11..=20 {
+        let mut tx = begin_generic(&mut conn).await.unwrap();
+        read(&mut tx, id).await;
+        tx.commit().await.unwrap();
+    }
+    assert_eq!(
+        plans(&mut conn, READ).await,
+        (10, 10),
+        "in a generic transaction every call takes the plan made once"
+    );
+    // The setting was the transactions' own: outside them the connection plans as before.
+    read(&mut conn, 21).await;
+    assert_eq!(plans(&mut conn, READ).await, (11, 10));
 }

@@ -146,16 +146,9 @@ impl Reads {
         let readers = Batcher::start(WRITERS, BATCH, move |answers: Vec<(Uuid, Uuid)>| {
             let warm = warm.clone();
             async move {
-                let read = match warm.acquire().await {
-                    Ok(mut conn) => {
-                        let read = store::read_for_answers(&mut conn, &answers).await;
-                        if read.is_ok() {
-                            conn.keep();
-                        }
-                        read
-                    }
-                    Err(err) => Err(err.into()),
-                };
+                let read = warm
+                    .generic(async |conn| store::read_for_answers(conn, &answers).await)
+                    .await;
                 read.unwrap_or_else(|err| {
                     tracing::debug!(error = %err, answers = answers.len(),
                         "answers not read together; each goes the locked way");
@@ -180,16 +173,9 @@ async fn write_steps(warm: &db::Warm, bus: &Bus, steps: Vec<store::StepAsRead>) 
     // moment) would record its key and event beside the first's update. It is not written,
     // and takes the locked way.
     let (at, once) = first_of_each(steps, |s| s.read.row.id);
-    let stepped = match warm.acquire().await {
-        Ok(mut conn) => {
-            let stepped = store::steps_as_read(&mut conn, &once).await;
-            if stepped.is_ok() {
-                conn.keep();
-            }
-            stepped
-        }
-        Err(err) => Err(err.into()),
-    };
+    let stepped = warm
+        .generic(async |conn| store::steps_as_read(conn, &once).await)
+        .await;
     let stepped = stepped.unwrap_or_else(|err| {
         tracing::debug!(error = %err, answers = once.len(),
             "batch of answers failed; each goes the locked way");

@@ -8,6 +8,7 @@ use komek_proto::intake::v1 as api;
 use komek_runtime::auth::gate::out_of_scope;
 use komek_runtime::auth::{self, Principal};
 use komek_runtime::boundary::{decode_time_id, parse_name, time_id_token};
+use komek_runtime::db;
 use komek_runtime::events::Bus;
 use komek_runtime::pages::Pages;
 use sqlx::PgPool;
@@ -33,6 +34,8 @@ pub struct Intake {
     creates: store::Creates,
     /// RevealCaller's checks and records, which matching asks for every accept.
     reveals: store::Reveals,
+    /// Connections for BatchGetRequests, which triage and matching ask for every request.
+    batch_reads: db::Warm,
 }
 
 impl Intake {
@@ -48,6 +51,7 @@ impl Intake {
             waiters,
             creates: store::Creates::start(pool.clone(), bus.clone()),
             reveals: store::Reveals::start(pool.clone()),
+            batch_reads: db::Warm::new(pool.clone()),
             pool,
             bus,
             pages,
@@ -161,7 +165,7 @@ impl api::intake_service_server::IntakeService for Intake {
     ) -> Result<Response<api::BatchGetRequestsResponse>, Status> {
         let principal = auth::principal(&request)?;
         let ids = validate::batch_names(&request.get_ref().names)?;
-        let rows = store::get_many(&self.pool, &ids).await?;
+        let rows = store::get_many(&self.batch_reads, &ids).await?;
         let scope = Scope::of_operator(&principal);
         let by_id: std::collections::HashMap<uuid::Uuid, &RequestRow> = rows
             .iter()

@@ -99,16 +99,21 @@ pub async fn get(pool: &PgPool, id: Uuid) -> Result<RequestRow> {
     .ok_or(Error::NotFound)
 }
 
-/// The requests with these ids that exist, in no particular order.
-pub async fn get_many(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<RequestRow>> {
-    Ok(sqlx::query_as(concat!(
-        "SELECT ",
-        request_columns!(),
-        " FROM requests WHERE id = ANY($1)"
-    ))
-    .bind(ids)
-    .fetch_all(pool)
-    .await?)
+/// The requests with these ids that exist, in no particular order. On a connection `warm`
+/// keeps, and on the plan made once for any count of ids (see `db::begin_generic`): the
+/// services ask for one request at a time as often as for many.
+pub async fn get_many(warm: &db::Warm, ids: &[Uuid]) -> Result<Vec<RequestRow>> {
+    warm.generic(async |conn| {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            request_columns!(),
+            " FROM requests WHERE id = ANY($1)"
+        ))
+        .bind(ids)
+        .fetch_all(conn)
+        .await?)
+    })
+    .await
 }
 
 /// The request created under this idempotency key, if any.

@@ -50,16 +50,9 @@ impl Reveals {
             Batcher::start(WRITERS, BATCH, move |asks: Vec<Ask>| {
                 let warm = warm.clone();
                 async move {
-                    let written = match warm.acquire().await {
-                        Ok(mut conn) => {
-                            let found = reveal_many(&mut conn, &asks).await;
-                            if found.is_ok() {
-                                conn.keep();
-                            }
-                            found
-                        }
-                        Err(err) => Err(err.into()),
-                    };
+                    let written = warm
+                        .generic(async |conn| reveal_many(conn, &asks).await)
+                        .await;
                     match written {
                         Ok(found) => found.into_iter().map(Some).collect(),
                         Err(err) => {
