@@ -326,6 +326,51 @@ mod tests {
         (db, pool)
     }
 
+    /// Autovacuum's analyses of `assignments` and `jobs`, once a minute under a surge, gather
+    /// statistics for the columns queries choose rows by, and none for the notes, reasons and
+    /// figures, which were much of their cost.
+    #[tokio::test]
+    async fn an_analyse_gathers_no_statistics_for_what_no_query_chooses_by() {
+        let (_db, pool) = migrated().await;
+        let targets: Vec<(String, String, i32)> = sqlx::query_as(
+            "SELECT attrelid::regclass::text, attname::text, coalesce(attstattarget::int, -1) \
+             FROM pg_attribute WHERE attrelid IN ('assignments'::regclass, 'jobs'::regclass) \
+             AND attnum > 0 AND NOT attisdropped",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let target = |table: &str, column: &str| {
+            targets
+                .iter()
+                .find(|(t, c, _)| t == table && c == column)
+                .map(|(_, _, n)| *n)
+                .unwrap_or_else(|| panic!("{table}.{column}: {targets:?}"))
+        };
+        for (table, chosen_by) in [
+            ("assignments", "request_id"),
+            ("assignments", "group_id"),
+            ("assignments", "status"),
+            ("assignments", "expire_at"),
+            ("jobs", "request_id"),
+            ("jobs", "open"),
+            ("jobs", "region"),
+            ("jobs", "deferred_until"),
+        ] {
+            assert_ne!(target(table, chosen_by), 0, "{table}.{chosen_by}");
+        }
+        for (table, unused) in [
+            ("assignments", "note"),
+            ("assignments", "reason"),
+            ("assignments", "volunteer_note"),
+            ("assignments", "traceparent"),
+            ("jobs", "volunteer_note"),
+            ("jobs", "required_skills"),
+        ] {
+            assert_eq!(target(table, unused), 0, "{table}.{unused}");
+        }
+    }
+
     /// Jobs made together are the jobs made one by one, and a job made again takes its new
     /// verdict, column for column.
     #[tokio::test]

@@ -284,3 +284,56 @@ pub async fn take_erased(
     .await?;
     Ok(erased.into_iter().collect())
 }
+
+#[cfg(test)]
+mod tests {
+    /// Autovacuum's analyse of `decisions`, once a minute under a surge, gathers statistics
+    /// for the columns queries choose rows by, and none for the rules, notes and figures
+    /// copied for the matcher, which were much of its cost.
+    #[tokio::test]
+    async fn an_analyse_gathers_no_statistics_for_what_no_query_chooses_by() {
+        let db = komek_testkit::TestDb::create().await;
+        let pool = komek_runtime::db::connect_and_migrate(
+            db.url(),
+            super::super::SCHEMA,
+            2,
+            &super::super::MIGRATOR,
+        )
+        .await
+        .unwrap();
+        let targets: Vec<(String, i32)> = sqlx::query_as(
+            "SELECT attname::text, coalesce(attstattarget::int, -1) FROM pg_attribute \
+             WHERE attrelid = 'decisions'::regclass AND attnum > 0 AND NOT attisdropped",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let target = |column: &str| {
+            targets
+                .iter()
+                .find(|(c, _)| c == column)
+                .map(|(_, t)| *t)
+                .unwrap_or_else(|| panic!("{column}: {targets:?}"))
+        };
+        for chosen_by in [
+            "request_id",
+            "category",
+            "place_key",
+            "caller_blind_index",
+            "request_created_at",
+            "lat",
+            "lon",
+        ] {
+            assert_ne!(target(chosen_by), 0, "{chosen_by}");
+        }
+        for unused in [
+            "fired_rules",
+            "fired_explanations",
+            "note",
+            "volunteer_note",
+            "required_skills",
+        ] {
+            assert_eq!(target(unused), 0, "{unused}");
+        }
+    }
+}
