@@ -597,6 +597,24 @@ async fn connect_when_ready(url: &str) -> PgConnection {
     }
 }
 
+/// Each column of `table` (in the connection's schema) with its statistics target: 0 where
+/// `ANALYZE` gathers none, -1 for the server's default.
+pub async fn statistics_targets(
+    pool: &sqlx::PgPool,
+    table: &str,
+) -> std::collections::HashMap<String, i32> {
+    sqlx::query_as::<_, (String, i32)>(
+        "SELECT attname::text, coalesce(attstattarget::int, -1) FROM pg_attribute \
+         WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
+    )
+    .bind(table)
+    .fetch_all(pool)
+    .await
+    .expect("statistics targets")
+    .into_iter()
+    .collect()
+}
+
 /// A database of its own for one test, dropped with it.
 pub struct TestDb {
     name: String,

@@ -332,19 +332,21 @@ mod tests {
     #[tokio::test]
     async fn an_analyse_gathers_no_statistics_for_what_no_query_chooses_by() {
         let (_db, pool) = migrated().await;
-        let targets: Vec<(String, String, i32)> = sqlx::query_as(
-            "SELECT attrelid::regclass::text, attname::text, coalesce(attstattarget::int, -1) \
-             FROM pg_attribute WHERE attrelid IN ('assignments'::regclass, 'jobs'::regclass) \
-             AND attnum > 0 AND NOT attisdropped",
-        )
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+        let targets = [
+            (
+                "assignments",
+                komek_testkit::statistics_targets(&pool, "assignments").await,
+            ),
+            (
+                "jobs",
+                komek_testkit::statistics_targets(&pool, "jobs").await,
+            ),
+        ];
         let target = |table: &str, column: &str| {
             targets
                 .iter()
-                .find(|(t, c, _)| t == table && c == column)
-                .map(|(_, _, n)| *n)
+                .find(|(t, _)| *t == table)
+                .and_then(|(_, columns)| columns.get(column).copied())
                 .unwrap_or_else(|| panic!("{table}.{column}: {targets:?}"))
         };
         for (table, chosen_by) in [

@@ -301,18 +301,10 @@ mod tests {
         )
         .await
         .unwrap();
-        let targets: Vec<(String, i32)> = sqlx::query_as(
-            "SELECT attname::text, coalesce(attstattarget::int, -1) FROM pg_attribute \
-             WHERE attrelid = 'decisions'::regclass AND attnum > 0 AND NOT attisdropped",
-        )
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+        let targets = komek_testkit::statistics_targets(&pool, "decisions").await;
         let target = |column: &str| {
-            targets
-                .iter()
-                .find(|(c, _)| c == column)
-                .map(|(_, t)| *t)
+            *targets
+                .get(column)
                 .unwrap_or_else(|| panic!("{column}: {targets:?}"))
         };
         for chosen_by in [
