@@ -917,15 +917,6 @@ async fn measure_backlog(pool: &PgPool) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// Aborts a task when dropped, so a task serving another ends with it, however that ends.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// Handed-over events are all held rows: marking them sent takes them out of outbox_pending.
 async fn mark_sent(pool: &PgPool, ids: &[Uuid]) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM outbox_pending WHERE id = ANY($1)")
@@ -955,7 +946,8 @@ impl OutboxRelay {
             BACKLOG_EVERY,
             shutdown.clone(),
         ));
-        let _stop_measuring = AbortOnDrop(measuring);
+        // Ends with the relay, however the relay ends.
+        let _measuring = tokio_util::task::AbortOnDropHandle::new(measuring);
         let mut last_housekeeping = tokio::time::Instant::now();
         let mut last_poll: Option<tokio::time::Instant> = None;
         let mut marks = Marks::default();
