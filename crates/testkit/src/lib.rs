@@ -98,16 +98,34 @@ pub struct Nats {
     child: Child,
     dir: PathBuf,
     port: u16,
+    /// `GOMAXPROCS` of the server, when not the Go runtime's default (every core).
+    go_procs: Option<usize>,
 }
 
 impl Nats {
     /// Starts a server; panics with the install command when `nats-server` is missing.
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// Starts a server whose Go runtime runs goroutines on at most `procs` threads at once
+    /// (`GOMAXPROCS`), as a deployment that shares a few cores with PostgreSQL and the
+    /// services sets it (deploy/OPERATIONS.md).
+    pub fn start_with_go_procs(procs: usize) -> Self {
+        Self::start_with(Some(procs))
+    }
+
+    fn start_with(go_procs: Option<usize>) -> Self {
         let dir = owned_temp_dir("komek-nats-");
         for attempt in 0..5 {
             let port = free_port();
-            if let Some(child) = Self::spawn(&dir, port) {
-                return Self { child, dir, port };
+            if let Some(child) = Self::spawn(&dir, port, go_procs) {
+                return Self {
+                    child,
+                    dir,
+                    port,
+                    go_procs,
+                };
             }
             if attempt == 4 {
                 let log = std::fs::read_to_string(dir.join("nats.log")).unwrap_or_default();
@@ -118,7 +136,7 @@ impl Nats {
     }
 
     /// A server on `port` keeping its store in `dir`; None when it would not listen.
-    fn spawn(dir: &Path, port: u16) -> Option<Child> {
+    fn spawn(dir: &Path, port: u16, go_procs: Option<usize>) -> Option<Child> {
         let bin = find_binary(
             "nats-server",
             &[PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")],
@@ -134,6 +152,9 @@ impl Nats {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        if let Some(procs) = go_procs {
+            cmd.env("GOMAXPROCS", procs.to_string());
+        }
         let mut child = spawn::spawn_bound_to_process(cmd, libc::SIGKILL);
         if wait_until_listening(port, &mut child) {
             return Some(child);
@@ -171,7 +192,7 @@ impl Nats {
     pub fn start_again(&mut self) {
         // The port is free again once the old process is gone; retry while it lingers.
         for _ in 0..50 {
-            if let Some(child) = Self::spawn(&self.dir, self.port) {
+            if let Some(child) = Self::spawn(&self.dir, self.port, self.go_procs) {
                 self.child = child;
                 return;
             }

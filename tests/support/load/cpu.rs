@@ -25,6 +25,54 @@ pub fn read(parts: &[(String, Who)]) -> BTreeMap<String, f64> {
     out
 }
 
+/// Seconds the threads of each named process or tree have spent runnable but waiting for a
+/// core so far (the scheduler's run delay, `/proc/<pid>/task/<tid>/schedstat`). Where CPU time
+/// says what a step cost, this says how long its work queued for the cores: each hand-over
+/// of a call between processes wakes one, and on a full machine it waits its turn. Threads
+/// that ended take their wait with them (the kernel keeps no total for them), so it is a
+/// floor.
+pub fn waited(parts: &[(String, Who)]) -> BTreeMap<String, f64> {
+    let all = all_stats();
+    parts
+        .iter()
+        .map(|(name, who)| {
+            let nanos: u64 = all
+                .iter()
+                .filter(|s| who.counts(s))
+                .map(|s| run_delay(s.pid))
+                .sum();
+            (name.clone(), nanos as f64 / 1e9)
+        })
+        .collect()
+}
+
+impl Who {
+    /// Whether a process's own time (not that of children it reaped) counts for it.
+    fn counts(&self, s: &Stat) -> bool {
+        match self {
+            Who::Process(pid) => s.pid == *pid,
+            Who::Tree(root) => s.pid == *root || s.ppid == *root,
+        }
+    }
+}
+
+/// Nanoseconds all threads of `pid` waited on a run queue.
+fn run_delay(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+        .filter_map(|line| parse_run_delay(&line))
+        .sum()
+}
+
+/// `schedstat`: time on a core, time waiting on a run queue (both in nanoseconds), and the
+/// number of times it ran.
+fn parse_run_delay(line: &str) -> Option<u64> {
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 fn ticks(all: &[Stat], who: &Who) -> u64 {
     match who {
         Who::Process(pid) => all.iter().filter(|s| s.pid == *pid).map(Stat::ticks).sum(),
@@ -133,6 +181,12 @@ mod tests {
         let s = parse(line).unwrap();
         assert_eq!((s.pid, s.ppid, s.utime, s.stime), (4242, 4000, 1234, 56));
         assert_eq!(s.reaped, 0);
+    }
+
+    #[test]
+    fn the_run_delay_is_the_second_field_of_schedstat() {
+        assert_eq!(parse_run_delay("123456 7890 42\n"), Some(7890));
+        assert_eq!(parse_run_delay("123456\n"), None);
     }
 
     #[test]

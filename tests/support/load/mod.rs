@@ -127,7 +127,9 @@ impl Running {
         extra.extend(options.pg_settings.iter().map(String::as_str));
         let pg = tokio::task::block_in_place(|| Postgres::start_durable(&extra));
         pg.create_database(DATABASE).await;
-        let nats = tokio::task::block_in_place(Nats::start);
+        // One thread for NATS's goroutines, as for each service's tasks (below): on two
+        // shared cores, a second one only adds wake-ups (BENCHMARKS.md, step 38).
+        let nats = tokio::task::block_in_place(|| Nats::start_with_go_procs(1));
         let secrets = Secrets::fresh();
         let pg_addr: SocketAddr = ([127, 0, 0, 1], pg.port()).into();
         std::fs::create_dir_all(&options.dir).unwrap();
@@ -415,6 +417,8 @@ pub struct Step {
     pub throughput: f64,
     /// CPU milliseconds per call, by process.
     pub cpu_ms: BTreeMap<String, f64>,
+    /// Milliseconds per call the process's threads waited for a core ([`cpu::waited`]).
+    pub waited_ms: BTreeMap<String, f64>,
     /// Call → offered, per second of the step by when the calls were due (warm-up included),
     /// so that a slow moment can be set beside the services' and PostgreSQL's logs.
     pub timeline: Vec<Second>,
@@ -536,20 +540,27 @@ impl fmt::Display for Report {
             .first()
             .map(|s| s.cpu_ms.keys().collect())
             .unwrap_or_default();
-        write!(f, "| CPU ms per call at | ")?;
-        for n in &names {
-            write!(f, "{n} | ")?;
-        }
-        writeln!(f, "all |")?;
-        writeln!(f, "|---|{}---|", "---|".repeat(names.len()))?;
-        for s in &self.steps {
-            write!(f, "| {:.0} /s | ", s.rate)?;
+        let tables = [
+            ("CPU ms per call at", false),
+            ("waiting for a core, ms per call at", true),
+        ];
+        for (title, waiting) in tables {
+            write!(f, "| {title} | ")?;
             for n in &names {
-                write!(f, "{:.2} | ", s.cpu_ms.get(*n).copied().unwrap_or(0.0))?;
+                write!(f, "{n} | ")?;
             }
-            writeln!(f, "{:.2} |", s.cpu_ms.values().sum::<f64>())?;
+            writeln!(f, "all |")?;
+            writeln!(f, "|---|{}---|", "---|".repeat(names.len()))?;
+            for s in &self.steps {
+                let of = if waiting { &s.waited_ms } else { &s.cpu_ms };
+                write!(f, "| {:.0} /s | ", s.rate)?;
+                for n in &names {
+                    write!(f, "{:.2} | ", of.get(*n).copied().unwrap_or(0.0))?;
+                }
+                writeln!(f, "{:.2} |", of.values().sum::<f64>())?;
+            }
+            writeln!(f)?;
         }
-        writeln!(f)?;
         match self.sustained() {
             Some(r) => {
                 write!(f, "Highest rate kept up: {r:.0} requests/s")?;
@@ -867,7 +878,8 @@ async fn run_step(
 ) -> Step {
     let calls = (rate * options.step.as_secs_f64()).round() as usize;
     let parts = running.parts();
-    let cpu_before = tokio::task::block_in_place(|| cpu::read(&parts));
+    let (cpu_before, waited_before) =
+        tokio::task::block_in_place(|| (cpu::read(&parts), cpu::waited(&parts)));
     let start = Instant::now() + Duration::from_millis(50);
     let wall_start = chrono::Utc::now() + chrono::Duration::milliseconds(50);
     let gap = Duration::from_secs_f64(1.0 / rate);
@@ -916,7 +928,8 @@ async fn run_step(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let cpu_after = tokio::task::block_in_place(|| cpu::read(&parts));
+    let (cpu_after, waited_after) =
+        tokio::task::block_in_place(|| (cpu::read(&parts), cpu::waited(&parts)));
 
     let seen = seen.lock().unwrap();
     let (mut published_h, mut triaged_h) = (histogram(), histogram());
@@ -963,16 +976,20 @@ async fn run_step(
     let span = (last_placed - start)
         .as_secs_f64()
         .max(options.step.as_secs_f64());
-    let cpu_ms = cpu_after
-        .iter()
-        .map(|(name, after)| {
-            let before = cpu_before.get(name).copied().unwrap_or(0.0);
-            (
-                name.clone(),
-                (after - before) * 1000.0 / calls.max(1) as f64,
-            )
-        })
-        .collect();
+    let per_call = |before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>| {
+        after
+            .iter()
+            .map(|(name, after)| {
+                let before = before.get(name).copied().unwrap_or(0.0);
+                (
+                    name.clone(),
+                    (after - before) * 1000.0 / calls.max(1) as f64,
+                )
+            })
+            .collect()
+    };
+    let cpu_ms = per_call(&cpu_before, &cpu_after);
+    let waited_ms = per_call(&waited_before, &waited_after);
     Step {
         rate,
         calls,
@@ -989,6 +1006,7 @@ async fn run_step(
         assigned_after: Spread::of(&assigned_h),
         throughput: (offered + escalated) as f64 / span,
         cpu_ms,
+        waited_ms,
         timeline: per_second
             .iter()
             .enumerate()
