@@ -108,3 +108,22 @@ fn killed_test_process_leaves_no_server_behind() {
         assert!(!alive(pid), "server {pid} outlived the killed test process");
     }
 }
+
+#[test]
+fn a_nats_server_started_with_go_procs_keeps_them_across_a_restart() {
+    let goprocs = |pid: u32| {
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        environ
+            .split(|b| *b == 0)
+            .find_map(|v| v.strip_prefix(b"GOMAXPROCS=").map(<[u8]>::to_vec))
+    };
+    let mut nats = Nats::start_with_go_procs(1);
+    assert_eq!(goprocs(nats.pid()), Some(b"1".to_vec()));
+    nats.restart();
+    assert_eq!(goprocs(nats.pid()), Some(b"1".to_vec()), "after a restart");
+    assert_eq!(
+        goprocs(Nats::start().pid()),
+        None,
+        "the default leaves it unset"
+    );
+}

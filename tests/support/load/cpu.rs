@@ -74,19 +74,15 @@ fn parse_run_delay(line: &str) -> Option<u64> {
 }
 
 fn ticks(all: &[Stat], who: &Who) -> u64 {
-    match who {
-        Who::Process(pid) => all.iter().filter(|s| s.pid == *pid).map(Stat::ticks).sum(),
-        // A backend that ended during a step would otherwise take its time with it (run AF's
-        // 1,300/s step, BENCHMARKS.md, came out below zero).
-        Who::Tree(root) => all
-            .iter()
-            .map(|s| match s {
-                s if s.pid == *root => s.ticks() + s.reaped,
-                s if s.ppid == *root => s.ticks(),
-                _ => 0,
-            })
-            .sum(),
-    }
+    all.iter()
+        .filter(|s| who.counts(s))
+        .map(|s| match who {
+            // A backend that ended during a step would otherwise take its time with it (run
+            // AF's 1,300/s step, BENCHMARKS.md, came out below zero).
+            Who::Tree(root) if s.pid == *root => s.ticks() + s.reaped,
+            _ => s.ticks(),
+        })
+        .sum()
 }
 
 struct Stat {
