@@ -311,14 +311,14 @@ pub fn kk_matches_strict(lower: &str, root: &str) -> bool {
         .is_some_and(|rest| is_kk_suffix_chain(&rest.chars().map(fold_char).collect::<String>()))
 }
 
-/// Whether a folded word is a misspelling (one edit) of `root` followed by a suffix chain.
-pub fn kk_matches_fuzzy(word: &str, root: &str) -> bool {
+/// Whether a folded word is a misspelling (one edit) of `root`, of `root_len` letters (counted
+/// once by the caller), followed by a suffix chain.
+pub fn kk_matches_fuzzy(word: &str, root: &str, root_len: usize) -> bool {
     // Every head tried below starts with the word's first two letters (a root this long is
     // cut after four letters at least), so the test `within_one` starts with can be made once.
     if first_two_apart(word, root) {
         return false;
     }
-    let root_len = root.chars().count();
     if root_len < FUZZY_MIN_LEN {
         return false;
     }
@@ -462,12 +462,15 @@ pub fn within_one(a: &str, b: &str) -> bool {
     x0.is_some() && x1.is_some() && x0 == y1 && x1 == y0 && x.as_str() == y.as_str()
 }
 
-/// Whether two stems are the same word with at most one typing slip.
-pub fn close_enough(stem: &str, term: &str) -> bool {
-    // The cheap test first: most pairs differ at once.
-    within_one(stem, term)
-        && term.chars().count() >= FUZZY_MIN_LEN
-        && stem.chars().count() >= FUZZY_MIN_LEN
+/// Whether two stems of `stem_len` and `term_len` letters are the same word with at most one
+/// typing slip. The lengths are counted by the caller, once per word: the rules ask this of
+/// every word of a note against every long term, and a slip changes a length by one at most,
+/// so the lengths turn away most pairs before a letter is compared.
+pub fn close_enough(stem: &str, stem_len: usize, term: &str, term_len: usize) -> bool {
+    stem_len >= FUZZY_MIN_LEN
+        && term_len >= FUZZY_MIN_LEN
+        && stem_len.abs_diff(term_len) <= 1
+        && within_one(stem, term)
 }
 
 #[cfg(test)]
@@ -556,9 +559,14 @@ mod tests {
         // One letter dropped, then a case suffix.
         assert!(kk_matches_fuzzy(
             &fold_word("ардгерге"),
-            &fold_word("ардагер")
+            &fold_word("ардагер"),
+            7
         ));
-        assert!(!kk_matches_fuzzy(&fold_word("балта"), &fold_word("бала")));
+        assert!(!kk_matches_fuzzy(
+            &fold_word("балта"),
+            &fold_word("бала"),
+            4
+        ));
     }
 
     #[test]
@@ -578,9 +586,9 @@ mod tests {
         assert_eq!(edit_distance("ребенок", "ребнеок"), 1, "transposition");
         assert_eq!(edit_distance("ребенок", "ребенок"), 0);
         assert_eq!(edit_distance("", "abc"), 3);
-        assert!(close_enough("пропал", "прапал"));
+        assert!(close_enough("пропал", 6, "прапал", 6));
         assert!(
-            !close_enough("дров", "дрок"),
+            !close_enough("дров", 4, "дрок", 4),
             "short stems match only exactly"
         );
     }
@@ -621,7 +629,7 @@ mod tests {
                 let cut = chars.get(k).map_or(word.len(), |(i, _)| *i);
                 edit_distance(&word[..cut], &root) <= 1 && is_kk_suffix_chain(&word[cut..])
             });
-            prop_assert_eq!(kk_matches_fuzzy(&word, &root), expected, "{} {}", word, root);
+            prop_assert_eq!(kk_matches_fuzzy(&word, &root, n), expected, "{} {}", word, root);
         }
 
         #[test]
@@ -642,6 +650,16 @@ mod tests {
             prop_assert_eq!(ru_stems_agree(&b, &a), spelled(&b, &a), "{} {}", b, a);
             let c = format!("{extra}{a}");
             prop_assert_eq!(ru_stems_agree(&a, &c), spelled(&a, &c), "{} {}", a, c);
+        }
+
+        #[test]
+        fn close_enough_is_one_slip_between_words_of_five_letters_or_more(
+            a in "[абвa]{0,7}",
+            b in "[абвa]{0,7}",
+        ) {
+            let (la, lb) = (a.chars().count(), b.chars().count());
+            let spelled = edit_distance(&a, &b) <= 1 && la >= FUZZY_MIN_LEN && lb >= FUZZY_MIN_LEN;
+            prop_assert_eq!(close_enough(&a, la, &b, lb), spelled, "{} {}", a, b);
         }
 
         #[test]

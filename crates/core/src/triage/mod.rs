@@ -154,12 +154,13 @@ struct Term {
     /// Per word, folded but not stemmed: a misspelling can change how a word stems
     /// ("пропол" keeps its ending), so slips are also looked for in whole words.
     folded: Vec<String>,
-    /// Per word, whether the root or stem has three letters or fewer: counted once here, for
-    /// it is asked of every word of every note.
-    short: Vec<bool>,
     /// Per word, the first two letters of the root or stem and of the folded word
     /// ([`text::head`]), which turn away most words of a note before any comparison.
     heads: Vec<(text::Head, text::Head)>,
+    /// Per word, the letters of the root or stem and of the folded word, counted once here,
+    /// for they are asked of every word of every note: a slip changes a word's length by one
+    /// at most, so most pairs are turned away by their lengths.
+    lens: Vec<(usize, usize)>,
     weight: f64,
     /// Matched as written (folded), without stems, suffixes or misspellings.
     exact: bool,
@@ -261,7 +262,11 @@ fn compile_terms(spec: &TermsSpec, weight: f64, path: &str) -> Result<Vec<Term>,
                 };
                 words.push(word);
             }
-            let short = words.iter().map(|w| w.chars().count() <= 3).collect();
+            let lens = words
+                .iter()
+                .zip(&tokens)
+                .map(|(w, t)| (w.chars().count(), t.folded.chars().count()))
+                .collect();
             let heads = words
                 .iter()
                 .zip(&tokens)
@@ -273,8 +278,8 @@ fn compile_terms(spec: &TermsSpec, weight: f64, path: &str) -> Result<Vec<Term>,
                 words,
                 lower: tokens.iter().map(|t| t.lower.clone()).collect(),
                 folded: tokens.iter().map(|t| t.folded.clone()).collect(),
-                short,
                 heads,
+                lens,
                 weight,
                 exact: false,
             });
@@ -622,6 +627,9 @@ pub(crate) struct Note {
     cyrillic: Vec<bool>,
     ru: Vec<String>,
     en: Vec<String>,
+    /// Per token, the letters of its folded form and of its stem (Russian or English, by its
+    /// script), counted once for every term it is compared with.
+    lens: Vec<(usize, usize)>,
     /// The tokens as bits, 64 to a word: `words` words a set.
     words: usize,
     /// Per [`letter_class`], the set of tokens with a letter of that class in their head.
@@ -659,7 +667,7 @@ impl Note {
             .iter()
             .map(|t| text::is_cyrillic_word(&t.folded))
             .collect();
-        let ru = tokens
+        let ru: Vec<String> = tokens
             .iter()
             .zip(&cyrillic)
             .map(|(t, c)| {
@@ -670,7 +678,7 @@ impl Note {
                 }
             })
             .collect();
-        let en = tokens
+        let en: Vec<String> = tokens
             .iter()
             .zip(&cyrillic)
             .map(|(t, c)| {
@@ -679,6 +687,15 @@ impl Note {
                 } else {
                     text::stem_en(&t.folded)
                 }
+            })
+            .collect();
+        let lens = tokens
+            .iter()
+            .zip(ru.iter().zip(&en))
+            .zip(&cyrillic)
+            .map(|((t, (ru, en)), c)| {
+                let stem: &String = if *c { ru } else { en };
+                (t.folded.chars().count(), stem.chars().count())
             })
             .collect();
         let words = tokens.len().div_ceil(64).max(1);
@@ -700,6 +717,7 @@ impl Note {
             cyrillic,
             ru,
             en,
+            lens,
             words,
             by_letter,
             headless,
@@ -738,17 +756,32 @@ impl Note {
         {
             return None;
         }
+        // The forms as written (a root and its suffixes, stems that agree, equal stems) begin
+        // with the word's first two letters: a stem or root of two letters or more is the start
+        // of its word, stemmers only change its end. So those are looked at only where the
+        // heads are equal.
+        let written = match (self.heads[i], word_head) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        };
+        // A slip (`text::within_one`) changes a word's length by one letter at most, and a
+        // stem agrees only with one of its length or one letter longer or shorter: comparing
+        // the lengths counted beforehand turns away most pairs that share a head.
+        let (folded_len, stem_len) = self.lens[i];
+        let (word_len, whole_len) = term.lens[k];
         match lang {
             // A root of three letters or fewer keeps its Kazakh letters: folded, өрт "fire"
             // would be орт, the start of орта "middle".
-            Lang::Kk if cyrillic && term.short[k] => {
-                text::kk_matches_strict(&self.tokens[i].lower, &term.lower[k])
-                    .then_some(Match::Exact)
-            }
+            Lang::Kk if cyrillic && word_len <= 3 => (written
+                && text::kk_matches_strict(&self.tokens[i].lower, &term.lower[k]))
+            .then_some(Match::Exact),
             Lang::Kk if cyrillic => {
-                if text::kk_matches(folded, word) {
+                if written && folded_len >= word_len && text::kk_matches(folded, word) {
                     Some(Match::Exact)
-                } else if text::kk_matches_fuzzy(folded, word) {
+                // A slip of the root needs the word to reach at least one letter short of it.
+                } else if folded_len + 1 >= word_len
+                    && text::kk_matches_fuzzy(folded, word, word_len)
+                {
                     Some(Match::Fuzzy)
                 } else {
                     None
@@ -756,9 +789,11 @@ impl Note {
             }
             Lang::Ru if cyrillic => {
                 let stem = &self.ru[i];
-                if text::ru_stems_agree(stem, word) {
+                if written && stem_len.abs_diff(word_len) <= 1 && text::ru_stems_agree(stem, word) {
                     Some(Match::Exact)
-                } else if text::close_enough(stem, word) || text::close_enough(folded, whole) {
+                } else if text::close_enough(stem, stem_len, word, word_len)
+                    || text::close_enough(folded, folded_len, whole, whole_len)
+                {
                     Some(Match::Fuzzy)
                 } else {
                     None
@@ -766,9 +801,11 @@ impl Note {
             }
             Lang::En if !cyrillic => {
                 let stem = &self.en[i];
-                if stem == word {
+                if written && stem_len == word_len && stem == word {
                     Some(Match::Exact)
-                } else if text::close_enough(stem, word) || text::close_enough(folded, whole) {
+                } else if text::close_enough(stem, stem_len, word, word_len)
+                    || text::close_enough(folded, folded_len, whole, whole_len)
+                {
                     Some(Match::Fuzzy)
                 } else {
                     None
@@ -1272,6 +1309,48 @@ also = { ru = ["отопления"], en = ["heating"] }
 
     const SHIPPED: &str = include_str!("../../../../services/triage/rules/triage.toml");
 
+    /// [`Note::word_matches`] spelled out from its definitions, with no length or head
+    /// gates: what the gates must never change.
+    fn word_matches_spelled(note: &Note, i: usize, term: &Term, k: usize) -> Option<Match> {
+        let token = &note.tokens[i];
+        let (word, whole) = (&term.words[k], &term.folded[k]);
+        let slip = |a: &str, b: &str| {
+            text::edit_distance(a, b) <= 1
+                && a.chars().count() >= text::FUZZY_MIN_LEN
+                && b.chars().count() >= text::FUZZY_MIN_LEN
+        };
+        let how = |exact: bool, fuzzy: bool| {
+            if exact {
+                Some(Match::Exact)
+            } else if fuzzy {
+                Some(Match::Fuzzy)
+            } else {
+                None
+            }
+        };
+        if term.exact {
+            return (&token.folded == whole).then_some(Match::Exact);
+        }
+        match (term.lang, note.cyrillic[i]) {
+            (Lang::Kk, true) if word.chars().count() <= 3 => {
+                text::kk_matches_strict(&token.lower, &term.lower[k]).then_some(Match::Exact)
+            }
+            (Lang::Kk, true) => how(
+                text::kk_matches(&token.folded, word),
+                text::kk_matches_fuzzy(&token.folded, word, word.chars().count()),
+            ),
+            (Lang::Ru, true) => how(
+                text::ru_stems_agree(&note.ru[i], word),
+                slip(&note.ru[i], word) || slip(&token.folded, whole),
+            ),
+            (Lang::En, false) => how(
+                &note.en[i] == word,
+                slip(&note.en[i], word) || slip(&token.folded, whole),
+            ),
+            _ => None,
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
 
@@ -1291,6 +1370,28 @@ also = { ru = ["отопления"], en = ["heating"] }
                         listed || note.word_matches(i, term, 0).is_none(),
                         "{:?} left out for {:?}", note.tokens[i].original, term.text
                     );
+                }
+            }
+        }
+
+        /// Every word of a note against every word of every shipped term: the heads and the
+        /// lengths counted beforehand turn away only pairs that would not match, and a pair
+        /// that matches matches the same way (as written or through a slip).
+        #[test]
+        fn a_word_matches_a_term_as_its_definition_says(
+            words in proptest::collection::vec(note_word(shipped_vocabulary()), 1..40),
+        ) {
+            let rules = RuleSet::from_toml(SHIPPED).unwrap();
+            let note = Note::new(&words.join(" "));
+            for term in all_terms(&rules) {
+                for k in 0..term.words.len() {
+                    for i in 0..note.tokens.len() {
+                        prop_assert_eq!(
+                            note.word_matches(i, term, k),
+                            word_matches_spelled(&note, i, term, k),
+                            "{:?} against {:?}", note.tokens[i].original, term.text
+                        );
+                    }
                 }
             }
         }
