@@ -87,7 +87,11 @@ fn load(args: Vec<String>) -> anyhow::Result<()> {
     if options.rates.iter().any(|r| *r <= 0.0) {
         anyhow::bail!("--rates: calls per second, above zero");
     }
+    // One worker, as each service runs (TOKIO_WORKER_THREADS=1): on the two cores the
+    // generator shares with everything it measures, a second worker is a second thread to
+    // wake on the other core (BENCHMARKS.md, step 40).
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()?;
     let report = runtime.block_on(run(options));

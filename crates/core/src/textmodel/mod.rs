@@ -202,6 +202,11 @@ pub struct Model {
     width: usize,
 }
 
+/// The raw scores of every head for one note, before each head's softmax (see
+/// [`Model::scores`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scores(Vec<f32>);
+
 /// A head's answer for one note.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prediction {
@@ -248,29 +253,53 @@ impl Model {
     }
 
     /// Raw scores of every head for a note's features, laid out like a weight row.
-    fn scores(&self, f: &Features) -> Vec<f32> {
+    pub fn scores(&self, f: &Features) -> Scores {
         let mut s: Vec<f32> = self.bias.iter().flatten().copied().collect();
-        let first = self.heads[0].labels.len();
         for (name, v) in &f.values {
-            if let Some(&row) = self.index.get(name) {
-                let w = &self.weights[row * self.width..(row + 1) * self.width];
-                let from = if given(name) { first } else { 0 };
-                for (acc, w) in s.iter_mut().zip(w).skip(from) {
-                    *acc += v * w;
-                }
+            self.add(&mut s, name, *v);
+        }
+        Scores(s)
+    }
+
+    /// What feature `name` of value `v` adds to every head it counts for: a given fact is
+    /// never seen by the first head.
+    fn add(&self, s: &mut [f32], name: &str, v: f32) {
+        if let Some(&row) = self.index.get(name) {
+            let w = &self.weights[row * self.width..(row + 1) * self.width];
+            let from = if given(name) {
+                self.heads[0].labels.len()
+            } else {
+                0
+            };
+            for (acc, w) in s.iter_mut().zip(w).skip(from) {
+                *acc += v * w;
             }
         }
-        s
+    }
+
+    /// The scores of a note's features with a given fact added, as [`Features::with_given`]
+    /// then [`Model::scores`] would make them: the fact comes last there, so adding it to the
+    /// sums already made is the same arithmetic in the same order, without reading the note's
+    /// features again.
+    pub fn scores_with_given(&self, scores: &Scores, fact: &str) -> Scores {
+        debug_assert!(given(fact));
+        let mut s = scores.0.clone();
+        self.add(&mut s, fact, GIVEN_VALUE);
+        Scores(s)
     }
 
     /// Every head's prediction for a note's features, heads in order.
     pub fn predict(&self, f: &Features) -> Vec<Prediction> {
-        let s = self.scores(f);
+        self.predictions(&self.scores(f))
+    }
+
+    /// Every head's prediction from its raw scores, heads in order.
+    pub fn predictions(&self, scores: &Scores) -> Vec<Prediction> {
         let mut out = Vec::with_capacity(self.heads.len());
         let mut at = 0;
         for h in &self.heads {
             out.push(Prediction {
-                probabilities: softmax(&s[at..at + h.labels.len()]),
+                probabilities: softmax(&scores.0[at..at + h.labels.len()]),
             });
             at += h.labels.len();
         }

@@ -2,7 +2,9 @@
 //! priority, trained on a labelled corpus of call notes (`corpus.tsv`: language, category,
 //! priority, note).
 
-use crate::textmodel::{self, Example, Features, Head, Model, ModelError, Training};
+use std::sync::Arc;
+
+use crate::textmodel::{self, Example, Features, Head, Model, ModelError, Scores, Training};
 use crate::{Category, Priority};
 
 use super::numbers;
@@ -23,7 +25,11 @@ pub struct TriageModel {
 /// probability, most probable first.
 #[derive(Debug, Clone)]
 pub struct Reading<T> {
-    pub features: Features,
+    /// The note's own features; the priority's reading shares the category's (a given fact
+    /// is no word's feature, so the words that weighed are found the same without it).
+    pub features: Arc<Features>,
+    /// Every head's raw scores, from which the priority's reading adds the category given.
+    scores: Scores,
     pub ranked: Vec<(T, f64)>,
 }
 
@@ -107,23 +113,27 @@ impl TriageModel {
     /// The categories of a note.
     pub fn categories(&self, note: &str) -> Reading<Category> {
         let features = features_of(note, None);
-        let p = self.model.predict(&features);
+        let scores = self.model.scores(&features);
+        let p = self.model.predictions(&scores);
         Reading {
             ranked: ranked(&self.categories, &p[CATEGORY].probabilities),
-            features,
+            features: Arc::new(features),
+            scores,
         }
     }
 
-    /// The priorities of a note, once its category is decided: the features already read for
-    /// the category, with the category given, rather than the note read twice.
+    /// The priorities of a note, once its category is decided: the scores already made of the
+    /// note for the category, with the category given, rather than the note read twice. The
+    /// same figures as the note's features with the fact given ([`Features::with_given`]).
     pub fn priorities(&self, read: &Reading<Category>, category: Category) -> Reading<Priority> {
-        let features = read
-            .features
-            .with_given(&format!("@category={}", category.slug()));
-        let p = self.model.predict(&features);
+        let scores = self
+            .model
+            .scores_with_given(&read.scores, &format!("@category={}", category.slug()));
+        let p = self.model.predictions(&scores);
         Reading {
             ranked: ranked(&self.priorities, &p[PRIORITY].probabilities),
-            features,
+            features: Arc::clone(&read.features),
+            scores,
         }
     }
 
@@ -282,6 +292,58 @@ pub fn train(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The priority read from the category's scores is the priority read afresh from the
+    /// note's features with the category given, to the last bit, and explained by the same
+    /// words: the shipped model on every note of the corpus, with each category given.
+    #[test]
+    fn a_priority_read_from_the_categorys_scores_is_the_priority_read_afresh() {
+        let model = TriageModel::from_text(include_str!(
+            "../../../../services/triage/model/triage.model"
+        ))
+        .unwrap();
+        let corpus = read_corpus(include_str!(
+            "../../../../services/triage/tests/data/corpus.tsv"
+        ))
+        .unwrap();
+        assert!(corpus.len() > 1000);
+        for note in corpus.iter().step_by(7) {
+            let reading = model.categories(&note.note);
+            for &category in Category::ALL {
+                let fast = model.priorities(&reading, category);
+                let fact = format!("@category={}", category.slug());
+                let features = reading.features.with_given(&fact);
+                let afresh = model.model.predict(&features)[PRIORITY]
+                    .probabilities
+                    .clone();
+                let fast_p: Vec<f64> = model
+                    .priorities
+                    .iter()
+                    .map(|p| fast.probability_of(*p))
+                    .collect();
+                let afresh_ranked = ranked(&model.priorities, &afresh);
+                let afresh_p: Vec<f64> = model
+                    .priorities
+                    .iter()
+                    .map(|p| afresh_ranked.iter().find(|(l, _)| l == p).unwrap().1)
+                    .collect();
+                assert_eq!(
+                    fast_p.iter().map(|p| p.to_bits()).collect::<Vec<_>>(),
+                    afresh_p.iter().map(|p| p.to_bits()).collect::<Vec<_>>(),
+                    "{}: {category:?}",
+                    note.note
+                );
+                for (label, _) in model.priorities.iter().enumerate() {
+                    assert_eq!(
+                        model
+                            .model
+                            .strongest_words(&fast.features, PRIORITY, label, 3),
+                        model.model.strongest_words(&features, PRIORITY, label, 3),
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn corpus_lines_are_checked_with_their_number() {
