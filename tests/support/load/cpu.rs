@@ -25,21 +25,45 @@ pub fn read(parts: &[(String, Who)]) -> BTreeMap<String, f64> {
     out
 }
 
-/// Seconds the threads of each named process or tree have spent runnable but waiting for a
-/// core so far (the scheduler's run delay, `/proc/<pid>/task/<tid>/schedstat`). Where CPU time
-/// says what a step cost, this says how long its work queued for the cores: each hand-over
-/// of a call between processes wakes one, and on a full machine it waits its turn. Threads
-/// that ended take their wait with them (the kernel keeps no total for them), so it is a
-/// floor.
-pub fn waited(parts: &[(String, Who)]) -> BTreeMap<String, f64> {
+/// Nanoseconds each thread (by its id) of each named process or tree has spent runnable but
+/// waiting for a core so far (the scheduler's run delay, `/proc/<pid>/task/<tid>/schedstat`).
+/// Where CPU time says what a step cost, this says how long its work queued for the cores:
+/// each hand-over of a call between processes wakes one, and on a full machine it waits its
+/// turn. See [`waited_between`].
+pub type Waits = BTreeMap<String, BTreeMap<u32, u64>>;
+
+/// The [`Waits`] of each named process or tree now.
+pub fn waits(parts: &[(String, Who)]) -> Waits {
     let all = all_stats();
     parts
         .iter()
         .map(|(name, who)| {
-            let nanos: u64 = all
+            let threads = all
                 .iter()
                 .filter(|s| who.counts(s))
-                .map(|s| run_delay(s.pid))
+                .flat_map(|s| thread_delays(s.pid))
+                .collect();
+            (name.clone(), threads)
+        })
+        .collect()
+}
+
+/// Seconds each named process or tree waited for a core between two readings: per thread,
+/// what it waited since the first (all of it for a thread that began since). A thread that
+/// ended between them takes its wait with it (the kernel keeps no total for ended threads,
+/// and summing the threads alive at each reading would count it below zero: run AH's
+/// 1,300/s step, BENCHMARKS.md), so it is a floor.
+pub fn waited_between(before: &Waits, after: &Waits) -> BTreeMap<String, f64> {
+    after
+        .iter()
+        .map(|(name, threads)| {
+            let earlier = before.get(name);
+            let nanos: u64 = threads
+                .iter()
+                .map(|(tid, now)| {
+                    let then = earlier.and_then(|e| e.get(tid)).copied().unwrap_or(0);
+                    now.saturating_sub(then)
+                })
                 .sum();
             (name.clone(), nanos as f64 / 1e9)
         })
@@ -56,15 +80,19 @@ impl Who {
     }
 }
 
-/// Nanoseconds all threads of `pid` waited on a run queue.
-fn run_delay(pid: u32) -> u64 {
+/// Each thread of `pid` with the nanoseconds it waited on a run queue.
+fn thread_delays(pid: u32) -> Vec<(u32, u64)> {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
+        return Vec::new();
     };
     tasks
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
-        .filter_map(|line| parse_run_delay(&line))
-        .sum()
+        .filter_map(|t| {
+            let t = t.ok()?;
+            let tid = t.file_name().to_str()?.parse().ok()?;
+            let line = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
+            Some((tid, parse_run_delay(&line)?))
+        })
+        .collect()
 }
 
 /// `schedstat`: time on a core, time waiting on a run queue (both in nanoseconds), and the
@@ -177,6 +205,19 @@ mod tests {
         let s = parse(line).unwrap();
         assert_eq!((s.pid, s.ppid, s.utime, s.stime), (4242, 4000, 1234, 56));
         assert_eq!(s.reaped, 0);
+    }
+
+    #[test]
+    fn a_thread_that_ended_does_not_take_the_others_wait_below_zero() {
+        let waits = |threads: &[(u32, u64)]| -> Waits {
+            [("triage".to_string(), threads.iter().copied().collect())].into()
+        };
+        // Thread 11 waited 900 ns before the step and ended in it; 10 waited 50 more, and
+        // 12 began in the step and waited 30.
+        let before = waits(&[(10, 100), (11, 900)]);
+        let after = waits(&[(10, 150), (12, 30)]);
+        let between = waited_between(&before, &after);
+        assert_eq!(between["triage"], 80e-9);
     }
 
     #[test]

@@ -417,7 +417,7 @@ pub struct Step {
     pub throughput: f64,
     /// CPU milliseconds per call, by process.
     pub cpu_ms: BTreeMap<String, f64>,
-    /// Milliseconds per call the process's threads waited for a core ([`cpu::waited`]).
+    /// Milliseconds per call the process's threads waited for a core ([`cpu::waited_between`]).
     pub waited_ms: BTreeMap<String, f64>,
     /// Call → offered, per second of the step by when the calls were due (warm-up included),
     /// so that a slow moment can be set beside the services' and PostgreSQL's logs.
@@ -879,7 +879,7 @@ async fn run_step(
     let calls = (rate * options.step.as_secs_f64()).round() as usize;
     let parts = running.parts();
     let (cpu_before, waited_before) =
-        tokio::task::block_in_place(|| (cpu::read(&parts), cpu::waited(&parts)));
+        tokio::task::block_in_place(|| (cpu::read(&parts), cpu::waits(&parts)));
     let start = Instant::now() + Duration::from_millis(50);
     let wall_start = chrono::Utc::now() + chrono::Duration::milliseconds(50);
     let gap = Duration::from_secs_f64(1.0 / rate);
@@ -929,7 +929,7 @@ async fn run_step(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let (cpu_after, waited_after) =
-        tokio::task::block_in_place(|| (cpu::read(&parts), cpu::waited(&parts)));
+        tokio::task::block_in_place(|| (cpu::read(&parts), cpu::waits(&parts)));
 
     let seen = seen.lock().unwrap();
     let (mut published_h, mut triaged_h) = (histogram(), histogram());
@@ -989,7 +989,10 @@ async fn run_step(
             .collect()
     };
     let cpu_ms = per_call(&cpu_before, &cpu_after);
-    let waited_ms = per_call(&waited_before, &waited_after);
+    let waited_ms = per_call(
+        &BTreeMap::new(),
+        &cpu::waited_between(&waited_before, &waited_after),
+    );
     Step {
         rate,
         calls,
