@@ -4,7 +4,7 @@
 //!     cargo run --release -p komek-tests --bin komek-bench -- [all | campaign ...] [--secs S]
 //!
 //! `all` runs the pipeline under a surge too (`komek-load`'s run with the plan BENCHMARKS.md
-//! quotes, some ten minutes), unless `--no-pipeline`. `--sizes 10000,100000` and `--queries N`
+//! quotes, some fifteen minutes), unless `--no-pipeline`. `--sizes 10000,100000` and `--queries N`
 //! shape the nearest-group benchmark.
 //!
 //! Data from Who's On First (https://whosonfirst.org/docs/licenses/), incl. GeoNames (CC-BY 4.0,
@@ -96,12 +96,14 @@ fn main() -> anyhow::Result<()> {
     }
     if which.iter().any(|w| w == "pipeline") || (all && pipeline) {
         // Benchmark 1 with the plan BENCHMARKS.md quotes (`komek-load run` takes the flags).
+        // One worker, as `komek-load run` has (BENCHMARKS.md, step 40).
         let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
             .enable_all()
             .build()?;
         let options = komek_tests::load::Options {
             exe: std::env::current_exe()?,
-            rates: vec![100.0, 200.0, 300.0, 400.0],
+            rates: (1..=13).map(|i| f64::from(i) * 100.0).collect(),
             step: Duration::from_secs(20),
             warmup: Duration::from_secs(5),
             drain: Duration::from_secs(30),
@@ -117,6 +119,7 @@ fn main() -> anyhow::Result<()> {
             statements: false,
             pg_settings: Vec::new(),
             follow_all: false,
+            pg_socket: true,
         };
         let text = runtime
             .block_on(komek_tests::load::run(options))

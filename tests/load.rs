@@ -4,7 +4,7 @@
 //!     cargo run --release -p komek-tests --bin komek-load -- run \
 //!         [--rates 100,200,400] [--step-secs 20] [--warmup-secs 5] [--drain-secs 30]
 //!         [--groups 300] [--seed S] [--pgbench-secs 15] [--pgbench-clients 16]
-//!         [--prime-secs 60] [--prime-rate 100] [--no-accept] [--follow-all] [--perf-at RATE] [--statements] [--report FILE] [--dir DIR]
+//!         [--prime-secs 60] [--prime-rate 100] [--no-accept] [--follow-all] [--pg-tcp] [--perf-at RATE] [--statements] [--report FILE] [--dir DIR]
 //!
 //! The same executable runs the services of the run: `komek-load serve <service>`.
 
@@ -49,6 +49,7 @@ fn load(args: Vec<String>) -> anyhow::Result<()> {
         statements: false,
         pg_settings: Vec::new(),
         follow_all: false,
+        pg_socket: true,
     };
     let mut report_file: Option<PathBuf> = None;
     let mut args = args.into_iter();
@@ -77,6 +78,7 @@ fn load(args: Vec<String>) -> anyhow::Result<()> {
             "--no-accept" => options.accept = false,
             "--statements" => options.statements = true,
             "--follow-all" => options.follow_all = true,
+            "--pg-tcp" => options.pg_socket = false,
             "--pg-setting" => options.pg_settings.push(value()?),
             "--perf-at" => options.perf_at = Some(value()?.parse()?),
             "--report" => report_file = Some(value()?.into()),

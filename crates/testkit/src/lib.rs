@@ -771,6 +771,20 @@ impl Postgres {
         self.port
     }
 
+    /// The directory of the server's Unix socket.
+    pub fn socket_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The URL of database `name` over the server's Unix socket.
+    pub fn socket_url(&self, name: &str) -> String {
+        format!(
+            "postgres://postgres@localhost:{}/{name}?host={}",
+            self.port,
+            self.dir.display()
+        )
+    }
+
     /// The directory of the server's binaries (pgbench lives beside postgres).
     pub fn bin_dir(&self) -> &Path {
         &self.bin

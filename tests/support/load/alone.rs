@@ -108,6 +108,8 @@ pub async fn run(exe: PathBuf, dir: PathBuf, secs: Duration, clients: usize) -> 
         perf_at: None,
         statements: false,
         pg_settings: Vec::new(),
+        // Over TCP, as this comparison's figures in BENCHMARKS.md were measured.
+        pg_socket: false,
         follow_all: false,
     };
     let mut running = Running::start_some(&options, &["roster", "intake"]).await;

@@ -88,6 +88,9 @@ pub struct Options {
     /// nats-server and the generator CPU on the cores the services share (BENCHMARKS.md,
     /// step 30).
     pub follow_all: bool,
+    /// The services and pgbench reach PostgreSQL over its Unix socket, as processes sharing
+    /// the server's host can (deploy/OPERATIONS.md); false: over TCP on the loopback.
+    pub pg_socket: bool,
 }
 
 /// One service process.
@@ -138,6 +141,9 @@ impl Running {
         let mut services = Vec::new();
         for (&kind, port) in kinds.iter().zip(ports) {
             let mut env = service_env(&secrets, kind, port, pg_addr, &nats.url(), &intake_urls);
+            if options.pg_socket {
+                env.push(("KOMEK_DATABASE_URL".into(), pg.socket_url(DATABASE)));
+            }
             let metrics: SocketAddr = ([127, 0, 0, 1], free_port()).into();
             env.push(("KOMEK_METRICS_LISTEN".into(), metrics.to_string()));
             env.extend(
@@ -1049,17 +1055,13 @@ async fn pgbench(running: &Running, options: &Options) -> f64 {
     std::fs::write(&script, PGBENCH_SCRIPT).unwrap();
     let out = tokio::task::block_in_place(|| {
         Command::new(running.pg.bin_dir().join("pgbench"))
-            .args([
-                "-n",
-                "-M",
-                "prepared",
-                "-j",
-                "2",
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-            ])
+            .args(["-n", "-M", "prepared", "-j", "2", "-U", "postgres"])
+            .arg("-h")
+            .arg(if options.pg_socket {
+                running.pg.socket_dir().as_os_str()
+            } else {
+                "127.0.0.1".as_ref()
+            })
             .args(["-c", &options.pgbench_clients.to_string()])
             .args(["-T", &options.pgbench.as_secs().to_string()])
             .args(["-p", &running.pg.port().to_string(), "-f"])
