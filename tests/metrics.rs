@@ -204,6 +204,7 @@ async fn every_service_reports_its_calls_backlog_consumers_and_offers() {
         let s = &scrapes[name];
         for family in [
             "komek_consumer_messages_total",
+            "komek_consumer_transactions_total",
             "komek_consumer_pending",
             "komek_consumer_ack_pending",
             "komek_consumer_redeliveries_total",
@@ -218,6 +219,19 @@ async fn every_service_reports_its_calls_backlog_consumers_and_offers() {
             "komek_consumer_messages_total",
             &["consumer=\"triage\"", "outcome=\"applied\""]
         ) >= 12.0
+    );
+    // Each of triage's transactions applied one message or more.
+    let transactions = scrapes["triage"].sum(
+        "komek_consumer_transactions_total",
+        &["consumer=\"triage\""],
+    );
+    let applied = scrapes["triage"].sum(
+        "komek_consumer_messages_total",
+        &["consumer=\"triage\"", "outcome=\"applied\""],
+    );
+    assert!(
+        transactions >= 1.0 && transactions <= applied,
+        "{transactions} transactions, {applied} applied"
     );
     assert!(scrapes["triage"].value("komek_outbox_published_total") >= 12.0);
     assert!(scrapes["intake"].value("komek_outbox_published_total") >= 12.0);

@@ -242,6 +242,24 @@ impl Limits {
     }
 }
 
+impl Limits {
+    /// The shortest limit of any state, category and priority (an untriaged request's
+    /// included): no wait is due before it has lasted this long.
+    pub fn shortest(&self) -> Duration {
+        let categories = std::iter::once(None).chain(Category::ALL.iter().copied().map(Some));
+        let priorities = std::iter::once(None).chain(Priority::ALL.iter().copied().map(Some));
+        let mut shortest = Duration::MAX;
+        for state in WaitingState::ALL {
+            for category in categories.clone() {
+                for priority in priorities.clone() {
+                    shortest = shortest.min(self.limit(state, category, priority));
+                }
+            }
+        }
+        shortest
+    }
+}
+
 /// When the next alert of a wait that began at `since` falls due, `alerts` having been given
 /// for it: at each whole multiple of the limit.
 pub fn next_alert(since: DateTime<Utc>, limit: Duration, alerts: u32) -> DateTime<Utc> {
@@ -378,5 +396,54 @@ mod tests {
             prop_assert_eq!(next - this, chrono::Duration::seconds(secs as i64));
             prop_assert!(this >= first);
         }
+
+        /// The shortest limit is one of the limits, and none is shorter: a sweep that skips
+        /// requests younger than it skips none that is due.
+        #[test]
+        fn the_shortest_limit_is_the_least_of_them_all(
+            general in proptest::collection::vec(per_priority(), 4),
+            special in proptest::collection::vec(
+                (proptest::sample::select(Category::ALL), per_priority(), 0usize..4), 0..4),
+        ) {
+            let mut limits = Limits {
+                new: general[0],
+                triaged: general[1],
+                escalated: general[2],
+                unassigned: general[3],
+                categories: HashMap::new(),
+            };
+            for (category, p, state) in special {
+                let by_state = limits.categories.entry(category.slug().to_string()).or_default();
+                *[&mut by_state.new, &mut by_state.triaged, &mut by_state.escalated,
+                    &mut by_state.unassigned][state] = Some(p);
+            }
+            let shortest = limits.shortest();
+            let mut found = false;
+            for state in WaitingState::ALL {
+                for category in std::iter::once(None).chain(Category::ALL.iter().copied().map(Some)) {
+                    for priority in std::iter::once(None).chain(Priority::ALL.iter().copied().map(Some)) {
+                        let limit = limits.limit(state, category, priority);
+                        prop_assert!(shortest <= limit);
+                        found |= shortest == limit;
+                    }
+                }
+            }
+            prop_assert!(found);
+        }
+    }
+
+    fn per_priority() -> impl Strategy<Value = PerPriority> {
+        let secs = || proptest::option::of(1u32..100_000);
+        (secs(), secs(), secs(), secs()).prop_map(|(critical, high, normal, low)| PerPriority {
+            critical_secs: critical,
+            high_secs: high,
+            normal_secs: normal,
+            low_secs: low,
+        })
+    }
+
+    #[test]
+    fn by_default_no_wait_is_due_before_a_minute() {
+        assert_eq!(Limits::default().shortest(), Duration::from_secs(60));
     }
 }

@@ -21,17 +21,32 @@ use tokio::time::Instant;
 /// 64–68 ms taking what waits, 36 ms waiting 5 ms).
 pub const LINGER: Duration = Duration::from_millis(5);
 
-/// Whether the next batch waits for more ([`LINGER`]): only when the one before it was not
-/// alone, which is the sign of load. A call in a quiet hour goes at once.
-#[derive(Debug, Default)]
+/// Whether the next batch waits for more (its linger, [`LINGER`] unless told): only when the
+/// one before it was not alone, which is the sign of load. A call in a quiet hour goes at once.
+#[derive(Debug)]
 pub struct Pace {
     busy: bool,
+    linger: Duration,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Self::lingering(LINGER)
+    }
 }
 
 impl Pace {
+    /// A pace whose batches under load wait `linger` for more.
+    pub fn lingering(linger: Duration) -> Self {
+        Self {
+            busy: false,
+            linger,
+        }
+    }
+
     /// When a batch taken now stops waiting for more; None: it goes at once.
     pub fn until(&self) -> Option<Instant> {
-        self.busy.then(|| Instant::now() + LINGER)
+        self.busy.then(|| Instant::now() + self.linger)
     }
 
     /// Notes how many items the batch took.

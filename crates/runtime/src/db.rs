@@ -253,9 +253,12 @@ impl std::ops::DerefMut for WarmConn<'_> {
 pub async fn begin_generic(
     conn: &mut PgConnection,
 ) -> sqlx::Result<sqlx::Transaction<'_, Postgres>> {
-    conn.begin_with("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan")
-        .await
+    conn.begin_with(BEGIN_GENERIC).await
 }
+
+/// The simple query [`begin_generic`] sends; more `SET LOCAL`s may follow it in the same
+/// round trip.
+pub const BEGIN_GENERIC: &str = "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan";
 
 /// Quotes an SQL identifier; schema names come from code, but quoting keeps them literal.
 fn quote_ident(ident: &str) -> String {

@@ -9,7 +9,7 @@ use async_nats::jetstream::{self, consumer};
 use futures::{FutureExt, StreamExt};
 use prost::Message;
 use sqlx::pool::PoolConnection;
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -132,6 +132,13 @@ pub trait Handler: Send + Sync + 'static {
         false
     }
 
+    /// How long a batch taken under load waits for more ([`Pace`]). A consumer off the path
+    /// a caller or volunteer waits on can wait longer than [`crate::batch::LINGER`]: its
+    /// batches are larger and fewer, and their transactions take less from those that are on it.
+    fn linger(&self) -> Duration {
+        crate::batch::LINGER
+    }
+
     /// The first step of a transaction, with the messages it is about to apply (those not
     /// yet in the inbox): locks taken here for all of them at once, in one order, cannot
     /// deadlock with another replica's batch.
@@ -200,6 +207,10 @@ impl<H: Handler> Handler for std::sync::Arc<H> {
         (**self).prefetches_ahead()
     }
 
+    fn linger(&self) -> Duration {
+        (**self).linger()
+    }
+
     fn lock<'a>(
         &'a self,
         tx: &'a mut PgConnection,
@@ -226,6 +237,8 @@ const REDELIVERIES_HELP: &str =
     "Messages a consumer got again (a failed or unacknowledged earlier delivery).";
 const DEAD_LETTERS: &str = "komek_dead_letters_total";
 const DEAD_LETTERS_HELP: &str = "Messages a consumer gave up on and kept as dead letters.";
+const TRANSACTIONS: &str = "komek_consumer_transactions_total";
+const TRANSACTIONS_HELP: &str = "Transactions in which a consumer applied messages (one a batch); komek_consumer_messages_total{outcome=\"applied\"} over it is the mean batch.";
 
 /// Most messages applied in one transaction.
 const BATCH: usize = 256;
@@ -247,6 +260,15 @@ impl Held {
     }
 
     async fn begin(&mut self) -> sqlx::Result<Transaction<'_, Postgres>> {
+        self.begin_bounded(None).await
+    }
+
+    /// [`Held::begin`], the transaction waiting at most `lock_timeout` for any lock (set in
+    /// the `BEGIN`'s round trip).
+    async fn begin_bounded(
+        &mut self,
+        lock_timeout: Option<Duration>,
+    ) -> sqlx::Result<Transaction<'_, Postgres>> {
         if self
             .conn
             .as_ref()
@@ -260,7 +282,17 @@ impl Held {
         };
         *used = Instant::now();
         // A batch's statements are the same plan for one message or two hundred.
-        crate::db::begin_generic(conn).await
+        match lock_timeout {
+            None => crate::db::begin_generic(conn).await,
+            Some(bound) => {
+                let ms = bound.as_millis().max(1);
+                conn.begin_with(format!(
+                    "{}; SET LOCAL lock_timeout = '{ms}ms'",
+                    crate::db::BEGIN_GENERIC
+                ))
+                .await
+            }
+        }
     }
 
     /// Gives the connection back after a transaction that failed.
@@ -311,10 +343,11 @@ pub async fn consume_all<H: Handler>(
     for (metric, help) in [
         (REDELIVERIES, REDELIVERIES_HELP),
         (DEAD_LETTERS, DEAD_LETTERS_HELP),
+        (TRANSACTIONS, TRANSACTIONS_HELP),
     ] {
         metrics::count(metric, help, &[("consumer", name)], 0);
     }
-    let mut pace = Pace::default();
+    let mut pace = Pace::lingering(handler.linger());
     'pull: loop {
         let mut pulls = Vec::with_capacity(consumers.len());
         for consumer in &consumers {
@@ -467,7 +500,7 @@ where
     E: std::fmt::Display,
 {
     let (lots, mut queued) = tokio::sync::mpsc::channel::<Vec<jetstream::Message>>(LOTS_AHEAD);
-    let mut pace = Pace::default();
+    let mut pace = Pace::lingering(handler.linger());
     let gather = async move {
         loop {
             let next = tokio::select! {
@@ -543,6 +576,12 @@ fn consume_span(name: &'static str, message: &jetstream::Message) -> tracing::Sp
         .map(|v| v.as_str());
     trace::continue_trace(&span, parent);
     span
+}
+
+/// One more transaction that applied messages: the messages applied over these is the
+/// consumer's mean batch.
+fn count_transaction(name: &'static str) {
+    metrics::count(TRANSACTIONS, TRANSACTIONS_HELP, &[("consumer", name)], 1);
 }
 
 fn count_outcome(name: &'static str, outcome: &str, n: u64) {
@@ -695,13 +734,7 @@ async fn apply_together_on<H: Handler>(
     let ids: Vec<String> = batch.iter().map(message_id).collect();
     let received: Vec<Incoming<'_>> = batch.iter().map(incoming).collect();
     handler.prefetch(&received).await;
-    let mut tx = held.begin().await?;
-    if let Some(bound) = handler.batch_lock_timeout() {
-        sqlx::query("SELECT set_config('lock_timeout', $1, true)")
-            .bind(format!("{}ms", bound.as_millis().max(1)))
-            .execute(&mut *tx)
-            .await?;
-    }
+    let mut tx = held.begin_bounded(handler.batch_lock_timeout()).await?;
     let fresh: std::collections::HashSet<String> = sqlx::query_scalar(
         "INSERT INTO inbox (consumer, message_id) SELECT $1, unnest($2::text[]) \
          ON CONFLICT DO NOTHING RETURNING message_id",
@@ -746,6 +779,9 @@ async fn apply_together_on<H: Handler>(
 /// After a batch committed (its events handed to the relay): its counts, every message acked.
 async fn settle_together(name: &'static str, batch: &[jetstream::Message], applied: Vec<usize>) {
     let applied = applied.len();
+    if applied > 0 {
+        count_transaction(name);
+    }
     count_outcome(name, "applied", applied as u64);
     count_outcome(name, "duplicate", (batch.len() - applied) as u64);
     if failpoint::fires(failpoint::CONSUMER_BEFORE_ACK) {
@@ -834,6 +870,9 @@ async fn settle(
         },
         1,
     );
+    if matches!(result, Ok(true)) {
+        count_transaction(name);
+    }
     let ack = match result {
         Ok(fresh) => {
             if !fresh {
@@ -1015,5 +1054,32 @@ mod tests {
             Duration::ZERO,
             "the pull's end stops the wait"
         );
+    }
+
+    /// A consumer off the callers' path waits its own, longer linger: what comes within it
+    /// joins the batch, though it came after the pipeline's 5 ms.
+    #[tokio::test(start_paused = true)]
+    async fn a_handler_with_a_longer_linger_takes_what_comes_within_it() {
+        let linger = Duration::from_millis(20);
+        assert!(linger > crate::batch::LINGER);
+        let (send, mut messages) = mpsc::unbounded::<Pulled>();
+        let mut pace = Pace::lingering(linger);
+        send.unbounded_send(Some(Ok(1))).unwrap();
+        let mut batch = vec![0];
+        take_more("test", &mut messages, &mut batch, &mut pace).await;
+        assert_eq!(batch, [0, 1]);
+
+        let later = send.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(12)).await;
+            later.unbounded_send(Some(Ok(3))).unwrap();
+            tokio::time::sleep(linger).await;
+            later.unbounded_send(Some(Ok(4))).unwrap();
+        });
+        let mut batch = vec![2];
+        let started = Instant::now();
+        assert!(!take_more("test", &mut messages, &mut batch, &mut pace).await);
+        assert_eq!(batch, [2, 3], "12 ms later joined; past the linger did not");
+        assert_eq!(started.elapsed(), linger);
     }
 }

@@ -51,7 +51,10 @@ pub async fn sweep(pool: &PgPool, limits: &Limits) -> anyhow::Result<Option<usiz
     let now = Utc::now();
     let mut late: std::collections::BTreeMap<(WaitingState, &str), usize> = Default::default();
     let mut alerted = 0;
-    for row in store::waiting::waiting(&mut tx).await? {
+    // A wait is measured from the request's creation or a later fact; a fact stamped by
+    // another service's clock a moment before the creation is alerted that moment late.
+    let created_by = now - chrono::Duration::from_std(limits.shortest()).unwrap_or_default();
+    for row in store::waiting::waiting(&mut tx, created_by).await? {
         let Some((state, since)) = row.waiting() else {
             continue;
         };

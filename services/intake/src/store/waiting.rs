@@ -34,14 +34,19 @@ pub async fn take_sweep(tx: &mut PgConnection) -> Result<bool> {
         .await?)
 }
 
-/// Every request in a status it may wait in (found by the narrow status rows, which are
-/// indexed by status where the requests are not).
-pub async fn waiting(tx: &mut PgConnection) -> Result<Vec<RequestRow>> {
+/// Every request in a status it may wait in, created at `created_by` or before (found by the
+/// narrow status rows, which are indexed by status and creation where the requests are not).
+///
+/// A wait begins when the request is created or later, so one created less than the shortest
+/// limit ago cannot be due: under a surge the thousands of requests of the last seconds, on
+/// their way through triage and matching, are not read whole every sweep.
+pub async fn waiting(tx: &mut PgConnection, created_by: DateTime<Utc>) -> Result<Vec<RequestRow>> {
     Ok(sqlx::query_as(
         "SELECT r.* FROM request_statuses s JOIN requests r ON r.id = s.id \
-         WHERE s.status = ANY($1) ORDER BY s.created_at",
+         WHERE s.status = ANY($1) AND s.created_at <= $2 ORDER BY s.created_at",
     )
     .bind(waiting_statuses())
+    .bind(created_by)
     .fetch_all(tx)
     .await?)
 }
@@ -114,4 +119,64 @@ pub fn alerted_args() -> (i16, i16, i16, i16, Vec<i16>) {
         RequestStatus::Dispatching.code() as i16,
         ended,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use komek_testkit::TestDb;
+    use uuid::Uuid;
+
+    use super::*;
+
+    /// The sweep reads the requests that may wait and are old enough to be due, not the
+    /// young ones nor those that wait on nobody.
+    #[tokio::test]
+    async fn the_sweep_reads_only_waiting_requests_created_by_its_bound() {
+        let db = TestDb::create().await;
+        let pool = komek_runtime::db::connect_and_migrate(
+            db.url(),
+            super::super::SCHEMA,
+            2,
+            &super::super::MIGRATOR,
+        )
+        .await
+        .unwrap();
+        let now = Utc::now();
+        let minutes = |m: i64| now - chrono::Duration::minutes(m);
+        let requests = [
+            ("old new", RequestStatus::New, minutes(5)),
+            ("old escalated", RequestStatus::Escalated, minutes(3)),
+            ("young new", RequestStatus::New, now),
+            (
+                "young triaged",
+                RequestStatus::Triaged,
+                now - chrono::Duration::seconds(30),
+            ),
+            ("old assigned", RequestStatus::Assigned, minutes(10)),
+        ];
+        for (i, (name, status, created_at)) in requests.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO requests (id, idempotency_key, create_payload, reference_code, \
+                   channel, caller_anonymous, description, status, created_at) \
+                 VALUES ($1, $2, '', $3, 1, true, $4, $5, $6)",
+            )
+            .bind(Uuid::now_v7())
+            .bind(Uuid::new_v4())
+            .bind(format!("KMK-{i}"))
+            .bind(name)
+            .bind(status.code() as i16)
+            .bind(created_at)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        let mut tx = pool.begin().await.unwrap();
+        let read: Vec<String> = waiting(&mut tx, minutes(1))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.description)
+            .collect();
+        assert_eq!(read, ["old new", "old escalated"]);
+    }
 }
