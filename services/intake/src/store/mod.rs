@@ -25,6 +25,17 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// A fresh database with intake's schema migrated, for the store's tests; the pool lives as
+/// long as the returned database.
+#[cfg(test)]
+async fn migrated() -> (komek_testkit::TestDb, sqlx::PgPool) {
+    let db = komek_testkit::TestDb::create().await;
+    let pool = komek_runtime::db::connect_and_migrate(db.url(), SCHEMA, 2, &MIGRATOR)
+        .await
+        .unwrap();
+    (db, pool)
+}
+
 /// What a store call can fail with; `api` maps each to its gRPC status.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

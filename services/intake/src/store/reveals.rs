@@ -133,7 +133,6 @@ async fn reveal_many(conn: &mut PgConnection, asks: &[Ask]) -> Result<Vec<Found>
 
 #[cfg(test)]
 mod tests {
-    use komek_testkit::TestDb;
 
     use super::*;
 
@@ -170,11 +169,7 @@ mod tests {
     /// accepted, nothing for a request that does not exist; in the order asked.
     #[tokio::test]
     async fn reveals_together_answer_and_record_each_as_alone() {
-        let db = TestDb::create().await;
-        let pool =
-            db::connect_and_migrate(db.url(), super::super::SCHEMA, 2, &super::super::MIGRATOR)
-                .await
-                .unwrap();
+        let (_db, pool) = super::super::migrated().await;
         let accepted = AssignmentStatus::Accepted.code() as i16;
         let offered = AssignmentStatus::Offered.code() as i16;
         let (a1, a2, a3) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());

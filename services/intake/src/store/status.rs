@@ -226,15 +226,7 @@ mod tests {
 
     /// A migrated database with `n` new requests, their ids in order.
     async fn new_requests(n: usize) -> (TestDb, sqlx::PgPool, Vec<Uuid>) {
-        let db = TestDb::create().await;
-        let pool = komek_runtime::db::connect_and_migrate(
-            db.url(),
-            super::super::SCHEMA,
-            2,
-            &super::super::MIGRATOR,
-        )
-        .await
-        .unwrap();
+        let (db, pool) = super::super::migrated().await;
         let ids: Vec<Uuid> = (0..n).map(|_| Uuid::now_v7()).collect();
         for (i, id) in ids.iter().enumerate() {
             sqlx::query(

@@ -123,7 +123,6 @@ pub fn alerted_args() -> (i16, i16, i16, i16, Vec<i16>) {
 
 #[cfg(test)]
 mod tests {
-    use komek_testkit::TestDb;
     use uuid::Uuid;
 
     use super::*;
@@ -132,15 +131,7 @@ mod tests {
     /// young ones nor those that wait on nobody.
     #[tokio::test]
     async fn the_sweep_reads_only_waiting_requests_created_by_its_bound() {
-        let db = TestDb::create().await;
-        let pool = komek_runtime::db::connect_and_migrate(
-            db.url(),
-            super::super::SCHEMA,
-            2,
-            &super::super::MIGRATOR,
-        )
-        .await
-        .unwrap();
+        let (_db, pool) = super::super::migrated().await;
         let now = Utc::now();
         let minutes = |m: i64| now - chrono::Duration::minutes(m);
         let requests = [
