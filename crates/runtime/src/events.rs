@@ -166,6 +166,24 @@ fn not_found(err: &jetstream::context::GetStreamError) -> bool {
     )
 }
 
+/// Durable pull consumers that one handler consumes as one ([`crate::inbox::consume_all`]).
+#[derive(Clone, Debug)]
+pub enum Consumers {
+    /// One consumer of `stream`, for the subjects of `filter_subject`.
+    Durable {
+        stream: &'static str,
+        durable: &'static str,
+        filter_subject: &'static str,
+    },
+    /// Consumers of one subject each taking over from `predecessor`
+    /// ([`Bus::durable_consumers_after`]): (durable name, filter subject).
+    After {
+        stream: &'static str,
+        predecessor: &'static str,
+        successors: Vec<(&'static str, &'static str)>,
+    },
+}
+
 /// A connection to NATS with JetStream, and what this process's outbox relay is asked to do.
 #[derive(Clone)]
 pub struct Bus {
@@ -358,6 +376,32 @@ impl Bus {
         let mut setup = self.jetstream.clone();
         setup.set_timeout(SETUP_TIMEOUT);
         setup
+    }
+
+    /// The consumers `which` names, created when missing (see [`Bus::durable_consumer`] and
+    /// [`Bus::durable_consumers_after`]).
+    pub async fn consumers(
+        &self,
+        which: &Consumers,
+    ) -> anyhow::Result<Vec<consumer::PullConsumer>> {
+        match which {
+            Consumers::Durable {
+                stream,
+                durable,
+                filter_subject,
+            } => Ok(vec![
+                self.durable_consumer(stream, durable, filter_subject)
+                    .await?,
+            ]),
+            Consumers::After {
+                stream,
+                predecessor,
+                successors,
+            } => {
+                self.durable_consumers_after(stream, predecessor, successors)
+                    .await
+            }
+        }
     }
 
     /// A durable pull consumer on `stream`, created when missing. Handlers skip subjects they

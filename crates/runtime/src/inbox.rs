@@ -16,7 +16,7 @@ use tracing::Instrument;
 use crate::batch::Pace;
 use crate::boundary::FieldViolation;
 use crate::dead_letters::REPLAY_OF;
-use crate::events::{self, Bus, PULL_EXPIRES};
+use crate::events::{self, Bus, Consumers, PULL_EXPIRES};
 use crate::{failpoint, metrics, trace};
 
 /// What a handler says about a message it could not apply.
@@ -301,6 +301,55 @@ impl Held {
     }
 }
 
+/// Lists the counters of consumer `name` at zero, so "none yet" and "not reported" differ.
+/// Adding zero to a counter that exists leaves it as it is.
+pub(crate) fn list_at_zero(name: &'static str) {
+    for (metric, help) in [
+        (REDELIVERIES, REDELIVERIES_HELP),
+        (DEAD_LETTERS, DEAD_LETTERS_HELP),
+        (TRANSACTIONS, TRANSACTIONS_HELP),
+    ] {
+        metrics::count(metric, help, &[("consumer", name)], 0);
+    }
+}
+
+/// [`consume_all`] of `consumers` once they are set up, asking for them again until they are
+/// or `shutdown`. A service starts this and goes on to answer calls: in a cluster electing its
+/// meta leader no consumer can be created for many seconds while the streams and PostgreSQL,
+/// and so every call, are there, and a replica that waited for its consumers before serving
+/// was down all that time.
+pub async fn consume_once_set_up<H: Handler>(
+    name: &'static str,
+    consumers: Consumers,
+    pool: PgPool,
+    bus: Bus,
+    handler: H,
+    shutdown: CancellationToken,
+) {
+    let started = Instant::now();
+    loop {
+        let made = tokio::select! {
+            made = bus.consumers(&consumers) => made,
+            _ = shutdown.cancelled() => return,
+        };
+        match made {
+            Ok(made) => {
+                let ms = started.elapsed().as_millis() as u64;
+                tracing::info!(consumer = name, ms, "consumers set up");
+                return consume_all(name, made, pool, bus, handler, shutdown).await;
+            }
+            // Each setup asks again for a minute by itself before it gives up.
+            Err(err) => {
+                tracing::warn!(consumer = name, error = %err, "consumers not set up; asking again")
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
 /// Consumes `consumer` until `shutdown`. Each message is applied in a transaction with its
 /// inbox row, the transaction commits, then the message is acked; a message already in the
 /// inbox is acked without applying it again.
@@ -339,14 +388,7 @@ pub async fn consume_all<H: Handler>(
     let mut reconnects = bus.reconnects();
     let mut held = Held::new(pool);
     tokio::spawn(measure_lag(name, consumers.clone(), shutdown.clone()));
-    // Listed at zero from the start, so "none yet" and "not reported" differ.
-    for (metric, help) in [
-        (REDELIVERIES, REDELIVERIES_HELP),
-        (DEAD_LETTERS, DEAD_LETTERS_HELP),
-        (TRANSACTIONS, TRANSACTIONS_HELP),
-    ] {
-        metrics::count(metric, help, &[("consumer", name)], 0);
-    }
+    list_at_zero(name);
     let mut pace = Pace::lingering(handler.linger());
     'pull: loop {
         let mut pulls = Vec::with_capacity(consumers.len());

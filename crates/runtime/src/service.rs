@@ -15,9 +15,10 @@ use crate::auth::gate::Gate;
 use crate::auth::keyring::Keyring;
 use crate::config::Base;
 use crate::db;
-use crate::events::{self, Bus, OutboxRelay};
+use crate::events::{self, Bus, Consumers, OutboxRelay};
 use crate::follow;
 use crate::grpc::Listening;
+use crate::inbox::{self, Handler};
 use crate::ops::Operations;
 use crate::pages::Pages;
 use crate::pump::Pumps;
@@ -119,6 +120,11 @@ pub struct ExtraListener {
     pub tls: crate::config::Tls,
 }
 
+/// How long a starting service waits for the keys before it serves anyway. Calls between the
+/// services carry service tokens, not keys: a replica started while the access stream elects
+/// its leader serves them (and health) rather than staying down until it has a leader again.
+pub const KEYS_WAIT: Duration = Duration::from_secs(5);
+
 /// Background tasks (consumers, relay, timers). They keep running while gRPC drains, because an
 /// in-flight call may still commit outbox rows, and stop afterwards.
 pub struct Background {
@@ -152,6 +158,26 @@ impl Background {
         self.tracker.spawn(task);
     }
 
+    /// Consumes `consumers` with `handler` as `name` once they are set up
+    /// ([`inbox::consume_once_set_up`]); the service answers calls meanwhile.
+    pub fn consume<H: Handler>(
+        &self,
+        name: &'static str,
+        consumers: Consumers,
+        deps: &Deps,
+        handler: H,
+    ) {
+        inbox::list_at_zero(name);
+        self.spawn(inbox::consume_once_set_up(
+            name,
+            consumers,
+            deps.pool.clone(),
+            deps.bus.clone(),
+            handler,
+            self.token(),
+        ));
+    }
+
     /// Starts server-stream pumps on this service's tracker, so draining waits for them; they
     /// stop when `shutdown` (the serving token) is cancelled, so gRPC can drain, and when the
     /// key a stream was opened with lapses in the service's keyring.
@@ -165,8 +191,8 @@ impl Background {
         self.tracker.spawn(relay.run(self.stop.clone()));
     }
 
-    /// Starts following the access stream and waits (at most 10 s) until the keys that exist
-    /// now are known, so a valid key works from the first call.
+    /// Starts following the access stream and waits (at most [`KEYS_WAIT`]) until the keys
+    /// that exist now are known, so a valid key works from the first call.
     pub async fn start_keyring(&self, deps: &Deps) -> anyhow::Result<()> {
         self.spawn(follow::follow(
             deps.keyring.clone(),
@@ -174,18 +200,32 @@ impl Background {
             self.token(),
         ));
         let started = std::time::Instant::now();
-        if follow::catch_up(&*deps.keyring, &deps.bus, Duration::from_secs(10)).await? {
-            deps.keyring.mark_loaded();
-            tracing::info!(ms = started.elapsed().as_millis() as u64, "keys read");
-            return Ok(());
+        // Bounded as a whole: finding the stream's head is a request of its own, which a stream
+        // whose leader just went leaves unanswered.
+        let caught_up = tokio::time::timeout(
+            KEYS_WAIT,
+            follow::catch_up(&*deps.keyring, &deps.bus, KEYS_WAIT),
+        )
+        .await;
+        match caught_up {
+            Ok(Ok(true)) => {
+                deps.keyring.mark_loaded();
+                tracing::info!(ms = started.elapsed().as_millis() as u64, "keys read");
+                return Ok(());
+            }
+            Ok(Err(err)) => tracing::warn!(error = %err, "keys not read"),
+            Ok(Ok(false)) | Err(_) => {}
         }
         // Serve the calls that need no key lookup (health, service tokens, the bootstrap key);
         // a key not read yet is answered UNAVAILABLE, not UNAUTHENTICATED, until they are.
-        tracing::warn!("keys not all read in 10 s; serving, and still reading them");
+        tracing::warn!(
+            secs = KEYS_WAIT.as_secs(),
+            "keys not all read in time; serving, and still reading them"
+        );
         let (keyring, bus, stop) = (deps.keyring.clone(), deps.bus.clone(), self.token());
         self.spawn(async move {
             while !stop.is_cancelled() {
-                if let Ok(true) = follow::catch_up(&*keyring, &bus, Duration::from_secs(10)).await {
+                if let Ok(true) = follow::catch_up(&*keyring, &bus, KEYS_WAIT).await {
                     keyring.mark_loaded();
                     tracing::info!(ms = started.elapsed().as_millis() as u64, "keys read");
                     return;

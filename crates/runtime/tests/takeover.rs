@@ -10,8 +10,8 @@ use async_nats::jetstream::context::ConsumerInfoErrorKind;
 use async_nats::jetstream::{self, stream};
 use futures::StreamExt;
 use komek_runtime::CancellationToken;
-use komek_runtime::events::Bus;
-use komek_runtime::inbox::{HandleError, Handler, Incoming, consume_all};
+use komek_runtime::events::{Bus, Consumers};
+use komek_runtime::inbox::{HandleError, Handler, Incoming, consume_all, consume_once_set_up};
 use sqlx::PgConnection;
 
 mod common;
@@ -184,4 +184,61 @@ async fn consumers_taken_together_apply_each_message_once_under_one_inbox_name()
         None,
         "the server hands over only the subjects followed: take.c never arrives"
     );
+}
+
+#[tokio::test]
+async fn consumers_that_cannot_be_set_up_yet_are_consumed_once_they_can_be() {
+    let (_nats, _db, pool, bus) = setup().await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let stop = CancellationToken::new();
+    // The stream is not there yet, so no consumer of it can be made until it is.
+    let late = tokio::spawn(consume_once_set_up(
+        "late",
+        Consumers::Durable {
+            stream: STREAM,
+            durable: "late",
+            filter_subject: "take.>",
+        },
+        pool.clone(),
+        bus.clone(),
+        Recorder(calls.clone()),
+        stop.clone(),
+    ));
+    let never = tokio::spawn(consume_once_set_up(
+        "never",
+        Consumers::Durable {
+            stream: "NEVER_THERE",
+            durable: "never",
+            filter_subject: "never.>",
+        },
+        pool.clone(),
+        bus.clone(),
+        Recorder(Arc::default()),
+        stop.clone(),
+    ));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!late.is_finished(), "gave up on a consumer not there yet");
+    stream_of_three_subjects(&bus).await;
+    for _ in 0..200 {
+        if effects(&pool).await.len() >= 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        effects(&pool).await,
+        vec!["a1", "a4", "b2", "b5", "c3", "c6"]
+    );
+    assert!(exists(&bus, "late").await);
+    // Stopping ends both, the one still asking for its stream too.
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(5), late)
+        .await
+        .expect("stopped")
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), never)
+        .await
+        .expect("stopped while still asking")
+        .unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 6);
 }

@@ -25,8 +25,7 @@ use komek_proto::intake::v1::plan_service_server::{self, PlanServiceServer};
 use komek_proto::partner::v1::partner_service_server::{self, PartnerServiceServer};
 use komek_proto::places::v1::place_service_server::{self, PlaceServiceServer};
 use komek_runtime::CancellationToken;
-use komek_runtime::events::{streams, subject};
-use komek_runtime::inbox;
+use komek_runtime::events::{Consumers, streams, subject};
 use komek_runtime::pages::Pages;
 use komek_runtime::service::{Deps, ExtraListener};
 use tokio::net::TcpListener;
@@ -58,37 +57,32 @@ pub async fn serve_with_partner(
     // Triage's four events of the requests stream, a consumer each: one consumer of the
     // whole stream was handed intake's own events too (the creation and every status change,
     // four a request) only to skip them. They took over from it, where it had got to.
-    let requests = deps
-        .bus
-        .durable_consumers_after(
-            streams::REQUESTS,
-            "intake",
-            &[
+    let waiters = std::sync::Arc::new(waiters::Waiters::default());
+    background.consume(
+        "intake.requests",
+        Consumers::After {
+            stream: streams::REQUESTS,
+            predecessor: "intake",
+            successors: vec![
                 ("intake-triaged", subject::REQUEST_TRIAGED),
                 ("intake-escalated", subject::REQUEST_ESCALATED),
                 ("intake-merged", subject::REQUEST_MERGED),
                 ("intake-deferred", subject::REQUEST_DEFERRED),
             ],
-        )
-        .await?;
-    let assignments = deps
-        .bus
-        .durable_consumer(streams::ASSIGNMENTS, "intake", "komek.assignment.>")
-        .await?;
-    let waiters = std::sync::Arc::new(waiters::Waiters::default());
-    for (name, consumers) in [
-        ("intake.requests", requests),
-        ("intake.assignments", vec![assignments]),
-    ] {
-        background.spawn(inbox::consume_all(
-            name,
-            consumers,
-            deps.pool.clone(),
-            deps.bus.clone(),
-            consumer::StatusKeeper::new(waiters.clone()),
-            background.token(),
-        ));
-    }
+        },
+        &deps,
+        consumer::StatusKeeper::new(waiters.clone()),
+    );
+    background.consume(
+        "intake.assignments",
+        Consumers::Durable {
+            stream: streams::ASSIGNMENTS,
+            durable: "intake",
+            filter_subject: "komek.assignment.>",
+        },
+        &deps,
+        consumer::StatusKeeper::new(waiters.clone()),
+    );
 
     background.spawn(waiting::run(
         deps.pool.clone(),

@@ -30,9 +30,8 @@ use std::time::Duration;
 use komek_proto::matching::v1::assignment_service_server::{self, AssignmentServiceServer};
 use komek_proto::matching::v1::dispatch_service_server::{self, DispatchServiceServer};
 use komek_runtime::CancellationToken;
-use komek_runtime::events::{streams, subject};
+use komek_runtime::events::{Consumers, streams, subject};
 use komek_runtime::follow;
-use komek_runtime::inbox;
 use komek_runtime::pages::Pages;
 use komek_runtime::service::Deps;
 use tokio::net::TcpListener;
@@ -56,10 +55,6 @@ pub async fn serve(
         background.token(),
     ));
 
-    let triaged = deps
-        .bus
-        .durable_consumer(streams::REQUESTS, "matching", subject::REQUEST_TRIAGED)
-        .await?;
     let matcher = Arc::new(matcher::Matcher::new(
         index.clone(),
         deps.bus.clone(),
@@ -75,30 +70,26 @@ pub async fn serve(
         Duration::from_secs(2),
         background.token(),
     ));
-    background.spawn(inbox::consume(
+    background.consume(
         "matching",
-        triaged,
-        deps.pool.clone(),
-        deps.bus.clone(),
+        Consumers::Durable {
+            stream: streams::REQUESTS,
+            durable: "matching",
+            filter_subject: subject::REQUEST_TRIAGED,
+        },
+        &deps,
         consumer::Triaged::new(matcher.clone(), callers.clone()),
-        background.token(),
-    ));
-    let erased = deps
-        .bus
-        .durable_consumer(
-            streams::REQUESTS,
-            "matching-erasures",
-            subject::REQUEST_ERASED,
-        )
-        .await?;
-    background.spawn(inbox::consume(
+    );
+    background.consume(
         "matching-erasures",
-        erased,
-        deps.pool.clone(),
-        deps.bus.clone(),
+        Consumers::Durable {
+            stream: streams::REQUESTS,
+            durable: "matching-erasures",
+            filter_subject: subject::REQUEST_ERASED,
+        },
+        &deps,
         consumer::Erasures,
-        background.token(),
-    ));
+    );
     background.spawn(ladder::run_expiry(
         deps.pool.clone(),
         deps.bus.clone(),
@@ -110,24 +101,18 @@ pub async fn serve(
     // Requests called off. The consumer of every status change (three a request) was handed
     // them all only to skip those that were not; this one took over from it, where it had
     // got to.
-    let closed = deps
-        .bus
-        .durable_consumers_after(
-            streams::REQUESTS,
-            "matching-closures",
-            &[("matching-called-off", subject::REQUEST_CALLED_OFF)],
-        )
-        .await?;
-    background.spawn(inbox::consume_all(
+    background.consume(
         "matching-closures",
-        closed,
-        deps.pool.clone(),
-        deps.bus.clone(),
+        Consumers::After {
+            stream: streams::REQUESTS,
+            predecessor: "matching-closures",
+            successors: vec![("matching-called-off", subject::REQUEST_CALLED_OFF)],
+        },
+        &deps,
         consumer::Closures {
             index: index.clone(),
         },
-        background.token(),
-    ));
+    );
 
     let overdue = Overdue {
         en_route_within: config.en_route_within.clone(),

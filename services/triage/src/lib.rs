@@ -18,8 +18,7 @@ use std::sync::Arc;
 pub use config::{Config, DEFAULT_MODEL, DEFAULT_RULES, Duplicates};
 use komek_proto::triage::v1::triage_service_server::{SERVICE_NAME, TriageServiceServer};
 use komek_runtime::CancellationToken;
-use komek_runtime::events::{streams, subject};
-use komek_runtime::inbox;
+use komek_runtime::events::{Consumers, streams, subject};
 use komek_runtime::pages::Pages;
 use komek_runtime::service::Deps;
 use tokio::net::TcpListener;
@@ -37,38 +36,30 @@ pub async fn serve(
     );
     let window = config.duplicates.window()?;
     let (deps, background) = Deps::start(&config.base, store::SCHEMA, &store::MIGRATOR).await?;
-    let created = deps
-        .bus
-        .durable_consumer(streams::REQUESTS, "triage", subject::REQUEST_CREATED)
-        .await?;
-    background.spawn(inbox::consume(
+    background.consume(
         "triage",
-        created,
-        deps.pool.clone(),
-        deps.bus.clone(),
+        Consumers::Durable {
+            stream: streams::REQUESTS,
+            durable: "triage",
+            filter_subject: subject::REQUEST_CREATED,
+        },
+        &deps,
         consumer::Classifier::new(
             triage.clone(),
             window,
             notes::Intake::new(&config.intake, deps.credentials.clone())?,
         ),
-        background.token(),
-    ));
-    let erased = deps
-        .bus
-        .durable_consumer(
-            streams::REQUESTS,
-            "triage-erasures",
-            subject::REQUEST_ERASED,
-        )
-        .await?;
-    background.spawn(inbox::consume(
+    );
+    background.consume(
         "triage-erasures",
-        erased,
-        deps.pool.clone(),
-        deps.bus.clone(),
+        Consumers::Durable {
+            stream: streams::REQUESTS,
+            durable: "triage-erasures",
+            filter_subject: subject::REQUEST_ERASED,
+        },
+        &deps,
         consumer::Eraser,
-        background.token(),
-    ));
+    );
 
     // The audit log of one request is short; a page holds at most 100 entries.
     let pages = Pages::new(deps.credentials.page_tokens(), 100);

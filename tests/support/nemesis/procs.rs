@@ -247,7 +247,7 @@ impl Processes {
                 // How long each start took, phase by phase, for whoever reads a slow one.
                 env.push((
                     "RUST_LOG".into(),
-                    "warn,komek_runtime::service=info,komek_runtime::grpc=info,komek_runtime::events=info"
+                    "warn,komek_runtime::service=info,komek_runtime::grpc=info,komek_runtime::events=info,komek_runtime::inbox=info"
                         .into(),
                 ));
             }
