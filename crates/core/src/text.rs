@@ -136,18 +136,28 @@ const DERIVATIONAL: &[&str] = &["ост", "ость"];
 const SUPERLATIVE: &[&str] = &["ейш", "ейше"];
 
 fn ends_with(w: &[char], suffix: &str) -> bool {
-    let s: Vec<char> = suffix.chars().collect();
-    w.len() >= s.len() && w[w.len() - s.len()..] == s[..]
+    ending_len(w, suffix).is_some()
+}
+
+/// The length of `suffix` in characters when `w` ends with it. Compared from the end, letter by
+/// letter, without collecting the suffix: a note's every word is checked against a hundred
+/// endings, and collecting each one was most of what stemming cost.
+fn ending_len(w: &[char], suffix: &str) -> Option<usize> {
+    let mut n = 0;
+    for c in suffix.chars().rev() {
+        if n == w.len() || w[w.len() - 1 - n] != c {
+            return None;
+        }
+        n += 1;
+    }
+    Some(n)
 }
 
 /// The longest ending of `word[start..]` from `set`, as its length in characters.
 fn longest_ending(word: &[char], start: usize, set: &[&str]) -> Option<usize> {
     set.iter()
-        .filter(|e| {
-            let n = e.chars().count();
-            word.len() >= start + n && ends_with(word, e)
-        })
-        .map(|e| e.chars().count())
+        .filter_map(|e| ending_len(word, e))
+        .filter(|n| word.len() >= start + n)
         .max()
 }
 
@@ -606,6 +616,25 @@ mod tests {
             let w = fold_word(&s);
             prop_assert!(stem_ru(&w).chars().count() <= w.chars().count());
             prop_assert!(w.starts_with(&stem_ru(&w)));
+        }
+
+        #[test]
+        fn an_ending_is_found_exactly_where_the_word_ends_with_it(
+            w in "[аеиоуынвлсья]{0,8}",
+            set in proptest::collection::vec("[аеиоуынвлсья]{1,4}", 1..12),
+            start in 0usize..6,
+        ) {
+            let word: Vec<char> = w.chars().collect();
+            let set: Vec<&str> = set.iter().map(String::as_str).collect();
+            // As the definition says: the suffix's letters are the word's last ones, and they
+            // begin at `start` or later.
+            let spelled = set
+                .iter()
+                .map(|e| e.chars().collect::<Vec<char>>())
+                .filter(|e| word.len() >= start + e.len() && word[word.len() - e.len()..] == e[..])
+                .map(|e| e.len())
+                .max();
+            prop_assert_eq!(longest_ending(&word, start, &set), spelled);
         }
 
         #[test]

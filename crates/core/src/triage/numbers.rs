@@ -144,12 +144,16 @@ const UNITS: &[(&str, u32)] = &[
 fn word_value(word: &str, table: &[(&str, u32)]) -> Option<u32> {
     table
         .iter()
+        // The prefix first: it turns away nearly every stem without counting letters.
         .filter(|(stem, _)| {
+            if !word.starts_with(stem) {
+                return false;
+            }
             let len = stem.chars().count();
             if len <= 3 {
-                word == *stem
+                word.len() == stem.len()
             } else {
-                word.starts_with(stem) && word.chars().count() <= len + 4
+                word.chars().count() <= len + 4
             }
         })
         // The longest stem wins: "пятнадцать" is not "пят…".
