@@ -209,9 +209,18 @@ async fn every_service_reports_its_calls_backlog_consumers_and_offers() {
             "komek_consumer_ack_pending",
             "komek_consumer_redeliveries_total",
             "komek_dead_letters_total",
+            "komek_consumer_set_up",
         ] {
             assert!(s.families.contains(family), "{name} lacks {family}");
         }
+        // Every consumer of the replica was set up, none still asked for.
+        assert!(s.sum("komek_consumer_set_up", &[]) >= 1.0, "{name}");
+        assert!(
+            !s.samples
+                .iter()
+                .any(|(k, v)| k.starts_with("komek_consumer_set_up") && *v != 1.0),
+            "{name}: a consumer not set up"
+        );
         assert_eq!(s.sum("komek_dead_letters_total", &[]), 0.0, "{name}");
     }
     assert!(

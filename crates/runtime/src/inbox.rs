@@ -313,6 +313,17 @@ pub(crate) fn list_at_zero(name: &'static str) {
     }
 }
 
+/// Reports whether this replica has set consumer `name` up: a replica that serves calls while
+/// JetStream will not make its consumers applies nothing, and says so here.
+fn set_up(name: &'static str, done: bool) {
+    metrics::set(
+        "komek_consumer_set_up",
+        "1 once this replica has set the consumer up, 0 while it still asks JetStream for it.",
+        &[("consumer", name)],
+        if done { 1.0 } else { 0.0 },
+    );
+}
+
 /// [`consume_all`] of `consumers` once they are set up, asking for them again until they are
 /// or `shutdown`. A service starts this and goes on to answer calls: in a cluster electing its
 /// meta leader no consumer can be created for many seconds while the streams and PostgreSQL,
@@ -327,6 +338,7 @@ pub async fn consume_once_set_up<H: Handler>(
     shutdown: CancellationToken,
 ) {
     let started = Instant::now();
+    set_up(name, false);
     loop {
         let made = tokio::select! {
             made = bus.consumers(&consumers) => made,
@@ -336,6 +348,7 @@ pub async fn consume_once_set_up<H: Handler>(
             Ok(made) => {
                 let ms = started.elapsed().as_millis() as u64;
                 tracing::info!(consumer = name, ms, "consumers set up");
+                set_up(name, true);
                 return consume_all(name, made, pool, bus, handler, shutdown).await;
             }
             // Each setup asks again for a minute by itself before it gives up.
