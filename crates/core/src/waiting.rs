@@ -240,9 +240,7 @@ impl Limits {
             .unwrap_or(600);
         Duration::from_secs(u64::from(special.or(general).unwrap_or(fallback)))
     }
-}
 
-impl Limits {
     /// The shortest limit of any state, category and priority (an untriaged request's
     /// included): no wait is due before it has lasted this long.
     pub fn shortest(&self) -> Duration {

@@ -303,7 +303,7 @@ impl Held {
 
 /// Lists the counters of consumer `name` at zero, so "none yet" and "not reported" differ.
 /// Adding zero to a counter that exists leaves it as it is.
-pub(crate) fn list_at_zero(name: &'static str) {
+fn list_at_zero(name: &'static str) {
     for (metric, help) in [
         (REDELIVERIES, REDELIVERIES_HELP),
         (DEAD_LETTERS, DEAD_LETTERS_HELP),
@@ -338,6 +338,7 @@ pub async fn consume_once_set_up<H: Handler>(
     shutdown: CancellationToken,
 ) {
     let started = Instant::now();
+    list_at_zero(name);
     set_up(name, false);
     loop {
         let made = tokio::select! {

@@ -167,7 +167,6 @@ impl Background {
         deps: &Deps,
         handler: H,
     ) {
-        inbox::list_at_zero(name);
         self.spawn(inbox::consume_once_set_up(
             name,
             consumers,

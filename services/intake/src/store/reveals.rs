@@ -133,7 +133,6 @@ async fn reveal_many(conn: &mut PgConnection, asks: &[Ask]) -> Result<Vec<Found>
 
 #[cfg(test)]
 mod tests {
-
     use super::*;
 
     async fn request(pool: &PgPool, n: usize, assignment: Option<(Uuid, i16)>) -> Uuid {
