@@ -80,6 +80,11 @@ pub async fn connect_and_migrate(
 /// handing it out again (the server may have restarted meanwhile) — at the keeper's next use;
 /// when there is none, a task of its own closes it within another [`CHECK_IDLE_AFTER`], so that
 /// connections kept by calls that stopped coming never starve the pool's other users.
+///
+/// Its connections plan every statement generically for as long as it has them (see
+/// [`begin_generic`]; set for the session when one comes from the pool), so a call of one
+/// statement ([`Warm::statement`]) needs no transaction around it; a connection it gives back
+/// has the setting reset first, so the pool's other users plan as PostgreSQL chooses.
 pub struct Warm {
     pool: PgPool,
     idle: Arc<std::sync::Mutex<Kept>>,
@@ -116,11 +121,15 @@ impl Warm {
             let stale = Self::take_stale(&mut idle);
             (idle.pop().map(|(conn, _)| conn), stale)
         };
-        // Dropped outside the lock: each goes back to the pool and its test.
-        drop(stale);
+        // Outside the lock: each goes back to the pool and its test.
+        stale.into_iter().for_each(give_back);
         let conn = match fresh {
             Some(conn) => conn,
-            None => self.pool.acquire().await?,
+            None => {
+                let mut conn = self.pool.acquire().await?;
+                sqlx::query(SESSION_GENERIC).execute(&mut *conn).await?;
+                conn
+            }
         };
         Ok(WarmConn {
             warm: self,
@@ -150,7 +159,7 @@ impl Warm {
             }
             surplus
         };
-        drop(surplus);
+        surplus.into_iter().for_each(give_back);
         self.sweep();
     }
 
@@ -191,10 +200,13 @@ impl Warm {
         });
     }
 
-    /// Runs `work` in a [`begin_generic`] transaction on a connection of this keeper and
-    /// commits it; the connection is kept for the next call when both went through, and goes
-    /// back to the pool otherwise.
-    pub async fn generic<T, E>(
+    /// Runs `work`, one statement (its own transaction), on a connection of this keeper, on
+    /// the statement's generic plan: one round trip where a transaction around it takes three
+    /// (the `BEGIN` with its `SET LOCAL`, the statement, the `COMMIT`). The connection is kept
+    /// for the next call when the statement went through, and goes back to the pool otherwise.
+    /// Work of several statements that must commit together takes a connection
+    /// ([`Warm::acquire`]) and begins its own transaction.
+    pub async fn statement<T, E>(
         &self,
         work: impl AsyncFnOnce(&mut PgConnection) -> Result<T, E>,
     ) -> Result<T, E>
@@ -202,9 +214,7 @@ impl Warm {
         E: From<sqlx::Error>,
     {
         let mut conn = self.acquire().await?;
-        let mut tx = begin_generic(&mut conn).await?;
-        let out = work(&mut tx).await?;
-        tx.commit().await?;
+        let out = work(&mut conn).await?;
         conn.keep();
         Ok(out)
     }
@@ -222,6 +232,37 @@ impl WarmConn<'_> {
             self.warm.keep(conn);
         }
     }
+}
+
+impl Drop for WarmConn<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            give_back(conn);
+        }
+    }
+}
+
+/// What a [`Warm`] sets on a connection it takes from the pool for as long as it has it.
+const SESSION_GENERIC: &str = "SET plan_cache_mode = force_generic_plan";
+
+/// Gives a connection of a [`Warm`] back to the pool with its plan setting reset, on a task
+/// of its own (the reset is a round trip; a broken connection fails it and is closed, and the
+/// pool opens another when one is wanted).
+fn give_back(mut conn: PoolConnection<Postgres>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        // No runtime to reset it on: closed by the drop, never handed out with the setting.
+        drop(conn.detach());
+        return;
+    };
+    runtime.spawn(async move {
+        if sqlx::query("RESET plan_cache_mode")
+            .execute(&mut *conn)
+            .await
+            .is_err()
+        {
+            let _ = conn.close().await;
+        }
+    });
 }
 
 impl std::ops::Deref for WarmConn<'_> {

@@ -237,3 +237,106 @@ async fn a_statement_over_an_array_in_a_generic_transaction_is_not_planned_for_e
     read(&mut conn, 21).await;
     assert_eq!(plans(&mut conn, READ).await, (11, 10));
 }
+
+async fn plan_mode(conn: &mut sqlx::PgConnection) -> String {
+    sqlx::query_scalar("SELECT current_setting('plan_cache_mode')")
+        .fetch_one(conn)
+        .await
+        .unwrap()
+}
+
+/// A keeper's statement runs alone, in its own transaction, on the plan made once; the
+/// connection goes back to the pool (after a failed call) planning as PostgreSQL chooses.
+#[tokio::test]
+async fn a_kept_statement_needs_no_transaction_and_leaves_no_setting_in_the_pool() {
+    let (_pg, pool) = server().await;
+    sqlx::query("CREATE TABLE items (id int PRIMARY KEY)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    const READ: &str = "SELECT count(*) FROM unnest($1::int[]) AS u(id) JOIN items i USING (id)";
+    let warm = Warm::new(pool.clone());
+    let (mode, first_tx, second_tx, pid) = warm
+        .statement(async |conn| {
+            let mode = plan_mode(conn).await;
+            let tx = async |conn: &mut sqlx::PgConnection| -> i64 {
+                sqlx::query_scalar("SELECT txid_current()")
+                    .fetch_one(conn)
+                    .await
+                    .unwrap()
+            };
+            let (first, second) = (tx(conn).await, tx(conn).await);
+            Ok::<_, sqlx::Error>((mode, first, second, backend(conn).await))
+        })
+        .await
+        .unwrap();
+    assert_eq!(mode, "force_generic_plan");
+    assert_ne!(
+        first_tx, second_tx,
+        "each statement is a transaction of its own"
+    );
+    for id in 1..=10 {
+        let n: i64 = warm
+            .statement(async |conn| {
+                sqlx::query_scalar(READ)
+                    .bind(vec![id])
+                    .fetch_one(conn)
+                    .await
+            })
+            .await
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+    let (custom, generic) = warm
+        .statement(async |conn| Ok::<_, sqlx::Error>(plans(conn, READ).await))
+        .await
+        .unwrap();
+    assert_eq!((custom, generic), (0, 10), "the plan made once, every call");
+    assert_eq!(warm.kept(), 1);
+
+    // A call that failed: its connection goes back to the pool of one, reset.
+    let failed = warm
+        .statement(async |conn| {
+            sqlx::query("SELECT 1 / 0").execute(conn).await?;
+            Ok::<_, sqlx::Error>(())
+        })
+        .await;
+    assert!(failed.is_err());
+    assert_eq!(warm.kept(), 0);
+    let mut conn = pool.acquire().await.unwrap();
+    assert_eq!(
+        backend(&mut conn).await,
+        pid,
+        "the same connection, not closed"
+    );
+    assert_eq!(plan_mode(&mut conn).await, "auto");
+}
+
+/// A connection the keeper has no room for goes back to the pool reset too.
+#[tokio::test]
+async fn a_connection_beyond_the_bound_goes_back_to_the_pool_without_the_setting() {
+    let pg = Postgres::start();
+    pg.create_database("pool").await;
+    let pool = connect_and_migrate(
+        &pg.url("pool"),
+        "pooled",
+        WARM_KEPT as u32 + 1,
+        &Migrator::DEFAULT,
+    )
+    .await
+    .unwrap();
+    let warm = Warm::new(pool.clone());
+    let mut conns = Vec::new();
+    for _ in 0..=WARM_KEPT {
+        let mut conn = warm.acquire().await.unwrap();
+        assert_eq!(plan_mode(&mut conn).await, "force_generic_plan");
+        conns.push(conn);
+    }
+    for conn in conns {
+        conn.keep();
+    }
+    assert_eq!(warm.kept(), WARM_KEPT);
+    // The pool is full: the one connection it can hand out is the one given back.
+    let mut conn = pool.acquire().await.unwrap();
+    assert_eq!(plan_mode(&mut conn).await, "auto");
+}

@@ -147,7 +147,7 @@ impl Reads {
             let warm = warm.clone();
             async move {
                 let read = warm
-                    .generic(async |conn| store::read_for_answers(conn, &answers).await)
+                    .statement(async |conn| store::read_for_answers(conn, &answers).await)
                     .await;
                 read.unwrap_or_else(|err| {
                     tracing::debug!(error = %err, answers = answers.len(),
@@ -174,7 +174,7 @@ async fn write_steps(warm: &db::Warm, bus: &Bus, steps: Vec<store::StepAsRead>) 
     // and takes the locked way.
     let (at, once) = first_of_each(steps, |s| s.read.row.id);
     let stepped = warm
-        .generic(async |conn| store::steps_as_read(conn, &once).await)
+        .statement(async |conn| store::steps_as_read(conn, &once).await)
         .await;
     let stepped = stepped.unwrap_or_else(|err| {
         tracing::debug!(error = %err, answers = once.len(),

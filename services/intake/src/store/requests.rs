@@ -100,10 +100,10 @@ pub async fn get(pool: &PgPool, id: Uuid) -> Result<RequestRow> {
 }
 
 /// The requests with these ids that exist, in no particular order. On a connection `warm`
-/// keeps, and on the plan made once for any count of ids (see `db::begin_generic`): the
+/// keeps, and on the plan made once for any count of ids (see `db::Warm`): the
 /// services ask for one request at a time as often as for many.
 pub async fn get_many(warm: &db::Warm, ids: &[Uuid]) -> Result<Vec<RequestRow>> {
-    warm.generic(async |conn| {
+    warm.statement(async |conn| {
         Ok(sqlx::query_as(concat!(
             "SELECT ",
             request_columns!(),

@@ -51,7 +51,7 @@ impl Reveals {
                 let warm = warm.clone();
                 async move {
                     let written = warm
-                        .generic(async |conn| reveal_many(conn, &asks).await)
+                        .statement(async |conn| reveal_many(conn, &asks).await)
                         .await;
                     match written {
                         Ok(found) => found.into_iter().map(Some).collect(),
