@@ -121,7 +121,8 @@ impl Warm {
             let stale = Self::take_stale(&mut idle);
             (idle.pop().map(|(conn, _)| conn), stale)
         };
-        // Outside the lock: each goes back to the pool and its test.
+        // Outside the lock: each reset (a round trip, which also finds one a restart broke
+        // and closes it) and back to the pool.
         stale.into_iter().for_each(give_back);
         let conn = match fresh {
             Some(conn) => conn,

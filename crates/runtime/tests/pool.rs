@@ -259,13 +259,13 @@ async fn a_kept_statement_needs_no_transaction_and_leaves_no_setting_in_the_pool
     let (mode, first_tx, second_tx, pid) = warm
         .statement(async |conn| {
             let mode = plan_mode(conn).await;
-            let tx = async |conn: &mut sqlx::PgConnection| -> i64 {
+            let txid = async |conn: &mut sqlx::PgConnection| -> i64 {
                 sqlx::query_scalar("SELECT txid_current()")
                     .fetch_one(conn)
                     .await
                     .unwrap()
             };
-            let (first, second) = (tx(conn).await, tx(conn).await);
+            let (first, second) = (txid(conn).await, txid(conn).await);
             Ok::<_, sqlx::Error>((mode, first, second, backend(conn).await))
         })
         .await
