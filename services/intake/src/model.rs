@@ -55,7 +55,7 @@ pub struct CallerContact {
 }
 
 /// A stored request, column for column.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
 pub struct RequestRow {
     pub id: Uuid,
     pub reference_code: String,
