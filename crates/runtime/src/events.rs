@@ -202,8 +202,17 @@ struct RelayWork {
     wake: Notify,
     /// Rows were committed by [`write_outbox`]: read the outbox.
     poll: AtomicBool,
-    /// Events committed by [`write_outbox_held`], in the order they were handed over.
-    handed: std::sync::Mutex<Vec<(Uuid, Outgoing)>>,
+    /// Events committed by [`write_outbox_held`], in the order they were handed over, each
+    /// transaction's with the id of its row in `outbox_pending_batches`.
+    handed: std::sync::Mutex<Handed>,
+}
+
+/// Handed-over events: each transaction's batch id and its events, in the order handed over.
+#[derive(Default)]
+struct Handed {
+    batches: Vec<(Uuid, Vec<(Uuid, Outgoing)>)>,
+    /// Events in `batches`.
+    events: usize,
 }
 
 /// Most handed-over events waiting for the relay.
@@ -351,9 +360,12 @@ impl Bus {
         self.relay.wake.notify_one();
     }
 
-    /// Hands events just committed with [`write_outbox_held`] to this process's relay, which
-    /// publishes them as they are, without reading them back (see [`OutboxRelay`]).
-    pub fn publish_committed(&self, events: Vec<(Uuid, Outgoing)>) {
+    /// Hands events just committed held, under the batch id they were written with
+    /// ([`write_outbox_held`], [`held_outbox_ctes`]), to this process's relay, which publishes
+    /// them as they are, without reading them back (see [`OutboxRelay`]). They must be every
+    /// event the batch wrote: once they are published the batch's row is deleted, and with it
+    /// the only sign that any of its events still waited.
+    pub fn publish_committed(&self, batch: Uuid, events: Vec<(Uuid, Outgoing)>) {
         if events.is_empty() {
             return;
         }
@@ -361,10 +373,11 @@ impl Bus {
             let mut handed = self.relay.handed.lock().unwrap_or_else(|e| e.into_inner());
             // Beyond this the relay has fallen far behind (or none runs here): the rows wait
             // out their hold and go the polled way.
-            if handed.len() + events.len() > MAX_HANDED {
+            if handed.events + events.len() > MAX_HANDED {
                 return;
             }
-            handed.extend(events);
+            handed.events += events.len();
+            handed.batches.push((batch, events));
         }
         self.relay.wake.notify_one();
     }
@@ -597,26 +610,29 @@ pub async fn write_outbox(
     let Some(events) = events else {
         return Ok(());
     };
-    insert_outbox(tx, &events, false).await
+    insert_outbox(tx, &events, None).await
 }
 
 /// Writes events to the outbox as [`write_outbox`] does, held for this process: once the
-/// transaction has committed, the writer hands them to [`Bus::publish_committed`] and this
-/// process's relay publishes them at once, without reading them back in a transaction of its
-/// own; every relay leaves the rows alone for [`HOLD`] (they are published from the table
-/// only if this process stopped before it published them). Only for subjects whose consumers
-/// take events in any order: a row of a last-value stream goes through [`write_outbox`].
+/// transaction has committed, the writer hands them to [`Bus::publish_committed`] with the
+/// batch id returned, and this process's relay publishes them at once, without reading them
+/// back in a transaction of its own; every relay leaves the rows alone for [`HOLD`] (they are
+/// published from the table only if this process stopped before it published them). Only for
+/// subjects whose consumers take events in any order: a row of a last-value stream goes
+/// through [`write_outbox`].
 pub async fn write_outbox_held(
     tx: &mut PgConnection,
     events: &[(Uuid, Outgoing)],
-) -> sqlx::Result<()> {
-    insert_outbox(tx, events, true).await
+) -> sqlx::Result<Uuid> {
+    let batch = Uuid::now_v7();
+    insert_outbox(tx, events, Some(batch)).await?;
+    Ok(batch)
 }
 
 async fn insert_outbox(
     tx: &mut PgConnection,
     events: &[(Uuid, Outgoing)],
-    held: bool,
+    held: Option<Uuid>,
 ) -> sqlx::Result<()> {
     if events.is_empty() {
         return Ok(());
@@ -624,10 +640,10 @@ async fn insert_outbox(
     // Rows come out of unnest in the arrays' order, and take their sequence numbers in it.
     static HELD: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         let events = "SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[])";
-        format!("WITH {} SELECT 1", held_outbox_ctes(events, 5))
+        format!("WITH {} SELECT 1", held_outbox_ctes(events, 5, 6))
     });
     let (ids, subjects, payloads, traces) = outbox_columns(events);
-    let query = if held {
+    let query = if held.is_some() {
         sqlx::query(&HELD)
     } else {
         sqlx::query(
@@ -636,7 +652,10 @@ async fn insert_outbox(
         )
     };
     let query = query.bind(ids).bind(subjects).bind(payloads).bind(traces);
-    let query = if held { query.bind(HOLD) } else { query };
+    let query = match held {
+        Some(batch) => query.bind(HOLD).bind(batch),
+        None => query,
+    };
     query.execute(tx).await?;
     Ok(())
 }
@@ -659,18 +678,22 @@ fn outbox_columns(events: &[(Uuid, Outgoing)]) -> OutboxColumns<'_> {
 /// data-modifying CTEs for its `WITH` list. `events` is a query of the statement giving each
 /// event's id, subject, payload and traceparent, in the order they are to be published (it
 /// may read the statement's other CTEs: a change written in one statement with the events of
-/// what it changed); `$hold` is bound to [`HOLD`]. Once the statement's transaction has
-/// committed, hand the events written to [`Bus::publish_committed`].
-pub fn held_outbox_ctes(events: &str, hold: usize) -> String {
+/// what it changed); `$hold` is bound to [`HOLD`] and `$batch` to a fresh id for the batch
+/// (`Uuid::now_v7()`). Once the statement's transaction has committed, hand every event
+/// written, no more and no fewer, to [`Bus::publish_committed`] under that batch id.
+pub fn held_outbox_ctes(events: &str, hold: usize, batch: usize) -> String {
     // The hold counts from the write (the transaction's last statement), not from its start.
-    // A held row is written sent and waits in outbox_pending (`sql/0005_outbox_pending.sql`).
+    // Held rows are written sent, and wait together in one row of outbox_pending_batches
+    // (`sql/0006_outbox_pending_batches.sql`); a statement that writes none writes no row.
     format!(
         "held_written AS ( \
            INSERT INTO outbox (id, subject, payload, traceparent, held_until, sent_at) \
            SELECT e.*, clock_timestamp() + ${hold}::interval, now() FROM ({events}) e \
-           RETURNING id, held_until), \
+           RETURNING id, seq, held_until), \
          held_pending AS ( \
-           INSERT INTO outbox_pending (id, held_until) SELECT id, held_until FROM held_written)"
+           INSERT INTO outbox_pending_batches (id, held_until, events) \
+           SELECT ${batch}::uuid, max(held_until), array_agg(id ORDER BY seq) \
+           FROM held_written HAVING count(*) > 0)"
     )
 }
 
@@ -681,9 +704,9 @@ pub async fn commit_publishing(
     events: Vec<(Uuid, Outgoing)>,
     bus: &Bus,
 ) -> sqlx::Result<()> {
-    write_outbox_held(&mut tx, &events).await?;
+    let batch = write_outbox_held(&mut tx, &events).await?;
     tx.commit().await?;
-    bus.publish_committed(events);
+    bus.publish_committed(batch, events);
     Ok(())
 }
 
@@ -833,7 +856,7 @@ async fn fetch_info(bus: &Bus, name: &str) -> anyhow::Result<stream::Info> {
 ///
 /// Two ways in. Events handed over by this process's writers ([`Bus::publish_committed`]) are
 /// published as they are, and marked sent in one statement for all that were acknowledged in
-/// the last [`MARK_EVERY`] (their rows in `outbox_pending` deleted): under a trickle of
+/// the last [`MARK_EVERY`] (their batches' rows in `outbox_pending_batches` deleted): under a trickle of
 /// requests a transaction to read back and lock each event just written was most of what its
 /// publish cost the database. Rows committed by
 /// [`write_outbox`], by other replicas, left by a crash or by NATS refusing them, or marked
@@ -854,9 +877,20 @@ const RELAY_BATCH: i64 = 256;
 /// the oldest before sending the next, which keeps the pipe full and leaves room for others.
 const PUBLISH_WINDOW: usize = 1024;
 
-/// An outbox row read by the relay: id, subject, payload, trace context, and whether it is a
-/// held row waiting in `outbox_pending`.
-type TableRow = (Uuid, String, Vec<u8>, Option<String>, bool);
+/// An outbox row read by the relay: id, subject, payload, trace context, and how it waits.
+type TableRow = (Uuid, String, Vec<u8>, Option<String>, Waits);
+
+/// How an outbox row read by the relay waits to be published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[repr(i32)]
+enum Waits {
+    /// Written unsent (`sent_at` NULL).
+    Unsent = 0,
+    /// Held, in a row of its own in `outbox_pending` (written by the release before).
+    Pending = 1,
+    /// Held, in its transaction's row of `outbox_pending_batches`.
+    InBatch = 2,
+}
 
 /// Handed-over events acknowledged by JetStream wait at most this long to be marked sent, or
 /// until there are [`MARK_BATCH`] of them.
@@ -875,7 +909,7 @@ const OUTBOX_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 /// days, so rows a day older than that can go.
 const INBOX_RETENTION: Duration = Duration::from_secs(91 * 24 * 3600);
 
-/// Ids of published events not yet marked sent.
+/// Batch ids of published events not yet marked sent.
 #[derive(Default)]
 struct Marks {
     ids: Vec<Uuid>,
@@ -942,7 +976,10 @@ async fn measure_backlog(pool: &PgPool) -> sqlx::Result<()> {
         "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 \
          FROM (SELECT created_at FROM outbox WHERE sent_at IS NULL \
                UNION ALL \
-               SELECT o.created_at FROM outbox_pending p JOIN outbox o USING (id)) waiting",
+               SELECT o.created_at FROM outbox_pending p JOIN outbox o USING (id) \
+               UNION ALL \
+               SELECT o.created_at FROM outbox_pending_batches b \
+                 JOIN outbox o ON o.id = ANY (b.events)) waiting",
     )
     .fetch_one(pool)
     .await?;
@@ -961,10 +998,11 @@ async fn measure_backlog(pool: &PgPool) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// Handed-over events are all held rows: marking them sent takes them out of outbox_pending.
-async fn mark_sent(pool: &PgPool, ids: &[Uuid]) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM outbox_pending WHERE id = ANY($1)")
-        .bind(ids)
+/// Handed-over events are all held rows, in batches: marking them sent deletes their
+/// batches' rows.
+async fn mark_sent(pool: &PgPool, batches: &[Uuid]) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM outbox_pending_batches WHERE id = ANY($1)")
+        .bind(batches)
         .execute(pool)
         .await?;
     Ok(())
@@ -1048,8 +1086,9 @@ impl OutboxRelay {
     }
 
     /// Publishes the events handed over since the last call, in their order, and returns the
-    /// ids JetStream acknowledged (to be marked sent). Those not acknowledged stay unsent in
-    /// the table and go from there once their hold has passed.
+    /// ids of their batches once JetStream acknowledged every event (to be marked sent).
+    /// Those not acknowledged stay unsent in the table and go from there once their hold has
+    /// passed.
     pub async fn publish_handed(&self) -> anyhow::Result<Vec<Uuid>> {
         let handed = std::mem::take(
             &mut *self
@@ -1059,18 +1098,20 @@ impl OutboxRelay {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()),
         );
-        if handed.is_empty() {
+        if handed.batches.is_empty() {
             return Ok(Vec::new());
         }
         if failpoint::fires(failpoint::RELAY_BEFORE_PUBLISH) {
             return Err(failpoint::crash(failpoint::RELAY_BEFORE_PUBLISH));
         }
-        self.publish(
-            handed
+        let batches: Vec<Uuid> = handed.batches.iter().map(|(batch, _)| *batch).collect();
+        self.publish(handed.batches.into_iter().flat_map(|(_, events)| {
+            events
                 .into_iter()
-                .map(|(id, e)| (id, e.subject.into_owned(), e.payload, e.traceparent)),
-        )
-        .await
+                .map(|(id, e)| (id, e.subject.into_owned(), e.payload, e.traceparent))
+        }))
+        .await?;
+        Ok(batches)
     }
 
     /// Publishes rows in their order, up to [`PUBLISH_WINDOW`] sent ahead of the oldest
@@ -1138,7 +1179,8 @@ impl OutboxRelay {
     ) -> sqlx::Result<(u64, u64)> {
         let outbox = sqlx::query(
             "DELETE FROM outbox WHERE sent_at < now() - $1::interval \
-             AND NOT EXISTS (SELECT 1 FROM outbox_pending p WHERE p.id = outbox.id)",
+             AND NOT EXISTS (SELECT 1 FROM outbox_pending p WHERE p.id = outbox.id) \
+             AND id NOT IN (SELECT unnest(events) FROM outbox_pending_batches)",
         )
         .bind(sent_for)
         .execute(&self.pool)
@@ -1157,12 +1199,14 @@ impl OutboxRelay {
     /// dedupe absorbs). Held rows are left to their writer until the hold has passed.
     pub async fn relay_batch(&self) -> anyhow::Result<usize> {
         let mut tx = self.pool.begin().await?;
-        // Rows written unsent (and held rows of the release before, which wrote them so),
-        // then held rows waiting in outbox_pending whose hold has passed. Held rows are only
-        // of subjects whose consumers take events in any order, so the two sets need no
-        // order between them.
+        // Rows written unsent (and held rows of the release before last, which wrote them
+        // so), then held rows whose hold has passed: those of the release before, each
+        // waiting in outbox_pending, and this release's, waiting by transaction in
+        // outbox_pending_batches (a batch is taken whole, however many events it has). Held
+        // rows are only of subjects whose consumers take events in any order, so the sets
+        // need no order between them.
         let mut rows: Vec<TableRow> = sqlx::query_as(
-            "SELECT id, subject, payload, traceparent, false FROM outbox WHERE sent_at IS NULL \
+            "SELECT id, subject, payload, traceparent, 0 FROM outbox WHERE sent_at IS NULL \
              AND (held_until IS NULL OR held_until < now()) \
              ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
         )
@@ -1173,12 +1217,36 @@ impl OutboxRelay {
         if room > 0 {
             rows.extend(
                 sqlx::query_as::<_, TableRow>(
-                    "SELECT o.id, o.subject, o.payload, o.traceparent, true \
+                    "SELECT o.id, o.subject, o.payload, o.traceparent, 1 \
                      FROM (SELECT id FROM outbox_pending WHERE held_until < now() \
                            LIMIT $1 FOR UPDATE SKIP LOCKED) p \
                      JOIN outbox o USING (id) ORDER BY o.seq",
                 )
                 .bind(room)
+                .fetch_all(&mut *tx)
+                .await?,
+            );
+        }
+        let room = RELAY_BATCH - rows.len() as i64;
+        let mut batches: Vec<Uuid> = Vec::new();
+        if room > 0 {
+            batches = sqlx::query_scalar(
+                "SELECT id FROM outbox_pending_batches WHERE held_until < now() \
+                 LIMIT $1 FOR UPDATE SKIP LOCKED",
+            )
+            .bind(room)
+            .fetch_all(&mut *tx)
+            .await?;
+        }
+        if !batches.is_empty() {
+            rows.extend(
+                sqlx::query_as::<_, TableRow>(
+                    "SELECT o.id, o.subject, o.payload, o.traceparent, 2 \
+                     FROM outbox o WHERE o.id IN \
+                       (SELECT unnest(events) FROM outbox_pending_batches WHERE id = ANY($1)) \
+                     ORDER BY o.seq",
+                )
+                .bind(&batches)
                 .fetch_all(&mut *tx)
                 .await?,
             );
@@ -1189,13 +1257,13 @@ impl OutboxRelay {
         if failpoint::fires(failpoint::RELAY_BEFORE_PUBLISH) {
             return Err(failpoint::crash(failpoint::RELAY_BEFORE_PUBLISH));
         }
-        let ids_where = |held: bool| -> Vec<Uuid> {
+        let ids_where = |waits: Waits| -> Vec<Uuid> {
             rows.iter()
-                .filter(|row| row.4 == held)
+                .filter(|row| row.4 == waits)
                 .map(|row| row.0)
                 .collect()
         };
-        let (held, unsent) = (ids_where(true), ids_where(false));
+        let (pending, unsent) = (ids_where(Waits::Pending), ids_where(Waits::Unsent));
         let ids = self
             .publish(rows.into_iter().map(|(id, s, p, t, _)| (id, s, p, t)))
             .await?;
@@ -1205,9 +1273,15 @@ impl OutboxRelay {
                 .execute(&mut *tx)
                 .await?;
         }
-        if !held.is_empty() {
+        if !pending.is_empty() {
             sqlx::query("DELETE FROM outbox_pending WHERE id = ANY($1)")
-                .bind(&held)
+                .bind(&pending)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if !batches.is_empty() {
+            sqlx::query("DELETE FROM outbox_pending_batches WHERE id = ANY($1)")
+                .bind(&batches)
                 .execute(&mut *tx)
                 .await?;
         }

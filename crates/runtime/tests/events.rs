@@ -111,17 +111,20 @@ fn held_events(range: std::ops::RangeInclusive<i32>) -> Vec<(uuid::Uuid, Outgoin
         .collect()
 }
 
-async fn commit_held(pool: &PgPool, events: &[(uuid::Uuid, Outgoing)]) {
+/// Commits `events` held; returns their batch id.
+async fn commit_held(pool: &PgPool, events: &[(uuid::Uuid, Outgoing)]) -> uuid::Uuid {
     let mut tx = pool.begin().await.unwrap();
-    write_outbox_held(&mut tx, events).await.unwrap();
+    let batch = write_outbox_held(&mut tx, events).await.unwrap();
     tx.commit().await.unwrap();
+    batch
 }
 
 /// Rows not yet published: written unsent, or held and still waiting.
 async fn unsent(pool: &PgPool) -> i64 {
     sqlx::query_scalar(
         "SELECT (SELECT count(*) FROM outbox WHERE sent_at IS NULL) \
-              + (SELECT count(*) FROM outbox_pending)",
+              + (SELECT count(*) FROM outbox_pending) \
+              + (SELECT coalesce(sum(cardinality(events)), 0) FROM outbox_pending_batches)",
     )
     .fetch_one(pool)
     .await
@@ -133,14 +136,14 @@ async fn events_handed_over_after_commit_are_published_in_order_then_marked_sent
     let (_nats, _db, pool, bus) = setup().await;
     let events = held_events(1..=3);
     let ids: Vec<uuid::Uuid> = events.iter().map(|(id, _)| *id).collect();
-    commit_held(&pool, &events).await;
+    let batch = commit_held(&pool, &events).await;
     let relay = OutboxRelay::new(pool.clone(), bus.clone());
     assert_eq!(
         relay.relay_batch().await.unwrap(),
         0,
         "the table's reader leaves held rows to their writer"
     );
-    bus.publish_committed(events);
+    bus.publish_committed(batch, events);
 
     let stop = CancellationToken::new();
     let running = tokio::spawn(relay.run(stop.clone()));
@@ -166,14 +169,18 @@ async fn a_backlog_of_handed_events_beyond_the_acks_in_flight_is_published_whole
     let (_nats, _db, pool, bus) = setup().await;
     let events = held_events(1..=6_000);
     let ids: Vec<uuid::Uuid> = events.iter().map(|(id, _)| *id).collect();
-    commit_held(&pool, &events).await;
-    bus.publish_committed(events);
+    let batch = commit_held(&pool, &events).await;
+    bus.publish_committed(batch, events);
     let relay = OutboxRelay::new(pool.clone(), bus.clone());
     let published = tokio::time::timeout(Duration::from_secs(60), relay.publish_handed())
         .await
         .expect("the relay does not wait for itself")
         .unwrap();
-    assert_eq!(published, ids);
+    assert_eq!(
+        published,
+        vec![batch],
+        "the batch, once every event of it was acknowledged"
+    );
     assert_eq!(stream_messages(&bus, streams::REQUESTS).await, 6_000);
     let s = bus.jetstream.get_stream(streams::REQUESTS).await.unwrap();
     for seq in [1, 5_001, 6_000] {
@@ -195,14 +202,14 @@ async fn a_held_row_its_writer_never_published_goes_from_the_table_once_its_hold
     assert_eq!(relay.relay_batch().await.unwrap(), 0);
     assert_eq!(stream_messages(&bus, streams::REQUESTS).await, 0);
     let hold: f64 = sqlx::query_scalar(
-        "SELECT EXTRACT(EPOCH FROM held_until - now())::float8 FROM outbox_pending",
+        "SELECT EXTRACT(EPOCH FROM held_until - now())::float8 FROM outbox_pending_batches",
     )
     .fetch_one(&pool)
     .await
     .unwrap();
     assert!((1.0..=30.0).contains(&hold), "held for {hold} s");
     // Here the hold has passed.
-    sqlx::query("UPDATE outbox_pending SET held_until = now() - interval '1 second'")
+    sqlx::query("UPDATE outbox_pending_batches SET held_until = now() - interval '1 second'")
         .execute(&pool)
         .await
         .unwrap();
@@ -225,7 +232,7 @@ async fn a_held_row_is_published_and_marked_without_its_outbox_row_written_again
     let (_nats, _db, pool, bus) = setup().await;
     let events = held_events(1..=2);
     let ids: Vec<uuid::Uuid> = events.iter().map(|(id, _)| *id).collect();
-    commit_held(&pool, &events).await;
+    let batch = commit_held(&pool, &events).await;
     let before = row_version(&pool, ids[0]).await;
     // A relay of the release before looks for unsent rows by sent_at alone: it finds none.
     let seen_by_old: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
@@ -233,9 +240,13 @@ async fn a_held_row_is_published_and_marked_without_its_outbox_row_written_again
         .await
         .unwrap();
     assert_eq!(seen_by_old, 0);
-    assert_eq!(unsent(&pool).await, 2, "both wait in outbox_pending");
+    assert_eq!(
+        unsent(&pool).await,
+        2,
+        "both wait, in their batch's one row"
+    );
 
-    bus.publish_committed(events);
+    bus.publish_committed(batch, events);
     let stop = CancellationToken::new();
     let running = tokio::spawn(OutboxRelay::new(pool.clone(), bus.clone()).run(stop.clone()));
     for _ in 0..100 {
@@ -251,14 +262,64 @@ async fn a_held_row_is_published_and_marked_without_its_outbox_row_written_again
     assert_eq!(
         row_version(&pool, ids[0]).await,
         before,
-        "the mark deleted the small row and left the outbox row as written"
+        "the mark deleted the batch's row and left the outbox row as written"
     );
 }
 
+/// A batch of many events is taken whole by the table's reader once its hold has passed,
+/// whatever room a round has left, and its row goes only with all of them published.
 #[tokio::test]
-async fn a_held_row_of_the_release_before_goes_from_the_table_once_its_hold_passed() {
+async fn a_batch_its_writer_never_published_goes_whole_once_its_hold_passed() {
     let (_nats, _db, pool, bus) = setup().await;
-    // As a writer of the release before left it: unsent, held, no row in outbox_pending.
+    let first = held_events(1..=3);
+    let second = held_events(4..=5);
+    commit_held(&pool, &first).await;
+    commit_held(&pool, &second).await;
+    sqlx::query("UPDATE outbox_pending_batches SET held_until = now() - interval '1 second'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let relay = OutboxRelay::new(pool.clone(), bus.clone());
+    assert_eq!(relay.relay_batch().await.unwrap(), 5);
+    let ids: Vec<uuid::Uuid> = first.iter().chain(&second).map(|(id, _)| *id).collect();
+    assert_requests_stream_holds(&bus, &ids).await;
+    assert_eq!(unsent(&pool).await, 0);
+}
+
+/// A held row as the release before wrote it, waiting in a row of its own in outbox_pending
+/// (during a rolling upgrade, or left by a replica that stopped), is still published once its
+/// hold has passed.
+#[tokio::test]
+async fn a_held_row_waiting_alone_goes_from_the_table_once_its_hold_passed() {
+    let (_nats, _db, pool, bus) = setup().await;
+    let (id, event) = held_events(1..=1).remove(0);
+    sqlx::query(
+        "WITH o AS (INSERT INTO outbox (id, subject, payload, held_until, sent_at) \
+           VALUES ($1, $2, $3, now() + interval '5 seconds', now()) RETURNING id, held_until) \
+         INSERT INTO outbox_pending (id, held_until) SELECT id, held_until FROM o",
+    )
+    .bind(id)
+    .bind(event.subject.as_ref())
+    .bind(&event.payload)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let relay = OutboxRelay::new(pool.clone(), bus.clone());
+    assert_eq!(relay.relay_batch().await.unwrap(), 0, "held");
+    assert_eq!(unsent(&pool).await, 1);
+    sqlx::query("UPDATE outbox_pending SET held_until = now() - interval '1 second'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(relay.relay_batch().await.unwrap(), 1);
+    assert_requests_stream_holds(&bus, &[id]).await;
+    assert_eq!(unsent(&pool).await, 0);
+}
+
+#[tokio::test]
+async fn a_held_row_written_unsent_goes_from_the_table_once_its_hold_passed() {
+    let (_nats, _db, pool, bus) = setup().await;
+    // As writers before outbox_pending left it: unsent, held, no row waiting elsewhere.
     let (id, event) = held_events(1..=1).remove(0);
     sqlx::query(
         "INSERT INTO outbox (id, subject, payload, held_until) \
@@ -293,7 +354,7 @@ async fn housekeeping_keeps_a_held_row_that_still_waits_however_old() {
     let relay = OutboxRelay::new(pool.clone(), bus.clone());
     let week = Duration::from_secs(7 * 24 * 3600);
     assert_eq!(relay.housekeeping(week, week).await.unwrap(), (0, 0));
-    sqlx::query("UPDATE outbox_pending SET held_until = now() - interval '1 second'")
+    sqlx::query("UPDATE outbox_pending_batches SET held_until = now() - interval '1 second'")
         .execute(&pool)
         .await
         .unwrap();
@@ -787,6 +848,7 @@ async fn a_consumer_quiet_over_a_database_restart_applies_the_next_message_at_on
         include_str!("../sql/0003_trace_context.sql"),
         include_str!("../sql/0004_outbox_held.sql"),
         include_str!("../sql/0005_outbox_pending.sql"),
+        include_str!("../sql/0006_outbox_pending_batches.sql"),
         "CREATE TABLE effects (message TEXT NOT NULL)",
     ] {
         sqlx::raw_sql(sql).execute(&pool).await.unwrap();

@@ -62,14 +62,14 @@ async fn commit_held_and_hand_over(pool: &PgPool, bus: &Bus, request: &str) {
         Outgoing::new(subject::REQUEST_ESCALATED, &event),
     )];
     let mut tx = pool.begin().await.unwrap();
-    write_outbox_held(&mut tx, &events).await.unwrap();
+    let batch = write_outbox_held(&mut tx, &events).await.unwrap();
     tx.commit().await.unwrap();
-    bus.publish_committed(events);
+    bus.publish_committed(batch, events);
 }
 
 /// As if the few seconds of every hold had gone by.
 async fn pass_holds(pool: &PgPool) {
-    sqlx::query("UPDATE outbox_pending SET held_until = now() - interval '1 second'")
+    sqlx::query("UPDATE outbox_pending_batches SET held_until = now() - interval '1 second'")
         .execute(pool)
         .await
         .unwrap();

@@ -173,8 +173,9 @@ async fn write_steps(warm: &db::Warm, bus: &Bus, steps: Vec<store::StepAsRead>) 
     // moment) would record its key and event beside the first's update. It is not written,
     // and takes the locked way.
     let (at, once) = first_of_each(steps, |s| s.read.row.id);
+    let held = Uuid::now_v7();
     let stepped = warm
-        .statement(async |conn| store::steps_as_read(conn, &once).await)
+        .statement(async |conn| store::steps_as_read(conn, &once, held).await)
         .await;
     let stepped = stepped.unwrap_or_else(|err| {
         tracing::debug!(error = %err, answers = once.len(),
@@ -188,7 +189,7 @@ async fn write_steps(warm: &db::Warm, bus: &Bus, steps: Vec<store::StepAsRead>) 
             events.push(step.event);
         }
     }
-    bus.publish_committed(events);
+    bus.publish_committed(held, events);
     written
 }
 

@@ -78,7 +78,9 @@ pub async fn outboxes(pool: &PgPool) -> Vec<(String, i64)> {
     for schema in SCHEMAS {
         let sql = format!(
             "SELECT (SELECT count(*) FROM {schema}.outbox WHERE sent_at IS NULL) \
-                  + (SELECT count(*) FROM {schema}.outbox_pending)"
+                  + (SELECT count(*) FROM {schema}.outbox_pending) \
+                  + (SELECT coalesce(sum(cardinality(events)), 0) \
+                     FROM {schema}.outbox_pending_batches)"
         );
         let n: i64 = sqlx::query_scalar(&sql).fetch_one(pool).await.unwrap_or(-1);
         out.push((schema.to_string(), n));

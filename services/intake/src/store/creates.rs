@@ -107,14 +107,15 @@ async fn insert(
     batch: &[Pending],
     codes: &[String],
 ) -> Result<HashMap<Uuid, RequestRow>> {
-    let (inserted, events) = insert_with_events(warm, batch, codes).await?;
-    bus.publish_committed(events);
+    let (inserted, held, events) = insert_with_events(warm, batch, codes).await?;
+    bus.publish_committed(held, events);
     Ok(inserted.into_iter().map(|row| (row.id, row)).collect())
 }
 
 /// Inserts the batch's requests and the events of those inserted, in one statement (its own
 /// transaction: one round trip where a transaction around two statements takes four).
-/// Returns the rows inserted and their events as written, in the batch's order.
+/// Returns the rows inserted, and the batch id and the events written (every one, in the
+/// batch's order) for [`Bus::publish_committed`].
 ///
 /// The events are built before the insert, so each request's `created_at` (and `updated_at`)
 /// is this process's clock, as its event says, where it used to be the server's `now()` read
@@ -124,7 +125,7 @@ async fn insert_with_events(
     warm: &Warm,
     batch: &[Pending],
     codes: &[String],
-) -> Result<(Vec<RequestRow>, Vec<(Uuid, Outgoing)>)> {
+) -> Result<(Vec<RequestRow>, Uuid, Vec<(Uuid, Outgoing)>)> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         let events = "SELECT i.event_id, $30::text, i.event_payload, i.traceparent \
                       FROM input i JOIN inserted USING (id) ORDER BY i.n";
@@ -160,11 +161,12 @@ async fn insert_with_events(
              {held} \
              SELECT * FROM inserted",
             columns = request_columns!(),
-            held = held_outbox_ctes(events, 33),
+            held = held_outbox_ctes(events, 33, 34),
         )
     });
     let n = batch.len();
     let created_at = now_as_stored();
+    let held = Uuid::now_v7();
     let mut c = Columns::with_capacity(n);
     let mut events = Vec::with_capacity(n);
     for (p, code) in batch.iter().zip(codes) {
@@ -217,6 +219,7 @@ async fn insert_with_events(
                 )
                 .bind(created_at)
                 .bind(HOLD)
+                .bind(held)
                 .fetch_all(conn)
                 .await
         })
@@ -236,7 +239,7 @@ async fn insert_with_events(
             (event_id, event)
         })
         .collect();
-    Ok((inserted, committed))
+    Ok((inserted, held, committed))
 }
 
 /// Now, to the microsecond PostgreSQL keeps, so a time written and the event that tells it
@@ -423,7 +426,7 @@ mod tests {
         let codes: Vec<String> = (0..batch.len()).map(|i| format!("KMK-T{i}")).collect();
         let warm = Warm::new(pool.clone());
 
-        let (rows, events) = insert_with_events(&warm, &batch, &codes).await.unwrap();
+        let (rows, held, events) = insert_with_events(&warm, &batch, &codes).await.unwrap();
 
         let new_ids: Vec<Uuid> = [0, 2, 3].iter().map(|&i| batch[i].new.id).collect();
         let mut row_ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
@@ -469,13 +472,7 @@ mod tests {
             );
             assert_eq!(traceparent, event.traceparent);
             assert!(held && sent, "written held, for this process's relay");
-            let pending: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM outbox_pending WHERE id = $1")
-                    .bind(event_id)
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap();
-            assert_eq!(pending, 1, "waiting for the relay until published");
+
             let status: i16 =
                 sqlx::query_scalar("SELECT status FROM request_statuses WHERE id = $1")
                     .bind(id)
@@ -485,6 +482,17 @@ mod tests {
             assert_eq!(status, RequestStatus::New.code() as i16);
         }
         assert_eq!(events[0].1.traceparent.as_deref(), Some(trace));
+        let waiting: Vec<Uuid> =
+            sqlx::query_scalar("SELECT events FROM outbox_pending_batches WHERE id = $1")
+                .bind(held)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            waiting,
+            events.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            "the batch's events wait for the relay together, in their order, until published"
+        );
         let created: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM outbox WHERE subject = 'komek.request.created'",
         )

@@ -686,11 +686,16 @@ pub struct StepAsRead {
 /// Answers' steps of assignments as [`read_for_answers`] read them, in one statement of its
 /// own transaction, each written only if its row is still the version read and its key still
 /// new: the row locked, the key recorded, `status` and `reason` written as of the read's
-/// clock, and the event written held (see `events::held_outbox_ctes`). Returns, for each, whether
+/// clock, and the event written held under the batch id `held` (see
+/// `events::held_outbox_ctes`). Returns, for each, whether
 /// it was written; one that was not (its row changed or its key was recorded meanwhile) left
 /// nothing behind. Only for steps that write nothing else (the caller knows it from the row
 /// as read), and at most one step per assignment.
-pub async fn steps_as_read(conn: &mut PgConnection, steps: &[StepAsRead]) -> Result<Vec<bool>> {
+pub async fn steps_as_read(
+    conn: &mut PgConnection,
+    steps: &[StepAsRead],
+    held: Uuid,
+) -> Result<Vec<bool>> {
     // A row written since the read has another xmin, which the lock's recheck of a changed
     // row sees; that step's key is then not recorded, its row not updated, its event not
     // written. The rows are locked in id order, so two batches cannot deadlock.
@@ -716,7 +721,7 @@ pub async fn steps_as_read(conn: &mut PgConnection, steps: &[StepAsRead]) -> Res
                WHERE s.id = r.assignment_id RETURNING s.id), \
              {} \
              SELECT id FROM stepped",
-            komek_runtime::events::held_outbox_ctes(events, 13)
+            komek_runtime::events::held_outbox_ctes(events, 13, 14)
         )
     });
     let ids: Vec<Uuid> = steps.iter().map(|s| s.read.row.id).collect();
@@ -764,6 +769,7 @@ pub async fn steps_as_read(conn: &mut PgConnection, steps: &[StepAsRead]) -> Res
                 .collect::<Vec<_>>(),
         )
         .bind(komek_runtime::events::HOLD)
+        .bind(held)
         .fetch_all(conn)
         .await?;
     Ok(ids.iter().map(|id| stepped.contains(id)).collect())
@@ -1277,11 +1283,13 @@ mod tests {
         }
     }
 
-    /// Keys recorded under `keys`, rows in the outbox, and rows waiting in outbox_pending.
+    /// Keys recorded under `keys`, rows in the outbox, and events waiting in their batches'
+    /// rows of outbox_pending_batches.
     async fn written(conn: &mut PgConnection, keys: &[Uuid]) -> (i64, i64, i64) {
         sqlx::query_as(
             "SELECT (SELECT count(*) FROM assignment_actions WHERE request_key = ANY ($1)), \
-                    (SELECT count(*) FROM outbox), (SELECT count(*) FROM outbox_pending)",
+                    (SELECT count(*) FROM outbox), \
+                    (SELECT coalesce(sum(cardinality(events)), 0) FROM outbox_pending_batches)",
         )
         .bind(keys)
         .fetch_one(conn)
@@ -1409,7 +1417,9 @@ mod tests {
                 .unwrap()
         );
 
-        let done = steps_as_read(&mut conn, &reads).await.unwrap();
+        let done = steps_as_read(&mut conn, &reads, Uuid::now_v7())
+            .await
+            .unwrap();
         assert_eq!(done, [true, false, false]);
         let rows = get_many(&pool, &[one.id, two.id, three.id]).await.unwrap();
         let row = |id| rows.iter().find(|r| r.id == id).unwrap();
@@ -1462,8 +1472,9 @@ mod tests {
         )
         .await
         .unwrap();
-        let answering =
-            tokio::spawn(async move { steps_as_read(&mut conn, &[accept(read, key)]).await });
+        let answering = tokio::spawn(async move {
+            steps_as_read(&mut conn, &[accept(read, key)], Uuid::now_v7()).await
+        });
         // The answer waits for the lock the decline holds.
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         assert!(!answering.is_finished());
