@@ -286,60 +286,51 @@ async fn a_batch_its_writer_never_published_goes_whole_once_its_hold_passed() {
     assert_eq!(unsent(&pool).await, 0);
 }
 
-/// A held row as the release before wrote it, waiting in a row of its own in outbox_pending
-/// (during a rolling upgrade, or left by a replica that stopped), is still published once its
-/// hold has passed.
-#[tokio::test]
-async fn a_held_row_waiting_alone_goes_from_the_table_once_its_hold_passed() {
+/// Writes one held event as an earlier release left it (`write`, binding the event's id,
+/// subject and payload), then checks that the table's reader leaves it while held and
+/// publishes it once `pass_hold` has moved its hold into the past.
+async fn a_row_left_by_an_earlier_release_goes_once_its_hold_passed(write: &str, pass_hold: &str) {
     let (_nats, _db, pool, bus) = setup().await;
     let (id, event) = held_events(1..=1).remove(0);
-    sqlx::query(
-        "WITH o AS (INSERT INTO outbox (id, subject, payload, held_until, sent_at) \
-           VALUES ($1, $2, $3, now() + interval '5 seconds', now()) RETURNING id, held_until) \
-         INSERT INTO outbox_pending (id, held_until) SELECT id, held_until FROM o",
-    )
-    .bind(id)
-    .bind(event.subject.as_ref())
-    .bind(&event.payload)
-    .execute(&pool)
-    .await
-    .unwrap();
-    let relay = OutboxRelay::new(pool.clone(), bus.clone());
-    assert_eq!(relay.relay_batch().await.unwrap(), 0, "held");
-    assert_eq!(unsent(&pool).await, 1);
-    sqlx::query("UPDATE outbox_pending SET held_until = now() - interval '1 second'")
+    sqlx::query(write)
+        .bind(id)
+        .bind(event.subject.as_ref())
+        .bind(&event.payload)
         .execute(&pool)
         .await
         .unwrap();
+    let relay = OutboxRelay::new(pool.clone(), bus.clone());
+    assert_eq!(relay.relay_batch().await.unwrap(), 0, "held");
+    assert_eq!(unsent(&pool).await, 1);
+    sqlx::query(pass_hold).execute(&pool).await.unwrap();
     assert_eq!(relay.relay_batch().await.unwrap(), 1);
     assert_requests_stream_holds(&bus, &[id]).await;
     assert_eq!(unsent(&pool).await, 0);
 }
 
+/// A held row as the release before wrote it, waiting in a row of its own in outbox_pending
+/// (during a rolling upgrade, or left by a replica that stopped), is still published once its
+/// hold has passed.
+#[tokio::test]
+async fn a_held_row_waiting_alone_goes_from_the_table_once_its_hold_passed() {
+    a_row_left_by_an_earlier_release_goes_once_its_hold_passed(
+        "WITH o AS (INSERT INTO outbox (id, subject, payload, held_until, sent_at) \
+           VALUES ($1, $2, $3, now() + interval '5 seconds', now()) RETURNING id, held_until) \
+         INSERT INTO outbox_pending (id, held_until) SELECT id, held_until FROM o",
+        "UPDATE outbox_pending SET held_until = now() - interval '1 second'",
+    )
+    .await;
+}
+
+/// As writers before outbox_pending left it: unsent, held, no row waiting elsewhere.
 #[tokio::test]
 async fn a_held_row_written_unsent_goes_from_the_table_once_its_hold_passed() {
-    let (_nats, _db, pool, bus) = setup().await;
-    // As writers before outbox_pending left it: unsent, held, no row waiting elsewhere.
-    let (id, event) = held_events(1..=1).remove(0);
-    sqlx::query(
+    a_row_left_by_an_earlier_release_goes_once_its_hold_passed(
         "INSERT INTO outbox (id, subject, payload, held_until) \
          VALUES ($1, $2, $3, now() + interval '5 seconds')",
+        "UPDATE outbox SET held_until = now() - interval '1 second'",
     )
-    .bind(id)
-    .bind(event.subject.as_ref())
-    .bind(&event.payload)
-    .execute(&pool)
-    .await
-    .unwrap();
-    let relay = OutboxRelay::new(pool.clone(), bus.clone());
-    assert_eq!(relay.relay_batch().await.unwrap(), 0, "held");
-    sqlx::query("UPDATE outbox SET held_until = now() - interval '1 second'")
-        .execute(&pool)
-        .await
-        .unwrap();
-    assert_eq!(relay.relay_batch().await.unwrap(), 1);
-    assert_requests_stream_holds(&bus, &[id]).await;
-    assert_eq!(unsent(&pool).await, 0);
+    .await;
 }
 
 #[tokio::test]
