@@ -40,9 +40,9 @@ pub async fn run(pool: PgPool, index: Arc<GroupIndex>, overdue: Overdue, stop: C
         if Instant::now() >= queues_due {
             let started = Instant::now();
             measure_queues(&pool, &overdue).await;
-            // The measurement reads every open job: with many open (a surge, or a backlog
-            // nobody closes) it takes seconds of the database, so it is made at most a
-            // twentieth of the time.
+            // The measurement judges every job that may wait: with many waiting (a surge
+            // nobody has taken yet) it can take seconds of the database, so it is made at
+            // most a twentieth of the time.
             queues_due = Instant::now() + (3 * EVERY).max(20 * started.elapsed());
         }
         tokio::select! {

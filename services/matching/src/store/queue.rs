@@ -54,11 +54,63 @@ pub struct QueueFilter {
     pub on_site_within: f64,
 }
 
-/// The open jobs with their queue and the time they wait since, filtered: the body of
-/// [`queue`] and [`queue_depths`], whose parameters [`bind_filter`] binds.
+/// Jobs with their queue and the time they wait since, filtered: the body of [`queue`] and
+/// [`queue_depths`], whose parameters [`bind_filter`] binds. `queued!(one)` reads the job of
+/// the request `$1`, in a queue or not; `queued!(waiting)` the open jobs in a queue, judging
+/// only those that may be in one.
 macro_rules! queued {
+    (one) => {
+        concat!(
+            "WITH state AS (",
+            state_of!(),
+            "WHERE j.request_id = $1), ",
+            judged!()
+        )
+    };
+    (waiting) => {
+        concat!(
+            "WITH ",
+            may_wait!(),
+            ", state AS (",
+            state_of!(),
+            "WHERE $1::uuid IS NULL AND j.open \
+               AND j.request_id IN (SELECT request_id FROM may_wait)), ",
+            judged!(),
+            " AND queue > 0"
+        )
+    };
+}
+
+/// Open jobs that may be in a queue, a superset of those that are: a job is escalated or
+/// unassigned only with no active assignment, overdue only with an assignment accepted or on
+/// site for longer than the shortest of the limits. Both are read from indexes that hold only
+/// such rows, so a backlog of jobs that groups are working on (a surge: tens of thousands
+/// accepted) costs nothing here, where judging each open job took seconds of the database.
+/// The statuses are written out because the partial indexes' predicates must be provable
+/// from the query's text; the test `the_statuses_written_in_the_queries_are_the_lifecycles`
+/// keeps them true.
+macro_rules! may_wait {
     () => {
-        "WITH state AS ( \
+        "may_wait AS ( \
+           SELECT j.request_id FROM jobs j \
+           WHERE j.open \
+             AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.request_id = j.request_id \
+               AND a.status IN (1, 2, 6, 7) AND NOT a.wide) \
+             AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.request_id = j.request_id \
+               AND a.status IN (1, 2, 6, 7) AND a.wide) \
+           UNION \
+           SELECT request_id FROM assignments \
+           WHERE status IN (2, 7) AND updated_at < now() - make_interval(secs => \
+             least(($9::float8[])[1], ($9::float8[])[2], ($9::float8[])[3], \
+               ($9::float8[])[4], $10)))"
+    };
+}
+
+/// A job with its judged assignment, last decision and closing; ends with a `FROM`, for the
+/// jobs' `WHERE`.
+macro_rules! state_of {
+    () => {
+        " \
            SELECT j.request_id, j.reference_code, j.category, j.priority, j.lat, j.lon, \
              j.settlement, j.district, j.region, j.updated_at, \
              a.id AS assignment_id, a.status AS assignment_status, a.updated_at AS a_updated, \
@@ -70,9 +122,14 @@ macro_rules! queued {
              ON true \
            LEFT JOIN LATERAL (SELECT escalated, decided_at, candidates, reasons FROM decisions \
                WHERE request_id = j.request_id ORDER BY seq DESC LIMIT 1) d ON true \
-           LEFT JOIN closed_requests c ON c.request_id = j.request_id \
-           WHERE (j.open AND $1::uuid IS NULL) OR j.request_id = $1 \
-         ), queued AS ( \
+           LEFT JOIN closed_requests c ON c.request_id = j.request_id "
+    };
+}
+
+/// The queue of each job of `state`, and the filter; ends in the `WHERE` of the filter.
+macro_rules! judged {
+    () => {
+        "queued AS ( \
            SELECT *, CASE \
              WHEN closed_status IS NOT NULL THEN 0 \
              WHEN assignment_status = $13 THEN 0 \
@@ -105,11 +162,19 @@ macro_rules! queued {
 /// decision escalated and nothing is active; unassigned when nothing is active otherwise;
 /// overdue when accepted and not en route in time, or on site too long. A wide search is judged
 /// by its lead when the lead is on it, else by any active assignment, else by the latest.
+/// With a request in the filter, its job in whatever queue, or in none; without, the jobs in
+/// a queue.
 pub async fn queue(pool: &PgPool, f: &QueueFilter) -> Result<Vec<QueueRow>> {
-    let query = sqlx::query_as(concat!(
-        queued!(),
-        " ORDER BY priority DESC, since, request_id LIMIT $12"
-    ));
+    let query = match f.request_id {
+        Some(_) => sqlx::query_as(concat!(
+            queued!(one),
+            " ORDER BY priority DESC, since, request_id LIMIT $12"
+        )),
+        None => sqlx::query_as(concat!(
+            queued!(waiting),
+            " ORDER BY priority DESC, since, request_id LIMIT $12"
+        )),
+    };
     bind_filter(query, f)
         .fetch_all(pool)
         .await
@@ -122,8 +187,8 @@ pub async fn queue_depths(pool: &PgPool, f: &QueueFilter) -> Result<Vec<(i16, St
     // `$12` (the page's size) has no use here; it is named so that the filter binds alike.
     let query = sqlx::query_as(concat!(
         "SELECT queue, region, count(*) FROM (",
-        queued!(),
-        ") q WHERE queue > 0 AND $12::int8 IS NOT NULL GROUP BY queue, region"
+        queued!(waiting),
+        ") q WHERE $12::int8 IS NOT NULL GROUP BY queue, region"
     ));
     bind_filter(query, f)
         .fetch_all(pool)
@@ -237,5 +302,182 @@ mod tests {
         }
         let counted: Vec<_> = counted.into_iter().map(|((q, r), n)| (q, r, n)).collect();
         assert_eq!(depths, counted);
+    }
+
+    /// Records an assignment of `request` to a new group, in `status` since `ago` seconds.
+    async fn assign(
+        conn: &mut sqlx::PgConnection,
+        request: Uuid,
+        status: AssignmentStatus,
+        ago: f64,
+        wide: bool,
+        lead: bool,
+    ) {
+        sqlx::query(
+            "INSERT INTO assignments (id, request_id, group_id, status, attempt, category, \
+               priority, lat, lon, distance_m, offered_at, expire_at, updated_at, wide, lead) \
+             VALUES ($1, $2, $3, $4, 1, 3, 2, 43.30348, 77.24085, 1200, \
+               now() - make_interval(secs => $5), now() + interval '15 minutes', \
+               now() - make_interval(secs => $5), $6, $7)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(request)
+        .bind(Uuid::now_v7())
+        .bind(status.code() as i16)
+        .bind(ago)
+        .bind(wide)
+        .bind(lead)
+        .execute(conn)
+        .await
+        .unwrap();
+    }
+
+    /// The lists of the queues judge only the jobs that may wait, and miss none: every open job
+    /// the queue of its own request puts in a queue is listed and counted there, in every way
+    /// a job can come to wait or to be worked on (escalated, unassigned, declined, offered,
+    /// accepted or on site within the limits or past them, en route, a wide search, closed).
+    #[tokio::test]
+    async fn the_lists_find_every_job_in_a_queue_and_only_those() {
+        use AssignmentStatus::*;
+        let db = TestDb::create().await;
+        let pool = komek_runtime::db::connect_and_migrate(db.url(), SCHEMA, 2, &MIGRATOR)
+            .await
+            .unwrap();
+        let mut conn = pool.acquire().await.unwrap();
+        // Limits of ten minutes to set out and an hour on site; times in seconds ago.
+        let (en_route_within, on_site_within) = ([600.0; 4], 3600.0);
+        let mut jobs = BTreeMap::new();
+        for (name, region) in [
+            ("unassigned", "Almaty Region"),
+            ("escalated", "Almaty Region"),
+            ("declined", "Abai Region"),
+            ("offered", "Almaty Region"),
+            ("accepted lately", "Almaty Region"),
+            ("accepted long ago", "Abai Region"),
+            ("on site lately", "Almaty Region"),
+            ("on site too long", "Almaty Region"),
+            ("en route long", "Almaty Region"),
+            ("wide, lead stalled", "Abai Region"),
+            ("wide, all offered", "Almaty Region"),
+            ("wide, all declined", "Almaty Region"),
+            ("closed", "Abai Region"),
+        ] {
+            let j = job(region);
+            upsert_job(&mut conn, &j).await.unwrap();
+            jobs.insert(name, j.request_id);
+        }
+        record_decision(&mut conn, jobs["escalated"], 1, None, &[], &[1])
+            .await
+            .unwrap();
+        for (name, status, ago, wide, lead) in [
+            ("declined", Declined, 900.0, false, false),
+            ("offered", Offered, 5.0, false, false),
+            ("accepted lately", Accepted, 60.0, false, false),
+            ("accepted long ago", Accepted, 700.0, false, false),
+            ("on site lately", OnSite, 700.0, false, false),
+            ("on site too long", OnSite, 4000.0, false, false),
+            ("en route long", EnRoute, 5000.0, false, false),
+            ("wide, lead stalled", Accepted, 700.0, true, true),
+            ("wide, lead stalled", Offered, 5.0, true, false),
+            ("wide, all offered", Offered, 5.0, true, false),
+            ("wide, all offered", Offered, 5.0, true, false),
+            ("wide, all declined", Declined, 900.0, true, false),
+            ("wide, all declined", Declined, 900.0, true, false),
+            ("closed", Accepted, 700.0, false, false),
+        ] {
+            assign(&mut conn, jobs[name], status, ago, wide, lead).await;
+        }
+        let cancelled = komek_core::RequestStatus::Cancelled.code() as i16;
+        super::super::close_request(&mut conn, jobs["closed"], cancelled)
+            .await
+            .unwrap();
+
+        let filter = QueueFilter {
+            limit: 100,
+            en_route_within,
+            on_site_within,
+            ..Default::default()
+        };
+        // Each job judged alone, as the dispatchers' live feed judges a changed request.
+        let mut judged_alone = BTreeMap::new();
+        for (name, id) in &jobs {
+            let one = QueueFilter {
+                request_id: Some(*id),
+                ..filter.clone()
+            };
+            let rows = queue(&pool, &one).await.unwrap();
+            assert_eq!(rows.len(), 1, "{name}");
+            if rows[0].queue > 0 {
+                judged_alone.insert(*name, rows[0].queue);
+            }
+        }
+        assert_eq!(
+            judged_alone,
+            BTreeMap::from([
+                ("unassigned", 2),
+                ("escalated", 1),
+                ("declined", 2),
+                ("accepted long ago", 3),
+                ("on site too long", 3),
+                ("wide, lead stalled", 3),
+                ("wide, all declined", 2),
+            ])
+        );
+
+        let name_of = |id: Uuid| *jobs.iter().find(|(_, j)| **j == id).unwrap().0;
+        let listed: BTreeMap<&str, i16> = queue(&pool, &filter)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|row| (name_of(row.request_id), row.queue))
+            .collect();
+        assert_eq!(listed, judged_alone);
+        for q in 1..=3 {
+            let one_queue = QueueFilter {
+                queue: Some(q),
+                ..filter.clone()
+            };
+            let listed: Vec<&str> = queue(&pool, &one_queue)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|row| name_of(row.request_id))
+                .collect();
+            let expected: Vec<&str> = judged_alone
+                .iter()
+                .filter(|(_, queue)| **queue == q)
+                .map(|(name, _)| *name)
+                .collect();
+            let mut sorted = listed.clone();
+            sorted.sort();
+            assert_eq!(sorted, expected, "queue {q}");
+        }
+
+        let mut counted = BTreeMap::<(i16, String), i64>::new();
+        for (name, queue) in &judged_alone {
+            let region = if ["declined", "accepted long ago", "wide, lead stalled"].contains(name) {
+                "Abai Region"
+            } else {
+                "Almaty Region"
+            };
+            *counted.entry((*queue, region.to_string())).or_default() += 1;
+        }
+        let mut depths = queue_depths(&pool, &filter).await.unwrap();
+        depths.sort();
+        let counted: Vec<_> = counted.into_iter().map(|((q, r), n)| (q, r, n)).collect();
+        assert_eq!(depths, counted);
+    }
+
+    /// The statuses the lists write out to use the partial indexes are the lifecycle's: the
+    /// active ones, and those a job can be overdue in.
+    #[test]
+    fn the_statuses_written_in_the_queries_are_the_lifecycles() {
+        let active = AssignmentStatus::codes(AssignmentStatus::is_active);
+        assert_eq!(active, [1, 2, 6, 7]);
+        assert_eq!(AssignmentStatus::Accepted.code(), 2);
+        assert_eq!(AssignmentStatus::OnSite.code(), 7);
+        let sql = queued!(waiting);
+        assert_eq!(sql.matches("a.status IN (1, 2, 6, 7)").count(), 2);
+        assert_eq!(sql.matches("WHERE status IN (2, 7)").count(), 1);
     }
 }
