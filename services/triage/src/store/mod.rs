@@ -37,3 +37,21 @@ pub enum Error {
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
+
+#[cfg(test)]
+mod statistics_tests {
+    /// Every column of the service's tables samples a bounded share at an analyse
+    /// (`migrations/*_statistics_sample.sql`): none is left at the server's default.
+    #[tokio::test]
+    async fn no_column_is_analysed_at_the_default_sample() {
+        let db = komek_testkit::TestDb::create().await;
+        let pool =
+            komek_runtime::db::connect_and_migrate(db.url(), super::SCHEMA, 2, &super::MIGRATOR)
+                .await
+                .unwrap();
+        let left = komek_runtime::db::columns_at_default_statistics(&pool, super::SCHEMA)
+            .await
+            .unwrap();
+        assert_eq!(left, Vec::<String>::new());
+    }
+}
