@@ -1,8 +1,8 @@
 //! Load generator for dispatchers' queues: how ListQueue keeps up as matching accumulates jobs.
 //! Starts the four services on a private NATS and PostgreSQL, fills matching's tables with a
 //! season of jobs at real settlements (most finished, some escalated, some under way, some
-//! cancelled), then times ListQueue pages against GetAssignment, a primary-key read through the
-//! same gRPC stack, gate and pool.
+//! cancelled), then a surge of jobs that groups have accepted, and times ListQueue pages against
+//! GetAssignment, a primary-key read through the same gRPC stack, gate and pool.
 //!
 //! Usage: cargo run --release -p komek-tests --bin komek-queue-load [JOBS...]
 //! (default 2000 20000). Method and figures: BENCHMARKS.md.
@@ -16,6 +16,18 @@ use komek_proto::matching::v1 as matching;
 use komek_tests::System;
 use komek_tests::seed::{Fate, seed_jobs};
 use sqlx::PgPool;
+
+/// Jobs of the surge that follows the season: groups at work on nearly all of them.
+const SURGE: usize = 20_000;
+
+/// What a job of the surge is doing: one in twenty escalated, as in the season, the rest
+/// accepted by a group and within the time to set out.
+fn surge_fate(i: usize) -> Fate {
+    match i % 20 {
+        0 => Fate::Escalated,
+        _ => Fate::Accepted,
+    }
+}
 
 /// What a seeded job is doing, in proportions of a winter season.
 fn fate(i: usize) -> Fate {
@@ -58,10 +70,17 @@ async fn main() {
     let mut reader = system.assignment_client().await;
     let mut seeded = 0;
     println!(
-        "jobs    GetAssignment p50/p90 ms   ListQueue(escalated, 50) p50/p90 ms   ratio of p50"
+        "jobs          GetAssignment p50/p90 ms   ListQueue(escalated, 50) p50/p90 ms   ratio of p50"
     );
-    for size in sizes {
-        let sample = seed_jobs(&pool, seeded..size, fate).await;
+    // The season's sizes, then a surge on top of the largest.
+    let season = *sizes.last().unwrap();
+    let stages = sizes
+        .iter()
+        .map(|&size| (size, format!("{size}")))
+        .chain([(season + SURGE, format!("{season}+{SURGE}"))]);
+    for (size, label) in stages {
+        let fate_of = |i: usize| if i < season { fate(i) } else { surge_fate(i) };
+        let sample = seed_jobs(&pool, seeded..size, fate_of).await;
         seeded = size;
         let rounds = 200;
         let mut base = Vec::new();
@@ -92,7 +111,7 @@ async fn main() {
         let (b50, b90) = summary(base);
         let (q50, q90) = summary(queue);
         println!(
-            "{size:<7} {b50:>8.2} / {b90:<8.2}            {q50:>8.2} / {q90:<8.2}                      {:.1}x",
+            "{label:<13} {b50:>8.2} / {b90:<8.2}            {q50:>8.2} / {q90:<8.2}                      {:.1}x",
             q50 / b50
         );
     }

@@ -39,8 +39,11 @@ pub async fn connect_and_migrate(
         .await?;
         tx.commit().await?;
     }
-    // Every connection of the pool sees only the service's schema (plus pg_catalog).
-    let mut options = options.options([("search_path", schema)]);
+    // Every connection of the pool sees only the service's schema (plus pg_catalog). JIT is
+    // off: a service's statements run in milliseconds, and a plan whose estimate crossed the
+    // JIT threshold (a young table's statistics, a count over the open jobs) spent 0.3–0.9 s
+    // compiling itself for an execution of 0.1 s (BENCHMARKS.md, step 52).
+    let mut options = options.options([("search_path", schema), ("jit", "off")]);
     // Named in pg_stat_activity and the server's log by the service, unless the URL names it.
     if options.get_application_name().is_none() {
         options = options.application_name(&format!("komek-{schema}"));

@@ -340,3 +340,23 @@ async fn a_connection_beyond_the_bound_goes_back_to_the_pool_without_the_setting
     let mut conn = pool.acquire().await.unwrap();
     assert_eq!(plan_mode(&mut conn).await, "auto");
 }
+
+/// A service's connections plan without JIT compilation, even for a statement whose estimate
+/// is far above the server's threshold for it.
+#[tokio::test]
+async fn a_services_connections_do_not_compile_their_plans() {
+    let (_pg, pool) = server().await;
+    let jit: String = sqlx::query_scalar("SHOW jit")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(jit, "off");
+    // EXPLAIN names the JIT's work when the plan would use it.
+    let plan: Vec<String> = sqlx::query_scalar(
+        "EXPLAIN SELECT count(*) FROM generate_series(1, 100000000) a, generate_series(1, 1000) b",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(!plan.iter().any(|line| line.contains("JIT")), "{plan:#?}");
+}
