@@ -305,7 +305,6 @@ pub async fn begin_generic(
 /// round trip.
 pub const BEGIN_GENERIC: &str = "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan";
 
-/// Quotes an SQL identifier; schema names come from code, but quoting keeps them literal.
 /// The columns of `schema`'s tables, and the expression columns of their indexes, that gather
 /// statistics at the server's default target. Each service's `*_statistics_sample.sql`
 /// migration gives every one a smaller target (why: there); its test asks that none be left,
@@ -330,6 +329,7 @@ pub async fn columns_at_default_statistics(
     .await
 }
 
+/// Quotes an SQL identifier; schema names come from code, but quoting keeps them literal.
 fn quote_ident(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }

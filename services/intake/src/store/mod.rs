@@ -59,11 +59,7 @@ mod statistics_tests {
     /// (`migrations/*_statistics_sample.sql`): none is left at the server's default.
     #[tokio::test]
     async fn no_column_is_analysed_at_the_default_sample() {
-        let db = komek_testkit::TestDb::create().await;
-        let pool =
-            komek_runtime::db::connect_and_migrate(db.url(), super::SCHEMA, 2, &super::MIGRATOR)
-                .await
-                .unwrap();
+        let (_db, pool) = super::migrated().await;
         let left = komek_runtime::db::columns_at_default_statistics(&pool, super::SCHEMA)
             .await
             .unwrap();
