@@ -329,6 +329,41 @@ pub async fn columns_at_default_statistics(
     .await
 }
 
+/// The indexes of `schema`'s tables that another index of the same table already answers for:
+/// not unique (a unique index is a constraint, not only a way in), of the same method, over
+/// the same rows (predicate) and expressions, with key columns, operator classes and orders
+/// that are the leading ones of the other's. Every row written pays for every index, and such
+/// an index serves no lookup the other does not (each service's store tests ask for none).
+pub async fn redundant_indexes(pool: &PgPool, schema: &str) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT x.indexrelid::regclass::text || ' (as ' || \
+           y.indexrelid::regclass::text || ')' \
+         FROM pg_index x \
+         JOIN pg_index y ON y.indrelid = x.indrelid AND y.indexrelid <> x.indexrelid \
+         JOIN pg_class xc ON xc.oid = x.indexrelid \
+         JOIN pg_class yc ON yc.oid = y.indexrelid \
+         JOIN pg_class t ON t.oid = x.indrelid \
+         WHERE t.relnamespace = $1::regnamespace \
+           AND NOT x.indisunique \
+           AND xc.relam = yc.relam \
+           AND x.indnkeyatts <= y.indnkeyatts \
+           AND (x.indkey::int2[])[0:x.indnkeyatts - 1] \
+             = (y.indkey::int2[])[0:x.indnkeyatts - 1] \
+           AND (x.indclass::oid[])[0:x.indnkeyatts - 1] \
+             = (y.indclass::oid[])[0:x.indnkeyatts - 1] \
+           AND (x.indoption::int2[])[0:x.indnkeyatts - 1] \
+             = (y.indoption::int2[])[0:x.indnkeyatts - 1] \
+           AND pg_get_expr(x.indpred, x.indrelid) IS NOT DISTINCT FROM \
+             pg_get_expr(y.indpred, y.indrelid) \
+           AND pg_get_expr(x.indexprs, x.indrelid) IS NOT DISTINCT FROM \
+             pg_get_expr(y.indexprs, y.indrelid) \
+         ORDER BY 1",
+    )
+    .bind(schema)
+    .fetch_all(pool)
+    .await
+}
+
 /// Quotes an SQL identifier; schema names come from code, but quoting keeps them literal.
 fn quote_ident(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))

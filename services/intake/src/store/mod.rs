@@ -54,7 +54,7 @@ pub enum Error {
 }
 
 #[cfg(test)]
-mod statistics_tests {
+mod schema_tests {
     /// Every column of the service's tables samples a bounded share at an analyse
     /// (`migrations/*_statistics_sample.sql`): none is left at the server's default.
     #[tokio::test]
@@ -64,5 +64,16 @@ mod statistics_tests {
             .await
             .unwrap();
         assert_eq!(left, Vec::<String>::new());
+    }
+
+    /// No index of the service's tables repeats the leading columns of another over the same
+    /// rows (`komek_runtime::db::redundant_indexes`): every row written pays for each index.
+    #[tokio::test]
+    async fn no_index_is_one_another_already_answers_for() {
+        let (_db, pool) = super::migrated().await;
+        let redundant = komek_runtime::db::redundant_indexes(&pool, super::SCHEMA)
+            .await
+            .unwrap();
+        assert_eq!(redundant, Vec::<String>::new());
     }
 }

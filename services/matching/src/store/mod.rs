@@ -22,6 +22,17 @@ pub const SCHEMA: &str = "matching";
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// A fresh database with matching's schema migrated, for the store's tests; the pool lives as
+/// long as the returned database.
+#[cfg(test)]
+pub(crate) async fn migrated() -> (komek_testkit::TestDb, sqlx::PgPool) {
+    let db = komek_testkit::TestDb::create().await;
+    let pool = komek_runtime::db::connect_and_migrate(db.url(), SCHEMA, 2, &MIGRATOR)
+        .await
+        .unwrap();
+    (db, pool)
+}
+
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// What a store call can fail with; `api` maps each to its gRPC status.
@@ -32,19 +43,26 @@ pub enum Error {
 }
 
 #[cfg(test)]
-mod statistics_tests {
+mod schema_tests {
     /// Every column of the service's tables samples a bounded share at an analyse
     /// (`migrations/*_statistics_sample.sql`): none is left at the server's default.
     #[tokio::test]
     async fn no_column_is_analysed_at_the_default_sample() {
-        let db = komek_testkit::TestDb::create().await;
-        let pool =
-            komek_runtime::db::connect_and_migrate(db.url(), super::SCHEMA, 2, &super::MIGRATOR)
-                .await
-                .unwrap();
+        let (_db, pool) = super::migrated().await;
         let left = komek_runtime::db::columns_at_default_statistics(&pool, super::SCHEMA)
             .await
             .unwrap();
         assert_eq!(left, Vec::<String>::new());
+    }
+
+    /// No index of the service's tables repeats the leading columns of another over the same
+    /// rows (`komek_runtime::db::redundant_indexes`): every row written pays for each index.
+    #[tokio::test]
+    async fn no_index_is_one_another_already_answers_for() {
+        let (_db, pool) = super::migrated().await;
+        let redundant = komek_runtime::db::redundant_indexes(&pool, super::SCHEMA)
+            .await
+            .unwrap();
+        assert_eq!(redundant, Vec::<String>::new());
     }
 }

@@ -39,6 +39,17 @@ pub const SCHEMA: &str = "roster";
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// A fresh database with roster's schema migrated, for the store's tests; the pool lives as
+/// long as the returned database.
+#[cfg(test)]
+pub(crate) async fn migrated() -> (komek_testkit::TestDb, sqlx::PgPool) {
+    let db = komek_testkit::TestDb::create().await;
+    let pool = komek_runtime::db::connect_and_migrate(db.url(), SCHEMA, 2, &MIGRATOR)
+        .await
+        .unwrap();
+    (db, pool)
+}
+
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// What a store call can fail with; `api` maps each to its gRPC status.
@@ -52,4 +63,18 @@ pub enum Error {
     EtagMismatch(&'static str),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+}
+
+#[cfg(test)]
+mod schema_tests {
+    /// No index of the service's tables repeats the leading columns of another over the same
+    /// rows (`komek_runtime::db::redundant_indexes`): every row written pays for each index.
+    #[tokio::test]
+    async fn no_index_is_one_another_already_answers_for() {
+        let (_db, pool) = super::migrated().await;
+        let redundant = komek_runtime::db::redundant_indexes(&pool, super::SCHEMA)
+            .await
+            .unwrap();
+        assert_eq!(redundant, Vec::<String>::new());
+    }
 }

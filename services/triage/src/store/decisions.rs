@@ -142,7 +142,10 @@ pub struct Probe<'a> {
 /// same category within `window.place_secs` at the same place —
 /// near its point (a box around it; the exact distance is the rule's), or under the same named
 /// place when either lacks a point. Only what the rule could match is read, so no cap on the
-/// number of rows hides a real duplicate. The transaction must hold the requests' [`Locks`]
+/// number of rows hides a real duplicate: a probe with a point reads, of its place's
+/// decisions, only those without one (`decisions_same_place_unplaced`), not the hundreds that
+/// a surge in one town puts under the same name, and the branch that reads every decision of
+/// a named place runs only for a probe without a point (a one-time filter on the probe). The transaction must hold the requests' [`Locks`]
 /// (see [`take_locks`]), so that two replicas classifying at once see each other's decisions
 /// and link consistently.
 pub async fn duplicate_candidates(
@@ -168,15 +171,25 @@ pub async fn duplicate_candidates(
            $6::float8[], $7::float8[], $8::float8[], $9::text[]) \
            AS p(request_id, created, caller, category, lat0, lat1, lon0, lon1, place_key) \
          CROSS JOIN LATERAL ( \
-           SELECT * FROM decisions WHERE request_id <> p.request_id AND merged_into IS NULL AND ( \
-             (caller_blind_index = p.caller AND request_created_at \
-               BETWEEN p.created - make_interval(secs => $10) \
-               AND p.created + make_interval(secs => $10)) \
-             OR (category = p.category AND request_created_at \
-               BETWEEN p.created - make_interval(secs => $11) \
-               AND p.created + make_interval(secs => $11) AND ( \
-               (lat BETWEEN p.lat0 AND p.lat1 AND lon BETWEEN p.lon0 AND p.lon1) \
-               OR ((lat IS NULL OR p.lat0 IS NULL) AND place_key = p.place_key))))) d \
+           SELECT * FROM decisions WHERE caller_blind_index = p.caller \
+             AND request_created_at BETWEEN p.created - make_interval(secs => $10) \
+               AND p.created + make_interval(secs => $10) \
+           UNION ALL \
+           SELECT * FROM decisions WHERE merged_into IS NULL AND category = p.category \
+             AND lat BETWEEN p.lat0 AND p.lat1 AND lon BETWEEN p.lon0 AND p.lon1 \
+             AND request_created_at BETWEEN p.created - make_interval(secs => $11) \
+               AND p.created + make_interval(secs => $11) \
+           UNION ALL \
+           SELECT * FROM decisions WHERE merged_into IS NULL AND lat IS NULL \
+             AND category = p.category AND place_key = p.place_key \
+             AND request_created_at BETWEEN p.created - make_interval(secs => $11) \
+               AND p.created + make_interval(secs => $11) \
+           UNION ALL \
+           SELECT * FROM decisions WHERE p.lat0 IS NULL AND merged_into IS NULL \
+             AND lat IS NOT NULL AND category = p.category AND place_key = p.place_key \
+             AND request_created_at BETWEEN p.created - make_interval(secs => $11) \
+               AND p.created + make_interval(secs => $11)) d \
+         WHERE d.request_id <> p.request_id AND d.merged_into IS NULL \
          ORDER BY d.request_id",
     )
     .bind(probes.iter().map(|p| p.request_id).collect::<Vec<_>>())
@@ -292,15 +305,7 @@ mod tests {
     /// copied for the matcher, which were much of its cost.
     #[tokio::test]
     async fn an_analyse_gathers_no_statistics_for_what_no_query_chooses_by() {
-        let db = komek_testkit::TestDb::create().await;
-        let pool = komek_runtime::db::connect_and_migrate(
-            db.url(),
-            super::super::SCHEMA,
-            2,
-            &super::super::MIGRATOR,
-        )
-        .await
-        .unwrap();
+        let (_db, pool) = super::super::migrated().await;
         let targets = komek_testkit::statistics_targets(&pool, "decisions").await;
         let target = |column: &str| {
             *targets
@@ -327,5 +332,185 @@ mod tests {
         ] {
             assert_eq!(target(unused), 0, "{unused}");
         }
+    }
+
+    use chrono::{Duration, Utc};
+    use komek_core::duplicates::Window;
+    use komek_core::{Category, GeoPoint};
+    use uuid::Uuid;
+
+    use super::{DecisionRow, Probe, duplicate_candidates, insert_many};
+
+    // Esik, Enbekshikazakh district, Almaty Region, from the project's settlements (Data from
+    // Who's On First (https://whosonfirst.org/docs/licenses/), incl. GeoNames (CC-BY 4.0,
+    // geonames.org) and Quattroshapes (CC-BY)).
+    const ESIK: (f64, f64) = (43.3552, 77.45245);
+    const SETTLEMENT: &str = "Есик";
+    const DISTRICT: &str = "Енбекшиказахский район";
+
+    /// A decision of `category` made an hour ago, at `point` (or none) in `settlement`.
+    fn decision(category: Category, point: Option<(f64, f64)>, settlement: &str) -> DecisionRow {
+        let created = Utc::now() - Duration::hours(1);
+        DecisionRow {
+            request_id: Uuid::new_v4(),
+            reference_code: Uuid::new_v4().simple().to_string(),
+            category: category.code() as i16,
+            priority: 2,
+            required_skills: Vec::new(),
+            confidence: 0.9,
+            fired_rules: Vec::new(),
+            rules_version: "test".into(),
+            overridden: false,
+            possible_duplicate_of: None,
+            lat: point.map(|p| p.0),
+            lon: point.map(|p| p.1),
+            settlement: settlement.into(),
+            district: DISTRICT.into(),
+            region: "Алматинская область".into(),
+            people_count: 1,
+            cargo_tonnes: 0.0,
+            decided_at: created,
+            version: 1,
+            fired_explanations: Vec::new(),
+            caller_blind_index: None,
+            request_created_at: created,
+            merged_into: None,
+            volunteer_note: String::new(),
+            quantity_value: 0.0,
+            quantity_unit: String::new(),
+            model_version: String::new(),
+            unclassified: false,
+            note: String::new(),
+        }
+    }
+
+    /// A point `metres` east of Esik.
+    fn east_of_esik(metres: f64) -> (f64, f64) {
+        let per_degree = 111_320.0 * ESIK.0.to_radians().cos();
+        (ESIK.0, ESIK.1 + metres / per_degree)
+    }
+
+    fn probe(category: Category, point: Option<(f64, f64)>) -> Probe<'static> {
+        Probe {
+            request_id: Uuid::new_v4(),
+            created_at: Utc::now(),
+            caller: None,
+            category: category.code() as i16,
+            point: point.map(|(lat, lon)| GeoPoint::new(lat, lon).unwrap()),
+            settlement: SETTLEMENT,
+            district: DISTRICT,
+        }
+    }
+
+    async fn candidates(conn: &mut sqlx::PgConnection, probe: &Probe<'_>) -> Vec<Uuid> {
+        let mut found: Vec<Uuid> =
+            duplicate_candidates(conn, std::slice::from_ref(probe), &Window::default())
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|d| d.request_id)
+                .collect();
+        found.sort();
+        found
+    }
+
+    /// A request with a point is compared with the earlier ones near it and, by the named
+    /// place, with those that have no point; one without a point with every earlier one of
+    /// its named place. Other categories, other places and merged requests are not read.
+    #[tokio::test]
+    async fn the_candidates_are_what_the_duplicate_rule_compares() {
+        let (_db, pool) = super::super::migrated().await;
+        let fuel = Category::FuelDelivery;
+        let near = decision(fuel, Some(east_of_esik(100.0)), SETTLEMENT);
+        let same_name_far = decision(fuel, Some(east_of_esik(3_000.0)), SETTLEMENT);
+        let same_name_unplaced = decision(fuel, None, SETTLEMENT);
+        let other_name_unplaced = decision(fuel, None, "Талгар");
+        let other_category_near = decision(Category::MaterialAid, Some(ESIK), SETTLEMENT);
+        let merged_near = decision(fuel, Some(ESIK), SETTLEMENT);
+        let rows = [
+            near.clone(),
+            same_name_far.clone(),
+            same_name_unplaced.clone(),
+            other_name_unplaced,
+            other_category_near,
+            merged_near.clone(),
+        ];
+        let mut conn = pool.acquire().await.unwrap();
+        insert_many(&mut conn, &rows).await.unwrap();
+        sqlx::query("UPDATE decisions SET merged_into = $1 WHERE request_id = $2")
+            .bind(near.request_id)
+            .bind(merged_near.request_id)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+
+        let sorted = |mut ids: Vec<Uuid>| {
+            ids.sort();
+            ids
+        };
+        assert_eq!(
+            candidates(&mut conn, &probe(fuel, Some(ESIK))).await,
+            sorted(vec![near.request_id, same_name_unplaced.request_id]),
+            "with a point: the near one and the one of the same name without a point"
+        );
+        assert_eq!(
+            candidates(&mut conn, &probe(fuel, None)).await,
+            sorted(vec![
+                near.request_id,
+                same_name_far.request_id,
+                same_name_unplaced.request_id
+            ]),
+            "without a point: every one of the same name"
+        );
+    }
+
+    /// A surge in one town puts a thousand calls of a kind under one name, each at its own
+    /// point; a new call with a point reads the few near it and those without a point, not
+    /// the thousand (the check once read them all and put them away one by one).
+    #[tokio::test]
+    async fn a_call_with_a_point_does_not_read_its_towns_placed_calls() {
+        let (_db, pool) = super::super::migrated().await;
+        let fuel = Category::FuelDelivery;
+        let rows: Vec<DecisionRow> = (0..1_000)
+            .map(|i| decision(fuel, Some(east_of_esik(1_000.0 + f64::from(i))), SETTLEMENT))
+            .chain([decision(fuel, None, SETTLEMENT)])
+            .collect();
+        let mut conn = pool.acquire().await.unwrap();
+        insert_many(&mut conn, &rows).await.unwrap();
+        sqlx::query("ANALYZE decisions")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+
+        // What this connection read from `decisions` and its indexes so far: its counts are
+        // sent to the server's totals when it goes idle after asking for it.
+        async fn read(conn: &mut sqlx::PgConnection) -> i64 {
+            sqlx::query("SELECT pg_stat_force_next_flush()")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            sqlx::query("SELECT pg_stat_clear_snapshot()")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            sqlx::query_scalar(
+                "SELECT (SELECT coalesce(sum(idx_tup_read), 0) FROM pg_stat_user_indexes \
+                   WHERE relid = 'decisions'::regclass)::int8 \
+                 + (SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) \
+                   FROM pg_stat_user_tables WHERE relid = 'decisions'::regclass)",
+            )
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap()
+        }
+        let before = read(&mut conn).await;
+        let found = candidates(&mut conn, &probe(fuel, Some(ESIK))).await;
+        let after = read(&mut conn).await;
+        assert_eq!(found, vec![rows[1_000].request_id]);
+        assert!(
+            after - before < 20,
+            "read {} index entries and rows for one call",
+            after - before
+        );
     }
 }
