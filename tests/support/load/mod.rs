@@ -859,7 +859,9 @@ async fn write_statements(pool: &sqlx::PgPool, file: &Path, calls: usize, wal_fr
     std::fs::write(file, text).unwrap();
 }
 
-/// `perf record` of every CPU, with call graphs, for one step.
+/// `perf record` of every CPU for one step: where the time goes by process and symbol, without
+/// call graphs (the binaries keep no frame pointers; one process's are recorded with
+/// `perf record --call-graph dwarf -p`, as BENCHMARKS.md's profiles say).
 fn start_perf(dir: &Path, step: Duration) -> Child {
     Command::new("perf")
         .args(["record", "-F", "999", "-a", "-o"])
