@@ -145,9 +145,9 @@ pub struct Probe<'a> {
 /// number of rows hides a real duplicate: a probe with a point reads, of its place's
 /// decisions, only those without one (`decisions_same_place_unplaced`), not the hundreds that
 /// a surge in one town puts under the same name, and the branch that reads every decision of
-/// a named place runs only for a probe without a point (a one-time filter on the probe). The transaction must hold the requests' [`Locks`]
-/// (see [`take_locks`]), so that two replicas classifying at once see each other's decisions
-/// and link consistently.
+/// a named place runs only for a probe without a point (a one-time filter on the probe). The
+/// transaction must hold the requests' [`Locks`] (see [`take_locks`]), so that two replicas
+/// classifying at once see each other's decisions and link consistently.
 pub async fn duplicate_candidates(
     tx: &mut PgConnection,
     probes: &[Probe<'_>],
@@ -300,6 +300,13 @@ pub async fn take_erased(
 
 #[cfg(test)]
 mod tests {
+    use chrono::{Duration, Utc};
+    use komek_core::duplicates::Window;
+    use komek_core::{Category, GeoPoint};
+    use uuid::Uuid;
+
+    use super::{DecisionRow, Probe, duplicate_candidates, insert_many};
+
     /// Autovacuum's analyse of `decisions`, once a minute under a surge, gathers statistics
     /// for the columns queries choose rows by, and none for the rules, notes and figures
     /// copied for the matcher, which were much of its cost.
@@ -333,13 +340,6 @@ mod tests {
             assert_eq!(target(unused), 0, "{unused}");
         }
     }
-
-    use chrono::{Duration, Utc};
-    use komek_core::duplicates::Window;
-    use komek_core::{Category, GeoPoint};
-    use uuid::Uuid;
-
-    use super::{DecisionRow, Probe, duplicate_candidates, insert_many};
 
     // Esik, Enbekshikazakh district, Almaty Region, from the project's settlements (Data from
     // Who's On First (https://whosonfirst.org/docs/licenses/), incl. GeoNames (CC-BY 4.0,
