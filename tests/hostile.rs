@@ -680,7 +680,10 @@ async fn every_hostile_call_is_refused_precisely_and_writes_nothing() {
             c!(
                 op,
                 batch_get_requests,
-                intake::BatchGetRequestsRequest { names: vec![] }
+                intake::BatchGetRequestsRequest {
+                    names: vec![],
+                    ..Default::default()
+                }
             ),
         ),
         case(
@@ -691,7 +694,8 @@ async fn every_hostile_call_is_refused_precisely_and_writes_nothing() {
                 op,
                 batch_get_requests,
                 intake::BatchGetRequestsRequest {
-                    names: vec![random_request.clone(), "requests/42".into()]
+                    names: vec![random_request.clone(), "requests/42".into()],
+                    ..Default::default()
                 }
             ),
         ),
@@ -703,7 +707,8 @@ async fn every_hostile_call_is_refused_precisely_and_writes_nothing() {
                 op,
                 batch_get_requests,
                 intake::BatchGetRequestsRequest {
-                    names: vec![random_request.clone()]
+                    names: vec![random_request.clone()],
+                    ..Default::default()
                 }
             ),
         ),

@@ -7,7 +7,7 @@ use komek_proto::types::v1 as pb;
 use komek_runtime::boundary::{name, name_or_empty, timestamp};
 
 use crate::events;
-use crate::model::{Plan, PlanRunRow, RequestRow};
+use crate::model::{Fields, NotesRow, Plan, PlanRunRow, RequestRow};
 use crate::store::stats;
 use prost::Message;
 
@@ -74,6 +74,75 @@ pub fn request(row: &RequestRow) -> api::Request {
         }),
         // Only triage sees it (set by the handler).
         caller_blind_index: Vec::new(),
+    }
+}
+
+/// `full` with only the fields asked for: the name, and every other field left empty.
+pub fn masked(full: api::Request, fields: &Fields) -> api::Request {
+    let Fields::Only(_) = fields else {
+        return full;
+    };
+    // Moved field by field, so a field added to Request is left out until listed here.
+    let mut out = api::Request {
+        name: full.name,
+        ..Default::default()
+    };
+    macro_rules! keep {
+        ($($field:ident),*) => {
+            $(if fields.has(stringify!($field)) {
+                out.$field = full.$field;
+            })*
+        };
+    }
+    keep!(
+        reference_code,
+        channel,
+        caller,
+        location,
+        description,
+        operator_category,
+        operator_priority,
+        people_count,
+        quantity,
+        wanted_window,
+        status,
+        triage,
+        assignment,
+        merged_into,
+        cancel_reason,
+        outcome,
+        create_time,
+        update_time,
+        etag,
+        volunteer_note,
+        waiting,
+        dispatch_time,
+        erasure,
+        caller_blind_index
+    );
+    out
+}
+
+/// A request's words as [`masked`] would give them from the whole row; the blind index only
+/// when `blind_index` (triage).
+pub fn words(row: &NotesRow, fields: &Fields, blind_index: bool) -> api::Request {
+    let text = |field: &str, value: &String| {
+        if fields.has(field) {
+            value.clone()
+        } else {
+            String::new()
+        }
+    };
+    api::Request {
+        name: name("requests", row.id),
+        description: text("description", &row.description),
+        volunteer_note: text("volunteer_note", &row.volunteer_note),
+        caller_blind_index: if blind_index && fields.has("caller_blind_index") {
+            row.caller_blind_index.clone().unwrap_or_default()
+        } else {
+            Vec::new()
+        },
+        ..Default::default()
     }
 }
 

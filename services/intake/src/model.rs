@@ -345,6 +345,81 @@ pub struct ListFilter {
     pub scope: Scope,
 }
 
+/// The fields of a Request a read returns (BatchGetRequests' `read_mask`), by their names in
+/// the API's Request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fields {
+    All,
+    /// These, and the name.
+    Only(std::collections::BTreeSet<&'static str>),
+}
+
+impl Fields {
+    /// Every top-level field of the API's Request, as a read mask names it.
+    pub const NAMES: &'static [&'static str] = &[
+        "name",
+        "reference_code",
+        "channel",
+        "caller",
+        "location",
+        "description",
+        "operator_category",
+        "operator_priority",
+        "people_count",
+        "quantity",
+        "wanted_window",
+        "status",
+        "triage",
+        "assignment",
+        "merged_into",
+        "cancel_reason",
+        "outcome",
+        "create_time",
+        "update_time",
+        "etag",
+        "volunteer_note",
+        "waiting",
+        "dispatch_time",
+        "erasure",
+        "caller_blind_index",
+    ];
+
+    /// What [`NotesRow`] holds: a read of only these need not read or convert whole rows.
+    const WORDS: &'static [&'static str] = &[
+        "name",
+        "description",
+        "volunteer_note",
+        "caller_blind_index",
+    ];
+
+    pub fn has(&self, field: &str) -> bool {
+        match self {
+            Fields::All => true,
+            Fields::Only(names) => field == "name" || names.contains(field),
+        }
+    }
+
+    /// Whether every field asked for is in [`NotesRow`].
+    pub fn words_only(&self) -> bool {
+        match self {
+            Fields::All => false,
+            Fields::Only(names) => names.iter().all(|n| Self::WORDS.contains(n)),
+        }
+    }
+}
+
+/// A request's words (what triage and matching read of it, events carrying none), with what a
+/// scope is judged by.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct NotesRow {
+    pub id: Uuid,
+    pub region: String,
+    pub organizations: Vec<Uuid>,
+    pub description: String,
+    pub volunteer_note: String,
+    pub caller_blind_index: Option<Vec<u8>>,
+}
+
 /// Which requests a principal may see.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub enum Scope {
@@ -361,13 +436,18 @@ pub enum Scope {
 
 impl Scope {
     pub fn covers(&self, row: &RequestRow) -> bool {
+        self.covers_place(&row.region, &row.organizations)
+    }
+
+    /// Whether it covers a request in `region` offered to `organizations`.
+    pub fn covers_place(&self, region: &String, organizations: &[Uuid]) -> bool {
         match self {
             Scope::All => true,
             Scope::Partner {
                 organization,
                 regions,
-            } => row.organizations.contains(organization) || regions.contains(&row.region),
-            Scope::Regions(regions) => regions.contains(&row.region),
+            } => organizations.contains(organization) || regions.contains(region),
+            Scope::Regions(regions) => regions.contains(region),
         }
     }
 

@@ -22,7 +22,7 @@ use tonic::Status;
 use uuid::Uuid;
 
 use crate::ServiceArea;
-use crate::model::{ListFilter, NewPlan, NewPlanStop, NewRequest, Scope, SealedCaller};
+use crate::model::{Fields, ListFilter, NewPlan, NewPlanStop, NewRequest, Scope, SealedCaller};
 use crate::pii::Vault;
 use crate::store::stats;
 
@@ -313,8 +313,9 @@ pub fn cancel(req: &api::CancelRequestRequest) -> Result<(Uuid, String, Option<i
 /// Most requests one BatchGetRequests reads.
 pub const BATCH_GET_MAX: usize = 500;
 
-/// The requests a BatchGetRequests names, in order.
-pub fn batch_names(names: &[String]) -> Result<Vec<Uuid>, Status> {
+/// The requests a BatchGetRequests names, in order, and the fields it asks for.
+pub fn batch_get(req: &api::BatchGetRequestsRequest) -> Result<(Vec<Uuid>, Fields), Status> {
+    let names = &req.names;
     let mut v = Violations::new();
     if names.is_empty() || names.len() > BATCH_GET_MAX {
         v.add(
@@ -328,8 +329,35 @@ pub fn batch_names(names: &[String]) -> Result<Vec<Uuid>, Status> {
         .enumerate()
         .filter_map(|(i, n)| v.take(parse_name("requests", n, &format!("names[{i}]"))))
         .collect();
+    let fields = v.take(read_mask(req.read_mask.as_ref()));
     v.check()?;
-    Ok(ids)
+    Ok((ids, fields.unwrap_or(Fields::All)))
+}
+
+/// A read mask's fields: top-level fields of Request, each named once at most; none is all.
+fn read_mask(mask: Option<&prost_types::FieldMask>) -> Result<Fields, FieldViolation> {
+    let paths = mask.map_or(&[][..], |m| &m.paths[..]);
+    if paths.is_empty() {
+        return Ok(Fields::All);
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for (i, path) in paths.iter().enumerate() {
+        let field = format!("read_mask.paths[{i}]");
+        let Some(known) = Fields::NAMES.iter().find(|n| **n == path.as_str()) else {
+            return Err(FieldViolation::new(
+                field,
+                format!(
+                    "{:?} is not a field of Request (top-level fields only: {})",
+                    path.chars().take(100).collect::<String>(),
+                    Fields::NAMES.join(", ")
+                ),
+            ));
+        };
+        if !names.insert(*known) {
+            return Err(FieldViolation::new(field, format!("{known} named twice")));
+        }
+    }
+    Ok(Fields::Only(names))
 }
 
 /// Which request to erase, by name or reference code, and why.

@@ -45,6 +45,10 @@ const SERVICE_SECRET: &str = "c2VydmljZS1zZWNyZXQtZm9yLWludGFrZS10ZXN0cyE=";
 
 /// A token as the matching service makes them.
 fn matching_token() -> String {
+    service_token("matching")
+}
+
+fn service_token(service: &str) -> String {
     // Any pepper will do: tokens are signed with the service secret alone.
     let credentials = komek_runtime::auth::Credentials::from_config(&komek_runtime::auth::Config {
         key_pepper: SERVICE_SECRET.into(),
@@ -53,7 +57,7 @@ fn matching_token() -> String {
     })
     .unwrap();
     credentials
-        .service_token("matching", Duration::from_secs(60))
+        .service_token(service, Duration::from_secs(60))
         .unwrap()
 }
 
@@ -68,6 +72,19 @@ struct Intake {
 }
 
 impl Intake {
+    /// A client of this intake for another service.
+    async fn client_of(&self, service: &str) -> Client {
+        let channel = Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        IntakeServiceClient::with_interceptor(
+            channel,
+            Bearer::new(&service_token(service)).unwrap(),
+        )
+    }
+
     async fn start() -> Self {
         Self::start_on(Nats::start(), TestDb::create().await, PiiConfig::default()).await
     }
@@ -1229,5 +1246,123 @@ async fn page_tokens_work_only_unaltered_and_with_their_own_filters() {
             .collect();
         assert_eq!(fields, ["page_token"], "{why}");
     }
+    intake.stop().await;
+}
+
+/// BatchGetRequests with a read mask: the name and the fields named, in the order asked (a name
+/// twice answered twice), each as the read without a mask gives it; the caller's blind index to
+/// triage alone; a mask naming what Request has not, or a field twice, refused by its path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_read_gives_the_fields_its_mask_names() {
+    let intake = Intake::start_on(
+        Nats::start(),
+        TestDb::create().await,
+        keys("k1", &[("k1", 1)]),
+    )
+    .await;
+    let mut admin = intake.client().await;
+    let mut noted = identified();
+    noted.volunteer_note = "Көмір әкелу керек, қақпа көк".into();
+    let a = admin.create_request(noted).await.unwrap().into_inner();
+    let b = admin
+        .create_request(identified())
+        .await
+        .unwrap()
+        .into_inner();
+    let names = vec![b.name.clone(), a.name.clone(), b.name.clone()];
+    let batch = |paths: &[&str]| api::BatchGetRequestsRequest {
+        names: names.clone(),
+        read_mask: Some(prost_types::FieldMask {
+            paths: paths.iter().map(|p| p.to_string()).collect(),
+        }),
+    };
+    let mut triage = intake.client_of("triage").await;
+    let mut matching = intake.client_of("matching").await;
+    let whole = triage
+        .batch_get_requests(api::BatchGetRequestsRequest {
+            names: names.clone(),
+            read_mask: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .requests;
+    assert!(!whole[1].caller_blind_index.is_empty());
+    assert_eq!(whole[1].volunteer_note, "Көмір әкелу керек, қақпа көк");
+
+    // The words triage reads: exactly those of the whole read, nothing else.
+    let words = ["description", "volunteer_note", "caller_blind_index"];
+    let got = triage
+        .batch_get_requests(batch(&words))
+        .await
+        .unwrap()
+        .into_inner()
+        .requests;
+    assert_eq!(got.len(), 3);
+    for (got, whole) in got.iter().zip(&whole) {
+        let expected = api::Request {
+            name: whole.name.clone(),
+            description: whole.description.clone(),
+            volunteer_note: whole.volunteer_note.clone(),
+            caller_blind_index: whole.caller_blind_index.clone(),
+            ..Default::default()
+        };
+        assert_eq!(got, &expected);
+    }
+    // Matching asks the same and is never given the blind index.
+    let got = matching
+        .batch_get_requests(batch(&words))
+        .await
+        .unwrap()
+        .into_inner()
+        .requests;
+    assert_eq!(got[1].volunteer_note, whole[1].volunteer_note);
+    assert!(got.iter().all(|r| r.caller_blind_index.is_empty()));
+    // Fields beyond the words: the whole read, cut to them.
+    let got = admin
+        .batch_get_requests(batch(&["status", "location", "volunteer_note"]))
+        .await
+        .unwrap()
+        .into_inner()
+        .requests;
+    for (got, whole) in got.iter().zip(&whole) {
+        assert_eq!(got.name, whole.name);
+        assert_eq!(got.status, whole.status);
+        assert_eq!(got.location, whole.location);
+        assert_eq!(got.volunteer_note, whole.volunteer_note);
+        assert!(got.reference_code.is_empty() && got.description.is_empty());
+        assert!(got.caller.is_none() && got.create_time.is_none());
+    }
+    // An empty mask is every field.
+    let got = admin
+        .batch_get_requests(batch(&[]))
+        .await
+        .unwrap()
+        .into_inner()
+        .requests;
+    assert_eq!(got[1].reference_code, a.reference_code);
+    assert!(got[1].caller.is_some());
+
+    for (paths, field) in [
+        (
+            &["description", "location.region"][..],
+            "read_mask.paths[1]",
+        ),
+        (
+            &["volunteer_note", "volunteer_note"][..],
+            "read_mask.paths[1]",
+        ),
+        (&["Description"][..], "read_mask.paths[0]"),
+    ] {
+        let err = triage.batch_get_requests(batch(paths)).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{paths:?}: {err:?}");
+        let violations = err.get_details_bad_request().unwrap().field_violations;
+        assert_eq!(violations[0].field, field, "{paths:?}");
+    }
+    // Any request unknown: NOT_FOUND, with or without a mask.
+    let mut unknown = batch(&words);
+    unknown.names.push(format!("requests/{}", Uuid::now_v7()));
+    let err = triage.batch_get_requests(unknown).await.unwrap_err();
+    assert_eq!(err.code(), Code::NotFound, "{err:?}");
     intake.stop().await;
 }

@@ -105,6 +105,10 @@ impl Callers {
     ) -> Result<HashMap<String, String>, tonic::Status> {
         let mut call = tonic::Request::new(intake::BatchGetRequestsRequest {
             names: requests.clone(),
+            // Only what is read here, which intake reads without the rest of each row.
+            read_mask: Some(prost_types::FieldMask {
+                paths: ["volunteer_note"].map(String::from).to_vec(),
+            }),
         });
         call.set_timeout(Duration::from_secs(5));
         let reply = self.client.clone().batch_get_requests(call).await?;

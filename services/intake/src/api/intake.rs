@@ -164,21 +164,53 @@ impl api::intake_service_server::IntakeService for Intake {
         request: Request<api::BatchGetRequestsRequest>,
     ) -> Result<Response<api::BatchGetRequestsResponse>, Status> {
         let principal = auth::principal(&request)?;
-        let ids = validate::batch_names(&request.get_ref().names)?;
-        let rows = store::get_many(&self.batch_reads, &ids).await?;
+        let (ids, fields) = validate::batch_get(request.get_ref())?;
         let scope = Scope::of_operator(&principal);
-        let by_id: std::collections::HashMap<uuid::Uuid, &RequestRow> = rows
-            .iter()
-            .filter(|r| scope.covers(r))
-            .map(|r| (r.id, r))
-            .collect();
-        let mut requests = Vec::with_capacity(ids.len());
-        for id in &ids {
-            let Some(row) = by_id.get(id) else {
-                return Err(store::Error::NotFound.into());
-            };
-            requests.push(self.to_api(row, &principal));
+        // In the order named (a name asked for twice is answered twice); NOT_FOUND for any
+        // missing or out of the caller's scope.
+        fn in_order<R>(
+            ids: &[Uuid],
+            rows: &[R],
+            id: impl Fn(&R) -> Uuid,
+            covered: impl Fn(&R) -> bool,
+            convert: impl Fn(&R) -> api::Request,
+        ) -> Result<Vec<api::Request>, Status> {
+            let by_id: std::collections::HashMap<Uuid, &R> = rows
+                .iter()
+                .filter(|r| covered(r))
+                .map(|r| (id(r), r))
+                .collect();
+            ids.iter()
+                .map(|i| {
+                    by_id
+                        .get(i)
+                        .map(|r| convert(r))
+                        .ok_or(store::Error::NotFound.into())
+                })
+                .collect()
         }
+        // Triage and matching ask every request's words, and only those: read without the
+        // rest of the row, which nothing would show.
+        let requests = if fields.words_only() {
+            let blind_index = principal.is_service("triage");
+            let rows = store::notes_many(&self.batch_reads, &ids).await?;
+            in_order(
+                &ids,
+                &rows,
+                |r| r.id,
+                |r| scope.covers_place(&r.region, &r.organizations),
+                |r| convert::words(r, &fields, blind_index),
+            )?
+        } else {
+            let rows = store::get_many(&self.batch_reads, &ids).await?;
+            in_order(
+                &ids,
+                &rows,
+                |r| r.id,
+                |r| scope.covers(r),
+                |r| convert::masked(self.to_api(r, &principal), &fields),
+            )?
+        };
         Ok(Response::new(api::BatchGetRequestsResponse { requests }))
     }
 

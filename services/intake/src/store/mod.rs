@@ -11,7 +11,8 @@ pub mod waiting;
 
 pub use creates::Creates;
 pub use requests::{
-    cancel, create, find_by_idempotency_key, find_by_reference, get, get_many, list, reveal,
+    cancel, create, find_by_idempotency_key, find_by_reference, get, get_many, list, notes_many,
+    reveal,
 };
 pub use reveals::{Ask, Reveals};
 pub use status::{lock, lock_many_at, save_many, set_status_by};
