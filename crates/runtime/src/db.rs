@@ -364,6 +364,26 @@ pub async fn redundant_indexes(pool: &PgPool, schema: &str) -> sqlx::Result<Vec<
     .await
 }
 
+/// The indexes of `schema`'s table `table`, as `pg_get_indexdef` writes them without the
+/// schema, by name.
+pub async fn index_definitions(
+    pool: &PgPool,
+    schema: &str,
+    table: &str,
+) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT replace(pg_get_indexdef(i.indexrelid), quote_ident($1) || '.', '') \
+         FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid \
+         JOIN pg_class c ON c.oid = i.indexrelid \
+         WHERE t.relnamespace = $1::regnamespace AND t.relname = $2 \
+         ORDER BY c.relname",
+    )
+    .bind(schema)
+    .bind(table)
+    .fetch_all(pool)
+    .await
+}
+
 /// Quotes an SQL identifier; schema names come from code, but quoting keeps them literal.
 fn quote_ident(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))

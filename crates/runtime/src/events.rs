@@ -215,6 +215,14 @@ struct Handed {
     events: usize,
 }
 
+/// The outbox's indexes in every service's schema, as [`crate::db::index_definitions`] gives
+/// them: each is written for every event, and each is read (by id: the relay's marks, the held
+/// batches, housekeeping; unsent rows in order: the relay's poll).
+pub const OUTBOX_INDEXES: &[&str] = &[
+    "CREATE UNIQUE INDEX outbox_pkey ON outbox USING btree (id)",
+    "CREATE INDEX outbox_unsent ON outbox USING btree (seq) WHERE (sent_at IS NULL)",
+];
+
 /// Most handed-over events waiting for the relay.
 const MAX_HANDED: usize = 65_536;
 

@@ -840,6 +840,7 @@ async fn a_consumer_quiet_over_a_database_restart_applies_the_next_message_at_on
         include_str!("../sql/0004_outbox_held.sql"),
         include_str!("../sql/0005_outbox_pending.sql"),
         include_str!("../sql/0006_outbox_pending_batches.sql"),
+        include_str!("../sql/0007_outbox_keyed_by_id.sql"),
         "CREATE TABLE effects (message TEXT NOT NULL)",
     ] {
         sqlx::raw_sql(sql).execute(&pool).await.unwrap();

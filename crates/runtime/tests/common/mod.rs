@@ -16,6 +16,7 @@ pub async fn setup() -> (Nats, TestDb, PgPool, Bus) {
         include_str!("../../sql/0004_outbox_held.sql"),
         include_str!("../../sql/0005_outbox_pending.sql"),
         include_str!("../../sql/0006_outbox_pending_batches.sql"),
+        include_str!("../../sql/0007_outbox_keyed_by_id.sql"),
         "CREATE TABLE effects (message TEXT NOT NULL)",
     ] {
         sqlx::raw_sql(sql).execute(&pool).await.unwrap();

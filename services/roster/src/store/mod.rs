@@ -77,4 +77,14 @@ mod schema_tests {
             .unwrap();
         assert_eq!(redundant, Vec::<String>::new());
     }
+
+    /// The outbox has only the indexes its statements read (`migrations/*_outbox_keyed_by_id.sql`).
+    #[tokio::test]
+    async fn the_outbox_has_only_the_indexes_it_is_read_by() {
+        let (_db, pool) = super::migrated().await;
+        let indexes = komek_runtime::db::index_definitions(&pool, super::SCHEMA, "outbox")
+            .await
+            .unwrap();
+        assert_eq!(indexes, komek_runtime::events::OUTBOX_INDEXES);
+    }
 }

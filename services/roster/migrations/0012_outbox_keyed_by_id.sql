@@ -1,0 +1,1 @@
+../../../crates/runtime/sql/0007_outbox_keyed_by_id.sql
