@@ -14,7 +14,7 @@
 //! geonames.org) and Quattroshapes (CC-BY); see `data/SOURCES.md`.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{OnceLock, RwLock};
 
 use geo::{BoundingRect, Contains, Coord, LineString, MultiPolygon, Point, Polygon, Rect};
 use serde::Deserialize;
@@ -405,6 +405,32 @@ pub struct Admin {
     /// Folded names of regions and districts, by kind, to what they name.
     region_names: HashMap<String, Vec<usize>>,
     district_names: HashMap<String, Vec<usize>>,
+    /// Answers given, by the text asked about.
+    answers: RwLock<Answers>,
+}
+
+/// What [`Admin::region`] and [`Admin::district`] answered, by the text asked about (and for a
+/// district, the region's id, or "" for none): the services name places by a few hundred
+/// texts over and over (every event, every view of a request), and folding a name costs more
+/// than the rest of its lookup. At most [`Answers::MOST`] texts; when full it starts again,
+/// so texts sent once each (or to fill it) cost what they cost without it.
+#[derive(Default)]
+struct Answers {
+    regions: HashMap<Box<str>, Option<usize>>,
+    districts: HashMap<&'static str, HashMap<Box<str>, Option<usize>>>,
+    texts: usize,
+}
+
+impl Answers {
+    const MOST: usize = 4096;
+
+    /// Makes room for one more text.
+    fn room(&mut self) {
+        if self.texts >= Self::MOST {
+            *self = Answers::default();
+        }
+        self.texts += 1;
+    }
 }
 
 impl std::fmt::Debug for Admin {
@@ -644,6 +670,7 @@ impl Admin {
             districts,
             region_names,
             district_names,
+            answers: RwLock::default(),
         })
     }
 
@@ -666,6 +693,20 @@ impl Admin {
     /// A name shared by a city and its province means the city unless the text says region
     /// ("Алматы" is the city, "Алматы облысы" the province).
     pub fn region(&self, text: &str) -> Option<&'static Region> {
+        let remembered = self.answers.read().unwrap().regions.get(text).copied();
+        let at = remembered.unwrap_or_else(|| {
+            let at = self
+                .find_region(text)
+                .map(|r| REGIONS.iter().position(|x| std::ptr::eq(x, r)).unwrap());
+            let mut answers = self.answers.write().unwrap();
+            answers.room();
+            answers.regions.insert(text.into(), at);
+            at
+        });
+        at.map(|i| &REGIONS[i])
+    }
+
+    fn find_region(&self, text: &str) -> Option<&'static Region> {
         let trimmed = text.trim();
         if let Some(r) = REGIONS.iter().find(|r| r.id.eq_ignore_ascii_case(trimmed)) {
             return Some(r);
@@ -684,6 +725,34 @@ impl Admin {
     /// `region` when given. None when unknown, or when the name is shared by districts of
     /// several regions and none was given.
     pub fn district(&self, region: Option<&Region>, text: &str) -> Option<&District> {
+        let within = region.map_or("", |r| r.id);
+        let remembered = self
+            .answers
+            .read()
+            .unwrap()
+            .districts
+            .get(within)
+            .and_then(|by_text| by_text.get(text).copied());
+        let at = remembered.unwrap_or_else(|| {
+            let at = self.find_district(region, text).map(|d| {
+                self.districts
+                    .iter()
+                    .position(|x| std::ptr::eq(x, d))
+                    .unwrap()
+            });
+            let mut answers = self.answers.write().unwrap();
+            answers.room();
+            answers
+                .districts
+                .entry(within)
+                .or_default()
+                .insert(text.into(), at);
+            at
+        });
+        at.map(|i| &self.districts[i])
+    }
+
+    fn find_district(&self, region: Option<&Region>, text: &str) -> Option<&District> {
         let trimmed = text.trim();
         if let Some(d) = self
             .districts
@@ -713,6 +782,50 @@ mod tests {
 
     fn admin() -> &'static Admin {
         Admin::get()
+    }
+
+    /// A region or district asked about again is answered as the first time, before and after
+    /// the remembered answers fill and start again, whatever the text.
+    #[test]
+    fn remembered_answers_are_the_answers() {
+        let admin = Admin::parse(include_str!("../data/kz_admin.geojson")).unwrap();
+        let mut texts: Vec<String> = Vec::new();
+        for r in REGIONS.iter() {
+            texts.extend([r.id, r.name_en, r.name_ru, r.name_kk].map(String::from));
+            texts.push(format!("{} облысы", r.name_kk));
+            texts.push(r.name_ru.to_uppercase());
+        }
+        for d in admin.districts().iter().step_by(7) {
+            texts.extend([&d.id, &d.name_en, &d.name_ru, &d.name_kk].map(|t| t.to_string()));
+        }
+        texts.extend(["", " ", "Алматы", "Алматы облысы", "нет такого", "KZ-99"].map(String::from));
+        let check = |admin: &Admin| {
+            for text in &texts {
+                let fresh = admin.find_region(text);
+                assert_eq!(
+                    admin.region(text).map(|r| r.id),
+                    fresh.map(|r| r.id),
+                    "{text}"
+                );
+                assert_eq!(
+                    admin.region(text).map(|r| r.id),
+                    fresh.map(|r| r.id),
+                    "{text}"
+                );
+                for within in [None, admin.find_region("KZ-19"), fresh] {
+                    let fresh = admin.find_district(within, text).map(|d| &d.id);
+                    assert_eq!(admin.district(within, text).map(|d| &d.id), fresh, "{text}");
+                    assert_eq!(admin.district(within, text).map(|d| &d.id), fresh, "{text}");
+                }
+            }
+        };
+        check(&admin);
+        // Texts never seen again fill the answers; they start again and stay right.
+        for i in 0..Answers::MOST + 10 {
+            admin.region(&format!("облыс {i}"));
+        }
+        assert!(admin.answers.read().unwrap().texts <= Answers::MOST);
+        check(&admin);
     }
 
     #[test]
