@@ -156,7 +156,8 @@ pub async fn find_by_reference(pool: &PgPool, code: &ReferenceCode) -> Result<Re
 }
 
 /// Newest first, keyset-paginated on (created_at, id). Asked for statuses, the narrow status
-/// rows lead (`request_statuses`, indexed by status and creation where `requests` is not).
+/// rows lead (`request_statuses`, indexed by stage and creation where `requests` is not; a
+/// stage is a status, or all those that may wait: migration 0024).
 pub async fn list(pool: &PgPool, f: &ListFilter) -> Result<Vec<RequestRow>> {
     let (after_t, after_id) = f.after.unzip();
     let text = (!f.text.is_empty()).then(|| format!("%{}%", escape_like(&f.text)));
@@ -174,7 +175,8 @@ pub async fn list(pool: &PgPool, f: &ListFilter) -> Result<Vec<RequestRow>> {
     } else {
         (
             "request_statuses s JOIN requests r ON r.id = s.id",
-            "s.status = ANY($1)",
+            "s.stage = ANY(ARRAY(SELECT DISTINCT request_stage(x) FROM unnest($1::int2[]) x)) \
+             AND s.status = ANY($1)",
             "s.created_at",
             "s.id",
         )

@@ -273,13 +273,25 @@ mod tests {
         save_many(&mut tx, &[&rows[0], &rows[1]]).await.unwrap();
         rows[2].status = RequestStatus::Escalated.code() as i16;
         save(&mut tx, &rows[2]).await.unwrap();
-        let hot: i64 =
-            sqlx::query_scalar("SELECT pg_stat_get_xact_tuples_hot_updated('requests'::regclass)")
-                .fetch_one(&mut *tx)
-                .await
-                .unwrap();
+        let hot = "SELECT pg_stat_get_xact_tuples_hot_updated($1::regclass)";
+        let hot_requests: i64 = sqlx::query_scalar(hot)
+            .bind("requests")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        // New to triaged or escalated: statuses that may wait, one stage, so the narrow row
+        // stays on its page too.
+        let hot_statuses: i64 = sqlx::query_scalar(hot)
+            .bind("request_statuses")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
-        assert_eq!(hot, 3, "every status change was a HOT update");
+        assert_eq!(hot_requests, 3, "every status change was a HOT update");
+        assert_eq!(
+            hot_statuses, 3,
+            "every change within the stage was a HOT update"
+        );
         let now = statuses(pool.clone()).await;
         for (id, request, narrow) in &now {
             assert_eq!(narrow, request, "request {id}: its status row follows");
@@ -313,6 +325,31 @@ mod tests {
         tx.commit().await.unwrap();
         let (_, request, narrow) = statuses(pool.clone()).await[0];
         assert_eq!((request, narrow), (cancelled, cancelled));
+        let stages: Vec<(i16, i16)> = sqlx::query_as("SELECT status, stage FROM request_statuses")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        for (status, stage) in stages {
+            let waits = crate::store::waiting::waiting_statuses().contains(&status);
+            assert_eq!(stage, if waits { 0 } else { status }, "status {status}");
+        }
+    }
+
+    /// A stage is the status itself, or 0 for every status a request may wait in (the waiting
+    /// sweep's, which reads stage 0): the SQL function and the sweep agree on all statuses.
+    #[tokio::test]
+    async fn the_statuses_that_may_wait_are_one_stage_and_every_other_its_own() {
+        let (_db, pool) = super::super::migrated().await;
+        for status in RequestStatus::ALL {
+            let code = status.code() as i16;
+            let stage: i16 = sqlx::query_scalar("SELECT request_stage($1)")
+                .bind(code)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            let waits = crate::store::waiting::waiting_statuses().contains(&code);
+            assert_eq!(stage, if waits { 0 } else { code }, "{status:?}");
+        }
     }
 
     /// Requests written one by one and written together end up the same, column for column.

@@ -11,7 +11,7 @@ use crate::events;
 use crate::model::{RequestRow, request_columns};
 
 /// Statuses a request can wait in (`komek_core::waiting::waiting` decides which waits).
-fn waiting_statuses() -> Vec<i16> {
+pub(crate) fn waiting_statuses() -> Vec<i16> {
     [
         RequestStatus::New,
         RequestStatus::Triaged,
@@ -35,7 +35,8 @@ pub async fn take_sweep(tx: &mut PgConnection) -> Result<bool> {
 }
 
 /// Every request in a status it may wait in, created at `created_by` or before (found by the
-/// narrow status rows, which are indexed by status and creation where the requests are not).
+/// narrow status rows, which are indexed by stage and creation where the requests are not:
+/// the statuses that may wait are one stage, migration 0024).
 ///
 /// A wait begins when the request is created or later, so one created less than the shortest
 /// limit ago cannot be due: under a surge the thousands of requests of the last seconds, on
@@ -43,7 +44,8 @@ pub async fn take_sweep(tx: &mut PgConnection) -> Result<bool> {
 pub async fn waiting(tx: &mut PgConnection, created_by: DateTime<Utc>) -> Result<Vec<RequestRow>> {
     Ok(sqlx::query_as(
         "SELECT r.* FROM request_statuses s JOIN requests r ON r.id = s.id \
-         WHERE s.status = ANY($1) AND s.created_at <= $2 ORDER BY s.created_at",
+         WHERE s.stage = ANY(ARRAY(SELECT DISTINCT request_stage(x) FROM unnest($1::int2[]) x)) \
+           AND s.status = ANY($1) AND s.created_at <= $2 ORDER BY s.created_at",
     )
     .bind(waiting_statuses())
     .bind(created_by)
