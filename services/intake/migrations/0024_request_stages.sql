@@ -2,9 +2,11 @@
 -- page and took an entry in both their indexes: three changes in a request's first minute
 -- (triaged, offered, accepted), six entries. The requests that may wait (new, triaged,
 -- dispatching, escalated: the waiting sweep's) now share one key, their stage, and a change
--- among them rewrites the row on its page with no index touched (a HOT update; a fifth of
--- each page is left free for it). Every other status is its own stage, so a list by status
--- still reads only its own rows, or for a status that may wait, those that may wait.
+-- among them rewrites the row on its page with no index touched (a HOT update; half of each
+-- page is left free for it, as in `requests`: with a fifth, half of those changes found no
+-- room under load, their pages' old versions not yet prunable). Every other status is its
+-- own stage, so a list by status still reads only its own rows, or for a status that may
+-- wait, those that may wait.
 CREATE FUNCTION request_stage(status SMALLINT) RETURNS SMALLINT
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN status IN (1, 2, 3, 9) THEN 0 ELSE status END;
@@ -14,7 +16,7 @@ UPDATE request_statuses SET stage = request_stage(status);
 ALTER TABLE request_statuses ALTER COLUMN stage SET NOT NULL;
 CREATE INDEX request_statuses_stage ON request_statuses (stage, created_at DESC, id DESC);
 DROP INDEX request_statuses_status;
-ALTER TABLE request_statuses SET (fillfactor = 80);
+ALTER TABLE request_statuses SET (fillfactor = 50);
 ALTER TABLE request_statuses ALTER COLUMN stage SET STATISTICS 20;
 
 CREATE OR REPLACE FUNCTION request_statuses_insert() RETURNS trigger LANGUAGE plpgsql
