@@ -364,6 +364,39 @@ pub async fn redundant_indexes(pool: &PgPool, schema: &str) -> sqlx::Result<Vec<
     .await
 }
 
+/// The schema tests every service's store runs on its own migrated schema, in the module
+/// where it is called (which has `migrated()`, an async fn giving a fresh database and a pool
+/// on it, and `SCHEMA` in its parent): no index another of its table already answers for
+/// ([`redundant_indexes`]), and an outbox with only the indexes it is read by
+/// ([`crate::events::OUTBOX_INDEXES`], migration `0007_outbox_keyed_by_id.sql`).
+#[macro_export]
+macro_rules! schema_tests {
+    () => {
+        /// No index of the service's tables repeats the leading columns of another over the
+        /// same rows (`komek_runtime::db::redundant_indexes`): every row written pays for each
+        /// index.
+        #[tokio::test]
+        async fn no_index_is_one_another_already_answers_for() {
+            let (_db, pool) = super::migrated().await;
+            let redundant = $crate::db::redundant_indexes(&pool, super::SCHEMA)
+                .await
+                .unwrap();
+            assert_eq!(redundant, Vec::<String>::new());
+        }
+
+        /// The outbox has only the indexes its statements read
+        /// (`migrations/*_outbox_keyed_by_id.sql`).
+        #[tokio::test]
+        async fn the_outbox_has_only_the_indexes_it_is_read_by() {
+            let (_db, pool) = super::migrated().await;
+            let indexes = $crate::db::index_definitions(&pool, super::SCHEMA, "outbox")
+                .await
+                .unwrap();
+            assert_eq!(indexes, $crate::events::OUTBOX_INDEXES);
+        }
+    };
+}
+
 /// The indexes of `schema`'s table `table`, as `pg_get_indexdef` writes them without the
 /// schema, by name.
 pub async fn index_definitions(

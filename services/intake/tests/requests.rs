@@ -44,10 +44,6 @@ fn test_base(db: &TestDb, nats: &Nats) -> Base {
 const SERVICE_SECRET: &str = "c2VydmljZS1zZWNyZXQtZm9yLWludGFrZS10ZXN0cyE=";
 
 /// A token as the matching service makes them.
-fn matching_token() -> String {
-    service_token("matching")
-}
-
 fn service_token(service: &str) -> String {
     // Any pepper will do: tokens are signed with the service secret alone.
     let credentials = komek_runtime::auth::Credentials::from_config(&komek_runtime::auth::Config {
@@ -765,13 +761,7 @@ async fn deadlines_stop_a_call_on_the_server() {
     };
     let mut client = intake.client().await;
     let created = client.create_request(valid()).await.unwrap().into_inner();
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut matching =
-        IntakeServiceClient::with_interceptor(channel, Bearer::new(&matching_token()).unwrap());
+    let mut matching = intake.client_of("matching").await;
     // No group ever accepted this request, so RevealCaller waits for an accept (5 s) that
     // does not come; the server's 1 s limit ends it first.
     let reveal = || api::RevealCallerRequest {

@@ -67,24 +67,5 @@ mod schema_tests {
         assert_eq!(left, Vec::<String>::new());
     }
 
-    /// No index of the service's tables repeats the leading columns of another over the same
-    /// rows (`komek_runtime::db::redundant_indexes`): every row written pays for each index.
-    #[tokio::test]
-    async fn no_index_is_one_another_already_answers_for() {
-        let (_db, pool) = super::migrated().await;
-        let redundant = komek_runtime::db::redundant_indexes(&pool, super::SCHEMA)
-            .await
-            .unwrap();
-        assert_eq!(redundant, Vec::<String>::new());
-    }
-
-    /// The outbox has only the indexes its statements read (`migrations/*_outbox_keyed_by_id.sql`).
-    #[tokio::test]
-    async fn the_outbox_has_only_the_indexes_it_is_read_by() {
-        let (_db, pool) = super::migrated().await;
-        let indexes = komek_runtime::db::index_definitions(&pool, super::SCHEMA, "outbox")
-            .await
-            .unwrap();
-        assert_eq!(indexes, komek_runtime::events::OUTBOX_INDEXES);
-    }
+    komek_runtime::schema_tests!();
 }
