@@ -74,7 +74,7 @@ async fn rekey_batch(
     let mut tx = pool.begin().await?;
     // Rows another replica is re-encrypting are skipped, not waited for.
     let rows: Vec<Sealed> = sqlx::query_as(
-        "SELECT id, caller_key_id, caller_name_enc, caller_phone_enc FROM requests \
+        "SELECT id, caller_key_id, caller_name_enc, caller_phone_enc FROM request_bodies \
          WHERE caller_key_id = ANY($1) AND id > $2 ORDER BY id LIMIT $3 \
          FOR UPDATE SKIP LOCKED",
     )
@@ -109,7 +109,8 @@ async fn rekey_batch(
             }
         };
         sqlx::query(
-            "UPDATE requests SET caller_name_enc = $2, caller_phone_enc = $3, caller_key_id = $4 \
+            "UPDATE request_bodies SET caller_name_enc = $2, caller_phone_enc = $3, \
+               caller_key_id = $4 \
              WHERE id = $1",
         )
         .bind(id)

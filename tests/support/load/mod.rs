@@ -1048,14 +1048,16 @@ fn record(h: &mut Histogram<u64>, d: Duration) {
 
 /// The ceiling: pgbench running the transaction intake's CreateRequest commits, a request row
 /// and an outbox row, in tables made like intake's (columns, defaults, indexes) on the same
-/// server. Returns transactions per second.
+/// server: the request's body, as it is written once (its progress, a narrow row beside it,
+/// is left out, as the status was before it had a row of its own). Returns transactions per
+/// second.
 async fn pgbench(running: &Running, options: &Options) -> f64 {
     let url = running.pg.url(DATABASE);
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     for sql in [
         "DROP SCHEMA IF EXISTS pgbench CASCADE",
         "CREATE SCHEMA pgbench",
-        "CREATE TABLE pgbench.requests (LIKE intake.requests INCLUDING ALL)",
+        "CREATE TABLE pgbench.requests (LIKE intake.request_bodies INCLUDING ALL)",
         "CREATE TABLE pgbench.outbox (LIKE intake.outbox INCLUDING ALL)",
     ] {
         sqlx::query(sql).execute(&pool).await.unwrap();
@@ -1104,12 +1106,12 @@ BEGIN;
 INSERT INTO pgbench.requests (id, idempotency_key, create_payload, reference_code, channel,
   caller_anonymous, caller_language, lat, lon, address, settlement, district, region,
   description, operator_category, operator_priority, people_count, quantity_value,
-  quantity_unit, wanted_start, wanted_end, status, caller_name_enc, caller_phone_enc,
+  quantity_unit, wanted_start, wanted_end, caller_name_enc, caller_phone_enc,
   caller_key_id, caller_blind_index, volunteer_note)
 VALUES (gen_random_uuid(), gen_random_uuid(), decode(repeat('5a', 180), 'hex'),
   'K' || :code, 1, false, 1, 43.25, 76.95, '', 'Kaskelen', 'Karasay District', 'Almaty Region',
   'Пенсионерке 78 лет нужен уголь на зиму, 2 тонны, сама привезти не может', 0, 0, 0, NULL, '',
-  NULL, NULL, 1, decode(repeat('a1', 48), 'hex'), decode(repeat('b2', 40), 'hex'), 'k1',
+  NULL, NULL, decode(repeat('a1', 48), 'hex'), decode(repeat('b2', 40), 'hex'), 'k1',
   decode(repeat('c3', 32), 'hex'), 'Пенсионерке 78 лет нужен уголь на зиму, 2 тонны');
 INSERT INTO pgbench.outbox (id, subject, payload, traceparent)
 VALUES (gen_random_uuid(), 'komek.request.created', decode(repeat('d4', 220), 'hex'), NULL);

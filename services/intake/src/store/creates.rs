@@ -143,21 +143,27 @@ async fn insert_with_events(
                  people_count, quantity_value, quantity_unit, wanted_start, wanted_end, \
                  status, caller_name_enc, caller_phone_enc, caller_key_id, caller_blind_index, \
                  volunteer_note, event_id, event_payload, traceparent, n)), \
-             inserted AS ( \
-               INSERT INTO requests (id, idempotency_key, create_payload, reference_code, \
-                 channel, caller_anonymous, caller_language, lat, lon, address, settlement, \
-                 district, region, description, operator_category, operator_priority, \
-                 people_count, quantity_value, quantity_unit, wanted_start, wanted_end, status, \
-                 caller_name_enc, caller_phone_enc, caller_key_id, caller_blind_index, \
-                 volunteer_note, created_at, updated_at) \
+             bodies AS ( \
+               INSERT INTO request_bodies (id, idempotency_key, create_payload, \
+                 reference_code, channel, caller_anonymous, caller_language, lat, lon, address, \
+                 settlement, district, region, description, operator_category, \
+                 operator_priority, people_count, quantity_value, quantity_unit, wanted_start, \
+                 wanted_end, caller_name_enc, caller_phone_enc, caller_key_id, \
+                 caller_blind_index, volunteer_note, created_at) \
                SELECT id, idempotency_key, create_payload, reference_code, channel, \
                  caller_anonymous, caller_language, lat, lon, address, settlement, district, \
                  region, description, operator_category, operator_priority, people_count, \
-                 quantity_value, quantity_unit, wanted_start, wanted_end, status, \
-                 caller_name_enc, caller_phone_enc, caller_key_id, caller_blind_index, \
-                 volunteer_note, $32, $32 \
+                 quantity_value, quantity_unit, wanted_start, wanted_end, caller_name_enc, \
+                 caller_phone_enc, caller_key_id, caller_blind_index, volunteer_note, $32 \
                FROM input ORDER BY n \
-               ON CONFLICT DO NOTHING RETURNING {columns}), \
+               ON CONFLICT DO NOTHING RETURNING *), \
+             progress AS ( \
+               INSERT INTO request_progress (id, created_at, updated_at, status) \
+               SELECT b.id, b.created_at, b.created_at, i.status \
+               FROM bodies b JOIN input i USING (id) ORDER BY i.n \
+               RETURNING *), \
+             inserted AS ( \
+               SELECT {columns} FROM bodies JOIN progress USING (id, created_at)), \
              {held} \
              SELECT * FROM inserted",
             columns = request_columns!(),
@@ -474,7 +480,7 @@ mod tests {
             assert!(held && sent, "written held, for this process's relay");
 
             let status: i16 =
-                sqlx::query_scalar("SELECT status FROM request_statuses WHERE id = $1")
+                sqlx::query_scalar("SELECT status FROM request_progress WHERE id = $1")
                     .bind(id)
                     .fetch_one(&pool)
                     .await

@@ -20,15 +20,22 @@ pub async fn create(pool: &PgPool, new: &NewRequest, payload: &[u8]) -> Result<(
         let code = ReferenceCode::from_bits(random_bits());
         let mut tx = pool.begin().await?;
         let inserted: Option<RequestRow> = sqlx::query_as(concat!(
-            "INSERT INTO requests (id, idempotency_key, create_payload, reference_code, channel, \
-               caller_anonymous, caller_language, lat, lon, address, settlement, district, region, \
-               description, operator_category, operator_priority, people_count, quantity_value, \
-               quantity_unit, wanted_start, wanted_end, status, caller_name_enc, caller_phone_enc, \
-               caller_key_id, caller_blind_index, volunteer_note) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-               $18, $19, $20, $21, $22, $23, $24, $25, $26, $27) \
-             ON CONFLICT DO NOTHING RETURNING ",
-            request_columns!()
+            "WITH bodies AS ( \
+               INSERT INTO request_bodies (id, idempotency_key, create_payload, reference_code, \
+                 channel, caller_anonymous, caller_language, lat, lon, address, settlement, \
+                 district, region, description, operator_category, operator_priority, \
+                 people_count, quantity_value, quantity_unit, wanted_start, wanted_end, \
+                 caller_name_enc, caller_phone_enc, caller_key_id, caller_blind_index, \
+                 volunteer_note) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+                 $17, $18, $19, $20, $21, $23, $24, $25, $26, $27) \
+               ON CONFLICT DO NOTHING RETURNING *), \
+             progress AS ( \
+               INSERT INTO request_progress (id, created_at, updated_at, status) \
+               SELECT id, created_at, created_at, $22 FROM bodies RETURNING *) \
+             SELECT ",
+            request_columns!(),
+            " FROM bodies JOIN progress USING (id, created_at)"
         ))
         .bind(new.id)
         .bind(new.idempotency_key)
@@ -71,7 +78,7 @@ pub async fn create(pool: &PgPool, new: &NewRequest, payload: &[u8]) -> Result<(
         }
         tx.rollback().await?;
         // Nothing inserted: either this key was used before, or the code collided.
-        match db::replay(pool, "requests", new.idempotency_key, payload).await? {
+        match db::replay(pool, "request_bodies", new.idempotency_key, payload).await? {
             Replay::Same(id) => return Ok((get(pool, id).await?, false)),
             Replay::Clash => return Err(Error::IdempotencyClash),
             Replay::Fresh => continue,
@@ -155,9 +162,9 @@ pub async fn find_by_reference(pool: &PgPool, code: &ReferenceCode) -> Result<Re
     .ok_or(Error::NotFound)
 }
 
-/// Newest first, keyset-paginated on (created_at, id). Asked for statuses, the narrow status
-/// rows lead (`request_statuses`, indexed by stage and creation where `requests` is not; a
-/// stage is a status, or all those that may wait: migration 0024).
+/// Newest first, keyset-paginated on (created_at, id). Asked for statuses, the progress rows
+/// lead (`request_progress`, indexed by stage and creation where the bodies are not; a stage
+/// is a status, or all those that may wait: migrations 0024 and 0025).
 pub async fn list(pool: &PgPool, f: &ListFilter) -> Result<Vec<RequestRow>> {
     let (after_t, after_id) = f.after.unzip();
     let text = (!f.text.is_empty()).then(|| format!("%{}%", escape_like(&f.text)));
@@ -174,7 +181,7 @@ pub async fn list(pool: &PgPool, f: &ListFilter) -> Result<Vec<RequestRow>> {
         )
     } else {
         (
-            "request_statuses s JOIN requests r ON r.id = s.id",
+            "request_progress s JOIN requests r ON r.id = s.id",
             "s.stage = ANY(ARRAY(SELECT DISTINCT request_stage(x) FROM unnest($1::int2[]) x)) \
              AND s.status = ANY($1)",
             "s.created_at",

@@ -14,14 +14,29 @@ use super::Result;
 use crate::events;
 use crate::model::{RequestRow, request_columns};
 
+/// The requests `$1` names, their progress locked, in the order of their ids. The two rows of
+/// a request share its id and creation time (`USING` leaves one column of each, so the
+/// columns are named as in the view `requests`).
+macro_rules! locked_requests {
+    () => {
+        "request_progress p JOIN request_bodies b USING (id, created_at) \
+         WHERE id = ANY($1) ORDER BY id FOR UPDATE OF p"
+    };
+}
+
 /// Locks and reads requests inside a consumer's transaction, in the order of their ids (every
 /// transaction that locks several takes them in that order, so none waits on another in a
 /// circle). Requests this database never had are missing.
+///
+/// What is locked is the request's progress, the row its changes write (`save`): its body is
+/// written once and only erasure and a change of key touch it again, so a lock on it would
+/// only write its page (a lock is recorded in the row) and make vacuum visit it again.
 pub async fn lock_many(tx: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<RequestRow>> {
     sqlx::query_as(concat!(
         "SELECT ",
         request_columns!(),
-        " FROM requests WHERE id = ANY($1) ORDER BY id FOR UPDATE"
+        " FROM ",
+        locked_requests!(),
     ))
     .bind(ids)
     .fetch_all(tx)
@@ -59,7 +74,8 @@ pub async fn lock_many_at(
     let locked: Vec<LockedAt> = sqlx::query_as(concat!(
         "SELECT now() AS locked_at, ",
         request_columns!(),
-        " FROM requests WHERE id = ANY($1) ORDER BY id FOR UPDATE"
+        " FROM ",
+        locked_requests!(),
     ))
     .bind(ids)
     .fetch_all(&mut *tx)
@@ -74,7 +90,7 @@ pub async fn lock_many_at(
 /// Writes back what the consumer changes in a request it holds locked.
 pub async fn save(tx: &mut PgConnection, r: &RequestRow) -> Result<()> {
     sqlx::query(
-        "UPDATE requests SET category = $2, priority = $3, required_skills = $4, \
+        "UPDATE request_progress SET category = $2, priority = $3, required_skills = $4, \
            possible_duplicate_of = $5, triaged_at = $6, escalated_at = $7, closed_at = $8, \
            status = $9, assigned_at = $10, resolved_at = $11, assignment_id = $12, \
            assignment_group = $13, assignment_group_name = $14, assignment_status = $15, \
@@ -124,7 +140,7 @@ pub async fn save_many(tx: &mut PgConnection, rows: &[&RequestRow]) -> Result<()
     }
     let col = |f: fn(&RequestRow) -> String| rows.iter().map(|r| f(r)).collect::<Vec<String>>();
     sqlx::query(
-        "UPDATE requests AS r SET category = u.category, priority = u.priority, \
+        "UPDATE request_progress AS r SET category = u.category, priority = u.priority, \
            required_skills = u.skills::int2[], possible_duplicate_of = u.duplicate_of, \
            triaged_at = u.triaged_at, escalated_at = u.escalated_at, closed_at = u.closed_at, \
            status = u.status, assigned_at = u.assigned_at, resolved_at = u.resolved_at, \
@@ -244,24 +260,24 @@ mod tests {
         (db, pool, ids)
     }
 
-    /// A change of status is kept in the narrow status rows too, whoever writes it and however
-    /// many at once, and leaves the request row on its page with no index touched (a HOT
-    /// update): no index of `requests` names the status.
+    /// A change of status writes the request's progress alone, on its page with no index
+    /// touched (a HOT update) while the request stays among the statuses that may wait,
+    /// whoever writes it and however many at once; the body is not written. Through the view,
+    /// as an operator's statement or the release before writes, each row is written only
+    /// when a column of its own changed.
     #[tokio::test]
-    async fn a_status_change_is_followed_by_its_status_row_and_stays_on_the_page() {
+    async fn a_status_change_writes_the_progress_alone_and_stays_on_its_page() {
         let (_db, pool, ids) = new_requests(3).await;
         let statuses = |pool: sqlx::PgPool| async move {
             sqlx::query_as::<_, (Uuid, i16, i16)>(
-                "SELECT r.id, r.status, s.status FROM requests r \
-                 LEFT JOIN request_statuses s ON s.id = r.id ORDER BY r.id",
+                "SELECT id, status, stage FROM requests ORDER BY id",
             )
             .fetch_all(&pool)
             .await
             .unwrap()
         };
-        for (_, request, narrow) in statuses(pool.clone()).await {
-            assert_eq!(narrow, request, "an inserted request has its status row");
-        }
+        let written = "SELECT pg_stat_get_xact_tuples_updated($1::regclass), \
+                         pg_stat_get_xact_tuples_hot_updated($1::regclass)";
 
         let mut tx = pool.begin().await.unwrap();
         let mut rows = lock_many(&mut tx, &ids).await.unwrap();
@@ -273,31 +289,29 @@ mod tests {
         save_many(&mut tx, &[&rows[0], &rows[1]]).await.unwrap();
         rows[2].status = RequestStatus::Escalated.code() as i16;
         save(&mut tx, &rows[2]).await.unwrap();
-        let hot = "SELECT pg_stat_get_xact_tuples_hot_updated($1::regclass)";
-        let hot_requests: i64 = sqlx::query_scalar(hot)
-            .bind("requests")
+        let (_, progress_hot): (i64, i64) = sqlx::query_as(written)
+            .bind("request_progress")
             .fetch_one(&mut *tx)
             .await
             .unwrap();
-        // New to triaged or escalated: statuses that may wait, one stage, so the narrow row
-        // stays on its page too.
-        let hot_statuses: i64 = sqlx::query_scalar(hot)
-            .bind("request_statuses")
+        let (bodies, _): (i64, i64) = sqlx::query_as(written)
+            .bind("request_bodies")
             .fetch_one(&mut *tx)
             .await
             .unwrap();
         tx.commit().await.unwrap();
-        assert_eq!(hot_requests, 3, "every status change was a HOT update");
+        // New to triaged or escalated: statuses that may wait, one stage.
         assert_eq!(
-            hot_statuses, 3,
+            progress_hot, 3,
             "every change within the stage was a HOT update"
         );
-        let now = statuses(pool.clone()).await;
-        for (id, request, narrow) in &now {
-            assert_eq!(narrow, request, "request {id}: its status row follows");
-        }
+        assert_eq!(bodies, 0, "no body was written");
         assert_eq!(
-            now.iter().map(|(_, s, _)| *s).collect::<Vec<_>>(),
+            statuses(pool.clone())
+                .await
+                .iter()
+                .map(|(_, s, _)| *s)
+                .collect::<Vec<_>>(),
             vec![
                 RequestStatus::Triaged.code() as i16,
                 RequestStatus::Triaged.code() as i16,
@@ -305,34 +319,113 @@ mod tests {
             ]
         );
 
-        // A statement from a session whose search_path leaves the schema out (an operator's
-        // psql) is followed too.
+        // A statement through the view from a session whose search_path leaves the schema out
+        // (an operator's psql) finds its tables, and writes the progress alone.
         let cancelled = RequestStatus::Cancelled.code() as i16;
         let mut tx = pool.begin().await.unwrap();
         sqlx::query("SET LOCAL search_path TO public")
             .execute(&mut *tx)
             .await
             .unwrap();
-        sqlx::query(&format!(
-            "UPDATE {}.requests SET status = $1 WHERE id = $2",
-            super::super::SCHEMA
+        let schema = super::super::SCHEMA;
+        let returned: i16 = sqlx::query_scalar(&format!(
+            "UPDATE {schema}.requests SET status = $1 WHERE id = $2 RETURNING stage"
         ))
         .bind(cancelled)
         .bind(ids[0])
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        assert_eq!(returned, cancelled, "the stage returned follows the status");
+        let (bodies, _): (i64, i64) = sqlx::query_as(written)
+            .bind(format!("{schema}.request_bodies"))
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(
+            bodies, 0,
+            "a change of status through the view left the body alone"
+        );
+        // And a change of the body, the body alone. (The counts are the session's not yet
+        // reported, which may include the transaction before: compared, not taken as they are.)
+        let progress_count = async |tx: &mut sqlx::PgConnection| -> i64 {
+            let (n, _): (i64, i64) = sqlx::query_as(written)
+                .bind(format!("{schema}.request_progress"))
+                .fetch_one(tx)
+                .await
+                .unwrap();
+            n
+        };
+        let before = progress_count(&mut tx).await;
+        sqlx::query(&format!(
+            "UPDATE {schema}.requests SET address = 'Abay St 1' WHERE id = $1"
+        ))
+        .bind(ids[1])
         .execute(&mut *tx)
         .await
         .unwrap();
+        assert_eq!(
+            progress_count(&mut tx).await,
+            before,
+            "a change of the body through the view left the progress alone"
+        );
         tx.commit().await.unwrap();
-        let (_, request, narrow) = statuses(pool.clone()).await[0];
-        assert_eq!((request, narrow), (cancelled, cancelled));
-        let stages: Vec<(i16, i16)> = sqlx::query_as("SELECT status, stage FROM request_statuses")
-            .fetch_all(&pool)
+        let now = statuses(pool.clone()).await;
+        assert_eq!((now[0].1, now[0].2), (cancelled, cancelled));
+        let address: String = sqlx::query_scalar("SELECT address FROM requests WHERE id = $1")
+            .bind(ids[1])
+            .fetch_one(&pool)
             .await
             .unwrap();
-        for (status, stage) in stages {
+        assert_eq!(address, "Abay St 1");
+        for (id, status, stage) in now {
             let waits = crate::store::waiting::waiting_statuses().contains(&status);
-            assert_eq!(stage, if waits { 0 } else { status }, "status {status}");
+            assert_eq!(stage, if waits { 0 } else { status }, "request {id}");
         }
+    }
+
+    /// An insert through the view, as the release before makes it, writes both rows with
+    /// the tables' defaults; a request already there is left as it was and nothing is
+    /// returned, as `ON CONFLICT DO NOTHING` does on a table, so a retry finds the first.
+    #[tokio::test]
+    async fn an_insert_through_the_view_writes_both_rows_once() {
+        let (_db, pool) = super::super::migrated().await;
+        let id = Uuid::now_v7();
+        let insert = |code: &'static str| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_as::<_, (i64, i16, i16)>(
+                    "INSERT INTO requests (id, idempotency_key, create_payload, reference_code, \
+                       channel, caller_anonymous, description, status) \
+                     VALUES ($1, $2, '', $3, 1, true, 'Отын керек', 2) \
+                     ON CONFLICT DO NOTHING RETURNING version, status, stage",
+                )
+                .bind(id)
+                .bind(Uuid::new_v4())
+                .bind(code)
+                .fetch_optional(&pool)
+                .await
+                .unwrap()
+            }
+        };
+        assert_eq!(insert("KMK-1").await, Some((1, 2, 0)));
+        assert_eq!(insert("KMK-2").await, None, "the same id again");
+        let count = |table: &'static str| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(&format!("SELECT count(*) FROM {table}"))
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(count("request_bodies").await, 1);
+        assert_eq!(count("request_progress").await, 1);
+        let code: String = sqlx::query_scalar("SELECT reference_code FROM requests")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(code, "KMK-1", "the first stays");
     }
 
     /// A stage is the status itself, or 0 for every status a request may wait in (the waiting
@@ -404,13 +497,13 @@ mod tests {
     #[tokio::test]
     async fn an_analyse_gathers_no_statistics_for_what_no_query_chooses_by() {
         let (_db, pool, _) = new_requests(3).await;
-        sqlx::query("ANALYZE requests")
+        sqlx::query("ANALYZE request_bodies, request_progress")
             .execute(&pool)
             .await
             .unwrap();
         let gathered: Vec<String> = sqlx::query_scalar(
-            "SELECT attname::text FROM pg_stats \
-             WHERE schemaname = current_schema() AND tablename = 'requests'",
+            "SELECT attname::text FROM pg_stats WHERE schemaname = current_schema() \
+               AND tablename IN ('request_bodies', 'request_progress')",
         )
         .fetch_all(&pool)
         .await

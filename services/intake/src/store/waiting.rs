@@ -35,15 +35,15 @@ pub async fn take_sweep(tx: &mut PgConnection) -> Result<bool> {
 }
 
 /// Every request in a status it may wait in, created at `created_by` or before (found by the
-/// narrow status rows, which are indexed by stage and creation where the requests are not:
-/// the statuses that may wait are one stage, migration 0024).
+/// progress rows, which are indexed by stage and creation where the bodies are not: the
+/// statuses that may wait are one stage, migrations 0024 and 0025).
 ///
 /// A wait begins when the request is created or later, so one created less than the shortest
 /// limit ago cannot be due: under a surge the thousands of requests of the last seconds, on
 /// their way through triage and matching, are not read whole every sweep.
 pub async fn waiting(tx: &mut PgConnection, created_by: DateTime<Utc>) -> Result<Vec<RequestRow>> {
     Ok(sqlx::query_as(
-        "SELECT r.* FROM request_statuses s JOIN requests r ON r.id = s.id \
+        "SELECT r.* FROM request_progress s JOIN requests r ON r.id = s.id \
          WHERE s.stage = ANY(ARRAY(SELECT DISTINCT request_stage(x) FROM unnest($1::int2[]) x)) \
            AND s.status = ANY($1) AND s.created_at <= $2 ORDER BY s.created_at",
     )
@@ -63,11 +63,16 @@ pub async fn alert(
     limit_secs: i32,
     now: DateTime<Utc>,
 ) -> Result<bool> {
+    // The progress row alone is written; its version is checked as the row stands when
+    // written, so a change committed since the sweep read it wins.
     let updated: Option<RequestRow> = sqlx::query_as(concat!(
-        "UPDATE requests SET waiting_since = $3, waiting_alerts = $4, waiting_limit_secs = $5, \
-           waiting_alerted_at = $6 \
-         WHERE id = $1 AND version = $2 RETURNING ",
-        request_columns!()
+        "WITH p AS ( \
+           UPDATE request_progress SET waiting_since = $3, waiting_alerts = $4, \
+             waiting_limit_secs = $5, waiting_alerted_at = $6 \
+           WHERE id = $1 AND version = $2 RETURNING *) \
+         SELECT ",
+        request_columns!(),
+        " FROM p JOIN request_bodies USING (id, created_at)"
     ))
     .bind(row.id)
     .bind(row.version)
