@@ -18,6 +18,7 @@ use komek_runtime::boundary::{
 };
 use komek_runtime::pages::Page;
 use prost::Message;
+use sha2::{Digest, Sha256};
 use tonic::Status;
 use uuid::Uuid;
 
@@ -520,8 +521,10 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
-/// What identifies "the same request" for idempotent retries: the request without its key,
-/// with caller name and phone replaced by keyed hashes so that no plaintext is stored for it.
+/// What identifies "the same request" for idempotent retries: the SHA-256 of the request
+/// without its key, with caller name and phone replaced by keyed hashes first. A digest, as
+/// only equality is asked of it: 32 bytes stored where the encoded request took some 320 (a
+/// quarter of the request's stored row), and neither the note nor the place in it.
 pub fn fingerprint(mut req: api::CreateRequestRequest, vault: Option<&Vault>) -> Vec<u8> {
     req.request_id.clear();
     if let (Some(vault), Some(caller)) = (vault, req.caller.as_mut()) {
@@ -534,7 +537,13 @@ pub fn fingerprint(mut req: api::CreateRequestRequest, vault: Option<&Vault>) ->
             }
         }
     }
-    req.encode_to_vec()
+    Sha256::digest(req.encode_to_vec()).to_vec()
+}
+
+/// Whether a request's stored fingerprint is `fingerprint`: earlier releases stored the
+/// encoded request itself, whose digest is then what compares.
+pub fn same_fingerprint(stored: &[u8], fingerprint: &[u8]) -> bool {
+    stored == fingerprint || Sha256::digest(stored).as_slice() == fingerprint
 }
 
 /// The CreateRequest a plan's stop makes: the plan's words and needs, the stop's place and
@@ -787,7 +796,37 @@ pub fn plan(
 
 #[cfg(test)]
 mod tests {
-    use super::hex;
+    use super::*;
+
+    /// A retry is told by its fingerprint, whether the request was stored with the digest or,
+    /// by a release before, with the encoded request; any other request is not the same.
+    #[test]
+    fn a_fingerprint_matches_its_request_stored_either_way() {
+        let call = |description: &str| api::CreateRequestRequest {
+            request_id: Uuid::new_v4().to_string(),
+            description: description.into(),
+            ..Default::default()
+        };
+        let digest = fingerprint(call("Көмір керек, 2 тонна"), None);
+        assert_eq!(digest.len(), 32);
+        assert_eq!(
+            digest,
+            fingerprint(call("Көмір керек, 2 тонна"), None),
+            "the key is not part of it"
+        );
+        let mut encoded = call("Көмір керек, 2 тонна");
+        encoded.request_id.clear();
+        let encoded = encoded.encode_to_vec();
+        assert!(same_fingerprint(&digest, &digest));
+        assert!(
+            same_fingerprint(&encoded, &digest),
+            "stored by a release before"
+        );
+        let other = fingerprint(call("Көмір керек, 3 тонна"), None);
+        assert!(!same_fingerprint(&digest, &other));
+        assert!(!same_fingerprint(&encoded, &other));
+        assert!(!same_fingerprint(b"", &digest), "an erased request's");
+    }
 
     /// Fingerprints stored by earlier releases spelled each byte with `format!("{b:02x}")`; a
     /// retry after an upgrade must fingerprint the same, or it would be refused as a clash.

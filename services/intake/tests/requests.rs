@@ -551,6 +551,7 @@ async fn caller_identity_and_note_are_never_published() {
         .await
         .unwrap();
     assert!(!contains(&payload, "Бекжан") && !contains(&payload, "123-45-67"));
+    assert_eq!(payload.len(), 32, "the fingerprint is a digest");
 
     let events: Vec<Vec<u8>> = sqlx::query_scalar("SELECT payload FROM intake.outbox")
         .fetch_all(&pool)

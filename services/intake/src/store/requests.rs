@@ -2,7 +2,7 @@
 
 use komek_core::reference::ReferenceCode;
 use komek_core::{AssignmentStatus, RequestStatus};
-use komek_runtime::db::{self, Replay};
+use komek_runtime::db;
 use komek_runtime::events::{enqueue, subject};
 use sqlx::{FromRow, PgConnection, PgPool, Row};
 use uuid::Uuid;
@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::{Error, Result, set_status_by};
 use crate::events;
 use crate::model::{CallerContact, ListFilter, NewRequest, NotesRow, RequestRow, request_columns};
+use crate::validate::same_fingerprint;
 
 /// Creates the request and its `request.created` event in one transaction. Returns the row and
 /// whether it is new; a retry with the same key and payload returns the original row.
@@ -78,10 +79,12 @@ pub async fn create(pool: &PgPool, new: &NewRequest, payload: &[u8]) -> Result<(
         }
         tx.rollback().await?;
         // Nothing inserted: either this key was used before, or the code collided.
-        match db::replay(pool, "request_bodies", new.idempotency_key, payload).await? {
-            Replay::Same(id) => return Ok((get(pool, id).await?, false)),
-            Replay::Clash => return Err(Error::IdempotencyClash),
-            Replay::Fresh => continue,
+        match db::created_with_key(pool, "request_bodies", new.idempotency_key).await? {
+            Some((id, stored)) if same_fingerprint(&stored, payload) => {
+                return Ok((get(pool, id).await?, false));
+            }
+            Some(_) => return Err(Error::IdempotencyClash),
+            None => continue,
         }
     }
     Err(Error::Db(sqlx::Error::Protocol(
