@@ -1,6 +1,6 @@
 -- A request is what the caller said (its body: the note, the place, the sealed contact, the
 -- idempotency fingerprint; some 1.1 KB) and how it is going (its progress: status, triage,
--- assignment, timestamps, version; some 200 bytes). The body is written once; the progress
+-- assignment, timestamps, version; some 350 bytes). The body is written once; the progress
 -- three or four times in the request's first minute (triaged, offered, accepted). In one row,
 -- every change of progress wrote a new version of the whole 1.1 KB row, so a page held three
 -- or four requests with room for their next versions (fillfactor 50), and a trigger copied

@@ -41,11 +41,16 @@ pub async fn take_sweep(tx: &mut PgConnection) -> Result<bool> {
 /// A wait begins when the request is created or later, so one created less than the shortest
 /// limit ago cannot be due: under a surge the thousands of requests of the last seconds, on
 /// their way through triage and matching, are not read whole every sweep.
+///
+/// Their stage, 0, is written into the statement rather than worked out from the statuses
+/// in it: the plan the server keeps for a prepared statement did not know which stages that
+/// gave, and read the whole table (0.1–0.2 s every sweep at 1,300 calls a second); it now
+/// goes by the index. A test holds every status that may wait to stage 0.
 pub async fn waiting(tx: &mut PgConnection, created_by: DateTime<Utc>) -> Result<Vec<RequestRow>> {
     Ok(sqlx::query_as(
         "SELECT r.* FROM request_progress s JOIN requests r ON r.id = s.id \
-         WHERE s.stage = ANY(ARRAY(SELECT DISTINCT request_stage(x) FROM unnest($1::int2[]) x)) \
-           AND s.status = ANY($1) AND s.created_at <= $2 ORDER BY s.created_at",
+         WHERE s.stage = 0 AND s.status = ANY($1) AND s.created_at <= $2 \
+         ORDER BY s.created_at",
     )
     .bind(waiting_statuses())
     .bind(created_by)
