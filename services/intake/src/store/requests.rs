@@ -173,20 +173,29 @@ pub async fn list(pool: &PgPool, f: &ListFilter) -> Result<Vec<RequestRow>> {
     let text = (!f.text.is_empty()).then(|| format!("%{}%", escape_like(&f.text)));
     let late = super::waiting::alerted_condition(16, "r.");
     let (new, triaged, escalated, dispatching, ended) = super::waiting::alerted_args();
-    // The same keys either way (a status row has its request's id and creation time), taken
-    // from the table the scan follows.
+    // The same keys either way (a progress row has its request's id and creation time),
+    // taken from the table the scan follows. The stages asked for are written out, as the
+    // waiting sweep's are: a plan worked out from the statuses bound could not know them, and
+    // read the whole table.
     let (from, statuses, t, id) = if f.statuses.is_empty() {
         (
             "requests r",
-            "cardinality($1::smallint[]) = 0",
+            "cardinality($1::smallint[]) = 0".to_string(),
             "r.created_at",
             "r.id",
         )
     } else {
+        let mut stages: Vec<i16> = f
+            .statuses
+            .iter()
+            .map(|s| super::waiting::stage(*s))
+            .collect();
+        stages.sort_unstable();
+        stages.dedup();
+        let stages: Vec<String> = stages.iter().map(i16::to_string).collect();
         (
             "request_progress s JOIN requests r ON r.id = s.id",
-            "s.stage = ANY(ARRAY(SELECT DISTINCT request_stage(x) FROM unnest($1::int2[]) x)) \
-             AND s.status = ANY($1)",
+            format!("s.stage IN ({}) AND s.status = ANY($1)", stages.join(", ")),
             "s.created_at",
             "s.id",
         )

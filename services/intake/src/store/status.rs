@@ -429,7 +429,8 @@ mod tests {
     }
 
     /// A stage is the status itself, or 0 for every status a request may wait in (the waiting
-    /// sweep's, which reads stage 0): the SQL function and the sweep agree on all statuses.
+    /// sweep's, which reads stage 0): the SQL function, the sweep and the stages the
+    /// statements write out (`waiting::stage`) agree on all statuses.
     #[tokio::test]
     async fn the_statuses_that_may_wait_are_one_stage_and_every_other_its_own() {
         let (_db, pool) = super::super::migrated().await;
@@ -442,6 +443,7 @@ mod tests {
                 .unwrap();
             let waits = crate::store::waiting::waiting_statuses().contains(&code);
             assert_eq!(stage, if waits { 0 } else { code }, "{status:?}");
+            assert_eq!(crate::store::waiting::stage(code), stage, "{status:?}");
         }
     }
 

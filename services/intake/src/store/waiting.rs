@@ -23,6 +23,17 @@ pub(crate) fn waiting_statuses() -> Vec<i16> {
     .collect()
 }
 
+/// A status's stage, as the SQL function `request_stage` gives it (migration 0024): the
+/// statuses a request may wait in share stage 0, every other status is its own. Statements
+/// that read by stage write the stages out (see [`waiting`]), so that their plan knows them.
+pub(crate) fn stage(status: i16) -> i16 {
+    if waiting_statuses().contains(&status) {
+        0
+    } else {
+        status
+    }
+}
+
 /// Takes the sweep for this transaction, so one replica sweeps at a time; false when another
 /// holds it.
 pub async fn take_sweep(tx: &mut PgConnection) -> Result<bool> {
@@ -45,7 +56,7 @@ pub async fn take_sweep(tx: &mut PgConnection) -> Result<bool> {
 /// Their stage, 0, is written into the statement rather than worked out from the statuses
 /// in it: the plan the server keeps for a prepared statement did not know which stages that
 /// gave, and read the whole table (0.1–0.2 s every sweep at 1,300 calls a second); it now
-/// goes by the index. A test holds every status that may wait to stage 0.
+/// goes by the index. A test holds every status that may wait to stage 0 ([`stage`]).
 pub async fn waiting(tx: &mut PgConnection, created_by: DateTime<Utc>) -> Result<Vec<RequestRow>> {
     Ok(sqlx::query_as(
         "SELECT r.* FROM request_progress s JOIN requests r ON r.id = s.id \
