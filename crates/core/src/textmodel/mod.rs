@@ -53,154 +53,234 @@ fn model_err(line: usize, message: impl Into<String>) -> ModelError {
 /// The features of one note, each with its value; the vector has unit length.
 #[derive(Debug, Clone, Default)]
 pub struct Features {
-    /// Feature text and value, sorted by text, each once.
-    pub values: Vec<(String, f32)>,
+    /// Every feature's name, one after another, in the order of `values`.
+    names: String,
+    /// Per feature, sorted by name, each once: where its name ends in `names`, and its value.
+    values: Vec<(u32, f32)>,
     /// Per word of the note (in order): its original text and the features it produced, as
-    /// indices into `values`. Used to explain a decision by the words that weighed most.
+    /// indices into the features. Used to explain a decision by the words that weighed most.
     pub words: Vec<(String, Vec<usize>)>,
 }
+
+/// One feature a word (or `extra`) produced, before they are counted: where its name lies in
+/// the names written so far, its first sixteen bytes as one number (see [`name_key`]), and
+/// the word it came from.
+struct Made {
+    key: u128,
+    start: u32,
+    end: u32,
+    word: u32,
+}
+
+/// The word of a feature that no word made (an `extra`).
+const NO_WORD: u32 = u32::MAX;
 
 /// Turns a note into features. `extra` are features a caller derives from the note itself
 /// (a frost said as a number, an age): they are added as written, prefixed with `#`; an
 /// `extra` that starts with `@` is a fact for later heads and is added as written.
 pub fn features(note: &str, extra: &[&str]) -> Features {
-    let tokens = text::tokens(note);
-    // Each distinct feature once, with its count and the slot it was first given; a word
-    // keeps the slots of its features. Names are hashed with Fx rather than SipHash: they
-    // come from the model's own text, and a note makes a thousand of them.
-    // Sized for every feature the words can make (a word of n letters makes at most 4n + 3),
-    // so it never grows on the way.
-    let most: usize = tokens.iter().map(|t| 4 * t.folded.len() + 3).sum();
-    let mut counts: FxHashMap<String, (f32, usize)> =
-        FxHashMap::with_capacity_and_hasher(most + extra.len(), Default::default());
-    let mut count = |name: &str| -> usize {
-        if let Some((c, slot)) = counts.get_mut(name) {
-            *c += 1.0;
-            return *slot;
-        }
-        let slot = counts.len();
-        counts.insert(name.to_string(), (1.0, slot));
-        slot
+    features_of_tokens(&text::tokens(note), extra)
+}
+
+/// [`features`] of a note already split into words ([`text::tokens`]).
+pub fn features_of_tokens(tokens: &[text::Token], extra: &[&str]) -> Features {
+    // Every feature a word makes is written once into one string and counted by sorting
+    // them: a note makes some five hundred, mostly of two to five letters, and a string and a
+    // map entry of its own for each took more than the rest of the model's arithmetic.
+    // Sized for every feature the words can make (a word of n bytes makes at most 4n + 3,
+    // each of at most its length plus the next word's and two marks).
+    let most: usize = tokens.iter().map(|t| 4 * t.folded.len() + 3).sum::<usize>() + extra.len();
+    let mut written = String::with_capacity(
+        tokens
+            .iter()
+            .map(|t| 12 * t.folded.len() + 16)
+            .sum::<usize>()
+            + extra.iter().map(|e| e.len() + 1).sum::<usize>(),
+    );
+    let mut made: Vec<Made> = Vec::with_capacity(most);
+    let mut make = |written: &mut String, start: usize, word: u32| {
+        made.push(Made {
+            key: name_key(&written[start..]),
+            start: start as u32,
+            end: written.len() as u32,
+            word,
+        });
     };
-    let mut per_word: Vec<(String, Vec<usize>)> = Vec::with_capacity(tokens.len());
-    let mut name = String::new();
-    let mut marked: Vec<char> = Vec::new();
+    // Byte offsets of the characters of "<word>", and its end.
+    let mut bounds: Vec<usize> = Vec::new();
+    let mut marked = String::new();
     for (i, t) in tokens.iter().enumerate() {
-        let mut own = Vec::new();
         let w = &t.folded;
+        let word = i as u32;
         // Digits say little by themselves ("3", "2026"); their meaning comes through `extra`.
         if !w.chars().all(|c| c.is_ascii_digit()) {
-            name.clear();
-            name.push('=');
-            name.push_str(w);
-            own.push(count(&name));
+            let start = written.len();
+            written.push('=');
+            written.push_str(w);
+            make(&mut written, start, word);
             marked.clear();
             marked.push('<');
-            marked.extend(w.chars());
+            marked.push_str(w);
             marked.push('>');
+            bounds.clear();
+            bounds.extend(marked.char_indices().map(|(at, _)| at));
+            bounds.push(marked.len());
+            let letters = bounds.len() - 1;
             for n in NGRAMS {
-                if marked.len() < n {
+                if letters < n {
                     break;
                 }
-                for gram in marked.windows(n) {
-                    name.clear();
-                    name.extend(gram);
-                    own.push(count(&name));
+                for first in 0..=letters - n {
+                    let start = written.len();
+                    written.push_str(&marked[bounds[first]..bounds[first + n]]);
+                    make(&mut written, start, word);
                 }
             }
         }
         // A word pair keeps negation and short phrases together: "не вернулся", "келмеді".
         if let Some(next) = tokens.get(i + 1) {
-            name.clear();
-            name.push('+');
-            name.push_str(w);
-            name.push('_');
-            name.push_str(&next.folded);
-            own.push(count(&name));
+            let start = written.len();
+            written.push('+');
+            written.push_str(w);
+            written.push('_');
+            written.push_str(&next.folded);
+            make(&mut written, start, word);
         }
-        per_word.push((t.original.clone(), own));
     }
-    let mut facts = Vec::new();
+    let mut facts: Vec<&str> = Vec::new();
     for e in extra {
         if given(e) {
-            facts.push((e.to_string(), GIVEN_VALUE));
+            facts.push(e);
         } else {
-            count(&format!("#{e}"));
+            let start = written.len();
+            written.push('#');
+            written.push_str(e);
+            make(&mut written, start, NO_WORD);
         }
     }
-    // Sub-linear counts, then unit length: a long note does not outweigh a short one.
-    let mut values: Vec<(String, f32, usize)> = counts
-        .into_iter()
-        .map(|(f, (c, slot))| (f, 1.0 + c.ln(), slot))
-        .collect();
-    // In a fixed order, so the length (a float sum) and every training run are reproducible.
-    // Names are distinct, so an unstable sort gives the one order.
-    values.sort_unstable_by(|a, b| by_name(&a.0, &b.0));
-    let norm = values.iter().map(|(_, v, _)| v * v).sum::<f32>().sqrt();
+    let name = |m: &Made| &written[m.start as usize..m.end as usize];
+    // By name, which is `str`'s order: equal names side by side, to be counted.
+    made.sort_unstable_by(|a, b| by_name((a.key, name(a)), (b.key, name(b))));
+
+    // Sub-linear counts, then unit length: a long note does not outweigh a short one. In
+    // name order, so the length (a float sum) and every training run are reproducible.
+    let mut distinct: Vec<(usize, f32)> = Vec::new();
+    let mut feature_of = vec![0usize; made.len()];
+    let mut i = 0;
+    while i < made.len() {
+        let mut j = i + 1;
+        while j < made.len() && made[j].key == made[i].key && name(&made[j]) == name(&made[i]) {
+            j += 1;
+        }
+        feature_of[i..j].fill(distinct.len());
+        distinct.push((i, 1.0 + ((j - i) as f32).ln()));
+        i = j;
+    }
+    let norm = distinct.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
     if norm > 0.0 {
-        for (_, v, _) in &mut values {
+        for (_, v) in &mut distinct {
             *v /= norm;
         }
     }
+
     // A given fact weighs as much as the whole note: it is certain, the words are not. Facts
     // are never the note's own features (those start with `=`, `+`, `#` or a letter), so
-    // they sort among them without taking a slot.
-    let sort_again = !facts.is_empty();
-    let mut values: Vec<(String, f32, Option<usize>)> = values
-        .into_iter()
-        .map(|(f, v, slot)| (f, v, Some(slot)))
-        .chain(facts.into_iter().map(|(f, v)| (f, v, None)))
-        .collect();
-    if sort_again {
-        values.sort_by(|a, b| by_name(&a.0, &b.0));
+    // they sort among them without a word, each after a note's feature of the same name.
+    facts.sort_unstable();
+    let mut out = Features {
+        names: String::with_capacity(written.len() + facts.iter().map(|f| f.len()).sum::<usize>()),
+        values: Vec::with_capacity(distinct.len() + facts.len()),
+        words: Vec::with_capacity(tokens.len()),
+    };
+    // Where each of the note's features ended up.
+    let mut place = vec![0usize; distinct.len()];
+    let mut facts = facts.into_iter().peekable();
+    for (d, (first, v)) in distinct.iter().enumerate() {
+        let own = name(&made[*first]);
+        while let Some(fact) = facts.next_if(|f| *f < own) {
+            out.push(fact, GIVEN_VALUE);
+        }
+        place[d] = out.values.len();
+        out.push(own, *v);
     }
-    // Where each slot ended up.
-    let mut place = vec![0; values.len()];
-    for (i, (_, _, slot)) in values.iter().enumerate() {
-        if let Some(slot) = slot {
-            place[*slot] = i;
+    for fact in facts {
+        out.push(fact, GIVEN_VALUE);
+    }
+
+    let mut ids: Vec<Vec<usize>> = vec![Vec::new(); tokens.len()];
+    for (m, d) in made.iter().zip(&feature_of) {
+        if m.word != NO_WORD {
+            ids[m.word as usize].push(place[*d]);
         }
     }
-    let words = per_word
-        .into_iter()
-        .map(|(original, own)| {
-            let mut ids: Vec<usize> = own.into_iter().map(|slot| place[slot]).collect();
+    out.words = tokens
+        .iter()
+        .zip(ids)
+        .map(|(t, mut ids)| {
             ids.sort_unstable();
             ids.dedup();
-            (original, ids)
+            (t.original.clone(), ids)
         })
         .collect();
-    Features {
-        values: values.into_iter().map(|(f, v, _)| (f, v)).collect(),
-        words,
-    }
+    out
 }
 
-/// The order of feature names, which is `str`'s (bytewise): their first eight bytes, padded
-/// with zeros, compared as one number first, which settles nearly every pair of a note's
-/// names (two to five letters, or a word) without a call to `memcmp`. Where the numbers
-/// differ, the first byte that differs is a byte of both names, or the padding of a name that
-/// is the start of the other, so they are in `str`'s order; where they are equal the whole
-/// names are compared.
-fn by_name(a: &str, b: &str) -> std::cmp::Ordering {
-    fn head(s: &str) -> u64 {
-        let mut bytes = [0u8; 8];
-        let n = s.len().min(8);
-        bytes[..n].copy_from_slice(&s.as_bytes()[..n]);
-        u64::from_be_bytes(bytes)
-    }
-    head(a).cmp(&head(b)).then_with(|| a.cmp(b))
+/// A name's first sixteen bytes, padded with zeros, as one number: ordered as the names are
+/// wherever the numbers differ (the first byte that differs is a byte of both names, or the
+/// padding of a name that is the start of the other), so only names that agree on their
+/// first sixteen bytes are compared whole. A note's n-grams are two to five letters, at most
+/// ten bytes in Cyrillic: they are settled by the number alone.
+fn name_key(s: &str) -> u128 {
+    let mut bytes = [0u8; 16];
+    let n = s.len().min(16);
+    bytes[..n].copy_from_slice(&s.as_bytes()[..n]);
+    u128::from_be_bytes(bytes)
+}
+
+/// `str`'s order of two names, each with its [`name_key`].
+fn by_name(a: (u128, &str), b: (u128, &str)) -> std::cmp::Ordering {
+    a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1))
 }
 
 impl Features {
+    /// Adds a feature after those there: the caller keeps the order by name.
+    fn push(&mut self, name: &str, value: f32) {
+        self.names.push_str(name);
+        self.values.push((self.names.len() as u32, value));
+    }
+
+    /// Number of distinct features.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Feature `i`: its name and value.
+    pub fn get(&self, i: usize) -> (&str, f32) {
+        let start = match i {
+            0 => 0,
+            i => self.values[i - 1].0 as usize,
+        };
+        let (end, value) = self.values[i];
+        (&self.names[start..end as usize], value)
+    }
+
+    /// The features, sorted by name, each once, with their values.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, f32)> + '_ {
+        (0..self.values.len()).map(|i| self.get(i))
+    }
+
     /// These features with a given fact added (see the module notes), as if `extra` had
     /// named it.
     pub fn with_given(&self, fact: &str) -> Features {
         // Appended, so the words' feature indices stay valid; a note's own features are never
         // given facts, so it is not there already.
-        debug_assert!(given(fact) && !self.values.iter().any(|(n, _)| n == fact));
+        debug_assert!(given(fact) && !self.iter().any(|(n, _)| n == fact));
         let mut out = self.clone();
-        out.values.push((fact.to_string(), GIVEN_VALUE));
+        out.push(fact, GIVEN_VALUE);
         out
     }
 }
@@ -224,6 +304,15 @@ pub struct Model {
     /// Row `i` holds feature `i`'s weights, `width` of them.
     weights: Vec<f32>,
     width: usize,
+}
+
+/// Per feature of a note, the row of its weights in a model ([`Model::rows`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rows(Vec<u32>);
+
+impl Rows {
+    /// A feature the model has no weights for.
+    const NONE: u32 = u32::MAX;
 }
 
 /// The raw scores of every head for one note, before each head's softmax (see
@@ -278,9 +367,27 @@ impl Model {
 
     /// Raw scores of every head for a note's features, laid out like a weight row.
     pub fn scores(&self, f: &Features) -> Scores {
+        self.scores_of(f, &self.rows(f))
+    }
+
+    /// Where each of a note's features has its weights: looked up once for the note's scores
+    /// and again for the words that weighed ([`Model::strongest_words_of`]), which read the
+    /// same rows.
+    pub fn rows(&self, f: &Features) -> Rows {
+        Rows(
+            f.iter()
+                .map(|(name, _)| self.index.get(name).map_or(Rows::NONE, |&r| r as u32))
+                .collect(),
+        )
+    }
+
+    /// [`Model::scores`] with the features' rows already looked up.
+    pub fn scores_of(&self, f: &Features, rows: &Rows) -> Scores {
         let mut s: Vec<f32> = self.bias.iter().flatten().copied().collect();
-        for (name, v) in &f.values {
-            self.add(&mut s, name, *v);
+        for ((name, v), &row) in f.iter().zip(&rows.0) {
+            if row != Rows::NONE {
+                self.add_row(&mut s, row as usize, name, v);
+            }
         }
         Scores(s)
     }
@@ -289,15 +396,19 @@ impl Model {
     /// never seen by the first head.
     fn add(&self, s: &mut [f32], name: &str, v: f32) {
         if let Some(&row) = self.index.get(name) {
-            let w = &self.weights[row * self.width..(row + 1) * self.width];
-            let from = if given(name) {
-                self.heads[0].labels.len()
-            } else {
-                0
-            };
-            for (acc, w) in s.iter_mut().zip(w).skip(from) {
-                *acc += v * w;
-            }
+            self.add_row(s, row, name, v);
+        }
+    }
+
+    fn add_row(&self, s: &mut [f32], row: usize, name: &str, v: f32) {
+        let w = &self.weights[row * self.width..(row + 1) * self.width];
+        let from = if given(name) {
+            self.heads[0].labels.len()
+        } else {
+            0
+        };
+        for (acc, w) in s.iter_mut().zip(w).skip(from) {
+            *acc += v * w;
         }
     }
 
@@ -340,13 +451,27 @@ impl Model {
         label: usize,
         n: usize,
     ) -> Vec<String> {
+        self.strongest_words_of(f, &self.rows(f), head, label, n)
+    }
+
+    /// [`Model::strongest_words`] with the features' rows already looked up.
+    pub fn strongest_words_of(
+        &self,
+        f: &Features,
+        rows: &Rows,
+        head: usize,
+        label: usize,
+        n: usize,
+    ) -> Vec<String> {
         let start = self.offset(head);
         let k = self.heads[head].labels.len();
         let push = |i: usize| -> f32 {
-            let (name, v) = &f.values[i];
-            let Some(&row) = self.index.get(name) else {
+            let (_, v) = f.get(i);
+            let row = rows.0[i];
+            if row == Rows::NONE {
                 return 0.0;
-            };
+            }
+            let row = row as usize;
             let w = &self.weights[row * self.width + start..row * self.width + start + k];
             let mean = w.iter().sum::<f32>() / k as f32;
             v * (w[label] - mean)
@@ -408,9 +533,118 @@ mod tests {
             a in "[\\x00ab<>=+_жқ]{0,12}",
             b in "[\\x00ab<>=+_жқ]{0,12}",
         ) {
-            prop_assert_eq!(by_name(&a, &b), a.cmp(&b));
+            let keyed = |s: &str| (name_key(s), s.to_string());
+            let ((ka, a), (kb, b)) = (keyed(&a), keyed(&b));
+            prop_assert_eq!(by_name((ka, &a), (kb, &b)), a.cmp(&b));
             let shared = format!("{a}{b}");
-            prop_assert_eq!(by_name(&a, &shared), a.as_str().cmp(shared.as_str()));
+            prop_assert_eq!(
+                by_name((ka, &a), (name_key(&shared), &shared)),
+                a.as_str().cmp(shared.as_str())
+            );
+        }
+    }
+
+    /// The features of a note by their definition, a string and a map entry for each:
+    /// names in `str`'s order with their values, and each word's features.
+    #[allow(clippy::type_complexity)]
+    fn features_by_definition(
+        note: &str,
+        extra: &[&str],
+    ) -> (Vec<(String, f32)>, Vec<(String, Vec<usize>)>) {
+        use std::collections::BTreeMap;
+        let tokens = text::tokens(note);
+        let mut counts: BTreeMap<String, f32> = BTreeMap::new();
+        let mut per_word: Vec<(String, Vec<String>)> = Vec::new();
+        for (i, t) in tokens.iter().enumerate() {
+            let w = &t.folded;
+            let mut own = Vec::new();
+            if !w.chars().all(|c| c.is_ascii_digit()) {
+                own.push(format!("={w}"));
+                let marked: Vec<char> = format!("<{w}>").chars().collect();
+                for n in NGRAMS {
+                    for gram in marked.windows(n) {
+                        own.push(gram.iter().collect());
+                    }
+                }
+            }
+            if let Some(next) = tokens.get(i + 1) {
+                own.push(format!("+{w}_{}", next.folded));
+            }
+            for f in &own {
+                *counts.entry(f.clone()).or_default() += 1.0;
+            }
+            per_word.push((t.original.clone(), own));
+        }
+        let mut facts = Vec::new();
+        for e in extra {
+            if e.starts_with('@') {
+                facts.push((e.to_string(), GIVEN_VALUE));
+            } else {
+                *counts.entry(format!("#{e}")).or_default() += 1.0;
+            }
+        }
+        let mut values: Vec<(String, f32)> =
+            counts.into_iter().map(|(f, c)| (f, 1.0 + c.ln())).collect();
+        let norm = values.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
+        for (_, v) in &mut values {
+            *v /= norm;
+        }
+        values.extend(facts);
+        values.sort_by(|a, b| a.0.cmp(&b.0));
+        let words = per_word
+            .into_iter()
+            .map(|(original, own)| {
+                let mut ids: Vec<usize> = own
+                    .iter()
+                    .map(|f| values.iter().position(|(n, _)| n == f).unwrap())
+                    .collect();
+                ids.sort_unstable();
+                ids.dedup();
+                (original, ids)
+            })
+            .collect();
+        (values, words)
+    }
+
+    fn same_as_defined(note: &str, extra: &[&str]) -> Result<(), TestCaseError> {
+        let f = features(note, extra);
+        let (values, words) = features_by_definition(note, extra);
+        let made: Vec<(String, u32)> = f
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_bits()))
+            .collect();
+        let defined: Vec<(String, u32)> = values
+            .iter()
+            .map(|(n, v)| (n.clone(), v.to_bits()))
+            .collect();
+        prop_assert_eq!(made, defined, "{:?}", note);
+        prop_assert_eq!(&f.words, &words, "{:?}", note);
+        Ok(())
+    }
+
+    proptest! {
+        /// The features made by sorting written names are the definition's, bit for bit:
+        /// the order, the counts, the length divided by, and each word's share.
+        #[test]
+        fn features_are_their_definition(
+            note in "[а-яёәғқңөұүһі a-zA-Z0-9.,!-]{0,80}",
+            extra in proptest::collection::vec("[@#]?[a-zж_=]{1,8}", 0..4),
+        ) {
+            let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+            same_as_defined(&note, &extra)?;
+        }
+    }
+
+    #[test]
+    fn features_of_repeated_and_long_words_are_their_definition() {
+        for note in [
+            "",
+            "уголь уголь уголь",
+            "жоғалғандардың жоғалғандардың ізделінуде 83 жаста",
+            "Көмір КОМИР көмір, -25 градус",
+            "a b c d e f g h",
+        ] {
+            same_as_defined(note, &["child_age", "@category=search_operation"]).unwrap();
         }
     }
 
@@ -456,18 +690,13 @@ mod tests {
     #[test]
     fn features_have_unit_length_and_fold_kazakh_letters() {
         let f = features("Көмір КОМИР", &["cold"]);
-        let norm: f32 = f.values.iter().map(|(_, v)| v * v).sum();
+        let norm: f32 = f.iter().map(|(_, v)| v * v).sum();
         assert!((norm - 1.0).abs() < 1e-4);
         // Both spellings fold to one word, so its feature counts twice and the pair once.
-        let word = f.values.iter().find(|(n, _)| n == "=комир").unwrap().1;
-        let pair = f
-            .values
-            .iter()
-            .find(|(n, _)| n == "+комир_комир")
-            .unwrap()
-            .1;
+        let word = f.iter().find(|(n, _)| *n == "=комир").unwrap().1;
+        let pair = f.iter().find(|(n, _)| *n == "+комир_комир").unwrap().1;
         assert!(word > pair);
-        assert!(f.values.iter().any(|(n, _)| n == "#cold"));
+        assert!(f.iter().any(|(n, _)| n == "#cold"));
         assert_eq!(f.words.len(), 2);
     }
 

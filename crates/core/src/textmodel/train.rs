@@ -66,8 +66,8 @@ pub fn train(
     // Features seen in enough notes.
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for e in examples {
-        for (f, _) in &e.features.values {
-            *seen.entry(f.as_str()).or_default() += 1;
+        for (f, _) in e.features.iter() {
+            *seen.entry(f).or_default() += 1;
         }
     }
     let mut names: Vec<&str> = seen
@@ -87,9 +87,8 @@ pub fn train(
         .iter()
         .map(|e| {
             e.features
-                .values
                 .iter()
-                .filter_map(|(f, v)| index.get(f).map(|&i| (i, *v)))
+                .filter_map(|(f, v)| index.get(f).map(|&i| (i, v)))
                 .collect()
         })
         .collect();

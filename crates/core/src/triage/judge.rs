@@ -13,6 +13,7 @@
 //! Every part that decided is in `fired_rules`: `model.category` and `model.priority` with the
 //! words that weighed most, the rules with their terms, `numbers.*` with what was read.
 
+use crate::text;
 use crate::textmodel::Training;
 use crate::{Category, Priority};
 
@@ -61,9 +62,10 @@ impl Triage {
         let Some(model) = &self.model else {
             return self.rules.classify(input);
         };
-        let note = Note::new(input.description);
-        let reading = model.categories(input.description);
-        let numbers = numbers::read(input.description);
+        // The note is split into words once, for the rules, the numbers and the model.
+        let note = Note::of_tokens(text::tokens(input.description));
+        let numbers = numbers::read_with_tokens(input.description, note.tokens());
+        let reading = model.categories_of(note.tokens(), &numbers);
         let mut fired = Vec::new();
         let closure = if input.operator_category.is_none() {
             self.rules.closure(&note)

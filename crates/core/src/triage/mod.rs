@@ -661,7 +661,11 @@ enum Match {
 
 impl Note {
     pub(crate) fn new(description: &str) -> Self {
-        let tokens = text::tokens(description);
+        Self::of_tokens(text::tokens(description))
+    }
+
+    /// The note of words already split ([`text::tokens`]).
+    pub(crate) fn of_tokens(tokens: Vec<Token>) -> Self {
         let heads: Vec<text::Head> = tokens.iter().map(|t| text::head(&t.folded)).collect();
         let cyrillic: Vec<bool> = tokens
             .iter()
@@ -722,6 +726,11 @@ impl Note {
             by_letter,
             headless,
         }
+    }
+
+    /// The note's words.
+    pub(crate) fn tokens(&self) -> &[Token] {
+        &self.tokens
     }
 
     /// Word `w` of the set of tokens where `term` may begin: those [`Note::word_matches`]

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use crate::textmodel::{self, Example, Features, Head, Model, ModelError, Scores, Training};
+use crate::text;
+use crate::textmodel::{self, Example, Features, Head, Model, ModelError, Rows, Scores, Training};
 use crate::{Category, Priority};
 
 use super::numbers;
@@ -28,6 +29,8 @@ pub struct Reading<T> {
     /// The note's own features; the priority's reading shares the category's (a given fact
     /// is no word's feature, so the words that weighed are found the same without it).
     pub features: Arc<Features>,
+    /// Where the model keeps each feature's weights, looked up once for both readings.
+    rows: Arc<Rows>,
     /// Every head's raw scores, from which the priority's reading adds the category given.
     scores: Scores,
     pub ranked: Vec<(T, f64)>,
@@ -49,13 +52,22 @@ impl<T: Copy + PartialEq> Reading<T> {
 /// The features triage's model reads from a note: its text, what its numbers mean, and for
 /// the priority the category decided (a fact given to that head only).
 pub fn features_of(note: &str, category: Option<Category>) -> Features {
-    let numbers = numbers::read(note);
+    let tokens = text::tokens(note);
+    features_of_read(&tokens, &numbers::read_with_tokens(note, &tokens), category)
+}
+
+/// [`features_of`] a note already split into words and its numbers read.
+fn features_of_read(
+    tokens: &[text::Token],
+    numbers: &numbers::Numbers,
+    category: Option<Category>,
+) -> Features {
     let mut extra = numbers.features();
     let given = category.map(|c| format!("@category={}", c.slug()));
     if let Some(g) = &given {
         extra.push(g);
     }
-    textmodel::features(note, &extra)
+    textmodel::features_of_tokens(tokens, &extra)
 }
 
 fn ranked<T: Copy>(labels: &[T], p: &[f64]) -> Vec<(T, f64)> {
@@ -112,12 +124,24 @@ impl TriageModel {
 
     /// The categories of a note.
     pub fn categories(&self, note: &str) -> Reading<Category> {
-        let features = features_of(note, None);
-        let scores = self.model.scores(&features);
+        let tokens = text::tokens(note);
+        self.categories_of(&tokens, &numbers::read_with_tokens(note, &tokens))
+    }
+
+    /// [`Self::categories`] of a note already split into words and its numbers read.
+    pub fn categories_of(
+        &self,
+        tokens: &[text::Token],
+        numbers: &numbers::Numbers,
+    ) -> Reading<Category> {
+        let features = features_of_read(tokens, numbers, None);
+        let rows = self.model.rows(&features);
+        let scores = self.model.scores_of(&features, &rows);
         let p = self.model.predictions(&scores);
         Reading {
             ranked: ranked(&self.categories, &p[CATEGORY].probabilities),
             features: Arc::new(features),
+            rows: Arc::new(rows),
             scores,
         }
     }
@@ -133,6 +157,7 @@ impl TriageModel {
         Reading {
             ranked: ranked(&self.priorities, &p[PRIORITY].probabilities),
             features: Arc::clone(&read.features),
+            rows: Arc::clone(&read.rows),
             scores,
         }
     }
@@ -147,7 +172,7 @@ impl TriageModel {
         let label = self.categories.iter().position(|c| *c == category);
         label.map_or_else(Vec::new, |l| {
             self.model
-                .strongest_words(&reading.features, CATEGORY, l, n)
+                .strongest_words_of(&reading.features, &reading.rows, CATEGORY, l, n)
         })
     }
 
@@ -161,7 +186,7 @@ impl TriageModel {
         let label = self.priorities.iter().position(|p| *p == priority);
         label.map_or_else(Vec::new, |l| {
             self.model
-                .strongest_words(&reading.features, PRIORITY, l, n)
+                .strongest_words_of(&reading.features, &reading.rows, PRIORITY, l, n)
         })
     }
 
@@ -172,8 +197,7 @@ impl TriageModel {
             return 0.0;
         };
         let f = textmodel::features(word, &[]);
-        f.values
-            .iter()
+        f.iter()
             .filter(|(name, _)| !name.starts_with('+'))
             .map(|(name, _)| self.model.push_of(name, CATEGORY, label))
             .sum()

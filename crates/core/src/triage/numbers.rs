@@ -220,6 +220,11 @@ fn frost_after(words: &[String], at: usize) -> bool {
 
 /// Reads the frosts and ages of a note.
 pub fn read(note: &str) -> Numbers {
+    read_with_tokens(note, &text::tokens(note))
+}
+
+/// [`read`] of a note already split into words ([`text::tokens`] of `note`).
+pub fn read_with_tokens(note: &str, tokens: &[text::Token]) -> Numbers {
     let mut out = Numbers::default();
     // Signs are lost when a note is split into words, so frosts written with a sign are read
     // from the characters: a minus sign or dash right before digits, and not between two
@@ -246,15 +251,15 @@ pub fn read(note: &str) -> Numbers {
 
     // Words: digits glued to a unit ("7лет", "83г", "5yo") are split first.
     let mut words: Vec<String> = Vec::new();
-    for t in text::tokens(note) {
-        let w = t.folded;
+    for t in tokens {
+        let w = &t.folded;
         let split = w.find(|c: char| !c.is_ascii_digit()).filter(|at| *at > 0);
         match split {
             Some(at) => {
                 words.push(w[..at].to_string());
                 words.push(w[at..].to_string());
             }
-            None => words.push(w),
+            None => words.push(w.clone()),
         }
     }
     let mut i = 0;
