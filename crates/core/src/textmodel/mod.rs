@@ -87,8 +87,8 @@ pub fn features_of_tokens(tokens: &[text::Token], extra: &[&str]) -> Features {
     // Every feature a word makes is written once into one string and counted by sorting
     // them: a note makes some five hundred, mostly of two to five letters, and a string and a
     // map entry of its own for each took more than the rest of the model's arithmetic.
-    // Sized for every feature the words can make (a word of n bytes makes at most 4n + 3,
-    // each of at most its length plus the next word's and two marks).
+    // `made` is sized for every feature the words can make (a word of n bytes makes at most
+    // 4n + 3); `written` for about as many bytes as they take, and may grow.
     let most: usize = tokens.iter().map(|t| 4 * t.folded.len() + 3).sum::<usize>() + extra.len();
     let mut written = String::with_capacity(
         tokens
@@ -370,9 +370,9 @@ impl Model {
         self.scores_of(f, &self.rows(f))
     }
 
-    /// Where each of a note's features has its weights: looked up once for the note's scores
-    /// and again for the words that weighed ([`Model::strongest_words_of`]), which read the
-    /// same rows.
+    /// Where each of a note's features has its weights, looked up once a note: the scores
+    /// ([`Model::scores_of`]) and the words that weighed ([`Model::strongest_words_of`]) read
+    /// the same rows.
     pub fn rows(&self, f: &Features) -> Rows {
         Rows(
             f.iter()
